@@ -1,0 +1,1 @@
+"""The only place that imports Kafka, Redis and HTTP client libraries."""

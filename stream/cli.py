@@ -1,0 +1,59 @@
+"""The ``driftstream`` command: one group, one-line errors, ``--debug`` for tracebacks."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from stream import __version__
+from stream.errors import DriftstreamError
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.version_option(__version__, prog_name="driftstream")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Streaming data-drift detection for ML features on Kafka and Redis."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn known errors into one line on stderr (exit 1)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="driftstream", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except DriftstreamError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"driftstream: error: {exc}", err=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        click.echo(
+            f"driftstream: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            err=True,
+        )
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

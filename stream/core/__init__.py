@@ -1,0 +1,1 @@
+"""Pure core: sketches, measures, decisions. No I/O; imports stdlib, numpy and scipy only."""

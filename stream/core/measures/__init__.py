@@ -1,0 +1,1 @@
+"""Drift measures between a reference summary and a window summary."""

@@ -1,0 +1,1 @@
+"""Mergeable per-window feature summaries with exact merges and versioned bytes."""

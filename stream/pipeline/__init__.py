@@ -1,0 +1,1 @@
+"""Orchestration over ports: ingest, flush, seal, rollup, evaluate, replay."""

@@ -1,0 +1,1 @@
+"""Web surface: /health, /metrics, JSON API and the dashboard."""
