@@ -1,0 +1,81 @@
+"""Every Redis key driftstream writes, in one place.
+
+Keys of one (namespace, model, partition) share the hash tag ``{ns|model|p}``,
+so the atomic flush of a partition touches one Redis Cluster slot. Model-level
+state (rolled-up hours and days, alert state) shares ``{ns|model}``.
+
+>>> k = Keys("live")
+>>> k.partition("fraud-v3", 4)
+'ds:{live|fraud-v3|4}:part'
+>>> k.partition_hour("fraud-v3", 4, 3_600_000)
+'ds:{live|fraud-v3|4}:h:3600000'
+>>> k.model_window("fraud-v3", "day", 0)
+'ds:{live|fraud-v3}:w:day:0'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["PREFIX", "Keys"]
+
+PREFIX = "ds"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Key templates for one namespace (``live``, or a replay's own namespace)."""
+
+    namespace: str
+
+    def _p(self, model: str, partition: int) -> str:
+        return f"{PREFIX}:{{{self.namespace}|{model}|{partition}}}"
+
+    def _m(self, model: str) -> str:
+        return f"{PREFIX}:{{{self.namespace}|{model}}}"
+
+    # -- per (model, partition): written only by the atomic flush ---------------
+    def partition(self, model: str, partition: int) -> str:
+        """HASH: next offset, watermark, sealed-through, open hours, writer token."""
+        return f"{self._p(model, partition)}:part"
+
+    def partition_hour(self, model: str, partition: int, hour_ms: int) -> str:
+        """HASH: one field per feature (sketch bytes) plus event and late counters."""
+        return f"{self._p(model, partition)}:h:{hour_ms}"
+
+    def partition_late(self, model: str, partition: int) -> str:
+        """HASH: hour start → events that arrived after the hour was sealed."""
+        return f"{self._p(model, partition)}:late"
+
+    def partition_outbox(self, model: str, partition: int) -> str:
+        """LIST: "hour sealed" notices written by a flush, deleted once published."""
+        return f"{self._p(model, partition)}:outbox"
+
+    # -- per model: rollups, evaluation and alert state -------------------------
+    def model_window(self, model: str, scale: str, start_ms: int) -> str:
+        """HASH: rolled-up sketches of a model window (one field per feature)."""
+        return f"{self._m(model)}:w:{scale}:{start_ms}"
+
+    def model_sealed(self, model: str, hour_ms: int) -> str:
+        """SET: partitions that sealed this hour."""
+        return f"{self._m(model)}:sealed:{hour_ms}"
+
+    def model_meta(self, model: str) -> str:
+        """HASH: model-level progress (last rolled-up hour, last evaluated window...)."""
+        return f"{self._m(model)}:meta"
+
+    def reference(self, model: str, name: str) -> str:
+        """HASH: a reference profile's sketches and provenance."""
+        return f"{self._m(model)}:ref:{name}"
+
+    def alerts(self, model: str) -> str:
+        """HASH: open alert state of a model, by dedup key."""
+        return f"{self._m(model)}:alerts"
+
+    def evaluations(self, model: str, scale: str) -> str:
+        """ZSET: evaluated windows of a scale, scored by window start."""
+        return f"{self._m(model)}:eval:{scale}"
+
+    def pattern(self) -> str:
+        """Glob matching every key of this namespace (for ``namespace clean``)."""
+        return f"{PREFIX}:{{{self.namespace}|*"
