@@ -55,5 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# -- local stack ----------------------------------------------------------------------
+# The commands live in stream.localstack so `python -m stream.localstack` (used by
+# `make test` before the package's CLI matters) and `driftstream stack` are one code path.
+from stream.localstack._commands import COMMANDS as _STACK_COMMANDS  # noqa: E402
+
+
+@cli.group("stack")
+def stack() -> None:
+    """Local Kafka (KRaft) + Redis on loopback ports: up, down, status."""
+
+
+for _name in ("up", "down", "status"):
+    stack.add_command(_STACK_COMMANDS[_name])
+
+
 if __name__ == "__main__":
     sys.exit(main())

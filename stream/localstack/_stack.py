@@ -1,0 +1,477 @@
+"""The stack as a value: start it, find it again from ``stack.json``, stop it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from stream.errors import StackError
+
+from ._config import LOOPBACK, default_stack_dir
+from ._kafka import (
+    KafkaFiles,
+    format_storage,
+    new_cluster_id,
+    start_broker,
+    wait_broker,
+    write_config,
+)
+from ._prepare import find_redis_server, prepare
+from ._probe import ProbeError, kafka_metadata, redis_ping
+from ._proc import check_port_free, cmdline, file_lock, free_ports, now_ms, pid_alive, terminate
+from ._redis import RedisFiles, start_redis, wait_redis
+
+__all__ = ["ENV_BOOTSTRAP", "ENV_REDIS_URL", "STATE_FILE", "LocalStack", "StackStatus"]
+
+log = logging.getLogger("stream.localstack")
+
+STATE_FILE = "stack.json"
+ENV_BOOTSTRAP = "DRIFTSTREAM_KAFKA_BOOTSTRAP"
+ENV_REDIS_URL = "DRIFTSTREAM_REDIS_URL"
+_STATE_FORMAT = 1
+# Written into every stack directory we create; we only ever wipe subdirectories of
+# a directory that carries it, so a mistyped --stack-dir cannot delete user files.
+_OWNER_MARK = ".driftstream-stack"
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
+
+
+def _claim_dir(stack_dir: Path) -> None:
+    mark = stack_dir / _OWNER_MARK
+    if stack_dir.exists() and any(stack_dir.iterdir()) and not mark.exists():
+        msg = (
+            f"{stack_dir} is not empty and was not created by driftstream; choose another stack dir"
+        )
+        raise StackError(msg)
+    stack_dir.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+
+
+@dataclass
+class LocalStack:
+    """A Kafka broker (KRaft, one node) and a Redis server on loopback ports.
+
+    A stack is *managed* when this module started it (``stack_dir`` holds its
+    files, logs and ``stack.json``) and *attached* when it only knows addresses
+    of servers someone else runs (``attach``); only a managed stack can be
+    stopped or have its Redis restarted.
+
+    Attributes:
+        bootstrap: Kafka bootstrap servers, ``host:port``.
+        redis_url: ``redis://host:port/0``.
+        stack_dir: the managed stack's directory, None when attached.
+        kafka_port: broker (PLAINTEXT) port.
+        controller_port: KRaft controller port.
+        redis_port: Redis port; kept across ``restart_redis``.
+        kafka_pid: broker JVM pid.
+        redis_pid: redis-server pid; None while Redis is stopped.
+        kafka_version: the broker version from ``deploy/local/pom.xml``.
+        cluster_id: the KRaft cluster id of this run.
+        started_ms: when ``up`` finished (epoch ms, UTC).
+        redis_server: the redis-server binary, reused by ``start_redis``.
+        reused: True when ``start`` found this stack already running.
+    """
+
+    bootstrap: str
+    redis_url: str
+    stack_dir: Path | None = None
+    kafka_port: int = 0
+    controller_port: int = 0
+    redis_port: int = 0
+    kafka_pid: int | None = None
+    redis_pid: int | None = None
+    kafka_version: str = ""
+    cluster_id: str = ""
+    started_ms: int = 0
+    redis_server: str = ""
+    reused: bool = field(default=False, compare=False)
+    die_with_parent: bool = field(default=False, compare=False, repr=False)
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def attach(cls, bootstrap: str, redis_url: str) -> LocalStack:
+        """Wrap servers that run elsewhere (e.g. ``DRIFTSTREAM_TEST_*`` in CI).
+
+        Raises:
+            StackError: the addresses are malformed.
+        """
+        first = bootstrap.split(",")[0].strip()
+        host, _, port = first.rpartition(":")
+        url = urlsplit(redis_url)
+        if not host or not port.isdigit() or url.scheme not in ("redis", "rediss"):
+            msg = (
+                f"cannot attach to kafka {bootstrap!r} / redis {redis_url!r}: "
+                "expected host:port and redis://host:port/db"
+            )
+            raise StackError(msg)
+        return cls(
+            bootstrap=bootstrap,
+            redis_url=redis_url,
+            kafka_port=int(port),
+            redis_port=url.port or 6379,
+        )
+
+    @classmethod
+    def load(cls, stack_dir: Path | None = None) -> LocalStack | None:
+        """The stack recorded in ``<stack_dir>/stack.json`` (running or not), or None."""
+        stack_dir = _resolve(stack_dir)
+        try:
+            raw = json.loads((stack_dir / STATE_FILE).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            msg = f"unreadable stack state {stack_dir / STATE_FILE}: {exc}"
+            raise StackError(msg) from exc
+        if not isinstance(raw, dict) or raw.get("format") != _STATE_FORMAT:
+            msg = f"{stack_dir / STATE_FILE} was written by another driftstream version; remove it"
+            raise StackError(msg)
+        kafka, redis = raw["kafka"], raw["redis"]
+        return cls(
+            bootstrap=f"{LOOPBACK}:{kafka['port']}",
+            redis_url=f"redis://{LOOPBACK}:{redis['port']}/0",
+            stack_dir=stack_dir,
+            kafka_port=int(kafka["port"]),
+            controller_port=int(kafka["controller_port"]),
+            redis_port=int(redis["port"]),
+            kafka_pid=kafka.get("pid"),
+            redis_pid=redis.get("pid"),
+            kafka_version=str(kafka["version"]),
+            cluster_id=str(kafka["cluster_id"]),
+            started_ms=int(raw["started_ms"]),
+            redis_server=str(redis["binary"]),
+        )
+
+    @classmethod
+    def start(
+        cls,
+        stack_dir: Path | None = None,
+        *,
+        kafka_port: int | None = None,
+        redis_port: int | None = None,
+        jvm_opts: Sequence[str] = (),
+        kafka_properties: Mapping[str, str] | None = None,
+        cache_dir: Path | None = None,
+        timeout_s: float = 120.0,
+        install_redis: bool = True,
+        die_with_parent: bool = False,
+    ) -> LocalStack:
+        """Start the stack, or return the one already running in ``stack_dir``.
+
+        Every fresh start wipes the previous run's Kafka and Redis data: the local
+        stack is a scratch environment. A failed start stops whatever it started.
+
+        Args:
+            stack_dir: files, logs and ``stack.json`` (default ``default_stack_dir()``).
+            kafka_port: broker port; default a free one. Taken → StackError.
+            redis_port: Redis port; default a free one. Taken → StackError.
+            jvm_opts: extra broker JVM options, after the defaults (so ``-Xmx1g`` wins).
+            kafka_properties: ``server.properties`` entries replacing the defaults.
+            cache_dir: where the Kafka jars are cached (see ``prepare``).
+            timeout_s: how long each server may take to answer.
+            install_redis: apt-get install redis-server when it is missing.
+            die_with_parent: SIGTERM both servers when this process dies (tests).
+
+        Returns:
+            The running stack; ``reused`` says whether it was already up.
+
+        Raises:
+            StackError: a tool is missing, a requested port is taken, or a server
+                failed to start (the message quotes its log and names the file).
+        """
+        stack_dir = _resolve(stack_dir)
+        _claim_dir(stack_dir)
+        with file_lock(stack_dir / ".lock"):
+            current = cls.load(stack_dir)
+            if current is not None:
+                if current.status().running:
+                    _check_ports(current, kafka_port, redis_port)
+                    current.reused = True
+                    return current
+                log.warning("stack in %s is only partly running; restarting it", stack_dir)
+                _stop_processes(current, timeout_s=30.0)
+                (stack_dir / STATE_FILE).unlink(missing_ok=True)
+
+            prepared = prepare(cache_dir, install_redis=install_redis)
+            if kafka_port is not None:
+                check_port_free(kafka_port, "kafka", "--kafka-port")
+            if redis_port is not None:
+                check_port_free(redis_port, "redis", "--redis-port")
+            log.info("starting kafka %s + redis in %s", prepared.kafka_version, stack_dir)
+            wanted = [p for p in (kafka_port, redis_port) if p is not None]
+            free = iter(free_ports(3, exclude=wanted))
+            stack = cls(
+                bootstrap="",
+                redis_url="",
+                stack_dir=stack_dir,
+                kafka_port=kafka_port or next(free),
+                controller_port=next(free),
+                redis_port=redis_port or next(free),
+                kafka_version=prepared.kafka_version,
+                cluster_id=new_cluster_id(),
+                redis_server=prepared.redis_server,
+                die_with_parent=die_with_parent,
+            )
+            stack.bootstrap = f"{LOOPBACK}:{stack.kafka_port}"
+            stack.redis_url = f"redis://{LOOPBACK}:{stack.redis_port}/0"
+            kafka_files, redis_files = KafkaFiles(stack_dir), RedisFiles(stack_dir)
+            shutil.rmtree(kafka_files.root, ignore_errors=True)
+            shutil.rmtree(redis_files.root, ignore_errors=True)
+            try:
+                # Redis starts in milliseconds; launch it first so it is ready while
+                # the JVM formats storage and boots.
+                stack.redis_pid = start_redis(
+                    prepared.redis_server,
+                    redis_files,
+                    stack.redis_port,
+                    die_with_parent=die_with_parent,
+                )
+                write_config(
+                    kafka_files,
+                    port=stack.kafka_port,
+                    controller_port=stack.controller_port,
+                    overrides=kafka_properties,
+                )
+                format_storage(prepared.java, prepared.libs, kafka_files, stack.cluster_id)
+                stack.kafka_pid = start_broker(
+                    prepared.java,
+                    prepared.libs,
+                    kafka_files,
+                    jvm_opts=jvm_opts,
+                    die_with_parent=die_with_parent,
+                )
+                wait_redis(stack.redis_pid, stack.redis_port, redis_files, timeout_s)
+                wait_broker(stack.kafka_pid, stack.kafka_port, kafka_files, timeout_s)
+            except BaseException:
+                _stop_processes(stack, timeout_s=10.0)
+                raise
+            stack.started_ms = now_ms()
+            stack._save()
+            return stack
+
+    # -- properties ---------------------------------------------------------------
+    @property
+    def managed(self) -> bool:
+        """True when this module started the servers (they can be stopped here)."""
+        return self.stack_dir is not None
+
+    @property
+    def kafka_log(self) -> Path | None:
+        """The broker's log file (managed stacks)."""
+        return None if self.stack_dir is None else KafkaFiles(self.stack_dir).server_log
+
+    @property
+    def redis_log(self) -> Path | None:
+        """Redis' log file (managed stacks)."""
+        return None if self.stack_dir is None else RedisFiles(self.stack_dir).log
+
+    def env(self) -> dict[str, str]:
+        """The ``DRIFTSTREAM_*`` variables that point driftstream at this stack."""
+        return {ENV_BOOTSTRAP: self.bootstrap, ENV_REDIS_URL: self.redis_url}
+
+    def describe(self) -> list[str]:
+        """Connection details as shell comments plus one ``export`` line (eval-safe)."""
+        state = "reused, already running" if self.reused else "started"
+        lines = [
+            f"# kafka {self.kafka_version} (KRaft, 1 node): {self.bootstrap}  pid {self.kafka_pid}",
+            f"# redis (AOF on): {self.redis_url}  pid {self.redis_pid}",
+        ]
+        if self.stack_dir is not None:
+            lines.append(f"# {state} {_iso(self.started_ms)}; files and logs in {self.stack_dir}")
+        exports = " ".join(f"{k}={v}" for k, v in self.env().items())
+        lines.append(f"export {exports}")
+        return lines
+
+    # -- lifecycle ----------------------------------------------------------------
+    def status(self) -> StackStatus:
+        """Probe the recorded processes and ports."""
+        kafka_alive = self.kafka_pid is not None and _is_kafka(self, self.kafka_pid)
+        redis_alive = self.redis_pid is not None and _is_redis(self, self.redis_pid)
+        host = self.bootstrap.split(",")[0].rpartition(":")[0] or LOOPBACK
+        try:
+            kafka_answers = bool(kafka_metadata(host, self.kafka_port).broker_ids)
+        except (OSError, ProbeError):
+            kafka_answers = False
+        try:
+            redis_answers = (
+                redis_ping(urlsplit(self.redis_url).hostname or LOOPBACK, self.redis_port)
+                == "+PONG"
+            )
+        except OSError:
+            redis_answers = False
+        if not self.managed:
+            # Attached: we know no pids, so answering is what counts.
+            kafka_alive, redis_alive = kafka_answers, redis_answers
+        return StackStatus(self, kafka_alive, kafka_answers, redis_alive, redis_answers)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop Kafka, then Redis (SIGTERM, SIGKILL after ``timeout_s``); remove ``stack.json``.
+
+        Raises:
+            StackError: the stack is attached, not managed here.
+        """
+        stack_dir = self._require_managed("stop")
+        with file_lock(stack_dir / ".lock"):
+            # The state file may know a newer redis pid than this object (restarts).
+            recorded = LocalStack.load(stack_dir)
+            if recorded is not None and recorded.cluster_id == self.cluster_id:
+                self.kafka_pid, self.redis_pid = recorded.kafka_pid, recorded.redis_pid
+            _stop_processes(self, timeout_s)
+            (stack_dir / STATE_FILE).unlink(missing_ok=True)
+
+    def stop_redis(self, *, kill: bool = False, timeout_s: float = 10.0) -> None:
+        """Stop only redis-server, keeping its data directory and port.
+
+        Args:
+            kill: SIGKILL at once (a crash: up to ~1 s of AOF may be lost) instead
+                of SIGTERM (Redis fsyncs the AOF and exits cleanly).
+            timeout_s: grace period before SIGKILL.
+        """
+        stack_dir = self._require_managed("stop redis")
+        with file_lock(stack_dir / ".lock"):
+            if self.redis_pid is not None and _is_redis(self, self.redis_pid):
+                terminate(
+                    self.redis_pid, name="redis-server", timeout_s=timeout_s, graceful=not kill
+                )
+            self.redis_pid = None
+            self._save()
+
+    def start_redis(self, timeout_s: float = 30.0) -> None:
+        """Start redis-server again on the same port and data directory (AOF reloads).
+
+        Raises:
+            StackError: the port was taken meanwhile, or Redis failed to start.
+        """
+        stack_dir = self._require_managed("start redis")
+        with file_lock(stack_dir / ".lock"):
+            if self.redis_pid is not None and _is_redis(self, self.redis_pid):
+                return
+            check_port_free(self.redis_port, "redis", "--redis-port")
+            files = RedisFiles(stack_dir)
+            binary = self.redis_server or find_redis_server(install=False)
+            pid = start_redis(binary, files, self.redis_port, die_with_parent=self.die_with_parent)
+            wait_redis(pid, self.redis_port, files, timeout_s)
+            self.redis_pid = pid
+            self._save()
+
+    def restart_redis(self, *, kill: bool = False, timeout_s: float = 30.0) -> None:
+        """``stop_redis`` then ``start_redis``: same port, same data, new pid."""
+        self.stop_redis(kill=kill)
+        self.start_redis(timeout_s=timeout_s)
+
+    # -- internals ----------------------------------------------------------------
+    def _require_managed(self, what: str) -> Path:
+        if self.stack_dir is None:
+            msg = (
+                f"cannot {what}: this stack is attached "
+                f"({self.bootstrap}, {self.redis_url}), not managed here"
+            )
+            raise StackError(msg)
+        return self.stack_dir
+
+    def _save(self) -> None:
+        stack_dir = self._require_managed("save")
+        state: dict[str, Any] = {
+            "format": _STATE_FORMAT,
+            "started_ms": self.started_ms,
+            "kafka": {
+                "pid": self.kafka_pid,
+                "port": self.kafka_port,
+                "controller_port": self.controller_port,
+                "version": self.kafka_version,
+                "cluster_id": self.cluster_id,
+            },
+            "redis": {"pid": self.redis_pid, "port": self.redis_port, "binary": self.redis_server},
+        }
+        tmp = stack_dir / f"{STATE_FILE}.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        # Atomic: a reader sees the old state or the new one, never half a file.
+        tmp.replace(stack_dir / STATE_FILE)
+
+
+@dataclass(frozen=True, slots=True)
+class StackStatus:
+    """What runs: per server, is the process alive and does it answer."""
+
+    stack: LocalStack
+    kafka_alive: bool
+    kafka_answers: bool
+    redis_alive: bool
+    redis_answers: bool
+
+    @property
+    def running(self) -> bool:
+        """Both servers alive and answering."""
+        return self.kafka_alive and self.kafka_answers and self.redis_alive and self.redis_answers
+
+    def describe(self) -> list[str]:
+        """Human-readable lines, ending with the ``export`` line when running."""
+
+        def word(alive: bool, answers: bool) -> str:
+            if alive and answers:
+                return "running"
+            return "not answering" if alive else "stopped"
+
+        s = self.stack
+        kafka = word(self.kafka_alive, self.kafka_answers)
+        redis = word(self.redis_alive, self.redis_answers)
+        name = f"kafka {s.kafka_version}" if s.kafka_version else "kafka"
+        lines = [
+            f"{name}: {kafka} on {s.bootstrap} (pid {s.kafka_pid})",
+            f"redis: {redis} on {s.redis_url} (pid {s.redis_pid})",
+        ]
+        if s.stack_dir is not None:
+            lines.append(f"started {_iso(s.started_ms)}; files and logs in {s.stack_dir}")
+        if self.running:
+            lines.append("export " + " ".join(f"{k}={v}" for k, v in s.env().items()))
+        return lines
+
+
+def _resolve(stack_dir: Path | None) -> Path:
+    return (stack_dir or default_stack_dir()).expanduser().absolute()
+
+
+def _is_kafka(stack: LocalStack, pid: int) -> bool:
+    # Guards against pid reuse: only signal a JVM running *this* stack's config.
+    if stack.stack_dir is None or not pid_alive(pid):
+        return False
+    line = cmdline(pid)
+    return "kafka.Kafka" in line and str(KafkaFiles(stack.stack_dir).properties) in line
+
+
+def _is_redis(stack: LocalStack, pid: int) -> bool:
+    # redis-server rewrites its title to "redis-server 127.0.0.1:<port>".
+    if not pid_alive(pid):
+        return False
+    line = cmdline(pid)
+    return "redis-server" in line and f":{stack.redis_port}" in line
+
+
+def _check_ports(stack: LocalStack, kafka_port: int | None, redis_port: int | None) -> None:
+    for what, asked, actual in (
+        ("kafka", kafka_port, stack.kafka_port),
+        ("redis", redis_port, stack.redis_port),
+    ):
+        if asked is not None and asked != actual:
+            msg = (
+                f"a stack already runs in {stack.stack_dir} with {what} on port {actual}, "
+                f"not {asked}; run `driftstream stack down` first to change ports"
+            )
+            raise StackError(msg)
+
+
+def _stop_processes(stack: LocalStack, timeout_s: float) -> None:
+    # Kafka first: it may still write to clients, Redis holds no Kafka state.
+    if stack.kafka_pid is not None and _is_kafka(stack, stack.kafka_pid):
+        terminate(stack.kafka_pid, name="kafka", timeout_s=timeout_s)
+    if stack.redis_pid is not None and _is_redis(stack, stack.redis_pid):
+        terminate(stack.redis_pid, name="redis-server", timeout_s=timeout_s)
