@@ -1,0 +1,296 @@
+"""From sketch buckets to distributions: piecewise-linear CDFs and reference-quantile bins.
+
+Plain-array math behind the numeric measures (the sketch-level wrappers live in
+:mod:`.numeric`). Inside each relative-error bucket the values are taken as
+spread uniformly; the first and last buckets are clipped to the sketch's exact
+min and max. The CDF is then piecewise linear with knots at bucket bounds and
+exact at every bound. Sketches with the same relative accuracy share integer
+bucket keys, so two of them align key by key.
+
+A sketch that hit its bucket cap folds its smallest magnitudes into one bucket
+that reaches 0; :func:`harmonise` folds both sketches at the wider boundary and
+the CDF treats such a bucket as one point at its outer edge (blind below it,
+rather than wrong).
+
+>>> a = PiecewiseCdf.from_histogram([0.0], [1.0], [10], 0.0, 1.0)
+>>> b = PiecewiseCdf.from_histogram([0.5], [1.5], [10], 0.5, 1.5)
+>>> ks_cdf(a, b), wasserstein_cdf(a, b)
+(0.5, 0.5)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "BucketSource",
+    "Buckets",
+    "PiecewiseCdf",
+    "QuantileBins",
+    "buckets_cdf",
+    "harmonise",
+    "ks_cdf",
+    "quantile_bins",
+    "wasserstein_cdf",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+class BucketSource(Protocol):
+    """The bucket view of a numeric sketch."""
+
+    def histogram(self) -> tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]:
+        """Non-empty buckets in value order: (lower, upper, counts)."""
+
+    def signed_keys(self) -> tuple[npt.ArrayLike, npt.ArrayLike]:
+        """The same buckets as integer keys shared by all sketches of one α: (keys, counts)."""
+
+
+@dataclass(frozen=True)
+class PiecewiseCdf:
+    """CDF of a sketch's finite values: linear inside buckets, flat between them.
+
+    ``x`` are the knots (nondecreasing; a repeated knot is a jump, e.g. the
+    zero bucket), ``f`` the CDF there, ``n`` the number of values.
+
+    >>> c = PiecewiseCdf.from_histogram([1.0, 2.0], [2.0, 3.0], [1, 3], 1.0, 3.0)
+    >>> c.at(np.array([1.5, 2.0, 2.5])).tolist(), c.quantile(0.5)
+    ([0.125, 0.25, 0.625], 2.3333333333333335)
+    """
+
+    x: FloatArray
+    f: FloatArray
+    n: int
+
+    @classmethod
+    def from_histogram(
+        cls,
+        lower: npt.ArrayLike,
+        upper: npt.ArrayLike,
+        counts: npt.ArrayLike,
+        lo: float | None,
+        hi: float | None,
+    ) -> PiecewiseCdf:
+        """Build from bucket bounds and counts, clipped to the exact [lo, hi] = [min, max].
+
+        ``None`` leaves that end as the bucket says (a folded low-magnitude bucket).
+        """
+        c = np.asarray(counts, dtype=np.float64)
+        keep = c > 0
+        c = c[keep]
+        n = int(c.sum())
+        if n == 0:
+            return cls(np.zeros(0), np.zeros(0), 0)
+        x = np.column_stack(
+            [np.asarray(lower, np.float64)[keep], np.asarray(upper, np.float64)[keep]]
+        ).ravel()
+        # The exact min and max are better ends than the first and last bucket bounds.
+        if lo is not None:
+            x[0] = lo
+        if hi is not None:
+            x[-1] = hi
+        x = np.maximum.accumulate(np.clip(x, lo, hi))
+        cum = np.cumsum(c)
+        f = np.column_stack([cum - c, cum]).ravel() / n
+        return cls(x, f, n)
+
+    def at(self, q: FloatArray, *, left: bool = False) -> FloatArray:
+        """F(q) (right-continuous), or the left limit F(q−) with ``left``."""
+        x, f = self.x, self.f
+        i = np.searchsorted(x, q, side="left" if left else "right")
+        inside = (i > 0) & (i < x.size)
+        j = np.clip(i, 1, x.size - 1)
+        x0, x1, f0, f1 = x[j - 1], x[j], f[j - 1], f[j]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            t = np.where(x1 > x0, (q - x0) / (x1 - x0), 1.0)
+        mid = f0 + (f1 - f0) * np.clip(t, 0.0, 1.0)
+        return np.where(inside, mid, np.where(i == 0, 0.0, 1.0))
+
+    def quantile(self, p: float) -> float:
+        """Smallest x with F(x) ≥ p (linear inside a bucket); nan when empty."""
+        if self.n == 0:
+            return math.nan
+        i = int(np.searchsorted(self.f, p, side="left"))
+        if i <= 0:
+            return float(self.x[0])
+        if i >= self.x.size:
+            return float(self.x[-1])
+        f0, f1 = self.f[i - 1], self.f[i]
+        t = (p - f0) / (f1 - f0) if f1 > f0 else 1.0
+        return float(self.x[i - 1] + t * (self.x[i] - self.x[i - 1]))
+
+
+def _gaps(a: PiecewiseCdf, b: PiecewiseCdf) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Union knots u, and F_a − F_b there: right values and left limits."""
+    u = np.union1d(a.x, b.x)
+    return u, a.at(u) - b.at(u), a.at(u, left=True) - b.at(u, left=True)
+
+
+def ks_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
+    """Largest gap sup |F_a − F_b| of two piecewise-linear CDFs (attained at a knot); in [0, 1]."""
+    if a.n == 0 or b.n == 0:
+        return math.nan
+    _, right, left = _gaps(a, b)
+    return float(max(np.abs(right).max(), np.abs(left).max()))
+
+
+def wasserstein_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
+    """∫ |F_a − F_b| dx, exact for piecewise-linear CDFs; ≥ 0, in value units."""
+    if a.n == 0 or b.n == 0:
+        return math.nan
+    u, right, left = _gaps(a, b)
+    d0, d1, h = right[:-1], left[1:], np.diff(u)
+    s0, s1 = np.abs(d0), np.abs(d1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # A segment whose gap changes sign: two triangles meeting at the crossing.
+        cross = np.where(s0 + s1 > 0, (d0 * d0 + d1 * d1) / (2 * (s0 + s1)), 0.0)
+    area = np.where(d0 * d1 >= 0, 0.5 * (s0 + s1), cross) * h
+    return float(area.sum())
+
+
+@dataclass(frozen=True)
+class QuantileBins:
+    """Reference-quantile bins: right-closed, inner ``edges``; exact bucket-sum counts."""
+
+    edges: FloatArray
+    ref: IntArray
+    win: IntArray
+
+
+class Buckets(NamedTuple):
+    """One sketch's non-empty buckets in value order: integer keys, bounds, counts."""
+
+    keys: IntArray
+    lower: FloatArray
+    upper: FloatArray
+    counts: IntArray
+
+    @classmethod
+    def of(cls, s: BucketSource) -> Buckets:
+        """Keys from ``signed_keys()``, bounds from ``histogram()`` (same buckets, same order)."""
+        keys, counts = s.signed_keys()
+        lower, upper, _ = s.histogram()
+        return cls(
+            np.asarray(keys, np.int64),
+            np.asarray(lower, np.float64),
+            np.asarray(upper, np.float64),
+            np.asarray(counts, np.int64),
+        )
+
+    def fold(self, key: int, edge: float, below: bool) -> Buckets:
+        """Fold every key on the near-zero side of ``key`` (same sign) into ``key``.
+
+        ``below``: positive side (keys in (0, key]), the bucket becomes [0, edge];
+        else the negative side (keys in [key, 0)), the bucket becomes [edge, 0].
+        """
+        k = self.keys
+        near = ((k > 0) & (k < key)) if below else ((k < 0) & (k > key))
+        at = k == key
+        if not (near | at).any():
+            return self
+        total = int(self.counts[near | at].sum())
+        keep = ~(near | at)
+        j = int(np.searchsorted(k[keep], key))
+        lo, up = (0.0, edge) if below else (edge, 0.0)
+        return Buckets(
+            np.insert(k[keep], j, key),
+            np.insert(self.lower[keep], j, lo),
+            np.insert(self.upper[keep], j, up),
+            np.insert(self.counts[keep], j, total),
+        )
+
+
+def harmonise(ref: Buckets, win: Buckets) -> tuple[Buckets, Buckets]:
+    """Give both sketches the same collapsed low-magnitude buckets.
+
+    A sketch that hit its bucket cap folds its smallest magnitudes into one bucket
+    reaching 0 (lower 0 for positives, upper 0 for negatives). Each sketch folds at
+    its own boundary, so fold both at the wider one before comparing bucket by bucket.
+    """
+    for below in (True, False):
+        found = [
+            (int(k), float(b.upper[i] if below else b.lower[i]))
+            for b in (ref, win)
+            for i, k in enumerate(b.keys.tolist())
+            if ((k > 0 and b.lower[i] == 0) if below else (k < 0 and b.upper[i] == 0))
+        ]
+        if found:
+            # The widest collapse: largest positive key, most negative negative key.
+            key, edge = max(found) if below else min(found)
+            ref, win = ref.fold(key, edge, below), win.fold(key, edge, below)
+    return ref, win
+
+
+def _align(ref: Buckets, win: Buckets) -> tuple[FloatArray, IntArray, IntArray]:
+    """Union of buckets by key: (upper bound, ref counts, win counts)."""
+    keys = np.union1d(ref.keys, win.keys)
+    upper = np.empty(keys.size)
+    r = np.zeros(keys.size, dtype=np.int64)
+    w = np.zeros(keys.size, dtype=np.int64)
+    ir, iw = np.searchsorted(keys, ref.keys), np.searchsorted(keys, win.keys)
+    upper[iw], upper[ir] = win.upper, ref.upper
+    r[ir], w[iw] = ref.counts, win.counts
+    return upper, r, w
+
+
+def quantile_bins(ref: Buckets, win: Buckets, bins: int = 10) -> QuantileBins:
+    """Up to ``bins`` reference-quantile bins with edges snapped to bucket bounds.
+
+    >>> lo, up = np.array([0.0, 1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, 4.0])
+    >>> ref = Buckets(np.arange(1, 5), lo, up, np.array([5, 5, 5, 5]))
+    >>> b = quantile_bins(ref, Buckets(np.array([3]), lo[2:3], up[2:3], np.array([7])), bins=2)
+    >>> b.edges.tolist(), b.ref.tolist(), b.win.tolist()
+    ([2.0], [10, 10], [0, 7])
+    """
+    upper, r, w = _align(ref, win)
+    n = int(r.sum())
+    if n == 0 or bins < 2:
+        return QuantileBins(np.zeros(0), np.array([n]), np.array([int(w.sum())]))
+    cr = np.cumsum(r)
+    targets = n * np.arange(1, bins) / bins
+    i = np.searchsorted(cr, targets, side="left")
+    # Snap each edge to whichever neighbouring bucket bound is nearer the target.
+    prev = np.maximum(i - 1, 0)
+    i = np.where(np.abs(cr[prev] - targets) < np.abs(cr[i] - targets), prev, i)
+    i = np.unique(i[(cr[i] > 0) & (cr[i] < n)])
+    if i.size == 0:
+        # One bucket holds the whole reference (a constant): split off below and above it,
+        # or a move to another constant would score 0.
+        j = int(np.argmax(r > 0))
+        i = np.array([x for x in (j - 1, j) if 0 <= x < r.size - 1], dtype=np.int64)
+    cuts = np.concatenate([[0], i + 1, [r.size]])
+    cw = np.concatenate([[0], np.cumsum(w)])
+    crr = np.concatenate([[0], cr])
+    rb, wb = np.diff(crr[cuts]), np.diff(cw[cuts])
+    # Bins empty on both sides carry no information, only degrees of freedom: drop them,
+    # each kept bin (but the last) keeping its right edge.
+    kept = np.flatnonzero((rb + wb) > 0)
+    return QuantileBins(upper[i][kept[:-1]], rb[kept], wb[kept])
+
+
+def buckets_cdf(b: Buckets, lo: float, hi: float) -> PiecewiseCdf:
+    """CDF of harmonised buckets with the sketch's exact min ``lo`` and max ``hi``.
+
+    >>> b = Buckets(np.array([1, 2]), np.array([1.0, 2.0]), np.array([2.0, 3.0]), np.array([1, 3]))
+    >>> buckets_cdf(b, 1.5, 2.5).x.tolist()
+    [1.5, 2.0, 2.0, 2.5]
+    """
+    if b.counts.sum() == 0:
+        return PiecewiseCdf(np.zeros(0), np.zeros(0), 0)
+    # A folded (collapsed) bucket spans many decades down to 0: smearing it uniformly
+    # would invent differences. Both sides get it as one point at its outer edge, so
+    # the comparison is blind below that edge rather than wrong.
+    pos = (b.keys > 0) & (b.lower == 0)
+    neg = (b.keys < 0) & (b.upper == 0)
+    lower = np.where(pos, b.upper, b.lower)
+    upper = np.where(neg, b.lower, b.upper)
+    first = None if neg[0] or pos[0] else lo
+    last = None if neg[-1] or pos[-1] else hi
+    return PiecewiseCdf.from_histogram(lower, upper, b.counts, first, last)
