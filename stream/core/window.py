@@ -31,6 +31,8 @@ __all__ = [
     "floor_to",
     "hour_starts",
     "iso_ms",
+    "lateness_split",
+    "seal_point",
 ]
 
 Scale = Literal["hour", "day"]
@@ -127,3 +129,54 @@ class WindowKey:
             msg = f"bad window {text!r}: {exc}"
             raise ValueError(msg) from None
         return cls(scale, int(t.timestamp()) * 1000)  # type: ignore[arg-type]
+
+
+def seal_point(max_event_ms: int, allowed_lateness_ms: int) -> int:
+    """Hour boundary through which a partition is sealed once it saw ``max_event_ms``.
+
+    Every hour ending at or before the returned time is final: the watermark
+    (max event time − allowed lateness) has passed its end.
+
+    >>> seal_point(3 * HOUR_MS + 5, 0), seal_point(3 * HOUR_MS + 5, 10)
+    (10800000, 7200000)
+    """
+    return floor_to(max_event_ms - allowed_lateness_ms, HOUR_MS)
+
+
+def lateness_split(
+    ts_ms: npt.NDArray[np.int64],
+    max_before_ms: int | None,
+    sealed_before_ms: int | None,
+    allowed_lateness_ms: int,
+) -> tuple[npt.NDArray[np.bool_], int | None, int | None]:
+    """Mark events whose hour was already sealed when they arrived (offset order).
+
+    The seal point before event *i* depends only on the events before it in the
+    partition, so the result is the same whatever the batch boundaries are
+    (replay with another batch size gives the same late events as live).
+
+    Returns ``(late, max_after_ms, sealed_after_ms)``.
+
+    >>> ts = np.array([0, 2 * HOUR_MS, 10, HOUR_MS + 1], dtype=np.int64)
+    >>> late, mx, sealed = lateness_split(ts, None, None, 0)
+    >>> late.tolist(), mx, sealed
+    ([False, False, True, True], 7200000, 7200000)
+    """
+    if ts_ms.size == 0:
+        return np.zeros(0, dtype=np.bool_), max_before_ms, sealed_before_ms
+    running = np.maximum.accumulate(ts_ms)
+    # Max event time seen strictly before each event.
+    prior = np.empty_like(running)
+    prior[0] = max_before_ms if max_before_ms is not None else np.iinfo(np.int64).min // 2
+    prior[1:] = running[:-1]
+    if max_before_ms is not None:
+        np.maximum(prior, max_before_ms, out=prior)
+    sealed_prior = (prior - allowed_lateness_ms) - np.mod(prior - allowed_lateness_ms, HOUR_MS)
+    if sealed_before_ms is not None:
+        np.maximum(sealed_prior, sealed_before_ms, out=sealed_prior)
+    late = hour_starts(ts_ms) + HOUR_MS <= sealed_prior
+    max_after = int(running[-1]) if max_before_ms is None else max(int(running[-1]), max_before_ms)
+    sealed_after = seal_point(max_after, allowed_lateness_ms)
+    if sealed_before_ms is not None:
+        sealed_after = max(sealed_after, sealed_before_ms)
+    return late, max_after, sealed_after

@@ -1,0 +1,222 @@
+"""Kafka edges of the data plane: the aiokafka batch consumer and the producers.
+
+The features topic is read with ``getmany`` in batches (never event by event),
+in a consumer group whose rebalances call the data plane's ``assign``/``revoke``.
+Offsets in Redis are the truth: on assignment the consumer seeks to what the
+store says; commits to the group are for lag monitoring only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from stream.pipeline.ports import DeadLetter, RawRecord, SealNotice
+
+__all__ = [
+    "BatchConsumer",
+    "KafkaDeadLetterSink",
+    "KafkaNoticeSink",
+    "client_options",
+]
+
+log = logging.getLogger(__name__)
+
+AssignFn = Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]]
+RevokeFn = Callable[[Sequence[int]], Awaitable[None]]
+
+
+def client_options(kafka: Any) -> dict[str, Any]:
+    """Keyword arguments for aiokafka clients from the ``kafka`` settings (security too)."""
+    opts: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "client_id": kafka.client_id,
+        "security_protocol": kafka.security_protocol,
+    }
+    if kafka.sasl_mechanism:
+        opts["sasl_mechanism"] = kafka.sasl_mechanism
+        opts["sasl_plain_username"] = kafka.sasl_username
+        if kafka.sasl_password is not None:
+            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        opts["ssl_context"] = create_ssl_context(
+            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
+        )
+    return opts
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: BatchConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self._owner.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self._owner.assigned(assigned)
+
+
+class BatchConsumer:
+    """A group member on one topic that hands whole batches to the data plane."""
+
+    def __init__(
+        self,
+        topic: str,
+        *,
+        group_id: str,
+        options: Mapping[str, Any],
+        on_assign: AssignFn,
+        on_revoke: RevokeFn,
+        reset: str = "earliest",
+        max_records: int = 20_000,
+        fetch_max_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        self.topic = topic
+        self._on_assign = on_assign
+        self._on_revoke = on_revoke
+        self._reset = reset
+        self._max_records = max_records
+        self._consumer = AIOKafkaConsumer(
+            group_id=group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=reset,
+            fetch_max_bytes=fetch_max_bytes,
+            max_partition_fetch_bytes=fetch_max_bytes // 4,
+            max_poll_records=max_records,
+            **options,
+        )
+
+    async def start(self) -> None:
+        """Connect and join the group."""
+        await self._consumer.start()
+        self._consumer.subscribe([self.topic], listener=_Listener(self))
+
+    async def stop(self) -> None:
+        """Leave the group (revocation flushes first)."""
+        await self._consumer.stop()
+
+    async def assigned(self, assigned: list[TopicPartition]) -> None:
+        """Rebalance gave us partitions: claim them in the store and seek."""
+        parts = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
+        if not parts:
+            return
+        tps = [TopicPartition(self.topic, p) for p in parts]
+        edge = (
+            await self._consumer.beginning_offsets(tps)
+            if self._reset == "earliest"
+            else await self._consumer.end_offsets(tps)
+        )
+        start = {tp.partition: int(off) for tp, off in edge.items()}
+        seeks = await self._on_assign(parts, start)
+        for p, off in seeks.items():
+            self._consumer.seek(TopicPartition(self.topic, p), off)
+        log.info("assigned partitions %s, seeking to %s", parts, dict(seeks))
+
+    async def revoked(self, revoked: list[TopicPartition]) -> None:
+        """Rebalance takes partitions away: flush them first."""
+        parts = sorted(tp.partition for tp in revoked if tp.topic == self.topic)
+        if parts:
+            await self._on_revoke(parts)
+            log.info("revoked partitions %s", parts)
+
+    async def getmany(self, timeout_ms: int = 200) -> dict[int, list[RawRecord]]:
+        """One batch per partition, as raw records."""
+        data = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
+        return {
+            tp.partition: [
+                RawRecord(m.partition, m.offset, int(m.timestamp), m.value) for m in msgs
+            ]
+            for tp, msgs in data.items()
+            if msgs
+        }
+
+    async def commit(self, positions: Mapping[int, int]) -> None:
+        """Commit consumed positions of the partitions still owned (monitoring only)."""
+        owned = {tp.partition for tp in self._consumer.assignment()}
+        offsets = {TopicPartition(self.topic, p): o for p, o in positions.items() if p in owned}
+        if offsets:
+            await self._consumer.commit(offsets)
+
+    async def lag(self) -> dict[int, int]:
+        """Records behind the end of each owned partition."""
+        tps = list(self._consumer.assignment())
+        if not tps:
+            return {}
+        ends = await self._consumer.end_offsets(tps)
+        return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in tps}
+
+
+class _Producer:
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self._producer = AIOKafkaProducer(
+            enable_idempotence=True, acks="all", linger_ms=5, **options
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            await self._producer.start()
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self._producer.stop()
+            self._started = False
+
+    async def _send_all(self, items: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
+        futures = [
+            await self._producer.send(topic, value=value, key=key, headers=headers)
+            for topic, key, value, headers in items
+        ]
+        await asyncio.gather(*futures)
+
+
+class KafkaDeadLetterSink(_Producer):
+    """Dead letters: the original bytes as the value, the reason in headers."""
+
+    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
+        self.topic = topic
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Send and wait for every acknowledgement."""
+        await self._send_all(
+            [
+                (
+                    self.topic,
+                    f"{d.topic}:{d.partition}:{d.offset}".encode(),
+                    d.raw,
+                    [
+                        ("ds-reason", d.reason.encode()),
+                        ("ds-detail", d.detail.encode()),
+                        ("ds-topic", d.topic.encode()),
+                        ("ds-partition", str(d.partition).encode()),
+                        ("ds-offset", str(d.offset).encode()),
+                        ("ds-timestamp-ms", str(d.timestamp_ms).encode()),
+                    ],
+                )
+                for d in letters
+            ]
+        )
+
+
+class KafkaNoticeSink(_Producer):
+    """Seal notices on the internal topic, keyed by model (one evaluator per model)."""
+
+    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
+        super().__init__(options)
+        self.topic = topic
+
+    async def publish(self, notices: Sequence[SealNotice]) -> None:
+        """Publish and wait for every acknowledgement."""
+        await self._send_all(
+            [(self.topic, n.model.encode(), orjson.dumps(asdict(n)), None) for n in notices]
+        )

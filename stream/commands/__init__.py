@@ -1,0 +1,1 @@
+"""Subcommands of the ``driftstream`` CLI, one module per concern."""

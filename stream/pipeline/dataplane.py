@@ -1,0 +1,276 @@
+"""The data plane's batch loop, over ports: parse → apply → (periodically) flush.
+
+The Kafka adapter drives it: it calls :meth:`DataPlane.assign` and
+:meth:`DataPlane.revoke` from its rebalance listener and :meth:`DataPlane.process`
+with each ``getmany`` result. One flush (``DataPlane.flush``) runs these steps
+in this order; each is safe to crash after:
+
+1. **Dead letters** of everything applied so far are sent and acknowledged,
+   before any offset past them is stored (a crash re-reads and re-sends them:
+   at least once, never lost).
+2. **State**: every changed (model, partition) is written to the store in one
+   atomic, fenced call each (see ``stream.pipeline.ingest``).
+3. **Notices** waiting in the outboxes are published, then dropped from memory;
+   the next flush stores the shorter outbox.
+4. **Commit** the consumed offsets to the Kafka group, for lag monitoring only:
+   the store's offsets are the truth a new owner seeks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from stream.catalog import Catalog
+from stream.contract import Limits, ParsedBatch, parse_batch
+from stream.core.window import HOUR_MS, floor_to
+from stream.pipeline.ingest import PartitionIngest, SketchParams, seek_offset
+from stream.pipeline.ports import (
+    Clock,
+    DeadLetter,
+    DeadLetterSink,
+    NoticeSink,
+    RawRecord,
+    SketchStore,
+)
+
+__all__ = ["DataPlane", "IngestStats", "LatencyHistogram"]
+
+FLUSH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(slots=True)
+class LatencyHistogram:
+    """Cumulative histogram with fixed bucket bounds, in the Prometheus shape."""
+
+    bounds: tuple[float, ...] = FLUSH_BUCKETS_S
+    counts: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_BUCKETS_S) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        """Record one observation."""
+        self.counts[int(np.searchsorted(self.bounds, seconds, side="left"))] += 1
+        self.total += seconds
+        self.n += 1
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters of one worker's data plane (exported by the Prometheus adapter)."""
+
+    consumed: int = 0
+    accepted: int = 0
+    unknown_model: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    batches: int = 0
+    batch_records: int = 0
+    flushes: int = 0
+    flush_errors: int = 0
+    notices: int = 0
+    last_flush_ms: int = 0
+    flush_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+class DataPlane:
+    """Per-worker ingest: the states of every (model, partition) this worker owns."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        topic: str,
+        namespace: str,
+        store: SketchStore,
+        dead_letters: DeadLetterSink,
+        notices: NoticeSink,
+        clock: Clock,
+        limits: Limits,
+        allowed_lateness_ms: int,
+        flush_every_events: int,
+        flush_interval_ms: int,
+        idle_partition_timeout_ms: int,
+        params: SketchParams | None = None,
+        commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.topic = topic
+        self.namespace = namespace
+        self.store = store
+        self.dead_letters = dead_letters
+        self.notices = notices
+        self.clock = clock
+        self.limits = limits
+        self.allowed_lateness_ms = allowed_lateness_ms
+        self.flush_every_events = flush_every_events
+        self.flush_interval_ms = flush_interval_ms
+        self.idle_partition_timeout_ms = idle_partition_timeout_ms
+        self.params = params or SketchParams()
+        self._commit = commit
+        self.states: dict[int, dict[str, PartitionIngest]] = {}
+        self.stats = IngestStats()
+        self._letters: list[DeadLetter] = []
+        self._since_flush = 0
+        self._last_flush_ms = clock.now_ms()
+        self._last_record_ms: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+
+    # -- rebalance ----------------------------------------------------------------
+    async def assign(self, partitions: Sequence[int], start: Mapping[int, int]) -> dict[int, int]:
+        """Claim ``partitions`` for every model; return the offset to seek each to.
+
+        ``start`` is where a model with no stored state begins (the reset policy).
+        """
+        seeks: dict[int, int] = {}
+        async with self._lock:
+            for p in partitions:
+                states = {}
+                for spec in self.catalog.specs():
+                    token, snap = await asyncio.to_thread(self.store.claim, spec.name, p)
+                    states[spec.name] = PartitionIngest.restore(
+                        spec,
+                        p,
+                        token,
+                        snap,
+                        namespace=self.namespace,
+                        allowed_lateness_ms=self.allowed_lateness_ms,
+                        params=self.params,
+                    )
+                self.states[p] = states
+                self._last_record_ms[p] = self.clock.now_ms()
+                seeks[p] = seek_offset(list(states.values()), start[p])
+            await self._publish_outboxes()
+        return seeks
+
+    async def revoke(self, partitions: Sequence[int]) -> None:
+        """Flush, then forget ``partitions`` (another worker will claim them)."""
+        async with self._lock:
+            await self._flush_locked()
+            for p in partitions:
+                self.states.pop(p, None)
+                self._last_record_ms.pop(p, None)
+
+    # -- the batch path -------------------------------------------------------------
+    async def process(self, batches: Mapping[int, Sequence[RawRecord]]) -> None:
+        """Parse and apply one ``getmany`` result; flush when a limit is reached."""
+        async with self._lock:
+            now = self.clock.now_ms()
+            for p, records in batches.items():
+                if records and p in self.states:
+                    self._apply(p, records)
+                    self._last_record_ms[p] = now
+            self._seal_idle(now)
+            due = self._since_flush >= self.flush_every_events or (
+                now - self._last_flush_ms >= self.flush_interval_ms
+            )
+            if due:
+                await self._flush_locked()
+
+    def _apply(self, partition: int, records: Sequence[RawRecord]) -> None:
+        batch = parse_batch(
+            [r.value for r in records],
+            np.fromiter((r.timestamp_ms for r in records), np.int64, len(records)),
+            np.fromiter((r.offset for r in records), np.int64, len(records)),
+            partition=partition,
+            catalog=self.catalog,
+            limits=self.limits,
+        )
+        self._count(batch)
+        last = records[-1].offset
+        for model, state in self.states[partition].items():
+            undeclared = {f: n for (m, f), n in batch.undeclared.items() if m == model}
+            late_before = sum(state.late.values())
+            state.apply(batch.blocks.get(model), last, undeclared)
+            self.stats.late += sum(state.late.values()) - late_before
+        self.stats.positions[partition] = last + 1
+        self._since_flush += len(records)
+        self._letters.extend(
+            DeadLetter(
+                reason=r.reason,
+                detail=r.detail,
+                raw=r.raw if r.raw is not None else b"",
+                topic=self.topic,
+                partition=r.partition,
+                offset=r.offset,
+                timestamp_ms=r.ts_ms,
+            )
+            for r in batch.rejections
+        )
+
+    def _count(self, batch: ParsedBatch) -> None:
+        s = self.stats
+        s.batches += 1
+        s.batch_records += batch.n_records
+        s.consumed += batch.n_records
+        s.accepted += batch.accepted
+        s.unknown_model += sum(batch.unknown_models.values())
+        for r in batch.rejections:
+            s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
+
+    def _seal_idle(self, now: int) -> None:
+        # A partition that received nothing for the idle timeout seals its open hours,
+        # so evaluation does not wait on it forever; later events there count as late.
+        for p, last in self._last_record_ms.items():
+            if now - last < self.idle_partition_timeout_ms:
+                continue
+            for state in self.states.get(p, {}).values():
+                if state.hours and state.max_event_ms is not None:
+                    state.force_seal(floor_to(state.max_event_ms, HOUR_MS) + HOUR_MS)
+
+    # -- flush ------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Run the flush protocol (module docstring) now."""
+        async with self._lock:
+            await self._flush_locked()
+
+    async def tick(self) -> None:
+        """Called when ``getmany`` returned nothing: interval flushes and idle seals."""
+        async with self._lock:
+            now = self.clock.now_ms()
+            self._seal_idle(now)
+            if now - self._last_flush_ms >= self.flush_interval_ms:
+                await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        started = time.perf_counter()
+        if self._letters:
+            await self.dead_letters.send(self._letters)
+            self._letters = []
+        dirty = [s for states in self.states.values() for s in states.values() if s.dirty]
+        writes = [w for s in dirty if (w := s.pending_write())]
+        try:
+            await asyncio.to_thread(self.store.flush, writes)
+        except Exception:
+            self.stats.flush_errors += 1
+            raise
+        for s in dirty:
+            s.flushed()
+        await self._publish_outboxes()
+        if self._commit is not None and self.stats.positions:
+            await self._commit(dict(self.stats.positions))
+        self._since_flush = 0
+        self._last_flush_ms = self.clock.now_ms()
+        self.stats.flushes += 1
+        self.stats.last_flush_ms = self._last_flush_ms
+        self.stats.flush_latency.observe(time.perf_counter() - started)
+
+    async def _publish_outboxes(self) -> None:
+        pending = [(s, len(s.outbox)) for st in self.states.values() for s in st.values()]
+        notices = [n for s, k in pending for n in s.outbox[:k]]
+        if not notices:
+            return
+        await self.notices.publish(notices)
+        for s, k in pending:
+            s.published(k)
+        self.stats.notices += len(notices)
+
+    @property
+    def assigned(self) -> list[int]:
+        """Partitions this worker owns now."""
+        return sorted(self.states)

@@ -1,0 +1,141 @@
+"""Ports: what the pipeline needs from the outside world, as Protocols.
+
+Adapters in ``stream.adapters`` implement them against Kafka and Redis; tests
+of pure orchestration can implement them in memory. The pipeline never imports
+a client library (an import-linter contract holds it so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "Clock",
+    "DeadLetter",
+    "DeadLetterSink",
+    "FlushWrite",
+    "HourWrite",
+    "NoticeSink",
+    "PartitionSnapshot",
+    "RawRecord",
+    "SealNotice",
+    "SketchStore",
+    "StaleWriterError",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One Kafka record as the ingest sees it: where it came from and its bytes."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A record that broke the event contract, with the reason and its original bytes."""
+
+    reason: str
+    detail: str
+    raw: bytes
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealNotice:
+    """A partition's watermark passed the end of ``hour_ms``: that hour is final there."""
+
+    namespace: str
+    model: str
+    partition: int
+    hour_ms: int
+    events: int
+    late: int
+    sealed_through_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourWrite:
+    """The full state of one open (or just sealed) partition-hour to store."""
+
+    hour_ms: int
+    events: int
+    sketches: Mapping[str, bytes]
+    sealed: bool
+    undeclared: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class FlushWrite:
+    """Everything one atomic flush of a (model, partition) writes."""
+
+    model: str
+    partition: int
+    token: str
+    next_offset: int
+    watermark_ms: int | None
+    sealed_through_ms: int | None
+    open_hours: tuple[int, ...]
+    hours: tuple[HourWrite, ...]
+    late: Mapping[int, int]
+    notices: tuple[SealNotice, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionSnapshot:
+    """What a (model, partition) left in the store at its last flush."""
+
+    next_offset: int | None
+    watermark_ms: int | None
+    sealed_through_ms: int | None
+    hours: Mapping[int, HourWrite]
+    late: Mapping[int, int]
+    pending_notices: tuple[SealNotice, ...]
+
+
+class StaleWriterError(Exception):
+    """A flush was refused: another worker claimed the partition since we loaded it."""
+
+
+class SketchStore(Protocol):
+    """Durable per-partition ingest state with an atomic, fenced flush."""
+
+    def claim(self, model: str, partition: int) -> tuple[str, PartitionSnapshot]:
+        """Take ownership (new fencing token) and load what the last owner stored."""
+        ...
+
+    def flush(self, writes: Sequence[FlushWrite]) -> None:
+        """Write each (model, partition) atomically; raise StaleWriterError if fenced out."""
+        ...
+
+
+class NoticeSink(Protocol):
+    """Where "hour sealed" notices go (an internal Kafka topic)."""
+
+    async def publish(self, notices: Sequence[SealNotice]) -> None:
+        """Publish and wait until the notices are durable."""
+        ...
+
+
+class DeadLetterSink(Protocol):
+    """Where contract violations go, with reason and original bytes."""
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        """Send and wait until the letters are durable."""
+        ...
+
+
+class Clock(Protocol):
+    """Wall-clock milliseconds; used only for flush pacing and idle detection."""
+
+    def now_ms(self) -> int:
+        """Current UTC time in integer milliseconds."""
+        ...

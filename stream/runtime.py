@@ -1,0 +1,234 @@
+"""Wiring: settings → adapters → pipeline, inside a faust-streaming worker process.
+
+faust owns the process: lifecycle, signals (SIGTERM/SIGINT → graceful stop),
+the web server (``/health``, ``/metrics``) and, later, the control-plane agents.
+The features topic is NOT consumed through faust streams: a batch loop
+(:class:`IngestService`) reads it with ``getmany`` and drives the data plane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import redis
+from aiokafka.errors import KafkaError
+
+from stream.adapters.kafka import (
+    BatchConsumer,
+    KafkaDeadLetterSink,
+    KafkaNoticeSink,
+    client_options,
+)
+from stream.adapters.redis_store import RedisSketchStore, redis_client
+from stream.contract import Limits
+from stream.pipeline.dataplane import DataPlane
+from stream.pipeline.ingest import SketchParams
+from stream.pipeline.ports import StaleWriterError
+from stream.settings import Settings
+
+__all__ = ["Health", "IngestService", "SystemClock", "build_app"]
+
+log = logging.getLogger("driftstream.worker")
+
+RETRY_BASE_S = 0.2
+RETRY_MAX_S = 10.0
+LAG_REFRESH_MS = 5_000
+
+
+class SystemClock:
+    """Wall-clock ms, for flush pacing and idle detection only (never event time)."""
+
+    def now_ms(self) -> int:
+        """Current UTC time in integer milliseconds."""
+        return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class Health:
+    """What ``/health`` reports; ``problem`` is None when healthy."""
+
+    problem: str | None = "starting"
+    failures: int = 0
+    redis_errors: int = 0
+    kafka_errors: int = 0
+    since_ms: int = field(default_factory=lambda: SystemClock().now_ms())
+
+    def ok(self) -> None:
+        """Mark healthy."""
+        self.problem = None
+        self.failures = 0
+
+    def fail(self, problem: str) -> None:
+        """Mark unhealthy with one line saying why."""
+        if self.problem is None:
+            self.since_ms = SystemClock().now_ms()
+        self.problem = problem
+        self.failures += 1
+
+
+class IngestService:
+    """The batch loop: getmany → data plane; retries outages with backoff, loses nothing."""
+
+    def __init__(self, settings: Settings, *, namespace: str | None = None) -> None:
+        self.settings = settings
+        self.namespace = namespace or settings.redis.namespace
+        self.health = Health()
+        opts = client_options(settings.kafka)
+        self.redis = redis_client(settings.redis)
+        self.store = RedisSketchStore(
+            self.redis,
+            self.namespace,
+            sealed_retention_ms=settings.evaluate.partition_sketch_retention_ms,
+        )
+        self.dead_letters = KafkaDeadLetterSink(settings.topics.dead_letter, opts)
+        self.notices = KafkaNoticeSink(settings.topics.sealed, opts)
+        ing = settings.ingest
+        self.plane = DataPlane(
+            settings.models,
+            topic=settings.topics.features,
+            namespace=self.namespace,
+            store=self.store,
+            dead_letters=self.dead_letters,
+            notices=self.notices,
+            clock=SystemClock(),
+            limits=Limits.from_settings(ing),
+            allowed_lateness_ms=ing.allowed_lateness_ms,
+            flush_every_events=ing.flush_every_events,
+            flush_interval_ms=ing.flush_interval_ms,
+            idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
+            params=SketchParams(),
+            commit=self._commit,
+        )
+        self.consumer = BatchConsumer(
+            settings.topics.features,
+            group_id=settings.consumer.group_id,
+            options=opts,
+            on_assign=self._assign,
+            on_revoke=self._revoke,
+            reset=settings.consumer.auto_offset_reset,
+            max_records=settings.consumer.batch_max_records,
+            fetch_max_bytes=settings.consumer.fetch_max_bytes,
+        )
+        self.clock = SystemClock()
+        self.lag: dict[int, int] = {}
+        self._lag_at_ms = 0
+        self._stopping = asyncio.Event()
+        self._needs_flush = False
+
+    async def _commit(self, positions: Mapping[int, int]) -> None:
+        try:
+            await self.consumer.commit(positions)
+        except KafkaError as exc:  # monitoring only: the store holds the real offsets
+            log.warning("offset commit for lag monitoring failed: %s", exc)
+
+    async def _assign(self, parts: Any, start: Any) -> dict[int, int]:
+        delay = RETRY_BASE_S
+        while True:
+            try:
+                return await self.plane.assign(parts, start)
+            except redis.RedisError as exc:
+                self.health.redis_errors += 1
+                self.health.fail(f"redis unavailable while claiming partitions: {exc}")
+                log.error("claim failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+    async def _revoke(self, parts: Any) -> None:
+        try:
+            await self.plane.revoke(parts)
+        except (redis.RedisError, KafkaError, StaleWriterError) as exc:
+            # Nothing is lost: the next owner resumes from the last stored offsets.
+            log.error("flush on revocation failed (%s); the next owner re-reads", exc)
+            for p in parts:
+                self.plane.states.pop(p, None)
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; then flush and leave the group."""
+        await self.dead_letters.start()
+        await self.notices.start()
+        await self.consumer.start()
+        delay = RETRY_BASE_S
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if self._needs_flush:
+                        await self.plane.flush()
+                        self._needs_flush = False
+                    batches = await self.consumer.getmany(timeout_ms=200)
+                    if batches:
+                        await self.plane.process(batches)
+                    else:
+                        await self.plane.tick()
+                    await self._refresh_lag()
+                    self.health.ok()
+                    delay = RETRY_BASE_S
+                except StaleWriterError as exc:
+                    log.error("fenced out: %s; dropping those partitions", exc)
+                    self.plane.states.clear()
+                except (redis.RedisError, KafkaError, OSError) as exc:
+                    kind = "redis" if isinstance(exc, redis.RedisError) else "kafka"
+                    if kind == "redis":
+                        self.health.redis_errors += 1
+                    else:
+                        self.health.kafka_errors += 1
+                    self.health.fail(f"{kind} unavailable: {exc}")
+                    self._needs_flush = True
+                    log.error("%s error, retrying in %.1fs: %s", kind, delay, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+        finally:
+            await self._shutdown()
+
+    async def _refresh_lag(self) -> None:
+        now = self.clock.now_ms()
+        if now - self._lag_at_ms >= LAG_REFRESH_MS:
+            self._lag_at_ms = now
+            self.lag = await self.consumer.lag()
+
+    async def _shutdown(self) -> None:
+        try:
+            await self.plane.flush()
+        except (redis.RedisError, KafkaError, StaleWriterError) as exc:
+            log.error("final flush failed (%s); the next owner re-reads", exc)
+        await self.consumer.stop()
+        await self.notices.stop()
+        await self.dead_letters.stop()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, flush and leave."""
+        self._stopping.set()
+
+
+def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
+    """The faust app of a worker process, with the ingest loop and the web views."""
+    from stream.web.views import register_views
+
+    app = faust.App(
+        app_id or f"driftstream-{settings.consumer.group_id}",
+        broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")],
+        web_host=settings.web.host,
+        web_port=settings.web.port,
+        web_enabled=True,
+        store="memory://",
+        autodiscover=False,
+        topic_replication_factor=settings.topics.replication_factor,
+    )
+    service = IngestService(settings)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def _ingest() -> None:
+        await service.run()
+
+    async def _stop(app: faust.App, /, *_: Any, **__: Any) -> None:
+        service.stop()
+
+    app.on_before_shutdown.connect(_stop)
+
+    register_views(app, service)
+    return app, service

@@ -1,0 +1,60 @@
+"""Worker web views on faust's web server: ``/health`` and ``/metrics``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.web import Request, Response, View
+
+from stream.adapters.prometheus import IngestCollector, render
+
+if TYPE_CHECKING:
+    from stream.runtime import IngestService
+
+__all__ = ["health_report", "register_views"]
+
+STALL_FACTOR = 3
+STALL_FLOOR_MS = 30_000
+
+
+def health_report(service: IngestService, now_ms: int) -> tuple[bool, dict[str, Any]]:
+    """(healthy, details): unhealthy on a backend outage or when flushing stalls."""
+    plane = service.plane
+    problem = service.health.problem
+    stall_ms = max(STALL_FACTOR * plane.flush_interval_ms, STALL_FLOOR_MS)
+    last = plane.stats.last_flush_ms
+    if problem is None and plane.assigned and last and now_ms - last > stall_ms:
+        problem = f"no flush for {(now_ms - last) // 1000}s"
+    body = {
+        "status": "ok" if problem is None else "unhealthy",
+        "problem": problem,
+        "partitions": plane.assigned,
+        "last_flush_ms": last,
+        "events_consumed": plane.stats.consumed,
+        "namespace": service.namespace,
+    }
+    return problem is None, body
+
+
+def register_views(app: faust.App, service: IngestService) -> None:
+    """Attach the views of one worker to its faust app."""
+    collector = IngestCollector(
+        stats=lambda: service.plane.stats,
+        lag=lambda: dict(service.lag),
+        health=lambda: {
+            "redis": service.health.redis_errors,
+            "kafka": service.health.kafka_errors,
+        },
+    )
+
+    @app.page("/health")
+    class HealthView(View):
+        async def get(self, request: Request) -> Response:
+            healthy, body = health_report(service, service.clock.now_ms())
+            return self.json(body, status=200 if healthy else 503)
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            return self.bytes(render(collector), content_type="text/plain; version=0.0.4")
