@@ -1,0 +1,424 @@
+"""The model registry: which models exist, their features, reference profile and alert rules.
+
+Pure: frozen pydantic models validated from plain data (the ``[models.*]`` tables of the
+config file, which :mod:`stream.settings` reads). Nothing here touches a file, Kafka or Redis.
+
+TOML shape, short and long feature forms::
+
+    [models.fraud-v3]
+    prediction = "numeric"                 # or { name = "score", kind = "numeric" }
+
+    [models.fraud-v3.features]
+    amount = "numeric"
+    n_items = { kind = "numeric", seasonal = false, thresholds = { psi = 0.3 } }
+    country = "categorical"
+
+>>> spec = ModelSpec.model_validate(
+...     {"name": "fraud-v3", "prediction": "numeric",
+...      "features": {"amount": "numeric", "country": "categorical"}})
+>>> spec.numeric_features, spec.categorical_features
+(('amount', 'prediction'), ('country',))
+>>> spec.kind_of("country")
+'categorical'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    TypeAdapter,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "CATEGORICAL_METRICS",
+    "NUMERIC_METRICS",
+    "PREDICTION_KEY",
+    "AlertRules",
+    "Baseline",
+    "Catalog",
+    "FeatureKind",
+    "FeatureSpec",
+    "FileReference",
+    "ModelSpec",
+    "RedisReference",
+    "ReferenceSpec",
+    "Severity",
+    "TopicReference",
+    "WindowScale",
+]
+
+FeatureKind: TypeAlias = Literal["numeric", "categorical"]
+Severity: TypeAlias = Literal["critical", "error", "warning", "info"]
+WindowScale: TypeAlias = Literal["hour", "day"]
+Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
+
+#: Event key that carries the prediction (DESIGN "Event contract"); its column name is
+#: ``ModelSpec.prediction.name``.
+PREDICTION_KEY = "prediction"
+
+#: Metric names a feature may override a threshold for; the measures registry uses the same
+#: names (effect-size thresholds, in each metric's own unit).
+NUMERIC_METRICS: frozenset[str] = frozenset(
+    {
+        "ks",
+        "wasserstein",
+        "psi",
+        "js",
+        "hellinger",
+        "mean_shift",
+        "quantile_shift",
+        "null_rate",
+        "out_of_range_rate",
+    }
+)
+CATEGORICAL_METRICS: frozenset[str] = frozenset(
+    {"js", "linf", "psi", "cramers_v", "new_share", "vanished_share", "share_shift", "null_rate"}
+)
+
+MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+FEATURE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
+_STRICT = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+FeatureName = Annotated[str, Field(pattern=FEATURE_NAME_PATTERN)]
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class FeatureSpec(BaseModel):
+    """One monitored column of a model: a feature, or the model's prediction."""
+
+    model_config = _STRICT
+
+    name: FeatureName = Field(description="Feature key inside the event's `features` object.")
+    kind: FeatureKind = Field(
+        description="'numeric' (log-bucket sketch) or 'categorical' (counts per value)."
+    )
+    seasonal: Literal[True, False, "auto"] = Field(
+        default="auto",
+        description="Compare with the same hour/day last week: true, false, or 'auto' "
+        "(on when the reference shows daily/weekly cycles).",
+    )
+    thresholds: Mapping[str, PositiveFloat] = Field(
+        default_factory=dict,
+        description="Per-metric effect-size threshold overrides, e.g. { psi = 0.3 }; "
+        "unset metrics are calibrated from the reference.",
+    )
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> FeatureSpec:
+        allowed = NUMERIC_METRICS if self.kind == "numeric" else CATEGORICAL_METRICS
+        unknown = sorted(set(self.thresholds) - allowed)
+        if unknown:
+            msg = (
+                f"thresholds: unknown {self.kind} metric {unknown[0]!r} "
+                f"(known: {', '.join(sorted(allowed))})"
+            )
+            raise ValueError(msg)
+        return self
+
+
+def _feature_input(name: str, value: Any) -> Any:
+    """Short form ``"numeric"`` or long form table → FeatureSpec input with its name."""
+    if isinstance(value, str):
+        return {"name": name, "kind": value}
+    if isinstance(value, Mapping):
+        return {"name": name, **value}
+    return value  # let pydantic report the wrong type at this key
+
+
+_FEATURE_TABLE: TypeAdapter[dict[str, FeatureSpec]] = TypeAdapter(dict[str, FeatureSpec])
+
+
+def _ms_from_datetime(value: Any) -> Any:
+    """Accept a TOML offset datetime for a millisecond field (naive times are refused)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            msg = "datetime needs a UTC offset (e.g. 2026-01-05T00:00:00Z)"
+            raise ValueError(msg)
+        return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+    return value
+
+
+class FileReference(BaseModel):
+    """Reference profile read from a file (sketches or events) built from the training set."""
+
+    model_config = _STRICT
+
+    source: Literal["file"] = Field(description="Reference comes from a file.")
+    path: str = Field(
+        min_length=1, description="File path; relative paths are relative to the config file."
+    )
+    version: str | None = Field(
+        default=None, description="Version label; changing it invalidates calibrations."
+    )
+
+
+class TopicReference(BaseModel):
+    """Reference profile built from a time range of a Kafka topic."""
+
+    model_config = _STRICT
+
+    source: Literal["topic"] = Field(description="Reference comes from a topic time range.")
+    topic: str | None = Field(
+        default=None, min_length=1, description="Topic to read (default: topics.features)."
+    )
+    start_ms: int = Field(description="Range start, epoch ms UTC (or an offset datetime).")
+    end_ms: int = Field(description="Range end (exclusive), epoch ms UTC (or offset datetime).")
+    version: str | None = Field(
+        default=None, description="Version label; changing it invalidates calibrations."
+    )
+
+    @field_validator("start_ms", "end_ms", mode="before")
+    @classmethod
+    def _datetimes(cls, value: Any) -> Any:
+        return _ms_from_datetime(value)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TopicReference:
+        if self.end_ms <= self.start_ms:
+            msg = f"end_ms: must be after start_ms ({self.end_ms} <= {self.start_ms})"
+            raise ValueError(msg)
+        return self
+
+
+class RedisReference(BaseModel):
+    """Reference profile already stored in Redis under a name (e.g. by ``reference build``)."""
+
+    model_config = _STRICT
+
+    source: Literal["redis"] = Field(description="Reference is stored in Redis.")
+    name: str = Field(min_length=1, description="Stored reference name.")
+    version: str | None = Field(
+        default=None, description="Version label; changing it invalidates calibrations."
+    )
+
+
+ReferenceSpec = Annotated[
+    FileReference | TopicReference | RedisReference, Field(discriminator="source")
+]
+
+
+class AlertRules(BaseModel):
+    """When a model's drift decisions become an alert, and when the alert resolves."""
+
+    model_config = _STRICT
+
+    consecutive_breaches: int = Field(
+        default=2, ge=1, description="Breaching windows in a row (same scale) before triggering."
+    )
+    resolve_after: int = Field(
+        default=3, ge=1, description="Clean windows in a row before a 'resolved' alert."
+    )
+    cooldown_ms: int = Field(
+        default=3_600_000, ge=0, description="After resolving, no new trigger for this long."
+    )
+    severity: Severity = Field(
+        default="warning", description="Alert severity: critical, error, warning or info."
+    )
+    false_alarm_budget: PositiveFloat = Field(
+        default=1.0,
+        description="Target expected false alerts per model per 30 days on a no-drift "
+        "stream; thresholds are calibrated to it (with multiple-testing control).",
+    )
+    min_window_events: int = Field(
+        default=100, ge=1, description="Windows with fewer events are not evaluated."
+    )
+    windows: tuple[WindowScale, ...] = Field(
+        default=("hour", "day"),
+        min_length=1,
+        strict=False,
+        description="Window scales evaluated for this model.",
+    )
+    baselines: tuple[Baseline, ...] = Field(
+        default=("reference", "previous", "seasonal"),
+        min_length=1,
+        strict=False,
+        description="Baselines compared with: reference, previous window, seasonal "
+        "(same hour/day last week, for seasonal features).",
+    )
+    runbook_url: str | None = Field(
+        default=None, description="Runbook link for this model (default: alerts.runbook_url)."
+    )
+
+    @field_validator("windows", "baselines")
+    @classmethod
+    def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            msg = f"duplicate entries in {list(value)}"
+            raise ValueError(msg)
+        return value
+
+
+class ModelSpec(BaseModel):
+    """A registered model: features (+ optional prediction), reference and alert rules."""
+
+    model_config = _STRICT
+
+    name: ModelName = Field(description="Model name, as in the event's `model` field.")
+    features: tuple[FeatureSpec, ...] = Field(
+        min_length=1,
+        description='Features: `name = "numeric"|"categorical"` or a table '
+        "{ kind, seasonal, thresholds }.",
+    )
+    prediction: FeatureSpec | None = Field(
+        default=None,
+        description='Monitor the event\'s `prediction` like a feature: "numeric", '
+        '"categorical" or { name, kind, seasonal, thresholds } (name defaults to '
+        "'prediction').",
+    )
+    reference: ReferenceSpec | None = Field(
+        default=None,
+        description='Reference profile: { source = "file", path } | { source = "topic", '
+        'start_ms, end_ms } | { source = "redis", name }; plus version.',
+    )
+    alerts: AlertRules = Field(default_factory=AlertRules, description="Alert rules.")
+
+    @field_validator("features", mode="wrap")
+    @classmethod
+    def _feature_table(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # The TOML table form keeps error locations by feature name (features.amount.kind).
+        if isinstance(value, Mapping):
+            table = {str(k): _feature_input(str(k), v) for k, v in value.items()}
+            return handler(tuple(_FEATURE_TABLE.validate_python(table).values()))
+        return handler(value)
+
+    @field_validator("prediction", mode="before")
+    @classmethod
+    def _prediction_short(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": PREDICTION_KEY, "kind": value}
+        if isinstance(value, Mapping) and "name" not in value:
+            return {"name": PREDICTION_KEY, **value}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelSpec:
+        seen: set[str] = set()
+        for f in self.monitored:
+            if f.name in seen:
+                where = "prediction.name" if f is self.prediction else "features"
+                msg = f"{where}: duplicate feature {f.name!r}"
+                raise ValueError(msg)
+            seen.add(f.name)
+        explicit = "baselines" in self.alerts.model_fields_set
+        if self.reference is None and explicit and "reference" in self.alerts.baselines:
+            msg = "alerts.baselines: 'reference' needs a [reference] table for this model"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def monitored(self) -> tuple[FeatureSpec, ...]:
+        """Every monitored column: the features, then the prediction when declared."""
+        if self.prediction is None:
+            return self.features
+        return (*self.features, self.prediction)
+
+    @property
+    def numeric_features(self) -> tuple[str, ...]:
+        """Names of numeric columns (prediction included when numeric), declaration order."""
+        return tuple(f.name for f in self.monitored if f.kind == "numeric")
+
+    @property
+    def categorical_features(self) -> tuple[str, ...]:
+        """Names of categorical columns (prediction included when categorical)."""
+        return tuple(f.name for f in self.monitored if f.kind == "categorical")
+
+    @property
+    def kinds(self) -> dict[str, FeatureKind]:
+        """Column name → kind, for every monitored column."""
+        return {f.name: f.kind for f in self.monitored}
+
+    @property
+    def baselines(self) -> tuple[Baseline, ...]:
+        """Baselines that apply: 'reference' only when a reference is configured."""
+        return tuple(b for b in self.alerts.baselines if b != "reference" or self.reference)
+
+    def feature(self, name: str) -> FeatureSpec:
+        """The monitored column called ``name`` (KeyError names the model when absent)."""
+        for f in self.monitored:
+            if f.name == name:
+                return f
+        msg = f"model {self.name!r} has no feature {name!r}"
+        raise KeyError(msg)
+
+    def kind_of(self, name: str) -> FeatureKind:
+        """Kind of the monitored column ``name``."""
+        return self.feature(name).kind
+
+
+class Catalog(RootModel[dict[str, ModelSpec]]):
+    """All registered models by name; the ``[models]`` table of the config.
+
+    >>> cat = Catalog.model_validate({"m1": {"features": {"x": "numeric"}}})
+    >>> cat.names, "m1" in cat, cat.get("nope") is None
+    (('m1',), True, True)
+    """
+
+    model_config = ConfigDict(strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inject_names(cls, value: Any) -> Any:
+        # The table key is the model's name: [models.fraud-v3] → ModelSpec(name="fraud-v3").
+        if isinstance(value, Mapping):
+            return {
+                k: ({"name": k, **v} if isinstance(v, Mapping) and "name" not in v else v)
+                for k, v in value.items()
+            }
+        return value
+
+    @model_validator(mode="after")
+    def _names_match_keys(self) -> Catalog:
+        for key, spec in self.root.items():
+            if spec.name != key:
+                msg = f"{key}.name: {spec.name!r} differs from its table name {key!r}"
+                raise ValueError(msg)
+        return self
+
+    @classmethod
+    def of(cls, *models: ModelSpec) -> Catalog:
+        """A catalog of the given specs (names must be unique)."""
+        root: dict[str, ModelSpec] = {}
+        for m in models:
+            if m.name in root:
+                msg = f"duplicate model {m.name!r}"
+                raise ValueError(msg)
+            root[m.name] = m
+        return cls(root)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Model names in declaration order."""
+        return tuple(self.root)
+
+    def get(self, name: str) -> ModelSpec | None:
+        """The model called ``name``, or None."""
+        return self.root.get(name)
+
+    def model(self, name: str) -> ModelSpec:
+        """The model called ``name``; KeyError lists the known names when absent."""
+        spec = self.root.get(name)
+        if spec is None:
+            msg = f"unknown model {name!r} (known: {', '.join(self.root) or 'none'})"
+            raise KeyError(msg)
+        return spec
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.root
+
+    def specs(self) -> Iterator[ModelSpec]:
+        """The model specs in declaration order."""
+        return iter(self.root.values())
+
+    def __len__(self) -> int:
+        return len(self.root)
