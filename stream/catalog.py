@@ -25,6 +25,7 @@ TOML shape, short and long feature forms::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, TypeAlias
 
@@ -40,8 +41,6 @@ from pydantic import (
 )
 
 __all__ = [
-    "CATEGORICAL_METRICS",
-    "NUMERIC_METRICS",
     "PREDICTION_KEY",
     "AlertRules",
     "Baseline",
@@ -55,6 +54,7 @@ __all__ = [
     "Severity",
     "TopicReference",
     "WindowScale",
+    "metric_names",
 ]
 
 FeatureKind: TypeAlias = Literal["numeric", "categorical"]
@@ -65,25 +65,6 @@ Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
 #: Event key that carries the prediction (DESIGN "Event contract"); its column name is
 #: ``ModelSpec.prediction.name``.
 PREDICTION_KEY = "prediction"
-
-#: Metric names a feature may override a threshold for; the measures registry uses the same
-#: names (effect-size thresholds, in each metric's own unit).
-NUMERIC_METRICS: frozenset[str] = frozenset(
-    {
-        "ks",
-        "wasserstein",
-        "psi",
-        "js",
-        "hellinger",
-        "mean_shift",
-        "quantile_shift",
-        "null_rate",
-        "out_of_range_rate",
-    }
-)
-CATEGORICAL_METRICS: frozenset[str] = frozenset(
-    {"js", "linf", "psi", "cramers_v", "new_share", "vanished_share", "share_shift", "null_rate"}
-)
 
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 FEATURE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$"
@@ -110,21 +91,34 @@ class FeatureSpec(BaseModel):
     )
     thresholds: Mapping[str, PositiveFloat] = Field(
         default_factory=dict,
-        description="Per-metric effect-size threshold overrides, e.g. { psi = 0.3 }; "
-        "unset metrics are calibrated from the reference.",
+        description="Per-measure threshold overrides by registry name, e.g. { psi = 0.3 }; "
+        "unset measures are calibrated from the reference.",
     )
 
     @model_validator(mode="after")
     def _known_metrics(self) -> FeatureSpec:
-        allowed = NUMERIC_METRICS if self.kind == "numeric" else CATEGORICAL_METRICS
+        if not self.thresholds:
+            return self
+        allowed = metric_names(self.kind)
         unknown = sorted(set(self.thresholds) - allowed)
         if unknown:
             msg = (
-                f"thresholds: unknown {self.kind} metric {unknown[0]!r} "
+                f"thresholds: unknown {self.kind} measure {unknown[0]!r} "
                 f"(known: {', '.join(sorted(allowed))})"
             )
             raise ValueError(msg)
         return self
+
+
+@functools.cache
+def metric_names(kind: FeatureKind) -> frozenset[str]:
+    """Names of the drift measures for ``kind`` (the measures registry's short names).
+
+    Imported on first use: only configs with threshold overrides pay for scipy here.
+    """
+    from stream.core.measures.registry import specs  # here: keeps settings loading light
+
+    return frozenset(spec.name for spec in specs(kind))
 
 
 def _feature_input(name: str, value: Any) -> Any:

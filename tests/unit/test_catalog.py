@@ -114,7 +114,7 @@ def test_specs_are_frozen() -> None:
         (
             {"features": {"a": {"kind": "numeric", "thresholds": {"linf": 1.0}}}},
             ("m", "features", "a"),
-            "unknown numeric metric 'linf'",
+            "unknown numeric measure 'linf'",
         ),  # noqa: E501
         (
             {"features": {"a": {"kind": "numeric", "thresholds": {"psi": -1.0}}}},
@@ -187,6 +187,15 @@ def test_references() -> None:
 def test_bad_references(reference: dict[str, Any], fragment: str) -> None:
     with pytest.raises(ValidationError, match=fragment):
         catalog(m={"features": {"a": "numeric"}, "reference": reference})
+
+
+def test_threshold_names_are_the_measure_registry_names() -> None:
+    from stream.core.measures.registry import specs
+
+    for kind in ("numeric", "categorical"):
+        assert stream.catalog.metric_names(kind) == {s.name for s in specs(kind)}
+    spec = catalog(m={"features": {"a": {"kind": "numeric", "thresholds": {"ks": 0.1}}}})
+    assert dict(spec.model("m").feature("a").thresholds) == {"ks": 0.1}
 
 
 def test_alert_rules_defaults_and_baselines() -> None:
