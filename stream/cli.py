@@ -14,13 +14,21 @@ __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-c",
+    "--config",
+    type=click.Path(dir_okay=False),
+    envvar="DRIFTSTREAM_CONFIG",
+    help="Config file (TOML); DRIFTSTREAM_* environment variables override it.",
+)
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(__version__, prog_name="driftstream")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
     """Streaming data-drift detection for ML features on Kafka and Redis."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+    ctx.obj["config"] = config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +77,13 @@ def stack() -> None:
 for _name in ("up", "down", "status"):
     stack.add_command(_STACK_COMMANDS[_name])
 
+
+# -- data plane -------------------------------------------------------------------------
+from stream.commands.run import produce, topics, worker  # noqa: E402
+
+cli.add_command(worker)
+cli.add_command(produce)
+cli.add_command(topics)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -120,6 +120,7 @@ class IngestService:
         self._lag_at_ms = 0
         self._stopping = asyncio.Event()
         self._needs_flush = False
+        self._needs_reclaim = False
 
     async def _commit(self, positions: Mapping[int, int]) -> None:
         try:
@@ -157,6 +158,8 @@ class IngestService:
         try:
             while not self._stopping.is_set():
                 try:
+                    if self._needs_reclaim:
+                        await self._reclaim()
                     if self._needs_flush:
                         await self.plane.flush()
                         self._needs_flush = False
@@ -178,12 +181,22 @@ class IngestService:
                     else:
                         self.health.kafka_errors += 1
                     self.health.fail(f"{kind} unavailable: {exc}")
+                    # Redis trouble: recover like a crash, from what Redis holds.
+                    # Kafka trouble (dead letters, notices): state is intact, retry the flush.
+                    self._needs_reclaim |= kind == "redis"
                     self._needs_flush = True
                     log.error("%s error, retrying in %.1fs: %s", kind, delay, exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, RETRY_MAX_S)
         finally:
             await self._shutdown()
+
+    async def _reclaim(self) -> None:
+        owned = self.plane.assigned
+        seeks = await self.plane.reclaim(await self.consumer.start_offsets(owned))
+        self.consumer.seek(seeks)
+        self._needs_reclaim = False
+        log.warning("re-claimed partitions %s after a Redis outage; resuming at %s", owned, seeks)
 
     async def _refresh_lag(self) -> None:
         now = self.clock.now_ms()

@@ -178,3 +178,9 @@ class SyntheticStream:
         """All ``total`` events, ``batch`` at a time."""
         for first in range(0, total, batch):
             yield self.encoded(first, min(batch, total - first))
+
+    def records(self, total: int, batch: int = 10_000) -> Iterator[tuple[bytes, int]]:
+        """All ``total`` events as (JSON bytes, event time): record timestamp = event time."""
+        for first in range(0, total, batch):
+            n = min(batch, total - first)
+            yield from zip(self.encoded(first, n), self._times(first, n).tolist(), strict=True)

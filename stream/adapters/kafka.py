@@ -84,18 +84,21 @@ class BatchConsumer:
         self._on_revoke = on_revoke
         self._reset = reset
         self._max_records = max_records
-        self._consumer = AIOKafkaConsumer(
-            group_id=group_id,
-            enable_auto_commit=False,
-            auto_offset_reset=reset,
-            fetch_max_bytes=fetch_max_bytes,
-            max_partition_fetch_bytes=fetch_max_bytes // 4,
-            max_poll_records=max_records,
+        # aiokafka clients bind to the running loop: build them in start().
+        self._config: dict[str, Any] = {
+            "group_id": group_id,
+            "enable_auto_commit": False,
+            "auto_offset_reset": reset,
+            "fetch_max_bytes": fetch_max_bytes,
+            "max_partition_fetch_bytes": fetch_max_bytes // 4,
+            "max_poll_records": max_records,
             **options,
-        )
+        }
+        self._consumer: AIOKafkaConsumer = None
 
     async def start(self) -> None:
         """Connect and join the group."""
+        self._consumer = AIOKafkaConsumer(**self._config)
         await self._consumer.start()
         self._consumer.subscribe([self.topic], listener=_Listener(self))
 
@@ -108,17 +111,26 @@ class BatchConsumer:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
         if not parts:
             return
-        tps = [TopicPartition(self.topic, p) for p in parts]
+        seeks = await self._on_assign(parts, await self.start_offsets(parts))
+        self.seek(seeks)
+        log.info("assigned partitions %s, seeking to %s", parts, dict(seeks))
+
+    async def start_offsets(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Where a model with no stored offset starts, per the reset policy."""
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        if not tps:
+            return {}
         edge = (
             await self._consumer.beginning_offsets(tps)
             if self._reset == "earliest"
             else await self._consumer.end_offsets(tps)
         )
-        start = {tp.partition: int(off) for tp, off in edge.items()}
-        seeks = await self._on_assign(parts, start)
-        for p, off in seeks.items():
+        return {tp.partition: int(off) for tp, off in edge.items()}
+
+    def seek(self, positions: Mapping[int, int]) -> None:
+        """Move the fetch positions (the next getmany starts there)."""
+        for p, off in positions.items():
             self._consumer.seek(TopicPartition(self.topic, p), off)
-        log.info("assigned partitions %s, seeking to %s", parts, dict(seeks))
 
     async def revoked(self, revoked: list[TopicPartition]) -> None:
         """Rebalance takes partitions away: flush them first."""
@@ -156,13 +168,15 @@ class BatchConsumer:
 
 class _Producer:
     def __init__(self, options: Mapping[str, Any]) -> None:
-        self._producer = AIOKafkaProducer(
-            enable_idempotence=True, acks="all", linger_ms=5, **options
-        )
+        self._options = dict(options)
+        self._producer: AIOKafkaProducer = None
         self._started = False
 
     async def start(self) -> None:
         if not self._started:
+            self._producer = AIOKafkaProducer(
+                enable_idempotence=True, acks="all", linger_ms=5, **self._options
+            )
             await self._producer.start()
             self._started = True
 

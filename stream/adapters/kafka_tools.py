@@ -62,12 +62,16 @@ def create_topics(
 def produce(
     options: Mapping[str, Any],
     topic: str,
-    values: Iterable[bytes],
+    values: Iterable[bytes | tuple[bytes, int]],
     *,
     rate: float | None = None,
     partitions: int | None = None,
 ) -> int:
     """Send every value (idempotent producer), at most ``rate`` per second; returns the count.
+
+    A value may come with its record timestamp, ``(bytes, timestamp_ms)``: synthetic
+    streams in accelerated event time set it to the event time, so time-based
+    replay (offsets for times) finds them where their events are.
 
     With ``partitions`` the i-th value goes to partition i mod n (even spread,
     reproducible); without, the client's default partitioner decides.
@@ -83,9 +87,10 @@ def produce(
     sent = 0
     started = time.monotonic()
     try:
-        for value in values:
+        for item in values:
+            value, ts = item if isinstance(item, tuple) else (item, None)
             part = sent % partitions if partitions else None
-            producer.send(topic, value=value, partition=part)
+            producer.send(topic, value=value, partition=part, timestamp_ms=ts)
             sent += 1
             if rate and sent % 1000 == 0:
                 ahead = sent / rate - (time.monotonic() - started)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -118,11 +117,13 @@ def produce(
         raise click.UsageError(msg)
     if path is not None:
         stream = sys.stdin.buffer if str(path) == "-" else path.open("rb")
-        values: Iterable[bytes] = (line.rstrip(b"\r\n") for line in stream if line.strip())
+        values: Iterable[bytes | tuple[bytes, int]] = (
+            line.rstrip(b"\r\n") for line in stream if line.strip()
+        )
     else:
         spec = _model(settings, model_name)
         gen = SyntheticStream(spec, start_ms=start_ms, events_per_hour=events_per_hour, seed=seed)
-        values = itertools.chain.from_iterable(gen.batches(count))
+        values = gen.records(count)
     n = send(
         sync_options(settings.kafka),
         topic or settings.topics.features,

@@ -93,12 +93,19 @@ def build_codec(
     return ModelCodec(spec, event, columns, extras, raw_top)
 
 
+_NO_MODEL = msgspec.defstruct("NoModel", [], tag_field="model", tag="\x00no-model", kw_only=True)
+
+
 def build_decoder(codecs: list[ModelCodec]) -> msgspec.json.Decoder[Any] | None:
     """One decoder for all models (tagged union on ``model``); None without models."""
     if not codecs:
         return None
     types = tuple(c.event_type for c in codecs)
-    return msgspec.json.Decoder(Union[types] if len(types) > 1 else types[0])  # noqa: UP007
+    # A lone tagged Struct decodes without its tag; only a union demands the "model" key.
+    # A never-matching sentinel makes a union of one real model.
+    if len(types) == 1:
+        types = (*types, _NO_MODEL)
+    return msgspec.json.Decoder(Union[types])  # noqa: UP007
 
 
 @dataclass(slots=True)

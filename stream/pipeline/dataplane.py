@@ -120,6 +120,7 @@ class DataPlane:
         self._last_flush_ms = clock.now_ms()
         self._last_record_ms: dict[int, int] = {}
         self._lock = asyncio.Lock()
+        self._committed: dict[int, int] = {}
 
     # -- rebalance ----------------------------------------------------------------
     async def assign(self, partitions: Sequence[int], start: Mapping[int, int]) -> dict[int, int]:
@@ -147,6 +148,20 @@ class DataPlane:
                 seeks[p] = seek_offset(list(states.values()), start[p])
             await self._publish_outboxes()
         return seeks
+
+    async def reclaim(self, start: Mapping[int, int]) -> dict[int, int]:
+        """Forget everything in memory and claim the owned partitions again.
+
+        After a store outage the store may have lost recent writes (or a flush may
+        have half-succeeded across partitions): recovering exactly like a crash,
+        from what the store holds, is the one path that is always correct.
+        """
+        async with self._lock:
+            owned = sorted(self.states)
+            self.states.clear()
+            self._letters = []
+            self._since_flush = 0
+        return await self.assign(owned, start)
 
     async def revoke(self, partitions: Sequence[int]) -> None:
         """Flush, then forget ``partitions`` (another worker will claim them)."""
@@ -252,8 +267,9 @@ class DataPlane:
         for s in dirty:
             s.flushed()
         await self._publish_outboxes()
-        if self._commit is not None and self.stats.positions:
-            await self._commit(dict(self.stats.positions))
+        if self._commit is not None and self.stats.positions != self._committed:
+            self._committed = dict(self.stats.positions)
+            await self._commit(self._committed)
         self._since_flush = 0
         self._last_flush_ms = self.clock.now_ms()
         self.stats.flushes += 1

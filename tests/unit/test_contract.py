@@ -562,3 +562,15 @@ def test_arbitrary_json_values_never_raise(items: list[Any]) -> None:
     offsets = list(range(len(values)))
     b = ContractParser(CATALOG, LIMITS).parse(values, [T] * len(values), offsets, 0)
     check_accounting(b, offsets)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_single_model_catalog_still_requires_the_model_key(fast: bool) -> None:
+    # Regression: a lone tagged msgspec Struct decodes without its tag, so the fast
+    # path once accepted events with no "model" when the catalog had one model.
+    one = Catalog.model_validate({"solo": {"features": {"x": "numeric"}}})
+    parser = ContractParser(one, Limits())
+    values = [b'{"features": {"x": 1.0}}', b'{"model": "solo", "features": {"x": 1.0}}']
+    batch = parser.parse(values, np.array([5, 5]), np.array([0, 1]), 0, fast=fast)
+    assert [r.reason for r in batch.rejections] == ["missing_model"]
+    assert len(batch.blocks["solo"]) == 1
