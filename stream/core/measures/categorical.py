@@ -16,7 +16,7 @@ shared with the numeric bins.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,6 +38,7 @@ from stream.core.measures.divergence import (
     linf_counts,
     psi_counts,
 )
+from stream.core.sketch import CategoricalSketch
 
 __all__ = [
     "OTHER",
@@ -142,6 +143,20 @@ class CategoricalPair:
             ref_exact=ref_other == 0,
             win_exact=win_other == 0,
         )
+
+    @classmethod
+    def from_values(
+        cls, ref: Sequence[str | None], win: Sequence[str | None], *, max_exact: int = 1024
+    ) -> CategoricalPair:
+        """Sketch two sequences of raw values (None = null) and align them.
+
+        >>> p = CategoricalPair.from_values(["a", "b", None], ["b", "b"])
+        >>> p.labels, p.ref.tolist(), p.win.tolist(), p.ref_missing
+        (('a', 'b'), [1, 1], [0, 2], 1)
+        """
+        r = CategoricalSketch.zero(max_exact).update(ref)
+        w = CategoricalSketch.zero(max_exact).update(win)
+        return cls.of(r, w)
 
     @classmethod
     def of(cls, ref: CategoricalSummary, win: CategoricalSummary) -> CategoricalPair:

@@ -1,7 +1,8 @@
-"""A stand-in numeric summary built from raw values with the DDSketch bucket layout.
+"""Numeric summaries for the measure tests: the real sketch, and an independent stand-in.
 
-Used to test the measure math independently of the sketch implementation:
-bucket k holds magnitudes in (γ^(k−1), γ^k], negatives mirror, zero is its own bucket.
+The stand-in bins raw values with the DDSketch layout on its own (bucket k holds
+magnitudes in (γ^(k−1), γ^k], negatives mirror, zero is its own bucket), so the
+measure math is also checked against a second, trivially simple implementation.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+
+from stream.core.sketch import NumericSketch
 
 FloatArray = npt.NDArray[np.float64]
 OFFSET = 1 << 32
@@ -89,6 +92,9 @@ class RawSummary:
         return lo, up, counts
 
 
-def summarize(values: FloatArray, nulls: int = 0, relative_accuracy: float = 0.01) -> RawSummary:
-    """A numeric summary of raw values: the real sketch once it lands, else the stand-in."""
-    return RawSummary(np.asarray(values, dtype=np.float64), nulls, relative_accuracy)
+def summarize(
+    values: npt.ArrayLike, nulls: int = 0, relative_accuracy: float = 0.01
+) -> NumericSketch:
+    """The production path: a real sketch of the raw values."""
+    arr = np.asarray(values, dtype=np.float64)
+    return NumericSketch.zero(relative_accuracy).update(arr, nulls=nulls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from scipy.stats import chi2_contingency
 
 from stream.core.measures import categorical as C
 from stream.core.measures import divergence as D
+from stream.core.sketch import CategoricalSketch
 
 SEED_REF = {"mobile": 30_299, "desktop": 65_551 - 30_299}
 SEED_WIN = {"mobile": 3_187, "desktop": 6_703 - 3_187}
@@ -101,6 +103,41 @@ def test_category_shifts_top_movers() -> None:
     assert list(cs.shifts)[0] in {"mobile", "desktop"}
     mob = C.category_shifts(pair, top=3).shifts["tablet"]
     assert mob.p_drift > 0.999 and mob.method == "exact"
+
+
+def _zipf(g: np.random.Generator, n: int, boost: float = 0.0) -> list[str]:
+    v = np.minimum(g.zipf(1.3, n), 5000)
+    v = np.where(g.random(n) < boost, 3, v)
+    return [f"c{x}" for x in v]
+
+
+def test_sampled_sketches_compare_only_exact_counts() -> None:
+    # Beyond the cap the sketches keep hash samples of categories; every count the
+    # pair compares must still be exact, "other" covering the same rest on both sides.
+    g = np.random.default_rng(0)
+    a, b = _zipf(g, 100_000), _zipf(g, 20_000)
+    ref = CategoricalSketch.zero(max_exact=256).update(a)
+    win = CategoricalSketch.zero(max_exact=256).update(b)
+    assert not ref.is_exact and not win.is_exact
+    pair = C.CategoricalPair.of(ref, win)
+    ca, cb = Counter(a), Counter(b)
+    named = [(i, lab) for i, lab in enumerate(pair.labels) if lab != C.OTHER]
+    assert len(named) > 50
+    assert all(pair.ref[i] == ca[lab] and pair.win[i] == cb[lab] for i, lab in named)
+    assert pair.n_ref == 100_000 and pair.n_win == 20_000
+    for f in (C.js_distance, C.psi, C.chi_square, C.linf, C.unseen):
+        assert f(pair).p_value > 0.01, f.__name__  # same distribution: quiet
+
+
+def test_exact_sketches_match_plain_counts() -> None:
+    a = ["ios"] * 60 + ["web"] * 40 + [None] * 5
+    b = ["ios"] * 45 + ["web"] * 50 + ["tv"] * 5
+    p = C.CategoricalPair.from_values(a, b)
+    q = C.CategoricalPair.from_counts(
+        {"ios": 60, "web": 40}, {"ios": 45, "web": 50, "tv": 5}, ref_missing=5
+    )
+    assert p.labels == q.labels and p.ref.tolist() == q.ref.tolist()
+    assert p.win.tolist() == q.win.tolist() and p.ref_missing == 5
 
 
 counts = st.lists(st.integers(0, 500), min_size=1, max_size=8)

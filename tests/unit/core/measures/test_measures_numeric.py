@@ -13,6 +13,7 @@ from scipy import stats
 
 from stream.core.measures import numeric as N
 from stream.core.measures.divergence import hellinger_counts, js_counts, psi_counts
+from stream.core.sketch import NumericSketch
 from tests.unit.core.measures.measure_fakes import RawSummary, summarize
 
 ALPHA = 0.01
@@ -40,7 +41,11 @@ def _samples(shape: str, shift: float, seed: int = 7) -> tuple[np.ndarray, np.nd
     return gen(g, N_REF, 0.0), gen(g, N_WIN, shift)
 
 
-def _pair(a: np.ndarray, b: np.ndarray, nulls: tuple[int, int] = (0, 0)) -> N.NumericPair:
+def _pair(
+    a: np.ndarray, b: np.ndarray, nulls: tuple[int, int] = (0, 0), *, standin: bool = False
+) -> N.NumericPair:
+    if standin:
+        return N.NumericPair(RawSummary(a, nulls[0], ALPHA), RawSummary(b, nulls[1], ALPHA))
     return N.NumericPair(summarize(a, nulls[0], ALPHA), summarize(b, nulls[1], ALPHA))
 
 
@@ -54,11 +59,12 @@ def _raw_bins(pair: N.NumericPair, a: np.ndarray, b: np.ndarray) -> tuple[np.nda
     )
 
 
+@pytest.mark.parametrize("standin", [False, True], ids=["sketch", "stand-in"])
 @pytest.mark.parametrize("shift", [0.0, 0.1], ids=["same", "shifted"])
 @pytest.mark.parametrize("shape", list(SHAPES))
-def test_accuracy_against_raw(shape: str, shift: float) -> None:
+def test_accuracy_against_raw(shape: str, shift: float, standin: bool) -> None:
     a, b = _samples(shape, shift)
-    pair = _pair(a, b)
+    pair = _pair(a, b, standin=standin)
     ks = N.ks_distance(pair)
     assert abs(ks.value - stats.ks_2samp(a, b).statistic) <= 0.005
     rc, wc = _raw_bins(pair, a, b)
@@ -178,6 +184,21 @@ def test_sketches_of_different_accuracy_are_refused() -> None:
     a = np.random.default_rng(0).lognormal(size=500)
     with pytest.raises(ValueError, match="relative accuracy"):
         N.NumericPair(RawSummary(a, relative_accuracy=0.01), RawSummary(a, relative_accuracy=0.02))
+
+
+def test_collapsed_sketches_compare_blind_below_the_fold_not_wrong() -> None:
+    # Values over ~14 decades with a 64-bucket cap: both sketches fold their low tails.
+    g = np.random.default_rng(9)
+    a = g.lognormal(0, 4, 20_000) * np.sign(g.normal(size=20_000))
+    b = g.lognormal(0, 3, 5_000) * np.sign(g.normal(size=5_000))
+    ref = NumericSketch.zero(ALPHA, max_buckets=64).update(a)
+    win = NumericSketch.zero(ALPHA, max_buckets=64).update(b)
+    assert ref.collapsed_low_tail and win.collapsed_low_tail
+    pair = N.NumericPair(ref, win)
+    assert N.ks_distance(pair).value <= stats.ks_2samp(a, b).statistic + 0.005
+    assert N.psi(pair).value >= 0 and 0 <= N.js_distance(pair).value <= 1
+    same = N.NumericPair(ref, ref)
+    assert N.ks_distance(same).value == 0 and N.wasserstein(same).value == 0
 
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)

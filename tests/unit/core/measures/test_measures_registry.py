@@ -13,19 +13,12 @@ from stream.core.measures import REGISTRY, Measure, compute_all, specs
 from stream.core.measures import confidence as K
 from stream.core.measures.categorical import CategoricalPair
 from stream.core.measures.divergence import psi_counts
+from stream.core.sketch import CategoricalSketch
 from tests.unit.core.measures.measure_fakes import summarize
 
 
-class _Cat:
-    """A categorical summary from plain counts (exact)."""
-
-    def __init__(self, counts: dict[str, int], nulls: int = 0) -> None:
-        self._counts = counts
-        self.nulls, self.type_errors, self.other = nulls, 0, 0
-        self.total = sum(counts.values()) + nulls
-
-    def counts(self) -> dict[str, int]:
-        return self._counts
+def _cat(counts: dict[str, int], nulls: int = 0) -> CategoricalSketch:
+    return CategoricalSketch.zero().update([k for k, c in counts.items() for _ in range(c)], nulls)
 
 
 def test_table_is_complete_and_documented() -> None:
@@ -54,14 +47,14 @@ def test_compute_all_numeric_values_within_declared_ranges() -> None:
 
 
 def test_compute_all_categorical_and_empty_window() -> None:
-    ref = _Cat({"a": 600, "b": 300, "c": 100}, nulls=5)
-    win = _Cat({"a": 500, "b": 350, "d": 150})
+    ref = _cat({"a": 600, "b": 300, "c": 100}, nulls=5)
+    win = _cat({"a": 500, "b": 350, "d": 150})
     out = compute_all(ref, win, "categorical")
     assert list(out) == [s.name for s in specs("categorical")]
     for spec in specs("categorical"):
         assert spec.low <= out[spec.name].value <= spec.high, spec.name
     assert out["unseen"].detail == {"d": 0.15} and out["vanished"].detail == {"c": 0.1}
-    empty = compute_all(ref, _Cat({}), "categorical")
+    empty = compute_all(ref, _cat({}), "categorical")
     assert all(math.isnan(m.value) for m in empty.values())
     empty_num = compute_all(summarize(np.ones(3)), summarize(np.zeros(0)), "numeric")
     assert all(math.isnan(m.value) for m in empty_num.values())
@@ -71,7 +64,7 @@ def test_identical_inputs_measure_zero() -> None:
     x = np.random.default_rng(4).lognormal(size=3000)
     for name, m in compute_all(summarize(x), summarize(x), "numeric").items():
         assert m.value == pytest.approx(0.0, abs=1e-12), name
-    c = _Cat({"a": 5, "b": 7})
+    c = _cat({"a": 5, "b": 7})
     for name, m in compute_all(c, c, "categorical").items():
         if name != "p_share_moved":  # a probability, not a distance
             assert m.value == pytest.approx(0.0, abs=1e-12), name
