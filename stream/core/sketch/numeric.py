@@ -19,14 +19,17 @@ is at most ``α`` for every rank that falls in an uncollapsed bucket. ``cdf`` is
 bucket edges and otherwise off by at most the share of the one bucket holding ``x``.
 
 Collapse. Each store keeps at most ``max_buckets`` consecutive keys: with ``K`` the
-largest key ever seen in the store, every key ``k < K - max_buckets + 1`` is counted in
-bucket ``K - max_buckets + 1``. That map is monotone in ``K`` and idempotent, so collapsing
-early or late gives the same result and merges stay exact. Only magnitudes below
-``γ^(K - max_buckets)`` (for α = 0.01 and 2048 buckets: more than 6·10^17 times smaller
-than the largest magnitude of the same sign) are affected; a quantile whose rank falls
-among them is reported as that bucket's representative clamped to [min, max] and has
-no relative-error bound (only ``0 < |x| ≤ γ^(K - max_buckets + 1)``); all other quantiles
-keep the ``α`` bound. ``collapsed_low_tail`` says whether it happened.
+largest key ever seen in the store and ``F = K - max_buckets + 1`` its floor, a key
+``k`` is counted at ``max(k, F)``. That map depends only on the final ``K`` and applying it
+twice equals applying it once with the larger ``K``, so collapsing early or late gives
+the same result and merges stay exact. Affected are only magnitudes ``≤ γ^(F-1)`` (for
+α = 0.01 and 2048 buckets: over 6·10^17 times smaller than the largest magnitude of the
+same sign); they are counted in the floor bucket ``(γ^(F-1), γ^F]``. A quantile whose
+rank falls on such a value is the floor bucket's representative clamped to [min, max]:
+its absolute error is below ``γ^F``, its relative error is unbounded. Every other
+quantile keeps the ``α`` bound; counts, min, max and moments are never affected.
+``collapsed_low_tail`` says whether it happened; ``histogram`` extends the floor bucket
+down to 0.
 
 >>> s = NumericSketch.zero().update(np.array([1.0, 2.0, 3.0, 4.0, np.nan]), nulls=2)
 >>> s.total, s.count, s.nans, s.nulls, s.mean, s.variance, s.min, s.max
@@ -211,8 +214,10 @@ class NumericSketch:
     def update(self, values: npt.ArrayLike, nulls: int = 0) -> NumericSketch:
         """Add a batch of values (may hold nan, ±inf, zeros) and ``nulls`` missing ones.
 
-        Vectorised: values are sorted in chunks, buckets are counted by binary search of
-        the bucket edges, sums by per-exponent reductions. Mutates and returns ``self``.
+        Missing values are the caller's to count (``None`` in an object array converts
+        to NaN). Vectorised: values are sorted in chunks, buckets are counted by binary
+        search of the bucket edges, sums by per-exponent reductions. Mutates and returns
+        ``self``, which is left unchanged if the update fails.
         """
         if nulls < 0:
             msg = f"nulls must be >= 0, got {nulls}"
