@@ -147,6 +147,7 @@ class IngestService:
             # Nothing is lost: the next owner resumes from the last stored offsets.
             log.error("flush on revocation failed (%s); the next owner re-reads", exc)
             for p in parts:
+                self.plane.owned.discard(p)
                 self.plane.states.pop(p, None)
 
     async def run(self) -> None:
@@ -172,8 +173,13 @@ class IngestService:
                     self.health.ok()
                     delay = RETRY_BASE_S
                 except StaleWriterError as exc:
-                    log.error("fenced out: %s; dropping those partitions", exc)
-                    self.plane.states.clear()
+                    # Another member claimed a partition: a rebalance is under way. Nothing
+                    # of ours was written; start again from the store (the revocation that
+                    # follows drops what is no longer ours).
+                    log.error("fenced out: %s; re-reading state from Redis", exc)
+                    self._needs_reclaim = True
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
                 except (redis.RedisError, KafkaError, OSError) as exc:
                     kind = "redis" if isinstance(exc, redis.RedisError) else "kafka"
                     if kind == "redis":

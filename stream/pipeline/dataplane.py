@@ -114,6 +114,8 @@ class DataPlane:
         self.params = params or SketchParams()
         self._commit = commit
         self.states: dict[int, dict[str, PartitionIngest]] = {}
+        # Partitions the group gave us; a failed claim leaves them owned but stateless.
+        self.owned: set[int] = set()
         self.stats = IngestStats()
         self._letters: list[DeadLetter] = []
         self._since_flush = 0
@@ -130,6 +132,7 @@ class DataPlane:
         """
         seeks: dict[int, int] = {}
         async with self._lock:
+            self.owned.update(partitions)
             for p in partitions:
                 states = {}
                 for spec in self.catalog.specs():
@@ -157,7 +160,7 @@ class DataPlane:
         from what the store holds, is the one path that is always correct.
         """
         async with self._lock:
-            owned = sorted(self.states)
+            owned = sorted(self.owned)
             self.states.clear()
             self._letters = []
             self._since_flush = 0
@@ -168,6 +171,7 @@ class DataPlane:
         async with self._lock:
             await self._flush_locked()
             for p in partitions:
+                self.owned.discard(p)
                 self.states.pop(p, None)
                 self._last_record_ms.pop(p, None)
 
@@ -289,4 +293,4 @@ class DataPlane:
     @property
     def assigned(self) -> list[int]:
         """Partitions this worker owns now."""
-        return sorted(self.states)
+        return sorted(self.owned)
