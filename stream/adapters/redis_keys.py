@@ -56,9 +56,13 @@ class Keys:
         """HASH: rolled-up sketches of a model window (one field per feature)."""
         return f"{self._m(model)}:w:{scale}:{start_ms}"
 
-    def model_sealed(self, model: str, hour_ms: int) -> str:
-        """SET: partitions that sealed this hour."""
-        return f"{self._m(model)}:sealed:{hour_ms}"
+    def model_partitions(self, model: str) -> str:
+        """SET: partitions that have ingest state for the model (added on claim)."""
+        return f"{self._m(model)}:partitions"
+
+    def model_pending(self, model: str, scale: str) -> str:
+        """ZSET: windows of a scale waiting for rollup, scored by start."""
+        return f"{self._m(model)}:pending:{scale}"
 
     def model_meta(self, model: str) -> str:
         """HASH: model-level progress (last rolled-up hour, last evaluated window...)."""

@@ -96,6 +96,7 @@ class RedisSketchStore:
         k = self.keys
         token = uuid.uuid4().hex
         part = k.partition(model, partition)
+        self._r.sadd(k.model_partitions(model), partition)
         with self._r.pipeline(transaction=True) as tx:
             tx.hset(part, "token", token)
             tx.hgetall(part)

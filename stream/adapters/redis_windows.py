@@ -1,0 +1,148 @@
+"""Redis implementation of the rollup ``WindowStore`` port (model-level windows)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import redis
+
+from stream.adapters.redis_keys import Keys
+from stream.adapters.redis_store import FEATURE_PREFIX
+from stream.core.window import DAY_MS, HOUR, WindowKey
+from stream.pipeline.rollup import StoredWindow
+
+__all__ = ["RedisWindowStore"]
+
+# KEYS: window, pending hours, pending days.  ARGV: scale, start, day start, retention ms,
+# events, late, then field/value pairs. Create-only: returns 0 if the window exists.
+_CREATE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'events', ARGV[5], 'late', ARGV[6])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local retention = tonumber(ARGV[4])
+if retention > 0 then redis.call('PEXPIRE', KEYS[1], retention) end
+if ARGV[1] == 'hour' then
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[3])
+else
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+return 1
+"""
+
+
+def _members(result: Any) -> list[bytes]:
+    """ZRANGE members (the client's stubs type them loosely)."""
+    return list(result)
+
+
+class RedisWindowStore:
+    """Model windows under ``{namespace|model}``; reads partition state written by ingest."""
+
+    def __init__(self, client: redis.Redis, namespace: str, *, retention_ms: int = 0) -> None:
+        self._r = client
+        self.keys = Keys(namespace)
+        self._retention_ms = retention_ms
+        self._create = client.register_script(_CREATE_LUA)
+
+    def progress(self, model: str) -> dict[int, int | None]:
+        """Seal point of every partition with ingest state for ``model``."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hget(self.keys.partition(model, part), "sealed")
+            sealed = p.execute()
+        return {part: int(v) if v else None for part, v in zip(parts, sealed, strict=True)}
+
+    def add_pending(self, model: str, hours: Sequence[int]) -> None:
+        """Mark hours as waiting for rollup (unless already rolled up)."""
+        if not hours:
+            return
+        key = self.keys.model_pending(model, "hour")
+        with self._r.pipeline(transaction=False) as p:
+            for h in hours:
+                p.exists(self.keys.model_window(model, HOUR, h))
+            done = p.execute()
+        todo = {str(h): h for h, d in zip(hours, done, strict=True) if not d}
+        if todo:
+            self._r.zadd(key, todo)
+
+    def pending_hours(self, model: str) -> list[int]:
+        """Hours waiting for rollup, ascending."""
+        return [
+            int(h) for h in _members(self._r.zrange(self.keys.model_pending(model, "hour"), 0, -1))
+        ]
+
+    def pending_days(self, model: str) -> list[int]:
+        """Days with hour windows and no day window yet, ascending."""
+        return [
+            int(d) for d in _members(self._r.zrange(self.keys.model_pending(model, "day"), 0, -1))
+        ]
+
+    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
+        """(events, sketches) of every partition with data in ``hour_ms``."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hgetall(self.keys.partition_hour(model, part, hour_ms))
+            blobs = p.execute()
+        out: list[tuple[int, Mapping[str, bytes]]] = []
+        for blob in blobs:
+            if not blob:
+                continue
+            sketches = {
+                k[len(FEATURE_PREFIX) :].decode(): v
+                for k, v in blob.items()
+                if k.startswith(FEATURE_PREFIX)
+            }
+            out.append((int(blob.get(b"events", 0)), sketches))
+        return out
+
+    def late_count(self, model: str, hour_ms: int) -> int:
+        """Late events of ``hour_ms`` across partitions."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hget(self.keys.partition_late(model, part), str(hour_ms))
+            values = p.execute()
+        return sum(int(v) for v in values if v)
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A stored model window, if any."""
+        blob = cast(
+            "dict[bytes, bytes]",
+            self._r.hgetall(self.keys.model_window(model, key.scale, key.start_ms)),
+        )
+        if not blob:
+            return None
+        return StoredWindow(
+            key=key,
+            events=int(blob.get(b"events", 0)),
+            late=int(blob.get(b"late", 0)),
+            sketches={
+                k[len(FEATURE_PREFIX) :].decode(): v
+                for k, v in blob.items()
+                if k.startswith(FEATURE_PREFIX)
+            },
+        )
+
+    def create_window(self, model: str, window: StoredWindow) -> bool:
+        """Create-only write of a window, and its pending bookkeeping, in one Lua call."""
+        k = window.key
+        args: list[bytes | str | int] = [
+            k.scale,
+            k.start_ms,
+            k.start_ms - k.start_ms % DAY_MS,
+            self._retention_ms,
+            window.events,
+            window.late,
+        ]
+        for name, blob in sorted(window.sketches.items()):
+            args += [FEATURE_PREFIX + name.encode(), blob]
+        keys = [
+            self.keys.model_window(model, k.scale, k.start_ms),
+            self.keys.model_pending(model, "hour"),
+            self.keys.model_pending(model, "day"),
+        ]
+        return bool(self._create(keys=keys, args=args))

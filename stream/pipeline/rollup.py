@@ -1,0 +1,156 @@
+"""Rollups: sealed partition-hours → model hour windows → model day windows.
+
+A pass for one model runs these steps; every step is idempotent, so a pass can
+be repeated (a duplicate seal notice, a restart mid-pass) without changing
+anything or reporting a window twice:
+
+1. **Progress.** The model's hour H is complete when every partition that has
+   ingest state for the model has sealed H (its seal point ≥ H's end). A
+   claimed partition that sealed nothing yet holds everything back.
+2. **Hours.** Each pending hour (an hour some partition sealed with data) that
+   is complete is merged across partitions, feature by feature, and written as
+   the model's hour window with a create-only write: the first writer wins, a
+   repeat writes nothing and is not reported.
+3. **Days.** A day whose end every partition has passed is merged from the hour
+   windows it has and written the same way.
+
+Merges are exact and order-free (the sketches' laws), so the windows are the
+same bytes whatever the partitioning, the worker count or the pass timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from stream.catalog import ModelSpec
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
+from stream.pipeline.ingest import Sketch, SketchParams
+
+__all__ = ["RollupResult", "StoredWindow", "WindowStore", "roll_up"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWindow:
+    """A model's merged window: event and late counts, one sketch per column (bytes)."""
+
+    key: WindowKey
+    events: int
+    late: int
+    sketches: Mapping[str, bytes]
+
+
+class WindowStore(Protocol):
+    """What rollups read and write."""
+
+    def progress(self, model: str) -> dict[int, int | None]:
+        """Seal point of every partition with ingest state for ``model`` (None: nothing sealed)."""
+        ...
+
+    def add_pending(self, model: str, hours: Sequence[int]) -> None:
+        """Hours that some partition sealed with data (from seal notices)."""
+        ...
+
+    def pending_hours(self, model: str) -> list[int]:
+        """Hours some partition sealed with data, not rolled up yet (ascending)."""
+        ...
+
+    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
+        """(events, sketches) of every partition that has data in ``hour_ms``."""
+        ...
+
+    def late_count(self, model: str, hour_ms: int) -> int:
+        """Late events counted for ``hour_ms`` across partitions so far."""
+        ...
+
+    def pending_days(self, model: str) -> list[int]:
+        """Days with at least one hour window and no day window yet (ascending)."""
+        ...
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A stored model window, if any."""
+        ...
+
+    def create_window(self, model: str, window: StoredWindow) -> bool:
+        """Write ``window`` unless it exists; True when this call created it.
+
+        Creating an hour window also removes the hour from the pending hours and
+        adds its day to the pending days; creating a day removes the pending day.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RollupResult:
+    """Windows this pass created, in time order (hours, then days)."""
+
+    hours: tuple[StoredWindow, ...]
+    days: tuple[StoredWindow, ...]
+
+
+def _merge(
+    spec: ModelSpec, parts: Sequence[Mapping[str, bytes]], params: SketchParams
+) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, kind in spec.kinds.items():
+        merged: Sketch | None = None
+        for blobs in parts:
+            blob = blobs.get(name)
+            if blob is None:
+                continue
+            sketch = params.load(kind, blob)
+            merged = sketch if merged is None else merged.merge(sketch)  # type: ignore[arg-type]
+        out[name] = (merged if merged is not None else params.zero(kind)).to_bytes()
+    return out
+
+
+def complete_through(progress: Mapping[int, int | None]) -> int | None:
+    """Time through which every partition is sealed; None while any has sealed nothing.
+
+    >>> complete_through({0: 7_200_000, 1: 3_600_000}), complete_through({0: None})
+    (3600000, None)
+    """
+    if not progress or any(v is None for v in progress.values()):
+        return None
+    return min(v for v in progress.values() if v is not None)
+
+
+def roll_up(
+    spec: ModelSpec, store: WindowStore, params: SketchParams | None = None
+) -> RollupResult:
+    """One idempotent rollup pass for ``spec`` (module docstring, steps 1–3)."""
+    p = params or SketchParams()
+    through = complete_through(store.progress(spec.name))
+    if through is None:
+        return RollupResult((), ())
+    hours = []
+    for h in store.pending_hours(spec.name):
+        if h + HOUR_MS > through:
+            break
+        parts = store.partition_hours(spec.name, h)
+        window = StoredWindow(
+            key=WindowKey(HOUR, h),
+            events=sum(n for n, _ in parts),
+            late=store.late_count(spec.name, h),
+            sketches=_merge(spec, [blobs for _, blobs in parts], p),
+        )
+        if store.create_window(spec.name, window):
+            hours.append(window)
+    days = []
+    for d in store.pending_days(spec.name):
+        if d + DAY_MS > through:
+            break
+        stored = [
+            store.window(spec.name, WindowKey(HOUR, h)) for h in range(d, d + DAY_MS, HOUR_MS)
+        ]
+        present = [w for w in stored if w is not None]
+        window = StoredWindow(
+            key=WindowKey(DAY, floor_to(d, DAY_MS)),
+            events=sum(w.events for w in present),
+            late=sum(w.late for w in present),
+            sketches=_merge(spec, [w.sketches for w in present], p),
+        )
+        if store.create_window(spec.name, window):
+            days.append(window)
+    return RollupResult(tuple(hours), tuple(days))
