@@ -79,11 +79,13 @@ for _name in ("up", "down", "status"):
 
 
 # -- data plane -------------------------------------------------------------------------
+from stream.commands.reference import reference  # noqa: E402
 from stream.commands.run import produce, topics, worker  # noqa: E402
 
 cli.add_command(worker)
 cli.add_command(produce)
 cli.add_command(topics)
+cli.add_command(reference)
 
 if __name__ == "__main__":
     sys.exit(main())

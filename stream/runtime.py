@@ -237,6 +237,10 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         store="memory://",
         autodiscover=False,
         topic_replication_factor=settings.topics.replication_factor,
+        # A SIGKILLed worker must leave faust's group quickly, or every rebalance
+        # after a crash waits out faust's 60 s default session.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     service = IngestService(settings)
 

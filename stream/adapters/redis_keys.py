@@ -72,6 +72,10 @@ class Keys:
         """HASH: a reference profile's sketches and provenance."""
         return f"{self._m(model)}:ref:{name}"
 
+    def references(self, model: str) -> str:
+        """SET: names of the model's stored references."""
+        return f"{self._m(model)}:refs"
+
     def alerts(self, model: str) -> str:
         """HASH: open alert state of a model, by dedup key."""
         return f"{self._m(model)}:alerts"

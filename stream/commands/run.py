@@ -12,7 +12,7 @@ from stream.catalog import ModelSpec
 from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
-__all__ = ["produce", "topics", "worker"]
+__all__ = ["model_of", "produce", "settings_from", "topics", "worker"]
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -121,7 +121,7 @@ def produce(
             line.rstrip(b"\r\n") for line in stream if line.strip()
         )
     else:
-        spec = _model(settings, model_name)
+        spec = model_of(settings, model_name)
         gen = SyntheticStream(spec, start_ms=start_ms, events_per_hour=events_per_hour, seed=seed)
         values = gen.records(count)
     n = send(
@@ -134,7 +134,8 @@ def produce(
     click.echo(f"sent {n} events to {topic or settings.topics.features}")
 
 
-def _model(settings: Settings, name: str | None) -> ModelSpec:
+def model_of(settings: Settings, name: str | None) -> ModelSpec:
+    """The named model (default: the first configured); a ConfigError names the choices."""
     if name is None:
         if not settings.models.names:
             msg = "models: no model is configured (needed for --synthetic)"

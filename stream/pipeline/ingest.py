@@ -39,7 +39,7 @@ from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import HOUR_MS, hour_starts, lateness_split
 from stream.pipeline.ports import FlushWrite, HourWrite, PartitionSnapshot, SealNotice
 
-__all__ = ["OpenHour", "PartitionIngest", "SketchParams", "seek_offset"]
+__all__ = ["OpenHour", "PartitionIngest", "Sketch", "SketchParams", "merge_sketches", "seek_offset"]
 
 Sketch = NumericSketch | CategoricalSketch
 
@@ -288,6 +288,16 @@ class PartitionIngest:
         if count:
             del self.outbox[:count]
             self._offset_dirty = True
+
+
+def merge_sketches(a: Sketch, b: Sketch) -> Sketch:
+    """Merge two sketches of the same kind (a new value; neither input changes)."""
+    if isinstance(a, NumericSketch) and isinstance(b, NumericSketch):
+        return a.merge(b)
+    if isinstance(a, CategoricalSketch) and isinstance(b, CategoricalSketch):
+        return a.merge(b)
+    msg = f"cannot merge {type(a).__name__} with {type(b).__name__}"
+    raise TypeError(msg)
 
 
 def _hour_write(hour_ms: int, hour: OpenHour, *, sealed: bool) -> HourWrite:

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from stream.catalog import ModelSpec
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
-from stream.pipeline.ingest import Sketch, SketchParams
+from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
 
 __all__ = ["RollupResult", "StoredWindow", "WindowStore", "roll_up"]
 
@@ -100,7 +100,7 @@ def _merge(
             if blob is None:
                 continue
             sketch = params.load(kind, blob)
-            merged = sketch if merged is None else merged.merge(sketch)  # type: ignore[arg-type]
+            merged = sketch if merged is None else merge_sketches(merged, sketch)
         out[name] = (merged if merged is not None else params.zero(kind)).to_bytes()
     return out
 

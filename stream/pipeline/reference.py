@@ -1,0 +1,151 @@
+"""Reference profiles: the events a model was trained on, as sketches.
+
+A reference is built from events (a JSONL/CSV file, or a time range of a topic)
+through the same contract parser as live ingest, so a value counts the same way
+in both. It keeps the merged sketch of every monitored column AND the sketches
+of its time-ordered hours: calibration learns each metric's spread between
+windows from them (sampling noise plus real daily/weekly variation).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from stream.catalog import ModelSpec
+from stream.contract import ContractParser, Limits, ModelBlock
+from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.window import iso_ms
+from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+
+__all__ = ["Reference", "ReferenceBuilder", "csv_events"]
+
+NO_LIMITS = Limits(max_future_ms=2**62, max_past_ms=2**62)
+
+
+@dataclass
+class Reference:
+    """A model's reference profile: merged sketches, hourly sketches and provenance."""
+
+    model: str
+    name: str
+    sketches: dict[str, Sketch]
+    hours: dict[int, dict[str, Sketch]]
+    events: int
+    rejected: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def span(self) -> tuple[int, int] | None:
+        """First and last hour start, or None for an empty reference."""
+        if not self.hours:
+            return None
+        return min(self.hours), max(self.hours)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary (stored with the reference, shown by `reference show`)."""
+        span = self.span
+        return {
+            **self.meta,
+            "model": self.model,
+            "name": self.name,
+            "events": self.events,
+            "rejected": self.rejected,
+            "hours": len(self.hours),
+            "first_hour": iso_ms(span[0]) if span else None,
+            "last_hour": iso_ms(span[1]) if span else None,
+        }
+
+
+class ReferenceBuilder:
+    """Folds batches of raw event values into a :class:`Reference`."""
+
+    def __init__(
+        self, spec: ModelSpec, name: str, params: SketchParams | None = None, **meta: Any
+    ) -> None:
+        from stream.catalog import Catalog
+
+        self.spec = spec
+        self.params = params or SketchParams()
+        self._parser = ContractParser(Catalog.of(spec), NO_LIMITS)
+        self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
+        self._offset = 0
+
+    def add(self, values: Sequence[bytes], timestamps_ms: Sequence[int] | None = None) -> None:
+        """Parse and fold one batch (record timestamps default to 0: one hour)."""
+        n = len(values)
+        ts = np.zeros(n, np.int64) if timestamps_ms is None else np.asarray(timestamps_ms, np.int64)
+        batch = self._parser.parse(values, ts, np.arange(self._offset, self._offset + n), 0)
+        self._offset += n
+        self._ref.rejected += len(batch.rejections)
+        block = batch.blocks.get(self.spec.name)
+        if block is not None:
+            self._fold(block)
+
+    def _fold(self, block: ModelBlock) -> None:
+        kinds = self.spec.kinds
+        self._ref.events += len(block)
+        for hour, rows in block.by_hour():
+            sketches = self._ref.hours.setdefault(
+                hour, {f: self.params.zero(k) for f, k in kinds.items()}
+            )
+            for f, col in block.numeric.items():
+                num = sketches[f]
+                if isinstance(num, NumericSketch):
+                    num.update(col.present(rows), nulls=col.null_count(rows))
+            for f, ccol in block.categorical.items():
+                cat = sketches[f]
+                if isinstance(cat, CategoricalSketch):
+                    cat.update(ccol.values[rows].tolist())
+
+    def build(self) -> Reference:
+        """The reference: hours as folded, merged sketches over all hours."""
+        ref = self._ref
+        kinds = self.spec.kinds
+        merged: dict[str, Sketch] = {f: self.params.zero(k) for f, k in kinds.items()}
+        for hour in sorted(ref.hours):
+            for f, sketch in ref.hours[hour].items():
+                merged[f] = merge_sketches(merged[f], sketch)
+        ref.sketches = merged
+        return ref
+
+
+def csv_events(
+    text: Iterable[str], model: str, spec: ModelSpec, ts_column: str = "ts"
+) -> Iterator[bytes]:
+    """CSV rows → event JSON bytes: declared columns become features, ``ts`` the event time.
+
+    Numeric columns are converted with ``float`` (empty → null); an unparsable
+    number stays a string so the contract rejects it with ``wrong_type``.
+    """
+    kinds = spec.kinds
+    pred = spec.prediction.name if spec.prediction else None
+    for row in csv.DictReader(text):
+        features: dict[str, Any] = {}
+        for name, kind in kinds.items():
+            if name == pred:
+                continue
+            features[name] = _cell(row.get(name), kind)
+        event: dict[str, Any] = {"model": model, "features": features}
+        if row.get(ts_column):
+            raw = row[ts_column]
+            event["ts"] = int(raw) if raw.isdigit() else raw
+        if pred is not None:
+            event["prediction"] = _cell(row.get(pred), kinds[pred])
+        yield json.dumps(event).encode()
+
+
+def _cell(value: str | None, kind: str) -> Any:
+    if value is None or value == "":
+        return None
+    if kind == "categorical":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        return value
