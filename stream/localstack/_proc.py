@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from ._config import LOOPBACK
 
 __all__ = [
     "check_port_free",
+    "choose_ports",
     "cmdline",
     "exit_code",
     "file_lock",
@@ -28,6 +30,7 @@ __all__ = [
     "last_meaningful_line",
     "now_ms",
     "pid_alive",
+    "port_taken",
     "spawn",
     "terminate",
 ]
@@ -45,7 +48,8 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _port_taken(port: int) -> bool:
+def port_taken(port: int) -> bool:
+    """True when something listens on (or holds) ``port`` on the loopback address."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # Servers set SO_REUSEADDR too, so a port held only by TIME_WAIT sockets
         # counts as free, exactly as it will for Kafka and Redis.
@@ -73,7 +77,7 @@ def check_port_free(port: int, what: str, option: str) -> None:
     if not 0 < port < 65536:
         msg = f"{what} port {port} is not a valid TCP port ({option})"
         raise StackError(msg)
-    if _port_taken(port):
+    if port_taken(port):
         msg = (
             f"{what} port {port} on {LOOPBACK} is already in use; choose another "
             f"{option} or leave it unset to pick a free one"
@@ -99,6 +103,24 @@ def free_ports(count: int, exclude: Sequence[int] = ()) -> list[int]:
         for sock in socks:
             sock.close()
     return ports
+
+
+def choose_ports(
+    requested: tuple[int | None, int | None, int | None],
+    previous: tuple[int, int, int] | None = None,
+) -> tuple[int, int, int]:
+    """(kafka, controller, redis) ports for a fresh start.
+
+    Requested ports as given; else the previous run's ports when still free, so
+    the ``DRIFTSTREAM_*`` exports a user made stay valid after a crash; else free ones.
+    """
+    chosen = list(requested)
+    for i, old in enumerate(previous or ()):
+        if chosen[i] is None and old and old not in chosen and not port_taken(old):
+            chosen[i] = old
+    fresh = iter(free_ports(3, exclude=[p for p in chosen if p is not None]))
+    kafka, controller, redis = (p if p is not None else next(fresh) for p in chosen)
+    return kafka, controller, redis
 
 
 def _pdeathsig_hook() -> Callable[[], None]:
@@ -128,14 +150,21 @@ def spawn(
         log_path: file that receives the server's stdout and stderr.
         cwd: working directory.
         env: environment (default: this process's).
-        die_with_parent: on Linux, SIGTERM the server when this process dies.
+        die_with_parent: on Linux, SIGTERM the server when this process dies
+            (only when called from the main thread, see below).
 
     Returns:
         The server's pid.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     preexec: Callable[[], None] | None = None
-    if die_with_parent and sys.platform.startswith("linux"):
+    # Linux ties PDEATHSIG to the *thread* that forks: from a helper thread the server
+    # would die with that thread, so only the main thread asks for it.
+    if (
+        die_with_parent
+        and sys.platform.startswith("linux")
+        and threading.current_thread() is threading.main_thread()
+    ):
         preexec = _pdeathsig_hook()
     with log_path.open("ab") as log:
         proc = subprocess.Popen(

@@ -26,7 +26,15 @@ from ._kafka import (
 )
 from ._prepare import find_redis_server, prepare
 from ._probe import ProbeError, kafka_metadata, redis_ping
-from ._proc import check_port_free, cmdline, file_lock, free_ports, now_ms, pid_alive, terminate
+from ._proc import (
+    check_port_free,
+    choose_ports,
+    cmdline,
+    file_lock,
+    now_ms,
+    pid_alive,
+    terminate,
+)
 from ._redis import RedisFiles, start_redis, wait_redis
 
 __all__ = ["ENV_BOOTSTRAP", "ENV_REDIS_URL", "STATE_FILE", "LocalStack", "StackStatus"]
@@ -191,7 +199,7 @@ class LocalStack:
         stack_dir = _resolve(stack_dir)
         _claim_dir(stack_dir)
         with file_lock(stack_dir / ".lock"):
-            current = cls.load(stack_dir)
+            current = previous = cls.load(stack_dir)
             if current is not None:
                 if current.status().running:
                     _check_ports(current, kafka_port, redis_port)
@@ -207,15 +215,17 @@ class LocalStack:
             if redis_port is not None:
                 check_port_free(redis_port, "redis", "--redis-port")
             log.info("starting kafka %s + redis in %s", prepared.kafka_version, stack_dir)
-            wanted = [p for p in (kafka_port, redis_port) if p is not None]
-            free = iter(free_ports(3, exclude=wanted))
+            olds = None
+            if previous is not None:
+                olds = (previous.kafka_port, previous.controller_port, previous.redis_port)
+            ports = choose_ports((kafka_port, None, redis_port), olds)
             stack = cls(
                 bootstrap="",
                 redis_url="",
                 stack_dir=stack_dir,
-                kafka_port=kafka_port or next(free),
-                controller_port=next(free),
-                redis_port=redis_port or next(free),
+                kafka_port=ports[0],
+                controller_port=ports[1],
+                redis_port=ports[2],
                 kafka_version=prepared.kafka_version,
                 cluster_id=new_cluster_id(),
                 redis_server=prepared.redis_server,

@@ -93,5 +93,8 @@ def test_restart_redis_keeps_data_and_port(restartable: LocalStack, redis_namesp
         after.delete(key)
     finally:
         after.close()
-    assert stack.status().running
-    assert LocalStack.load(stack.stack_dir) == stack  # stack.json follows the new pid
+    report = stack.status()
+    assert report.redis_alive and report.redis_answers
+    recorded = LocalStack.load(stack.stack_dir)  # stack.json follows the new pid
+    assert recorded is not None
+    assert (recorded.redis_pid, recorded.redis_port) == (stack.redis_pid, stack.redis_port)

@@ -18,7 +18,15 @@ import pytest
 import stream.localstack
 from stream import cli
 from stream.errors import StackError
-from stream.localstack import LocalStack, _config, _kafka, _prepare, _probe, _proc, kafka_dist
+from stream.localstack import (
+    LocalStack,
+    _config,
+    _kafka,
+    _prepare,
+    _probe,
+    _proc,
+    kafka_dist,
+)
 from stream.localstack._commands import run
 
 # -- configuration ---------------------------------------------------------------------
@@ -157,6 +165,17 @@ def test_last_meaningful_line_quotes_the_cause(tmp_path: Path) -> None:
 
 
 # -- the stack value and its state file ------------------------------------------------
+
+
+def test_restart_after_a_crash_keeps_the_previous_ports_when_free() -> None:
+    k, c, r = _proc.free_ports(3)
+    assert _proc.choose_ports((None, None, None), (k, c, r)) == (k, c, r)
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", k))
+        squatter.listen()
+        kafka, controller, redis = _proc.choose_ports((None, None, None), (k, c, r))
+    assert kafka != k and (controller, redis) == (c, r)
+    assert _proc.choose_ports((None, None, 7))[2] == 7  # a requested port is kept as given
 
 
 def test_attach_parses_addresses_and_refuses_lifecycle() -> None:
