@@ -80,12 +80,15 @@ for _name in ("up", "down", "status"):
 
 # -- data plane -------------------------------------------------------------------------
 from stream.commands.reference import reference  # noqa: E402
+from stream.commands.replay import namespace, replay  # noqa: E402
 from stream.commands.run import produce, topics, worker  # noqa: E402
 
 cli.add_command(worker)
 cli.add_command(produce)
 cli.add_command(topics)
 cli.add_command(reference)
+cli.add_command(replay)
+cli.add_command(namespace)
 
 if __name__ == "__main__":
     sys.exit(main())

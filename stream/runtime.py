@@ -237,10 +237,12 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         store="memory://",
         autodiscover=False,
         topic_replication_factor=settings.topics.replication_factor,
-        # A SIGKILLed worker must leave faust's group quickly, or every rebalance
-        # after a crash waits out faust's 60 s default session.
+        # A SIGKILLed worker must leave faust's group quickly: a member killed in the
+        # middle of a rebalance is waited for up to the rebalance timeout, which
+        # otherwise defaults to faust's max poll interval (1000 s).
         broker_session_timeout=10.0,
         broker_heartbeat_interval=3.0,
+        broker_rebalance_timeout=30.0,
     )
     service = IngestService(settings)
 

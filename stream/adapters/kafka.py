@@ -92,6 +92,11 @@ class BatchConsumer:
             "fetch_max_bytes": fetch_max_bytes,
             "max_partition_fetch_bytes": fetch_max_bytes // 4,
             "max_poll_records": max_records,
+            # A member killed mid-rebalance is waited for this long (default: the
+            # 5-minute max poll interval); a dead worker must not stall the group.
+            "rebalance_timeout_ms": 30_000,
+            "session_timeout_ms": 10_000,
+            "heartbeat_interval_ms": 3_000,
             **options,
         }
         self._consumer: AIOKafkaConsumer = None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from stream.errors import DriftstreamError
 from stream.pipeline.ports import RawRecord
@@ -37,16 +38,10 @@ async def plan_range(
     options: Mapping[str, Any], topic: str, from_ms: int | None, to_ms: int | None
 ) -> list[PartitionRange]:
     """Offsets for ``[from_ms, to_ms)`` on every partition (None: the retained start / the end)."""
+    parts = await partitions_of(options, topic)
     consumer = AIOKafkaConsumer(enable_auto_commit=False, **options)
     await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(topic)
-        if parts is None:
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            msg = f"topic {topic!r} does not exist"
-            raise DriftstreamError(msg)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         first = await consumer.beginning_offsets(tps)
         last = await consumer.end_offsets(tps)
@@ -66,6 +61,21 @@ async def plan_range(
         return out
     finally:
         await consumer.stop()
+
+
+async def partitions_of(options: Mapping[str, Any], topic: str) -> list[int]:
+    """Partition numbers of ``topic``; a one-line error when it does not exist."""
+    admin = AIOKafkaAdminClient(**options)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    parts = sorted(p["partition"] for p in described.get("partitions", []))
+    if described.get("error_code") or not parts:
+        msg = f"topic {topic!r} does not exist"
+        raise DriftstreamError(msg)
+    return parts
 
 
 async def _offsets_at(
