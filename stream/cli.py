@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="driftstream", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             err=True,
         )
         return 2
-    return 0
+    # With standalone_mode=False click returns ctx.exit(n)'s code instead of raising.
+    return rv if isinstance(rv, int) else 0
 
 
 # -- local stack ----------------------------------------------------------------------

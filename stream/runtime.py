@@ -25,8 +25,10 @@ from stream.adapters.kafka import (
     KafkaNoticeSink,
     client_options,
 )
-from stream.adapters.redis_store import RedisSketchStore, redis_client
+from stream.adapters.redis_store import RedisSketchStore, decode_notice, redis_client
+from stream.adapters.redis_windows import RedisWindowStore
 from stream.contract import Limits
+from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import SketchParams
 from stream.pipeline.ports import StaleWriterError
@@ -116,6 +118,7 @@ class IngestService:
             fetch_max_bytes=settings.consumer.fetch_max_bytes,
         )
         self.clock = SystemClock()
+        self.control: ControlPlane | None = None
         self.lag: dict[int, int] = {}
         self._lag_at_ms = 0
         self._stopping = asyncio.Event()
@@ -245,10 +248,28 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         broker_rebalance_timeout=30.0,
     )
     service = IngestService(settings)
+    control = ControlPlane(
+        settings.models,
+        service.namespace,
+        RedisWindowStore(
+            service.redis,
+            service.namespace,
+            retention_ms=settings.evaluate.merged_sketch_retention_ms,
+        ),
+    )
+    service.control = control
+    sealed = app.topic(settings.topics.sealed, value_serializer="raw", key_serializer="raw")
 
     @app.task  # type: ignore[untyped-decorator]
     async def _ingest() -> None:
         await service.run()
+
+    # Seal notices are few (one per partition-hour): faust's per-event path is fine here.
+    @app.agent(sealed, concurrency=1)
+    async def _sealed(stream: Any) -> None:
+        async for values in stream.take(1000, within=1.0):
+            notices = [decode_notice(v) for v in values]
+            await asyncio.to_thread(control.on_notices, notices)
 
     async def _stop(app: faust.App, /, *_: Any, **__: Any) -> None:
         service.stop()

@@ -1,16 +1,27 @@
-"""Synchronous Kafka tools on kafka-python: topic admin and the load producer."""
+"""Synchronous Kafka tools: topic admin (kafka-python) and the load producer (aiokafka batches)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaProducer
+from aiokafka import AIOKafkaProducer
+from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-__all__ = ["create_topics", "produce", "sync_options"]
+__all__ = ["async_options", "create_topics", "produce", "sync_options"]
+
+# Batches of 512 KiB (~1,500 events of 330 B) stay well under the broker's default
+# message.max.bytes (1 MiB); 1 MiB ones loaded no faster, 256 KiB ones slower.
+BATCH_BYTES = 512 * 1024
+LINGER_MS = 50
+CHECK_EVERY = 1000
+STICKY_RECORDS = 1000
+MAX_PENDING_ACKS = 256
 
 
 def sync_options(kafka: Any) -> dict[str, Any]:
@@ -74,29 +85,121 @@ def produce(
     replay (offsets for times) finds them where their events are.
 
     With ``partitions`` the i-th value goes to partition i mod n (even spread,
-    reproducible); without, the client's default partitioner decides.
+    reproducible); without, whole batches go round-robin over the topic's
+    partitions (as Kafka's sticky partitioner does with keyless records).
+
+    ``options`` are kafka-python keyword arguments (:func:`sync_options`). Records are
+    framed into whole batches (aiokafka ``create_batch``/``send_batch``): per record,
+    only a C-level append runs, which makes loading ~20x faster than ``send`` per
+    record (docs/benchmarks.md, "Ingest"). Safe to call with an event loop running.
     """
-    producer = KafkaProducer(
+    job = _produce_async(dict(options), topic, values, rate=rate, partitions=partitions)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(job)
+    # Called from async code: a loop of our own, in a thread, so the caller's stays free.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, job).result()
+
+
+def async_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Keyword arguments for aiokafka from kafka-python ones (TLS files become an SSL context)."""
+    opts = dict(options)
+    files = {k: opts.pop(k, None) for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
+    if any(files.values()):
+        from aiokafka.helpers import create_ssl_context
+
+        opts["ssl_context"] = create_ssl_context(
+            cafile=files["ssl_cafile"],
+            certfile=files["ssl_certfile"],
+            keyfile=files["ssl_keyfile"],
+        )
+    return opts
+
+
+async def _produce_async(
+    options: Mapping[str, Any],
+    topic: str,
+    values: Iterable[bytes | tuple[bytes, int]],
+    *,
+    rate: float | None,
+    partitions: int | None,
+) -> int:
+    producer = AIOKafkaProducer(
         enable_idempotence=True,
         acks="all",
-        linger_ms=20,
-        batch_size=512 * 1024,
-        compression_type=None,
-        **options,
+        linger_ms=0,  # batches are framed here (and lingered here): ready when handed over
+        max_batch_size=BATCH_BYTES,
+        max_request_size=BATCH_BYTES + 64 * 1024,
+        **async_options(options),
     )
-    sent = 0
-    started = time.monotonic()
+    await producer.start()
     try:
+        return await _Loader(producer, topic, partitions).run(values, rate)
+    finally:
+        await producer.stop()
+
+
+class _Loader:
+    """Open batches per partition; a full (or lingering) batch is handed to the producer."""
+
+    def __init__(self, producer: Any, topic: str, partitions: int | None) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.partitions = partitions
+        self.batches: dict[int, Any] = {}
+        self.acks: list[asyncio.Future[Any]] = []
+        self.targets: list[int] = []
+
+    async def run(self, values: Iterable[bytes | tuple[bytes, int]], rate: float | None) -> int:
+        if self.partitions is None:
+            self.targets = sorted(await self.producer.partitions_for(self.topic))
+        sent = 0
+        started = last_send = time.monotonic()
         for item in values:
             value, ts = item if isinstance(item, tuple) else (item, None)
-            part = sent % partitions if partitions else None
-            producer.send(topic, value=value, partition=part, timestamp_ms=ts)
+            part = sent % self.partitions if self.partitions else self._sticky(sent)
+            batch = self.batches.get(part)
+            if batch is None:
+                batch = self.batches[part] = self.producer.create_batch()
+            if batch.append(key=None, value=value, timestamp=ts) is None:
+                # Full: ship it; a fresh batch always takes one record, however large.
+                await self._ship(part)
+                batch = self.batches[part] = self.producer.create_batch()
+                batch.append(key=None, value=value, timestamp=ts)
             sent += 1
-            if rate and sent % 1000 == 0:
-                ahead = sent / rate - (time.monotonic() - started)
+            now = time.monotonic()
+            if now - last_send >= LINGER_MS / 1000:
+                # Slow or rate-limited input: do not hold records back in open batches.
+                await self._ship_all()
+                last_send = now
+            if rate and sent % CHECK_EVERY == 0:
+                ahead = sent / rate - (now - started)
                 if ahead > 0:
-                    time.sleep(ahead)
-        producer.flush()
-    finally:
-        producer.close()
-    return sent
+                    await self._ship_all()
+                    await asyncio.sleep(ahead)
+                    last_send = time.monotonic()
+        await self._ship_all()
+        await asyncio.gather(*self.acks)
+        return sent
+
+    def _sticky(self, sent: int) -> int:
+        return self.targets[(sent // STICKY_RECORDS) % len(self.targets)]
+
+    async def _ship(self, part: int) -> None:
+        batch = self.batches.pop(part)
+        batch.close()  # closed = ready to send now (an open one would linger in the producer)
+        if batch.record_count():
+            self.acks.append(await self.producer.send_batch(batch, self.topic, partition=part))
+            await asyncio.sleep(0)  # let the sender task write it while we frame the next
+        if len(self.acks) >= MAX_PENDING_ACKS:
+            # Surface delivery errors early and keep the list short.
+            done = [f for f in self.acks if f.done()]
+            for f in done:
+                f.result()
+            self.acks = [f for f in self.acks if not f.done()]
+
+    async def _ship_all(self) -> None:
+        for part in list(self.batches):
+            await self._ship(part)

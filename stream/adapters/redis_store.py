@@ -37,9 +37,9 @@ _FLUSH_LUA = """
 local part = KEYS[1]
 if redis.call('HGET', part, 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', part, 'offset', ARGV[2], 'watermark', ARGV[3], 'sealed', ARGV[4],
-           'open', ARGV[5])
+           'open', ARGV[5], 'idle', ARGV[7])
 local retention = tonumber(ARGV[6])
-local i = 7
+local i = 8
 local nh = tonumber(ARGV[i]); i = i + 1
 for h = 1, nh do
   local key = KEYS[3 + h]
@@ -131,6 +131,7 @@ class RedisSketchStore:
             next_offset=_int_or_none(fields.get(b"offset")),
             watermark_ms=_int_or_none(fields.get(b"watermark")),
             sealed_through_ms=_int_or_none(fields.get(b"sealed")),
+            idle=fields.get(b"idle") == b"1",
             hours=hours,
             late={int(h): int(n) for h, n in late.items()},
             pending_notices=tuple(decode_notice(n) for n in outbox),
@@ -161,11 +162,12 @@ class RedisSketchStore:
         ]
         args: list[Any] = [
             w.token,
-            w.next_offset,
+            "" if w.next_offset is None else w.next_offset,
             "" if w.watermark_ms is None else w.watermark_ms,
             "" if w.sealed_through_ms is None else w.sealed_through_ms,
             ",".join(str(h) for h in w.open_hours),
             self._retention_ms,
+            "1" if w.idle else "0",
             len(w.hours),
         ]
         for hw in w.hours:

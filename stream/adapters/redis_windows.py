@@ -46,14 +46,17 @@ class RedisWindowStore:
         self._retention_ms = retention_ms
         self._create = client.register_script(_CREATE_LUA)
 
-    def progress(self, model: str) -> dict[int, int | None]:
-        """Seal point of every partition with ingest state for ``model``."""
+    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
+        """(seal point, idle?) of every partition with ingest state for ``model``."""
         parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
-                p.hget(self.keys.partition(model, part), "sealed")
-            sealed = p.execute()
-        return {part: int(v) if v else None for part, v in zip(parts, sealed, strict=True)}
+                p.hmget(self.keys.partition(model, part), "sealed", "idle")
+            rows = p.execute()
+        return {
+            part: (int(sealed) if sealed else None, idle == b"1")
+            for part, (sealed, idle) in zip(parts, rows, strict=True)
+        }
 
     def add_pending(self, model: str, hours: Sequence[int]) -> None:
         """Mark hours as waiting for rollup (unless already rolled up)."""

@@ -27,7 +27,6 @@ import numpy as np
 
 from stream.catalog import Catalog
 from stream.contract import Limits, ParsedBatch, parse_batch
-from stream.core.window import HOUR_MS, floor_to
 from stream.pipeline.ingest import PartitionIngest, SketchParams, seek_offset
 from stream.pipeline.ports import (
     Clock,
@@ -239,8 +238,7 @@ class DataPlane:
             if now - last < self.idle_partition_timeout_ms:
                 continue
             for state in self.states.get(p, {}).values():
-                if state.hours and state.max_event_ms is not None:
-                    state.force_seal(floor_to(state.max_event_ms, HOUR_MS) + HOUR_MS)
+                state.go_idle()
 
     # -- flush ------------------------------------------------------------------------
     async def flush(self) -> None:

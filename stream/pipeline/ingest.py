@@ -36,7 +36,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.sketch import CategoricalSketch, NumericSketch
-from stream.core.window import HOUR_MS, hour_starts, lateness_split
+from stream.core.window import HOUR_MS, floor_to, hour_starts, lateness_split
 from stream.pipeline.ports import FlushWrite, HourWrite, PartitionSnapshot, SealNotice
 
 __all__ = ["OpenHour", "PartitionIngest", "Sketch", "SketchParams", "merge_sketches", "seek_offset"]
@@ -87,6 +87,7 @@ class PartitionIngest:
     next_offset: int | None = None
     max_event_ms: int | None = None
     sealed_through_ms: int | None = None
+    idle: bool = False
     hours: dict[int, OpenHour] = field(default_factory=dict)
     late: dict[int, int] = field(default_factory=dict)
     outbox: list[SealNotice] = field(default_factory=list)
@@ -128,6 +129,7 @@ class PartitionIngest:
             next_offset=snapshot.next_offset,
             max_event_ms=snapshot.watermark_ms,
             sealed_through_ms=snapshot.sealed_through_ms,
+            idle=snapshot.idle,
             hours=hours,
             late=dict(snapshot.late),
             outbox=list(snapshot.pending_notices),
@@ -164,6 +166,9 @@ class PartitionIngest:
         ts = cols.ts_ms if keep is None else cols.ts_ms[keep]
         if ts.size == 0:
             return
+        if self.idle:
+            self.idle = False
+            self._offset_dirty = True
         late, self.max_event_ms, sealed = lateness_split(
             ts, self.max_event_ms, self.sealed_through_ms, self.allowed_lateness_ms
         )
@@ -231,6 +236,18 @@ class PartitionIngest:
         """Seal every hour ending by ``through_ms`` (an idle partition must not stall others)."""
         self._advance_seal(through_ms - through_ms % HOUR_MS)
 
+    def go_idle(self) -> None:
+        """Seal what is open and stop holding back rollups; new events clear the flag.
+
+        Called when a partition had no records for the idle timeout, and at the end
+        of a replay range.
+        """
+        if self.max_event_ms is not None and self.hours:
+            self.force_seal(floor_to(self.max_event_ms, HOUR_MS) + HOUR_MS)
+        if not self.idle:
+            self.idle = True
+            self._offset_dirty = True
+
     def _notice(self, hour_ms: int, events: int) -> SealNotice:
         return SealNotice(
             namespace=self.namespace,
@@ -254,7 +271,7 @@ class PartitionIngest:
         Call :meth:`flushed` once the store accepted it; if the store failed, the
         next flush serializes the same changes again.
         """
-        if not self.dirty or self.next_offset is None:
+        if not self.dirty:
             return None
         writes = [_hour_write(h, self.hours[h], sealed=False) for h in sorted(self._dirty)] + [
             _hour_write(h, hour, sealed=True) for h, hour in sorted(self._sealed_now.items())
@@ -267,6 +284,7 @@ class PartitionIngest:
             watermark_ms=self.max_event_ms,
             sealed_through_ms=self.sealed_through_ms,
             open_hours=tuple(sorted(self.hours)),
+            idle=self.idle,
             hours=tuple(writes),
             late=dict(self.late) if self._late_dirty else {},
             notices=tuple(self.outbox),

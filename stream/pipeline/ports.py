@@ -80,10 +80,11 @@ class FlushWrite:
     model: str
     partition: int
     token: str
-    next_offset: int
+    next_offset: int | None
     watermark_ms: int | None
     sealed_through_ms: int | None
     open_hours: tuple[int, ...]
+    idle: bool
     hours: tuple[HourWrite, ...]
     late: Mapping[int, int]
     notices: tuple[SealNotice, ...]
@@ -96,6 +97,7 @@ class PartitionSnapshot:
     next_offset: int | None
     watermark_ms: int | None
     sealed_through_ms: int | None
+    idle: bool
     hours: Mapping[int, HourWrite]
     late: Mapping[int, int]
     pending_notices: tuple[SealNotice, ...]

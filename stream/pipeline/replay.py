@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 from stream.catalog import Catalog
 from stream.contract import Limits
-from stream.core.window import HOUR_MS, floor_to
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import SketchParams
 from stream.pipeline.ports import Clock, DeadLetter, RawRecord, SealNotice, SketchStore
@@ -141,8 +140,7 @@ async def ingest_range(
             progress(prog)
     for states in plane.states.values():
         for state in states.values():
-            if state.max_event_ms is not None:
-                state.force_seal(floor_to(state.max_event_ms, HOUR_MS) + HOUR_MS)
+            state.go_idle()  # the range is complete: nothing more will come
     await plane.flush()
     s = plane.stats
     return ReplaySummary(

@@ -44,8 +44,8 @@ class StoredWindow:
 class WindowStore(Protocol):
     """What rollups read and write."""
 
-    def progress(self, model: str) -> dict[int, int | None]:
-        """Seal point of every partition with ingest state for ``model`` (None: nothing sealed)."""
+    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
+        """(seal point or None, idle?) of every partition with ingest state for ``model``."""
         ...
 
     def add_pending(self, model: str, hours: Sequence[int]) -> None:
@@ -105,15 +105,27 @@ def _merge(
     return out
 
 
-def complete_through(progress: Mapping[int, int | None]) -> int | None:
-    """Time through which every partition is sealed; None while any has sealed nothing.
+def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | None:
+    """Time through which the model's windows are final; None while that is unknown.
 
-    >>> complete_through({0: 7_200_000, 1: 3_600_000}), complete_through({0: None})
-    (3600000, None)
+    Active partitions must all have sealed it; idle ones (their open hours sealed,
+    nothing new arriving) hold nothing back. With every partition idle, all they
+    sealed is final.
+
+    >>> complete_through({0: (7_200_000, False), 1: (3_600_000, False), 2: (None, True)})
+    3600000
+    >>> complete_through({0: (None, False), 1: (3_600_000, False)}) is None
+    True
+    >>> complete_through({0: (7_200_000, True), 1: (None, True)})
+    7200000
     """
-    if not progress or any(v is None for v in progress.values()):
-        return None
-    return min(v for v in progress.values() if v is not None)
+    active = [s for s, idle in progress.values() if not idle]
+    if active:
+        if any(s is None for s in active):
+            return None
+        return min(s for s in active if s is not None)
+    sealed = [s for s, _ in progress.values() if s is not None]
+    return max(sealed) if sealed else None
 
 
 def roll_up(

@@ -195,9 +195,12 @@ def stored_offsets(r: redis.Redis, namespace: str, partitions: int) -> dict[int,
 
 
 def state(r: redis.Redis, namespace: str) -> dict[str, Any]:
-    """Everything a namespace stores, with the namespace and fencing tokens taken out."""
+    """Everything ingest stores per partition, with the namespace and fencing tokens out.
+
+    Model-level keys (rollups) are left out: when they are written depends on timing.
+    """
     out: dict[str, Any] = {}
-    for key in r.scan_iter(match=f"ds:{{{namespace}|*", count=1000):
+    for key in r.scan_iter(match=f"ds:{{{namespace}|*|*}}:*", count=1000):
         name = key.decode().replace(namespace, "NS")
         if name.endswith(":outbox"):
             continue  # what is still unpublished depends on when a worker stopped

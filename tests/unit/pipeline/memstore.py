@@ -22,6 +22,7 @@ class _Part:
     watermark: int | None = None
     sealed: int | None = None
     open_hours: tuple[int, ...] = ()
+    idle: bool = False
     hours: dict[int, HourWrite] = field(default_factory=dict)
     late: dict[int, int] = field(default_factory=dict)
     outbox: tuple[SealNotice, ...] = ()
@@ -39,6 +40,7 @@ class MemoryStore:
             next_offset=part.offset,
             watermark_ms=part.watermark,
             sealed_through_ms=part.sealed,
+            idle=part.idle,
             hours={h: part.hours[h] for h in part.open_hours},
             late=dict(part.late),
             pending_notices=part.outbox,
@@ -58,6 +60,7 @@ class MemoryStore:
                 w.sealed_through_ms,
             )
             part.open_hours = w.open_hours
+            part.idle = w.idle
             for hw in w.hours:
                 part.hours[hw.hour_ms] = hw
             part.late.update(w.late)

@@ -142,7 +142,7 @@ def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
 
 
 def test_idle_partition_force_seal_emits_notices() -> None:
-    snap = PartitionSnapshot(None, None, None, {}, {}, ())
+    snap = PartitionSnapshot(None, None, None, False, {}, {}, ())
     state = PartitionIngest.restore(SPEC, 0, "t", snap, namespace="t", allowed_lateness_ms=HOUR_MS)
     batch = parse_batch(VALUES[:20], np.zeros(20, np.int64), np.arange(20), 0, CATALOG, LIMITS)
     state.apply(batch.blocks["m"], 19)

@@ -17,13 +17,14 @@ SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric", "c": 
 class FakeWindows:
     def __init__(self) -> None:
         self.sealed: dict[int, int | None] = {}
+        self.idle: set[int] = set()
         self.parts: dict[tuple[int, int], tuple[int, dict[str, bytes]]] = {}
         self.pending: set[int] = set()
         self.days: set[int] = set()
         self.windows: dict[WindowKey, StoredWindow] = {}
 
-    def progress(self, model: str) -> dict[int, int | None]:
-        return dict(self.sealed)
+    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
+        return {p: (s, p in self.idle) for p, s in self.sealed.items()}
 
     def add_pending(self, model: str, hours: Sequence[int]) -> None:
         self.pending |= {h for h in hours if WindowKey(HOUR, h) not in self.windows}
@@ -64,8 +65,10 @@ def _blobs(values: np.ndarray, cats: list[str]) -> dict[str, bytes]:
 
 def test_complete_through_waits_for_every_partition() -> None:
     assert complete_through({}) is None
-    assert complete_through({0: 5 * HOUR_MS, 1: None}) is None
-    assert complete_through({0: 5 * HOUR_MS, 1: 2 * HOUR_MS}) == 2 * HOUR_MS
+    assert complete_through({0: (5 * HOUR_MS, False), 1: (None, False)}) is None
+    assert complete_through({0: (5 * HOUR_MS, False), 1: (2 * HOUR_MS, False)}) == 2 * HOUR_MS
+    # An idle partition that never saw the model holds nothing back.
+    assert complete_through({0: (5 * HOUR_MS, False), 1: (None, True)}) == 5 * HOUR_MS
 
 
 def test_hours_roll_up_only_when_complete_and_only_once() -> None:
