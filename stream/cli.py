@@ -80,6 +80,7 @@ for _name in ("up", "down", "status"):
 
 
 # -- data plane -------------------------------------------------------------------------
+from stream.commands.demo import demo  # noqa: E402
 from stream.commands.reference import reference  # noqa: E402
 from stream.commands.replay import namespace, replay  # noqa: E402
 from stream.commands.run import produce, topics, worker  # noqa: E402
@@ -90,6 +91,7 @@ cli.add_command(topics)
 cli.add_command(reference)
 cli.add_command(replay)
 cli.add_command(namespace)
+cli.add_command(demo)
 
 if __name__ == "__main__":
     sys.exit(main())

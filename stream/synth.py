@@ -80,13 +80,14 @@ class SyntheticStream:
     drifts: Sequence[Drift] = ()
     seasonal: dict[str, float] = field(default_factory=dict)
 
-    def _times(self, first: int, n: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+    def times(self, first: int, n: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+        """Event times of events first..first+n (evenly spaced, integer ms)."""
         idx = np.arange(first, first + n, dtype=np.int64)
         return self.start_ms + (idx * 3_600_000) // self.events_per_hour
 
     def columns(self, first: int, n: int) -> tuple[np.ndarray[Any, Any], dict[str, Any]]:
         """Event times and per-feature values (NaN / None for nulls) of events first..first+n."""
-        ts = self._times(first, n)
+        ts = self.times(first, n)
         # One generator per chunk of 4096 events keeps event i independent of batching.
         cols: dict[str, list[Any]] = {f.name: [] for f in self.spec.monitored}
         chunk = 4096
@@ -183,4 +184,4 @@ class SyntheticStream:
         """All ``total`` events as (JSON bytes, event time): record timestamp = event time."""
         for first in range(0, total, batch):
             n = min(batch, total - first)
-            yield from zip(self.encoded(first, n), self._times(first, n).tolist(), strict=True)
+            yield from zip(self.encoded(first, n), self.times(first, n).tolist(), strict=True)

@@ -1,0 +1,186 @@
+"""``driftstream demo``: the main job end to end on the local stack.
+
+1. The local Kafka + Redis stack (started, or reused when it runs).
+2. A demo config in the stack directory; topics created.
+3. A reference built from a week of synthetic, drift-free events.
+4. Two days of events in accelerated event time, with a scheduled drift: the
+   mean of ``amount`` moves by one standard deviation from hour 30 on.
+5. A real worker process ingests them; the demo shows the hourly windows as
+   they roll up, with the drifted feature's mean per hour.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from stream.core.window import HOUR_MS, iso_ms
+
+__all__ = ["demo"]
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
+DEMO_MODEL = """
+[models.fraud-v3]
+prediction = "numeric"
+reference = { source = "redis", name = "training" }
+[models.fraud-v3.features]
+amount = "numeric"
+n_items = "numeric"
+latency_ms = "numeric"
+country = "categorical"
+device = "categorical"
+[models.fraud-v3.alerts]
+baselines = ["reference", "previous"]
+"""
+
+
+def _config(stack_dir: Path, web_port: int) -> Path:
+    path = stack_dir / "demo.toml"
+    path.write_text(
+        f"""# Written by `driftstream demo`.
+[topics]
+features = "demo.features"
+dead_letter = "demo.dead-letter"
+sealed = "demo.sealed"
+alerts = "demo.alerts"
+partitions = 3
+[consumer]
+group_id = "demo"
+[redis]
+namespace = "demo"
+[ingest]
+flush_interval_ms = 500
+max_past_ms = 315360000000
+max_future_ms = 315360000000
+[web]
+port = {web_port}
+{DEMO_MODEL}"""
+    )
+    return path
+
+
+@click.command()
+@click.option(
+    "--hours",
+    type=click.IntRange(2, 24 * 14),
+    default=48,
+    show_default=True,
+    help="Event-time hours to stream.",
+)
+@click.option("--events-per-hour", type=click.IntRange(100), default=3_000, show_default=True)
+@click.option("--web-port", type=int, default=8088, show_default=True)
+@click.option("--keep", is_flag=True, help="Leave the worker running at the end.")
+def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
+    """Run the main job end to end on the local stack (see the module docstring)."""
+    from stream.adapters.kafka_tools import create_topics, produce, sync_options
+    from stream.adapters.redis_refs import RedisReferences
+    from stream.adapters.redis_store import redis_client
+    from stream.localstack import LocalStack
+    from stream.pipeline.reference import ReferenceBuilder
+    from stream.settings import load_settings
+    from stream.synth import Drift, SyntheticStream
+
+    say = _say
+    say("1/5 local stack (Kafka KRaft + Redis)")
+    stack = LocalStack.start()
+    env = {**os.environ, **stack.env()}
+    config = _config(stack.stack_dir or Path("."), web_port)
+    env["DRIFTSTREAM_CONFIG"] = str(config)
+    settings = load_settings(config, env)
+    spec = settings.models.model("fraud-v3")
+    say(f"    kafka {stack.bootstrap}, redis {stack.redis_url}, config {config}")
+
+    say("2/5 topics")
+    t = settings.topics
+    create_topics(
+        sync_options(settings.kafka),
+        {t.features: t.partitions, t.dead_letter: 1, t.sealed: 1, t.alerts: 1},
+    )
+    r = redis_client(settings.redis)
+    for key in r.scan_iter(match="ds:{demo|*", count=1000):
+        r.delete(key)  # a fresh demo each time
+
+    say("3/5 reference: a week of drift-free events")
+    ref_start = START_MS - 7 * 24 * HOUR_MS
+    ref_gen = SyntheticStream(spec, start_ms=ref_start, events_per_hour=300, seed=1)
+    builder = ReferenceBuilder(spec, "training", version="demo", source={"synthetic": "seed 1"})
+    for first in range(0, 7 * 24 * 300, 20_000):
+        n = min(20_000, 7 * 24 * 300 - first)
+        builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
+    RedisReferences(r, settings.redis.namespace).save(builder.build())
+
+    drift_at = START_MS + 30 * HOUR_MS
+    say(f"4/5 streaming {hours} h of events; amount shifts +1 sd at {iso_ms(drift_at)}")
+    gen = SyntheticStream(
+        spec,
+        start_ms=START_MS,
+        events_per_hour=events_per_hour,
+        seed=7,
+        drifts=[Drift("amount", "shift", 1.0, drift_at)],
+    )
+    total = hours * events_per_hour
+    sent = produce(
+        sync_options(settings.kafka), t.features, gen.records(total), partitions=t.partitions
+    )
+    say(f"    sent {sent:,} events")
+
+    say(f"5/5 worker (metrics on http://127.0.0.1:{web_port}/metrics)")
+    log = (stack.stack_dir or Path(".")) / "demo-worker.log"
+    with log.open("wb") as fh:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "stream.cli", "worker"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _watch(r, settings.redis.namespace, hours, worker, log)
+    finally:
+        if not keep:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=60)
+    say("done. `driftstream stack down` stops Kafka and Redis.")
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _watch(
+    r: object, namespace: str, hours: int, worker: subprocess.Popen[bytes], log: Path
+) -> None:
+    import redis as redis_lib
+
+    from stream.core.sketch import NumericSketch
+
+    assert isinstance(r, redis_lib.Redis)  # noqa: S101 - narrows the lazy import
+    shown: set[int] = set()
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            msg = f"the worker exited with {worker.returncode}; see {log}"
+            raise click.ClickException(msg)
+        for key in sorted(r.scan_iter(match=f"ds:{{{namespace}|fraud-v3}}:w:hour:*")):
+            start = int(key.decode().rsplit(":", 1)[1])
+            if start in shown:
+                continue
+            shown.add(start)
+            blob = r.hget(key, b"f:amount")
+            events = r.hget(key, b"events")
+            if blob is None or events is None:
+                continue
+            amount = NumericSketch.from_bytes(bytes(blob))  # type: ignore[arg-type]
+            hour = iso_ms(start)[:13]
+            n = int(events)
+            click.echo(f"  hour {hour}  events {n:>6}  amount mean {amount.mean:8.3f}")
+        if len(shown) >= hours - 1:
+            return
+        time.sleep(1.0)
+    msg = f"timed out waiting for rollups; see {log}"
+    raise click.ClickException(msg)
