@@ -1,0 +1,466 @@
+"""The alert on the alerts topic, its JSON Schema, and PagerDuty / Alertmanager payloads.
+
+An :class:`Alert` is built from a lifecycle :class:`~stream.core.lifecycle.AlertEvent`
+plus deployment links (:func:`build_alert`). ``to_json`` gives deterministic bytes
+(sorted keys, no NaN: non-finite numbers become ``null``), so a re-emitted alert is
+byte-identical. ``stream/core/schemas/alert.schema.json`` (draft 2020-12) describes
+them; :func:`alert_schema` loads it. The payload builders are pure: the forwarder in
+``stream.adapters`` only POSTs what they return.
+
+>>> dashboard_url("https://dash.example", "fraud-v3", WindowKey("hour", 1767618000000), "amount")
+'https://dash.example/models/fraud-v3?window=hour:2026-01-05T13&feature=amount'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from stream import __version__
+from stream.core.decide import Decision
+from stream.core.lifecycle import AlertEvent
+from stream.core.window import WindowKey, iso_ms
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Alert",
+    "AlertWindow",
+    "FeatureDrift",
+    "alert_schema",
+    "alertmanager_payload",
+    "build_alert",
+    "dashboard_url",
+    "pagerduty_event",
+]
+
+SCHEMA_VERSION = 1
+PRODUCER = "driftstream"
+_SUMMARY_MAX = 1024  # PagerDuty's limit on payload.summary
+_AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:")
+
+
+def _quote(text: str) -> str:
+    """Percent-encode for a URL path segment or query value (core may not import urllib)."""
+    return "".join(
+        c if c in _UNRESERVED else "".join(f"%{b:02X}" for b in c.encode()) for c in text
+    )
+
+
+def dashboard_url(base: str, model: str, window: WindowKey, feature: str | None = None) -> str:
+    """The dashboard view of a model in a window, optionally focused on one feature."""
+    url = f"{base.rstrip('/')}/models/{_quote(model)}?window={_quote(str(window))}"
+    return url + (f"&feature={_quote(feature)}" if feature else "")
+
+
+def _num(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _unnum(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+@dataclass(frozen=True)
+class AlertWindow:
+    """The window an alert event is about, in epoch ms and RFC 3339 UTC."""
+
+    scale: str
+    start_ms: int
+    end_ms: int
+    start: str
+    end: str
+    key: str
+
+    @classmethod
+    def of(cls, w: WindowKey) -> AlertWindow:
+        """From a window key.
+
+        >>> AlertWindow.of(WindowKey("day", 1767571200000)).key
+        'day:2026-01-05'
+        """
+        return cls(w.scale, w.start_ms, w.end_ms, iso_ms(w.start_ms), iso_ms(w.end_ms), str(w))
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One feature of an alert: its top metric, threshold, confidence and every metric."""
+
+    name: str
+    kind: str
+    breach: bool
+    severity: str
+    effect_metric: str
+    effect: float
+    threshold: float
+    ratio: float
+    p_value: float
+    p_drift: float
+    magnitude: float
+    ci_low: float
+    ci_high: float
+    reasons: tuple[str, ...]
+    metrics: Mapping[str, tuple[float, float, float]]
+    dashboard_url: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "breach": self.breach,
+            "severity": self.severity,
+            "effect_metric": self.effect_metric,
+            **{
+                k: _num(getattr(self, k))
+                for k in (
+                    "effect",
+                    "threshold",
+                    "ratio",
+                    "p_value",
+                    "p_drift",
+                    "magnitude",
+                    "ci_low",
+                    "ci_high",
+                )
+            },
+            "reasons": list(self.reasons),
+            "metrics": {
+                m: {"value": _num(v), "threshold": _num(t), "p_value": _num(p)}
+                for m, (v, t, p) in sorted(self.metrics.items())
+            },
+            "dashboard_url": self.dashboard_url,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            name=str(d["name"]),
+            kind=str(d["kind"]),
+            breach=bool(d["breach"]),
+            severity=str(d["severity"]),
+            effect_metric=str(d["effect_metric"]),
+            effect=_unnum(d["effect"]),
+            threshold=_unnum(d["threshold"]),
+            ratio=_unnum(d["ratio"]),
+            p_value=_unnum(d["p_value"]),
+            p_drift=_unnum(d["p_drift"]),
+            magnitude=_unnum(d["magnitude"]),
+            ci_low=_unnum(d["ci_low"]),
+            ci_high=_unnum(d["ci_high"]),
+            reasons=tuple(d["reasons"]),
+            metrics={
+                m: (_unnum(x["value"]), _unnum(x["threshold"]), _unnum(x["p_value"]))
+                for m, x in d["metrics"].items()
+            },
+            dashboard_url=str(d["dashboard_url"]),
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One message on the alerts topic (key = ``dedup_key``); fields as in DESIGN.md."""
+
+    alert_id: str
+    dedup_key: str
+    status: str
+    severity: str
+    model: str
+    window: AlertWindow
+    baseline: str
+    first_seen_ms: int
+    first_seen: str
+    features: tuple[FeatureDrift, ...]
+    summary: str
+    description: str
+    dashboard_url: str
+    runbook_url: str | None
+    producer: str = PRODUCER
+    producer_version: str = __version__
+    schema_version: int = SCHEMA_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (what :meth:`to_json` serialises)."""
+        w = self.window
+        return {
+            "schema_version": self.schema_version,
+            "alert_id": self.alert_id,
+            "dedup_key": self.dedup_key,
+            "status": self.status,
+            "severity": self.severity,
+            "model": self.model,
+            "window": {
+                "scale": w.scale,
+                "start_ms": w.start_ms,
+                "end_ms": w.end_ms,
+                "start": w.start,
+                "end": w.end,
+                "key": w.key,
+            },
+            "baseline": self.baseline,
+            "first_seen_ms": self.first_seen_ms,
+            "first_seen": self.first_seen,
+            "features": [f.to_dict() for f in self.features],
+            "summary": self.summary,
+            "description": self.description,
+            "dashboard_url": self.dashboard_url,
+            "runbook_url": self.runbook_url,
+            "producer": self.producer,
+            "producer_version": self.producer_version,
+        }
+
+    def to_json(self) -> bytes:
+        """Deterministic UTF-8 JSON bytes: sorted keys, compact, no NaN."""
+        text = json.dumps(
+            self.to_dict(),
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+            allow_nan=False,
+        )
+        return text.encode()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Alert:
+        """Inverse of :meth:`to_dict`."""
+        w = d["window"]
+        return cls(
+            alert_id=str(d["alert_id"]),
+            dedup_key=str(d["dedup_key"]),
+            status=str(d["status"]),
+            severity=str(d["severity"]),
+            model=str(d["model"]),
+            window=AlertWindow(
+                str(w["scale"]),
+                int(w["start_ms"]),
+                int(w["end_ms"]),
+                str(w["start"]),
+                str(w["end"]),
+                str(w["key"]),
+            ),
+            baseline=str(d["baseline"]),
+            first_seen_ms=int(d["first_seen_ms"]),
+            first_seen=str(d["first_seen"]),
+            features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
+            summary=str(d["summary"]),
+            description=str(d["description"]),
+            dashboard_url=str(d["dashboard_url"]),
+            runbook_url=None if d.get("runbook_url") is None else str(d["runbook_url"]),
+            producer=str(d["producer"]),
+            producer_version=str(d["producer_version"]),
+            schema_version=int(d["schema_version"]),
+        )
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> Alert:
+        """Parse :meth:`to_json` output."""
+        return cls.from_dict(json.loads(data))
+
+
+def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDrift:
+    return FeatureDrift(
+        name=d.feature,
+        kind=d.kind,
+        breach=d.breach,
+        severity=d.severity,
+        effect_metric=d.effect_metric,
+        effect=d.effect,
+        threshold=d.threshold,
+        ratio=d.ratio,
+        p_value=d.p_value,
+        p_drift=d.p_drift,
+        magnitude=d.magnitude,
+        ci_low=d.ci[0],
+        ci_high=d.ci[1],
+        reasons=d.reasons,
+        metrics=d.metrics,
+        dashboard_url=dashboard_url(base, model, window, d.feature),
+    )
+
+
+def _g3(x: float) -> str:
+    return "n/a" if not math.isfinite(x) else f"{x:.3g}"
+
+
+def _summary(e: AlertEvent) -> str:
+    names = [d.feature for d in e.decisions]
+    shown = ", ".join(names[:5]) + (f" +{len(names) - 5} more" if len(names) > 5 else "")
+    what = "recovered" if e.status == "resolved" else "drift"
+    head = f"[{e.severity}] {e.model}: {what} in {len(names)} feature"
+    head += "s" if len(names) != 1 else ""
+    text = f"{head} ({shown}) — {e.window} vs {e.baseline}"
+    return text[: _SUMMARY_MAX - 1] + "…" if len(text) > _SUMMARY_MAX else text
+
+
+def _description(e: AlertEvent) -> str:
+    lines = [
+        f"Model {e.model}, {e.scale} window {e.window} compared with the {e.baseline} "
+        f"baseline; first breach {iso_ms(e.first_seen_ms)}.",
+    ]
+    for d in e.decisions:
+        lines.append(
+            f"- {d.feature} ({d.kind}): {d.effect_metric} = {_g3(d.effect)} vs threshold "
+            f"{_g3(d.threshold)} (p = {_g3(d.p_value)}, P(drift) = {_g3(d.p_drift)}); "
+            f"magnitude {_g3(d.magnitude)} [{_g3(d.ci[0])}, {_g3(d.ci[1])}]"
+        )
+        lines.extend(f"    {r}" for r in d.reasons[:3])
+    return "\n".join(lines)
+
+
+def build_alert(
+    event: AlertEvent,
+    *,
+    dashboard_base: str,
+    runbook_url: str | None = None,
+    producer_version: str = __version__,
+) -> Alert:
+    """The alerts-topic message for a lifecycle event.
+
+    Args:
+        event: from :func:`stream.core.lifecycle.step`.
+        dashboard_base: dashboard base URL, e.g. ``https://drift.example.com``.
+        runbook_url: the model's runbook (``AlertRules.runbook_url`` or the default).
+        producer_version: version stamped on the alert (``stream.__version__``).
+    """
+    top = event.decisions[0].feature if event.decisions else None
+    return Alert(
+        alert_id=event.alert_id,
+        dedup_key=event.dedup_key,
+        status=event.status,
+        severity=event.severity,
+        model=event.model,
+        window=AlertWindow.of(event.window),
+        baseline=event.baseline,
+        first_seen_ms=event.first_seen_ms,
+        first_seen=iso_ms(event.first_seen_ms),
+        features=tuple(
+            _feature(d, dashboard_base, event.model, event.window) for d in event.decisions
+        ),
+        summary=_summary(event),
+        description=_description(event),
+        dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top),
+        runbook_url=runbook_url,
+        producer_version=producer_version,
+    )
+
+
+def alert_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of :meth:`Alert.to_dict`, shipped as package data."""
+    text = resources.files("stream.core").joinpath("schemas/alert.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# ---------------------------------------------------------------- forwarder payloads
+
+
+def pagerduty_event(alert: Alert, routing_key: str, *, source: str | None = None) -> dict[str, Any]:
+    """PagerDuty Events API v2 body (POST https://events.pagerduty.com/v2/enqueue).
+
+    ``triggered`` → ``event_action: trigger`` with the full payload; ``resolved`` →
+    ``resolve`` with only the routing and dedup keys, which is all PagerDuty reads.
+    """
+    if alert.status == "resolved":
+        return {"routing_key": routing_key, "event_action": "resolve", "dedup_key": alert.dedup_key}
+    details = {
+        "alert_id": alert.alert_id,
+        "window": alert.window.key,
+        "baseline": alert.baseline,
+        "first_seen": alert.first_seen,
+        "features": {f.name: f.to_dict() for f in alert.features},
+        "description": alert.description,
+        "producer": f"{alert.producer} {alert.producer_version}",
+    }
+    links = [{"href": alert.dashboard_url, "text": "Drift dashboard"}]
+    if alert.runbook_url:
+        links.append({"href": alert.runbook_url, "text": "Runbook"})
+    return {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": alert.dedup_key,
+        "payload": {
+            "summary": alert.summary[:_SUMMARY_MAX],
+            "source": source or f"{PRODUCER}/{alert.model}",
+            "severity": alert.severity,
+            "timestamp": alert.window.end,
+            "component": alert.features[0].name if alert.features else alert.model,
+            "group": alert.model,
+            "class": f"feature drift ({alert.window.scale})",
+            "custom_details": details,
+        },
+        "links": links,
+        "client": PRODUCER,
+        "client_url": alert.dashboard_url,
+    }
+
+
+def _labels(a: Alert) -> dict[str, str]:
+    return {
+        "alertname": "FeatureDrift",
+        "model": a.model,
+        "scale": a.window.scale,
+        "baseline": a.baseline,
+        "severity": a.severity,
+        "dedup_key": a.dedup_key,
+    }
+
+
+def _annotations(a: Alert) -> dict[str, str]:
+    out = {"summary": a.summary, "description": a.description, "dashboard_url": a.dashboard_url}
+    if a.runbook_url:
+        out["runbook_url"] = a.runbook_url
+    return out
+
+
+def _common(maps: Sequence[Mapping[str, str]]) -> dict[str, str]:
+    if not maps:
+        return {}
+    first = maps[0]
+    return {k: v for k, v in sorted(first.items()) if all(m.get(k) == v for m in maps[1:])}
+
+
+def alertmanager_payload(
+    alerts: Sequence[Alert], receiver: str, external_url: str
+) -> dict[str, Any]:
+    """Alertmanager webhook (version 4) body for a group of alerts.
+
+    Group labels are the alert name plus the model and scale when all alerts share
+    them; ``groupKey`` follows Alertmanager's ``{}:{label="value", ...}`` form. A
+    fingerprint is 16 hex digits of a hash of the sorted labels, like Alertmanager's.
+    """
+    items, labels = [], [_labels(a) for a in alerts]
+    for a, lab in zip(alerts, labels, strict=True):
+        firing = a.status != "resolved"
+        canon = "\x1f".join(f"{k}={v}" for k, v in sorted(lab.items()))
+        items.append(
+            {
+                "status": "firing" if firing else "resolved",
+                "labels": lab,
+                "annotations": _annotations(a),
+                "startsAt": a.first_seen,
+                "endsAt": _AM_ZERO_TIME if firing else a.window.end,
+                "generatorURL": a.dashboard_url,
+                "fingerprint": hashlib.sha256(canon.encode()).hexdigest()[:16],
+            }
+        )
+    common = _common(labels)
+    group = {k: common[k] for k in ("alertname", "model", "scale") if k in common}
+    key = "{}:{" + ", ".join(f'{k}="{v}"' for k, v in sorted(group.items())) + "}"
+    return {
+        "version": "4",
+        "groupKey": key,
+        "truncatedAlerts": 0,
+        "status": "firing" if any(i["status"] == "firing" for i in items) else "resolved",
+        "receiver": receiver,
+        "groupLabels": group,
+        "commonLabels": common,
+        "commonAnnotations": _common([_annotations(a) for a in alerts]),
+        "externalURL": external_url,
+        "alerts": items,
+    }

@@ -1,0 +1,656 @@
+"""Thresholds learned from the reference itself, and the critical z of a false-alarm budget.
+
+A window's metric ``v`` (window of n observations vs a baseline of m) is modelled as
+
+    v = centre(n_eff) + e,   Var(e) = τ² + σ²/n_eff,   n_eff = n·m/(n+m)
+
+(laws and centres in :mod:`.nullspread`). Calibration, per feature × decision metric ×
+window scale × baseline:
+
+1. σ² (and a distance's bias β) is the *sampling* spread: analytic for shares and
+   mean shifts, else from seeded multinomial redraws of the reference at the live
+   window's size and at the reference windows' size.
+2. The time-ordered reference windows give values ``v_i`` at sizes ``n_i``: window i vs
+   the merge of all the others (leave-one-out: no self-comparison bias) for the
+   ``reference`` baseline, window i vs window i − lag for ``previous``/``seasonal``.
+3. Cochran's Q = Σ w_i (u_i − ū)², ``u_i = v_i − centre_i``, ``w_i = n_eff_i/σ²``, tests
+   whether the windows differ by more than sampling noise: Q ~ χ²(k−1), or
+   Q/(k−1) ~ F(k−1, B−1) when σ² came from B redraws. Only when p < ``q_alpha``
+   (default 0.001) is τ² estimated (DerSimonian–Laird, (Q − df)/(Σw − Σw²/Σw));
+   otherwise τ² = 0. A chance τ from small reference windows would hold every
+   threshold up for nothing and delay real detections by hours.
+4. μ0 is the random-effects mean of ``u_i`` (≥ 0 for distances and shares).
+
+``threshold(n, z) = centre(n_eff) + z·sqrt(τ² + σ²/n_eff)``. With fewer than three
+reference windows, steps 2–4 are skipped (τ² = 0, method ``"synthetic"``).
+
+Critical z from the budget (:func:`alpha_per_test`, Bonferroni). With ``B`` expected
+false alerts per model per 30 days, ``S`` detector streams sharing it (hour, day,
+CUSUM), ``T`` tests per window (Σ over features of their decision metrics) and ``W``
+windows per 30 days (720 hourly, 30 daily): ``α = B / (S·T·W)``; z = Φ⁻¹(1 − α) for
+one-sided metrics, Φ⁻¹(1 − α/2) for signed ones. Example: B = 1, S = 3, 10 features
+× 4.5 metrics: hourly α = 1/(3·45·720) = 1.0e-5, z = 4.26; daily α = 2.5e-4, z = 3.48.
+An alert also needs N consecutive breaches, so the real alert rate is far lower.
+
+>>> round(z_critical(alpha_per_test(1.0, 45, "hour", n_streams=3)), 2)
+4.26
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+from scipy import stats
+
+from stream.core.nullspread import RULES, Kind, Law, Resampler, Sketch, fast_values
+from stream.core.seasonality import Seasonality, detect_seasonality
+from stream.core.window import DAY_MS, HOUR_MS
+
+__all__ = [
+    "DRAWS",
+    "Q_ALPHA",
+    "Baseline",
+    "Calibration",
+    "FeatureCalibration",
+    "ModelCalibration",
+    "Scale",
+    "Seasonality",
+    "alpha_per_test",
+    "calibrate_feature",
+    "calibrate_model",
+    "day_windows",
+    "detect_seasonality",
+    "model_alpha",
+    "z_critical",
+]
+
+Scale: TypeAlias = Literal["hour", "day"]
+Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
+DRAWS = 120
+"""Multinomial redraws per size: σ²'s relative SE ≈ √(2/119) = 13%, which the F-test absorbs."""
+Q_ALPHA = 0.001
+"""Level of the heterogeneity gate on τ²: ~200 Q-tests per model (features × metrics ×
+scales × baselines) leave ~0.2 chance gates, while real cycles reach p < 1e-20."""
+WINDOWS_PER_30_DAYS: Mapping[str, int] = {"hour": 720, "day": 30}
+_WIDTH = {"hour": HOUR_MS, "day": DAY_MS}
+_MIN_WINDOWS = 3
+_MIN_EVENTS = 10  # reference windows smaller than this say nothing about spread
+_SPARSE = 5.0  # expected minority count per window below which χ² heterogeneity fails
+_VERSION = 1
+
+
+def _f(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def _g(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The null spread of one metric for one feature, scale and baseline.
+
+    Attributes:
+        metric: registry short name.
+        law: ``signed``, ``distance`` or ``share`` (see :mod:`.nullspread`).
+        mu0: between-window centre excess (0 without real variation).
+        beta: sampling bias: distance centre β/√n_eff; share rate β/(m+1).
+        sigma2: per-observation sampling variance (Var = σ²/n_eff).
+        tau2: real between-window variance; 0 unless Cochran's Q says it is real.
+        q: Cochran's Q over the reference windows (nan when not computed).
+        q_df: its degrees of freedom.
+        q_p: its p-value.
+        n_windows: reference windows (or window pairs) used.
+        n_ref: default baseline size m (the reference's) for :meth:`threshold`.
+        draws: multinomial redraws behind β and σ² (0 when analytic).
+        method: how it was obtained, for dashboards.
+    """
+
+    metric: str
+    law: Law
+    mu0: float
+    beta: float
+    sigma2: float
+    tau2: float = 0.0
+    q: float = math.nan
+    q_df: int = 0
+    q_p: float = math.nan
+    n_windows: int = 0
+    n_ref: int = 0
+    draws: int = 0
+    method: str = ""
+
+    def _sizes(self, n: float, n_base: float | None) -> tuple[float, float]:
+        m = float(self.n_ref if n_base is None else n_base)
+        if n <= 0 or m <= 0:
+            return math.nan, m
+        return n * m / (n + m), m
+
+    def centre(self, n: float, n_base: float | None = None) -> float:
+        """Expected value with no drift for a window of n against a baseline of n_base."""
+        n_eff, m = self._sizes(n, n_base)
+        if self.law == "signed":
+            return self.mu0
+        if self.law == "share":
+            return self.mu0 + self.beta / (m + 1.0)
+        return self.mu0 + self.beta / math.sqrt(n_eff)
+
+    def spread(self, n: float, n_base: float | None = None) -> float:
+        """Standard deviation with no drift, sqrt(τ² + σ²/n_eff)."""
+        n_eff, m = self._sizes(n, n_base)
+        if self.law == "share":
+            if not n > 0:
+                return math.nan
+            # The baseline's own share is random too, Beta(β, m+1−β): a window compared
+            # with a small baseline (last week's hour) sees far more spread than n alone.
+            r = min(1.0, self.beta / (m + 1.0))
+            return math.sqrt(self.tau2 + r * (1 - r) / n + r * (1 - r) / (m + 2.0))
+        return math.sqrt(self.tau2 + self.sigma2 / n_eff)
+
+    def threshold(self, n: float, z: float, n_base: float | None = None) -> float:
+        """Value exceeded by chance with probability ≈ Φ(−z): centre + z·spread.
+
+        Signed metrics are compared by magnitude: the bound is on |v|.
+
+        >>> c = Calibration("mean_shift", "signed", mu0=0.0, beta=0.0, sigma2=1.0, n_ref=10_000)
+        >>> round(c.threshold(1_500, 4.0), 4)
+        0.1108
+        """
+        centre = abs(self.centre(n, n_base)) if self.law == "signed" else self.centre(n, n_base)
+        return centre + z * self.spread(n, n_base)
+
+    def score(self, value: float, n: float, n_base: float | None = None) -> float:
+        """Standardised value (v − centre)/spread; signed metrics keep their sign."""
+        s = self.spread(n, n_base)
+        if not (s > 0) or math.isnan(value):
+            return math.nan if math.isnan(value) else math.copysign(math.inf, value)
+        return (value - self.centre(n, n_base)) / s
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (non-finite numbers become null)."""
+        return {
+            "metric": self.metric,
+            "law": self.law,
+            **{k: _f(getattr(self, k)) for k in ("mu0", "beta", "sigma2", "tau2", "q", "q_p")},
+            "q_df": self.q_df,
+            "n_windows": self.n_windows,
+            "n_ref": self.n_ref,
+            "draws": self.draws,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        law = str(d["law"])
+        if law not in ("signed", "distance", "share"):
+            msg = f"unknown law {law!r}"
+            raise ValueError(msg)
+        return cls(
+            metric=str(d["metric"]),
+            law=law,  # type: ignore[arg-type]
+            mu0=_g(d["mu0"]),
+            beta=_g(d["beta"]),
+            sigma2=_g(d["sigma2"]),
+            tau2=_g(d["tau2"]),
+            q=_g(d["q"]),
+            q_df=int(d["q_df"]),
+            q_p=_g(d["q_p"]),
+            n_windows=int(d["n_windows"]),
+            n_ref=int(d["n_ref"]),
+            draws=int(d["draws"]),
+            method=str(d["method"]),
+        )
+
+
+@dataclass(frozen=True)
+class FeatureCalibration:
+    """Every decision metric's calibration for one feature, window scale and baseline."""
+
+    feature: str
+    kind: Kind
+    scale: Scale
+    baseline: Baseline
+    metrics: Mapping[str, Calibration]
+    lag_ms: int = 0
+    window_n: float = math.nan
+    live_n: float = math.nan
+    n_windows: int = 0
+    method: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "feature": self.feature,
+            "kind": self.kind,
+            "scale": self.scale,
+            "baseline": self.baseline,
+            "lag_ms": self.lag_ms,
+            "window_n": _f(self.window_n),
+            "live_n": _f(self.live_n),
+            "n_windows": self.n_windows,
+            "method": self.method,
+            "metrics": {k: v.to_dict() for k, v in sorted(self.metrics.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureCalibration:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            str(d["feature"]),
+            d["kind"],
+            d["scale"],
+            d["baseline"],
+            {k: Calibration.from_dict(v) for k, v in d["metrics"].items()},
+            lag_ms=int(d["lag_ms"]),
+            window_n=_g(d["window_n"]),
+            live_n=_g(d["live_n"]),
+            n_windows=int(d["n_windows"]),
+            method=str(d["method"]),
+        )
+
+
+@dataclass(frozen=True)
+class ModelCalibration:
+    """All calibrations of a model (feature → "scale/baseline" → calibration) and seasonality."""
+
+    model: str
+    calibrations: Mapping[str, Mapping[str, FeatureCalibration]]
+    seasonality: Mapping[str, Seasonality] = field(default_factory=dict)
+
+    def get(self, feature: str, scale: Scale, baseline: Baseline) -> FeatureCalibration | None:
+        """The calibration of one feature at one scale and baseline, if calibrated."""
+        return self.calibrations.get(feature, {}).get(f"{scale}/{baseline}")
+
+    def baseline_for(self, feature: str, scale: Scale, seasonal: bool | str = "auto") -> Baseline:
+        """``seasonal`` when the feature has cycles that show at this scale, else ``reference``.
+
+        ``seasonal`` is the FeatureSpec setting: True/False override detection.
+        """
+        if seasonal is True:
+            return "seasonal"
+        if seasonal is False or feature not in self.seasonality:
+            return "reference"
+        return self.seasonality[feature].baseline(scale)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form, stable key order (stored with the reference)."""
+        return {
+            "version": _VERSION,
+            "model": self.model,
+            "calibrations": {
+                f: {k: c.to_dict() for k, c in sorted(cs.items())}
+                for f, cs in sorted(self.calibrations.items())
+            },
+            "seasonality": {f: s.to_dict() for f, s in sorted(self.seasonality.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ModelCalibration:
+        """Inverse of :meth:`to_dict`; refuses unknown versions."""
+        if d.get("version") != _VERSION:
+            msg = f"unsupported calibration version {d.get('version')!r}"
+            raise ValueError(msg)
+        return cls(
+            str(d["model"]),
+            {
+                f: {k: FeatureCalibration.from_dict(c) for k, c in cs.items()}
+                for f, cs in d["calibrations"].items()
+            },
+            {f: Seasonality.from_dict(s) for f, s in d["seasonality"].items()},
+        )
+
+
+# ---------------------------------------------------------------- budget → z
+
+
+def alpha_per_test(
+    false_alarm_budget: float, n_tests_per_window: int, scale: Scale, *, n_streams: int = 3
+) -> float:
+    """Per-test level α = budget / (streams · tests per window · windows per 30 days).
+
+    >>> alpha_per_test(1.0, 10, "day", n_streams=1)
+    0.0033333333333333335
+    """
+    windows = WINDOWS_PER_30_DAYS[scale]
+    denom = max(1, n_streams) * max(1, n_tests_per_window) * windows
+    return min(0.5, false_alarm_budget / denom)
+
+
+def model_alpha(
+    false_alarm_budget: float, kinds: Mapping[str, Kind], scale: Scale, *, n_streams: int = 3
+) -> float:
+    """:func:`alpha_per_test` with the tests per window counted from the features' kinds.
+
+    >>> round(model_alpha(1.0, {"a": "numeric", "b": "categorical"}, "hour"), 9)
+    5.144e-05
+    """
+    tests = sum(len(RULES[k]) for k in kinds.values())
+    return alpha_per_test(false_alarm_budget, tests, scale, n_streams=n_streams)
+
+
+def z_critical(alpha: float, *, two_sided: bool = False) -> float:
+    """Standard normal quantile exceeded with probability α (α/2 per side if two-sided).
+
+    >>> round(z_critical(0.05, two_sided=True), 2)
+    1.96
+    """
+    return float(stats.norm.isf(alpha / 2 if two_sided else alpha))
+
+
+# ---------------------------------------------------------------- calibration
+
+
+def _seed(seed: int, *parts: str) -> int:
+    # Stable across processes and Python versions (never the salted built-in hash()).
+    digest = hashlib.blake2b("\x1f".join((str(seed), *parts)).encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big")
+
+
+def _merge(sketches: Sequence[Sketch]) -> Sketch:
+    out = sketches[0]
+    for s in sketches[1:]:
+        out = out.merge(s)  # type: ignore[arg-type]
+    return out
+
+
+def day_windows(hours: Mapping[int, Sketch], *, min_hours: int = 12) -> dict[int, Sketch]:
+    """Hour sketches merged into UTC days; days with fewer than ``min_hours`` hours dropped."""
+    days: dict[int, list[Sketch]] = {}
+    for start in sorted(hours):
+        days.setdefault(start - start % DAY_MS, []).append(hours[start])
+    return {d: _merge(hs) for d, hs in days.items() if len(hs) >= min_hours}
+
+
+def _leave_one_out(windows: Sequence[Sketch]) -> list[Sketch]:
+    """Merge of all windows but i, for every i (prefix/suffix merges: O(k), not O(k²))."""
+    k = len(windows)
+    prefix: list[Sketch | None] = [None] * (k + 1)
+    suffix: list[Sketch | None] = [None] * (k + 1)
+    for i in range(k):
+        p = prefix[i]
+        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])  # type: ignore[arg-type]
+    for i in range(k - 1, -1, -1):
+        s = suffix[i + 1]
+        suffix[i] = windows[i] if s is None else windows[i].merge(s)  # type: ignore[arg-type]
+    out = []
+    for i in range(k):
+        a, b = prefix[i], suffix[i + 1]
+        out.append(a.merge(b) if a is not None and b is not None else (a or b))  # type: ignore[arg-type]
+    return out  # type: ignore[return-value]
+
+
+def _pairs(
+    windows: Mapping[int, Sketch], baseline: Baseline, width: int
+) -> tuple[list[tuple[Sketch, Sketch]], int]:
+    """(baseline sketch, window sketch) pairs of the reference and the lag used."""
+    starts = [s for s in sorted(windows) if windows[s].total >= _MIN_EVENTS]
+    if baseline == "reference":
+        if len(starts) < _MIN_WINDOWS:
+            return [], 0
+        rests = _leave_one_out([windows[s] for s in starts])
+        return [(r, windows[s]) for r, s in zip(rests, starts, strict=True)], 0
+    # Same hour/day last week; a reference shorter than two weeks can only show the
+    # daily cycle, so the hourly seasonal calibration falls back to lag one day.
+    lags = [width] if baseline == "previous" else [7 * DAY_MS]
+    if baseline == "seasonal" and width == HOUR_MS:
+        lags.append(DAY_MS)
+    have = set(starts)
+    for lag in lags:
+        pairs = [(windows[s - lag], windows[s]) for s in starts if s - lag in have]
+        if len(pairs) >= _MIN_WINDOWS * 8 or lag == lags[-1]:
+            return pairs, lag
+    return [], lags[-1]  # pragma: no cover - loop always returns
+
+
+@dataclass
+class _Law:
+    beta: float
+    sigma2: float
+    draws: int
+
+
+def _synthetic_laws(
+    rs: Resampler, kind: Kind, n: int, draws: int, rng: np.random.Generator
+) -> dict[str, _Law]:
+    """β and σ² of the distance metrics from redrawn windows of size n (one-sample: n_eff = n)."""
+    names = [r.name for r in RULES[kind] if r.law == "distance"]
+    vals: dict[str, list[float]] = {m: [] for m in names}
+    for _ in range(draws):
+        ms = fast_values(rs.base, rs.draw(n, rng), kind, names)
+        for m in names:
+            x = ms[m]
+            if x.is_defined and x.n_win > 0:
+                vals[m].append(x.value * math.sqrt(x.n_win))
+    out = {}
+    for m, xs in vals.items():
+        a = np.asarray(xs, dtype=np.float64)
+        ok = a.size >= 3
+        out[m] = _Law(
+            float(a.mean()) if ok else 0.0, float(a.var(ddof=1)) if ok else 0.0, int(a.size)
+        )
+    return out
+
+
+def _fit(
+    name: str,
+    law: Law,
+    obs: Sequence[tuple[float, int, int]],
+    q_law: _Law,
+    live_law: _Law,
+    n_ref: int,
+    q_alpha: float,
+) -> Calibration:
+    """Cochran's Q, gated DerSimonian–Laird τ² and the random-effects centre of one metric.
+
+    ``obs`` are (value, window size, baseline size) of the reference windows; ``q_law``
+    is the sampling law at the reference windows' size, ``live_law`` at the live size.
+    """
+    base = Calibration(
+        name, law, 0.0, live_law.beta, live_law.sigma2, n_ref=n_ref, draws=live_law.draws
+    )
+    arr = np.asarray(obs, dtype=np.float64).reshape(-1, 3)
+    v, n, m = arr[:, 0], arr[:, 1], arr[:, 2]
+    ok = np.isfinite(v) & (n > 0) & (m > 0)
+    v, n, m = v[ok], n[ok], m[ok]
+    k = int(v.size)
+    method = "synthetic" if law == "distance" else "analytic"
+    if k < _MIN_WINDOWS:
+        return _replace(base, n_windows=k, method=f"{method}; too few windows, tau2 = 0")
+    n_eff = n * m / (n + m)
+    if law == "share":
+        rate = np.minimum(1.0, q_law.beta / (m + 1.0))
+        u, var = v - rate, rate * (1 - rate) * (1 / n + 1 / (m + 2.0))
+        expected = float(np.mean(n * rate))
+    elif law == "signed":
+        u, var = v, q_law.sigma2 / n_eff
+        # σ² = p(1−p) for a share: the rarer side's expected count per window.
+        p = 0.5 * (1.0 - math.sqrt(max(0.0, 1.0 - 4.0 * q_law.sigma2)))
+        expected = math.inf if name == "mean_shift" else float(np.mean(n_eff)) * p
+    else:
+        u, var = v - q_law.beta / np.sqrt(n_eff), q_law.sigma2 / n_eff
+        expected = math.inf
+    if expected < _SPARSE or not np.all(var > 0):
+        return _replace(base, n_windows=k, method=f"{method}; sparse, tau2 = 0")
+    w = 1.0 / var
+    sw = float(np.sum(w))
+    q = float(np.sum(w * (u - float(np.sum(w * u)) / sw) ** 2))
+    df = k - 1
+    if law == "distance":
+        # σ² itself was estimated from B redraws: Q/df ~ F(df, B−1), not χ²(df)/df.
+        p_q = float(stats.f.sf(q / df, df, max(1, q_law.draws - 1)))
+    else:
+        p_q = float(stats.chi2.sf(q, df))
+    tau2 = 0.0
+    if p_q < q_alpha:
+        tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw))
+    w_re = 1.0 / (var + tau2)
+    mu0 = float(np.sum(w_re * u) / np.sum(w_re))
+    if law != "signed":
+        mu0 = max(0.0, mu0)  # a distance or share below its sampling centre is noise
+    gate = "tau2 real" if tau2 > 0 else "tau2 = 0"
+    return _replace(
+        base, mu0=mu0, tau2=tau2, q=q, q_df=df, q_p=p_q, n_windows=k, method=f"{method}; {gate}"
+    )
+
+
+def _replace(c: Calibration, **kw: Any) -> Calibration:
+    d = {f: getattr(c, f) for f in c.__dataclass_fields__}
+    d.update(kw)
+    return Calibration(**d)
+
+
+def _laws(
+    rs: Resampler, kind: Kind, sizes: Sequence[int], draws: int, rng: np.random.Generator
+) -> list[dict[str, _Law]]:
+    """Sampling laws of every decision metric at each size (distances redrawn, rest analytic)."""
+    cache: dict[int, dict[str, _Law]] = {}
+    p = rs.missing_share
+    out = []
+    for size in sizes:
+        if size not in cache:
+            laws = _synthetic_laws(rs, kind, max(1, size), draws, rng)
+            for r in RULES[kind]:
+                if r.law == "signed":
+                    laws[r.name] = _Law(0.0, 1.0 if r.name == "mean_shift" else p * (1 - p), 0)
+                elif r.law == "share":
+                    beta = 2.0 if r.name == "out_of_range" else rs.singletons() + 1.0
+                    laws[r.name] = _Law(beta, beta, 0)
+            cache[size] = laws
+        out.append(cache[size])
+    return out
+
+
+def calibrate_feature(
+    feature: str,
+    kind: Kind,
+    windows: Mapping[int, Sketch],
+    *,
+    scale: Scale = "hour",
+    baseline: Baseline = "reference",
+    live_n: int | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+    q_alpha: float = Q_ALPHA,
+) -> FeatureCalibration:
+    """Calibrate one feature's decision metrics from its time-ordered reference windows.
+
+    Args:
+        feature: feature name (also salts the seed).
+        kind: ``numeric`` or ``categorical``.
+        windows: reference sketches of this scale by window start (ms); for days,
+            see :func:`day_windows`.
+        scale: window scale the calibration is for.
+        baseline: ``reference`` (leave-one-out), ``previous`` (lag one window) or
+            ``seasonal`` (lag one week; one day for hours when the reference is short).
+        live_n: expected live window size (events); default the reference windows'
+            median. β and σ² of distances are redrawn at this size.
+        draws: multinomial redraws per size.
+        seed: base seed; the stream used is derived from it, the feature, scale and
+            baseline, so results do not depend on calibration order.
+        q_alpha: level of the Cochran's Q gate on τ².
+
+    Returns:
+        A :class:`FeatureCalibration` with one :class:`Calibration` per decision metric.
+    """
+    if not windows:
+        msg = f"feature {feature!r}: no reference windows to calibrate from"
+        raise ValueError(msg)
+    rng = np.random.default_rng(_seed(seed, feature, scale, baseline))
+    full = _merge([windows[s] for s in sorted(windows)])
+    rs = Resampler(full, kind)
+    sizes = [w.total for w in windows.values() if w.total >= _MIN_EVENTS]
+    window_n = int(np.median(sizes)) if sizes else max(_MIN_EVENTS, rs.total)
+    target = int(live_n) if live_n else window_n
+    q_laws, live_laws = _laws(rs, kind, [window_n, target], draws, rng)
+    pairs, lag = _pairs(windows, baseline, _WIDTH[scale])
+    obs: dict[str, list[tuple[float, int, int]]] = {r.name: [] for r in RULES[kind]}
+    for base_sketch, win in pairs:
+        for name, meas in fast_values(base_sketch, win, kind).items():
+            if name in obs:
+                obs[name].append((meas.value, meas.n_win, meas.n_ref))
+    n_ref = fast_values(full, full, kind)
+    metrics = {
+        r.name: _fit(
+            r.name,
+            r.law,
+            obs[r.name],
+            q_laws[r.name],
+            live_laws[r.name],
+            n_ref[r.name].n_ref,
+            q_alpha,
+        )
+        for r in RULES[kind]
+    }
+    how = "leave-one-out" if baseline == "reference" else f"lag {lag // HOUR_MS}h"
+    return FeatureCalibration(
+        feature,
+        kind,
+        scale,
+        baseline,
+        metrics,
+        lag_ms=lag,
+        window_n=float(window_n),
+        live_n=float(target),
+        n_windows=len(pairs),
+        method=f"{how} over {len(pairs)} windows + {draws} redraws"
+        if pairs
+        else f"{draws} redraws only",
+    )
+
+
+def calibrate_model(
+    model: str,
+    kinds: Mapping[str, Kind],
+    hours: Mapping[int, Mapping[str, Sketch]],
+    *,
+    scales: Sequence[Scale] = ("hour", "day"),
+    baselines: Sequence[Baseline] = ("reference", "seasonal"),
+    live_n: Mapping[str, int] | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+) -> ModelCalibration:
+    """Calibrate every feature × scale × baseline and detect seasonality, from reference hours.
+
+    Args:
+        model: model name.
+        kinds: feature name → kind.
+        hours: the reference's hour sketches, hour start (ms) → feature → sketch
+            (the layout of ``pipeline.reference.Reference.hours``).
+        scales: window scales to calibrate (days are merged from the hours).
+        baselines: baselines to calibrate.
+        live_n: expected live window size per scale (e.g. ``{"hour": 1500}``).
+        draws: multinomial redraws per size.
+        seed: base seed.
+    """
+    cals: dict[str, dict[str, FeatureCalibration]] = {}
+    seasonality: dict[str, Seasonality] = {}
+    for feature, kind in sorted(kinds.items()):
+        fh = {t: row[feature] for t, row in hours.items() if feature in row}
+        if not fh:
+            continue
+        seasonality[feature] = detect_seasonality(feature, kind, fh)
+        per: dict[str, FeatureCalibration] = {}
+        for scale in scales:
+            windows = fh if scale == "hour" else day_windows(fh)
+            if not windows:
+                continue
+            for b in baselines:
+                per[f"{scale}/{b}"] = calibrate_feature(
+                    feature,
+                    kind,
+                    windows,
+                    scale=scale,
+                    baseline=b,
+                    live_n=(live_n or {}).get(scale),
+                    draws=draws,
+                    seed=seed,
+                )
+        cals[feature] = per
+    return ModelCalibration(model, cals, seasonality)
