@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,17 +19,23 @@ import faust
 import redis
 from aiokafka.errors import KafkaError
 
+from stream.adapters.alerts import AlertPublisher
 from stream.adapters.kafka import (
     BatchConsumer,
     KafkaDeadLetterSink,
     KafkaNoticeSink,
     client_options,
 )
+from stream.adapters.kafka_tools import sync_options
+from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_store import RedisSketchStore, decode_notice, redis_client
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.contract import Limits
+from stream.core.alert import build_alert
+from stream.core.lifecycle import AlertEvent
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
+from stream.pipeline.evaluate import Evaluator
 from stream.pipeline.ingest import SketchParams
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
@@ -227,6 +233,20 @@ class IngestService:
         self._stopping.set()
 
 
+def alert_encoder(settings: Settings) -> Callable[[AlertEvent], bytes]:
+    """Lifecycle event → alerts-topic JSON, with this deployment's links."""
+
+    def encode(event: AlertEvent) -> bytes:
+        spec = settings.models.model(event.model)
+        runbook = spec.alerts.runbook_url or settings.alerts.runbook_url
+        alert = build_alert(
+            event, dashboard_base=settings.alerts.dashboard_base_url, runbook_url=runbook
+        )
+        return alert.to_json()
+
+    return encode
+
+
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
     from stream.web.views import register_views
@@ -248,14 +268,18 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         broker_rebalance_timeout=30.0,
     )
     service = IngestService(settings)
+    windows = RedisWindowStore(
+        service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms
+    )
+    evaluations = RedisEvaluationStore(service.redis, service.namespace, windows)
+    evaluator = Evaluator(evaluations, encode=alert_encoder(settings))
+    publisher = AlertPublisher(evaluations, settings.topics.alerts, sync_options(settings.kafka))
     control = ControlPlane(
         settings.models,
         service.namespace,
-        RedisWindowStore(
-            service.redis,
-            service.namespace,
-            retention_ms=settings.evaluate.merged_sketch_retention_ms,
-        ),
+        windows,
+        on_window=lambda model, w: evaluator.evaluate(settings.models.model(model), w),
+        after_model=publisher.publish,
     )
     service.control = control
     sealed = app.topic(settings.topics.sealed, value_serializer="raw", key_serializer="raw")

@@ -84,6 +84,14 @@ class Keys:
         """ZSET: evaluated windows of a scale, scored by window start."""
         return f"{self._m(model)}:eval:{scale}"
 
+    def evaluation(self, model: str, scale: str, start_ms: int) -> str:
+        """HASH: baseline → JSON list of the window's decisions."""
+        return f"{self._m(model)}:ev:{scale}:{start_ms}"
+
+    def alerts_outbox(self, model: str) -> str:
+        """LIST: alert events committed but not yet acknowledged by the alerts topic."""
+        return f"{self._m(model)}:alerts:outbox"
+
     def pattern(self) -> str:
         """Glob matching every key of this namespace (for ``namespace clean``)."""
         return f"{PREFIX}:{{{self.namespace}|*"

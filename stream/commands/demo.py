@@ -41,17 +41,19 @@ baselines = ["reference", "previous"]
 
 
 def _config(stack_dir: Path, web_port: int) -> Path:
+    # Fresh topics and group per run: a rerun on a reused stack starts clean.
+    run = time.strftime("%Y%m%d%H%M%S", time.gmtime())
     path = stack_dir / "demo.toml"
     path.write_text(
         f"""# Written by `driftstream demo`.
 [topics]
-features = "demo.features"
-dead_letter = "demo.dead-letter"
-sealed = "demo.sealed"
-alerts = "demo.alerts"
+features = "demo-{run}.features"
+dead_letter = "demo-{run}.dead-letter"
+sealed = "demo-{run}.sealed"
+alerts = "demo-{run}.alerts"
 partitions = 3
 [consumer]
-group_id = "demo"
+group_id = "demo-{run}"
 [redis]
 namespace = "demo"
 [ingest]
@@ -82,7 +84,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     from stream.adapters.redis_refs import RedisReferences
     from stream.adapters.redis_store import redis_client
     from stream.localstack import LocalStack
-    from stream.pipeline.reference import ReferenceBuilder
+    from stream.pipeline.reference import ReferenceBuilder, calibration_of
     from stream.settings import load_settings
     from stream.synth import Drift, SyntheticStream
 
@@ -113,7 +115,11 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     for first in range(0, 7 * 24 * 300, 20_000):
         n = min(20_000, 7 * 24 * 300 - first)
         builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
-    RedisReferences(r, settings.redis.namespace).save(builder.build())
+    ref = builder.build()
+    say("    calibrating thresholds from the reference's hours")
+    RedisReferences(r, settings.redis.namespace).save(
+        ref, calibration_of(ref, spec, events_per_hour)
+    )
 
     drift_at = START_MS + 30 * HOUR_MS
     say(f"4/5 streaming {hours} h of events; amount shifts +1 sd at {iso_ms(drift_at)}")
@@ -141,11 +147,32 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
         )
     try:
         _watch(r, settings.redis.namespace, hours, worker, log)
+        _alerts(sync_options(settings.kafka), t.alerts)
     finally:
         if not keep:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=60)
     say("done. `driftstream stack down` stops Kafka and Redis.")
+
+
+def _alerts(options: dict[str, object], topic: str) -> None:
+    """Print the alerts the worker published (the pager's view)."""
+    import json
+
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **options
+    )
+    try:
+        n = 0
+        for message in consumer:
+            alert = json.loads(message.value)
+            n += 1
+            click.echo(f"  ALERT {alert['status']:9s} {alert['severity']:8s} {alert['summary']}")
+    finally:
+        consumer.close()
+    _say(f"    {n} alert message(s) on {topic}")
 
 
 def _say(text: str) -> None:

@@ -35,6 +35,11 @@ def reference() -> None:
 @click.option("--from", "from_ms", type=int, help="Topic range start (epoch ms).")
 @click.option("--to", "to_ms", type=int, help="Topic range end, exclusive (epoch ms).")
 @click.option("--version", "version", help="Version label stored with the reference.")
+@click.option(
+    "--live-events-per-hour",
+    type=click.IntRange(1),
+    help="Expected live events per hour (calibrates thresholds at that window size).",
+)
 @click.pass_context
 def build(
     ctx: click.Context,
@@ -45,6 +50,7 @@ def build(
     from_ms: int | None,
     to_ms: int | None,
     version: str | None,
+    live_events_per_hour: int | None,
 ) -> None:
     r"""Build a reference from a file or a topic range and store it in Redis.
 
@@ -56,7 +62,7 @@ def build(
     """
     from stream.adapters.redis_refs import RedisReferences
     from stream.adapters.redis_store import redis_client
-    from stream.pipeline.reference import ReferenceBuilder, csv_events
+    from stream.pipeline.reference import ReferenceBuilder, calibration_of, csv_events
 
     settings = settings_from(ctx)
     spec = model_of(settings, model_name)
@@ -82,7 +88,8 @@ def build(
     if ref.events == 0:
         msg = f"no event of model {spec.name!r} in the source ({ref.rejected} rejected)"
         raise DriftstreamError(msg)
-    RedisReferences(redis_client(settings.redis), settings.redis.namespace).save(ref)
+    calibration = calibration_of(ref, spec, live_events_per_hour)
+    RedisReferences(redis_client(settings.redis), settings.redis.namespace).save(ref, calibration)
     click.echo(json.dumps(ref.describe(), sort_keys=True))
 
 

@@ -24,8 +24,10 @@ interval, p_drift = P(|change| > threshold)); for numeric features a normal
 posterior of the effect around its observed value with the calibrated spread
 (p_drift = P(effect > threshold)).
 
-:func:`cusum_step` accumulates hourly z-scores (one-sided CUSUMs up and down) to
-catch slow ramps before a day closes. Feed it z-scores against a *seasonal*
+:func:`cusum_update` accumulates hourly z-scores (one-sided CUSUMs up and down) to
+catch slow ramps before a day closes; its slack is half the practical floor, so
+it looks for sustained shifts of a size that matters, not for the reference's own
+sampling error (which every window shares). Feed it decisions against a *seasonal*
 baseline for seasonal features: against the reference, a sustained seasonal state
 (a weekend, a night) accumulates like drift.
 """
@@ -52,11 +54,14 @@ __all__ = [
     "cusum_arl0",
     "cusum_limit",
     "cusum_step",
+    "cusum_update",
     "decide",
     "evaluate_feature",
 ]
 
 Severity: TypeAlias = Literal["none", "warning", "critical"]
+CUSUM_K = 0.5
+"""Smallest CUSUM slack, in z units (the textbook value for a 1σ shift)."""
 CRITICAL_RATIO = 2.0
 """Effect at least this many times its threshold: critical rather than warning."""
 NULL_BREAK = 0.5
@@ -99,6 +104,7 @@ class Decision:
         ratio: effect/threshold of the top metric (hysteresis uses it).
         ranked: breaching metrics, strongest first.
         z: signed standardised score for CUSUM (mean shift, or JS for categories).
+        cusum_k: CUSUM slack for ``z``: half the practical floor in z units (≥ 0.5).
     """
 
     feature: str
@@ -119,6 +125,7 @@ class Decision:
     ratio: float = 0.0
     ranked: tuple[str, ...] = ()
     z: float = _NAN
+    cusum_k: float = 0.5
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers become null)."""
@@ -141,6 +148,7 @@ class Decision:
             "ratio": _f(self.ratio),
             "ranked": list(self.ranked),
             "z": _f(self.z),
+            "cusum_k": _f(self.cusum_k),
         }
 
     @classmethod
@@ -166,6 +174,7 @@ class Decision:
             ratio=_g(d["ratio"]),
             ranked=tuple(d["ranked"]),
             z=_g(d["z"]),
+            cusum_k=_g(d["cusum_k"]),
         )
 
 
@@ -180,6 +189,7 @@ class _Check:
     significant: bool
     cal: Calibration | None
     measure: Measure
+    floor: float = _NAN
 
     @property
     def breach(self) -> bool:
@@ -214,13 +224,13 @@ def _check(
     v = m.value
     effect = abs(v) if signed else v
     if math.isnan(v) or math.isnan(thr):
-        return _Check(name, v, effect, thr, m.p_value, False, False, c, m)
+        return _Check(name, v, effect, thr, m.p_value, False, False, c, m, floor)
     p = _share_pvalue(m) if r is not None and r.law == "share" else m.p_value
     if math.isnan(p) and c is not None:
         p = float(stats.norm.sf(abs(c.score(v, m.n_win, m.n_ref))))  # no test: calibrated z
     lo, hi = m.ci_low, m.ci_high
     surely = (min(abs(lo), abs(hi)) > thr and lo * hi > 0) if signed else lo > thr
-    return _Check(name, v, effect, thr, p, effect >= thr, bool(p < alpha or surely), c, m)
+    return _Check(name, v, effect, thr, p, effect >= thr, bool(p < alpha or surely), c, m, floor)
 
 
 def _share_pvalue(m: Measure) -> float:
@@ -361,19 +371,29 @@ def decide(
         p_drift, mag, ci = _NAN, _NAN, (_NAN, _NAN)
     if breaks and math.isnan(p_drift):
         p_drift = 1.0  # a break needs no posterior: the counts are exact
-    z = _cusum_input(kind, checks)
+    z, k = _cusum_input(kind, checks)
     return _verdict(
         feature, kind, n_window, pool, tuple(reasons), breach, p_drift, mag, ci,
-        critical=bool(breaks), ranked=tuple(c.name for c in ranked), checks=checks, z=z,
+        critical=bool(breaks), ranked=tuple(c.name for c in ranked), checks=checks, z=z, cusum_k=k,
     )  # fmt: skip
 
 
-def _cusum_input(kind: Kind, checks: list[_Check]) -> float:
+def _cusum_input(kind: Kind, checks: list[_Check]) -> tuple[float, float]:
+    """The CUSUM's z-score and slack for this window.
+
+    The slack is half the practical floor in z units, not the textbook 0.5: against
+    a fixed reference every window shares the reference's own sampling error (a
+    persistent offset of ~√(n/(n+m)) in z), which a 0.5 slack accumulates into false
+    alarms over days; half the floor is the classic "detect a shift of the floor".
+    """
     name = "mean_shift" if kind == "numeric" else "js"
     for c in checks:
         if c.name == name and c.cal is not None and math.isfinite(c.value):
-            return c.cal.score(c.value, c.measure.n_win, c.measure.n_ref)
-    return _NAN
+            n, m = c.measure.n_win, c.measure.n_ref
+            spread = c.cal.spread(n, m)
+            k = max(CUSUM_K, 0.5 * c.floor / spread) if spread > 0 and c.floor > 0 else CUSUM_K
+            return c.cal.score(c.value, n, m), k
+    return _NAN, CUSUM_K
 
 
 def _verdict(
@@ -391,6 +411,7 @@ def _verdict(
     ranked: tuple[str, ...] = (),
     checks: list[_Check] | None = None,
     z: float = _NAN,
+    cusum_k: float = 0.5,
 ) -> Decision:
     top = pool[0] if pool else None
     ratio = top.ratio if top is not None else (math.inf if breach else 0.0)
@@ -417,6 +438,7 @@ def _verdict(
         ratio=ratio,
         ranked=ranked,
         z=z,
+        cusum_k=cusum_k,
     )
 
 
@@ -517,6 +539,13 @@ def cusum_step(
     if hi > h or lo > h:
         return CusumState(0.0, 0.0, last), True
     return CusumState(hi, lo, last), False
+
+
+def cusum_update(
+    state: CusumState, decision: Decision, *, h: float, window_ms: int | None = None
+) -> tuple[CusumState, bool]:
+    """:func:`cusum_step` with a decision's own z-score and slack (what the pipeline calls)."""
+    return cusum_step(state, decision.z, k=decision.cusum_k, h=h, window_ms=window_ms)
 
 
 def cusum_arl0(h: float, k: float = 0.5, *, two_sided: bool = True) -> float:

@@ -37,7 +37,8 @@ class ControlPlane:
     catalog: Catalog
     namespace: str
     windows: WindowStore
-    on_window: Callable[[str, StoredWindow], None] | None = None
+    on_window: Callable[[str, StoredWindow], object] | None = None
+    after_model: Callable[[str], object] | None = None
     params: SketchParams = field(default_factory=SketchParams)
     stats: ControlStats = field(default_factory=ControlStats)
 
@@ -61,5 +62,7 @@ class ControlPlane:
             if self.on_window is not None:
                 for window in (*result.hours, *result.days):
                     self.on_window(model, window)
+            if self.after_model is not None:
+                self.after_model(model)
             results[model] = result
         return results

@@ -23,7 +23,7 @@ from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import iso_ms
 from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
 
-__all__ = ["Reference", "ReferenceBuilder", "csv_events"]
+__all__ = ["Reference", "ReferenceBuilder", "calibration_of", "csv_events"]
 
 NO_LIMITS = Limits(max_future_ms=2**62, max_past_ms=2**62)
 
@@ -60,6 +60,14 @@ class Reference:
             "first_hour": iso_ms(span[0]) if span else None,
             "last_hour": iso_ms(span[1]) if span else None,
         }
+
+
+def calibration_of(ref: Reference, spec: ModelSpec, live_per_hour: int | None) -> dict[str, Any]:
+    """Calibrate every feature × scale × baseline from the reference's hours (JSON-able)."""
+    from stream.core.calibrate import calibrate_model
+
+    live_n = {"hour": live_per_hour, "day": 24 * live_per_hour} if live_per_hour else None
+    return calibrate_model(spec.name, spec.kinds, ref.hours, live_n=live_n).to_dict()
 
 
 class ReferenceBuilder:

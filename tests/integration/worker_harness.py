@@ -27,6 +27,7 @@ START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
 MODEL_TOML = """
 [models.fraud-v3]
 prediction = "numeric"
+reference = { source = "redis", name = "training" }
 [models.fraud-v3.features]
 amount = "numeric"
 n_items = "numeric"
@@ -35,7 +36,7 @@ score_b = "numeric"
 country = "categorical"
 device = "categorical"
 [models.fraud-v3.alerts]
-baselines = ["previous"]
+baselines = ["reference", "previous"]
 """
 
 

@@ -1,0 +1,197 @@
+"""Evaluation of one rolled-up window: decisions per baseline, lifecycle, alert events.
+
+For a new window W of a model, for each configured baseline:
+
+1. **Baseline sketches.** ``reference``: the model's stored reference;
+   ``previous``: the window before W; ``seasonal``: the same hour (or weekday)
+   a week earlier. A baseline that does not exist yet is skipped.
+2. **Which features.** A feature with daily/weekly cycles (its ``seasonal``
+   setting, or detected from the reference when ``auto``) is judged against
+   the seasonal baseline only: against the reference or the previous window a
+   weekend or a night looks like drift. The others skip the seasonal baseline.
+3. **Decide.** Measures and the calibrated decision per feature (effect AND
+   confidence; pipeline breaks), at the model's corrected α.
+4. **Lifecycle.** The (model, scale, baseline) alert state steps; a window at
+   or before the last one processed emits nothing (idempotent).
+5. **Commit.** The decisions, the new state and the alert events go to the
+   store in ONE atomic write (the events into an outbox).
+6. **Publish.** The outbox goes to the alerts topic keyed by dedup key and is
+   then acknowledged; a crash in between re-publishes events with the same
+   alert ids (forwarders drop ids they already sent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from stream.catalog import ModelSpec
+from stream.core.calibrate import ModelCalibration, model_alpha
+from stream.core.decide import Decision, evaluate_feature
+from stream.core.lifecycle import AlertEvent, AlertState, step
+from stream.core.window import HOUR, WindowKey
+from stream.pipeline.ingest import Sketch, SketchParams
+from stream.pipeline.rollup import StoredWindow
+
+__all__ = ["EvaluationStore", "Evaluator", "WindowVerdict", "seasonal_lag"]
+
+
+def seasonal_lag(scale: str) -> int:
+    """Windows back to the same hour (or weekday) last week.
+
+    >>> seasonal_lag("hour"), seasonal_lag("day")
+    (168, 7)
+    """
+    return 168 if scale == HOUR else 7
+
+
+class EvaluationStore(Protocol):
+    """What evaluation reads and writes (Redis in production)."""
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up model window, if any."""
+        ...
+
+    def reference(
+        self, spec: ModelSpec
+    ) -> tuple[Mapping[str, bytes], ModelCalibration | None] | None:
+        """The model's reference sketches (bytes) and its calibration, if stored."""
+        ...
+
+    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
+        """The lifecycle state of (model, scale, baseline)."""
+        ...
+
+    def commit(
+        self,
+        model: str,
+        window: WindowKey,
+        baseline: str,
+        decisions: Sequence[Decision],
+        state: AlertState,
+        alerts: Sequence[bytes],
+    ) -> None:
+        """Step 5, atomically: ``alerts`` are the encoded alert messages for the outbox."""
+        ...
+
+
+@dataclass(frozen=True)
+class WindowVerdict:
+    """Everything one window's evaluation decided, per baseline."""
+
+    model: str
+    window: WindowKey
+    decisions: Mapping[str, tuple[Decision, ...]]
+    events: tuple[AlertEvent, ...]
+
+
+@dataclass
+class Evaluator:
+    """Steps 1–5 for one namespace; the caller publishes the outbox (step 6)."""
+
+    store: EvaluationStore
+    encode: Callable[[AlertEvent], bytes]
+    params: SketchParams = field(default_factory=SketchParams)
+
+    def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
+        """Evaluate ``window`` of ``spec`` against every configured baseline."""
+        ref = self.store.reference(spec)
+        calibration = ref[1] if ref is not None else None
+        decisions: dict[str, tuple[Decision, ...]] = {}
+        events: list[AlertEvent] = []
+        scale = window.key.scale
+        for baseline in spec.alerts.baselines:
+            if scale not in spec.alerts.windows:
+                continue
+            base = self._baseline(spec, window.key, baseline, ref)
+            if base is None:
+                continue
+            judged = self._decide(spec, window, baseline, base, calibration)
+            state = self.store.alert_state(spec.name, scale, baseline) or AlertState(
+                spec.name, scale, baseline
+            )
+            new_state, new_events = step(state, window.key, judged, spec.alerts)
+            self.store.commit(
+                spec.name,
+                window.key,
+                baseline,
+                judged,
+                new_state,
+                [self.encode(e) for e in new_events],
+            )
+            decisions[baseline] = tuple(judged)
+            events.extend(new_events)
+        return WindowVerdict(spec.name, window.key, decisions, tuple(events))
+
+    def _baseline(
+        self,
+        spec: ModelSpec,
+        key: WindowKey,
+        baseline: str,
+        ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None,
+    ) -> Mapping[str, bytes] | None:
+        if baseline == "reference":
+            return ref[0] if ref is not None else None
+        lag = 1 if baseline == "previous" else seasonal_lag(key.scale)
+        earlier = self.store.window(spec.name, key.previous(lag))
+        return earlier.sketches if earlier is not None and earlier.events else None
+
+    def _decide(
+        self,
+        spec: ModelSpec,
+        window: StoredWindow,
+        baseline: str,
+        base: Mapping[str, bytes],
+        calibration: ModelCalibration | None,
+    ) -> list[Decision]:
+        scale = window.key.scale
+        kinds = spec.kinds
+        alpha = model_alpha(
+            spec.alerts.false_alarm_budget,
+            kinds,
+            "hour" if scale == HOUR else "day",
+            n_streams=max(1, len(spec.alerts.baselines)),
+        )
+        out = []
+        for feat in spec.monitored:
+            if feat.name not in base or feat.name not in window.sketches:
+                continue
+            seasonal = _seasonal(calibration, feat.name, scale, feat.seasonal)
+            if seasonal != (baseline == "seasonal"):
+                continue
+            cal = None
+            if calibration is not None:
+                # Window-vs-window baselines share the seasonal (lagged window) calibration.
+                which: Literal["reference", "seasonal"] = (
+                    "reference" if baseline == "reference" else "seasonal"
+                )
+                cal = calibration.get(feat.name, "hour" if scale == HOUR else "day", which)
+            out.append(
+                evaluate_feature(
+                    feat.name,
+                    feat.kind,
+                    self._load(feat.kind, base[feat.name]),
+                    self._load(feat.kind, window.sketches[feat.name]),
+                    cal,
+                    alpha=alpha,
+                    thresholds=dict(feat.thresholds),
+                    min_window_events=spec.alerts.min_window_events,
+                    scale="hour" if scale == HOUR else "day",
+                    model_events=window.events,
+                )
+            )
+        return out
+
+    def _load(self, kind: str, blob: bytes) -> Sketch:
+        return self.params.load(kind, blob)
+
+
+def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, setting: Any) -> bool:
+    if setting is True or setting is False:
+        return bool(setting)
+    if calibration is None:
+        return False
+    return (
+        calibration.baseline_for(feature, "hour" if scale == HOUR else "day", "auto") == "seasonal"
+    )
