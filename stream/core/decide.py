@@ -257,14 +257,23 @@ def _fmt(x: float) -> str:
 
 def _posterior(
     top: _Check, kind: Kind, pair: CategoricalPair | None, share_threshold: float
-) -> tuple[float, float, tuple[float, float]]:
-    """(p_drift, magnitude, 95% interval) for the top metric; analytic."""
+) -> tuple[float, float, tuple[float, float], str]:
+    """(p_drift, magnitude, 95% interval, note) for the top metric; analytic."""
     shares = kind == "categorical" and top.name != "null_rate_change"
     if shares and pair is not None and pair.n_ref > 0 and pair.n_win > 0:
         # Beta posteriors of the most-moved category; "drift" = moved past the L∞ threshold.
-        cs = category_shifts(pair, threshold=share_threshold, top=1)
-        s = next(iter(cs.shifts.values()))
-        return s.p_practical, s.delta, (s.ci_low, s.ci_high)
+        cs = category_shifts(pair, threshold=share_threshold, top=2)
+        movers = list(cs.shifts.items())
+        # Two categories trade the same mass: report the one that grew.
+        if len(movers) == 2 and abs(abs(movers[0][1].delta) - abs(movers[1][1].delta)) < 1e-9:
+            movers.sort(key=lambda kv: -kv[1].delta)
+        label, s = movers[0]
+        note = (
+            f"share of {label!r} {100 * s.delta:+.1f} points "
+            f"(95% CrI {100 * s.ci_low:+.1f} to {100 * s.ci_high:+.1f}); "
+            f"P(|change| > {100 * share_threshold:.1f} points) = {s.p_practical:.3f}"
+        )
+        return s.p_practical, s.delta, (s.ci_low, s.ci_high), note
     m = top.measure
     sd = _NAN
     centre = 0.0
@@ -273,13 +282,15 @@ def _posterior(
         centre = top.cal.centre(m.n_win, m.n_ref) if top.cal.law != "signed" else 0.0
     if top.name in ("mean_shift", "null_rate_change") and math.isfinite(m.ci_low):
         sd = (m.ci_high - m.ci_low) / (2 * _Z95)
-        return _normal_posterior(top.effect, top.threshold, sd), top.value, (m.ci_low, m.ci_high)
+        p = _normal_posterior(top.effect, top.threshold, sd)
+        return p, top.value, (m.ci_low, m.ci_high), ""
     if math.isnan(sd) and math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
         sd = (m.ci_high - m.ci_low) / (2 * _Z95)
     mag = top.value - centre
     if not math.isfinite(sd):
-        return (1.0 - top.p if math.isfinite(top.p) else _NAN), mag, (_NAN, _NAN)
-    return _normal_posterior(top.effect, top.threshold, sd), mag, (mag - _Z95 * sd, mag + _Z95 * sd)
+        return (1.0 - top.p if math.isfinite(top.p) else _NAN), mag, (_NAN, _NAN), ""
+    p = _normal_posterior(top.effect, top.threshold, sd)
+    return p, mag, (mag - _Z95 * sd, mag + _Z95 * sd), ""
 
 
 def _normal_posterior(effect: float, threshold: float, sd: float) -> float:
@@ -360,15 +371,16 @@ def decide(
     reasons += [
         f"{c.name} {_fmt(c.value)} beyond {_fmt(c.threshold)} (p={_fmt(c.p)})" for c in ranked
     ]
-    if calibration is None:
-        reasons.append("uncalibrated: default floors and overrides only")
     breach = bool(ranked or breaks)
     linf = next((c.threshold for c in checks if c.name == "linf"), math.nan)
     share_threshold = linf if math.isfinite(linf) else RULES["categorical"][1].floor
+    p_drift, mag, ci, note = _NAN, _NAN, (_NAN, _NAN), ""
     if pool:
-        p_drift, mag, ci = _posterior(pool[0], kind, pair, share_threshold)
-    else:
-        p_drift, mag, ci = _NAN, _NAN, (_NAN, _NAN)
+        p_drift, mag, ci, note = _posterior(pool[0], kind, pair, share_threshold)
+    if note and breach:
+        reasons.append(note)
+    if calibration is None:
+        reasons.append("uncalibrated: default floors and overrides only")
     if breaks and math.isnan(p_drift):
         p_drift = 1.0  # a break needs no posterior: the counts are exact
     z, k = _cusum_input(kind, checks)
