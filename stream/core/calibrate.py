@@ -41,13 +41,23 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
 from scipy import stats
 
-from stream.core.nullspread import RULES, Kind, Law, Resampler, Sketch, fast_values
+from stream.core.nullspread import (
+    RULES,
+    Calibration,
+    Kind,
+    Law,
+    Resampler,
+    Sketch,
+    fast_values,
+    finite_or_none,
+    none_to_nan,
+)
 from stream.core.seasonality import Seasonality, detect_seasonality
 from stream.core.window import DAY_MS, HOUR_MS
 
@@ -84,131 +94,6 @@ _SPARSE = 5.0  # expected minority count per window below which χ² heterogenei
 _VERSION = 1
 
 
-def _f(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def _g(x: Any) -> float:
-    return math.nan if x is None else float(x)
-
-
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """The null spread of one metric for one feature, scale and baseline.
-
-    Attributes:
-        metric: registry short name.
-        law: ``signed``, ``distance`` or ``share`` (see :mod:`.nullspread`).
-        mu0: between-window centre excess (0 without real variation).
-        beta: sampling bias: distance centre β/√n_eff; share rate β/(m+1).
-        sigma2: per-observation sampling variance (Var = σ²/n_eff).
-        tau2: real between-window variance; 0 unless Cochran's Q says it is real.
-        q: Cochran's Q over the reference windows (nan when not computed).
-        q_df: its degrees of freedom.
-        q_p: its p-value.
-        n_windows: reference windows (or window pairs) used.
-        n_ref: default baseline size m (the reference's) for :meth:`threshold`.
-        draws: multinomial redraws behind β and σ² (0 when analytic).
-        method: how it was obtained, for dashboards.
-    """
-
-    metric: str
-    law: Law
-    mu0: float
-    beta: float
-    sigma2: float
-    tau2: float = 0.0
-    q: float = math.nan
-    q_df: int = 0
-    q_p: float = math.nan
-    n_windows: int = 0
-    n_ref: int = 0
-    draws: int = 0
-    method: str = ""
-
-    def _sizes(self, n: float, n_base: float | None) -> tuple[float, float]:
-        m = float(self.n_ref if n_base is None else n_base)
-        if n <= 0 or m <= 0:
-            return math.nan, m
-        return n * m / (n + m), m
-
-    def centre(self, n: float, n_base: float | None = None) -> float:
-        """Expected value with no drift for a window of n against a baseline of n_base."""
-        n_eff, m = self._sizes(n, n_base)
-        if self.law == "signed":
-            return self.mu0
-        if self.law == "share":
-            return self.mu0 + self.beta / (m + 1.0)
-        return self.mu0 + self.beta / math.sqrt(n_eff)
-
-    def spread(self, n: float, n_base: float | None = None) -> float:
-        """Standard deviation with no drift, sqrt(τ² + σ²/n_eff)."""
-        n_eff, m = self._sizes(n, n_base)
-        if self.law == "share":
-            if not n > 0:
-                return math.nan
-            # The baseline's own share is random too, Beta(β, m+1−β): a window compared
-            # with a small baseline (last week's hour) sees far more spread than n alone.
-            r = min(1.0, self.beta / (m + 1.0))
-            return math.sqrt(self.tau2 + r * (1 - r) / n + r * (1 - r) / (m + 2.0))
-        return math.sqrt(self.tau2 + self.sigma2 / n_eff)
-
-    def threshold(self, n: float, z: float, n_base: float | None = None) -> float:
-        """Value exceeded by chance with probability ≈ Φ(−z): centre + z·spread.
-
-        Signed metrics are compared by magnitude: the bound is on |v|.
-
-        >>> c = Calibration("mean_shift", "signed", mu0=0.0, beta=0.0, sigma2=1.0, n_ref=10_000)
-        >>> round(c.threshold(1_500, 4.0), 4)
-        0.1108
-        """
-        centre = abs(self.centre(n, n_base)) if self.law == "signed" else self.centre(n, n_base)
-        return centre + z * self.spread(n, n_base)
-
-    def score(self, value: float, n: float, n_base: float | None = None) -> float:
-        """Standardised value (v − centre)/spread; signed metrics keep their sign."""
-        s = self.spread(n, n_base)
-        if not (s > 0) or math.isnan(value):
-            return math.nan if math.isnan(value) else math.copysign(math.inf, value)
-        return (value - self.centre(n, n_base)) / s
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (non-finite numbers become null)."""
-        return {
-            "metric": self.metric,
-            "law": self.law,
-            **{k: _f(getattr(self, k)) for k in ("mu0", "beta", "sigma2", "tau2", "q", "q_p")},
-            "q_df": self.q_df,
-            "n_windows": self.n_windows,
-            "n_ref": self.n_ref,
-            "draws": self.draws,
-            "method": self.method,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict`."""
-        law = str(d["law"])
-        if law not in ("signed", "distance", "share"):
-            msg = f"unknown law {law!r}"
-            raise ValueError(msg)
-        return cls(
-            metric=str(d["metric"]),
-            law=law,  # type: ignore[arg-type]
-            mu0=_g(d["mu0"]),
-            beta=_g(d["beta"]),
-            sigma2=_g(d["sigma2"]),
-            tau2=_g(d["tau2"]),
-            q=_g(d["q"]),
-            q_df=int(d["q_df"]),
-            q_p=_g(d["q_p"]),
-            n_windows=int(d["n_windows"]),
-            n_ref=int(d["n_ref"]),
-            draws=int(d["draws"]),
-            method=str(d["method"]),
-        )
-
-
 @dataclass(frozen=True)
 class FeatureCalibration:
     """Every decision metric's calibration for one feature, window scale and baseline."""
@@ -232,8 +117,8 @@ class FeatureCalibration:
             "scale": self.scale,
             "baseline": self.baseline,
             "lag_ms": self.lag_ms,
-            "window_n": _f(self.window_n),
-            "live_n": _f(self.live_n),
+            "window_n": finite_or_none(self.window_n),
+            "live_n": finite_or_none(self.live_n),
             "n_windows": self.n_windows,
             "method": self.method,
             "metrics": {k: v.to_dict() for k, v in sorted(self.metrics.items())},
@@ -249,8 +134,8 @@ class FeatureCalibration:
             d["baseline"],
             {k: Calibration.from_dict(v) for k, v in d["metrics"].items()},
             lag_ms=int(d["lag_ms"]),
-            window_n=_g(d["window_n"]),
-            live_n=_g(d["live_n"]),
+            window_n=none_to_nan(d["window_n"]),
+            live_n=none_to_nan(d["live_n"]),
             n_windows=int(d["n_windows"]),
             method=str(d["method"]),
         )
@@ -462,7 +347,7 @@ def _fit(
     k = int(v.size)
     method = "synthetic" if law == "distance" else "analytic"
     if k < _MIN_WINDOWS:
-        return _replace(base, n_windows=k, method=f"{method}; too few windows, tau2 = 0")
+        return replace(base, n_windows=k, method=f"{method}; too few windows, tau2 = 0")
     n_eff = n * m / (n + m)
     if law == "share":
         rate = np.minimum(1.0, q_law.beta / (m + 1.0))
@@ -477,7 +362,7 @@ def _fit(
         u, var = v - q_law.beta / np.sqrt(n_eff), q_law.sigma2 / n_eff
         expected = math.inf
     if expected < _SPARSE or not np.all(var > 0):
-        return _replace(base, n_windows=k, method=f"{method}; sparse, tau2 = 0")
+        return replace(base, n_windows=k, method=f"{method}; sparse, tau2 = 0")
     w = 1.0 / var
     sw = float(np.sum(w))
     q = float(np.sum(w * (u - float(np.sum(w * u)) / sw) ** 2))
@@ -495,15 +380,9 @@ def _fit(
     if law != "signed":
         mu0 = max(0.0, mu0)  # a distance or share below its sampling centre is noise
     gate = "tau2 real" if tau2 > 0 else "tau2 = 0"
-    return _replace(
+    return replace(
         base, mu0=mu0, tau2=tau2, q=q, q_df=df, q_p=p_q, n_windows=k, method=f"{method}; {gate}"
     )
-
-
-def _replace(c: Calibration, **kw: Any) -> Calibration:
-    d = {f: getattr(c, f) for f in c.__dataclass_fields__}
-    d.update(kw)
-    return Calibration(**d)
 
 
 def _laws(

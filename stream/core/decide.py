@@ -24,12 +24,9 @@ interval, p_drift = P(|change| > threshold)); for numeric features a normal
 posterior of the effect around its observed value with the calibrated spread
 (p_drift = P(effect > threshold)).
 
-:func:`cusum_update` accumulates hourly z-scores (one-sided CUSUMs up and down) to
-catch slow ramps before a day closes; its slack is half the practical floor, so
-it looks for sustained shifts of a size that matters, not for the reference's own
-sampling error (which every window shares). Feed it decisions against a *seasonal*
-baseline for seasonal features: against the reference, a sustained seasonal state
-(a weekend, a night) accumulates like drift.
+:func:`cusum_update` (:mod:`.cusum`, re-exported here) accumulates each decision's
+``z`` with slack ``cusum_k`` to catch slow ramps before a day closes (see there for the
+slack, the limit and the seasonal-baseline caveat).
 """
 
 from __future__ import annotations
@@ -39,9 +36,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from scipy import optimize, stats
+from scipy import stats
 
 from stream.core.calibrate import Calibration, FeatureCalibration, Scale, z_critical
+from stream.core.cusum import (
+    CUSUM_K,
+    CusumState,
+    cusum_arl0,
+    cusum_limit,
+    cusum_step,
+    cusum_update,
+)
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
 from stream.core.nullspread import RULES, Kind, Sketch, decision_measures
@@ -60,8 +65,6 @@ __all__ = [
 ]
 
 Severity: TypeAlias = Literal["none", "warning", "critical"]
-CUSUM_K = 0.5
-"""Smallest CUSUM slack, in z units (the textbook value for a 1σ shift)."""
 CRITICAL_RATIO = 2.0
 """Effect at least this many times its threshold: critical rather than warning."""
 NULL_BREAK = 0.5
@@ -230,6 +233,8 @@ def _check(
         p = float(stats.norm.sf(abs(c.score(v, m.n_win, m.n_ref))))  # no test: calibrated z
     lo, hi = m.ci_low, m.ci_high
     surely = (min(abs(lo), abs(hi)) > thr and lo * hi > 0) if signed else lo > thr
+    if r is not None and r.law == "share":
+        surely = False  # a share's interval ignores the baseline's own randomness
     return _Check(name, v, effect, thr, p, effect >= thr, bool(p < alpha or surely), c, m, floor)
 
 
@@ -488,101 +493,4 @@ def evaluate_feature(
         scale=scale,
         pair=pair,
         model_events=model_events,
-    )
-
-
-# ---------------------------------------------------------------- CUSUM
-
-
-@dataclass(frozen=True, slots=True)
-class CusumState:
-    """Two one-sided CUSUM sums over hourly z-scores, and the last hour folded in.
-
-    >>> s, alarm = cusum_step(CusumState(), 2.0, k=0.5, h=4.0)
-    >>> s.hi, s.lo, alarm
-    (1.5, 0.0, False)
-    """
-
-    hi: float = 0.0
-    lo: float = 0.0
-    last_ms: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"hi": self.hi, "lo": self.lo, "last_ms": self.last_ms}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CusumState:
-        """Inverse of :meth:`to_dict`."""
-        last = d.get("last_ms")
-        return cls(float(d["hi"]), float(d["lo"]), None if last is None else int(last))
-
-
-def cusum_step(
-    state: CusumState,
-    z: float,
-    *,
-    k: float = 0.5,
-    h: float = 8.0,
-    window_ms: int | None = None,
-) -> tuple[CusumState, bool]:
-    """Fold one hourly z-score: ``S⁺ = max(0, S⁺ + z − k)``, ``S⁻ = max(0, S⁻ − z − k)``.
-
-    Alarms when either sum exceeds ``h`` and then restarts from zero. ``k`` = half
-    the shift (in z units) to detect fastest; ``h`` from :func:`cusum_limit`. A
-    non-finite z (window not judged) leaves the sums unchanged. With ``window_ms``,
-    a window at or before the last one folded is ignored (replays are idempotent).
-
-    >>> s = CusumState()
-    >>> alarms = []
-    >>> for z in [1.5] * 10:  # +1 per hour beyond the slack k = 0.5
-    ...     s, a = cusum_step(s, z, h=8.0)
-    ...     alarms.append(a)
-    >>> alarms.index(True)  # the 9th hour: S = 9 > h
-    8
-    """
-    if window_ms is not None and state.last_ms is not None and window_ms <= state.last_ms:
-        return state, False
-    last = window_ms if window_ms is not None else state.last_ms
-    if not math.isfinite(z):
-        return CusumState(state.hi, state.lo, last), False
-    hi = max(0.0, state.hi + z - k)
-    lo = max(0.0, state.lo - z - k)
-    if hi > h or lo > h:
-        return CusumState(0.0, 0.0, last), True
-    return CusumState(hi, lo, last), False
-
-
-def cusum_update(
-    state: CusumState, decision: Decision, *, h: float, window_ms: int | None = None
-) -> tuple[CusumState, bool]:
-    """:func:`cusum_step` with a decision's own z-score and slack (what the pipeline calls)."""
-    return cusum_step(state, decision.z, k=decision.cusum_k, h=h, window_ms=window_ms)
-
-
-def cusum_arl0(h: float, k: float = 0.5, *, two_sided: bool = True) -> float:
-    """In-control average run length (windows between false alarms), Siegmund's formula.
-
-    One side: ``ARL ≈ (e^{2kb} − 2kb − 1)/(2k²)`` with ``b = h + 1.166``; two sides
-    halve it. z-scores are assumed N(0, 1) without drift.
-
-    >>> round(cusum_arl0(5.0, two_sided=False))
-    938
-    """
-    b = h + 1.166
-    one = (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
-    return one / 2 if two_sided else one
-
-
-def cusum_limit(arl0: float, k: float = 0.5, *, two_sided: bool = True) -> float:
-    """The limit ``h`` giving an in-control ARL of ``arl0`` windows.
-
-    Budget: an ARL of ``720 · n_features · n_streams / false_alarm_budget`` hours
-    spends the CUSUM's share of the 30-day budget.
-
-    >>> round(cusum_limit(720 * 10 * 3 / 1.0), 2)
-    8.81
-    """
-    return float(
-        optimize.brentq(lambda h: cusum_arl0(h, k, two_sided=two_sided) - arl0, 0.0, 200.0)
     )

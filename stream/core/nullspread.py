@@ -18,6 +18,8 @@ centre (the value expected with no drift):
   window's count is beta-binomial: Var = r(1−r)/n + r(1−r)/(m+2).
 
 τ² is real between-window variation (daily/weekly cycles); :mod:`.calibrate` estimates it.
+:class:`Calibration` holds one metric's fitted law (μ0, β, σ², τ²) and turns it into a
+threshold at any window and baseline size.
 
 >>> [r.name for r in RULES["categorical"]]
 ['js', 'linf', 'null_rate_change', 'unseen']
@@ -30,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +47,7 @@ from stream.core.sketch import CategoricalSketch, NumericSketch
 
 __all__ = [
     "RULES",
+    "Calibration",
     "Kind",
     "Law",
     "MetricRule",
@@ -52,6 +55,8 @@ __all__ = [
     "Sketch",
     "decision_measures",
     "fast_values",
+    "finite_or_none",
+    "none_to_nan",
     "rule",
 ]
 
@@ -99,6 +104,137 @@ RULES: Mapping[Kind, tuple[MetricRule, ...]] = {
 """Decision metrics per kind. PSI is left out on purpose: its null mean and spread
 shrink as 1/n, not 1/√n, so it does not fit the variance model; it remains usable
 as an override (e.g. ``psi = 0.2``), decided on its own p-value."""
+
+
+def finite_or_none(x: float) -> float | None:
+    """x, or None when not finite (JSON has no NaN)."""
+    return float(x) if math.isfinite(x) else None
+
+
+def none_to_nan(x: Any) -> float:
+    """Inverse of :func:`finite_or_none` (None → nan)."""
+    return math.nan if x is None else float(x)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The null spread of one metric for one feature, scale and baseline.
+
+    Attributes:
+        metric: registry short name.
+        law: ``signed``, ``distance`` or ``share`` (see :mod:`.nullspread`).
+        mu0: between-window centre excess (0 without real variation).
+        beta: sampling bias: distance centre β/√n_eff; share rate β/(m+1).
+        sigma2: per-observation sampling variance (Var = σ²/n_eff).
+        tau2: real between-window variance; 0 unless Cochran's Q says it is real.
+        q: Cochran's Q over the reference windows (nan when not computed).
+        q_df: its degrees of freedom.
+        q_p: its p-value.
+        n_windows: reference windows (or window pairs) used.
+        n_ref: default baseline size m (the reference's) for :meth:`threshold`.
+        draws: multinomial redraws behind β and σ² (0 when analytic).
+        method: how it was obtained, for dashboards.
+    """
+
+    metric: str
+    law: Law
+    mu0: float
+    beta: float
+    sigma2: float
+    tau2: float = 0.0
+    q: float = math.nan
+    q_df: int = 0
+    q_p: float = math.nan
+    n_windows: int = 0
+    n_ref: int = 0
+    draws: int = 0
+    method: str = ""
+
+    def _sizes(self, n: float, n_base: float | None) -> tuple[float, float]:
+        m = float(self.n_ref if n_base is None else n_base)
+        if n <= 0 or m <= 0:
+            return math.nan, m
+        return n * m / (n + m), m
+
+    def centre(self, n: float, n_base: float | None = None) -> float:
+        """Expected value with no drift for a window of n against a baseline of n_base."""
+        n_eff, m = self._sizes(n, n_base)
+        if self.law == "signed":
+            return self.mu0
+        if self.law == "share":
+            return self.mu0 + self.beta / (m + 1.0)
+        return self.mu0 + self.beta / math.sqrt(n_eff)
+
+    def spread(self, n: float, n_base: float | None = None) -> float:
+        """Standard deviation with no drift, sqrt(τ² + σ²/n_eff)."""
+        n_eff, m = self._sizes(n, n_base)
+        if self.law == "share":
+            if not n > 0:
+                return math.nan
+            # The baseline's own share is random too, Beta(β, m+1−β): a window compared
+            # with a small baseline (last week's hour) sees far more spread than n alone.
+            r = min(1.0, self.beta / (m + 1.0))
+            return math.sqrt(self.tau2 + r * (1 - r) / n + r * (1 - r) / (m + 2.0))
+        return math.sqrt(self.tau2 + self.sigma2 / n_eff)
+
+    def threshold(self, n: float, z: float, n_base: float | None = None) -> float:
+        """Value exceeded by chance with probability ≈ Φ(−z): centre + z·spread.
+
+        Signed metrics are compared by magnitude: the bound is on |v|.
+
+        >>> c = Calibration("mean_shift", "signed", mu0=0.0, beta=0.0, sigma2=1.0, n_ref=10_000)
+        >>> round(c.threshold(1_500, 4.0), 4)
+        0.1108
+        """
+        centre = abs(self.centre(n, n_base)) if self.law == "signed" else self.centre(n, n_base)
+        return centre + z * self.spread(n, n_base)
+
+    def score(self, value: float, n: float, n_base: float | None = None) -> float:
+        """Standardised value (v − centre)/spread; signed metrics keep their sign."""
+        s = self.spread(n, n_base)
+        if not (s > 0) or math.isnan(value):
+            return math.nan if math.isnan(value) else math.copysign(math.inf, value)
+        return (value - self.centre(n, n_base)) / s
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (non-finite numbers become null)."""
+        return {
+            "metric": self.metric,
+            "law": self.law,
+            **{
+                k: finite_or_none(getattr(self, k))
+                for k in ("mu0", "beta", "sigma2", "tau2", "q", "q_p")
+            },
+            "q_df": self.q_df,
+            "n_windows": self.n_windows,
+            "n_ref": self.n_ref,
+            "draws": self.draws,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_dict`."""
+        law = str(d["law"])
+        if law not in ("signed", "distance", "share"):
+            msg = f"unknown law {law!r}"
+            raise ValueError(msg)
+        return cls(
+            metric=str(d["metric"]),
+            law=law,  # type: ignore[arg-type]
+            mu0=none_to_nan(d["mu0"]),
+            beta=none_to_nan(d["beta"]),
+            sigma2=none_to_nan(d["sigma2"]),
+            tau2=none_to_nan(d["tau2"]),
+            q=none_to_nan(d["q"]),
+            q_df=int(d["q_df"]),
+            q_p=none_to_nan(d["q_p"]),
+            n_windows=int(d["n_windows"]),
+            n_ref=int(d["n_ref"]),
+            draws=int(d["draws"]),
+            method=str(d["method"]),
+        )
+
 
 _BY_NAME = {(k, r.name): r for k, rs in RULES.items() for r in rs}
 _NUMERIC_FNS = {
