@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +31,9 @@ from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_store import RedisSketchStore, decode_notice, redis_client
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.contract import Limits
-from stream.core.alert import build_alert
-from stream.core.lifecycle import AlertEvent
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
-from stream.pipeline.evaluate import Evaluator
+from stream.pipeline.evaluate import Evaluator, alert_encoder
 from stream.pipeline.ingest import SketchParams
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
@@ -231,20 +229,6 @@ class IngestService:
     def stop(self) -> None:
         """Ask the loop to finish its batch, flush and leave."""
         self._stopping.set()
-
-
-def alert_encoder(settings: Settings) -> Callable[[AlertEvent], bytes]:
-    """Lifecycle event → alerts-topic JSON, with this deployment's links."""
-
-    def encode(event: AlertEvent) -> bytes:
-        spec = settings.models.model(event.model)
-        runbook = spec.alerts.runbook_url or settings.alerts.runbook_url
-        alert = build_alert(
-            event, dashboard_base=settings.alerts.dashboard_base_url, runbook_url=runbook
-        )
-        return alert.to_json()
-
-    return encode
 
 
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:

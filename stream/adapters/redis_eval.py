@@ -33,9 +33,18 @@ def reference_name(spec: ModelSpec) -> str:
 class RedisEvaluationStore:
     """Model-level evaluation state under ``{namespace|model}`` (one slot per model)."""
 
-    def __init__(self, client: redis.Redis, namespace: str, windows: RedisWindowStore) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        windows: RedisWindowStore,
+        *,
+        reference_namespace: str | None = None,
+    ) -> None:
         self._r = client
         self.keys = Keys(namespace)
+        # A replay compares with the live namespace's references (read only).
+        self._ref_keys = Keys(reference_namespace or namespace)
         self._windows = windows
         self._refs: dict[
             str, tuple[float, tuple[dict[str, bytes], ModelCalibration | None] | None]
@@ -55,7 +64,7 @@ class RedisEvaluationStore:
             return cached[1]
         blob = cast(
             "dict[bytes, bytes]",
-            self._r.hgetall(self.keys.reference(spec.name, reference_name(spec))),
+            self._r.hgetall(self._ref_keys.reference(spec.name, reference_name(spec))),
         )
         value: tuple[dict[str, bytes], ModelCalibration | None] | None = None
         if blob:

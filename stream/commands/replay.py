@@ -125,13 +125,12 @@ def replay(
         )
         if not quiet:
             click.echo(json.dumps(summary), err=True)
-    windows = _finish(settings, namespace)
+    windows = _finish(settings, namespace, alerts_out, alerts_topic)
     click.echo(
         json.dumps(
             {"namespace": namespace, "topic": topic, "from_ms": from_ms, "to_ms": to_ms, **windows}
         )
     )
-    del alerts_out  # evaluation and alert output land with the evaluator
 
 
 def default_namespace(topic: str, from_ms: int | None, to_ms: int | None) -> str:
@@ -228,16 +227,43 @@ async def _ingest(
     }
 
 
-def _finish(settings: Settings, namespace: str) -> dict[str, object]:
+def _finish(
+    settings: Settings, namespace: str, alerts_out: str | None, alerts_topic: str | None
+) -> dict[str, object]:
+    """Roll up, evaluate every new window in time order, then hand the alerts out."""
+    from stream.adapters.alerts import AlertPublisher
+    from stream.adapters.kafka_tools import sync_options
+    from stream.adapters.redis_eval import RedisEvaluationStore
     from stream.adapters.redis_store import redis_client
     from stream.adapters.redis_windows import RedisWindowStore
+    from stream.pipeline.evaluate import Evaluator, alert_encoder
     from stream.pipeline.replay import roll_up_all
 
-    windows = RedisWindowStore(redis_client(settings.redis), namespace)
+    client = redis_client(settings.redis)
+    windows = RedisWindowStore(client, namespace)
     rolled = roll_up_all(settings.models, windows)
+    evals = RedisEvaluationStore(
+        client, namespace, windows, reference_namespace=settings.redis.namespace
+    )
+    evaluator = Evaluator(evals, encode=alert_encoder(settings))
+    alerts: dict[str, int] = {}
+    for model, result in rolled.items():
+        spec = settings.models.model(model)
+        for window in (*result.hours, *result.days):
+            evaluator.evaluate(spec, window)
+        pending = evals.outbox(model)
+        alerts[model] = len(pending)
+        if alerts_out and pending:
+            with open(alerts_out, "ab") as fh:  # noqa: PTH123 - a plain append of JSON lines
+                fh.writelines(a + b"\n" for a in pending)
+        if alerts_topic and pending:
+            AlertPublisher(evals, alerts_topic, sync_options(settings.kafka)).publish(model)
+        elif pending:
+            evals.ack(model, len(pending))
     return {
         "hours": {m: len(r.hours) for m, r in rolled.items()},
         "days": {m: len(r.days) for m, r in rolled.items()},
+        "alerts": alerts,
     }
 
 

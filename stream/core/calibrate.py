@@ -91,6 +91,9 @@ _WIDTH = {"hour": HOUR_MS, "day": DAY_MS}
 _MIN_WINDOWS = 3
 _MIN_EVENTS = 10  # reference windows smaller than this say nothing about spread
 _SPARSE = 5.0  # expected minority count per window below which χ² heterogeneity fails
+# β and σ² are per-√n constants: beyond this size redraws cost time and add nothing
+# (a reference loaded from a file without timestamps is one huge "hour").
+_MAX_DRAW = 20_000
 _VERSION = 1
 
 
@@ -392,9 +395,9 @@ def _laws(
     cache: dict[int, dict[str, _Law]] = {}
     p = rs.missing_share
     out = []
-    for size in sizes:
+    for size in (min(max(1, n), _MAX_DRAW) for n in sizes):
         if size not in cache:
-            laws = _synthetic_laws(rs, kind, max(1, size), draws, rng)
+            laws = _synthetic_laws(rs, kind, size, draws, rng)
             for r in RULES[kind]:
                 if r.law == "signed":
                     laws[r.name] = _Law(0.0, 1.0 if r.name == "mean_shift" else p * (1 - p), 0)
@@ -519,7 +522,10 @@ def calibrate_model(
         for scale in scales:
             windows = fh if scale == "hour" else day_windows(fh)
             if not windows:
-                continue
+                # No full day (a short or timestamp-less reference): redraws of the
+                # whole reference still give the day scale its sampling spread.
+                first = min(fh)
+                windows = {first - first % DAY_MS: _merge([fh[t] for t in sorted(fh)])}
             for b in baselines:
                 per[f"{scale}/{b}"] = calibrate_feature(
                     feature,

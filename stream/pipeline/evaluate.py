@@ -27,14 +27,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from stream.catalog import ModelSpec
+from stream.core.alert import build_alert
 from stream.core.calibrate import ModelCalibration, model_alpha
 from stream.core.decide import Decision, evaluate_feature
 from stream.core.lifecycle import AlertEvent, AlertState, step
 from stream.core.window import HOUR, WindowKey
 from stream.pipeline.ingest import Sketch, SketchParams
 from stream.pipeline.rollup import StoredWindow
+from stream.settings import Settings
 
-__all__ = ["EvaluationStore", "Evaluator", "WindowVerdict", "seasonal_lag"]
+__all__ = ["EvaluationStore", "Evaluator", "WindowVerdict", "alert_encoder", "seasonal_lag"]
 
 
 def seasonal_lag(scale: str) -> int:
@@ -195,3 +197,17 @@ def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, se
     return (
         calibration.baseline_for(feature, "hour" if scale == HOUR else "day", "auto") == "seasonal"
     )
+
+
+def alert_encoder(settings: Settings) -> Callable[[AlertEvent], bytes]:
+    """Lifecycle event → alerts-topic JSON, with this deployment's links."""
+
+    def encode(event: AlertEvent) -> bytes:
+        spec = settings.models.model(event.model)
+        runbook = spec.alerts.runbook_url or settings.alerts.runbook_url
+        alert = build_alert(
+            event, dashboard_base=settings.alerts.dashboard_base_url, runbook_url=runbook
+        )
+        return alert.to_json()
+
+    return encode
