@@ -137,6 +137,11 @@ def test_small_reference_still_calibrates_from_redraws() -> None:
     assert fc.metrics["ks"].beta > 0.5
     with pytest.raises(ValueError, match="no reference windows"):
         calibrate_feature("x", "numeric", {})
+    # A reference without timestamps is one huge "hour": both scales still calibrate.
+    one = {0: {"x": NumericSketch.zero().update(np.random.default_rng(1).normal(0, 1, 100_000))}}
+    mc = calibrate_model("m", {"x": "numeric"}, one, baselines=("reference",), draws=20)
+    day = mc.get("x", "day", "reference")
+    assert day is not None and day.n_windows == 0 and day.metrics["ks"].beta > 0.5
 
 
 def test_previous_baseline_and_day_scale() -> None:
