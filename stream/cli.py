@@ -81,6 +81,7 @@ for _name in ("up", "down", "status"):
 
 # -- data plane -------------------------------------------------------------------------
 from stream.commands.demo import demo  # noqa: E402
+from stream.commands.forward import forward  # noqa: E402
 from stream.commands.reference import reference  # noqa: E402
 from stream.commands.replay import namespace, replay  # noqa: E402
 from stream.commands.run import produce, topics, worker  # noqa: E402
@@ -92,6 +93,7 @@ cli.add_command(reference)
 cli.add_command(replay)
 cli.add_command(namespace)
 cli.add_command(demo)
+cli.add_command(forward)
 
 if __name__ == "__main__":
     sys.exit(main())

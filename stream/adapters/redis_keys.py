@@ -92,6 +92,15 @@ class Keys:
         """LIST: alert events committed but not yet acknowledged by the alerts topic."""
         return f"{self._m(model)}:alerts:outbox"
 
+    # -- forwarders: one hash tag per consumer group ----------------------------
+    def forwarded(self, group: str, alert_id: str) -> str:
+        """STRING with a TTL: the forwarder group ``group`` delivered ``alert_id``.
+
+        >>> Keys("live").forwarded("driftstream-forward-pagerduty", "ab12")
+        'ds:{live|fwd|driftstream-forward-pagerduty}:sent:ab12'
+        """
+        return f"{PREFIX}:{{{self.namespace}|fwd|{group}}}:sent:{alert_id}"
+
     def pattern(self) -> str:
         """Glob matching every key of this namespace (for ``namespace clean``)."""
         return f"{PREFIX}:{{{self.namespace}|*"
