@@ -4,9 +4,10 @@
 2. A demo config in the stack directory; topics created.
 3. A reference built from a week of synthetic, drift-free events.
 4. Two days of events in accelerated event time, with a scheduled drift: the
-   mean of ``amount`` moves by one standard deviation from hour 30 on.
+   mean of ``amount`` moves by one standard deviation for hours 30–35.
 5. A real worker process ingests them; the demo shows the hourly windows as
-   they roll up, with the drifted feature's mean per hour.
+   they roll up, with the drifted feature's mean per hour, then the alerts the
+   worker published: triggered after the onset, resolved after the recovery.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ latency_ms = "numeric"
 country = "categorical"
 device = "categorical"
 [models.fraud-v3.alerts]
-baselines = ["reference", "previous"]
+baselines = ["reference"]
 """
 
 
@@ -122,13 +123,17 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     )
 
     drift_at = START_MS + 30 * HOUR_MS
-    say(f"4/5 streaming {hours} h of events; amount shifts +1 sd at {iso_ms(drift_at)}")
+    drift_end = drift_at + 6 * HOUR_MS
+    say(
+        f"4/5 streaming {hours} h of events; amount shifts +1 sd from {iso_ms(drift_at)} "
+        f"to {iso_ms(drift_end)}"
+    )
     gen = SyntheticStream(
         spec,
         start_ms=START_MS,
         events_per_hour=events_per_hour,
         seed=7,
-        drifts=[Drift("amount", "shift", 1.0, drift_at)],
+        drifts=[Drift("amount", "shift", 1.0, drift_at, drift_end)],
     )
     total = hours * events_per_hour
     sent = produce(
