@@ -84,6 +84,7 @@ from stream.commands.demo import demo  # noqa: E402
 from stream.commands.forward import forward  # noqa: E402
 from stream.commands.reference import reference  # noqa: E402
 from stream.commands.replay import namespace, replay  # noqa: E402
+from stream.commands.report import report  # noqa: E402
 from stream.commands.run import produce, topics, worker  # noqa: E402
 
 cli.add_command(worker)
@@ -94,6 +95,7 @@ cli.add_command(replay)
 cli.add_command(namespace)
 cli.add_command(demo)
 cli.add_command(forward)
+cli.add_command(report)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,9 +19,11 @@ from stream.core.lifecycle import AlertState
 from stream.core.window import WindowKey
 from stream.pipeline.rollup import StoredWindow
 
-__all__ = ["RedisEvaluationStore", "reference_name"]
+__all__ = ["ALERT_HISTORY", "RedisEvaluationStore", "reference_name"]
 
 REFERENCE_TTL_S = 60.0
+ALERT_HISTORY = 500
+"""Alert events kept per model for the dashboard (the alerts topic is the record)."""
 
 
 def reference_name(spec: ModelSpec) -> str:
@@ -105,6 +107,9 @@ class RedisEvaluationStore:
             )
             for a in alerts:
                 tx.rpush(k.alerts_outbox(model), a)
+            if alerts:  # the dashboard's alert marks: same events, capped, same transaction
+                tx.rpush(k.alert_history(model), *alerts)
+                tx.ltrim(k.alert_history(model), -ALERT_HISTORY, -1)
             tx.execute()
 
     def outbox(self, model: str) -> list[bytes]:

@@ -92,6 +92,10 @@ class Keys:
         """LIST: alert events committed but not yet acknowledged by the alerts topic."""
         return f"{self._m(model)}:alerts:outbox"
 
+    def alert_history(self, model: str) -> str:
+        """LIST: the model's last alert events (alerts-topic JSON), oldest first, capped."""
+        return f"{self._m(model)}:alerts:history"
+
     # -- forwarders: one hash tag per consumer group ----------------------------
     def forwarded(self, group: str, alert_id: str) -> str:
         """STRING with a TTL: the forwarder group ``group`` delivered ``alert_id``.

@@ -1,4 +1,4 @@
-"""Worker web views on faust's web server: ``/health`` and ``/metrics``."""
+"""Worker web views on faust's web server: ``/health``, ``/metrics`` and the dashboard."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import faust
 from faust.web import Request, Response, View
 
 from stream.adapters.prometheus import IngestCollector, render
+from stream.web.dashboard import register_dashboard
 
 if TYPE_CHECKING:
     from stream.runtime import IngestService
@@ -58,3 +59,12 @@ def register_views(app: faust.App, service: IngestService) -> None:
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
             return self.bytes(render(collector), content_type="text/plain; version=0.0.4")
+
+    token = service.settings.web.token
+    register_dashboard(
+        app,
+        service.redis,
+        service.namespace,
+        service.settings.models,
+        token.get_secret_value() if token is not None else None,
+    )

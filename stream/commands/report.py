@@ -1,0 +1,81 @@
+"""``driftstream report``: a self-contained HTML report of one window of one model.
+
+Reads a live or replay namespace (read-only) and writes one HTML file with inline
+CSS and SVG: heatmaps around the window, every feature's distribution against the
+reference, its top metric over time with the threshold, and the numbers behind them.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from stream.commands.run import settings_from
+from stream.errors import ConfigError, DriftstreamError
+
+__all__ = ["report"]
+
+
+class ReportError(DriftstreamError):
+    """Nothing to report (no such window in the namespace)."""
+
+
+@click.command()
+@click.option("--model", "model_name", required=True, help="Model to report on.")
+@click.option(
+    "--window",
+    "window_text",
+    required=True,
+    help="Window: 'hour:YYYY-MM-DDTHH' or 'day:YYYY-MM-DD' (UTC).",
+)
+@click.option("--namespace", help="Redis namespace (default: redis.namespace; or a replay's).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    required=True,
+    help="HTML file to write.",
+)
+@click.pass_context
+def report(
+    ctx: click.Context, model_name: str, window_text: str, namespace: str | None, out: Path
+) -> None:
+    """Write a self-contained HTML drift report of one window (inline SVG, no links out).
+
+    Example: driftstream report --model fraud-v3 --window day:2026-01-08 --out report.html
+    """
+    from stream.adapters.redis_store import redis_client
+    from stream.core.window import WindowKey
+    from stream.web.data import DashboardData, NotFoundError
+    from stream.web.report import report_html
+
+    settings = settings_from(ctx)
+    try:
+        window = WindowKey.parse(window_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from None
+    if settings.models.get(model_name) is None:
+        known = ", ".join(settings.models.names) or "none"
+        msg = f"models: no model {model_name!r} is configured (configured: {known})"
+        raise ConfigError(msg)
+    ns = namespace or settings.redis.namespace
+    client = redis_client(settings.redis)
+    try:
+        data = DashboardData(client, ns, settings.models)
+        try:
+            content = data.report(model_name, window)
+        except NotFoundError as exc:
+            raise ReportError(str(exc)) from None
+    finally:
+        client.close()
+    html = report_html(content, generated_ms=time.time_ns() // 1_000_000)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(html, encoding="utf-8")
+    rows = content["window"]["rows"]
+    drifted = sorted({str(r["feature"]) for r in rows if r["breach"]})
+    click.echo(
+        f"wrote {out} ({len(html.encode()):,} bytes): {model_name} {window}, "
+        f"{len(content['features'])} features, "
+        + (f"drift in {', '.join(drifted)}" if drifted else "no drift")
+    )

@@ -1,0 +1,291 @@
+"""The dashboard and its JSON API as faust web views (read-only).
+
+Pages (HTML, server-side SVG, no JavaScript, no CDN):
+
+* ``/models`` — every model with its open alerts and the last hours' drift;
+* ``/models/{model}?window=&feature=&baseline=&metric=&scale=`` — hourly and daily
+  heatmaps, the focused feature in the focused window (distribution overlay, metric
+  over time, numbers) and the window's table. Alert links land here.
+
+API (JSON, the same dicts the pages render):
+
+* ``/api/models``, ``/api/models/{model}``
+* ``/api/models/{model}/windows?scale=hour|day``
+* ``/api/models/{model}/heatmap?scale=&baseline=&window=&limit=``
+* ``/api/models/{model}/decisions?window=hour:2026-01-05T13``
+* ``/api/models/{model}/features/{feature}?window=&baseline=&metric=``
+* ``/api/models/{model}/alerts``
+* ``/api/models/{model}/page?window=&feature=&baseline=&metric=&scale=``
+
+Redis reads run in a thread so the worker's event loop keeps ingesting. With
+``web.token`` set every route here needs it (see :mod:`.auth`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import faust
+import redis
+from faust.web import Request, Response, View
+
+from stream.catalog import Catalog
+from stream.core.window import DAY, HOUR, Scale, WindowKey
+from stream.web import pages
+from stream.web.auth import COOKIE, TokenGate
+from stream.web.data import DashboardData, NotFoundError
+from stream.web.summaries import ALL
+
+__all__ = ["BASELINES", "register_dashboard"]
+
+BASELINES = (ALL, "reference", "previous", "seasonal")
+COOKIE_MAX_AGE_S = 30 * 24 * 3600
+MAX_LIMIT = 2000
+T = TypeVar("T")
+
+
+class BadRequestError(ValueError):
+    """A query parameter that does not parse (answered with 400)."""
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {str(k): str(v) for k, v in request.query.items()}
+
+
+def _window(q: Mapping[str, str]) -> WindowKey | None:
+    text = q.get("window")
+    if not text:
+        return None
+    try:
+        return WindowKey.parse(text)
+    except ValueError as exc:
+        raise BadRequestError(str(exc)) from None
+
+
+def _scale(q: Mapping[str, str], default: Scale | None = HOUR) -> Scale | None:
+    text = q.get("scale")
+    if not text:
+        return default
+    if text not in (HOUR, DAY):
+        msg = f"bad scale {text!r} (expected 'hour' or 'day')"
+        raise BadRequestError(msg)
+    return HOUR if text == HOUR else DAY
+
+
+def _baseline(q: Mapping[str, str]) -> str:
+    b = q.get("baseline") or ALL
+    if b not in BASELINES:
+        msg = f"bad baseline {b!r} (expected one of {', '.join(BASELINES)})"
+        raise BadRequestError(msg)
+    return b
+
+
+def _limit(q: Mapping[str, str]) -> int | None:
+    text = q.get("limit")
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= MAX_LIMIT:
+        msg = f"bad limit {text!r} (expected 1..{MAX_LIMIT})"
+        raise BadRequestError(msg)
+    return n
+
+
+def register_dashboard(
+    app: faust.App, client: redis.Redis, namespace: str, catalog: Catalog, token: str | None
+) -> None:
+    """Attach the dashboard pages and the JSON API to a worker's faust app."""
+    data = DashboardData(client, namespace, catalog)
+    gate = TokenGate(token)
+    links = pages.Links("")
+
+    def denied(view: View, request: Request, *, html: bool) -> Response | None:
+        cookies: Mapping[str, str] = getattr(request, "cookies", {}) or {}
+        q = _query(request)
+        if gate.allows(request.headers, q, cookies):
+            if html and gate.by_query(q):
+                # Keep the token out of the address bar and history: cookie, then redirect.
+                clean = request.rel_url.with_query({k: v for k, v in q.items() if k != "token"})
+                return view.text(
+                    "",
+                    status=303,
+                    headers={
+                        "Location": str(clean),
+                        "Set-Cookie": f"{COOKIE}={gate.cookie_value()}; Path=/; HttpOnly; "
+                        f"SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}",
+                    },
+                )
+            return None
+        if html:
+            body = pages.login_page(q, namespace=namespace, links=links)
+            return view.html(body, status=401)
+        return view.json(
+            {"error": "unauthorized: send Authorization: Bearer <token>"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="driftstream"'},
+        )
+
+    async def answer(
+        view: View, request: Request, build: Callable[[], T], render: Callable[[T], Response]
+    ) -> Response:
+        """Read in a thread; map NotFound/BadRequest to 404/400 (HTML or JSON alike)."""
+        html = not request.url.path.startswith("/api/")
+        try:
+            value = await asyncio.to_thread(build)
+        except (NotFoundError, BadRequestError) as exc:
+            status = 404 if isinstance(exc, NotFoundError) else 400
+            if html:
+                title = "Not found" if status == 404 else "Bad request"
+                page = pages.message_page(title, str(exc), namespace=namespace, links=links)
+                return view.html(page, status=status)
+            return view.json({"error": str(exc)}, status=status)
+        return render(value)
+
+    @app.page("/models")
+    class ModelsPage(View):
+        async def get(self, request: Request) -> Response:
+            stop = denied(self, request, html=True)
+            if stop is not None:
+                return stop
+            return await answer(
+                self,
+                request,
+                data.models,
+                lambda ms: self.html(pages.models_page(ms, namespace, links)),
+            )
+
+    @app.page("/dashboard")
+    class DashboardRedirect(View):
+        async def get(self, request: Request) -> Response:
+            return self.text("", status=302, headers={"Location": "/models"})
+
+    @app.page("/models/{model}")
+    class ModelPage(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=True)
+            if stop is not None:
+                return stop
+            q = _query(request)
+
+            def build() -> dict[str, Any]:
+                return data.model_page(
+                    model,
+                    window=_window(q),
+                    feature=q.get("feature") or None,
+                    baseline=_baseline(q),
+                    metric=q.get("metric") or None,
+                    scale=_scale(q, None),
+                )
+
+            return await answer(
+                self, request, build, lambda page: self.html(pages.model_page(page, links))
+            )
+
+    @app.page("/api/models")
+    class ModelsApi(View):
+        async def get(self, request: Request) -> Response:
+            stop = denied(self, request, html=False)
+            return stop if stop is not None else await answer(self, request, data.models, self.json)
+
+    @app.page("/api/models/{model}")
+    class ModelApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            return (
+                stop
+                if stop is not None
+                else await answer(self, request, lambda: data.model_summary(model), self.json)
+            )
+
+    @app.page("/api/models/{model}/windows")
+    class WindowsApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            q = _query(request)
+            return (
+                stop
+                if stop is not None
+                else await answer(
+                    self, request, lambda: data.windows(model, _scale(q) or HOUR), self.json
+                )
+            )
+
+    @app.page("/api/models/{model}/heatmap")
+    class HeatmapApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            q = _query(request)
+
+            def build() -> dict[str, Any]:
+                w = _window(q)
+                scale = w.scale if w is not None else (_scale(q) or HOUR)
+                focus = None if w is None else w.start_ms
+                return data.heatmap(model, scale, _baseline(q), focus_ms=focus, limit=_limit(q))
+
+            return stop if stop is not None else await answer(self, request, build, self.json)
+
+    @app.page("/api/models/{model}/decisions")
+    class DecisionsApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            q = _query(request)
+
+            def build() -> dict[str, Any]:
+                w = _window(q)
+                if w is None:
+                    msg = "window is required, e.g. ?window=hour:2026-01-05T13"
+                    raise BadRequestError(msg)
+                return data.decisions(model, w)
+
+            return stop if stop is not None else await answer(self, request, build, self.json)
+
+    @app.page("/api/models/{model}/features/{feature}")
+    class FeatureApi(View):
+        async def get(self, request: Request, model: str, feature: str) -> Response:
+            stop = denied(self, request, html=False)
+            q = _query(request)
+
+            def build() -> dict[str, Any]:
+                return data.feature(
+                    model,
+                    feature,
+                    _window(q),
+                    _baseline(q),
+                    q.get("metric") or None,
+                    scale=_scale(q) or HOUR,
+                )
+
+            return stop if stop is not None else await answer(self, request, build, self.json)
+
+    @app.page("/api/models/{model}/alerts")
+    class AlertsApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            return (
+                stop
+                if stop is not None
+                else await answer(self, request, lambda: data.alerts(model), self.json)
+            )
+
+    @app.page("/api/models/{model}/page")
+    class PageApi(View):
+        async def get(self, request: Request, model: str) -> Response:
+            stop = denied(self, request, html=False)
+            q = _query(request)
+
+            def build() -> dict[str, Any]:
+                return data.model_page(
+                    model,
+                    window=_window(q),
+                    feature=q.get("feature") or None,
+                    baseline=_baseline(q),
+                    metric=q.get("metric") or None,
+                    scale=_scale(q, None),
+                )
+
+            return stop if stop is not None else await answer(self, request, build, self.json)

@@ -1,0 +1,236 @@
+"""HTML pages from the plain dicts of :mod:`.data`: pure string building.
+
+One shell (``static/page.html``) with the stylesheet inlined (``static/dashboard.css``),
+sections from :mod:`.components`. The same sections make the dashboard (links between
+views) and the self-contained report (:class:`Links` with ``base=None``: no links).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from html import escape
+from importlib import resources
+from string import Template
+from typing import Any
+
+from stream import __version__
+from stream.web import svg
+from stream.web.components import (
+    a_href,
+    alerts_block,
+    feature_section,
+    heatmap_card,
+    table,
+    verdict,
+    window_card,
+)
+from stream.web.links import Links
+
+__all__ = ["Links", "login_page", "message_page", "model_page", "models_page", "shell"]
+
+
+@cache
+def _static(name: str) -> str:
+    return (resources.files("stream.web") / "static" / name).read_text(encoding="utf-8")
+
+
+def shell(
+    title: str,
+    body: str,
+    *,
+    namespace: str,
+    links: Links,
+    crumbs: Sequence[tuple[str, str | None]] = (),
+    page: str = "",
+    footer: str = "",
+) -> str:
+    """A whole page: the shell template with the stylesheet inlined."""
+    sep = '<span class="sep">›</span>'
+    trail = sep.join(a_href(href, escape(text)) for text, href in crumbs)
+    return Template(_static("page.html")).substitute(
+        title=escape(title),
+        css=_static("dashboard.css"),
+        home=a_href(links.models(), "driftstream"),
+        crumbs=trail,
+        namespace=escape(namespace),
+        body=body,
+        page=escape(page),
+        version=escape(__version__),
+        footer=footer or f"driftstream {escape(__version__)}",
+    )
+
+
+def _windows(model: str, w: Mapping[str, Any], links: Links) -> str:
+    last = w["last"]
+    if not last:
+        return f"{w['count']}"
+    return f"{w['count']} · last {a_href(links.model(model, window=last), escape(last))}"
+
+
+def models_page(models: Sequence[Mapping[str, Any]], namespace: str, links: Links) -> str:
+    """The models list: features, windows, open alerts and the last hours' drift."""
+    rows = []
+    for m in models:
+        name = str(m["name"])
+        hour, day = m["windows"]["hour"], m["windows"]["day"]
+        alerts = (
+            " ".join(
+                a_href(
+                    links.model(name, window=a["first_seen"], feature=(a["members"] or [None])[0]),
+                    f'<span class="chip {escape(a["severity"])}">{escape(a["severity"])} · '
+                    f"{escape(', '.join(a['members']))} · {escape(a['scale'])}/"
+                    f"{escape(a['baseline'])}</span>",
+                )
+                for a in m["open_alerts"]
+            )
+            or '<span class="chip ok">none</span>'
+        )
+
+        def wlink(w: str, model: str = name) -> str | None:
+            return links.model(model, window=w)
+
+        rows.append(
+            [
+                f"<b>{a_href(links.model(name), escape(name), 'model-link')}</b>",
+                f"{len(m['features'])}",
+                _windows(name, hour, links),
+                _windows(name, day, links),
+                alerts,
+                svg.strip_svg(m["recent"], link=wlink),
+            ]
+        )
+    listing = (
+        table(
+            [
+                "model",
+                "features",
+                "hour windows",
+                "day windows",
+                "open alerts",
+                f"last {max((len(m['recent']) for m in models), default=0)} hours",
+            ],
+            rows,
+            data_table="models",
+        )
+        if rows
+        else '<p class="empty">No model is configured.</p>'
+    )
+    body = (
+        "<h1>Models</h1>"
+        '<p class="sub">Drift decisions of every configured model; open a model for its '
+        "heatmap, distributions and metrics.</p>"
+        f'<section class="card">{listing}</section>'
+    )
+    return shell(
+        "driftstream — models",
+        body,
+        namespace=namespace,
+        links=links,
+        crumbs=[("models", None)],
+        page="models",
+    )
+
+
+def model_page(page: Mapping[str, Any], links: Links) -> str:
+    """A model: both heatmaps, the focused feature in the focused window, the window table."""
+    summary = page["model"]
+    model = str(summary["name"])
+    baseline = str(page["baseline"])
+    win = page.get("window")
+    detail = page.get("feature")
+    focus_window = str(win["key"]) if win else None
+    focus_feature = str(detail["feature"]) if detail else None
+    scale = str(page["scale"])
+    other = "day" if scale == "hour" else "hour"
+    tracks = page["alerts"]
+    feats = ", ".join(f"{f['name']} ({f['kind'][:3]})" for f in summary["features"])
+    focus_bar = (
+        '<div class="focus-bar">'
+        f'<span class="label">window</span><span class="what" data-focus="window">'
+        f"{escape(focus_window or '–')}</span>"
+        f'<span class="label">feature</span><span class="what" data-focus="feature">'
+        f"{escape(focus_feature or '–')}</span>"
+        + (
+            f'<span class="label">vs</span><span class="what">{escape(str(detail["baseline"]))}'
+            "</span>"
+            if detail and detail.get("baseline")
+            else ""
+        )
+        + (
+            f"<span>{verdict(detail['decisions'][0])}</span>"
+            if detail and detail["decisions"]
+            else ""
+        )
+        + "</div>"
+    )
+    parts = [
+        f"<h1>{escape(model)}<small>{escape(feats)}</small></h1>",
+        f'<p class="sub">baselines {escape(", ".join(summary["baselines"]))} · '
+        f"{summary['windows']['hour']['count']} hour and {summary['windows']['day']['count']} "
+        "day windows evaluated</p>",
+        alerts_block(tracks, model, links),
+        focus_bar,
+        heatmap_card(
+            page["heatmaps"][scale],
+            model,
+            links,
+            focus_window=focus_window,
+            focus_feature=focus_feature,
+            baselines=page["baselines"],
+        ),
+    ]
+    if detail:
+        parts.append(feature_section(detail, links, baseline=baseline))
+    if win:
+        parts.append(window_card(win, model, links, focus_feature=focus_feature, baseline=baseline))
+    parts.append(
+        heatmap_card(
+            page["heatmaps"][other],
+            model,
+            links,
+            focus_window=focus_window,
+            focus_feature=focus_feature,
+            baselines=page["baselines"],
+        )
+    )
+    body = (
+        f'<div data-model="{escape(model)}" data-window="{escape(focus_window or "")}" '
+        f'data-feature="{escape(focus_feature or "")}">' + "".join(parts) + "</div>"
+    )
+    title = f"{model} · {focus_window or ''} · {focus_feature or ''} — driftstream"
+    return shell(
+        title,
+        body,
+        namespace=str(page["namespace"]),
+        links=links,
+        crumbs=[("models", links.models()), (model, links.model(model))],
+        page="model",
+    )
+
+
+def message_page(title: str, text: str, *, namespace: str, links: Links) -> str:
+    """A plain page with one message (not found, bad request)."""
+    body = f'<section class="card"><h1>{escape(title)}</h1><p>{escape(text)}</p></section>'
+    return shell(title, body, namespace=namespace, links=links, page="message")
+
+
+def login_page(params: Mapping[str, str], *, namespace: str, links: Links) -> str:
+    """Asks for the dashboard token; resubmits to the same view with ``?token=``."""
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in params.items()
+        if k != "token"
+    )
+    body = (
+        '<section class="card login"><h1>Token required</h1>'
+        '<p class="sub">This dashboard is protected by a bearer token '
+        "(<code>web.token</code>). Enter it to continue; it is kept in a cookie for "
+        "this browser.</p>"
+        f'<form method="get">{hidden}<input type="password" name="token" autofocus '
+        'autocomplete="current-password" aria-label="token">'
+        "<button type=submit>Open</button></form></section>"
+    )
+    return shell(
+        "driftstream — token required", body, namespace=namespace, links=links, page="login"
+    )
