@@ -49,7 +49,15 @@ from stream.core.cusum import (
 )
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
-from stream.core.nullspread import RULES, Kind, Sketch, decision_measures
+from stream.core.nullspread import (
+    RULES,
+    SHAPE_METRICS,
+    Kind,
+    Sketch,
+    decision_measures,
+    resolution_limited,
+)
+from stream.core.sketch import NumericSketch
 
 __all__ = [
     "CRITICAL_RATIO",
@@ -478,6 +486,9 @@ def evaluate_feature(
     """
     extra = sorted(thresholds or {})
     measures = decision_measures(baseline, window, kind, extra=extra)
+    if isinstance(baseline, NumericSketch) and resolution_limited(baseline):
+        # Bucket-shape metrics are artefacts below the sketch's resolution.
+        measures = {n: m for n, m in measures.items() if n not in SHAPE_METRICS}
     pair = None
     if kind == "categorical":
         pair = CategoricalPair.of(baseline, window)  # type: ignore[arg-type]

@@ -53,7 +53,9 @@ __all__ = [
     "MetricRule",
     "Resampler",
     "Sketch",
+    "SHAPE_METRICS",
     "decision_measures",
+    "resolution_limited",
     "fast_values",
     "finite_or_none",
     "none_to_nan",
@@ -255,6 +257,34 @@ _CATEGORICAL_FNS = {
 def rule(kind: Kind, name: str) -> MetricRule:
     """The decision rule of metric ``name`` (KeyError for a non-decision metric)."""
     return _BY_NAME[(kind, name)]
+
+
+SHAPE_METRICS: tuple[str, ...] = ("ks", "js", "out_of_range")
+"""Numeric metrics read from the bucket shape (not from the exact moments)."""
+
+
+def resolution_limited(s: NumericSketch) -> bool:
+    """Whether a log bucket at the median is wider than the standard deviation.
+
+    A feature whose spread is far below its magnitude (CV < ~2α) falls into a few
+    buckets; its KS, JS and out-of-range values are then artefacts of where the
+    bucket edges and the exact min/max fall, and page on a stationary stream. Its
+    exact moments still are exact: such features are judged on mean shift and
+    null rate only.
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> resolution_limited(NumericSketch.zero().update(rng.normal(370, 1, 2000)))
+    True
+    >>> resolution_limited(NumericSketch.zero().update(rng.normal(10, 1, 2000)))
+    False
+    """
+    if s.count < 2:
+        return False
+    sd = s.std
+    a = s.relative_accuracy
+    width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
+    return bool(sd > 0 and width > sd)
 
 
 def decision_measures(
