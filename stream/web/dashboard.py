@@ -97,12 +97,23 @@ def _limit(q: Mapping[str, str]) -> int | None:
 
 
 def register_dashboard(
-    app: faust.App, client: redis.Redis, namespace: str, catalog: Catalog, token: str | None
+    app: faust.App,
+    client: redis.Redis,
+    namespace: str,
+    catalog: Catalog,
+    token: str | None,
+    *,
+    prefix: str = "",
 ) -> None:
-    """Attach the dashboard pages and the JSON API to a worker's faust app."""
+    """Attach the dashboard pages and the JSON API to a worker's faust app.
+
+    ``prefix`` is the path the pages' own links start with: the path of
+    ``alerts.dashboard_base_url`` when a reverse proxy serves the dashboard under one
+    (and strips it before the worker), so page links and alert links agree.
+    """
     data = DashboardData(client, namespace, catalog)
     gate = TokenGate(token)
-    links = pages.Links("")
+    links = pages.Links(prefix.rstrip("/"))
 
     def denied(view: View, request: Request, *, html: bool) -> Response | None:
         cookies: Mapping[str, str] = getattr(request, "cookies", {}) or {}
@@ -115,7 +126,7 @@ def register_dashboard(
                     "",
                     status=303,
                     headers={
-                        "Location": str(clean),
+                        "Location": f"{links.base}{clean}",
                         "Set-Cookie": f"{COOKIE}={gate.cookie_value()}; Path=/; HttpOnly; "
                         f"SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}",
                     },
@@ -162,7 +173,7 @@ def register_dashboard(
     @app.page("/dashboard")
     class DashboardRedirect(View):
         async def get(self, request: Request) -> Response:
-            return self.text("", status=302, headers={"Location": "/models"})
+            return self.text("", status=302, headers={"Location": str(links.models())})
 
     @app.page("/models/{model}")
     class ModelPage(View):

@@ -18,6 +18,7 @@ from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, Scale, WindowKey
+from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
 from stream.web.summaries import ALL
@@ -34,7 +35,6 @@ REPORT_HOURS = 48
 """Hours around an hour window in a report."""
 REPORT_DAYS = 14
 """Days around a window in a report."""
-_SEASONAL_LAG = {HOUR: 168, DAY: 7}
 Evals = dict[int, dict[str, list[dict[str, Any]]]]
 
 
@@ -366,6 +366,28 @@ class DashboardData:
         out["window_stored"] = any(n == "window" for n, _ in series)
         return out
 
+    def _window_info(self, model: str, window: WindowKey, evals: Evals) -> dict[str, Any]:
+        per = (
+            evals.get(window.start_ms)
+            or self.evals(model, window.scale, [window.start_ms])[window.start_ms]
+        )
+        counts = self.counts(model, window.scale, [window.start_ms])
+        ev, late = counts.get(window.start_ms, (None, None))
+        return {
+            "key": str(window),
+            "start_ms": window.start_ms,
+            "end_ms": window.end_ms,
+            "events": ev,
+            "late": late,
+            "stored": window.start_ms in counts,
+            "evaluated": bool(per),
+            "rows": summaries.window_rows(per),
+        }
+
+    def _alert_tracks(self, model: str) -> dict[str, list[dict[str, Any]]]:
+        history, states = self.history(model), self.states(model)
+        return {sc: summaries.alert_tracks(history, states, sc, ALL) for sc in (HOUR, DAY)}
+
     def report(self, model: str, window: WindowKey) -> dict[str, Any]:
         """Everything a report of one window shows: heatmaps, every feature, the numbers."""
         spec = self.spec(model)
@@ -379,15 +401,11 @@ class DashboardData:
                 model, sc, ALL, focus_ms=window.start_ms, starts=starts, evals=evals
             )
         starts, evals = loaded[window.scale]
-        if window.start_ms not in evals:
-            evals = {**evals, **self.evals(model, window.scale, [window.start_ms])}
-        per = evals.get(window.start_ms, {})
-        counts = self.counts(model, window.scale, [window.start_ms])
-        if not per and window.start_ms not in counts:
+        info = self._window_info(model, window, evals)
+        if not info["evaluated"] and not info["stored"]:
             msg = f"no data for {window} of {model!r} in namespace {self.namespace!r}"
             raise NotFoundError(msg)
-        ev, late = counts.get(window.start_ms, (None, None))
-        rows = summaries.window_rows(per)
+        rows = info["rows"]
         order = {f.name: i for i, f in enumerate(spec.monitored)}
         # Strongest first: the features that drifted lead the report.
         ranked = sorted(
@@ -400,22 +418,13 @@ class DashboardData:
             self.feature(model, f, window, ALL, scale=window.scale, evals=evals, starts=starts)
             for f in ranked
         ]
-        history, states = self.history(model), self.states(model)
         return {
             "model": self.model_summary(model),
             "namespace": self.namespace,
             "reference": self.reference_meta(spec),
-            "window": {
-                "key": str(window),
-                "start_ms": window.start_ms,
-                "end_ms": window.end_ms,
-                "events": ev,
-                "late": late,
-                "evaluated": bool(per),
-                "rows": rows,
-            },
+            "window": info,
             "heatmaps": heatmaps,
-            "alerts": {sc: summaries.alert_tracks(history, states, sc, ALL) for sc in (HOUR, DAY)},
+            "alerts": self._alert_tracks(model),
             "features": features,
         }
 
@@ -448,24 +457,9 @@ class DashboardData:
             window = WindowKey(focus_scale, starts[-1])
         win_info: dict[str, Any] | None = None
         if window is not None:
-            if window.start_ms not in evals:
-                evals = {**evals, **self.evals(model, window.scale, [window.start_ms])}
-            per = evals.get(window.start_ms, {})
-            rows = summaries.window_rows(per)
-            ev, late = self.counts(model, window.scale, [window.start_ms]).get(
-                window.start_ms, (None, None)
-            )
-            win_info = {
-                "key": str(window),
-                "start_ms": window.start_ms,
-                "end_ms": window.end_ms,
-                "events": ev,
-                "late": late,
-                "evaluated": bool(per),
-                "rows": rows,
-            }
+            win_info = self._window_info(model, window, evals)
             if feature is None:
-                top = [r for r in rows if baseline in (ALL, r["baseline"])]
+                top = [r for r in win_info["rows"] if baseline in (ALL, r["baseline"])]
                 feature = str(top[0]["feature"]) if top else None
         if feature is None and spec.monitored:
             feature = spec.monitored[0].name
@@ -481,10 +475,9 @@ class DashboardData:
                 evals=evals,
                 starts=starts,
             )
-        history, states = self.history(model), self.states(model)
         return {
             "model": self.model_summary(model),
-            "alerts": {sc: summaries.alert_tracks(history, states, sc, ALL) for sc in (HOUR, DAY)},
+            "alerts": self._alert_tracks(model),
             "namespace": self.namespace,
             "reference": self.reference_meta(spec),
             "scale": focus_scale,
@@ -520,5 +513,5 @@ def _lag(baseline: str | None, scale: Scale) -> int | None:
     if baseline == "previous":
         return 1
     if baseline == "seasonal":
-        return _SEASONAL_LAG[scale]
+        return seasonal_lag(scale)
     return None

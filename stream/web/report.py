@@ -27,6 +27,20 @@ def _kv(items: list[tuple[str, str]]) -> str:
     )
 
 
+def _reference(meta: Mapping[str, Any]) -> str:
+    """One line of the reference's provenance: name, version, events, hours covered."""
+    if not meta:
+        return "–"
+    first, last = str(meta.get("first_hour") or ""), str(meta.get("last_hour") or "")
+    parts = [
+        str(meta.get("name") or "reference"),
+        f"version {meta['version']}" if meta.get("version") else "",
+        f"{fmt(meta.get('events'))} events",
+        f"{first[:13]} → {last[:13]} UTC" if first and last else "",
+    ]
+    return escape(" · ".join(p for p in parts if p))
+
+
 def _covers(alert: Mapping[str, Any], start_ms: int, end_ms: int) -> bool:
     first = int(alert["first_seen_ms"])
     last = alert.get("end_ms")
@@ -63,15 +77,7 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
             ("namespace", escape(str(report["namespace"]))),
             ("events", f"{fmt(win.get('events'))} ({fmt(win.get('late'))} late)"),
             ("verdict", verdict),
-            (
-                "reference",
-                escape(
-                    ", ".join(
-                        f"{k} {v}" for k, v in sorted(ref.items()) if isinstance(v, str | int)
-                    )
-                )
-                or "–",
-            ),
+            ("reference", _reference(ref)),
             ("generated", escape(when)),
         ]
     )

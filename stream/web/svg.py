@@ -148,7 +148,7 @@ def heatmap_svg(
             "evaluated yet.</text></svg>"
         )
     n = max(1, len(wins))
-    label_w, cell_h, pad = 120, 22, 8
+    label_w, cell_h, pad = 120, 22, 48
     cw = max(3.0, min(44.0, (width - label_w - pad) / n))
     plot_w = cw * n
     alerts: list[dict[str, Any]] = hm.get("alerts", [])

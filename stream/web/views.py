@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import faust
 from faust.web import Request, Response, View
@@ -67,4 +68,5 @@ def register_views(app: faust.App, service: IngestService) -> None:
         service.namespace,
         service.settings.models,
         token.get_secret_value() if token is not None else None,
+        prefix=urlsplit(service.settings.alerts.dashboard_base_url).path,
     )

@@ -219,11 +219,13 @@ def test_models_to_model_to_feature(run: dict[str, Any], browser: BrowserContext
     assert page.locator("svg.heatmap[data-scale=day]").count() == 1
     _shot(page, "03-model")
 
-    # Click a breaching cell of `amount`: the page focuses that feature in that window.
+    # Click the first breaching cell of `amount`: the page focuses that feature there.
+    default = page.locator("main > div[data-model]").get_attribute("data-window")
     cell = page.locator(
         "svg.heatmap[data-scale=hour] rect.cell[data-feature=amount][data-breach=true]"
-    ).last
+    ).first
     window = cell.get_attribute("data-window")
+    assert window and window != default
     cell.click()
     page.wait_for_selector(f"section.feature[data-feature=amount][data-window='{window}']")
     assert "feature=amount" in page.url
