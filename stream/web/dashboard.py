@@ -133,7 +133,7 @@ def register_dashboard(
                 )
             return None
         if html:
-            body = pages.login_page(q, namespace=namespace, links=links)
+            body = pages.login_page(q, namespace="–", links=links)  # nothing before the token
             return view.html(body, status=401)
         return view.json(
             {"error": "unauthorized: send Authorization: Bearer <token>"},
