@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import redis
 from kafka.admin import KafkaAdminClient
@@ -29,6 +30,7 @@ from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_refs import RedisReferences
 from stream.catalog import ModelSpec
 from stream.cli import main
+from stream.core.alert import alert_schema
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.settings import load_settings
 from stream.synth import Drift, SyntheticStream
@@ -203,8 +205,10 @@ def outcome(
                 == 0
             )
         alerts: dict[str, list[dict[str, Any]]] = {name: [] for name in SCENARIOS}
+        schema = alert_schema()
         for line in out.read_bytes().splitlines() if out.exists() else []:
             a = json.loads(line)
+            jsonschema.validate(a, schema)  # every emitted alert matches the published schema
             alerts[a["model"]].append(a)
         yield alerts
     finally:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from kafka import TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from stream.cli import main
@@ -90,7 +91,7 @@ def test_replay_matches_live_and_itself(
     assert not windows(r, one)
 
 
-def test_replay_says_so_when_partitions_are_empty(
+def test_replay_says_so_when_partitions_are_empty_or_truncated(
     kafka_bootstrap: str,
     redis_url: str,
     tmp_path: Path,
@@ -112,12 +113,19 @@ def test_replay_says_so_when_partitions_are_empty(
     for k, v in d.env().items():
         if k.startswith("DRIFTSTREAM_"):
             monkeypatch.setenv(k, v)
+    # Records below offset 100 of partition 0 are deleted (as retention would).
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 100})
+    finally:
+        admin.close()
     ns = f"rp{uuid.uuid4().hex[:8]}"
-    assert main(["replay", "--topic", topic, "--namespace", ns]) == 0
+    assert main(["replay", "--topic", topic, "--namespace", ns, "--from", "0"]) == 0
     captured = capsys.readouterr()
-    assert (
-        "partition 1: empty partition" in captured.err
-        and "partition 2: empty partition" in captured.err
-    )
+    assert "partition 1: empty partition" in captured.err
+    assert "partition 2: empty partition" in captured.err
+    assert "partition 0: records before offset 100 are no longer retained" in captured.err
+    summary = json.loads(captured.err.strip().splitlines()[-1])
+    assert summary["records"] == 200  # went on with what exists
     assert json.loads(captured.out.strip().splitlines()[-1])["hours"] == {"fraud-v3": 1}
     assert main(["namespace", "clean", ns, "--yes"]) == 0
