@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -242,6 +245,9 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         web_port=settings.web.port,
         web_enabled=True,
         store="memory://",
+        # faust creates a data directory even with in-memory tables: keep it out of cwd.
+        datadir=os.environ.get("DRIFTSTREAM_FAUST_DATADIR")
+        or str(Path(tempfile.gettempdir()) / "driftstream-faust"),
         autodiscover=False,
         topic_replication_factor=settings.topics.replication_factor,
         # A SIGKILLed worker must leave faust's group quickly: a member killed in the

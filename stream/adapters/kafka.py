@@ -12,12 +12,14 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
+from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
-from stream.pipeline.ports import DeadLetter, RawRecord, SealNotice
+from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
 __all__ = [
     "BatchConsumer",
@@ -51,6 +53,23 @@ def client_options(kafka: Any) -> dict[str, Any]:
             cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
         )
     return opts
+
+
+def columns(partition: int, msgs: Sequence[Any]) -> RecordBatch:
+    """Aiokafka messages of one partition → a :class:`RecordBatch` (no object per record)."""
+    n = len(msgs)
+    first, last = msgs[0].offset, msgs[-1].offset
+    offsets = (
+        np.arange(first, last + 1, dtype=np.int64)
+        if last - first == n - 1  # no compaction or transaction-marker gaps
+        else np.fromiter(map(attrgetter("offset"), msgs), np.int64, n)
+    )
+    return RecordBatch(
+        partition,
+        list(map(attrgetter("value"), msgs)),
+        np.fromiter(map(attrgetter("timestamp"), msgs), np.int64, n),
+        offsets,
+    )
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -144,16 +163,10 @@ class BatchConsumer:
             await self._on_revoke(parts)
             log.info("revoked partitions %s", parts)
 
-    async def getmany(self, timeout_ms: int = 200) -> dict[int, list[RawRecord]]:
-        """One batch per partition, as raw records."""
+    async def getmany(self, timeout_ms: int = 200) -> dict[int, RecordBatch]:
+        """One batch per partition, as columns."""
         data = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
-        return {
-            tp.partition: [
-                RawRecord(m.partition, m.offset, int(m.timestamp), m.value) for m in msgs
-            ]
-            for tp, msgs in data.items()
-            if msgs
-        }
+        return {tp.partition: columns(tp.partition, msgs) for tp, msgs in data.items() if msgs}
 
     async def commit(self, positions: Mapping[int, int]) -> None:
         """Commit consumed positions of the partitions still owned (monitoring only)."""

@@ -13,8 +13,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from stream.adapters.kafka import columns
 from stream.errors import DriftstreamError
-from stream.pipeline.ports import RawRecord
+from stream.pipeline.ports import RecordBatch
 
 __all__ = ["PartitionRange", "plan_range", "read_range"]
 
@@ -98,7 +99,7 @@ async def read_range(
     ranges: Sequence[PartitionRange],
     *,
     max_records: int = 20_000,
-) -> AsyncIterator[dict[int, list[RawRecord]]]:
+) -> AsyncIterator[dict[int, RecordBatch]]:
     """Batches of records of ``ranges`` (per partition, offset order) until every end."""
     todo = {r.partition: r for r in ranges if r.size > 0}
     if not todo:
@@ -117,18 +118,16 @@ async def read_range(
             consumer.seek(TopicPartition(topic, p), r.start)
         while todo:
             data = await consumer.getmany(timeout_ms=500, max_records=max_records)
-            batch: dict[int, list[RawRecord]] = {}
+            batch: dict[int, RecordBatch] = {}
             for tp, msgs in data.items():
                 want = todo.get(tp.partition)
                 if want is None:
                     continue
-                recs = [
-                    RawRecord(m.partition, m.offset, int(m.timestamp), m.value)
-                    for m in msgs
-                    if m.offset < want.end
-                ]
+                recs = (
+                    msgs if msgs[-1].offset < want.end else [m for m in msgs if m.offset < want.end]
+                )
                 if recs:
-                    batch[tp.partition] = recs
+                    batch[tp.partition] = columns(tp.partition, recs)
             for p in list(todo):
                 tp = TopicPartition(topic, p)
                 if await consumer.position(tp) >= todo[p].end:

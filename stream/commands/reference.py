@@ -117,7 +117,7 @@ async def _from_topic(
             click.echo(f"partition {r.partition}: {note}", err=True)
     async for batch in read_range(opts, topic, ranges):
         for records in batch.values():
-            builder.add([r.value or b"" for r in records], [r.timestamp_ms for r in records])
+            builder.add([v or b"" for v in records.values], records.timestamps_ms.tolist())
 
 
 @reference.command("list")

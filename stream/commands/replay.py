@@ -168,7 +168,7 @@ async def _ingest(
     from stream.adapters.redis_store import RedisSketchStore, redis_client
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.contract import Limits
-    from stream.pipeline.ports import RawRecord
+    from stream.pipeline.ports import RecordBatch
     from stream.pipeline.replay import Progress, ingest_range, part_of
     from stream.runtime import SystemClock
 
@@ -185,7 +185,7 @@ async def _ingest(
     windows = RedisWindowStore(client, namespace)
     by_part = {r.partition: r for r in ranges}
 
-    def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, Sequence[RawRecord]]]:
+    def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, RecordBatch]]:
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]

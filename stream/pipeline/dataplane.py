@@ -34,6 +34,7 @@ from stream.pipeline.ports import (
     DeadLetterSink,
     NoticeSink,
     RawRecord,
+    RecordBatch,
     SketchStore,
 )
 
@@ -175,13 +176,16 @@ class DataPlane:
                 self._last_record_ms.pop(p, None)
 
     # -- the batch path -------------------------------------------------------------
-    async def process(self, batches: Mapping[int, Sequence[RawRecord]]) -> None:
+    async def process(self, batches: Mapping[int, RecordBatch | Sequence[RawRecord]]) -> None:
         """Parse and apply one ``getmany`` result; flush when a limit is reached."""
         async with self._lock:
             now = self.clock.now_ms()
             for p, records in batches.items():
-                if records and p in self.states:
-                    self._apply(p, records)
+                if len(records) and p in self.states:
+                    batch = (
+                        records if isinstance(records, RecordBatch) else RecordBatch.of(p, records)
+                    )
+                    self._apply(p, batch)
                     self._last_record_ms[p] = now
             self._seal_idle(now)
             due = self._since_flush >= self.flush_every_events or (
@@ -190,17 +194,17 @@ class DataPlane:
             if due:
                 await self._flush_locked()
 
-    def _apply(self, partition: int, records: Sequence[RawRecord]) -> None:
+    def _apply(self, partition: int, records: RecordBatch) -> None:
         batch = parse_batch(
-            [r.value for r in records],
-            np.fromiter((r.timestamp_ms for r in records), np.int64, len(records)),
-            np.fromiter((r.offset for r in records), np.int64, len(records)),
+            records.values,
+            records.timestamps_ms,
+            records.offsets,
             partition=partition,
             catalog=self.catalog,
             limits=self.limits,
         )
         self._count(batch)
-        last = records[-1].offset
+        last = records.last_offset
         for model, state in self.states[partition].items():
             undeclared = {f: n for (m, f), n in batch.undeclared.items() if m == model}
             late_before = sum(state.late.values())

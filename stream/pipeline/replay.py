@@ -29,7 +29,7 @@ from stream.catalog import Catalog
 from stream.contract import Limits
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import SketchParams
-from stream.pipeline.ports import Clock, DeadLetter, RawRecord, SealNotice, SketchStore
+from stream.pipeline.ports import Clock, DeadLetter, RecordBatch, SealNotice, SketchStore
 from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
 
 __all__ = ["Progress", "ReplayNotices", "ReplaySummary", "ingest_range", "roll_up_all"]
@@ -100,7 +100,7 @@ async def ingest_range(
     namespace: str,
     store: SketchStore,
     windows: WindowStore,
-    batches: Callable[[Mapping[int, int]], AsyncIterator[Mapping[int, Sequence[RawRecord]]]],
+    batches: Callable[[Mapping[int, int]], AsyncIterator[Mapping[int, RecordBatch]]],
     starts: Mapping[int, int],
     total: int,
     clock: Clock,
