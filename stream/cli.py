@@ -82,6 +82,7 @@ for _name in ("up", "down", "status"):
 # -- data plane -------------------------------------------------------------------------
 from stream.commands.demo import demo  # noqa: E402
 from stream.commands.forward import forward  # noqa: E402
+from stream.commands.ops import alerts_group, config_group, init, status  # noqa: E402
 from stream.commands.reference import reference  # noqa: E402
 from stream.commands.replay import namespace, replay  # noqa: E402
 from stream.commands.report import report  # noqa: E402
@@ -95,6 +96,10 @@ cli.add_command(replay)
 cli.add_command(namespace)
 cli.add_command(demo)
 cli.add_command(forward)
+cli.add_command(init)
+cli.add_command(config_group)
+cli.add_command(status)
+cli.add_command(alerts_group)
 cli.add_command(report)
 
 if __name__ == "__main__":

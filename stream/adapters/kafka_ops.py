@@ -1,0 +1,199 @@
+"""Operator reads of Kafka (kafka-python): a consumer group's lag, and tailing a topic.
+
+Neither joins a consumer group: lag reads committed offsets from the group
+coordinator and end offsets from the leaders; a tail assigns partitions by hand
+and never commits, so running either beside live workers changes nothing.
+"""
+
+from __future__ import annotations
+
+import gc
+import socket
+import time
+import warnings
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from stream.errors import DriftstreamError
+
+__all__ = ["GroupLag", "KafkaUnavailable", "TailRecord", "group_lag", "tail"]
+
+# An operator command should fail in seconds, not in kafka-python's default 30 s.
+REQUEST_TIMEOUT_MS = 10_000
+BOOTSTRAP_TIMEOUT_MS = 5_000
+CONNECT_TIMEOUT_S = 3.0
+POLL_MS = 500
+
+
+class KafkaUnavailable(DriftstreamError):
+    """Kafka could not be reached, or the topic does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLag:
+    """Per partition of a topic: log start and end, and the group's committed offset."""
+
+    topic: str
+    group: str
+    start: Mapping[int, int]
+    end: Mapping[int, int]
+    committed: Mapping[int, int | None]
+
+    def lag(self, partition: int) -> int:
+        """Records not yet confirmed: from the commit (without one: the log start) to the end."""
+        done = self.committed.get(partition)
+        base = self.start.get(partition, 0) if done is None else done
+        return max(0, self.end[partition] - base)
+
+    @property
+    def total(self) -> int:
+        """Sum of :meth:`lag` over the partitions."""
+        return sum(self.lag(p) for p in self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class TailRecord:
+    """One record read by :func:`tail`."""
+
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+def _unreachable(servers: list[str]) -> str | None:
+    """None when a bootstrap server accepts TCP, else why not (fails in ms, not seconds)."""
+    problem = "no bootstrap servers"
+    for server in servers:
+        host, _, port = server.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
+                return None
+        except (OSError, ValueError) as exc:
+            problem = f"{server}: {getattr(exc, 'strerror', None) or exc}"
+    return problem
+
+
+def _consumer(options: Mapping[str, Any], group: str | None = None) -> KafkaConsumer:
+    servers = list(options.get("bootstrap_servers") or [])
+    down = _unreachable(servers)
+    if down is not None:
+        # Checked before kafka-python tries: it would take its bootstrap timeout to fail.
+        msg = f"kafka: cannot reach a bootstrap server ({down})"
+        raise KafkaUnavailable(msg)
+    extra: dict[str, Any] = {"request_timeout_ms": REQUEST_TIMEOUT_MS}
+    if "bootstrap_timeout_ms" in KafkaConsumer.DEFAULT_CONFIG:  # not in every kafka-python 3.0.x
+        extra["bootstrap_timeout_ms"] = BOOTSTRAP_TIMEOUT_MS
+    try:
+        return KafkaConsumer(group_id=group, enable_auto_commit=False, **extra, **options)
+    except KafkaError as exc:
+        problem = str(exc)
+    # Outside the except block: the failed client is unreachable now, collect it.
+    _collect_leaked_sockets()
+    msg = f"kafka: cannot reach {','.join(servers)}: {problem}"
+    raise KafkaUnavailable(msg)
+
+
+def _collect_leaked_sockets() -> None:
+    # kafka-python leaves the sockets of a failed bootstrap unclosed in reference cycles;
+    # collect them now, quietly, instead of a ResourceWarning at some later moment.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
+    parts = consumer.partitions_for_topic(topic)
+    if not parts:
+        msg = f"kafka: topic {topic!r} does not exist (see `driftstream topics create`)"
+        raise KafkaUnavailable(msg)
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+def group_lag(options: Mapping[str, Any], topic: str, group: str) -> GroupLag:
+    """End and committed offsets of every partition of ``topic`` for ``group``.
+
+    Args:
+        options: kafka-python keyword arguments (``kafka_tools.sync_options``).
+        topic: the topic (the features topic).
+        group: the consumer group whose commits are read (never joined).
+
+    Raises:
+        KafkaUnavailable: Kafka does not answer, or the topic does not exist.
+    """
+    consumer = _consumer(options, group)
+    try:
+        tps = _partitions(consumer, topic)
+        start = {tp.partition: int(o) for tp, o in consumer.beginning_offsets(tps).items()}
+        end = {tp.partition: int(o) for tp, o in consumer.end_offsets(tps).items()}
+        committed: dict[int, int | None] = {}
+        for tp in tps:
+            c = consumer.committed(tp)
+            committed[tp.partition] = None if c is None or c < 0 else int(c)
+        return GroupLag(topic, group, start, end, committed)
+    except KafkaError as exc:
+        msg = f"kafka: reading offsets of {topic!r} failed: {exc}"
+        raise KafkaUnavailable(msg) from None
+    finally:
+        consumer.close()
+
+
+def tail(
+    options: Mapping[str, Any],
+    topic: str,
+    *,
+    from_beginning: bool = False,
+    idle_timeout_s: float | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> Generator[TailRecord, None, None]:
+    """Records of every partition of ``topic``, in arrival order per poll, until idle.
+
+    Args:
+        options: kafka-python keyword arguments.
+        topic: topic to read.
+        from_beginning: start at the earliest retained record, else at the current end
+            (positions are fixed before the first record is yielded).
+        idle_timeout_s: stop after this long without a record (None: follow forever).
+        on_ready: called once the start positions are fixed (before the first poll).
+
+    Raises:
+        KafkaUnavailable: Kafka does not answer, or the topic does not exist.
+    """
+    consumer = _consumer(options)
+    try:
+        tps = _partitions(consumer, topic)
+        consumer.assign(tps)
+        if from_beginning:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
+        for tp in tps:
+            consumer.position(tp)  # resolve now: "from the end" means from this moment
+        if on_ready is not None:
+            on_ready()
+        last = time.monotonic()
+        while True:
+            wait_ms = POLL_MS
+            if idle_timeout_s is not None:
+                left = idle_timeout_s - (time.monotonic() - last)
+                if left <= 0:
+                    return
+                wait_ms = max(1, min(POLL_MS, int(left * 1000)))
+            batches = consumer.poll(timeout_ms=wait_ms)
+            records = [r for rs in batches.values() for r in rs]
+            if not records:
+                continue
+            last = time.monotonic()
+            records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
+            for r in records:
+                yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value)
+    except KafkaError as exc:
+        msg = f"kafka: reading {topic!r} failed: {exc}"
+        raise KafkaUnavailable(msg) from None
+    finally:
+        consumer.close()

@@ -1,0 +1,206 @@
+"""What ``status`` and ``alerts tail`` print: one report dict, its text form, alert lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from stream.errors import DriftstreamError
+from stream.settings import Settings
+
+__all__ = ["alert_line", "gather", "render", "when"]
+
+MAX_FEATURES_SHOWN = 4
+
+
+def when(ms: int | None) -> str:
+    """Compact UTC time for tables: ``2026-01-05T13:00Z`` (seconds when not whole minutes).
+
+    >>> when(1_767_618_000_000), when(1_767_618_005_250), when(None)
+    ('2026-01-05T13:00Z', '2026-01-05T13:00:05.250Z', '-')
+    """
+    from stream.core.window import iso_ms
+
+    if ms is None:
+        return "-"
+    text = iso_ms(ms)
+    return text[:16] + "Z" if text.endswith(":00.000Z") else text
+
+
+def gather(
+    settings: Settings, models: Sequence[str], namespace: str
+) -> tuple[dict[str, Any], DriftstreamError | None]:
+    """The status report (JSON-able) and the first backend problem, if any.
+
+    Redis is required (its error is raised); a Kafka problem is reported in the
+    ``kafka.error`` field and returned, so the Redis part is still shown.
+    """
+    from stream.adapters.kafka_ops import KafkaUnavailable, group_lag
+    from stream.adapters.kafka_tools import sync_options
+    from stream.adapters.redis_status import read_states
+
+    topic, group = settings.topics.features, settings.consumer.group_id
+    problem: DriftstreamError | None = None
+    kafka: dict[str, Any] = {"topic": topic, "group": group, "error": None}
+    end: dict[int, int] = {}
+    try:
+        lag = group_lag(sync_options(settings.kafka), topic, group)
+        end = dict(lag.end)
+        kafka["partitions"] = {
+            str(p): {"end": lag.end[p], "committed": lag.committed.get(p), "lag": lag.lag(p)}
+            for p in sorted(lag.end)
+        }
+        kafka["total_lag"] = lag.total
+    except KafkaUnavailable as exc:
+        kafka["error"] = str(exc)
+        problem = exc
+    states = read_states(settings.redis, namespace, models)
+    out = []
+    for st in states:
+        out.append(
+            {
+                "model": st.model,
+                "partitions": [
+                    {
+                        "partition": p.partition,
+                        "offset": p.offset,
+                        "behind": None
+                        if p.offset is None or p.partition not in end
+                        else max(0, end[p.partition] - p.offset),
+                        "watermark_ms": p.watermark_ms,
+                        "sealed_through_ms": p.sealed_through_ms,
+                        "idle": p.idle,
+                        "open_hours": list(p.open_hours),
+                    }
+                    for p in st.partitions
+                ],
+                "complete_through_ms": st.complete_through_ms,
+                "last_sealed_hour_ms": st.last_sealed_hour_ms,
+                "rollup": {
+                    "last_hour_ms": st.last_hour_ms,
+                    "last_day_ms": st.last_day_ms,
+                    "pending_hours": st.pending_hours,
+                    "pending_days": st.pending_days,
+                },
+                "evaluated": dict(st.last_evaluated),
+                "references": list(st.references),
+                "alerts": {
+                    "open": [
+                        {
+                            "scale": a.scale,
+                            "baseline": a.baseline,
+                            "dedup_key": a.open.dedup_key,
+                            "severity": a.open.severity,
+                            "first_seen_ms": a.open.first_seen_ms,
+                            "features": list(a.open.members),
+                            "clean_windows": a.open.clean,
+                        }
+                        for a in st.open_alerts
+                        if a.open is not None
+                    ],
+                    "unpublished": st.unpublished_alerts,
+                },
+            }
+        )
+    return {"namespace": namespace, "kafka": kafka, "models": out}, problem
+
+
+def render(report: dict[str, Any]) -> list[str]:
+    """Text lines of a :func:`gather` report."""
+    k = report["kafka"]
+    lines = [f"namespace {report['namespace']} · topic {k['topic']} · consumer group {k['group']}"]
+    if k["error"]:
+        lines.append(f"lag      unavailable ({k['error']})")
+    else:
+        parts = k["partitions"]
+        each = ", ".join(f"p{p} {v['lag']:,}" for p, v in list(parts.items())[:12])
+        more = " …" if len(parts) > 12 else ""
+        lines.append(
+            f"lag      {k['total_lag']:,} records over {len(parts)} partition(s) ({each}{more})"
+        )
+    for m in report["models"]:
+        lines += ["", f"model {m['model']}", *_partition_table(m["partitions"])]
+        through = m["complete_through_ms"]
+        lines.append(
+            f"  sealed   last hour {when(m['last_sealed_hour_ms'])}"
+            + ("" if through is None else f" (complete through {when(through)})")
+        )
+        r = m["rollup"]
+        lines.append(
+            f"  rollup   last hour window {when(r['last_hour_ms'])}, last day window "
+            f"{when(r['last_day_ms'])}; waiting: {r['pending_hours']} hour(s), "
+            f"{r['pending_days']} day(s)"
+        )
+        ev = m["evaluated"]
+        lines.append(f"  evaluated hour {when(ev.get('hour'))}, day {when(ev.get('day'))}")
+        lines.append(f"  references {', '.join(m['references']) or 'none stored'}")
+        a = m["alerts"]
+        head = f"  alerts   {len(a['open'])} open"
+        if a["unpublished"]:
+            head += f", {a['unpublished']} event(s) not yet published"
+        lines.append(head)
+        for o in a["open"]:
+            lines.append(
+                f"    {o['scale']}/{o['baseline']} {o['severity']} since "
+                f"{when(o['first_seen_ms'])}: {', '.join(o['features']) or '-'}  {o['dedup_key']}"
+            )
+    return lines
+
+
+def _partition_table(parts: list[dict[str, Any]]) -> list[str]:
+    if not parts:
+        return ["  no ingest state yet (no worker has claimed a partition of this model)"]
+    rows = [("part", "offset", "behind", "watermark", "sealed through", "state")]
+    for p in parts:
+        state = "idle" if p["idle"] else "active"
+        if p["open_hours"]:
+            state += ", open " + " ".join(when(h)[11:] for h in p["open_hours"][:3])
+        rows.append(
+            (
+                str(p["partition"]),
+                "-" if p["offset"] is None else f"{p['offset']:,}",
+                "-" if p["behind"] is None else f"{p['behind']:,}",
+                when(p["watermark_ms"]),
+                when(p["sealed_through_ms"]),
+                state,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    return [
+        "  "
+        + "  ".join(
+            c.rjust(widths[i]) if i < 3 else c.ljust(widths[i]) for i, c in enumerate(r[:5])
+        )
+        + "  "
+        + r[5]
+        for r in rows
+    ]
+
+
+def alert_line(raw: bytes, where: str) -> str:
+    """One line for an alerts-topic value; unparsable values say where they are.
+
+    The window start, status, severity, model, scale/baseline, top features with
+    their effect metric and ratio to the threshold, and the dedup key.
+    """
+    from stream.core.alert import Alert
+
+    try:
+        a = Alert.from_json(raw)
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"? {where}: not an alert ({type(exc).__name__}): {raw[:120]!r}"
+    feats = [
+        f"{f.name} {f.effect_metric}={f.effect:.3g} ({f.ratio:.1f}x)"
+        for f in a.features[:MAX_FEATURES_SHOWN]
+    ]
+    if len(a.features) > MAX_FEATURES_SHOWN:
+        feats.append(f"+{len(a.features) - MAX_FEATURES_SHOWN} more")
+    status = click.style(
+        f"{a.status.upper():9}", fg="red" if a.status == "triggered" else "green", bold=True
+    )
+    return (
+        f"{when(a.window.start_ms)} {status} {a.severity:8} {a.model} "
+        f"{a.window.scale}/{a.baseline}: {', '.join(feats) or '-'}  {a.dedup_key}"
+    )

@@ -1,0 +1,677 @@
+"""The CLI as an operator uses it: every command's --help, and real runs of the operator
+commands (init, config check, status, alerts tail) against the session's Kafka + Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import redis
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_store import RedisSketchStore
+from stream.adapters.redis_windows import RedisWindowStore
+from stream.cli import cli, main
+from stream.commands.ops import starter_config
+from stream.commands.ops_status import when
+from stream.core.alert import Alert, build_alert
+from stream.core.decide import Decision
+from stream.core.lifecycle import AlertEvent, AlertState, LifecycleRules, OpenAlert, step
+from stream.core.window import DAY_MS, HOUR_MS, WindowKey
+from stream.pipeline.ports import FlushWrite, HourWrite
+from stream.pipeline.rollup import StoredWindow
+from tests.conftest import NewTopic
+from tests.integration.worker_harness import (
+    DRIFTSTREAM,
+    START_MS,
+    Deployment,
+    end_offsets,
+    free_port,
+    send,
+    synthetic_records,
+    wait_until,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "deploy" / "config" / "driftstream.example.toml"
+MODEL = "fraud-v3"
+NEW_COMMANDS = [("init",), ("config", "check"), ("status",), ("alerts", "tail")]
+
+
+# ---------------------------------------------------------------------------- helpers
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``driftstream ARGS`` in-process through the real entry point: (exit, stdout, stderr)."""
+    capsys.readouterr()
+    rc = main(list(args))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("driftstream: error: "), err
+    return lines[0]
+
+
+def command_paths(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for name, cmd in sorted(group.commands.items()):
+        path = (*prefix, name)
+        yield path
+        if isinstance(cmd, click.Group):
+            yield from command_paths(cmd, path)
+
+
+def model_toml(extra: str = "") -> str:
+    return f"""
+{extra}
+[models.{MODEL}]
+prediction = "numeric"
+reference = {{ source = "redis", name = "training" }}
+[models.{MODEL}.features]
+amount = "numeric"
+country = "categorical"
+"""
+
+
+def decision(feature: str, ratio: float, kind: str = "numeric") -> Decision:
+    return Decision(
+        feature=feature,
+        breach=ratio >= 1,
+        effect=0.1 * ratio,
+        effect_metric="mean_shift" if kind == "numeric" else "linf",
+        threshold=0.1,
+        p_value=1e-9,
+        confidence=1.0,
+        p_drift=0.99,
+        magnitude=0.1 * ratio,
+        ci=(0.1 * ratio - 0.02, 0.1 * ratio + 0.02),
+        severity="critical" if ratio >= 2 else "warning",
+        reasons=(f"{feature} moved",),
+        metrics={"mean_shift": (0.1 * ratio, 0.1, 1e-9)},
+        kind=kind,
+        n_window=1500,
+        ratio=ratio,
+        ranked=("mean_shift",),
+    )
+
+
+def lifecycle_events() -> list[AlertEvent]:
+    """A trigger then a resolve, from the real lifecycle."""
+    state = AlertState(MODEL, "hour", "reference")
+    rules = LifecycleRules(consecutive_breaches=2, resolve_after=1)
+    out: list[AlertEvent] = []
+    windows = [[decision("amount", 2.5), decision("country", 1.5, "categorical")]] * 2
+    windows.append([decision("amount", 0.1), decision("country", 0.1, "categorical")])
+    for i, ds in enumerate(windows):
+        state, events = step(state, WindowKey("hour", START_MS + i * HOUR_MS), ds, rules)
+        out.extend(events)
+    assert [e.status for e in out] == ["triggered", "resolved"]
+    return out
+
+
+def alerts_json() -> list[bytes]:
+    return [
+        build_alert(e, dashboard_base="https://drift.example.com").to_json()
+        for e in lifecycle_events()
+    ]
+
+
+def produce_values(bootstrap: str, topic: str, values: list[tuple[bytes | None, bytes]]) -> None:
+    producer = KafkaProducer(bootstrap_servers=[bootstrap])
+    try:
+        for key, value in values:
+            producer.send(topic, key=key, value=value)
+        producer.flush()
+    finally:
+        producer.close()
+
+
+@pytest.fixture
+def env(
+    monkeypatch: pytest.MonkeyPatch, kafka_bootstrap: str, redis_url: str
+) -> pytest.MonkeyPatch:
+    """The stack's address in the environment, as `driftstream stack up` prints it."""
+    for var in list(os.environ):
+        if var.startswith("DRIFTSTREAM_") and not var.startswith("DRIFTSTREAM_TEST_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("DRIFTSTREAM_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("DRIFTSTREAM_REDIS_URL", redis_url)
+    return monkeypatch
+
+
+# ---------------------------------------------------------------------------- --help
+def test_every_command_is_smoke_tested() -> None:
+    paths = set(command_paths(cli))
+    assert set(NEW_COMMANDS) <= paths
+    assert {("worker",), ("stack", "up"), ("config", "reference")} <= paths
+
+
+@pytest.mark.parametrize("path", [(), *command_paths(cli)], ids=lambda p: " ".join(p) or "root")
+def test_help_works_for_every_command(
+    capsys: pytest.CaptureFixture[str], path: tuple[str, ...]
+) -> None:
+    rc, out, err = run(capsys, *path, "--help")
+    assert rc == 0, err
+    assert out.startswith(f"Usage: driftstream {' '.join(path)}".rstrip()), out
+    assert err == ""
+
+
+@pytest.mark.parametrize("path", NEW_COMMANDS, ids=" ".join)
+def test_new_commands_show_an_example(
+    capsys: pytest.CaptureFixture[str], path: tuple[str, ...]
+) -> None:
+    _, out, _ = run(capsys, *path, "-h")
+    assert "Example" in out and "driftstream " in out.split("Example", 1)[1]
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "status", "--no-such-option")
+    assert rc == 2 and "No such option" in err
+    rc, _, err = run(capsys, "alerts", "tail", "--max", "0")
+    assert rc == 2 and "--max" in err
+
+
+# ---------------------------------------------------------------------------- init
+def test_starter_config_is_the_example_config() -> None:
+    # The packaged copy (pip-installed workers have no deploy/ directory) must not drift.
+    assert starter_config() == EXAMPLE.read_text(encoding="utf-8"), (
+        "copy deploy/config/driftstream.example.toml to stream/commands/starter.toml"
+    )
+
+
+def test_init_writes_a_config_that_checks(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    env.chdir(tmp_path)
+    rc, out, err = run(capsys, "init")
+    assert rc == 0, err
+    written = tmp_path / "driftstream.toml"
+    assert written.read_text(encoding="utf-8") == starter_config()
+    assert "config check" in out
+
+    rc, _, err = run(capsys, "init")
+    assert rc == 1
+    assert "already exists (use --force" in one_error_line(err)
+
+    written.write_text("# mine\n")
+    rc, _, err = run(capsys, "init", "--force")
+    assert rc == 0 and written.read_text(encoding="utf-8") == starter_config()
+
+    sub = tmp_path / "conf"
+    sub.mkdir()
+    rc, _, _ = run(capsys, "init", str(sub))
+    assert rc == 0 and (sub / "driftstream.toml").exists()
+
+    rc, out, _ = run(capsys, "init", "-")
+    assert rc == 0 and out == starter_config()
+
+    rc, _, err = run(capsys, "init", str(tmp_path / "missing" / "x.toml"))
+    assert rc == 1 and "cannot write" in one_error_line(err)
+
+    rc, out, err = run(capsys, "-c", str(written), "config", "check")
+    assert rc == 0, err
+    assert "ok: 1 model(s)" in out and MODEL in out
+    assert "reference.path" in err  # the example's reference file is not there: a warning
+
+
+# ---------------------------------------------------------------------------- config check
+def test_config_check_summarises_without_secrets(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "prod.toml"
+    path.write_text(
+        model_toml(
+            """
+[kafka]
+bootstrap_servers = "kafka-0:9093,kafka-1:9093"
+security_protocol = "SASL_SSL"
+sasl_mechanism = "SCRAM-SHA-512"
+sasl_username = "driftstream"
+ssl_cafile = "/etc/driftstream/tls/kafka-ca.pem"
+[redis]
+url = "rediss://:url-secret-9@redis:6380/0"
+username = "driftstream"
+"""
+        )
+    )
+    env.setenv("DRIFTSTREAM_KAFKA__SASL_PASSWORD", "kafka-secret-7")
+    env.setenv("DRIFTSTREAM_REDIS__PASSWORD", "redis-secret-8")
+    env.setenv("DRIFTSTREAM_WEB__TOKEN", "web-secret-6")
+    env.delenv("DRIFTSTREAM_KAFKA_BOOTSTRAP")
+    env.delenv("DRIFTSTREAM_REDIS_URL")
+    rc, out, err = run(capsys, "config", "check", str(path))
+    assert rc == 0, err
+    assert "SASL_SSL" in out and "SCRAM-SHA-512" in out and "password set" in out
+    assert "rediss://:***@redis:6380/0" in out
+    assert "DRIFTSTREAM_KAFKA__SASL_PASSWORD" in out  # which variables override the file
+    assert "kafka-ca.pem not found here" in err
+    rc, js, _ = run(capsys, "-c", str(path), "config", "check", "--json")
+    assert rc == 0
+    report = json.loads(js)
+    assert report["settings"]["kafka"]["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert report["settings"]["models"][MODEL]["features"][0]["name"] == "amount"
+    for secret in ("kafka-secret-7", "redis-secret-8", "web-secret-6", "url-secret-9"):
+        assert secret not in out + js + err
+
+
+@pytest.mark.parametrize(
+    ("toml", "env_vars", "expect"),
+    [
+        ("[web]\nport = 'http'\n", {}, "web.port"),
+        ("[kafka]\nbootstrap = 'x:1'\n", {}, "bootstrap"),
+        ("[web\n", {}, "TOML syntax error"),
+        ("", {"DRIFTSTREAM_INGEST__FLUSH_INTERVAL_MS": "soon"}, "DRIFTSTREAM_INGEST__FLUSH"),
+        ("[kafka]\nsecurity_protocol = 'SASL_SSL'\n", {}, "sasl_mechanism"),
+        (None, {}, "models: no model is configured"),
+    ],
+    ids=["bad-type", "unknown-key", "syntax", "bad-env", "sasl-needs-mechanism", "no-models"],
+)
+def test_config_check_fails_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    env: pytest.MonkeyPatch,
+    toml: str | None,
+    env_vars: dict[str, str],
+    expect: str,
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text("" if toml is None else toml + model_toml())
+    for k, v in env_vars.items():
+        env.setenv(k, v)
+    rc, out, err = run(capsys, "config", "check", str(path))
+    assert rc == 1 and out == ""
+    assert expect in one_error_line(err)
+
+
+def test_config_check_needs_a_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    rc, _, err = run(capsys, "config", "check")
+    assert rc == 2 and "no config file" in err
+    rc, _, err = run(capsys, "config", "check", str(tmp_path / "nope.toml"))
+    assert rc == 1 and "config file not found" in one_error_line(err)
+    env.setenv("DRIFTSTREAM_CONFIG", str(EXAMPLE))
+    rc, out, _ = run(capsys, "config", "check")
+    assert rc == 0 and str(EXAMPLE) in out
+
+
+# ---------------------------------------------------------------------------- status
+@pytest.fixture
+def seeded(
+    tmp_path: Path,
+    env: pytest.MonkeyPatch,
+    kafka_bootstrap: str,
+    redis_client: redis.Redis,
+    redis_namespace: str,
+    new_topic: NewTopic,
+) -> dict[str, Any]:
+    """A features topic with records and group commits, and Redis state for two partitions
+    written through the real stores (the calls a worker, rollups and evaluation make)."""
+    features = new_topic(2)
+    group = f"g-{redis_namespace}"
+    producer = KafkaProducer(bootstrap_servers=[kafka_bootstrap])
+    for p, n in ((0, 30), (1, 20)):
+        for _ in range(n):
+            producer.send(features, value=b"{}", partition=p)
+    producer.flush()
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=[kafka_bootstrap], group_id=group)
+    try:
+        consumer.commit({TopicPartition(features, 0): OffsetAndMetadata(25, "", -1)})
+    finally:
+        consumer.close()
+
+    h = START_MS + 5 * HOUR_MS
+    store = RedisSketchStore(redis_client, redis_namespace)
+    for part, offset, sealed, idle in ((0, 25, h, False), (1, 20, h + HOUR_MS, True)):
+        token, _ = store.claim(MODEL, part)
+        store.flush(
+            [
+                FlushWrite(
+                    model=MODEL,
+                    partition=part,
+                    token=token,
+                    next_offset=offset,
+                    watermark_ms=sealed + 90_000,
+                    sealed_through_ms=sealed,
+                    open_hours=(sealed,),
+                    idle=idle,
+                    hours=(HourWrite(sealed, 7, {}, False, {}),),
+                    late={},
+                    notices=(),
+                )
+            ]
+        )
+    windows = RedisWindowStore(redis_client, redis_namespace)
+    for key in (WindowKey("hour", h - 2 * HOUR_MS), WindowKey("hour", h - HOUR_MS)):
+        windows.add_pending(MODEL, [key.start_ms])
+        assert windows.create_window(MODEL, StoredWindow(key, 100, 0, {}))
+    windows.add_pending(MODEL, [h])  # sealed by one partition only: waits
+    day = START_MS - DAY_MS
+    assert windows.create_window(MODEL, StoredWindow(WindowKey("day", day), 2400, 3, {}))
+
+    evaluations = RedisEvaluationStore(redis_client, redis_namespace, windows)
+    open_state = AlertState(
+        MODEL,
+        "hour",
+        "reference",
+        last_window_ms=h - HOUR_MS,
+        open=OpenAlert("ds-0123456789abcdef", h - 2 * HOUR_MS, ("amount",), ("amount",), "warning"),
+    )
+    evaluations.commit(MODEL, WindowKey("hour", h - HOUR_MS), "reference", [], open_state, [b"x"])
+    quiet = AlertState(MODEL, "hour", "previous", last_window_ms=h - HOUR_MS)
+    evaluations.commit(MODEL, WindowKey("hour", h - HOUR_MS), "previous", [], quiet, [])
+
+    config = tmp_path / "status.toml"
+    config.write_text(
+        model_toml(
+            f"""
+[topics]
+features = "{features}"
+[consumer]
+group_id = "{group}"
+[redis]
+namespace = "{redis_namespace}"
+"""
+        )
+    )
+    return {"config": config, "hour": h, "day": day, "group": group, "features": features}
+
+
+def test_status_json_reports_ingest_rollup_lag_and_alerts(
+    capsys: pytest.CaptureFixture[str], seeded: dict[str, Any]
+) -> None:
+    h = seeded["hour"]
+    rc, out, err = run(capsys, "-c", str(seeded["config"]), "status", "--json")
+    assert rc == 0, err
+    report = json.loads(out)
+    kafka = report["kafka"]
+    assert kafka["error"] is None and kafka["group"] == seeded["group"]
+    assert kafka["partitions"]["0"] == {"end": 30, "committed": 25, "lag": 5}
+    assert kafka["partitions"]["1"] == {"end": 20, "committed": None, "lag": 20}
+    assert kafka["total_lag"] == 5 + 20
+    (m,) = report["models"]
+    assert m["model"] == MODEL
+    p0, p1 = m["partitions"]
+    assert (p0["offset"], p0["behind"], p0["idle"], p0["sealed_through_ms"]) == (25, 5, False, h)
+    assert (p1["offset"], p1["behind"], p1["idle"]) == (20, 0, True)
+    assert p0["open_hours"] == [h] and p0["watermark_ms"] == h + 90_000
+    # The active partition holds the model back; the idle one does not.
+    assert m["complete_through_ms"] == h
+    assert m["last_sealed_hour_ms"] == h - HOUR_MS
+    assert m["rollup"] == {
+        "last_hour_ms": h - HOUR_MS,
+        "last_day_ms": seeded["day"],
+        "pending_hours": 1,
+        "pending_days": 1,
+    }
+    assert m["evaluated"] == {"hour": h - HOUR_MS, "day": None}
+    assert m["alerts"]["unpublished"] == 1
+    assert m["alerts"]["open"] == [
+        {
+            "scale": "hour",
+            "baseline": "reference",
+            "dedup_key": "ds-0123456789abcdef",
+            "severity": "warning",
+            "first_seen_ms": h - 2 * HOUR_MS,
+            "features": ["amount"],
+            "clean_windows": 0,
+        }
+    ]
+
+
+def test_status_text_is_readable(
+    capsys: pytest.CaptureFixture[str], seeded: dict[str, Any]
+) -> None:
+    rc, out, err = run(capsys, "-c", str(seeded["config"]), "status", "--model", MODEL)
+    assert rc == 0, err
+    assert "lag      25 records over 2 partition(s) (p0 5, p1 20)" in out
+    assert f"model {MODEL}" in out
+    assert "last hour 2026-01-01T04:00Z (complete through 2026-01-01T05:00Z)" in out
+    assert "last hour window 2026-01-01T04:00Z, last day window 2025-12-31T00:00Z" in out
+    assert "waiting: 1 hour(s), 1 day(s)" in out
+    assert "1 open, 1 event(s) not yet published" in out
+    assert "hour/reference warning since 2026-01-01T03:00Z: amount  ds-0123456789abcdef" in out
+    table = out.split(f"model {MODEL}\n", 1)[1].splitlines()
+    assert table[0].split() == [
+        "part",
+        "offset",
+        "behind",
+        "watermark",
+        "sealed",
+        "through",
+        "state",
+    ]
+    assert table[1].split()[:3] == ["0", "25", "5"] and "active, open 05:00Z" in table[1]
+    assert table[2].split()[:3] == ["1", "20", "0"] and "idle" in table[2]
+
+
+def test_status_without_state_and_with_backends_down(
+    capsys: pytest.CaptureFixture[str], seeded: dict[str, Any], env: pytest.MonkeyPatch
+) -> None:
+    config = str(seeded["config"])
+    rc, out, _ = run(capsys, "-c", config, "status", "--namespace", "nothing-here")
+    assert rc == 0 and "no ingest state yet" in out and "0 open" in out
+    rc, _, err = run(capsys, "-c", config, "status", "--model", "nope")
+    assert rc == 1 and "unknown model 'nope'" in one_error_line(err)
+
+    # Kafka down: the Redis part is still shown, then one error line, exit 1.
+    env.setenv("DRIFTSTREAM_KAFKA_BOOTSTRAP", f"127.0.0.1:{free_port()}")
+    t0 = time.monotonic()
+    rc, out, err = run(capsys, "-c", config, "status")
+    assert rc == 1 and "kafka: cannot reach a bootstrap server" in one_error_line(err)
+    assert "lag      unavailable" in out and "1 open" in out
+    assert time.monotonic() - t0 < 10
+
+    env.setenv("DRIFTSTREAM_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    rc, out, err = run(capsys, "-c", config, "status", "--json")
+    assert rc == 1 and "redis: cannot read state" in one_error_line(err) and out == ""
+
+
+def test_status_after_a_real_worker_run(
+    tmp_path: Path, kafka_bootstrap: str, redis_url: str, redis_namespace: str
+) -> None:
+    """A real worker ingests a short stream; `status` (a real process) sees it caught up."""
+    partitions = 3
+    topics = {
+        "features": f"cli-feat-{redis_namespace}",
+        "dead_letter": f"cli-dlq-{redis_namespace}",
+        "sealed": f"cli-sealed-{redis_namespace}",
+    }
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.create_topics(
+            {
+                topics["features"]: {"num_partitions": partitions, "replication_factor": 1},
+                topics["dead_letter"]: {"num_partitions": 1, "replication_factor": 1},
+                topics["sealed"]: {"num_partitions": 1, "replication_factor": 1},
+            },
+            wait_for_metadata=True,
+        )
+        send(
+            kafka_bootstrap,
+            topics["features"],
+            synthetic_records(9_000, events_per_hour=2_000),
+            partitions,
+        )
+        d = Deployment(
+            kafka_bootstrap,
+            redis_url,
+            workdir=tmp_path,
+            namespace=redis_namespace,
+            partitions=partitions,
+            **topics,
+        )
+        d.start_worker()
+        ends = end_offsets(kafka_bootstrap, topics["features"], partitions)
+
+        def status() -> dict[str, Any]:
+            r = subprocess.run(
+                [DRIFTSTREAM, "status", "--json"],
+                env=d.env(),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            assert r.returncode == 0, r.stderr
+            return dict(json.loads(r.stdout))
+
+        def caught_up() -> bool:
+            m = status()["models"][0]
+            parts = {p["partition"]: p for p in m["partitions"]}
+            return (
+                len(parts) == partitions
+                and all(parts[p]["offset"] == ends[p] for p in range(partitions))
+                and m["rollup"]["last_hour_ms"] is not None
+            )
+
+        try:
+            wait_until(caught_up, 120, "the worker to ingest everything and roll up an hour")
+        except AssertionError:
+            print(d.logs())
+            raise
+        finally:
+            d.stop_all()
+        report = status()
+        m = report["models"][0]
+        assert all(p["behind"] == 0 for p in m["partitions"])
+        assert m["last_sealed_hour_ms"] is not None and m["last_sealed_hour_ms"] >= START_MS
+        assert m["rollup"]["last_hour_ms"] <= m["last_sealed_hour_ms"]
+        assert report["kafka"]["error"] is None
+        # Commits to the group are for monitoring; after the final flush they reach the end.
+        assert report["kafka"]["total_lag"] == 0
+    finally:
+        admin.delete_topics(list(topics.values()))
+        admin.close()
+
+
+# ---------------------------------------------------------------------------- alerts tail
+@pytest.fixture
+def alerts_topic(
+    tmp_path: Path, env: pytest.MonkeyPatch, new_topic: NewTopic, kafka_bootstrap: str
+) -> tuple[str, Path, list[bytes]]:
+    topic = new_topic(1)
+    values = alerts_json()
+    keyed = [(json.loads(v)["dedup_key"].encode(), v) for v in values]
+    produce_values(kafka_bootstrap, topic, [keyed[0], (None, b"not json"), keyed[1]])
+    config = tmp_path / "alerts.toml"
+    config.write_text(model_toml(f'[topics]\nalerts = "{topic}"\n'))
+    return topic, config, values
+
+
+def test_alerts_tail_pretty(
+    capsys: pytest.CaptureFixture[str], alerts_topic: tuple[str, Path, list[bytes]]
+) -> None:
+    topic, config, values = alerts_topic
+    first = Alert.from_json(values[0])
+    rc, out, err = run(
+        capsys, "-c", str(config), "alerts", "tail", "--from-beginning", "--timeout", "3"
+    )
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert lines[0].split()[:5] == [
+        when(first.window.start_ms),
+        "TRIGGERED",
+        "critical",
+        MODEL,
+        "hour/reference:",
+    ]
+    assert "amount mean_shift=0.25 (2.5x)" in lines[0] and first.dedup_key in lines[0]
+    assert lines[1].startswith(f"? {topic}/0@1: not an alert")
+    assert lines[2].split()[1] == "RESOLVED" and first.dedup_key in lines[2]
+    assert f"reading {topic} from the oldest retained alert" in err
+
+    rc, out, _ = run(capsys, "-c", str(config), "alerts", "tail", "--from-beginning", "--max", "1")
+    assert rc == 0 and len(out.splitlines()) == 1 and "TRIGGERED" in out
+
+
+def test_alerts_tail_json_is_the_raw_alerts(
+    capsys: pytest.CaptureFixture[str], alerts_topic: tuple[str, Path, list[bytes]]
+) -> None:
+    topic, config, values = alerts_topic
+    rc, out, err = run(
+        capsys, "-c", str(config), "alerts", "tail", "--from-beginning", "--json", "--timeout", "3"
+    )
+    assert rc == 0, err
+    got = [json.loads(line) for line in out.splitlines()]
+    assert got == [json.loads(v) for v in values]
+    assert Alert.from_dict(got[0]).status == "triggered"
+    assert f"skipped {topic}/0@1: not JSON" in err
+
+
+def test_alerts_tail_follows_new_alerts(
+    alerts_topic: tuple[str, Path, list[bytes]], kafka_bootstrap: str, redis_url: str
+) -> None:
+    """From the end by default: old alerts are not shown, a new one is (real process)."""
+    topic, config, values = alerts_topic
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("DRIFTSTREAM_")},
+        "DRIFTSTREAM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "DRIFTSTREAM_REDIS_URL": redis_url,
+    }
+    proc = subprocess.Popen(
+        [
+            DRIFTSTREAM,
+            "-c",
+            str(config),
+            "alerts",
+            "tail",
+            "--json",
+            "--max",
+            "1",
+            "--timeout",
+            "60",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        seen = [proc.stderr.readline() for _ in range(1)]
+        while "reading" not in seen[-1] and seen[-1] and len(seen) < 50:
+            seen.append(proc.stderr.readline())
+        assert f"reading {topic} from now" in seen[-1], seen
+        produce_values(kafka_bootstrap, topic, [(None, values[1])])
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == [json.loads(values[1])]
+
+
+def test_alerts_tail_missing_topic(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(model_toml('[topics]\nalerts = "no-such-alerts-topic"\n'))
+    rc, out, err = run(capsys, "-c", str(config), "alerts", "tail", "--timeout", "1")
+    assert rc == 1 and out == ""
+    assert "topic 'no-such-alerts-topic' does not exist" in one_error_line(err)
+
+
+def test_alert_line_of_non_finite_numbers() -> None:
+    from stream.commands.ops_status import alert_line
+
+    d = json.loads(alerts_json()[0])
+    d["features"][0]["effect"] = None  # non-finite numbers are null in the JSON
+    line = click.unstyle(alert_line(json.dumps(d).encode(), "t/0@0"))
+    assert line.startswith(f"{when(d['window']['start_ms'])} TRIGGERED")
+    assert "amount mean_shift=nan" in line
