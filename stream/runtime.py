@@ -234,12 +234,35 @@ class IngestService:
         self._stopping.set()
 
 
+def faust_credentials(kafka: Any) -> Any:
+    """Credentials for faust's own Kafka connections: the same SASL/SSL settings as ours."""
+    ssl_context = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        ssl_context = create_ssl_context(
+            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
+        )
+    if kafka.security_protocol.startswith("SASL"):
+        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=password,
+            mechanism=kafka.sasl_mechanism or "PLAIN",
+            ssl_context=ssl_context,
+        )
+    if ssl_context is not None:
+        return faust.SSLCredentials(ssl_context)
+    return None
+
+
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
     from stream.web.views import register_views
 
     app = faust.App(
         app_id or f"driftstream-{settings.consumer.group_id}",
+        broker_credentials=faust_credentials(settings.kafka),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")],
         web_host=settings.web.host,
         web_port=settings.web.port,
