@@ -60,7 +60,7 @@ from stream.catalog import ModelSpec
 from stream.contract import parse_batch
 from stream.localstack import LocalStack
 from stream.pipeline import dataplane
-from stream.pipeline.ports import DeadLetter, RawRecord
+from stream.pipeline.ports import DeadLetter, RawRecord, RecordBatch
 from stream.runtime import IngestService
 from stream.settings import Settings, load_settings
 from stream.synth import SyntheticStream
@@ -524,6 +524,8 @@ def apply_columns(self: dataplane.DataPlane, partition: int, records: Any) -> No
     """DataPlane._apply (as of d069dee) with the three per-record passes replaced by columns."""
     if isinstance(records, RecordColumns):
         values, ts, offsets = records.values, records.timestamps, records.offsets
+    elif isinstance(records, RecordBatch):  # the data plane's own columns (since 474e1df)
+        values, ts, offsets = records.values, records.timestamps_ms, records.offsets
     else:
         values = [r.value for r in records]
         ts = np.fromiter((r.timestamp_ms for r in records), np.int64, len(records))
