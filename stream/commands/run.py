@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import click
@@ -116,10 +116,7 @@ def produce(
         msg = "give exactly one of --synthetic or --file"
         raise click.UsageError(msg)
     if path is not None:
-        stream = sys.stdin.buffer if str(path) == "-" else path.open("rb")
-        values: Iterable[bytes | tuple[bytes, int]] = (
-            line.rstrip(b"\r\n") for line in stream if line.strip()
-        )
+        values: Iterable[bytes | tuple[bytes, int]] = _lines(path)
     else:
         spec = model_of(settings, model_name)
         gen = SyntheticStream(spec, start_ms=start_ms, events_per_hour=events_per_hour, seed=seed)
@@ -132,6 +129,15 @@ def produce(
         partitions=partitions,
     )
     click.echo(f"sent {n} events to {topic or settings.topics.features}")
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    """Non-empty lines of a JSONL file ('-': stdin), closed when exhausted."""
+    if str(path) == "-":
+        yield from (line.rstrip(b"\r\n") for line in sys.stdin.buffer if line.strip())
+        return
+    with path.open("rb") as fh:
+        yield from (line.rstrip(b"\r\n") for line in fh if line.strip())
 
 
 def model_of(settings: Settings, name: str | None) -> ModelSpec:
