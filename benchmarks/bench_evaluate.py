@@ -112,9 +112,7 @@ def run(bootstrap: str, redis_url: str, hours: int, per_hour: int) -> None:
     ref_gen = SyntheticStream(s, start_ms=START - 7 * 24 * HOUR_MS, events_per_hour=200, seed=1)
     builder = ReferenceBuilder(s, "training")
     total = 7 * 24 * 200
-    for first in range(0, total, 20_000):
-        n = min(20_000, total - first)
-        builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
+    builder.add_synthetic(ref_gen, total)
     ref = builder.build()
     t_build = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -113,9 +113,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     ref_start = START_MS - 7 * 24 * HOUR_MS
     ref_gen = SyntheticStream(spec, start_ms=ref_start, events_per_hour=300, seed=1)
     builder = ReferenceBuilder(spec, "training", version="demo", source={"synthetic": "seed 1"})
-    for first in range(0, 7 * 24 * 300, 20_000):
-        n = min(20_000, 7 * 24 * 300 - first)
-        builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
+    builder.add_synthetic(ref_gen, 7 * 24 * 300)
     ref = builder.build()
     say("    calibrating thresholds from the reference's hours")
     RedisReferences(r, settings.redis.namespace).save(

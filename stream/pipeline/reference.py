@@ -22,6 +22,7 @@ from stream.contract import ContractParser, Limits, ModelBlock
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import iso_ms
 from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+from stream.synth import SyntheticStream
 
 __all__ = ["Reference", "ReferenceBuilder", "calibration_of", "csv_events"]
 
@@ -94,6 +95,12 @@ class ReferenceBuilder:
         block = batch.blocks.get(self.spec.name)
         if block is not None:
             self._fold(block)
+
+    def add_synthetic(self, gen: SyntheticStream, total: int, batch: int = 10_000) -> None:
+        """Fold the first ``total`` events of a synthetic stream (record time = event time)."""
+        for first in range(0, total, batch):
+            n = min(batch, total - first)
+            self.add(gen.encoded(first, n), gen.times(first, n).tolist())
 
     def _fold(self, block: ModelBlock) -> None:
         kinds = self.spec.kinds

@@ -108,9 +108,7 @@ def run(
         ref_gen = SyntheticStream(s, start_ms=START_MS - 7 * 24 * HOUR, events_per_hour=200, seed=1)
         builder = ReferenceBuilder(s, "training")
         total_ref = 7 * 24 * 200
-        for first in range(0, total_ref, 10_000):
-            n = min(10_000, total_ref - first)
-            builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
+        builder.add_synthetic(ref_gen, total_ref)
         ref = builder.build()
         RedisReferences(r, d.namespace).save(ref, calibration_of(ref, s, PER_HOUR))
         onset = START_MS + 12 * HOUR

@@ -170,9 +170,7 @@ def outcome(
             )
             builder = ReferenceBuilder(spec, "training")
             total = 7 * 24 * REF_PER_HOUR
-            for first in range(0, total, 20_000):
-                n = min(20_000, total - first)
-                builder.add(ref_gen.encoded(first, n), ref_gen.times(first, n).tolist())
+            builder.add_synthetic(ref_gen, total)
             ref = builder.build()
             refs.save(ref, calibration_of(ref, spec, per_hour))
             streams.append(_records(spec, days, per_hour, drifts, season))
