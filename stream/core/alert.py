@@ -24,6 +24,7 @@ from typing import Any
 from stream import __version__
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
+from stream.core.nullspread import finite_or_none, none_to_nan
 from stream.core.window import WindowKey, iso_ms
 
 __all__ = [
@@ -56,14 +57,6 @@ def dashboard_url(base: str, model: str, window: WindowKey, feature: str | None 
     """The dashboard view of a model in a window, optionally focused on one feature."""
     url = f"{base.rstrip('/')}/models/{_quote(model)}?window={_quote(str(window))}"
     return url + (f"&feature={_quote(feature)}" if feature else "")
-
-
-def _num(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def _unnum(x: Any) -> float:
-    return math.nan if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -117,7 +110,7 @@ class FeatureDrift:
             "severity": self.severity,
             "effect_metric": self.effect_metric,
             **{
-                k: _num(getattr(self, k))
+                k: finite_or_none(getattr(self, k))
                 for k in (
                     "effect",
                     "threshold",
@@ -131,7 +124,11 @@ class FeatureDrift:
             },
             "reasons": list(self.reasons),
             "metrics": {
-                m: {"value": _num(v), "threshold": _num(t), "p_value": _num(p)}
+                m: {
+                    "value": finite_or_none(v),
+                    "threshold": finite_or_none(t),
+                    "p_value": finite_or_none(p),
+                }
                 for m, (v, t, p) in sorted(self.metrics.items())
             },
             "dashboard_url": self.dashboard_url,
@@ -146,17 +143,17 @@ class FeatureDrift:
             breach=bool(d["breach"]),
             severity=str(d["severity"]),
             effect_metric=str(d["effect_metric"]),
-            effect=_unnum(d["effect"]),
-            threshold=_unnum(d["threshold"]),
-            ratio=_unnum(d["ratio"]),
-            p_value=_unnum(d["p_value"]),
-            p_drift=_unnum(d["p_drift"]),
-            magnitude=_unnum(d["magnitude"]),
-            ci_low=_unnum(d["ci_low"]),
-            ci_high=_unnum(d["ci_high"]),
+            effect=none_to_nan(d["effect"]),
+            threshold=none_to_nan(d["threshold"]),
+            ratio=none_to_nan(d["ratio"]),
+            p_value=none_to_nan(d["p_value"]),
+            p_drift=none_to_nan(d["p_drift"]),
+            magnitude=none_to_nan(d["magnitude"]),
+            ci_low=none_to_nan(d["ci_low"]),
+            ci_high=none_to_nan(d["ci_high"]),
             reasons=tuple(d["reasons"]),
             metrics={
-                m: (_unnum(x["value"]), _unnum(x["threshold"]), _unnum(x["p_value"]))
+                m: (none_to_nan(x["value"]), none_to_nan(x["threshold"]), none_to_nan(x["p_value"]))
                 for m, x in d["metrics"].items()
             },
             dashboard_url=str(d["dashboard_url"]),

@@ -55,6 +55,8 @@ from stream.core.nullspread import (
     Kind,
     Sketch,
     decision_measures,
+    finite_or_none,
+    none_to_nan,
     resolution_limited,
 )
 from stream.core.sketch import NumericSketch
@@ -81,14 +83,6 @@ NEW_CATEGORY_BREAK = 0.05
 """Window share of new categories that is a pipeline break rather than drift."""
 _Z95 = 1.959963984540054
 _NAN = math.nan
-
-
-def _f(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def _g(x: Any) -> float:
-    return _NAN if x is None else float(x)
 
 
 @dataclass(frozen=True)
@@ -144,48 +138,51 @@ class Decision:
             "feature": self.feature,
             "kind": self.kind,
             "breach": self.breach,
-            "effect": _f(self.effect),
+            "effect": finite_or_none(self.effect),
             "effect_metric": self.effect_metric,
-            "threshold": _f(self.threshold),
-            "p_value": _f(self.p_value),
-            "confidence": _f(self.confidence),
-            "p_drift": _f(self.p_drift),
-            "magnitude": _f(self.magnitude),
-            "ci": [_f(self.ci[0]), _f(self.ci[1])],
+            "threshold": finite_or_none(self.threshold),
+            "p_value": finite_or_none(self.p_value),
+            "confidence": finite_or_none(self.confidence),
+            "p_drift": finite_or_none(self.p_drift),
+            "magnitude": finite_or_none(self.magnitude),
+            "ci": [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])],
             "severity": self.severity,
             "reasons": list(self.reasons),
-            "metrics": {k: [_f(x) for x in v] for k, v in sorted(self.metrics.items())},
+            "metrics": {k: [finite_or_none(x) for x in v] for k, v in sorted(self.metrics.items())},
             "n_window": self.n_window,
-            "ratio": _f(self.ratio),
+            "ratio": finite_or_none(self.ratio),
             "ranked": list(self.ranked),
-            "z": _f(self.z),
-            "cusum_k": _f(self.cusum_k),
+            "z": finite_or_none(self.z),
+            "cusum_k": finite_or_none(self.cusum_k),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
         """Inverse of :meth:`to_dict`."""
-        m = {k: (_g(v[0]), _g(v[1]), _g(v[2])) for k, v in d["metrics"].items()}
+        m = {
+            k: (none_to_nan(v[0]), none_to_nan(v[1]), none_to_nan(v[2]))
+            for k, v in d["metrics"].items()
+        }
         return cls(
             feature=str(d["feature"]),
             breach=bool(d["breach"]),
-            effect=_g(d["effect"]),
+            effect=none_to_nan(d["effect"]),
             effect_metric=str(d["effect_metric"]),
-            threshold=_g(d["threshold"]),
-            p_value=_g(d["p_value"]),
-            confidence=_g(d["confidence"]),
-            p_drift=_g(d["p_drift"]),
-            magnitude=_g(d["magnitude"]),
-            ci=(_g(d["ci"][0]), _g(d["ci"][1])),
+            threshold=none_to_nan(d["threshold"]),
+            p_value=none_to_nan(d["p_value"]),
+            confidence=none_to_nan(d["confidence"]),
+            p_drift=none_to_nan(d["p_drift"]),
+            magnitude=none_to_nan(d["magnitude"]),
+            ci=(none_to_nan(d["ci"][0]), none_to_nan(d["ci"][1])),
             severity=d["severity"],
             reasons=tuple(d["reasons"]),
             metrics=m,
             kind=str(d["kind"]),
             n_window=int(d["n_window"]),
-            ratio=_g(d["ratio"]),
+            ratio=none_to_nan(d["ratio"]),
             ranked=tuple(d["ranked"]),
-            z=_g(d["z"]),
-            cusum_k=_g(d["cusum_k"]),
+            z=none_to_nan(d["z"]),
+            cusum_k=none_to_nan(d["cusum_k"]),
         )
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from stream.core.nullspread import Kind, Sketch
+from stream.core.nullspread import Kind, Sketch, finite_or_none, none_to_nan
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import DAY_MS, HOUR_MS
 
@@ -41,14 +41,6 @@ SEASON_ALPHA = 1e-3
 _MIN_COUNT = 10
 _MIN_RESIDUAL_DF = 10
 FloatArray = npt.NDArray[np.float64]
-
-
-def _f(x: float) -> float | None:
-    return float(x) if math.isfinite(x) else None
-
-
-def _g(x: Any) -> float:
-    return math.nan if x is None else float(x)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +87,7 @@ class Seasonality:
             "feature": self.feature,
             "daily": self.daily,
             "weekly": self.weekly,
-            **{k: _f(getattr(self, k)) for k in ("q", "q_p", "tau2", "hod_p", "day_p")},
+            **{k: finite_or_none(getattr(self, k)) for k in ("q", "q_p", "tau2", "hod_p", "day_p")},
             "n_windows": self.n_windows,
             "method": self.method,
         }
@@ -107,11 +99,11 @@ class Seasonality:
             feature=str(d["feature"]),
             daily=bool(d["daily"]),
             weekly=bool(d["weekly"]),
-            q=_g(d["q"]),
-            q_p=_g(d["q_p"]),
-            tau2=_g(d["tau2"]),
-            hod_p=_g(d["hod_p"]),
-            day_p=_g(d["day_p"]),
+            q=none_to_nan(d["q"]),
+            q_p=none_to_nan(d["q_p"]),
+            tau2=none_to_nan(d["tau2"]),
+            hod_p=none_to_nan(d["hod_p"]),
+            day_p=none_to_nan(d["day_p"]),
             n_windows=int(d["n_windows"]),
             method=str(d["method"]),
         )
