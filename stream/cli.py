@@ -80,6 +80,7 @@ for _name in ("up", "down", "status"):
 
 
 # -- data plane -------------------------------------------------------------------------
+from stream.commands.check import check  # noqa: E402
 from stream.commands.demo import demo  # noqa: E402
 from stream.commands.forward import forward  # noqa: E402
 from stream.commands.ops import alerts_group, config_group, init, status  # noqa: E402
@@ -101,6 +102,7 @@ cli.add_command(config_group)
 cli.add_command(status)
 cli.add_command(alerts_group)
 cli.add_command(report)
+cli.add_command(check)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -102,6 +102,10 @@ class ReferenceBuilder:
             n = min(batch, total - first)
             self.add(gen.encoded(first, n), gen.times(first, n).tolist())
 
+    def add_block(self, block: ModelBlock) -> None:
+        """Fold events already in columns (``driftstream check`` reads tables, not events)."""
+        self._fold(block)
+
     def _fold(self, block: ModelBlock) -> None:
         kinds = self.spec.kinds
         self._ref.events += len(block)

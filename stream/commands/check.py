@@ -1,0 +1,319 @@
+"""``driftstream check``: the live drift decisions on two files, with no servers.
+
+Wiring only: files are read by :mod:`stream.adapters.tables`, folded and judged by
+:mod:`stream.pipeline.offline` (the live sketches, rollup, calibration and evaluator),
+reported by :mod:`.check_output` and, with ``--html``, by the dashboard's report.
+Exit codes: 0 no drift, 1 drift (at ``--fail-on``), 2 error or nothing to judge.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from stream.errors import DriftstreamError
+
+__all__ = ["check"]
+
+EXIT_ERROR = 2
+INFERRED_MODEL = "check"
+
+
+class CheckError(DriftstreamError):
+    """Nothing to judge: an empty file, every row rejected, no window large enough."""
+
+
+@click.command()
+@click.option(
+    "--reference",
+    "ref_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Reference table (training data): .csv, .jsonl or .parquet.",
+)
+@click.option(
+    "--current",
+    "cur_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Current table (the batch to judge): .csv, .jsonl or .parquet.",
+)
+@click.option("--model", "model_name", help="Use this configured model's features and rules.")
+@click.option(
+    "--infer", is_flag=True, help="Infer column kinds even when a config declares models."
+)
+@click.option(
+    "--ts",
+    "ts_column",
+    help="Event-time column (epoch ms or ISO-8601 with offset); default 'ts' when present.",
+)
+@click.option(
+    "--window",
+    "window",
+    type=click.Choice(["hour", "day", "all"]),
+    help="Judge hour windows, day windows, or the whole current set as one "
+    "(default: hours and days with a time column, else all).",
+)
+@click.option("--numeric", "numeric", multiple=True, help="Treat COLUMN as numeric (repeatable).")
+@click.option(
+    "--categorical", "categorical", multiple=True, help="Treat COLUMN as categorical (repeatable)."
+)
+@click.option("--ignore", "ignore", multiple=True, help="Leave COLUMN out (repeatable), e.g. ids.")
+@click.option(
+    "--min-rows",
+    type=click.IntRange(1),
+    help="Windows with fewer rows are not judged (default: alerts.min_window_events, 100).",
+)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "critical"]),
+    default="warning",
+    show_default=True,
+    help="Lowest drift severity that exits 1.",
+)
+@click.option("--chunk-rows", type=click.IntRange(1), default=50_000, hidden=True)
+@click.pass_context
+def check(ctx: click.Context, **opts: Any) -> None:
+    r"""Judge drift between two files with the live decisions: no Kafka, no Redis.
+
+    Exit code 0: no drift; 1: drift at --fail-on severity or above; 2: error or
+    nothing to judge.
+
+    \b
+    Examples:
+      driftstream check --reference train.csv --current batch.csv
+      driftstream check --reference train.parquet --current today.parquet \
+          --ts event_time --html report.html --json result.json --fail-on critical
+    """
+    try:
+        code = _run(ctx, **opts)
+    except DriftstreamError as exc:
+        if ctx.find_root().obj.get("debug"):
+            traceback.print_exc()
+        click.echo(f"driftstream: error: {exc}", err=True)
+        ctx.exit(EXIT_ERROR)
+    ctx.exit(code)
+
+
+def _run(
+    ctx: click.Context,
+    *,
+    ref_path: Path,
+    cur_path: Path,
+    model_name: str | None,
+    infer: bool,
+    ts_column: str | None,
+    window: str | None,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    ignore: tuple[str, ...],
+    min_rows: int | None,
+    html_path: Path | None,
+    json_path: Path | None,
+    fail_on: str,
+    chunk_rows: int,
+) -> int:
+    from stream.adapters.tables import open_table
+    from stream.commands.check_output import check_document, summary_lines
+    from stream.core.alert import build_alert
+    from stream.core.lifecycle import AlertEvent
+    from stream.pipeline.offline import calibrate, evaluate, fold
+
+    both = set(numeric) & set(categorical)
+    if both:
+        msg = f"--numeric and --categorical both name {sorted(both)[0]!r}"
+        raise click.UsageError(msg)
+    ref_t, cur_t = open_table(ref_path), open_table(cur_path)
+    notes: list[str] = []
+    if ts_column is None and "ts" in cur_t.columns and window != "all":
+        ts_column = "ts"
+        notes.append("time column 'ts' used (--ts COLUMN to choose one, --window all to ignore)")
+    if ts_column is not None and ts_column not in cur_t.columns:
+        msg = f"--ts: no column {ts_column!r} in {cur_path} (columns: {', '.join(cur_t.columns)})"
+        raise CheckError(msg)
+    if window in ("hour", "day") and ts_column is None:
+        msg = "--window hour/day needs a time column: give --ts COLUMN"
+        raise click.UsageError(msg)
+    mode = window or ("both" if ts_column is not None else "all")
+    spec, columns, skipped, source = _model(
+        ctx, model_name, infer, ref_t, cur_t, ts_column, numeric, categorical, ignore, chunk_rows
+    )
+    if min_rows is not None:
+        spec = spec.model_copy(
+            update={"alerts": spec.alerts.model_copy(update={"min_window_events": min_rows})}
+        )
+    for col in columns:
+        if col["name"] not in cur_t.columns:
+            notes.append(
+                f"column {col['name']!r} is not in {cur_path}: all its values count as null"
+            )
+    if ref_t.source == "jsonl":
+        pass
+    ref_ts = ts_column if ts_column in ref_t.columns else None
+    if ts_column is not None and ref_ts is None:
+        notes.append(
+            f"the reference has no {ts_column!r} column: it is one window (calibration from "
+            "resampling only)"
+        )
+    started = time.monotonic()
+    reference = fold(spec, ref_t.chunks(chunk_rows, spec.name), ts_column=ref_ts, name="reference")
+    _nothing(reference, ref_path)
+    current = fold(spec, cur_t.chunks(chunk_rows, spec.name), ts_column=ts_column, name="current")
+    _nothing(current, cur_path)
+    for t, path in ((ref_t, ref_path), (cur_t, cur_path)):
+        if t.skipped_models:
+            other = ", ".join(f"{m} {n:,}" for m, n in sorted(t.skipped_models.items()))
+            notes.append(f"{path}: events of other models skipped ({other})")
+    live_n = {"day": current.accepted} if mode == "all" else None
+    calibration = calibrate(spec, reference.ref, live_n=live_n)
+
+    def encode(event: AlertEvent) -> bytes:
+        return build_alert(event, dashboard_base="", runbook_url=spec.alerts.runbook_url).to_json()
+
+    run = evaluate(spec, reference.ref, calibration, current, mode, encode)  # type: ignore[arg-type]
+    elapsed = time.monotonic() - started
+    rows = reference.rows + current.rows
+    notes.append(f"{rows:,} rows read in {elapsed:.1f} s ({rows / max(elapsed, 1e-9):,.0f} rows/s)")
+    tables = {
+        "reference": {"path": str(ref_path), "format": ref_t.source},
+        "current": {"path": str(cur_path), "format": cur_t.source},
+    }
+    doc = check_document(
+        run,
+        reference=reference,
+        current=current,
+        tables=tables,
+        columns=columns,
+        skipped=skipped,
+        mode=mode,
+        ts_column=ts_column,
+        fail_on=fail_on,
+        notes=notes,
+    )
+    click.echo(f"driftstream check: model {spec.name!r} ({source})")
+    for line in summary_lines(doc):
+        click.echo(line)
+    judged = [f for f in doc["features"] if f["verdict"] != "not judged"]
+    if not judged:
+        n = max((w["events"] for w in doc["windows"]), default=0)
+        msg = (
+            f"nothing judged: the largest window has {n:,} rows, fewer than "
+            f"{spec.alerts.min_window_events} (--min-rows to lower it)"
+            if doc["windows"]
+            else "nothing judged: no window with rows"
+        )
+        raise CheckError(msg)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        click.echo(f"wrote {json_path}")
+    if html_path is not None:
+        _html(run, doc, html_path, mode)
+    return int(doc["exit_code"])
+
+
+def _nothing(folded: Any, path: Path) -> None:
+    if folded.rows == 0:
+        msg = f"{path}: no data rows"
+        raise CheckError(msg)
+    if folded.accepted == 0:
+        msg = f"{path}: all {folded.rows:,} rows rejected: {folded.rejects.line()}"
+        raise CheckError(msg)
+
+
+def _model(
+    ctx: click.Context,
+    model_name: str | None,
+    infer: bool,
+    ref_t: Any,
+    cur_t: Any,
+    ts_column: str | None,
+    numeric: tuple[str, ...],
+    categorical: tuple[str, ...],
+    ignore: tuple[str, ...],
+    chunk_rows: int,
+) -> tuple[Any, list[dict[str, Any]], dict[str, str], str]:
+    """The model spec: the configured one, or one inferred from the reference's first rows."""
+    from stream.catalog import ModelSpec
+    from stream.commands.run import model_of, settings_from
+    from stream.pipeline.tabular import infer_kinds
+
+    if model_name is not None and infer:
+        msg = "give --model or --infer, not both"
+        raise click.UsageError(msg)
+    configured = not infer and (
+        model_name is not None or ctx.find_root().obj.get("config") is not None
+    )
+    if configured:
+        settings = settings_from(ctx)
+        if model_name is None and len(settings.models) != 1:
+            names = ", ".join(settings.models.names) or "none"
+            msg = f"--model: the config declares {len(settings.models)} models ({names}); name one or use --infer"
+            raise click.UsageError(msg)
+        spec = model_of(settings, model_name)
+        cols = [{"name": f.name, "kind": f.kind, "from": "config"} for f in spec.monitored]
+        return spec, cols, {}, f"from the config: {len(cols)} columns"
+    sample = next(iter(ref_t.chunks(min(chunk_rows, 10_000), None)), None)
+    if sample is None:
+        msg = f"{ref_t.path}: no data rows"
+        raise CheckError(msg)
+    exclude = [*ignore, *([ts_column] if ts_column else []), "model"]
+    inferred = infer_kinds(sample, exclude=exclude, numeric=numeric, categorical=categorical)
+    unknown = sorted(set(numeric) | set(categorical) - set(ref_t.columns))
+    if unknown:
+        msg = f"--numeric/--categorical: no column {unknown[0]!r} in {ref_t.path}"
+        raise click.UsageError(msg)
+    if not inferred.kinds:
+        msg = f"{ref_t.path}: no column to check ({len(ref_t.columns)} columns, all left out)"
+        raise CheckError(msg)
+    spec = ModelSpec.model_validate(
+        {
+            "name": INFERRED_MODEL,
+            "features": dict(inferred.kinds),
+            "reference": {"source": "file", "path": str(ref_t.path)},
+        }
+    )
+    cols = [
+        {
+            "name": n,
+            "kind": k,
+            "from": "option" if n in numeric or n in categorical else "inferred",
+        }
+        for n, k in inferred.kinds.items()
+    ]
+    n_num = sum(1 for c in cols if c["kind"] == "numeric")
+    how = f"inferred from {ref_t.path}: {n_num} numeric, {len(cols) - n_num} categorical"
+    return spec, cols, dict(inferred.skipped), how
+
+
+def _html(run: Any, doc: dict[str, Any], path: Path, mode: str) -> None:
+    from stream.web.offline import OfflineData
+    from stream.web.report import report_html
+
+    # The window the report centres on: the whole set, else the window with most drift.
+    ranked = sorted(
+        run.windows,
+        key=lambda w: (
+            sum(d["breach"] for ds in run.store.decisions.get(w.key, {}).values() for d in ds),
+            w.key.scale == "day",
+            w.key.start_ms,
+        ),
+    )
+    focus = ranked[-1].key
+    meta = {
+        "name": str(doc["reference"]["path"]),
+        "events": doc["reference"]["accepted"],
+    }
+    label = f"check: {doc['current']['path']}" + (" (whole set)" if mode == "all" else "")
+    data = OfflineData(run, label, meta)
+    html = report_html(data.report(run.spec.name, focus), generated_ms=time.time_ns() // 1_000_000)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(html, encoding="utf-8")
+    click.echo(f"wrote {path} ({len(html.encode()):,} bytes, window {focus})")

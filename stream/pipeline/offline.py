@@ -1,0 +1,270 @@
+"""Offline check: tables folded into sketches, then the live rollup and evaluator, in memory.
+
+``driftstream check`` runs the live decision path without Kafka or Redis:
+
+1. **Fold.** Reference and current tables are read in chunks; each chunk becomes a
+   model block (:mod:`.tabular`, the contract's cell rules) and is folded into hour
+   sketches by :class:`~.reference.ReferenceBuilder` — the same sketches and exact
+   merges as live ingest. Rows without a time column all fall in one window.
+2. **Calibrate.** The reference's hours are calibrated by ``calibrate_model`` as
+   ``reference build`` does (the whole-set window at the size of the current set).
+3. **Roll up.** The current hours go through the live :func:`~.rollup.roll_up` over an
+   in-memory :class:`MemoryWindows` (one partition, sealed through its last hour:
+   a file is complete, so no event is late), giving the same hour and day windows as
+   a replay of the same events.
+4. **Evaluate.** The live :class:`~.evaluate.Evaluator` over an in-memory
+   :class:`MemoryEvaluations` judges every window in time order (hours, then days),
+   against every configured baseline, with the live lifecycle (would-be alerts).
+
+In ``all`` mode the whole current set is one window judged against the reference only,
+at the day scale's α and calibration (sized to the current set); a seasonal feature
+is judged against the reference too, since no earlier window exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from stream.catalog import ModelSpec
+from stream.contract import ModelBlock
+from stream.core.calibrate import ModelCalibration, calibrate_model
+from stream.core.decide import Decision
+from stream.core.lifecycle import AlertEvent, AlertState
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
+from stream.pipeline.evaluate import Evaluator, WindowVerdict
+from stream.pipeline.ingest import SketchParams, merge_sketches
+from stream.pipeline.reference import Reference, ReferenceBuilder
+from stream.pipeline.rollup import StoredWindow, roll_up
+from stream.pipeline.tabular import Chunk, Rejects, chunk_block
+
+__all__ = [
+    "CheckRun",
+    "Folded",
+    "MemoryEvaluations",
+    "MemoryWindows",
+    "Mode",
+    "calibrate",
+    "evaluate",
+    "fold",
+]
+
+Mode = Literal["all", "hour", "day", "both"]
+
+
+@dataclass
+class Folded:
+    """One table folded: the sketches by hour, events per hour, rows and rejects."""
+
+    ref: Reference
+    hour_events: dict[int, int] = field(default_factory=dict)
+    rows: int = 0
+    rejects: Rejects = field(default_factory=Rejects)
+
+    @property
+    def accepted(self) -> int:
+        """Rows folded into sketches."""
+        return self.ref.events
+
+
+def fold(
+    spec: ModelSpec,
+    chunks: Iterable[Chunk],
+    *,
+    ts_column: str | None,
+    name: str,
+    max_value_bytes: int = 1_024,
+    params: SketchParams | None = None,
+) -> Folded:
+    """Step 1 for one table: every chunk through the cell rules into hour sketches."""
+    builder = ReferenceBuilder(spec, name, params)
+    hour_events: dict[int, int] = {}
+    rows = 0
+    all_rejects = Rejects()
+    for chunk in chunks:
+        rows += chunk.n
+        block, rejects = chunk_block(
+            chunk, spec.name, spec.kinds, ts_column=ts_column, max_value_bytes=max_value_bytes
+        )
+        all_rejects.merge(rejects)
+        if block is not None:
+            builder.add_block(block)
+            _count_hours(hour_events, block)
+    return Folded(builder.build(), hour_events, rows, all_rejects)
+
+
+def _count_hours(counts: dict[int, int], block: ModelBlock) -> None:
+    hours, n = np.unique(hour_starts(block.ts_ms), return_counts=True)
+    for h, k in zip(hours.tolist(), n.tolist(), strict=True):
+        counts[h] = counts.get(h, 0) + k
+
+
+def calibrate(
+    spec: ModelSpec, ref: Reference, *, live_n: Mapping[str, int] | None = None
+) -> ModelCalibration:
+    """Step 2: the reference's calibration (``reference build``'s, unless ``live_n``)."""
+    return calibrate_model(spec.name, spec.kinds, ref.hours, live_n=live_n)
+
+
+class MemoryWindows:
+    """The rollup's ``WindowStore`` over one table: one partition, complete and idle."""
+
+    def __init__(
+        self, model: str, hours: Mapping[int, Mapping[str, bytes]], events: Mapping[int, int]
+    ) -> None:
+        self._model = model
+        self._hours = dict(hours)
+        self._events = dict(events)
+        self._pending = sorted(h for h in hours if events.get(h, 0))
+        self._windows: dict[WindowKey, StoredWindow] = {}
+        self._days: set[int] = set()
+
+    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
+        """The table's only partition has sealed everything it holds."""
+        last = max(self._hours, default=None)
+        return {0: (None if last is None else last + HOUR_MS, True)}
+
+    def add_pending(self, model: str, hours: Sequence[int]) -> None:
+        """Hours are known up front; nothing is added later."""
+        self._pending = sorted(set(self._pending) | set(hours))
+
+    def pending_hours(self, model: str) -> list[int]:
+        """Hours with data not rolled up yet."""
+        return list(self._pending)
+
+    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
+        """The table's (events, sketches) of ``hour_ms``."""
+        if hour_ms not in self._hours:
+            return []
+        return [(self._events.get(hour_ms, 0), self._hours[hour_ms])]
+
+    def late_count(self, model: str, hour_ms: int) -> int:
+        """A file is complete: nothing is late."""
+        return 0
+
+    def pending_days(self, model: str) -> list[int]:
+        """Days with an hour window and no day window yet."""
+        return sorted(self._days)
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up window."""
+        return self._windows.get(key)
+
+    def create_window(self, model: str, window: StoredWindow) -> bool:
+        """Create-only, like the Redis store (pending hours/days updated the same way)."""
+        if window.key in self._windows:
+            return False
+        self._windows[window.key] = window
+        if window.key.scale == HOUR:
+            self._pending = [h for h in self._pending if h != window.key.start_ms]
+            self._days.add(floor_to(window.key.start_ms, DAY_MS))
+        else:
+            self._days.discard(window.key.start_ms)
+        return True
+
+
+@dataclass
+class MemoryEvaluations:
+    """The evaluator's ``EvaluationStore`` in memory: decisions, lifecycle, outbox."""
+
+    windows: MemoryWindows | None
+    ref: tuple[dict[str, bytes], ModelCalibration | None] | None
+    extra: dict[WindowKey, StoredWindow] = field(default_factory=dict)
+    states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
+    decisions: dict[WindowKey, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    outbox: list[bytes] = field(default_factory=list)
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up window (the whole-set window in ``all`` mode)."""
+        if key in self.extra:
+            return self.extra[key]
+        return self.windows.window(model, key) if self.windows is not None else None
+
+    def reference(
+        self, spec: ModelSpec
+    ) -> tuple[Mapping[str, bytes], ModelCalibration | None] | None:
+        """The reference table's merged sketches and calibration."""
+        return self.ref
+
+    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
+        """The lifecycle state so far."""
+        return self.states.get((model, scale, baseline))
+
+    def commit(
+        self,
+        model: str,
+        window: WindowKey,
+        baseline: str,
+        decisions: Sequence[Decision],
+        state: AlertState,
+        alerts: Sequence[bytes],
+    ) -> None:
+        """Keep the decisions (as the Redis store encodes them), state and alerts."""
+        self.decisions.setdefault(window, {})[baseline] = [d.to_dict() for d in decisions]
+        self.states[(model, window.scale, baseline)] = state
+        self.outbox.extend(alerts)
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """What a check evaluated: windows in order, their verdicts, the in-memory stores."""
+
+    windows: tuple[StoredWindow, ...]
+    verdicts: tuple[WindowVerdict, ...]
+    store: MemoryEvaluations
+    spec: ModelSpec
+    events: tuple[AlertEvent, ...]
+
+
+def _all_spec(spec: ModelSpec) -> ModelSpec:
+    """The whole set as one day-scale window, against the reference only."""
+    feats = tuple(f.model_copy(update={"seasonal": False}) for f in spec.features)
+    pred = spec.prediction.model_copy(update={"seasonal": False}) if spec.prediction else None
+    alerts = spec.alerts.model_copy(update={"windows": (DAY,), "baselines": ("reference",)})
+    return spec.model_copy(update={"features": feats, "prediction": pred, "alerts": alerts})
+
+
+def evaluate(
+    spec: ModelSpec,
+    reference: Reference,
+    calibration: ModelCalibration | None,
+    current: Folded,
+    mode: Mode,
+    encode: Any,
+    params: SketchParams | None = None,
+) -> CheckRun:
+    """Steps 3–4: roll the current hours up and judge them (``all``: one window)."""
+    p = params or SketchParams()
+    ref = ({f: s.to_bytes() for f, s in reference.sketches.items()}, calibration)
+    hours = {h: {f: s.to_bytes() for f, s in row.items()} for h, row in current.ref.hours.items()}
+    if mode == "all":
+        eval_spec = _all_spec(spec)
+        first = min(current.ref.hours, default=0)
+        merged = {f: p.zero(k) for f, k in spec.kinds.items()}
+        for h in sorted(current.ref.hours):
+            for f, s in current.ref.hours[h].items():
+                merged[f] = merge_sketches(merged[f], s)
+        whole = StoredWindow(
+            WindowKey(DAY, floor_to(first, DAY_MS)),
+            current.accepted,
+            0,
+            {f: s.to_bytes() for f, s in merged.items()},
+        )
+        store = MemoryEvaluations(None, ref, extra={whole.key: whole})
+        windows: tuple[StoredWindow, ...] = (whole,)
+    else:
+        scales = {"hour": (HOUR,), "day": (DAY,), "both": spec.alerts.windows}[mode]
+        eval_spec = spec.model_copy(
+            update={"alerts": spec.alerts.model_copy(update={"windows": tuple(scales)})}
+        )
+        mem = MemoryWindows(spec.name, hours, current.hour_events)
+        rolled = roll_up(spec, mem, p)
+        store = MemoryEvaluations(mem, ref)
+        windows = tuple(w for w in (*rolled.hours, *rolled.days) if w.key.scale in scales)
+    evaluator = Evaluator(store, encode=encode, params=p)
+    verdicts = tuple(evaluator.evaluate(eval_spec, w) for w in windows)
+    events = tuple(e for v in verdicts for e in v.events)
+    return CheckRun(windows, verdicts, store, eval_spec, events)
