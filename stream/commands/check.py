@@ -9,14 +9,21 @@ Exit codes: 0 no drift, 1 drift (at ``--fail-on``), 2 error or nothing to judge.
 from __future__ import annotations
 
 import json
+import sys
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from stream.core.window import DAY_MS, iso_ms
 from stream.errors import DriftstreamError
+
+if TYPE_CHECKING:
+    from stream.pipeline.offline import CheckRun, Folded
+    from stream.pipeline.tabular import Chunk
 
 __all__ = ["check"]
 
@@ -80,7 +87,7 @@ class CheckError(DriftstreamError):
 )
 @click.option("--chunk-rows", type=click.IntRange(1), default=50_000, hidden=True)
 @click.pass_context
-def check(ctx: click.Context, **opts: Any) -> None:
+def check(ctx: click.Context, /, **opts: Any) -> None:
     r"""Judge drift between two files with the live decisions: no Kafka, no Redis.
 
     Exit code 0: no drift; 1: drift at --fail-on severity or above; 2: error or
@@ -154,8 +161,6 @@ def _run(
             notes.append(
                 f"column {col['name']!r} is not in {cur_path}: all its values count as null"
             )
-    if ref_t.source == "jsonl":
-        pass
     ref_ts = ts_column if ts_column in ref_t.columns else None
     if ts_column is not None and ref_ts is None:
         notes.append(
@@ -163,24 +168,37 @@ def _run(
             "resampling only)"
         )
     started = time.monotonic()
-    reference = fold(spec, ref_t.chunks(chunk_rows, spec.name), ts_column=ref_ts, name="reference")
+    reference = fold(
+        spec, _progress(ref_t.chunks(chunk_rows, spec.name), ref_path), ts_column=ref_ts,
+        name="reference",
+    )  # fmt: skip
     _nothing(reference, ref_path)
-    current = fold(spec, cur_t.chunks(chunk_rows, spec.name), ts_column=ts_column, name="current")
+    current = fold(
+        spec, _progress(cur_t.chunks(chunk_rows, spec.name), cur_path), ts_column=ts_column,
+        name="current",
+    )  # fmt: skip
     _nothing(current, cur_path)
+    read_s = time.monotonic() - started
     for t, path in ((ref_t, ref_path), (cur_t, cur_path)):
         if t.skipped_models:
             other = ", ".join(f"{m} {n:,}" for m, n in sorted(t.skipped_models.items()))
             notes.append(f"{path}: events of other models skipped ({other})")
+    notes.extend(_time_notes(current, ts_column))
     live_n = {"day": current.accepted} if mode == "all" else None
     calibration = calibrate(spec, reference.ref, live_n=live_n)
+    cal_s = time.monotonic() - started - read_s
 
     def encode(event: AlertEvent) -> bytes:
         return build_alert(event, dashboard_base="", runbook_url=spec.alerts.runbook_url).to_json()
 
     run = evaluate(spec, reference.ref, calibration, current, mode, encode)  # type: ignore[arg-type]
-    elapsed = time.monotonic() - started
+    judge_s = time.monotonic() - started - read_s - cal_s
+    notes.extend(_unjudged_days(run, current, mode))
     rows = reference.rows + current.rows
-    notes.append(f"{rows:,} rows read in {elapsed:.1f} s ({rows / max(elapsed, 1e-9):,.0f} rows/s)")
+    notes.append(
+        f"read and sketched {rows:,} rows in {read_s:.1f} s ({rows / max(read_s, 1e-9):,.0f} "
+        f"rows/s); calibration {cal_s:.1f} s; decisions {judge_s:.1f} s"
+    )
     tables = {
         "reference": {"path": str(ref_path), "format": ref_t.source},
         "current": {"path": str(cur_path), "format": cur_t.source},
@@ -219,6 +237,49 @@ def _run(
     return int(doc["exit_code"])
 
 
+def _progress(chunks: Iterator[Chunk], path: Path) -> Iterator[Chunk]:
+    """Rows read so far on a terminal's stderr, every few seconds (big files)."""
+    tty = sys.stderr.isatty()
+    last = time.monotonic()
+    rows = 0
+    for chunk in chunks:
+        rows += chunk.n
+        if tty and time.monotonic() - last > 3.0:
+            last = time.monotonic()
+            click.echo(f"\rreading {path}: {rows:,} rows", err=True, nl=False)
+        yield chunk
+    if tty and rows:
+        click.echo("\r" + " " * 60 + "\r", err=True, nl=False)
+
+
+def _time_notes(current: Folded, ts_column: str | None) -> list[str]:
+    if ts_column is None or not current.hour_events:
+        return []
+    first, last = min(current.hour_events), max(current.hour_events)
+    out = [f"current data spans {iso_ms(first)[:13]}h to {iso_ms(last)[:13]}h UTC"]
+    if 0 <= first and last < 10**11:  # before 1973 in ms: likely epoch seconds
+        out.append(
+            f"{ts_column!r} looks like epoch seconds: times are read as epoch milliseconds "
+            "or ISO-8601 with an offset"
+        )
+    return out
+
+
+def _unjudged_days(run: CheckRun, current: Folded, mode: str) -> list[str]:
+    """Days with data that were not judged as a day: the data ends before the day does."""
+    if mode not in ("both", "day") or "day" not in run.spec.alerts.windows:
+        return []
+    judged = {w.key.start_ms for w in run.windows if w.key.scale == "day"}
+    days = sorted({h - h % DAY_MS for h in current.hour_events} - judged)
+    return [
+        f"day {iso_ms(d)[:10]}: not judged as a day, the data ends before the day does "
+        "(as live and replay; its hours are judged)"
+        if mode == "both"
+        else f"day {iso_ms(d)[:10]}: not judged, the data ends before the day does"
+        for d in days
+    ]
+
+
 def _nothing(folded: Any, path: Path) -> None:
     if folded.rows == 0:
         msg = f"{path}: no data rows"
@@ -255,7 +316,10 @@ def _model(
         settings = settings_from(ctx)
         if model_name is None and len(settings.models) != 1:
             names = ", ".join(settings.models.names) or "none"
-            msg = f"--model: the config declares {len(settings.models)} models ({names}); name one or use --infer"
+            msg = (
+                f"--model: the config declares {len(settings.models)} models ({names}); "
+                "name one, or --infer"
+            )
             raise click.UsageError(msg)
         spec = model_of(settings, model_name)
         cols = [{"name": f.name, "kind": f.kind, "from": "config"} for f in spec.monitored]

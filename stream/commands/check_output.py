@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stream import __version__
-from stream.core.window import DAY, iso_ms
+from stream.core.window import iso_ms
 from stream.pipeline.offline import CheckRun, Folded
 
 __all__ = ["SCHEMA_VERSION", "check_document", "effect_text", "failing", "summary_lines"]
@@ -233,19 +233,22 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
             "against every configured baseline"
         )
     out.append("")
-    head = f"{'feature':20s} {'verdict':10s} {'severity':8s} {'effect':40s} {'P(drift)':>8s}  {'magnitude [95%]':28s} reason"
-    out.append(head)
+    out.append(
+        f"{'feature':20s} {'verdict':10s} {'severity':8s} {'effect':40s} {'P(drift)':>8s}  "
+        f"{'magnitude [95%]':28s} reason"
+    )
     for f in doc["features"]:
         w = f["worst"] or {}
         verdict = f["verdict"].upper() if f["verdict"] == "drift" else f["verdict"]
         if doc["mode"] != "all" and f["windows_judged"]:
             verdict += f" {f['windows_drifted']}/{f['windows_judged']}"
+        severity = f["severity"] if f["verdict"] == "drift" else "-"
         pd = w.get("p_drift")
+        p_text = "–" if pd is None else f"{pd:.2f}"
         out.append(
-            f"{f['name'][:20]:20s} {verdict:10s} {f['severity'] if f['verdict'] == 'drift' else '-':8s} "
-            f"{str(w.get('effect_text', '–'))[:40]:40s} "
-            f"{'–' if pd is None else f'{pd:.2f}':>8s}  {str(w.get('interval_text', '–'))[:28]:28s} "
-            f"{w.get('reason', '')}"
+            f"{f['name'][:20]:20s} {verdict:10s} {severity:8s} "
+            f"{str(w.get('effect_text', '–'))[:40]:40s} {p_text:>8s}  "
+            f"{str(w.get('interval_text', '–'))[:28]:28s} {w.get('reason', '')}"
         )
     for name, why in doc["skipped_columns"].items():
         out.append(f"{name[:20]:20s} {'skipped':10s} {why}")
@@ -269,6 +272,3 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
 
 def _reasons(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{r} {n:,}" for r, n in sorted(counts.items(), key=lambda kv: -kv[1]))
-
-
-_ = DAY
