@@ -14,6 +14,7 @@ than the one checked are skipped and counted.
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,19 +99,16 @@ def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[Chunk]:
         next(reader, None)
         first = 1
         while True:
-            rows: list[list[str]] = []
-            for row in reader:
-                rows.append(row)
-                if len(rows) >= chunk_rows:
-                    break
+            rows = list(itertools.islice(reader, chunk_rows))
             if not rows:
                 return
             bad: dict[int, str] = {}
-            for i, r in enumerate(rows):
-                if len(r) != width:
-                    bad[i] = f"{len(r)} fields, the header has {width}"
-                    rows[i] = [""] * width
-            cols = dict(zip(names, (list(c) for c in zip(*rows, strict=True)), strict=True))
+            if len(set(map(len, rows))) != 1 or len(rows[0]) != width:
+                for i, r in enumerate(rows):
+                    if len(r) != width:
+                        bad[i] = f"{len(r)} fields, the header has {width}"
+                        rows[i] = [""] * width
+            cols = dict(zip(names, zip(*rows, strict=True), strict=True))
             yield Chunk(first, len(rows), cols, "csv", bad_rows=bad)
             first += len(rows)
 

@@ -185,7 +185,7 @@ def _run(
             notes.append(f"{path}: events of other models skipped ({other})")
     notes.extend(_time_notes(current, ts_column))
     live_n = {"day": current.accepted} if mode == "all" else None
-    calibration = calibrate(spec, reference.ref, live_n=live_n)
+    calibration = calibrate(spec, reference.ref, mode, live_n=live_n)  # type: ignore[arg-type]
     cal_s = time.monotonic() - started - read_s
 
     def encode(event: AlertEvent) -> bytes:

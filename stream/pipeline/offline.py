@@ -31,7 +31,7 @@ import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
-from stream.core.calibrate import ModelCalibration, calibrate_model
+from stream.core.calibrate import Baseline, ModelCalibration, Scale, calibrate_model
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent, AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
@@ -103,10 +103,22 @@ def _count_hours(counts: dict[int, int], block: ModelBlock) -> None:
 
 
 def calibrate(
-    spec: ModelSpec, ref: Reference, *, live_n: Mapping[str, int] | None = None
+    spec: ModelSpec, ref: Reference, mode: Mode, *, live_n: Mapping[str, int] | None = None
 ) -> ModelCalibration:
-    """Step 2: the reference's calibration (``reference build``'s, unless ``live_n``)."""
-    return calibrate_model(spec.name, spec.kinds, ref.hours, live_n=live_n)
+    """Step 2: the reference's calibration, as ``reference build`` stores it.
+
+    Only the scales (and, for ``all``, the baseline) the mode judges are calibrated:
+    each (feature, scale, baseline) has its own seed, so the subset is the same numbers.
+    """
+    scales: tuple[Scale, ...] = tuple(spec.alerts.windows)
+    if mode in ("all", "day"):
+        scales = ("day",)
+    elif mode == "hour":
+        scales = ("hour",)
+    baselines: tuple[Baseline, ...] = ("reference",) if mode == "all" else ("reference", "seasonal")
+    return calibrate_model(
+        spec.name, spec.kinds, ref.hours, scales=scales, baselines=baselines, live_n=live_n
+    )
 
 
 class MemoryWindows:

@@ -57,7 +57,7 @@ BAD_ROW = "bad_row"
 EXAMPLES = 3
 """Example rejections kept per reason."""
 
-Cells = list[Any] | npt.NDArray[Any]
+Cells = Sequence[Any] | npt.NDArray[Any]
 """One column of a chunk: Python values (``str`` for CSV, JSON values for JSONL) or,
 for Parquet numeric columns, a float64 array (NaN where null) with a null mask."""
 
@@ -215,10 +215,15 @@ def _numeric(
         return values, mask
     n = len(cells)
     if source == "csv":
-        mask = np.fromiter((v == "" for v in cells), np.bool_, n)
-        try:  # fast path: every cell a number (or empty)
-            values = np.array(["nan" if m else v for v, m in zip(cells, mask, strict=True)], float)
-            return values, mask
+        try:  # fast path: every cell a number (C loop)
+            return np.array(cells, dtype=np.float64), np.zeros(n, np.bool_)
+        except ValueError:
+            pass
+        texts = np.array(cells, dtype=object)
+        mask = texts == ""
+        texts[mask] = "nan"
+        try:  # every cell a number or empty
+            return texts.astype(np.float64), mask
         except ValueError:
             pass
         bad = np.zeros(n, np.bool_)
@@ -266,7 +271,9 @@ def _categorical(
             for v, m in zip(cells.tolist(), absent.tolist(), strict=True)
         ]
     if source == "csv":
-        out[:] = [None if v == "" else v for v in cells]
+        out = np.array(cells, dtype=object)
+        mask = out == ""
+        out[mask] = None
     else:
         bad = np.zeros(n, np.bool_)
         vals: list[str | None] = []
@@ -278,9 +285,10 @@ def _categorical(
                 bad[i] = True
         out[:] = vals
         rows.reject(bad, "wrong_type", f"column {name!r}: categorical, got a float/array/object")
-    mask = np.fromiter((v is None for v in out), np.bool_, n)
+        mask = np.fromiter((v is None for v in vals), np.bool_, n)
     # Character count bounds the UTF-8 length from below: only long texts are encoded.
-    longish = np.fromiter((v is not None and len(v) * 4 > max_bytes for v in out), np.bool_, n)
+    chars = np.fromiter((0 if v is None else len(v) for v in out), np.int64, n)
+    longish = chars * 4 > max_bytes
     if longish.any():
         over = np.zeros(n, np.bool_)
         for i in np.flatnonzero(longish).tolist():
