@@ -22,6 +22,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,7 +40,8 @@ _RSS = (
     "import resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
     "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(rc, time.perf_counter() - t, u.ru_maxrss, u.ru_utime + u.ru_stime)\n"
 )
 
 _EVIDENTLY = """
@@ -52,9 +54,14 @@ ref = pd.read_csv(sys.argv[1], nrows=int(sys.argv[3]))
 cur = pd.read_csv(sys.argv[2], nrows=int(sys.argv[3]))
 loaded = time.perf_counter() - t
 result = Report([DataDriftPreset()]).run(cur, ref)
-d = result.dict()
-drift = [m for m in d["metrics"] if "DriftedColumnsCount" in str(m.get("metric_id", ""))]
-print(loaded, time.perf_counter() - t, drift[0]["value"] if drift else None)
+drifted = []
+for m in result.dict()["metrics"]:
+    c = m["config"]
+    if c.get("type", "").endswith("ValueDrift"):
+        v, thr = float(m["value"]), float(c["threshold"])
+        if (v < thr) if "p_value" in c["method"] else (v >= thr):
+            drifted.append(c["column"])
+print(loaded, time.perf_counter() - t, ",".join(drifted))
 """
 
 
@@ -95,19 +102,21 @@ def generate(path: Path, rows: int, seed: int, drift: bool) -> None:
     tmp.rename(path)
 
 
-def measure(cmd: list[str]) -> tuple[int, float, float]:
-    """(exit code, seconds, peak RSS MiB) of ``cmd`` in a fresh child."""
+def measure(cmd: list[str]) -> tuple[int, float, float, float]:
+    """(exit code, seconds, peak RSS MiB, CPU seconds) of ``cmd`` in a fresh child."""
     out = subprocess.run(
         [sys.executable, "-c", _RSS, *cmd], check=True, capture_output=True, text=True
     ).stdout.split()
-    return int(out[0]), float(out[1]), int(out[2]) / 1024
+    return int(out[0]), float(out[1]), int(out[2]) / 1024, float(out[3])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=200_000, help="current rows")
     ap.add_argument("--ref-rows", type=int, default=200_000, help="reference rows")
-    ap.add_argument("--dir", type=Path, default=Path("/tmp/driftstream-bench-check"))
+    ap.add_argument(
+        "--dir", type=Path, default=Path(tempfile.gettempdir()) / "driftstream-bench-check"
+    )
     ap.add_argument("--evidently-python", help="python of a venv with evidently installed")
     ap.add_argument("--evidently-max-rows", type=int, default=1_000_000)
     args = ap.parse_args()
@@ -119,7 +128,7 @@ def main() -> None:
     generate(cur, args.rows, 2, drift=True)
     gen_s = time.perf_counter() - t
     out = args.dir / f"check-{args.rows}.json"
-    code, secs, rss = measure(
+    code, secs, rss, cpu = measure(
         [DRIFTSTREAM, "check", "--reference", str(ref), "--current", str(cur), "--json", str(out)]
     )
     doc = json.loads(out.read_text())
@@ -132,7 +141,9 @@ def main() -> None:
         "generate_s": round(gen_s, 1),
         "check_exit": code,
         "check_s": round(secs, 1),
+        "check_cpu_s": round(cpu, 1),
         "check_rows_per_s": round(rows / secs),
+        "check_rows_per_cpu_s": round(rows / cpu),
         "check_peak_rss_mb": round(rss),
         "drifted": doc["drifted_features"],
         "phases": [n for n in doc["notes"] if n.startswith("read and sketched")],
@@ -155,16 +166,18 @@ def main() -> None:
             capture_output=True,
             text=True,
         )
-        ev_code, ev_s, ev_rss = ev_out.stdout.split()
-        loaded, total, drifted = ev_out.stderr.strip().splitlines()[-1].split(maxsplit=2)
+        ev_code, ev_s, ev_rss, ev_cpu = ev_out.stdout.split()
+        loaded, _, drifted = (ev_out.stderr.strip().splitlines()[-1].split(maxsplit=2) + [""])[:3]
         result["evidently"] = {
             "rows_each": n,
             "exit": int(ev_code),
             "s": round(float(ev_s), 1),
             "load_s": round(float(loaded), 1),
+            "cpu_s": round(float(ev_cpu), 1),
             "rows_per_s": round(2 * n / float(ev_s)),
+            "rows_per_cpu_s": round(2 * n / float(ev_cpu)),
             "peak_rss_mb": round(int(ev_rss) / 1024),
-            "drifted_columns": drifted,
+            "drifted_columns": drifted.split(",") if drifted else [],
         }
     print(json.dumps(result))
 
