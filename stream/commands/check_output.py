@@ -7,6 +7,7 @@ a pipeline and a person always see the same verdicts.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from stream.pipeline.offline import CheckRun, Folded
 __all__ = ["SCHEMA_VERSION", "check_document", "effect_text", "failing", "summary_lines"]
 
 SCHEMA_VERSION = 1
+_SHARE = re.compile(r"share of (.+?) ([+-][0-9.]+) points")
 _RANK = {"none": 0, "warning": 1, "critical": 2}
 # Metrics whose value is a share of rows: shown in points (×100).
 _POINTS = {"null_rate_change", "linf", "unseen", "out_of_range", "vanished"}
@@ -49,8 +51,12 @@ def effect_text(d: Mapping[str, Any]) -> str:
         return f"{100 * v:.1f}% of rows in new categories"
     if name == "vanished":
         return f"{100 * v:.1f}% of reference rows in vanished categories"
-    if name == "linf":
-        return f"top category share moved {100 * v:.1f} pts"
+    if name in ("linf", "js") and d.get("kind") == "categorical":
+        for r in d.get("reasons") or []:  # the Beta posterior's line names the category
+            m = _SHARE.match(str(r))
+            if m:
+                return f"share of {m.group(1)} {m.group(2)} pts"
+        return f"top category share moved {100 * v:.1f} pts" if name == "linf" else f"js {v:.3g}"
     mean = metrics.get("mean_shift")
     hint = ""
     if mean and mean[0] is not None and float(mean[0]) != 0:
@@ -141,7 +147,9 @@ def check_document(
         reason = (
             "; ".join(worst["reasons"][:2])
             if worst is not None and worst["reasons"]
-            else ("no window had this feature" if worst is None else "within thresholds")
+            else "no window had this feature"
+            if worst is None
+            else _below(worst)
         )
         features.append(
             {
@@ -202,6 +210,14 @@ def _alert(blob: bytes) -> dict[str, Any]:
     return dict(json.loads(blob))
 
 
+def _below(d: Mapping[str, Any]) -> str:
+    """Why an unbreached feature is fine: its strongest metric against its threshold."""
+    eff, thr = d.get("effect"), d.get("threshold")
+    if eff is None or thr is None:
+        return "within thresholds"
+    return f"{d['effect_metric']} {eff:.3g} below its threshold {thr:.3g}"
+
+
 def _not_judged(d: Mapping[str, Any]) -> bool:
     return not d["breach"] and any("not judged" in r for r in d.get("reasons") or [])
 
@@ -235,7 +251,7 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
     out.append("")
     out.append(
         f"{'feature':20s} {'verdict':10s} {'severity':8s} {'effect':40s} {'P(drift)':>8s}  "
-        f"{'magnitude [95%]':28s} reason"
+        f"{'magnitude [95% interval]':32s} reason"
     )
     for f in doc["features"]:
         w = f["worst"] or {}
@@ -248,7 +264,7 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
         out.append(
             f"{f['name'][:20]:20s} {verdict:10s} {severity:8s} "
             f"{str(w.get('effect_text', '–'))[:40]:40s} {p_text:>8s}  "
-            f"{str(w.get('interval_text', '–'))[:28]:28s} {w.get('reason', '')}"
+            f"{str(w.get('interval_text', '–'))[:32]:32s} {w.get('reason', '')}"
         )
     for name, why in doc["skipped_columns"].items():
         out.append(f"{name[:20]:20s} {'skipped':10s} {why}")
