@@ -76,8 +76,18 @@ class CheckError(DriftstreamError):
     type=click.IntRange(1),
     help="Windows with fewer rows are not judged (default: alerts.min_window_events, 100).",
 )
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the self-contained HTML report (as `driftstream report`).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the result as JSON (stream/core/schemas/check.schema.json).",
+)
 @click.option(
     "--fail-on",
     type=click.Choice(["warning", "critical"]),
