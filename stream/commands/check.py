@@ -50,13 +50,16 @@ class CheckError(DriftstreamError):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Current table (the batch to judge): .csv, .jsonl or .parquet.",
 )
-@click.option("--model", "model_name", help="Use this configured model's features and rules.")
+@click.option(
+    "--model", "model_name", metavar="NAME", help="Use this configured model's features and rules."
+)
 @click.option(
     "--infer", is_flag=True, help="Infer column kinds even when a config declares models."
 )
 @click.option(
     "--ts",
     "ts_column",
+    metavar="COLUMN",
     help="Event-time column (epoch ms or ISO-8601 with offset); default 'ts' when present.",
 )
 @click.option(
@@ -66,11 +69,27 @@ class CheckError(DriftstreamError):
     help="Judge hour windows, day windows, or the whole current set as one "
     "(default: hours and days with a time column, else all).",
 )
-@click.option("--numeric", "numeric", multiple=True, help="Treat COLUMN as numeric (repeatable).")
 @click.option(
-    "--categorical", "categorical", multiple=True, help="Treat COLUMN as categorical (repeatable)."
+    "--numeric",
+    "numeric",
+    multiple=True,
+    metavar="COLUMN",
+    help="Treat COLUMN as numeric (repeatable).",
 )
-@click.option("--ignore", "ignore", multiple=True, help="Leave COLUMN out (repeatable), e.g. ids.")
+@click.option(
+    "--categorical",
+    "categorical",
+    multiple=True,
+    metavar="COLUMN",
+    help="Treat COLUMN as categorical (repeatable).",
+)
+@click.option(
+    "--ignore",
+    "ignore",
+    multiple=True,
+    metavar="COLUMN",
+    help="Leave COLUMN out (repeatable), e.g. ids.",
+)
 @click.option(
     "--min-rows",
     type=click.IntRange(1),
@@ -98,7 +117,7 @@ class CheckError(DriftstreamError):
 @click.option("--chunk-rows", type=click.IntRange(1), default=50_000, hidden=True)
 @click.pass_context
 def check(ctx: click.Context, /, **opts: Any) -> None:
-    r"""Judge drift between two files with the live decisions: no Kafka, no Redis.
+    """Judge drift between two files with the live decisions: no Kafka, no Redis.
 
     Exit code 0: no drift; 1: drift at --fail-on severity or above; 2: error or
     nothing to judge.
@@ -106,9 +125,9 @@ def check(ctx: click.Context, /, **opts: Any) -> None:
     \b
     Examples:
       driftstream check --reference train.csv --current batch.csv
-      driftstream check --reference train.parquet --current today.parquet \
+      driftstream check --reference train.parquet --current today.parquet
           --ts event_time --html report.html --json result.json --fail-on critical
-    """
+    """  # noqa: D301 - click needs a real \b (backspace) to keep the examples' lines
     try:
         code = _run(ctx, **opts)
     except DriftstreamError as exc:
