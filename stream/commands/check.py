@@ -168,9 +168,12 @@ def _run(
         raise click.UsageError(msg)
     ref_t, cur_t = open_table(ref_path), open_table(cur_path)
     notes: list[str] = []
-    if ts_column is None and "ts" in cur_t.columns and window != "all":
-        ts_column = "ts"
-        notes.append("time column 'ts' used (--ts COLUMN to choose one, --window all to ignore)")
+    if ts_column is None and "ts" in cur_t.columns:
+        ts_column = "ts"  # a time column is never a feature
+        if window != "all":
+            notes.append(
+                "time column 'ts' used (--ts COLUMN to choose one; --window all: one window)"
+            )
     if ts_column is not None and ts_column not in cur_t.columns:
         msg = f"--ts: no column {ts_column!r} in {cur_path} (columns: {', '.join(cur_t.columns)})"
         raise CheckError(msg)
@@ -202,9 +205,11 @@ def _run(
         name="reference",
     )  # fmt: skip
     _nothing(reference, ref_path)
+    # One window: the current set's times do not matter, and one sketch per column
+    # (instead of one per column and hour) keeps memory flat however long it spans.
     current = fold(
-        spec, _progress(cur_t.chunks(chunk_rows, spec.name), cur_path), ts_column=ts_column,
-        name="current",
+        spec, _progress(cur_t.chunks(chunk_rows, spec.name), cur_path),
+        ts_column=ts_column if mode != "all" else None, name="current",
     )  # fmt: skip
     _nothing(current, cur_path)
     read_s = time.monotonic() - started
@@ -212,7 +217,7 @@ def _run(
         if t.skipped_models:
             other = ", ".join(f"{m} {n:,}" for m, n in sorted(t.skipped_models.items()))
             notes.append(f"{path}: events of other models skipped ({other})")
-    notes.extend(_time_notes(current, ts_column))
+    notes.extend(_time_notes(current, ts_column if mode != "all" else None))
     live_n = {"day": current.accepted} if mode == "all" else None
     calibration = calibrate(spec, reference.ref, mode, live_n=live_n)  # type: ignore[arg-type]
     cal_s = time.monotonic() - started - read_s
@@ -357,7 +362,7 @@ def _model(
     if sample is None:
         msg = f"{ref_t.path}: no data rows"
         raise CheckError(msg)
-    exclude = [*ignore, *([ts_column] if ts_column else []), "model"]
+    exclude = [*ignore, *([ts_column] if ts_column else [])]
     inferred = infer_kinds(sample, exclude=exclude, numeric=numeric, categorical=categorical)
     unknown = sorted(set(numeric) | set(categorical) - set(ref_t.columns))
     if unknown:

@@ -260,3 +260,43 @@ missing = "numeric"
     assert age["metrics"]["mean_shift"][1] == 5.0  # the config's threshold, not the floor
     assert "model 'people'" in text
     assert code in (0, 1)
+
+
+def test_jsonl_rows_and_whole_set_with_a_time_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(7)
+
+    def rows(n: int, shift: float) -> list[str]:
+        return [
+            json.dumps(
+                {
+                    "ts": T0 + i * 60_000,
+                    "x": float(rng.normal(shift, 1)),
+                    "flag": bool(rng.random() < 0.3),
+                    "n": int(rng.integers(0, 5)),
+                }
+            )
+            for i in range(n)
+        ]
+
+    ref, cur = tmp_path / "ref.jsonl", tmp_path / "cur.jsonl"
+    ref.write_text("\n".join(rows(3_000, 0.0)) + "\n")
+    cur.write_text("\n".join([*rows(1_000, 1.0), "{not json", "[1, 2]"]) + "\n")
+    out = tmp_path / "r.json"
+    code, text, err = _run(
+        ["--reference", str(ref), "--current", str(cur), "--window", "all", "--json", str(out)],
+        capsys,
+    )
+    assert code == 1, text + err
+    doc = json.loads(out.read_text())
+    _validator().validate(doc)
+    assert {c["name"]: c["kind"] for c in doc["columns"]} == {
+        "x": "numeric",
+        "flag": "categorical",
+        "n": "numeric",
+    }
+    assert doc["mode"] == "all" and [w["key"] for w in doc["windows"]] == ["all"]
+    assert doc["current"]["rejected"] == {"bad_row": 2}
+    assert any("not JSON" in e for e in doc["current"]["rejected_examples"]["bad_row"])
+    assert doc["drifted_features"] == ["x"]
