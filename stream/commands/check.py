@@ -14,7 +14,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -22,7 +22,9 @@ from stream.core.window import DAY_MS, iso_ms
 from stream.errors import DriftstreamError
 
 if TYPE_CHECKING:
-    from stream.pipeline.offline import CheckRun, Folded
+    from stream.adapters.tables import Table
+    from stream.catalog import ModelSpec
+    from stream.pipeline.offline import CheckRun, Folded, Mode
     from stream.pipeline.tabular import Chunk
 
 __all__ = ["check"]
@@ -180,7 +182,7 @@ def _run(
     if window in ("hour", "day") and ts_column is None:
         msg = "--window hour/day needs a time column: give --ts COLUMN"
         raise click.UsageError(msg)
-    mode = window or ("both" if ts_column is not None else "all")
+    mode = cast("Mode", window or ("both" if ts_column is not None else "all"))
     spec, columns, skipped, source = _model(
         ctx, model_name, infer, ref_t, cur_t, ts_column, numeric, categorical, ignore, chunk_rows
     )
@@ -219,13 +221,13 @@ def _run(
             notes.append(f"{path}: events of other models skipped ({other})")
     notes.extend(_time_notes(current, ts_column if mode != "all" else None))
     live_n = {"day": current.accepted} if mode == "all" else None
-    calibration = calibrate(spec, reference.ref, mode, live_n=live_n)  # type: ignore[arg-type]
+    calibration = calibrate(spec, reference.ref, mode, live_n=live_n)
     cal_s = time.monotonic() - started - read_s
 
     def encode(event: AlertEvent) -> bytes:
         return build_alert(event, dashboard_base="", runbook_url=spec.alerts.runbook_url).to_json()
 
-    run = evaluate(spec, reference.ref, calibration, current, mode, encode)  # type: ignore[arg-type]
+    run = evaluate(spec, reference.ref, calibration, current, mode, encode)
     judge_s = time.monotonic() - started - read_s - cal_s
     notes.extend(_unjudged_days(run, current, mode))
     rows = reference.rows + current.rows
@@ -314,7 +316,7 @@ def _unjudged_days(run: CheckRun, current: Folded, mode: str) -> list[str]:
     ]
 
 
-def _nothing(folded: Any, path: Path) -> None:
+def _nothing(folded: Folded, path: Path) -> None:
     if folded.rows == 0:
         msg = f"{path}: no data rows"
         raise CheckError(msg)
@@ -327,14 +329,14 @@ def _model(
     ctx: click.Context,
     model_name: str | None,
     infer: bool,
-    ref_t: Any,
-    cur_t: Any,
+    ref_t: Table,
+    cur_t: Table,
     ts_column: str | None,
     numeric: tuple[str, ...],
     categorical: tuple[str, ...],
     ignore: tuple[str, ...],
     chunk_rows: int,
-) -> tuple[Any, list[dict[str, Any]], dict[str, str], str]:
+) -> tuple[ModelSpec, list[dict[str, Any]], dict[str, str], str]:
     """The model spec: the configured one, or one inferred from the reference's first rows."""
     from stream.catalog import ModelSpec
     from stream.commands.run import model_of, settings_from
@@ -391,7 +393,7 @@ def _model(
     return spec, cols, dict(inferred.skipped), how
 
 
-def _html(run: Any, doc: dict[str, Any], path: Path, mode: str) -> None:
+def _html(run: CheckRun, doc: dict[str, Any], path: Path, mode: str) -> None:
     from stream.web.offline import OfflineData
     from stream.web.report import report_html
 

@@ -6,6 +6,7 @@ a pipeline and a person always see the same verdicts.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -205,8 +206,6 @@ def check_document(
 
 
 def _alert(blob: bytes) -> dict[str, Any]:
-    import json
-
     return dict(json.loads(blob))
 
 

@@ -23,7 +23,7 @@ is judged against the reference too, since no earlier window exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -245,7 +245,7 @@ def evaluate(
     calibration: ModelCalibration | None,
     current: Folded,
     mode: Mode,
-    encode: Any,
+    encode: Callable[[AlertEvent], bytes],
     params: SketchParams | None = None,
 ) -> CheckRun:
     """Steps 3–4: roll the current hours up and judge them (``all``: one window)."""

@@ -101,8 +101,12 @@ class DashboardData:
         raw = cast("dict[bytes, bytes]", self._r.hgetall(self.keys.alerts(model)))
         return [dict(json.loads(v)) for _, v in sorted(raw.items())]
 
+    def _blob(self, key: str, field: str) -> bytes | None:
+        """One stored field (a sketch's bytes), if any."""
+        return cast("bytes | None", self._r.hget(key, field))
+
     def _sketch(self, key: str, field: str) -> NumericSketch | CategoricalSketch | None:
-        blob = cast("bytes | None", self._r.hget(key, field))
+        blob = self._blob(key, field)
         if blob is None:
             return None
         try:

@@ -15,7 +15,6 @@ from typing import Any
 from stream.adapters.redis_eval import reference_name
 from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog
-from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.window import Scale
 from stream.pipeline.offline import CheckRun
 from stream.web.data import DashboardData, Evals
@@ -67,14 +66,8 @@ class OfflineData(DashboardData):
         """Lifecycle states of every (scale, baseline)."""
         return [s.to_dict() for _, s in sorted(self._run.store.states.items())]
 
-    def _sketch(self, key: str, field: str) -> NumericSketch | CategoricalSketch | None:
-        blob = self._blobs.get(key, {}).get(field)
-        if blob is None:
-            return None
-        try:
-            return loads(blob)
-        except SketchDecodeError:
-            return None
+    def _blob(self, key: str, field: str) -> bytes | None:
+        return self._blobs.get(key, {}).get(field)
 
     def reference_meta(self, spec: Any) -> dict[str, Any] | None:
         """Provenance of the reference file."""
