@@ -221,9 +221,7 @@ def test_parquet_matches_csv_and_needs_pyarrow(
         docs.append(json.loads(out.read_text()))
     assert docs[0]["windows"] == docs[1]["windows"]  # same cells, same decisions
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    code, _, err = _run(
-        ["--reference", str(paths["ref"]), "--current", str(files["same"])], capsys
-    )
+    code, _, err = _run(["--reference", str(paths["ref"]), "--current", str(files["same"])], capsys)
     assert code == 2
     assert "reading Parquet needs pyarrow: pip install 'driftstream[parquet]'" in err
 

@@ -28,6 +28,10 @@ SPEC = ModelSpec.model_validate(
 T0 = 1_767_225_600_000
 
 
+def _bytes(hours: dict[int, dict[str, Any]]) -> dict[int, dict[str, bytes]]:
+    return {h: {f: s.to_bytes() for f, s in row.items()} for h, row in hours.items()}
+
+
 def _csv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -128,9 +132,7 @@ def test_event_jsonl_folds_exactly_as_the_contract_parser(
         folded = fold(SPEC, open_table(path).chunks(size, "m"), ts_column="ts", name="t")
     assert folded.accepted == via_contract.events
     assert folded.rejects.total == via_contract.rejected
-    assert {h: {f: s.to_bytes() for f, s in row.items()} for h, row in folded.ref.hours.items()} == {
-        h: {f: s.to_bytes() for f, s in row.items()} for h, row in via_contract.hours.items()
-    }
+    assert _bytes(folded.ref.hours) == _bytes(via_contract.hours)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -157,7 +159,5 @@ def test_chunk_size_does_not_change_the_sketches(
         two = fold(spec, open_table(path).chunks(b), ts_column="ts", name="b")
     assert one.hour_events == two.hour_events
     assert one.rejects.counts == two.rejects.counts
-    assert {h: {f: s.to_bytes() for f, s in r.items()} for h, r in one.ref.hours.items()} == {
-        h: {f: s.to_bytes() for f, s in r.items()} for h, r in two.ref.hours.items()
-    }
+    assert _bytes(one.ref.hours) == _bytes(two.ref.hours)
     assert one.accepted + one.rejects.total == len(cells)  # every row is counted once
