@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import click
 
-from stream.core.window import DAY_MS, iso_ms
+from stream.core.window import DAY_MS, HOUR_MS, iso_ms
 from stream.errors import DriftstreamError
 
 if TYPE_CHECKING:
@@ -230,6 +230,7 @@ def _run(
     run = evaluate(spec, reference.ref, calibration, current, mode, encode)
     judge_s = time.monotonic() - started - read_s - cal_s
     notes.extend(_unjudged_days(run, current, mode))
+    notes.extend(_thin_windows(run, current, mode))
     rows = reference.rows + current.rows
     notes.append(
         f"read and sketched {rows:,} rows in {read_s:.1f} s ({rows / max(read_s, 1e-9):,.0f} "
@@ -314,6 +315,32 @@ def _unjudged_days(run: CheckRun, current: Folded, mode: str) -> list[str]:
         else f"day {iso_ms(d)[:10]}: not judged, the data ends before the day does"
         for d in days
     ]
+
+
+def _thin_windows(run: CheckRun, current: Folded, mode: str) -> list[str]:
+    """Hours with no rows inside the current span, and windows too small to judge."""
+    out = []
+    if mode != "all" and current.hour_events:
+        first, last = min(current.hour_events), max(current.hour_events)
+        empty = [h for h in range(first, last, HOUR_MS) if h not in current.hour_events]
+        if empty:
+            shown = ", ".join(iso_ms(h)[:13] for h in empty[:3])
+            more = f" and {len(empty) - 3} more" if len(empty) > 3 else ""
+            out.append(f"{len(empty)} hour(s) with no rows, so no window: {shown}{more}")
+    small = [
+        w
+        for w, v in zip(run.windows, run.verdicts, strict=True)
+        if w.events < run.spec.alerts.min_window_events
+        or not any(ds for ds in v.decisions.values())
+    ]
+    if small:
+        shown = ", ".join(str(w.key) if mode != "all" else "all" for w in small[:3])
+        out.append(
+            f"{len(small)} window(s) not judged, fewer than "
+            f"{run.spec.alerts.min_window_events} rows (--min-rows): {shown}"
+            + (f" and {len(small) - 3} more" if len(small) > 3 else "")
+        )
+    return out
 
 
 def _nothing(folded: Folded, path: Path) -> None:

@@ -298,3 +298,28 @@ def test_jsonl_rows_and_whole_set_with_a_time_column(
     assert doc["current"]["rejected"] == {"bad_row": 2}
     assert any("not JSON" in e for e in doc["current"]["rejected_examples"]["bad_row"])
     assert doc["drifted_features"] == ["x"]
+
+
+def test_empty_and_small_hours_are_said(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(8)
+    cur = tmp_path / "cur.csv"
+    with cur.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["age", "income", "country", "zip", "ts"])
+        for hour, n in ((0, 300), (1, 300), (3, 300), (4, 20)):  # hour 2 empty, hour 4 small
+            for i in range(n):
+                ts = T0 + hour * 3_600_000 + i * 1_000
+                w.writerow([rng.normal(40, 10), rng.lognormal(10, 0.5), "DE", 10115, ts])
+    out = tmp_path / "r.json"
+    code, text, err = _run(
+        ["--reference", str(files["ref"]), "--current", str(cur), "--window", "hour"]
+        + ["--json", str(out)],
+        capsys,
+    )
+    assert code in (0, 1), err
+    notes = json.loads(out.read_text())["notes"]
+    assert "1 hour(s) with no rows, so no window: 2026-01-01T02" in notes
+    assert "1 window(s) not judged, fewer than 100 rows (--min-rows): hour:2026-01-01T04" in notes
+    assert "note: 1 hour(s) with no rows" in text
