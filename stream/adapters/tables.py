@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import itertools
-from collections.abc import Iterator
+import re
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import numpy as np
 from stream.errors import DriftstreamError
 from stream.pipeline.tabular import Chunk
 
-__all__ = ["CHUNK_ROWS", "Table", "TableError", "open_table"]
+__all__ = ["CHUNK_ROWS", "Table", "TableError", "open_table", "safe_name"]
 
 CHUNK_ROWS = 50_000
 """Rows per chunk: ~50 MB of Python objects for 20 CSV columns."""
@@ -37,14 +38,62 @@ class TableError(DriftstreamError):
     """A table file cannot be read (missing, empty, unknown format, no pyarrow)."""
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+
+
+def safe_name(name: str, taken: Collection[str]) -> str:
+    """A feature name (letters, digits, ``_ . -``; ≤ 128) for a column, unique in ``taken``.
+
+    >>> safe_name("annual income (€)", []), safe_name("x", ["x"]), safe_name("", [])
+    ('annual_income____', 'x_2', 'column')
+    """
+    out = _UNSAFE.sub("_", name.strip())[:128] or "column"
+    if out[0] in ".-":
+        out = "_" + out[:127]
+    base, i = out, 2
+    while out in taken:
+        out = f"{base[:120]}_{i}"
+        i += 1
+    return out
+
+
 @dataclass
 class Table:
-    """One file: its format, column names, and counters the reader fills in."""
+    """One file: its format, column names, and counters the reader fills in.
+
+    ``columns`` are the names chunks use: the file's, made valid feature names
+    (:func:`safe_name`); ``renamed`` maps an original name to its new one (a repeated
+    name: its first column), ``changes`` lists every rename for the user.
+    """
 
     path: Path
     source: str
     columns: list[str]
     skipped_models: dict[str, int] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
+    changes: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, path: Path, source: str, names: Iterable[str]) -> Table:
+        """A table whose columns are ``names`` made valid and unique."""
+        table = cls(path, source, [])
+        for name in names:
+            table.add_column(name)
+        return table
+
+    def add_column(self, name: str) -> str:
+        """Register a column of the file; its name in chunks."""
+        safe = safe_name(name, self.columns)
+        if safe != name:
+            self.changes.append((name, safe))
+            if name not in self.columns:  # a repeated name keeps pointing at its first column
+                self.renamed.setdefault(name, safe)
+        self.columns.append(safe)
+        return safe
+
+    def name_of(self, name: str) -> str:
+        """The chunk name of a column given by its name in the file (or already safe)."""
+        return self.renamed.get(name, name)
 
     def chunks(self, chunk_rows: int = CHUNK_ROWS, model: str | None = None) -> Iterator[Chunk]:
         """The rows in chunks (``model``: keep only that model's events in event JSONL)."""
@@ -62,14 +111,18 @@ def open_table(path: Path) -> Table:
         raise TableError(msg)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            header = next(csv.reader(fh), None)
+        try:
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                header = next(csv.reader(fh), None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            msg = f"{path}: header row: {exc}"
+            raise TableError(msg) from None
         if not header:
             msg = f"{path}: empty file (no header row)"
             raise TableError(msg)
-        return Table(path, "csv", [h.strip() for h in header])
+        return Table.of(path, "csv", header)
     if suffix in (".jsonl", ".ndjson", ".json"):
-        return Table(path, "jsonl", _jsonl_columns(path))
+        return Table.of(path, "jsonl", _jsonl_columns(path))
     if suffix in (".parquet", ".pq"):
         pq = _pyarrow_parquet(path)
         try:
@@ -77,7 +130,7 @@ def open_table(path: Path) -> Table:
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
             msg = f"{path}: not a readable Parquet file ({exc})"
             raise TableError(msg) from None
-        return Table(path, "parquet", list(schema.names))
+        return Table.of(path, "parquet", list(schema.names))
     msg = f"{path}: unknown format {suffix or '(no suffix)'!r}: use .csv, .jsonl or .parquet"
     raise TableError(msg)
 
@@ -94,23 +147,28 @@ def _pyarrow_parquet(path: Path) -> Any:
 def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[Chunk]:
     names = table.columns
     width = len(names)
-    with table.path.open(newline="", encoding="utf-8") as fh:
+    with table.path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        next(reader, None)
         first = 1
-        while True:
-            rows = list(itertools.islice(reader, chunk_rows))
-            if not rows:
-                return
-            bad: dict[int, str] = {}
-            if len(set(map(len, rows))) != 1 or len(rows[0]) != width:
-                for i, r in enumerate(rows):
-                    if len(r) != width:
-                        bad[i] = f"{len(r)} fields, the header has {width}"
-                        rows[i] = [""] * width
-            cols = dict(zip(names, zip(*rows, strict=True), strict=True))
-            yield Chunk(first, len(rows), cols, "csv", bad_rows=bad)
-            first += len(rows)
+        try:
+            next(reader, None)
+            while True:
+                rows = list(itertools.islice(reader, chunk_rows))
+                if not rows:
+                    return
+                bad: dict[int, str] = {}
+                if len(set(map(len, rows))) != 1 or len(rows[0]) != width:
+                    for i, r in enumerate(rows):
+                        if len(r) != width:
+                            bad[i] = f"{len(r)} fields, the header has {width}"
+                            rows[i] = [""] * width
+                cols = dict(zip(names, zip(*rows, strict=True), strict=True))
+                yield Chunk(first, len(rows), cols, "csv", bad_rows=bad)
+                first += len(rows)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            # A field over csv.field_size_limit(), a NUL byte, not UTF-8: the file is broken.
+            msg = f"{table.path}: line {reader.line_num}: {exc}"
+            raise TableError(msg) from None
 
 
 def _jsonl_columns(path: Path, sample: int = 1_000) -> list[str]:
@@ -181,13 +239,13 @@ def _jsonl_chunks(table: Table, chunk_rows: int, model: str | None) -> Iterator[
 
 
 def _json_chunk(table: Table, rows: list[dict[str, Any]], first: int, bad: dict[int, str]) -> Chunk:
-    names = dict.fromkeys(table.columns)
+    keys: dict[str, str] = {}  # key in the file → column name
     for r in rows:
         for k in r:
-            if k not in names:
-                names[k] = None
-                table.columns.append(k)
-    cols = {name: [r.get(name) for r in rows] for name in names}
+            if k not in keys:
+                known = table.name_of(k)
+                keys[k] = known if known in table.columns else table.add_column(k)
+    cols = {name: [r.get(k) for r in rows] for k, name in keys.items()}
     return Chunk(first, len(rows), cols, "jsonl", bad_rows=bad)
 
 
@@ -200,7 +258,8 @@ def _parquet_chunks(table: Table, chunk_rows: int) -> Iterator[Chunk]:
     for batch in pq.ParquetFile(table.path).iter_batches(batch_size=chunk_rows):
         cols: dict[str, Any] = {}
         nulls: dict[str, Any] = {}
-        for name, col in zip(batch.schema.names, batch.columns, strict=True):
+        for raw, col in zip(batch.schema.names, batch.columns, strict=True):
+            name = table.name_of(raw)
             t = col.type
             if pa.types.is_timestamp(t):
                 ms = pc.cast(col, pa.timestamp("ms", tz=t.tz), safe=False)

@@ -170,6 +170,16 @@ def _run(
         raise click.UsageError(msg)
     ref_t, cur_t = open_table(ref_path), open_table(cur_path)
     notes: list[str] = []
+    # Options may name columns as the file does; chunks use valid feature names.
+    numeric = tuple(ref_t.name_of(c) for c in numeric)
+    categorical = tuple(ref_t.name_of(c) for c in categorical)
+    ignore = tuple(ref_t.name_of(c) for c in ignore)
+    renamed = dict.fromkeys([*ref_t.changes, *cur_t.changes])
+    if renamed:
+        shown = ", ".join(f"{a!r} → {b!r}" for a, b in list(renamed)[:5])
+        notes.append(f"columns renamed to valid feature names: {shown}")
+    if ts_column is not None:
+        ts_column = cur_t.name_of(ts_column)
     if ts_column is None and "ts" in cur_t.columns:
         ts_column = "ts"  # a time column is never a feature
         if window != "all":
@@ -393,9 +403,9 @@ def _model(
         raise CheckError(msg)
     exclude = [*ignore, *([ts_column] if ts_column else [])]
     inferred = infer_kinds(sample, exclude=exclude, numeric=numeric, categorical=categorical)
-    unknown = sorted(set(numeric) | set(categorical) - set(ref_t.columns))
+    unknown = sorted((set(numeric) | set(categorical) | set(ignore)) - set(ref_t.columns))
     if unknown:
-        msg = f"--numeric/--categorical: no column {unknown[0]!r} in {ref_t.path}"
+        msg = f"--numeric/--categorical/--ignore: no column {unknown[0]!r} in {ref_t.path}"
         raise click.UsageError(msg)
     if not inferred.kinds:
         msg = f"{ref_t.path}: no column to check ({len(ref_t.columns)} columns, all left out)"

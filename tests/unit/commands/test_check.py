@@ -323,3 +323,43 @@ def test_empty_and_small_hours_are_said(
     assert "1 hour(s) with no rows, so no window: 2026-01-01T02" in notes
     assert "1 window(s) not judged, fewer than 100 rows (--min-rows): hour:2026-01-01T04" in notes
     assert "note: 1 hour(s) with no rows" in text
+
+
+def test_header_names_bom_and_broken_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(9)
+
+    def table(path: Path, n: int, shift: float) -> Path:
+        with path.open("w", newline="", encoding="utf-8-sig") as fh:  # Excel's BOM
+            w = csv.writer(fh)
+            w.writerow(["annual income (€)", "x", "x", "event time"])
+            for i in range(n):
+                w.writerow(
+                    [rng.normal(shift, 1), rng.normal(), "a", f"2026-01-01T00:{i % 60:02d}:00Z"]
+                )
+        return path
+
+    ref, cur = table(tmp_path / "ref.csv", 1_000, 0.0), table(tmp_path / "cur.csv", 500, 2.0)
+    out = tmp_path / "r.json"
+    code, text, err = _run(
+        ["--reference", str(ref), "--current", str(cur), "--ts", "event time"]
+        + ["--categorical", "x", "--json", str(out)],
+        capsys,
+    )
+    assert code == 1, text + err
+    doc = json.loads(out.read_text())
+    assert [(c["name"], c["kind"]) for c in doc["columns"]] == [
+        ("annual_income____", "numeric"),
+        ("x", "categorical"),
+        ("x_2", "categorical"),
+    ]
+    assert doc["ts_column"] == "event_time"
+    assert "annual_income____" in doc["drifted_features"]
+    assert "'annual income (€)' → 'annual_income____'" in text
+    broken = tmp_path / "broken.csv"
+    broken.write_text("a,b\n1," + "x" * 200_000 + "\n")
+    code, _, err = _run(["--reference", str(ref), "--current", str(broken)], capsys)
+    assert code == 2
+    (line,) = err.strip().splitlines()
+    assert "broken.csv: line 2: field larger than field limit" in line
