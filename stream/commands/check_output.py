@@ -249,7 +249,7 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
         )
     out.append("")
     out.append(
-        f"{'feature':20s} {'verdict':10s} {'severity':8s} {'effect':40s} {'P(drift)':>8s}  "
+        f"{'feature':20s} {'verdict':12s} {'severity':8s} {'effect':40s} {'P(drift)':>8s}  "
         f"{'magnitude [95% interval]':32s} reason"
     )
     for f in doc["features"]:
@@ -261,12 +261,12 @@ def summary_lines(doc: Mapping[str, Any]) -> list[str]:
         pd = w.get("p_drift")
         p_text = "–" if pd is None else f"{pd:.2f}"
         out.append(
-            f"{f['name'][:20]:20s} {verdict:10s} {severity:8s} "
+            f"{f['name'][:20]:20s} {verdict:12s} {severity:8s} "
             f"{str(w.get('effect_text', '–'))[:40]:40s} {p_text:>8s}  "
             f"{str(w.get('interval_text', '–'))[:32]:32s} {w.get('reason', '')}"
         )
     for name, why in doc["skipped_columns"].items():
-        out.append(f"{name[:20]:20s} {'skipped':10s} {why}")
+        out.append(f"{name[:20]:20s} {'skipped':12s} {why}")
     out.append("")
     for note in doc["notes"]:
         out.append(f"note: {note}")
