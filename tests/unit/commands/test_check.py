@@ -363,3 +363,40 @@ def test_header_names_bom_and_broken_files(
     assert code == 2
     (line,) = err.strip().splitlines()
     assert "broken.csv: line 2: field larger than field limit" in line
+
+
+def test_parquet_timestamps_give_the_windows_of_csv_epoch_ms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    csvs = {
+        "ref": _write(tmp_path / "ref.csv", 4_800, seed=10, hours=48),
+        "cur": _write(tmp_path / "cur.csv", 1_200, seed=11, shift=0.5, hours=6),
+    }
+    docs = []
+    for kind in ("csv", "parquet"):
+        paths = dict(csvs)
+        if kind == "parquet":
+            for name, path in csvs.items():
+                t = pacsv.read_csv(path)
+                i = t.schema.get_field_index("ts")
+                t = t.set_column(i, "ts", pc.cast(t["ts"], pa.timestamp("ms", tz="UTC")))
+                paths[name] = tmp_path / f"{name}.parquet"
+                pq.write_table(t, paths[name])
+        out = tmp_path / f"{kind}.json"
+        code, text, err = _run(
+            ["--reference", str(paths["ref"]), "--current", str(paths["cur"])]
+            + ["--json", str(out)],
+            capsys,
+        )
+        assert code == 1, text + err
+        docs.append(json.loads(out.read_text()))
+    assert [w["key"] for w in docs[1]["windows"]][:2] == [
+        "hour:2026-01-01T00",
+        "hour:2026-01-01T01",
+    ]
+    assert docs[0]["windows"] == docs[1]["windows"]
