@@ -200,6 +200,14 @@ def _run(
         spec = spec.model_copy(
             update={"alerts": spec.alerts.model_copy(update={"min_window_events": min_rows})}
         )
+    monitored = {str(c["name"]) for c in columns} | {ts_column} | set(ignore) | set(skipped)
+    extra = [c for c in cur_t.columns if c not in monitored]
+    if extra and cur_t.source != "jsonl":  # JSONL columns are only known once read
+        notes.append(
+            f"columns of {cur_path} not checked (not in the reference or the model): "
+            + ", ".join(repr(c) for c in extra[:10])
+            + (f" and {len(extra) - 10} more" if len(extra) > 10 else "")
+        )
     for col in columns:
         if col["name"] not in cur_t.columns:
             notes.append(

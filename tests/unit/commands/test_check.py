@@ -254,6 +254,10 @@ missing = "numeric"
         ("missing", "numeric", "config"),
     ]
     assert any("'missing' is not in" in n for n in doc["notes"])
+    assert any(
+        "not checked (not in the reference or the model): 'income', 'country'" in n
+        for n in doc["notes"]
+    )
     (age,) = [d for d in doc["windows"][0]["decisions"] if d["feature"] == "age"]
     assert age["metrics"]["mean_shift"][1] == 5.0  # the config's threshold, not the floor
     assert "model 'people'" in text
