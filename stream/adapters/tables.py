@@ -2,7 +2,8 @@
 
 Each reader yields :class:`~stream.pipeline.tabular.Chunk` objects of at most
 ``chunk_rows`` rows, so a file larger than memory is read in constant space; what a
-cell means is decided by :mod:`stream.pipeline.tabular`. Parquet needs pyarrow
+cell means is decided by :mod:`stream.pipeline.tabular`. ``.csv.gz`` and ``.jsonl.gz``
+are read through gzip. Parquet needs pyarrow
 (``pip install 'driftstream[parquet]'``); CSV and JSONL need nothing.
 
 JSONL lines are flat objects (``{"age": 31, "country": "DE"}``) or driftstream
@@ -14,12 +15,14 @@ than the one checked are skipped and counted.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import itertools
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import msgspec
 import numpy as np
@@ -100,7 +103,7 @@ class Table:
         if self.source == "csv":
             return _csv_chunks(self, chunk_rows)
         if self.source == "jsonl":
-            return _jsonl_chunks(self, chunk_rows, model)
+            return _guarded(self.path, _jsonl_chunks(self, chunk_rows, model))
         return _parquet_chunks(self, chunk_rows)
 
 
@@ -109,12 +112,15 @@ def open_table(path: Path) -> Table:
     if not path.is_file():
         msg = f"{path}: no such file"
         raise TableError(msg)
-    suffix = path.suffix.lower()
+    suffixes = [x.lower() for x in path.suffixes[-2:]]
+    suffix = (
+        suffixes[-2] if suffixes[-1:] == [".gz"] and len(suffixes) == 2 else path.suffix.lower()
+    )
     if suffix == ".csv":
         try:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
+            with _text(path) as fh:
                 header = next(csv.reader(fh), None)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
             msg = f"{path}: header row: {exc}"
             raise TableError(msg) from None
         if not header:
@@ -131,8 +137,23 @@ def open_table(path: Path) -> Table:
             msg = f"{path}: not a readable Parquet file ({exc})"
             raise TableError(msg) from None
         return Table.of(path, "parquet", list(schema.names))
-    msg = f"{path}: unknown format {suffix or '(no suffix)'!r}: use .csv, .jsonl or .parquet"
+    msg = (
+        f"{path}: unknown format {suffix or '(no suffix)'!r}: use .csv, .jsonl or .parquet "
+        "(.csv.gz and .jsonl.gz too)"
+    )
     raise TableError(msg)
+
+
+def _binary(path: Path) -> IO[bytes]:
+    """The file's bytes, gunzipped on the fly for ``.gz``."""
+    if path.suffix.lower() == ".gz":
+        return cast("IO[bytes]", gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _text(path: Path) -> IO[str]:
+    """The file as text for the csv module (UTF-8, an Excel BOM dropped; ``.gz`` too)."""
+    return io.TextIOWrapper(_binary(path), encoding="utf-8-sig", newline="")
 
 
 def _pyarrow_parquet(path: Path) -> Any:
@@ -147,7 +168,7 @@ def _pyarrow_parquet(path: Path) -> Any:
 def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[Chunk]:
     names = table.columns
     width = len(names)
-    with table.path.open(newline="", encoding="utf-8-sig") as fh:
+    with _text(table.path) as fh:
         reader = csv.reader(fh)
         first = 1
         try:
@@ -165,16 +186,33 @@ def _csv_chunks(table: Table, chunk_rows: int) -> Iterator[Chunk]:
                 cols = dict(zip(names, zip(*rows, strict=True), strict=True))
                 yield Chunk(first, len(rows), cols, "csv", bad_rows=bad)
                 first += len(rows)
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
             # A field over csv.field_size_limit(), a NUL byte, not UTF-8: the file is broken.
             msg = f"{table.path}: line {reader.line_num}: {exc}"
             raise TableError(msg) from None
 
 
+def _guarded(path: Path, chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """A file that cannot be read on (a broken .gz, a read error) is one clear error."""
+    try:
+        yield from chunks
+    except (OSError, EOFError) as exc:
+        msg = f"{path}: {exc}"
+        raise TableError(msg) from None
+
+
 def _jsonl_columns(path: Path, sample: int = 1_000) -> list[str]:
+    try:
+        return _jsonl_names(path, sample)
+    except (OSError, EOFError) as exc:
+        msg = f"{path}: {exc}"
+        raise TableError(msg) from None
+
+
+def _jsonl_names(path: Path, sample: int) -> list[str]:
     names: dict[str, None] = {}
     seen = 0
-    with path.open("rb") as fh:
+    with _binary(path) as fh:
         for line in fh:
             if not line.strip():
                 continue
@@ -206,7 +244,7 @@ def _flatten(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _jsonl_chunks(table: Table, chunk_rows: int, model: str | None) -> Iterator[Chunk]:
-    with table.path.open("rb") as fh:
+    with _binary(table.path) as fh:
         first = 1
         lineno = 0
         rows: list[dict[str, Any]] = []

@@ -404,3 +404,32 @@ def test_parquet_timestamps_give_the_windows_of_csv_epoch_ms(
         "hour:2026-01-01T01",
     ]
     assert docs[0]["windows"] == docs[1]["windows"]
+
+
+def test_gzipped_files_read_like_plain_ones(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    docs = []
+    for gz in (False, True):
+        paths = {}
+        for name in ("ref", "shifted"):
+            paths[name] = files[name]
+            if gz:
+                paths[name] = tmp_path / f"{name}.csv.gz"
+                paths[name].write_bytes(gzip.compress(files[name].read_bytes()))
+        out = tmp_path / f"{gz}.json"
+        code, text, err = _run(
+            ["--reference", str(paths["ref"]), "--current", str(paths["shifted"])]
+            + ["--json", str(out)],
+            capsys,
+        )
+        assert code == 1, text + err
+        docs.append(json.loads(out.read_text()))
+    assert docs[0]["windows"] == docs[1]["windows"]
+    assert docs[1]["current"]["format"] == "csv"
+    bad = tmp_path / "bad.csv.gz"
+    bad.write_bytes(b"not gzip at all")
+    code, _, err = _run(["--reference", str(files["ref"]), "--current", str(bad)], capsys)
+    assert code == 2 and "bad.csv.gz" in err and len(err.strip().splitlines()) == 1
