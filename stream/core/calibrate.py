@@ -45,8 +45,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
-from scipy import stats
 
+from stream.core.measures.tails import chi2_sf, f_sf, norm_isf
 from stream.core.nullspread import (
     RULES,
     Calibration,
@@ -229,7 +229,7 @@ def z_critical(alpha: float, *, two_sided: bool = False) -> float:
     >>> round(z_critical(0.05, two_sided=True), 2)
     1.96
     """
-    return float(stats.norm.isf(alpha / 2 if two_sided else alpha))
+    return norm_isf(alpha / 2 if two_sided else alpha)
 
 
 # ---------------------------------------------------------------- calibration
@@ -372,9 +372,9 @@ def _fit(
     df = k - 1
     if law == "distance":
         # σ² itself was estimated from B redraws: Q/df ~ F(df, B−1), not χ²(df)/df.
-        p_q = float(stats.f.sf(q / df, df, max(1, q_law.draws - 1)))
+        p_q = f_sf(q / df, df, max(1, q_law.draws - 1))
     else:
-        p_q = float(stats.chi2.sf(q, df))
+        p_q = chi2_sf(q, df)
     tau2 = 0.0
     if p_q < q_alpha:
         tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw))

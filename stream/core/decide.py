@@ -49,6 +49,7 @@ from stream.core.cusum import (
 )
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
+from stream.core.measures.tails import norm_cdf, norm_sf
 from stream.core.nullspread import (
     RULES,
     SHAPE_METRICS,
@@ -235,7 +236,7 @@ def _check(
         return _Check(name, v, effect, thr, m.p_value, False, False, c, m, floor)
     p = _share_pvalue(m) if r is not None and r.law == "share" else m.p_value
     if math.isnan(p) and c is not None:
-        p = float(stats.norm.sf(abs(c.score(v, m.n_win, m.n_ref))))  # no test: calibrated z
+        p = norm_sf(abs(c.score(v, m.n_win, m.n_ref)))  # no test: calibrated z
     lo, hi = m.ci_low, m.ci_high
     surely = (min(abs(lo), abs(hi)) > thr and lo * hi > 0) if signed else lo > thr
     if r is not None and r.law == "share":
@@ -307,7 +308,7 @@ def _normal_posterior(effect: float, threshold: float, sd: float) -> float:
     """P(true effect > threshold) for a N(effect, sd²) posterior (flat prior)."""
     if not (sd > 0):
         return 1.0 if effect > threshold else 0.0
-    return float(stats.norm.cdf((effect - threshold) / sd))
+    return norm_cdf((effect - threshold) / sd)
 
 
 def _breaks(

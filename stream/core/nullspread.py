@@ -41,7 +41,7 @@ from stream.core.measures import categorical as cat
 from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
 from stream.core.measures.divergence import js_counts
-from stream.core.measures.histogram import ks_cdf
+from stream.core.measures.histogram import ks_cdf, memo
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
 
@@ -281,10 +281,14 @@ def resolution_limited(s: NumericSketch) -> bool:
     """
     if s.count < 2:
         return False
-    sd = s.std
-    a = s.relative_accuracy
-    width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
-    return bool(sd > 0 and width > sd)
+
+    def limited() -> bool:
+        sd = s.std
+        a = s.relative_accuracy
+        width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
+        return bool(sd > 0 and width > sd)
+
+    return memo(s, "resolution_limited", limited)
 
 
 def decision_measures(

@@ -22,6 +22,7 @@ For a new window W of a model, for each configured baseline:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -95,6 +96,11 @@ class Evaluator:
     store: EvaluationStore
     encode: Callable[[AlertEvent], bytes]
     params: SketchParams = field(default_factory=SketchParams)
+    cache_size: int = 4096
+    """Decoded sketches kept (by their bytes): the reference and last hour decode once."""
+    _decoded: OrderedDict[tuple[str, bytes], Sketch] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
         """Evaluate ``window`` of ``spec`` against every configured baseline."""
@@ -186,7 +192,17 @@ class Evaluator:
         return out
 
     def _load(self, kind: str, blob: bytes) -> Sketch:
-        return self.params.load(kind, blob)
+        # Sketches are values (measures never mutate them): one decode per distinct blob.
+        key = (kind, blob)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            self._decoded.move_to_end(key)
+            return hit
+        sketch = self.params.load(kind, blob)
+        self._decoded[key] = sketch
+        if len(self._decoded) > self.cache_size:
+            self._decoded.popitem(last=False)
+        return sketch
 
 
 def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, setting: Any) -> bool:

@@ -22,7 +22,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from stream.core.measures.bayes import DirichletShift, Prior, ShareShift, dirichlet_shift
 from stream.core.measures.confidence import (
@@ -38,6 +37,7 @@ from stream.core.measures.divergence import (
     linf_counts,
     psi_counts,
 )
+from stream.core.measures.tails import poisson_sf
 from stream.core.sketch import CategoricalSketch
 
 __all__ = [
@@ -380,7 +380,7 @@ def unseen(pair: CategoricalPair) -> Measure:
         pair,
         "unseen",
         k / pair.n_win,
-        p_value=float(stats.poisson.sf(k - 1, pair.n_win * rate)) if k > 0 else 1.0,
+        p_value=poisson_sf(k - 1, pair.n_win * rate) if k > 0 else 1.0,
         ci_low=lo,
         ci_high=hi,
         null_mean=rate,
