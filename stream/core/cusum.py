@@ -17,6 +17,7 @@ seasonal baseline (same hour last week).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,10 +127,13 @@ def cusum_arl0(h: float, k: float = 0.5, *, two_sided: bool = True) -> float:
     938
     """
     b = h + 1.166
+    if 2 * k * b > 700:
+        return math.inf  # beyond any budget (and beyond exp's range)
     one = (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
     return one / 2 if two_sided else one
 
 
+@functools.lru_cache(maxsize=1024)
 def cusum_limit(arl0: float, k: float = 0.5, *, two_sided: bool = True) -> float:
     """The limit ``h`` giving an in-control ARL of ``arl0`` windows.
 
@@ -139,6 +143,7 @@ def cusum_limit(arl0: float, k: float = 0.5, *, two_sided: bool = True) -> float
     >>> round(cusum_limit(720 * 10 * 3 / 1.0), 2)
     8.81
     """
-    return float(
-        optimize.brentq(lambda h: cusum_arl0(h, k, two_sided=two_sided) - arl0, 0.0, 200.0)
-    )
+    hi = 1.0
+    while cusum_arl0(hi, k, two_sided=two_sided) < arl0:
+        hi *= 2  # bracket: the ARL grows like e^{2kh}
+    return float(optimize.brentq(lambda h: cusum_arl0(h, k, two_sided=two_sided) - arl0, 0.0, hi))

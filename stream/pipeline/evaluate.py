@@ -12,7 +12,11 @@ For a new window W of a model, for each configured baseline:
 3. **Decide.** Measures and the calibrated decision per feature (effect AND
    confidence; pipeline breaks), at the model's corrected α.
 4. **Lifecycle.** The (model, scale, baseline) alert state steps; a window at
-   or before the last one processed emits nothing (idempotent).
+   or before the last one processed emits nothing (idempotent). A decisive breach
+   pages at once, a marginal one after ``consecutive_breaches`` windows; hourly
+   windows against the reference or seasonal baseline also feed each feature's
+   CUSUM (``alerts.sequential``), whose in-control run length comes from the budget
+   (:func:`sequential_arl0`).
 5. **Commit.** The decisions, the new state and the alert events go to the
    store in ONE atomic write (the events into an outbox).
 6. **Publish.** The outbox goes to the alerts topic keyed by dedup key and is
@@ -37,7 +41,31 @@ from stream.pipeline.ingest import Sketch, SketchParams
 from stream.pipeline.rollup import StoredWindow
 from stream.settings import Settings
 
-__all__ = ["EvaluationStore", "Evaluator", "WindowVerdict", "alert_encoder", "seasonal_lag"]
+__all__ = [
+    "EvaluationStore",
+    "Evaluator",
+    "WindowVerdict",
+    "alert_encoder",
+    "seasonal_lag",
+    "sequential_arl0",
+]
+
+
+def sequential_arl0(spec: ModelSpec) -> float:
+    """In-control run length (hours) of one feature's CUSUM: its share of the budget.
+
+    The sequential rule is one more detector stream beside the baselines' window
+    tests: ``720 · features · (baselines + 1) / budget`` hours between false alarms
+    per feature, so all features together spend at most ``budget / (baselines + 1)``
+    false alerts per 30 days.
+
+    >>> from stream.catalog import ModelSpec
+    >>> spec = ModelSpec.model_validate({"name": "m", "features": {"a": "numeric"}})
+    >>> sequential_arl0(spec)
+    2880.0
+    """
+    streams = max(1, len(spec.alerts.baselines)) + 1
+    return 720.0 * max(1, len(spec.monitored)) * streams / spec.alerts.false_alarm_budget
 
 
 def seasonal_lag(scale: str) -> int:
@@ -119,7 +147,16 @@ class Evaluator:
             state = self.store.alert_state(spec.name, scale, baseline) or AlertState(
                 spec.name, scale, baseline
             )
-            new_state, new_events = step(state, window.key, judged, spec.alerts)
+            sequential = (
+                spec.alerts.sequential and scale == HOUR and baseline in ("reference", "seasonal")
+            )
+            new_state, new_events = step(
+                state,
+                window.key,
+                judged,
+                spec.alerts,
+                cusum_arl0=sequential_arl0(spec) if sequential else None,
+            )
             self.store.commit(
                 spec.name,
                 window.key,
