@@ -299,7 +299,7 @@ def _posterior(
     shares = kind == "categorical" and top.name != "null_rate_change"
     if shares and pair is not None and pair.n_ref > 0 and pair.n_win > 0:
         # Beta posteriors of the most-moved category; "drift" = moved past the L∞ threshold.
-        cs = category_shifts(pair, threshold=share_threshold, top=2)
+        cs = category_shifts(pair, threshold=share_threshold, top=2, any_moved=False)
         movers = list(cs.shifts.items())
         # Two categories trade the same mass: report the one that grew.
         if len(movers) == 2 and abs(abs(movers[0][1].delta) - abs(movers[1][1].delta)) < 1e-9:

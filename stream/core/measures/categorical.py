@@ -443,9 +443,16 @@ class CategoryShifts:
 
 
 def category_shifts(
-    pair: CategoricalPair, *, threshold: float = 0.01, top: int = 20, prior: Prior = "jeffreys"
+    pair: CategoricalPair,
+    *,
+    threshold: float = 0.01,
+    top: int = 20,
+    prior: Prior = "jeffreys",
+    any_moved: bool = True,
 ) -> CategoryShifts:
     """Dirichlet-posterior share change of the ``top`` categories by observed |Δ share|.
+
+    ``any_moved=False`` skips ``posterior.p_any`` (nan): see :func:`.bayes.dirichlet_shift`.
 
     >>> ref, win = {"a": 600, "b": 300, "c": 100}, {"a": 450, "b": 440, "c": 110}
     >>> pair = CategoricalPair.from_counts(ref, win)
@@ -457,7 +464,12 @@ def category_shifts(
         move = np.abs(pair.win / max(pair.n_win, 1) - pair.ref / max(pair.n_ref, 1))
     order = [int(i) for i in np.argsort(-move, kind="stable")[:top]]
     d = dirichlet_shift(
-        pair.ref.tolist(), pair.win.tolist(), prior=prior, threshold=threshold, detail=order
+        pair.ref.tolist(),
+        pair.win.tolist(),
+        prior=prior,
+        threshold=threshold,
+        detail=order,
+        any_moved=any_moved,
     )
     return CategoryShifts({pair.labels[i]: s for i, s in zip(order, d.shifts, strict=True)}, d)
 
