@@ -330,8 +330,9 @@ def _synthetic_laws(
 ) -> dict[str, _Law]:
     """β and σ² of the distance metrics from redrawn windows of size n (one-sample: n_eff = n)."""
     names = [r.name for r in RULES[kind] if r.law == "distance"]
-    vals: dict[str, list[float]] = {m: [] for m in names}
-    for _ in range(draws):
+    fast = rs.scaled_distances(names, n, draws, rng)
+    vals: dict[str, list[float]] = fast if fast is not None else {m: [] for m in names}
+    for _ in range(draws if fast is None else 0):
         ms = fast_values(rs.base, rs.draw(n, rng), kind, names)
         for m in names:
             x = ms[m]
