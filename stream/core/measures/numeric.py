@@ -195,8 +195,14 @@ class NumericPair:
 
     @cached_property
     def win_cdf(self) -> PiecewiseCdf:
-        """Window CDF of finite values."""
-        return _cdf(self.win, self.buckets[1])
+        """Window CDF of finite values, memoised like :attr:`ref_cdf`.
+
+        This hour's window is the next hour's ``previous`` baseline.
+        """
+        b = self.buckets[1]
+        if b is Buckets.of(self.win):
+            return memo(self.win, "cdf", lambda: _cdf(self.win, b))
+        return _cdf(self.win, b)
 
     @cached_property
     def bins(self) -> QuantileBins:
