@@ -57,7 +57,9 @@ def test_clear_drift_pages_in_its_onset_hour_with_default_rules(
 def test_without_decisive_paging_the_same_drift_waits_for_its_second_hour(
     reference: tuple[object, object],
 ) -> None:
-    spec = wide_spec("detect", numeric=4, categorical=2, alerts={"page_on_decisive": False})
+    # The sequential rule is off too: a jump of z ≈ 24 alarms the CUSUM in one window.
+    off = {"page_on_decisive": False, "sequential": False}
+    spec = wide_spec("detect", numeric=4, categorical=2, alerts=off)
     scenario = Scenario("s", (Drift("n1", "shift", 1.0, ONSET),), days=3, per_hour=600)
     run = run_scenario(spec, scenario, reference)  # type: ignore[arg-type]
     hourly = sorted(e.window.end_ms for e in run.triggered() if e.window.scale == "hour")
