@@ -420,7 +420,12 @@ class Resampler:
             s = NumericSketch.zero(r.relative_accuracy, r.max_buckets)
             return s.update(np.repeat(self._values, counts[:-1]), nulls=missing)
         c = CategoricalSketch.zero(_as_categorical(self._ref).max_exact)
-        return c.update(np.repeat(self._labels, counts[:-1]).tolist(), nulls=missing)
+        drawn = {
+            label: n
+            for label, n in zip(self._labels.tolist(), counts[:-1].tolist(), strict=True)
+            if n
+        }
+        return c.update_counts(drawn, nulls=missing)
 
     def draw(self, n: int, rng: np.random.Generator) -> Sketch:
         """One window of ``n`` observations drawn with replacement from the reference."""
