@@ -141,21 +141,26 @@ def main() -> None:
     ap.add_argument("--per-hour", type=int, default=1_500)
     ap.add_argument("--ref-per-hour", type=int, default=200)
     ap.add_argument("--against", default="", help="another checkout to compare with")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate the checkouts this often")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(worker(args.hours, args.per_hour, args.ref_per_hour)))
         return
     runs = {"this": str(ROOT)} | ({"against": args.against} if args.against else {})
-    results = {}
-    for name, root in runs.items():
+    every: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    for name, root in [kv for _ in range(args.repeat) for kv in runs.items()]:
         env = dict(os.environ, PYTHONPATH=root)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker"]
         cmd += ["--hours", str(args.hours), "--per-hour", str(args.per_hour)]
         cmd += ["--ref-per-hour", str(args.ref_per_hour)]
         out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
-        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
-        print(name, root, results[name], flush=True)
+        every[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(name, root, every[name][-1], flush=True)
+    # Interleaved runs share the machine's load swings; the medians are compared.
+    results = {
+        n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in every.items()
+    }
     if "against" in results:
         a, b = results["against"], results["this"]
         for k in ("calibration_s_per_column", "eval_ms_median", "eval_ms_p90"):
