@@ -8,7 +8,9 @@ The z-score and slack come from a :class:`~stream.core.decide.Decision` (``z``,
 reference every hour shares the reference's own sampling error — a persistent offset
 that a textbook slack of 0.5 accumulates into false alarms within days. ``h`` comes
 from the budget: an in-control ARL of ``720 · n_features · n_streams / budget`` hours
-(:func:`cusum_limit`, Siegmund's approximation).
+(:func:`cusum_limit`, Siegmund's approximation; the pipeline uses n_streams =
+baselines + 1, ``pipeline.evaluate.sequential_arl0``). The lifecycle runs it per
+feature on hourly windows (``lifecycle.step(..., cusum_arl0=...)``): an alarm pages.
 
 Seasonal caveat (DESIGN): against the reference, a sustained seasonal state (a night,
 a weekend) accumulates like drift. Feed seasonal features' decisions against the
