@@ -219,6 +219,18 @@ class AlertRules(BaseModel):
     severity: Severity = Field(
         default="warning", description="Alert severity: critical, error, warning or info."
     )
+    page_on_decisive: bool = Field(
+        default=True,
+        description="A window whose evidence alone clears the stricter one-window bound "
+        "(half the false-alarm budget) pages at once; marginal breaches still need "
+        "consecutive_breaches windows.",
+    )
+    sequential: bool = Field(
+        default=True,
+        description="Per-feature CUSUM over hourly z-scores (reference and seasonal "
+        "baselines) to page slow ramps no single window shows; its false-alarm rate is "
+        "set from false_alarm_budget.",
+    )
     false_alarm_budget: PositiveFloat = Field(
         default=1.0,
         description="Target expected false alerts per model per 30 days on a no-drift "

@@ -37,12 +37,15 @@ class Drift:
     """A scheduled change of one feature between ``start_ms`` and ``end_ms`` (exclusive).
 
     kinds: ``shift`` (mean + ``amount`` standard deviations), ``scale`` (spread ×
-    ``amount``), ``null`` (share ``amount`` of values become null), ``share``
-    (category ``category`` takes share ``amount``, the others shrink in proportion).
+    ``amount``), ``null`` (share ``amount`` of values become null; 1.0: the feature
+    vanished), ``share`` (category ``category`` takes share ``amount``, the others
+    shrink in proportion; a category the feature never had is a new category),
+    ``ramp`` (mean + ``amount`` standard deviations reached linearly at ``end_ms``
+    and held after it — the one kind whose ``end_ms`` does not end it).
     """
 
     feature: str
-    kind: Literal["shift", "scale", "null", "share"]
+    kind: Literal["shift", "scale", "null", "share", "ramp"]
     amount: float
     start_ms: int
     end_ms: int | None = None
@@ -53,7 +56,14 @@ class Drift:
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Mask of the event times this drift applies to."""
         on = ts >= self.start_ms
-        return on if self.end_ms is None else on & (ts < self.end_ms)
+        return on if self.end_ms is None or self.kind == "ramp" else on & (ts < self.end_ms)
+
+    def progress(
+        self, ts: np.ndarray[Any, np.dtype[np.int64]]
+    ) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """A ramp's share of ``amount`` reached at each event time (0 before, 1 after the end)."""
+        span = max(1, (self.end_ms or self.start_ms) - self.start_ms)
+        return np.clip((ts - self.start_ms) / span, 0.0, 1.0)
 
 
 def feature_profile(index: int) -> tuple[float, float, list[str], list[float]]:
@@ -126,6 +136,8 @@ class SyntheticStream:
                 on = d.active(ts)
                 if d.kind == "shift":
                     mu = np.where(on, mu + d.amount * std, mu)
+                elif d.kind == "ramp":
+                    mu = mu + d.amount * std * d.progress(ts)
                 elif d.kind == "scale":
                     sd = np.where(on, sd * d.amount, sd)
                 elif d.kind == "null":
@@ -134,7 +146,9 @@ class SyntheticStream:
             return [
                 None if z else float(v) for v, z in zip(values.tolist(), null.tolist(), strict=True)
             ]
-        p = np.tile(np.asarray(shares), (ts.size, 1))
+        new = [d.category for d in drifts if d.kind == "share" and d.category not in (None, *cats)]
+        cats = cats + sorted({c for c in new if c is not None})
+        p = np.tile(np.asarray(shares + [0.0] * (len(cats) - len(shares))), (ts.size, 1))
         if amp:
             p[:, 0] = np.clip(p[:, 0] * (1 + 0.5 * amp * np.sin(phase)), 0.01, 0.99)
         for d in drifts:

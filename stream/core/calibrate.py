@@ -30,7 +30,15 @@ CUSUM), ``T`` tests per window (Σ over features of their decision metrics) and 
 windows per 30 days (720 hourly, 30 daily): ``α = B / (S·T·W)``; z = Φ⁻¹(1 − α) for
 one-sided metrics, Φ⁻¹(1 − α/2) for signed ones. Example: B = 1, S = 3, 10 features
 × 4.5 metrics: hourly α = 1/(3·45·720) = 1.0e-5, z = 4.26; daily α = 2.5e-4, z = 3.48.
-An alert also needs N consecutive breaches, so the real alert rate is far lower.
+
+Evidence-weighted persistence splits that per-window budget in two rules
+(:mod:`.lifecycle`): a window whose evidence alone clears the stricter level
+α₁ = ``ONE_WINDOW_SHARE`` · α pages at once (this rule spends at most half the
+budget), and a breach at α that is only marginal pages when the next window breaches
+too. The second rule spends α · P(breach at t+1 | breach at t); consecutive windows'
+scores are nearly independent against a large reference (correlation n/(n+m)) and
+negatively correlated against the previous window, so that conditional probability
+is below 1 % at these z (bivariate normal tail), far inside the other half.
 
 >>> round(z_critical(alpha_per_test(1.0, 45, "hour", n_streams=3)), 2)
 4.26
@@ -45,8 +53,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import numpy as np
-from scipy import stats
 
+from stream.core.measures.tails import chi2_sf, f_sf, norm_isf
 from stream.core.nullspread import (
     RULES,
     Calibration,
@@ -63,6 +71,7 @@ from stream.core.window import DAY_MS, HOUR_MS
 
 __all__ = [
     "DRAWS",
+    "ONE_WINDOW_SHARE",
     "Q_ALPHA",
     "Baseline",
     "Calibration",
@@ -76,6 +85,7 @@ __all__ = [
     "day_windows",
     "detect_seasonality",
     "model_alpha",
+    "one_window_alpha",
     "z_critical",
 ]
 
@@ -86,6 +96,8 @@ DRAWS = 120
 Q_ALPHA = 0.001
 """Level of the heterogeneity gate on τ²: ~200 Q-tests per model (features × metrics ×
 scales × baselines) leave ~0.2 chance gates, while real cycles reach p < 1e-20."""
+ONE_WINDOW_SHARE = 0.5
+"""Share of the per-window α a single window must clear to page without confirmation."""
 WINDOWS_PER_30_DAYS: Mapping[str, int] = {"hour": 720, "day": 30}
 _WIDTH = {"hour": HOUR_MS, "day": DAY_MS}
 _MIN_WINDOWS = 3
@@ -223,13 +235,22 @@ def model_alpha(
     return alpha_per_test(false_alarm_budget, tests, scale, n_streams=n_streams)
 
 
+def one_window_alpha(alpha: float) -> float:
+    """The level a window's evidence alone must reach to page at once: α · ONE_WINDOW_SHARE.
+
+    >>> one_window_alpha(1e-5)
+    5e-06
+    """
+    return alpha * ONE_WINDOW_SHARE
+
+
 def z_critical(alpha: float, *, two_sided: bool = False) -> float:
     """Standard normal quantile exceeded with probability α (α/2 per side if two-sided).
 
     >>> round(z_critical(0.05, two_sided=True), 2)
     1.96
     """
-    return float(stats.norm.isf(alpha / 2 if two_sided else alpha))
+    return norm_isf(alpha / 2 if two_sided else alpha)
 
 
 # ---------------------------------------------------------------- calibration
@@ -309,8 +330,9 @@ def _synthetic_laws(
 ) -> dict[str, _Law]:
     """β and σ² of the distance metrics from redrawn windows of size n (one-sample: n_eff = n)."""
     names = [r.name for r in RULES[kind] if r.law == "distance"]
-    vals: dict[str, list[float]] = {m: [] for m in names}
-    for _ in range(draws):
+    fast = rs.scaled_distances(names, n, draws, rng)
+    vals: dict[str, list[float]] = fast if fast is not None else {m: [] for m in names}
+    for _ in range(draws if fast is None else 0):
         ms = fast_values(rs.base, rs.draw(n, rng), kind, names)
         for m in names:
             x = ms[m]
@@ -372,9 +394,9 @@ def _fit(
     df = k - 1
     if law == "distance":
         # σ² itself was estimated from B redraws: Q/df ~ F(df, B−1), not χ²(df)/df.
-        p_q = float(stats.f.sf(q / df, df, max(1, q_law.draws - 1)))
+        p_q = f_sf(q / df, df, max(1, q_law.draws - 1))
     else:
-        p_q = float(stats.chi2.sf(q, df))
+        p_q = chi2_sf(q, df)
     tau2 = 0.0
     if p_q < q_alpha:
         tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw))

@@ -8,7 +8,9 @@ The z-score and slack come from a :class:`~stream.core.decide.Decision` (``z``,
 reference every hour shares the reference's own sampling error — a persistent offset
 that a textbook slack of 0.5 accumulates into false alarms within days. ``h`` comes
 from the budget: an in-control ARL of ``720 · n_features · n_streams / budget`` hours
-(:func:`cusum_limit`, Siegmund's approximation).
+(:func:`cusum_limit`, Siegmund's approximation; the pipeline uses n_streams =
+baselines + 1, ``pipeline.evaluate.sequential_arl0``). The lifecycle runs it per
+feature on hourly windows (``lifecycle.step(..., cusum_arl0=...)``): an alarm pages.
 
 Seasonal caveat (DESIGN): against the reference, a sustained seasonal state (a night,
 a weekend) accumulates like drift. Feed seasonal features' decisions against the
@@ -17,6 +19,7 @@ seasonal baseline (same hour last week).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -126,10 +129,13 @@ def cusum_arl0(h: float, k: float = 0.5, *, two_sided: bool = True) -> float:
     938
     """
     b = h + 1.166
+    if 2 * k * b > 700:
+        return math.inf  # beyond any budget (and beyond exp's range)
     one = (math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k)
     return one / 2 if two_sided else one
 
 
+@functools.lru_cache(maxsize=1024)
 def cusum_limit(arl0: float, k: float = 0.5, *, two_sided: bool = True) -> float:
     """The limit ``h`` giving an in-control ARL of ``arl0`` windows.
 
@@ -139,6 +145,7 @@ def cusum_limit(arl0: float, k: float = 0.5, *, two_sided: bool = True) -> float
     >>> round(cusum_limit(720 * 10 * 3 / 1.0), 2)
     8.81
     """
-    return float(
-        optimize.brentq(lambda h: cusum_arl0(h, k, two_sided=two_sided) - arl0, 0.0, 200.0)
-    )
+    hi = 1.0
+    while cusum_arl0(hi, k, two_sided=two_sided) < arl0:
+        hi *= 2  # bracket: the ARL grows like e^{2kh}
+    return float(optimize.brentq(lambda h: cusum_arl0(h, k, two_sided=two_sided) - arl0, 0.0, hi))

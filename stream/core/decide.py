@@ -10,6 +10,13 @@ A metric breaches only when BOTH hold (DESIGN "Drift decisions"):
 (b) **confidence**: its p-value is below the corrected α, or its 95% interval lies
     beyond the threshold (a value that is surely past it needs no test).
 
+**Decisive evidence** (evidence-weighted persistence, :mod:`.lifecycle`): a breach
+whose metric also clears the *one-window* bound — threshold at z(α₁) and p < α₁, with
+α₁ = ``ONE_WINDOW_SHARE`` · α (:func:`.calibrate.one_window_alpha`) — is ``decisive``
+and may page at once; a marginal breach (between the two bounds) still needs
+confirmation by the next window. Pipeline breaks are decisive at α₁ too; a vanished
+feature always is.
+
 (a) alone pages on small windows' noise; (b) alone pages on harmless drift in big
 windows (the 1.3-point share change on 65k rows). A feature breaches when any metric
 does; the breaching metrics are ranked by effect/threshold.
@@ -38,7 +45,13 @@ from typing import Any, Literal, TypeAlias
 
 from scipy import stats
 
-from stream.core.calibrate import Calibration, FeatureCalibration, Scale, z_critical
+from stream.core.calibrate import (
+    Calibration,
+    FeatureCalibration,
+    Scale,
+    one_window_alpha,
+    z_critical,
+)
 from stream.core.cusum import (
     CUSUM_K,
     CusumState,
@@ -49,6 +62,7 @@ from stream.core.cusum import (
 )
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
+from stream.core.measures.tails import norm_cdf, norm_sf
 from stream.core.nullspread import (
     RULES,
     SHAPE_METRICS,
@@ -110,6 +124,7 @@ class Decision:
         ranked: breaching metrics, strongest first.
         z: signed standardised score for CUSUM (mean shift, or JS for categories).
         cusum_k: CUSUM slack for ``z``: half the practical floor in z units (≥ 0.5).
+        decisive: a breach whose evidence alone clears the one-window bound (α₁).
     """
 
     feature: str
@@ -131,6 +146,7 @@ class Decision:
     ranked: tuple[str, ...] = ()
     z: float = _NAN
     cusum_k: float = 0.5
+    decisive: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (non-finite numbers become null)."""
@@ -154,6 +170,7 @@ class Decision:
             "ranked": list(self.ranked),
             "z": finite_or_none(self.z),
             "cusum_k": finite_or_none(self.cusum_k),
+            "decisive": self.decisive,
         }
 
     @classmethod
@@ -183,6 +200,7 @@ class Decision:
             ranked=tuple(d["ranked"]),
             z=none_to_nan(d["z"]),
             cusum_k=none_to_nan(d["cusum_k"]),
+            decisive=bool(d.get("decisive", False)),  # decisions stored before it existed
         )
 
 
@@ -198,6 +216,7 @@ class _Check:
     cal: Calibration | None
     measure: Measure
     floor: float = _NAN
+    decisive: bool = False
 
     @property
     def breach(self) -> bool:
@@ -229,18 +248,26 @@ def _check(
     if c is not None and m.n_win > 0 and m.n_ref > 0:
         thr_cal = c.threshold(m.n_win, z_critical(alpha, two_sided=signed), n_base=m.n_ref)
     thr = max((t for t in (floor, thr_cal) if math.isfinite(t)), default=_NAN)
+    alpha1 = one_window_alpha(alpha)
+    thr1 = thr
+    if c is not None and m.n_win > 0 and m.n_ref > 0:
+        t1 = c.threshold(m.n_win, z_critical(alpha1, two_sided=signed), n_base=m.n_ref)
+        thr1 = max((t for t in (floor, t1) if math.isfinite(t)), default=_NAN)
     v = m.value
     effect = abs(v) if signed else v
     if math.isnan(v) or math.isnan(thr):
         return _Check(name, v, effect, thr, m.p_value, False, False, c, m, floor)
     p = _share_pvalue(m) if r is not None and r.law == "share" else m.p_value
     if math.isnan(p) and c is not None:
-        p = float(stats.norm.sf(abs(c.score(v, m.n_win, m.n_ref))))  # no test: calibrated z
+        p = norm_sf(abs(c.score(v, m.n_win, m.n_ref)))  # no test: calibrated z
     lo, hi = m.ci_low, m.ci_high
     surely = (min(abs(lo), abs(hi)) > thr and lo * hi > 0) if signed else lo > thr
+    surely1 = (min(abs(lo), abs(hi)) > thr1 and lo * hi > 0) if signed else lo > thr1
     if r is not None and r.law == "share":
-        surely = False  # a share's interval ignores the baseline's own randomness
-    return _Check(name, v, effect, thr, p, effect >= thr, bool(p < alpha or surely), c, m, floor)
+        surely = surely1 = False  # a share's interval ignores the baseline's own randomness
+    significant = bool(p < alpha or surely)
+    decisive = bool(effect >= thr and significant and effect >= thr1 and (p < alpha1 or surely1))
+    return _Check(name, v, effect, thr, p, effect >= thr, significant, c, m, floor, decisive)
 
 
 def _share_pvalue(m: Measure) -> float:
@@ -272,7 +299,7 @@ def _posterior(
     shares = kind == "categorical" and top.name != "null_rate_change"
     if shares and pair is not None and pair.n_ref > 0 and pair.n_win > 0:
         # Beta posteriors of the most-moved category; "drift" = moved past the L∞ threshold.
-        cs = category_shifts(pair, threshold=share_threshold, top=2)
+        cs = category_shifts(pair, threshold=share_threshold, top=2, any_moved=False)
         movers = list(cs.shifts.items())
         # Two categories trade the same mass: report the one that grew.
         if len(movers) == 2 and abs(abs(movers[0][1].delta) - abs(movers[1][1].delta)) < 1e-9:
@@ -307,7 +334,7 @@ def _normal_posterior(effect: float, threshold: float, sd: float) -> float:
     """P(true effect > threshold) for a N(effect, sd²) posterior (flat prior)."""
     if not (sd > 0):
         return 1.0 if effect > threshold else 0.0
-    return float(stats.norm.cdf((effect - threshold) / sd))
+    return norm_cdf((effect - threshold) / sd)
 
 
 def _breaks(
@@ -364,7 +391,9 @@ def decide(
     if n_window < min_window_events:
         if n_window == 0 and (model_events or 0) >= min_window_events:
             why = f"vanished: 0 observations in {model_events} events of the {scale}"
-            return _verdict(feature, kind, n_window, [], (why,), True, 1.0, _NAN, (_NAN, _NAN))
+            return _verdict(
+                feature, kind, n_window, [], (why,), True, 1.0, _NAN, (_NAN, _NAN), decisive=True
+            )
         why = f"too few observations ({n_window} < {min_window_events}): not judged"
         return _verdict(feature, kind, n_window, [], (why,), False, _NAN, _NAN, (_NAN, _NAN))
     checks = [
@@ -373,6 +402,9 @@ def decide(
         if (c := _check(name, m, kind, calibration, alpha, overrides)) is not None
     ]
     breaks = _breaks(kind, measures, alpha, min_window_events)
+    decisive = any(c.decisive for c in checks) or bool(
+        breaks and _breaks(kind, measures, one_window_alpha(alpha), min_window_events)
+    )
     ranked = sorted((c for c in checks if c.breach), key=lambda c: (-c.ratio, c.name))
     pool = ranked or sorted(
         (c for c in checks if math.isfinite(c.effect)), key=lambda c: (-c.ratio, c.name)
@@ -397,6 +429,7 @@ def decide(
     return _verdict(
         feature, kind, n_window, pool, tuple(reasons), breach, p_drift, mag, ci,
         critical=bool(breaks), ranked=tuple(c.name for c in ranked), checks=checks, z=z, cusum_k=k,
+        decisive=decisive,
     )  # fmt: skip
 
 
@@ -434,6 +467,7 @@ def _verdict(
     checks: list[_Check] | None = None,
     z: float = _NAN,
     cusum_k: float = 0.5,
+    decisive: bool = False,
 ) -> Decision:
     top = pool[0] if pool else None
     ratio = top.ratio if top is not None else (math.inf if breach else 0.0)
@@ -461,6 +495,7 @@ def _verdict(
         ranked=ranked,
         z=z,
         cusum_k=cusum_k,
+        decisive=bool(breach and decisive),
     )
 
 

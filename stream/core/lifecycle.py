@@ -8,7 +8,12 @@ values; the state is small and JSON-able (the pipeline keeps it in Redis). Per w
 2. Each feature's breach streak grows on a breaching window and resets on any other
    (successive *evaluated* windows: a window skipped for low traffic neither extends
    nor breaks a streak — the pipeline does not call ``step`` for it).
-3. No open alert: when some feature reaches ``rules.consecutive_breaches`` and the
+3. A feature is *confirmed* when its streak reaches ``rules.consecutive_breaches``;
+   or at once when its breach is ``decisive`` (its evidence alone cleared the
+   one-window bound, :mod:`.decide`) and ``rules.page_on_decisive`` is on; or when its
+   sequential rule alarms (``cusum_arl0`` given: a CUSUM over the windows' z-scores,
+   :mod:`.cusum`, for slow ramps that no single window shows).
+   No open alert: when some feature is confirmed and the
    cooldown has passed, ONE alert opens for the model and scale, listing every
    confirmed feature, strongest first. Its dedup key hashes (model, scale, baseline,
    first breaching window's start); the alert id hashes (dedup key, status, window).
@@ -33,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeAlias
 
+from stream.core.cusum import CusumState, cusum_limit, cusum_update
 from stream.core.decide import Decision
 from stream.core.window import WindowKey
 
@@ -45,6 +51,7 @@ __all__ = [
     "RulesLike",
     "Status",
     "alert_id",
+    "cusum_reason",
     "dedup_key",
     "step",
 ]
@@ -74,6 +81,10 @@ class RulesLike(Protocol):
     def severity(self) -> str:
         """Lowest severity of this model's alerts."""
 
+    @property
+    def page_on_decisive(self) -> bool:
+        """A decisive breach pages in its first window (no confirmation needed)."""
+
 
 @dataclass(frozen=True, slots=True)
 class LifecycleRules:
@@ -83,6 +94,7 @@ class LifecycleRules:
     resolve_after: int = 3
     cooldown_ms: int = 3_600_000
     severity: str = "warning"
+    page_on_decisive: bool = True
 
 
 def _h(*parts: object) -> str:
@@ -134,6 +146,7 @@ class AlertState:
         streaks: feature → (breaching windows in a row, start of the first of them).
         open: the open alert, if any.
         cooldown_until_ms: no new alert opens for a window starting before this.
+        cusum: feature → its sequential (CUSUM) sums, when the rule is on.
     """
 
     model: str
@@ -143,6 +156,7 @@ class AlertState:
     streaks: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     open: OpenAlert | None = None
     cooldown_until_ms: int | None = None
+    cusum: Mapping[str, CusumState] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (sorted keys: equal states give equal JSON)."""
@@ -164,6 +178,7 @@ class AlertState:
                 "clean": o.clean,
             },
             "cooldown_until_ms": self.cooldown_until_ms,
+            "cusum": {f: c.to_dict() for f, c in sorted(self.cusum.items())},
         }
 
     @classmethod
@@ -187,6 +202,7 @@ class AlertState:
                 clean=int(o["clean"]),
             ),
             cooldown_until_ms=_opt_int(d.get("cooldown_until_ms")),
+            cusum={str(f): CusumState.from_dict(c) for f, c in d.get("cusum", {}).items()},
         )
 
 
@@ -240,6 +256,34 @@ def _severity(base: str, decisions: Sequence[Decision]) -> str:
     return max(levels, key=lambda s: _SEVERITY_ORDER.get(s, 0))
 
 
+def cusum_reason(d: Decision, h: float) -> str:
+    """The reason line of a feature confirmed by its sequential rule."""
+    return (
+        f"sustained drift: CUSUM of hourly z-scores (slack {d.cusum_k:.2f}) passed "
+        f"its limit {h:.2f} (z this window {d.z:+.2f})"
+    )
+
+
+def _sequential(
+    state: AlertState, window: WindowKey, decisions: Sequence[Decision], arl0: float | None
+) -> tuple[dict[str, CusumState], dict[str, float]]:
+    """New CUSUM sums per feature and the features that alarmed (→ their limit h)."""
+    if arl0 is None:
+        return dict(state.cusum), {}
+    sums = dict(state.cusum)
+    alarms: dict[str, float] = {}
+    for d in decisions:
+        if not math.isfinite(d.z):
+            continue
+        h = cusum_limit(arl0, round(d.cusum_k, 2))
+        sums[d.feature], alarm = cusum_update(
+            sums.get(d.feature, CusumState()), d, h=h, window_ms=window.start_ms
+        )
+        if alarm:
+            alarms[d.feature] = h
+    return sums, alarms
+
+
 def step(
     state: AlertState,
     window: WindowKey,
@@ -247,14 +291,27 @@ def step(
     rules: RulesLike,
     *,
     rearm: float = REARM,
+    cusum_arl0: float | None = None,
 ) -> tuple[AlertState, tuple[AlertEvent, ...]]:
-    """Fold one evaluated window into the lifecycle (see the module docstring)."""
+    """Fold one evaluated window into the lifecycle (see the module docstring).
+
+    ``cusum_arl0``: in-control average run length (windows) of each feature's
+    sequential rule; None leaves the rule off (its sums are kept as they are).
+    """
     if window.scale != state.scale:
         msg = f"window scale {window.scale!r} differs from the state's {state.scale!r}"
         raise ValueError(msg)
     if state.last_window_ms is not None and window.start_ms <= state.last_window_ms:
         return state, ()
-    by_name = {d.feature: d for d in decisions}
+    sums, alarms = _sequential(state, window, decisions, cusum_arl0)
+    by_name = {
+        d.feature: (
+            replace(d, reasons=(cusum_reason(d, alarms[d.feature]), *d.reasons))
+            if d.feature in alarms
+            else d
+        )
+        for d in decisions
+    }
     streaks = {
         d.feature: (
             state.streaks.get(d.feature, (0, window.start_ms))[0] + 1,
@@ -263,8 +320,13 @@ def step(
         for d in decisions
         if d.breach
     }
-    confirmed = sorted(f for f, (n, _) in streaks.items() if n >= rules.consecutive_breaches)
-    new = replace(state, last_window_ms=window.start_ms, streaks=streaks)
+    at_once = getattr(rules, "page_on_decisive", True)
+    confirmed = sorted(
+        {f for f, (n, _) in streaks.items() if n >= rules.consecutive_breaches}
+        | {f for f, d in by_name.items() if d.breach and d.decisive and at_once}
+        | set(alarms)
+    )
+    new = replace(state, last_window_ms=window.start_ms, streaks=streaks, cusum=sums)
     o = state.open
 
     def event(
@@ -280,7 +342,7 @@ def step(
         cooled = state.cooldown_until_ms is None or window.start_ms >= state.cooldown_until_ms
         if not confirmed or not cooled:
             return new, ()
-        first = min(streaks[f][1] for f in confirmed)
+        first = min(streaks.get(f, (0, window.start_ms))[1] for f in confirmed)
         key = dedup_key(state.model, state.scale, state.baseline, first)
         sev = _severity(rules.severity, [by_name[f] for f in confirmed])
         opened = OpenAlert(key, first, tuple(confirmed), tuple(confirmed), sev)

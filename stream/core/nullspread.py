@@ -41,7 +41,7 @@ from stream.core.measures import categorical as cat
 from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
 from stream.core.measures.divergence import js_counts
-from stream.core.measures.histogram import ks_cdf
+from stream.core.measures.histogram import Buckets, buckets_cdf, ks_cdf, memo, quantile_bins
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
 
@@ -281,10 +281,14 @@ def resolution_limited(s: NumericSketch) -> bool:
     """
     if s.count < 2:
         return False
-    sd = s.std
-    a = s.relative_accuracy
-    width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
-    return bool(sd > 0 and width > sd)
+
+    def limited() -> bool:
+        sd = s.std
+        a = s.relative_accuracy
+        width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
+        return bool(sd > 0 and width > sd)
+
+    return memo(s, "resolution_limited", limited)
 
 
 def decision_measures(
@@ -416,13 +420,61 @@ class Resampler:
             s = NumericSketch.zero(r.relative_accuracy, r.max_buckets)
             return s.update(np.repeat(self._values, counts[:-1]), nulls=missing)
         c = CategoricalSketch.zero(_as_categorical(self._ref).max_exact)
-        return c.update(np.repeat(self._labels, counts[:-1]).tolist(), nulls=missing)
+        drawn = {
+            label: n
+            for label, n in zip(self._labels.tolist(), counts[:-1].tolist(), strict=True)
+            if n
+        }
+        return c.update_counts(drawn, nulls=missing)
 
     def draw(self, n: int, rng: np.random.Generator) -> Sketch:
         """One window of ``n`` observations drawn with replacement from the reference."""
         if self.total == 0:
             return self._build(self._counts)
         return self._build(rng.multinomial(n, self._p).astype(np.int64))
+
+    def scaled_distances(
+        self, names: Sequence[str], n: int, draws: int, rng: np.random.Generator
+    ) -> dict[str, list[float]] | None:
+        """``value·√n_win`` of the numeric distances over ``draws`` redrawn windows of size n.
+
+        The same numbers as ``fast_values(base, draw(n, rng))`` draw by draw (same rng
+        use, same buckets, CDFs and bins), without building a sketch per draw: a
+        redrawn window holds the base's bucket representatives, so its buckets are a
+        subset of the base's and its min/max the representatives of its outer buckets.
+        None when that shortcut does not hold (collapsed buckets, categorical, empty).
+        """
+        if self.kind != "numeric" or self.total == 0 or set(names) - {"ks", "js"}:
+            return None
+        base = _as_numeric(self.base)
+        bb = Buckets.of(base)
+        k = bb.keys.size
+        collapsed = ((bb.keys > 0) & (bb.lower == 0)) | ((bb.keys < 0) & (bb.upper == 0))
+        if k != self._counts.size - 3 or collapsed.any() or base.count == 0:
+            return None
+        keys, _ = _as_numeric(self._ref).signed_keys()
+        if not np.array_equal(np.asarray(keys, np.int64), bb.keys):
+            return None
+        same = num.NumericPair(base, base)
+        base_cdf, n_bins = same.ref_cdf, same.n_bins
+        values = self._values[:k]
+        out: dict[str, list[float]] = {m: [] for m in names}
+        for _ in range(draws):
+            c = rng.multinomial(n, self._p).astype(np.int64)[:k]
+            nz = c > 0
+            n_win = int(c.sum())
+            if n_win == 0:
+                continue
+            win = Buckets(bb.keys[nz], bb.lower[nz], bb.upper[nz], c[nz])
+            v = values[nz]
+            root = math.sqrt(n_win)
+            if "ks" in out:
+                cdf = buckets_cdf(win, float(v[0]), float(v[-1]))
+                out["ks"].append(ks_cdf(base_cdf, cdf) * root)
+            if "js" in out:
+                bins = quantile_bins(bb, win, n_bins)
+                out["js"].append(js_counts(bins.ref, bins.win) * root)
+        return out
 
     def singletons(self) -> int:
         """Categories seen exactly once in the reference (Good–Turing's f1)."""

@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
+from stream.core.measures.tails import chi2_sf, f_sf
 from stream.core.nullspread import Kind, Sketch, finite_or_none, none_to_nan
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import DAY_MS, HOUR_MS
@@ -180,7 +180,7 @@ def _f_test(rss_small: float, rank_small: int, rss_full: float, rank_full: int, 
     if extra <= 0 or df < _MIN_RESIDUAL_DF or rss_full <= 0:
         return math.nan
     f = ((rss_small - rss_full) / extra) / (rss_full / df)
-    return float(stats.f.sf(f, extra, df))
+    return f_sf(f, extra, df)
 
 
 def detect_seasonality(
@@ -200,7 +200,7 @@ def detect_seasonality(
     sw = np.sqrt(w)
     one = np.ones((k, 1))
     q, _ = _rss(y, sw, one)
-    q_p = float(stats.chi2.sf(q, k - 1))
+    q_p = chi2_sf(q, k - 1)
     tau2 = 0.0
     if q_p < q_alpha:
         tau2 = max(0.0, (q - (k - 1)) / (float(w.sum()) - float((w * w).sum() / w.sum())))

@@ -12,7 +12,11 @@ For a new window W of a model, for each configured baseline:
 3. **Decide.** Measures and the calibrated decision per feature (effect AND
    confidence; pipeline breaks), at the model's corrected α.
 4. **Lifecycle.** The (model, scale, baseline) alert state steps; a window at
-   or before the last one processed emits nothing (idempotent).
+   or before the last one processed emits nothing (idempotent). A decisive breach
+   pages at once, a marginal one after ``consecutive_breaches`` windows; hourly
+   windows against the reference or seasonal baseline also feed each feature's
+   CUSUM (``alerts.sequential``), whose in-control run length comes from the budget
+   (:func:`sequential_arl0`).
 5. **Commit.** The decisions, the new state and the alert events go to the
    store in ONE atomic write (the events into an outbox).
 6. **Publish.** The outbox goes to the alerts topic keyed by dedup key and is
@@ -22,6 +26,7 @@ For a new window W of a model, for each configured baseline:
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -36,7 +41,31 @@ from stream.pipeline.ingest import Sketch, SketchParams
 from stream.pipeline.rollup import StoredWindow
 from stream.settings import Settings
 
-__all__ = ["EvaluationStore", "Evaluator", "WindowVerdict", "alert_encoder", "seasonal_lag"]
+__all__ = [
+    "EvaluationStore",
+    "Evaluator",
+    "WindowVerdict",
+    "alert_encoder",
+    "seasonal_lag",
+    "sequential_arl0",
+]
+
+
+def sequential_arl0(spec: ModelSpec) -> float:
+    """In-control run length (hours) of one feature's CUSUM: its share of the budget.
+
+    The sequential rule is one more detector stream beside the baselines' window
+    tests: ``720 · features · (baselines + 1) / budget`` hours between false alarms
+    per feature, so all features together spend at most ``budget / (baselines + 1)``
+    false alerts per 30 days.
+
+    >>> from stream.catalog import ModelSpec
+    >>> spec = ModelSpec.model_validate({"name": "m", "features": {"a": "numeric"}})
+    >>> sequential_arl0(spec)
+    2880.0
+    """
+    streams = max(1, len(spec.alerts.baselines)) + 1
+    return 720.0 * max(1, len(spec.monitored)) * streams / spec.alerts.false_alarm_budget
 
 
 def seasonal_lag(scale: str) -> int:
@@ -95,6 +124,11 @@ class Evaluator:
     store: EvaluationStore
     encode: Callable[[AlertEvent], bytes]
     params: SketchParams = field(default_factory=SketchParams)
+    cache_size: int = 4096
+    """Decoded sketches kept (by their bytes): the reference and last hour decode once."""
+    _decoded: OrderedDict[tuple[str, bytes], Sketch] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
         """Evaluate ``window`` of ``spec`` against every configured baseline."""
@@ -113,7 +147,16 @@ class Evaluator:
             state = self.store.alert_state(spec.name, scale, baseline) or AlertState(
                 spec.name, scale, baseline
             )
-            new_state, new_events = step(state, window.key, judged, spec.alerts)
+            sequential = (
+                spec.alerts.sequential and scale == HOUR and baseline in ("reference", "seasonal")
+            )
+            new_state, new_events = step(
+                state,
+                window.key,
+                judged,
+                spec.alerts,
+                cusum_arl0=sequential_arl0(spec) if sequential else None,
+            )
             self.store.commit(
                 spec.name,
                 window.key,
@@ -186,7 +229,17 @@ class Evaluator:
         return out
 
     def _load(self, kind: str, blob: bytes) -> Sketch:
-        return self.params.load(kind, blob)
+        # Sketches are values (measures never mutate them): one decode per distinct blob.
+        key = (kind, blob)
+        hit = self._decoded.get(key)
+        if hit is not None:
+            self._decoded.move_to_end(key)
+            return hit
+        sketch = self.params.load(kind, blob)
+        self._decoded[key] = sketch
+        if len(self._decoded) > self.cache_size:
+            self._decoded.popitem(last=False)
+        return sketch
 
 
 def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, setting: Any) -> bool:

@@ -6,11 +6,17 @@ ingest, rollup and evaluation code (replay = live is proven in test_alerts.py),
 and every scenario is judged from the alerts it produced:
 
 (a) no drift, 10 features, 7 days, > 500k events → zero alerts;
-(b) a 1-sd mean shift → alerted in the first breaching hourly window;
-(c) a 0.2-sd shift → alerted by the daily window, nothing before the onset;
-(d) a feature 95 % null for two hours → alerted hourly, then resolved;
+(b) a 1-sd mean shift → paged in its onset hour;
+(c) a 0.2-sd shift → paged, nothing before the onset;
+(d) a feature 95 % null for two hours → paged in its onset hour, then resolved;
 (e) a strong weekly/daily seasonal pattern, seasonal baseline → quiet;
-(f) a category's share 48 % → 60 % → alerted, P(drift) ≥ 0.99, ≈ +12 points.
+(f) a category's share 48 % → 60 % → paged in its onset hour, P(drift) ≥ 0.99, ≈ +12 points;
+(g) a new category at 10 % → paged in its onset hour;
+(h) a feature that vanishes → paged in its onset hour.
+
+Every model runs the DEFAULT alert rules (``consecutive_breaches = 2``): a clear
+drift pages in its first window because its evidence alone clears the one-window
+bound (evidence-weighted persistence, stream/core/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -57,7 +63,6 @@ q8 = "categorical"
 q9 = "categorical"
 [models.shift1]
 reference = { source = "redis", name = "training" }
-alerts = { consecutive_breaches = 1 }
 [models.shift1.features]
 s0 = "numeric"
 s1 = "numeric"
@@ -70,7 +75,7 @@ m1 = "numeric"
 m2 = "categorical"
 [models.nulls]
 reference = { source = "redis", name = "training" }
-alerts = { consecutive_breaches = 1, resolve_after = 2 }
+alerts = { resolve_after = 2 }
 [models.nulls.features]
 n0 = "numeric"
 n1 = "numeric"
@@ -88,6 +93,17 @@ c0 = "numeric"
 c3 = "categorical"
 c1 = "numeric"
 c2 = "numeric"
+[models.newcat]
+reference = { source = "redis", name = "training" }
+[models.newcat.features]
+k0 = "numeric"
+k1 = "categorical"
+[models.vanish]
+reference = { source = "redis", name = "training" }
+[models.vanish.features]
+v0 = "numeric"
+v1 = "numeric"
+v2 = "categorical"
 """
 
 # model → (days, events/hour, drifts, seasonal amplitudes)
@@ -98,6 +114,8 @@ SCENARIOS: dict[str, tuple[int, int, list[Drift], dict[str, float]]] = {
     "nulls": (2, 1_000, [Drift("n0", "null", 0.95, START + 30 * HOUR, START + 32 * HOUR)], {}),
     "seasonal": (14, 400, [], {"w0": 1.5}),
     "share": (2, 1_000, [Drift("c3", "share", 0.60, START + 24 * HOUR, category="c0")], {}),
+    "newcat": (2, 1_000, [Drift("k1", "share", 0.10, START + 30 * HOUR, category="zz")], {}),
+    "vanish": (2, 1_000, [Drift("v1", "null", 1.0, START + 30 * HOUR)], {}),
 }
 REF_PER_HOUR = 150
 
@@ -236,6 +254,10 @@ def test_a_no_drift_over_a_week_of_half_a_million_events_is_quiet(
     assert outcome["quiet"] == []
 
 
+def _first_page_start(alerts: list[dict[str, Any]]) -> int:
+    return min(int(a["window"]["start_ms"]) for a in _triggered(alerts, "hour"))
+
+
 def test_b_one_sd_shift_alerts_in_the_first_breaching_hour(
     outcome: dict[str, list[dict[str, Any]]],
 ) -> None:
@@ -287,6 +309,28 @@ def test_f_a_category_share_move_is_alerted_with_its_magnitude(
 ) -> None:
     triggered = _triggered(outcome["share"])
     assert triggered, outcome["share"]
+    assert _first_page_start(outcome["share"]) == START + 24 * HOUR  # the onset hour
+    assert all(_end(a) > START + 24 * HOUR for a in outcome["share"])
     feature = next(f for f in triggered[0]["features"] if f["name"] == "c3")
     assert feature["p_drift"] >= 0.99
     assert 0.08 <= abs(feature["magnitude"]) <= 0.16
+
+
+def test_g_a_new_category_pages_in_its_onset_hour(
+    outcome: dict[str, list[dict[str, Any]]],
+) -> None:
+    alerts = outcome["newcat"]
+    assert _first_page_start(alerts) == START + 30 * HOUR, alerts
+    assert all(_end(a) > START + 30 * HOUR for a in alerts)
+    first = min(_triggered(alerts, "hour"), key=lambda a: a["window"]["start_ms"])
+    assert first["features"][0]["name"] == "k1"
+
+
+def test_h_a_vanished_feature_pages_in_its_onset_hour(
+    outcome: dict[str, list[dict[str, Any]]],
+) -> None:
+    alerts = outcome["vanish"]
+    assert _first_page_start(alerts) == START + 30 * HOUR, alerts
+    assert all(_end(a) > START + 30 * HOUR for a in alerts)
+    first = min(_triggered(alerts, "hour"), key=lambda a: a["window"]["start_ms"])
+    assert first["features"][0]["name"] == "v1"

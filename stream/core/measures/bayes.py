@@ -27,6 +27,7 @@ The seed from the design brief: reference 30,299 "mobile" of 65,551, serving
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -200,7 +201,10 @@ def _exact_practical(dist: _ExactDifference, t: float) -> float:
     return min(1.0, (1.0 - dist.cdf(t)) + dist.cdf(-t))
 
 
+@functools.lru_cache(maxsize=8192)
 def _exact_shift(ar: float, br: float, aw: float, bw: float, t: float) -> ShareShift:
+    # Memoised: small counts repeat from window to window (a category absent from the
+    # window against the same reference gives the very same four parameters).
     mr, mw = ar / (ar + br), aw / (aw + bw)
     dist = _ExactDifference(ar, br, aw, bw)
     p_gt = 1.0 - dist.cdf(0.0)
@@ -222,6 +226,7 @@ def _shift(ar: float, br: float, aw: float, bw: float, threshold: float) -> Shar
     return _exact_shift(ar, br, aw, bw, threshold)
 
 
+@functools.lru_cache(maxsize=8192)
 def _practical(ar: float, br: float, aw: float, bw: float, threshold: float) -> float:
     if _is_normal(ar, br, aw, bw):
         return _normal_shift(ar, br, aw, bw, threshold).p_practical
@@ -260,6 +265,7 @@ def dirichlet_shift(
     prior: Prior = "jeffreys",
     threshold: float = 0.01,
     detail: Sequence[int] | None = None,
+    any_moved: bool = True,
 ) -> DirichletShift:
     """Dirichlet posteriors over all categories; P(any share moved by > threshold) in [0, 1].
 
@@ -267,7 +273,10 @@ def dirichlet_shift(
     category i's marginal is Beta(c_i + a0, N − c_i + (K − 1)·a0). ``detail``
     picks the categories that get a full :class:`ShareShift` (default: all);
     exact intervals cost ~10–25 ms per small category, so callers with many
-    categories ask for the ones they report. ``p_any`` always covers them all.
+    categories ask for the ones they report. ``p_any`` covers them all; a caller
+    that reads only the detailed categories (the decision engine) passes
+    ``any_moved=False`` and gets nan for ``p_any`` and its band, skipping one
+    posterior tail per category.
 
     >>> d = dirichlet_shift([500, 300, 200], [400, 300, 300], threshold=0.05)
     >>> [round(s.delta, 3) for s in d.shifts]
@@ -287,6 +296,9 @@ def dirichlet_shift(
     ]
     chosen = range(len(params)) if detail is None else detail
     shifts = tuple(_shift(*params[i], threshold) for i in chosen)
+    if not any_moved:
+        nan = math.nan
+        return DirichletShift(shifts, p_any=nan, p_any_low=nan, p_any_high=nan, threshold=threshold)
     ps = [_practical(*p, threshold) for p in params]
     # With two categories Δ₁ = −Δ₂: one event, not two independent ones.
     p_any = max(ps) if len(ps) == 2 else 1.0 - math.prod(1.0 - p for p in ps)

@@ -22,7 +22,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 from stream.core.measures.bayes import DirichletShift, Prior, ShareShift, dirichlet_shift
 from stream.core.measures.confidence import (
@@ -38,6 +37,7 @@ from stream.core.measures.divergence import (
     linf_counts,
     psi_counts,
 )
+from stream.core.measures.tails import poisson_sf
 from stream.core.sketch import CategoricalSketch
 
 __all__ = [
@@ -380,7 +380,7 @@ def unseen(pair: CategoricalPair) -> Measure:
         pair,
         "unseen",
         k / pair.n_win,
-        p_value=float(stats.poisson.sf(k - 1, pair.n_win * rate)) if k > 0 else 1.0,
+        p_value=poisson_sf(k - 1, pair.n_win * rate) if k > 0 else 1.0,
         ci_low=lo,
         ci_high=hi,
         null_mean=rate,
@@ -443,9 +443,16 @@ class CategoryShifts:
 
 
 def category_shifts(
-    pair: CategoricalPair, *, threshold: float = 0.01, top: int = 20, prior: Prior = "jeffreys"
+    pair: CategoricalPair,
+    *,
+    threshold: float = 0.01,
+    top: int = 20,
+    prior: Prior = "jeffreys",
+    any_moved: bool = True,
 ) -> CategoryShifts:
     """Dirichlet-posterior share change of the ``top`` categories by observed |Δ share|.
+
+    ``any_moved=False`` skips ``posterior.p_any`` (nan): see :func:`.bayes.dirichlet_shift`.
 
     >>> ref, win = {"a": 600, "b": 300, "c": 100}, {"a": 450, "b": 440, "c": 110}
     >>> pair = CategoricalPair.from_counts(ref, win)
@@ -457,7 +464,12 @@ def category_shifts(
         move = np.abs(pair.win / max(pair.n_win, 1) - pair.ref / max(pair.n_ref, 1))
     order = [int(i) for i in np.argsort(-move, kind="stable")[:top]]
     d = dirichlet_shift(
-        pair.ref.tolist(), pair.win.tolist(), prior=prior, threshold=threshold, detail=order
+        pair.ref.tolist(),
+        pair.win.tolist(),
+        prior=prior,
+        threshold=threshold,
+        detail=order,
+        any_moved=any_moved,
     )
     return CategoryShifts({pair.labels[i]: s for i, s in zip(order, d.shifts, strict=True)}, d)
 

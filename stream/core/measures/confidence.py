@@ -22,6 +22,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
+from stream.core.measures.tails import chi2_sf, kstwo_sf, norm_sf, t_ppf, t_sf
+
 __all__ = [
     "LEVEL",
     "Measure",
@@ -116,7 +118,7 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     ne = n_eff(n, m)
     if ne <= 0 or math.isnan(d):
         return NAN
-    return float(stats.kstwo.sf(d, max(1, round(ne))))
+    return kstwo_sf(d, max(1, round(ne)))
 
 
 def dkw_halfwidth(n: int, alpha: float) -> float:
@@ -150,8 +152,8 @@ def welch(
         # Two constant samples: the difference is known exactly.
         return (1.0 if diff == 0 else 0.0), diff, diff
     df = (a + b) ** 2 / (a * a / (n - 1) + b * b / (m - 1))
-    t = float(stats.t.ppf(0.5 + LEVEL / 2, df))
-    p = float(2.0 * stats.t.sf(abs(diff) / se, df))
+    t = t_ppf(0.5 + LEVEL / 2, df)
+    p = 2.0 * t_sf(abs(diff) / se, df)
     return p, diff - t * se, diff + t * se
 
 
@@ -167,7 +169,7 @@ def two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, f
     diff = k2 / n2 - k1 / n1
     pooled = (k1 + k2) / (n1 + n2)
     se0 = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    p = (1.0 if diff == 0 else 0.0) if se0 == 0 else float(2 * stats.norm.sf(abs(diff) / se0))
+    p = (1.0 if diff == 0 else 0.0) if se0 == 0 else 2 * norm_sf(abs(diff) / se0)
     # Agresti–Caffo: add one success and one failure per group; good coverage near 0 and 1.
     a1, a2 = (k1 + 1) / (n1 + 2), (k2 + 1) / (n2 + 2)
     se = math.sqrt(a1 * (1 - a1) / (n1 + 2) + a2 * (1 - a2) / (n2 + 2))
@@ -208,7 +210,7 @@ def chi2_null(scaled: float, k: int, n: int, m: int) -> tuple[float, float]:
     c = 1.0 / n + 1.0 / m
     if k < 2:
         return 1.0, 0.0
-    return float(stats.chi2.sf(scaled / c, k - 1)), (k - 1) * c
+    return chi2_sf(scaled / c, k - 1), (k - 1) * c
 
 
 def multinomial_null(

@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+
+from stream.core.measures.tails import chi2_sf
 
 __all__ = [
     "PSI_EPS",
@@ -135,4 +136,4 @@ def chi_square_counts(r: npt.ArrayLike, w: npt.ArrayLike, *, yates: bool = True)
         dev = dev - np.minimum(0.5, dev)
     stat = float(np.sum(dev * dev / expected))
     # For a 2-row table min(rows, cols) − 1 = 1, so V = √(χ²/N).
-    return ChiSquare(stat, float(stats.chi2.sf(stat, dof)), dof, math.sqrt(stat / n))
+    return ChiSquare(stat, chi2_sf(stat, dof), dof, math.sqrt(stat / n))

@@ -21,8 +21,9 @@ rather than wrong).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +35,7 @@ __all__ = [
     "QuantileBins",
     "buckets_cdf",
     "harmonise",
+    "memo",
     "ks_cdf",
     "quantile_bins",
     "wasserstein_cdf",
@@ -164,6 +166,33 @@ class QuantileBins:
     win: IntArray
 
 
+_MEMO: dict[tuple[str, int, int, int, float], tuple[object, object, Any]] = {}
+_MEMO_SIZE = 4096
+_T = TypeVar("_T")
+
+
+def memo(s: object, tag: str, build: Callable[[], _T]) -> _T:
+    """``build()``, memoised on the identity of a numeric sketch's stores (else not memoised).
+
+    Stores are immutable values and every update replaces them, so a hit is always
+    for the same buckets; the entry keeps the stores alive, so their ids stay unique.
+    Arrays handed out from the memo must not be modified (they are shared).
+    """
+    ident = getattr(s, "bucket_identity", None)
+    if ident is None:
+        return build()
+    pos, neg, zeros, alpha = ident()
+    key = (tag, id(pos), id(neg), int(zeros), float(alpha))
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] is pos and hit[1] is neg:
+        return cast("_T", hit[2])
+    value = build()
+    if len(_MEMO) >= _MEMO_SIZE:
+        del _MEMO[next(iter(_MEMO))]
+    _MEMO[key] = (pos, neg, value)
+    return value
+
+
 class Buckets(NamedTuple):
     """One sketch's non-empty buckets in value order: integer keys, bounds, counts."""
 
@@ -174,15 +203,26 @@ class Buckets(NamedTuple):
 
     @classmethod
     def of(cls, s: BucketSource) -> Buckets:
-        """Keys from ``signed_keys()``, bounds from ``histogram()`` (same buckets, same order)."""
+        """Keys from ``signed_keys()``, bounds from ``histogram()`` (same buckets, same order).
+
+        Memoised per sketch state (:func:`memo`): a reference's buckets are built once,
+        not once per window compared with it.
+        """
+        return memo(s, "buckets", lambda: cls._build(s))
+
+    @classmethod
+    def _build(cls, s: BucketSource) -> Buckets:
         keys, counts = s.signed_keys()
         lower, upper, _ = s.histogram()
-        return cls(
-            np.asarray(keys, np.int64),
-            np.asarray(lower, np.float64),
-            np.asarray(upper, np.float64),
-            np.asarray(counts, np.int64),
+        out = cls(
+            np.array(keys, np.int64),
+            np.array(lower, np.float64),
+            np.array(upper, np.float64),
+            np.array(counts, np.int64),
         )
+        for a in out:
+            a.flags.writeable = False  # shared through the memo
+        return out
 
     def fold(self, key: int, edge: float, below: bool) -> Buckets:
         """Fold every key on the near-zero side of ``key`` (same sign) into ``key``.
@@ -215,12 +255,12 @@ def harmonise(ref: Buckets, win: Buckets) -> tuple[Buckets, Buckets]:
     its own boundary, so fold both at the wider one before comparing bucket by bucket.
     """
     for below in (True, False):
-        found = [
-            (int(k), float(b.upper[i] if below else b.lower[i]))
-            for b in (ref, win)
-            for i, k in enumerate(b.keys.tolist())
-            if ((k > 0 and b.lower[i] == 0) if below else (k < 0 and b.upper[i] == 0))
-        ]
+        found = []
+        for b in (ref, win):
+            # Vectorised scan; only the (rare) collapsed buckets reach Python.
+            hit = (b.keys > 0) & (b.lower == 0) if below else (b.keys < 0) & (b.upper == 0)
+            for i in np.flatnonzero(hit).tolist():
+                found.append((int(b.keys[i]), float(b.upper[i] if below else b.lower[i])))
         if found:
             # The widest collapse: largest positive key, most negative negative key.
             key, edge = max(found) if below else min(found)

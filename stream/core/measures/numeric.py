@@ -56,9 +56,11 @@ from stream.core.measures.histogram import (
     buckets_cdf,
     harmonise,
     ks_cdf,
+    memo,
     quantile_bins,
     wasserstein_cdf,
 )
+from stream.core.measures.tails import binom_sf, norm_sf
 from stream.core.sketch import NumericSketch
 
 __all__ = [
@@ -185,13 +187,22 @@ class NumericPair:
 
     @cached_property
     def ref_cdf(self) -> PiecewiseCdf:
-        """Reference CDF of finite values."""
-        return _cdf(self.ref, self.buckets[0])
+        """Reference CDF of finite values (built once per reference state when unfolded)."""
+        b = self.buckets[0]
+        if b is Buckets.of(self.ref):  # harmonise left it as is: the same for every window
+            return memo(self.ref, "cdf", lambda: _cdf(self.ref, b))
+        return _cdf(self.ref, b)
 
     @cached_property
     def win_cdf(self) -> PiecewiseCdf:
-        """Window CDF of finite values."""
-        return _cdf(self.win, self.buckets[1])
+        """Window CDF of finite values, memoised like :attr:`ref_cdf`.
+
+        This hour's window is the next hour's ``previous`` baseline.
+        """
+        b = self.buckets[1]
+        if b is Buckets.of(self.win):
+            return memo(self.win, "cdf", lambda: _cdf(self.win, b))
+        return _cdf(self.win, b)
 
     @cached_property
     def bins(self) -> QuantileBins:
@@ -445,7 +456,7 @@ def quantile_shift(pair: NumericPair, q: float) -> Measure:
     diff = pair.win_cdf.quantile(q) - pair.ref_cdf.quantile(q)
     se = math.hypot(*ses)
     if se > 0:
-        p = float(2 * stats.norm.sf(abs(diff) / se))
+        p = 2 * norm_sf(abs(diff) / se)
     else:
         p = 1.0 if diff == 0 else 0.0
     s = pair.scale
@@ -505,7 +516,7 @@ def out_of_range(pair: NumericPair) -> Measure:
     k_out = int(round(outside)) + int(k)
     rate = 2.0 / (pair.n_ref + 1)
     ci = wilson(k_out, m)
-    p = float(stats.binom.sf(k_out - 1, m, rate)) if k_out > 0 else 1.0
+    p = binom_sf(k_out - 1, m, rate) if k_out > 0 else 1.0
     return Measure(
         "out_of_range", (outside + k) / m, p, ci[0], ci[1], pair.n_ref, m, rate, "binomial 2/(n+1)"
     )

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -251,7 +251,22 @@ class CategoricalSketch:
             msg = f"nulls and type_errors must be >= 0, got {nulls}, {type_errors}"
             raise ValueError(msg)
         seq = values.tolist() if isinstance(values, np.ndarray) else values
-        batch: Counter[object] = Counter(seq)
+        return self.update_counts(Counter(seq), nulls, type_errors)
+
+    def update_counts(
+        self, counts: Mapping[Any, int], nulls: int = 0, type_errors: int = 0
+    ) -> CategoricalSketch:
+        """:meth:`update` with the batch already counted (value → positive count).
+
+        The same state as ``update`` of the values repeated that many times, in the
+        mapping's order (calibration's redraws come as counts). Mutates and returns
+        ``self``.
+        """
+        if nulls < 0 or type_errors < 0 or any(c <= 0 for c in counts.values()):
+            msg = f"nulls, type_errors and counts must be >= 0 (> 0), got {nulls}, {type_errors}"
+            raise ValueError(msg)
+        batch: Counter[object] = Counter()
+        batch.update(counts)
         nulls += batch.pop(None, 0)
         for v in [v for v in batch if type(v) is not str]:
             c = batch.pop(v)

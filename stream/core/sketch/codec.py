@@ -220,6 +220,40 @@ class Reader:
             raise SketchDecodeError(msg)
 
 
+_SMALL = 24
+"""Arrays up to this size are (de)coded in plain Python: numpy's per-call cost dominates."""
+
+
+def _encode_small(values: list[int]) -> bytes:
+    out = bytearray()
+    for x in values:
+        while x >= 0x80:
+            out.append((x & 0x7F) | 0x80)
+            x >>= 7
+        out.append(x)
+    return bytes(out)
+
+
+def _decode_small(data: bytes, pos: int, n: int) -> tuple[npt.NDArray[np.int64], int]:
+    # Same rules as the vectorised path: at most 9 bytes (63 bits) per value.
+    values = []
+    p, end = pos, len(data)
+    for _ in range(n):
+        x = shift = 0
+        while True:
+            if p >= end or shift >= 63:
+                msg = "truncated varint array, or a varint in it longer than 63 bits"
+                raise SketchDecodeError(msg)
+            b = data[p]
+            p += 1
+            x |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        values.append(x)
+    return np.array(values, dtype=np.int64), p - pos
+
+
 def encode_uvarints(values: npt.NDArray[np.int64]) -> bytes:
     """LEB128 bytes of non-negative int64 values, vectorised over 7-bit groups.
 
@@ -232,10 +266,14 @@ def encode_uvarints(values: npt.NDArray[np.int64]) -> bytes:
     if int(v.min()) < 0:
         msg = "uvarints need non-negative values"
         raise ValueError(msg)
+    top = int(v.max())
+    if v.size <= _SMALL:
+        return _encode_small(v.tolist())
     u = v.astype(np.uint64)
-    # Number of 7-bit groups per value: 1 + the count of thresholds 2**7, 2**14, ... it reaches.
+    # Number of 7-bit groups per value: 1 + the count of thresholds 2**7, 2**14, ... it
+    # reaches (only the thresholds the largest value reaches are tested).
     groups = np.ones(u.shape, dtype=np.int64)
-    for g in range(1, 10):
+    for g in range(1, max(1, (top.bit_length() + 6) // 7)):
         groups += u >= np.uint64(1 << (7 * g))
     ends = np.cumsum(groups)
     starts = ends - groups
@@ -273,6 +311,8 @@ def decode_uvarints(data: bytes, pos: int, n: int) -> tuple[npt.NDArray[np.int64
     if n < 0 or n > len(data) - pos:
         msg = "truncated varint array"
         raise SketchDecodeError(msg)
+    if n <= _SMALL:
+        return _decode_small(data, pos, n)
     window = np.frombuffer(data, dtype=np.uint8, count=min(len(data) - pos, 9 * n), offset=pos)
     ends = np.flatnonzero(window < 0x80)[:n]
     starts = np.concatenate(([0], ends[:-1] + 1))

@@ -325,6 +325,14 @@ class NumericSketch:
         out._neg = out._neg.merge(other._neg, self._cap)
         return out
 
+    def bucket_identity(self) -> tuple[object, object, int, float]:
+        """What the bucket view depends on: the two (immutable) stores, zeros and α.
+
+        An update replaces the stores, so derived views may be memoised on these
+        objects' identity (``measures.histogram.memo``).
+        """
+        return (self._pos, self._neg, self._zeros, self._alpha)
+
     def copy(self) -> NumericSketch:
         """An independent copy (stores are immutable values, so this is cheap)."""
         out = NumericSketch(self._alpha, self._cap)

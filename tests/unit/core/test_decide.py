@@ -282,3 +282,28 @@ def test_decide_reads_the_pair_for_share_posteriors() -> None:
     assert any(r.startswith("share of 'a' +14.0 points") for r in with_pair.reasons)
     without = decide("c", "categorical", ms, None, 1_500, alpha=1e-5)
     assert math.isfinite(without.magnitude)  # falls back to the metric's own interval
+
+
+def test_decisive_means_the_window_alone_clears_the_one_window_bound() -> None:
+    # decisive ⇔ the same window breaches at α₁ = α/2 (thresholds and test both stricter)
+    from stream.core.calibrate import one_window_alpha
+
+    g = np.random.default_rng(21)
+    seen = {"decisive": 0, "marginal": 0}
+    for shift in np.linspace(0.05, 0.3, 26):
+        for feature in ("age", "latency"):
+            w = S.numeric(g, feature, 1500, shift=float(shift))
+            d = _eval(feature, w)
+            strict = evaluate_feature(
+                feature, "numeric", S.reference(feature), w, _cal(feature),
+                alpha=one_window_alpha(ALPHA_H),
+            )  # fmt: skip
+            assert d.decisive == strict.breach, (feature, shift)
+            assert not d.decisive or d.breach
+            if d.breach:
+                seen["decisive" if d.decisive else "marginal"] += 1
+    assert seen["decisive"] > 0 and seen["marginal"] > 0, seen
+    big = _eval("age", S.numeric(g, "age", 1500, shift=1.0))
+    assert big.decisive
+    nulls = _eval("amount", S.numeric(g, "amount", 1500, null=0.95))
+    assert nulls.decisive

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -199,3 +200,65 @@ def test_lifecycle_invariants(ratios: list[list[float]]) -> None:
             open_key = None
     assert (s.open is None) == (open_key is None)
     assert len({e.alert_id for _, e in events}) == len(events)
+
+
+# ---------------------------------------------------------------- evidence-weighted persistence
+
+
+def test_a_decisive_breach_pages_in_its_first_window() -> None:
+    clear = replace(d("amount", 8.0), decisive=True)
+    _, events = run([[d("amount", 0.2)], [clear]])
+    assert [(i, e.status) for i, e in events] == [(1, "triggered")]
+    assert events[0][1].first_seen_ms == hour(1).start_ms
+
+
+def test_a_marginal_breach_still_needs_the_next_window() -> None:
+    marginal = d("amount", 1.2)  # breach, not decisive
+    _, events = run([[marginal], [d("amount", 0.3)], [marginal], [marginal]])
+    assert [(i, e.status) for i, e in events] == [(3, "triggered")]
+
+
+def test_page_on_decisive_off_restores_plain_persistence() -> None:
+    rules = LifecycleRules(consecutive_breaches=2, page_on_decisive=False)
+    s = AlertState("m", "hour", "reference")
+    s, ev = step(s, hour(0), [replace(d("amount", 8.0), decisive=True)], rules)
+    assert ev == ()
+    s, ev = step(s, hour(1), [replace(d("amount", 8.0), decisive=True)], rules)
+    assert [e.status for e in ev] == ["triggered"]
+
+
+def test_a_non_breach_is_never_decisive_enough_to_page() -> None:
+    # decisive without breach cannot happen from decide(); the lifecycle ignores it anyway
+    _, events = run([[replace(d("amount", 0.5), decisive=True)]])
+    assert events == []
+
+
+def test_sequential_rule_pages_a_slow_ramp_no_window_shows() -> None:
+    # z grows 0.25 per hour, every window below its threshold (no breach)
+    s = AlertState("m", "hour", "reference")
+    paged = None
+    for i in range(40):
+        dec = replace(d("amount", 0.5), z=0.25 * i, cusum_k=0.5)
+        s, ev = step(s, hour(i), [dec], RULES, cusum_arl0=720.0 * 10 * 4)
+        assert AlertState.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+        if ev and paged is None:
+            paged = i
+            assert ev[0].decisions[0].reasons[0].startswith("sustained drift: CUSUM")
+    assert paged is not None and 8 <= paged <= 16
+
+
+def test_sequential_rule_off_keeps_sums_and_replays_are_idempotent() -> None:
+    s = AlertState("m", "hour", "reference")
+    dec = replace(d("amount", 0.5), z=3.0, cusum_k=0.5)
+    s1, _ = step(s, hour(0), [dec], RULES, cusum_arl0=1e6)
+    assert s1.cusum["amount"].hi == pytest.approx(2.5)
+    again, ev = step(s1, hour(0), [dec], RULES, cusum_arl0=1e6)
+    assert again == s1 and ev == ()
+    off, _ = step(s1, hour(1), [dec], RULES)
+    assert off.cusum == s1.cusum
+
+
+def test_states_stored_before_cusum_still_load() -> None:
+    raw = AlertState("m", "hour", "reference").to_dict()
+    del raw["cusum"]
+    assert AlertState.from_dict(raw).cusum == {}

@@ -134,3 +134,17 @@ def test_sample_invariants(values: list[str], k: int) -> None:
         assert set(kept) == set(sorted(truth, key=lambda v: (_rank(v), v))[:k])
     for v in truth:
         assert s.estimate(v) >= truth[v]
+
+
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=4), st.integers(1, 50), max_size=40),
+    st.integers(0, 20),
+    st.integers(1, 16),
+)
+def test_update_counts_equals_update_of_the_repeated_values(
+    counts: dict[str, int], nulls: int, cap: int
+) -> None:
+    values = [v for v, c in counts.items() for _ in range(c)]
+    a = CategoricalSketch.zero(cap).update(values, nulls=nulls)
+    b = CategoricalSketch.zero(cap).update_counts(counts, nulls=nulls)
+    assert a == b and a.to_bytes() == b.to_bytes()

@@ -1,0 +1,171 @@
+"""Decision engine cost, side by side with another checkout of the code (default: none).
+
+Times, in ONE run and on the same synthetic data:
+  * reference calibration per column (a week of hours, all scales and baselines);
+  * evaluation per model-hour: 50 columns (40 numeric, 10 categorical; a third of
+    them seasonal, so every baseline is exercised) against the reference, the
+    previous hour and the same hour last week — measures, decisions, lifecycle,
+    encoded into an in-memory commit (Redis' MULTI/EXEC adds ~1 ms, see
+    bench_evaluate.py for the real store).
+
+``--against PATH`` runs the same worker with ``PATH`` (a ``git archive`` of another
+commit) first on ``sys.path`` and prints the ratios, e.g.:
+
+    mkdir -p /tmp/base && git archive b93db22 | tar -x -C /tmp/base
+    .venv/bin/python benchmarks/bench_decide.py --against /tmp/base
+
+The worker only uses APIs both versions have (SyntheticStream, calibrate_model,
+Evaluator), and each version runs in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START = 1_767_225_600_000
+HOUR = 3_600_000
+
+
+def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
+    import numpy as np
+
+    from stream.catalog import ModelSpec
+    from stream.core.calibrate import calibrate_model
+    from stream.core.lifecycle import AlertState
+    from stream.core.window import WindowKey
+    from stream.pipeline.evaluate import Evaluator
+    from stream.pipeline.ingest import SketchParams, merge_sketches
+    from stream.pipeline.rollup import StoredWindow
+    from stream.synth import SyntheticStream
+
+    feats: dict[str, object] = {
+        f"n{i}": {"kind": "numeric", "seasonal": i % 3 == 0} for i in range(40)
+    } | {f"c{i}": {"kind": "categorical", "seasonal": i % 3 == 0} for i in range(10)}
+    spec = ModelSpec.model_validate(
+        {"name": "wide", "features": feats, "reference": {"source": "redis", "name": "t"}}
+    )
+    params = SketchParams()
+
+    def hour_sketches(gen: SyntheticStream, n_hours: int) -> list[dict[str, object]]:
+        out = []
+        per = gen.events_per_hour
+        for h in range(n_hours):
+            _, cols = gen.columns(h * per, per)
+            sk = {}
+            for f, kind in spec.kinds.items():
+                if kind == "numeric":
+                    a = np.asarray([np.nan if v is None else v for v in cols[f]], np.float64)
+                    sk[f] = params.zero(kind).update(a[~np.isnan(a)], nulls=int(np.isnan(a).sum()))
+                else:
+                    sk[f] = params.zero(kind).update(cols[f])
+            out.append(sk)
+        return out
+
+    season = {f: 1.0 for f, v in feats.items() if v["seasonal"]}  # type: ignore[index]
+    ref_gen = SyntheticStream(
+        spec, start_ms=START - 7 * 24 * HOUR, events_per_hour=ref_per_hour, seed=3, seasonal=season
+    )
+    ref_hours = hour_sketches(ref_gen, 7 * 24)
+    by_start = {START - 7 * 24 * HOUR + i * HOUR: sk for i, sk in enumerate(ref_hours)}
+    t = time.perf_counter()
+    cal = calibrate_model(
+        spec.name, spec.kinds, by_start, live_n={"hour": per_hour, "day": 24 * per_hour}
+    )
+    cal_s = time.perf_counter() - t
+    merged: dict[str, object] = {}
+    for sk in ref_hours:
+        for f, s in sk.items():
+            merged[f] = s if f not in merged else merge_sketches(merged[f], s)  # type: ignore[arg-type]
+    ref_bytes = {f: s.to_bytes() for f, s in merged.items()}  # type: ignore[attr-defined]
+
+    class Store:
+        def __init__(self) -> None:
+            self.windows: dict[object, object] = {}
+            self.states: dict[object, object] = {}
+            self.commits = 0
+
+        def window(self, model: str, key: object) -> object:
+            return self.windows.get(key)
+
+        def reference(self, s: object) -> object:
+            return ref_bytes, cal
+
+        def alert_state(self, model: str, scale: str, baseline: str) -> object:
+            return self.states.get((scale, baseline))
+
+        def commit(self, model, window, baseline, decisions, state, alerts) -> None:  # type: ignore[no-untyped-def]
+            json.dumps([d.to_dict() for d in decisions])  # what the Redis store serialises
+            json.dumps(state.to_dict())
+            self.states[(window.scale, baseline)] = state
+            self.commits += 1
+
+    store = Store()
+    ev = Evaluator(store, encode=lambda e: e.alert_id.encode())  # type: ignore[arg-type]
+    # A week of live hours (so "same hour last week" exists), then the timed hours.
+    gen = SyntheticStream(
+        spec, start_ms=START - 168 * HOUR, events_per_hour=per_hour, seed=11, seasonal=season
+    )
+    live = hour_sketches(gen, 168 + hours)
+    times = []
+    decisions = 0
+    for i, sk in enumerate(live):
+        key = WindowKey("hour", START - 168 * HOUR + i * HOUR)
+        w = StoredWindow(key, per_hour, 0, {f: s.to_bytes() for f, s in sk.items()})
+        store.windows[key] = w
+        if i < 168:
+            continue
+        t = time.perf_counter()
+        verdict = ev.evaluate(spec, w)
+        times.append(time.perf_counter() - t)
+        decisions += sum(len(v) for v in verdict.decisions.values())
+    _ = AlertState
+    return {
+        "calibration_s_per_column": cal_s / len(spec.kinds),
+        "eval_ms_median": 1000 * statistics.median(times),
+        "eval_ms_p90": 1000 * sorted(times)[int(0.9 * (len(times) - 1))],
+        "decisions_per_hour": decisions / len(times),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--per-hour", type=int, default=1_500)
+    ap.add_argument("--ref-per-hour", type=int, default=200)
+    ap.add_argument("--against", default="", help="another checkout to compare with")
+    ap.add_argument("--repeat", type=int, default=1, help="alternate the checkouts this often")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.hours, args.per_hour, args.ref_per_hour)))
+        return
+    runs = {"this": str(ROOT)} | ({"against": args.against} if args.against else {})
+    every: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
+    for name, root in [kv for _ in range(args.repeat) for kv in runs.items()]:
+        env = dict(os.environ, PYTHONPATH=root)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker"]
+        cmd += ["--hours", str(args.hours), "--per-hour", str(args.per_hour)]
+        cmd += ["--ref-per-hour", str(args.ref_per_hour)]
+        out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
+        every[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(name, root, every[name][-1], flush=True)
+    # Interleaved runs share the machine's load swings; the medians are compared.
+    results = {
+        n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in every.items()
+    }
+    if "against" in results:
+        a, b = results["against"], results["this"]
+        for k in ("calibration_s_per_column", "eval_ms_median", "eval_ms_p90"):
+            print(f"{k}: {a[k]:.3f} → {b[k]:.3f} ({a[k] / b[k]:.1f}x faster)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""Replay end to end with evaluation: a 14-day, 13-column topic, default alert rules.
+
+The topic holds 14 days at 1,500 events/hour (504k events) of a model with 8
+numeric and 4 categorical features and a numeric prediction, with a calibrated
+reference week and every baseline (reference, previous, seasonal) — the case of
+issue 12. One replay process is timed from start to exit (planning, reading,
+parsing, sketching, flushing, rollup, evaluation of every hour and day, alerts).
+
+``--against PATH`` replays the same topic a second time with another checkout
+first on PYTHONPATH (``git archive <commit> | tar -x -C PATH``) and prints the ratio.
+
+Run: .venv/bin/python benchmarks/bench_replay_detect.py [--days 14] [--against /tmp/base]
+(a private stack in a temp dir, or DRIFTSTREAM_KAFKA_BOOTSTRAP + DRIFTSTREAM_REDIS_URL).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from stream.adapters.kafka_tools import create_topics, produce
+from stream.adapters.redis_refs import RedisReferences
+from stream.pipeline.reference import ReferenceBuilder, calibration_of
+from stream.settings import load_settings
+from stream.synth import SyntheticStream
+
+ROOT = Path(__file__).resolve().parents[1]
+START = 1_767_225_600_000
+DAY = 86_400_000
+FEATURES = (
+    "\n".join(f'n{i} = "numeric"' for i in range(8))
+    + "\n"
+    + "\n".join(f'c{i} = "categorical"' for i in range(4))
+)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--days", type=int, default=14)
+    ap.add_argument("--per-hour", type=int, default=1_500)
+    ap.add_argument("--against", default="")
+    args = ap.parse_args()
+    bootstrap, redis_url = (
+        os.environ.get("DRIFTSTREAM_KAFKA_BOOTSTRAP"),
+        os.environ.get("DRIFTSTREAM_REDIS_URL"),
+    )
+    stack = None
+    if not (bootstrap and redis_url):
+        from stream.localstack import LocalStack
+
+        stack = LocalStack.start(Path(tempfile.mkdtemp(prefix="bench-replay-detect-")))
+        bootstrap, redis_url = stack.bootstrap, stack.redis_url
+    try:
+        run(bootstrap, redis_url, args.days, args.per_hour, args.against)
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+def run(bootstrap: str, redis_url: str, days: int, per_hour: int, against: str) -> None:
+    topic = f"bench-rd-{uuid.uuid4().hex[:6]}"
+    ns = f"brd{uuid.uuid4().hex[:6]}"
+    work = Path(tempfile.mkdtemp(prefix="bench-rd-cfg-"))
+    config = work / "c.toml"
+    config.write_text(
+        f"""[topics]
+features = "{topic}"
+alerts = "{topic}-alerts"
+[redis]
+namespace = "{ns}"
+[ingest]
+max_past_ms = 315360000000
+max_future_ms = 315360000000
+[models.wide]
+prediction = "numeric"
+reference = {{ source = "redis", name = "training" }}
+[models.wide.features]
+{FEATURES}
+"""
+    )
+    env = {
+        **os.environ,
+        "DRIFTSTREAM_CONFIG": str(config),
+        "DRIFTSTREAM_KAFKA_BOOTSTRAP": bootstrap,
+        "DRIFTSTREAM_REDIS_URL": redis_url,
+    }
+    settings = load_settings(config, env)
+    spec = settings.models.model("wide")
+    r = redis.Redis.from_url(redis_url)
+    ref_gen = SyntheticStream(spec, start_ms=START - 7 * DAY, events_per_hour=per_hour, seed=3)
+    builder = ReferenceBuilder(spec, "training")
+    builder.add_synthetic(ref_gen, 7 * 24 * per_hour)
+    ref = builder.build()
+    t = time.perf_counter()
+    cal = calibration_of(ref, spec, per_hour)
+    print(f"reference calibration: {time.perf_counter() - t:.1f} s ({len(spec.kinds)} columns)")
+    RedisReferences(r, ns).save(ref, cal)
+    create_topics({"bootstrap_servers": [bootstrap]}, {topic: 6, f"{topic}-alerts": 1})
+    events = days * 24 * per_hour
+    gen = SyntheticStream(spec, start_ms=START, events_per_hour=per_hour, seed=11)
+    t = time.perf_counter()
+    produce({"bootstrap_servers": [bootstrap]}, topic, gen.records(events), partitions=6)
+    print(f"loaded {events:,} events in {time.perf_counter() - t:.1f} s")
+    rates = {}
+    for name, root in [("this", str(ROOT))] + ([("against", against)] if against else []):
+        out = f"{ns}-{name}"
+        t = time.perf_counter()
+        cmd = [sys.executable, "-m", "stream.cli", "replay", "--quiet", "--namespace", out]
+        run_env = dict(env, PYTHONPATH=root)
+        subprocess.run(cmd, env=run_env, cwd=root, check=True, stdout=subprocess.DEVNULL)
+        dt = time.perf_counter() - t
+        rates[name] = events / dt
+        print(f"replay ({name}, 1 process): {dt:.1f} s  {rates[name]:,.0f} events/s", flush=True)
+        for k in r.scan_iter(match=f"ds:{{{out}|*", count=1000):
+            r.delete(k)
+    if "against" in rates:
+        print(f"ratio: {rates['this'] / rates['against']:.2f}x")
+    for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+        r.delete(k)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The special-function tails agree with scipy.stats (which they replace on the hot path)."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from stream.core.measures import tails as T
+
+x = st.floats(-40, 40, allow_nan=False)
+df = st.floats(0.5, 5_000, allow_nan=False)
+prob = st.floats(1e-300, 1.0, exclude_max=True, allow_nan=False)
+
+
+def _same(a: float, b: float, rel: float = 1e-12) -> bool:
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(x, df, st.floats(0.0, 1e4, allow_nan=False))
+def test_continuous_tails(z: float, d: float, pos: float) -> None:
+    assert _same(T.norm_sf(z), float(stats.norm.sf(z)))
+    assert _same(T.norm_cdf(z), float(stats.norm.cdf(z)))
+    assert _same(T.t_sf(z, d), float(stats.t.sf(z, d)), 1e-10)
+    assert _same(T.chi2_sf(pos, d), float(stats.chi2.sf(pos, d)), 1e-10)
+    assert _same(T.f_sf(pos, d, d + 3), float(stats.f.sf(pos, d, d + 3)), 1e-10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(prob, df)
+def test_quantiles(q: float, d: float) -> None:
+    assert _same(T.norm_isf(q), float(stats.norm.isf(q)))
+    p = min(max(q, 1e-12), 1 - 1e-12)
+    assert _same(T.t_ppf(p, d), float(stats.t.ppf(p, d)), 1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-3, 500), st.integers(1, 500), st.floats(1e-6, 1 - 1e-6), st.floats(1e-3, 300))
+def test_discrete_tails(k: int, n: int, p: float, mu: float) -> None:
+    assert _same(T.binom_sf(k, n, p), float(stats.binom.sf(k, n, p)), 1e-10)
+    assert _same(T.poisson_sf(k, mu), float(stats.poisson.sf(k, mu)), 1e-10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(0.0, 1.0), st.integers(1, 50_000))
+def test_kstwo_is_scipys_kstwo(d: float, n: int) -> None:
+    # d is rounded to 12 digits for the memo: relative agreement well within 1e-6
+    assert math.isclose(T.kstwo_sf(d, n), float(stats.kstwo.sf(d, n)), rel_tol=1e-6, abs_tol=1e-12)
