@@ -242,8 +242,12 @@ def _run(
     calibration = calibrate(spec, reference.ref, mode, live_n=live_n)
     cal_s = time.monotonic() - started - read_s
 
+    base = _dashboard_base(ctx)
+
     def encode(event: AlertEvent) -> bytes:
-        return build_alert(event, dashboard_base="", runbook_url=spec.alerts.runbook_url).to_json()
+        return build_alert(
+            event, dashboard_base=base, runbook_url=spec.alerts.runbook_url
+        ).to_json()
 
     run = evaluate(spec, reference.ref, calibration, current, mode, encode)
     judge_s = time.monotonic() - started - read_s - cal_s
@@ -368,6 +372,20 @@ def _nothing(folded: Folded, path: Path) -> None:
     if folded.accepted == 0:
         msg = f"{path}: all {folded.rows:,} rows rejected: {folded.rejects.line()}"
         raise CheckError(msg)
+
+
+def _dashboard_base(ctx: click.Context) -> str:
+    """Alerts' dashboard links: the config's ``alerts.dashboard_base_url``, or its default.
+
+    The offline check serves no dashboard, but its alerts are the live ones (same schema, same
+    ids), so their links point where the deployment's dashboard would be.
+    """
+    from stream.commands.run import settings_from
+    from stream.settings import AlertsSettings
+
+    if ctx.find_root().obj.get("config") is None:
+        return AlertsSettings().dashboard_base_url
+    return settings_from(ctx).alerts.dashboard_base_url
 
 
 def _model(
