@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import redis
 
+from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_keys import Keys
 from stream.pipeline.ports import (
     FlushWrite,
@@ -183,23 +184,3 @@ class RedisSketchStore:
         args.append(len(w.notices))
         args += [encode_notice(n) for n in w.notices]
         return keys, args
-
-
-def redis_client(cfg: Any) -> redis.Redis:
-    """A client from the ``redis`` settings section (URL, ACL user, TLS passthrough)."""
-    kwargs: dict[str, Any] = {
-        "socket_timeout": cfg.socket_timeout_ms / 1000,
-        "socket_connect_timeout": cfg.socket_timeout_ms / 1000,
-        "health_check_interval": 30,
-    }
-    if cfg.username:
-        kwargs["username"] = cfg.username
-    if cfg.password is not None:
-        kwargs["password"] = cfg.password.get_secret_value()
-    if cfg.tls_ca_file:
-        kwargs["ssl_ca_certs"] = cfg.tls_ca_file
-    if cfg.tls_cert_file:
-        kwargs["ssl_certfile"] = cfg.tls_cert_file
-    if cfg.tls_key_file:
-        kwargs["ssl_keyfile"] = cfg.tls_key_file
-    return redis.Redis.from_url(cfg.url.get_secret_value(), **kwargs)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from stream.catalog import Catalog, FeatureSpec, ModelSpec
+from stream.redact import scrub_urls
 from stream.settings._model import Settings, unwrap
 
 __all__ = ["one_line"]
@@ -103,7 +104,7 @@ def _join_key(parts: list[str]) -> str:
 
 
 def _describe_input(value: Any) -> str:
-    text = repr(value)
+    text = scrub_urls(repr(value))
     if isinstance(value, dict):
         text = "a table"
     elif isinstance(value, list):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import types
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from stream.catalog import Catalog
+from stream.redact import redact_url
 
 if TYPE_CHECKING:
     from stream.settings._describe import ConfigRow
@@ -45,11 +45,22 @@ _DAYS = 24 * _HOURS
 
 
 class RedisUrl(SecretStr):
-    """A Redis URL whose password is masked when shown: ``redis://:***@host:6379/0``."""
+    """A Redis URL shown with its secrets masked (:func:`stream.redact.redact_url`).
+
+    >>> str(RedisUrl("redis://u:p@ss:S3CRET@host:6379/0?password=S3CRET"))
+    'redis://u:***@host:6379/0?password=***'
+    """
 
     def _display(self) -> str:
-        url = self.get_secret_value()
-        return re.sub(r"^([a-z]+://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return redact_url(self.get_secret_value())
+
+
+def _no_credentials(value: str | None) -> str | None:
+    """Links that alerts and pages carry must not carry a token or a password."""
+    if value is not None and redact_url(value) != value:
+        msg = "must not carry credentials (user:password@ or a token in the query)"
+        raise ValueError(msg)
+    return value
 
 
 class KafkaSettings(BaseModel):
@@ -242,6 +253,8 @@ class AlertsSettings(BaseModel):
     runbook_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$", description="Default runbook link."
     )
+
+    _links = field_validator("dashboard_base_url", "runbook_url")(_no_credentials)
 
 
 class Settings(BaseModel):
