@@ -29,7 +29,14 @@ _TYPE_WORDS = {
     "list_type": "a list",
     "mapping_type": "a table",
 }
-_SECRET_KEYS = {"sasl_password", "password", "token", "url"}
+_SECRET_KEYS = {
+    "sasl_password",
+    "password",
+    "token",
+    "url",
+    "session_secret",
+    "session_secret_previous",
+}
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.\-]*): (.*)$")
 
 

@@ -237,7 +237,25 @@ class WebSettings(BaseModel):
     host: str = Field(default="127.0.0.1", min_length=1, description="Listen address.")
     port: int = Field(default=8080, ge=0, le=65_535, description="Listen port (0: any free).")
     token: SecretStr | None = Field(
-        default=None, description="Bearer token for /api (secret); unset: no auth."
+        default=None,
+        description="Token for the dashboard and /api (secret); unset: no auth.",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies (secret); change it to end every session. "
+        "Unset: derived from the token.",
+    )
+    session_secret_previous: SecretStr | None = Field(
+        default=None,
+        description="The secret before a rotation: its sessions stay valid until they expire.",
+    )
+    session_ttl_ms: int = Field(
+        default=12 * _HOURS, ge=60_000, le=30 * _DAYS, description="Sessions expire after this."
+    )
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag on the session cookie; auto: when served over TLS, behind "
+        "a proxy saying X-Forwarded-Proto: https, or when alerts.dashboard_base_url is https.",
     )
 
 
