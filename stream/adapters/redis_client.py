@@ -9,9 +9,10 @@ ACL user that lacks a permission (:class:`RedisPermissionError`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import redis
+from redis.cluster import RedisCluster
 from redis.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
 from stream.errors import BackendAuthError
@@ -97,4 +98,8 @@ def redis_client(cfg: Any) -> redis.Redis:
         kwargs["ssl_certfile"] = cfg.tls_cert_file
     if cfg.tls_key_file:
         kwargs["ssl_keyfile"] = cfg.tls_key_file
+    if getattr(cfg, "cluster", False):
+        # One client API for both: every multi-key script and MULTI/EXEC touches one
+        # hash tag, so the cluster client runs the same calls (docs/deployment.md).
+        return cast("redis.Redis", RedisCluster.from_url(url, **kwargs))
     return redis.Redis.from_url(url, **kwargs)

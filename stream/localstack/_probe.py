@@ -176,9 +176,7 @@ def _line(sock: socket.socket) -> bytes:
     return reply
 
 
-def redis_ping(
-    host: str, port: int, timeout_s: float = 2.0, *, tls: RedisTls | None = None
-) -> str:
+def redis_ping(host: str, port: int, timeout_s: float = 2.0, *, tls: RedisTls | None = None) -> str:
     """Send ``PING`` and return the reply line (``+PONG`` when ready, ``-LOADING ...`` not yet).
 
     With ``tls``: a verified TLS connection and ``AUTH`` first (a failed AUTH is returned).

@@ -316,9 +316,7 @@ class LocalStack:
                     controller_port=stack.controller_port,
                     overrides=props,
                 )
-                format_storage(
-                    prepared.java, prepared.libs, kafka_files, stack.cluster_id, scram
-                )
+                format_storage(prepared.java, prepared.libs, kafka_files, stack.cluster_id, scram)
                 stack.kafka_pid = start_broker(
                     prepared.java,
                     prepared.libs,

@@ -166,6 +166,11 @@ class RedisSettings(BaseModel):
     tls_cert_file: str | None = Field(default=None, description="Client certificate.")
     tls_key_file: str | None = Field(default=None, description="Client private key.")
     socket_timeout_ms: int = Field(default=5_000, ge=1, description="Socket timeout.")
+    cluster: bool = Field(
+        default=False,
+        description="Redis Cluster: `url` is any node; the cluster client routes each "
+        "(model, partition) slot.",
+    )
 
     @field_validator("url")
     @classmethod
