@@ -39,7 +39,6 @@ from tests.integration.worker_harness import (
     spec,
     state,
     stored_offsets,
-    synthetic_records,
     wait_until,
 )
 
@@ -128,8 +127,8 @@ def secured_run(
         created = _cli(env, "topics", "create")
         assert created.returncode == 0, created.stderr
         _create(kafka_opts, [names["ref"]], 1)
-        ref = synthetic_records(REF_HOURS * 300, seed=3, events_per_hour=300)
-        ref = [(v, ts - REF_HOURS * HOUR) for v, ts in ref]
+        ref_gen = SyntheticStream(spec(), start_ms=REF_START, events_per_hour=300, seed=3)
+        ref = list(ref_gen.records(REF_HOURS * 300))
         produce(kafka_opts, names["ref"], ref)
         built = _cli(
             env, "reference", "build", "--model", "fraud-v3", "--topic", names["ref"],
