@@ -16,7 +16,7 @@ from pathlib import Path
 from stream.errors import StackError
 
 from ._config import LOOPBACK
-from ._prepare import find_redis_server
+from ._prepare import find_redis_server, find_tool
 from ._probe import redis_ping
 from ._proc import free_ports, last_meaningful_line, pid_alive, spawn, terminate
 
@@ -26,7 +26,7 @@ MASTERS = 3
 
 
 def _cluster_state(port: int) -> str:
-    cli = shutil.which("redis-cli") or "redis-cli"
+    cli = find_tool("redis-cli", "redis-tools")
     done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [cli, "-h", LOOPBACK, "-p", str(port), "cluster", "info"],
         capture_output=True, text=True, timeout=10, check=False,
@@ -60,10 +60,7 @@ class RedisCluster:
             StackError: a node did not start, or the cluster did not form in time.
         """
         binary = find_redis_server(install=True)
-        cli = shutil.which("redis-cli")
-        if cli is None:
-            msg = "redis-cli not found (it comes with redis-server: apt-get install redis-tools)"
-            raise StackError(msg)
+        cli = find_tool("redis-cli", "redis-tools")
         shutil.rmtree(root, ignore_errors=True)
         cluster = cls(root=root, ports=free_ports(MASTERS))
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from pathlib import Path
 from stream.errors import StackError
 
 from ._config import LOOPBACK
+from ._prepare import find_tool
 
 __all__ = [
     "KAFKA_MECHANISM",
@@ -98,10 +98,7 @@ class TlsFiles:
 
 
 def _openssl(args: list[str], cwd: Path) -> None:
-    binary = shutil.which("openssl")
-    if binary is None:
-        msg = "openssl not found: install it (apt-get install openssl) for `stack up --secure`"
-        raise StackError(msg)
+    binary = find_tool("openssl", "openssl")
     done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
         [binary, *args], cwd=cwd, capture_output=True, check=False, timeout=60
     )
