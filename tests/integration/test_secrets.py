@@ -37,9 +37,9 @@ COMMANDS: list[tuple[str, ...]] = [
     ("config", "check"),
     ("config", "check", "--json"),
     ("config", "reference"),
+    ("topics", "create"),
     ("status",),
     ("status", "--json"),
-    ("topics", "create"),
     ("produce", "--synthetic", "--count", "200"),
     ("reference", "list"),
     ("reference", "show", "--model", "fraud-v3"),
@@ -192,17 +192,18 @@ def test_worker_logs_and_web_answers_keep_secrets_out(planted: dict[str, object]
         try:
             wait_until(answers, 120, "the worker's web server")
             bodies = []
-            for path, headers in (
-                (f"/api/models?token={token}", {}),
-                ("/api/models", {"Authorization": f"Bearer {token}"}),
-                ("/health", {}),
-                ("/metrics", {}),
-                ("/models", {}),
+            for label, path, headers in (
+                ("token in URL", f"/api/models?token={token}", {}),
+                ("bearer", "/api/models", {"Authorization": f"Bearer {token}"}),
+                ("health", "/health", {}),
+                ("metrics", "/metrics", {}),
+                ("no token", "/models", {}),
             ):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
                 conn.request("GET", path, headers=headers)
                 resp = conn.getresponse()
-                bodies.append(f"{path} {resp.status} {resp.getheaders()} {resp.read()!r}")
+                # What came back (status, headers incl. Location, body), not what we sent.
+                bodies.append(f"{label} {resp.status} {resp.getheaders()} {resp.read()!r}")
                 conn.close()
         finally:
             proc.send_signal(signal.SIGTERM)

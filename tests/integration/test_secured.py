@@ -31,6 +31,7 @@ from stream.adapters.redis_client import RedisPermissionError, redis_client
 from stream.localstack import LocalStack
 from stream.settings import load_settings
 from stream.synth import Drift, SyntheticStream
+from tests.integration.test_replay import windows
 from tests.integration.worker_harness import (
     DRIFTSTREAM,
     START_MS,
@@ -258,14 +259,8 @@ def test_status_report_and_replay_over_the_secured_stack(
         "--namespace", ns, "--quiet",
     )  # fmt: skip
     assert replay.returncode == 0, replay.stderr
-    live = {
-        k.decode().split(":w:")[1]: r.dump(k)
-        for k in r.scan_iter(match=f"ds:{{{d.namespace}|fraud-v3}}:w:hour:*")
-    }
-    replayed = {
-        k.decode().split(":w:")[1]: r.dump(k)
-        for k in r.scan_iter(match=f"ds:{{{ns}|fraud-v3}}:w:hour:*")
-    }
+    live = {k.replace("NS:", ""): v for k, v in windows(r, d.namespace).items() if ":w:hour:" in k}
+    replayed = {k.replace("NS:", ""): v for k, v in windows(r, ns).items() if ":w:hour:" in k}
     assert len(live) >= 8
     assert {k: replayed.get(k) for k in live} == live  # the same windows, byte for byte
     for result in (status, report, replay):
