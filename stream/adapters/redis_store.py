@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
 from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_keys import Keys
@@ -91,6 +92,7 @@ class RedisSketchStore:
         self.keys = Keys(namespace)
         self._retention_ms = sealed_retention_ms
         self._flush = client.register_script(_FLUSH_LUA)
+        self._cluster = isinstance(client, RedisCluster)
 
     def claim(self, model: str, partition: int) -> tuple[str, PartitionSnapshot]:
         """Take ownership with a fresh token, then load the last flushed state."""
@@ -143,6 +145,10 @@ class RedisSketchStore:
         """Write every (model, partition) atomically, pipelined into one round trip."""
         if not writes:
             return
+        if self._cluster:
+            # redis-py's cluster pipeline does not load scripts the way the plain one
+            # does (NOSCRIPT): load it on every primary first (a no-op when cached).
+            self._r.script_load(_FLUSH_LUA)
         with self._r.pipeline(transaction=False) as p:
             for w in writes:
                 keys, args = self._flush_args(w)

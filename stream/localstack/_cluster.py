@@ -7,6 +7,7 @@ node. Data lives in a scratch directory (AOF on, like the single Redis of the st
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 import time
@@ -18,11 +19,30 @@ from stream.errors import StackError
 from ._config import LOOPBACK
 from ._prepare import find_redis_server, find_tool
 from ._probe import redis_ping
-from ._proc import free_ports, last_meaningful_line, pid_alive, spawn, terminate
+from ._proc import last_meaningful_line, pid_alive, port_taken, spawn, terminate
 
 __all__ = ["RedisCluster"]
 
 MASTERS = 3
+BUS_OFFSET = 10_000  # Redis Cluster's node-to-node bus listens on port + 10000
+_PORT_RANGE = (20_000, 65_535 - BUS_OFFSET)
+
+
+def cluster_ports(count: int) -> list[int]:
+    """``count`` free ports whose cluster-bus ports (port + 10000) are free too."""
+    rng = random.SystemRandom()
+    chosen: list[int] = []
+    for _ in range(2_000):
+        port = rng.randint(*_PORT_RANGE)
+        taken = {p + d for p in chosen for d in (0, BUS_OFFSET)}
+        if {port, port + BUS_OFFSET} & taken:
+            continue
+        if not port_taken(port) and not port_taken(port + BUS_OFFSET):
+            chosen.append(port)
+            if len(chosen) == count:
+                return chosen
+    msg = f"no {count} free loopback ports with free cluster-bus ports (+{BUS_OFFSET})"
+    raise StackError(msg)
 
 
 def _cluster_state(port: int) -> str:
@@ -62,7 +82,7 @@ class RedisCluster:
         binary = find_redis_server(install=True)
         cli = find_tool("redis-cli", "redis-tools")
         shutil.rmtree(root, ignore_errors=True)
-        cluster = cls(root=root, ports=free_ports(MASTERS))
+        cluster = cls(root=root, ports=cluster_ports(MASTERS))
         try:
             for port in cluster.ports:
                 node = root / str(port)

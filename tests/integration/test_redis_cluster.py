@@ -31,6 +31,7 @@ from tests.integration.worker_harness import (
     DRIFTSTREAM,
     START_MS,
     Deployment,
+    end_offsets,
     send,
     spec,
     state,
@@ -86,7 +87,8 @@ def _run(
     d: Deployment, client: Any, features: str
 ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """Start a worker, wait for every offset and the evaluations; (state, windows, api)."""
-    ends = {p: HOURS * PER_HOUR // PARTITIONS for p in range(PARTITIONS)}
+    ends = end_offsets(d.bootstrap, features, PARTITIONS)
+    assert sum(ends.values()) == HOURS * PER_HOUR
     proc = d.start_worker()
     keys = Keys(d.namespace)
     wait_until(
