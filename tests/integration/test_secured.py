@@ -15,6 +15,7 @@ equal byte for byte.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -321,3 +322,40 @@ def test_stack_up_secure_prints_no_password(secure_stack: LocalStack) -> None:
     env_file = secure_stack.stack_dir / "secure.env"
     assert env_file.stat().st_mode & 0o077 == 0  # passwords: owner-only
     assert (secure_stack.stack_dir / "stack.json").stat().st_mode & 0o077 == 0
+
+
+def test_webhook_forwarder_delivers_the_alerts_over_sasl_ssl(
+    secured_run: dict[str, Any], secure_stack: LocalStack
+) -> None:
+    """``forward webhook`` reads the alerts topic over SASL_SSL, dedupes in TLS Redis."""
+    from tests.integration.test_forward import Receiver
+
+    alerts_topic = secured_run["names"]["alerts"]
+    consumer = KafkaConsumer(
+        alerts_topic, auto_offset_reset="earliest", consumer_timeout_ms=5000,
+        **secured_run["kafka_opts"],
+    )  # fmt: skip
+    try:
+        published = [m.value for m in consumer]
+    finally:
+        consumer.close()
+    assert published
+    receiver = Receiver()
+    args = ("forward", "webhook", "--url", receiver.url, "--topic", alerts_topic)
+    try:
+        with subprocess.Popen(
+            [DRIFTSTREAM, *args], env=secured_run["env"], text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        ) as proc:  # fmt: skip
+            try:
+                wait_until(
+                    lambda: len(receiver.bodies()) >= len(published), 90, "every alert delivered"
+                )
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                log, _ = proc.communicate(timeout=60)
+    finally:
+        receiver.close()
+    assert proc.returncode == 0, log
+    assert sorted(receiver.bodies()) == sorted(published)  # the alert JSON, byte for byte
+    assert not [s for s in _secrets(secure_stack) if s in log]
