@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "DriftstreamError", "StackError"]
+__all__ = ["BackendAuthError", "ConfigError", "DriftstreamError", "StackError"]
 
 
 class DriftstreamError(Exception):
@@ -15,3 +15,7 @@ class ConfigError(DriftstreamError):
 
 class StackError(DriftstreamError):
     """The local Kafka + Redis stack could not be prepared, started or stopped."""
+
+
+class BackendAuthError(DriftstreamError):
+    """Kafka or Redis refused our credentials; the message names server and mechanism."""

@@ -21,7 +21,7 @@ import pytest
 import redis
 from kafka.admin import KafkaAdminClient
 
-from stream.localstack import LocalStack
+from stream.localstack import LocalStack, RedisCluster
 
 ENV_TEST_BOOTSTRAP = "DRIFTSTREAM_TEST_KAFKA_BOOTSTRAP"
 ENV_TEST_REDIS_URL = "DRIFTSTREAM_TEST_REDIS_URL"
@@ -48,6 +48,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield private
     finally:
         private.stop()
+
+
+@pytest.fixture(scope="session")
+def secure_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """A second, secured stack (SASL_SSL SCRAM-SHA-512 Kafka, TLS + ACL Redis).
+
+    Started lazily, once per session, only when a test asks for it (it is a second JVM);
+    certificates and users are made at start (``stream.localstack._secure``).
+    """
+    secured = LocalStack.start(
+        tmp_path_factory.mktemp("secure-stack"), die_with_parent=True, secure=True
+    )
+    try:
+        yield secured
+    finally:
+        secured.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A local 3-master Redis Cluster, started lazily once per session for the tests that ask."""
+    cluster = RedisCluster.start(tmp_path_factory.mktemp("redis-cluster"), die_with_parent=True)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

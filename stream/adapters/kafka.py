@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 
+from stream.adapters.kafka_auth import verify_credentials
 from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
 __all__ = [
@@ -35,7 +36,12 @@ RevokeFn = Callable[[Sequence[int]], Awaitable[None]]
 
 
 def client_options(kafka: Any) -> dict[str, Any]:
-    """Keyword arguments for aiokafka clients from the ``kafka`` settings (security too)."""
+    """Keyword arguments for aiokafka clients from the ``kafka`` settings (security too).
+
+    A secured configuration is checked first (:func:`.kafka_auth.verify_credentials`):
+    wrong credentials raise one clear ``KafkaAuthError`` here, not a bootstrap timeout.
+    """
+    verify_credentials(kafka)
     opts: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers,
         "client_id": kafka.client_id,

@@ -13,6 +13,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from stream.adapters.kafka_auth import verify_credentials
+
 __all__ = ["async_options", "create_topics", "produce", "sync_options"]
 
 # Batches of 512 KiB (~1,500 events of 330 B) stay well under the broker's default
@@ -25,7 +27,12 @@ MAX_PENDING_ACKS = 256
 
 
 def sync_options(kafka: Any) -> dict[str, Any]:
-    """kafka-python keyword arguments from the ``kafka`` settings section."""
+    """kafka-python keyword arguments from the ``kafka`` settings section.
+
+    A secured configuration is checked first (:func:`.kafka_auth.verify_credentials`):
+    wrong credentials raise one clear ``KafkaAuthError`` here, not a bootstrap timeout.
+    """
+    verify_credentials(kafka)
     opts: dict[str, Any] = {
         "bootstrap_servers": kafka.bootstrap_servers.split(","),
         "client_id": kafka.client_id,

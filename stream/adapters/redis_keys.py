@@ -105,6 +105,15 @@ class Keys:
         """
         return f"{PREFIX}:{{{self.namespace}|fwd|{group}}}:sent:{alert_id}"
 
+    # -- dashboard sessions -----------------------------------------------------
+    def session_revoked(self, nonce: str) -> str:
+        """STRING with a TTL: a logged-out dashboard session (until it would expire).
+
+        >>> Keys("live").session_revoked("9f3a")
+        'ds:{live|web}:revoked:9f3a'
+        """
+        return f"{PREFIX}:{{{self.namespace}|web}}:revoked:{nonce}"
+
     def pattern(self) -> str:
         """Glob matching every key of this namespace (for ``namespace clean``)."""
         return f"{PREFIX}:{{{self.namespace}|*"

@@ -16,7 +16,9 @@ from typing import Any
 
 import orjson
 import redis
+from redis.cluster import RedisCluster
 
+from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_keys import Keys
 from stream.pipeline.ports import (
     FlushWrite,
@@ -90,6 +92,7 @@ class RedisSketchStore:
         self.keys = Keys(namespace)
         self._retention_ms = sealed_retention_ms
         self._flush = client.register_script(_FLUSH_LUA)
+        self._cluster = isinstance(client, RedisCluster)
 
     def claim(self, model: str, partition: int) -> tuple[str, PartitionSnapshot]:
         """Take ownership with a fresh token, then load the last flushed state."""
@@ -142,6 +145,10 @@ class RedisSketchStore:
         """Write every (model, partition) atomically, pipelined into one round trip."""
         if not writes:
             return
+        if self._cluster:
+            # redis-py's cluster pipeline does not load scripts the way the plain one
+            # does (NOSCRIPT): load it on every primary first (a no-op when cached).
+            self._r.script_load(_FLUSH_LUA)
         with self._r.pipeline(transaction=False) as p:
             for w in writes:
                 keys, args = self._flush_args(w)
@@ -183,23 +190,3 @@ class RedisSketchStore:
         args.append(len(w.notices))
         args += [encode_notice(n) for n in w.notices]
         return keys, args
-
-
-def redis_client(cfg: Any) -> redis.Redis:
-    """A client from the ``redis`` settings section (URL, ACL user, TLS passthrough)."""
-    kwargs: dict[str, Any] = {
-        "socket_timeout": cfg.socket_timeout_ms / 1000,
-        "socket_connect_timeout": cfg.socket_timeout_ms / 1000,
-        "health_check_interval": 30,
-    }
-    if cfg.username:
-        kwargs["username"] = cfg.username
-    if cfg.password is not None:
-        kwargs["password"] = cfg.password.get_secret_value()
-    if cfg.tls_ca_file:
-        kwargs["ssl_ca_certs"] = cfg.tls_ca_file
-    if cfg.tls_cert_file:
-        kwargs["ssl_certfile"] = cfg.tls_cert_file
-    if cfg.tls_key_file:
-        kwargs["ssl_keyfile"] = cfg.tls_key_file
-    return redis.Redis.from_url(cfg.url.get_secret_value(), **kwargs)

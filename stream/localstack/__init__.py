@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ._cluster import RedisCluster
 from ._config import KafkaDist, default_cache_dir, default_stack_dir, kafka_dist
 from ._prepare import Prepared, prepare
 from ._stack import ENV_BOOTSTRAP, ENV_REDIS_URL, LocalStack, StackStatus
@@ -28,6 +29,7 @@ __all__ = [
     "ENV_BOOTSTRAP",
     "ENV_REDIS_URL",
     "KafkaDist",
+    "RedisCluster",
     "LocalStack",
     "Prepared",
     "StackStatus",

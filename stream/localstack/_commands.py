@@ -98,6 +98,12 @@ def prepare_cmd(no_install_redis: bool) -> None:
     show_default=True,
     help="Seconds per server.",
 )
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Kafka over SASL_SSL (SCRAM-SHA-512) and Redis over TLS with ACL users, "
+    "as production runs; passwords go to <stack-dir>/secure.env, never to the screen.",
+)
 def up_cmd(
     stack_dir: Path | None,
     kafka_port: int | None,
@@ -105,6 +111,7 @@ def up_cmd(
     jvm_opts: str,
     kafka_properties: tuple[str, ...],
     timeout_s: float,
+    secure: bool,
 ) -> None:
     """Start Kafka (KRaft) + Redis, or reuse the running stack."""
     _progress_to_stderr()
@@ -115,6 +122,7 @@ def up_cmd(
         jvm_opts=shlex.split(jvm_opts),
         kafka_properties=_parse_properties(kafka_properties),
         timeout_s=timeout_s,
+        secure=secure,
     )
     for line in stack.describe():
         click.echo(line)

@@ -142,8 +142,12 @@ def _classpath(libs: Path) -> str:
     return f"{libs}{os.sep}*"
 
 
-def format_storage(java: str, libs: Path, files: KafkaFiles, cluster_id: str) -> None:
+def format_storage(
+    java: str, libs: Path, files: KafkaFiles, cluster_id: str, extra: Sequence[str] = ()
+) -> None:
     """Format the log dir as a one-voter dynamic quorum (``StorageTool format --standalone``).
+
+    ``extra``: more ``format`` arguments, e.g. ``--add-scram`` to create SCRAM users.
 
     Raises:
         StackError: the tool failed; names its log and the line that says why.
@@ -161,6 +165,7 @@ def format_storage(java: str, libs: Path, files: KafkaFiles, cluster_id: str) ->
         cluster_id,
         "--config",
         str(files.properties),
+        *extra,
     ]
     files.logs.mkdir(parents=True, exist_ok=True)
     with files.format_log.open("wb") as out:

@@ -118,6 +118,40 @@ def _apt(*args: str) -> None:
         raise StackError(msg)
 
 
+def find_tool(binary: str, package: str, install: bool = True) -> str:
+    """Path of ``binary``; installs Debian's ``package`` with apt-get when missing.
+
+    Args:
+        binary: the executable (``redis-server``, ``redis-cli``, ``openssl``).
+        package: the Debian package that provides it.
+        install: when False, a missing binary is an error instead of an install.
+
+    Raises:
+        StackError: missing and cannot be installed here (not root, no apt-get).
+    """
+    found = shutil.which(binary)
+    if found is not None:
+        return found
+    hint = f"apt-get install -y {package}"
+    if not install:
+        msg = f"{binary} not found on PATH: {hint}"
+        raise StackError(msg)
+    if shutil.which("apt-get") is None:
+        msg = f"{binary} not found on PATH and apt-get is unavailable; install {package} yourself"
+        raise StackError(msg)
+    if os.geteuid() != 0:
+        msg = f"{binary} not found on PATH and installing it needs root: sudo {hint}"
+        raise StackError(msg)
+    _apt("update")
+    _apt("install", "-y", "--no-install-recommends", package)
+    # Debian installs to /usr/bin, which may be missing from a minimal CI PATH.
+    found = shutil.which(binary) or shutil.which(binary, path="/usr/bin")
+    if found is None:
+        msg = f"{hint} succeeded but {binary} is still not on PATH"
+        raise StackError(msg)
+    return found
+
+
 def find_redis_server(install: bool = True) -> str:
     """Path of ``redis-server``; installs Debian's package with apt-get when missing.
 
@@ -127,27 +161,7 @@ def find_redis_server(install: bool = True) -> str:
     Raises:
         StackError: missing and cannot be installed here (not root, no apt-get).
     """
-    found = shutil.which("redis-server")
-    if found is not None:
-        return found
-    hint = "apt-get install -y redis-server"
-    if not install:
-        msg = f"redis-server not found on PATH: {hint}"
-        raise StackError(msg)
-    if shutil.which("apt-get") is None:
-        msg = "redis-server not found on PATH and apt-get is unavailable; install Redis 7 yourself"
-        raise StackError(msg)
-    if os.geteuid() != 0:
-        msg = f"redis-server not found on PATH and installing it needs root: sudo {hint}"
-        raise StackError(msg)
-    _apt("update")
-    _apt("install", "-y", "--no-install-recommends", "redis-server")
-    # Debian installs to /usr/bin, which may be missing from a minimal CI PATH.
-    found = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin")
-    if found is None:
-        msg = f"{hint} succeeded but redis-server is still not on PATH"
-        raise StackError(msg)
-    return found
+    return find_tool("redis-server", "redis-server", install)
 
 
 def _cached(dist: KafkaDist, libs: Path) -> bool:

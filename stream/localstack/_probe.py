@@ -8,10 +8,18 @@ probe that fails says exactly why instead of retrying in a background thread.
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 from dataclasses import dataclass
 
-__all__ = ["KafkaMetadata", "ProbeError", "kafka_group_coordinator", "kafka_metadata", "redis_ping"]
+__all__ = [
+    "KafkaMetadata",
+    "ProbeError",
+    "RedisTls",
+    "kafka_group_coordinator",
+    "kafka_metadata",
+    "redis_ping",
+]
 
 _METADATA_API_KEY = 3
 _FIND_COORDINATOR_API_KEY = 10
@@ -141,18 +149,53 @@ def kafka_group_coordinator(host: str, port: int, group: str, timeout_s: float =
         raise ProbeError(msg) from exc
 
 
-def redis_ping(host: str, port: int, timeout_s: float = 2.0) -> str:
+@dataclass(frozen=True, slots=True)
+class RedisTls:
+    """How to reach the secured stack's Redis: TLS with this CA, then AUTH user password."""
+
+    ca_file: str
+    user: str
+    password: str
+
+
+def _command(*parts: str) -> bytes:
+    out = f"*{len(parts)}\r\n".encode()
+    for part in parts:
+        data = part.encode()
+        out += b"$%d\r\n%s\r\n" % (len(data), data)
+    return out
+
+
+def _line(sock: socket.socket) -> bytes:
+    reply = b""
+    while not reply.endswith(b"\r\n"):
+        chunk = sock.recv(1)
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+def redis_ping(host: str, port: int, timeout_s: float = 2.0, *, tls: RedisTls | None = None) -> str:
     """Send ``PING`` and return the reply line (``+PONG`` when ready, ``-LOADING ...`` not yet).
 
+    With ``tls``: a verified TLS connection and ``AUTH`` first (a failed AUTH is returned).
+
     Raises:
-        OSError: nothing listens, or the connection failed.
+        OSError: nothing listens, or the connection (or TLS handshake) failed.
     """
-    with socket.create_connection((host, port), timeout=timeout_s) as sock:
-        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-        reply = b""
-        while not reply.endswith(b"\r\n"):
-            chunk = sock.recv(256)
-            if not chunk:
-                break
-            reply += chunk
-    return reply.decode("utf-8", "replace").strip()
+    raw = socket.create_connection((host, port), timeout=timeout_s)
+    sock = raw
+    try:
+        if tls is not None:
+            ctx = ssl.create_default_context(cafile=tls.ca_file)
+            sock = ctx.wrap_socket(raw, server_hostname=host)
+            sock.sendall(_command("AUTH", tls.user, tls.password))
+            auth = _line(sock)
+            if not auth.startswith(b"+OK"):
+                return auth.decode("utf-8", "replace").strip()
+        sock.sendall(_command("PING"))
+        return _line(sock).decode("utf-8", "replace").strip()
+    finally:
+        sock.close()
+        raw.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from stream.errors import StackError
 
 from ._config import LOOPBACK
-from ._probe import redis_ping
+from ._probe import RedisTls, redis_ping
 from ._proc import exit_code, last_meaningful_line, pid_alive, spawn, terminate
 
 __all__ = ["RedisFiles", "start_redis", "wait_redis"]
@@ -24,7 +25,12 @@ class RedisFiles:
 
 
 def start_redis(
-    redis_server: str, files: RedisFiles, port: int, *, die_with_parent: bool = False
+    redis_server: str,
+    files: RedisFiles,
+    port: int,
+    *,
+    die_with_parent: bool = False,
+    extra: Sequence[str] = (),
 ) -> int:
     """Start redis-server detached on ``port``; return its pid (not yet ready).
 
@@ -49,13 +55,16 @@ def start_redis(
         "no",
         "--logfile",
         str(files.log),
+        *extra,  # the secured stack: TLS only (``--port 0 --tls-port``) and ACL users
     ]
     return spawn(
         cmd, log_path=files.root / "redis.out", cwd=files.root, die_with_parent=die_with_parent
     )
 
 
-def wait_redis(pid: int, port: int, files: RedisFiles, timeout_s: float) -> None:
+def wait_redis(
+    pid: int, port: int, files: RedisFiles, timeout_s: float, *, secure: RedisTls | None = None
+) -> None:
     """Wait until redis answers PING with PONG (after loading its AOF).
 
     Raises:
@@ -70,7 +79,7 @@ def wait_redis(pid: int, port: int, files: RedisFiles, timeout_s: float) -> None
             msg = f"redis-server exited during startup (exit {code}): {why} (log: {files.log})"
             raise StackError(msg)
         try:
-            reply = redis_ping(LOOPBACK, port, timeout_s=1.0)
+            reply = redis_ping(LOOPBACK, port, timeout_s=1.0, tls=secure)
             if reply == "+PONG":
                 return
         except OSError:

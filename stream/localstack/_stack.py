@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,23 +25,43 @@ from ._kafka import (
     write_config,
 )
 from ._prepare import find_redis_server, prepare
-from ._probe import ProbeError, kafka_metadata, redis_ping
+from ._probe import ProbeError, RedisTls, kafka_metadata, redis_ping
 from ._proc import (
     check_port_free,
     choose_ports,
     cmdline,
     file_lock,
+    free_ports,
     now_ms,
     pid_alive,
     terminate,
 )
 from ._redis import RedisFiles, start_redis, wait_redis
+from ._secure import (
+    KAFKA_MECHANISM,
+    Credentials,
+    TlsFiles,
+    kafka_secure_properties,
+    make_tls,
+    redis_acl,
+    redis_tls_args,
+    scram_format_args,
+    write_env,
+)
 
-__all__ = ["ENV_BOOTSTRAP", "ENV_REDIS_URL", "STATE_FILE", "LocalStack", "StackStatus"]
+__all__ = [
+    "ENV_BOOTSTRAP",
+    "ENV_REDIS_URL",
+    "SECURE_ENV_FILE",
+    "STATE_FILE",
+    "LocalStack",
+    "StackStatus",
+]
 
 log = logging.getLogger("stream.localstack")
 
 STATE_FILE = "stack.json"
+SECURE_ENV_FILE = "secure.env"
 ENV_BOOTSTRAP = "DRIFTSTREAM_KAFKA_BOOTSTRAP"
 ENV_REDIS_URL = "DRIFTSTREAM_REDIS_URL"
 _STATE_FORMAT = 1
@@ -87,6 +107,10 @@ class LocalStack:
         cluster_id: the KRaft cluster id of this run.
         started_ms: when ``up`` finished (epoch ms, UTC).
         redis_server: the redis-server binary, reused by ``start_redis``.
+        secure: Kafka has a SASL_SSL (SCRAM-SHA-512) listener on ``sasl_port`` and Redis
+            speaks TLS only, with ACL users (see ``stream.localstack._secure``).
+        sasl_port: the SASL_SSL listener (secured stacks).
+        credentials: the secured stack's users and passwords (never printed).
         reused: True when ``start`` found this stack already running.
     """
 
@@ -102,6 +126,9 @@ class LocalStack:
     cluster_id: str = ""
     started_ms: int = 0
     redis_server: str = ""
+    secure: bool = False
+    sasl_port: int = 0
+    credentials: Credentials | None = field(default=None, compare=False, repr=False)
     reused: bool = field(default=False, compare=False)
     die_with_parent: bool = field(default=False, compare=False, repr=False)
 
@@ -144,9 +171,14 @@ class LocalStack:
             msg = f"{stack_dir / STATE_FILE} was written by another driftstream version; remove it"
             raise StackError(msg)
         kafka, redis = raw["kafka"], raw["redis"]
+        secure = raw.get("secure")
+        scheme = "rediss" if secure else "redis"
         return cls(
             bootstrap=f"{LOOPBACK}:{kafka['port']}",
-            redis_url=f"redis://{LOOPBACK}:{redis['port']}/0",
+            redis_url=f"{scheme}://{LOOPBACK}:{redis['port']}/0",
+            secure=bool(secure),
+            sasl_port=int(kafka.get("sasl_port", 0)),
+            credentials=Credentials(**secure) if secure else None,
             stack_dir=stack_dir,
             kafka_port=int(kafka["port"]),
             controller_port=int(kafka["controller_port"]),
@@ -172,6 +204,7 @@ class LocalStack:
         timeout_s: float = 120.0,
         install_redis: bool = True,
         die_with_parent: bool = False,
+        secure: bool = False,
     ) -> LocalStack:
         """Start the stack, or return the one already running in ``stack_dir``.
 
@@ -188,6 +221,8 @@ class LocalStack:
             timeout_s: how long each server may take to answer.
             install_redis: apt-get install redis-server when it is missing.
             die_with_parent: SIGTERM both servers when this process dies (tests).
+            secure: SASL_SSL (SCRAM-SHA-512) Kafka and TLS + ACL Redis; a running
+                stack of the other kind in ``stack_dir`` is an error.
 
         Returns:
             The running stack; ``reused`` says whether it was already up.
@@ -203,6 +238,13 @@ class LocalStack:
             if current is not None:
                 if current.status().running:
                     _check_ports(current, kafka_port, redis_port)
+                    if current.secure != secure:
+                        kind = "secured" if current.secure else "plain"
+                        msg = (
+                            f"a {kind} stack already runs in {stack_dir}; "
+                            "run `driftstream stack down` first to switch"
+                        )
+                        raise StackError(msg)
                     current.reused = True
                     return current
                 log.warning("stack in %s is only partly running; restarting it", stack_dir)
@@ -219,6 +261,7 @@ class LocalStack:
             if previous is not None:
                 olds = (previous.kafka_port, previous.controller_port, previous.redis_port)
             ports = choose_ports((kafka_port, None, redis_port), olds)
+            sasl_port = free_ports(1, exclude=list(ports))[0] if secure else 0
             stack = cls(
                 bootstrap="",
                 redis_url="",
@@ -230,12 +273,33 @@ class LocalStack:
                 cluster_id=new_cluster_id(),
                 redis_server=prepared.redis_server,
                 die_with_parent=die_with_parent,
+                secure=secure,
+                sasl_port=sasl_port,
+                credentials=Credentials.new() if secure else None,
             )
             stack.bootstrap = f"{LOOPBACK}:{stack.kafka_port}"
-            stack.redis_url = f"redis://{LOOPBACK}:{stack.redis_port}/0"
+            scheme = "rediss" if secure else "redis"
+            stack.redis_url = f"{scheme}://{LOOPBACK}:{stack.redis_port}/0"
             kafka_files, redis_files = KafkaFiles(stack_dir), RedisFiles(stack_dir)
             shutil.rmtree(kafka_files.root, ignore_errors=True)
             shutil.rmtree(redis_files.root, ignore_errors=True)
+            shutil.rmtree(stack.tls_files_dir, ignore_errors=True)
+            props = dict(kafka_properties or {})
+            redis_extra: list[str] = []
+            scram: list[str] = []
+            if stack.credentials is not None:
+                tls = make_tls(stack.tls_files_dir)
+                secure_props = kafka_secure_properties(
+                    port=stack.kafka_port,
+                    sasl_port=sasl_port,
+                    controller_port=stack.controller_port,
+                    tls=tls,
+                )
+                props = {**secure_props, **props}
+                redis_files.root.mkdir(parents=True, exist_ok=True)
+                acl = redis_acl(redis_files.root / "users.acl", stack.credentials)
+                redis_extra = redis_tls_args(stack.redis_port, tls, acl)
+                scram = scram_format_args(stack.credentials)
             try:
                 # Redis starts in milliseconds; launch it first so it is ready while
                 # the JVM formats storage and boots.
@@ -244,14 +308,15 @@ class LocalStack:
                     redis_files,
                     stack.redis_port,
                     die_with_parent=die_with_parent,
+                    extra=redis_extra,
                 )
                 write_config(
                     kafka_files,
                     port=stack.kafka_port,
                     controller_port=stack.controller_port,
-                    overrides=kafka_properties,
+                    overrides=props,
                 )
-                format_storage(prepared.java, prepared.libs, kafka_files, stack.cluster_id)
+                format_storage(prepared.java, prepared.libs, kafka_files, stack.cluster_id, scram)
                 stack.kafka_pid = start_broker(
                     prepared.java,
                     prepared.libs,
@@ -259,13 +324,21 @@ class LocalStack:
                     jvm_opts=jvm_opts,
                     die_with_parent=die_with_parent,
                 )
-                wait_redis(stack.redis_pid, stack.redis_port, redis_files, timeout_s)
+                wait_redis(
+                    stack.redis_pid,
+                    stack.redis_port,
+                    redis_files,
+                    timeout_s,
+                    secure=stack.redis_probe,
+                )
                 wait_broker(stack.kafka_pid, stack.kafka_port, kafka_files, timeout_s)
             except BaseException:
                 _stop_processes(stack, timeout_s=10.0)
                 raise
             stack.started_ms = now_ms()
             stack._save()
+            if stack.secure:
+                write_env(stack_dir / SECURE_ENV_FILE, stack.env(secrets=True))
             return stack
 
     # -- properties ---------------------------------------------------------------
@@ -284,19 +357,74 @@ class LocalStack:
         """Redis' log file (managed stacks)."""
         return None if self.stack_dir is None else RedisFiles(self.stack_dir).log
 
-    def env(self) -> dict[str, str]:
-        """The ``DRIFTSTREAM_*`` variables that point driftstream at this stack."""
-        return {ENV_BOOTSTRAP: self.bootstrap, ENV_REDIS_URL: self.redis_url}
+    @property
+    def tls_files_dir(self) -> Path:
+        """Where a secured stack keeps its CA and certificates."""
+        return self._require_managed("find certificates") / "tls"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate clients of a secured stack trust."""
+        return TlsFiles(self.tls_files_dir).ca if self.secure else None
+
+    @property
+    def client_bootstrap(self) -> str:
+        """Where clients connect: the SASL_SSL listener of a secured stack."""
+        return f"{LOOPBACK}:{self.sasl_port}" if self.secure else self.bootstrap
+
+    @property
+    def redis_probe(self) -> RedisTls | None:
+        """TLS + AUTH details for probing a secured stack's Redis (as admin)."""
+        if self.credentials is None or self.ca_file is None:
+            return None
+        return RedisTls(str(self.ca_file), "admin", self.credentials.redis_admin_password)
+
+    def env(self, *, secrets: bool = False) -> dict[str, str]:
+        """The ``DRIFTSTREAM_*`` variables that point driftstream at this stack.
+
+        A secured stack adds its protocol, users and CA file; passwords only with
+        ``secrets=True`` (what ``secure.env`` holds), never in printed output.
+        """
+        env = {ENV_BOOTSTRAP: self.client_bootstrap, ENV_REDIS_URL: self.redis_url}
+        creds, ca = self.credentials, self.ca_file
+        if creds is None or ca is None:
+            return env
+        env.update(
+            {
+                "DRIFTSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "DRIFTSTREAM_KAFKA__SASL_MECHANISM": KAFKA_MECHANISM,
+                "DRIFTSTREAM_KAFKA__SASL_USERNAME": creds.kafka_user,
+                "DRIFTSTREAM_KAFKA__SSL_CAFILE": str(ca),
+                "DRIFTSTREAM_REDIS__USERNAME": creds.redis_user,
+                "DRIFTSTREAM_REDIS__TLS_CA_FILE": str(ca),
+            }
+        )
+        if secrets:
+            env["DRIFTSTREAM_KAFKA__SASL_PASSWORD"] = creds.kafka_password
+            env["DRIFTSTREAM_REDIS__PASSWORD"] = creds.redis_password
+        return env
 
     def describe(self) -> list[str]:
         """Connection details as shell comments plus one ``export`` line (eval-safe)."""
         state = "reused, already running" if self.reused else "started"
-        lines = [
-            f"# kafka {self.kafka_version} (KRaft, 1 node): {self.bootstrap}  pid {self.kafka_pid}",
-            f"# redis (AOF on): {self.redis_url}  pid {self.redis_pid}",
-        ]
+        if self.secure:
+            lines = [
+                f"# kafka {self.kafka_version} (KRaft, 1 node): SASL_SSL {KAFKA_MECHANISM} on "
+                f"{self.client_bootstrap}  pid {self.kafka_pid}",
+                f"# redis (TLS + ACL users, AOF on): {self.redis_url}  pid {self.redis_pid}",
+                f"# CA certificate: {self.ca_file}",
+            ]
+        else:
+            lines = [
+                f"# kafka {self.kafka_version} (KRaft, 1 node): {self.bootstrap}  "
+                f"pid {self.kafka_pid}",
+                f"# redis (AOF on): {self.redis_url}  pid {self.redis_pid}",
+            ]
         if self.stack_dir is not None:
             lines.append(f"# {state} {_iso(self.started_ms)}; files and logs in {self.stack_dir}")
+        if self.secure and self.stack_dir is not None:
+            env_file = self.stack_dir / SECURE_ENV_FILE
+            lines.append(f"# passwords are not printed: set -a; . {env_file}; set +a")
         exports = " ".join(f"{k}={v}" for k, v in self.env().items())
         lines.append(f"export {exports}")
         return lines
@@ -312,10 +440,8 @@ class LocalStack:
         except (OSError, ProbeError):
             kafka_answers = False
         try:
-            redis_answers = (
-                redis_ping(urlsplit(self.redis_url).hostname or LOOPBACK, self.redis_port)
-                == "+PONG"
-            )
+            host_r = urlsplit(self.redis_url).hostname or LOOPBACK
+            redis_answers = redis_ping(host_r, self.redis_port, tls=self.redis_probe) == "+PONG"
         except OSError:
             redis_answers = False
         if not self.managed:
@@ -368,8 +494,14 @@ class LocalStack:
             check_port_free(self.redis_port, "redis", "--redis-port")
             files = RedisFiles(stack_dir)
             binary = self.redis_server or find_redis_server(install=False)
-            pid = start_redis(binary, files, self.redis_port, die_with_parent=self.die_with_parent)
-            wait_redis(pid, self.redis_port, files, timeout_s)
+            extra: list[str] = []
+            if self.credentials is not None:
+                acl = files.root / "users.acl"
+                extra = redis_tls_args(self.redis_port, TlsFiles(self.tls_files_dir), acl)
+            pid = start_redis(
+                binary, files, self.redis_port, die_with_parent=self.die_with_parent, extra=extra
+            )
+            wait_redis(pid, self.redis_port, files, timeout_s, secure=self.redis_probe)
             self.redis_pid = pid
             self._save()
 
@@ -393,9 +525,11 @@ class LocalStack:
         state: dict[str, Any] = {
             "format": _STATE_FORMAT,
             "started_ms": self.started_ms,
+            "secure": None if self.credentials is None else asdict(self.credentials),
             "kafka": {
                 "pid": self.kafka_pid,
                 "port": self.kafka_port,
+                "sasl_port": self.sasl_port,
                 "controller_port": self.controller_port,
                 "version": self.kafka_version,
                 "cluster_id": self.cluster_id,
@@ -403,7 +537,10 @@ class LocalStack:
             "redis": {"pid": self.redis_pid, "port": self.redis_port, "binary": self.redis_server},
         }
         tmp = stack_dir / f"{STATE_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        # 0600: a secured stack's passwords live here.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(state, indent=2) + "\n")
         # Atomic: a reader sees the old state or the new one, never half a file.
         tmp.replace(stack_dir / STATE_FILE)
 
@@ -436,7 +573,7 @@ class StackStatus:
         redis = word(self.redis_alive, self.redis_answers)
         name = f"kafka {s.kafka_version}" if s.kafka_version else "kafka"
         lines = [
-            f"{name}: {kafka} on {s.bootstrap} (pid {s.kafka_pid})",
+            f"{name}: {kafka} on {s.client_bootstrap} (pid {s.kafka_pid})",
             f"redis: {redis} on {s.redis_url} (pid {s.redis_pid})",
         ]
         if s.stack_dir is not None:

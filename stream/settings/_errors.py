@@ -11,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from stream.catalog import Catalog, FeatureSpec, ModelSpec
+from stream.redact import scrub_urls
 from stream.settings._model import Settings, unwrap
 
 __all__ = ["one_line"]
@@ -28,7 +29,14 @@ _TYPE_WORDS = {
     "list_type": "a list",
     "mapping_type": "a table",
 }
-_SECRET_KEYS = {"sasl_password", "password", "token", "url"}
+_SECRET_KEYS = {
+    "sasl_password",
+    "password",
+    "token",
+    "url",
+    "session_secret",
+    "session_secret_previous",
+}
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.\-]*): (.*)$")
 
 
@@ -103,7 +111,7 @@ def _join_key(parts: list[str]) -> str:
 
 
 def _describe_input(value: Any) -> str:
-    text = repr(value)
+    text = scrub_urls(repr(value))
     if isinstance(value, dict):
         text = "a table"
     elif isinstance(value, list):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import types
 import typing
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -18,6 +17,7 @@ from pydantic import (
 )
 
 from stream.catalog import Catalog
+from stream.redact import redact_url
 
 if TYPE_CHECKING:
     from stream.settings._describe import ConfigRow
@@ -45,11 +45,22 @@ _DAYS = 24 * _HOURS
 
 
 class RedisUrl(SecretStr):
-    """A Redis URL whose password is masked when shown: ``redis://:***@host:6379/0``."""
+    """A Redis URL shown with its secrets masked (:func:`stream.redact.redact_url`).
+
+    >>> str(RedisUrl("redis://u:p@ss:S3CRET@host:6379/0?password=S3CRET"))
+    'redis://u:***@host:6379/0?password=***'
+    """
 
     def _display(self) -> str:
-        url = self.get_secret_value()
-        return re.sub(r"^([a-z]+://[^:/@]*:)[^@]*@", r"\1***@", url)
+        return redact_url(self.get_secret_value())
+
+
+def _no_credentials(value: str | None) -> str | None:
+    """Links that alerts and pages carry must not carry a token or a password."""
+    if value is not None and redact_url(value) != value:
+        msg = "must not carry credentials (user:password@ or a token in the query)"
+        raise ValueError(msg)
+    return value
 
 
 class KafkaSettings(BaseModel):
@@ -155,6 +166,11 @@ class RedisSettings(BaseModel):
     tls_cert_file: str | None = Field(default=None, description="Client certificate.")
     tls_key_file: str | None = Field(default=None, description="Client private key.")
     socket_timeout_ms: int = Field(default=5_000, ge=1, description="Socket timeout.")
+    cluster: bool = Field(
+        default=False,
+        description="Redis Cluster: `url` is any node; the cluster client routes each "
+        "(model, partition) slot.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -226,7 +242,25 @@ class WebSettings(BaseModel):
     host: str = Field(default="127.0.0.1", min_length=1, description="Listen address.")
     port: int = Field(default=8080, ge=0, le=65_535, description="Listen port (0: any free).")
     token: SecretStr | None = Field(
-        default=None, description="Bearer token for /api (secret); unset: no auth."
+        default=None,
+        description="Token for the dashboard and /api (secret); unset: no auth.",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Signs session cookies (secret); change it to end every session. "
+        "Unset: derived from the token.",
+    )
+    session_secret_previous: SecretStr | None = Field(
+        default=None,
+        description="The secret before a rotation: its sessions stay valid until they expire.",
+    )
+    session_ttl_ms: int = Field(
+        default=12 * _HOURS, ge=60_000, le=30 * _DAYS, description="Sessions expire after this."
+    )
+    secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Secure flag on the session cookie; auto: when served over TLS, behind "
+        "a proxy saying X-Forwarded-Proto: https, or when alerts.dashboard_base_url is https.",
     )
 
 
@@ -242,6 +276,8 @@ class AlertsSettings(BaseModel):
     runbook_url: str | None = Field(
         default=None, pattern=r"^https?://\S+$", description="Default runbook link."
     )
+
+    _links = field_validator("dashboard_base_url", "runbook_url")(_no_credentials)
 
 
 class Settings(BaseModel):

@@ -18,7 +18,8 @@ API (JSON, the same dicts the pages render):
 * ``/api/models/{model}/page?window=&feature=&baseline=&metric=&scale=``
 
 Redis reads run in a thread so the worker's event loop keeps ingesting. With
-``web.token`` set every route here needs it (see :mod:`.auth`).
+``web.token`` set every route here needs it: :mod:`.guard` checks it in front of all
+routes (``/`` redirects to ``/models``; ``/login``, ``/logout`` live there too).
 """
 
 from __future__ import annotations
@@ -34,14 +35,12 @@ from faust.web import Request, Response, View
 from stream.catalog import Catalog
 from stream.core.window import DAY, HOUR, Scale, WindowKey
 from stream.web import pages
-from stream.web.auth import COOKIE, TokenGate
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.summaries import ALL
 
 __all__ = ["BASELINES", "register_dashboard"]
 
 BASELINES = (ALL, "reference", "previous", "seasonal")
-COOKIE_MAX_AGE_S = 30 * 24 * 3600
 MAX_LIMIT = 2000
 T = TypeVar("T")
 
@@ -101,45 +100,17 @@ def register_dashboard(
     client: redis.Redis,
     namespace: str,
     catalog: Catalog,
-    token: str | None,
     *,
-    prefix: str = "",
+    links: pages.Links,
 ) -> None:
     """Attach the dashboard pages and the JSON API to a worker's faust app.
 
-    ``prefix`` is the path the pages' own links start with: the path of
+    ``links.base`` is the path the pages' own links start with: the path of
     ``alerts.dashboard_base_url`` when a reverse proxy serves the dashboard under one
-    (and strips it before the worker), so page links and alert links agree.
+    (and strips it before the worker), so page links and alert links agree. Who may
+    read is decided before any view runs (:mod:`stream.web.guard`).
     """
     data = DashboardData(client, namespace, catalog)
-    gate = TokenGate(token)
-    links = pages.Links(prefix.rstrip("/"))
-
-    def denied(view: View, request: Request, *, html: bool) -> Response | None:
-        cookies: Mapping[str, str] = getattr(request, "cookies", {}) or {}
-        q = _query(request)
-        if gate.allows(request.headers, q, cookies):
-            if html and gate.by_query(q):
-                # Keep the token out of the address bar and history: cookie, then redirect.
-                clean = request.rel_url.with_query({k: v for k, v in q.items() if k != "token"})
-                return view.text(
-                    "",
-                    status=303,
-                    headers={
-                        "Location": f"{links.base}{clean}",
-                        "Set-Cookie": f"{COOKIE}={gate.cookie_value()}; Path=/; HttpOnly; "
-                        f"SameSite=Lax; Max-Age={COOKIE_MAX_AGE_S}",
-                    },
-                )
-            return None
-        if html:
-            body = pages.login_page(q, namespace="–", links=links)  # nothing before the token
-            return view.html(body, status=401)
-        return view.json(
-            {"error": "unauthorized: send Authorization: Bearer <token>"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="driftstream"'},
-        )
 
     async def answer(
         view: View, request: Request, build: Callable[[], T], render: Callable[[T], Response]
@@ -160,9 +131,6 @@ def register_dashboard(
     @app.page("/models")
     class ModelsPage(View):
         async def get(self, request: Request) -> Response:
-            stop = denied(self, request, html=True)
-            if stop is not None:
-                return stop
             return await answer(
                 self,
                 request,
@@ -178,9 +146,6 @@ def register_dashboard(
     @app.page("/models/{model}")
     class ModelPage(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=True)
-            if stop is not None:
-                return stop
             q = _query(request)
 
             def build() -> dict[str, Any]:
@@ -200,36 +165,24 @@ def register_dashboard(
     @app.page("/api/models")
     class ModelsApi(View):
         async def get(self, request: Request) -> Response:
-            stop = denied(self, request, html=False)
-            return stop if stop is not None else await answer(self, request, data.models, self.json)
+            return await answer(self, request, data.models, self.json)
 
     @app.page("/api/models/{model}")
     class ModelApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
-            return (
-                stop
-                if stop is not None
-                else await answer(self, request, lambda: data.model_summary(model), self.json)
-            )
+            return await answer(self, request, lambda: data.model_summary(model), self.json)
 
     @app.page("/api/models/{model}/windows")
     class WindowsApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
             q = _query(request)
-            return (
-                stop
-                if stop is not None
-                else await answer(
-                    self, request, lambda: data.windows(model, _scale(q) or HOUR), self.json
-                )
+            return await answer(
+                self, request, lambda: data.windows(model, _scale(q) or HOUR), self.json
             )
 
     @app.page("/api/models/{model}/heatmap")
     class HeatmapApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
             q = _query(request)
 
             def build() -> dict[str, Any]:
@@ -238,12 +191,11 @@ def register_dashboard(
                 focus = None if w is None else w.start_ms
                 return data.heatmap(model, scale, _baseline(q), focus_ms=focus, limit=_limit(q))
 
-            return stop if stop is not None else await answer(self, request, build, self.json)
+            return await answer(self, request, build, self.json)
 
     @app.page("/api/models/{model}/decisions")
     class DecisionsApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
             q = _query(request)
 
             def build() -> dict[str, Any]:
@@ -253,12 +205,11 @@ def register_dashboard(
                     raise BadRequestError(msg)
                 return data.decisions(model, w)
 
-            return stop if stop is not None else await answer(self, request, build, self.json)
+            return await answer(self, request, build, self.json)
 
     @app.page("/api/models/{model}/features/{feature}")
     class FeatureApi(View):
         async def get(self, request: Request, model: str, feature: str) -> Response:
-            stop = denied(self, request, html=False)
             q = _query(request)
 
             def build() -> dict[str, Any]:
@@ -271,22 +222,16 @@ def register_dashboard(
                     scale=_scale(q) or HOUR,
                 )
 
-            return stop if stop is not None else await answer(self, request, build, self.json)
+            return await answer(self, request, build, self.json)
 
     @app.page("/api/models/{model}/alerts")
     class AlertsApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
-            return (
-                stop
-                if stop is not None
-                else await answer(self, request, lambda: data.alerts(model), self.json)
-            )
+            return await answer(self, request, lambda: data.alerts(model), self.json)
 
     @app.page("/api/models/{model}/page")
     class PageApi(View):
         async def get(self, request: Request, model: str) -> Response:
-            stop = denied(self, request, html=False)
             q = _query(request)
 
             def build() -> dict[str, Any]:
@@ -299,4 +244,4 @@ def register_dashboard(
                     scale=_scale(q, None),
                 )
 
-            return stop if stop is not None else await answer(self, request, build, self.json)
+            return await answer(self, request, build, self.json)

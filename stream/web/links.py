@@ -21,6 +21,11 @@ class Links:
     """
 
     base: str | None = ""
+    session: bool = False  # pages behind the token show a "Log out" link
+
+    def logout(self) -> str | None:
+        """Ends the browser's session (only when the dashboard has a token)."""
+        return None if self.base is None or not self.session else f"{self.base}/logout"
 
     def models(self) -> str | None:
         """The models list."""

@@ -58,6 +58,11 @@ def shell(
         page=escape(page),
         version=escape(__version__),
         footer=footer or f"driftstream {escape(__version__)}",
+        account=(
+            f' <a class="logout" href="{escape(out)}">Log out</a>'
+            if (out := links.logout()) and page != "login"
+            else ""
+        ),
     )
 
 
@@ -215,19 +220,22 @@ def message_page(title: str, text: str, *, namespace: str, links: Links) -> str:
     return shell(title, body, namespace=namespace, links=links, page="message")
 
 
-def login_page(params: Mapping[str, str], *, namespace: str, links: Links) -> str:
-    """Asks for the dashboard token; resubmits to the same view with ``?token=``."""
-    hidden = "".join(
-        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
-        for k, v in params.items()
-        if k != "token"
-    )
+def login_page(next_url: str, *, namespace: str, links: Links, error: str = "") -> str:
+    """Asks for the dashboard token; posts it to ``/login``, which opens a session.
+
+    The token goes in the POST body, never in a URL; ``next_url`` (a local path) is
+    where the session lands.
+    """
+    hidden = f'<input type="hidden" name="next" value="{escape(next_url)}">' if next_url else ""
+    problem = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     body = (
         '<section class="card login"><h1>Token required</h1>'
-        '<p class="sub">This dashboard is protected by a bearer token '
-        "(<code>web.token</code>). Enter it to continue; it is kept in a cookie for "
-        "this browser.</p>"
-        f'<form method="get">{hidden}<input type="password" name="token" autofocus '
+        '<p class="sub">This dashboard is protected by a token '
+        "(<code>web.token</code>). Enter it to open a session in this browser; "
+        "<b>Log out</b> ends it.</p>"
+        f"{problem}"
+        f'<form method="post" action="{escape(links.base or "")}/login">{hidden}'
+        '<input type="password" name="token" autofocus '
         'autocomplete="current-password" aria-label="token">'
         "<button type=submit>Open</button></form></section>"
     )

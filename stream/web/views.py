@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import faust
+import redis
 from faust.web import Request, Response, View
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
+from pydantic import SecretStr
 
 from stream.adapters.prometheus import IngestCollector, render
+from stream.adapters.redis_keys import Keys
+from stream.settings import Settings
+from stream.web.auth import SessionGate
 from stream.web.dashboard import register_dashboard
+from stream.web.guard import Guard, Revocations, disable_faust_routes
+from stream.web.links import Links
 
 if TYPE_CHECKING:
     from stream.runtime import IngestService
 
-__all__ = ["health_report", "register_views"]
+__all__ = ["build_guard", "health_report", "register_views"]
 
 STALL_FACTOR = 3
 STALL_FLOOR_MS = 30_000
@@ -40,7 +49,9 @@ def health_report(service: IngestService, now_ms: int) -> tuple[bool, dict[str, 
 
 
 def register_views(app: faust.App, service: IngestService) -> None:
-    """Attach the views of one worker to its faust app."""
+    """Attach the views of one worker to its faust app, all behind :mod:`.guard`."""
+    disable_faust_routes(app)  # before the first page: faust builds its routes then
+    guard = build_guard(service.settings, service.redis, service.namespace)
     collector = IngestCollector(
         stats=lambda: service.plane.stats,
         lag=lambda: dict(service.lag),
@@ -61,12 +72,43 @@ def register_views(app: faust.App, service: IngestService) -> None:
         async def get(self, request: Request) -> Response:
             return self.bytes(render(collector), content_type="text/plain; version=0.0.4")
 
-    token = service.settings.web.token
     register_dashboard(
-        app,
-        service.redis,
-        service.namespace,
-        service.settings.models,
-        token.get_secret_value() if token is not None else None,
-        prefix=urlsplit(service.settings.alerts.dashboard_base_url).path,
+        app, service.redis, service.namespace, service.settings.models, links=guard.links
     )
+    server = app.web
+    if not isinstance(server, AiohttpWeb):  # faust's only driver; a new one must be guarded
+        msg = f"web: unsupported faust web driver {type(server).__name__}"
+        raise TypeError(msg)
+    server.web_app.middlewares.append(guard.middleware)
+
+
+def build_guard(settings: Settings, client: redis.Redis, namespace: str) -> Guard:
+    """The worker's :class:`Guard`: token and sessions from ``web``, revocations in Redis."""
+    web, base = settings.web, settings.alerts.dashboard_base_url
+    gate = SessionGate(
+        _plain(web.token),
+        ttl_ms=web.session_ttl_ms,
+        secret=_plain(web.session_secret),
+        previous_secret=_plain(web.session_secret_previous),
+    )
+    keys = Keys(namespace)
+
+    def revoke(nonce: str, expires_ms: int) -> None:
+        ttl = max(expires_ms - time.time_ns() // 1_000_000, 1)
+        client.set(keys.session_revoked(nonce), b"1", px=ttl)
+
+    def is_revoked(nonce: str) -> bool:
+        return bool(client.exists(keys.session_revoked(nonce)))
+
+    return Guard(
+        gate,
+        Revocations(revoke, is_revoked),
+        links=Links(urlsplit(base).path.rstrip("/"), session=gate.enabled),
+        clock_ms=lambda: time.time_ns() // 1_000_000,
+        secure_cookies=web.secure_cookies,
+        base_is_https=base.startswith("https://"),
+    )
+
+
+def _plain(secret: SecretStr | None) -> str | None:
+    return None if secret is None else secret.get_secret_value()

@@ -8,6 +8,7 @@ alerts topic. Screenshots go to ``test-artifacts/dashboard/``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import tempfile
 import urllib.error
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -190,9 +192,47 @@ def test_api_and_health_respect_the_token(run: dict[str, Any]) -> None:
     assert _get(f"{base}/api/models/fraud-v3/decisions?window=bad", TOKEN)[0] == 400
 
 
+def _raw(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) without following redirects."""
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=30)
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    conn.request("GET", target, headers={"Authorization": f"Bearer {token}"} if token else {})
+    resp = conn.getresponse()
+    try:
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def test_every_route_is_behind_the_token_and_hardened(run: dict[str, Any]) -> None:
+    """faust's own routes are off, nothing answers without the token, no 500 anywhere."""
+    base = run["base"]
+    faust_routes = ["/router/", "/router/x/", "/table/", "/table/x/", "/graph/", "/performance/"]
+    for path in ["/", "/models", "/nope", *faust_routes]:
+        status, headers, body = _raw(base + path)
+        assert status == 401, path
+        assert b"fraud-v3" not in body and b"OK" not in body, path
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+    for path in ["/nope", *faust_routes]:
+        assert _raw(base + path, TOKEN)[0] == 404, path  # faust's routes are gone, no 500
+    status, headers, _ = _raw(f"{base}/", TOKEN)
+    assert status == 302 and headers["Location"] == "/models"  # / is the dashboard
+    status, headers, _ = _raw(f"{base}/api/models?token={TOKEN}")
+    assert status == 303 and headers["Location"] == "/api/models"  # token leaves the URL
+    assert TOKEN not in headers["Set-Cookie"] and "HttpOnly" in headers["Set-Cookie"]
+    assert _raw(f"{base}/metrics")[0] == 200
+
+
 def test_models_to_model_to_feature(run: dict[str, Any], browser: BrowserContext) -> None:
     base = run["base"]
     page = browser.new_page()
+    csp_errors: list[str] = []
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     # Without the token: the login form, not the data.
     resp = page.goto(f"{base}/models")
     assert resp is not None and resp.status == 401
@@ -247,6 +287,21 @@ def test_models_to_model_to_feature(run: dict[str, Any], browser: BrowserContext
     shares = _attr_floats(page, "section.feature svg.overlay rect.bar", "data-share")
     assert shares and max(shares) > 0
     _shot(page, "05-feature-country")
+
+    # Log out: the session ends here and for any copy of its cookie.
+    cookie = next(c for c in browser.cookies() if c["name"] == "driftstream_session")
+    page.click("a.logout")
+    page.wait_for_selector("input[name=token]")
+    assert not [c for c in browser.cookies() if c["name"] == "driftstream_session"]
+    resp = page.goto(f"{base}/models")
+    assert resp is not None and resp.status == 401
+    copy = f"driftstream_session={cookie['value']}"
+    req = urllib.request.Request(f"{base}/api/models", headers={"Cookie": copy})  # noqa: S310
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(req, timeout=30)  # noqa: S310 - loopback http only
+    assert denied.value.code == 401
+    _shot(page, "07-logged-out")
+    assert not csp_errors, csp_errors  # the pages need nothing the policy forbids
     page.close()
 
 

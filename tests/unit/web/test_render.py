@@ -7,13 +7,11 @@ from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
-import pytest
 
 from stream.core.alert import dashboard_url
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import HOUR_MS, WindowKey
 from stream.web import charts, pages, svg
-from stream.web.auth import COOKIE, TokenGate
 from stream.web.distributions import distribution
 from stream.web.links import Links
 from stream.web.report import report_html
@@ -233,32 +231,7 @@ def test_models_login_and_message_pages() -> None:
     html = pages.models_page(models, "live", Links(""))
     hrefs = {a["href"] for t, a in _Tags(html).tags if t == "a"}
     assert {"/models/m", "/models/m?window=hour:2026-01-01T01&feature=a"} <= hrefs
-    login = pages.login_page({"window": "hour:x", "token": "leak"}, namespace="n", links=Links(""))
-    assert 'name="window" value="hour:x"' in login and "leak" not in login
+    login = pages.login_page('/models/m?window=hour:x&a="b"', namespace="n", links=Links("/p"))
+    assert 'name="next" value="/models/m?window=hour:x&amp;a=&quot;b&quot;"' in login
+    assert 'method="post" action="/p/login"' in login
     assert "nope &lt;" in pages.message_page("t", "nope <", namespace="n", links=Links(""))
-
-
-@pytest.mark.parametrize(
-    ("headers", "query", "cookies", "ok"),
-    [
-        ({"Authorization": "Bearer tok"}, {}, {}, True),
-        ({"authorization": "bearer tok"}, {}, {}, True),
-        ({"Authorization": "Bearer tok2"}, {}, {}, False),
-        ({"Authorization": "Basic tok"}, {}, {}, False),
-        ({}, {"token": "tok"}, {}, True),
-        ({}, {"token": ""}, {}, False),
-        ({}, {}, {COOKIE: "tok"}, False),  # the cookie holds an HMAC, never the token
-        ({}, {}, {}, False),
-    ],
-)
-def test_token_gate(
-    headers: dict[str, str], query: dict[str, str], cookies: dict[str, str], ok: bool
-) -> None:
-    assert TokenGate("tok").allows(headers, query, cookies) is ok
-    assert TokenGate(None).allows(headers, query, cookies)
-
-
-def test_token_cookie_is_derived_and_stable() -> None:
-    gate = TokenGate("tok")
-    assert gate.cookie_value() == TokenGate("tok").cookie_value() != TokenGate("x").cookie_value()
-    assert "tok" not in gate.cookie_value() and gate.allows({}, {}, {COOKIE: gate.cookie_value()})
