@@ -37,7 +37,7 @@ from stream.contract import Limits
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.evaluate import Evaluator, alert_encoder
-from stream.pipeline.ingest import SketchParams
+from stream.pipeline.ingest import IngestLimits, SketchParams
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
 
@@ -113,6 +113,10 @@ class IngestService:
             idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
             params=SketchParams(),
             commit=self._commit,
+            # Event time is bounded by the wall clock (ts_in_future), not only by the
+            # producer-set record timestamp.
+            event_clock=SystemClock(),
+            ingest_limits=IngestLimits.from_settings(ing),
         )
         self.consumer = BatchConsumer(
             settings.topics.features,
@@ -123,6 +127,9 @@ class IngestService:
             reset=settings.consumer.auto_offset_reset,
             max_records=settings.consumer.batch_max_records,
             fetch_max_bytes=settings.consumer.fetch_max_bytes,
+            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+            fetch_min_bytes=settings.consumer.fetch_min_bytes,
+            max_partition_fetch_bytes=settings.consumer.max_partition_fetch_bytes,
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None

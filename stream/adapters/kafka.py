@@ -96,7 +96,10 @@ class BatchConsumer:
         on_revoke: RevokeFn,
         reset: str = "earliest",
         max_records: int = 20_000,
-        fetch_max_bytes: int = 64 * 1024 * 1024,
+        fetch_max_bytes: int = 52_428_800,
+        fetch_max_wait_ms: int = 500,
+        fetch_min_bytes: int = 1,
+        max_partition_fetch_bytes: int = 13_107_200,
     ) -> None:
         self.topic = topic
         self._on_assign = on_assign
@@ -109,7 +112,9 @@ class BatchConsumer:
             "enable_auto_commit": False,
             "auto_offset_reset": reset,
             "fetch_max_bytes": fetch_max_bytes,
-            "max_partition_fetch_bytes": fetch_max_bytes // 4,
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+            "fetch_min_bytes": fetch_min_bytes,
+            "max_partition_fetch_bytes": max_partition_fetch_bytes,
             "max_poll_records": max_records,
             # A member killed mid-rebalance is waited for this long (default: the
             # 5-minute max poll interval); a dead worker must not stall the group.

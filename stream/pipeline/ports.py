@@ -101,13 +101,18 @@ class SealNotice:
 
 @dataclass(frozen=True, slots=True)
 class HourWrite:
-    """The full state of one open (or just sealed) partition-hour to store."""
+    """The state of one open (or just sealed) partition-hour to store.
+
+    Sketches and the event count are whole; ``undeclared`` holds only the keys
+    whose counts changed (the store adds them to the ones it holds).
+    """
 
     hour_ms: int
     events: int
     sketches: Mapping[str, bytes]
     sealed: bool
     undeclared: Mapping[str, int]
+    undeclared_overflow: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,7 @@ class FlushWrite:
     hours: tuple[HourWrite, ...]
     late: Mapping[int, int]
     notices: tuple[SealNotice, ...]
+    recent_ms: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,7 @@ class PartitionSnapshot:
     hours: Mapping[int, HourWrite]
     late: Mapping[int, int]
     pending_notices: tuple[SealNotice, ...]
+    recent_ms: tuple[int, ...] = ()
 
 
 class StaleWriterError(Exception):

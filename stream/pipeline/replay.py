@@ -28,11 +28,18 @@ from dataclasses import dataclass
 from stream.catalog import Catalog
 from stream.contract import Limits
 from stream.pipeline.dataplane import DataPlane
-from stream.pipeline.ingest import SketchParams
+from stream.pipeline.ingest import IngestLimits, SketchParams
 from stream.pipeline.ports import Clock, DeadLetter, RecordBatch, SealNotice, SketchStore
 from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
 
-__all__ = ["Progress", "ReplayNotices", "ReplaySummary", "ingest_range", "roll_up_all"]
+__all__ = [
+    "FixedClock",
+    "Progress",
+    "ReplayNotices",
+    "ReplaySummary",
+    "ingest_range",
+    "roll_up_all",
+]
 
 NEVER_MS = 2**62
 
@@ -68,6 +75,17 @@ class ReplayNotices:
                 by_model.setdefault(n.model, []).append(n.hour_ms)
         for model, hours in by_model.items():
             self._windows.add_pending(model, hours)
+
+
+@dataclass(frozen=True, slots=True)
+class FixedClock:
+    """A clock that always says ``ms``: a replay's event-time clock is its range end."""
+
+    ms: int
+
+    def now_ms(self) -> int:
+        """The fixed time."""
+        return self.ms
 
 
 class CountingDeadLetters:
@@ -109,11 +127,14 @@ async def ingest_range(
     flush_every_events: int = 200_000,
     params: SketchParams | None = None,
     progress: Callable[[Progress], None] | None = None,
+    event_clock: Clock | None = None,
+    ingest_limits: IngestLimits | None = None,
 ) -> ReplaySummary:
     """Steps 2–3 for the partitions in ``starts`` (partition → range start offset).
 
     ``batches(seek)`` yields record batches from the given per-partition offsets
-    to the range's end.
+    to the range's end. ``event_clock`` is the replay's clock for ``ts_in_future``:
+    the range end (never the wall clock, so a replay is deterministic).
     """
     dead = CountingDeadLetters()
     plane = DataPlane(
@@ -130,6 +151,8 @@ async def ingest_range(
         flush_interval_ms=NEVER_MS,
         idle_partition_timeout_ms=NEVER_MS,
         params=params,
+        event_clock=event_clock,
+        ingest_limits=ingest_limits,
     )
     seeks = await plane.assign(sorted(starts), starts)
     prog = Progress(sum(max(0, seeks[p] - starts[p]) for p in starts), total, time.monotonic())
