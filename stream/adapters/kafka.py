@@ -133,13 +133,13 @@ class BatchConsumer:
 
     async def stop(self) -> None:
         """Leave the group (revocation flushes first)."""
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def assigned(self, assigned: list[TopicPartition]) -> None:
         """Rebalance gave us partitions: claim them in the store and seek."""
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
-        if not parts:
-            return
+        # Called with nothing too: an empty assignment is a finished claim (health).
         seeks = await self._on_assign(parts, await self.start_offsets(parts))
         self.seek(seeks)
         log.info("assigned partitions %s, seeking to %s", parts, dict(seeks))
@@ -181,9 +181,14 @@ class BatchConsumer:
             await self._consumer.commit(offsets)
 
     async def lag(self) -> dict[int, int]:
-        """Records behind the end of each owned partition."""
+        """Records behind the end of each owned partition; asks the brokers even with none.
+
+        Raises ``KafkaError`` when no broker answers (aiokafka's fetch loop retries
+        silently, so this is how the worker notices a broker outage).
+        """
         tps = list(self._consumer.assignment())
         if not tps:
+            await self._consumer.topics()
             return {}
         ends = await self._consumer.end_offsets(tps)
         return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in tps}

@@ -141,6 +141,10 @@ class RedisSketchStore:
         )
         return token, snapshot
 
+    def ping(self) -> None:
+        """One round trip: raises when Redis cannot be reached (health checks)."""
+        self._r.ping()
+
     def flush(self, writes: Sequence[FlushWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
         if not writes:
