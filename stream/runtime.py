@@ -51,11 +51,15 @@ LAG_REFRESH_MS = 3_000
 
 
 class SystemClock:
-    """Wall-clock ms, for flush pacing and idle detection only (never event time)."""
+    """Wall-clock ms: flush pacing, idle detection and live event-time bounds."""
 
     def now_ms(self) -> int:
         """Current UTC time in integer milliseconds."""
         return time.time_ns() // 1_000_000
+
+    def since_ms(self) -> int:
+        """Live, the event-time clock's earliest reading is now too."""
+        return self.now_ms()
 
 
 class IngestService:

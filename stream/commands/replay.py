@@ -170,7 +170,7 @@ async def _ingest(
     from stream.contract import Limits
     from stream.pipeline.ingest import IngestLimits
     from stream.pipeline.ports import RecordBatch
-    from stream.pipeline.replay import FixedClock, Progress, ingest_range, part_of
+    from stream.pipeline.replay import Progress, RangeClock, ingest_range, part_of
     from stream.runtime import SystemClock
 
     opts = client_options(settings.kafka)
@@ -183,7 +183,7 @@ async def _ingest(
             click.echo(f"partition {r.partition}: {note}", err=True)
     # The replay's event-time clock is its range end (never the wall clock during the
     # replay): an open-ended range ends where it was planned, now.
-    event_clock = FixedClock(to_ms if to_ms is not None else SystemClock().now_ms())
+    event_clock = RangeClock(from_ms, to_ms if to_ms is not None else SystemClock().now_ms())
     client = redis_client(settings.redis)
     store = RedisSketchStore(client, namespace)
     windows = RedisWindowStore(client, namespace)

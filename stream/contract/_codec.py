@@ -153,6 +153,8 @@ def extract(
     record_ts: npt.NDArray[np.int64],
     limits: Limits,
     now_ms: int | None,
+    *,
+    since_ms: int | None = None,
 ) -> Columns:
     """Columns from decoded events; ``bad`` flags events the record path must re-check."""
     n = len(events)
@@ -175,6 +177,8 @@ def extract(
     )
     if now_ms is not None:
         bad |= ts > now_ms + limits.max_ahead_ms
+    if since_ms is not None:
+        bad |= ts < since_ms - limits.max_past_ms
     undeclared = {
         key: _raw_present(list(map(attrgetter(attr), feats)), bad)
         for key, attr in codec.feature_extras.items()

@@ -220,7 +220,13 @@ def _validate(obj: dict[str, Any], spec: ModelSpec, record_ts: int, limits: Limi
 
 
 def check_record(
-    raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits, now_ms: int | None
+    raw: bytes | None,
+    record_ts: int,
+    catalog: Catalog,
+    limits: Limits,
+    now_ms: int | None,
+    *,
+    since_ms: int | None = None,
 ) -> Accepted | Rejected | Unknown:
     """Apply the contract to one record value; never raises."""
     try:
@@ -237,6 +243,9 @@ def check_record(
         if now_ms is not None and acc.ts_ms > now_ms + limits.max_ahead_ms:
             delta = acc.ts_ms - now_ms
             raise _Bad(TS_IN_FUTURE, f"ts {delta} ms ahead of the worker's clock")
+        if since_ms is not None and acc.ts_ms < since_ms - limits.max_past_ms:
+            delta = since_ms - acc.ts_ms
+            raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms before the worker's clock")
         if record_ts >= 0:
             if acc.ts_ms > record_ts + limits.max_future_ms:
                 delta = acc.ts_ms - record_ts

@@ -38,6 +38,7 @@ from stream.pipeline.ports import (
     Clock,
     DeadLetter,
     DeadLetterSink,
+    EventClock,
     NoticeSink,
     RawRecord,
     RecordBatch,
@@ -106,13 +107,14 @@ class DataPlane:
         idle_partition_timeout_ms: int,
         params: SketchParams | None = None,
         commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
-        event_clock: Clock | None = None,
+        event_clock: EventClock | None = None,
         ingest_limits: IngestLimits | None = None,
     ) -> None:
-        """Wire the data plane; ``event_clock`` bounds event times (``ts_in_future``).
+        """Wire the data plane; ``event_clock`` bounds event times.
 
-        ``event_clock`` is the wall clock live and the range end in a replay; None
-        applies only the record-timestamp bounds. ``clock`` paces flushes and idle
+        ``event_clock`` is the wall clock live and the range in a replay
+        (``ts_in_future`` / ``ts_out_of_bounds``); None applies only the
+        record-timestamp bounds. ``clock`` paces flushes and idle
         detection (wall clock; never event time).
         """
         self.catalog = catalog
@@ -226,6 +228,7 @@ class DataPlane:
             catalog=self.catalog,
             limits=self.limits,
             now_ms=self.event_clock.now_ms() if self.event_clock is not None else None,
+            since_ms=self.event_clock.since_ms() if self.event_clock is not None else None,
         )
         self._count(batch)
         last = records.last_offset

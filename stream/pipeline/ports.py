@@ -18,6 +18,7 @@ __all__ = [
     "Clock",
     "DeadLetter",
     "DeadLetterSink",
+    "EventClock",
     "FlushWrite",
     "HourWrite",
     "NoticeSink",
@@ -184,4 +185,20 @@ class Clock(Protocol):
 
     def now_ms(self) -> int:
         """Current UTC time in integer milliseconds."""
+        ...
+
+
+class EventClock(Protocol):
+    """The clock event times are bounded by: the wall clock live, the range in a replay.
+
+    Event times later than ``now_ms`` (+ a tolerance) are ``ts_in_future``; earlier
+    than ``since_ms`` (- ``max_past_ms``) are ``ts_out_of_bounds``.
+    """
+
+    def now_ms(self) -> int:
+        """The clock's latest reading (live: now; a replay: its range end)."""
+        ...
+
+    def since_ms(self) -> int | None:
+        """The clock's earliest reading (live: now; a replay: its range start, if any)."""
         ...

@@ -29,11 +29,18 @@ from stream.catalog import Catalog
 from stream.contract import Limits
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import IngestLimits, SketchParams
-from stream.pipeline.ports import Clock, DeadLetter, RecordBatch, SealNotice, SketchStore
+from stream.pipeline.ports import (
+    Clock,
+    DeadLetter,
+    EventClock,
+    RecordBatch,
+    SealNotice,
+    SketchStore,
+)
 from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
 
 __all__ = [
-    "FixedClock",
+    "RangeClock",
     "Progress",
     "ReplayNotices",
     "ReplaySummary",
@@ -78,14 +85,19 @@ class ReplayNotices:
 
 
 @dataclass(frozen=True, slots=True)
-class FixedClock:
-    """A clock that always says ``ms``: a replay's event-time clock is its range end."""
+class RangeClock:
+    """A replay's event-time clock is its range, never the wall clock (deterministic)."""
 
-    ms: int
+    start_ms: int | None
+    end_ms: int
 
     def now_ms(self) -> int:
-        """The fixed time."""
-        return self.ms
+        """The range end: later event times are ``ts_in_future``."""
+        return self.end_ms
+
+    def since_ms(self) -> int | None:
+        """The range start: event times ``max_past_ms`` before it are out of bounds."""
+        return self.start_ms
 
 
 class CountingDeadLetters:
@@ -127,14 +139,14 @@ async def ingest_range(
     flush_every_events: int = 200_000,
     params: SketchParams | None = None,
     progress: Callable[[Progress], None] | None = None,
-    event_clock: Clock | None = None,
+    event_clock: EventClock | None = None,
     ingest_limits: IngestLimits | None = None,
 ) -> ReplaySummary:
     """Steps 2–3 for the partitions in ``starts`` (partition → range start offset).
 
     ``batches(seek)`` yields record batches from the given per-partition offsets
-    to the range's end. ``event_clock`` is the replay's clock for ``ts_in_future``:
-    the range end (never the wall clock, so a replay is deterministic).
+    to the range's end. ``event_clock`` bounds event times: the range
+    (:class:`RangeClock`, never the wall clock, so a replay is deterministic).
     """
     dead = CountingDeadLetters()
     plane = DataPlane(

@@ -79,11 +79,18 @@ def parse(
     fast: bool = True,
     ts: list[int] | None = None,
     now_ms: int | None = None,
+    since_ms: int | None = None,
     limits: Limits = LIMITS,
 ) -> ParsedBatch:
     n = len(values)
     return ContractParser(CATALOG, limits).parse(
-        values, ts or [T] * n, list(range(100, 100 + n)), 4, now_ms=now_ms, fast=fast
+        values,
+        ts or [T] * n,
+        list(range(100, 100 + n)),
+        4,
+        now_ms=now_ms,
+        since_ms=since_ms,
+        fast=fast,
     )
 
 
@@ -275,6 +282,11 @@ def test_bounds_use_the_record_timestamp_and_the_worker_clock() -> None:
     assert reason(future, ts=[T + HOUR], now_ms=T)[0] == "ts_in_future"
     # no record timestamp and no now_ms: no bounds to apply
     assert one(raw, ts=[-1]).counts["accepted"] == 1
+    # the clock's earliest reading bounds the past whatever the record timestamp says
+    old = dumps(event(ts=T - 2 * HOUR))
+    assert one(old, ts=[T - 2 * HOUR]).counts["accepted"] == 1
+    assert reason(old, ts=[T - 2 * HOUR], since_ms=T)[0] == "ts_out_of_bounds"
+    assert one(old, ts=[T - 2 * HOUR], since_ms=T - HOUR).counts["accepted"] == 1
 
 
 def test_limits_from_settings() -> None:
@@ -535,20 +547,22 @@ BATCH = st.lists(st.tuples(records(), st.sampled_from([T, T, T + 3 * HOUR, -1]))
 
 
 @PROPERTY
-@given(BATCH, st.sampled_from([None, T, T + 2 * HOUR]))
+@given(BATCH, st.sampled_from([None, T, T + 2 * HOUR]), st.sampled_from([None, T, T + 3 * HOUR]))
 def test_fast_path_equals_record_path(
-    batch: list[tuple[bytes | None, int]], now: int | None
+    batch: list[tuple[bytes | None, int]], now: int | None, since: int | None
 ) -> None:
     values = [v for v, _ in batch]
     ts = [t for _, t in batch]
     offsets = list(range(len(values)))
     fast_parser = ContractParser(CATALOG, LIMITS)
-    fast = fast_parser.parse(values, ts, offsets, 0, now_ms=now)
-    slow = ContractParser(CATALOG, LIMITS).parse(values, ts, offsets, 0, now_ms=now, fast=False)
+    fast = fast_parser.parse(values, ts, offsets, 0, now_ms=now, since_ms=since)
+    slow = ContractParser(CATALOG, LIMITS).parse(
+        values, ts, offsets, 0, now_ms=now, since_ms=since, fast=False
+    )
     assert snapshot(fast) == snapshot(slow)
     check_accounting(fast, offsets)
     # a parser that has learned undeclared keys must still agree
-    again = fast_parser.parse(values, ts, offsets, 0, now_ms=now)
+    again = fast_parser.parse(values, ts, offsets, 0, now_ms=now, since_ms=since)
     assert snapshot(again) == snapshot(slow)
 
 

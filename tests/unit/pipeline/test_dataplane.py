@@ -28,6 +28,9 @@ class Clock:
     def now_ms(self) -> int:
         return self.ms
 
+    def since_ms(self) -> int:
+        return self.ms
+
 
 @dataclass
 class Letters:
@@ -133,6 +136,16 @@ def test_events_opening_too_many_hours_are_dead_lettered() -> None:
     assert [d.offset for d in letters.got] == [3, 4, 5]
     assert len(store.parts[("m", 0)].open_hours) == 3
     assert plane.stats.rejected == {"too_many_open_hours": 3} and plane.stats.accepted == 3
+
+
+def test_events_older_than_the_clock_allows_are_dead_lettered() -> None:
+    clock = Clock(HOUR)
+    plane, _, letters = _plane(clock)
+    old = HOUR - 8 * 24 * HOUR_MS  # record timestamp as old as the event: only the clock sees it
+    _feed(plane, [(_event(old), old), (_event(HOUR), HOUR)])
+    asyncio.run(plane.flush())
+    assert [(d.reason, d.offset) for d in letters.got] == [("ts_out_of_bounds", 0)]
+    assert "before the worker's clock" in letters.got[0].detail
 
 
 def test_an_empty_flush_is_not_a_flush() -> None:
