@@ -358,6 +358,20 @@ class DataPlane:
             s.published(k)
         self.stats.notices += len(notices)
 
+    def late_by_hour(self, hours: int = 48) -> dict[tuple[str, int], int]:
+        """Late events per (model, hour) on the partitions owned now, latest ``hours`` hours.
+
+        Counts as of the last restore plus what arrived since (the store holds the
+        same numbers per partition: ``late`` hashes).
+        """
+        out: dict[tuple[str, int], int] = {}
+        for states in self.states.values():
+            for model, state in states.items():
+                for h, n in state.late.items():
+                    out[(model, h)] = out.get((model, h), 0) + n
+        recent = sorted({h for _, h in out}, reverse=True)[:hours]
+        return {k: n for k, n in sorted(out.items()) if k[1] in recent}
+
     @property
     def assigned(self) -> list[int]:
         """Partitions this worker owns now."""

@@ -186,7 +186,9 @@ class IngestSettings(BaseModel):
         default=_HOURS, description="Reject event times this far after the record timestamp."
     )
     max_past_ms: _MS = Field(
-        default=7 * _DAYS, description="Reject event times this far before the record timestamp."
+        default=7 * _DAYS,
+        description="Reject event times this far before the record timestamp or the worker's "
+        "clock (now live, the range start in a replay).",
     )
     max_ahead_of_clock_ms: _MS = Field(
         default=300_000,

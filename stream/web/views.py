@@ -44,6 +44,8 @@ def register_views(app: faust.App, service: IngestService) -> None:
             "redis": service.health.redis_errors,
             "kafka": service.health.kafka_errors,
         },
+        late_hours=service.plane.late_by_hour,
+        healthy=lambda: service.health_problem(service.clock.now_ms()) is None,
     )
 
     @app.page("/health")
