@@ -180,7 +180,10 @@ class IngestSettings(BaseModel):
         default=120_000, description="Watermark = max event time - allowed lateness."
     )
     idle_partition_timeout_ms: int = Field(
-        default=300_000, ge=1, description="An idle partition stops blocking seals after this."
+        default=300_000,
+        ge=1,
+        description="Quiet this long, a partition seals the hours the wall clock has passed "
+        "(end + allowed lateness).",
     )
     max_future_ms: _MS = Field(
         default=_HOURS, description="Reject event times this far after the record timestamp."
