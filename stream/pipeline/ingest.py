@@ -338,7 +338,7 @@ class PartitionIngest:
             self._dirty.add(h)
 
     # -- step 3: seal -------------------------------------------------------------
-    def _advance_seal(self, sealed: int | None) -> None:
+    def _advance_seal(self, sealed: int | None, *, forced: bool = False) -> None:
         if sealed is None or (
             self.sealed_through_ms is not None and sealed <= self.sealed_through_ms
         ):
@@ -351,14 +351,14 @@ class PartitionIngest:
             self._sealed_now[h] = hour
             self._dirty.discard(h)
             self.outbox.append(self._notice(h, hour.events))
-        if not done and not first:
+        if not done and (forced or not first):
             # A progress notice: evaluation may be waiting for this partition only.
             self.outbox.append(self._notice(sealed - HOUR_MS, 0))
         self._offset_dirty = True
 
     def force_seal(self, through_ms: int) -> None:
         """Seal every hour ending by ``through_ms`` (an idle partition must not stall others)."""
-        self._advance_seal(through_ms - through_ms % HOUR_MS)
+        self._advance_seal(through_ms - through_ms % HOUR_MS, forced=True)
 
     def go_idle(self, now_ms: int | None = None) -> None:
         """No records of this model for the idle timeout: seal what has surely ended.
