@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -66,6 +67,37 @@ def _metric(text: str, name: str) -> float:
     return float(m.group(1)) if m else float("nan")
 
 
+class StallProbe:
+    """Pings Redis every 0.1 s from another client: the longest wait is how long the
+    worker's flushes blocked Redis for everyone."""
+
+    def __init__(self, redis_url: str) -> None:
+        self._r = redis.Redis.from_url(redis_url, socket_timeout=120)
+        self.worst_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            t = time.perf_counter()
+            self._r.ping()
+            self.worst_s = max(self.worst_s, time.perf_counter() - t)
+            time.sleep(0.1)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join(timeout=150)
+        return self.worst_s
+
+
+def _offsets(r: redis.Redis, ns: str) -> dict[int, int]:
+    try:
+        return stored_offsets(r, ns, 1)
+    except redis.TimeoutError:
+        return {}
+
+
 def run_one(label: str, binary: str, bootstrap: str, redis_url: str, workdir: Path) -> None:
     suffix = uuid.uuid4().hex[:8]
     names = {"features": f"hb-{suffix}", "dead_letter": f"hbd-{suffix}", "sealed": f"hbs-{suffix}"}
@@ -87,19 +119,21 @@ def run_one(label: str, binary: str, bootstrap: str, redis_url: str, workdir: Pa
         },
         **names,
     )
-    r = redis.Redis.from_url(redis_url)
+    r = redis.Redis.from_url(redis_url, socket_timeout=120)
     send(bootstrap, d.features, _stream(time.time_ns() // 1_000_000), 1)
     mem0 = int(r.info("memory")["used_memory"])
     env = d.env()
     port = int(env["DRIFTSTREAM_WEB__PORT"])
     with (workdir / f"{label}.log").open("wb") as log:
         proc = subprocess.Popen([binary, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    probe = StallProbe(redis_url)
     try:
         t0 = time.monotonic()
         ends = end_offsets(bootstrap, d.features, 1)
-        wait_until(lambda: stored_offsets(r, d.namespace, 1) == ends, 600, f"{label} to finish")
+        wait_until(lambda: _offsets(r, d.namespace) == ends, 900, f"{label} to finish")
         took = time.monotonic() - t0
         time.sleep(6)  # one more flush interval: the steady state
+        stall = probe.stop()
         rss_kb = int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:  # noqa: S310
             metrics = resp.read().decode()
@@ -116,11 +150,13 @@ def run_one(label: str, binary: str, bootstrap: str, redis_url: str, workdir: Pa
         print(
             f"{label:7} redis +{grown / 1e6:6.1f} MB | biggest hash {biggest:>9,} fields | "
             f"{len(hour_keys):>4} partition-hour keys | RSS {rss_kb / 1024:6.0f} MB | "
-            f"{n:.0f} flushes, mean {1000 * total / max(n, 1):8.1f} ms | ingest {took:5.1f} s | "
+            f"{n:.0f} flushes, mean {1000 * total / max(n, 1):8.1f} ms | Redis blocked up to "
+            f"{stall:5.2f} s | ingest {took:5.1f} s | "
             f"late {late:.0f}, rejected {rejected}",
             flush=True,
         )
     finally:
+        probe.stop()
         proc.terminate()
         try:
             proc.wait(timeout=30)
