@@ -74,6 +74,7 @@ class StallProbe:
     def __init__(self, redis_url: str) -> None:
         self._r = redis.Redis.from_url(redis_url, socket_timeout=120)
         self.worst_s = 0.0
+        self.busy = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -81,7 +82,13 @@ class StallProbe:
     def _run(self) -> None:
         while not self._stop.is_set():
             t = time.perf_counter()
-            self._r.ping()
+            while True:  # BUSY (a script past lua-time-limit) counts as blocked too
+                try:
+                    self._r.ping()
+                    break
+                except (redis.ResponseError, redis.TimeoutError):
+                    self.busy += 1
+                    time.sleep(0.05)
             self.worst_s = max(self.worst_s, time.perf_counter() - t)
             time.sleep(0.1)
 
@@ -94,7 +101,7 @@ class StallProbe:
 def _offsets(r: redis.Redis, ns: str) -> dict[int, int]:
     try:
         return stored_offsets(r, ns, 1)
-    except redis.TimeoutError:
+    except (redis.TimeoutError, redis.ResponseError):
         return {}
 
 
