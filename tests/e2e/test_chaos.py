@@ -217,8 +217,8 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
         wait_until(
             lambda: (
                 bool(_alerts(kafka_bootstrap, calm.alerts))  # type: ignore[attr-defined]
-                and {json.loads(a)["id"] for a in _alerts(kafka_bootstrap, chaos.alerts)}  # type: ignore[attr-defined]
-                >= {json.loads(a)["id"] for a in _alerts(kafka_bootstrap, calm.alerts)}
+                and {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, chaos.alerts)}  # type: ignore[attr-defined]
+                >= {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, calm.alerts)}
             ),  # type: ignore[attr-defined]
             180,
             "the alerts",
@@ -227,7 +227,9 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
         want = [json.loads(a) for a in _alerts(kafka_bootstrap, calm.alerts)]  # type: ignore[attr-defined]
         triggered = [a for a in want if a["status"] == "triggered"]
         assert triggered
-        assert sorted(a["id"] for a in got) == sorted(a["id"] for a in want)  # each once
+        assert sorted(a["alert_id"] for a in got) == sorted(
+            a["alert_id"] for a in want
+        )  # each once
         assert {a["dedup_key"] for a in got} == {a["dedup_key"] for a in want}
         # the future-dated burst and the poison are dead letters, never in a sketch
         dead = KafkaConsumer(
