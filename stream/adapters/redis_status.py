@@ -51,6 +51,7 @@ class PartitionState:
     open_hours: tuple[int, ...]
     late: Mapping[int, int] = field(default_factory=dict)
     undeclared_overflow: int = 0
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +129,7 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
     parts = sorted(int(p) for p in cast("set[bytes]", client.smembers(k.model_partitions(model))))
     with client.pipeline(transaction=False) as p:
         for part in parts:
-            p.hmget(k.partition(model, part), "offset", "watermark", "sealed", "idle", "open")
+            p.hgetall(k.partition(model, part))
             p.hgetall(k.partition_late(model, part))
         p.zcard(k.model_pending(model, HOUR))
         p.zcard(k.model_pending(model, DAY))
@@ -139,7 +140,11 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
         p.smembers(k.references(model))
         rows: list[Any] = p.execute()
     n = 2 * len(parts)
-    heads, lates = rows[:n:2], rows[1:n:2]
+    fields, lates = rows[:n:2], rows[1:n:2]
+    heads = [
+        [f.get(b"offset"), f.get(b"watermark"), f.get(b"sealed"), f.get(b"idle"), f.get(b"open")]
+        for f in fields
+    ]
     opens = [tuple(int(h) for h in (row[4] or b"").split(b",") if h) for row in heads]
     overflow = _overflow(client, k, model, parts, opens)
     states = tuple(
@@ -152,9 +157,14 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
             open_hours=open_hours,
             late={int(h): int(c) for h, c in sorted(late.items())},
             undeclared_overflow=over,
+            rejected={
+                name[4:].decode(): int(v)
+                for name, v in sorted(f.items())
+                if name.startswith(b"rej:")
+            },
         )
-        for part, (offset, watermark, sealed, idle, _), late, open_hours, over in zip(
-            parts, heads, lates, opens, overflow, strict=True
+        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, f in zip(
+            parts, heads, lates, opens, overflow, fields, strict=True
         )
     )
     pending_h, pending_d, eval_h, eval_d, alerts, outbox, refs = rows[n:]

@@ -41,6 +41,10 @@ redis.call('HSET', part, 'offset', ARGV[2], 'watermark', ARGV[3], 'sealed', ARGV
            'open', ARGV[5], 'idle', ARGV[7], 'recent', ARGV[8])
 local retention = tonumber(ARGV[6])
 local i = 9
+local nr = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nr do
+  redis.call('HSET', part, 'rej:' .. ARGV[i], ARGV[i + 1]); i = i + 2
+end
 local nh = tonumber(ARGV[i]); i = i + 1
 for h = 1, nh do
   local key = KEYS[3 + h]
@@ -138,6 +142,9 @@ class RedisSketchStore:
             late={int(h): int(n) for h, n in late.items()},
             pending_notices=tuple(decode_notice(n) for n in outbox),
             recent_ms=tuple(int(t) for t in (fields.get(b"recent") or b"").split(b",") if t),
+            rejected={
+                name[4:].decode(): int(v) for name, v in fields.items() if name.startswith(b"rej:")
+            },
         )
         return token, snapshot
 
@@ -176,8 +183,11 @@ class RedisSketchStore:
             self._retention_ms,
             "1" if w.idle else "0",
             ",".join(str(t) for t in w.recent_ms),
-            len(w.hours),
+            len(w.rejected),
         ]
+        for reason, n in sorted(w.rejected.items()):
+            args += [reason, n]
+        args.append(len(w.hours))
         for hw in w.hours:
             keys.append(k.partition_hour(w.model, w.partition, hw.hour_ms))
             extra = 1 if hw.undeclared_overflow else 0

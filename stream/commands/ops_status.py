@@ -76,6 +76,7 @@ def gather(
                         "open_hours": list(p.open_hours),
                         "late": {str(h): n for h, n in p.late.items()},
                         "undeclared_overflow": p.undeclared_overflow,
+                        "rejected": dict(p.rejected),
                     }
                     for p in st.partitions
                 ],
@@ -132,6 +133,16 @@ def _late_line(m: dict[str, Any]) -> str:
         text = (
             f"  late     {sum(late.values()):,} event(s) for sealed hours, not in any "
             f"sketch ({each}{more})"
+        )
+    rejected: dict[str, int] = {}
+    for p in m["partitions"]:
+        for reason, n in p["rejected"].items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    if rejected:
+        each = ", ".join(f"{r} {n:,}" for r, n in sorted(rejected.items()))
+        text += (
+            f"\n  rejected {sum(rejected.values()):,} record(s) dead-lettered on these "
+            f"partitions ({each})"
         )
     if over:
         text += (

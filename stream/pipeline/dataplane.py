@@ -235,8 +235,15 @@ class DataPlane:
         by_model: dict[str, dict[str, int]] = {}
         for (m, f), n in batch.undeclared.items():
             by_model.setdefault(m, {})[f] = n
+        states = self.states[partition]
+        if batch.rejections and states:
+            # Contract rejections belong to the partition, not to a model: the first
+            # model's state counts them, exactly once (stored with its offset).
+            next(iter(states.values())).count_rejected(
+                [r.offset for r in batch.rejections], [r.reason for r in batch.rejections]
+            )
         refused: list[int] = []
-        for model, state in self.states[partition].items():
+        for model, state in states.items():
             late_before = sum(state.late.values())
             over_before = state.undeclared_overflow
             refused += state.apply(batch.blocks.get(model), last, by_model.get(model)).tolist()

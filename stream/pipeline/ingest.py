@@ -159,11 +159,13 @@ class PartitionIngest:
     idle: bool = False
     hours: dict[int, OpenHour] = field(default_factory=dict)
     late: dict[int, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
     outbox: list[SealNotice] = field(default_factory=list)
     _dirty: set[int] = field(default_factory=set)
     _sealed_now: dict[int, OpenHour] = field(default_factory=dict)
     _late_dirty: bool = False
     _offset_dirty: bool = False
+    _rejected_dirty: bool = False
     undeclared_overflow: int = 0
 
     @classmethod
@@ -206,10 +208,23 @@ class PartitionIngest:
             idle=snapshot.idle,
             hours=hours,
             late=dict(snapshot.late),
+            rejected=dict(snapshot.rejected),
             outbox=list(snapshot.pending_notices),
         )
 
     # -- step 2: apply ------------------------------------------------------------
+    def count_rejected(self, offsets: Sequence[int], reasons: Sequence[str]) -> None:
+        """Count dead-lettered records by reason, once: call before :meth:`apply`.
+
+        Records below the next offset were counted before a crash; the counts are
+        stored with the offsets, so they are exact (the dead letters themselves are
+        at least once).
+        """
+        for off, reason in zip(offsets, reasons, strict=True):
+            if self.next_offset is None or off >= self.next_offset:
+                self.rejected[reason] = self.rejected.get(reason, 0) + 1
+                self._rejected_dirty = True
+
     def apply(
         self,
         cols: ModelBlock | None,
@@ -231,6 +246,11 @@ class PartitionIngest:
             if self.next_offset is not None and int(cols.offsets[0]) < self.next_offset:
                 keep = cols.offsets >= self.next_offset
             refused = self._fold(cols, keep)
+            if refused.size:
+                self.rejected[TOO_MANY_OPEN_HOURS] = (
+                    self.rejected.get(TOO_MANY_OPEN_HOURS, 0) + refused.size
+                )
+                self._rejected_dirty = True
         if undeclared and self.hours:
             newest = max(self.hours)
             self.undeclared_overflow += self.hours[newest].count_undeclared(
@@ -396,7 +416,13 @@ class PartitionIngest:
     @property
     def dirty(self) -> bool:
         """Whether anything changed since the last ``take_write``."""
-        return bool(self._dirty or self._sealed_now or self._late_dirty or self._offset_dirty)
+        return bool(
+            self._dirty
+            or self._sealed_now
+            or self._late_dirty
+            or self._offset_dirty
+            or self._rejected_dirty
+        )
 
     def pending_write(self) -> FlushWrite | None:
         """Serialize what changed into one immutable write (state stays dirty).
@@ -421,6 +447,7 @@ class PartitionIngest:
             idle=self.idle,
             hours=tuple(writes),
             late=dict(self.late) if self._late_dirty else {},
+            rejected=dict(self.rejected) if self._rejected_dirty else {},
             notices=tuple(self.outbox),
         )
 
@@ -432,6 +459,7 @@ class PartitionIngest:
         self._sealed_now.clear()
         self._late_dirty = False
         self._offset_dirty = False
+        self._rejected_dirty = False
 
     def published(self, count: int) -> None:
         """The first ``count`` outbox notices reached Kafka (step 5).

@@ -8,7 +8,7 @@ a client library (an import-linter contract holds it so).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -132,6 +132,7 @@ class FlushWrite:
     late: Mapping[int, int]
     notices: tuple[SealNotice, ...]
     recent_ms: tuple[int, ...] = ()
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,7 @@ class PartitionSnapshot:
     late: Mapping[int, int]
     pending_notices: tuple[SealNotice, ...]
     recent_ms: tuple[int, ...] = ()
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 class StaleWriterError(Exception):

@@ -150,6 +150,8 @@ def test_a_future_dated_record_does_not_make_on_time_events_late(
     assert _hours(r, deploy.namespace) == {ts - ts % HOUR_MS: 500}
     [letter] = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1)
     assert letter["ds-reason"] == "ts_in_future" and letter["value"] == values[0][0]
+    # counted exactly once with the offsets, for `driftstream status`
+    assert r.hget(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part", "rej:ts_in_future") == b"1"
     assert 'driftstream_events_rejected_total{reason="ts_in_future"} 1.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
 
 
@@ -266,6 +268,7 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
     assert stored + late + len(letters) == 550, (stored, late, reasons)
     # events older than the clock allows (7 days) never open an hour
     assert reasons.get("ts_out_of_bounds", 0) == 300 - 7 * 24  # 168 h ago is past it too
+    assert r.hget(f"ds:{{{ns}|fraud-v3|0}}:part", "rej:ts_out_of_bounds") == b"132"
     assert len(hour_keys) <= 7 * 24 + 2
     part = r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:part")
     assert len([h for h in part[b"open"].split(b",") if h]) <= 48

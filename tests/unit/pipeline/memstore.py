@@ -27,6 +27,7 @@ class _Part:
     late: dict[int, int] = field(default_factory=dict)
     outbox: tuple[SealNotice, ...] = ()
     recent: tuple[int, ...] = ()
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -46,6 +47,7 @@ class MemoryStore:
             late=dict(part.late),
             pending_notices=part.outbox,
             recent_ms=part.recent,
+            rejected=dict(part.rejected),
         )
         return part.token, snap
 
@@ -64,6 +66,7 @@ class MemoryStore:
             part.open_hours = w.open_hours
             part.idle = w.idle
             part.recent = w.recent_ms
+            part.rejected.update(w.rejected)
             for hw in w.hours:
                 old = part.hours.get(hw.hour_ms)
                 undeclared = {**(old.undeclared if old else {}), **hw.undeclared}

@@ -81,6 +81,9 @@ def _run(
             LIMITS,
         )
         undeclared = {f: n for (_, f), n in batch.undeclared.items()}
+        state.count_rejected(
+            [r.offset for r in batch.rejections], [r.reason for r in batch.rejections]
+        )
         out = state.apply(batch.blocks.get("m"), end - 1, undeclared)
         if refused is not None:
             refused.update(out.tolist())
@@ -132,6 +135,7 @@ def test_crashes_and_batch_boundaries_do_not_change_stored_state(
         b.open_hours,
         b.late,
     )
+    assert a.rejected == b.rejected == {"bad_json": 1}  # counted once despite crashes
 
 
 def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
@@ -233,6 +237,9 @@ def test_hostile_input_verdicts_do_not_depend_on_batches_or_crashes(
     refused: set[int] = set()
     store = _run(HOSTILE, cuts, crashes, STRICT, refused)
     assert refused == HOSTILE_REFUSED
+    rejected = store.parts[("m", 0)].rejected
+    assert rejected == HOSTILE_BASE.parts[("m", 0)].rejected
+    assert rejected["too_many_open_hours"] == len(HOSTILE_REFUSED)
     assert store.hour_state() == HOSTILE_BASE.hour_state()
     a, b = store.parts[("m", 0)], HOSTILE_BASE.parts[("m", 0)]
     assert (a.offset, a.watermark, a.recent, a.sealed, a.open_hours, a.late) == (
