@@ -48,6 +48,8 @@ log = logging.getLogger("driftstream.worker")
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 LAG_REFRESH_MS = 3_000
+SHUTDOWN_STEP_S = 8.0
+FAUST_THREAD_SHUTDOWN_S = 10.0
 
 
 class SystemClock:
@@ -279,15 +281,17 @@ class IngestService:
         log.warning("re-claimed partitions %s after a Redis outage; resuming at %s", owned, seeks)
 
     async def _shutdown(self) -> None:
+        # Each step is bounded: with a backend down, stopping must not wait on it (the
+        # next owner re-reads whatever was not flushed; nothing is lost).
         try:
-            await self.plane.flush()
-        except (redis.RedisError, KafkaError, StaleWriterError) as exc:
-            log.error("final flush failed (%s); the next owner re-reads", exc)
+            await asyncio.wait_for(self.plane.flush(), timeout=SHUTDOWN_STEP_S)
+        except (redis.RedisError, KafkaError, StaleWriterError, TimeoutError) as exc:
+            log.error("final flush failed (%s); the next owner re-reads", str(exc) or "timed out")
         for client in (self.consumer, self.notices, self.dead_letters):
             try:
-                await client.stop()
-            except (KafkaError, OSError) as exc:
-                log.error("stopping a Kafka client failed: %s", exc)
+                await asyncio.wait_for(client.stop(), timeout=SHUTDOWN_STEP_S)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.error("stopping a Kafka client failed: %s", str(exc) or "timed out")
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, flush and leave."""
@@ -340,6 +344,11 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         broker_heartbeat_interval=3.0,
         broker_rebalance_timeout=30.0,
     )
+    # faust's consumer thread waits up to 60 s (mode's default) for its broker to answer
+    # a LeaveGroup on shutdown; with the broker down, SIGTERM must not take that long.
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
     service = IngestService(settings)
     windows = RedisWindowStore(
         service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms

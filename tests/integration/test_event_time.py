@@ -138,9 +138,15 @@ def _late(r: redis.Redis, ns: str) -> int:
 def test_a_future_dated_record_does_not_make_on_time_events_late(
     deploy: Deployment, redis_url: str
 ) -> None:
+    # allowed lateness 1 min: a record 59 min ahead is past this hour's end + lateness,
+    # so a watermark it moved would seal the hour and make the 500 events late
+    deploy.overrides["DRIFTSTREAM_INGEST__ALLOWED_LATENESS_MS"] = "60000"
+    if _now() % HOUR_MS < 150_000:
+        time.sleep(150 - (_now() % HOUR_MS) / 1000)
     now = _now()
-    ts = max(now - now % HOUR_MS, now - 60_000)
-    ahead = _now() + HOUR_MS - 60_000  # within the broker's +1 h record-timestamp limit
+    ts = now - 60_000
+    ahead = now + HOUR_MS - 60_000  # within the broker's +1 h record-timestamp limit
+    assert ahead - 60_000 >= ts - ts % HOUR_MS + HOUR_MS
     values = [(_event(ahead), ahead)] + [(_event(ts + i), ts + i) for i in range(500)]
     send(deploy.bootstrap, deploy.features, values, 1)
     r = redis.Redis.from_url(redis_url)
@@ -281,4 +287,30 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
     print(
         f"\nhostile producer: redis +{grown / 1e6:.1f} MB, biggest hash {biggest} fields, "
         f"{len(hour_keys)} partition-hours, dead letters {reasons}, ingest {took:.1f}s"
+    )
+
+
+def test_sigterm_stops_the_worker_while_the_broker_is_stopped(
+    deploy: Deployment, redis_url: str, stack: LocalStack
+) -> None:
+    if not stack.managed or stack.kafka_pid is None:
+        pytest.fail("this test pauses the broker: run it on a stack the tests started")
+    r = redis.Redis.from_url(redis_url)
+    send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 100, 1)
+    w = deploy.start_worker()
+    _finish(deploy, r)
+    os.kill(stack.kafka_pid, signal.SIGSTOP)
+    try:
+        time.sleep(3)
+        t0 = time.monotonic()
+        w.send_signal(signal.SIGTERM)
+        code = w.wait(timeout=90)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(stack.kafka_pid, signal.SIGCONT)
+    print(f"\nSIGTERM with the broker stopped: exit {code} after {took:.1f}s")
+    assert code == 0, deploy.logs()
+    # nothing was lost: everything consumed had been flushed before
+    assert stored_offsets(r, deploy.namespace, 1) == end_offsets(
+        deploy.bootstrap, deploy.features, 1
     )
