@@ -215,15 +215,23 @@ def test_unusable_redis_is_503_within_10s_and_sigterm_stops_the_worker(
     assert log.count("ERROR") < 20, log[-3000:]
 
 
-def test_a_stopped_broker_is_503_naming_kafka_within_10s(
+def _worker_before_a_broker_stop(
     deploy: Deployment, redis_url: str, stack: LocalStack
-) -> None:
+) -> tuple[redis.Redis, Any]:
+    """A worker that consumed 100 events, on a stack whose broker the test may pause."""
     if not stack.managed or stack.kafka_pid is None:
         pytest.fail("this test pauses the broker: run it on a stack the tests started")
     r = redis.Redis.from_url(redis_url)
     send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 100, 1)
     w = deploy.start_worker()
     _finish(deploy, r)
+    return r, w
+
+
+def test_a_stopped_broker_is_503_naming_kafka_within_10s(
+    deploy: Deployment, redis_url: str, stack: LocalStack
+) -> None:
+    r, w = _worker_before_a_broker_stop(deploy, redis_url, stack)
     wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 60, "healthy")  # type: ignore[attr-defined]
     os.kill(stack.kafka_pid, signal.SIGSTOP)
     try:
@@ -293,12 +301,7 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
 def test_sigterm_stops_the_worker_while_the_broker_is_stopped(
     deploy: Deployment, redis_url: str, stack: LocalStack
 ) -> None:
-    if not stack.managed or stack.kafka_pid is None:
-        pytest.fail("this test pauses the broker: run it on a stack the tests started")
-    r = redis.Redis.from_url(redis_url)
-    send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 100, 1)
-    w = deploy.start_worker()
-    _finish(deploy, r)
+    r, w = _worker_before_a_broker_stop(deploy, redis_url, stack)
     os.kill(stack.kafka_pid, signal.SIGSTOP)
     try:
         time.sleep(3)
