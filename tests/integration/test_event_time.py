@@ -9,6 +9,7 @@ in a visible counter / dead letter with its reason.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -242,6 +243,11 @@ def test_a_stopped_broker_is_503_naming_kafka_within_10s(
         assert code == 503 and "kafka" in body["problem"], body
         assert took <= 10.5, took
         time.sleep(10)
+        errors = re.search(
+            r'driftstream_backend_errors_total\{backend="kafka"\} ([0-9.]+)',
+            _metrics(w.web_port),  # type: ignore[attr-defined]
+        )
+        assert errors and float(errors.group(1)) > 0  # the outage is counted
     finally:
         os.kill(stack.kafka_pid, signal.SIGCONT)
     wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 90, "recovery")  # type: ignore[attr-defined]
