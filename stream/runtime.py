@@ -270,7 +270,12 @@ class IngestService:
     def health_problem(self, now_ms: int) -> str | None:
         """What /health reports: None when healthy (``stream.pipeline.health``)."""
         unclaimed = self.plane.owned - set(self.plane.states)
-        return self.health.verdict(now_ms, unclaimed=unclaimed, lag=sum(self.lag.values()))
+        return self.health.verdict(
+            now_ms,
+            unclaimed=unclaimed,
+            lag=sum(self.lag.values()),
+            redis_flush_ms=self.plane.stats.last_flush_ms or None,
+        )
 
     async def _reclaim(self) -> None:
         owned = self.plane.assigned

@@ -341,6 +341,8 @@ class DataPlane:
             except Exception:
                 self.stats.flush_errors += 1
                 raise
+            # The store answered (health reads this even while Kafka steps below hang).
+            self.stats.last_flush_ms = self.clock.now_ms()
         for s in dirty:
             s.flushed()
         await self._publish_outboxes()
@@ -352,7 +354,6 @@ class DataPlane:
         if not writes:
             return  # nothing reached Redis: not a flush (health must not think Redis answered)
         self.stats.flushes += 1
-        self.stats.last_flush_ms = self._last_flush_ms
         self.stats.flush_latency.observe(time.perf_counter() - started)
 
     async def _publish_outboxes(self) -> None:

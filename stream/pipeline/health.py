@@ -68,18 +68,31 @@ class Health:
         """Records were consumed, or none were waiting."""
         self.progress_ms = now_ms
 
-    def verdict(self, now_ms: int, *, unclaimed: Collection[int] = (), lag: int = 0) -> str | None:
-        """None when healthy, else one line naming the cause (module docstring)."""
+    def verdict(
+        self,
+        now_ms: int,
+        *,
+        unclaimed: Collection[int] = (),
+        lag: int = 0,
+        redis_flush_ms: int | None = None,
+    ) -> str | None:
+        """None when healthy, else one line naming the cause (module docstring).
+
+        ``redis_flush_ms``: when a flush last reached the store (also an answer).
+        """
         first = next((self.problems[k] for k in KINDS if k in self.problems), None)
         if not self.started:
             return f"starting: {first}" if first else "starting"
         if first:
             return first
         limit = self.timeout_ms
-        if self.redis_ok_ms is not None and now_ms - self.redis_ok_ms > limit:
-            return f"redis: no successful call for {(now_ms - self.redis_ok_ms) // 1000}s"
+        # Kafka first: its client calls have no short timeouts, so a loop stuck in one
+        # leaves both backends silent; Redis calls fail fast (socket timeout) instead.
         if self.kafka_ok_ms is not None and now_ms - self.kafka_ok_ms > limit:
             return f"kafka: no answer from the brokers for {(now_ms - self.kafka_ok_ms) // 1000}s"
+        redis_ok = max(self.redis_ok_ms or 0, redis_flush_ms or 0) or None
+        if redis_ok is not None and now_ms - redis_ok > limit:
+            return f"redis: no successful call for {(now_ms - redis_ok) // 1000}s"
         if unclaimed:
             return f"partitions {sorted(unclaimed)} assigned but not claimed in Redis"
         if lag > 0 and self.progress_ms is not None and now_ms - self.progress_ms > limit:

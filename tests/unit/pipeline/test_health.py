@@ -73,3 +73,12 @@ def test_throttle_logs_one_line_per_cause_per_interval_with_a_count(
         "kafka down",
         "redis down: y (149 more like it in the last 10s)",
     ]
+
+
+def test_a_loop_stuck_in_a_kafka_call_names_kafka_and_a_flush_counts_for_redis() -> None:
+    # the last flush reached Redis, then a Kafka call (notices, commit) hung
+    h = Health(timeout_ms=10_000, started=True, redis_ok_ms=T - 20_000, kafka_ok_ms=T - 12_000)
+    assert h.verdict(T, redis_flush_ms=T - 11_000) == "kafka: no answer from the brokers for 12s"
+    h.kafka_ok_ms = T
+    assert h.verdict(T, redis_flush_ms=T - 3_000) is None
+    assert h.verdict(T, redis_flush_ms=None) == "redis: no successful call for 20s"
