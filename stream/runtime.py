@@ -131,6 +131,7 @@ class IngestService:
         try:
             await self.consumer.commit(positions)
         except KafkaError as exc:  # monitoring only: the store holds the real offsets
+            self.health.fail("kafka", f"kafka: offset commit failed: {exc}", self.clock.now_ms())
             self._log(logging.WARNING, "commit", "offset commit (lag monitoring) failed: %s", exc)
 
     def _log(self, level: int, cause: str, msg: str, *args: object) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
@@ -178,7 +179,11 @@ class BatchConsumer:
         owned = {tp.partition for tp in self._consumer.assignment()}
         offsets = {TopicPartition(self.topic, p): o for p, o in positions.items() if p in owned}
         if offsets:
-            await self._consumer.commit(offsets)
+            try:
+                await asyncio.wait_for(self._consumer.commit(offsets), timeout=ACK_TIMEOUT_S)
+            except TimeoutError:
+                msg = f"offset commit not answered within {ACK_TIMEOUT_S:.0f}s"
+                raise KafkaTimeoutError(msg) from None
 
     async def lag(self) -> dict[int, int]:
         """Records behind the end of each owned partition; asks the brokers even with none.
@@ -192,6 +197,12 @@ class BatchConsumer:
             return {}
         ends = await self._consumer.end_offsets(tps)
         return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in tps}
+
+
+#: How long a flush waits for the brokers to acknowledge (then a KafkaTimeoutError: the
+#: worker counts it, reports it on /health and retries; records already handed to the
+#: idempotent producer may still arrive, which at-least-once delivery allows).
+ACK_TIMEOUT_S = 5.0
 
 
 class _Producer:
@@ -214,11 +225,18 @@ class _Producer:
             self._started = False
 
     async def _send_all(self, items: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
-        futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in items
-        ]
-        await asyncio.gather(*futures)
+        async def send() -> None:
+            futures = [
+                await self._producer.send(topic, value=value, key=key, headers=headers)
+                for topic, key, value, headers in items
+            ]
+            await asyncio.gather(*futures)
+
+        try:
+            await asyncio.wait_for(send(), timeout=ACK_TIMEOUT_S)
+        except TimeoutError:
+            msg = f"no acknowledgement from the brokers within {ACK_TIMEOUT_S:.0f}s"
+            raise KafkaTimeoutError(msg) from None
 
 
 class KafkaDeadLetterSink(_Producer):
