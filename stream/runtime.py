@@ -194,6 +194,9 @@ class IngestService:
             await self._shutdown()
             return
         delay = RETRY_BASE_S
+        # The health watch runs beside the loop: a loop stuck in a Kafka call (no short
+        # timeouts there) must still be seen, counted and reported.
+        watch = asyncio.create_task(self._watch())
         try:
             while not self._stopping.is_set():
                 try:
@@ -209,7 +212,6 @@ class IngestService:
                     else:
                         await self.plane.tick()
                     self._observe()
-                    await self._probe()
                     delay = RETRY_BASE_S
                 except StaleWriterError as exc:
                     # Another member claimed a partition: a rebalance is under way. Nothing
@@ -230,7 +232,17 @@ class IngestService:
                     await self._pause(delay)
                     delay = min(delay * 2, RETRY_MAX_S)
         finally:
+            watch.cancel()
             await self._shutdown()
+
+    async def _watch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._probe()
+            except Exception as exc:  # noqa: BLE001 - the watch must outlive any surprise
+                self.health.fail("kafka", f"health probe failed: {exc!r}", self.clock.now_ms())
+                self._log(logging.ERROR, "probe", "health probe failed: %r", exc)
+            await self._pause(self._probe_s / 3)
 
     def _observe(self) -> None:
         """Record what the last step proved: a flush reached Redis, records were consumed."""

@@ -159,7 +159,12 @@ def test_a_future_dated_record_does_not_make_on_time_events_late(
     assert letter["ds-reason"] == "ts_in_future" and letter["value"] == values[0][0]
     # counted exactly once with the offsets, for `driftstream status`
     assert r.hget(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part", "rej:ts_in_future") == b"1"
-    assert 'driftstream_events_rejected_total{reason="ts_in_future"} 1.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
+    # the process counter is at least once (a re-claim re-reads); the stored one is exact
+    counted = re.search(
+        r'driftstream_events_rejected_total\{reason="ts_in_future"\} ([0-9.]+)',
+        _metrics(w.web_port),  # type: ignore[attr-defined]
+    )
+    assert counted and float(counted.group(1)) >= 1
 
 
 def test_a_lull_inside_the_hour_does_not_seal_it(deploy: Deployment, redis_url: str) -> None:
