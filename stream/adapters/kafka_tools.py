@@ -73,7 +73,7 @@ def create_topics(
 def produce(
     options: Mapping[str, Any],
     topic: str,
-    values: Iterable[bytes | tuple[bytes, int]],
+    values: Iterable[bytes | tuple[bytes, int | None]],
     *,
     rate: float | None = None,
     partitions: int | None = None,
@@ -121,7 +121,7 @@ def async_options(options: Mapping[str, Any]) -> dict[str, Any]:
 async def _produce_async(
     options: Mapping[str, Any],
     topic: str,
-    values: Iterable[bytes | tuple[bytes, int]],
+    values: Iterable[bytes | tuple[bytes, int | None]],
     *,
     rate: float | None,
     partitions: int | None,
@@ -152,7 +152,9 @@ class _Loader:
         self.acks: list[asyncio.Future[Any]] = []
         self.targets: list[int] = []
 
-    async def run(self, values: Iterable[bytes | tuple[bytes, int]], rate: float | None) -> int:
+    async def run(
+        self, values: Iterable[bytes | tuple[bytes, int | None]], rate: float | None
+    ) -> int:
         if self.partitions is None:
             self.targets = sorted(await self.producer.partitions_for(self.topic))
         sent = 0

@@ -9,37 +9,29 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
 from stream.commands.run import model_of, settings_from
+from stream.commands.timeargs import TIME_HELP, time_range
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
 __all__ = ["namespace", "replay"]
 
 
-def parse_time(value: str | None, option: str) -> int | None:
-    """Epoch ms from ``1767225600000`` or ISO-8601 with an offset (``2026-01-01T00:00Z``)."""
-    from stream.contract import iso_ms
-
-    if value is None:
-        return None
-    if value.lstrip("-").isdigit():
-        return int(value)
-    ms = iso_ms(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    if ms is None:
-        msg = f"{option}: expected epoch ms or ISO-8601 with a UTC offset, got {value!r}"
-        raise click.BadParameter(msg)
-    return ms
-
-
 @click.command()
 @click.option("--topic", help="Topic to replay (default: topics.features).")
-@click.option("--from", "from_text", help="Range start: epoch ms or ISO-8601 (default: earliest).")
+@click.option("--from", "from_text", help=f"Range start: {TIME_HELP} (default: earliest).")
 @click.option("--to", "to_text", help="Range end, exclusive (default: the current end).")
 @click.option("--model", "model_name", help="Replay only this model.")
-@click.option("--namespace", "ns", help="Redis namespace (default: derived from topic and range).")
+@click.option(
+    "--namespace",
+    "ns",
+    help="Redis namespace (default: derived from topic, range and the model/ingest settings).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
@@ -49,7 +41,9 @@ def parse_time(value: str | None, option: str) -> int | None:
 )
 @click.option("--batch-size", type=click.IntRange(1), default=20_000, show_default=True)
 @click.option(
-    "--alerts-out", type=click.Path(dir_okay=False), help="Write alerts (JSON lines) here."
+    "--alerts-out",
+    type=click.Path(dir_okay=False),
+    help="Write alerts (JSON lines) here; always written (empty when no alert).",
 )
 @click.option(
     "--alerts-topic", help="Publish alerts to this topic (never the live alerts topic by default)."
@@ -75,6 +69,9 @@ def replay(
 
     State goes to its own Redis namespace; no consumer group is joined and no
     live offset is committed. It stops by itself at the end of the range.
+    --from/--to select records by their Kafka timestamp (`produce --file` sets it
+    to each event's ts). Rerunning the same replay with the same model and ingest
+    settings resumes its namespace; changed settings get a new one.
 
     \b
     Example:
@@ -88,12 +85,11 @@ def replay(
         spec = model_of(settings, model_name)
         settings = settings.model_copy(update={"models": Catalog.of(spec)})
     topic = topic or settings.topics.features
-    from_ms = parse_time(from_text, "--from")
-    to_ms = parse_time(to_text, "--to")
+    from_ms, to_ms = time_range(from_text, to_text)
     if alerts_topic and alerts_topic == settings.topics.alerts:
         msg = f"--alerts-topic: {alerts_topic!r} is the live alerts topic; replays never page"
         raise click.BadParameter(msg)
-    namespace = ns or default_namespace(topic, from_ms, to_ms)
+    namespace = ns or default_namespace(topic, from_ms, to_ms, settings_digest(settings))
     if namespace == settings.redis.namespace:
         msg = f"--namespace: {namespace!r} is the live namespace (redis.namespace)"
         raise click.BadParameter(msg)
@@ -102,8 +98,10 @@ def replay(
         summary = asyncio.run(
             _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, (index, count), quiet)
         )
-        click.echo(json.dumps(summary), err=True)
+        click.echo(json.dumps(summary))  # read by the parent process
         return
+    if alerts_out:
+        Path(alerts_out).write_bytes(b"")  # always written: empty unless alerts follow
     if workers > 1:
         child = [
             "replay",
@@ -118,14 +116,15 @@ def replay(
         child += ["--to", str(to_ms)] if to_ms is not None else []
         child += ["--model", model_name] if model_name else []
         config = ctx.find_root().obj.get("config")
-        _spawn((["--config", str(config)] if config else []) + child, workers)
+        summary = _spawn((["--config", str(config)] if config else []) + child, workers)
     else:
         summary = asyncio.run(
             _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet)
         )
-        if not quiet:
-            click.echo(json.dumps(summary), err=True)
-    windows = _finish(settings, namespace, alerts_out, alerts_topic)
+    if not quiet:
+        click.echo(json.dumps(summary), err=True)
+    _say_what_was_lost(summary, settings)
+    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet)
     click.echo(
         json.dumps(
             {"namespace": namespace, "topic": topic, "from_ms": from_ms, "to_ms": to_ms, **windows}
@@ -133,24 +132,72 @@ def replay(
     )
 
 
-def default_namespace(topic: str, from_ms: int | None, to_ms: int | None) -> str:
-    """A stable namespace per (topic, range): rerunning the same replay resumes it."""
-    digest = hashlib.sha256(f"{topic}|{from_ms}|{to_ms}".encode()).hexdigest()[:10]
+def default_namespace(topic: str, from_ms: int | None, to_ms: int | None, config: str = "") -> str:
+    """A stable namespace per (topic, range, settings): the same replay rerun resumes it.
+
+    ``config`` is :func:`settings_digest`: a replay after a change of the models or
+    ingest settings starts afresh instead of silently resuming a stale result.
+    """
+    digest = hashlib.sha256(f"{topic}|{from_ms}|{to_ms}|{config}".encode()).hexdigest()[:10]
     return f"replay-{digest}"
 
 
-def _spawn(args: Sequence[str], workers: int) -> None:
+def settings_digest(settings: Settings) -> str:
+    """A digest of what shapes a replay's result: models (features, alerts) and ingest rules."""
+    shape = settings.model_dump(mode="json", include={"models", "ingest", "evaluate"})
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
+    """Run the parts; their summaries (one JSON line each on stdout) added up."""
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "stream.cli", *args, "--part", f"{i}/{workers}", "--quiet"],
             env=os.environ.copy(),
+            stdout=subprocess.PIPE,
         )
         for i in range(workers)
     ]
-    codes = [p.wait() for p in procs]
+    outs = [p.communicate()[0] for p in procs]
+    codes = [p.returncode for p in procs]
     if any(codes):
         msg = f"replay worker(s) failed with exit codes {codes}"
         raise DriftstreamError(msg)
+    total: dict[str, Any] = {
+        "records": 0,
+        "accepted": 0,
+        "rejected": {},
+        "unknown_model": 0,
+        "late": 0,
+        "partitions": [],
+    }
+    for out in outs:
+        part = json.loads(out.decode().strip().splitlines()[-1])
+        for key in ("records", "accepted", "unknown_model", "late"):
+            total[key] += part[key]
+        for reason, n in part["rejected"].items():
+            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+        total["partitions"] = sorted([*total["partitions"], *part["partitions"]])
+    return total
+
+
+def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
+    """One line when most records were rejected or none was for a configured model."""
+    from stream.commands.rejections import rejection_line
+
+    records = int(summary["records"])
+    rejected: dict[str, int] = summary["rejected"]
+    if records and 2 * sum(rejected.values()) > records:
+        click.echo(
+            f"replay: warning: {rejection_line(rejected, records, settings.ingest)}", err=True
+        )
+    elif records and not summary["accepted"] and summary["unknown_model"]:
+        click.echo(
+            f"replay: warning: none of {records:,} record(s) is for a configured model "
+            f"({summary['unknown_model']:,} name other models; configured: "
+            f"{', '.join(settings.models.names)})",
+            err=True,
+        )
 
 
 async def _ingest(
@@ -174,6 +221,8 @@ async def _ingest(
 
     opts = client_options(settings.kafka)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
+    if not any(r.size for r in ranges):
+        raise DriftstreamError(await _nothing_in_range(opts, topic, from_ms, to_ms))
     if part is not None:
         mine = set(part_of([r.partition for r in ranges], *part))
         ranges = [r for r in ranges if r.partition in mine]
@@ -222,13 +271,39 @@ async def _ingest(
         "records": summary.records,
         "accepted": summary.accepted,
         "rejected": summary.rejected,
+        "unknown_model": summary.unknown_model,
         "late": summary.late,
         "partitions": list(summary.partitions),
     }
 
 
+async def _nothing_in_range(
+    opts: Mapping[str, Any], topic: str, from_ms: int | None, to_ms: int | None
+) -> str:
+    """Why a range is empty, in one line: the topic's record-time span, what to change."""
+    from stream.adapters.kafka_range import record_time_span
+    from stream.commands.timeargs import utc
+
+    asked = f"[{'earliest' if from_ms is None else utc(from_ms)}, "
+    asked += f"{'end' if to_ms is None else utc(to_ms)})"
+    span = await record_time_span(opts, topic)
+    if span is None:
+        return f"replay: topic {topic!r} holds no record (produce events first)"
+    first, last = span
+    return (
+        f"replay: no record of topic {topic!r} in {asked}: its records are stamped "
+        f"{utc(first)} .. {utc(last)} (Kafka record time). --from/--to select by record "
+        "time; records sent with the send time (`produce --record-time send`, or a producer "
+        "that sets none) are found there, not at their events' ts"
+    )
+
+
 def _finish(
-    settings: Settings, namespace: str, alerts_out: str | None, alerts_topic: str | None
+    settings: Settings,
+    namespace: str,
+    alerts_out: str | None,
+    alerts_topic: str | None,
+    quiet: bool = False,
 ) -> dict[str, object]:
     """Roll up, evaluate every new window in time order, then hand the alerts out."""
     from stream.adapters.alerts import AlertPublisher

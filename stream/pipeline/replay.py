@@ -91,6 +91,7 @@ class ReplaySummary:
     rejected: Mapping[str, int]
     late: int
     partitions: tuple[int, ...]
+    unknown_model: int = 0
 
 
 async def ingest_range(
@@ -149,6 +150,7 @@ async def ingest_range(
         rejected=dict(dead.by_reason),
         late=s.late,
         partitions=tuple(sorted(starts)),
+        unknown_model=s.unknown_model,
     )
 
 
