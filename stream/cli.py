@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn known errors into one line on stderr (exit 1)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    obj: dict[str, object] = {}
     try:
-        rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False, obj=obj)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -55,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if debug:
             traceback.print_exc()
+        from stream.adapters.reach import explain
+
+        line = explain(exc, obj.get("settings"))
+        if line is not None:  # a backend went away mid-run: the same line as up front
+            click.echo(f"driftstream: error: {line}", err=True)
+            return 1
         click.echo(
             f"driftstream: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
             err=True,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from stream.commands.rejections import rejection_line
-from stream.commands.run import model_of, settings_from
+from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range
 from stream.errors import ConfigError, DriftstreamError
 
@@ -103,6 +103,7 @@ def build(
     if path is not None and (from_ms is not None or to_ms is not None):
         msg = "--from/--to select a topic range; they do not apply to --file"
         raise click.UsageError(msg)
+    reachable(settings, kafka=topic is not None, redis=True)
     declared = spec.reference
     if name is None:
         name = declared.name if isinstance(declared, RedisReference) else "training"
@@ -254,6 +255,7 @@ def list_(ctx: click.Context, model_name: str | None) -> None:
     from stream.adapters.redis_store import redis_client
 
     settings = settings_from(ctx)
+    reachable(settings, redis=True)
     refs = RedisReferences(redis_client(settings.redis), settings.redis.namespace)
     names = [model_name] if model_name else list(settings.models.names)
     for m in names:
@@ -273,6 +275,7 @@ def show(ctx: click.Context, model_name: str, name: str) -> None:
 
     settings = settings_from(ctx)
     spec = model_of(settings, model_name)
+    reachable(settings, redis=True)
     ref = RedisReferences(redis_client(settings.redis), settings.redis.namespace).load(spec, name)
     if ref is None:
         msg = f"no reference {name!r} for model {spec.name!r} (see `driftstream reference list`)"

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from stream.commands.run import model_of, settings_from
+from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range
 from stream.errors import DriftstreamError
 from stream.settings import Settings
@@ -93,6 +93,7 @@ def replay(
     if namespace == settings.redis.namespace:
         msg = f"--namespace: {namespace!r} is the live namespace (redis.namespace)"
         raise click.BadParameter(msg)
+    reachable(settings, kafka=True, redis=True)
     if part is not None:
         index, count = (int(x) for x in part.split("/"))
         summary = asyncio.run(
@@ -365,6 +366,7 @@ def clean(ctx: click.Context, name: str, yes: bool) -> None:
             msg = "pass --yes to clean without a terminal"
             raise click.UsageError(msg)
         click.confirm(f"delete every key of namespace {name!r}?", abort=True)
+    reachable(settings, redis=True)
     client = redis_client(settings.redis)
     deleted = 0
     batch: list[bytes] = []

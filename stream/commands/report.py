@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands.run import settings_from
+from stream.commands.run import reachable, settings_from
 from stream.errors import ConfigError, DriftstreamError
 
 __all__ = ["report"]
@@ -60,6 +60,7 @@ def report(
         msg = f"models: no model {model_name!r} is configured (configured: {known})"
         raise ConfigError(msg)
     ns = namespace or settings.redis.namespace
+    reachable(settings, redis=True)
     client = redis_client(settings.redis)
     try:
         data = DashboardData(client, ns, settings.models)

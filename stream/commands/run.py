@@ -12,7 +12,7 @@ from stream.catalog import ModelSpec
 from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
-__all__ = ["model_of", "produce", "settings_from", "topics", "worker"]
+__all__ = ["model_of", "produce", "reachable", "settings_from", "topics", "worker"]
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -22,6 +22,16 @@ def settings_from(ctx: click.Context) -> Settings:
         obj["settings"] = load_settings(obj.get("config"))
     settings: Settings = obj["settings"]
     return settings
+
+
+def reachable(settings: Settings, *, kafka: bool = False, redis: bool = False) -> None:
+    """Fail now, in one line naming the backend and its address, when one is down."""
+    from stream.adapters.reach import check_kafka, check_redis
+
+    if kafka:
+        check_kafka(settings.kafka)
+    if redis:
+        check_redis(settings.redis)
 
 
 @click.command()
@@ -48,6 +58,7 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
     if not settings.models.names:
         msg = "models: no model is configured; nothing to monitor"
         raise ConfigError(msg)
+    reachable(settings, kafka=True, redis=True)
     app, _ = build_app(settings)
     debug = bool(ctx.find_root().obj.get("debug"))
     Worker(app, loglevel="DEBUG" if debug else "INFO", quiet=True).execute_from_commandline()
@@ -127,6 +138,7 @@ def produce(
     if synthetic == (path is not None):
         msg = "give exactly one of --synthetic or --file"
         raise click.UsageError(msg)
+    reachable(settings, kafka=True)
     stamps = EventTimes()
     if path is not None:
         lines = _lines(path)
@@ -246,6 +258,7 @@ def topics_create(ctx: click.Context, partitions: int | None) -> None:
     from stream.adapters.kafka_tools import create_topics, sync_options
 
     s = settings_from(ctx)
+    reachable(s, kafka=True)
     t = s.topics
     n = partitions or t.partitions
     result = create_topics(

@@ -475,7 +475,7 @@ def test_status_without_state_and_with_backends_down(
 
     env.setenv("DRIFTSTREAM_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     rc, out, err = run(capsys, "-c", config, "status", "--json")
-    assert rc == 1 and "redis: cannot read state" in one_error_line(err) and out == ""
+    assert rc == 1 and "redis: cannot reach" in one_error_line(err) and out == ""
 
 
 def test_status_after_a_real_worker_run(
