@@ -87,6 +87,7 @@ for _name in ("up", "down", "status"):
 
 
 # -- data plane -------------------------------------------------------------------------
+from stream.commands.deadletter import dead_letter  # noqa: E402
 from stream.commands.demo import demo  # noqa: E402
 from stream.commands.forward import forward  # noqa: E402
 from stream.commands.ops import alerts_group, config_group, init, status  # noqa: E402
@@ -108,6 +109,7 @@ cli.add_command(config_group)
 cli.add_command(status)
 cli.add_command(alerts_group)
 cli.add_command(report)
+cli.add_command(dead_letter)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -63,6 +63,7 @@ class TailRecord:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def _consumer(options: Mapping[str, Any], group: str | None = None) -> KafkaConsumer:
@@ -176,7 +177,8 @@ def tail(
             last = time.monotonic()
             records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
             for r in records:
-                yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value)
+                headers = tuple((k, v or b"") for k, v in r.headers or ())
+                yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value, headers)
     except KafkaError as exc:
         msg = f"kafka: reading {topic!r} failed: {exc}"
         raise KafkaUnavailable(msg) from None

@@ -169,6 +169,7 @@ def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
         "accepted": 0,
         "rejected": {},
         "unknown_model": 0,
+        "unknown_models": {},
         "late": 0,
         "partitions": [],
     }
@@ -178,13 +179,19 @@ def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
             total[key] += part[key]
         for reason, n in part["rejected"].items():
             total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+        for name, n in part["unknown_models"].items():
+            total["unknown_models"][name] = total["unknown_models"].get(name, 0) + n
         total["partitions"] = sorted([*total["partitions"], *part["partitions"]])
     return total
 
 
 def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
     """One line when most records were rejected or none was for a configured model."""
+    from stream.commands.deadletter import safe_bytes
     from stream.commands.rejections import rejection_line
+
+    def shown(name: str) -> str:
+        return repr(safe_bytes(name.encode(), 60))
 
     records = int(summary["records"])
     rejected: dict[str, int] = summary["rejected"]
@@ -192,11 +199,12 @@ def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
         click.echo(
             f"replay: warning: {rejection_line(rejected, records, settings.ingest)}", err=True
         )
-    elif records and not summary["accepted"] and summary["unknown_model"]:
+    elif records and 2 * summary["unknown_model"] > records:
+        names = sorted(summary["unknown_models"].items(), key=lambda kv: (-kv[1], kv[0]))
         click.echo(
-            f"replay: warning: none of {records:,} record(s) is for a configured model "
-            f"({summary['unknown_model']:,} name other models; configured: "
-            f"{', '.join(settings.models.names)})",
+            f"replay: warning: {summary['unknown_model']:,} of {records:,} record(s) name a "
+            f"model that is not configured: {', '.join(f'{shown(m)} {n:,}' for m, n in names[:5])}"
+            f" (configured: {', '.join(settings.models.names)}; models.<name> in the config)",
             err=True,
         )
 
@@ -273,6 +281,7 @@ async def _ingest(
         "accepted": summary.accepted,
         "rejected": summary.rejected,
         "unknown_model": summary.unknown_model,
+        "unknown_models": dict(summary.unknown_models),
         "late": summary.late,
         "partitions": list(summary.partitions),
     }

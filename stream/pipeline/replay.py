@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stream.catalog import Catalog
 from stream.contract import Limits
@@ -92,6 +92,7 @@ class ReplaySummary:
     late: int
     partitions: tuple[int, ...]
     unknown_model: int = 0
+    unknown_models: Mapping[str, int] = field(default_factory=dict)
 
 
 async def ingest_range(
@@ -151,6 +152,7 @@ async def ingest_range(
         late=s.late,
         partitions=tuple(sorted(starts)),
         unknown_model=s.unknown_model,
+        unknown_models=dict(s.unknown_models),
     )
 
 

@@ -159,3 +159,19 @@ def test_a_changed_config_does_not_resume_the_old_namespace(
     assert json.loads(out)["namespace"] not in (first, second)
     for ns in (first, second, json.loads(out)["namespace"]):
         clean(capsys, ns)
+
+
+def test_records_of_unconfigured_models_are_named(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = env["tmp"] / "other.jsonl"
+    lines = [{"model": "fraud-v2", "ts": START_MS + i, "features": {"x": 1}} for i in range(30)]
+    lines += [{"model": "m", "ts": START_MS + i, "features": {"x": 1}} for i in range(10)]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    assert run(capsys, "produce", "--file", str(path))[0] == 0
+    rc, out, err = run(capsys, "replay", "--from", "2026-01-01", "--to", "2026-01-02")
+    assert rc == 0, err
+    (warning,) = [ln for ln in err.splitlines() if ln.startswith("replay: warning:")]
+    assert "30 of 40 record(s) name a model that is not configured: 'fraud-v2' 30" in warning
+    assert json.loads(err.strip().splitlines()[-2])["unknown_models"] == {"fraud-v2": 30}
+    clean(capsys, json.loads(out.strip().splitlines()[-1])["namespace"])
