@@ -36,8 +36,10 @@ def starter_config() -> str:
 def init(path: Path, force: bool) -> None:
     r"""Write a commented starter config: every section, one example model.
 
-    PATH defaults to ./driftstream.toml; a directory gets a driftstream.toml inside;
-    '-' prints the config to stdout. An existing file is kept unless --force.
+    PATH defaults to ./driftstream.toml, which every command run in that directory
+    reads when neither --config nor DRIFTSTREAM_CONFIG is given; a directory gets a
+    driftstream.toml inside; '-' prints the config to stdout. An existing file is
+    kept unless --force.
 
     \b
     Example:
@@ -60,10 +62,11 @@ def init(path: Path, force: bool) -> None:
         msg = f"{path}: cannot write: {exc.strerror or exc}"
         raise DriftstreamError(msg) from None
     click.echo(f"wrote {path}")
-    click.echo(
-        "next: set [kafka], [redis] and your [models.*] tables, then run "
-        f"`driftstream -c {path} config check`"
-    )
+    found = path.resolve() == (Path.cwd() / DEFAULT_PATH).resolve()
+    check = "driftstream config check" if found else f"driftstream -c {path} config check"
+    click.echo(f"next: set [kafka], [redis] and your [models.*] tables, then run `{check}`")
+    if found:
+        click.echo(f"(commands run here read ./{DEFAULT_PATH} without -c)")
 
 
 # ---------------------------------------------------------------------------- config
@@ -82,7 +85,8 @@ config_group.add_command(config_reference)
 def config_check(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     r"""Load and validate a config (file + DRIFTSTREAM_* env); print a redacted summary.
 
-    PATH defaults to --config / DRIFTSTREAM_CONFIG. Secrets are never printed.
+    PATH defaults to --config / DRIFTSTREAM_CONFIG / ./driftstream.toml. Secrets are
+    never printed.
     Exit status 1 with a one-line error naming the key when the config is invalid.
 
     \b
@@ -92,7 +96,9 @@ def config_check(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     """
     source = path or ctx.find_root().obj.get("config") or os.environ.get(CONFIG_ENV)
     if not source:
-        msg = f"no config file: give PATH, --config FILE or set {CONFIG_ENV}"
+        msg = (
+            f"no config file: give PATH, --config FILE, set {CONFIG_ENV} or run `driftstream init`"
+        )
         raise click.UsageError(msg)
     settings = load_settings(source)
     if not settings.models.names:

@@ -41,9 +41,13 @@ class ReportError(DriftstreamError):
 def report(
     ctx: click.Context, model_name: str, window_text: str, namespace: str | None, out: Path
 ) -> None:
-    """Write a self-contained HTML drift report of one window (inline SVG, no links out).
+    r"""Write a self-contained HTML drift report of one window (inline SVG, no links out).
 
-    Example: driftstream report --model fraud-v3 --window day:2026-01-08 --out report.html
+    \b
+    Examples:
+      driftstream report --model fraud-v3 --window day:2026-01-08 --out report.html
+      driftstream report --model fraud-v3 --window hour:2026-01-08T13 \
+          --namespace replay-1a2b3c4d5e --out replay.html
     """
     from stream.adapters.redis_store import redis_client
     from stream.core.window import WindowKey
