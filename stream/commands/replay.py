@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -252,8 +253,6 @@ async def _ingest(
     last = [0.0]
 
     def show(p: Progress) -> None:
-        import time
-
         now = time.monotonic()
         if not quiet and now - last[0] >= 1.0:
             last[0] = now
@@ -326,16 +325,23 @@ def _finish(
 
     client = redis_client(settings.redis)
     windows = RedisWindowStore(client, namespace)
-    rolled = roll_up_all(settings.models, windows)
+    rollup = _PhaseProgress(
+        "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
+    )
+    rolled = roll_up_all(settings.models, windows, on_window=lambda _m, _w: rollup.step())
+    rollup.done()
     evals = RedisEvaluationStore(
         client, namespace, windows, reference_namespace=settings.redis.namespace
     )
     evaluator = Evaluator(evals, encode=alert_encoder(settings))
     alerts: dict[str, int] = {}
+    total = sum(len(r.hours) + len(r.days) for r in rolled.values())
+    evaluating = _PhaseProgress("evaluating", "window(s)", total, quiet)
     for model, result in rolled.items():
         spec = settings.models.model(model)
         for window in (*result.hours, *result.days):
             evaluator.evaluate(spec, window)
+            evaluating.step()
         pending = evals.outbox(model)
         alerts[model] = len(pending)
         if alerts_out and pending:
@@ -345,11 +351,50 @@ def _finish(
             AlertPublisher(evals, alerts_topic, sync_options(settings.kafka)).publish(model)
         elif pending:
             evals.ack(model, len(pending))
+    evaluating.done()
     return {
         "hours": {m: len(r.hours) for m, r in rolled.items()},
         "days": {m: len(r.days) for m, r in rolled.items()},
         "alerts": alerts,
     }
+
+
+class _PhaseProgress:
+    """One progress line of a phase (count, rate, ETA) on stderr, at most once a second."""
+
+    def __init__(self, phase: str, unit: str, total: int | None, quiet: bool) -> None:
+        self.phase, self.unit, self.total, self.quiet = phase, unit, total, quiet
+        self.done_n, self.started = 0, time.monotonic()
+        self.last = self.started
+        self.shown = False
+        if not quiet and total != 0:
+            of = "" if total is None else f" {total:,} {unit}"
+            click.echo(f"{phase}{of}...", err=True)
+
+    def step(self) -> None:
+        self.done_n += 1
+        now = time.monotonic()
+        if not self.quiet and now - self.last >= 1.0:
+            self.last, self.shown = now, True
+            click.echo(f"\r{self.line(now)}", err=True, nl=False)
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done_n / elapsed
+        if self.total is None:
+            return f"{self.phase}: {self.done_n:,} {self.unit}  {rate:,.1f}/s"
+        eta = (self.total - self.done_n) / rate if rate else float("inf")
+        return (
+            f"{self.phase}: {self.done_n:,}/{self.total:,} {self.unit}  {rate:,.1f}/s  "
+            f"ETA {eta:,.0f}s"
+        )
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo(f"\r{self.line(time.monotonic())}", err=True)
+        if not self.quiet and self.total is None:
+            took = time.monotonic() - self.started
+            click.echo(f"{self.phase}: {self.done_n:,} {self.unit} in {took:,.1f}s", err=True)
 
 
 @click.group()

@@ -24,13 +24,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from stream.catalog import Catalog
 from stream.contract import Limits
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import SketchParams
 from stream.pipeline.ports import Clock, DeadLetter, RecordBatch, SealNotice, SketchStore
-from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
+from stream.pipeline.rollup import RollupResult, StoredWindow, WindowStore, roll_up
 
 __all__ = ["Progress", "ReplayNotices", "ReplaySummary", "ingest_range", "roll_up_all"]
 
@@ -157,10 +158,17 @@ async def ingest_range(
 
 
 def roll_up_all(
-    catalog: Catalog, windows: WindowStore, params: SketchParams | None = None
+    catalog: Catalog,
+    windows: WindowStore,
+    params: SketchParams | None = None,
+    on_window: Callable[[str, StoredWindow], None] | None = None,
 ) -> dict[str, RollupResult]:
-    """Step 4: one rollup pass per model."""
-    return {spec.name: roll_up(spec, windows, params) for spec in catalog.specs()}
+    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made)."""
+    out = {}
+    for spec in catalog.specs():
+        each = None if on_window is None else partial(on_window, spec.name)
+        out[spec.name] = roll_up(spec, windows, params, each)
+    return out
 
 
 def part_of(partitions: Sequence[int], index: int, count: int) -> list[int]:

@@ -1,7 +1,7 @@
 """README.md "From your own data", run literally: its config block becomes
 ./driftstream.toml, its commands run as written (real processes, the session's Kafka
 and Redis given through the environment, as a user's shell would), on a training CSV
-and two weeks of JSONL history with one planted drift."""
+and a week of JSONL history with one planted drift."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HOUR_MS = 3_600_000
 TRAIN_START_MS = 1_764_547_200_000  # 2025-12-01T00:00Z
 HISTORY_START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
-DRIFT_START_MS = HISTORY_START_MS + 9 * 24 * HOUR_MS  # 2026-01-10T00:00Z: income +0.7 sd
+HISTORY_DAYS = 7
+DRIFT_START_MS = HISTORY_START_MS + 3 * 24 * HOUR_MS  # 2026-01-04T00:00Z: income +0.7 sd
 REGIONS = [f"r{i:02d}" for i in range(60)]
 
 
@@ -82,7 +83,7 @@ def write_user_files(workdir: Path) -> None:
 
     per_hour = 150
     with (workdir / "history.jsonl").open("w") as fh:
-        for h in range(14 * 24):
+        for h in range(HISTORY_DAYS * 24):
             start = HISTORY_START_MS + h * HOUR_MS
             r = rows(rng, per_hour, 65_500 if start >= DRIFT_START_MS else 55_000)
             offsets = np.sort(rng.integers(0, HOUR_MS, per_hour))
@@ -140,11 +141,19 @@ def test_readme_walkthrough_from_own_files_to_alerts_and_dashboard(
     assert "ok: 1 model(s)" in outputs["config check"].stdout
     ref = json.loads(outputs["reference build"].stdout)
     assert ref["events"] == 20_000 and ref["rejected"] == 0 and ref["version"] == "2025-12"
-    assert "record time: each event's ts for 50400 event(s)" in outputs["produce --file"].stderr
+    assert (
+        f"record time: each event's ts for {HISTORY_DAYS * 24 * 150} event(s)"
+        in outputs["produce --file"].stderr
+    )
     replayed = json.loads(outputs["replay --from"].stdout.strip().splitlines()[-1])
     assert replayed["namespace"] == "replay-history"
-    assert replayed["hours"]["churn-v1"] == 14 * 24
-    assert "warning" not in outputs["replay --from"].stderr
+    assert replayed["hours"]["churn-v1"] == HISTORY_DAYS * 24
+    progress = outputs["replay --from"].stderr
+    assert "warning" not in progress
+    # Every phase says what it is doing: the read, the rollup, the evaluation.
+    windows = HISTORY_DAYS * 24 + HISTORY_DAYS
+    assert f"rolling up sealed hours into hour/day windows: {windows} window(s) in " in progress
+    assert f"evaluating {windows} window(s)..." in progress
 
     alerts = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     triggered = [a for a in alerts if a["status"] == "triggered"]
