@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-__all__ = ["async_options", "create_topics", "produce", "sync_options"]
+__all__ = ["async_options", "create_topics", "produce", "retention_ms", "sync_options"]
 
 # Batches of 512 KiB (~1,500 events of 330 B) stay well under the broker's default
 # message.max.bytes (1 MiB); 1 MiB ones loaded no faster, 256 KiB ones slower.
@@ -68,6 +68,23 @@ def create_topics(
     finally:
         admin.close()
     return out
+
+
+def retention_ms(options: Mapping[str, Any], topic: str) -> int | None:
+    """The topic's effective ``retention.ms`` (-1: unlimited); None when it cannot be read."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import KafkaError
+
+    admin = KafkaAdminClient(**options)
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})
+        got = admin.describe_configs([resource], config_filter="all")
+        value = got["topic"][topic]["retention.ms"]["value"]
+        return int(value)
+    except (KafkaError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        admin.close()
 
 
 def produce(

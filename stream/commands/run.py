@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -139,7 +140,15 @@ def produce(
         msg = "give exactly one of --synthetic or --file"
         raise click.UsageError(msg)
     reachable(settings, kafka=True)
+    name = topic or settings.topics.features
     stamps = EventTimes()
+    if path is not None and record_time == "event":
+        from stream.adapters.kafka_tools import retention_ms
+
+        retention = retention_ms(sync_options(settings.kafka), name)
+        if retention is not None and retention >= 0:
+            stamps.expires_before_ms = time.time_ns() // 1_000_000 - retention
+            stamps.retention_ms = retention
     if path is not None:
         lines = _lines(path)
         values: Iterable[bytes | tuple[bytes, int | None]] = (
@@ -151,14 +160,24 @@ def produce(
         values = gen.records(count)
     n = send(
         sync_options(settings.kafka),
-        topic or settings.topics.features,
+        name,
         values,
         rate=rate,
         partitions=partitions,
     )
-    click.echo(f"sent {n} events to {topic or settings.topics.features}")
+    click.echo(f"sent {n} events to {name}")
     if path is not None:
         click.echo(stamps.describe(record_time), err=True)
+    if stamps.expired:
+        from stream.commands.rejections import duration
+
+        click.echo(
+            f"produce: warning: {stamps.expired:,} event(s) have a ts older than topic "
+            f"{name!r}'s retention.ms ({duration(stamps.retention_ms)}): the broker deletes "
+            "them within minutes (log.retention.check.interval.ms). Replay them right away, "
+            "raise the topic's retention.ms, or send with --record-time send",
+            err=True,
+        )
 
 
 class EventTimes:
@@ -174,6 +193,10 @@ class EventTimes:
         self._error = msgspec.DecodeError
         self.stamped = 0
         self.unstamped = 0
+        #: Record times before this are past the topic's retention (counted in ``expired``).
+        self.expires_before_ms: int | None = None
+        self.retention_ms = 0
+        self.expired = 0
         self.oldest: int | None = None
         self.newest: int | None = None
 
@@ -200,6 +223,8 @@ class EventTimes:
                 self.unstamped += 1
             else:
                 self.stamped += 1
+                if self.expires_before_ms is not None and ms < self.expires_before_ms:
+                    self.expired += 1
                 self.oldest = ms if self.oldest is None else min(self.oldest, ms)
                 self.newest = ms if self.newest is None else max(self.newest, ms)
             yield line, ms

@@ -112,3 +112,23 @@ def test_produce_file_stamps_records_with_event_time(
     assert main(["produce", "--file", str(path), "--topic", topic, "--record-time", "send"]) == 0
     assert "record time: the send time" in capsys.readouterr().err
     assert all(r.timestamp >= before for r in _count(kafka_bootstrap, topic))
+
+
+def test_produce_file_warns_when_events_are_past_the_topic_retention(
+    env: Path, new_topic: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    week = str(7 * 24 * 3_600_000)
+    topic = new_topic(1, config={"retention.ms": week})
+    path = env / "history.jsonl"
+    old = [
+        json.dumps({"model": "m", "ts": 1_767_225_600_000 + i, "features": {"x": i}})
+        for i in range(3)
+    ]
+    path.write_text("\n".join(old) + "\n")
+    assert main(["produce", "--file", str(path), "--topic", topic]) == 0
+    (warning,) = [ln for ln in capsys.readouterr().err.splitlines() if "warning" in ln]
+    assert warning.startswith("produce: warning: 3 event(s) have a ts older than topic")
+    assert "retention.ms (7d)" in warning and "--record-time send" in warning
+    # Unlimited retention (the test broker's default): nothing to say.
+    assert main(["produce", "--file", str(path), "--topic", new_topic(1)]) == 0
+    assert "warning" not in capsys.readouterr().err
