@@ -57,8 +57,14 @@ class Reference:
         return min(self.hours), max(self.hours)
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able summary (stored with the reference, shown by `reference show`)."""
+        """JSON-able summary (stored with the reference, shown by `reference show`).
+
+        Events without a time (a CSV without ``ts``) all fall in the hour of epoch 0:
+        that is no span to show, so first/last hour are None rather than 1970-01-01.
+        """
         span = self.span
+        if span == (0, 0):
+            span = None
         return {
             **self.meta,
             "model": self.model,

@@ -168,3 +168,15 @@ def test_topic_range_takes_iso_times_and_reference_version_is_honoured(
     assert RedisReferences(redis_client, redis_namespace).load(spec(), "jan") is not None
     assert main([*args, "--from", "2026-01-02", "--to", "2026-01-01"]) == 2
     assert "is not before --to" in capsys.readouterr().err
+
+
+def test_a_csv_without_ts_has_no_1970_span(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = HEADER.removeprefix("ts,")
+    path = _csv(cli_env / "train.csv", header, "{i},1,0.5,0.2,DE,mobile,0.1")
+    assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["events"] == 200 and meta["first_hour"] is None and meta["last_hour"] is None
+    assert main(["reference", "show", "--model", "fraud-v3"]) == 0
+    assert "1970" not in capsys.readouterr().out
