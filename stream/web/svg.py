@@ -8,6 +8,8 @@ with the numbers it draws (tests and curious users read them), and ``<title>`` t
 ('0.000123', '12.3', '12,346', '–')
 >>> ratio_color(None, False), ratio_color(0.0, False), ratio_color(5.0, True)
 ('#eceff3', '#f1f5f9', '#7f1d1d')
+>>> ratio_color(5.0, False) == ratio_color(0.9, False)  # no breach: never warm
+True
 """
 
 from __future__ import annotations
@@ -62,13 +64,24 @@ def pct(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
+#: The warmest colour of a cell whose verdict is "no drift" (just below the threshold's).
+NOT_BREACH_CAP = 0.9
+
+
 def ratio_color(ratio: float | None, breach: bool) -> str:
-    """Cell colour of an effect/threshold ratio: cool below 1, warm at 1, dark red by 4."""
+    """Cell colour of an effect/threshold ratio: cool below 1, warm at 1, dark red by 4.
+
+    The colour agrees with the verdict: a cell that is not a breach is never warmer
+    than just under the threshold (a big score that is not confident, or of a metric
+    the verdict does not rank, is no drift), and a breach is never cooler than the
+    threshold colour (a pipeline break or a confident small effect is drift).
+    """
     if ratio is None:
         if not breach:
             return EMPTY
         ratio = _STOPS[-1][0]
     r = max(0.0, ratio)
+    r = max(r, 1.0) if breach else min(r, NOT_BREACH_CAP)
     for (x0, c0), (x1, c1) in zip(_STOPS, _STOPS[1:], strict=False):
         if r <= x1:
             t = (r - x0) / (x1 - x0)
