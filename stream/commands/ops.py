@@ -10,6 +10,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +19,9 @@ from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
+
+if TYPE_CHECKING:
+    from stream.adapters.redis_replay import ReplayRange
 
 __all__ = ["alerts_group", "config_group", "init", "starter_config", "status"]
 
@@ -210,7 +214,8 @@ def status(
     r"""Per model: partition ingest state, sealed hours, rollups, consumer lag, open alerts.
 
     Reads Redis and Kafka only (joins no consumer group, writes nothing). Exit status
-    1 when Redis or Kafka cannot be read (what could be read is still printed).
+    1 when Redis or Kafka cannot be read (what could be read is still printed). For a
+    replay's namespace, "lag" is what is left of the replayed range.
 
     \b
     Examples:
@@ -227,7 +232,15 @@ def status(
         if not names:
             msg = "models: no model is configured; nothing to report"
             raise ConfigError(msg)
-    report, problem = gather(settings, names, namespace or settings.redis.namespace)
+    ns = namespace or settings.redis.namespace
+    replayed = _replay_range(settings, ns) if namespace else None
+    report, problem = gather(settings, names, ns)
+    if replayed is not None:
+        # A replay namespace: progress is against the replayed range, not a group's lag.
+        report["kafka"] = _replay_progress(report, replayed)
+        from stream.adapters.kafka_ops import KafkaUnavailable
+
+        problem = None if isinstance(problem, KafkaUnavailable) else problem
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -235,6 +248,51 @@ def status(
             click.echo(line)
     if problem is not None:
         raise problem
+
+
+def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
+    import redis
+
+    from stream.adapters.redis_replay import load_replay_range
+    from stream.adapters.redis_store import redis_client
+
+    client = redis_client(settings.redis)
+    try:
+        return load_replay_range(client, namespace)
+    except redis.RedisError:
+        return None  # gather() reports Redis problems in its own line
+    finally:
+        client.close()
+
+
+def _replay_progress(report: dict[str, Any], rr: ReplayRange) -> dict[str, Any]:
+    """The ``kafka`` block of a replay namespace: records of the range not yet replayed."""
+    from stream.commands.timeargs import utc
+
+    done: dict[int, int] = {}
+    for m in report["models"]:
+        for p in m["partitions"]:
+            if p["offset"] is not None:
+                part = int(p["partition"])
+                done[part] = min(done.get(part, p["offset"]), p["offset"])
+                end = rr.ends.get(part)
+                p["behind"] = None if end is None else max(0, end - p["offset"])
+    parts = {}
+    for part, end in rr.ends.items():
+        at = done.get(part, rr.starts.get(part, end))
+        parts[str(part)] = {"end": end, "committed": done.get(part), "lag": max(0, end - at)}
+    span = (
+        f"{'earliest' if rr.from_ms is None else utc(rr.from_ms)} .. "
+        f"{'end' if rr.to_ms is None else utc(rr.to_ms)}"
+    )
+    return {
+        "topic": rr.topic,
+        "group": f"none (replay of {span})",
+        "error": None,
+        "replay": {"from_ms": rr.from_ms, "to_ms": rr.to_ms},
+        "partitions": parts,
+        "total_lag": sum(v["lag"] for v in parts.values()),
+    }
 
 
 # ---------------------------------------------------------------------------- alerts

@@ -222,6 +222,7 @@ async def _ingest(
 ) -> dict[str, object]:
     from stream.adapters.kafka import client_options
     from stream.adapters.kafka_range import PartitionRange, plan_range, read_range
+    from stream.adapters.redis_replay import save_replay_range
     from stream.adapters.redis_store import RedisSketchStore, redis_client
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.contract import Limits
@@ -240,6 +241,9 @@ async def _ingest(
         for note in r.notes:
             click.echo(f"partition {r.partition}: {note}", err=True)
     client = redis_client(settings.redis)
+    save_replay_range(
+        client, namespace, topic, from_ms, to_ms, {r.partition: (r.start, r.end) for r in ranges}
+    )
     store = RedisSketchStore(client, namespace)
     windows = RedisWindowStore(client, namespace)
     by_part = {r.partition: r for r in ranges}

@@ -177,3 +177,30 @@ def test_records_of_unconfigured_models_are_named(
     (summary,) = [json.loads(ln) for ln in err.splitlines() if ln.startswith("{")]
     assert summary["unknown_models"] == {"fraud-v2": 30}
     clean(capsys, json.loads(out.strip().splitlines()[-1])["namespace"])
+
+
+def test_status_of_a_replay_namespace_measures_the_replayed_range(
+    env: dict[str, Any], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "produce", "--file", str(env["history"]), "--partitions", "2")[0] == 0
+    rc, out, err = run(capsys, "replay", "--from", "2026-01-01", "--to", "2026-01-02", "--quiet")
+    assert rc == 0, err
+    ns = json.loads(out)["namespace"]
+    # The live consumer group never read this topic: its lag is every record.
+    rc, out, err = run(capsys, "status", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["kafka"]["total_lag"] == 180
+    rc, out, err = run(capsys, "status", "--namespace", ns, "--json")
+    assert rc == 0, err
+    report = json.loads(out)
+    kafka = report["kafka"]
+    assert kafka["topic"] == env["topic"] and kafka["group"].startswith("none (replay of ")
+    assert kafka["replay"] == {"from_ms": START_MS, "to_ms": START_MS + DAY_MS}
+    assert kafka["total_lag"] == 0
+    assert {p: v["end"] for p, v in kafka["partitions"].items()} == {"0": 90, "1": 90}
+    (m,) = report["models"]
+    assert [p["behind"] for p in m["partitions"]] == [0, 0]
+    rc, out, _ = run(capsys, "status", "--namespace", ns)
+    assert "lag      0 records over 2 partition(s)" in out
+    assert "consumer group none (replay of 2026-01-01T00:00:00Z .. 2026-01-02T00:00:00Z)" in out
+    clean(capsys, ns)
