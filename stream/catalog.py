@@ -217,7 +217,9 @@ class AlertRules(BaseModel):
         default=3_600_000, ge=0, description="After resolving, no new trigger for this long."
     )
     severity: Severity = Field(
-        default="warning", description="Alert severity: critical, error, warning or info."
+        default="warning",
+        description="Minimum alert severity (critical, error, warning or info); an effect "
+        "at least twice its threshold or a broken pipeline raises it to critical.",
     )
     page_on_decisive: bool = Field(
         default=True,

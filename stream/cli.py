@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import traceback
+from pathlib import Path
 
 import click
 
@@ -12,6 +13,9 @@ from stream.errors import DriftstreamError
 
 __all__ = ["cli", "main"]
 
+#: Read when neither --config nor DRIFTSTREAM_CONFIG names a file (``init`` writes it).
+DEFAULT_CONFIG = "driftstream.toml"
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
@@ -19,13 +23,26 @@ __all__ = ["cli", "main"]
     "--config",
     type=click.Path(dir_okay=False),
     envvar="DRIFTSTREAM_CONFIG",
-    help="Config file (TOML); DRIFTSTREAM_* environment variables override it.",
+    help="Config file (TOML); DRIFTSTREAM_* environment variables override it. "
+    "Default: ./driftstream.toml when it exists (what `driftstream init` writes).",
 )
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(__version__, prog_name="driftstream")
 @click.pass_context
 def cli(ctx: click.Context, config: str | None, debug: bool) -> None:
-    """Streaming data-drift detection for ML features on Kafka and Redis."""
+    r"""Streaming data-drift detection for ML features on Kafka and Redis.
+
+    \b
+    First steps (README.md walks through them with your own data):
+      driftstream init                      # writes ./driftstream.toml
+      driftstream config check              # validate it
+      driftstream topics create
+      driftstream reference build --model M --file train.csv
+      driftstream produce --file history.jsonl
+      driftstream replay --from 2026-01-01 --to 2026-01-15 --alerts-out alerts.jsonl
+    """
+    if config is None and Path(DEFAULT_CONFIG).is_file():
+        config = DEFAULT_CONFIG  # what `init` writes, found where it was written
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     ctx.obj["config"] = config
@@ -35,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn known errors into one line on stderr (exit 1)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    obj: dict[str, object] = {}
     try:
-        rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False)
+        rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False, obj=obj)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -55,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line unless --debug
         if debug:
             traceback.print_exc()
+        from stream.adapters.reach import explain
+
+        line = explain(exc, obj.get("settings"))
+        if line is not None:  # a backend went away mid-run: the same line as up front
+            click.echo(f"driftstream: error: {line}", err=True)
+            return 1
         click.echo(
             f"driftstream: unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)",
             err=True,
@@ -81,6 +105,7 @@ for _name in ("up", "down", "status"):
 
 # -- data plane -------------------------------------------------------------------------
 from stream.commands.check import check  # noqa: E402
+from stream.commands.deadletter import dead_letter  # noqa: E402
 from stream.commands.demo import demo  # noqa: E402
 from stream.commands.forward import forward  # noqa: E402
 from stream.commands.ops import alerts_group, config_group, init, status  # noqa: E402
@@ -103,6 +128,26 @@ cli.add_command(status)
 cli.add_command(alerts_group)
 cli.add_command(report)
 cli.add_command(check)
+cli.add_command(dead_letter)
+
+
+def _keep_examples(group: click.Group) -> None:
+    r"""Make each literal ``\b`` line of a help text click's no-rewrap marker.
+
+    Docstrings are raw strings so shell examples keep their trailing backslash;
+    click marks a paragraph it must not rewrap with a real backspace character,
+    so without this, help shows ``\b`` and runs the example lines together.
+    """
+    if group.help:
+        group.help = group.help.replace("\\b\n", "\b\n")
+    for cmd in group.commands.values():
+        if isinstance(cmd, click.Group):
+            _keep_examples(cmd)
+        elif cmd.help:
+            cmd.help = cmd.help.replace("\\b\n", "\b\n")
+
+
+_keep_examples(cli)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -8,7 +8,6 @@ and never commits, so running either beside live workers changes nothing.
 from __future__ import annotations
 
 import gc
-import socket
 import time
 import warnings
 from collections.abc import Callable, Generator, Mapping
@@ -18,6 +17,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from stream.adapters.reach import kafka_down, unreachable
 from stream.errors import DriftstreamError
 
 __all__ = ["GroupLag", "KafkaUnavailable", "TailRecord", "group_lag", "tail"]
@@ -25,7 +25,6 @@ __all__ = ["GroupLag", "KafkaUnavailable", "TailRecord", "group_lag", "tail"]
 # An operator command should fail in seconds, not in kafka-python's default 30 s.
 REQUEST_TIMEOUT_MS = 10_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
-CONNECT_TIMEOUT_S = 3.0
 POLL_MS = 500
 
 
@@ -64,28 +63,15 @@ class TailRecord:
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
-
-
-def _unreachable(servers: list[str]) -> str | None:
-    """None when a bootstrap server accepts TCP, else why not (fails in ms, not seconds)."""
-    problem = "no bootstrap servers"
-    for server in servers:
-        host, _, port = server.strip().rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S):
-                return None
-        except (OSError, ValueError) as exc:
-            problem = f"{server}: {getattr(exc, 'strerror', None) or exc}"
-    return problem
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 def _consumer(options: Mapping[str, Any], group: str | None = None) -> KafkaConsumer:
     servers = list(options.get("bootstrap_servers") or [])
-    down = _unreachable(servers)
+    down = unreachable(servers)
     if down is not None:
         # Checked before kafka-python tries: it would take its bootstrap timeout to fail.
-        msg = f"kafka: cannot reach a bootstrap server ({down})"
-        raise KafkaUnavailable(msg)
+        raise KafkaUnavailable(str(kafka_down(down)))
     extra: dict[str, Any] = {"request_timeout_ms": REQUEST_TIMEOUT_MS}
     if "bootstrap_timeout_ms" in KafkaConsumer.DEFAULT_CONFIG:  # not in every kafka-python 3.0.x
         extra["bootstrap_timeout_ms"] = BOOTSTRAP_TIMEOUT_MS
@@ -191,7 +177,8 @@ def tail(
             last = time.monotonic()
             records.sort(key=lambda r: (r.timestamp, r.partition, r.offset))
             for r in records:
-                yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value)
+                headers = tuple((k, v or b"") for k, v in r.headers or ())
+                yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value, headers)
     except KafkaError as exc:
         msg = f"kafka: reading {topic!r} failed: {exc}"
         raise KafkaUnavailable(msg) from None

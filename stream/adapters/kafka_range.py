@@ -17,7 +17,7 @@ from stream.adapters.kafka import columns
 from stream.errors import DriftstreamError
 from stream.pipeline.ports import RecordBatch
 
-__all__ = ["PartitionRange", "plan_range", "read_range"]
+__all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,34 @@ async def plan_range(
                 )
             out.append(PartitionRange(tp.partition, starts[tp], ends[tp], tuple(notes)))
         return out
+    finally:
+        await consumer.stop()
+
+
+async def record_time_span(options: Mapping[str, Any], topic: str) -> tuple[int, int] | None:
+    """(Earliest, latest) Kafka record time of the first and last record of each partition.
+
+    None when the topic holds no record. Record times need not be monotonic within a
+    partition, so this is what the ends say, not a scan.
+    """
+    parts = await partitions_of(options, topic)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, max_poll_records=1, **options)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in parts]
+        first = await consumer.beginning_offsets(tps)
+        last = await consumer.end_offsets(tps)
+        stamps: list[int] = []
+        for tp in tps:
+            if first[tp] >= last[tp]:
+                continue
+            consumer.assign([tp])
+            for offset in sorted({first[tp], last[tp] - 1}):
+                consumer.seek(tp, offset)
+                got = (await consumer.getmany(tp, timeout_ms=5000, max_records=1)).get(tp)
+                if got:  # a compacted-away offset reads the next record, or nothing
+                    stamps.append(got[0].timestamp)
+        return (min(stamps), max(stamps)) if stamps else None
     finally:
         await consumer.stop()
 

@@ -15,7 +15,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from stream.adapters.kafka_auth import verify_credentials
 
-__all__ = ["async_options", "create_topics", "produce", "sync_options"]
+__all__ = ["async_options", "create_topics", "produce", "retention_ms", "sync_options"]
 
 # Batches of 512 KiB (~1,500 events of 330 B) stay well under the broker's default
 # message.max.bytes (1 MiB); 1 MiB ones loaded no faster, 256 KiB ones slower.
@@ -77,10 +77,27 @@ def create_topics(
     return out
 
 
+def retention_ms(options: Mapping[str, Any], topic: str) -> int | None:
+    """The topic's effective ``retention.ms`` (-1: unlimited); None when it cannot be read."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+    from kafka.errors import KafkaError
+
+    admin = KafkaAdminClient(**options)
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})
+        got = admin.describe_configs([resource], config_filter="all")
+        value = got["topic"][topic]["retention.ms"]["value"]
+        return int(value)
+    except (KafkaError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        admin.close()
+
+
 def produce(
     options: Mapping[str, Any],
     topic: str,
-    values: Iterable[bytes | tuple[bytes, int]],
+    values: Iterable[bytes | tuple[bytes, int | None]],
     *,
     rate: float | None = None,
     partitions: int | None = None,
@@ -128,7 +145,7 @@ def async_options(options: Mapping[str, Any]) -> dict[str, Any]:
 async def _produce_async(
     options: Mapping[str, Any],
     topic: str,
-    values: Iterable[bytes | tuple[bytes, int]],
+    values: Iterable[bytes | tuple[bytes, int | None]],
     *,
     rate: float | None,
     partitions: int | None,
@@ -159,7 +176,9 @@ class _Loader:
         self.acks: list[asyncio.Future[Any]] = []
         self.targets: list[int] = []
 
-    async def run(self, values: Iterable[bytes | tuple[bytes, int]], rate: float | None) -> int:
+    async def run(
+        self, values: Iterable[bytes | tuple[bytes, int | None]], rate: float | None
+    ) -> int:
         if self.partitions is None:
             self.targets = sorted(await self.producer.partitions_for(self.topic))
         sent = 0

@@ -114,6 +114,14 @@ class Keys:
         """
         return f"{PREFIX}:{{{self.namespace}|web}}:revoked:{nonce}"
 
+    def replay_range(self) -> str:
+        """HASH: what a replay namespace replays (topic, range, per-partition end offsets).
+
+        >>> Keys("replay-1a2b").replay_range()
+        'ds:{replay-1a2b|~replay}:range'
+        """
+        return f"{PREFIX}:{{{self.namespace}|~replay}}:range"
+
     def pattern(self) -> str:
         """Glob matching every key of this namespace (for ``namespace clean``)."""
         return f"{PREFIX}:{{{self.namespace}|*"

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import redis
 
+from stream.adapters.reach import redis_down
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import redis_client
 from stream.core.lifecycle import AlertState
@@ -221,6 +222,8 @@ def read_states(cfg: Any, namespace: str, models: Sequence[str]) -> list[ModelSt
     client = redis_client(cfg)
     try:
         return [read_model_state(client, namespace, m) for m in models]
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise RedisUnavailable(str(redis_down(cfg, exc))) from None  # as every command says it
     except redis.RedisError as exc:
         msg = f"redis: cannot read state at {cfg.url}: {exc}"
         raise RedisUnavailable(msg) from None

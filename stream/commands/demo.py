@@ -80,7 +80,17 @@ port = {web_port}
 @click.option("--web-port", type=int, default=8088, show_default=True)
 @click.option("--keep", is_flag=True, help="Leave the worker running at the end.")
 def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
-    """Run the main job end to end on the local stack (see the module docstring)."""
+    """Watch drift get caught, end to end, on a local Kafka + Redis (about a minute).
+
+    Needs nothing but this package: it starts (or reuses) the local stack, writes
+    a demo config and creates the topics, builds a reference from a week of
+    synthetic drift-free events, then streams --hours hours of events in
+    accelerated event time with one planted drift (the mean of `amount` moves by
+    one standard deviation for hours 30-35). A real worker ingests them; the
+    demo prints each hourly window as it rolls up and the alerts the worker
+    published (triggered after the onset, resolved after the recovery), and
+    the dashboard URL. Your own data: see README.md, "From your own data".
+    """
     from stream.adapters.kafka_tools import create_topics, produce, sync_options
     from stream.adapters.redis_refs import RedisReferences
     from stream.adapters.redis_store import redis_client

@@ -69,7 +69,7 @@ def splice(text: str, block: str) -> str:
     return text[:i] + block + text[j + len(END) :]
 
 
-@click.command("reference", hidden=True)
+@click.command("reference")
 @click.option(
     "--update",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from stream.commands.run import settings_from
+from stream.commands.run import reachable, settings_from
 from stream.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -224,6 +224,7 @@ def _run(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
 
+    reachable(settings, kafka=True, redis=True)
     kafka = sync_options(settings.kafka)
     client = redis_client(settings.redis)
     source = KafkaAlertSource(topic, group_id=group, options=kafka, reset=opts["start"])

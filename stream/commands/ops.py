@@ -10,6 +10,7 @@ import json
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +19,9 @@ from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
+
+if TYPE_CHECKING:
+    from stream.adapters.redis_replay import ReplayRange
 
 __all__ = ["alerts_group", "config_group", "init", "starter_config", "status"]
 
@@ -36,8 +40,10 @@ def starter_config() -> str:
 def init(path: Path, force: bool) -> None:
     r"""Write a commented starter config: every section, one example model.
 
-    PATH defaults to ./driftstream.toml; a directory gets a driftstream.toml inside;
-    '-' prints the config to stdout. An existing file is kept unless --force.
+    PATH defaults to ./driftstream.toml, which every command run in that directory
+    reads when neither --config nor DRIFTSTREAM_CONFIG is given; a directory gets a
+    driftstream.toml inside; '-' prints the config to stdout. An existing file is
+    kept unless --force.
 
     \b
     Example:
@@ -60,10 +66,11 @@ def init(path: Path, force: bool) -> None:
         msg = f"{path}: cannot write: {exc.strerror or exc}"
         raise DriftstreamError(msg) from None
     click.echo(f"wrote {path}")
-    click.echo(
-        "next: set [kafka], [redis] and your [models.*] tables, then run "
-        f"`driftstream -c {path} config check`"
-    )
+    found = path.resolve() == (Path.cwd() / DEFAULT_PATH).resolve()
+    check = "driftstream config check" if found else f"driftstream -c {path} config check"
+    click.echo(f"next: set [kafka], [redis] and your [models.*] tables, then run `{check}`")
+    if found:
+        click.echo(f"(commands run here read ./{DEFAULT_PATH} without -c)")
 
 
 # ---------------------------------------------------------------------------- config
@@ -82,7 +89,8 @@ config_group.add_command(config_reference)
 def config_check(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     r"""Load and validate a config (file + DRIFTSTREAM_* env); print a redacted summary.
 
-    PATH defaults to --config / DRIFTSTREAM_CONFIG. Secrets are never printed.
+    PATH defaults to --config / DRIFTSTREAM_CONFIG / ./driftstream.toml. Secrets are
+    never printed.
     Exit status 1 with a one-line error naming the key when the config is invalid.
 
     \b
@@ -92,7 +100,9 @@ def config_check(ctx: click.Context, path: Path | None, as_json: bool) -> None:
     """
     source = path or ctx.find_root().obj.get("config") or os.environ.get(CONFIG_ENV)
     if not source:
-        msg = f"no config file: give PATH, --config FILE or set {CONFIG_ENV}"
+        msg = (
+            f"no config file: give PATH, --config FILE, set {CONFIG_ENV} or run `driftstream init`"
+        )
         raise click.UsageError(msg)
     settings = load_settings(source)
     if not settings.models.names:
@@ -204,7 +214,8 @@ def status(
     r"""Per model: partition ingest state, sealed hours, rollups, consumer lag, open alerts.
 
     Reads Redis and Kafka only (joins no consumer group, writes nothing). Exit status
-    1 when Redis or Kafka cannot be read (what could be read is still printed).
+    1 when Redis or Kafka cannot be read (what could be read is still printed). For a
+    replay's namespace, "lag" is what is left of the replayed range.
 
     \b
     Examples:
@@ -221,7 +232,15 @@ def status(
         if not names:
             msg = "models: no model is configured; nothing to report"
             raise ConfigError(msg)
-    report, problem = gather(settings, names, namespace or settings.redis.namespace)
+    ns = namespace or settings.redis.namespace
+    replayed = _replay_range(settings, ns) if namespace else None
+    report, problem = gather(settings, names, ns)
+    if replayed is not None:
+        # A replay namespace: progress is against the replayed range, not a group's lag.
+        report["kafka"] = _replay_progress(report, replayed)
+        from stream.adapters.kafka_ops import KafkaUnavailable
+
+        problem = None if isinstance(problem, KafkaUnavailable) else problem
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:
@@ -229,6 +248,51 @@ def status(
             click.echo(line)
     if problem is not None:
         raise problem
+
+
+def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
+    import redis
+
+    from stream.adapters.redis_replay import load_replay_range
+    from stream.adapters.redis_store import redis_client
+
+    client = redis_client(settings.redis)
+    try:
+        return load_replay_range(client, namespace)
+    except redis.RedisError:
+        return None  # gather() reports Redis problems in its own line
+    finally:
+        client.close()
+
+
+def _replay_progress(report: dict[str, Any], rr: ReplayRange) -> dict[str, Any]:
+    """The ``kafka`` block of a replay namespace: records of the range not yet replayed."""
+    from stream.commands.timeargs import utc
+
+    done: dict[int, int] = {}
+    for m in report["models"]:
+        for p in m["partitions"]:
+            if p["offset"] is not None:
+                part = int(p["partition"])
+                done[part] = min(done.get(part, p["offset"]), p["offset"])
+                end = rr.ends.get(part)
+                p["behind"] = None if end is None else max(0, end - p["offset"])
+    parts = {}
+    for part, end in rr.ends.items():
+        at = done.get(part, rr.starts.get(part, end))
+        parts[str(part)] = {"end": end, "committed": done.get(part), "lag": max(0, end - at)}
+    span = (
+        f"{'earliest' if rr.from_ms is None else utc(rr.from_ms)} .. "
+        f"{'end' if rr.to_ms is None else utc(rr.to_ms)}"
+    )
+    return {
+        "topic": rr.topic,
+        "group": f"none (replay of {span})",
+        "error": None,
+        "replay": {"from_ms": rr.from_ms, "to_ms": rr.to_ms},
+        "partitions": parts,
+        "total_lag": sum(v["lag"] for v in parts.values()),
+    }
 
 
 # ---------------------------------------------------------------------------- alerts

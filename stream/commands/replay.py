@@ -8,38 +8,31 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 import click
 
-from stream.commands.run import model_of, settings_from
+from stream.commands.run import model_of, reachable, settings_from
+from stream.commands.timeargs import TIME_HELP, time_range
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
 __all__ = ["namespace", "replay"]
 
 
-def parse_time(value: str | None, option: str) -> int | None:
-    """Epoch ms from ``1767225600000`` or ISO-8601 with an offset (``2026-01-01T00:00Z``)."""
-    from stream.contract import iso_ms
-
-    if value is None:
-        return None
-    if value.lstrip("-").isdigit():
-        return int(value)
-    ms = iso_ms(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    if ms is None:
-        msg = f"{option}: expected epoch ms or ISO-8601 with a UTC offset, got {value!r}"
-        raise click.BadParameter(msg)
-    return ms
-
-
 @click.command()
 @click.option("--topic", help="Topic to replay (default: topics.features).")
-@click.option("--from", "from_text", help="Range start: epoch ms or ISO-8601 (default: earliest).")
+@click.option("--from", "from_text", help=f"Range start: {TIME_HELP} (default: earliest).")
 @click.option("--to", "to_text", help="Range end, exclusive (default: the current end).")
 @click.option("--model", "model_name", help="Replay only this model.")
-@click.option("--namespace", "ns", help="Redis namespace (default: derived from topic and range).")
+@click.option(
+    "--namespace",
+    "ns",
+    help="Redis namespace (default: derived from topic, range and the model/ingest settings).",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
@@ -49,7 +42,9 @@ def parse_time(value: str | None, option: str) -> int | None:
 )
 @click.option("--batch-size", type=click.IntRange(1), default=20_000, show_default=True)
 @click.option(
-    "--alerts-out", type=click.Path(dir_okay=False), help="Write alerts (JSON lines) here."
+    "--alerts-out",
+    type=click.Path(dir_okay=False),
+    help="Write alerts (JSON lines) here; always written (empty when no alert).",
 )
 @click.option(
     "--alerts-topic", help="Publish alerts to this topic (never the live alerts topic by default)."
@@ -75,6 +70,9 @@ def replay(
 
     State goes to its own Redis namespace; no consumer group is joined and no
     live offset is committed. It stops by itself at the end of the range.
+    --from/--to select records by their Kafka timestamp (`produce --file` sets it
+    to each event's ts). Rerunning the same replay with the same model and ingest
+    settings resumes its namespace; changed settings get a new one.
 
     \b
     Example:
@@ -88,22 +86,24 @@ def replay(
         spec = model_of(settings, model_name)
         settings = settings.model_copy(update={"models": Catalog.of(spec)})
     topic = topic or settings.topics.features
-    from_ms = parse_time(from_text, "--from")
-    to_ms = parse_time(to_text, "--to")
+    from_ms, to_ms = time_range(from_text, to_text)
     if alerts_topic and alerts_topic == settings.topics.alerts:
         msg = f"--alerts-topic: {alerts_topic!r} is the live alerts topic; replays never page"
         raise click.BadParameter(msg)
-    namespace = ns or default_namespace(topic, from_ms, to_ms)
+    namespace = ns or default_namespace(topic, from_ms, to_ms, settings_digest(settings))
     if namespace == settings.redis.namespace:
         msg = f"--namespace: {namespace!r} is the live namespace (redis.namespace)"
         raise click.BadParameter(msg)
+    reachable(settings, kafka=True, redis=True)
     if part is not None:
         index, count = (int(x) for x in part.split("/"))
         summary = asyncio.run(
             _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, (index, count), quiet)
         )
-        click.echo(json.dumps(summary), err=True)
+        click.echo(json.dumps(summary))  # read by the parent process
         return
+    if alerts_out:
+        Path(alerts_out).write_bytes(b"")  # always written: empty unless alerts follow
     if workers > 1:
         child = [
             "replay",
@@ -118,14 +118,15 @@ def replay(
         child += ["--to", str(to_ms)] if to_ms is not None else []
         child += ["--model", model_name] if model_name else []
         config = ctx.find_root().obj.get("config")
-        _spawn((["--config", str(config)] if config else []) + child, workers)
+        summary = _spawn((["--config", str(config)] if config else []) + child, workers)
     else:
         summary = asyncio.run(
             _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet)
         )
-        if not quiet:
-            click.echo(json.dumps(summary), err=True)
-    windows = _finish(settings, namespace, alerts_out, alerts_topic)
+    if not quiet:
+        click.echo(json.dumps(summary), err=True)
+    _say_what_was_lost(summary, settings)
+    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet)
     click.echo(
         json.dumps(
             {"namespace": namespace, "topic": topic, "from_ms": from_ms, "to_ms": to_ms, **windows}
@@ -133,24 +134,80 @@ def replay(
     )
 
 
-def default_namespace(topic: str, from_ms: int | None, to_ms: int | None) -> str:
-    """A stable namespace per (topic, range): rerunning the same replay resumes it."""
-    digest = hashlib.sha256(f"{topic}|{from_ms}|{to_ms}".encode()).hexdigest()[:10]
+def default_namespace(topic: str, from_ms: int | None, to_ms: int | None, config: str = "") -> str:
+    """A stable namespace per (topic, range, settings): the same replay rerun resumes it.
+
+    ``config`` is :func:`settings_digest`: a replay after a change of the models or
+    ingest settings starts afresh instead of silently resuming a stale result.
+    """
+    digest = hashlib.sha256(f"{topic}|{from_ms}|{to_ms}|{config}".encode()).hexdigest()[:10]
     return f"replay-{digest}"
 
 
-def _spawn(args: Sequence[str], workers: int) -> None:
+def settings_digest(settings: Settings) -> str:
+    """A digest of what shapes a replay's result: models (features, alerts) and ingest rules."""
+    shape = settings.model_dump(mode="json", include={"models", "ingest", "evaluate"})
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
+    """Run the parts; their summaries (one JSON line each on stdout) added up."""
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "stream.cli", *args, "--part", f"{i}/{workers}", "--quiet"],
             env=os.environ.copy(),
+            stdout=subprocess.PIPE,
         )
         for i in range(workers)
     ]
-    codes = [p.wait() for p in procs]
+    outs = [p.communicate()[0] for p in procs]
+    codes = [p.returncode for p in procs]
     if any(codes):
         msg = f"replay worker(s) failed with exit codes {codes}"
         raise DriftstreamError(msg)
+    total: dict[str, Any] = {
+        "records": 0,
+        "accepted": 0,
+        "rejected": {},
+        "unknown_model": 0,
+        "unknown_models": {},
+        "late": 0,
+        "partitions": [],
+    }
+    for out in outs:
+        part = json.loads(out.decode().strip().splitlines()[-1])
+        for key in ("records", "accepted", "unknown_model", "late"):
+            total[key] += part[key]
+        for reason, n in part["rejected"].items():
+            total["rejected"][reason] = total["rejected"].get(reason, 0) + n
+        for name, n in part["unknown_models"].items():
+            total["unknown_models"][name] = total["unknown_models"].get(name, 0) + n
+        total["partitions"] = sorted([*total["partitions"], *part["partitions"]])
+    return total
+
+
+def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
+    """One line when most records were rejected or none was for a configured model."""
+    from stream.commands.deadletter import safe_bytes
+    from stream.commands.rejections import rejection_line
+
+    def shown(name: str) -> str:
+        return repr(safe_bytes(name.encode(), 60))
+
+    records = int(summary["records"])
+    rejected: dict[str, int] = summary["rejected"]
+    if records and 2 * sum(rejected.values()) > records:
+        click.echo(
+            f"replay: warning: {rejection_line(rejected, records, settings.ingest)}", err=True
+        )
+    elif records and 2 * summary["unknown_model"] > records:
+        names = sorted(summary["unknown_models"].items(), key=lambda kv: (-kv[1], kv[0]))
+        click.echo(
+            f"replay: warning: {summary['unknown_model']:,} of {records:,} record(s) name a "
+            f"model that is not configured: {', '.join(f'{shown(m)} {n:,}' for m, n in names[:5])}"
+            f" (configured: {', '.join(settings.models.names)}; models.<name> in the config)",
+            err=True,
+        )
 
 
 async def _ingest(
@@ -165,6 +222,7 @@ async def _ingest(
 ) -> dict[str, object]:
     from stream.adapters.kafka import client_options
     from stream.adapters.kafka_range import PartitionRange, plan_range, read_range
+    from stream.adapters.redis_replay import save_replay_range
     from stream.adapters.redis_store import RedisSketchStore, redis_client
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.contract import Limits
@@ -175,6 +233,8 @@ async def _ingest(
 
     opts = client_options(settings.kafka)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
+    if not any(r.size for r in ranges):
+        raise DriftstreamError(await _nothing_in_range(opts, topic, from_ms, to_ms))
     if part is not None:
         mine = set(part_of([r.partition for r in ranges], *part))
         ranges = [r for r in ranges if r.partition in mine]
@@ -185,6 +245,9 @@ async def _ingest(
     # replay): an open-ended range ends where it was planned, now.
     event_clock = RangeClock(from_ms, to_ms if to_ms is not None else SystemClock().now_ms())
     client = redis_client(settings.redis)
+    save_replay_range(
+        client, namespace, topic, from_ms, to_ms, {r.partition: (r.start, r.end) for r in ranges}
+    )
     store = RedisSketchStore(client, namespace)
     windows = RedisWindowStore(client, namespace)
     by_part = {r.partition: r for r in ranges}
@@ -198,8 +261,6 @@ async def _ingest(
     last = [0.0]
 
     def show(p: Progress) -> None:
-        import time
-
         now = time.monotonic()
         if not quiet and now - last[0] >= 1.0:
             last[0] = now
@@ -228,13 +289,40 @@ async def _ingest(
         "records": summary.records,
         "accepted": summary.accepted,
         "rejected": summary.rejected,
+        "unknown_model": summary.unknown_model,
+        "unknown_models": dict(summary.unknown_models),
         "late": summary.late,
         "partitions": list(summary.partitions),
     }
 
 
+async def _nothing_in_range(
+    opts: Mapping[str, Any], topic: str, from_ms: int | None, to_ms: int | None
+) -> str:
+    """Why a range is empty, in one line: the topic's record-time span, what to change."""
+    from stream.adapters.kafka_range import record_time_span
+    from stream.commands.timeargs import utc
+
+    asked = f"[{'earliest' if from_ms is None else utc(from_ms)}, "
+    asked += f"{'end' if to_ms is None else utc(to_ms)})"
+    span = await record_time_span(opts, topic)
+    if span is None:
+        return f"replay: topic {topic!r} holds no record (produce events first)"
+    first, last = span
+    return (
+        f"replay: no record of topic {topic!r} in {asked}: its records are stamped "
+        f"{utc(first)} .. {utc(last)} (Kafka record time). --from/--to select by record "
+        "time; records sent with the send time (`produce --record-time send`, or a producer "
+        "that sets none) are found there, not at their events' ts"
+    )
+
+
 def _finish(
-    settings: Settings, namespace: str, alerts_out: str | None, alerts_topic: str | None
+    settings: Settings,
+    namespace: str,
+    alerts_out: str | None,
+    alerts_topic: str | None,
+    quiet: bool = False,
 ) -> dict[str, object]:
     """Roll up, evaluate every new window in time order, then hand the alerts out."""
     from stream.adapters.alerts import AlertPublisher
@@ -247,16 +335,23 @@ def _finish(
 
     client = redis_client(settings.redis)
     windows = RedisWindowStore(client, namespace)
-    rolled = roll_up_all(settings.models, windows)
+    rollup = _PhaseProgress(
+        "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
+    )
+    rolled = roll_up_all(settings.models, windows, on_window=lambda _m, _w: rollup.step())
+    rollup.done()
     evals = RedisEvaluationStore(
         client, namespace, windows, reference_namespace=settings.redis.namespace
     )
     evaluator = Evaluator(evals, encode=alert_encoder(settings))
     alerts: dict[str, int] = {}
+    total = sum(len(r.hours) + len(r.days) for r in rolled.values())
+    evaluating = _PhaseProgress("evaluating", "window(s)", total, quiet)
     for model, result in rolled.items():
         spec = settings.models.model(model)
         for window in (*result.hours, *result.days):
             evaluator.evaluate(spec, window)
+            evaluating.step()
         pending = evals.outbox(model)
         alerts[model] = len(pending)
         if alerts_out and pending:
@@ -266,11 +361,50 @@ def _finish(
             AlertPublisher(evals, alerts_topic, sync_options(settings.kafka)).publish(model)
         elif pending:
             evals.ack(model, len(pending))
+    evaluating.done()
     return {
         "hours": {m: len(r.hours) for m, r in rolled.items()},
         "days": {m: len(r.days) for m, r in rolled.items()},
         "alerts": alerts,
     }
+
+
+class _PhaseProgress:
+    """One progress line of a phase (count, rate, ETA) on stderr, at most once a second."""
+
+    def __init__(self, phase: str, unit: str, total: int | None, quiet: bool) -> None:
+        self.phase, self.unit, self.total, self.quiet = phase, unit, total, quiet
+        self.done_n, self.started = 0, time.monotonic()
+        self.last = self.started
+        self.shown = False
+        if not quiet and total != 0:
+            of = "" if total is None else f" {total:,} {unit}"
+            click.echo(f"{phase}{of}...", err=True)
+
+    def step(self) -> None:
+        self.done_n += 1
+        now = time.monotonic()
+        if not self.quiet and now - self.last >= 1.0:
+            self.last, self.shown = now, True
+            click.echo(f"\r{self.line(now)}", err=True, nl=False)
+
+    def line(self, now: float) -> str:
+        elapsed = max(now - self.started, 1e-9)
+        rate = self.done_n / elapsed
+        if self.total is None:
+            return f"{self.phase}: {self.done_n:,} {self.unit}  {rate:,.1f}/s"
+        eta = (self.total - self.done_n) / rate if rate else float("inf")
+        return (
+            f"{self.phase}: {self.done_n:,}/{self.total:,} {self.unit}  {rate:,.1f}/s  "
+            f"ETA {eta:,.0f}s"
+        )
+
+    def done(self) -> None:
+        if self.shown:
+            click.echo(f"\r{self.line(time.monotonic())}", err=True)
+        if not self.quiet and self.total is None:
+            took = time.monotonic() - self.started
+            click.echo(f"{self.phase}: {self.done_n:,} {self.unit} in {took:,.1f}s", err=True)
 
 
 @click.group()
@@ -296,6 +430,7 @@ def clean(ctx: click.Context, name: str, yes: bool) -> None:
             msg = "pass --yes to clean without a terminal"
             raise click.UsageError(msg)
         click.confirm(f"delete every key of namespace {name!r}?", abort=True)
+    reachable(settings, redis=True)
     client = redis_client(settings.redis)
     deleted = 0
     batch: list[bytes] = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from stream.commands.run import settings_from
+from stream.commands.run import reachable, settings_from
 from stream.errors import ConfigError, DriftstreamError
 
 __all__ = ["report"]
@@ -41,9 +41,13 @@ class ReportError(DriftstreamError):
 def report(
     ctx: click.Context, model_name: str, window_text: str, namespace: str | None, out: Path
 ) -> None:
-    """Write a self-contained HTML drift report of one window (inline SVG, no links out).
+    r"""Write a self-contained HTML drift report of one window (inline SVG, no links out).
 
-    Example: driftstream report --model fraud-v3 --window day:2026-01-08 --out report.html
+    \b
+    Examples:
+      driftstream report --model fraud-v3 --window day:2026-01-08 --out report.html
+      driftstream report --model fraud-v3 --window hour:2026-01-08T13 \
+          --namespace replay-1a2b3c4d5e --out replay.html
     """
     from stream.adapters.redis_store import redis_client
     from stream.core.window import WindowKey
@@ -60,6 +64,7 @@ def report(
         msg = f"models: no model {model_name!r} is configured (configured: {known})"
         raise ConfigError(msg)
     ns = namespace or settings.redis.namespace
+    reachable(settings, redis=True)
     client = redis_client(settings.redis)
     try:
         data = DashboardData(client, ns, settings.models)

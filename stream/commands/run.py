@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from stream.catalog import ModelSpec
 from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
-__all__ = ["model_of", "produce", "settings_from", "topics", "worker"]
+__all__ = ["model_of", "produce", "reachable", "settings_from", "topics", "worker"]
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -22,6 +23,16 @@ def settings_from(ctx: click.Context) -> Settings:
         obj["settings"] = load_settings(obj.get("config"))
     settings: Settings = obj["settings"]
     return settings
+
+
+def reachable(settings: Settings, *, kafka: bool = False, redis: bool = False) -> None:
+    """Fail now, in one line naming the backend and its address, when one is down."""
+    from stream.adapters.reach import check_kafka, check_redis
+
+    if kafka:
+        check_kafka(settings.kafka)
+    if redis:
+        check_redis(settings.redis)
 
 
 @click.command()
@@ -48,6 +59,7 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
     if not settings.models.names:
         msg = "models: no model is configured; nothing to monitor"
         raise ConfigError(msg)
+    reachable(settings, kafka=True, redis=True)
     app, _ = build_app(settings)
     debug = bool(ctx.find_root().obj.get("debug"))
     try:
@@ -99,6 +111,14 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
 )
 @click.option("--topic", help="Topic (default: topics.features).")
 @click.option("--partitions", type=int, help="Spread round-robin over this many partitions.")
+@click.option(
+    "--record-time",
+    type=click.Choice(["event", "send"]),
+    default="event",
+    show_default=True,
+    help="--file: Kafka record timestamp from each event's ts (replay --from/--to find "
+    "history where its events are), or the send time.",
+)
 @click.pass_context
 def produce(
     ctx: click.Context,
@@ -112,13 +132,17 @@ def produce(
     rate: float | None,
     topic: str | None,
     partitions: int | None,
+    record_time: str,
 ) -> None:
     r"""Write feature events to Kafka from a JSONL file or a synthetic generator.
+
+    With --file each record's Kafka timestamp is its event's ts (events without a
+    usable ts get the send time), so `replay --from/--to` finds history by event time.
 
     \b
     Examples:
       driftstream produce --synthetic --count 1000000 --rate 50000
-      driftstream produce --file events.jsonl
+      driftstream produce --file history.jsonl
     """
     from stream.adapters.kafka_tools import produce as send
     from stream.adapters.kafka_tools import sync_options
@@ -128,20 +152,110 @@ def produce(
     if synthetic == (path is not None):
         msg = "give exactly one of --synthetic or --file"
         raise click.UsageError(msg)
+    reachable(settings, kafka=True)
+    name = topic or settings.topics.features
+    stamps = EventTimes()
+    if path is not None and record_time == "event":
+        from stream.adapters.kafka_tools import retention_ms
+
+        retention = retention_ms(sync_options(settings.kafka), name)
+        if retention is not None and retention >= 0:
+            stamps.expires_before_ms = time.time_ns() // 1_000_000 - retention
+            stamps.retention_ms = retention
     if path is not None:
-        values: Iterable[bytes | tuple[bytes, int]] = _lines(path)
+        lines = _lines(path)
+        values: Iterable[bytes | tuple[bytes, int | None]] = (
+            stamps.stamp(lines) if record_time == "event" else lines
+        )
     else:
         spec = model_of(settings, model_name)
         gen = SyntheticStream(spec, start_ms=start_ms, events_per_hour=events_per_hour, seed=seed)
         values = gen.records(count)
     n = send(
         sync_options(settings.kafka),
-        topic or settings.topics.features,
+        name,
         values,
         rate=rate,
         partitions=partitions,
     )
-    click.echo(f"sent {n} events to {topic or settings.topics.features}")
+    click.echo(f"sent {n} events to {name}")
+    if path is not None:
+        click.echo(stamps.describe(record_time), err=True)
+    if stamps.expired:
+        from stream.commands.rejections import duration
+
+        click.echo(
+            f"produce: warning: {stamps.expired:,} event(s) have a ts older than topic "
+            f"{name!r}'s retention.ms ({duration(stamps.retention_ms)}): the broker deletes "
+            "them within minutes (log.retention.check.interval.ms). Replay them right away, "
+            "raise the topic's retention.ms, or send with --record-time send",
+            err=True,
+        )
+
+
+class EventTimes:
+    """Record timestamps from each event's ``ts`` (epoch ms or ISO-8601), counted."""
+
+    def __init__(self) -> None:
+        import msgspec
+
+        class _Ts(msgspec.Struct):
+            ts: int | str | None = None
+
+        self._decode = msgspec.json.Decoder(_Ts).decode
+        self._error = msgspec.DecodeError
+        self.stamped = 0
+        self.unstamped = 0
+        #: Record times before this are past the topic's retention (counted in ``expired``).
+        self.expires_before_ms: int | None = None
+        self.retention_ms = 0
+        self.expired = 0
+        self.oldest: int | None = None
+        self.newest: int | None = None
+
+    def of(self, line: bytes) -> int | None:
+        """Event time of one JSONL line in epoch ms; None when it has no usable ts."""
+        from stream.contract import iso_ms
+
+        try:
+            ts = self._decode(line).ts
+        except self._error:
+            return None
+        if isinstance(ts, int):
+            return ts if 0 <= ts < 2**62 else None
+        if isinstance(ts, str):
+            ms = iso_ms(ts)
+            return ms if ms is not None and ms >= 0 else None
+        return None
+
+    def stamp(self, lines: Iterable[bytes]) -> Iterator[tuple[bytes, int | None]]:
+        """Each line with its event time (None: the producer uses the send time)."""
+        for line in lines:
+            ms = self.of(line)
+            if ms is None:
+                self.unstamped += 1
+            else:
+                self.stamped += 1
+                if self.expires_before_ms is not None and ms < self.expires_before_ms:
+                    self.expired += 1
+                self.oldest = ms if self.oldest is None else min(self.oldest, ms)
+                self.newest = ms if self.newest is None else max(self.newest, ms)
+            yield line, ms
+
+    def describe(self, record_time: str) -> str:
+        """One line: where the record timestamps came from."""
+        from stream.commands.timeargs import utc
+
+        if record_time == "send":
+            return (
+                "record time: the send time (--record-time send); replay --from/--to select by it"
+            )
+        line = f"record time: each event's ts for {self.stamped} event(s)"
+        if self.oldest is not None and self.newest is not None:
+            line += f" ({utc(self.oldest)} .. {utc(self.newest)})"
+        if self.unstamped:
+            line += f"; {self.unstamped} without a usable ts got the send time"
+        return line
 
 
 def _lines(path: Path) -> Iterator[bytes]:
@@ -182,6 +296,7 @@ def topics_create(ctx: click.Context, partitions: int | None) -> None:
     from stream.adapters.kafka_tools import create_topics, sync_options
 
     s = settings_from(ctx)
+    reachable(s, kafka=True)
     t = s.topics
     n = partitions or t.partitions
     result = create_topics(

@@ -22,6 +22,7 @@ from importlib import resources
 from typing import Any
 
 from stream import __version__
+from stream.core.alert_text import change, signed
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
 from stream.core.nullspread import finite_or_none, none_to_nan
@@ -261,20 +262,21 @@ class Alert:
 
 
 def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDrift:
+    effect, magnitude, ci_low, ci_high = signed(d)
     return FeatureDrift(
         name=d.feature,
         kind=d.kind,
         breach=d.breach,
         severity=d.severity,
         effect_metric=d.effect_metric,
-        effect=d.effect,
+        effect=effect,
         threshold=d.threshold,
         ratio=d.ratio,
         p_value=d.p_value,
         p_drift=d.p_drift,
-        magnitude=d.magnitude,
-        ci_low=d.ci[0],
-        ci_high=d.ci[1],
+        magnitude=magnitude,
+        ci_low=ci_low,
+        ci_high=ci_high,
         reasons=d.reasons,
         metrics=d.metrics,
         dashboard_url=dashboard_url(base, model, window, d.feature),
@@ -292,6 +294,9 @@ def _summary(e: AlertEvent) -> str:
     head = f"[{e.severity}] {e.model}: {what} in {len(names)} feature"
     head += "s" if len(names) != 1 else ""
     text = f"{head} ({shown}) — {e.window} vs {e.baseline}"
+    moved = [f"{d.feature} {c}" for d in e.decisions[:3] if (c := change(d))]
+    if moved and e.status != "resolved":
+        text += ": " + "; ".join(moved)
     return text[: _SUMMARY_MAX - 1] + "…" if len(text) > _SUMMARY_MAX else text
 
 
@@ -301,10 +306,13 @@ def _description(e: AlertEvent) -> str:
         f"baseline; first breach {iso_ms(e.first_seen_ms)}.",
     ]
     for d in e.decisions:
+        effect, magnitude, lo, hi = signed(d)
+        what = change(d)
         lines.append(
-            f"- {d.feature} ({d.kind}): {d.effect_metric} = {_g3(d.effect)} vs threshold "
+            f"- {d.feature} ({d.kind}): {what + '; ' if what else ''}"
+            f"{d.effect_metric} = {_g3(effect)} vs threshold "
             f"{_g3(d.threshold)} (p = {_g3(d.p_value)}, P(drift) = {_g3(d.p_drift)}); "
-            f"magnitude {_g3(d.magnitude)} [{_g3(d.ci[0])}, {_g3(d.ci[1])}]"
+            f"magnitude {_g3(magnitude)} [{_g3(lo)}, {_g3(hi)}]"
         )
         lines.extend(f"    {r}" for r in d.reasons[:3])
     return "\n".join(lines)

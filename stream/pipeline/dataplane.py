@@ -47,6 +47,9 @@ from stream.pipeline.ports import (
 
 __all__ = ["DataPlane", "IngestStats", "LatencyHistogram"]
 
+#: Distinct unknown model names counted by name (hostile input is bounded).
+MAX_UNKNOWN_NAMES = 100
+
 FLUSH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -73,6 +76,8 @@ class IngestStats:
     consumed: int = 0
     accepted: int = 0
     unknown_model: int = 0
+    #: The same events by model name (the first MAX_UNKNOWN_NAMES names; the rest as "…").
+    unknown_models: dict[str, int] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     late: int = 0
     late_by_model: dict[str, int] = field(default_factory=dict)
@@ -300,6 +305,13 @@ class DataPlane:
         s.consumed += batch.n_records
         s.accepted += batch.accepted
         s.unknown_model += sum(batch.unknown_models.values())
+        for name, n in batch.unknown_models.items():
+            key = (
+                name
+                if name in s.unknown_models or len(s.unknown_models) < MAX_UNKNOWN_NAMES
+                else "…"
+            )
+            s.unknown_models[key] = s.unknown_models.get(key, 0) + n
         for r in batch.rejections:
             s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
 

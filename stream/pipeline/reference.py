@@ -24,9 +24,17 @@ from stream.core.window import iso_ms
 from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
 from stream.synth import SyntheticStream
 
-__all__ = ["Reference", "ReferenceBuilder", "calibration_of", "csv_events"]
+__all__ = [
+    "Reference",
+    "ReferenceBuilder",
+    "calibration_of",
+    "csv_columns",
+    "csv_events",
+    "null_columns",
+]
 
 NO_LIMITS = Limits(max_future_ms=2**62, max_past_ms=2**62)
+SAMPLES = 3
 
 
 @dataclass
@@ -49,8 +57,14 @@ class Reference:
         return min(self.hours), max(self.hours)
 
     def describe(self) -> dict[str, Any]:
-        """JSON-able summary (stored with the reference, shown by `reference show`)."""
+        """JSON-able summary (stored with the reference, shown by `reference show`).
+
+        Events without a time (a CSV without ``ts``) all fall in the hour of epoch 0:
+        that is no span to show, so first/last hour are None rather than 1970-01-01.
+        """
         span = self.span
+        if span == (0, 0):
+            span = None
         return {
             **self.meta,
             "model": self.model,
@@ -84,6 +98,9 @@ class ReferenceBuilder:
         self._parser = ContractParser(Catalog.of(spec), NO_LIMITS)
         self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
         self._offset = 0
+        #: Rejections by reason, and the first few as (event index from 0, reason, detail).
+        self.rejected_by_reason: dict[str, int] = {}
+        self.samples: list[tuple[int, str, str]] = []
 
     def add(self, values: Sequence[bytes], timestamps_ms: Sequence[int] | None = None) -> None:
         """Parse and fold one batch (record timestamps default to 0: one hour)."""
@@ -92,6 +109,10 @@ class ReferenceBuilder:
         batch = self._parser.parse(values, ts, np.arange(self._offset, self._offset + n), 0)
         self._offset += n
         self._ref.rejected += len(batch.rejections)
+        for r in batch.rejections:
+            self.rejected_by_reason[r.reason] = self.rejected_by_reason.get(r.reason, 0) + 1
+            if len(self.samples) < SAMPLES:
+                self.samples.append((r.offset, r.reason, r.detail))
         block = batch.blocks.get(self.spec.name)
         if block is not None:
             self._fold(block)
@@ -132,6 +153,28 @@ class ReferenceBuilder:
                 merged[f] = merge_sketches(merged[f], sketch)
         ref.sketches = merged
         return ref
+
+
+def csv_columns(
+    header: Sequence[str], spec: ModelSpec, ts_column: str = "ts"
+) -> tuple[list[str], list[str]]:
+    """(declared columns the header lacks, header columns the model does not declare).
+
+    >>> from stream.catalog import ModelSpec
+    >>> spec = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"},
+    ...                                  "prediction": "numeric"})
+    >>> csv_columns(["ts", "x", "score"], spec)
+    (['prediction'], ['score'])
+    """
+    have = set(header)
+    missing = [c for c in spec.kinds if c not in have]
+    unknown = [c for c in header if c not in spec.kinds and c != ts_column]
+    return missing, unknown
+
+
+def null_columns(ref: Reference) -> list[str]:
+    """Columns without one non-null value in the reference (nothing to compare with)."""
+    return [c for c, s in ref.sketches.items() if s.total - s.nulls == 0]
 
 
 def csv_events(

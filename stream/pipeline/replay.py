@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 from stream.catalog import Catalog
 from stream.contract import Limits
@@ -37,7 +38,7 @@ from stream.pipeline.ports import (
     SealNotice,
     SketchStore,
 )
-from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
+from stream.pipeline.rollup import RollupResult, StoredWindow, WindowStore, roll_up
 
 __all__ = [
     "RangeClock",
@@ -121,6 +122,8 @@ class ReplaySummary:
     rejected: Mapping[str, int]
     late: int
     partitions: tuple[int, ...]
+    unknown_model: int = 0
+    unknown_models: Mapping[str, int] = field(default_factory=dict)
 
 
 async def ingest_range(
@@ -184,14 +187,23 @@ async def ingest_range(
         rejected=dict(dead.by_reason),
         late=s.late,
         partitions=tuple(sorted(starts)),
+        unknown_model=s.unknown_model,
+        unknown_models=dict(s.unknown_models),
     )
 
 
 def roll_up_all(
-    catalog: Catalog, windows: WindowStore, params: SketchParams | None = None
+    catalog: Catalog,
+    windows: WindowStore,
+    params: SketchParams | None = None,
+    on_window: Callable[[str, StoredWindow], None] | None = None,
 ) -> dict[str, RollupResult]:
-    """Step 4: one rollup pass per model."""
-    return {spec.name: roll_up(spec, windows, params) for spec in catalog.specs()}
+    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made)."""
+    out = {}
+    for spec in catalog.specs():
+        each = None if on_window is None else partial(on_window, spec.name)
+        out[spec.name] = roll_up(spec, windows, params, each)
+    return out
 
 
 def part_of(partitions: Sequence[int], index: int, count: int) -> list[int]:

@@ -21,7 +21,7 @@ same bytes whatever the partitioning, the worker count or the pass timing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -136,9 +136,15 @@ def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | N
 
 
 def roll_up(
-    spec: ModelSpec, store: WindowStore, params: SketchParams | None = None
+    spec: ModelSpec,
+    store: WindowStore,
+    params: SketchParams | None = None,
+    on_window: Callable[[StoredWindow], None] | None = None,
 ) -> RollupResult:
-    """One idempotent rollup pass for ``spec`` (module docstring, steps 1–3)."""
+    """One idempotent rollup pass for ``spec`` (module docstring, steps 1–3).
+
+    ``on_window`` is called with each window created (progress of long passes).
+    """
     p = params or SketchParams()
     through = complete_through(store.progress(spec.name))
     if through is None:
@@ -156,6 +162,8 @@ def roll_up(
         )
         if store.create_window(spec.name, window):
             hours.append(window)
+            if on_window is not None:
+                on_window(window)
     days = []
     for d in store.pending_days(spec.name):
         if d + DAY_MS > through:
@@ -172,4 +180,6 @@ def roll_up(
         )
         if store.create_window(spec.name, window):
             days.append(window)
+            if on_window is not None:
+                on_window(window)
     return RollupResult(tuple(hours), tuple(days))

@@ -6,13 +6,14 @@ drawn, ``<title>`` tooltips, no scripts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
+from stream.core.window import DAY_MS, HOUR_MS
 from stream.web.svg import FONT, WindowLink, a_link, fmt, nice_ticks, pct, window_label
 
-__all__ = ["BASELINE_STYLE", "SERIES_STYLE", "overlay_svg", "series_svg"]
+__all__ = ["BASELINE_STYLE", "SERIES_STYLE", "overlay_svg", "series_svg", "time_labels"]
 
 SERIES_STYLE = {
     "reference": ("#64748b", "#94a3b8", 0.35, ""),
@@ -143,6 +144,41 @@ def _bars(dist: dict[str, Any], head: str, width: int) -> str:
     return "".join(out)
 
 
+#: Axis labels closer than this (px, centre to centre) would overlap: fewer are shown.
+LABEL_SPACING_PX = 70.0
+
+
+def time_labels(
+    pts: Sequence[dict[str, Any]], sx: Callable[[int], float], left: float, right: float
+) -> list[tuple[dict[str, Any], float, str]]:
+    """Up to 5 points to label on a time axis, at least LABEL_SPACING_PX apart.
+
+    Candidates are evenly spaced in time (not in index: windows need not be evenly
+    spaced), snapped to the nearest point; a label too close to one already kept is
+    dropped. Returns (point, x, text-anchor).
+    """
+    if not pts:
+        return []
+    n = max(1, min(5, int((right - left) // LABEL_SPACING_PX) + 1, len(pts)))
+    t0, t1 = pts[0]["start_ms"], pts[-1]["start_ms"]
+    chosen: list[tuple[dict[str, Any], float]] = []
+    for i in range(n):
+        target = t0 + (t1 - t0) * i / max(1, n - 1)
+        p = min(pts, key=lambda q: abs(q["start_ms"] - target))
+        x = sx(p["start_ms"])
+        if all(abs(x - kept) >= LABEL_SPACING_PX for _, kept in chosen):
+            chosen.append((p, x))
+    out = []
+    for p, x in chosen:
+        anchor = "middle"
+        if x - left < LABEL_SPACING_PX / 2:
+            anchor = "start"
+        elif right - x < LABEL_SPACING_PX / 2:
+            anchor = "end"
+        out.append((p, x, anchor))
+    return out
+
+
 def series_svg(
     series: dict[str, Any] | None,
     *,
@@ -187,14 +223,21 @@ def series_svg(
             f'<text x="{ml - 4}" y="{sy(t) + 3:.1f}" text-anchor="end" fill="#64748b">'
             f"{fmt(t)}</text>"
         )
-    n_lab = max(1, min(5, len(pts)))
-    for i in range(n_lab):
-        p = pts[round(i * (len(pts) - 1) / max(1, n_lab - 1))] if n_lab > 1 else pts[0]
-        x = sx(p["start_ms"])
-        anchor = "start" if i == 0 and n_lab > 1 else ("end" if i == n_lab - 1 else "middle")
+    step_ms = DAY_MS if scale == "day" else HOUR_MS
+    for a, b in zip(pts, pts[1:], strict=False):
+        if b["start_ms"] - a["start_ms"] > step_ms:
+            # No window between two measured ones: a gap, shaded, never a line across it.
+            x0, x1 = sx(a["start_ms"]), sx(b["start_ms"])
+            missing = (b["start_ms"] - a["start_ms"]) // step_ms - 1
+            out.append(
+                f'<rect class="gap" x="{x0 + 2:.1f}" y="{mt}" width="{max(1.0, x1 - x0 - 4):.1f}" '
+                f'height="{ph}" fill="#f1f5f9" data-missing="{missing}"><title>{missing} '
+                f"{escape(scale)} window(s) without data</title></rect>"
+            )
+    for p, x, anchor in time_labels(pts, sx, ml, ml + pw):
         out.append(
-            f'<text x="{x:.1f}" y="{mt + ph + 16}" text-anchor="{anchor}" fill="#475569">'
-            f"{escape(window_label(str(p['window']), scale))}</text>"
+            f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="{anchor}" '
+            f'fill="#475569">{escape(window_label(str(p["window"]), scale))}</text>'
         )
     for sign in (1, -1) if signed else (1,):
         seg = [
@@ -210,10 +253,15 @@ def series_svg(
         out.append(
             f'<line x1="{ml}" x2="{ml + pw}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" stroke="#94a3b8"/>'
         )
-    line = [
-        f"{'M' if i == 0 else 'L'}{sx(p['start_ms']):.1f},{sy(p['value']):.1f}"
-        for i, p in enumerate(q for q in pts if q["value"] is not None)
-    ]
+    line = []
+    prev: int | None = None
+    for p in pts:
+        if p["value"] is None:
+            prev = None  # a window without a value breaks the line too
+            continue
+        jump = prev is None or p["start_ms"] - prev > step_ms
+        line.append(f"{'M' if jump else 'L'}{sx(p['start_ms']):.1f},{sy(p['value']):.1f}")
+        prev = p["start_ms"]
     out.append(
         f'<path class="value" d="{" ".join(line)}" fill="none" stroke="#2563eb" '
         'stroke-width="1.6"/>'

@@ -85,11 +85,14 @@ def alerts_block(
         win = str(last["window"]) if last else _window_key(scale, int(a["first_seen_ms"]))
         first_feature = a["members"][0] if a["members"] else None
         href = links.model(model, window=win, feature=first_feature) if win else None
-        cls = "open" if a["status"] == "open" else "resolved"
+        # Only a published `resolved` event closes an alert for pagers: one the lifecycle no
+        # longer tracks but never resolved ("closed") is still open there, so not green.
+        cls = "resolved" if a["status"] == "resolved" else "open"
         summary = escape(str(last.get("summary") or "")) if last else ""
         out.append(
             f'<div class="alert-row {cls}" data-dedup="{escape(a["dedup_key"])}">'
-            f'<span class="chip {cls}">{escape(a["status"])}</span>'
+            f'<span class="chip {cls}">'
+            f"{'unresolved' if a['status'] == 'closed' else escape(a['status'])}</span>"
             f'<span class="chip {escape(a["severity"])}">{escape(a["severity"])}</span>'
             f"<b>{escape(', '.join(a['members']) or '—')}</b>"
             f'<span class="label">{escape(scale)} vs {escape(str(a["baseline"]))}</span>'

@@ -8,6 +8,8 @@ with the numbers it draws (tests and curious users read them), and ``<title>`` t
 ('0.000123', '12.3', '12,346', '–')
 >>> ratio_color(None, False), ratio_color(0.0, False), ratio_color(5.0, True)
 ('#eceff3', '#f1f5f9', '#7f1d1d')
+>>> ratio_color(5.0, False) == ratio_color(0.6, False)  # no breach: never warm
+True
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "FONT",
+    "NOT_BREACH_CAP",
     "CellLink",
     "WindowLink",
     "a_link",
@@ -62,13 +65,25 @@ def pct(x: float | None) -> str:
     return "–" if x is None or not math.isfinite(x) else f"{100 * x:.1f}%"
 
 
+#: The warmest colour of a cell whose verdict is "no drift": the last cool stop (warm
+#: colours, from 0.85 of the threshold up, are kept for breaches).
+NOT_BREACH_CAP = 0.6
+
+
 def ratio_color(ratio: float | None, breach: bool) -> str:
-    """Cell colour of an effect/threshold ratio: cool below 1, warm at 1, dark red by 4."""
+    """Cell colour of an effect/threshold ratio: cool below 1, warm at 1, dark red by 4.
+
+    The colour agrees with the verdict: a cell that is not a breach is never warm (a
+    big score that is not confident, or of a metric the verdict does not rank, is no
+    drift; the tooltip still gives its ratio), and a breach is never cooler than the
+    threshold colour (a pipeline break or a confident small effect is drift).
+    """
     if ratio is None:
         if not breach:
             return EMPTY
         ratio = _STOPS[-1][0]
     r = max(0.0, ratio)
+    r = max(r, 1.0) if breach else min(r, NOT_BREACH_CAP)
     for (x0, c0), (x1, c1) in zip(_STOPS, _STOPS[1:], strict=False):
         if r <= x1:
             t = (r - x0) / (x1 - x0)
@@ -186,7 +201,8 @@ def heatmap_svg(
         x0 = col(a["first_seen_ms"])
         x1 = col(a.get("end_ms")) if a.get("end_ms") is not None else label_w + plot_w
         x1 = max(x1, x0 + cw)
-        fill = {"open": "#dc2626", "resolved": "#16a34a"}.get(a["status"], "#94a3b8")
+        # Green only once resolved: "closed" (no resolve published) is still open for pagers.
+        fill = {"resolved": "#16a34a", "closed": "#f97316"}.get(a["status"], "#dc2626")
         tip = (
             f"{a['status']} {a['severity']} alert ({a['baseline']}): "
             f"{', '.join(a['members'])}; dedup {a['dedup_key']}"
@@ -304,6 +320,18 @@ def heatmap_svg(
                 f'<rect class="focus" data-window="{escape(str(w["key"]))}" x="{x:.1f}" '
                 f'y="{top - 3}" width="{cw + 1:.1f}" height="{grid_h + 4}" fill="none" '
                 'stroke="#1d4ed8" stroke-width="2" rx="2" pointer-events="none"/>'
+            )
+    # gaps: columns are the windows that exist; a jump in time between two is marked
+    step_ms = 86_400_000 if scale == "day" else 3_600_000
+    for c in range(1, len(starts)):
+        missing = (starts[c] - starts[c - 1]) // step_ms - 1
+        if missing > 0:
+            x = label_w + c * cw - 0.5
+            out.append(
+                f'<line class="gap" data-missing="{missing}" x1="{x:.1f}" y1="{top - 6}" '
+                f'x2="{x:.1f}" y2="{top + grid_h + 4}" stroke="#0f172a" stroke-width="2" '
+                f'stroke-dasharray="3 2"><title>{missing} {escape(scale)} window(s) without '
+                "data here</title></line>"
             )
     # x axis labels
     step = max(1, math.ceil(72 / cw))

@@ -164,6 +164,21 @@ def test_help_works_for_every_command(
     assert rc == 0, err
     assert out.startswith(f"Usage: driftstream {' '.join(path)}".rstrip()), out
     assert err == ""
+    assert "\\b" not in out  # click's no-rewrap marker is not shown...
+    if "Example" in out:  # ...and examples keep their lines
+        after = out.split("Example", 1)[1].splitlines()[1]
+        assert after.startswith("    ") and "driftstream " in after, out
+
+
+def test_help_lists_config_reference_and_demo_explains_itself(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = run(capsys, "config", "--help")
+    assert "reference  Print the config reference" in out
+    _, out, _ = run(capsys, "demo", "--help")
+    assert "module docstring" not in out
+    for what in ("local Kafka + Redis", "reference", "planted drift", "worker", "alerts"):
+        assert what in " ".join(out.split()), what
 
 
 @pytest.mark.parametrize("path", NEW_COMMANDS, ids=" ".join)
@@ -222,6 +237,26 @@ def test_init_writes_a_config_that_checks(
     assert rc == 0, err
     assert "ok: 1 model(s)" in out and MODEL in out
     assert "reference.path" in err  # the example's reference file is not there: a warning
+
+
+def test_commands_read_the_file_init_wrote(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    env.chdir(tmp_path)
+    env.delenv("DRIFTSTREAM_CONFIG", raising=False)
+    rc, out, _ = run(capsys, "init")
+    assert rc == 0 and "`driftstream config check`" in out and "without -c" in out
+    (tmp_path / "driftstream.toml").write_text(model_toml())
+    rc, out, err = run(capsys, "config", "check")  # no -c, no DRIFTSTREAM_CONFIG
+    assert rc == 0, err
+    assert "config   driftstream.toml" in out and "ok: 1 model(s)" in out
+    rc, _, err = run(capsys, "reference", "list")
+    assert rc == 0, err  # the same file names the model; nothing stored yet
+    # An explicit --config still wins.
+    other = tmp_path / "other.toml"
+    other.write_text(model_toml().replace(MODEL, "other-model"))
+    rc, out, _ = run(capsys, "-c", str(other), "config", "check")
+    assert rc == 0 and "other-model" in out
 
 
 # ---------------------------------------------------------------------------- config check
@@ -485,7 +520,7 @@ def test_status_without_state_and_with_backends_down(
 
     env.setenv("DRIFTSTREAM_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     rc, out, err = run(capsys, "-c", config, "status", "--json")
-    assert rc == 1 and "redis: cannot read state" in one_error_line(err) and out == ""
+    assert rc == 1 and "redis: cannot reach" in one_error_line(err) and out == ""
 
 
 def test_status_after_a_real_worker_run(

@@ -83,3 +83,52 @@ def test_topics_create_is_idempotent(
     assert f"feat-{suffix}: created" in first
     assert main(["topics", "create"]) == 0
     assert f"feat-{suffix}: exists" in capsys.readouterr().out
+
+
+def test_produce_file_stamps_records_with_event_time(
+    env: Path, kafka_bootstrap: str, new_topic: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    topic = new_topic(1)
+    path = env / "history.jsonl"
+    lines = [
+        json.dumps({"model": "m", "ts": 1_767_225_600_000, "features": {"x": 1}}),
+        json.dumps({"model": "m", "ts": "2026-01-01T01:00:00.5+01:00", "features": {"x": 2}}),
+        json.dumps({"model": "m", "features": {"x": 3}}),  # no ts: the send time
+        "not json",
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    before = int(time.time() * 1000)
+    assert main(["produce", "--file", str(path), "--topic", topic]) == 0
+    err = capsys.readouterr().err
+    assert "each event's ts for 2 event(s) (2026-01-01T00:00:00Z .. 2026-01-01T00:00:00Z)" in err
+    assert "2 without a usable ts got the send time" in err
+    stamps = [r.timestamp for r in sorted(_count(kafka_bootstrap, topic), key=lambda r: r.offset)]
+    assert stamps[:2] == [1_767_225_600_000, 1_767_225_600_500]
+    assert all(s >= before for s in stamps[2:])
+
+    topic = new_topic(1)
+    assert main(["produce", "--file", str(path), "--topic", topic, "--record-time", "send"]) == 0
+    assert "record time: the send time" in capsys.readouterr().err
+    assert all(r.timestamp >= before for r in _count(kafka_bootstrap, topic))
+
+
+def test_produce_file_warns_when_events_are_past_the_topic_retention(
+    env: Path, new_topic: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    week = str(7 * 24 * 3_600_000)
+    topic = new_topic(1, config={"retention.ms": week})
+    path = env / "history.jsonl"
+    old = [
+        json.dumps({"model": "m", "ts": 1_767_225_600_000 + i, "features": {"x": i}})
+        for i in range(3)
+    ]
+    path.write_text("\n".join(old) + "\n")
+    assert main(["produce", "--file", str(path), "--topic", topic]) == 0
+    (warning,) = [ln for ln in capsys.readouterr().err.splitlines() if "warning" in ln]
+    assert warning.startswith("produce: warning: 3 event(s) have a ts older than topic")
+    assert "retention.ms (7d)" in warning and "--record-time send" in warning
+    # Unlimited retention (the test broker's default): nothing to say.
+    assert main(["produce", "--file", str(path), "--topic", new_topic(1)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ import redis
 from stream.adapters.redis_refs import RedisReferences
 from stream.cli import main
 from stream.core.sketch import CategoricalSketch, NumericSketch
-from tests.integration.worker_harness import MODEL_TOML, START_MS, spec, synthetic_records
+from tests.integration.worker_harness import MODEL_TOML, START_MS, send, spec, synthetic_records
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +61,7 @@ def test_build_from_csv(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> No
     path = cli_env / "train.csv"
     rows = ["ts,amount,n_items,score_a,score_b,country,device,prediction"]
     for i in range(200):
-        rows.append(f"{START_MS + i * 1000},{i},{i % 7},0.5,,DE,mobile,0.1")
+        rows.append(f"{START_MS + i * 1000},{i},{i % 7},0.5,{i % 3},DE,mobile,0.1")
     path.write_text("\n".join(rows) + "\n")
     assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 0
     meta = json.loads(capsys.readouterr().out)
@@ -77,3 +78,105 @@ def test_unknown_model_and_missing_reference_are_one_line_errors(
     assert err.startswith("driftstream: error: --model: unknown model 'nope'") and "\n" not in err
     assert main(["reference", "show", "--model", "fraud-v3", "--name", "absent"]) == 1
     assert "no reference 'absent'" in capsys.readouterr().err
+
+
+HEADER = "ts,amount,n_items,score_a,score_b,country,device,prediction"
+
+
+def _csv(path: Path, header: str, row: str, n: int = 200) -> Path:
+    path.write_text(header + "\n" + "".join(row.format(i=i) + "\n" for i in range(n)))
+    return path
+
+
+def test_csv_missing_a_declared_column_is_an_error_listing_the_columns(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The score under another name, and no n_items column.
+    header = "ts,amount,score_a,score_b,country,device,model_score"
+    path = _csv(cli_env / "train.csv", header, "{i},1.5,0.5,0.2,DE,mobile,0.9")
+    assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert "column(s) not declared by model 'fraud-v3', ignored: model_score" in lines[0]
+    assert lines[1].startswith("driftstream: error: ") and len(lines) == 2
+    assert "declared column(s) missing from the header: n_items, prediction" in lines[1]
+    assert "--allow-null-columns" in lines[1]
+    # Told: stored with the missing columns all-null.
+    args = ["reference", "build", "--model", "fraud-v3", "--file", str(path)]
+    assert main([*args, "--allow-null-columns", "--quiet"]) == 0
+    assert json.loads(capsys.readouterr().out)["events"] == 200
+
+
+def test_rejected_rows_are_counted_by_reason_with_a_sample(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        f"{START_MS + i},{'n/a' if i % 4 == 0 else i},1,0.5,0.2,DE,mobile,0.1" for i in range(40)
+    ]
+    path = cli_env / "train.csv"
+    path.write_text(HEADER + "\n" + "\n".join(rows) + "\n")
+    assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 0
+    out, err = capsys.readouterr()
+    meta = json.loads(out)
+    assert meta["events"] == 30 and meta["rejected"] == 10
+    assert meta["rejected_by_reason"] == {"wrong_type": 10}
+    assert "reference build: 10 of 40 record(s) (25%) rejected: wrong_type 10" in err
+    samples = [ln for ln in err.splitlines() if ln.startswith("  e.g. ")]
+    assert len(samples) == 3
+    assert samples[0].startswith("  e.g. line 2: wrong_type: ") and "amount" in samples[0]
+    assert "n/a" in samples[0]
+
+
+def test_an_all_null_column_is_refused_unless_told(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _csv(cli_env / "train.csv", HEADER, "{i},1.5,1,0.5,,DE,mobile,0.1")
+    args = ["reference", "build", "--model", "fraud-v3", "--file", str(path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("driftstream: error: ") and "\n" not in err
+    assert "column(s) score_b are null in all 200 event(s)" in err
+    assert main([*args, "--allow-null-columns"]) == 0
+
+
+def test_topic_range_takes_iso_times_and_reference_version_is_honoured(
+    cli_env: Path,
+    kafka_bootstrap: str,
+    new_topic: Any,
+    redis_client: redis.Redis,
+    redis_namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = cli_env / "c.toml"
+    config.write_text(
+        config.read_text().replace(
+            'reference = { source = "redis", name = "training" }',
+            'reference = { source = "redis", name = "jan", version = "2026.1" }',
+        )
+    )
+    monkeypatch.setenv("DRIFTSTREAM_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    topic = new_topic(1)
+    send(kafka_bootstrap, topic, synthetic_records(3_000, events_per_hour=1_000), 1)
+    args = ["reference", "build", "--model", "fraud-v3", "--topic", topic]
+    assert main([*args, "--from", "2026-01-01T01:00Z", "--to", "2026-01-01T02:00:00+00:00"]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["events"] == 1_000 and meta["hours"] == 1
+    assert meta["name"] == "jan" and meta["version"] == "2026.1"
+    assert meta["first_hour"].startswith("2026-01-01T01")
+    assert RedisReferences(redis_client, redis_namespace).load(spec(), "jan") is not None
+    assert main([*args, "--from", "2026-01-02", "--to", "2026-01-01"]) == 2
+    assert "is not before --to" in capsys.readouterr().err
+
+
+def test_a_csv_without_ts_has_no_1970_span(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = HEADER.removeprefix("ts,")
+    path = _csv(cli_env / "train.csv", header, "{i},1,0.5,0.2,DE,mobile,0.1")
+    assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["events"] == 200 and meta["first_hour"] is None and meta["last_hour"] is None
+    assert main(["reference", "show", "--model", "fraud-v3"]) == 0
+    assert "1970" not in capsys.readouterr().out

@@ -125,7 +125,7 @@ def test_replay_says_so_when_partitions_are_empty_or_truncated(
     assert "partition 1: empty partition" in captured.err
     assert "partition 2: empty partition" in captured.err
     assert "partition 0: records before offset 100 are no longer retained" in captured.err
-    summary = json.loads(captured.err.strip().splitlines()[-1])
+    (summary,) = [json.loads(ln) for ln in captured.err.splitlines() if ln.startswith("{")]
     assert summary["records"] == 200  # went on with what exists
     assert json.loads(captured.out.strip().splitlines()[-1])["hours"] == {"fraud-v3": 1}
     assert main(["namespace", "clean", ns, "--yes"]) == 0

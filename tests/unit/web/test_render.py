@@ -68,15 +68,27 @@ def test_empty_heatmap_says_so() -> None:
 
 
 def test_ratio_colours_warm_up_through_the_threshold() -> None:
-    def rgb(r: float) -> list[int]:
-        c = svg.ratio_color(r, False)
+    def rgb(r: float, breach: bool) -> list[int]:
+        c = svg.ratio_color(r, breach)
         return [int(c[i : i + 2], 16) for i in (1, 3, 5)]
 
-    reds = [rgb(r)[0] for r in (0.0, 0.5, 1.0)]
-    light = [sum(rgb(r)) for r in (1.0, 2.0, 4.0)]
-    assert reds[2] > reds[1] and light == sorted(light, reverse=True)
-    assert rgb(4.0) == rgb(9.0)
-    assert svg.ratio_color(None, True) == svg.ratio_color(4.0, False)
+    cool = [rgb(r, False) for r in (0.0, 0.3, svg.NOT_BREACH_CAP)]
+    light = [sum(rgb(r, True)) for r in (1.0, 2.0, 4.0)]
+    assert all(c[2] >= c[0] for c in cool)  # no red cast below the threshold
+    assert rgb(1.0, True)[0] > rgb(1.0, True)[2] and light == sorted(light, reverse=True)
+    assert rgb(4.0, True) == rgb(9.0, True)
+    assert svg.ratio_color(None, True) == svg.ratio_color(4.0, True)
+
+
+def test_cell_colour_agrees_with_the_verdict() -> None:
+    """A score far past its threshold without a breach verdict (an unconfident score, or a
+    metric the verdict does not rank) is not drawn as drift; a breach always is."""
+    threshold = svg.ratio_color(1.0, True)
+    for r in (1.0, 2.5, 6.0, 40.0):
+        assert svg.ratio_color(r, False) == svg.ratio_color(svg.NOT_BREACH_CAP, False)
+        assert svg.ratio_color(r, False) != threshold
+    for r in (0.0, 0.3, 0.99):
+        assert svg.ratio_color(r, True) == threshold
 
 
 def test_overlay_numeric_and_categorical() -> None:
