@@ -59,7 +59,10 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
     if not settings.models.names:
         msg = "models: no model is configured; nothing to monitor"
         raise ConfigError(msg)
-    reachable(settings, kafka=True, redis=True)
+    # A broker that cannot be reached at start is one line and an exit (the orchestrator
+    # restarts the worker); Redis down at start, or either backend later, keeps the worker
+    # up with /health 503 naming it, retrying, and stoppable by SIGTERM (issue 11).
+    reachable(settings, kafka=True)
     app, _ = build_app(settings)
     debug = bool(ctx.find_root().obj.get("debug"))
     try:
