@@ -177,7 +177,9 @@ class ContractParser:
         parts = []
         for typ, (idx, events) in groups.items():
             codec = self._codecs[typ]
-            pos = np.asarray(idx, dtype=np.int64)
+            # positions ascending and unique: n of them are 0..n-1
+            n_idx = len(idx)
+            pos = np.arange(n_idx, dtype=np.int64) if n_idx == len(values) else np.asarray(idx, dtype=np.int64)
             cols = extract(
                 codec,
                 events,
