@@ -179,7 +179,11 @@ class ContractParser:
             codec = self._codecs[typ]
             # positions ascending and unique: n of them are 0..n-1
             n_idx = len(idx)
-            pos = np.arange(n_idx, dtype=np.int64) if n_idx == len(values) else np.asarray(idx, dtype=np.int64)
+            pos = (
+                np.arange(n_idx, dtype=np.int64)
+                if n_idx == len(values)
+                else np.asarray(idx, dtype=np.int64)
+            )
             cols = extract(
                 codec,
                 events,
