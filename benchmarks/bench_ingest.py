@@ -14,8 +14,7 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (d2)      (d1) + value/offset/timestamp per message             [if installed]
   (b0)      DataPlane.process on batches fetched beforehand: parse + sketches + Redis flushes
   (b1)      the worker's IngestService in-process (group, claim, getmany, DataPlane, flushes)
-  (b1+)     (b1) with the proposed columnar getmany/_apply (monkeypatched prototype)
-  (b1++)    (b1+) with aiokafka's C records instead of ConsumerRecord (private API)
+  (b1++)    (b1) with aiokafka's C records instead of ConsumerRecord (private API)
   (b3)      DataPlane fed by confluent-kafka, grouped per partition [if installed]
   (b3+)     (b3) with columnar batches                            [if installed]
   (b2)      a real ``driftstream worker`` subprocess, steady state read from Redis offsets
@@ -33,7 +32,6 @@ import asyncio
 import datetime as dt
 import http.client
 import json
-import operator
 import os
 import signal
 import socket
@@ -57,10 +55,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream.adapters import kafka as kafka_adapter
 from stream.adapters.kafka_tools import create_topics, produce
 from stream.catalog import ModelSpec
-from stream.contract import parse_batch
 from stream.localstack import LocalStack
 from stream.pipeline import dataplane
-from stream.pipeline.ports import DeadLetter, RawRecord, RecordBatch
+from stream.pipeline.ports import RawRecord, RecordBatch
 from stream.runtime import IngestService
 from stream.settings import Settings, load_settings
 from stream.synth import SyntheticStream
@@ -72,7 +69,9 @@ except ImportError:  # pragma: no cover
 
 NUMERIC = ["amount", "n_items", "age_days", "score_a", "score_b", "vel_1h", "vel_24h", "dist_km"]
 CATEGORICAL = ["country", "device", "channel", "merchant_cat"]
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
+# Six hours ago, on the hour: the worker bounds event time by its wall clock (events older
+# than max_past_ms or ahead of now are dead-lettered), so a fixed date would be rejected.
+START_MS = (time.time_ns() // 1_000_000 - 6 * 3_600_000) // 3_600_000 * 3_600_000
 PARTITIONS = 6
 FETCH_MAX_BYTES = 52_428_800  # the settings' default consumer.fetch_max_bytes
 MAX_RECORDS = 10_000  # the settings' default consumer.batch_max_records
@@ -447,7 +446,7 @@ def confluent_records(msgs: Sequence[Any]) -> dict[int, list[RawRecord]]:
     return parts
 
 
-def confluent_columns(msgs: Sequence[Any]) -> dict[int, RecordColumns]:
+def confluent_columns(msgs: Sequence[Any]) -> dict[int, RecordBatch]:
     """Per-partition columns; a consume() result holds runs of one partition at a time."""
     by_part: dict[int, tuple[list[bytes | None], list[int], list[int]]] = {}
     for m in msgs:
@@ -456,122 +455,12 @@ def confluent_columns(msgs: Sequence[Any]) -> dict[int, RecordColumns]:
         cols[1].append(m.timestamp()[1])
         cols[2].append(m.offset())
     return {
-        p: RecordColumns(p, v, np.array(ts, dtype=np.int64), np.array(off, dtype=np.int64))
+        p: RecordBatch(p, v, np.array(ts, dtype=np.int64), np.array(off, dtype=np.int64))
         for p, (v, ts, off) in by_part.items()
     }
 
 
-async def confluent_dataplane_columnar(b: Bench) -> Run:
-    with columnar_patch():
-        return await confluent_dataplane(b, columns=True)
-
-
-# -- the proposed hot-path change, as a monkeypatched prototype ---------------------------------
-class RecordColumns(Sequence[RawRecord]):
-    """A partition's batch as columns; indexing still yields RawRecords (rarely used)."""
-
-    __slots__ = ("offsets", "partition", "timestamps", "values")
-
-    def __init__(
-        self,
-        partition: int,
-        values: list[bytes | None],
-        timestamps: np.ndarray[Any, np.dtype[np.int64]],
-        offsets: np.ndarray[Any, np.dtype[np.int64]],
-    ) -> None:
-        self.partition = partition
-        self.values = values
-        self.timestamps = timestamps
-        self.offsets = offsets
-
-    @classmethod
-    def of(cls, partition: int, msgs: Sequence[Any]) -> RecordColumns:
-        """From aiokafka records: C-level passes only (attrgetter, fromiter)."""
-        n = len(msgs)
-        first, last = msgs[0].offset, msgs[-1].offset
-        # Offsets are consecutive unless compaction or transaction markers left gaps.
-        offsets = (
-            np.arange(first, last + 1, dtype=np.int64)
-            if last - first == n - 1
-            else np.fromiter(map(operator.attrgetter("offset"), msgs), np.int64, n)
-        )
-        return cls(
-            partition,
-            list(map(operator.attrgetter("value"), msgs)),
-            np.fromiter(map(operator.attrgetter("timestamp"), msgs), np.int64, n),
-            offsets,
-        )
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
-        return RawRecord(
-            self.partition, int(self.offsets[i]), int(self.timestamps[i]), self.values[i]
-        )
-
-
-async def getmany_columns(
-    self: kafka_adapter.BatchConsumer, timeout_ms: int = 200
-) -> dict[int, RecordColumns]:
-    data = await self._consumer.getmany(timeout_ms=timeout_ms, max_records=self._max_records)
-    return {tp.partition: RecordColumns.of(tp.partition, msgs) for tp, msgs in data.items() if msgs}
-
-
-def apply_columns(self: dataplane.DataPlane, partition: int, records: Any) -> None:
-    """DataPlane._apply (as of d069dee) with the three per-record passes replaced by columns."""
-    if isinstance(records, RecordColumns):
-        values, ts, offsets = records.values, records.timestamps, records.offsets
-    elif isinstance(records, RecordBatch):  # the data plane's own columns (since 474e1df)
-        values, ts, offsets = records.values, records.timestamps_ms, records.offsets
-    else:
-        values = [r.value for r in records]
-        ts = np.fromiter((r.timestamp_ms for r in records), np.int64, len(records))
-        offsets = np.fromiter((r.offset for r in records), np.int64, len(records))
-    batch = parse_batch(
-        values, ts, offsets, partition=partition, catalog=self.catalog, limits=self.limits
-    )
-    self._count(batch)
-    last = int(offsets[-1])
-    for model, state in self.states[partition].items():
-        undeclared = {f: n for (m, f), n in batch.undeclared.items() if m == model}
-        late_before = sum(state.late.values())
-        state.apply(batch.blocks.get(model), last, undeclared)
-        self.stats.late += sum(state.late.values()) - late_before
-    self.stats.positions[partition] = last + 1
-    self._since_flush += len(values)
-    self._letters.extend(
-        DeadLetter(
-            reason=r.reason,
-            detail=r.detail,
-            raw=r.raw if r.raw is not None else b"",
-            topic=self.topic,
-            partition=r.partition,
-            offset=r.offset,
-            timestamp_ms=r.ts_ms,
-        )
-        for r in batch.rejections
-    )
-
-
-@contextmanager
-def columnar_patch() -> Iterator[None]:
-    saved = (kafka_adapter.BatchConsumer.getmany, dataplane.DataPlane._apply)  # noqa: SLF001
-    kafka_adapter.BatchConsumer.getmany = getmany_columns  # type: ignore[method-assign,assignment]
-    dataplane.DataPlane._apply = apply_columns  # type: ignore[method-assign]  # noqa: SLF001
-    try:
-        yield
-    finally:
-        (kafka_adapter.BatchConsumer.getmany, dataplane.DataPlane._apply) = saved  # type: ignore[method-assign]  # noqa: SLF001
-
-
-async def inprocess_columnar(b: Bench) -> Run:
-    with columnar_patch():
-        return await inprocess(b)
-
-
+# -- aiokafka without its ConsumerRecord wrapper ------------------------------------------------
 @contextmanager
 def lean_records_patch() -> Iterator[None]:
     """aiokafka hands over its C-level records instead of a ConsumerRecord per message.
@@ -590,7 +479,7 @@ def lean_records_patch() -> Iterator[None]:
 
 
 async def inprocess_lean(b: Bench) -> Run:
-    with columnar_patch(), lean_records_patch():
+    with lean_records_patch():
         return await inprocess(b)
 
 
@@ -949,13 +838,12 @@ def main() -> None:
         measures += [
             (B0, lambda: dataplane_only(b)),
             (B1, lambda: inprocess(b)),
-            ("(b1+) (b1), columnar getmany/_apply", lambda: inprocess_columnar(b)),
-            ("(b1++) (b1+), no aiokafka ConsumerRecord", lambda: inprocess_lean(b)),
+            ("(b1++) (b1), no aiokafka ConsumerRecord", lambda: inprocess_lean(b)),
         ]
         if ck is not None:
             measures += [
                 ("(b3) DataPlane fed by confluent", lambda: confluent_dataplane(b)),
-                ("(b3+) (b3), columnar", lambda: confluent_dataplane_columnar(b)),
+                ("(b3+) (b3), columnar", lambda: confluent_dataplane(b, columns=True)),
             ]
         rows |= rounds(measures, args.repeat)
         print("  (b2) driftstream worker subprocess ...", flush=True)

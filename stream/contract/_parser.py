@@ -169,24 +169,47 @@ class ContractParser:
         rts: npt.NDArray[np.int64],
         clock: tuple[int | None, int | None],
     ) -> tuple[list[tuple[ModelCodec, npt.NDArray[np.int64], Columns]], list[int]]:
-        groups, slow = self._decode(values)
+        try:
+            longest: int | None = max(map(len, values), default=0)  # type: ignore[arg-type]
+        except TypeError:  # a tombstone (None): the record path rejects it
+            longest = None
+        groups, slow = self._decode(values, longest)
         parts = []
         for typ, (idx, events) in groups.items():
             codec = self._codecs[typ]
-            pos = np.asarray(idx, dtype=np.int64)
-            cols = extract(codec, events, rts[pos], self.limits, clock[1], since_ms=clock[0])
+            # positions ascending and unique: n of them are 0..n-1
+            n_idx = len(idx)
+            pos = (
+                np.arange(n_idx, dtype=np.int64)
+                if n_idx == len(values)
+                else np.asarray(idx, dtype=np.int64)
+            )
+            cols = extract(
+                codec,
+                events,
+                rts[pos],
+                self.limits,
+                clock[1],
+                since_ms=clock[0],
+                longest_raw=longest,
+            )
             if cols.bad.any():
                 slow.extend(pos[cols.bad].tolist())
             parts.append((codec, pos, cols))
         slow.sort()
         return parts, slow
 
-    def _decode(self, values: Sequence[bytes | None]) -> tuple[_Groups, list[int]]:
-        """Typed decode, grouped by model Struct; positions that need the record path."""
+    def _decode(
+        self, values: Sequence[bytes | None], longest: int | None
+    ) -> tuple[_Groups, list[int]]:
+        """Typed decode, grouped by model Struct; positions that need the record path.
+
+        ``longest``: byte length of the longest value (None: the batch has a tombstone).
+        """
         decode = self._decoder.decode
         limit = self.limits.max_event_bytes
         try:  # the common clean batch: one C-level pass, no per-record bookkeeping
-            if max(map(len, values), default=0) > limit:  # type: ignore[arg-type]
+            if longest is None or longest > limit:
                 raise OverflowError
             decoded = list(map(decode, values))
         except Exception:  # noqa: BLE001 - isolate the bad records one by one below
@@ -259,6 +282,8 @@ _Piece = tuple[
 def _piece_from_columns(
     pos: npt.NDArray[np.int64], cols: Columns, keep: npt.NDArray[np.bool_]
 ) -> _Piece:
+    if keep.all():  # the common clean batch: the columns as they are, no copies
+        return pos, cols.ts_ms, cols.ids, cols.numeric, cols.categorical
     return (
         pos[keep],
         cols.ts_ms[keep],

@@ -595,3 +595,39 @@ def test_single_model_catalog_still_requires_the_model_key(fast: bool) -> None:
     batch = parser.parse(values, np.array([5, 5]), np.array([0, 1]), 0, fast=fast)
     assert [r.reason for r in batch.rejections] == ["missing_model"]
     assert len(batch.blocks["solo"]) == 1
+
+
+@PROPERTY
+@given(BATCH, st.sampled_from([80, 400, 2_000]))
+def test_fast_path_equals_record_path_whatever_the_value_limit(
+    batch: list[tuple[bytes | None, int]], max_value_bytes: int
+) -> None:
+    # With no raw value longer than max_value_bytes the fast path skips the oversize
+    # scan (a decoded string never takes more UTF-8 bytes than its JSON text): the
+    # record path must still agree, on either side of that line.
+    limits = Limits(
+        max_event_bytes=2_000,
+        max_value_bytes=max_value_bytes,
+        max_future_ms=HOUR,
+        max_past_ms=HOUR,
+    )
+    values = [v for v, _ in batch]
+    ts = [t for _, t in batch]
+    offsets = list(range(len(values)))
+    fast = ContractParser(CATALOG, limits).parse(values, ts, offsets, 0)
+    slow = ContractParser(CATALOG, limits).parse(values, ts, offsets, 0, fast=False)
+    assert snapshot(fast) == snapshot(slow)
+
+
+def test_decoded_events_are_not_tracked_by_the_cyclic_gc() -> None:
+    # gc=False Structs: a 10k batch must not hand the GC 20k fresh objects to scan.
+    import gc
+
+    from stream.contract._codec import build_codec, build_decoder
+
+    codec = build_codec(CATALOG.model("fraud-v3"), 0, ["extra"], ["meta"])
+    decoder = build_decoder([codec])
+    assert decoder is not None
+    ev = decoder.decode(dumps(event(features={"amount": 1.0, "extra": [1]}, meta={"a": 1})))
+    assert not gc.is_tracked(ev)
+    assert not gc.is_tracked(ev.features)
