@@ -42,6 +42,7 @@ from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
 from stream.core.measures.divergence import js_counts
 from stream.core.measures.histogram import Buckets, buckets_cdf, ks_cdf, memo, quantile_bins
+from stream.core.measures.redraws import js_redraws, ks_redraws, redraw_shape_ok
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
 
@@ -458,6 +459,18 @@ class Resampler:
         same = num.NumericPair(base, base)
         base_cdf, n_bins = same.ref_cdf, same.n_bins
         values = self._values[:k]
+        if redraw_shape_ok(bb, values):
+            # All draws at once (one multinomial call draws the same stream as a loop).
+            c = rng.multinomial(n, self._p, size=draws).astype(np.int64)[:, :k]
+            c = c[c.sum(axis=1) > 0]
+            root = np.sqrt(c.sum(axis=1).astype(np.float64))
+            if c.shape[0] == 0:
+                return {m: [] for m in names}
+            found = {
+                "ks": lambda: ks_redraws(bb, values, base_cdf, c),
+                "js": lambda: js_redraws(bb, c, n_bins),
+            }
+            return {m: (found[m]() * root).tolist() for m in names}
         out: dict[str, list[float]] = {m: [] for m in names}
         for _ in range(draws):
             c = rng.multinomial(n, self._p).astype(np.int64)[:k]
