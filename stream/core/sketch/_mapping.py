@@ -102,6 +102,9 @@ class LogMapping:
         if keys.size == 0:
             return out
         blocks = keys // _BLOCK
+        lo, hi = int(blocks.min()), int(blocks.max())
+        if lo == hi:  # the usual case: every key in one block
+            return self._block(lo)[keys - lo * _BLOCK]
         for j in np.unique(blocks).tolist():
             sel = blocks == j
             out[sel] = self._block(int(j))[keys[sel] - j * _BLOCK]
