@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--per-hour", type=int, default=1_500)
     ap.add_argument("--against", default="")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds, alternating the order")
     ap.add_argument(
         "--profile", default="", help="write a pyinstrument text profile of this replay"
     )

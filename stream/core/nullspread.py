@@ -42,7 +42,13 @@ from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
 from stream.core.measures.divergence import js_counts
 from stream.core.measures.histogram import Buckets, buckets_cdf, ks_cdf, memo, quantile_bins
-from stream.core.measures.redraws import js_redraws, ks_redraws, redraw_shape_ok
+from stream.core.measures.redraws import (
+    js_redraws,
+    js_rows,
+    ks_redraws,
+    linf_rows,
+    redraw_shape_ok,
+)
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
 
@@ -445,6 +451,8 @@ class Resampler:
         subset of the base's and its min/max the representatives of its outer buckets.
         None when that shortcut does not hold (collapsed buckets, categorical, empty).
         """
+        if self.kind == "categorical" and self.total and not set(names) - {"js", "linf"}:
+            return self._categorical_distances(names, n, draws, rng)
         if self.kind != "numeric" or self.total == 0 or set(names) - {"ks", "js"}:
             return None
         base = _as_numeric(self.base)
@@ -488,6 +496,29 @@ class Resampler:
                 bins = quantile_bins(bb, win, n_bins)
                 out["js"].append(js_counts(bins.ref, bins.win) * root)
         return out
+
+    def _categorical_distances(
+        self, names: Sequence[str], n: int, draws: int, rng: np.random.Generator
+    ) -> dict[str, list[float]] | None:
+        """:meth:`scaled_distances` of categories: every draw's categories are the base's.
+
+        Only for a reference with every category exact (no "other" mass), where
+        ``CategoricalPair.of`` aligns the two sides on the base's labels in name order.
+        """
+        c = _as_categorical(self._ref)
+        valid = self._counts[:-1]
+        if c.other or not c.is_exact or not valid.sum() or len(self._labels) > c.max_exact:
+            return None
+        order = np.asarray(sorted(range(valid.size), key=lambda i: str(self._labels[i])))
+        p = valid[order].astype(np.float64)
+        q = rng.multinomial(n, self._p, size=draws)[:, :-1][:, order].astype(np.float64)
+        n_win = q.sum(axis=1)
+        q = q[n_win > 0]
+        root = np.sqrt(n_win[n_win > 0])
+        if q.shape[0] == 0:
+            return {m: [] for m in names}
+        found = {"js": lambda: js_rows(p, q), "linf": lambda: linf_rows(p, q)}
+        return {m: (found[m]() * root).tolist() for m in names}
 
     def singletons(self) -> int:
         """Categories seen exactly once in the reference (Good–Turing's f1)."""

@@ -5,7 +5,8 @@ every redrawn window holds the base's bucket representatives, so its buckets are
 subset of the base's. Both distances then have closed forms over the base's buckets,
 one row per draw, with the same values as :func:`histogram.ks_cdf` and
 :func:`divergence.js_counts` on each draw's own sketch (tested draw by draw in
-``tests/unit/core/measures/test_redraws.py``).
+``tests/unit/core/measures/test_redraws.py``). Categorical draws (JS, L∞ of
+shares) are the same sums over the base's categories.
 """
 
 from __future__ import annotations
@@ -90,11 +91,23 @@ def js_redraws(base: Buckets, counts: IntArray, bins: int) -> FloatArray:
     cuts = np.concatenate([[0], edges + 1])
     p = np.add.reduceat(r.astype(np.float64), cuts)
     q = np.add.reduceat(counts.astype(np.float64), cuts, axis=1)
-    p = p / p.sum()
-    q = q / q.sum(axis=1)[:, None]
+    return js_rows(p, q)
+
+
+def js_rows(p_counts: FloatArray, q_counts: FloatArray) -> FloatArray:
+    """:func:`divergence.js_counts` of one count vector against each row of ``q_counts``."""
+    p = p_counts / p_counts.sum()
+    q = q_counts / q_counts.sum(axis=1)[:, None]
     m = 0.5 * (p[None, :] + q)
     with np.errstate(divide="ignore", invalid="ignore"):
         kp = np.where(p > 0, p * np.log2(p / m), 0.0)
         kq = np.where(q > 0, q * np.log2(q / m), 0.0)
     jsd = 0.5 * (kp.sum(axis=1) + kq.sum(axis=1))
     return np.asarray(np.sqrt(np.clip(jsd, 0.0, 1.0)), dtype=np.float64)
+
+
+def linf_rows(p_counts: FloatArray, q_counts: FloatArray) -> FloatArray:
+    """:func:`divergence.linf_counts` values of one count vector against each row."""
+    p = p_counts / p_counts.sum()
+    q = q_counts / q_counts.sum(axis=1)[:, None]
+    return np.asarray(np.abs(q - p[None, :]).max(axis=1), dtype=np.float64)

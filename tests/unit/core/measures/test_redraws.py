@@ -14,7 +14,7 @@ from stream.core.measures.histogram import Buckets, buckets_cdf, ks_cdf, quantil
 from stream.core.measures.numeric import NumericPair
 from stream.core.measures.redraws import js_redraws, ks_redraws, redraw_shape_ok
 from stream.core.nullspread import Resampler, fast_values
-from stream.core.sketch import NumericSketch
+from stream.core.sketch import CategoricalSketch, NumericSketch
 
 
 def _reference(rng: np.random.Generator, shape: str, n: int) -> NumericSketch:
@@ -114,3 +114,31 @@ def test_shape_check_refuses_overlapping_or_outside_representatives() -> None:
     assert redraw_shape_ok(b, np.array([0.7, 1.5]))
     collapsed = Buckets(np.array([1]), np.array([0.0]), np.array([1.0]), np.array([1]))
     assert not redraw_shape_ok(collapsed, np.array([0.5]))  # folded down to 0
+
+
+@pytest.mark.parametrize("n", [1, 5, 300])
+@pytest.mark.parametrize("categories", [1, 3, 40])
+def test_categorical_scaled_distances_match_one_sketch_per_draw(n: int, categories: int) -> None:
+    rng = np.random.default_rng(categories)
+    labels = [f"k{i:02d}" for i in range(categories)]
+    values: list[str | None] = list(rng.choice(labels, 4000, p=rng.dirichlet(np.ones(categories))))
+    ref = CategoricalSketch.zero().update(values + [None] * 90)
+    rs = Resampler(ref, "categorical")
+    fast = rs.scaled_distances(["js", "linf"], n, 50, np.random.default_rng(5))
+    assert fast is not None
+    slow_rng = np.random.default_rng(5)
+    slow: dict[str, list[float]] = {"js": [], "linf": []}
+    for _ in range(50):
+        ms = fast_values(rs.base, rs.draw(n, slow_rng), "categorical", ["js", "linf"])
+        for m in slow:
+            if ms[m].is_defined and ms[m].n_win > 0:
+                slow[m].append(ms[m].value * math.sqrt(ms[m].n_win))
+    for m in ("js", "linf"):
+        assert len(fast[m]) == len(slow[m])
+        np.testing.assert_allclose(fast[m], slow[m], rtol=1e-12, atol=1e-12)
+
+
+def test_categorical_beyond_the_exact_cap_keeps_the_per_draw_path() -> None:
+    ref = CategoricalSketch.zero(max_exact=8).update([f"v{i}" for i in range(50)] * 3)
+    rs = Resampler(ref, "categorical")
+    assert rs.scaled_distances(["js", "linf"], 20, 5, np.random.default_rng(0)) is None
