@@ -129,7 +129,11 @@ class LogMapping:
         upper, lower = self.edges_of(k), self.edges_of(k - 1)
         lo = np.where(signed > 0, lower, np.where(signed < 0, -upper, 0.0))
         hi = np.where(signed > 0, upper, np.where(signed < 0, -lower, 0.0))
-        return np.clip(lo, -_HUGE, _HUGE), np.clip(hi, -_HUGE, _HUGE)
+        # np.minimum/np.maximum: np.clip's values without its dispatch cost.
+        return (
+            np.minimum(np.maximum(lo, -_HUGE), _HUGE),
+            np.minimum(np.maximum(hi, -_HUGE), _HUGE),
+        )
 
     def signed_values(self, signed: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Representative value of each signed key's bucket (0 for the zero bucket)."""
