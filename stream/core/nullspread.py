@@ -449,7 +449,9 @@ class Resampler:
         use, same buckets, CDFs and bins), without building a sketch per draw: a
         redrawn window holds the base's bucket representatives, so its buckets are a
         subset of the base's and its min/max the representatives of its outer buckets.
-        None when that shortcut does not hold (collapsed buckets, categorical, empty).
+        All draws are judged at once (``measures/redraws.py``); categories likewise
+        (JS, L∞) while every reference category is exact. None when no shortcut holds
+        (collapsed buckets, categories beyond the exact cap, an empty reference).
         """
         if self.kind == "categorical" and self.total and not set(names) - {"js", "linf"}:
             return self._categorical_distances(names, n, draws, rng)
