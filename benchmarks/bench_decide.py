@@ -99,7 +99,10 @@ def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
             return ref_bytes, cal
 
         def alert_state(self, model: str, scale: str, baseline: str) -> object:
-            return self.states.get((scale, baseline))
+            return self.states.get((scale, baseline))  # the port before alert_states
+
+        def alert_states(self, model: str, scale: str, baselines: list[str]) -> object:
+            return {b: self.states.get((scale, b)) for b in baselines}
 
         def commit(self, model, window, baseline, decisions, state, alerts) -> None:  # type: ignore[no-untyped-def]
             json.dumps([d.to_dict() for d in decisions])  # what the Redis store serialises

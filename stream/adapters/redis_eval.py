@@ -77,10 +77,18 @@ class RedisEvaluationStore:
         self._refs[spec.name] = (now, value)
         return value
 
-    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
-        """The stored lifecycle state, if any."""
-        raw = cast("bytes | None", self._r.hget(self.keys.alerts(model), f"{scale}/{baseline}"))
-        return None if raw is None else AlertState.from_dict(json.loads(raw))
+    def alert_states(
+        self, model: str, scale: str, baselines: Sequence[str]
+    ) -> dict[str, AlertState | None]:
+        """The stored lifecycle states, if any: one HMGET for every baseline."""
+        if not baselines:
+            return {}
+        fields = [f"{scale}/{b}" for b in baselines]
+        raws = cast("list[bytes | None]", self._r.hmget(self.keys.alerts(model), fields))
+        return {
+            b: None if raw is None else AlertState.from_dict(json.loads(raw))
+            for b, raw in zip(baselines, raws, strict=True)
+        }
 
     def commit(
         self,

@@ -42,6 +42,13 @@ from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
 from stream.core.measures.divergence import js_counts
 from stream.core.measures.histogram import Buckets, buckets_cdf, ks_cdf, memo, quantile_bins
+from stream.core.measures.redraws import (
+    js_redraws,
+    js_rows,
+    ks_redraws,
+    linf_rows,
+    redraw_shape_ok,
+)
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
 
@@ -442,8 +449,12 @@ class Resampler:
         use, same buckets, CDFs and bins), without building a sketch per draw: a
         redrawn window holds the base's bucket representatives, so its buckets are a
         subset of the base's and its min/max the representatives of its outer buckets.
-        None when that shortcut does not hold (collapsed buckets, categorical, empty).
+        All draws are judged at once (``measures/redraws.py``); categories likewise
+        (JS, L∞) while every reference category is exact. None when no shortcut holds
+        (collapsed buckets, categories beyond the exact cap, an empty reference).
         """
+        if self.kind == "categorical" and self.total and not set(names) - {"js", "linf"}:
+            return self._categorical_distances(names, n, draws, rng)
         if self.kind != "numeric" or self.total == 0 or set(names) - {"ks", "js"}:
             return None
         base = _as_numeric(self.base)
@@ -458,6 +469,18 @@ class Resampler:
         same = num.NumericPair(base, base)
         base_cdf, n_bins = same.ref_cdf, same.n_bins
         values = self._values[:k]
+        if redraw_shape_ok(bb, values):
+            # All draws at once (one multinomial call draws the same stream as a loop).
+            c = rng.multinomial(n, self._p, size=draws).astype(np.int64)[:, :k]
+            c = c[c.sum(axis=1) > 0]
+            root = np.sqrt(c.sum(axis=1).astype(np.float64))
+            if c.shape[0] == 0:
+                return {m: [] for m in names}
+            found = {
+                "ks": lambda: ks_redraws(bb, values, base_cdf, c),
+                "js": lambda: js_redraws(bb, c, n_bins),
+            }
+            return {m: (found[m]() * root).tolist() for m in names}
         out: dict[str, list[float]] = {m: [] for m in names}
         for _ in range(draws):
             c = rng.multinomial(n, self._p).astype(np.int64)[:k]
@@ -475,6 +498,29 @@ class Resampler:
                 bins = quantile_bins(bb, win, n_bins)
                 out["js"].append(js_counts(bins.ref, bins.win) * root)
         return out
+
+    def _categorical_distances(
+        self, names: Sequence[str], n: int, draws: int, rng: np.random.Generator
+    ) -> dict[str, list[float]] | None:
+        """:meth:`scaled_distances` of categories: every draw's categories are the base's.
+
+        Only for a reference with every category exact (no "other" mass), where
+        ``CategoricalPair.of`` aligns the two sides on the base's labels in name order.
+        """
+        c = _as_categorical(self._ref)
+        valid = self._counts[:-1]
+        if c.other or not c.is_exact or not valid.sum() or len(self._labels) > c.max_exact:
+            return None
+        order = np.asarray(sorted(range(valid.size), key=lambda i: str(self._labels[i])))
+        p = valid[order].astype(np.float64)
+        q = rng.multinomial(n, self._p, size=draws)[:, :-1][:, order].astype(np.float64)
+        n_win = q.sum(axis=1)
+        q = q[n_win > 0]
+        root = np.sqrt(n_win[n_win > 0])
+        if q.shape[0] == 0:
+            return {m: [] for m in names}
+        found = {"js": lambda: js_rows(p, q), "linf": lambda: linf_rows(p, q)}
+        return {m: (found[m]() * root).tolist() for m in names}
 
     def singletons(self) -> int:
         """Categories seen exactly once in the reference (Good–Turing's f1)."""

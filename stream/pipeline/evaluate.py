@@ -90,8 +90,10 @@ class EvaluationStore(Protocol):
         """The model's reference sketches (bytes) and its calibration, if stored."""
         ...
 
-    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
-        """The lifecycle state of (model, scale, baseline)."""
+    def alert_states(
+        self, model: str, scale: str, baselines: Sequence[str]
+    ) -> Mapping[str, AlertState | None]:
+        """The lifecycle state of (model, scale, baseline) for each baseline (one read)."""
         ...
 
     def commit(
@@ -137,6 +139,11 @@ class Evaluator:
         decisions: dict[str, tuple[Decision, ...]] = {}
         events: list[AlertEvent] = []
         scale = window.key.scale
+        states = (
+            self.store.alert_states(spec.name, scale, spec.alerts.baselines)
+            if scale in spec.alerts.windows
+            else {}
+        )
         for baseline in spec.alerts.baselines:
             if scale not in spec.alerts.windows:
                 continue
@@ -144,9 +151,7 @@ class Evaluator:
             if base is None:
                 continue
             judged = self._decide(spec, window, baseline, base, calibration)
-            state = self.store.alert_state(spec.name, scale, baseline) or AlertState(
-                spec.name, scale, baseline
-            )
+            state = states.get(baseline) or AlertState(spec.name, scale, baseline)
             sequential = (
                 spec.alerts.sequential and scale == HOUR and baseline in ("reference", "seasonal")
             )

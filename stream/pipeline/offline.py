@@ -201,9 +201,11 @@ class MemoryEvaluations:
         """The reference table's merged sketches and calibration."""
         return self.ref
 
-    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
-        """The lifecycle state so far."""
-        return self.states.get((model, scale, baseline))
+    def alert_states(
+        self, model: str, scale: str, baselines: Sequence[str]
+    ) -> dict[str, AlertState | None]:
+        """The lifecycle states so far."""
+        return {b: self.states.get((model, scale, b)) for b in baselines}
 
     def commit(
         self,

@@ -108,11 +108,12 @@ class PiecewiseCdf:
         x, f = self.x, self.f
         i = np.searchsorted(x, q, side="left" if left else "right")
         inside = (i > 0) & (i < x.size)
-        j = np.clip(i, 1, x.size - 1)
+        # np.minimum/np.maximum: the same values as np.clip without its dispatch cost.
+        j = np.minimum(np.maximum(i, 1), x.size - 1)
         x0, x1, f0, f1 = x[j - 1], x[j], f[j - 1], f[j]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             t = np.where(x1 > x0, (q - x0) / (x1 - x0), 1.0)
-        mid = f0 + (f1 - f0) * np.clip(t, 0.0, 1.0)
+        mid = f0 + (f1 - f0) * np.minimum(np.maximum(t, 0.0), 1.0)
         return np.where(inside, mid, np.where(i == 0, 0.0, 1.0))
 
     def quantile(self, p: float) -> float:
@@ -293,6 +294,25 @@ def quantile_bins(ref: Buckets, win: Buckets, bins: int = 10) -> QuantileBins:
     n = int(r.sum())
     if n == 0 or bins < 2:
         return QuantileBins(np.zeros(0), np.array([n]), np.array([int(w.sum())]))
+    i = quantile_edges(r, bins)
+    cuts = np.concatenate([[0], i + 1, [r.size]])
+    cr = np.cumsum(r)
+    cw = np.concatenate([[0], np.cumsum(w)])
+    crr = np.concatenate([[0], cr])
+    rb, wb = np.diff(crr[cuts]), np.diff(cw[cuts])
+    # Bins empty on both sides carry no information, only degrees of freedom: drop them,
+    # each kept bin (but the last) keeping its right edge.
+    kept = np.flatnonzero((rb + wb) > 0)
+    return QuantileBins(upper[i][kept[:-1]], rb[kept], wb[kept])
+
+
+def quantile_edges(r: IntArray, bins: int) -> IntArray:
+    """Indices of the buckets closing each reference-quantile bin but the last.
+
+    ``r`` are the reference's counts per aligned bucket (total > 0), ``bins`` ≥ 2.
+    Depends on the reference alone, so windows compared with one reference share it.
+    """
+    n = int(r.sum())
     cr = np.cumsum(r)
     targets = n * np.arange(1, bins) / bins
     i = np.searchsorted(cr, targets, side="left")
@@ -305,14 +325,7 @@ def quantile_bins(ref: Buckets, win: Buckets, bins: int = 10) -> QuantileBins:
         # or a move to another constant would score 0.
         j = int(np.argmax(r > 0))
         i = np.array([x for x in (j - 1, j) if 0 <= x < r.size - 1], dtype=np.int64)
-    cuts = np.concatenate([[0], i + 1, [r.size]])
-    cw = np.concatenate([[0], np.cumsum(w)])
-    crr = np.concatenate([[0], cr])
-    rb, wb = np.diff(crr[cuts]), np.diff(cw[cuts])
-    # Bins empty on both sides carry no information, only degrees of freedom: drop them,
-    # each kept bin (but the last) keeping its right edge.
-    kept = np.flatnonzero((rb + wb) > 0)
-    return QuantileBins(upper[i][kept[:-1]], rb[kept], wb[kept])
+    return np.asarray(i, dtype=np.int64)
 
 
 def buckets_cdf(b: Buckets, lo: float, hi: float) -> PiecewiseCdf:

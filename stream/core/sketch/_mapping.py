@@ -102,6 +102,9 @@ class LogMapping:
         if keys.size == 0:
             return out
         blocks = keys // _BLOCK
+        lo, hi = int(blocks.min()), int(blocks.max())
+        if lo == hi:  # the usual case: every key in one block
+            return self._block(lo)[keys - lo * _BLOCK]
         for j in np.unique(blocks).tolist():
             sel = blocks == j
             out[sel] = self._block(int(j))[keys[sel] - j * _BLOCK]
@@ -126,7 +129,11 @@ class LogMapping:
         upper, lower = self.edges_of(k), self.edges_of(k - 1)
         lo = np.where(signed > 0, lower, np.where(signed < 0, -upper, 0.0))
         hi = np.where(signed > 0, upper, np.where(signed < 0, -lower, 0.0))
-        return np.clip(lo, -_HUGE, _HUGE), np.clip(hi, -_HUGE, _HUGE)
+        # np.minimum/np.maximum: np.clip's values without its dispatch cost.
+        return (
+            np.minimum(np.maximum(lo, -_HUGE), _HUGE),
+            np.minimum(np.maximum(hi, -_HUGE), _HUGE),
+        )
 
     def signed_values(self, signed: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """Representative value of each signed key's bucket (0 for the zero bucket)."""

@@ -536,7 +536,18 @@ class NumericSketch:
         ok = ok and all(v != 0.0 or math.copysign(1.0, v) > 0 for v in (lo, hi))
         ok = ok and extreme_fits(lo, self._neg, self._zeros, self._pos, self._mapping.key)
         ok = ok and extreme_fits(0.0 - hi, self._pos, self._zeros, self._neg, self._mapping.key)
-        sum1, sum2 = self.exact_sums
-        if not ok or not (n * Fraction(lo) <= sum1 <= n * Fraction(hi)) or n * sum2 < sum1 * sum1:
+        if not ok or not sums_consistent(n, lo, hi, self._s1, self._s2):
             msg = "inconsistent numeric sketch (extremes, buckets and sums disagree)"
             raise SketchDecodeError(msg)
+
+
+def sums_consistent(n: int, lo: float, hi: float, s1: int, s2: int) -> bool:
+    """n·lo ≤ Σx ≤ n·hi and n·Σx² ≥ (Σx)² for fixed-point sums ``s1``, ``s2``.
+
+    In integers (the sums are fixed point, the floats dyadic): the same test as with
+    Fractions, without their gcds (decoding runs it for every sketch read).
+    """
+    one = 1 << _moments.SUM_SHIFT
+    (a, b), (c, d) = lo.as_integer_ratio(), hi.as_integer_ratio()
+    in_range = n * a * one <= s1 * b and s1 * d <= n * c * one
+    return in_range and n * s2 * one * one >= s1 * s1 * (1 << _moments.SQ_SHIFT)

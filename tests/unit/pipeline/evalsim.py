@@ -91,8 +91,10 @@ class MemoryEvaluationStore:
     def reference(self, spec: ModelSpec) -> tuple[dict[str, bytes], ModelCalibration | None] | None:
         return self.references.get(spec.name)
 
-    def alert_state(self, model: str, scale: str, baseline: str) -> AlertState | None:
-        return self.states.get((model, scale, baseline))
+    def alert_states(
+        self, model: str, scale: str, baselines: Sequence[str]
+    ) -> dict[str, AlertState | None]:
+        return {b: self.states.get((model, scale, b)) for b in baselines}
 
     def commit(
         self,

@@ -233,3 +233,31 @@ def test_uints_modes() -> None:
         Reader(b"\x01\x11").uints(1)
     with pytest.raises(SketchDecodeError, match="mode"):
         Reader(b"\x07").uints(1)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.floats(-1e300, 1e300),
+    st.floats(0, 1e300),
+    st.integers(1, 10**12),
+    st.integers(-(2**1200), 2**1200),
+    st.integers(0, 2**2400),
+    st.booleans(),
+)
+def test_sums_check_agrees_with_exact_fractions(
+    lo: float, width: float, n: int, s1: int, s2: int, near: bool
+) -> None:
+    """Decoding's integer test of the sums equals the same test in Fractions."""
+    from fractions import Fraction
+
+    from stream.core.sketch import _moments
+    from stream.core.sketch.numeric import sums_consistent
+
+    hi = lo + width
+    if near:  # sums right at the bounds, where an approximate test would slip
+        s1 = round(n * Fraction(lo) * (1 << _moments.SUM_SHIFT))
+        s2 = round(Fraction(s1 * s1, n) * (1 << (_moments.SQ_SHIFT - 2 * _moments.SUM_SHIFT)))
+    sum1 = Fraction(s1, 1 << _moments.SUM_SHIFT)
+    sum2 = Fraction(s2, 1 << _moments.SQ_SHIFT)
+    expected = n * Fraction(lo) <= sum1 <= n * Fraction(hi) and n * sum2 >= sum1 * sum1
+    assert sums_consistent(n, lo, hi, s1, s2) == expected
