@@ -22,7 +22,7 @@ x = "numeric"
 
 # (command line, the backends it needs)
 COMMANDS: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-    # Redis down at start: the worker stays up, 503 naming Redis (tests/integration/test_event_time.py)
+    # Redis down at start: the worker stays up, 503 naming Redis (test_event_time.py)
     (("worker",), ("kafka",)),
     (("produce", "--synthetic", "--count", "10"), ("kafka",)),
     (("topics", "create"), ("kafka",)),
