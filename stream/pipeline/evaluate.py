@@ -135,6 +135,8 @@ class Evaluator:
     _decoded: OrderedDict[tuple[str, bytes], Sketch] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    warn: Callable[[str], None] | None = None
+    """Told each note once (the worker logs them as warnings)."""
     notes: list[str] = field(default_factory=list, init=False)
     """One line per model and reason a member could not be judged (the worker logs them)."""
     _said: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
@@ -286,7 +288,10 @@ class Evaluator:
         key = (model, why)
         if key not in self._said:
             self._said.add(key)
-            self.notes.append(f"model {model}: joint member not judged: {why}")
+            line = f"model {model}: joint member not judged: {why}"
+            self.notes.append(line)
+            if self.warn is not None:
+                self.warn(line)
 
     def _load(self, kind: str, blob: bytes) -> Sketch:
         # Sketches are values (measures never mutate them): one decode per distinct blob.
