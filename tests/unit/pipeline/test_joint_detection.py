@@ -41,6 +41,15 @@ def _run(ref: tuple[Any, Any], *drifts: Drift, days: int = 2, **kw: Any) -> Run:
     return run_scenario(SPEC, scenario, ref)
 
 
+def _joint_judged(run: Run) -> int:
+    return sum(
+        1
+        for (_, key, _b), ds in run.store.decisions.items()
+        for d in ds
+        if d["feature"] == JOINT and d["metrics"]
+    )
+
+
 def _joint_breaches(run: Run) -> list[tuple[Any, str]]:
     return [
         (key, baseline)
@@ -69,12 +78,14 @@ def test_correlation_flip_pages_in_its_onset_hour_naming_the_pair(reference: Any
 
 def test_quiet_stream_has_no_joint_alert(reference: Any) -> None:
     run = _run(reference, days=14)
+    assert _joint_judged(run) == 14 * 24 + 14  # every hour and day window was judged
     assert _joint_breaches(run) == []
     assert run.triggered() == []
 
 
 def test_seasonal_stream_has_no_joint_alert() -> None:
     run = _run(_reference(SEASONAL), days=14, seasonal=SEASONAL)
+    assert _joint_judged(run) == 14 * 24 + 14
     assert _joint_breaches(run) == []
 
 
