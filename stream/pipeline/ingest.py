@@ -386,7 +386,11 @@ class PartitionIngest:
                 # None marks a null; the sketch counts it as such.
                 csketch.update(ccol.values[sel].tolist())
             if hour.joint is not None:
-                hour.joint.update(joint_matrix(cols, hour.joint.columns, sel))
+                numeric = cols.numeric
+                hour.joint.update_columns(
+                    [numeric[c].values[sel] if c in numeric else None for c in hour.joint.columns],
+                    int(sel.size),
+                )
             self._dirty.add(h)
 
     # -- step 3: seal -------------------------------------------------------------

@@ -38,8 +38,10 @@ True
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -63,52 +65,148 @@ MAX_JOINT_COLUMNS = 256
 _DIGIT = 18
 _MASK = (1 << _DIGIT) - 1
 _E_OFF = 1073  # frexp exponent e ≥ -1073: e + 1073 ≥ 0 units of 2^-1126 below the mantissa
+_MAX_WIDTH = 48  # slots per column on the dense path: |scaled| < 2^(18·48) < float64 max
 _CHUNK = 1 << 15  # rows per matmul: Σ of 2^15 products below 2^36 stays below 2^53
 _MAX_BITS = 4400
 _MAX_NAME = 512
+_LOCAL = threading.local()
 
 
-def _digits(col: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], int, int]:
-    """Signed 18-bit digits of each value on the global grid: (rows × width, lowest slot, width).
+class _Workspace:
+    """This thread's reusable work arrays: fresh large temporaries cost page faults per call."""
 
-    Non-finite values must already be zero.
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[str, str], npt.NDArray[Any]] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> npt.NDArray[Any]:
+        """A C-contiguous array of ``shape`` (contents undefined), reusing the last one's memory."""
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype).str)
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < size:
+            buf = self._bufs[key] = np.empty(max(size, 1), dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+def _workspace() -> _Workspace:
+    ws: _Workspace | None = getattr(_LOCAL, "ws", None)
+    if ws is None:
+        ws = _LOCAL.ws = _Workspace()
+    return ws
+
+
+def _digit_matrix(
+    xz: npt.NDArray[np.float64], ws: _Workspace
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Signed 18-bit digits of every value on the global grid, columns side by side.
+
+    Returns ``(D, group, slot)``: ``D`` is rows × W (column ``c`` of ``D`` holds digits
+    of input column ``group[c]`` in grid slot ``slot[c]``, value ``d·2^(18·slot)`` units
+    of ``2^-1126``). Non-finite values must already be zero (they get zero digits).
+    ``D`` lives in ``ws``: it is valid until the next call.
+
+    ``x · 2^1126 = ±M · 2^g`` with ``M < 2^53`` and ``g = e + 1073 ≥ 0`` (``frexp``).
+    Each input column gets the slots from its smallest magnitude's lowest digit to its
+    largest magnitude's highest one; scaled by the power of two of that lowest slot,
+    every value is an integer below ``2^(18·width)`` in magnitude whose signed digits
+    are cut off by exact ``trunc``/subtract steps (dense, no scatter). A column spanning
+    more than ``_MAX_WIDTH`` slots (≈ 10^260 between its smallest and largest
+    magnitude, so scaled values would overflow) takes the per-value path instead.
     """
-    m, e = np.frexp(col)
+    rows, k = xz.shape
+    a = ws.get("abs", (rows, k))
+    np.abs(xz, out=a)
+    amax = a.max(axis=0)
+    np.copyto(a, np.inf, where=a == 0.0)
+    amin = a.min(axis=0)
+    live = amax > 0.0
+    e_lo = np.frexp(np.where(live, amin, 1.0))[1].astype(np.int64)
+    e_hi = np.frexp(np.where(live, amax, 1.0))[1].astype(np.int64)
+    lo = np.where(live, (e_lo + _E_OFF) // _DIGIT, 0)
+    top = np.where(live, (e_hi + _E_OFF + 52) // _DIGIT, 0)
+    wmax = int(np.maximum(top - lo + 1, 1).max())
+    if wmax > _MAX_WIDTH:
+        return _digit_matrix_sparse(xz)
+    v = ws.get("v", (rows, k))
+    np.ldexp(xz, (SUM_SHIFT - _DIGIT * lo)[None, :].astype(np.int32), out=v)
+    out = ws.get("digits", (rows, wmax, k))  # D's columns digit-major: c = t·k + i
+    tmp = ws.get("tmp", (rows, k))
+    for t in range(wmax - 1, 0, -1):
+        unit = 2.0 ** (_DIGIT * t)
+        np.multiply(v, 1.0 / unit, out=tmp)
+        np.trunc(tmp, out=tmp)  # signed digits: toward zero keeps v's sign
+        out[:, t, :] = tmp
+        np.multiply(tmp, unit, out=tmp)
+        np.subtract(v, tmp, out=v)  # exact: an integer below 2^(18t) in magnitude
+    out[:, 0, :] = v
+    group = np.tile(np.arange(k), wmax)
+    slot = lo[group] + np.repeat(np.arange(wmax), k)
+    return out.reshape(rows, wmax * k), group, slot
+
+
+def _digit_matrix_sparse(
+    xz: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`_digit_matrix` for columns of extreme range: 4 digits per value, scattered."""
+    rows, k = xz.shape
+    m, e = np.frexp(xz)
     nz = m != 0.0
-    if not nz.any():
-        return np.zeros((col.size, 1)), 0, 1
-    big = (np.abs(m) * 2.0**53).astype(np.uint64)  # M: exact integer below 2^53
-    g = (e.astype(np.int64) + _E_OFF) * nz  # x · 2^1126 = ±M · 2^g, g ≥ 0
-    base = g // _DIGIT
-    r = (g % _DIGIT).astype(np.uint64)
-    lo = int(base[nz].min())
-    hi = int(base[nz].max())
-    width = hi - lo + 4
-    out = np.zeros((col.size, width))
-    sign = np.where(m < 0.0, -1.0, 1.0)
-    rows = np.arange(col.size)
-    off = np.where(nz, base - lo, 0)
-    for t in range(4):
-        if t == 0:
-            d = (big << r) & np.uint64(_MASK)
-        else:
-            d = (big >> (np.uint64(_DIGIT * t) - r)) & np.uint64(_MASK)
-        out[rows, off + t] += d.astype(np.float64) * sign * nz
-    return out, lo, width
+    # g = e + 1073 ≥ 0: x · 2^1126 = ±M · 2^g with M = |m|·2^53 an integer below 2^53.
+    # Float arithmetic on small integers and powers of two is exact, and faster here
+    # than int64 modulo and per-element uint64 shifts.
+    g = e.astype(np.float64) + _E_OFF
+    base_f = np.floor(g * (1.0 / _DIGIT))
+    r = g - _DIGIT * base_f  # 0..17 (exact: g < 2^12)
+    y = np.ldexp(np.abs(m), (53.0 + r).astype(np.int32))  # M·2^r < 2^71, exact
+    digits = np.empty((rows, k, 4))
+    for t in (3, 2, 1):
+        unit = 2.0 ** (_DIGIT * t)
+        d = np.floor(y * (1.0 / unit))
+        digits[:, :, t] = d
+        y -= d * unit  # exact: the remainder below 2^(18t) keeps M's low bits
+    digits[:, :, 0] = y
+    digits *= np.where(m < 0.0, -1.0, 1.0)[:, :, None]
+    base = base_f.astype(np.int64)
+    lo = np.where(nz, base, np.iinfo(np.int64).max).min(axis=0)
+    lo = np.where(nz.any(axis=0), lo, 0)
+    hi = np.where(nz, base, -1).max(axis=0)
+    width = np.maximum(hi - lo, 0) + 4
+    offs = np.concatenate(([0], np.cumsum(width)))
+    pos = offs[:-1][None, :] + np.where(nz, base - lo[None, :], 0)
+    cols = pos[:, :, None] + np.arange(4)[None, None, :]
+    out = np.zeros((rows, int(offs[-1])))
+    # Within a row each input column writes 4 distinct slots of its own block: no clashes.
+    out[np.arange(rows)[:, None, None], cols] = digits
+    group = np.repeat(np.arange(k), width)
+    slot = np.arange(int(offs[-1])) - np.repeat(offs[:-1], width) + np.repeat(lo, width)
+    return out, group, slot
 
 
-def _fold(block: npt.NDArray[np.float64], base: int) -> int:
-    """Σ block[a, b] · 2^(18(base + a + b)) as an exact int (entries are exact integers)."""
-    ints = block.astype(np.int64)  # exact: |entries| < 2^53
-    total = 0
-    h, w = ints.shape
-    for diag in range(h + w - 1):
-        a0, a1 = max(0, diag - w + 1), min(h, diag + 1)
-        rows = np.arange(a0, a1)
-        v = int(ints[rows, diag - rows].sum())  # ≤ 4 + width terms below 2^53: no overflow
-        if v:
-            total += v << (_DIGIT * (base + diag))
-    return total
+def _fold_grid(
+    m: npt.NDArray[np.float64],
+    ga: npt.NDArray[np.int64],
+    sa: npt.NDArray[np.int64],
+    gb: npt.NDArray[np.int64],
+    sb: npt.NDArray[np.int64],
+    shape: tuple[int, int],
+) -> dict[tuple[int, int], int]:
+    """Σ m[a, b] · 2^(18(sa[a] + sb[b])) per (ga[a], gb[b]), as exact ints (non-zero ones).
+
+    ``m`` holds exact integers below 2^53; per bin at most ~120 of them are added in
+    int64 (below 2^60), then each bin is shifted into a Python int once.
+    """
+    ints = m.astype(np.int64)
+    s = sa[:, None] + sb[None, :]
+    smin = int(s.min())
+    acc = np.zeros((*shape, int(s.max()) - smin + 1), dtype=np.int64)
+    np.add.at(acc, (ga[:, None], gb[None, :], s - smin), ints)
+    out: dict[tuple[int, int], int] = {}
+    i_idx, j_idx, s_idx = np.nonzero(acc)
+    vals = acc[i_idx, j_idx, s_idx].tolist()
+    for i, j, sh, v in zip(i_idx.tolist(), j_idx.tolist(), s_idx.tolist(), vals, strict=True):
+        key = (i, j)
+        out[key] = out.get(key, 0) + (v << (_DIGIT * (sh + smin)))
+    return out
 
 
 class JointSketch:
@@ -265,55 +363,77 @@ class JointSketch:
         if x.ndim != 2 or x.shape[1] != k:
             msg = f"joint update needs a rows × {k} array, got shape {x.shape}"
             raise ValueError(msg)
+        return self.update_columns([x[:, j] for j in range(k)], x.shape[0])
+
+    def update_columns(
+        self, columns: Sequence[npt.NDArray[np.float64] | None], rows: int
+    ) -> JointSketch:
+        """:meth:`update` from one array of ``rows`` values per column (None: all missing).
+
+        Saves the caller a rows × columns copy (ingest hands its parsed columns over).
+        """
+        if len(columns) != len(self._columns):
+            msg = f"joint update needs {len(self._columns)} columns, got {len(columns)}"
+            raise ValueError(msg)
+        if any(c is not None and c.shape != (rows,) for c in columns):
+            msg = f"joint update columns must each hold {rows} values"
+            raise ValueError(msg)
+        ws = _workspace()
         work = JointSketch(self._columns, self._excluded)
         self._copy_into(work)
-        for start in range(0, x.shape[0], _CHUNK):
-            work._absorb(x[start : start + _CHUNK])
+        for start in range(0, rows, _CHUNK):
+            stop = min(rows, start + _CHUNK)
+            x = ws.get("x", (stop - start, len(columns)))
+            for j, col in enumerate(columns):
+                x[:, j] = np.nan if col is None else col[start:stop]
+            work._absorb(x, ws)
         work._copy_into(self)
         return self
 
-    def _absorb(self, x: npt.NDArray[np.float64]) -> None:
+    def _absorb(self, x: npt.NDArray[np.float64], ws: _Workspace) -> None:
+        """Fold rows of ``x`` (a workspace array, overwritten: missing values become 0)."""
         k, rows = len(self._columns), x.shape[0]
         if rows == 0:
             return
         present = np.isfinite(x)
-        xz = np.where(present, x, 0.0)
-        p = present.astype(np.float64)
+        p = ws.get("present", (rows, k))
+        np.copyto(p, present)
         self._rows += rows
         self._n += (p.T @ p).astype(np.int64)
-        blocks, los, offs = [], [], [0]
-        for i in range(k):
-            d, lo, w = _digits(xz[:, i])
-            blocks.append(d)
-            los.append(lo)
-            offs.append(offs[-1] + w)
-        dmat = np.concatenate(blocks, axis=1)
-        gram = dmat.T @ dmat
-        for i in range(k):
-            a0, a1 = offs[i], offs[i + 1]
-            self._s1[i] += _fold(dmat[:, a0:a1].sum(axis=0, keepdims=True), los[i])
-            for j in range(i, k):
-                blk = gram[a0:a1, offs[j] : offs[j + 1]]
-                self._prod[self._tri(i, j)] += _fold(blk, los[i] + los[j])
+        np.copyto(x, 0.0, where=~present)
+        dmat, grp, slot = _digit_matrix(x, ws)
+        zero = np.zeros(1, dtype=np.int64)
+        for (i, _), v in _fold_grid(
+            dmat.sum(axis=0, keepdims=True).T, grp, slot, zero, zero, (k, 1)
+        ).items():
+            self._s1[i] += v
+        for (i, j), v in _fold_grid(dmat.T @ dmat, grp, slot, grp, slot, (k, k)).items():
+            if i <= j:
+                self._prod[self._tri(i, j)] += v
         missing = ~present
         holes = np.flatnonzero(missing.any(axis=0))
         if holes.size == 0:
             return
         q = missing[:, holes].astype(np.float64)
-        r1 = dmat.T @ q  # Σ digits of x_i over rows where column holes[h] is missing
+        hidx = np.arange(holes.size)
+        hs = np.zeros(holes.size, dtype=np.int64)
+        # Σ x_i (and x_i²) over rows where column holes[h] is missing and i is present.
+        r1 = _fold_grid(dmat.T @ q, grp, slot, hidx, hs, (k, holes.size))
+        for (i, h), v in r1.items():
+            if holes[h] != i:
+                _add(self._r1, (i, int(holes[h])), v)
         for i in range(k):
-            a0, a1 = offs[i], offs[i + 1]
-            di = dmat[:, a0:a1]
-            w = a1 - a0
+            cols = np.flatnonzero(grp == i)
+            di = dmat[:, cols]
+            w = cols.size
             sq = (di[:, :, None] * di[:, None, :]).reshape(rows, w * w)
-            r2 = sq.T @ q
-            for h, j in enumerate(holes.tolist()):
-                if j == i:
-                    continue
-                v1 = _fold(r1[a0:a1, h : h + 1], los[i])
-                v2 = _fold(r2[:, h].reshape(w, w), 2 * los[i])
-                _add(self._r1, (i, j), v1)
-                _add(self._r2, (i, j), v2)
+            sl = (slot[cols][:, None] + slot[cols][None, :]).reshape(-1)
+            r2 = _fold_grid(
+                sq.T @ q, np.zeros(w * w, dtype=np.int64), sl, hidx, hs, (1, holes.size)
+            )
+            for (_, h), v in r2.items():
+                if holes[h] != i:
+                    _add(self._r2, (i, int(holes[h])), v)
 
     def check_compatible(self, other: object) -> None:
         """Raise unless ``other`` is a JointSketch over the same columns.

@@ -111,3 +111,17 @@ def test_mismatch_and_bad_input_are_refused() -> None:
         loads(blob[:-5] + blob[-4:])
     back = JointSketch.from_bytes(blob)
     assert back.excluded == ("z",)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 1e300])
+def test_dense_and_extreme_range_paths_are_exact(scale: float) -> None:
+    # One column spanning ~600 decades takes the per-value path; the others stay dense.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 3))
+    x[:, 0] *= scale
+    x[::7, 1] = [1e-300, 1e300] * (len(x[::7, 1]) // 2) + [1e-300] * (len(x[::7, 1]) % 2)
+    s = JointSketch.zero(COLS).update(x)
+    rows = [tuple(r) for r in x.tolist()]
+    for i in range(3):
+        for j in range(3):
+            assert s.pair_sums(i, j) == _expected(rows, i, j)[1]
