@@ -263,7 +263,7 @@ def decide_joint(
     """The joint member's verdict on one window (see the module docstring)."""
     if window.rows < min_window_events:
         why = f"too few rows ({window.rows} < {min_window_events}): joint not judged"
-        return _decision(False, None, [], (why,), window.rows, {})
+        return _decision([], (why,), window.rows, {})
     cal = calibration or JointCalibration(scale)
     bv, wv = JointView.of(base), JointView.of(window)
     shifts = correlation_shifts(bv, wv, cal.inflation)
@@ -323,7 +323,7 @@ def decide_joint(
         reasons.append(f"{len(window.excluded)} numeric columns over the joint cap not checked")
     if calibration is None:
         reasons.append("joint uncalibrated: Fisher/Gaussian spreads and floors only")
-    return _decision(True, tests, shifts, tuple(reasons), window.rows, details)
+    return _decision(tests, tuple(reasons), window.rows, details)
 
 
 def _atanh(r: float) -> float:
@@ -340,14 +340,11 @@ def _ref_second(bv: JointView, axes: PcaAxes) -> npt.NDArray[np.float64]:
 
 
 def _decision(
-    judged: bool,
-    tests: list[_Test] | None,
-    shifts: list[PairShift],
+    tests: list[_Test],
     reasons: tuple[str, ...],
     rows: int,
     details: dict[str, Any],
 ) -> Decision:
-    tests = tests or []
     breaching = sorted((t for t in tests if t.breach), key=lambda t: (-t.ratio, t.name))
     pool = breaching or sorted(
         tests, key=lambda t: (-(t.ratio if math.isfinite(t.ratio) else -1), t.name)
@@ -358,7 +355,6 @@ def _decision(
     severity: Severity = "none"
     if breach:
         severity = "critical" if ratio >= CRITICAL_RATIO else "warning"
-    del judged, shifts
     return Decision(
         feature=JOINT,
         breach=breach,
