@@ -10,9 +10,10 @@ the rows where *both* are present and finite (nulls, NaN and ±inf are handled p
   partitions and merge order give equal sketches and identical bytes.
 
 How a batch is summed exactly without a loop per value: every finite float64 is
-``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``). Shifted onto a
-global grid of 18-bit digits it is at most 4 signed digits ``|d| < 2^18`` in slots
-``s`` (value ``d·2^(18s)``). Put every column's digits side by side in a matrix ``D``
+``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``), so on a global
+grid of 18-bit slots it is a few signed digits ``|d| < 2^18`` (value ``d·2^(18s)`` in
+slot ``s``; a column gets the slots its values span, see :func:`_digit_matrix`).
+Put every column's digits side by side in a matrix ``D``
 (missing values are all-zero digits) and ``DᵀD`` holds ``Σ d·d'`` per slot pair: each
 term is below ``2^36`` and a chunk has at most ``2^15`` rows, so every float64 partial
 sum is an exact integer whatever the BLAS summation order. Folding a slot pair into
