@@ -283,7 +283,9 @@ def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDr
         ci_high=d.ci[1],
         reasons=d.reasons,
         metrics=d.metrics,
-        dashboard_url=dashboard_url(base, model, window, d.feature),
+        # The joint member has no feature page: its link opens the window (its decision
+        # and reasons are in the window's table).
+        dashboard_url=dashboard_url(base, model, window, None if d.kind == "joint" else d.feature),
         hints=d.details,
     )
 
