@@ -75,3 +75,28 @@ def test_calibration_round_trips(reference) -> None:
     assert cal.n_windows == 1 and cal.method.startswith("too few")
     c2 = calibrate_joint(hours, "hour")
     assert JointCalibration.from_dict(c2.to_dict()) == c2
+
+
+def test_joint_alert_matches_the_schema_and_links_the_window(reference) -> None:
+    import jsonschema
+
+    from stream.core.alert import Alert, alert_schema, build_alert
+    from stream.core.lifecycle import AlertEvent, dedup_key
+    from stream.core.window import HOUR, WindowKey
+
+    ref, hours = reference
+    d = decide_joint(
+        ref, _hour(np.random.default_rng(5), -0.6), calibrate_joint(hours, "hour"), alpha=ALPHA
+    )
+    w = WindowKey(HOUR, 200 * HOUR_MS)
+    key = dedup_key("m", HOUR, "reference", w.start_ms)
+    event = AlertEvent(
+        "triggered", "a" * 32, key, "m", HOUR, "reference", w, w.start_ms, "warning", (d,)
+    )
+    alert = build_alert(event, dashboard_base="https://dash.example")
+    body = alert.to_dict()
+    jsonschema.validate(body, alert_schema())
+    entry = body["features"][0]
+    assert entry["kind"] == "joint" and entry["hints"]["pairs"][0]["pair"] == ["x00", "x01"]
+    assert "feature=" not in entry["dashboard_url"]
+    assert Alert.from_dict(body).features[0].hints == entry["hints"]
