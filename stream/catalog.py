@@ -48,6 +48,8 @@ __all__ = [
     "FeatureKind",
     "FeatureSpec",
     "FileReference",
+    "JOINT_MEMBER",
+    "JointRules",
     "ModelSpec",
     "RedisReference",
     "ReferenceSpec",
@@ -267,6 +269,39 @@ class AlertRules(BaseModel):
         return value
 
 
+JOINT_MEMBER = "joint"
+"""Name of the model-level multivariate member in decisions and alerts."""
+
+
+class JointRules(BaseModel):
+    """The model-level ``joint`` member: co-moments of the numeric features together."""
+
+    model_config = _STRICT
+
+    enabled: bool = Field(
+        default=True,
+        description="Keep exact co-moments of the numeric features (needs two or more) and "
+        "judge correlation changes and PCA reconstruction error as the member 'joint'.",
+    )
+    max_columns: int = Field(
+        default=64,
+        ge=2,
+        le=256,
+        description="Numeric features in the joint sketch, in declaration order; the rest "
+        "are named in its decisions as not checked.",
+    )
+    min_corr_change: PositiveFloat = Field(
+        default=0.1,
+        le=2.0,
+        description="Practical floor: smallest |change| of a pair's correlation that can page.",
+    )
+    min_error_increase: PositiveFloat = Field(
+        default=0.1,
+        description="Practical floor: smallest relative increase of the PCA reconstruction "
+        "error that can page.",
+    )
+
+
 class ModelSpec(BaseModel):
     """A registered model: features (+ optional prediction), reference and alert rules."""
 
@@ -290,6 +325,9 @@ class ModelSpec(BaseModel):
         'start_ms, end_ms } | { source = "redis", name }; plus version.',
     )
     alerts: AlertRules = Field(default_factory=AlertRules, description="Alert rules.")
+    joint: JointRules = Field(
+        default_factory=JointRules, description="Multivariate (joint) drift member."
+    )
 
     @field_validator("features", mode="wrap")
     @classmethod
@@ -318,11 +356,30 @@ class ModelSpec(BaseModel):
                 msg = f"{where}: duplicate feature {f.name!r}"
                 raise ValueError(msg)
             seen.add(f.name)
+        if self.joint.enabled and JOINT_MEMBER in seen and len(self.joint_columns[0]) >= 2:
+            msg = (
+                f"features: {JOINT_MEMBER!r} is the name of the joint member: rename the "
+                "feature or set joint.enabled = false"
+            )
+            raise ValueError(msg)
         explicit = "baselines" in self.alerts.model_fields_set
         if self.reference is None and explicit and "reference" in self.alerts.baselines:
             msg = "alerts.baselines: 'reference' needs a [reference] table for this model"
             raise ValueError(msg)
         return self
+
+    @property
+    def joint_columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(columns in the joint sketch, numeric features over the cap); both empty when off.
+
+        Numeric features (not the prediction), in declaration order; fewer than two
+        means no joint member.
+        """
+        numeric = tuple(f.name for f in self.features if f.kind == "numeric")
+        if not self.joint.enabled or len(numeric) < 2:
+            return (), ()
+        cap = self.joint.max_columns
+        return numeric[:cap], numeric[cap:]
 
     @property
     def monitored(self) -> tuple[FeatureSpec, ...]:

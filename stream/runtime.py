@@ -372,7 +372,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms
     )
     evaluations = RedisEvaluationStore(service.redis, service.namespace, windows)
-    evaluator = Evaluator(evaluations, encode=alert_encoder(settings))
+    evaluator = Evaluator(evaluations, encode=alert_encoder(settings), warn=log.warning)
     publisher = AlertPublisher(evaluations, settings.topics.alerts, sync_options(settings.kafka))
     control = ControlPlane(
         settings.models,

@@ -41,15 +41,19 @@ class Drift:
     vanished), ``share`` (category ``category`` takes share ``amount``, the others
     shrink in proportion; a category the feature never had is a new category),
     ``ramp`` (mean + ``amount`` standard deviations reached linearly at ``end_ms``
-    and held after it — the one kind whose ``end_ms`` does not end it).
+    and held after it — the one kind whose ``end_ms`` does not end it),
+    ``correlate`` (a numeric feature's standard-normal draw becomes
+    ``amount·z_partner + sqrt(1 − amount²)·z``: correlation ``amount`` with numeric
+    feature ``partner``, both marginals unchanged; a later one overrides an earlier).
     """
 
     feature: str
-    kind: Literal["shift", "scale", "null", "share", "ramp"]
+    kind: Literal["shift", "scale", "null", "share", "ramp", "correlate"]
     amount: float
     start_ms: int
     end_ms: int | None = None
     category: str | None = None
+    partner: str | None = None
 
     def active(
         self, ts: np.ndarray[Any, np.dtype[np.int64]]
@@ -105,9 +109,17 @@ class SyntheticStream:
             lo, hi = max(c0, first), min(c0 + chunk, first + n)
             rng = np.random.default_rng([self.seed, c0])
             block_ts = ts[lo - first : hi - first]
-            for i, feat in enumerate(self.spec.monitored):
+            drawn = {}
+            for feat in self.spec.monitored:
                 draws = rng.random(chunk)[lo - c0 : hi - c0]
-                normal = rng.standard_normal(chunk)[lo - c0 : hi - c0]
+                drawn[feat.name] = (draws, rng.standard_normal(chunk)[lo - c0 : hi - c0])
+            for i, feat in enumerate(self.spec.monitored):
+                draws, own = drawn[feat.name]
+                normal = own
+                for d in self.drifts:  # later drifts override earlier ones where active
+                    if d.kind == "correlate" and d.feature == feat.name and d.partner in drawn:
+                        mixed = d.amount * drawn[d.partner][1] + np.sqrt(1 - d.amount**2) * own
+                        normal = np.where(d.active(block_ts), mixed, normal)
                 cols[feat.name].extend(
                     self._values(i, feat.name, feat.kind, block_ts, draws, normal)
                 )

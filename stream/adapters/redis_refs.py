@@ -9,7 +9,8 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
-from stream.pipeline.ingest import Sketch, SketchParams
+from stream.core.sketch import JointSketch
+from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams
 from stream.pipeline.reference import Reference
 
 __all__ = ["RedisReferences"]
@@ -40,6 +41,10 @@ class RedisReferences:
         for hour, sketches in ref.hours.items():
             for name, sketch in sketches.items():
                 fields[f"h:{hour}:{name}".encode()] = sketch.to_bytes()
+        if ref.joint is not None:
+            fields[b"f:" + JOINT_KEY.encode()] = ref.joint.to_bytes()
+        for hour, joint in ref.joint_hours.items():
+            fields[f"h:{hour}:{JOINT_KEY}".encode()] = joint.to_bytes()
         with self._r.pipeline(transaction=True) as tx:
             tx.delete(key)
             tx.hset(key, mapping=fields)  # type: ignore[arg-type]
@@ -73,14 +78,20 @@ class RedisReferences:
         kinds = spec.kinds
         sketches: dict[str, Sketch] = {}
         hours: dict[int, dict[str, Sketch]] = {}
+        joint: JointSketch | None = None
+        joint_hours: dict[int, JointSketch] = {}
         for field, value in blob.items():
             text = field.decode()
             if text.startswith("f:") and text[2:] in kinds:
                 sketches[text[2:]] = p.load(kinds[text[2:]], value)
+            elif text == "f:" + JOINT_KEY:
+                joint = JointSketch.from_bytes(value)
             elif text.startswith("h:"):
                 _, hour, col = text.split(":", 2)
                 if col in kinds:
                     hours.setdefault(int(hour), {})[col] = p.load(kinds[col], value)
+                elif col == JOINT_KEY:
+                    joint_hours[int(hour)] = JointSketch.from_bytes(value)
         meta = json.loads(blob.get(META, b"{}"))
         return Reference(
             model=spec.name,
@@ -90,6 +101,8 @@ class RedisReferences:
             events=int(meta.get("events", 0)),
             rejected=int(meta.get("rejected", 0)),
             meta={k: v for k, v in meta.items() if k not in ("model", "name")},
+            joint=joint,
+            joint_hours=dict(sorted(joint_hours.items())),
         )
 
     def delete(self, model: str, name: str) -> bool:

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -101,10 +101,12 @@ class FeatureDrift:
     reasons: tuple[str, ...]
     metrics: Mapping[str, tuple[float, float, float]]
     dashboard_url: str
+    hints: Mapping[str, Any] = field(default_factory=dict)
+    """Root-cause hints of the ``joint`` member (pairs, columns); empty for features."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
+        """JSON-able form (``hints`` only when set: feature entries are unchanged)."""
+        out = {
             "name": self.name,
             "kind": self.kind,
             "breach": self.breach,
@@ -134,6 +136,9 @@ class FeatureDrift:
             },
             "dashboard_url": self.dashboard_url,
         }
+        if self.hints:
+            out["hints"] = dict(self.hints)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
@@ -158,6 +163,7 @@ class FeatureDrift:
                 for m, x in d["metrics"].items()
             },
             dashboard_url=str(d["dashboard_url"]),
+            hints=dict(d.get("hints") or {}),
         )
 
 
@@ -279,7 +285,10 @@ def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDr
         ci_high=ci_high,
         reasons=d.reasons,
         metrics=d.metrics,
-        dashboard_url=dashboard_url(base, model, window, d.feature),
+        # The joint member has no feature page: its link opens the window (its decision
+        # and reasons are in the window's table).
+        dashboard_url=dashboard_url(base, model, window, None if d.kind == "joint" else d.feature),
+        hints=d.details,
     )
 
 

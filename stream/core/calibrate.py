@@ -158,11 +158,16 @@ class FeatureCalibration:
 
 @dataclass(frozen=True)
 class ModelCalibration:
-    """All calibrations of a model (feature → "scale/baseline" → calibration) and seasonality."""
+    """All calibrations of a model (feature → "scale/baseline" → calibration) and seasonality.
+
+    ``joint``: the joint member's calibrations by scale, as JSON (read them with
+    ``stream.core.joint.JointCalibration.from_dict``); empty when the member is off.
+    """
 
     model: str
     calibrations: Mapping[str, Mapping[str, FeatureCalibration]]
     seasonality: Mapping[str, Seasonality] = field(default_factory=dict)
+    joint: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def get(self, feature: str, scale: Scale, baseline: Baseline) -> FeatureCalibration | None:
         """The calibration of one feature at one scale and baseline, if calibrated."""
@@ -181,7 +186,7 @@ class ModelCalibration:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, stable key order (stored with the reference)."""
-        return {
+        out = {
             "version": _VERSION,
             "model": self.model,
             "calibrations": {
@@ -190,6 +195,9 @@ class ModelCalibration:
             },
             "seasonality": {f: s.to_dict() for f, s in sorted(self.seasonality.items())},
         }
+        if self.joint:
+            out["joint"] = {k: dict(v) for k, v in sorted(self.joint.items())}
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ModelCalibration:
@@ -204,6 +212,7 @@ class ModelCalibration:
                 for f, cs in d["calibrations"].items()
             },
             {f: Seasonality.from_dict(s) for f, s in d["seasonality"].items()},
+            {str(k): dict(v) for k, v in (d.get("joint") or {}).items()},
         )
 
 
@@ -224,14 +233,21 @@ def alpha_per_test(
 
 
 def model_alpha(
-    false_alarm_budget: float, kinds: Mapping[str, Kind], scale: Scale, *, n_streams: int = 3
+    false_alarm_budget: float,
+    kinds: Mapping[str, Kind],
+    scale: Scale,
+    *,
+    n_streams: int = 3,
+    extra_tests: int = 0,
 ) -> float:
     """:func:`alpha_per_test` with the tests per window counted from the features' kinds.
+
+    ``extra_tests``: model-level tests beside the features' (the joint member's two).
 
     >>> round(model_alpha(1.0, {"a": "numeric", "b": "categorical"}, "hour"), 9)
     5.144e-05
     """
-    tests = sum(len(RULES[k]) for k in kinds.values())
+    tests = sum(len(RULES[k]) for k in kinds.values()) + extra_tests
     return alpha_per_test(false_alarm_budget, tests, scale, n_streams=n_streams)
 
 

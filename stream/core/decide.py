@@ -125,6 +125,7 @@ class Decision:
         z: signed standardised score for CUSUM (mean shift, or JS for categories).
         cusum_k: CUSUM slack for ``z``: half the practical floor in z units (≥ 0.5).
         decisive: a breach whose evidence alone clears the one-window bound (α₁).
+        details: member-specific evidence (the ``joint`` member's pairs and columns).
     """
 
     feature: str
@@ -147,10 +148,11 @@ class Decision:
     z: float = _NAN
     cusum_k: float = 0.5
     decisive: bool = False
+    details: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (non-finite numbers become null)."""
-        return {
+        """JSON-able form (non-finite numbers become null; ``details`` only when set)."""
+        out = {
             "feature": self.feature,
             "kind": self.kind,
             "breach": self.breach,
@@ -172,6 +174,9 @@ class Decision:
             "cusum_k": finite_or_none(self.cusum_k),
             "decisive": self.decisive,
         }
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Decision:
@@ -201,6 +206,7 @@ class Decision:
             z=none_to_nan(d["z"]),
             cusum_k=none_to_nan(d["cusum_k"]),
             decisive=bool(d.get("decisive", False)),  # decisions stored before it existed
+            details=dict(d.get("details") or {}),
         )
 
 

@@ -244,9 +244,11 @@ def _judged(d: Decision | None) -> bool:
 
 
 def _rank(decisions: Sequence[Decision]) -> tuple[Decision, ...]:
-    def key(d: Decision) -> tuple[float, str]:
+    # The model-level joint member comes after the features: when a feature moved, it
+    # is the cause to name first (the joint member, moved by it too, is grouped after).
+    def key(d: Decision) -> tuple[bool, float, str]:
         r = d.ratio if math.isfinite(d.ratio) else 1e300
-        return (-r, d.feature)
+        return (d.kind == "joint", -r, d.feature)
 
     return tuple(sorted(decisions, key=key))
 

@@ -10,7 +10,11 @@ For a new window W of a model, for each configured baseline:
    the seasonal baseline only: against the reference or the previous window a
    weekend or a night looks like drift. The others skip the seasonal baseline.
 3. **Decide.** Measures and the calibrated decision per feature (effect AND
-   confidence; pipeline breaks), at the model's corrected α.
+   confidence; pipeline breaks), at the model's corrected α. Against the
+   reference, the model-level member ``joint`` (correlation change and PCA
+   reconstruction error of the numeric features together, :mod:`stream.core.joint`)
+   is judged too, as one more member of the same alert; its two tests are counted
+   in the α of every member.
 4. **Lifecycle.** The (model, scale, baseline) alert state steps; a window at
    or before the last one processed emits nothing (idempotent). A decisive breach
    pages at once, a marginal one after ``consecutive_breaches`` windows; hourly
@@ -28,16 +32,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from stream.catalog import ModelSpec
 from stream.core.alert import build_alert
 from stream.core.calibrate import ModelCalibration, model_alpha
 from stream.core.decide import Decision, evaluate_feature
+from stream.core.joint import JOINT_TESTS, JointCalibration, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
+from stream.core.sketch import JointSketch, SketchDecodeError
 from stream.core.window import HOUR, WindowKey
-from stream.pipeline.ingest import Sketch, SketchParams
+from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams
 from stream.pipeline.rollup import StoredWindow
 from stream.settings import Settings
 
@@ -131,6 +137,11 @@ class Evaluator:
     _decoded: OrderedDict[tuple[str, bytes], Sketch] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
+    warn: Callable[[str], None] | None = None
+    """Told each note once (the worker logs them as warnings)."""
+    notes: list[str] = field(default_factory=list, init=False)
+    """One line per model and reason a member could not be judged (the worker logs them)."""
+    _said: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
         """Evaluate ``window`` of ``spec`` against every configured baseline."""
@@ -197,11 +208,13 @@ class Evaluator:
     ) -> list[Decision]:
         scale = window.key.scale
         kinds = spec.kinds
+        joint_on = bool(spec.joint_columns[0])
         alpha = model_alpha(
             spec.alerts.false_alarm_budget,
             kinds,
             "hour" if scale == HOUR else "day",
             n_streams=max(1, len(spec.alerts.baselines)),
+            extra_tests=JOINT_TESTS if joint_on else 0,
         )
         out = []
         for feat in spec.monitored:
@@ -231,7 +244,59 @@ class Evaluator:
                     model_events=window.events,
                 )
             )
+        if joint_on and baseline == "reference":
+            joint = self._joint(spec, window, base, calibration, alpha)
+            if joint is not None:
+                out.append(joint)
         return out
+
+    def _joint(
+        self,
+        spec: ModelSpec,
+        window: StoredWindow,
+        base: Mapping[str, bytes],
+        calibration: ModelCalibration | None,
+        alpha: float,
+    ) -> Decision | None:
+        """The joint member against the reference; None (said once per reason) if it cannot be."""
+        scale: Literal["hour", "day"] = "hour" if window.key.scale == HOUR else "day"
+        ref_blob, win_blob = base.get(JOINT_KEY), window.sketches.get(JOINT_KEY)
+        if ref_blob is None or win_blob is None:
+            which = "the reference" if ref_blob is None else "this window"
+            self._say(spec.name, f"{which} has no joint sketch (rebuild the reference)")
+            return None
+        try:
+            ref, win = JointSketch.from_bytes(ref_blob), JointSketch.from_bytes(win_blob)
+            ref.check_compatible(win)
+        except (SketchDecodeError, ValueError) as e:
+            self._say(spec.name, f"joint sketches not comparable: {e}")
+            return None
+        raw = calibration.joint.get(scale) if calibration is not None else None
+        cal = JointCalibration.from_dict(raw) if raw else None
+        rules = spec.joint
+        d = decide_joint(
+            ref,
+            win,
+            cal,
+            alpha=alpha,
+            min_corr_change=rules.min_corr_change,
+            min_error_increase=rules.min_error_increase,
+            min_window_events=spec.alerts.min_window_events,
+            scale=scale,
+        )
+        if win.rows < window.events:
+            note = f"joint sketch holds {win.rows} of the window's {window.events} events"
+            d = replace(d, reasons=(*d.reasons, note))
+        return d
+
+    def _say(self, model: str, why: str) -> None:
+        key = (model, why)
+        if key not in self._said:
+            self._said.add(key)
+            line = f"model {model}: joint member not judged: {why}"
+            self.notes.append(line)
+            if self.warn is not None:
+                self.warn(line)
 
     def _load(self, kind: str, blob: bytes) -> Sketch:
         # Sketches are values (measures never mutate them): one decode per distinct blob.

@@ -45,7 +45,7 @@ import numpy.typing as npt
 
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
-from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.window import (
     HOUR_MS,
     NO_TIME,
@@ -57,12 +57,15 @@ from stream.core.window import (
 from stream.pipeline.ports import FlushWrite, HourWrite, PartitionSnapshot, SealNotice
 
 __all__ = [
+    "JOINT_KEY",
     "TOO_MANY_OPEN_HOURS",
     "IngestLimits",
     "OpenHour",
     "PartitionIngest",
     "Sketch",
     "SketchParams",
+    "joint_matrix",
+    "joint_zero",
     "merge_sketches",
     "seek_offset",
 ]
@@ -71,6 +74,29 @@ __all__ = [
 TOO_MANY_OPEN_HOURS = "too_many_open_hours"
 
 Sketch = NumericSketch | CategoricalSketch
+
+#: Stored field of a model-hour's joint sketch beside its feature sketches (not a valid
+#: feature name, so it never collides with one).
+JOINT_KEY = "@joint"
+
+
+def joint_zero(spec: ModelSpec) -> JointSketch | None:
+    """An empty joint sketch over the model's joint columns; None when the member is off."""
+    columns, excluded = spec.joint_columns
+    return JointSketch.zero(columns, excluded) if columns else None
+
+
+def joint_matrix(
+    block: ModelBlock, columns: Sequence[str], rows: npt.NDArray[np.intp] | None = None
+) -> npt.NDArray[np.float64]:
+    """Rows × columns of the block's numeric values (NaN where null or absent)."""
+    n = len(block) if rows is None else int(rows.size)
+    out = np.full((n, len(columns)), np.nan)
+    for j, name in enumerate(columns):
+        col = block.numeric.get(name)
+        if col is not None:
+            out[:, j] = col.values if rows is None else col.values[rows]
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +151,7 @@ class OpenHour:
     events: int
     sketches: dict[str, Sketch]
     undeclared: dict[str, int] = field(default_factory=dict)
+    joint: JointSketch | None = None
     undeclared_overflow: int = 0
     undeclared_dirty: set[str] = field(default_factory=set)
 
@@ -190,6 +217,7 @@ class PartitionIngest:
                 sketches={f: p.load(kinds[f], b) for f, b in stored.sketches.items() if f in kinds},
                 undeclared=dict(stored.undeclared),
                 undeclared_overflow=stored.undeclared_overflow,
+                joint=_restore_joint(spec, stored.sketches.get(JOINT_KEY)),
             )
             for h, stored in snapshot.hours.items()
         }
@@ -338,7 +366,9 @@ class PartitionIngest:
             hour = self.hours.get(h)
             if hour is None:
                 hour = OpenHour(
-                    events=0, sketches={f: self.params.zero(k) for f, k in kinds.items()}
+                    events=0,
+                    sketches={f: self.params.zero(k) for f, k in kinds.items()},
+                    joint=joint_zero(self.spec),
                 )
                 self.hours[h] = hour
             hour.events += int(sel.size)
@@ -355,6 +385,12 @@ class PartitionIngest:
                     raise TypeError(f)
                 # None marks a null; the sketch counts it as such.
                 csketch.update(ccol.values[sel].tolist())
+            if hour.joint is not None:
+                numeric = cols.numeric
+                hour.joint.update_columns(
+                    [numeric[c].values[sel] if c in numeric else None for c in hour.joint.columns],
+                    int(sel.size),
+                )
             self._dirty.add(h)
 
     # -- step 3: seal -------------------------------------------------------------
@@ -482,11 +518,26 @@ def merge_sketches(a: Sketch, b: Sketch) -> Sketch:
     raise TypeError(msg)
 
 
+def _restore_joint(spec: ModelSpec, blob: bytes | None) -> JointSketch | None:
+    """The stored joint sketch, or a zero one when the stored columns are not today's."""
+    zero = joint_zero(spec)
+    if blob is None or zero is None:
+        return zero
+    stored = JointSketch.from_bytes(blob)
+    # The joint columns changed in the config since that flush: the hour's joint
+    # sketch restarts, so its rows fall short of the hour's events (the evaluator says so).
+    same = (stored.columns, stored.excluded) == (zero.columns, zero.excluded)
+    return stored if same else zero
+
+
 def _hour_write(hour_ms: int, hour: OpenHour, *, sealed: bool) -> HourWrite:
+    sketches = {f: s.to_bytes() for f, s in sorted(hour.sketches.items())}
+    if hour.joint is not None:
+        sketches[JOINT_KEY] = hour.joint.to_bytes()
     return HourWrite(
         hour_ms=hour_ms,
         events=hour.events,
-        sketches={f: s.to_bytes() for f, s in sorted(hour.sketches.items())},
+        sketches=sketches,
         sealed=sealed,
         # Only the keys that changed: the store adds them to what it holds.
         undeclared={k: hour.undeclared[k] for k in sorted(hour.undeclared_dirty)},

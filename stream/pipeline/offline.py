@@ -24,7 +24,7 @@ is judged against the reference too, since no earlier window exists.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -33,10 +33,11 @@ from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.calibrate import Baseline, ModelCalibration, Scale, calibrate_model
 from stream.core.decide import Decision
+from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent, AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
 from stream.pipeline.evaluate import Evaluator, WindowVerdict
-from stream.pipeline.ingest import SketchParams, merge_sketches
+from stream.pipeline.ingest import JOINT_KEY, SketchParams, joint_zero, merge_sketches
 from stream.pipeline.reference import Reference, ReferenceBuilder
 from stream.pipeline.rollup import StoredWindow, roll_up
 from stream.pipeline.tabular import Chunk, Rejects, chunk_block
@@ -116,9 +117,12 @@ def calibrate(
     elif mode == "hour":
         scales = ("hour",)
     baselines: tuple[Baseline, ...] = ("reference",) if mode == "all" else ("reference", "seasonal")
-    return calibrate_model(
+    cal = calibrate_model(
         spec.name, spec.kinds, ref.hours, scales=scales, baselines=baselines, live_n=live_n
     )
+    if not ref.joint_hours:
+        return cal
+    return replace(cal, joint={s: calibrate_joint(ref.joint_hours, s).to_dict() for s in scales})
 
 
 class MemoryWindows:
@@ -252,8 +256,13 @@ def evaluate(
 ) -> CheckRun:
     """Steps 3–4: roll the current hours up and judge them (``all``: one window)."""
     p = params or SketchParams()
-    ref = ({f: s.to_bytes() for f, s in reference.sketches.items()}, calibration)
+    ref_blobs = {f: s.to_bytes() for f, s in reference.sketches.items()}
+    if reference.joint is not None:
+        ref_blobs[JOINT_KEY] = reference.joint.to_bytes()
+    ref = (ref_blobs, calibration)
     hours = {h: {f: s.to_bytes() for f, s in row.items()} for h, row in current.ref.hours.items()}
+    for h, joint in current.ref.joint_hours.items():
+        hours.setdefault(h, {})[JOINT_KEY] = joint.to_bytes()
     if mode == "all":
         eval_spec = _all_spec(spec)
         first = min(current.ref.hours, default=0)
@@ -261,12 +270,13 @@ def evaluate(
         for h in sorted(current.ref.hours):
             for f, s in current.ref.hours[h].items():
                 merged[f] = merge_sketches(merged[f], s)
-        whole = StoredWindow(
-            WindowKey(DAY, floor_to(first, DAY_MS)),
-            current.accepted,
-            0,
-            {f: s.to_bytes() for f, s in merged.items()},
-        )
+        blobs = {f: s.to_bytes() for f, s in merged.items()}
+        all_joint = joint_zero(spec) if current.ref.joint_hours else None
+        if all_joint is not None:
+            for h in sorted(current.ref.joint_hours):
+                all_joint = all_joint.merge(current.ref.joint_hours[h])
+            blobs[JOINT_KEY] = all_joint.to_bytes()
+        whole = StoredWindow(WindowKey(DAY, floor_to(first, DAY_MS)), current.accepted, 0, blobs)
         store = MemoryEvaluations(None, ref, extra={whole.key: whole})
         windows: tuple[StoredWindow, ...] = (whole,)
     else:

@@ -19,9 +19,9 @@ import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
-from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.window import iso_ms
-from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+from stream.pipeline.ingest import Sketch, SketchParams, joint_matrix, joint_zero, merge_sketches
 from stream.synth import SyntheticStream
 
 __all__ = [
@@ -48,6 +48,9 @@ class Reference:
     events: int
     rejected: int
     meta: dict[str, Any] = field(default_factory=dict)
+    joint: JointSketch | None = None
+    """Merged joint sketch of the numeric features (None when the member is off)."""
+    joint_hours: dict[int, JointSketch] = field(default_factory=dict)
 
     @property
     def span(self) -> tuple[int, int] | None:
@@ -80,9 +83,15 @@ class Reference:
 def calibration_of(ref: Reference, spec: ModelSpec, live_per_hour: int | None) -> dict[str, Any]:
     """Calibrate every feature × scale × baseline from the reference's hours (JSON-able)."""
     from stream.core.calibrate import calibrate_model
+    from stream.core.joint import calibrate_joint
 
     live_n = {"hour": live_per_hour, "day": 24 * live_per_hour} if live_per_hour else None
-    return calibrate_model(spec.name, spec.kinds, ref.hours, live_n=live_n).to_dict()
+    out = calibrate_model(spec.name, spec.kinds, ref.hours, live_n=live_n).to_dict()
+    if ref.joint_hours:
+        out["joint"] = {
+            scale: calibrate_joint(ref.joint_hours, scale).to_dict() for scale in ("hour", "day")
+        }
+    return out
 
 
 class ReferenceBuilder:
@@ -142,6 +151,11 @@ class ReferenceBuilder:
                 cat = sketches[f]
                 if isinstance(cat, CategoricalSketch):
                     cat.update(ccol.values[rows].tolist())
+            joint = self._ref.joint_hours.get(hour) or joint_zero(self.spec)
+            if joint is not None:
+                self._ref.joint_hours[hour] = joint.update(
+                    joint_matrix(block, joint.columns, np.asarray(rows, dtype=np.intp))
+                )
 
     def build(self) -> Reference:
         """The reference: hours as folded, merged sketches over all hours."""
@@ -152,6 +166,11 @@ class ReferenceBuilder:
             for f, sketch in ref.hours[hour].items():
                 merged[f] = merge_sketches(merged[f], sketch)
         ref.sketches = merged
+        joint = joint_zero(self.spec)
+        if joint is not None:
+            for hour in sorted(ref.joint_hours):
+                joint = joint.merge(ref.joint_hours[hour])
+        ref.joint = joint
         return ref
 
 

@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stream.catalog import ModelSpec
+from stream.core.sketch import JointSketch
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
-from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams, joint_zero, merge_sketches
 
 __all__ = ["RollupResult", "StoredWindow", "WindowStore", "roll_up"]
 
@@ -103,6 +104,18 @@ def _merge(
             sketch = params.load(kind, blob)
             merged = sketch if merged is None else merge_sketches(merged, sketch)
         out[name] = (merged if merged is not None else params.zero(kind)).to_bytes()
+    joint = joint_zero(spec)
+    if joint is not None:
+        for blobs in parts:
+            blob = blobs.get(JOINT_KEY)
+            if blob is None:
+                continue
+            part = JointSketch.from_bytes(blob)
+            # Parts over other columns (stored before a config change) are left out:
+            # the window's joint rows then fall short of its events, which is reported.
+            if (part.columns, part.excluded) == (joint.columns, joint.excluded):
+                joint = joint.merge(part)
+        out[JOINT_KEY] = joint.to_bytes()
     return out
 
 

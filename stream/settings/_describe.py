@@ -13,6 +13,7 @@ from stream.catalog import (
     AlertRules,
     FeatureSpec,
     FileReference,
+    JointRules,
     ModelSpec,
     RedisReference,
     TopicReference,
@@ -42,7 +43,7 @@ def describe() -> Iterator[ConfigRow]:
     """
     for section, model in sections().items():
         yield from _rows(model, section, env=True)
-    yield from _rows(ModelSpec, "models.<model>", env=False, skip=("name", "alerts"))
+    yield from _rows(ModelSpec, "models.<model>", env=False, skip=("name", "alerts", "joint"))
     yield from _rows(FeatureSpec, "models.<model>.features.<feature>", env=False, skip=("name",))
     seen: set[str] = set()
     for ref in (FileReference, TopicReference, RedisReference):
@@ -55,6 +56,7 @@ def describe() -> Iterator[ConfigRow]:
                     else row
                 )
     yield from _rows(AlertRules, "models.<model>.alerts", env=False)
+    yield from _rows(JointRules, "models.<model>.joint", env=False)
 
 
 def _rows(

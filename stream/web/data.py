@@ -125,9 +125,10 @@ class DashboardData:
         if blob is None:
             return None
         try:
-            return loads(blob)
+            sketch = loads(blob)
         except SketchDecodeError:
             return None
+        return sketch if isinstance(sketch, NumericSketch | CategoricalSketch) else None
 
     def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
         """Provenance of the model's reference (events, span, version...)."""

@@ -12,7 +12,10 @@ and every scenario is judged from the alerts it produced:
 (e) a strong weekly/daily seasonal pattern, seasonal baseline → quiet;
 (f) a category's share 48 % → 60 % → paged in its onset hour, P(drift) ≥ 0.99, ≈ +12 points;
 (g) a new category at 10 % → paged in its onset hour;
-(h) a feature that vanishes → paged in its onset hour.
+(h) a feature that vanishes → paged in its onset hour;
+(i) the correlation of two of 12 numeric features flips +0.6 → −0.6 (marginals
+    unchanged) → the joint member pages in its onset hour, naming that pair; no other
+    model's joint member pages on its own.
 
 Every model runs the DEFAULT alert rules (``consecutive_breaches = 2``): a clear
 drift pages in its first window because its evidence alone clears the one-window
@@ -104,7 +107,25 @@ reference = { source = "redis", name = "training" }
 v0 = "numeric"
 v1 = "numeric"
 v2 = "categorical"
+[models.corr]
+reference = { source = "redis", name = "training" }
+[models.corr.features]
+j0 = "numeric"
+j1 = "numeric"
+j2 = "numeric"
+j3 = "numeric"
+j4 = "numeric"
+j5 = "numeric"
+j6 = "numeric"
+j7 = "numeric"
+j8 = "numeric"
+j9 = "numeric"
+j10 = "numeric"
+j11 = "numeric"
+j12 = "categorical"
 """
+# The correlation the corr model has in its reference and before the flip.
+CORR_BASE = Drift("j1", "correlate", 0.6, 0, partner="j0")
 
 # model → (days, events/hour, drifts, seasonal amplitudes)
 SCENARIOS: dict[str, tuple[int, int, list[Drift], dict[str, float]]] = {
@@ -116,6 +137,12 @@ SCENARIOS: dict[str, tuple[int, int, list[Drift], dict[str, float]]] = {
     "share": (2, 1_000, [Drift("c3", "share", 0.60, START + 24 * HOUR, category="c0")], {}),
     "newcat": (2, 1_000, [Drift("k1", "share", 0.10, START + 30 * HOUR, category="zz")], {}),
     "vanish": (2, 1_000, [Drift("v1", "null", 1.0, START + 30 * HOUR)], {}),
+    "corr": (
+        2,
+        1_500,
+        [CORR_BASE, Drift("j1", "correlate", -0.6, START + 30 * HOUR, partner="j0")],
+        {},
+    ),
 }
 REF_PER_HOUR = 150
 
@@ -185,6 +212,7 @@ def outcome(
                 events_per_hour=REF_PER_HOUR,
                 seed=3,
                 seasonal=season,
+                drifts=[CORR_BASE] if name == "corr" else [],
             )
             builder = ReferenceBuilder(spec, "training")
             total = 7 * 24 * REF_PER_HOUR
@@ -334,3 +362,28 @@ def test_h_a_vanished_feature_pages_in_its_onset_hour(
     assert all(_end(a) > START + 30 * HOUR for a in alerts)
     first = min(_triggered(alerts, "hour"), key=lambda a: a["window"]["start_ms"])
     assert first["features"][0]["name"] == "v1"
+
+
+def test_i_a_correlation_flip_pages_in_its_onset_hour_naming_the_pair(
+    outcome: dict[str, list[dict[str, Any]]],
+) -> None:
+    alerts = outcome["corr"]
+    onset = START + 30 * HOUR
+    assert _first_page_start(alerts) == onset, alerts
+    assert all(_end(a) > onset for a in alerts)
+    first = min(_triggered(alerts, "hour"), key=lambda a: a["window"]["start_ms"])
+    joint = first["features"][0]
+    assert joint["name"] == "joint" and joint["kind"] == "joint"
+    assert joint["hints"]["pairs"][0]["pair"] == ["j0", "j1"]
+    assert joint["hints"]["pairs"][0]["rho_window"] < -0.4
+    # Marginals did not move: no feature pages.
+    paged = {f["name"] for a in _triggered(alerts) for f in a["features"] if f["breach"]}
+    assert paged == {"joint"}
+    assert _triggered(alerts, "day"), "the onset day's window pages too"
+    # Elsewhere the joint member never pages on its own (grouped behind the feature).
+    for model, other in outcome.items():
+        if model == "corr":
+            continue
+        for a in _triggered(other):
+            names = [f["name"] for f in a["features"] if f["breach"]]
+            assert names != ["joint"], (model, a["summary"])

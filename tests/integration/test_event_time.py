@@ -297,8 +297,8 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
     assert len(hour_keys) <= 7 * 24 + 2
     part = r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:part")
     assert len([h for h in part[b"open"].split(b",") if h]) <= 48
-    # sketches + events + 100 tracked undeclared keys + the overflow count
-    assert biggest <= 7 + 1 + 100 + 1
+    # sketches + the joint sketch + events + 100 tracked undeclared keys + the overflow count
+    assert biggest <= 7 + 1 + 1 + 100 + 1
     overflow = sum(int(r.hget(k, "undeclared_overflow") or 0) for k in hour_keys)
     assert overflow == 250 * 4000 - 100
     metrics = _metrics(w.web_port)  # type: ignore[attr-defined]

@@ -50,6 +50,10 @@ def test_build_from_jsonl_then_list_and_show(
     amount = ref.sketches["amount"]
     assert isinstance(amount, NumericSketch) and amount.count == 5_000
     assert isinstance(ref.sketches["country"], CategoricalSketch)
+    # The joint sketch (numeric features together) is stored with its hours and calibrated.
+    assert ref.joint is not None and ref.joint.rows == 5_000 and len(ref.joint_hours) == 5
+    cal = RedisReferences(redis_client, redis_namespace).calibration("fraud-v3", "training")
+    assert cal is not None and set(cal["joint"]) == {"hour", "day"}
     assert main(["reference", "list"]) == 0
     assert json.loads(capsys.readouterr().out)["name"] == "training"
     assert main(["reference", "show", "--model", "fraud-v3"]) == 0

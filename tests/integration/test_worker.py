@@ -159,8 +159,11 @@ def test_uninterrupted_worker_counts_every_event_once(
     n_late = sum(int(n) for v in late.values() for n in v.values())
     assert n_late == 60
     assert events + n_late == N_EVENTS + 60
-    # Every stored hour has one sketch per monitored column.
-    assert all(sum(f.startswith(b"f:") for f in v) == 7 for v in hours.values())
+    # Every stored hour has one sketch per monitored column, and the joint sketch of
+    # the numeric features, written by the same flush.
+    joint = b"f:@joint"
+    assert all(sum(f.startswith(b"f:") and f != joint for f in v) == 7 for v in hours.values())
+    assert all(joint in v for v in hours.values())
     # Hours before the last are sealed on every partition.
     parts = {k: v for k, v in snap.items() if k.endswith(":part")}
     assert len(parts) == PARTITIONS and all(int(v[b"sealed"]) > START_MS for v in parts.values())

@@ -38,6 +38,7 @@ import numpy.typing as npt
 
 if TYPE_CHECKING:
     from stream.core.sketch.categorical import CategoricalSketch
+    from stream.core.sketch.joint import JointSketch
     from stream.core.sketch.numeric import NumericSketch
 
 __all__ = [
@@ -54,6 +55,7 @@ MAGIC = b"DSk"
 FORMAT_VERSION = 1
 TYPE_NUMERIC = 1
 TYPE_CATEGORICAL = 2
+TYPE_JOINT = 3
 _FLAG_ZLIB = 1
 _HEADER = len(MAGIC) + 3
 # Decompressed payloads larger than this are refused: no sketch comes near it, and
@@ -329,7 +331,7 @@ def decode_uvarints(data: bytes, pos: int, n: int) -> tuple[npt.NDArray[np.int64
     return values.astype(np.int64), int(ends[-1]) + 1
 
 
-def dumps(sketch: NumericSketch | CategoricalSketch) -> bytes:
+def dumps(sketch: NumericSketch | CategoricalSketch | JointSketch) -> bytes:
     """Serialize a sketch into one self-describing, checksummed frame."""
     w = Writer()
     sketch.write_payload(w)
@@ -376,7 +378,7 @@ def _open_frame(data: object) -> tuple[int, int, bytes]:
     return version, kind, payload
 
 
-def loads(data: bytes) -> NumericSketch | CategoricalSketch:
+def loads(data: bytes) -> NumericSketch | CategoricalSketch | JointSketch:
     """Deserialize any sketch written by :func:`dumps` of this or an older version.
 
     Raises:
@@ -384,12 +386,14 @@ def loads(data: bytes) -> NumericSketch | CategoricalSketch:
     """
     # Imported here: the sketch modules import this one for Writer/Reader.
     from stream.core.sketch.categorical import CategoricalSketch
+    from stream.core.sketch.joint import JointSketch
     from stream.core.sketch.numeric import NumericSketch
 
     version, kind, payload = _open_frame(data)
-    decoders: dict[int, type[NumericSketch] | type[CategoricalSketch]] = {
+    decoders: dict[int, type[NumericSketch] | type[CategoricalSketch] | type[JointSketch]] = {
         TYPE_NUMERIC: NumericSketch,
         TYPE_CATEGORICAL: CategoricalSketch,
+        TYPE_JOINT: JointSketch,
     }
     cls = decoders.get(kind)
     if cls is None:
@@ -397,7 +401,7 @@ def loads(data: bytes) -> NumericSketch | CategoricalSketch:
         raise SketchDecodeError(msg)
     r = Reader(payload)
     try:
-        sketch: NumericSketch | CategoricalSketch = cls.read_payload(r, version)
+        sketch: NumericSketch | CategoricalSketch | JointSketch = cls.read_payload(r, version)
         r.done()
     except SketchDecodeError:
         raise

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,10 +22,11 @@ import numpy as np
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration, calibrate_model
 from stream.core.decide import Decision
+from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent, AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import Evaluator
-from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams, joint_zero
 from stream.pipeline.rollup import StoredWindow
 from stream.synth import Drift, SyntheticStream
 
@@ -33,8 +34,17 @@ START = 1_767_225_600_000  # Thursday 2026-01-01T00:00Z
 PARAMS = SketchParams()
 
 
+def merge_sketches(a: Any, b: Any) -> Any:
+    """Merge two sketches of one kind (the joint sketch included)."""
+    return a.merge(b)
+
+
 def wide_spec(
-    name: str = "m", numeric: int = 8, categorical: int = 4, alerts: Mapping[str, Any] | None = None
+    name: str = "m",
+    numeric: int = 8,
+    categorical: int = 4,
+    alerts: Mapping[str, Any] | None = None,
+    joint: Mapping[str, Any] | None = None,
 ) -> ModelSpec:
     """``numeric`` + ``categorical`` features and a numeric prediction (13 columns by default)."""
     feats: dict[str, Any] = {f"n{i}": "numeric" for i in range(numeric)}
@@ -46,6 +56,7 @@ def wide_spec(
             "prediction": "numeric",
             "reference": {"source": "redis", "name": "training"},
             "alerts": dict(alerts or {}),
+            "joint": dict(joint or {}),
         }
     )
 
@@ -69,6 +80,13 @@ def hour_sketches(
                 sk[f] = PARAMS.zero(kind).update(arr[~np.isnan(arr)], nulls=nulls)  # type: ignore[call-arg]
             else:
                 sk[f] = PARAMS.zero(kind).update(vals)  # type: ignore[arg-type]
+        joint = joint_zero(spec)
+        if joint is not None:  # the joint sketch rides beside the features, as stored
+            rows = np.array(
+                [[np.nan if v is None else v for v in cols[c]] for c in joint.columns],
+                dtype=np.float64,
+            ).T
+            sk[JOINT_KEY] = joint.update(rows)  # type: ignore[assignment]
         out[start] = (per, sk)
     return out
 
@@ -146,13 +164,18 @@ class Run:
 
 
 def reference_for(
-    spec: ModelSpec, scenario: Scenario, *, ref_days: int = 7, ref_per_hour: int | None = None
+    spec: ModelSpec,
+    scenario: Scenario,
+    *,
+    ref_days: int = 7,
+    ref_per_hour: int | None = None,
+    drifts: Sequence[Drift] = (),
 ) -> tuple[dict[str, bytes], ModelCalibration, dict[int, dict[str, Sketch]]]:
-    """The reference week before the stream (same seasonality, no drift), calibrated."""
+    """The reference week before the stream (same seasonality, ``drifts`` only), calibrated."""
     per = ref_per_hour or scenario.per_hour
     gen = SyntheticStream(
         spec, start_ms=START - ref_days * DAY_MS, events_per_hour=per, seed=3,
-        seasonal=dict(scenario.seasonal),
+        seasonal=dict(scenario.seasonal), drifts=list(drifts),
     )  # fmt: skip
     hours = {h: sk for h, (_, sk) in hour_sketches(spec, gen, ref_days * 24).items()}
     merged: dict[str, Sketch] = {}
@@ -165,6 +188,10 @@ def reference_for(
         hours,
         live_n={"hour": scenario.per_hour, "day": 24 * scenario.per_hour},
     )
+    joint_hours = {h: row[JOINT_KEY] for h, row in hours.items() if JOINT_KEY in row}
+    if joint_hours:
+        joint = {s: calibrate_joint(joint_hours, s).to_dict() for s in ("hour", "day")}  # type: ignore[arg-type]
+        cal = replace(cal, joint=joint)
     return {f: s.to_bytes() for f, s in merged.items()}, cal, hours
 
 

@@ -1,0 +1,598 @@
+r"""Joint sketch: exact pairwise co-moments of a model's numeric columns in one window.
+
+For columns ``x_1..x_k`` and every pair ``(i, j)`` (``i = j`` included) it keeps, over
+the rows where *both* are present and finite (nulls, NaN and ±inf are handled pairwise):
+
+* ``n_ij`` — how many such rows; ``rows`` — every row seen;
+* ``Σx_i``, ``Σx_i²`` over those rows and ``Σx_i·x_j`` — as exact Python integers in the
+  units of :mod:`stream.core.sketch._moments` (``2^-1126`` for sums, ``2^-2252`` for
+  products), so merges are plain integer additions: the same rows in any batches,
+  partitions and merge order give equal sketches and identical bytes.
+
+How a batch is summed exactly without a loop per value: every finite float64 is
+``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``), so on a global
+grid of 18-bit slots it is a few signed digits ``|d| < 2^18`` (value ``d·2^(18s)`` in
+slot ``s``; a column gets the slots its values span, see :func:`_digit_matrix`).
+Put every column's digits side by side in a matrix ``D``
+(missing values are all-zero digits) and ``DᵀD`` holds ``Σ d·d'`` per slot pair: each
+term is below ``2^36`` and a chunk has at most ``2^15`` rows, so every float64 partial
+sum is an exact integer whatever the BLAS summation order. Folding a slot pair into
+the Python integer is a shift by ``18(s+s')``. The sums over "i present, j missing"
+rows (to get the pairwise ``Σx_i`` and ``Σx_i²``) are the same products with the
+missing-indicator matrix; they are zero and skipped when a batch has no missing value.
+
+Stored: the per-column totals, the products (upper triangle) and the pairwise
+corrections only where they are non-zero, so a model without nulls costs
+``k(k+1)/2`` products plus ``k`` sums (see docs/benchmarks.md for bytes per model-hour).
+
+>>> x = np.array([[1.0, 2.0], [2.0, 4.5], [3.0, np.nan]])
+>>> j = JointSketch.zero(("a", "b")).update(x)
+>>> j.rows, j.pair_count(0, 1), j.pair_count(0, 0)
+(3, 2, 3)
+>>> [float(v) for v in j.pair_sums(0, 1)]  # Σa, Σa², Σb, Σb², Σab over rows with both
+[3.0, 5.0, 6.5, 24.25, 11.0]
+>>> a = JointSketch.zero(("a", "b")).update(x[:1])
+>>> a.merge(JointSketch.zero(("a", "b")).update(x[1:])).to_bytes() == j.to_bytes()
+True
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.sketch._errors import SketchMismatchError
+from stream.core.sketch._moments import SQ_SHIFT, SUM_SHIFT
+from stream.core.sketch.codec import (
+    TYPE_JOINT,
+    Reader,
+    SketchDecodeError,
+    Writer,
+    dumps,
+    encode_uints,
+    loads,
+)
+
+__all__ = ["MAX_JOINT_COLUMNS", "JointSketch"]
+
+MAX_JOINT_COLUMNS = 256
+"""Hard bound on columns in one joint sketch (the per-model setting caps lower)."""
+_DIGIT = 18
+_MASK = (1 << _DIGIT) - 1
+_E_OFF = 1073  # frexp exponent e ≥ -1073: e + 1073 ≥ 0 units of 2^-1126 below the mantissa
+_MAX_WIDTH = 48  # slots per column on the dense path: |scaled| < 2^(18·48) < float64 max
+_CHUNK = 1 << 15  # rows per matmul: Σ of 2^15 products below 2^36 stays below 2^53
+_MAX_BITS = 4400
+_MAX_NAME = 512
+_LOCAL = threading.local()
+
+
+class _Workspace:
+    """This thread's reusable work arrays: fresh large temporaries cost page faults per call."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[tuple[str, str], npt.NDArray[Any]] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: type = np.float64) -> npt.NDArray[Any]:
+        """A C-contiguous array of ``shape`` (contents undefined), reusing the last one's memory."""
+        size = int(np.prod(shape))
+        key = (name, np.dtype(dtype).str)
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < size:
+            buf = self._bufs[key] = np.empty(max(size, 1), dtype=dtype)
+        return buf[:size].reshape(shape)
+
+
+def _workspace() -> _Workspace:
+    ws: _Workspace | None = getattr(_LOCAL, "ws", None)
+    if ws is None:
+        ws = _LOCAL.ws = _Workspace()
+    return ws
+
+
+def _digit_matrix(
+    xz: npt.NDArray[np.float64], ws: _Workspace
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Signed 18-bit digits of every value on the global grid, columns side by side.
+
+    Returns ``(D, group, slot)``: ``D`` is rows × W (column ``c`` of ``D`` holds digits
+    of input column ``group[c]`` in grid slot ``slot[c]``, value ``d·2^(18·slot)`` units
+    of ``2^-1126``). Non-finite values must already be zero (they get zero digits).
+    ``D`` lives in ``ws``: it is valid until the next call.
+
+    ``x · 2^1126 = ±M · 2^g`` with ``M < 2^53`` and ``g = e + 1073 ≥ 0`` (``frexp``).
+    Each input column gets the slots from its smallest magnitude's lowest digit to its
+    largest magnitude's highest one; scaled by the power of two of that lowest slot,
+    every value is an integer below ``2^(18·width)`` in magnitude whose signed digits
+    are cut off by exact ``trunc``/subtract steps (dense, no scatter). A column spanning
+    more than ``_MAX_WIDTH`` slots (≈ 10^260 between its smallest and largest
+    magnitude, so scaled values would overflow) takes the per-value path instead.
+    """
+    rows, k = xz.shape
+    a = ws.get("abs", (rows, k))
+    np.abs(xz, out=a)
+    amax = a.max(axis=0)
+    np.copyto(a, np.inf, where=a == 0.0)
+    amin = a.min(axis=0)
+    live = amax > 0.0
+    e_lo = np.frexp(np.where(live, amin, 1.0))[1].astype(np.int64)
+    e_hi = np.frexp(np.where(live, amax, 1.0))[1].astype(np.int64)
+    lo = np.where(live, (e_lo + _E_OFF) // _DIGIT, 0)
+    top = np.where(live, (e_hi + _E_OFF + 52) // _DIGIT, 0)
+    wmax = int(np.maximum(top - lo + 1, 1).max())
+    if wmax > _MAX_WIDTH:
+        return _digit_matrix_sparse(xz)
+    v = ws.get("v", (rows, k))
+    np.ldexp(xz, (SUM_SHIFT - _DIGIT * lo)[None, :].astype(np.int32), out=v)
+    out = ws.get("digits", (rows, wmax, k))  # D's columns digit-major: c = t·k + i
+    tmp = ws.get("tmp", (rows, k))
+    for t in range(wmax - 1, 0, -1):
+        unit = 2.0 ** (_DIGIT * t)
+        np.multiply(v, 1.0 / unit, out=tmp)
+        np.trunc(tmp, out=tmp)  # signed digits: toward zero keeps v's sign
+        out[:, t, :] = tmp
+        np.multiply(tmp, unit, out=tmp)
+        np.subtract(v, tmp, out=v)  # exact: an integer below 2^(18t) in magnitude
+    out[:, 0, :] = v
+    group = np.tile(np.arange(k), wmax)
+    slot = lo[group] + np.repeat(np.arange(wmax), k)
+    return out.reshape(rows, wmax * k), group, slot
+
+
+def _digit_matrix_sparse(
+    xz: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`_digit_matrix` for columns of extreme range: 4 digits per value, scattered."""
+    rows, k = xz.shape
+    m, e = np.frexp(xz)
+    nz = m != 0.0
+    # g = e + 1073 ≥ 0: x · 2^1126 = ±M · 2^g with M = |m|·2^53 an integer below 2^53.
+    # Float arithmetic on small integers and powers of two is exact, and faster here
+    # than int64 modulo and per-element uint64 shifts.
+    g = e.astype(np.float64) + _E_OFF
+    base_f = np.floor(g * (1.0 / _DIGIT))
+    r = g - _DIGIT * base_f  # 0..17 (exact: g < 2^12)
+    y = np.ldexp(np.abs(m), (53.0 + r).astype(np.int32))  # M·2^r < 2^71, exact
+    digits = np.empty((rows, k, 4))
+    for t in (3, 2, 1):
+        unit = 2.0 ** (_DIGIT * t)
+        d = np.floor(y * (1.0 / unit))
+        digits[:, :, t] = d
+        y -= d * unit  # exact: the remainder below 2^(18t) keeps M's low bits
+    digits[:, :, 0] = y
+    digits *= np.where(m < 0.0, -1.0, 1.0)[:, :, None]
+    base = base_f.astype(np.int64)
+    lo = np.where(nz, base, np.iinfo(np.int64).max).min(axis=0)
+    lo = np.where(nz.any(axis=0), lo, 0)
+    hi = np.where(nz, base, -1).max(axis=0)
+    width = np.maximum(hi - lo, 0) + 4
+    offs = np.concatenate(([0], np.cumsum(width)))
+    pos = offs[:-1][None, :] + np.where(nz, base - lo[None, :], 0)
+    cols = pos[:, :, None] + np.arange(4)[None, None, :]
+    out = np.zeros((rows, int(offs[-1])))
+    # Within a row each input column writes 4 distinct slots of its own block: no clashes.
+    out[np.arange(rows)[:, None, None], cols] = digits
+    group = np.repeat(np.arange(k), width)
+    slot = np.arange(int(offs[-1])) - np.repeat(offs[:-1], width) + np.repeat(lo, width)
+    return out, group, slot
+
+
+def _fold_grid(
+    m: npt.NDArray[np.float64],
+    ga: npt.NDArray[np.int64],
+    sa: npt.NDArray[np.int64],
+    gb: npt.NDArray[np.int64],
+    sb: npt.NDArray[np.int64],
+    shape: tuple[int, int],
+) -> dict[tuple[int, int], int]:
+    """Σ m[a, b] · 2^(18(sa[a] + sb[b])) per (ga[a], gb[b]), as exact ints (non-zero ones).
+
+    ``m`` holds exact integers below 2^53; per bin at most ~120 of them are added in
+    int64 (below 2^60), then each bin is shifted into a Python int once.
+    """
+    ints = m.astype(np.int64)
+    s = sa[:, None] + sb[None, :]
+    smin = int(s.min())
+    acc = np.zeros((*shape, int(s.max()) - smin + 1), dtype=np.int64)
+    np.add.at(acc, (ga[:, None], gb[None, :], s - smin), ints)
+    out: dict[tuple[int, int], int] = {}
+    i_idx, j_idx, s_idx = np.nonzero(acc)
+    vals = acc[i_idx, j_idx, s_idx].tolist()
+    for i, j, sh, v in zip(i_idx.tolist(), j_idx.tolist(), s_idx.tolist(), vals, strict=True):
+        key = (i, j)
+        out[key] = out.get(key, 0) + (v << (_DIGIT * (sh + smin)))
+    return out
+
+
+class JointSketch:
+    """Exact pairwise co-moments of ``columns`` in one window (see the module docstring).
+
+    Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
+
+    Args:
+        columns: the columns in the sketch, in a fixed order.
+        excluded: columns of the model left out (over the cap), named so reports can say so.
+    """
+
+    SKETCH_TYPE: ClassVar[int] = TYPE_JOINT
+    __slots__ = ("_columns", "_excluded", "_n", "_prod", "_r1", "_r2", "_rows", "_s1")
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __init__(self, columns: tuple[str, ...], excluded: tuple[str, ...] = ()) -> None:
+        cols, exc = tuple(columns), tuple(excluded)
+        if not 1 <= len(cols) <= MAX_JOINT_COLUMNS:
+            msg = f"a joint sketch needs 1..{MAX_JOINT_COLUMNS} columns, got {len(cols)}"
+            raise ValueError(msg)
+        names = cols + exc
+        if len(set(names)) != len(names) or not all(isinstance(c, str) for c in names):
+            msg = "joint sketch columns must be distinct strings (columns and excluded)"
+            raise ValueError(msg)
+        k = len(cols)
+        self._columns, self._excluded = cols, exc
+        self._rows = 0
+        self._n = np.zeros((k, k), dtype=np.int64)
+        self._s1 = [0] * k
+        self._prod = [0] * (k * (k + 1) // 2)  # upper triangle, row-major, diagonal = Σx²
+        self._r1: dict[tuple[int, int], int] = {}  # Σx_i over rows with i present, j missing
+        self._r2: dict[tuple[int, int], int] = {}  # Σx_i² over the same rows
+
+    @classmethod
+    def zero(cls, columns: tuple[str, ...], excluded: tuple[str, ...] = ()) -> JointSketch:
+        """The empty sketch over ``columns``: the identity of :meth:`merge`."""
+        return cls(columns, excluded)
+
+    # -- read ---------------------------------------------------------------------------
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Columns in the sketch, in order."""
+        return self._columns
+
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """Columns of the model not in the sketch (over the column cap)."""
+        return self._excluded
+
+    @property
+    def rows(self) -> int:
+        """Rows seen (whatever their missing values)."""
+        return self._rows
+
+    def _tri(self, i: int, j: int) -> int:
+        if i > j:
+            i, j = j, i
+        k = len(self._columns)
+        return i * k - i * (i - 1) // 2 + (j - i)
+
+    def pair_count(self, i: int, j: int) -> int:
+        """Rows where columns ``i`` and ``j`` are both present and finite."""
+        return int(self._n[i, j])
+
+    def missing(self, i: int) -> int:
+        """Rows where column ``i`` is null, NaN or infinite."""
+        return self._rows - int(self._n[i, i])
+
+    def exact_pair_sums(self, i: int, j: int) -> tuple[int, int, int, int, int]:
+        """``(Σx_i, Σx_i², Σx_j, Σx_j², Σx_i·x_j)`` over rows with both, as scaled ints.
+
+        Sums are in units of ``2^-1126``, squares and products of ``2^-2252``.
+        """
+        sx = self._s1[i] - self._r1.get((i, j), 0)
+        sy = self._s1[j] - self._r1.get((j, i), 0)
+        sxx = self._prod[self._tri(i, i)] - self._r2.get((i, j), 0)
+        syy = self._prod[self._tri(j, j)] - self._r2.get((j, i), 0)
+        return sx, sxx, sy, syy, self._prod[self._tri(i, j)]
+
+    def pair_sums(self, i: int, j: int) -> tuple[Fraction, ...]:
+        """:meth:`exact_pair_sums` as exact fractions."""
+        sx, sxx, sy, syy, sxy = self.exact_pair_sums(i, j)
+        one, two = 1 << SUM_SHIFT, 1 << SQ_SHIFT
+        return (
+            Fraction(sx, one),
+            Fraction(sxx, two),
+            Fraction(sy, one),
+            Fraction(syy, two),
+            Fraction(sxy, two),
+        )
+
+    def pair_moments(self, i: int, j: int) -> tuple[int, float, float, float, float, float]:
+        """``(n, mean_i, mean_j, var_i, var_j, cov)`` over rows with both (population)."""
+        n = self.pair_count(i, j)
+        if n == 0:
+            return 0, math.nan, math.nan, math.nan, math.nan, math.nan
+        sx, sxx, sy, syy, sxy = self.exact_pair_sums(i, j)
+        den1, den2 = n << SUM_SHIFT, (n * n) << SQ_SHIFT
+        try:
+            return (
+                n,
+                sx / den1,
+                sy / den1,
+                (n * sxx - sx * sx) / den2,
+                (n * syy - sy * sy) / den2,
+                (n * sxy - sx * sy) / den2,
+            )
+        except OverflowError:
+            return n, sx / den1, sy / den1, math.inf, math.inf, math.nan
+
+    def correlation(self, i: int, j: int) -> float:
+        """Pearson correlation over rows with both present; nan if n < 2 or a variance is 0."""
+        n = self.pair_count(i, j)
+        if n < 2:
+            return math.nan
+        sx, sxx, sy, syy, sxy = self.exact_pair_sums(i, j)
+        vx, vy, c = n * sxx - sx * sx, n * syy - sy * sy, n * sxy - sx * sy
+        if vx <= 0 or vy <= 0:
+            return math.nan
+        # ρ = c / sqrt(vx·vy): an integer square root with ≥ 120 bits kept, rounded once.
+        prod = vx * vy
+        k = max(0, (2 * c.bit_length() + 240 - prod.bit_length()) // 2)
+        root = math.isqrt(prod << (2 * k))
+        return max(-1.0, min(1.0, (c << k) / root if root else math.nan))
+
+    def mean_cov(
+        self,
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """Per-column means, the pairwise-complete covariance matrix and pair counts."""
+        k = len(self._columns)
+        mean = np.full(k, np.nan)
+        cov = np.full((k, k), np.nan)
+        for i in range(k):
+            for j in range(i, k):
+                n, mi, mj, vi, vj, c = self.pair_moments(i, j)
+                if i == j:
+                    mean[i] = mi
+                    cov[i, i] = vi
+                else:
+                    cov[i, j] = cov[j, i] = c
+        return mean, cov, self._n.copy()
+
+    # -- update and merge ------------------------------------------------------------------
+
+    def update(self, values: npt.ArrayLike) -> JointSketch:
+        """Add rows (``rows × len(columns)``; NaN, ±inf and None are missing). Returns self.
+
+        ``self`` is left unchanged if the update fails.
+        """
+        x = np.asarray(values, dtype=np.float64)
+        k = len(self._columns)
+        if x.ndim != 2 or x.shape[1] != k:
+            msg = f"joint update needs a rows × {k} array, got shape {x.shape}"
+            raise ValueError(msg)
+        return self.update_columns([x[:, j] for j in range(k)], x.shape[0])
+
+    def update_columns(
+        self, columns: Sequence[npt.NDArray[np.float64] | None], rows: int
+    ) -> JointSketch:
+        """:meth:`update` from one array of ``rows`` values per column (None: all missing).
+
+        Saves the caller a rows × columns copy (ingest hands its parsed columns over).
+        """
+        if len(columns) != len(self._columns):
+            msg = f"joint update needs {len(self._columns)} columns, got {len(columns)}"
+            raise ValueError(msg)
+        if any(c is not None and c.shape != (rows,) for c in columns):
+            msg = f"joint update columns must each hold {rows} values"
+            raise ValueError(msg)
+        ws = _workspace()
+        work = JointSketch(self._columns, self._excluded)
+        self._copy_into(work)
+        for start in range(0, rows, _CHUNK):
+            stop = min(rows, start + _CHUNK)
+            x = ws.get("x", (stop - start, len(columns)))
+            for j, col in enumerate(columns):
+                x[:, j] = np.nan if col is None else col[start:stop]
+            work._absorb(x, ws)
+        work._copy_into(self)
+        return self
+
+    def _absorb(self, x: npt.NDArray[np.float64], ws: _Workspace) -> None:
+        """Fold rows of ``x`` (a workspace array, overwritten: missing values become 0)."""
+        k, rows = len(self._columns), x.shape[0]
+        if rows == 0:
+            return
+        present = np.isfinite(x)
+        p = ws.get("present", (rows, k))
+        np.copyto(p, present)
+        self._rows += rows
+        self._n += (p.T @ p).astype(np.int64)
+        np.copyto(x, 0.0, where=~present)
+        dmat, grp, slot = _digit_matrix(x, ws)
+        zero = np.zeros(1, dtype=np.int64)
+        for (i, _), v in _fold_grid(
+            dmat.sum(axis=0, keepdims=True).T, grp, slot, zero, zero, (k, 1)
+        ).items():
+            self._s1[i] += v
+        for (i, j), v in _fold_grid(dmat.T @ dmat, grp, slot, grp, slot, (k, k)).items():
+            if i <= j:
+                self._prod[self._tri(i, j)] += v
+        missing = ~present
+        holes = np.flatnonzero(missing.any(axis=0))
+        if holes.size == 0:
+            return
+        q = missing[:, holes].astype(np.float64)
+        hidx = np.arange(holes.size)
+        hs = np.zeros(holes.size, dtype=np.int64)
+        # Σ x_i (and x_i²) over rows where column holes[h] is missing and i is present.
+        r1 = _fold_grid(dmat.T @ q, grp, slot, hidx, hs, (k, holes.size))
+        for (i, h), v in r1.items():
+            if holes[h] != i:
+                _add(self._r1, (i, int(holes[h])), v)
+        for i in range(k):
+            cols = np.flatnonzero(grp == i)
+            di = dmat[:, cols]
+            w = cols.size
+            sq = (di[:, :, None] * di[:, None, :]).reshape(rows, w * w)
+            sl = (slot[cols][:, None] + slot[cols][None, :]).reshape(-1)
+            r2 = _fold_grid(
+                sq.T @ q, np.zeros(w * w, dtype=np.int64), sl, hidx, hs, (1, holes.size)
+            )
+            for (_, h), v in r2.items():
+                if holes[h] != i:
+                    _add(self._r2, (i, int(holes[h])), v)
+
+    def check_compatible(self, other: object) -> None:
+        """Raise unless ``other`` is a JointSketch over the same columns.
+
+        Raises:
+            SketchMismatchError: if the columns or the excluded columns differ.
+        """
+        if not isinstance(other, JointSketch):
+            msg = f"expected a JointSketch, got {type(other).__name__}"
+            raise TypeError(msg)
+        theirs = (other.columns, other.excluded)
+        if (self._columns, self._excluded) != theirs:
+            msg = (
+                f"joint sketch columns differ: {list(self._columns)} vs {list(theirs[0])}"
+                f" (excluded {list(self._excluded)} vs {list(theirs[1])})"
+            )
+            raise SketchMismatchError(msg)
+
+    def merge(self, other: JointSketch) -> JointSketch:
+        """A new sketch of both inputs' rows; exact, commutative and associative.
+
+        Raises:
+            SketchMismatchError: if the columns differ.
+        """
+        self.check_compatible(other)
+        out = JointSketch(self._columns, self._excluded)
+        self._copy_into(out)
+        out._rows += other._rows
+        out._n += other._n
+        out._s1 = [a + b for a, b in zip(out._s1, other._s1, strict=True)]
+        out._prod = [a + b for a, b in zip(out._prod, other._prod, strict=True)]
+        for key, v in other._r1.items():
+            _add(out._r1, key, v)
+        for key, v in other._r2.items():
+            _add(out._r2, key, v)
+        return out
+
+    def copy(self) -> JointSketch:
+        """An independent copy."""
+        out = JointSketch(self._columns, self._excluded)
+        self._copy_into(out)
+        return out
+
+    def _copy_into(self, out: JointSketch) -> None:
+        out._rows = self._rows
+        out._n = self._n.copy()
+        out._s1 = list(self._s1)
+        out._prod = list(self._prod)
+        out._r1 = dict(self._r1)
+        out._r2 = dict(self._r2)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, JointSketch):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    def __repr__(self) -> str:
+        return f"JointSketch(columns={len(self._columns)}, rows={self._rows})"
+
+    # -- bytes ----------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
+        return dumps(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> JointSketch:
+        """Inverse of :meth:`to_bytes`; raises ``SketchDecodeError`` on bad bytes."""
+        sketch = loads(data)
+        if not isinstance(sketch, JointSketch):
+            msg = f"bytes hold a {type(sketch).__name__}, not a JointSketch"
+            raise SketchDecodeError(msg)
+        return sketch
+
+    def write_payload(self, w: Writer) -> None:
+        """Codec hook: names, rows, rows-minus-pair-counts, sums, products, corrections."""
+        k = len(self._columns)
+        w.uvarint(k)
+        w.uvarint(len(self._excluded))
+        for name in self._columns + self._excluded:
+            raw = name.encode("utf-8", "surrogatepass")
+            w.uvarint(len(raw))
+            w.raw(raw)
+        w.uvarint(self._rows)
+        iu = np.triu_indices(k)
+        w.raw(encode_uints(self._rows - self._n[iu]))
+        for v in self._s1:
+            w.bigint(v)
+        for v in self._prod:
+            w.bigint(v)
+        for table in (self._r1, self._r2):
+            live = sorted((key, v) for key, v in table.items() if v)
+            w.uvarint(len(live))
+            for (i, j), v in live:
+                w.uvarint(i * k + j)
+                w.bigint(v)
+
+    @classmethod
+    def read_payload(cls, r: Reader, version: int) -> JointSketch:
+        """Codec hook: read and validate a payload written by :meth:`write_payload`."""
+        del version
+        k, n_exc = r.uvarint(16), r.uvarint(16)
+        if not 1 <= k <= MAX_JOINT_COLUMNS or n_exc > 1 << 14:
+            msg = f"invalid joint sketch column count {k} (+{n_exc} excluded)"
+            raise SketchDecodeError(msg)
+        names = []
+        for _ in range(k + n_exc):
+            size = r.uvarint(16)
+            if size > _MAX_NAME:
+                msg = f"column name longer than {_MAX_NAME} bytes"
+                raise SketchDecodeError(msg)
+            names.append(r.raw(size).decode("utf-8", "surrogatepass"))
+        s = cls(tuple(names[:k]), tuple(names[k:]))
+        s._rows = r.uvarint()
+        iu = np.triu_indices(k)
+        gaps = r.uints(len(iu[0]))
+        if int(gaps.max()) > s._rows:
+            msg = "pair count above the row count"
+            raise SketchDecodeError(msg)
+        s._n[iu] = s._rows - gaps
+        s._n[(iu[1], iu[0])] = s._rows - gaps
+        s._s1 = [r.bigint(_MAX_BITS) for _ in range(k)]
+        s._prod = [r.bigint(2 * _MAX_BITS) for _ in range(len(s._prod))]
+        for table in (s._r1, s._r2):
+            count = r.uvarint(32)
+            if count > k * k:
+                msg = "too many pairwise corrections"
+                raise SketchDecodeError(msg)
+            last = -1
+            for _ in range(count):
+                pos = r.uvarint(32)
+                i, j = divmod(pos, k)
+                if pos <= last or i >= k or i == j:
+                    msg = "pairwise corrections out of order or out of range"
+                    raise SketchDecodeError(msg)
+                last = pos
+                v = r.bigint(2 * _MAX_BITS)
+                if v == 0:
+                    msg = "zero pairwise correction stored"
+                    raise SketchDecodeError(msg)
+                table[(i, j)] = v
+        s._validate()
+        return s
+
+    def _validate(self) -> None:
+        n = self._n
+        ok = bool((np.diag(n)[:, None] >= n).all() and (n >= 0).all())
+        for i in range(len(self._columns)):
+            if n[i, i] == 0 and (self._s1[i] or self._prod[self._tri(i, i)]):
+                ok = False
+        if not ok:
+            msg = "inconsistent joint sketch (pair counts and sums disagree)"
+            raise SketchDecodeError(msg)
+
+
+def _add(table: dict[tuple[int, int], int], key: tuple[int, int], v: int) -> None:
+    total = table.get(key, 0) + v
+    if total:
+        table[key] = total
+    else:
+        table.pop(key, None)
