@@ -14,7 +14,6 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,8 @@ from stream.contract import Limits
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.evaluate import Evaluator, alert_encoder
-from stream.pipeline.ingest import SketchParams
+from stream.pipeline.health import Health, LogThrottle
+from stream.pipeline.ingest import IngestLimits, SketchParams
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
 
@@ -47,38 +47,21 @@ log = logging.getLogger("driftstream.worker")
 
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
-LAG_REFRESH_MS = 5_000
+LAG_REFRESH_MS = 3_000
+SHUTDOWN_STEP_S = 8.0
+FAUST_THREAD_SHUTDOWN_S = 10.0
 
 
 class SystemClock:
-    """Wall-clock ms, for flush pacing and idle detection only (never event time)."""
+    """Wall-clock ms: flush pacing, idle detection and live event-time bounds."""
 
     def now_ms(self) -> int:
         """Current UTC time in integer milliseconds."""
         return time.time_ns() // 1_000_000
 
-
-@dataclass(slots=True)
-class Health:
-    """What ``/health`` reports; ``problem`` is None when healthy."""
-
-    problem: str | None = "starting"
-    failures: int = 0
-    redis_errors: int = 0
-    kafka_errors: int = 0
-    since_ms: int = field(default_factory=lambda: SystemClock().now_ms())
-
-    def ok(self) -> None:
-        """Mark healthy."""
-        self.problem = None
-        self.failures = 0
-
-    def fail(self, problem: str) -> None:
-        """Mark unhealthy with one line saying why."""
-        if self.problem is None:
-            self.since_ms = SystemClock().now_ms()
-        self.problem = problem
-        self.failures += 1
+    def since_ms(self) -> int:
+        """Live, the event-time clock's earliest reading is now too."""
+        return self.now_ms()
 
 
 class IngestService:
@@ -87,7 +70,8 @@ class IngestService:
     def __init__(self, settings: Settings, *, namespace: str | None = None) -> None:
         self.settings = settings
         self.namespace = namespace or settings.redis.namespace
-        self.health = Health()
+        self.health = Health(timeout_ms=settings.ingest.health_timeout_ms)
+        self.throttle = LogThrottle(log)
         opts = client_options(settings.kafka)
         self.redis = redis_client(settings.redis)
         self.store = RedisSketchStore(
@@ -113,6 +97,10 @@ class IngestService:
             idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
             params=SketchParams(),
             commit=self._commit,
+            # Event time is bounded by the wall clock (ts_in_future), not only by the
+            # producer-set record timestamp.
+            event_clock=SystemClock(),
+            ingest_limits=IngestLimits.from_settings(ing),
         )
         self.consumer = BatchConsumer(
             settings.topics.features,
@@ -123,6 +111,9 @@ class IngestService:
             reset=settings.consumer.auto_offset_reset,
             max_records=settings.consumer.batch_max_records,
             fetch_max_bytes=settings.consumer.fetch_max_bytes,
+            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+            fetch_min_bytes=settings.consumer.fetch_min_bytes,
+            max_partition_fetch_bytes=settings.consumer.max_partition_fetch_bytes,
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None
@@ -131,24 +122,43 @@ class IngestService:
         self._stopping = asyncio.Event()
         self._needs_flush = False
         self._needs_reclaim = False
+        self._probe_at_ms = 0
+        self._probe_s = min(LAG_REFRESH_MS, settings.ingest.health_timeout_ms // 3) / 1000
+        self._seen_flush_ms = 0
+        self._seen_consumed = 0
 
     async def _commit(self, positions: Mapping[int, int]) -> None:
         try:
             await self.consumer.commit(positions)
         except KafkaError as exc:  # monitoring only: the store holds the real offsets
-            log.warning("offset commit for lag monitoring failed: %s", exc)
+            self.health.fail("kafka", f"kafka: offset commit failed: {exc}", self.clock.now_ms())
+            self._log(logging.WARNING, "commit", "offset commit (lag monitoring) failed: %s", exc)
+
+    def _log(self, level: int, cause: str, msg: str, *args: object) -> None:
+        self.throttle.log(level, cause, self.clock.now_ms(), msg, *args)
+
+    async def _pause(self, seconds: float) -> None:
+        """Back off, but wake up at once on :meth:`stop`."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def _assign(self, parts: Any, start: Any) -> dict[int, int]:
         delay = RETRY_BASE_S
-        while True:
+        while not self._stopping.is_set():
             try:
-                return await self.plane.assign(parts, start)
+                seeks = await self.plane.assign(parts, start)
             except redis.RedisError as exc:
-                self.health.redis_errors += 1
-                self.health.fail(f"redis unavailable while claiming partitions: {exc}")
-                log.error("claim failed, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
+                cause = f"redis unavailable while claiming partitions {list(parts)}: {exc}"
+                self.health.fail("claim", cause, self.clock.now_ms())
+                self._log(logging.ERROR, "claim", "%s; retrying in %.1fs", cause, delay)
+                await self._pause(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
+            else:
+                self.health.ok("claim", self.clock.now_ms())
+                return seeks
+        return {}  # stopping: nothing claimed, nothing to seek
 
     async def _revoke(self, parts: Any) -> None:
         try:
@@ -160,11 +170,29 @@ class IngestService:
                 self.plane.owned.discard(p)
                 self.plane.states.pop(p, None)
 
+    async def _start_clients(self) -> bool:
+        """Start the producers and the consumer, retrying until Kafka answers or stop()."""
+        delay = RETRY_BASE_S
+        while not self._stopping.is_set():
+            try:
+                await self.dead_letters.start()
+                await self.notices.start()
+                await self.consumer.start()
+            except KafkaError as exc:
+                self.health.fail("kafka", f"kafka unavailable at start: {exc}", self.clock.now_ms())
+                self._log(logging.ERROR, "kafka", "kafka unavailable at start (%s); retrying", exc)
+                await self._pause(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+            else:
+                self.health.ok("kafka", self.clock.now_ms())
+                return True
+        return False
+
     async def run(self) -> None:
         """Consume until :meth:`stop`; then flush and leave the group."""
-        await self.dead_letters.start()
-        await self.notices.start()
-        await self.consumer.start()
+        if not await self._start_clients():
+            await self._shutdown()
+            return
         delay = RETRY_BASE_S
         try:
             while not self._stopping.is_set():
@@ -176,58 +204,100 @@ class IngestService:
                         self._needs_flush = False
                     batches = await self.consumer.getmany(timeout_ms=200)
                     if batches:
+                        self.health.ok("kafka", self.clock.now_ms())
                         await self.plane.process(batches)
                     else:
                         await self.plane.tick()
-                    await self._refresh_lag()
-                    self.health.ok()
+                    self._observe()
+                    await self._probe()
                     delay = RETRY_BASE_S
                 except StaleWriterError as exc:
                     # Another member claimed a partition: a rebalance is under way. Nothing
                     # of ours was written; start again from the store (the revocation that
                     # follows drops what is no longer ours).
-                    log.error("fenced out: %s; re-reading state from Redis", exc)
+                    self._log(logging.ERROR, "fenced", "fenced out: %s; re-reading state", exc)
                     self._needs_reclaim = True
-                    await asyncio.sleep(delay)
+                    await self._pause(delay)
                     delay = min(delay * 2, RETRY_MAX_S)
                 except (redis.RedisError, KafkaError, OSError) as exc:
                     kind = "redis" if isinstance(exc, redis.RedisError) else "kafka"
-                    if kind == "redis":
-                        self.health.redis_errors += 1
-                    else:
-                        self.health.kafka_errors += 1
-                    self.health.fail(f"{kind} unavailable: {exc}")
+                    self.health.fail(kind, f"{kind} unavailable: {exc}", self.clock.now_ms())
                     # Redis trouble: recover like a crash, from what Redis holds.
                     # Kafka trouble (dead letters, notices): state is intact, retry the flush.
                     self._needs_reclaim |= kind == "redis"
                     self._needs_flush = True
-                    log.error("%s error, retrying in %.1fs: %s", kind, delay, exc)
-                    await asyncio.sleep(delay)
+                    self._log(logging.ERROR, kind, "%s error, retrying: %s", kind, exc)
+                    await self._pause(delay)
                     delay = min(delay * 2, RETRY_MAX_S)
         finally:
             await self._shutdown()
+
+    def _observe(self) -> None:
+        """Record what the last step proved: a flush reached Redis, records were consumed."""
+        now = self.clock.now_ms()
+        stats = self.plane.stats
+        if stats.last_flush_ms != self._seen_flush_ms:
+            self._seen_flush_ms = stats.last_flush_ms
+            self.health.ok("redis", now)
+        if stats.consumed != self._seen_consumed or not any(self.lag.values()):
+            self._seen_consumed = stats.consumed
+            self.health.progressed(now)
+
+    async def _probe(self) -> None:
+        """Every few seconds: ask Redis (if no flush did) and Kafka (lag) for an answer."""
+        now = self.clock.now_ms()
+        if now - self._probe_at_ms < self._probe_s * 1000:
+            return
+        self._probe_at_ms = now
+        redis_ok = self.health.redis_ok_ms
+        if redis_ok is None or now - redis_ok >= self._probe_s * 1000:
+            try:
+                await asyncio.to_thread(self.store.ping)
+            except redis.RedisError as exc:
+                self.health.fail("redis", f"redis unavailable: {exc}", self.clock.now_ms())
+                self._needs_reclaim = True
+                self._log(logging.ERROR, "redis", "redis unavailable: %s", exc)
+            else:
+                self.health.ok("redis", self.clock.now_ms())
+        try:
+            self.lag = await asyncio.wait_for(self.consumer.lag(), timeout=self._probe_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            why = str(exc) or type(exc).__name__
+            self.health.fail("kafka", f"kafka unavailable: {why}", self.clock.now_ms())
+            self._log(logging.ERROR, "kafka", "kafka unavailable: %s", why)
+        else:
+            self.health.ok("kafka", self.clock.now_ms())
+
+    def health_problem(self, now_ms: int) -> str | None:
+        """What /health reports: None when healthy (``stream.pipeline.health``)."""
+        unclaimed = self.plane.owned - set(self.plane.states)
+        return self.health.verdict(
+            now_ms,
+            unclaimed=unclaimed,
+            lag=sum(self.lag.values()),
+            redis_flush_ms=self.plane.stats.last_flush_ms or None,
+        )
 
     async def _reclaim(self) -> None:
         owned = self.plane.assigned
         seeks = await self.plane.reclaim(await self.consumer.start_offsets(owned))
         self.consumer.seek(seeks)
         self._needs_reclaim = False
+        self.health.ok("claim", self.clock.now_ms())
         log.warning("re-claimed partitions %s after a Redis outage; resuming at %s", owned, seeks)
 
-    async def _refresh_lag(self) -> None:
-        now = self.clock.now_ms()
-        if now - self._lag_at_ms >= LAG_REFRESH_MS:
-            self._lag_at_ms = now
-            self.lag = await self.consumer.lag()
-
     async def _shutdown(self) -> None:
+        # Each step is bounded: with a backend down, stopping must not wait on it (the
+        # next owner re-reads whatever was not flushed; nothing is lost).
         try:
-            await self.plane.flush()
-        except (redis.RedisError, KafkaError, StaleWriterError) as exc:
-            log.error("final flush failed (%s); the next owner re-reads", exc)
-        await self.consumer.stop()
-        await self.notices.stop()
-        await self.dead_letters.stop()
+            await asyncio.wait_for(self.plane.flush(), timeout=SHUTDOWN_STEP_S)
+        except (redis.RedisError, KafkaError, StaleWriterError, TimeoutError) as exc:
+            log.error("final flush failed (%s); the next owner re-reads", str(exc) or "timed out")
+        for client in (self.consumer, self.notices, self.dead_letters):
+            try:
+                await asyncio.wait_for(client.stop(), timeout=SHUTDOWN_STEP_S)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.error("stopping a Kafka client failed: %s", str(exc) or "timed out")
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, flush and leave."""
@@ -280,6 +350,11 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         broker_heartbeat_interval=3.0,
         broker_rebalance_timeout=30.0,
     )
+    # faust's consumer thread waits up to 60 s (mode's default) for its broker to answer
+    # a LeaveGroup on shutdown; with the broker down, SIGTERM must not take that long.
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
     service = IngestService(settings)
     windows = RedisWindowStore(
         service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms

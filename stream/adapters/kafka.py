@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaTimeoutError
 
 from stream.adapters.kafka_auth import verify_credentials
 from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
@@ -102,7 +103,10 @@ class BatchConsumer:
         on_revoke: RevokeFn,
         reset: str = "earliest",
         max_records: int = 20_000,
-        fetch_max_bytes: int = 64 * 1024 * 1024,
+        fetch_max_bytes: int = 52_428_800,
+        fetch_max_wait_ms: int = 500,
+        fetch_min_bytes: int = 1,
+        max_partition_fetch_bytes: int = 13_107_200,
     ) -> None:
         self.topic = topic
         self._on_assign = on_assign
@@ -115,7 +119,9 @@ class BatchConsumer:
             "enable_auto_commit": False,
             "auto_offset_reset": reset,
             "fetch_max_bytes": fetch_max_bytes,
-            "max_partition_fetch_bytes": fetch_max_bytes // 4,
+            "fetch_max_wait_ms": fetch_max_wait_ms,
+            "fetch_min_bytes": fetch_min_bytes,
+            "max_partition_fetch_bytes": max_partition_fetch_bytes,
             "max_poll_records": max_records,
             # A member killed mid-rebalance is waited for this long (default: the
             # 5-minute max poll interval); a dead worker must not stall the group.
@@ -134,13 +140,13 @@ class BatchConsumer:
 
     async def stop(self) -> None:
         """Leave the group (revocation flushes first)."""
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def assigned(self, assigned: list[TopicPartition]) -> None:
         """Rebalance gave us partitions: claim them in the store and seek."""
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.topic)
-        if not parts:
-            return
+        # Called with nothing too: an empty assignment is a finished claim (health).
         seeks = await self._on_assign(parts, await self.start_offsets(parts))
         self.seek(seeks)
         log.info("assigned partitions %s, seeking to %s", parts, dict(seeks))
@@ -179,15 +185,30 @@ class BatchConsumer:
         owned = {tp.partition for tp in self._consumer.assignment()}
         offsets = {TopicPartition(self.topic, p): o for p, o in positions.items() if p in owned}
         if offsets:
-            await self._consumer.commit(offsets)
+            try:
+                await asyncio.wait_for(self._consumer.commit(offsets), timeout=ACK_TIMEOUT_S)
+            except TimeoutError:
+                msg = f"offset commit not answered within {ACK_TIMEOUT_S:.0f}s"
+                raise KafkaTimeoutError(msg) from None
 
     async def lag(self) -> dict[int, int]:
-        """Records behind the end of each owned partition."""
+        """Records behind the end of each owned partition; asks the brokers even with none.
+
+        Raises ``KafkaError`` when no broker answers (aiokafka's fetch loop retries
+        silently, so this is how the worker notices a broker outage).
+        """
         tps = list(self._consumer.assignment())
         if not tps:
+            await self._consumer.topics()
             return {}
         ends = await self._consumer.end_offsets(tps)
         return {tp.partition: max(0, ends[tp] - await self._consumer.position(tp)) for tp in tps}
+
+
+#: How long a flush waits for the brokers to acknowledge (then a KafkaTimeoutError: the
+#: worker counts it, reports it on /health and retries; records already handed to the
+#: idempotent producer may still arrive, which at-least-once delivery allows).
+ACK_TIMEOUT_S = 5.0
 
 
 class _Producer:
@@ -210,11 +231,18 @@ class _Producer:
             self._started = False
 
     async def _send_all(self, items: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
-        futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in items
-        ]
-        await asyncio.gather(*futures)
+        async def send() -> None:
+            futures = [
+                await self._producer.send(topic, value=value, key=key, headers=headers)
+                for topic, key, value, headers in items
+            ]
+            await asyncio.gather(*futures)
+
+        try:
+            await asyncio.wait_for(send(), timeout=ACK_TIMEOUT_S)
+        except TimeoutError:
+            msg = f"no acknowledgement from the brokers within {ACK_TIMEOUT_S:.0f}s"
+            raise KafkaTimeoutError(msg) from None
 
 
 class KafkaDeadLetterSink(_Producer):

@@ -13,6 +13,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from stream.core.window import iso_ms
 from stream.pipeline.dataplane import IngestStats
 
 __all__ = ["IngestCollector", "render"]
@@ -26,10 +27,14 @@ class IngestCollector(Collector):
         stats: Callable[[], IngestStats],
         lag: Callable[[], dict[int, int]],
         health: Callable[[], dict[str, int]],
+        late_hours: Callable[[], dict[tuple[str, int], int]] | None = None,
+        healthy: Callable[[], bool] | None = None,
     ) -> None:
         self._stats = stats
         self._lag = lag
         self._health = health
+        self._late_hours = late_hours
+        self._healthy = healthy
 
     def collect(self) -> Iterator[Metric]:
         """Yield every driftstream metric family."""
@@ -50,6 +55,33 @@ class IngestCollector(Collector):
         for reason, n in sorted(s.rejected.items()):
             rejected.add_metric([reason], n)
         yield rejected
+        late = CounterMetricFamily(
+            "driftstream_late_events",
+            "Events for hours already sealed: counted, not in any sketch.",
+            labels=["model"],
+        )
+        for model, n in sorted(s.late_by_model.items()):
+            late.add_metric([model], n)
+        yield late
+        if self._late_hours is not None:
+            by_hour = GaugeMetricFamily(
+                "driftstream_late_events_by_hour",
+                "Late events per model and event hour on this worker's partitions (48 h).",
+                labels=["model", "hour"],
+            )
+            for (model, hour), n in self._late_hours().items():
+                by_hour.add_metric([model, iso_ms(hour)[:13]], n)
+            yield by_hour
+        yield CounterMetricFamily(
+            "driftstream_undeclared_overflow",
+            "Undeclared feature keys beyond ingest.max_undeclared_keys per model-hour: "
+            "counted, not tracked by name.",
+            value=s.undeclared_overflow,
+        )
+        if self._healthy is not None:
+            yield GaugeMetricFamily(
+                "driftstream_healthy", "1 when /health is 200.", value=int(self._healthy())
+            )
         yield CounterMetricFamily("driftstream_batches", "Batches consumed.", value=s.batches)
         yield CounterMetricFamily(
             "driftstream_batch_records", "Records in consumed batches.", value=s.batch_records

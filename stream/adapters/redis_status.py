@@ -49,6 +49,9 @@ class PartitionState:
     sealed_through_ms: int | None
     idle: bool
     open_hours: tuple[int, ...]
+    late: Mapping[int, int] = field(default_factory=dict)
+    undeclared_overflow: int = 0
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,13 +103,34 @@ def _newest(r: redis.Redis, keys: Sequence[tuple[int, str]]) -> int | None:
     return next((start for (start, _), ok in zip(keys, found, strict=True) if ok), None)
 
 
+def _overflow(
+    client: redis.Redis,
+    k: Keys,
+    model: str,
+    parts: Sequence[int],
+    opens: Sequence[tuple[int, ...]],
+) -> list[int]:
+    """Undeclared keys counted beyond the cap in each partition's open hours."""
+    with client.pipeline(transaction=False) as p:
+        for part, hours in zip(parts, opens, strict=True):
+            for h in hours:
+                p.hget(k.partition_hour(model, part, h), "undeclared_overflow")
+        got: list[Any] = p.execute()
+    out, i = [], 0
+    for hours in opens:
+        out.append(sum(int(v or 0) for v in got[i : i + len(hours)]))
+        i += len(hours)
+    return out
+
+
 def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelState:
     """Read one model's ingest, rollup, evaluation and alert state (pipelined, read-only)."""
     k = Keys(namespace)
     parts = sorted(int(p) for p in cast("set[bytes]", client.smembers(k.model_partitions(model))))
     with client.pipeline(transaction=False) as p:
         for part in parts:
-            p.hmget(k.partition(model, part), "offset", "watermark", "sealed", "idle", "open")
+            p.hgetall(k.partition(model, part))
+            p.hgetall(k.partition_late(model, part))
         p.zcard(k.model_pending(model, HOUR))
         p.zcard(k.model_pending(model, DAY))
         p.zrevrange(k.evaluations(model, HOUR), 0, 0)
@@ -115,7 +139,14 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
         p.llen(k.alerts_outbox(model))
         p.smembers(k.references(model))
         rows: list[Any] = p.execute()
-    n = len(parts)
+    n = 2 * len(parts)
+    fields, lates = rows[:n:2], rows[1:n:2]
+    heads = [
+        [f.get(b"offset"), f.get(b"watermark"), f.get(b"sealed"), f.get(b"idle"), f.get(b"open")]
+        for f in fields
+    ]
+    opens = [tuple(int(h) for h in (row[4] or b"").split(b",") if h) for row in heads]
+    overflow = _overflow(client, k, model, parts, opens)
     states = tuple(
         PartitionState(
             partition=part,
@@ -123,9 +154,18 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
             watermark_ms=_int(watermark),
             sealed_through_ms=_int(sealed),
             idle=idle == b"1",
-            open_hours=tuple(int(h) for h in (open_ or b"").split(b",") if h),
+            open_hours=open_hours,
+            late={int(h): int(c) for h, c in sorted(late.items())},
+            undeclared_overflow=over,
+            rejected={
+                name[4:].decode(): int(v)
+                for name, v in sorted(f.items())
+                if name.startswith(b"rej:")
+            },
         )
-        for part, (offset, watermark, sealed, idle, open_) in zip(parts, rows[:n], strict=True)
+        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, f in zip(
+            parts, heads, lates, opens, overflow, fields, strict=True
+        )
     )
     pending_h, pending_d, eval_h, eval_d, alerts, outbox, refs = rows[n:]
     through = complete_through({s.partition: (s.sealed_through_ms, s.idle) for s in states})

@@ -32,6 +32,7 @@ __all__ = ["RedisSketchStore", "decode_notice", "encode_notice", "redis_client"]
 
 FEATURE_PREFIX = b"f:"
 UNDECLARED_PREFIX = b"u:"
+UNDECLARED_OVERFLOW = b"undeclared_overflow"
 
 # KEYS: part, outbox, late, hour keys...   ARGV: see _flush_args for the layout.
 # Returns 1, or 0 when the token no longer matches (another worker claimed it).
@@ -39,9 +40,13 @@ _FLUSH_LUA = """
 local part = KEYS[1]
 if redis.call('HGET', part, 'token') ~= ARGV[1] then return 0 end
 redis.call('HSET', part, 'offset', ARGV[2], 'watermark', ARGV[3], 'sealed', ARGV[4],
-           'open', ARGV[5], 'idle', ARGV[7])
+           'open', ARGV[5], 'idle', ARGV[7], 'recent', ARGV[8])
 local retention = tonumber(ARGV[6])
-local i = 8
+local i = 9
+local nr = tonumber(ARGV[i]); i = i + 1
+for _ = 1, nr do
+  redis.call('HSET', part, 'rej:' .. ARGV[i], ARGV[i + 1]); i = i + 2
+end
 local nh = tonumber(ARGV[i]); i = i + 1
 for h = 1, nh do
   local key = KEYS[3 + h]
@@ -129,6 +134,7 @@ class RedisSketchStore:
                         for name, value in blob.items()
                         if name.startswith(UNDECLARED_PREFIX)
                     },
+                    undeclared_overflow=int(blob.get(UNDECLARED_OVERFLOW, 0)),
                 )
         snapshot = PartitionSnapshot(
             next_offset=_int_or_none(fields.get(b"offset")),
@@ -138,8 +144,16 @@ class RedisSketchStore:
             hours=hours,
             late={int(h): int(n) for h, n in late.items()},
             pending_notices=tuple(decode_notice(n) for n in outbox),
+            recent_ms=tuple(int(t) for t in (fields.get(b"recent") or b"").split(b",") if t),
+            rejected={
+                name[4:].decode(): int(v) for name, v in fields.items() if name.startswith(b"rej:")
+            },
         )
         return token, snapshot
+
+    def ping(self) -> None:
+        """One round trip: raises when Redis cannot be reached (health checks)."""
+        self._r.ping()
 
     def flush(self, writes: Sequence[FlushWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
@@ -175,15 +189,23 @@ class RedisSketchStore:
             ",".join(str(h) for h in w.open_hours),
             self._retention_ms,
             "1" if w.idle else "0",
-            len(w.hours),
+            ",".join(str(t) for t in w.recent_ms),
+            len(w.rejected),
         ]
+        for reason, n in sorted(w.rejected.items()):
+            args += [reason, n]
+        args.append(len(w.hours))
         for hw in w.hours:
             keys.append(k.partition_hour(w.model, w.partition, hw.hour_ms))
-            args += ["1" if hw.sealed else "0", hw.events, len(hw.sketches) + len(hw.undeclared)]
+            extra = 1 if hw.undeclared_overflow else 0
+            nf = len(hw.sketches) + len(hw.undeclared) + extra
+            args += ["1" if hw.sealed else "0", hw.events, nf]
             for name, blob in hw.sketches.items():
                 args += [FEATURE_PREFIX + name.encode(), blob]
             for name, n in hw.undeclared.items():
                 args += [UNDECLARED_PREFIX + name.encode(), n]
+            if extra:
+                args += [UNDECLARED_OVERFLOW, hw.undeclared_overflow]
         args.append(len(w.late))
         for h, n in sorted(w.late.items()):
             args += [h, n]

@@ -13,6 +13,7 @@ from stream.settings import Settings
 __all__ = ["alert_line", "gather", "render", "when"]
 
 MAX_FEATURES_SHOWN = 4
+LATE_HOURS_SHOWN = 6
 
 
 def when(ms: int | None) -> str:
@@ -73,9 +74,13 @@ def gather(
                         "sealed_through_ms": p.sealed_through_ms,
                         "idle": p.idle,
                         "open_hours": list(p.open_hours),
+                        "late": {str(h): n for h, n in p.late.items()},
+                        "undeclared_overflow": p.undeclared_overflow,
+                        "rejected": dict(p.rejected),
                     }
                     for p in st.partitions
                 ],
+                "late_by_hour": _late_by_hour(st.partitions),
                 "complete_through_ms": st.complete_through_ms,
                 "last_sealed_hour_ms": st.last_sealed_hour_ms,
                 "rollup": {
@@ -107,6 +112,46 @@ def gather(
     return {"namespace": namespace, "kafka": kafka, "models": out}, problem
 
 
+def _late_by_hour(parts: Sequence[Any]) -> dict[str, int]:
+    """Late events per hour summed over partitions (hour start ms as text → count)."""
+    out: dict[int, int] = {}
+    for p in parts:
+        for h, n in p.late.items():
+            out[h] = out.get(h, 0) + n
+    return {str(h): out[h] for h in sorted(out)}
+
+
+def _late_line(m: dict[str, Any]) -> str:
+    late = {int(h): n for h, n in m["late_by_hour"].items()}
+    over = sum(p["undeclared_overflow"] for p in m["partitions"])
+    if not late:
+        text = "  late     0 events (late events are counted per hour, never merged later)"
+    else:
+        recent = sorted(late)[-LATE_HOURS_SHOWN:]
+        each = ", ".join(f"{when(h)[:13]}Z {late[h]:,}" for h in reversed(recent))
+        more = " …" if len(late) > LATE_HOURS_SHOWN else ""
+        text = (
+            f"  late     {sum(late.values()):,} event(s) for sealed hours, not in any "
+            f"sketch ({each}{more})"
+        )
+    rejected: dict[str, int] = {}
+    for p in m["partitions"]:
+        for reason, n in p["rejected"].items():
+            rejected[reason] = rejected.get(reason, 0) + n
+    if rejected:
+        each = ", ".join(f"{r} {n:,}" for r, n in sorted(rejected.items()))
+        text += (
+            f"\n  rejected {sum(rejected.values()):,} record(s) dead-lettered on these "
+            f"partitions ({each})"
+        )
+    if over:
+        text += (
+            f"\n  undeclared {over:,} key occurrence(s) beyond ingest.max_undeclared_keys "
+            "in open hours (counted, not named)"
+        )
+    return text
+
+
 def render(report: dict[str, Any]) -> list[str]:
     """Text lines of a :func:`gather` report."""
     k = report["kafka"]
@@ -127,6 +172,7 @@ def render(report: dict[str, Any]) -> list[str]:
             f"  sealed   last hour {when(m['last_sealed_hour_ms'])}"
             + ("" if through is None else f" (complete through {when(through)})")
         )
+        lines += _late_line(m).split("\n")
         r = m["rollup"]
         lines.append(
             f"  rollup   last hour window {when(r['last_hour_ms'])}, last day window "

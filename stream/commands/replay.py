@@ -168,8 +168,9 @@ async def _ingest(
     from stream.adapters.redis_store import RedisSketchStore, redis_client
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.contract import Limits
+    from stream.pipeline.ingest import IngestLimits
     from stream.pipeline.ports import RecordBatch
-    from stream.pipeline.replay import Progress, ingest_range, part_of
+    from stream.pipeline.replay import Progress, RangeClock, ingest_range, part_of
     from stream.runtime import SystemClock
 
     opts = client_options(settings.kafka)
@@ -180,6 +181,9 @@ async def _ingest(
     for r in ranges:
         for note in r.notes:
             click.echo(f"partition {r.partition}: {note}", err=True)
+    # The replay's event-time clock is its range end (never the wall clock during the
+    # replay): an open-ended range ends where it was planned, now.
+    event_clock = RangeClock(from_ms, to_ms if to_ms is not None else SystemClock().now_ms())
     client = redis_client(settings.redis)
     store = RedisSketchStore(client, namespace)
     windows = RedisWindowStore(client, namespace)
@@ -215,6 +219,8 @@ async def _ingest(
         allowed_lateness_ms=settings.ingest.allowed_lateness_ms,
         flush_every_events=max(settings.ingest.flush_every_events, 100_000),
         progress=show,
+        event_clock=event_clock,
+        ingest_limits=IngestLimits.from_settings(settings.ingest),
     )
     if not quiet:
         click.echo("", err=True)

@@ -50,7 +50,20 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
         raise ConfigError(msg)
     app, _ = build_app(settings)
     debug = bool(ctx.find_root().obj.get("debug"))
-    Worker(app, loglevel="DEBUG" if debug else "INFO", quiet=True).execute_from_commandline()
+    try:
+        Worker(app, loglevel="DEBUG" if debug else "INFO", quiet=True).execute_from_commandline()
+    except SystemExit as done:
+        # faust has stopped every service and closed its loop. A Kafka client thread
+        # stuck on an unreachable broker (LeaveGroup) must not keep the process alive
+        # past its shutdown: our state is flushed, or re-read by the next owner.
+        import logging
+        import os
+        import sys
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(done.code if isinstance(done.code, int) else 0)
 
 
 @click.command()

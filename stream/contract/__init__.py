@@ -34,9 +34,12 @@ Rules, checked in this order (the first failure is the rejection reason):
 6. ``id``: string or integer (optional); longer than ``max_value_bytes`` is ``oversized``.
 7. ``ts``: ISO-8601 with ``Z`` or an offset (fractional seconds truncated to ms), or
    integer epoch ms; absent/null means the record timestamp. Otherwise ``bad_ts``.
-8. ``ts_out_of_bounds``: later than reference + ``max_future_ms`` or earlier than
-   reference - ``max_past_ms``; the reference is ``now_ms`` when given, else the record
-   timestamp.
+8. ``ts_in_future``: later than ``now_ms`` + ``max_ahead_ms`` (the worker's clock: wall
+   clock live, the range end in a replay; skipped when ``now_ms`` is None).
+   ``ts_out_of_bounds``: earlier than ``since_ms`` - ``max_past_ms`` (the clock's
+   earliest reading: ``now_ms`` live, the range start in a replay), or later than
+   record timestamp + ``max_future_ms`` or earlier than record timestamp -
+   ``max_past_ms`` (record bounds skipped when the record has no timestamp).
 
 Undeclared feature keys are counted per (model, key); other top-level keys are ignored.
 """

@@ -153,6 +153,8 @@ def extract(
     record_ts: npt.NDArray[np.int64],
     limits: Limits,
     now_ms: int | None,
+    *,
+    since_ms: int | None = None,
 ) -> Columns:
     """Columns from decoded events; ``bad`` flags events the record path must re-check."""
     n = len(events)
@@ -169,11 +171,14 @@ def extract(
             categorical[spec.name] = _categories(values, bad, limits.max_value_bytes)
     ids = _categories([e.id for e in events], bad, limits.max_value_bytes)
     ts = _event_times([e.ts for e in events], record_ts, bad)
-    reference = record_ts if now_ms is None else np.full(n, now_ms, dtype=np.int64)
-    has_ref = (record_ts >= 0) if now_ms is None else np.ones(n, dtype=np.bool_)
+    has_ref = record_ts >= 0
     bad |= has_ref & (
-        (ts > reference + limits.max_future_ms) | (ts < reference - limits.max_past_ms)
+        (ts > record_ts + limits.max_future_ms) | (ts < record_ts - limits.max_past_ms)
     )
+    if now_ms is not None:
+        bad |= ts > now_ms + limits.max_ahead_ms
+    if since_ms is not None:
+        bad |= ts < since_ms - limits.max_past_ms
     undeclared = {
         key: _raw_present(list(map(attrgetter(attr), feats)), bad)
         for key, attr in codec.feature_extras.items()

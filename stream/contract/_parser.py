@@ -89,6 +89,7 @@ class ContractParser:
         partition: int,
         *,
         now_ms: int | None = None,
+        since_ms: int | None = None,
         fast: bool = True,
     ) -> ParsedBatch:
         """Parse one batch of one partition.
@@ -98,8 +99,12 @@ class ContractParser:
             timestamps_ms: Kafka record timestamps (ms; -1 when absent).
             offsets: Kafka offsets.
             partition: The partition the batch came from.
-            now_ms: Reference clock for the event-time bounds; None uses each record's
-                timestamp (right for replays). The module never reads a wall clock.
+            now_ms: The worker's clock: event times later than it + ``max_ahead_ms``
+                are ``ts_in_future`` (None: no clock bound). The module never reads a
+                wall clock; the caller passes it (a replay passes its range end).
+            since_ms: The clock's earliest reading (live: ``now_ms``; a replay: its
+                range start): event times earlier than it - ``max_past_ms`` are
+                ``ts_out_of_bounds`` (None: only the record timestamp bounds the past).
             fast: Use the batch fast path (False: the per-record reference path only).
 
         Returns:
@@ -109,7 +114,7 @@ class ContractParser:
         rts = np.asarray(timestamps_ms, dtype=np.int64).reshape(n)
         offs = np.asarray(offsets, dtype=np.int64).reshape(n)
         if fast and self._decoder is not None:
-            parts, slow = self._fast(values, rts, now_ms)
+            parts, slow = self._fast(values, rts, (since_ms, now_ms))
         else:
             parts, slow = [], list(range(n))
         rejections: list[Rejection] = []
@@ -118,7 +123,9 @@ class ContractParser:
         relearn = False
         for i in slow:
             raw = values[i]
-            out = check_record(raw, int(rts[i]), self.catalog, self.limits, now_ms)
+            out = check_record(
+                raw, int(rts[i]), self.catalog, self.limits, now_ms, since_ms=since_ms
+            )
             if isinstance(out, Accepted):
                 rows.setdefault(out.model, []).append((i, out))
                 if fast:
@@ -157,14 +164,17 @@ class ContractParser:
         )
 
     def _fast(
-        self, values: Sequence[bytes | None], rts: npt.NDArray[np.int64], now_ms: int | None
+        self,
+        values: Sequence[bytes | None],
+        rts: npt.NDArray[np.int64],
+        clock: tuple[int | None, int | None],
     ) -> tuple[list[tuple[ModelCodec, npt.NDArray[np.int64], Columns]], list[int]]:
         groups, slow = self._decode(values)
         parts = []
         for typ, (idx, events) in groups.items():
             codec = self._codecs[typ]
             pos = np.asarray(idx, dtype=np.int64)
-            cols = extract(codec, events, rts[pos], self.limits, now_ms)
+            cols = extract(codec, events, rts[pos], self.limits, clock[1], since_ms=clock[0])
             if cols.bad.any():
                 slow.extend(pos[cols.bad].tolist())
             parts.append((codec, pos, cols))
@@ -315,6 +325,7 @@ def parse_batch(
     limits: Limits | None = None,
     *,
     now_ms: int | None = None,
+    since_ms: int | None = None,
 ) -> ParsedBatch:
     """Parse one batch of one partition (a cached :class:`ContractParser` per catalog).
 
@@ -326,4 +337,6 @@ def parse_batch(
         if len(_PARSERS) > 8:
             _PARSERS.clear()
         cached = _PARSERS[id(catalog)] = (catalog, lim, ContractParser(catalog, lim))
-    return cached[2].parse(values, timestamps_ms, offsets, partition, now_ms=now_ms)
+    return cached[2].parse(
+        values, timestamps_ms, offsets, partition, now_ms=now_ms, since_ms=since_ms
+    )

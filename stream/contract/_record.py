@@ -22,6 +22,7 @@ from stream.contract._types import (
     NOT_OBJECT,
     NOT_UTF8,
     OVERSIZED,
+    TS_IN_FUTURE,
     TS_OUT_OF_BOUNDS,
     WRONG_TYPE,
     Limits,
@@ -219,7 +220,13 @@ def _validate(obj: dict[str, Any], spec: ModelSpec, record_ts: int, limits: Limi
 
 
 def check_record(
-    raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits, now_ms: int | None
+    raw: bytes | None,
+    record_ts: int,
+    catalog: Catalog,
+    limits: Limits,
+    now_ms: int | None,
+    *,
+    since_ms: int | None = None,
 ) -> Accepted | Rejected | Unknown:
     """Apply the contract to one record value; never raises."""
     try:
@@ -233,14 +240,19 @@ def check_record(
         if spec is None:
             return Unknown(model)
         acc = _validate(obj, spec, record_ts, limits)
-        ref = now_ms if now_ms is not None else (record_ts if record_ts >= 0 else None)
-        if ref is not None:
-            if acc.ts_ms > ref + limits.max_future_ms:
-                delta = acc.ts_ms - ref
-                raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms after the reference clock")
-            if acc.ts_ms < ref - limits.max_past_ms:
-                delta = ref - acc.ts_ms
-                raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms before the reference clock")
+        if now_ms is not None and acc.ts_ms > now_ms + limits.max_ahead_ms:
+            delta = acc.ts_ms - now_ms
+            raise _Bad(TS_IN_FUTURE, f"ts {delta} ms ahead of the worker's clock")
+        if since_ms is not None and acc.ts_ms < since_ms - limits.max_past_ms:
+            delta = since_ms - acc.ts_ms
+            raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms before the worker's clock")
+        if record_ts >= 0:
+            if acc.ts_ms > record_ts + limits.max_future_ms:
+                delta = acc.ts_ms - record_ts
+                raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms after the record timestamp")
+            if acc.ts_ms < record_ts - limits.max_past_ms:
+                delta = record_ts - acc.ts_ms
+                raise _Bad(TS_OUT_OF_BOUNDS, f"ts {delta} ms before the record timestamp")
         return acc
     except _Bad as bad:
         return Rejected(bad.reason, bad.detail)

@@ -20,6 +20,7 @@ __all__ = [
     "NOT_UTF8",
     "OVERSIZED",
     "REASONS",
+    "TS_IN_FUTURE",
     "TS_OUT_OF_BOUNDS",
     "WRONG_TYPE",
     "UNKNOWN_MODEL",
@@ -39,7 +40,8 @@ MISSING_MODEL: Final = "missing_model"  # no "model", or null / ""
 MISSING_FEATURES: Final = "missing_features"  # no "features", or null
 WRONG_TYPE: Final = "wrong_type"  # model/features/feature/prediction/id of the wrong JSON type
 BAD_TS: Final = "bad_ts"  # ts neither ISO-8601 with offset nor integer epoch ms; or no time
-TS_OUT_OF_BOUNDS: Final = "ts_out_of_bounds"  # ts too far from the reference clock
+TS_OUT_OF_BOUNDS: Final = "ts_out_of_bounds"  # ts too far from the record timestamp
+TS_IN_FUTURE: Final = "ts_in_future"  # ts ahead of the worker's clock (wall, or replay end)
 #: Rejection reason codes, in the order the checks run (the first failing check wins).
 REASONS: Final = (
     OVERSIZED,
@@ -51,6 +53,7 @@ REASONS: Final = (
     WRONG_TYPE,
     BAD_TS,
     TS_OUT_OF_BOUNDS,
+    TS_IN_FUTURE,
 )
 #: Counted per model name, NOT dead-lettered: other teams' models share topics.
 UNKNOWN_MODEL: Final = "unknown_model"
@@ -67,12 +70,16 @@ class Limits:
         max_value_bytes: Longer (UTF-8) ids / categorical values are rejected ``oversized``.
         max_future_ms: Event times later than reference + this are ``ts_out_of_bounds``.
         max_past_ms: Event times earlier than reference - this are ``ts_out_of_bounds``.
+        max_ahead_ms: Event times later than the worker's clock (``now_ms``) + this are
+            ``ts_in_future``: the producer sets the record timestamp, so it alone cannot
+            bound event time.
     """
 
     max_event_bytes: int = 65_536
     max_value_bytes: int = 1_024
     max_future_ms: int = 3_600_000
     max_past_ms: int = 7 * 86_400_000
+    max_ahead_ms: int = 300_000
 
     @classmethod
     def from_settings(cls, ingest: Any) -> Limits:
@@ -82,6 +89,7 @@ class Limits:
             max_value_bytes=ingest.max_value_bytes,
             max_future_ms=ingest.max_future_ms,
             max_past_ms=ingest.max_past_ms,
+            max_ahead_ms=ingest.max_ahead_of_clock_ms,
         )
 
 

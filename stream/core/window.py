@@ -32,7 +32,11 @@ __all__ = [
     "hour_starts",
     "iso_ms",
     "lateness_split",
+    "NO_TIME",
     "seal_point",
+    "time_split",
+    "watermark_marks",
+    "TimeSplit",
 ]
 
 Scale = Literal["hour", "day"]
@@ -141,6 +145,106 @@ def seal_point(max_event_ms: int, allowed_lateness_ms: int) -> int:
     (10800000, 7200000)
     """
     return floor_to(max_event_ms - allowed_lateness_ms, HOUR_MS)
+
+
+#: "No watermark yet" inside vectorised code (far below any real time, no overflow).
+NO_TIME = int(np.iinfo(np.int64).min // 4)
+
+
+def watermark_marks(
+    ts_ms: npt.NDArray[np.int64], tail: tuple[int, ...], k: int
+) -> tuple[npt.NDArray[np.int64], tuple[int, ...]]:
+    """Per event, the least of the last ``k`` event times ending at it (offset order).
+
+    ``tail`` holds the times of the (up to ``k - 1``) events before this batch, so
+    the marks do not depend on batch boundaries. An event with fewer than ``k``
+    events up to it gets :data:`NO_TIME`. The watermark is the running maximum of
+    the marks: it passes a time only once ``k`` consecutive events are at or past
+    it, so one outlier (or ``k - 1`` in a row) cannot move it.
+
+    Returns ``(marks, new_tail)``.
+
+    >>> marks, tail = watermark_marks(np.array([5, 9_999, 6, 7], dtype=np.int64), (3, 4), 3)
+    >>> marks.tolist(), tail
+    ([3, 4, 5, 6], (6, 7))
+    >>> watermark_marks(np.array([5], dtype=np.int64), (), 3)[0].tolist() == [NO_TIME]
+    True
+    """
+    if k <= 1:
+        return ts_ms, ()
+    full = np.concatenate([np.asarray(tail, dtype=np.int64), ts_ms])
+    marks = np.full(ts_ms.size, NO_TIME, dtype=np.int64)
+    if full.size >= k:
+        mins = np.lib.stride_tricks.sliding_window_view(full, k).min(axis=1)
+        # window j ends at full[j + k - 1], i.e. at batch event j + k - 1 - len(tail)
+        first = k - 1 - len(tail)
+        if first >= 0:
+            marks[first:] = mins
+        else:
+            marks[:] = mins[-first:]
+    new_tail = tuple(int(t) for t in full[-(k - 1) :].tolist())
+    return marks, new_tail
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSplit:
+    """Event-time verdicts for one batch of one partition, in offset order.
+
+    Attributes:
+        late: Events whose hour was sealed before they arrived.
+        sealed_prior: Seal point just before each event (:data:`NO_TIME` when none).
+        watermark_ms: Watermark after the batch (None while there is none).
+        sealed_ms: Seal point after the batch (None while there is none).
+    """
+
+    late: npt.NDArray[np.bool_]
+    sealed_prior: npt.NDArray[np.int64]
+    watermark_ms: int | None
+    sealed_ms: int | None
+
+
+def time_split(
+    ts_ms: npt.NDArray[np.int64],
+    marks: npt.NDArray[np.int64],
+    watermark_before_ms: int | None,
+    sealed_before_ms: int | None,
+    allowed_lateness_ms: int,
+) -> TimeSplit:
+    """Lateness and seal points when the watermark is the running maximum of ``marks``.
+
+    ``marks`` is ``ts_ms`` itself (the watermark is the max event time) or
+    :func:`watermark_marks` (robust to outliers). The seal point before event *i*
+    depends only on the events before it, so batch boundaries change nothing.
+
+    >>> ts = np.array([0, 2 * HOUR_MS, 10, HOUR_MS + 1], dtype=np.int64)
+    >>> s = time_split(ts, ts, None, None, 0)
+    >>> s.late.tolist(), s.watermark_ms, s.sealed_ms
+    ([False, False, True, True], 7200000, 7200000)
+    """
+    if ts_ms.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return TimeSplit(np.zeros(0, dtype=np.bool_), empty, watermark_before_ms, sealed_before_ms)
+    running = np.maximum.accumulate(marks)
+    # Watermark strictly before each event.
+    prior = np.empty_like(running)
+    prior[0] = watermark_before_ms if watermark_before_ms is not None else NO_TIME
+    prior[1:] = running[:-1]
+    if watermark_before_ms is not None:
+        np.maximum(prior, watermark_before_ms, out=prior)
+    shifted = prior - allowed_lateness_ms
+    sealed_prior = np.where(prior > NO_TIME, shifted - np.mod(shifted, HOUR_MS), NO_TIME)
+    if sealed_before_ms is not None:
+        np.maximum(sealed_prior, sealed_before_ms, out=sealed_prior)
+    late = hour_starts(ts_ms) + HOUR_MS <= sealed_prior
+    top = int(running[-1])
+    watermark_after: int | None = top if top > NO_TIME else None
+    if watermark_before_ms is not None:
+        watermark_after = max(top, watermark_before_ms)
+    sealed_after = sealed_before_ms
+    if watermark_after is not None:
+        point = seal_point(watermark_after, allowed_lateness_ms)
+        sealed_after = point if sealed_after is None else max(point, sealed_after)
+    return TimeSplit(late, sealed_prior, watermark_after, sealed_after)
 
 
 def lateness_split(

@@ -27,11 +27,18 @@ import numpy as np
 
 from stream.catalog import Catalog
 from stream.contract import Limits, ParsedBatch, parse_batch
-from stream.pipeline.ingest import PartitionIngest, SketchParams, seek_offset
+from stream.pipeline.ingest import (
+    TOO_MANY_OPEN_HOURS,
+    IngestLimits,
+    PartitionIngest,
+    SketchParams,
+    seek_offset,
+)
 from stream.pipeline.ports import (
     Clock,
     DeadLetter,
     DeadLetterSink,
+    EventClock,
     NoticeSink,
     RawRecord,
     RecordBatch,
@@ -68,6 +75,8 @@ class IngestStats:
     unknown_model: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     late: int = 0
+    late_by_model: dict[str, int] = field(default_factory=dict)
+    undeclared_overflow: int = 0
     batches: int = 0
     batch_records: int = 0
     flushes: int = 0
@@ -98,7 +107,16 @@ class DataPlane:
         idle_partition_timeout_ms: int,
         params: SketchParams | None = None,
         commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
+        event_clock: EventClock | None = None,
+        ingest_limits: IngestLimits | None = None,
     ) -> None:
+        """Wire the data plane; ``event_clock`` bounds event times.
+
+        ``event_clock`` is the wall clock live and the range in a replay
+        (``ts_in_future`` / ``ts_out_of_bounds``); None applies only the
+        record-timestamp bounds. ``clock`` paces flushes and idle
+        detection (wall clock; never event time).
+        """
         self.catalog = catalog
         self.topic = topic
         self.namespace = namespace
@@ -112,6 +130,8 @@ class DataPlane:
         self.flush_interval_ms = flush_interval_ms
         self.idle_partition_timeout_ms = idle_partition_timeout_ms
         self.params = params or SketchParams()
+        self.event_clock = event_clock
+        self.ingest_limits = ingest_limits or IngestLimits()
         self._commit = commit
         self.states: dict[int, dict[str, PartitionIngest]] = {}
         # Partitions the group gave us; a failed claim leaves them owned but stateless.
@@ -120,7 +140,8 @@ class DataPlane:
         self._letters: list[DeadLetter] = []
         self._since_flush = 0
         self._last_flush_ms = clock.now_ms()
-        self._last_record_ms: dict[int, int] = {}
+        # Wall-clock time of the last record of each (partition, model).
+        self._last_record_ms: dict[tuple[int, str], int] = {}
         self._lock = asyncio.Lock()
         self._committed: dict[int, int] = {}
 
@@ -145,9 +166,12 @@ class DataPlane:
                         namespace=self.namespace,
                         allowed_lateness_ms=self.allowed_lateness_ms,
                         params=self.params,
+                        limits=self.ingest_limits,
                     )
                 self.states[p] = states
-                self._last_record_ms[p] = self.clock.now_ms()
+                now = self.clock.now_ms()
+                for name in states:
+                    self._last_record_ms[(p, name)] = now
                 seeks[p] = seek_offset(list(states.values()), start[p])
             await self._publish_outboxes()
         return seeks
@@ -172,8 +196,8 @@ class DataPlane:
             await self._flush_locked()
             for p in partitions:
                 self.owned.discard(p)
-                self.states.pop(p, None)
-                self._last_record_ms.pop(p, None)
+                for name in self.states.pop(p, {}):
+                    self._last_record_ms.pop((p, name), None)
 
     # -- the batch path -------------------------------------------------------------
     async def process(self, batches: Mapping[int, RecordBatch | Sequence[RawRecord]]) -> None:
@@ -185,8 +209,8 @@ class DataPlane:
                     batch = (
                         records if isinstance(records, RecordBatch) else RecordBatch.of(p, records)
                     )
-                    self._apply(p, batch)
-                    self._last_record_ms[p] = now
+                    for model in self._apply(p, batch):
+                        self._last_record_ms[(p, model)] = now
             self._seal_idle(now)
             due = self._since_flush >= self.flush_every_events or (
                 now - self._last_flush_ms >= self.flush_interval_ms
@@ -194,7 +218,8 @@ class DataPlane:
             if due:
                 await self._flush_locked()
 
-    def _apply(self, partition: int, records: RecordBatch) -> None:
+    def _apply(self, partition: int, records: RecordBatch) -> list[str]:
+        """Parse and fold one batch; return the models that had events in it."""
         batch = parse_batch(
             records.values,
             records.timestamps_ms,
@@ -202,14 +227,31 @@ class DataPlane:
             partition=partition,
             catalog=self.catalog,
             limits=self.limits,
+            now_ms=self.event_clock.now_ms() if self.event_clock is not None else None,
+            since_ms=self.event_clock.since_ms() if self.event_clock is not None else None,
         )
         self._count(batch)
         last = records.last_offset
-        for model, state in self.states[partition].items():
-            undeclared = {f: n for (m, f), n in batch.undeclared.items() if m == model}
+        by_model: dict[str, dict[str, int]] = {}
+        for (m, f), n in batch.undeclared.items():
+            by_model.setdefault(m, {})[f] = n
+        states = self.states[partition]
+        if batch.rejections and states:
+            # Contract rejections belong to the partition, not to a model: the first
+            # model's state counts them, exactly once (stored with its offset).
+            next(iter(states.values())).count_rejected(
+                [r.offset for r in batch.rejections], [r.reason for r in batch.rejections]
+            )
+        refused: list[int] = []
+        for model, state in states.items():
             late_before = sum(state.late.values())
-            state.apply(batch.blocks.get(model), last, undeclared)
-            self.stats.late += sum(state.late.values()) - late_before
+            over_before = state.undeclared_overflow
+            refused += state.apply(batch.blocks.get(model), last, by_model.get(model)).tolist()
+            late = sum(state.late.values()) - late_before
+            if late:
+                self.stats.late += late
+                self.stats.late_by_model[model] = self.stats.late_by_model.get(model, 0) + late
+            self.stats.undeclared_overflow += state.undeclared_overflow - over_before
         self.stats.positions[partition] = last + 1
         self._since_flush += len(records)
         self._letters.extend(
@@ -224,6 +266,32 @@ class DataPlane:
             )
             for r in batch.rejections
         )
+        if refused:
+            self._refuse(records, sorted(refused))
+        return list(batch.blocks)
+
+    def _refuse(self, records: RecordBatch, offsets: list[int]) -> None:
+        """Dead-letter events the ingest state refused (too many open hours)."""
+        self.stats.rejected[TOO_MANY_OPEN_HOURS] = self.stats.rejected.get(
+            TOO_MANY_OPEN_HOURS, 0
+        ) + len(offsets)
+        self.stats.accepted -= len(offsets)
+        rows = np.searchsorted(records.offsets, np.asarray(offsets, dtype=np.int64))
+        cap = self.ingest_limits.max_open_hours
+        for off, row in zip(offsets, rows.tolist(), strict=True):
+            raw = records.values[row]
+            self._letters.append(
+                DeadLetter(
+                    reason=TOO_MANY_OPEN_HOURS,
+                    detail=f"event would open more than {cap} unsealed hours "
+                    "(ingest.max_open_hours)",
+                    raw=raw if raw is not None else b"",
+                    topic=self.topic,
+                    partition=records.partition,
+                    offset=off,
+                    timestamp_ms=int(records.timestamps_ms[row]),
+                )
+            )
 
     def _count(self, batch: ParsedBatch) -> None:
         s = self.stats
@@ -236,13 +304,15 @@ class DataPlane:
             s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
 
     def _seal_idle(self, now: int) -> None:
-        # A partition that received nothing for the idle timeout seals its open hours,
-        # so evaluation does not wait on it forever; later events there count as late.
-        for p, last in self._last_record_ms.items():
+        # A (partition, model) that received nothing for the idle timeout seals the
+        # hours the wall clock has passed (end + allowed lateness), so evaluation does
+        # not wait on it forever; the hour still under way stays open.
+        for (p, model), last in self._last_record_ms.items():
             if now - last < self.idle_partition_timeout_ms:
                 continue
-            for state in self.states.get(p, {}).values():
-                state.go_idle()
+            state = self.states.get(p, {}).get(model)
+            if state is not None:
+                state.go_idle(now)
 
     # -- flush ------------------------------------------------------------------------
     async def flush(self) -> None:
@@ -265,11 +335,14 @@ class DataPlane:
             self._letters = []
         dirty = [s for states in self.states.values() for s in states.values() if s.dirty]
         writes = [w for s in dirty if (w := s.pending_write())]
-        try:
-            await asyncio.to_thread(self.store.flush, writes)
-        except Exception:
-            self.stats.flush_errors += 1
-            raise
+        if writes:
+            try:
+                await asyncio.to_thread(self.store.flush, writes)
+            except Exception:
+                self.stats.flush_errors += 1
+                raise
+            # The store answered (health reads this even while Kafka steps below hang).
+            self.stats.last_flush_ms = self.clock.now_ms()
         for s in dirty:
             s.flushed()
         await self._publish_outboxes()
@@ -278,8 +351,9 @@ class DataPlane:
             await self._commit(self._committed)
         self._since_flush = 0
         self._last_flush_ms = self.clock.now_ms()
+        if not writes:
+            return  # nothing reached Redis: not a flush (health must not think Redis answered)
         self.stats.flushes += 1
-        self.stats.last_flush_ms = self._last_flush_ms
         self.stats.flush_latency.observe(time.perf_counter() - started)
 
     async def _publish_outboxes(self) -> None:
@@ -291,6 +365,20 @@ class DataPlane:
         for s, k in pending:
             s.published(k)
         self.stats.notices += len(notices)
+
+    def late_by_hour(self, hours: int = 48) -> dict[tuple[str, int], int]:
+        """Late events per (model, hour) on the partitions owned now, latest ``hours`` hours.
+
+        Counts as of the last restore plus what arrived since (the store holds the
+        same numbers per partition: ``late`` hashes).
+        """
+        out: dict[tuple[str, int], int] = {}
+        for states in self.states.values():
+            for model, state in states.items():
+                for h, n in state.late.items():
+                    out[(model, h)] = out.get((model, h), 0) + n
+        recent = sorted({h for _, h in out}, reverse=True)[:hours]
+        return {k: n for k, n in sorted(out.items()) if k[1] in recent}
 
     @property
     def assigned(self) -> list[int]:

@@ -8,7 +8,7 @@ a client library (an import-linter contract holds it so).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -18,6 +18,7 @@ __all__ = [
     "Clock",
     "DeadLetter",
     "DeadLetterSink",
+    "EventClock",
     "FlushWrite",
     "HourWrite",
     "NoticeSink",
@@ -101,13 +102,18 @@ class SealNotice:
 
 @dataclass(frozen=True, slots=True)
 class HourWrite:
-    """The full state of one open (or just sealed) partition-hour to store."""
+    """The state of one open (or just sealed) partition-hour to store.
+
+    Sketches and the event count are whole; ``undeclared`` holds only the keys
+    whose counts changed (the store adds them to the ones it holds).
+    """
 
     hour_ms: int
     events: int
     sketches: Mapping[str, bytes]
     sealed: bool
     undeclared: Mapping[str, int]
+    undeclared_overflow: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +131,8 @@ class FlushWrite:
     hours: tuple[HourWrite, ...]
     late: Mapping[int, int]
     notices: tuple[SealNotice, ...]
+    recent_ms: tuple[int, ...] = ()
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +146,8 @@ class PartitionSnapshot:
     hours: Mapping[int, HourWrite]
     late: Mapping[int, int]
     pending_notices: tuple[SealNotice, ...]
+    recent_ms: tuple[int, ...] = ()
+    rejected: Mapping[str, int] = field(default_factory=dict)
 
 
 class StaleWriterError(Exception):
@@ -177,4 +187,20 @@ class Clock(Protocol):
 
     def now_ms(self) -> int:
         """Current UTC time in integer milliseconds."""
+        ...
+
+
+class EventClock(Protocol):
+    """The clock event times are bounded by: the wall clock live, the range in a replay.
+
+    Event times later than ``now_ms`` (+ a tolerance) are ``ts_in_future``; earlier
+    than ``since_ms`` (- ``max_past_ms``) are ``ts_out_of_bounds``.
+    """
+
+    def now_ms(self) -> int:
+        """The clock's latest reading (live: now; a replay: its range end)."""
+        ...
+
+    def since_ms(self) -> int | None:
+        """The clock's earliest reading (live: now; a replay: its range start, if any)."""
         ...

@@ -28,11 +28,25 @@ from dataclasses import dataclass
 from stream.catalog import Catalog
 from stream.contract import Limits
 from stream.pipeline.dataplane import DataPlane
-from stream.pipeline.ingest import SketchParams
-from stream.pipeline.ports import Clock, DeadLetter, RecordBatch, SealNotice, SketchStore
+from stream.pipeline.ingest import IngestLimits, SketchParams
+from stream.pipeline.ports import (
+    Clock,
+    DeadLetter,
+    EventClock,
+    RecordBatch,
+    SealNotice,
+    SketchStore,
+)
 from stream.pipeline.rollup import RollupResult, WindowStore, roll_up
 
-__all__ = ["Progress", "ReplayNotices", "ReplaySummary", "ingest_range", "roll_up_all"]
+__all__ = [
+    "RangeClock",
+    "Progress",
+    "ReplayNotices",
+    "ReplaySummary",
+    "ingest_range",
+    "roll_up_all",
+]
 
 NEVER_MS = 2**62
 
@@ -68,6 +82,22 @@ class ReplayNotices:
                 by_model.setdefault(n.model, []).append(n.hour_ms)
         for model, hours in by_model.items():
             self._windows.add_pending(model, hours)
+
+
+@dataclass(frozen=True, slots=True)
+class RangeClock:
+    """A replay's event-time clock is its range, never the wall clock (deterministic)."""
+
+    start_ms: int | None
+    end_ms: int
+
+    def now_ms(self) -> int:
+        """The range end: later event times are ``ts_in_future``."""
+        return self.end_ms
+
+    def since_ms(self) -> int | None:
+        """The range start: event times ``max_past_ms`` before it are out of bounds."""
+        return self.start_ms
 
 
 class CountingDeadLetters:
@@ -109,11 +139,14 @@ async def ingest_range(
     flush_every_events: int = 200_000,
     params: SketchParams | None = None,
     progress: Callable[[Progress], None] | None = None,
+    event_clock: EventClock | None = None,
+    ingest_limits: IngestLimits | None = None,
 ) -> ReplaySummary:
     """Steps 2–3 for the partitions in ``starts`` (partition → range start offset).
 
     ``batches(seek)`` yields record batches from the given per-partition offsets
-    to the range's end.
+    to the range's end. ``event_clock`` bounds event times: the range
+    (:class:`RangeClock`, never the wall clock, so a replay is deterministic).
     """
     dead = CountingDeadLetters()
     plane = DataPlane(
@@ -130,6 +163,8 @@ async def ingest_range(
         flush_interval_ms=NEVER_MS,
         idle_partition_timeout_ms=NEVER_MS,
         params=params,
+        event_clock=event_clock,
+        ingest_limits=ingest_limits,
     )
     seeks = await plane.assign(sorted(starts), starts)
     prog = Progress(sum(max(0, seeks[p] - starts[p]) for p in starts), total, time.monotonic())

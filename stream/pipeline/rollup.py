@@ -5,8 +5,9 @@ be repeated (a duplicate seal notice, a restart mid-pass) without changing
 anything or reporting a window twice:
 
 1. **Progress.** The model's hour H is complete when every partition that has
-   ingest state for the model has sealed H (its seal point ≥ H's end). A
-   claimed partition that sealed nothing yet holds everything back.
+   ingest state for the model has sealed H (its seal point ≥ H's end), idle
+   ones included (they seal by the wall clock). A claimed partition that sealed
+   nothing yet holds everything back (``complete_through``).
 2. **Hours.** Each pending hour (an hour some partition sealed with data) that
    is complete is merged across partitions, feature by feature, and written as
    the model's hour window with a create-only write: the first writer wins, a
@@ -108,11 +109,17 @@ def _merge(
 def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | None:
     """Time through which the model's windows are final; None while that is unknown.
 
-    Active partitions must all have sealed it; idle ones (their open hours sealed,
-    nothing new arriving) hold nothing back. With every partition idle, all they
-    sealed is final.
+    Every partition with a seal point must have sealed it, idle ones included: an
+    idle partition seals by the wall clock (hour end + allowed lateness passed), so
+    it holds rollups back only as long as an event could still be on time there,
+    and an event that comes later is counted late, never merged after its window
+    was written. Active partitions that sealed nothing yet hold everything back;
+    idle ones that never saw the model hold nothing back. With every partition
+    idle (a replay's end), all they sealed is final.
 
     >>> complete_through({0: (7_200_000, False), 1: (3_600_000, False), 2: (None, True)})
+    3600000
+    >>> complete_through({0: (7_200_000, False), 1: (3_600_000, True)})
     3600000
     >>> complete_through({0: (None, False), 1: (3_600_000, False)}) is None
     True
@@ -120,11 +127,11 @@ def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | N
     7200000
     """
     active = [s for s, idle in progress.values() if not idle]
+    sealed = [s for s, _ in progress.values() if s is not None]
     if active:
         if any(s is None for s in active):
             return None
-        return min(s for s in active if s is not None)
-    sealed = [s for s, _ in progress.values() if s is not None]
+        return min(sealed)
     return max(sealed) if sealed else None
 
 

@@ -142,7 +142,7 @@ class ConsumerSettings(BaseModel):
         default=52_428_800, ge=1, description="Most bytes per fetch response."
     )
     max_partition_fetch_bytes: int = Field(
-        default=1_048_576, ge=1, description="Most bytes per partition per fetch."
+        default=13_107_200, ge=1, description="Most bytes per partition per fetch."
     )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         default="earliest", description="Where a new group starts when Redis holds no offset."
@@ -196,13 +196,48 @@ class IngestSettings(BaseModel):
         default=120_000, description="Watermark = max event time - allowed lateness."
     )
     idle_partition_timeout_ms: int = Field(
-        default=300_000, ge=1, description="An idle partition stops blocking seals after this."
+        default=300_000,
+        ge=1,
+        description="Quiet this long, a partition seals the hours the wall clock has passed "
+        "(end + allowed lateness).",
     )
     max_future_ms: _MS = Field(
         default=_HOURS, description="Reject event times this far after the record timestamp."
     )
     max_past_ms: _MS = Field(
-        default=7 * _DAYS, description="Reject event times this far before the record timestamp."
+        default=7 * _DAYS,
+        description="Reject event times this far before the record timestamp or the worker's "
+        "clock (now live, the range start in a replay).",
+    )
+    max_ahead_of_clock_ms: _MS = Field(
+        default=300_000,
+        description="Dead-letter (ts_in_future) event times this far ahead of the worker's "
+        "clock (wall clock live, the range end in a replay).",
+    )
+    watermark_min_events: int = Field(
+        default=10,
+        ge=1,
+        le=256,
+        description="The watermark passes a time only after this many consecutive events "
+        "(offset order) are at or past it: one outlier cannot seal hours.",
+    )
+    max_open_hours: int = Field(
+        default=48,
+        ge=2,
+        le=10_000,
+        description="Most unsealed hours per model and partition; events opening more are "
+        "dead-lettered (too_many_open_hours).",
+    )
+    max_undeclared_keys: int = Field(
+        default=100,
+        ge=0,
+        description="Undeclared feature keys tracked per model-hour and partition; the rest "
+        "are counted as one overflow total.",
+    )
+    health_timeout_ms: int = Field(
+        default=10_000,
+        ge=1_000,
+        description="/health turns 503 when Redis or Kafka has not answered for this long.",
     )
     max_event_bytes: int = Field(
         default=65_536, ge=64, description="Reject record values larger than this."

@@ -80,16 +80,31 @@ class DashboardData:
         }
 
     def counts(self, model: str, scale: Scale, starts: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """(events, late) of rolled-up windows that are still stored."""
+        """(events, late) of rolled-up windows that are still stored.
+
+        ``late`` is the larger of the window's count at rollup and the partitions'
+        late counters now: events that came after the rollup are counted there.
+        """
+        parts = sorted(
+            int(x) for x in cast("set[bytes]", self._r.smembers(self.keys.model_partitions(model)))
+        )
+        width = DAY_MS if scale == DAY else HOUR_MS
         with self._r.pipeline(transaction=False) as p:
             for s in starts:
                 p.hmget(self.keys.model_window(model, scale, s), "events", "late")
+                hours = [str(h) for h in range(s, s + width, HOUR_MS)]
+                for part in parts:
+                    p.hmget(self.keys.partition_late(model, part), hours)
             rows = cast("list[list[bytes | None]]", p.execute())
-        return {
-            s: (int(ev), int(late or 0))
-            for s, (ev, late) in zip(starts, rows, strict=True)
-            if ev is not None
-        }
+        out = {}
+        step = 1 + len(parts)
+        for i, s in enumerate(starts):
+            (ev, late), lates = rows[i * step], rows[i * step + 1 : (i + 1) * step]
+            if ev is None:
+                continue
+            now = sum(int(n) for row in lates for n in row if n)
+            out[s] = (int(ev), max(int(late or 0), now))
+        return out
 
     def history(self, model: str) -> list[dict[str, Any]]:
         """The model's recent alert events (alerts-topic JSON), oldest first."""

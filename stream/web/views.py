@@ -25,23 +25,19 @@ if TYPE_CHECKING:
 
 __all__ = ["build_guard", "health_report", "register_views"]
 
-STALL_FACTOR = 3
-STALL_FLOOR_MS = 30_000
-
 
 def health_report(service: IngestService, now_ms: int) -> tuple[bool, dict[str, Any]]:
-    """(healthy, details): unhealthy on a backend outage or when flushing stalls."""
+    """(healthy, details): unhealthy whenever the worker cannot make progress.
+
+    The causes and their order are ``stream.pipeline.health``'s.
+    """
     plane = service.plane
-    problem = service.health.problem
-    stall_ms = max(STALL_FACTOR * plane.flush_interval_ms, STALL_FLOOR_MS)
-    last = plane.stats.last_flush_ms
-    if problem is None and plane.assigned and last and now_ms - last > stall_ms:
-        problem = f"no flush for {(now_ms - last) // 1000}s"
+    problem = service.health_problem(now_ms)
     body = {
         "status": "ok" if problem is None else "unhealthy",
         "problem": problem,
         "partitions": plane.assigned,
-        "last_flush_ms": last,
+        "last_flush_ms": plane.stats.last_flush_ms,
         "events_consumed": plane.stats.consumed,
         "namespace": service.namespace,
     }
@@ -59,6 +55,8 @@ def register_views(app: faust.App, service: IngestService) -> None:
             "redis": service.health.redis_errors,
             "kafka": service.health.kafka_errors,
         },
+        late_hours=service.plane.late_by_hour,
+        healthy=lambda: service.health_problem(service.clock.now_ms()) is None,
     )
 
     @app.page("/health")

@@ -346,9 +346,10 @@ def seeded(
                     sealed_through_ms=sealed,
                     open_hours=(sealed,),
                     idle=idle,
-                    hours=(HourWrite(sealed, 7, {}, False, {}),),
-                    late={},
+                    hours=(HourWrite(sealed, 7, {}, False, {}, 9 if part == 0 else 0),),
+                    late={h - HOUR_MS: 4} if part == 0 else {},
                     notices=(),
+                    rejected={"bad_json": 2, "ts_in_future": 1} if part == 0 else {},
                 )
             ]
         )
@@ -416,6 +417,10 @@ def test_status_json_reports_ingest_rollup_lag_and_alerts(
         "pending_days": 1,
     }
     assert m["evaluated"] == {"hour": h - HOUR_MS, "day": None}
+    assert m["late_by_hour"] == {str(h - HOUR_MS): 4}
+    assert p0["late"] == {str(h - HOUR_MS): 4} and p1["late"] == {}
+    assert (p0["undeclared_overflow"], p1["undeclared_overflow"]) == (9, 0)
+    assert p0["rejected"] == {"bad_json": 2, "ts_in_future": 1} and p1["rejected"] == {}
     assert m["alerts"]["unpublished"] == 1
     assert m["alerts"]["open"] == [
         {
@@ -440,6 +445,11 @@ def test_status_text_is_readable(
     assert "last hour 2026-01-01T04:00Z (complete through 2026-01-01T05:00Z)" in out
     assert "last hour window 2026-01-01T04:00Z, last day window 2025-12-31T00:00Z" in out
     assert "waiting: 1 hour(s), 1 day(s)" in out
+    assert "late     4 event(s) for sealed hours, not in any sketch (2026-01-01T04Z 4)" in out
+    assert "undeclared 9 key occurrence(s) beyond ingest.max_undeclared_keys" in out
+    assert (
+        "rejected 3 record(s) dead-lettered on these partitions (bad_json 2, ts_in_future 1)" in out
+    )
     assert "1 open, 1 event(s) not yet published" in out
     assert "hour/reference warning since 2026-01-01T03:00Z: amount  ds-0123456789abcdef" in out
     table = out.split(f"model {MODEL}\n", 1)[1].splitlines()

@@ -79,11 +79,18 @@ def parse(
     fast: bool = True,
     ts: list[int] | None = None,
     now_ms: int | None = None,
+    since_ms: int | None = None,
     limits: Limits = LIMITS,
 ) -> ParsedBatch:
     n = len(values)
     return ContractParser(CATALOG, limits).parse(
-        values, ts or [T] * n, list(range(100, 100 + n)), 4, now_ms=now_ms, fast=fast
+        values,
+        ts or [T] * n,
+        list(range(100, 100 + n)),
+        4,
+        now_ms=now_ms,
+        since_ms=since_ms,
+        fast=fast,
     )
 
 
@@ -184,7 +191,7 @@ def test_accepted_events_become_columns() -> None:
 
 def test_by_hour_groups_rows() -> None:
     times = [T, T + HOUR, T + 1, T - HOUR]
-    b = parse([dumps(event(ts=t)) for t in times], now_ms=T)
+    b = parse([dumps(event(ts=t)) for t in times], now_ms=T + HOUR)
     hours = [(h, rows.tolist()) for h, rows in b.blocks["fraud-v3"].by_hour()]
     start = T - T % HOUR
     assert hours == [(start - HOUR, [3]), (start, [0, 2]), (start + HOUR, [1])]
@@ -259,20 +266,32 @@ def test_event_time_forms(ts: Any, expected: int) -> None:
     assert b.blocks["fraud-v3"].ts_ms.tolist() == [expected]
 
 
-def test_bounds_use_now_ms_when_given() -> None:
+def test_bounds_use_the_record_timestamp_and_the_worker_clock() -> None:
     raw = dumps(event(ts=T))
-    assert one(raw, now_ms=T + HOUR).counts["accepted"] == 1
-    assert reason(raw, now_ms=T + HOUR + 1)[0] == "ts_out_of_bounds"
-    assert reason(raw, now_ms=T - HOUR - 1)[0] == "ts_out_of_bounds"
-    # without now_ms the record timestamp is the reference
-    assert reason(raw, ts=[T + HOUR + 1])[0] == "ts_out_of_bounds"
+    ahead = LIMITS.max_ahead_ms
+    # the worker's clock bounds the future only: a record read much later is fine
+    assert one(raw, now_ms=T - ahead).counts["accepted"] == 1
+    assert one(raw, now_ms=T + 30 * 86_400_000).counts["accepted"] == 1
+    assert reason(raw, now_ms=T - ahead - 1)[0] == "ts_in_future"
+    # the producer-set record timestamp bounds both ways
+    assert reason(raw, ts=[T - HOUR - 1])[0] == "ts_out_of_bounds"
+    assert reason(raw, ts=[T + 7 * 86_400_000 + 1])[0] == "ts_out_of_bounds"
+    # a record timestamp as far ahead as the event: only the clock catches it
+    future = dumps(event(ts=T + HOUR))
+    assert one(future, ts=[T + HOUR]).counts["accepted"] == 1
+    assert reason(future, ts=[T + HOUR], now_ms=T)[0] == "ts_in_future"
     # no record timestamp and no now_ms: no bounds to apply
     assert one(raw, ts=[-1]).counts["accepted"] == 1
+    # the clock's earliest reading bounds the past whatever the record timestamp says
+    old = dumps(event(ts=T - 2 * HOUR))
+    assert one(old, ts=[T - 2 * HOUR]).counts["accepted"] == 1
+    assert reason(old, ts=[T - 2 * HOUR], since_ms=T)[0] == "ts_out_of_bounds"
+    assert one(old, ts=[T - 2 * HOUR], since_ms=T - HOUR).counts["accepted"] == 1
 
 
 def test_limits_from_settings() -> None:
     ingest = IngestSettings(max_future_ms=5, max_past_ms=6, max_event_bytes=700, max_value_bytes=8)
-    assert Limits.from_settings(ingest) == Limits(700, 8, 5, 6)
+    assert Limits.from_settings(ingest) == Limits(700, 8, 5, 6, 300_000)
 
 
 def test_parse_batch_reuses_a_parser() -> None:
@@ -329,8 +348,8 @@ def test_parse_batch_reuses_a_parser() -> None:
         (dumps(event(ts=1.7e12)), "bad_ts", "got number"),
         (dumps(event(ts=True)), "bad_ts", "got boolean"),
         (dumps(event(ts=2**63 - 1)), "bad_ts", "out of range"),
-        (dumps(event(ts=T + HOUR + 1)), "ts_out_of_bounds", "after the reference"),
-        (dumps(event(ts=T - HOUR - 1)), "ts_out_of_bounds", "before the reference"),
+        (dumps(event(ts=T + HOUR + 1)), "ts_out_of_bounds", "after the record timestamp"),
+        (dumps(event(ts=T - HOUR - 1)), "ts_out_of_bounds", "before the record timestamp"),
         (dumps(event(ts=1_767_618_245)), "ts_out_of_bounds", "before"),  # seconds
     ],
 )
@@ -350,7 +369,7 @@ def test_no_timestamp_at_all_is_bad_ts() -> None:
 def test_every_reason_code_is_covered() -> None:
     # keeps test_reason_codes honest when a code is added
     seen = {"oversized", "not_utf8", "bad_json", "not_object", "missing_model"}
-    seen |= {"missing_features", "wrong_type", "bad_ts", "ts_out_of_bounds"}
+    seen |= {"missing_features", "wrong_type", "bad_ts", "ts_out_of_bounds", "ts_in_future"}
     assert seen == set(REASONS)
 
 
@@ -528,20 +547,22 @@ BATCH = st.lists(st.tuples(records(), st.sampled_from([T, T, T + 3 * HOUR, -1]))
 
 
 @PROPERTY
-@given(BATCH, st.sampled_from([None, T, T + 2 * HOUR]))
+@given(BATCH, st.sampled_from([None, T, T + 2 * HOUR]), st.sampled_from([None, T, T + 3 * HOUR]))
 def test_fast_path_equals_record_path(
-    batch: list[tuple[bytes | None, int]], now: int | None
+    batch: list[tuple[bytes | None, int]], now: int | None, since: int | None
 ) -> None:
     values = [v for v, _ in batch]
     ts = [t for _, t in batch]
     offsets = list(range(len(values)))
     fast_parser = ContractParser(CATALOG, LIMITS)
-    fast = fast_parser.parse(values, ts, offsets, 0, now_ms=now)
-    slow = ContractParser(CATALOG, LIMITS).parse(values, ts, offsets, 0, now_ms=now, fast=False)
+    fast = fast_parser.parse(values, ts, offsets, 0, now_ms=now, since_ms=since)
+    slow = ContractParser(CATALOG, LIMITS).parse(
+        values, ts, offsets, 0, now_ms=now, since_ms=since, fast=False
+    )
     assert snapshot(fast) == snapshot(slow)
     check_accounting(fast, offsets)
     # a parser that has learned undeclared keys must still agree
-    again = fast_parser.parse(values, ts, offsets, 0, now_ms=now)
+    again = fast_parser.parse(values, ts, offsets, 0, now_ms=now, since_ms=since)
     assert snapshot(again) == snapshot(slow)
 
 

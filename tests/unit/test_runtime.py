@@ -28,3 +28,31 @@ def test_ssl_only_and_plaintext() -> None:
     ssl = load_settings(None, {"DRIFTSTREAM_KAFKA__SECURITY_PROTOCOL": "SSL"})
     assert isinstance(faust_credentials(ssl.kafka), faust.SSLCredentials)
     assert faust_credentials(load_settings(None, {}).kafka) is None
+
+
+def test_consumer_fetch_settings_reach_aiokafka() -> None:
+    from stream.runtime import IngestService
+
+    s = load_settings(
+        None,
+        {
+            "DRIFTSTREAM_CONSUMER__FETCH_MAX_WAIT_MS": "123",
+            "DRIFTSTREAM_CONSUMER__FETCH_MIN_BYTES": "4567",
+            "DRIFTSTREAM_CONSUMER__FETCH_MAX_BYTES": "8000000",
+            "DRIFTSTREAM_CONSUMER__MAX_PARTITION_FETCH_BYTES": "2000000",
+        },
+    )
+    config = IngestService(s).consumer._config  # what AIOKafkaConsumer(**config) gets
+    assert config["fetch_max_wait_ms"] == 123
+    assert config["fetch_min_bytes"] == 4567
+    assert config["fetch_max_bytes"] == 8_000_000
+    assert config["max_partition_fetch_bytes"] == 2_000_000
+
+
+def test_health_timeout_setting_reaches_the_verdict() -> None:
+    from stream.runtime import IngestService
+
+    s = load_settings(None, {"DRIFTSTREAM_INGEST__HEALTH_TIMEOUT_MS": "4000"})
+    service = IngestService(s)
+    assert service.health.timeout_ms == 4000
+    assert service.health_problem(0) == "starting"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from stream.pipeline.ports import (
     FlushWrite,
@@ -26,6 +26,8 @@ class _Part:
     hours: dict[int, HourWrite] = field(default_factory=dict)
     late: dict[int, int] = field(default_factory=dict)
     outbox: tuple[SealNotice, ...] = ()
+    recent: tuple[int, ...] = ()
+    rejected: dict[str, int] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -44,6 +46,8 @@ class MemoryStore:
             hours={h: part.hours[h] for h in part.open_hours},
             late=dict(part.late),
             pending_notices=part.outbox,
+            recent_ms=part.recent,
+            rejected=dict(part.rejected),
         )
         return part.token, snap
 
@@ -61,8 +65,12 @@ class MemoryStore:
             )
             part.open_hours = w.open_hours
             part.idle = w.idle
+            part.recent = w.recent_ms
+            part.rejected.update(w.rejected)
             for hw in w.hours:
-                part.hours[hw.hour_ms] = hw
+                old = part.hours.get(hw.hour_ms)
+                undeclared = {**(old.undeclared if old else {}), **hw.undeclared}
+                part.hours[hw.hour_ms] = replace(hw, undeclared=undeclared)
             part.late.update(w.late)
             part.outbox = w.notices
         if stale:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits, parse_batch
 from stream.core.window import HOUR_MS
-from stream.pipeline.ingest import PartitionIngest, seek_offset
+from stream.pipeline.ingest import IngestLimits, PartitionIngest, seek_offset
 from stream.pipeline.ports import PartitionSnapshot
 from stream.synth import Drift, SyntheticStream
 from tests.unit.pipeline.memstore import MemoryStore
@@ -45,14 +45,23 @@ def _records(n: int, seed: int = 3) -> list[bytes]:
     return values
 
 
-def _run(values: list[bytes], cuts: list[int], crashes: set[int]) -> MemoryStore:
-    """Feed values in batches ending at ``cuts``; 'crash' (lose memory) after batches in crashes."""
+def _run(
+    values: list[bytes],
+    cuts: list[int],
+    crashes: set[int],
+    limits: IngestLimits | None = None,
+    refused: set[int] | None = None,
+) -> MemoryStore:
+    """Feed values in batches ending at ``cuts``; 'crash' (lose memory) after batches in crashes.
+
+    Offsets refused for too many open hours are added to ``refused``.
+    """
     store = MemoryStore()
 
     def claim() -> PartitionIngest:
         token, snap = store.claim("m", 0)
         return PartitionIngest.restore(
-            SPEC, 0, token, snap, namespace="t", allowed_lateness_ms=LATENESS
+            SPEC, 0, token, snap, namespace="t", allowed_lateness_ms=LATENESS, limits=limits
         )
 
     state = claim()
@@ -71,7 +80,13 @@ def _run(values: list[bytes], cuts: list[int], crashes: set[int]) -> MemoryStore
             CATALOG,
             LIMITS,
         )
-        state.apply(batch.blocks.get("m"), end - 1)
+        undeclared = {f: n for (_, f), n in batch.undeclared.items()}
+        state.count_rejected(
+            [r.offset for r in batch.rejections], [r.reason for r in batch.rejections]
+        )
+        out = state.apply(batch.blocks.get("m"), end - 1, undeclared)
+        if refused is not None:
+            refused.update(out.tolist())
         if i in pending_crashes:
             pending_crashes.discard(i)
             # Crash before the flush: the batch's effect is lost and must be re-read.
@@ -120,6 +135,7 @@ def test_crashes_and_batch_boundaries_do_not_change_stored_state(
         b.open_hours,
         b.late,
     )
+    assert a.rejected == b.rejected == {"bad_json": 1}  # counted once despite crashes
 
 
 def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
@@ -150,3 +166,117 @@ def test_idle_partition_force_seal_emits_notices() -> None:
     state.force_seal(max(state.hours) + HOUR_MS)
     assert not state.hours
     assert [n.events for n in state.outbox] and sum(n.events for n in state.outbox) == 19
+
+
+# ------------------------------------------------- hostile input: outliers, hours, keys
+
+STRICT = IngestLimits(watermark_min_events=5, max_open_hours=4, max_undeclared_keys=3)
+
+
+def _hostile(n: int) -> list[bytes]:
+    """Good events with future-dated outliers, hour-hopping events and undeclared keys."""
+    values = _records(n, seed=9)
+    rng = np.random.default_rng(2)
+    base = 1_767_225_600_000
+    for i in rng.choice(len(values), size=40, replace=False).tolist():
+        kind = i % 3
+        if kind == 0:  # one record a day ahead
+            event = {"model": "m", "ts": base + 30 * HOUR_MS, "features": {"x": 1.0}}
+        elif kind == 1:  # a far-off hour of its own
+            event = {"model": "m", "ts": base + int(rng.integers(-90, 90)) * HOUR_MS}
+            event["features"] = {"x": 2.0}
+        else:  # many undeclared keys
+            event = {"model": "m", "ts": base, "features": {f"k{j}_{i}": 1 for j in range(6)}}
+        values[i] = orjson.dumps(event)
+    return values
+
+
+HOSTILE = _hostile(1500)
+HOSTILE_REFUSED: set[int] = set()
+HOSTILE_BASE = _run(HOSTILE, [], set(), STRICT, HOSTILE_REFUSED)
+
+
+def test_one_future_record_does_not_move_the_watermark() -> None:
+    good = _records(300, seed=4)
+    outlier = orjson.dumps({"model": "m", "ts": 1_767_225_600_000 + 5 * HOUR_MS, "features": {}})
+    values = [*good[:100], outlier, *good[100:]]
+    robust, naive = (
+        _run(values, [], set(), IngestLimits(watermark_min_events=k)).parts[("m", 0)]
+        for k in (5, 1)
+    )
+    clean = _run(good, [], set(), IngestLimits(watermark_min_events=5)).parts[("m", 0)]
+    # one event an hour ahead: with k=1 everything after it is late (the bug);
+    # with k=5 the same events are late as without the outlier
+    assert sum(naive.late.values()) > sum(clean.late.values()) + 50
+    assert robust.late == clean.late
+    assert robust.watermark == clean.watermark
+
+
+def test_hostile_input_is_bounded_and_every_event_is_accounted_for() -> None:
+    part = HOSTILE_BASE.parts[("m", 0)]
+    assert HOSTILE_REFUSED  # hour-hopping events were refused, not stored
+    assert len(part.open_hours) <= STRICT.max_open_hours
+    stored = sum(hw.events for hw in part.hours.values())
+    accepted = parse_batch(
+        HOSTILE, np.full(len(HOSTILE), -1, np.int64), np.arange(len(HOSTILE)), 0, CATALOG, LIMITS
+    ).accepted
+    assert stored + sum(part.late.values()) + len(HOSTILE_REFUSED) == accepted
+    for hw in part.hours.values():
+        assert len(hw.undeclared) <= STRICT.max_undeclared_keys
+    assert sum(hw.undeclared_overflow for hw in part.hours.values()) > 0
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    cuts=st.lists(st.integers(1, 1499), max_size=12),
+    crashes=st.sets(st.integers(0, 12), max_size=4),
+)
+def test_hostile_input_verdicts_do_not_depend_on_batches_or_crashes(
+    cuts: list[int], crashes: set[int]
+) -> None:
+    refused: set[int] = set()
+    store = _run(HOSTILE, cuts, crashes, STRICT, refused)
+    assert refused == HOSTILE_REFUSED
+    rejected = store.parts[("m", 0)].rejected
+    assert rejected == HOSTILE_BASE.parts[("m", 0)].rejected
+    assert rejected["too_many_open_hours"] == len(HOSTILE_REFUSED)
+    assert store.hour_state() == HOSTILE_BASE.hour_state()
+    a, b = store.parts[("m", 0)], HOSTILE_BASE.parts[("m", 0)]
+    assert (a.offset, a.watermark, a.recent, a.sealed, a.open_hours, a.late) == (
+        b.offset,
+        b.watermark,
+        b.recent,
+        b.sealed,
+        b.open_hours,
+        b.late,
+    )
+
+    # undeclared keys go to the newest open hour of each batch (a diagnostic, not a
+    # sketch): which hour depends on the batches, the total never does
+    def total(s: MemoryStore) -> int:
+        hours = s.parts[("m", 0)].hours.values()
+        return sum(sum(hw.undeclared.values()) + hw.undeclared_overflow for hw in hours)
+
+    assert total(store) == total(HOSTILE_BASE) > 0
+
+
+def test_idle_seals_only_hours_the_clock_has_passed() -> None:
+    snap = PartitionSnapshot(None, None, None, False, {}, {}, ())
+    state = PartitionIngest.restore(SPEC, 0, "t", snap, namespace="t", allowed_lateness_ms=LATENESS)
+    hour = 1_767_225_600_000
+    events = [orjson.dumps({"model": "m", "ts": hour + i * 1000, "features": {}}) for i in range(5)]
+    batch = parse_batch(events, np.full(5, hour, np.int64), np.arange(5), 0, CATALOG, LIMITS)
+    state.apply(batch.blocks["m"], 4)
+    # a lull inside the hour: nothing sealed, not idle (rollups wait for it)
+    state.go_idle(hour + 30 * 60_000)
+    assert list(state.hours) == [hour] and not state.idle
+    state.go_idle(hour + HOUR_MS + LATENESS - 1)
+    assert list(state.hours) == [hour]
+    # the hour ended and the allowed lateness passed: sealed, idle
+    state.go_idle(hour + HOUR_MS + LATENESS)
+    assert not state.hours and state.idle and state.sealed_through_ms == hour + HOUR_MS
+    # the end of a replay range seals everything
+    replay = PartitionIngest.restore(SPEC, 0, "t", snap, namespace="t", allowed_lateness_ms=0)
+    replay.apply(batch.blocks["m"], 4)
+    replay.go_idle()
+    assert not replay.hours and replay.idle

@@ -1,0 +1,325 @@
+"""Event time and health on real Kafka + Redis with a real worker (issue 11).
+
+Each test reproduces an operator's report against ``driftstream worker``: a
+future-dated record, a lull inside an hour, Redis unreachable, a stopped broker
+and a hostile producer. Every produced event must end in its hour's sketch or
+in a visible counter / dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient
+
+from stream.localstack import LocalStack
+from tests.integration.worker_harness import (
+    Deployment,
+    end_offsets,
+    free_port,
+    send,
+    stored_offsets,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+HOUR_MS = 3_600_000
+LATENESS_MS = 600_000  # the harness's allowed lateness
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+    suffix = uuid.uuid4().hex[:8]
+    names = {"features": f"et-{suffix}", "dead_letter": f"etd-{suffix}", "sealed": f"ets-{suffix}"}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin.create_topics(
+        {n: {"num_partitions": 1, "replication_factor": 1} for n in names.values()},
+        wait_for_metadata=True,
+    )
+    try:
+        yield names
+    finally:
+        admin.delete_topics(list(names.values()))
+        admin.close()
+
+
+@pytest.fixture
+def deploy(
+    kafka_bootstrap: str, redis_url: str, topics: dict[str, str], tmp_path: Path
+) -> Iterator[Deployment]:
+    d = Deployment(
+        bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        namespace=f"et{uuid.uuid4().hex[:10]}",
+        workdir=tmp_path,
+        partitions=1,
+        **topics,
+    )
+    try:
+        yield d
+    finally:
+        d.stop_all()
+        r = redis.Redis.from_url(redis_url)
+        keys = list(r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000))
+        if keys:
+            r.delete(*keys)
+
+
+def _now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _event(ts: int, **features: Any) -> bytes:
+    base = {"amount": 10.0, "n_items": 1, "score_a": 0.5, "score_b": 0.5, "country": "DE"}
+    return orjson.dumps({"model": "fraud-v3", "ts": ts, "features": {**base, **features}})
+
+
+def _http(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:  # noqa: S310
+            return resp.status, orjson.loads(resp.read()) if path == "/health" else {}
+    except urllib.error.HTTPError as exc:
+        return exc.code, orjson.loads(exc.read()) if path == "/health" else {}
+    except OSError:
+        return 0, {}
+
+
+def _metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:  # noqa: S310
+        return str(resp.read().decode())
+
+
+def _dead_letters(bootstrap: str, topic: str, n: int) -> list[dict[str, Any]]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=5000
+    )
+    try:
+        out = []
+        for msg in consumer:
+            out.append({"value": msg.value, **{k: v.decode() for k, v in msg.headers}})
+            if len(out) >= n:
+                break
+        return out
+    finally:
+        consumer.close()
+
+
+def _finish(d: Deployment, r: redis.Redis) -> None:
+    ends = end_offsets(d.bootstrap, d.features, 1)
+    wait_until(
+        lambda: stored_offsets(r, d.namespace, 1) == ends, 120, f"offsets {ends}\n{d.logs()}"
+    )
+
+
+def _hours(r: redis.Redis, ns: str) -> dict[int, int]:
+    out = {}
+    for key in r.scan_iter(match=f"ds:{{{ns}|fraud-v3|0}}:h:*", count=1000):
+        out[int(key.decode().rsplit(":", 1)[1])] = int(r.hget(key, "events") or 0)
+    return out
+
+
+def _late(r: redis.Redis, ns: str) -> int:
+    return sum(int(v) for v in r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:late").values())
+
+
+def test_a_future_dated_record_does_not_make_on_time_events_late(
+    deploy: Deployment, redis_url: str
+) -> None:
+    # allowed lateness 1 min: a record 59 min ahead is past this hour's end + lateness,
+    # so a watermark it moved would seal the hour and make the 500 events late
+    deploy.overrides["DRIFTSTREAM_INGEST__ALLOWED_LATENESS_MS"] = "60000"
+    if _now() % HOUR_MS < 150_000:
+        time.sleep(150 - (_now() % HOUR_MS) / 1000)
+    now = _now()
+    ts = now - 60_000
+    ahead = now + HOUR_MS - 60_000  # within the broker's +1 h record-timestamp limit
+    assert ahead - 60_000 >= ts - ts % HOUR_MS + HOUR_MS
+    values = [(_event(ahead), ahead)] + [(_event(ts + i), ts + i) for i in range(500)]
+    send(deploy.bootstrap, deploy.features, values, 1)
+    r = redis.Redis.from_url(redis_url)
+    w = deploy.start_worker()
+    _finish(deploy, r)
+    assert _late(r, deploy.namespace) == 0
+    assert _hours(r, deploy.namespace) == {ts - ts % HOUR_MS: 500}
+    [letter] = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1)
+    assert letter["ds-reason"] == "ts_in_future" and letter["value"] == values[0][0]
+    # counted exactly once with the offsets, for `driftstream status`
+    assert r.hget(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part", "rej:ts_in_future") == b"1"
+    assert 'driftstream_events_rejected_total{reason="ts_in_future"} 1.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
+
+
+def test_a_lull_inside_the_hour_does_not_seal_it(deploy: Deployment, redis_url: str) -> None:
+    deploy.overrides["DRIFTSTREAM_INGEST__IDLE_PARTITION_TIMEOUT_MS"] = "2000"
+    r = redis.Redis.from_url(redis_url)
+    ts = _now() - 30_000
+    send(deploy.bootstrap, deploy.features, [(_event(ts + i), ts) for i in range(20)], 1)
+    w = deploy.start_worker()
+    _finish(deploy, r)
+    time.sleep(4)  # twice the idle timeout: the partition is idle
+    ts2 = _now()
+    if ts2 - ts2 % HOUR_MS != ts - ts % HOUR_MS:
+        pytest.skip("the hour turned during the test; the lull must stay inside one hour")
+    send(deploy.bootstrap, deploy.features, [(_event(ts2 + i), ts2) for i in range(500)], 1)
+    _finish(deploy, r)
+    wait_until(lambda: sum(_hours(r, deploy.namespace).values()) == 520, 30, "520 events stored")
+    assert _late(r, deploy.namespace) == 0
+    part = r.hgetall(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part")
+    assert int(part[b"sealed"] or 0) <= ts - ts % HOUR_MS  # the current hour is open
+    assert 'driftstream_events_total{outcome="late"} 0.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("broken", ["unreachable", "wrong_password"])
+def test_unusable_redis_is_503_within_10s_and_sigterm_stops_the_worker(
+    deploy: Deployment, redis_url: str, broken: str
+) -> None:
+    if broken == "unreachable":
+        deploy.redis_url = f"redis://127.0.0.1:{free_port()}/0"
+    else:
+        deploy.redis_url = redis_url.replace("redis://", "redis://:wrong-password@")
+        if redis.Redis.from_url(redis_url).config_get("requirepass").get("requirepass"):
+            pytest.fail("the test Redis has a password: this case needs one without")
+        deploy.overrides["DRIFTSTREAM_REDIS__USERNAME"] = "nobody"
+    send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 300, 1)
+    w = deploy.start_worker()
+    started = time.monotonic()
+    polls = []
+    while time.monotonic() - started < 20:
+        polls.append(_http(w.web_port, "/health"))  # type: ignore[attr-defined]
+        time.sleep(0.5)
+    answered = [(code, body) for code, body in polls if code]
+    assert answered, deploy.logs()
+    assert all(code == 503 for code, _ in answered), answered
+    first_503 = next(i for i, (c, _) in enumerate(polls) if c == 503) * 0.5
+    assert first_503 <= 10
+    assert "redis" in answered[-1][1]["problem"], answered[-1]
+    # SIGTERM stops it cleanly although it never reached Redis
+    t0 = time.monotonic()
+    w.send_signal(signal.SIGTERM)
+    assert w.wait(timeout=30) == 0, deploy.logs()
+    assert time.monotonic() - t0 < 30
+    # outage logs are rate-limited: not one line per retry
+    log = (deploy.workdir / "worker-0.log").read_text(errors="replace")
+    assert log.count("ERROR") < 20, log[-3000:]
+
+
+def _worker_before_a_broker_stop(
+    deploy: Deployment, redis_url: str, stack: LocalStack
+) -> tuple[redis.Redis, Any]:
+    """A worker that consumed 100 events, on a stack whose broker the test may pause."""
+    if not stack.managed or stack.kafka_pid is None:
+        pytest.fail("this test pauses the broker: run it on a stack the tests started")
+    r = redis.Redis.from_url(redis_url)
+    send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 100, 1)
+    w = deploy.start_worker()
+    _finish(deploy, r)
+    return r, w
+
+
+def test_a_stopped_broker_is_503_naming_kafka_within_10s(
+    deploy: Deployment, redis_url: str, stack: LocalStack
+) -> None:
+    r, w = _worker_before_a_broker_stop(deploy, redis_url, stack)
+    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 60, "healthy")  # type: ignore[attr-defined]
+    os.kill(stack.kafka_pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        wait_until(lambda: _http(w.web_port, "/health")[0] == 503, 30, "503")  # type: ignore[attr-defined]
+        took = time.monotonic() - t0
+        code, body = _http(w.web_port, "/health")  # type: ignore[attr-defined]
+        assert code == 503 and "kafka" in body["problem"], body
+        assert took <= 10.5, took
+        time.sleep(10)
+        errors = re.search(
+            r'driftstream_backend_errors_total\{backend="kafka"\} ([0-9.]+)',
+            _metrics(w.web_port),  # type: ignore[attr-defined]
+        )
+        assert errors and float(errors.group(1)) > 0  # the outage is counted
+    finally:
+        os.kill(stack.kafka_pid, signal.SIGCONT)
+    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 90, "recovery")  # type: ignore[attr-defined]
+    assert w.poll() is None
+    log = (deploy.workdir / "worker-0.log").read_text(errors="replace")
+    assert log.count("ERROR") < 40, log[-3000:]
+
+
+def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
+    deploy: Deployment, redis_url: str
+) -> None:
+    # the product's defaults for the bounds (the harness widens them for old data)
+    deploy.overrides["DRIFTSTREAM_INGEST__MAX_PAST_MS"] = str(7 * 24 * HOUR_MS)
+    deploy.overrides["DRIFTSTREAM_INGEST__MAX_FUTURE_MS"] = str(HOUR_MS)
+    r = redis.Redis.from_url(redis_url)
+    now = _now()
+    # 300 records an hour apart (oldest first, record timestamps set to match: the
+    # producer's choice), then 250 events with 4,000 undeclared keys each
+    hopping = [(_event(now - h * HOUR_MS), now - h * HOUR_MS) for h in range(299, -1, -1)]
+    wide = [(_event(now, **{f"k{i}_{j}": 1 for j in range(4000)}), now) for i in range(250)]
+    send(deploy.bootstrap, deploy.features, [*hopping, *wide], 1)
+    mem_before = int(r.info("memory")["used_memory"])
+    w = deploy.start_worker()
+    t0 = time.monotonic()
+    _finish(deploy, r)
+    took = time.monotonic() - t0
+    ns = deploy.namespace
+    hour_keys = list(r.scan_iter(match=f"ds:{{{ns}|fraud-v3|0}}:h:*", count=1000))
+    biggest = max(int(r.hlen(k)) for k in hour_keys)
+    grown = int(r.info("memory")["used_memory"]) - mem_before
+    letters = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1000)
+    reasons: dict[str, int] = {}
+    for d in letters:
+        reasons[d["ds-reason"]] = reasons.get(d["ds-reason"], 0) + 1
+    stored = sum(_hours(r, ns).values())
+    late = _late(r, ns)
+    # every event: in a sketch, counted late, or dead-lettered with its reason
+    assert stored + late + len(letters) == 550, (stored, late, reasons)
+    # events older than the clock allows (7 days) never open an hour
+    assert reasons.get("ts_out_of_bounds", 0) == 300 - 7 * 24  # 168 h ago is past it too
+    assert r.hget(f"ds:{{{ns}|fraud-v3|0}}:part", "rej:ts_out_of_bounds") == b"132"
+    assert len(hour_keys) <= 7 * 24 + 2
+    part = r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:part")
+    assert len([h for h in part[b"open"].split(b",") if h]) <= 48
+    # sketches + events + 100 tracked undeclared keys + the overflow count
+    assert biggest <= 7 + 1 + 100 + 1
+    overflow = sum(int(r.hget(k, "undeclared_overflow") or 0) for k in hour_keys)
+    assert overflow == 250 * 4000 - 100
+    metrics = _metrics(w.web_port)  # type: ignore[attr-defined]
+    assert f"driftstream_undeclared_overflow_total {float(overflow)}" in metrics
+    print(
+        f"\nhostile producer: redis +{grown / 1e6:.1f} MB, biggest hash {biggest} fields, "
+        f"{len(hour_keys)} partition-hours, dead letters {reasons}, ingest {took:.1f}s"
+    )
+
+
+def test_sigterm_stops_the_worker_while_the_broker_is_stopped(
+    deploy: Deployment, redis_url: str, stack: LocalStack
+) -> None:
+    r, w = _worker_before_a_broker_stop(deploy, redis_url, stack)
+    os.kill(stack.kafka_pid, signal.SIGSTOP)
+    try:
+        time.sleep(3)
+        t0 = time.monotonic()
+        w.send_signal(signal.SIGTERM)
+        code = w.wait(timeout=90)
+        took = time.monotonic() - t0
+    finally:
+        os.kill(stack.kafka_pid, signal.SIGCONT)
+    print(f"\nSIGTERM with the broker stopped: exit {code} after {took:.1f}s")
+    assert code == 0, deploy.logs()
+    # nothing was lost: everything consumed had been flushed before
+    assert stored_offsets(r, deploy.namespace, 1) == end_offsets(
+        deploy.bootstrap, deploy.features, 1
+    )
