@@ -117,6 +117,7 @@ class IngestService:
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None
+        self.labels: Any = None  # a LabelService when a model declares labels
         self.lag: dict[int, int] = {}
         self._lag_at_ms = 0
         self._stopping = asyncio.Event()
@@ -376,6 +377,16 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     async def _ingest() -> None:
         await service.run()
 
+    from stream.runtime_labels import LabelService, labels_wanted  # imports SystemClock
+
+    if labels_wanted(settings):
+        service.labels = LabelService(settings, service.redis, service.namespace)
+        label_service = service.labels
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _labels() -> None:
+            await label_service.run()
+
     # Seal notices are few (one per partition-hour): faust's per-event path is fine here.
     @app.agent(sealed, concurrency=1)
     async def _sealed(stream: Any) -> None:
@@ -385,6 +396,8 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
 
     async def _stop(app: faust.App, /, *_: Any, **__: Any) -> None:
         service.stop()
+        if service.labels is not None:
+            service.labels.stop()
 
     app.on_before_shutdown.connect(_stop)
 
