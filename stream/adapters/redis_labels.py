@@ -22,6 +22,8 @@ import redis
 from redis.cluster import RedisCluster
 
 from stream.adapters.redis_keys import Keys
+from stream.core.performance import BinaryPerformance, merge_all
+from stream.core.window import HOUR_MS
 from stream.pipeline.labels import LabelSnapshot, LabelWrite
 from stream.pipeline.ports import StaleWriterError
 
@@ -123,6 +125,22 @@ class RedisLabelStore:
             for h, a in zip(hours, answers, strict=True)
             if any(a)
         }
+
+    def window(self, model: str, start_ms: int, end_ms: int) -> BinaryPerformance:
+        """Labels of predictions in [start_ms, end_ms), merged over partitions and hours.
+
+        Merged when read (exact: integer counts), not stored: late labels keep
+        changing an hour's state, and a day is 24 × partitions small reads
+        (3.2 KB each) in one round trip.
+        """
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                for h in hours:
+                    p.hget(self.hour_key(model, part, h), "perf")
+            blobs = p.execute()
+        return merge_all(BinaryPerformance.from_bytes(b) for b in blobs if b)
 
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""

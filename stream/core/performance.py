@@ -28,13 +28,13 @@ True
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BINS", "BinaryPerformance", "score_bins"]
+__all__ = ["BINS", "BinaryPerformance", "merge_all", "score_bins"]
 
 #: Score histogram bins over [0, 1] (fixed: every window's state merges with every other).
 BINS = 100
@@ -208,3 +208,11 @@ class BinaryPerformance:
             raise ValueError(msg)
         h = np.frombuffer(body, dtype="<i8").astype(np.int64).reshape(4, BINS)
         return cls(h[0].copy(), h[1].copy(), h[2].copy(), h[3].copy(), tp, fp, tn, fn, loss)
+
+
+def merge_all(states: Iterable[BinaryPerformance]) -> BinaryPerformance:
+    """The window of all ``states`` (hours into a day, partitions into a model)."""
+    total = BinaryPerformance.zero()
+    for s in states:
+        total = total.merge(s)
+    return total

@@ -14,6 +14,8 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.core.performance import merge_all
 from tests.integration.worker_harness import (
     START_MS,
     Deployment,
@@ -207,6 +209,28 @@ def test_every_label_is_applied_or_counted_once(
     got = sorted(m.value for m in letters)
     letters.close()
     assert got == sorted(BAD)
+
+
+def test_day_windows_merge_every_partition_hour(
+    kafka_bootstrap: str, redis_url: str, topics: dict[str, str], tmp_path: Path
+) -> None:
+    d = _deployment(kafka_bootstrap, redis_url, topics, tmp_path)
+    r = redis.Redis.from_url(redis_url)
+    d.start_worker()
+    try:
+        snap = _finish(d, r, topics["labels"])
+        store = RedisLabelStore(r, d.namespace)
+        days = [
+            store.window("fraud-v3", START_MS + k * 86_400_000, START_MS + (k + 1) * 86_400_000)
+            for k in range(-3, 8)
+        ]
+        applied = sum(int(f[b"c:applied"]) for k, f in snap.items() if k.endswith(":lpart"))
+        assert sum(p.n for p in days) == applied
+        auc = merge_all(days).auc()
+        assert auc is not None and 0.75 < auc < 0.95
+    finally:
+        d.stop_all()
+        _clean(r, d.namespace)
 
 
 def test_sigkill_during_label_ingestion_leaves_state_identical(
