@@ -80,6 +80,7 @@ class HealthDecision:
         breach: Effect beyond ``floor`` with at least the required confidence.
         n: Labels (or predictions, for estimates) in the window.
         reason: One line saying why.
+        floor: The practical floor the effect was held to.
     """
 
     kind: HealthKind
@@ -93,6 +94,7 @@ class HealthDecision:
     breach: bool
     n: int
     reason: str
+    floor: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ def label_shift(
         breach,
         win.n,
         why,
+        floor,
     )
 
 
@@ -163,9 +166,8 @@ def _drop(
         f"{ref_v:.4f}: drop {drop:+.4f} ± {1.96 * sd:.4f}, P(drop > {floor}) = {p:.3f}"
     )
     delta = v - ref_v
-    return HealthDecision(
-        kind, metric, ref_v, v, delta, delta - 1.96 * sd, delta + 1.96 * sd, p, breach, n, why
-    )
+    lo, hi = delta - 1.96 * sd, delta + 1.96 * sd
+    return HealthDecision(kind, metric, ref_v, v, delta, lo, hi, p, breach, n, why, floor)
 
 
 def _acc_se(acc: float, n: float) -> float:
