@@ -9,6 +9,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
+from stream.core.performance import BinaryPerformance
 from stream.pipeline.ingest import Sketch, SketchParams
 from stream.pipeline.reference import Reference
 
@@ -16,6 +17,7 @@ __all__ = ["RedisReferences"]
 
 META = b"meta"
 CALIBRATION = b"calibration"
+PERFORMANCE = b"perf"
 
 
 class RedisReferences:
@@ -37,6 +39,8 @@ class RedisReferences:
             fields[CALIBRATION] = json.dumps(calibration, sort_keys=True).encode()
         for name, sketch in ref.sketches.items():
             fields[b"f:" + name.encode()] = sketch.to_bytes()
+        if ref.performance is not None:
+            fields[PERFORMANCE] = ref.performance.to_bytes()
         for hour, sketches in ref.hours.items():
             for name, sketch in sketches.items():
                 fields[f"h:{hour}:{name}".encode()] = sketch.to_bytes()
@@ -82,6 +86,7 @@ class RedisReferences:
                 if col in kinds:
                     hours.setdefault(int(hour), {})[col] = p.load(kinds[col], value)
         meta = json.loads(blob.get(META, b"{}"))
+        perf = blob.get(PERFORMANCE)
         return Reference(
             model=spec.name,
             name=name,
@@ -90,6 +95,9 @@ class RedisReferences:
             events=int(meta.get("events", 0)),
             rejected=int(meta.get("rejected", 0)),
             meta={k: v for k, v in meta.items() if k not in ("model", "name")},
+            performance=None if perf is None else BinaryPerformance.from_bytes(perf),
+            unlabelled=int(meta.get("unlabelled", 0)),
+            label_rejected=int(meta.get("label_rejected", 0)),
         )
 
     def delete(self, model: str, name: str) -> bool:
