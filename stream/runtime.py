@@ -327,6 +327,26 @@ def faust_credentials(kafka: Any) -> Any:
     return None
 
 
+def _with_health(
+    settings: Settings, service: IngestService, windows: RedisWindowStore, evaluator: Evaluator
+) -> Any:
+    """The control plane's window callback: feature evaluation, then model health."""
+    from stream.runtime_labels import health_evaluator  # imports SystemClock
+
+    health = health_evaluator(settings, service.redis, service.namespace, windows)
+
+    def on_window(model: str, window: Any) -> object:
+        spec = settings.models.model(model)
+        verdict = evaluator.evaluate(spec, window)
+        if health is not None and spec.labels is not None:
+            judged = health.evaluate(spec, window)
+            for why in judged.skipped if judged is not None else ():
+                log.info("model health of %s %s: %s", model, window.key, why)
+        return verdict
+
+    return on_window
+
+
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
     from stream.web.views import register_views
@@ -363,11 +383,12 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     evaluations = RedisEvaluationStore(service.redis, service.namespace, windows)
     evaluator = Evaluator(evaluations, encode=alert_encoder(settings))
     publisher = AlertPublisher(evaluations, settings.topics.alerts, sync_options(settings.kafka))
+    on_window = _with_health(settings, service, windows, evaluator)
     control = ControlPlane(
         settings.models,
         service.namespace,
         windows,
-        on_window=lambda model, w: evaluator.evaluate(settings.models.model(model), w),
+        on_window=on_window,
         after_model=publisher.publish,
     )
     service.control = control

@@ -18,14 +18,18 @@ import redis
 from aiokafka.errors import KafkaError
 
 from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, client_options
+from stream.adapters.redis_health import RedisHealthStore
 from stream.adapters.redis_labels import RedisLabelStore
+from stream.adapters.redis_windows import RedisWindowStore
 from stream.contract import Limits
+from stream.pipeline.evaluate import alert_encoder
+from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.ports import StaleWriterError
 from stream.runtime import SystemClock
 from stream.settings import Settings
 
-__all__ = ["LabelService", "labels_wanted"]
+__all__ = ["LabelService", "health_evaluator", "labels_wanted"]
 
 log = logging.getLogger("driftstream.labels")
 
@@ -37,6 +41,16 @@ STOP_STEP_S = 8.0
 def labels_wanted(settings: Settings) -> bool:
     """Whether any model declares labels (else the labels topic is not consumed)."""
     return any(spec.labels is not None for spec in settings.models.specs())
+
+
+def health_evaluator(
+    settings: Settings, client: redis.Redis, namespace: str, windows: RedisWindowStore
+) -> HealthEvaluator | None:
+    """The model-health evaluator of a worker, when a model declares labels."""
+    if not labels_wanted(settings):
+        return None
+    store = RedisHealthStore(client, namespace, windows, RedisLabelStore(client, namespace))
+    return HealthEvaluator(store, alert_encoder(settings))
 
 
 class LabelService:
