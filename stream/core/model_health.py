@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.bayes import share_shift
-from stream.core.performance import BINS, BinaryPerformance, score_bins
+from stream.core.performance import BINS, BinaryPerformance, auc_of_counts, score_bins
 from stream.core.sketch import NumericSketch
 
 __all__ = [
@@ -231,19 +231,6 @@ def _calibration(ref: BinaryPerformance, prior_weight: float) -> npt.NDArray[np.
     return (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
 
 
-def _auc(
-    e1: npt.NDArray[np.float64], e0: npt.NDArray[np.float64]
-) -> tuple[float | None, float | None]:
-    n1, n0 = float(e1.sum()), float(e0.sum())
-    if n1 <= 0 or n0 <= 0:
-        return None, None
-    below = np.concatenate(([0.0], np.cumsum(e0)[:-1]))
-    a = (float(np.dot(e1, below)) + 0.5 * float(np.dot(e1, e0))) / (n1 * n0)
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
-    return a, math.sqrt(max(var, 0.0))
-
-
 def estimate(
     ref: BinaryPerformance,
     counts: npt.NDArray[np.float64],
@@ -258,7 +245,7 @@ def estimate(
     tp, fn = float(e1[cut:].sum()), float(e1[:cut].sum())
     fp, tn = float(e0[cut:].sum()), float(e0[:cut].sum())
     n = float(counts.sum())
-    auc, se = _auc(e1, e0)
+    auc, se = auc_of_counts(e1, e0)
     return Estimate(
         n=n,
         positive_share=(tp + fn) / n if n else math.nan,

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BINS", "BinaryPerformance", "merge_all", "score_bins"]
+__all__ = ["BINS", "BinaryPerformance", "auc_of_counts", "merge_all", "score_bins"]
 
 #: Score histogram bins over [0, 1] (fixed: every window's state merges with every other).
 BINS = 100
@@ -47,6 +47,24 @@ _EPS = 1e-15
 def score_bins(scores: npt.NDArray[np.float64]) -> npt.NDArray[np.intp]:
     """The histogram bin of each score in [0, 1]."""
     return np.minimum((scores * BINS).astype(np.intp), BINS - 1)
+
+
+def auc_of_counts(
+    pos: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+    neg: npt.NDArray[np.int64] | npt.NDArray[np.float64],
+) -> tuple[float | None, float | None]:
+    """ROC AUC of per-bin class counts (ties count 1/2) and its Hanley-McNeil error.
+
+    (None, None) without both classes. Counts may be expected (fractional) ones.
+    """
+    n1, n0 = float(pos.sum()), float(neg.sum())
+    if n1 <= 0 or n0 <= 0:
+        return None, None
+    below = np.concatenate(([0.0], np.cumsum(neg, dtype=np.float64)[:-1]))
+    a = (float(np.dot(pos, below)) + 0.5 * float(np.dot(pos, neg))) / (n1 * n0)
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
+    return a, float(np.sqrt(max(var, 0.0)))
 
 
 @dataclass(slots=True)
@@ -169,22 +187,11 @@ class BinaryPerformance:
 
     def auc_se(self) -> float | None:
         """Hanley-McNeil standard error of :meth:`auc` (None when the AUC is undefined)."""
-        a = self.auc()
-        if a is None:
-            return None
-        n1, n0 = int(self.pos.sum()), int(self.neg.sum())
-        q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-        var = (a * (1 - a) + (n1 - 1) * (q1 - a * a) + (n0 - 1) * (q2 - a * a)) / (n1 * n0)
-        return float(np.sqrt(max(var, 0.0)))
+        return auc_of_counts(self.pos, self.neg)[1]
 
     def auc(self) -> float | None:
         """ROC AUC of the binned scores (ties in a bin count 1/2); None without both classes."""
-        n_pos, n_neg = int(self.pos.sum()), int(self.neg.sum())
-        if not n_pos or not n_neg:
-            return None
-        below = np.concatenate(([0], np.cumsum(self.neg)[:-1]))
-        wins = float(np.dot(self.pos, below)) + 0.5 * float(np.dot(self.pos, self.neg))
-        return wins / (n_pos * n_neg)
+        return auc_of_counts(self.pos, self.neg)[0]
 
     def to_bytes(self) -> bytes:
         """Versioned binary form (header, then four little-endian int64 arrays of BINS)."""
