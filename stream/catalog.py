@@ -50,6 +50,7 @@ __all__ = [
     "FileReference",
     "JOINT_MEMBER",
     "JointRules",
+    "LabelSpec",
     "ModelSpec",
     "RedisReference",
     "ReferenceSpec",
@@ -302,6 +303,39 @@ class JointRules(BaseModel):
     )
 
 
+class LabelSpec(BaseModel):
+    """The model's ground truth: what its labels are and how late they may come.
+
+    Label events (``topics.labels``) carry ``{"model", "id", "ts", "label",
+    "prediction"}`` where ``ts`` is the *prediction's* event time; only models with
+    a ``labels`` table have their labels consumed.
+    """
+
+    model_config = _STRICT
+
+    kind: Literal["binary"] = Field(
+        default="binary", description="Task kind: 'binary' (score in [0, 1] vs a 0/1 label)."
+    )
+    positive: str | int | bool = Field(
+        default=1,
+        description="Label value of the positive class (compared as category text: "
+        "1, '1' are one value; true is 'true').",
+    )
+    negative: str | int | bool = Field(
+        default=0,
+        description="Label value of the negative class; any other label is bad_label.",
+    )
+    threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Decision threshold: score >= it is positive."
+    )
+    max_label_delay_ms: int = Field(
+        default=7 * 86_400_000,
+        ge=1,
+        description="Labels whose record time is later than their prediction's event time "
+        "+ this are counted as label_too_late and not applied.",
+    )
+
+
 class ModelSpec(BaseModel):
     """A registered model: features (+ optional prediction), reference and alert rules."""
 
@@ -327,6 +361,11 @@ class ModelSpec(BaseModel):
     alerts: AlertRules = Field(default_factory=AlertRules, description="Alert rules.")
     joint: JointRules = Field(
         default_factory=JointRules, description="Multivariate (joint) drift member."
+    )
+    labels: LabelSpec | None = Field(
+        default=None,
+        description="Ground truth: { kind, positive, threshold, max_label_delay_ms }; "
+        "absent: the model's labels are not consumed.",
     )
 
     @field_validator("features", mode="wrap")

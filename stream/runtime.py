@@ -117,6 +117,7 @@ class IngestService:
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None
+        self.labels: Any = None  # a LabelService when a model declares labels
         self.lag: dict[int, int] = {}
         self._lag_at_ms = 0
         self._stopping = asyncio.Event()
@@ -338,6 +339,26 @@ def faust_credentials(kafka: Any) -> Any:
     return None
 
 
+def _with_health(
+    settings: Settings, service: IngestService, windows: RedisWindowStore, evaluator: Evaluator
+) -> Any:
+    """The control plane's window callback: feature evaluation, then model health."""
+    from stream.runtime_labels import health_evaluator  # imports SystemClock
+
+    health = health_evaluator(settings, service.redis, service.namespace, windows)
+
+    def on_window(model: str, window: Any) -> object:
+        spec = settings.models.model(model)
+        verdict = evaluator.evaluate(spec, window)
+        if health is not None and spec.labels is not None:
+            judged = health.evaluate(spec, window)
+            for why in judged.skipped if judged is not None else ():
+                log.info("model health of %s %s: %s", model, window.key, why)
+        return verdict
+
+    return on_window
+
+
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
     from stream.web.views import register_views
@@ -374,11 +395,12 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     evaluations = RedisEvaluationStore(service.redis, service.namespace, windows)
     evaluator = Evaluator(evaluations, encode=alert_encoder(settings), warn=log.warning)
     publisher = AlertPublisher(evaluations, settings.topics.alerts, sync_options(settings.kafka))
+    on_window = _with_health(settings, service, windows, evaluator)
     control = ControlPlane(
         settings.models,
         service.namespace,
         windows,
-        on_window=lambda model, w: evaluator.evaluate(settings.models.model(model), w),
+        on_window=on_window,
         after_model=publisher.publish,
     )
     service.control = control
@@ -387,6 +409,16 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     @app.task  # type: ignore[untyped-decorator]
     async def _ingest() -> None:
         await service.run()
+
+    from stream.runtime_labels import LabelService, labels_wanted  # imports SystemClock
+
+    if labels_wanted(settings):
+        service.labels = LabelService(settings, service.redis, service.namespace)
+        label_service = service.labels
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def _labels() -> None:
+            await label_service.run()
 
     # Seal notices are few (one per partition-hour): faust's per-event path is fine here.
     @app.agent(sealed, concurrency=1)
@@ -397,6 +429,8 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
 
     async def _stop(app: faust.App, /, *_: Any, **__: Any) -> None:
         service.stop()
+        if service.labels is not None:
+            service.labels.stop()
 
     app.on_before_shutdown.connect(_stop)
 

@@ -117,8 +117,9 @@ class IngestCollector(Collector):
         yield errors
 
 
-def render(collector: IngestCollector) -> bytes:
-    """The text exposition format of one collector."""
+def render(collector: Collector, *more: Collector) -> bytes:
+    """The text exposition format of the collectors."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    for c in (collector, *more):
+        registry.register(c)
     return generate_latest(registry)

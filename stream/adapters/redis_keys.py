@@ -92,6 +92,14 @@ class Keys:
         """LIST: alert events committed but not yet acknowledged by the alerts topic."""
         return f"{self._m(model)}:alerts:outbox"
 
+    def health_states(self, model: str) -> str:
+        """HASH: ``<scale>/<kind>`` → model-health lifecycle state (label, performance)."""
+        return f"{self._m(model)}:health"
+
+    def health_decisions(self, model: str, scale: str, start_ms: int) -> str:
+        """STRING: JSON list of a window's model-health decisions."""
+        return f"{self._m(model)}:hd:{scale}:{start_ms}"
+
     def alert_history(self, model: str) -> str:
         """LIST: the model's last alert events (alerts-topic JSON), oldest first, capped."""
         return f"{self._m(model)}:alerts:history"

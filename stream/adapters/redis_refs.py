@@ -9,6 +9,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
+from stream.core.performance import BinaryPerformance
 from stream.core.sketch import JointSketch
 from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams
 from stream.pipeline.reference import Reference
@@ -17,6 +18,7 @@ __all__ = ["RedisReferences"]
 
 META = b"meta"
 CALIBRATION = b"calibration"
+PERFORMANCE = b"perf"
 
 
 class RedisReferences:
@@ -38,6 +40,8 @@ class RedisReferences:
             fields[CALIBRATION] = json.dumps(calibration, sort_keys=True).encode()
         for name, sketch in ref.sketches.items():
             fields[b"f:" + name.encode()] = sketch.to_bytes()
+        if ref.performance is not None:
+            fields[PERFORMANCE] = ref.performance.to_bytes()
         for hour, sketches in ref.hours.items():
             for name, sketch in sketches.items():
                 fields[f"h:{hour}:{name}".encode()] = sketch.to_bytes()
@@ -93,6 +97,7 @@ class RedisReferences:
                 elif col == JOINT_KEY:
                     joint_hours[int(hour)] = JointSketch.from_bytes(value)
         meta = json.loads(blob.get(META, b"{}"))
+        perf = blob.get(PERFORMANCE)
         return Reference(
             model=spec.name,
             name=name,
@@ -103,6 +108,9 @@ class RedisReferences:
             meta={k: v for k, v in meta.items() if k not in ("model", "name")},
             joint=joint,
             joint_hours=dict(sorted(joint_hours.items())),
+            performance=None if perf is None else BinaryPerformance.from_bytes(perf),
+            unlabelled=int(meta.get("unlabelled", 0)),
+            label_rejected=int(meta.get("label_rejected", 0)),
         )
 
     def delete(self, model: str, name: str) -> bool:

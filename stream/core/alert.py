@@ -29,6 +29,7 @@ from stream.core.nullspread import finite_or_none, none_to_nan
 from stream.core.window import WindowKey, iso_ms
 
 __all__ = [
+    "HEALTH_SCHEMA_VERSION",
     "SCHEMA_VERSION",
     "Alert",
     "AlertWindow",
@@ -41,6 +42,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+#: Version of model-health alerts (``kind`` label / performance): v1 plus ``kind``.
+HEALTH_SCHEMA_VERSION = 2
 PRODUCER = "driftstream"
 _SUMMARY_MAX = 1024  # PagerDuty's limit on payload.summary
 _AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
@@ -188,6 +191,7 @@ class Alert:
     producer: str = PRODUCER
     producer_version: str = __version__
     schema_version: int = SCHEMA_VERSION
+    kind: str = "feature"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (what :meth:`to_json` serialises)."""
@@ -217,7 +221,7 @@ class Alert:
             "runbook_url": self.runbook_url,
             "producer": self.producer,
             "producer_version": self.producer_version,
-        }
+        } | ({} if self.kind == "feature" else {"kind": self.kind})
 
     def to_json(self) -> bytes:
         """Deterministic UTF-8 JSON bytes: sorted keys, compact, no NaN."""
@@ -259,6 +263,7 @@ class Alert:
             producer=str(d["producer"]),
             producer_version=str(d["producer_version"]),
             schema_version=int(d["schema_version"]),
+            kind=str(d.get("kind", "feature")),
         )
 
     @classmethod
@@ -300,8 +305,13 @@ def _summary(e: AlertEvent) -> str:
     names = [d.feature for d in e.decisions]
     shown = ", ".join(names[:5]) + (f" +{len(names) - 5} more" if len(names) > 5 else "")
     what = "recovered" if e.status == "resolved" else "drift"
-    head = f"[{e.severity}] {e.model}: {what} in {len(names)} feature"
-    head += "s" if len(names) != 1 else ""
+    if e.kind == "feature":
+        head = f"[{e.severity}] {e.model}: {what} in {len(names)} feature"
+        head += "s" if len(names) != 1 else ""
+    else:
+        what = "recovered" if e.status == "resolved" else "degraded"
+        head = f"[{e.severity}] {e.model}: {e.kind} {what} in {len(names)} measure"
+        head += "s" if len(names) != 1 else ""
     text = f"{head} ({shown}) — {e.window} vs {e.baseline}"
     moved = [f"{d.feature} {c}" for d in e.decisions[:3] if (c := change(d))]
     if moved and e.status != "resolved":
@@ -361,6 +371,9 @@ def build_alert(
         dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top),
         runbook_url=runbook_url,
         producer_version=producer_version,
+        # Model-health alerts carry their kind: schema v2 (feature alerts stay v1 as before).
+        schema_version=SCHEMA_VERSION if event.kind == "feature" else HEALTH_SCHEMA_VERSION,
+        kind=event.kind,
     )
 
 

@@ -103,8 +103,16 @@ def _h(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def dedup_key(model: str, scale: str, baseline: str, first_window_ms: int) -> str:
-    """Deterministic dedup key of one alert: ``ds-`` + 32 hex digits."""
+def dedup_key(
+    model: str, scale: str, baseline: str, first_window_ms: int, kind: str = "feature"
+) -> str:
+    """Deterministic dedup key of one alert: ``ds-`` + 32 hex digits.
+
+    Model-health alerts (``kind`` label / performance) hash their kind too, so they
+    never share a key with the feature alert of the same window.
+    """
+    if kind != "feature":
+        return "ds-" + _h("dedup", model, scale, baseline, first_window_ms, kind)
     return "ds-" + _h("dedup", model, scale, baseline, first_window_ms)
 
 
@@ -147,6 +155,7 @@ class AlertState:
         open: the open alert, if any.
         cooldown_until_ms: no new alert opens for a window starting before this.
         cusum: feature → its sequential (CUSUM) sums, when the rule is on.
+        kind: ``feature`` (drift), or ``label`` / ``performance`` (model health).
     """
 
     model: str
@@ -157,6 +166,7 @@ class AlertState:
     open: OpenAlert | None = None
     cooldown_until_ms: int | None = None
     cusum: Mapping[str, CusumState] = field(default_factory=dict)
+    kind: str = "feature"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (sorted keys: equal states give equal JSON)."""
@@ -179,7 +189,7 @@ class AlertState:
             },
             "cooldown_until_ms": self.cooldown_until_ms,
             "cusum": {f: c.to_dict() for f, c in sorted(self.cusum.items())},
-        }
+        } | ({} if self.kind == "feature" else {"kind": self.kind})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AlertState:
@@ -203,6 +213,7 @@ class AlertState:
             ),
             cooldown_until_ms=_opt_int(d.get("cooldown_until_ms")),
             cusum={str(f): CusumState.from_dict(c) for f, c in d.get("cusum", {}).items()},
+            kind=str(d.get("kind", "feature")),
         )
 
 
@@ -225,6 +236,7 @@ class AlertEvent:
         first_seen_ms: start of the first breaching window.
         severity: alert severity (info|warning|error|critical).
         decisions: the alert's features in this window, strongest first.
+        kind: ``feature``, ``label`` or ``performance`` (the state's kind).
     """
 
     status: Status
@@ -237,6 +249,7 @@ class AlertEvent:
     first_seen_ms: int
     severity: str
     decisions: tuple[Decision, ...]
+    kind: str = "feature"
 
 
 def _judged(d: Decision | None) -> bool:
@@ -337,7 +350,17 @@ def step(
         ds = _rank([by_name[f] for f in features if f in by_name])
         aid = alert_id(key, status, window.start_ms)
         return AlertEvent(
-            status, aid, key, state.model, state.scale, state.baseline, window, first, sev, ds
+            status,
+            aid,
+            key,
+            state.model,
+            state.scale,
+            state.baseline,
+            window,
+            first,
+            sev,
+            ds,
+            state.kind,
         )
 
     if o is None:
@@ -345,7 +368,7 @@ def step(
         if not confirmed or not cooled:
             return new, ()
         first = min(streaks.get(f, (0, window.start_ms))[1] for f in confirmed)
-        key = dedup_key(state.model, state.scale, state.baseline, first)
+        key = dedup_key(state.model, state.scale, state.baseline, first, state.kind)
         sev = _severity(rules.severity, [by_name[f] for f in confirmed])
         opened = OpenAlert(key, first, tuple(confirmed), tuple(confirmed), sev)
         return replace(new, open=opened), (event("triggered", confirmed, key, first, sev),)

@@ -5,20 +5,30 @@ through the same contract parser as live ingest, so a value counts the same way
 in both. It keeps the merged sketch of every monitored column AND the sketches
 of its time-ordered hours: calibration learns each metric's spread between
 windows from them (sampling noise plus real daily/weekly variation).
+
+For a model with a ``labels`` table, events that carry a ``label`` (and the
+``prediction`` score) also fold into the reference's performance state: the
+reference performance health decisions compare with, and the calibration map
+of estimated performance (stream.core.model_health). Events without a label
+are counted (``unlabelled``); labels that break the label rules are counted
+``label_rejected`` in the reference's summary.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
-from stream.catalog import ModelSpec
+from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
+from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.window import iso_ms
 from stream.pipeline.ingest import Sketch, SketchParams, joint_matrix, joint_zero, merge_sketches
@@ -51,6 +61,9 @@ class Reference:
     joint: JointSketch | None = None
     """Merged joint sketch of the numeric features (None when the member is off)."""
     joint_hours: dict[int, JointSketch] = field(default_factory=dict)
+    performance: BinaryPerformance | None = None
+    unlabelled: int = 0
+    label_rejected: int = 0
 
     @property
     def span(self) -> tuple[int, int] | None:
@@ -77,6 +90,18 @@ class Reference:
             "hours": len(self.hours),
             "first_hour": iso_ms(span[0]) if span else None,
             "last_hour": iso_ms(span[1]) if span else None,
+        } | self._label_summary()
+
+    def _label_summary(self) -> dict[str, Any]:
+        p = self.performance
+        if p is None:
+            return {}
+        return {
+            "labels": p.n,
+            "unlabelled": self.unlabelled,
+            "label_rejected": self.label_rejected,
+            "positive_share": p.positive_share,
+            "auc": p.auc(),
         }
 
 
@@ -106,6 +131,8 @@ class ReferenceBuilder:
         self.params = params or SketchParams()
         self._parser = ContractParser(Catalog.of(spec), NO_LIMITS)
         self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
+        if spec.labels is not None:
+            self._ref.performance = BinaryPerformance.zero()
         self._offset = 0
         #: Rejections by reason, and the first few as (event index from 0, reason, detail).
         self.rejected_by_reason: dict[str, int] = {}
@@ -125,6 +152,41 @@ class ReferenceBuilder:
         block = batch.blocks.get(self.spec.name)
         if block is not None:
             self._fold(block)
+        if self._ref.performance is not None and self.spec.labels is not None:
+            self._fold_labels(values, self.spec.labels, self._ref.performance)
+
+    def _fold_labels(
+        self, values: Sequence[bytes], rules: LabelSpec, perf: BinaryPerformance
+    ) -> None:
+        """Fold the events' labels (with their scores) into the performance state."""
+        from stream.contract import canonical_category
+
+        pos_text = canonical_category(rules.positive)
+        neg_text = canonical_category(rules.negative)
+        scores: list[float] = []
+        positive: list[bool] = []
+        for raw in values:
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue  # the contract parser counted it
+            if type(obj) is not dict or obj.get("model") != self.spec.name:
+                continue
+            label, score = obj.get("label"), obj.get("prediction")
+            if label is None:
+                self._ref.unlabelled += 1
+                continue
+            try:
+                text = canonical_category(label)
+            except ValueError:
+                text = None
+            value = float(score) if isinstance(score, int | float) else math.nan
+            if text not in (pos_text, neg_text) or not 0.0 <= value <= 1.0:
+                self._ref.label_rejected += 1
+                continue
+            scores.append(value)
+            positive.append(text == pos_text)
+        perf.update(scores, positive, threshold=rules.threshold)
 
     def add_synthetic(self, gen: SyntheticStream, total: int, batch: int = 10_000) -> None:
         """Fold the first ``total`` events of a synthetic stream (record time = event time)."""
@@ -218,7 +280,17 @@ def csv_events(
             event["ts"] = int(raw) if raw.isdigit() else raw
         if pred is not None:
             event["prediction"] = _cell(row.get(pred), kinds[pred])
+        if spec.labels is not None and row.get("label") not in (None, ""):
+            event["label"] = _label_cell(row["label"])
         yield json.dumps(event).encode()
+
+
+def _label_cell(text: str) -> Any:
+    """A CSV label: integers as integers (1 and "1" are one label), other text as is."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _cell(value: str | None, kind: str) -> Any:

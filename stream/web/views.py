@@ -13,6 +13,7 @@ from faust.web.drivers.aiohttp import Web as AiohttpWeb
 from pydantic import SecretStr
 
 from stream.adapters.prometheus import IngestCollector, render
+from stream.adapters.prometheus_labels import LabelCollector
 from stream.adapters.redis_keys import Keys
 from stream.settings import Settings
 from stream.web.auth import SessionGate
@@ -68,7 +69,12 @@ def register_views(app: faust.App, service: IngestService) -> None:
     @app.page("/metrics")
     class MetricsView(View):
         async def get(self, request: Request) -> Response:
-            return self.bytes(render(collector), content_type="text/plain; version=0.0.4")
+            more = (
+                []
+                if service.labels is None
+                else [LabelCollector(lambda: service.labels.plane.stats)]
+            )
+            return self.bytes(render(collector, *more), content_type="text/plain; version=0.0.4")
 
     register_dashboard(
         app, service.redis, service.namespace, service.settings.models, links=guard.links

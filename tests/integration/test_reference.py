@@ -184,3 +184,34 @@ def test_a_csv_without_ts_has_no_1970_span(
     assert meta["events"] == 200 and meta["first_hour"] is None and meta["last_hour"] is None
     assert main(["reference", "show", "--model", "fraud-v3"]) == 0
     assert "1970" not in capsys.readouterr().out
+
+
+def test_a_labelled_reference_stores_its_performance(
+    tmp_path: Path,
+    redis_url: str,
+    redis_namespace: str,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    config = tmp_path / "c.toml"
+    labels = "[models.fraud-v3.labels]\npositive = 1\nnegative = 0\n"
+    config.write_text(f'[redis]\nnamespace = "{redis_namespace}"\n{labels}{MODEL_TOML}')
+    monkeypatch.setenv("DRIFTSTREAM_CONFIG", str(config))
+    monkeypatch.setenv("DRIFTSTREAM_REDIS_URL", redis_url)
+    lines = []
+    for i, (value, _) in enumerate(synthetic_records(2_000, seed=4, events_per_hour=1_000)):
+        ev = orjson.loads(value)
+        score = min(1.0, max(0.0, float(ev["prediction"])))
+        ev["prediction"] = score
+        ev["label"] = int(score > 0.5) if i % 4 else int(score <= 0.5)
+        lines.append(orjson.dumps(ev))
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["reference", "build", "--model", "fraud-v3", "--file", str(path)]) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert meta["labels"] == 2_000 and meta["unlabelled"] == 0
+    ref = RedisReferences(redis_client, redis_namespace).load(spec(), "training")
+    assert ref is not None and ref.performance is not None
+    assert ref.performance.n == 2_000
+    assert ref.performance.accuracy == pytest.approx(0.75, abs=0.001)

@@ -1,0 +1,173 @@
+"""Label ingest: events/s of the label plane and the Redis bytes of its duplicate sets.
+
+In-process, against a private ``redis-server`` (random port, no persistence): the
+``LabelPlane`` (parse → duplicate look-ups → apply → fenced Lua flush) over
+batches built beforehand (no Kafka: the Kafka fetch costs the same as for
+features, see bench_ingest). Labels: one partition, unique ids, predictions
+spread over ``--hours`` hours, 1 % duplicates.
+
+Redis bytes are ``MEMORY USAGE`` summed over the label keys, per million labels:
+the per-hour id sets (what the join-free duplicate check costs; they expire
+``max_label_delay_ms`` + 1 day after their last write) and the per-hour state.
+
+Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import orjson
+import redis
+
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.catalog import Catalog, ModelSpec
+from stream.contract import Limits
+from stream.pipeline.labelplane import LabelPlane
+from stream.pipeline.ports import DeadLetter, RecordBatch
+
+T0 = 1_767_225_600_000
+HOUR = 3_600_000
+
+
+class _Clock:
+    def now_ms(self) -> int:
+        return int(time.time() * 1000)
+
+
+class _Letters:
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _batches(n: int, hours: int, size: int) -> list[RecordBatch]:
+    rng = random.Random(1)
+    values: list[bytes] = []
+    rec: list[int] = []
+    for i in range(n):
+        ts = T0 + (i * hours * HOUR) // n
+        y = rng.random() < 0.1
+        ev = {"model": "m", "id": f"pred-{i:012d}", "ts": ts, "label": int(y)}
+        ev["prediction"] = round(rng.random(), 4)
+        values.append(orjson.dumps(ev))
+        rec.append(ts + 6 * HOUR)
+        if i % 100 == 0:
+            values.append(orjson.dumps(ev))
+            rec.append(ts + 6 * HOUR)
+    out = []
+    for lo in range(0, len(values), size):
+        vs = values[lo : lo + size]
+        out.append(
+            RecordBatch(
+                0,
+                vs,
+                np.asarray(rec[lo : lo + size], np.int64),
+                np.arange(lo, lo + len(vs), dtype=np.int64),
+            )
+        )
+    return out
+
+
+async def _run(r: redis.Redis, batches: list[RecordBatch], ns: str) -> LabelPlane:
+    spec = ModelSpec.model_validate(
+        {"name": "m", "features": {"x": "numeric"}, "labels": {"max_label_delay_ms": 48 * HOUR}}
+    )
+    plane = LabelPlane(
+        Catalog.of(spec),
+        topic="labels",
+        store=RedisLabelStore(r, ns),
+        dead_letters=_Letters(),
+        clock=_Clock(),
+        limits=Limits(max_future_ms=HOUR, max_past_ms=10**12),
+        flush_every_events=20_000,
+        flush_interval_ms=1_000,
+    )
+    await plane.assign([0], {0: 0})
+    for b in batches:
+        await plane.process({0: b})
+    await plane.flush()
+    return plane
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labels", type=int, default=200_000)
+    ap.add_argument("--hours", type=int, default=24)
+    ap.add_argument("--batch", type=int, default=5_000)
+    ap.add_argument(
+        "--intset-entries",
+        type=int,
+        default=0,
+        help="CONFIG SET set-max-intset-entries first (0: Redis' default, 512)",
+    )
+    args = ap.parse_args()
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            r = redis.Redis(port=port)
+            for _ in range(100):
+                try:
+                    r.ping()
+                    break
+                except redis.ConnectionError:
+                    time.sleep(0.05)
+            if args.intset_entries:
+                r.config_set("set-max-intset-entries", args.intset_entries)
+            batches = _batches(args.labels, args.hours, args.batch)
+            n = sum(len(b) for b in batches)
+            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.perf_counter()
+            plane = asyncio.run(_run(r, batches, "bench"))
+            wall = time.perf_counter() - t0
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+            sets = state = 0
+            members = 0
+            for key in r.scan_iter(match="ds:{bench|*", count=1000):
+                use = int(r.memory_usage(key, samples=0) or 0)
+                if b":ls:" in key:
+                    sets += use
+                    members += int(r.scard(key))
+                elif b":lh:" in key:
+                    state += use
+            per_m = 1_000_000 / max(members, 1)
+            print(f"label records {n:,} ({plane.stats.outcomes})")
+            print(
+                f"label plane: {n / wall:,.0f} records/s wall, {cpu / n * 1e6:.1f} CPU µs/record "
+                "(this process; Redis apart)"
+            )
+            print(
+                f"duplicate id sets: {sets:,} B for {members:,} ids = "
+                f"{sets * per_m / 1e6:.1f} MB per million labels "
+                f"({sets / max(members, 1):.1f} B/id, {args.hours} hourly sets)"
+            )
+            print(
+                f"hour state: {state:,} B over {args.hours} hours "
+                f"({state / args.hours:,.0f} B per partition-hour)"
+            )
+        finally:
+            proc.terminate()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Prometheus exposition of the label consumer's counters (read at scrape time)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stream.pipeline.labelplane import LabelStats
+
+__all__ = ["LabelCollector"]
+
+
+class LabelCollector(Collector):
+    """``driftstream_labels_total{outcome}`` and ``driftstream_labels_rejected_total{reason}``."""
+
+    def __init__(self, stats: Callable[[], LabelStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the label metric families."""
+        s = self._stats()
+        labels = CounterMetricFamily(
+            "driftstream_labels",
+            "Label events by outcome (applied, duplicate, label_too_late, consumed, "
+            "unknown_model).",
+            labels=["outcome"],
+        )
+        labels.add_metric(["consumed"], s.consumed)
+        labels.add_metric(["unknown_model"], s.unknown_model)
+        for outcome, n in sorted(s.outcomes.items()):
+            labels.add_metric([outcome], n)
+        yield labels
+        rejected = CounterMetricFamily(
+            "driftstream_labels_rejected",
+            "Label events sent to the dead-letter topic.",
+            labels=["reason"],
+        )
+        for reason, n in sorted(s.rejected.items()):
+            rejected.add_metric([reason], n)
+        yield rejected

@@ -1,0 +1,108 @@
+"""Redis implementation of the ``HealthStore`` port (stream.pipeline.health_eval).
+
+Model-health state lives under the model's hash tag ``{ns|model}``: lifecycle
+states in ``…:health`` (``<scale>/<kind>``), a window's decisions in
+``…:hd:<scale>:<start>``; alert events go to the model's alert outbox and
+history, the same lists the feature alerts use, in the same MULTI/EXEC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Sequence
+from typing import cast
+
+import redis
+
+from stream.adapters.redis_eval import ALERT_HISTORY, reference_name
+from stream.adapters.redis_keys import Keys
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.adapters.redis_refs import PERFORMANCE
+from stream.adapters.redis_windows import RedisWindowStore
+from stream.catalog import ModelSpec
+from stream.core.lifecycle import AlertState
+from stream.core.model_health import HealthDecision
+from stream.core.performance import BinaryPerformance
+from stream.core.window import WindowKey
+
+__all__ = ["RedisHealthStore"]
+
+REFERENCE_TTL_S = 60.0
+
+
+class RedisHealthStore:
+    """Labels, reference performance and health lifecycle state in Redis."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        windows: RedisWindowStore,
+        labels: RedisLabelStore,
+    ) -> None:
+        self._r = client
+        self.keys = Keys(namespace)
+        self._windows = windows
+        self._labels = labels
+        self._refs: dict[str, tuple[float, BinaryPerformance | None]] = {}
+
+    def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
+        """The stored reference's performance state (cached for a minute)."""
+        now = time.monotonic()
+        hit = self._refs.get(spec.name)
+        if hit is not None and now - hit[0] < REFERENCE_TTL_S:
+            return hit[1]
+        key = self.keys.reference(spec.name, reference_name(spec))
+        raw = cast("bytes | None", self._r.hget(key, PERFORMANCE))
+        value = None if raw is None else BinaryPerformance.from_bytes(raw)
+        self._refs[spec.name] = (now, value)
+        return value
+
+    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+        """Labels of the window's predictions, merged over partitions and hours."""
+        return self._labels.window(model, key.start_ms, key.end_ms)
+
+    def predictions(self, model: str, key: WindowKey) -> int | None:
+        """Events of the rolled-up window, if any."""
+        w = self._windows.window(model, key)
+        return None if w is None else w.events
+
+    def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
+        """The stored lifecycle states of (model, scale) by kind."""
+        blob = cast("dict[bytes, bytes]", self._r.hgetall(self.keys.health_states(model)))
+        out = {}
+        for name, raw in blob.items():
+            s, _, kind = name.decode().partition("/")
+            if s == scale:
+                out[kind] = AlertState.from_dict(json.loads(raw))
+        return out
+
+    def commit(
+        self,
+        model: str,
+        window: WindowKey,
+        decisions: Sequence[HealthDecision],
+        states: dict[str, AlertState],
+        alerts: Sequence[bytes],
+    ) -> None:
+        """Decisions, states and outbox events in one MULTI/EXEC."""
+        k = self.keys
+        with self._r.pipeline(transaction=True) as tx:
+            tx.set(
+                k.health_decisions(model, window.scale, window.start_ms),
+                json.dumps([dataclasses.asdict(d) for d in decisions], sort_keys=True),
+            )
+            for kind, state in sorted(states.items()):
+                tx.hset(
+                    k.health_states(model),
+                    f"{window.scale}/{kind}",
+                    json.dumps(state.to_dict(), sort_keys=True),
+                )
+            for a in alerts:
+                tx.rpush(k.alerts_outbox(model), a)
+            if alerts:
+                tx.rpush(k.alert_history(model), *alerts)
+                tx.ltrim(k.alert_history(model), -ALERT_HISTORY, -1)
+            tx.execute()

@@ -1,0 +1,290 @@
+"""Model-health decisions (pure): label shift, realized and estimated performance drops.
+
+Each needs an effect beyond a floor AND a confidence.
+
+- :func:`label_shift`: the positive-label share of a window against the reference's,
+  with the Bayesian share test categorical features use
+  (:func:`stream.core.measures.bayes.share_shift`): breach when P(shift) ≥
+  ``confidence`` and the posterior mean move exceeds ``floor``.
+- :func:`performance_drop`: realized ROC AUC (or accuracy) of the labelled part of a
+  window against the reference's; the drop's standard error combines both sides
+  (Hanley-McNeil for AUC, binomial for accuracy); breach when
+  P(drop > floor) ≥ ``confidence`` under the normal approximation.
+- :func:`estimate` / :func:`estimated_drop`: performance before labels,
+  confidence-based performance estimation (CBPE, as NannyML describes it). The
+  reference's own labelled state is the calibration map: bin b's calibrated
+  probability is its positive share (shrunk toward the bin's mean score by
+  ``prior_weight`` pseudo-labels, so sparse bins stay sane). A window's score
+  histogram then has expected positives m_b·c_b and negatives m_b·(1 − c_b) per
+  bin, from which the expected confusion matrix at the threshold, accuracy and
+  ROC AUC follow exactly as from labels.
+
+Where estimation is valid: it assumes P(y | score) is the reference's. It sees
+covariate shift that moves scores (e.g. toward 0.5, lowering expected AUC) and
+prior shift that shows in the scores; it CANNOT see concept shift (same scores,
+different outcomes): only realized performance, once labels arrive, does.
+The threshold is taken at the bin edge at or below it (exact for thresholds on
+a 1/BINS grid, e.g. 0.5).
+
+>>> from stream.core.performance import BinaryPerformance
+>>> ref = BinaryPerformance.zero()
+>>> ref.update([0.9, 0.8, 0.2, 0.1], [True, True, False, False], threshold=0.5)
+>>> est = estimate(ref, score_counts([0.9, 0.1]), threshold=0.5)
+>>> round(est.auc or 0, 3), round(est.positive_share, 3)
+(0.917, 0.5)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.measures.bayes import share_shift
+from stream.core.performance import BINS, BinaryPerformance, auc_of_counts, score_bins
+from stream.core.sketch import NumericSketch
+
+__all__ = [
+    "Estimate",
+    "HealthDecision",
+    "HealthKind",
+    "estimate",
+    "estimated_drop",
+    "label_shift",
+    "performance_drop",
+    "score_counts",
+    "sketch_score_counts",
+]
+
+HealthKind = Literal["label", "performance", "estimated"]
+_EDGES = np.arange(BINS + 1, dtype=np.float64) / BINS
+
+
+@dataclass(frozen=True, slots=True)
+class HealthDecision:
+    """One judged model-health measure of one window.
+
+    Attributes:
+        kind: 'label' (label shift), 'performance' (realized), 'estimated' (CBPE).
+        metric: 'positive_share', 'auc' or 'accuracy'.
+        reference: The reference's value.
+        value: The window's value (realized or estimated).
+        delta: value − reference (posterior mean for label shift).
+        ci_low: Lower end of the 95% interval of ``delta``.
+        ci_high: Upper end of the 95% interval of ``delta``.
+        confidence: P(shift) for label shift; P(drop > floor) for drops.
+        breach: Effect beyond ``floor`` with at least the required confidence.
+        n: Labels (or predictions, for estimates) in the window.
+        reason: One line saying why.
+        floor: The practical floor the effect was held to.
+    """
+
+    kind: HealthKind
+    metric: str
+    reference: float
+    value: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    breach: bool
+    n: int
+    reason: str
+    floor: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """Expected performance of a window from its scores alone (CBPE)."""
+
+    n: float
+    positive_share: float
+    accuracy: float
+    auc: float | None
+    auc_se: float | None
+    tp: float
+    fp: float
+    tn: float
+    fn: float
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def label_shift(
+    ref: BinaryPerformance,
+    win: BinaryPerformance,
+    *,
+    floor: float = 0.02,
+    confidence: float = 0.99,
+) -> HealthDecision:
+    """Positive-label share of ``win`` against ``ref`` (module docstring)."""
+    s = share_shift(ref.positives, ref.n, win.positives, win.n, threshold=floor)
+    breach = win.n > 0 and s.p_drift >= confidence and abs(s.delta) > floor
+    why = (
+        f"positive share {100 * s.delta:+.1f} pts (P={s.p_drift:.3f}) "
+        f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {confidence}"
+    )
+    return HealthDecision(
+        "label",
+        "positive_share",
+        s.ref_share,
+        s.win_share,
+        s.delta,
+        s.ci_low,
+        s.ci_high,
+        s.p_drift,
+        breach,
+        win.n,
+        why,
+        floor,
+    )
+
+
+def _drop(
+    kind: HealthKind,
+    metric: str,
+    ref_v: float,
+    ref_se: float,
+    v: float,
+    se: float,
+    n: int,
+    floor: float,
+    confidence: float,
+) -> HealthDecision:
+    drop = ref_v - v
+    sd = math.hypot(ref_se, se)
+    p = _phi((drop - floor) / sd) if sd > 0 else float(drop > floor)
+    breach = drop > floor and p >= confidence
+    why = (
+        f"{'estimated ' if kind == 'estimated' else ''}{metric} {v:.4f} vs reference "
+        f"{ref_v:.4f}: drop {drop:+.4f} ± {1.96 * sd:.4f}, P(drop > {floor}) = {p:.3f}"
+    )
+    delta = v - ref_v
+    lo, hi = delta - 1.96 * sd, delta + 1.96 * sd
+    return HealthDecision(kind, metric, ref_v, v, delta, lo, hi, p, breach, n, why, floor)
+
+
+def _acc_se(acc: float, n: float) -> float:
+    return math.sqrt(max(acc * (1 - acc), 1e-12) / n) if n else math.inf
+
+
+def performance_drop(
+    ref: BinaryPerformance,
+    win: BinaryPerformance,
+    *,
+    metric: Literal["auc", "accuracy"] = "auc",
+    floor: float = 0.03,
+    confidence: float = 0.99,
+) -> HealthDecision | None:
+    """Realized drop of ``metric`` in ``win`` against ``ref``; None when undefined (one class)."""
+    if metric == "auc":
+        ra, wa, rse, wse = ref.auc(), win.auc(), ref.auc_se(), win.auc_se()
+        if ra is None or wa is None or rse is None or wse is None:
+            return None
+        return _drop("performance", "auc", ra, rse, wa, wse, win.n, floor, confidence)
+    racc, wacc = ref.accuracy, win.accuracy
+    if racc is None or wacc is None:
+        return None
+    return _drop(
+        "performance",
+        "accuracy",
+        racc,
+        _acc_se(racc, ref.n),
+        wacc,
+        _acc_se(wacc, win.n),
+        win.n,
+        floor,
+        confidence,
+    )
+
+
+def score_counts(scores: Sequence[float] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Histogram of scores in [0, 1] on the performance state's bins."""
+    s = np.asarray(scores, dtype=np.float64)
+    return np.bincount(score_bins(s), minlength=BINS).astype(np.float64)
+
+
+def sketch_score_counts(sketch: NumericSketch) -> npt.NDArray[np.float64]:
+    """The same histogram from a window's prediction sketch (CDF at the bin edges).
+
+    The sketch's values are known to its relative accuracy, so counts near an edge
+    may land one bin off; scores outside [0, 1] are clipped into the end bins.
+    """
+    n = float(sketch.count)
+    if n == 0:
+        return np.zeros(BINS, np.float64)
+    cdf = np.asarray(sketch.cdf(_EDGES), dtype=np.float64)
+    cdf[0], cdf[-1] = 0.0, 1.0
+    return np.maximum(np.diff(cdf), 0.0) * n
+
+
+def _calibration(ref: BinaryPerformance, prior_weight: float) -> npt.NDArray[np.float64]:
+    n_b = (ref.pos + ref.neg).astype(np.float64)
+    centre = (_EDGES[:-1] + _EDGES[1:]) / 2
+    mean_score = np.where(n_b > 0, (ref.pos_sum + ref.neg_sum) / 1e6 / np.maximum(n_b, 1), centre)
+    return (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
+
+
+def estimate(
+    ref: BinaryPerformance,
+    counts: npt.NDArray[np.float64],
+    *,
+    threshold: float,
+    prior_weight: float = 5.0,
+) -> Estimate:
+    """Expected performance of a window with score histogram ``counts`` (CBPE)."""
+    c = _calibration(ref, prior_weight)
+    e1, e0 = counts * c, counts * (1 - c)
+    cut = min(BINS, int(math.floor(threshold * BINS + 1e-9)))
+    tp, fn = float(e1[cut:].sum()), float(e1[:cut].sum())
+    fp, tn = float(e0[cut:].sum()), float(e0[:cut].sum())
+    n = float(counts.sum())
+    auc, se = auc_of_counts(e1, e0)
+    return Estimate(
+        n=n,
+        positive_share=(tp + fn) / n if n else math.nan,
+        accuracy=(tp + tn) / n if n else math.nan,
+        auc=auc,
+        auc_se=se,
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+    )
+
+
+def estimated_drop(
+    ref: BinaryPerformance,
+    est: Estimate,
+    *,
+    metric: Literal["auc", "accuracy"] = "auc",
+    floor: float = 0.03,
+    confidence: float = 0.99,
+) -> HealthDecision | None:
+    """Estimated drop of ``metric`` (before labels) against the reference's realized one."""
+    n = int(round(est.n))
+    if metric == "auc":
+        ra, rse = ref.auc(), ref.auc_se()
+        if ra is None or rse is None or est.auc is None or est.auc_se is None:
+            return None
+        return _drop("estimated", "auc", ra, rse, est.auc, est.auc_se, n, floor, confidence)
+    racc = ref.accuracy
+    if racc is None or not n:
+        return None
+    return _drop(
+        "estimated",
+        "accuracy",
+        racc,
+        _acc_se(racc, ref.n),
+        est.accuracy,
+        _acc_se(est.accuracy, est.n),
+        n,
+        floor,
+        confidence,
+    )

@@ -1,0 +1,193 @@
+"""The label consumer's batch loop, over ports: parse → look up → apply → flush.
+
+The same protocol as the feature data plane (stream.pipeline.dataplane): one
+flush sends the dead letters first, then writes every changed (model,
+partition) in one atomic, fenced store call each, then commits the consumed
+offsets to the Kafka group (monitoring only: the store's offsets are the truth).
+Only models with a ``labels`` table have label state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from stream.catalog import Catalog
+from stream.contract import Limits
+from stream.pipeline.labels import LabelStore, PartitionLabels, parse_labels
+from stream.pipeline.ports import Clock, DeadLetter, DeadLetterSink, RecordBatch
+
+__all__ = ["LabelPlane", "LabelStats"]
+
+#: Duplicate-id sets outlive the model's label delay by this much.
+SEEN_TTL_SLACK_MS = 86_400_000
+
+
+@dataclass(slots=True)
+class LabelStats:
+    """Counters of one worker's label consumer (exported to Prometheus)."""
+
+    consumed: int = 0
+    unknown_model: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    flushes: int = 0
+    positions: dict[int, int] = field(default_factory=dict)
+
+
+class LabelPlane:
+    """Per-worker label ingest: the label states of every (model, partition) it owns."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        topic: str,
+        store: LabelStore,
+        dead_letters: DeadLetterSink,
+        clock: Clock,
+        limits: Limits,
+        flush_every_events: int,
+        flush_interval_ms: int,
+        commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.topic = topic
+        self.store = store
+        self.dead_letters = dead_letters
+        self.clock = clock
+        self.limits = limits
+        self.flush_every_events = flush_every_events
+        self.flush_interval_ms = flush_interval_ms
+        self._commit = commit
+        self.models = [s for s in catalog.specs() if s.labels is not None]
+        self.states: dict[int, dict[str, PartitionLabels]] = {}
+        self.stats = LabelStats()
+        self._letters: list[DeadLetter] = []
+        self._since_flush = 0
+        self._last_flush_ms = clock.now_ms()
+        self._committed: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def assign(self, partitions: Sequence[int], start: Mapping[int, int]) -> dict[int, int]:
+        """Claim ``partitions`` for every labelled model; return where to seek each."""
+        seeks: dict[int, int] = {}
+        async with self._lock:
+            for p in partitions:
+                states = {}
+                for spec in self.models:
+                    token, snap = await asyncio.to_thread(self.store.claim, spec.name, p)
+                    states[spec.name] = PartitionLabels.restore(spec, p, token, snap)
+                self.states[p] = states
+                known = [s.next_offset for s in states.values() if s.next_offset is not None]
+                seeks[p] = min([*known, start[p]] if len(known) < len(states) else known)
+        return seeks
+
+    async def revoke(self, partitions: Sequence[int]) -> None:
+        """Flush, then forget ``partitions``."""
+        async with self._lock:
+            await self._flush_locked()
+            for p in partitions:
+                self.states.pop(p, None)
+
+    async def reclaim(self, start: Mapping[int, int]) -> dict[int, int]:
+        """Forget memory and claim again (after a store failure: recover like a crash)."""
+        async with self._lock:
+            owned = sorted(self.states)
+            self.states.clear()
+            self._letters = []
+            self._since_flush = 0
+        return await self.assign(owned, start)
+
+    async def process(self, batches: Mapping[int, RecordBatch]) -> None:
+        """Parse and apply one ``getmany`` result; flush when a limit is reached."""
+        async with self._lock:
+            for p, batch in batches.items():
+                if len(batch) and p in self.states:
+                    await self._apply(p, batch)
+            now = self.clock.now_ms()
+            if self._since_flush >= self.flush_every_events or (
+                now - self._last_flush_ms >= self.flush_interval_ms
+            ):
+                await self._flush_locked()
+
+    async def tick(self) -> None:
+        """``getmany`` returned nothing: flush on the interval."""
+        async with self._lock:
+            if self.clock.now_ms() - self._last_flush_ms >= self.flush_interval_ms:
+                await self._flush_locked()
+
+    async def _apply(self, partition: int, batch: RecordBatch) -> None:
+        parsed = parse_labels(
+            batch.values,
+            batch.timestamps_ms,
+            batch.offsets,
+            partition=partition,
+            catalog=self.catalog,
+            limits=self.limits,
+        )
+        s = self.stats
+        s.consumed += parsed.n_records
+        s.unknown_model += sum(parsed.unknown_models.values())
+        for r in parsed.rejections:
+            s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
+        states = self.states[partition]
+        if parsed.rejections and states:
+            next(iter(states.values())).count_rejected(
+                [r.offset for r in parsed.rejections], [r.reason for r in parsed.rejections]
+            )
+        last = batch.last_offset
+        for name, state in states.items():
+            block = state.fresh(parsed.blocks.get(name))
+            lookups = state.lookups(block)
+            stored = (
+                await asyncio.to_thread(self.store.seen, name, partition, lookups)
+                if lookups
+                else {}
+            )
+            before = dict(state.counters)
+            state.apply(block, last, stored)
+            for k, v in state.counters.items():
+                if not k.startswith("rejected:") and v != before.get(k, 0):
+                    s.outcomes[k] = s.outcomes.get(k, 0) + v - before.get(k, 0)
+        s.positions[partition] = last + 1
+        self._since_flush += len(batch)
+        self._letters.extend(
+            DeadLetter(
+                reason=r.reason,
+                detail=r.detail,
+                raw=r.raw if r.raw is not None else b"",
+                topic=self.topic,
+                partition=r.partition,
+                offset=r.offset,
+                timestamp_ms=r.ts_ms,
+            )
+            for r in parsed.rejections
+        )
+
+    async def flush(self) -> None:
+        """Run the flush protocol now."""
+        async with self._lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        if self._letters:
+            await self.dead_letters.send(self._letters)
+            self._letters = []
+        dirty = [s for st in self.states.values() for s in st.values() if s.dirty]
+        writes = [
+            w
+            for s in dirty
+            if (w := s.pending_write(s.rules.max_label_delay_ms + SEEN_TTL_SLACK_MS))
+        ]
+        if writes:
+            await asyncio.to_thread(self.store.flush, writes)
+            self.stats.flushes += 1
+        for s in dirty:
+            s.flushed()
+        if self._commit is not None and self.stats.positions != self._committed:
+            self._committed = dict(self.stats.positions)
+            await self._commit(self._committed)
+        self._since_flush = 0
+        self._last_flush_ms = self.clock.now_ms()

@@ -1,0 +1,435 @@
+"""Label events: the contract, and the exactly-once state of one (model, partition).
+
+A label event (``topics.labels``)::
+
+    {"model": "fraud-v3", "id": "e-123", "ts": "2026-01-05T13:04:05.123Z",
+     "label": 1, "prediction": 0.83}
+
+``ts`` is the *prediction's* event time: the label lands in that prediction's
+hour (performance is judged by prediction time). The join is carried by the
+event: ``prediction`` is the score the model gave (in [0, 1]). Labels without it
+are dead-lettered ``missing_prediction``: no id → prediction index is built (the
+trade-off is in docs/architecture.md, "Labels").
+
+Rules, in order (the first failure is the reason): the feature contract's
+``oversized`` / ``bad_json`` / ``not_utf8`` / ``not_object`` / ``missing_model`` /
+``wrong_type``; a model without a ``labels`` table is counted ``unknown_model``
+(not dead-lettered); ``missing_id``; ``bad_ts``; ``bad_label`` (neither the
+positive nor the negative value); ``missing_prediction``; ``bad_prediction`` (not
+a number in [0, 1]); ``ts_out_of_bounds`` (the prediction is later than the
+label's record time + ``max_future_ms``).
+
+Valid labels that are not applied are counted, never silently dropped:
+
+- ``label_too_late``: the record time is later than ``ts`` + the model's
+  ``max_label_delay_ms``, or the label's hour has already left memory (its hour
+  end + delay is behind the newest record time seen on the partition);
+- ``duplicate``: a second label of the same (model, id, hour): the first in
+  offset order wins. Labels of one id must share a partition (key label records
+  by id) and carry the same ``ts``.
+
+Exactly once (like features): the state holds the next offset; records below it
+were applied before a crash and are skipped. Duplicates are found against the
+ids already stored (a Redis set per hour, written by the same atomic flush as
+the counts and the offset) plus the ids applied since the last flush, so a
+replay from the stored offset decides every duplicate as the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.catalog import Catalog, LabelSpec, ModelSpec
+from stream.contract import Limits, Rejection, canonical_category
+from stream.contract._record import _Bad, _decode, _show, event_ms
+from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
+from stream.core.performance import BinaryPerformance
+from stream.core.window import HOUR_MS, floor_to
+
+__all__ = [
+    "DUPLICATE",
+    "LABEL_TOO_LATE",
+    "LabelBlock",
+    "LabelHourWrite",
+    "LabelSnapshot",
+    "LabelStore",
+    "LabelWrite",
+    "ParsedLabels",
+    "PartitionLabels",
+    "id_hash",
+    "parse_labels",
+]
+
+DUPLICATE = "duplicate"
+LABEL_TOO_LATE = "label_too_late"
+MISSING_ID = "missing_id"
+BAD_LABEL = "bad_label"
+MISSING_PREDICTION = "missing_prediction"
+BAD_PREDICTION = "bad_prediction"
+TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
+
+
+def id_hash(text: str) -> int:
+    """A signed 64-bit hash of an id (what the duplicate sets store; collisions ~2^-64)."""
+    return int.from_bytes(
+        hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LabelBlock:
+    """Accepted labels of one model in one batch, as columns in offset order."""
+
+    offsets: npt.NDArray[np.int64]
+    record_ms: npt.NDArray[np.int64]
+    ts_ms: npt.NDArray[np.int64]
+    ids: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    positive: npt.NDArray[np.bool_]
+
+
+@dataclass(slots=True)
+class ParsedLabels:
+    """One batch: accepted labels per model, rejections, labels of other models."""
+
+    n_records: int
+    blocks: dict[str, LabelBlock]
+    rejections: list[Rejection]
+    unknown_models: dict[str, int]
+
+
+def _canon(value: Any) -> str:
+    text = canonical_category(value)
+    return "" if text is None else text
+
+
+def _one(
+    raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits
+) -> tuple[str, int, int, float, bool] | str:
+    obj = _decode(raw, limits)
+    model = obj.get("model")
+    if model is None or model == "":
+        raise _Bad(MISSING_MODEL, "no model")
+    if type(model) is not str:
+        raise _Bad(WRONG_TYPE, f"model: string, got {_show(model)}")
+    spec = catalog.get(model)
+    if spec is None or spec.labels is None:
+        return model
+    lab = spec.labels
+    rid = obj.get("id")
+    if rid is None or rid == "":
+        raise _Bad(MISSING_ID, "a label needs the id of its prediction")
+    if type(rid) is int:
+        rid = str(rid)
+    if type(rid) is not str:
+        raise _Bad(WRONG_TYPE, f"id: string or integer, got {_show(rid)}")
+    if len(rid) > limits.max_value_bytes:
+        raise _Bad(OVERSIZED, f"id longer than {limits.max_value_bytes} bytes")
+    ts = event_ms(obj.get("ts"), record_ts)
+    try:
+        text = canonical_category(obj.get("label"))
+    except ValueError as exc:
+        raise _Bad(BAD_LABEL, f"label: {exc}") from None
+    if text == _canon(lab.positive):
+        positive = True
+    elif text == _canon(lab.negative):
+        positive = False
+    else:
+        raise _Bad(
+            BAD_LABEL,
+            f"label {_show(obj.get('label'))} is neither positive {lab.positive!r} "
+            f"nor negative {lab.negative!r}",
+        )
+    score = obj.get("prediction")
+    if score is None:
+        raise _Bad(MISSING_PREDICTION, "no prediction: labels must carry the model's score")
+    if type(score) not in (int, float) or not 0.0 <= score <= 1.0:
+        raise _Bad(BAD_PREDICTION, f"prediction {_show(score)}: a number in [0, 1]")
+    if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
+        raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
+    return model, ts, id_hash(rid), float(score), positive
+
+
+def parse_labels(
+    values: Sequence[bytes | None],
+    timestamps_ms: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    *,
+    partition: int,
+    catalog: Catalog,
+    limits: Limits,
+) -> ParsedLabels:
+    """Parse one batch of one partition (pure; module docstring for the rules)."""
+    rows: dict[str, list[tuple[int, int, int, int, float, bool]]] = {}
+    rejections: list[Rejection] = []
+    unknown: dict[str, int] = {}
+    for raw, rts, off in zip(values, timestamps_ms.tolist(), offsets.tolist(), strict=True):
+        try:
+            got = _one(raw, rts, catalog, limits)
+        except _Bad as bad:
+            rejections.append(Rejection(bad.reason, bad.detail, raw, partition, off, rts))
+            continue
+        if isinstance(got, str):
+            unknown[got] = unknown.get(got, 0) + 1
+            continue
+        model, ts, h, score, pos = got
+        rows.setdefault(model, []).append((off, rts, ts, h, score, pos))
+    blocks = {}
+    for model, rs in rows.items():
+        cols = list(zip(*rs, strict=True))
+        blocks[model] = LabelBlock(
+            offsets=np.asarray(cols[0], np.int64),
+            record_ms=np.asarray(cols[1], np.int64),
+            ts_ms=np.asarray(cols[2], np.int64),
+            ids=np.asarray(cols[3], np.int64),
+            scores=np.asarray(cols[4], np.float64),
+            positive=np.asarray(cols[5], np.bool_),
+        )
+    return ParsedLabels(len(values), blocks, rejections, unknown)
+
+
+# -- state of one (model, partition) ----------------------------------------------
+@dataclass(frozen=True, slots=True)
+class LabelHourWrite:
+    """One prediction-hour's performance state and the ids first seen since the last flush."""
+
+    hour_ms: int
+    state: bytes
+    new_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelWrite:
+    """Everything one atomic, fenced label flush of a (model, partition) writes."""
+
+    model: str
+    partition: int
+    token: str
+    next_offset: int | None
+    newest_record_ms: int | None
+    open_hours: tuple[int, ...]
+    hours: tuple[LabelHourWrite, ...]
+    counters: Mapping[str, int]
+    seen_ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSnapshot:
+    """What a (model, partition)'s label state left in the store at its last flush."""
+
+    next_offset: int | None = None
+    newest_record_ms: int | None = None
+    hours: Mapping[int, bytes] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+class LabelStore(Protocol):
+    """Durable label state per (model, partition): claim, duplicate look-ups, fenced flush."""
+
+    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
+        """Take ownership (new token) and load what the last owner flushed."""
+        ...
+
+    def seen(
+        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
+    ) -> dict[int, npt.NDArray[np.int64]]:
+        """Hour → those of ``ids`` the store already holds (flushed labels)."""
+        ...
+
+    def flush(self, writes: Sequence[LabelWrite]) -> None:
+        """Write each atomically; raise StaleWriterError when fenced out."""
+        ...
+
+
+@dataclass(slots=True)
+class PartitionLabels:
+    """Label state of one (model, partition), rebuilt from a snapshot on claim."""
+
+    spec: ModelSpec
+    partition: int
+    token: str
+    next_offset: int | None = None
+    newest_record_ms: int | None = None
+    hours: dict[int, BinaryPerformance] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    pending: dict[int, set[int]] = field(default_factory=dict)
+    _dirty: set[int] = field(default_factory=set)
+    _closed: dict[int, BinaryPerformance] = field(default_factory=dict)
+    _meta_dirty: bool = False
+
+    @property
+    def rules(self) -> LabelSpec:
+        """The model's label table (only models with one have label state)."""
+        if self.spec.labels is None:  # pragma: no cover - the plane checks it
+            raise ValueError(self.spec.name)
+        return self.spec.labels
+
+    @classmethod
+    def restore(
+        cls, spec: ModelSpec, partition: int, token: str, snap: LabelSnapshot
+    ) -> PartitionLabels:
+        """The state as the last flush left it."""
+        return cls(
+            spec=spec,
+            partition=partition,
+            token=token,
+            next_offset=snap.next_offset,
+            newest_record_ms=snap.newest_record_ms,
+            hours={h: BinaryPerformance.from_bytes(b) for h, b in snap.hours.items()},
+            counters=dict(snap.counters),
+        )
+
+    def _closed_before(self) -> int | None:
+        """Hours starting before this have left memory (end + delay behind the newest record)."""
+        if self.newest_record_ms is None:
+            return None
+        return floor_to(self.newest_record_ms - self.rules.max_label_delay_ms, HOUR_MS) - HOUR_MS
+
+    def _count(self, reason: str, n: int) -> None:
+        if n:
+            self.counters[reason] = self.counters.get(reason, 0) + n
+            self._meta_dirty = True
+
+    def count_rejected(self, offsets: Sequence[int], reasons: Sequence[str]) -> None:
+        """Count dead-lettered records once (records below the next offset were counted)."""
+        for off, reason in zip(offsets, reasons, strict=True):
+            if self.next_offset is None or off >= self.next_offset:
+                self._count(f"rejected:{reason}", 1)
+
+    def fresh(self, block: LabelBlock | None) -> LabelBlock | None:
+        """The labels of ``block`` not applied before (offset ≥ the next offset)."""
+        if block is None or self.next_offset is None or int(block.offsets[0]) >= self.next_offset:
+            return block
+        keep = block.offsets >= self.next_offset
+        if not keep.any():
+            return None
+        return LabelBlock(
+            block.offsets[keep],
+            block.record_ms[keep],
+            block.ts_ms[keep],
+            block.ids[keep],
+            block.scores[keep],
+            block.positive[keep],
+        )
+
+    def lookups(self, block: LabelBlock | None) -> dict[int, npt.NDArray[np.int64]]:
+        """Hour → ids whose "seen before?" the store must answer (not pending in memory)."""
+        if block is None:
+            return {}
+        hours = block.ts_ms - block.ts_ms % HOUR_MS
+        out: dict[int, npt.NDArray[np.int64]] = {}
+        for h in np.unique(hours).tolist():
+            ids = np.unique(block.ids[hours == h])
+            mine = self.pending.get(h)
+            if mine:
+                ids = ids[~np.isin(ids, np.fromiter(mine, np.int64, len(mine)))]
+            if ids.size:
+                out[h] = ids
+        return out
+
+    def apply(
+        self,
+        block: LabelBlock | None,
+        last_offset: int,
+        stored: Mapping[int, npt.NDArray[np.int64]],
+    ) -> None:
+        """Fold fresh labels (from :meth:`fresh`); ``stored``: hour → ids already in the store."""
+        if self.next_offset is not None and last_offset < self.next_offset:
+            return
+        if block is not None and block.offsets.size:
+            self._fold(block, stored)
+        self.next_offset = last_offset + 1
+        self._meta_dirty = True
+
+    def _fold(self, b: LabelBlock, stored: Mapping[int, npt.NDArray[np.int64]]) -> None:
+        rules = self.rules
+        n = b.offsets.size
+        hours = b.ts_ms - b.ts_ms % HOUR_MS
+        ok = np.ones(n, np.bool_)
+        # Too late: judged on the record's own time, so it is the same in every run.
+        late = b.record_ms - b.ts_ms > rules.max_label_delay_ms
+        # Newest record time so far, per row (offset order): a row's hour must still be open.
+        prior = np.maximum.accumulate(b.record_ms)
+        if self.newest_record_ms is not None:
+            prior = np.maximum(prior, self.newest_record_ms)
+        closed_before = (prior - rules.max_label_delay_ms) // HOUR_MS * HOUR_MS - HOUR_MS
+        late |= hours < closed_before
+        self._count(LABEL_TOO_LATE, int(np.count_nonzero(late)))
+        ok &= ~late
+        # Duplicates: first in offset order wins, against the store, memory and the batch.
+        dup = np.zeros(n, np.bool_)
+        for h in np.unique(hours[ok]).tolist():
+            rows = np.flatnonzero(ok & (hours == h))
+            ids = b.ids[rows]
+            _, first = np.unique(ids, return_index=True)
+            again = np.ones(rows.size, np.bool_)
+            again[first] = False
+            mine = self.pending.get(h)
+            if mine:
+                again |= np.isin(ids, np.fromiter(mine, np.int64, len(mine)))
+            old = stored.get(h)
+            if old is not None and old.size:
+                again |= np.isin(ids, old)
+            dup[rows[again]] = True
+        self._count(DUPLICATE, int(np.count_nonzero(dup)))
+        ok &= ~dup
+        for h in np.unique(hours[ok]).tolist():
+            sel = ok & (hours == h)
+            perf = self.hours.get(h)
+            if perf is None:
+                perf = self.hours[h] = BinaryPerformance.zero()
+            perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
+            self.pending.setdefault(h, set()).update(b.ids[sel].tolist())
+            self._dirty.add(h)
+        self._count("applied", int(np.count_nonzero(ok)))
+        newest = int(b.record_ms.max())
+        if self.newest_record_ms is None or newest > self.newest_record_ms:
+            self.newest_record_ms = newest
+        self._close_hours()
+
+    def _close_hours(self) -> None:
+        """Hours no label can reach any more leave memory with their last write."""
+        before = self._closed_before()
+        if before is None:
+            return
+        for h in [h for h in self.hours if h < before]:
+            self._closed[h] = self.hours.pop(h)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether anything changed since the last flush."""
+        return bool(self._dirty or self._closed or self._meta_dirty)
+
+    def pending_write(self, seen_ttl_ms: int) -> LabelWrite | None:
+        """Serialize what changed (the state stays dirty until :meth:`flushed`)."""
+        if not self.dirty:
+            return None
+        both = {**self._closed, **{h: self.hours[h] for h in self._dirty if h in self.hours}}
+        writes = tuple(
+            LabelHourWrite(h, p.to_bytes(), tuple(sorted(self.pending.get(h, ()))))
+            for h, p in sorted(both.items())
+        )
+        return LabelWrite(
+            model=self.spec.name,
+            partition=self.partition,
+            token=self.token,
+            next_offset=self.next_offset,
+            newest_record_ms=self.newest_record_ms,
+            open_hours=tuple(sorted(self.hours)),
+            hours=writes,
+            counters=dict(self.counters),
+            seen_ttl_ms=seen_ttl_ms,
+        )
+
+    def flushed(self) -> None:
+        """The store holds what :meth:`pending_write` returned."""
+        self._dirty.clear()
+        self._closed.clear()
+        self.pending.clear()
+        self._meta_dirty = False

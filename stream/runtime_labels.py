@@ -1,0 +1,166 @@
+"""The worker's label consumer: the labels topic, in batches, exactly once.
+
+Started by :func:`stream.runtime.build_app` only when a model declares a
+``labels`` table. It is its own group member (group ``<consumer.group_id>.labels``)
+on ``topics.labels``; the state protocol is the label plane's
+(stream.pipeline.labelplane). Any Redis error or fencing is recovered like a
+crash: forget memory, claim again, seek to the stored offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+from aiokafka.errors import KafkaError
+
+from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, client_options
+from stream.adapters.redis_health import RedisHealthStore
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.adapters.redis_windows import RedisWindowStore
+from stream.contract import Limits
+from stream.pipeline.evaluate import alert_encoder
+from stream.pipeline.health_eval import HealthEvaluator
+from stream.pipeline.labelplane import LabelPlane
+from stream.pipeline.ports import StaleWriterError
+from stream.runtime import SystemClock
+from stream.settings import Settings
+
+__all__ = ["LabelService", "health_evaluator", "labels_wanted"]
+
+log = logging.getLogger("driftstream.labels")
+
+RETRY_BASE_S = 0.2
+RETRY_MAX_S = 10.0
+STOP_STEP_S = 8.0
+
+
+def labels_wanted(settings: Settings) -> bool:
+    """Whether any model declares labels (else the labels topic is not consumed)."""
+    return any(spec.labels is not None for spec in settings.models.specs())
+
+
+def health_evaluator(
+    settings: Settings, client: redis.Redis, namespace: str, windows: RedisWindowStore
+) -> HealthEvaluator | None:
+    """The model-health evaluator of a worker, when a model declares labels."""
+    if not labels_wanted(settings):
+        return None
+    store = RedisHealthStore(client, namespace, windows, RedisLabelStore(client, namespace))
+    return HealthEvaluator(store, alert_encoder(settings))
+
+
+class LabelService:
+    """Consumes ``topics.labels`` into the label plane until :meth:`stop`."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, namespace: str) -> None:
+        opts = client_options(settings.kafka)
+        ing = settings.ingest
+        self.store = RedisLabelStore(client, namespace)
+        self.dead_letters = KafkaDeadLetterSink(settings.topics.dead_letter, opts)
+        self.plane = LabelPlane(
+            settings.models,
+            topic=settings.topics.labels,
+            store=self.store,
+            dead_letters=self.dead_letters,
+            clock=SystemClock(),
+            limits=Limits.from_settings(ing),
+            flush_every_events=ing.flush_every_events,
+            flush_interval_ms=ing.flush_interval_ms,
+            commit=self._commit,
+        )
+        self.consumer = BatchConsumer(
+            settings.topics.labels,
+            group_id=f"{settings.consumer.group_id}.labels",
+            options=opts,
+            on_assign=self._assign,
+            on_revoke=self._revoke,
+            reset=settings.consumer.auto_offset_reset,
+            max_records=settings.consumer.batch_max_records,
+            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+        )
+        self._stopping = asyncio.Event()
+        self._needs_reclaim = False
+
+    async def _commit(self, positions: Mapping[int, int]) -> None:
+        try:
+            await self.consumer.commit(positions)
+        except KafkaError as exc:  # monitoring only: the store holds the real offsets
+            log.warning("labels: offset commit (lag monitoring) failed: %s", exc)
+
+    async def _assign(self, parts: Any, start: Any) -> dict[int, int]:
+        delay = RETRY_BASE_S
+        while not self._stopping.is_set():
+            try:
+                return await self.plane.assign(parts, start)
+            except redis.RedisError as exc:
+                log.error("labels: claiming %s failed (%s); retrying", list(parts), exc)
+                await self._pause(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return {}
+
+    async def _revoke(self, parts: Any) -> None:
+        try:
+            await self.plane.revoke(parts)
+        except (redis.RedisError, KafkaError, StaleWriterError) as exc:
+            log.error("labels: flush on revocation failed (%s); the next owner re-reads", exc)
+            for p in parts:
+                self.plane.states.pop(p, None)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; then flush and leave the group."""
+        delay = RETRY_BASE_S
+        while not self._stopping.is_set():
+            try:
+                await self.dead_letters.start()
+                await self.consumer.start()
+                break
+            except KafkaError as exc:
+                log.error("labels: kafka unavailable at start (%s); retrying", exc)
+                await self._pause(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if self._needs_reclaim:
+                        owned = sorted(self.plane.states)
+                        starts = await self.consumer.start_offsets(owned)
+                        self.consumer.seek(await self.plane.reclaim(starts))
+                        self._needs_reclaim = False
+                    batches = await self.consumer.getmany(timeout_ms=200)
+                    if batches:
+                        await self.plane.process(batches)
+                    else:
+                        await self.plane.tick()
+                    delay = RETRY_BASE_S
+                except (StaleWriterError, redis.RedisError, KafkaError, OSError) as exc:
+                    log.error("labels: %s; re-reading state from Redis", exc)
+                    self._needs_reclaim = True
+                    await self._pause(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        try:
+            await asyncio.wait_for(self.plane.flush(), timeout=STOP_STEP_S)
+        except (redis.RedisError, KafkaError, StaleWriterError, TimeoutError) as exc:
+            log.error("labels: final flush failed (%s); the next owner re-reads", exc)
+        for client in (self.consumer, self.dead_letters):
+            try:
+                await asyncio.wait_for(client.stop(), timeout=STOP_STEP_S)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.error("labels: stopping a Kafka client failed: %s", exc)
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, flush and leave."""
+        self._stopping.set()

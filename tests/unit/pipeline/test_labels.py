@@ -1,0 +1,248 @@
+"""Label ingest over in-memory ports: the contract, duplicates, late labels, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from stream.catalog import Catalog, ModelSpec
+from stream.contract import Limits
+from stream.core.performance import BinaryPerformance
+from stream.pipeline.labelplane import LabelPlane
+from stream.pipeline.labels import LabelSnapshot, LabelWrite
+from stream.pipeline.ports import DeadLetter, RecordBatch, StaleWriterError
+
+HOUR = 3_600_000
+T0 = 1_767_225_600_000
+DELAY = 48 * HOUR
+
+
+@dataclass
+class _Part:
+    token: str = ""
+    offset: int | None = None
+    newest: int | None = None
+    open_hours: tuple[int, ...] = ()
+    hours: dict[int, bytes] = field(default_factory=dict)
+    seen: dict[int, set[int]] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+class MemLabelStore:
+    """The Redis label store's semantics in memory (TTL aside)."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[str, int], _Part] = {}
+        self._tokens = itertools.count()
+
+    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
+        part = self.parts.setdefault((model, partition), _Part())
+        part.token = f"t{next(self._tokens)}"
+        return part.token, LabelSnapshot(
+            part.offset, part.newest, {h: part.hours[h] for h in part.open_hours}, part.counters
+        )
+
+    def seen(
+        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
+    ) -> dict[int, npt.NDArray[np.int64]]:
+        part = self.parts[(model, partition)]
+        out = {}
+        for h, arr in ids.items():
+            have = part.seen.get(h, set())
+            hit = arr[[int(i) in have for i in arr.tolist()]]
+            if hit.size:
+                out[h] = hit
+        return out
+
+    def flush(self, writes: Sequence[LabelWrite]) -> None:
+        for w in writes:
+            part = self.parts[(w.model, w.partition)]
+            if part.token != w.token:
+                raise StaleWriterError(w.model)
+            part.offset, part.newest, part.open_hours = (
+                w.next_offset,
+                w.newest_record_ms,
+                w.open_hours,
+            )
+            part.counters = dict(w.counters)
+            for hw in w.hours:
+                part.hours[hw.hour_ms] = hw.state
+                part.seen.setdefault(hw.hour_ms, set()).update(hw.new_ids)
+
+    def dump(self) -> dict[tuple[str, int], tuple[object, ...]]:
+        return {
+            k: (p.offset, p.newest, p.open_hours, p.hours, p.seen, p.counters)
+            for k, p in self.parts.items()
+        }
+
+
+@dataclass
+class Clock:
+    t: int = 0
+
+    def now_ms(self) -> int:
+        return self.t
+
+
+@dataclass
+class Letters:
+    sent: list[DeadLetter] = field(default_factory=list)
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        self.sent.extend(letters)
+
+
+SPEC = ModelSpec.model_validate(
+    {
+        "name": "m",
+        "features": {"x": "numeric"},
+        "labels": {"positive": 1, "negative": 0, "threshold": 0.5, "max_label_delay_ms": DELAY},
+    }
+)
+CATALOG = Catalog.of(
+    SPEC, ModelSpec.model_validate({"name": "nolabels", "features": {"x": "numeric"}})
+)
+
+
+def _plane(store: MemLabelStore, letters: Letters, every: int = 50) -> LabelPlane:
+    return LabelPlane(
+        CATALOG,
+        topic="labels",
+        store=store,
+        dead_letters=letters,
+        clock=Clock(),
+        limits=Limits(max_future_ms=HOUR),
+        flush_every_events=every,
+        flush_interval_ms=10**12,
+    )
+
+
+def _label(i: int, ts: int, label: object = 1, score: object = 0.7, **extra: object) -> bytes:
+    return orjson.dumps(
+        {"model": "m", "id": f"e{i}", "ts": ts, "label": label, "prediction": score, **extra}
+    )
+
+
+def _stream(n: int = 600, seed: int = 3) -> list[tuple[bytes, int]]:
+    """(value, record time): labels 1-47 h after their prediction, with duplicates, late, bad."""
+    rng = random.Random(seed)
+    out: list[tuple[bytes, int]] = []
+    for i in range(n):
+        ts = T0 + i * 60_000
+        y = rng.random() < 0.2
+        score = min(1.0, max(0.0, rng.gauss(0.7 if y else 0.3, 0.2)))
+        rec = ts + rng.randrange(HOUR, 47 * HOUR)
+        out.append((_label(i, ts, int(y), round(score, 4)), rec))
+        if i % 37 == 0:  # a duplicate with another label: the first one wins
+            out.append((_label(i, ts, int(not y), 0.5), rec + 1000))
+        if i % 53 == 0:  # too late
+            out.append((_label(n + i, ts, 1, 0.9), ts + DELAY + 1))
+    out.sort(key=lambda v: v[1])
+    out[10:10] = [
+        (b"{nope", T0),
+        (_label(9999, T0, "maybe"), T0),
+        (orjson.dumps({"model": "m", "id": "z", "ts": T0, "label": 1}), T0),
+        (_label(9998, T0, 1, 1.5), T0),
+        (orjson.dumps({"model": "nolabels", "id": "z", "ts": T0, "label": 1}), T0),
+    ]
+    return out
+
+
+def _batches(values: list[tuple[bytes, int]], size: int, start: int = 0) -> list[RecordBatch]:
+    out = []
+    for lo in range(start, len(values), size):
+        chunk = values[lo : lo + size]
+        out.append(
+            RecordBatch(
+                0,
+                [v for v, _ in chunk],
+                np.asarray([t for _, t in chunk], np.int64),
+                np.arange(lo, lo + len(chunk), dtype=np.int64),
+            )
+        )
+    return out
+
+
+async def _run(store: MemLabelStore, values: list[tuple[bytes, int]], size: int) -> Letters:
+    letters = Letters()
+    plane = _plane(store, letters)
+    await plane.assign([0], {0: 0})
+    for b in _batches(values, size):
+        await plane.process({0: b})
+    await plane.flush()
+    return letters
+
+
+def test_labels_are_counted_by_outcome_and_bad_ones_dead_lettered() -> None:
+    values = _stream()
+    store = MemLabelStore()
+    letters = asyncio.run(_run(store, values, 64))
+    part = store.parts[("m", 0)]
+    c = part.counters
+    assert c["duplicate"] == len(range(0, 600, 37))
+    assert c["label_too_late"] == len(range(0, 600, 53))
+    assert c["applied"] == 600
+    reasons = sorted(d.reason for d in letters.sent)
+    assert reasons == ["bad_json", "bad_label", "bad_prediction", "missing_prediction"]
+    assert sum(v for k, v in c.items() if k.startswith("rejected:")) == 4
+    # Every applied label is in exactly one hour's state; the first of each duplicate won.
+    total = BinaryPerformance.zero()
+    for blob in part.hours.values():
+        total = total.merge(BinaryPerformance.from_bytes(blob))
+    assert total.n == 600
+    assert sum(len(s) for s in part.seen.values()) == 600
+    auc = total.auc()
+    assert auc is not None and auc > 0.8
+
+
+def test_batch_size_and_crashes_do_not_change_the_stored_state() -> None:
+    values = _stream()
+    ref = MemLabelStore()
+    asyncio.run(_run(ref, values, 600))
+    store = MemLabelStore()
+    rng = random.Random(7)
+
+    async def crashy() -> None:
+        pos = 0
+        while True:
+            plane = _plane(store, Letters(), every=rng.randrange(20, 90))
+            seeks = await plane.assign([0], {0: 0})
+            pos = seeks[0]
+            if pos >= len(values):
+                return
+            stop = min(len(values), pos + rng.randrange(50, 200))
+            for b in _batches(values[:stop], rng.randrange(5, 40), start=pos):
+                await plane.process({0: b})
+            if stop == len(values):
+                await plane.flush()
+            # else: the worker dies here; what was not flushed is lost and re-read
+
+    asyncio.run(crashy())
+    assert store.dump() == ref.dump()
+
+
+def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
+    store = MemLabelStore()
+
+    async def go() -> None:
+        a = _plane(store, Letters())
+        await a.assign([0], {0: 0})
+        b = _plane(store, Letters())
+        await b.assign([0], {0: 0})
+        await a.process({0: _batches([(_label(1, T0, 1), T0 + HOUR)], 10)[0]})
+        try:
+            await a.flush()
+        except StaleWriterError:
+            return
+        msg = "stale writer was not fenced"
+        raise AssertionError(msg)
+
+    asyncio.run(go())
+    assert store.parts[("m", 0)].offset is None
