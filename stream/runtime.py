@@ -205,10 +205,22 @@ class IngestService:
                     if self._needs_flush:
                         await self.plane.flush()
                         self._needs_flush = False
+                    # A rebalance can re-claim a partition while a fetch is under way:
+                    # the data plane drops what was read from the old position, and
+                    # the consumer seeks back (no await between the two).
+                    fetched_at = self.plane.claims
                     batches = await self.consumer.getmany(timeout_ms=200)
                     if batches:
                         self.health.ok("kafka", self.clock.now_ms())
-                        await self.plane.process(batches)
+                        rewind = await self.plane.process(batches, fetched_at)
+                        self.consumer.seek(rewind)
+                        if rewind:
+                            log.warning(
+                                "dropped a fetch older than the re-claim of partitions %s; "
+                                "reading again from %s",
+                                sorted(rewind),
+                                rewind,
+                            )
                     else:
                         await self.plane.tick()
                     self._observe()
