@@ -50,6 +50,8 @@ RETRY_MAX_S = 10.0
 LAG_REFRESH_MS = 3_000
 SHUTDOWN_STEP_S = 8.0
 FAUST_THREAD_SHUTDOWN_S = 10.0
+#: How long faust's topic creation at start waits for Kafka to list a broker.
+CONTROLLER_WAIT_S = 120.0
 
 
 class SystemClock:
@@ -328,6 +330,48 @@ class IngestService:
         self._stopping.set()
 
 
+async def wait_for_brokers(client: Any, wait_s: float, step_s: float = 1.0) -> bool:
+    """Refresh ``client``'s metadata until it lists a broker; False after ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while not client.cluster.brokers():
+        if time.monotonic() >= deadline:
+            return False
+        try:
+            await client.force_metadata_update()
+        except KafkaError:
+            pass
+        if not client.cluster.brokers():
+            await asyncio.sleep(step_s)
+    return True
+
+
+def _patch_faust_topic_creation() -> None:
+    """Make faust's topic creation at start wait for a broker.
+
+    faust creates its topics from the brokers in the client's metadata. Right
+    after a broker outage that metadata can list no broker, and faust then raises ``Controller node not found``: the worker exits instead of starting.
+    Wait (bounded) for a broker first.
+    """
+    from faust.transport.drivers.aiokafka import Transport
+
+    original = Transport._get_controller_node  # noqa: SLF001 - no public hook
+    if getattr(original, "driftstream_waits", False):
+        return
+
+    async def _get_controller_node(
+        self: Any, owner: Any, client: Any, timeout: int = 30_000
+    ) -> Any:
+        if not await wait_for_brokers(client, CONTROLLER_WAIT_S):
+            log.error(
+                "kafka lists no broker after %.0fs; faust cannot create its topics",
+                CONTROLLER_WAIT_S,
+            )
+        return await original(self, owner, client, timeout)
+
+    _get_controller_node.driftstream_waits = True  # type: ignore[attr-defined]
+    Transport._get_controller_node = _get_controller_node  # noqa: SLF001
+
+
 def faust_credentials(kafka: Any) -> Any:
     """Credentials for faust's own Kafka connections: the same SASL/SSL settings as ours."""
     ssl_context = None
@@ -379,6 +423,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
     AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
+    _patch_faust_topic_creation()
     service = IngestService(settings)
     windows = RedisWindowStore(
         service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms

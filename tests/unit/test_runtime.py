@@ -56,3 +56,29 @@ def test_health_timeout_setting_reaches_the_verdict() -> None:
     service = IngestService(s)
     assert service.health.timeout_ms == 4000
     assert service.health_problem(0) == "starting"
+
+
+def test_faust_topic_creation_waits_for_a_broker_after_an_outage() -> None:
+    # Right after a broker outage the metadata can list no broker: faust would raise
+    # "Controller node not found" and the worker would exit instead of starting.
+    import asyncio
+    from types import SimpleNamespace
+
+    from stream.runtime import wait_for_brokers
+
+    brokers: list[object] = []
+    calls = []
+
+    async def refresh() -> None:
+        calls.append(1)
+        if len(calls) == 3:
+            brokers.append(object())
+
+    client = SimpleNamespace(
+        cluster=SimpleNamespace(brokers=lambda: brokers), force_metadata_update=refresh
+    )
+    assert asyncio.run(wait_for_brokers(client, 5.0, step_s=0.01))
+    assert len(calls) == 3
+    brokers.clear()
+    calls.clear()
+    assert not asyncio.run(wait_for_brokers(client, 0.0, step_s=0.01))  # bounded
