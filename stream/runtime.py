@@ -349,7 +349,8 @@ def _patch_faust_topic_creation() -> None:
     """Make faust's topic creation at start wait for a broker.
 
     faust creates its topics from the brokers in the client's metadata. Right
-    after a broker outage that metadata can list no broker, and faust then raises ``Controller node not found``: the worker exits instead of starting.
+    after a broker outage that metadata can list no broker, and faust then raises
+    ``Controller node not found``: the worker exits instead of starting.
     Wait (bounded) for a broker first.
     """
     from faust.transport.drivers.aiokafka import Transport
@@ -369,7 +370,7 @@ def _patch_faust_topic_creation() -> None:
         return await original(self, owner, client, timeout)
 
     _get_controller_node.driftstream_waits = True  # type: ignore[attr-defined]
-    Transport._get_controller_node = _get_controller_node  # noqa: SLF001
+    setattr(Transport, "_get_controller_node", _get_controller_node)  # noqa: B010
 
 
 def faust_credentials(kafka: Any) -> Any:
