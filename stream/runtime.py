@@ -216,12 +216,15 @@ class IngestService:
                         self.health.ok("kafka", self.clock.now_ms())
                         rewind = await self.plane.process(batches, fetched_at)
                         self.consumer.seek(rewind)
-                        if rewind:
+                        for p, off in sorted(rewind.items()):
+                            got = batches[p]
                             log.warning(
-                                "dropped a fetch older than the re-claim of partitions %s; "
-                                "reading again from %s",
-                                sorted(rewind),
-                                rewind,
+                                "partition %d: dropped offsets %d..%d, fetched before its "
+                                "re-claim; reading again from %d",
+                                p,
+                                int(got.offsets[0]),
+                                got.last_offset,
+                                off,
                             )
                     else:
                         await self.plane.tick()
