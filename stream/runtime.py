@@ -13,9 +13,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import redis
@@ -45,12 +45,14 @@ __all__ = ["Health", "IngestService", "SystemClock", "build_app"]
 
 log = logging.getLogger("driftstream.worker")
 
+T = TypeVar("T")
+
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 LAG_REFRESH_MS = 3_000
 SHUTDOWN_STEP_S = 8.0
 FAUST_THREAD_SHUTDOWN_S = 10.0
-#: How long faust's topic creation at start waits for Kafka to list a broker.
+#: How long faust's topic creation at start retries while Kafka comes back.
 CONTROLLER_WAIT_S = 120.0
 
 
@@ -333,47 +335,58 @@ class IngestService:
         self._stopping.set()
 
 
-async def wait_for_brokers(client: Any, wait_s: float, step_s: float = 1.0) -> bool:
-    """Refresh ``client``'s metadata until it lists a broker; False after ``wait_s``."""
+async def retry_start_step(
+    step: Callable[[], Awaitable[T]],
+    refresh: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    wait_s: float,
+    step_s: float = 1.0,
+    stopping: Callable[[], bool] = lambda: False,
+) -> T:
+    """Run ``step``; on failure refresh Kafka metadata and retry, for up to ``wait_s``."""
     deadline = time.monotonic() + wait_s
-    while not client.cluster.brokers():
-        if time.monotonic() >= deadline:
-            return False
+    while True:
         try:
-            await client.force_metadata_update()
+            return await step()
+        except Exception as exc:  # faust raises plain Exception here too
+            if stopping() or time.monotonic() >= deadline:
+                raise
+            log.warning("%s failed (%s); retrying", what, str(exc) or type(exc).__name__)
+        await asyncio.sleep(step_s)
+        try:
+            await refresh()
         except KafkaError:
             pass
-        if not client.cluster.brokers():
-            await asyncio.sleep(step_s)
-    return True
 
 
 def _patch_faust_topic_creation() -> None:
-    """Make faust's topic creation at start wait for a broker.
+    """Make faust's topic creation at start survive a broker that just came back.
 
-    faust creates its topics from the brokers in the client's metadata. Right
-    after a broker outage that metadata can list no broker, and faust then raises
-    ``Controller node not found``: the worker exits instead of starting.
-    Wait (bounded) for a broker first.
+    faust creates its topics from its client's metadata, which right after a broker
+    outage can list no broker (``Controller node not found``) or no controller
+    (``NodeNotReadyError`` for node -1): the worker exited instead of starting.
+    Retry (bounded) with fresh metadata.
     """
     from faust.transport.drivers.aiokafka import Transport
 
-    original = Transport._get_controller_node  # noqa: SLF001 - no public hook
-    if getattr(original, "driftstream_waits", False):
+    original = Transport._really_create_topic  # noqa: SLF001 - no public hook
+    if getattr(original, "driftstream_retries", False):
         return
 
-    async def _get_controller_node(
-        self: Any, owner: Any, client: Any, timeout: int = 30_000
-    ) -> Any:
-        if not await wait_for_brokers(client, CONTROLLER_WAIT_S):
-            log.error(
-                "kafka lists no broker after %.0fs; faust cannot create its topics",
-                CONTROLLER_WAIT_S,
-            )
-        return await original(self, owner, client, timeout)
+    async def _really_create_topic(
+        self: Any, owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any
+    ) -> None:
+        await retry_start_step(
+            lambda: original(self, owner, client, topic, *args, **kwargs),
+            client.force_metadata_update,
+            what=f"creating faust's topic {topic}",
+            wait_s=CONTROLLER_WAIT_S,
+            stopping=lambda: bool(owner.should_stop),
+        )
 
-    _get_controller_node.driftstream_waits = True  # type: ignore[attr-defined]
-    setattr(Transport, "_get_controller_node", _get_controller_node)  # noqa: B010
+    _really_create_topic.driftstream_retries = True  # type: ignore[attr-defined]
+    setattr(Transport, "_really_create_topic", _really_create_topic)  # noqa: B010
 
 
 def faust_credentials(kafka: Any) -> Any:
