@@ -13,9 +13,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import redis
@@ -45,11 +45,15 @@ __all__ = ["Health", "IngestService", "SystemClock", "build_app"]
 
 log = logging.getLogger("driftstream.worker")
 
+T = TypeVar("T")
+
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 LAG_REFRESH_MS = 3_000
 SHUTDOWN_STEP_S = 8.0
 FAUST_THREAD_SHUTDOWN_S = 10.0
+#: How long faust's topic creation at start retries while Kafka comes back.
+CONTROLLER_WAIT_S = 120.0
 
 
 class SystemClock:
@@ -206,10 +210,25 @@ class IngestService:
                     if self._needs_flush:
                         await self.plane.flush()
                         self._needs_flush = False
+                    # A rebalance can re-claim a partition while a fetch is under way:
+                    # the data plane drops what was read from the old position, and
+                    # the consumer seeks back (no await between the two).
+                    fetched_at = self.plane.claims
                     batches = await self.consumer.getmany(timeout_ms=200)
                     if batches:
                         self.health.ok("kafka", self.clock.now_ms())
-                        await self.plane.process(batches)
+                        rewind = await self.plane.process(batches, fetched_at)
+                        self.consumer.seek(rewind)
+                        for p, off in sorted(rewind.items()):
+                            got = batches[p]
+                            log.warning(
+                                "partition %d: dropped offsets %d..%d, fetched before its "
+                                "re-claim; reading again from %d",
+                                p,
+                                int(got.offsets[0]),
+                                got.last_offset,
+                                off,
+                            )
                     else:
                         await self.plane.tick()
                     self._observe()
@@ -317,6 +336,60 @@ class IngestService:
         self._stopping.set()
 
 
+async def retry_start_step(
+    step: Callable[[], Awaitable[T]],
+    refresh: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    wait_s: float,
+    step_s: float = 1.0,
+    stopping: Callable[[], bool] = lambda: False,
+) -> T:
+    """Run ``step``; on failure refresh Kafka metadata and retry, for up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await step()
+        except Exception as exc:  # faust raises plain Exception here too
+            if stopping() or time.monotonic() >= deadline:
+                raise
+            log.warning("%s failed (%s); retrying", what, str(exc) or type(exc).__name__)
+        await asyncio.sleep(step_s)
+        try:
+            await refresh()
+        except KafkaError:
+            pass
+
+
+def _patch_faust_topic_creation() -> None:
+    """Make faust's topic creation at start survive a broker that just came back.
+
+    faust creates its topics from its client's metadata, which right after a broker
+    outage can list no broker (``Controller node not found``) or no controller
+    (``NodeNotReadyError`` for node -1): the worker exited instead of starting.
+    Retry (bounded) with fresh metadata.
+    """
+    from faust.transport.drivers.aiokafka import Transport
+
+    original = Transport._really_create_topic  # noqa: SLF001 - no public hook
+    if getattr(original, "driftstream_retries", False):
+        return
+
+    async def _really_create_topic(
+        self: Any, owner: Any, client: Any, topic: str, *args: Any, **kwargs: Any
+    ) -> None:
+        await retry_start_step(
+            lambda: original(self, owner, client, topic, *args, **kwargs),
+            client.force_metadata_update,
+            what=f"creating faust's topic {topic}",
+            wait_s=CONTROLLER_WAIT_S,
+            stopping=lambda: bool(owner.should_stop),
+        )
+
+    _really_create_topic.driftstream_retries = True  # type: ignore[attr-defined]
+    setattr(Transport, "_really_create_topic", _really_create_topic)  # noqa: B010
+
+
 def faust_credentials(kafka: Any) -> Any:
     """Credentials for faust's own Kafka connections: the same SASL/SSL settings as ours."""
     ssl_context = None
@@ -388,6 +461,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
     AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
+    _patch_faust_topic_creation()
     service = IngestService(settings)
     windows = RedisWindowStore(
         service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms

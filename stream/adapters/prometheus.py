@@ -86,6 +86,11 @@ class IngestCollector(Collector):
         yield CounterMetricFamily(
             "driftstream_batch_records", "Records in consumed batches.", value=s.batch_records
         )
+        yield CounterMetricFamily(
+            "driftstream_stale_records",
+            "Records fetched before their partition was re-claimed: dropped, read again.",
+            value=s.stale_records,
+        )
         yield CounterMetricFamily("driftstream_flushes", "Successful flushes.", value=s.flushes)
         yield CounterMetricFamily(
             "driftstream_flush_errors", "Flushes that failed.", value=s.flush_errors

@@ -90,6 +90,8 @@ class IngestStats:
     last_flush_ms: int = 0
     flush_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     positions: dict[int, int] = field(default_factory=dict)
+    #: Records fetched before their partition was (re-)claimed: not applied, read again.
+    stale_records: int = 0
 
 
 class DataPlane:
@@ -149,6 +151,12 @@ class DataPlane:
         self._last_record_ms: dict[tuple[int, str], int] = {}
         self._lock = asyncio.Lock()
         self._committed: dict[int, int] = {}
+        # Claim generations: a batch fetched before its partition's latest claim was
+        # read from the old position and must not be folded into the restored state.
+        self._claims = 0
+        self._claimed_at: dict[int, int] = {}
+        # The offset each claimed partition continues from (the seek, then each batch).
+        self._next: dict[int, int] = {}
 
     # -- rebalance ----------------------------------------------------------------
     async def assign(self, partitions: Sequence[int], start: Mapping[int, int]) -> dict[int, int]:
@@ -179,7 +187,18 @@ class DataPlane:
                     self._last_record_ms[(p, name)] = now
                 seeks[p] = seek_offset(list(states.values()), start[p])
             await self._publish_outboxes()
+            # After the last await: the caller seeks before anything else runs, so a
+            # fetch that began before this point is older than the seek.
+            self._claims += 1
+            for p in partitions:
+                self._claimed_at[p] = self._claims
+                self._next[p] = seeks[p]
         return seeks
+
+    @property
+    def claims(self) -> int:
+        """The claim generation: read it before a fetch, pass it to :meth:`process`."""
+        return self._claims
 
     async def reclaim(self, start: Mapping[int, int]) -> dict[int, int]:
         """Forget everything in memory and claim the owned partitions again.
@@ -205,12 +224,29 @@ class DataPlane:
                     self._last_record_ms.pop((p, name), None)
 
     # -- the batch path -------------------------------------------------------------
-    async def process(self, batches: Mapping[int, RecordBatch | Sequence[RawRecord]]) -> None:
-        """Parse and apply one ``getmany`` result; flush when a limit is reached."""
+    async def process(
+        self,
+        batches: Mapping[int, RecordBatch | Sequence[RawRecord]],
+        fetched_at: int | None = None,
+    ) -> dict[int, int]:
+        """Parse and apply one ``getmany`` result; flush when a limit is reached.
+
+        ``fetched_at`` is :attr:`claims` read before the fetch began. A partition
+        claimed since then was restored from the store and seeked: its records in
+        this batch come from the old position, and folding them would skip (or
+        double count) what lies between. They are dropped, and the returned offsets
+        are where the caller must seek those partitions back to (the fetch may
+        already have moved past the claim's seek) before its next fetch.
+        """
+        rewind: dict[int, int] = {}
         async with self._lock:
             now = self.clock.now_ms()
             for p, records in batches.items():
                 if len(records) and p in self.states:
+                    if fetched_at is not None and self._claimed_at.get(p, 0) > fetched_at:
+                        self.stats.stale_records += len(records)
+                        rewind[p] = self._next[p]
+                        continue
                     batch = (
                         records if isinstance(records, RecordBatch) else RecordBatch.of(p, records)
                     )
@@ -220,8 +256,13 @@ class DataPlane:
             due = self._since_flush >= self.flush_every_events or (
                 now - self._last_flush_ms >= self.flush_interval_ms
             )
+            if rewind:
+                # No flush now: a failing flush would raise before the caller seeks
+                # back, and the next fetch would then skip what was dropped.
+                return rewind
             if due:
                 await self._flush_locked()
+            return {}
 
     def _apply(self, partition: int, records: RecordBatch) -> list[str]:
         """Parse and fold one batch; return the models that had events in it."""
@@ -258,6 +299,7 @@ class DataPlane:
                 self.stats.late_by_model[model] = self.stats.late_by_model.get(model, 0) + late
             self.stats.undeclared_overflow += state.undeclared_overflow - over_before
         self.stats.positions[partition] = last + 1
+        self._next[partition] = last + 1
         self._since_flush += len(records)
         self._letters.extend(
             DeadLetter(

@@ -56,3 +56,33 @@ def test_health_timeout_setting_reaches_the_verdict() -> None:
     service = IngestService(s)
     assert service.health.timeout_ms == 4000
     assert service.health_problem(0) == "starting"
+
+
+def test_faust_topic_creation_is_retried_while_kafka_comes_back() -> None:
+    # Right after a broker outage faust's metadata can list no broker or no
+    # controller: it raised and the worker exited instead of starting.
+    import asyncio
+
+    import pytest
+
+    from stream.runtime import retry_start_step
+
+    calls: list[str] = []
+
+    async def create() -> str:
+        calls.append("create")
+        if calls.count("create") < 3:
+            msg = "Controller node not found"
+            raise Exception(msg)  # noqa: TRY002 - what faust raises
+        return "created"
+
+    async def refresh() -> None:
+        calls.append("refresh")
+
+    got = asyncio.run(retry_start_step(create, refresh, what="t", wait_s=5.0, step_s=0.01))
+    assert got == "created"
+    assert calls == ["create", "refresh", "create", "refresh", "create"]
+    calls.clear()
+    with pytest.raises(Exception, match="Controller node not found"):  # bounded
+        asyncio.run(retry_start_step(create, refresh, what="t", wait_s=0.0, step_s=0.01))
+    assert calls == ["create"]
