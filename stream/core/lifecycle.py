@@ -288,7 +288,10 @@ def _sequential(
     sums = dict(state.cusum)
     alarms: dict[str, float] = {}
     for d in decisions:
-        if not math.isfinite(d.z):
+        # Numeric features only: a ramp is a numeric drift, and the z-scores of a
+        # categorical distance at sparse counts (hundreds of values, ~100 events an
+        # hour) are too far from normal for the CUSUM's in-control run length.
+        if d.kind != "numeric" or not math.isfinite(d.z):
             continue
         h = cusum_limit(arl0, round(d.cusum_k, 2))
         sums[d.feature], alarm = cusum_update(

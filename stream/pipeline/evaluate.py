@@ -166,11 +166,18 @@ class Evaluator:
             sequential = (
                 spec.alerts.sequential and scale == HOUR and baseline in ("reference", "seasonal")
             )
+            # One window against the previous one is two equally noisy windows: its
+            # evidence always needs the next window's confirmation (never decisive).
+            rules = (
+                spec.alerts.model_copy(update={"page_on_decisive": False})
+                if baseline == "previous"
+                else spec.alerts
+            )
             new_state, new_events = step(
                 state,
                 window.key,
                 judged,
-                spec.alerts,
+                rules,
                 cusum_arl0=sequential_arl0(spec) if sequential else None,
             )
             self.store.commit(
