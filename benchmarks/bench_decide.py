@@ -40,10 +40,10 @@ def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
     from stream.catalog import ModelSpec
     from stream.core.calibrate import calibrate_model
     from stream.core.lifecycle import AlertState
+    from stream.core.sketch.params import SketchParams, merge_sketches
     from stream.core.window import WindowKey
     from stream.pipeline.evaluate import Evaluator
-    from stream.pipeline.ingest import SketchParams, merge_sketches
-    from stream.pipeline.rollup import StoredWindow
+    from stream.pipeline.ports import StoredWindow
     from stream.synth import SyntheticStream
 
     feats: dict[str, object] = {
@@ -104,10 +104,10 @@ def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
         def alert_states(self, model: str, scale: str, baselines: list[str]) -> object:
             return {b: self.states.get((scale, b)) for b in baselines}
 
-        def commit(self, model, window, baseline, decisions, state, alerts) -> None:  # type: ignore[no-untyped-def]
-            json.dumps([d.to_dict() for d in decisions])  # what the Redis store serialises
-            json.dumps(state.to_dict())
-            self.states[(window.scale, baseline)] = state
+        def commit(self, c) -> None:  # type: ignore[no-untyped-def]
+            json.dumps([d.to_dict() for d in c.decisions])  # what the Redis store serialises
+            json.dumps(c.state.to_dict())
+            self.states[(c.window.scale, c.baseline)] = c.state
             self.commits += 1
 
     store = Store()

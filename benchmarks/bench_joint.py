@@ -25,7 +25,8 @@ import numpy as np
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import parse_batch
 from stream.core.sketch.joint import JointSketch
-from stream.pipeline.ingest import JOINT_KEY, PartitionIngest
+from stream.pipeline.ingest import PartitionIngest
+from stream.pipeline.ports import JOINT_KEY
 from stream.synth import Drift, SyntheticStream
 
 START_MS = 1_767_225_600_000

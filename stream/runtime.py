@@ -33,11 +33,12 @@ from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_store import RedisSketchStore, decode_notice, redis_client
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.contract import Limits
+from stream.core.sketch.params import SketchParams
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.evaluate import Evaluator, alert_encoder
 from stream.pipeline.health import Health, LogThrottle
-from stream.pipeline.ingest import IngestLimits, SketchParams
+from stream.pipeline.ingest import IngestLimits
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
 

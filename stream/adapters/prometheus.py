@@ -14,7 +14,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from stream.core.window import iso_ms
-from stream.pipeline.dataplane import IngestStats
+from stream.pipeline.ports import IngestStats
 
 __all__ = ["IngestCollector", "render"]
 

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from stream.pipeline.labelplane import LabelStats
+from stream.pipeline.ports import LabelStats
 
 __all__ = ["LabelCollector"]
 

@@ -14,16 +14,30 @@ from stream.adapters.redis_refs import CALIBRATION
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec, RedisReference
 from stream.core.calibrate import ModelCalibration
-from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.window import WindowKey
-from stream.pipeline.rollup import StoredWindow
+from stream.pipeline.ports import EvaluationCommit, StoredWindow
 
-__all__ = ["ALERT_HISTORY", "RedisEvaluationStore", "reference_name"]
+__all__ = ["ALERT_HISTORY", "RedisEvaluationStore", "queue_alerts", "reference_name"]
 
 REFERENCE_TTL_S = 60.0
 ALERT_HISTORY = 500
 """Alert events kept per model for the dashboard (the alerts topic is the record)."""
+
+
+def queue_alerts(
+    tx: redis.client.Pipeline, keys: Keys, model: str, alerts: Sequence[bytes]
+) -> None:
+    """In ``tx``: the encoded alerts into the model's outbox and its capped history.
+
+    The history is the dashboard's alert marks: the same events, in the same
+    transaction as the decisions that raised them.
+    """
+    for a in alerts:
+        tx.rpush(keys.alerts_outbox(model), a)
+    if alerts:
+        tx.rpush(keys.alert_history(model), *alerts)
+        tx.ltrim(keys.alert_history(model), -ALERT_HISTORY, -1)
 
 
 def reference_name(spec: ModelSpec) -> str:
@@ -90,34 +104,22 @@ class RedisEvaluationStore:
             for b, raw in zip(baselines, raws, strict=True)
         }
 
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        baseline: str,
-        decisions: Sequence[Decision],
-        state: AlertState,
-        alerts: Sequence[bytes],
-    ) -> None:
+    def commit(self, c: EvaluationCommit) -> None:
         """Decisions, lifecycle state and outbox events in one MULTI/EXEC."""
-        k = self.keys
+        k, model, window = self.keys, c.model, c.window
         with self._r.pipeline(transaction=True) as tx:
             tx.hset(
                 k.evaluation(model, window.scale, window.start_ms),
-                baseline,
-                json.dumps([d.to_dict() for d in decisions], sort_keys=True),
+                c.baseline,
+                json.dumps([d.to_dict() for d in c.decisions], sort_keys=True),
             )
             tx.zadd(k.evaluations(model, window.scale), {str(window.start_ms): window.start_ms})
             tx.hset(
                 k.alerts(model),
-                f"{window.scale}/{baseline}",
-                json.dumps(state.to_dict(), sort_keys=True),
+                f"{window.scale}/{c.baseline}",
+                json.dumps(c.state.to_dict(), sort_keys=True),
             )
-            for a in alerts:
-                tx.rpush(k.alerts_outbox(model), a)
-            if alerts:  # the dashboard's alert marks: same events, capped, same transaction
-                tx.rpush(k.alert_history(model), *alerts)
-                tx.ltrim(k.alert_history(model), -ALERT_HISTORY, -1)
+            queue_alerts(tx, k, model, c.alerts)
             tx.execute()
 
     def outbox(self, model: str) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Redis implementation of the ``HealthStore`` port (stream.pipeline.health_eval).
+"""Redis implementation of the ``HealthStore`` port (stream.pipeline.ports).
 
 Model-health state lives under the model's hash tag ``{ns|model}``: lifecycle
 states in ``…:health`` (``<scale>/<kind>``), a window's decisions in
@@ -11,21 +11,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Sequence
 from typing import cast
 
 import redis
 
-from stream.adapters.redis_eval import ALERT_HISTORY, reference_name
+from stream.adapters.redis_eval import queue_alerts, reference_name
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
 from stream.adapters.redis_refs import PERFORMANCE
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.lifecycle import AlertState
-from stream.core.model_health import HealthDecision
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey
+from stream.pipeline.ports import HealthCommit
 
 __all__ = ["RedisHealthStore"]
 
@@ -79,30 +78,19 @@ class RedisHealthStore:
                 out[kind] = AlertState.from_dict(json.loads(raw))
         return out
 
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        decisions: Sequence[HealthDecision],
-        states: dict[str, AlertState],
-        alerts: Sequence[bytes],
-    ) -> None:
+    def commit(self, c: HealthCommit) -> None:
         """Decisions, states and outbox events in one MULTI/EXEC."""
-        k = self.keys
+        k, model, window = self.keys, c.model, c.window
         with self._r.pipeline(transaction=True) as tx:
             tx.set(
                 k.health_decisions(model, window.scale, window.start_ms),
-                json.dumps([dataclasses.asdict(d) for d in decisions], sort_keys=True),
+                json.dumps([dataclasses.asdict(d) for d in c.decisions], sort_keys=True),
             )
-            for kind, state in sorted(states.items()):
+            for kind, state in sorted(c.states.items()):
                 tx.hset(
                     k.health_states(model),
                     f"{window.scale}/{kind}",
                     json.dumps(state.to_dict(), sort_keys=True),
                 )
-            for a in alerts:
-                tx.rpush(k.alerts_outbox(model), a)
-            if alerts:
-                tx.rpush(k.alert_history(model), *alerts)
-                tx.ltrim(k.alert_history(model), -ALERT_HISTORY, -1)
+            queue_alerts(tx, k, model, c.alerts)
             tx.execute()

@@ -24,8 +24,7 @@ from redis.cluster import RedisCluster
 from stream.adapters.redis_keys import Keys
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
-from stream.pipeline.labels import LabelSnapshot, LabelWrite
-from stream.pipeline.ports import StaleWriterError
+from stream.pipeline.ports import LabelSnapshot, LabelWrite, StaleWriterError
 
 __all__ = ["RedisLabelStore"]
 

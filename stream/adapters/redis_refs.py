@@ -11,7 +11,8 @@ from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import JointSketch
-from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams
+from stream.core.sketch.params import Sketch, SketchParams
+from stream.pipeline.ports import JOINT_KEY
 from stream.pipeline.reference import Reference
 
 __all__ = ["RedisReferences"]

@@ -10,7 +10,7 @@ import redis
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FEATURE_PREFIX
 from stream.core.window import DAY_MS, HOUR, WindowKey
-from stream.pipeline.rollup import StoredWindow
+from stream.pipeline.ports import StoredWindow
 
 __all__ = ["RedisWindowStore"]
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from stream.catalog import Catalog
-from stream.pipeline.ingest import SketchParams
-from stream.pipeline.ports import SealNotice
-from stream.pipeline.rollup import RollupResult, StoredWindow, WindowStore, roll_up
+from stream.core.sketch.params import SketchParams
+from stream.pipeline.ports import SealNotice, StoredWindow, WindowStore
+from stream.pipeline.rollup import RollupResult, roll_up
 
 __all__ = ["ControlPlane", "ControlStats"]
 

@@ -21,17 +21,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from stream.catalog import Catalog
 from stream.contract import Limits, ParsedBatch, parse_batch
+from stream.core.sketch.params import SketchParams
 from stream.pipeline.ingest import (
     TOO_MANY_OPEN_HOURS,
     IngestLimits,
     PartitionIngest,
-    SketchParams,
     seek_offset,
 )
 from stream.pipeline.ports import (
@@ -39,59 +38,17 @@ from stream.pipeline.ports import (
     DeadLetter,
     DeadLetterSink,
     EventClock,
+    IngestStats,
     NoticeSink,
     RawRecord,
     RecordBatch,
     SketchStore,
 )
 
-__all__ = ["DataPlane", "IngestStats", "LatencyHistogram"]
+__all__ = ["DataPlane"]
 
 #: Distinct unknown model names counted by name (hostile input is bounded).
 MAX_UNKNOWN_NAMES = 100
-
-FLUSH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
-@dataclass(slots=True)
-class LatencyHistogram:
-    """Cumulative histogram with fixed bucket bounds, in the Prometheus shape."""
-
-    bounds: tuple[float, ...] = FLUSH_BUCKETS_S
-    counts: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_BUCKETS_S) + 1))
-    total: float = 0.0
-    n: int = 0
-
-    def observe(self, seconds: float) -> None:
-        """Record one observation."""
-        self.counts[int(np.searchsorted(self.bounds, seconds, side="left"))] += 1
-        self.total += seconds
-        self.n += 1
-
-
-@dataclass(slots=True)
-class IngestStats:
-    """Counters of one worker's data plane (exported by the Prometheus adapter)."""
-
-    consumed: int = 0
-    accepted: int = 0
-    unknown_model: int = 0
-    #: The same events by model name (the first MAX_UNKNOWN_NAMES names; the rest as "…").
-    unknown_models: dict[str, int] = field(default_factory=dict)
-    rejected: dict[str, int] = field(default_factory=dict)
-    late: int = 0
-    late_by_model: dict[str, int] = field(default_factory=dict)
-    undeclared_overflow: int = 0
-    batches: int = 0
-    batch_records: int = 0
-    flushes: int = 0
-    flush_errors: int = 0
-    notices: int = 0
-    last_flush_ms: int = 0
-    flush_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
-    positions: dict[int, int] = field(default_factory=dict)
-    #: Records fetched before their partition was (re-)claimed: not applied, read again.
-    stale_records: int = 0
 
 
 class DataPlane:

@@ -31,24 +31,24 @@ For a new window W of a model, for each configured baseline:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from stream.catalog import ModelSpec
+from stream.catalog import Catalog, ModelSpec
 from stream.core.alert import build_alert
 from stream.core.calibrate import ModelCalibration, model_alpha
 from stream.core.decide import Decision, evaluate_feature
 from stream.core.joint import JOINT_TESTS, JointCalibration, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
 from stream.core.sketch import JointSketch, SketchDecodeError
+from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import HOUR, WindowKey
-from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams
-from stream.pipeline.rollup import StoredWindow
-from stream.settings import Settings
+from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, EvaluationStore, StoredWindow
 
 __all__ = [
-    "EvaluationStore",
+    "AlertLinks",
+    "Deployment",
     "Evaluator",
     "WindowVerdict",
     "alert_encoder",
@@ -81,38 +81,6 @@ def seasonal_lag(scale: str) -> int:
     (168, 7)
     """
     return 168 if scale == HOUR else 7
-
-
-class EvaluationStore(Protocol):
-    """What evaluation reads and writes (Redis in production)."""
-
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        """A rolled-up model window, if any."""
-        ...
-
-    def reference(
-        self, spec: ModelSpec
-    ) -> tuple[Mapping[str, bytes], ModelCalibration | None] | None:
-        """The model's reference sketches (bytes) and its calibration, if stored."""
-        ...
-
-    def alert_states(
-        self, model: str, scale: str, baselines: Sequence[str]
-    ) -> Mapping[str, AlertState | None]:
-        """The lifecycle state of (model, scale, baseline) for each baseline (one read)."""
-        ...
-
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        baseline: str,
-        decisions: Sequence[Decision],
-        state: AlertState,
-        alerts: Sequence[bytes],
-    ) -> None:
-        """Step 5, atomically: ``alerts`` are the encoded alert messages for the outbox."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -181,12 +149,14 @@ class Evaluator:
                 cusum_arl0=sequential_arl0(spec) if sequential else None,
             )
             self.store.commit(
-                spec.name,
-                window.key,
-                baseline,
-                judged,
-                new_state,
-                [self.encode(e) for e in new_events],
+                EvaluationCommit(
+                    spec.name,
+                    window.key,
+                    baseline,
+                    judged,
+                    new_state,
+                    [self.encode(e) for e in new_events],
+                )
             )
             decisions[baseline] = tuple(judged)
             events.extend(new_events)
@@ -329,14 +299,46 @@ def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, se
     )
 
 
-def alert_encoder(settings: Settings) -> Callable[[AlertEvent], bytes]:
+class AlertLinks(Protocol):
+    """The deployment-wide links an alert carries (``Settings.alerts`` has them)."""
+
+    @property
+    def dashboard_base_url(self) -> str:
+        """Where the dashboard is served."""
+        ...
+
+    @property
+    def runbook_url(self) -> str | None:
+        """The runbook, unless a model names its own."""
+        ...
+
+
+class Deployment(Protocol):
+    """What alert encoding needs of the deployment (``Settings`` satisfies it).
+
+    A protocol, not ``stream.settings``: the pipeline does not depend on the
+    settings layer; the composition root passes its settings in.
+    """
+
+    @property
+    def models(self) -> Catalog:
+        """The models, for each one's own runbook link."""
+        ...
+
+    @property
+    def alerts(self) -> AlertLinks:
+        """The deployment's links."""
+        ...
+
+
+def alert_encoder(deployment: Deployment) -> Callable[[AlertEvent], bytes]:
     """Lifecycle event → alerts-topic JSON, with this deployment's links."""
 
     def encode(event: AlertEvent) -> bytes:
-        spec = settings.models.model(event.model)
-        runbook = spec.alerts.runbook_url or settings.alerts.runbook_url
+        spec = deployment.models.model(event.model)
+        runbook = spec.alerts.runbook_url or deployment.alerts.runbook_url
         alert = build_alert(
-            event, dashboard_base=settings.alerts.dashboard_base_url, runbook_url=runbook
+            event, dashboard_base=deployment.alerts.dashboard_base_url, runbook_url=runbook
         )
         return alert.to_json()
 

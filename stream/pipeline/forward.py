@@ -30,26 +30,27 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from stream.core.alert import Alert, alertmanager_payload, pagerduty_event
+from stream.pipeline.ports import (
+    AlertRecord,
+    AlertSource,
+    Delivery,
+    DeliveryLog,
+    DeliveryLogUnavailableError,
+    ParsedAlert,
+    Poster,
+    RejectSink,
+)
 
 __all__ = [
     "PERMANENT_STATUSES",
-    "AlertRecord",
-    "AlertSource",
     "Backoff",
-    "Delivery",
-    "DeliveryLog",
-    "DeliveryLogUnavailableError",
     "ForwardStats",
     "Forwarder",
-    "ParsedAlert",
-    "PostResult",
-    "Poster",
-    "RejectSink",
     "Renderer",
     "alertmanager_renderer",
     "pagerduty_renderer",
@@ -67,94 +68,6 @@ _STATUSES = ("triggered", "resolved")
 
 
 # ---------------------------------------------------------------- values and ports
-
-
-@dataclass(frozen=True, slots=True)
-class AlertRecord:
-    """One message of the alerts topic: where it is and its bytes."""
-
-    partition: int
-    offset: int
-    value: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedAlert:
-    """A record that parsed as an alert; ``index`` is its position in the polled batch."""
-
-    index: int
-    record: AlertRecord
-    alert: Alert
-
-
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One request body and the alerts it carries (consecutive in the batch)."""
-
-    body: bytes
-    alerts: tuple[ParsedAlert, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class PostResult:
-    """What a POST came back with; ``status`` is None when no HTTP response arrived.
-
-    >>> PostResult(202).ok, PostResult(None, "connection refused").ok, PostResult(500).ok
-    (True, False, False)
-    """
-
-    status: int | None
-    detail: str = ""
-    retry_after_s: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        """A 2xx response."""
-        return self.status is not None and 200 <= self.status < 300
-
-
-class DeliveryLogUnavailableError(Exception):
-    """The delivery log's store did not answer; the loop retries with backoff."""
-
-
-class AlertSource(Protocol):
-    """The alerts topic as a consumer group member with manual commits."""
-
-    def poll(self, timeout_ms: int, max_records: int) -> Sequence[AlertRecord]:
-        """Up to ``max_records`` records, in order within each partition."""
-        ...
-
-    def commit(self, offsets: Mapping[int, int]) -> None:
-        """Commit partition → next offset to read."""
-        ...
-
-
-class Poster(Protocol):
-    """An HTTP endpoint taking JSON bodies."""
-
-    def post(self, body: bytes) -> PostResult:
-        """POST one body; never raises for HTTP or connection errors."""
-        ...
-
-
-class DeliveryLog(Protocol):
-    """Alert ids already delivered by this forwarder (each remembered for a TTL)."""
-
-    def delivered(self, alert_ids: Sequence[str]) -> set[str]:
-        """The subset of ``alert_ids`` already delivered."""
-        ...
-
-    def remember(self, alert_ids: Sequence[str]) -> None:
-        """Record ``alert_ids`` as delivered."""
-        ...
-
-
-class RejectSink(Protocol):
-    """Where alerts a receiver refused as invalid go (a dead-letter topic)."""
-
-    def reject(self, records: Sequence[AlertRecord], reason: str, detail: str) -> None:
-        """Store the records durably with the reason; raise if that fails."""
-        ...
 
 
 Renderer = Callable[[Sequence[ParsedAlert]], list[Delivery]]

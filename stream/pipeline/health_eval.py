@@ -25,13 +25,13 @@ labels, or without the prediction sketch are skipped with the reason in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Literal, Protocol
+from typing import Literal
 
 from stream.catalog import ModelSpec
 from stream.core.health_alerts import health_step
-from stream.core.lifecycle import AlertEvent, AlertState
+from stream.core.lifecycle import AlertEvent
 from stream.core.model_health import (
     HealthDecision,
     estimate,
@@ -40,45 +40,13 @@ from stream.core.model_health import (
     performance_drop,
     sketch_score_counts,
 )
-from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
-from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
-from stream.pipeline.rollup import StoredWindow
+from stream.core.window import DAY_MS, HOUR, HOUR_MS
+from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 
-__all__ = ["HealthEvaluator", "HealthStore", "HealthVerdict", "judged_lag"]
+__all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag"]
 
 _METRICS: tuple[Literal["auc", "accuracy"], ...] = ("auc", "accuracy")
-
-
-class HealthStore(Protocol):
-    """What health evaluation reads and writes (Redis in production)."""
-
-    def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
-        """The labelled reference's performance state, if stored."""
-        ...
-
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
-        """The labels of predictions in the window, merged over partitions."""
-        ...
-
-    def predictions(self, model: str, key: WindowKey) -> int | None:
-        """Predictions (events) in the window, if it was rolled up."""
-        ...
-
-    def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
-        """The stored ``label`` / ``performance`` lifecycle states of (model, scale)."""
-        ...
-
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        decisions: Sequence[HealthDecision],
-        states: dict[str, AlertState],
-        alerts: Sequence[bytes],
-    ) -> None:
-        """Decisions, states and outbox events, atomically."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -179,7 +147,7 @@ class HealthEvaluator:
             states, got = health_step(states, spec.name, judged, labels, spec.alerts)
             events.extend(got)
         self.store.commit(
-            spec.name, window.key, decisions, states, [self.encode(e) for e in events]
+            HealthCommit(spec.name, window.key, decisions, states, [self.encode(e) for e in events])
         )
         return HealthVerdict(spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage)
 

@@ -46,6 +46,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
+from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import (
     HOUR_MS,
     NO_TIME,
@@ -54,30 +55,20 @@ from stream.core.window import (
     time_split,
     watermark_marks,
 )
-from stream.pipeline.ports import FlushWrite, HourWrite, PartitionSnapshot, SealNotice
+from stream.pipeline.ports import JOINT_KEY, FlushWrite, HourWrite, PartitionSnapshot, SealNotice
 
 __all__ = [
-    "JOINT_KEY",
     "TOO_MANY_OPEN_HOURS",
     "IngestLimits",
     "OpenHour",
     "PartitionIngest",
-    "Sketch",
-    "SketchParams",
     "joint_matrix",
     "joint_zero",
-    "merge_sketches",
     "seek_offset",
 ]
 
 #: Dead-letter reason of events that would open more unsealed hours than allowed.
 TOO_MANY_OPEN_HOURS = "too_many_open_hours"
-
-Sketch = NumericSketch | CategoricalSketch
-
-#: Stored field of a model-hour's joint sketch beside its feature sketches (not a valid
-#: feature name, so it never collides with one).
-JOINT_KEY = "@joint"
 
 
 def joint_zero(spec: ModelSpec) -> JointSketch | None:
@@ -97,27 +88,6 @@ def joint_matrix(
         if col is not None:
             out[:, j] = col.values if rows is None else col.values[rows]
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class SketchParams:
-    """Sketch parameters shared by every feature-hour of a deployment."""
-
-    relative_accuracy: float = 0.01
-    max_buckets: int = 2048
-    max_exact_categories: int = 1024
-
-    def zero(self, kind: str) -> Sketch:
-        """An empty sketch for a feature of ``kind``."""
-        if kind == "numeric":
-            return NumericSketch.zero(self.relative_accuracy, self.max_buckets)
-        return CategoricalSketch.zero(self.max_exact_categories)
-
-    def load(self, kind: str, data: bytes) -> Sketch:
-        """Deserialize a stored sketch of ``kind``."""
-        if kind == "numeric":
-            return NumericSketch.from_bytes(data)
-        return CategoricalSketch.from_bytes(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -506,16 +476,6 @@ class PartitionIngest:
         if count:
             del self.outbox[:count]
             self._offset_dirty = True
-
-
-def merge_sketches(a: Sketch, b: Sketch) -> Sketch:
-    """Merge two sketches of the same kind (a new value; neither input changes)."""
-    if isinstance(a, NumericSketch) and isinstance(b, NumericSketch):
-        return a.merge(b)
-    if isinstance(a, CategoricalSketch) and isinstance(b, CategoricalSketch):
-        return a.merge(b)
-    msg = f"cannot merge {type(a).__name__} with {type(b).__name__}"
-    raise TypeError(msg)
 
 
 def _restore_joint(spec: ModelSpec, blob: bytes | None) -> JointSketch | None:

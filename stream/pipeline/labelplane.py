@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 
 from stream.catalog import Catalog
 from stream.contract import Limits
-from stream.pipeline.labels import LabelStore, PartitionLabels, parse_labels
-from stream.pipeline.ports import Clock, DeadLetter, DeadLetterSink, RecordBatch
+from stream.pipeline.labels import PartitionLabels, parse_labels
+from stream.pipeline.ports import (
+    Clock,
+    DeadLetter,
+    DeadLetterSink,
+    LabelStats,
+    LabelStore,
+    RecordBatch,
+)
 
-__all__ = ["LabelPlane", "LabelStats"]
+__all__ = ["LabelPlane"]
 
 #: Duplicate-id sets outlive the model's label delay by this much.
 SEEN_TTL_SLACK_MS = 86_400_000
-
-
-@dataclass(slots=True)
-class LabelStats:
-    """Counters of one worker's label consumer (exported to Prometheus)."""
-
-    consumed: int = 0
-    unknown_model: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
-    flushes: int = 0
-    positions: dict[int, int] = field(default_factory=dict)
 
 
 class LabelPlane:

@@ -40,7 +40,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,15 +51,12 @@ from stream.contract._record import _Bad, _decode, _show, event_ms
 from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
 from stream.core.performance import BinaryPerformance
 from stream.core.window import HOUR_MS, floor_to
+from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
 __all__ = [
     "DUPLICATE",
     "LABEL_TOO_LATE",
     "LabelBlock",
-    "LabelHourWrite",
-    "LabelSnapshot",
-    "LabelStore",
-    "LabelWrite",
     "ParsedLabels",
     "PartitionLabels",
     "id_hash",
@@ -195,58 +192,6 @@ def parse_labels(
 
 
 # -- state of one (model, partition) ----------------------------------------------
-@dataclass(frozen=True, slots=True)
-class LabelHourWrite:
-    """One prediction-hour's performance state and the ids first seen since the last flush."""
-
-    hour_ms: int
-    state: bytes
-    new_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LabelWrite:
-    """Everything one atomic, fenced label flush of a (model, partition) writes."""
-
-    model: str
-    partition: int
-    token: str
-    next_offset: int | None
-    newest_record_ms: int | None
-    open_hours: tuple[int, ...]
-    hours: tuple[LabelHourWrite, ...]
-    counters: Mapping[str, int]
-    seen_ttl_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class LabelSnapshot:
-    """What a (model, partition)'s label state left in the store at its last flush."""
-
-    next_offset: int | None = None
-    newest_record_ms: int | None = None
-    hours: Mapping[int, bytes] = field(default_factory=dict)
-    counters: Mapping[str, int] = field(default_factory=dict)
-
-
-class LabelStore(Protocol):
-    """Durable label state per (model, partition): claim, duplicate look-ups, fenced flush."""
-
-    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
-        """Take ownership (new token) and load what the last owner flushed."""
-        ...
-
-    def seen(
-        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
-    ) -> dict[int, npt.NDArray[np.int64]]:
-        """Hour → those of ``ids`` the store already holds (flushed labels)."""
-        ...
-
-    def flush(self, writes: Sequence[LabelWrite]) -> None:
-        """Write each atomically; raise StaleWriterError when fenced out."""
-        ...
-
-
 @dataclass(slots=True)
 class PartitionLabels:
     """Label state of one (model, partition), rebuilt from a snapshot on claim."""

@@ -32,14 +32,15 @@ import numpy as np
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.calibrate import Baseline, ModelCalibration, Scale, calibrate_model
-from stream.core.decide import Decision
 from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent, AlertState
+from stream.core.sketch.params import SketchParams, merge_sketches
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
 from stream.pipeline.evaluate import Evaluator, WindowVerdict
-from stream.pipeline.ingest import JOINT_KEY, SketchParams, joint_zero, merge_sketches
+from stream.pipeline.ingest import joint_zero
+from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, StoredWindow
 from stream.pipeline.reference import Reference, ReferenceBuilder
-from stream.pipeline.rollup import StoredWindow, roll_up
+from stream.pipeline.rollup import roll_up
 from stream.pipeline.tabular import Chunk, Rejects, chunk_block
 
 __all__ = [
@@ -211,19 +212,11 @@ class MemoryEvaluations:
         """The lifecycle states so far."""
         return {b: self.states.get((model, scale, b)) for b in baselines}
 
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        baseline: str,
-        decisions: Sequence[Decision],
-        state: AlertState,
-        alerts: Sequence[bytes],
-    ) -> None:
+    def commit(self, c: EvaluationCommit) -> None:
         """Keep the decisions (as the Redis store encodes them), state and alerts."""
-        self.decisions.setdefault(window, {})[baseline] = [d.to_dict() for d in decisions]
-        self.states[(model, window.scale, baseline)] = state
-        self.outbox.extend(alerts)
+        self.decisions.setdefault(c.window, {})[c.baseline] = [d.to_dict() for d in c.decisions]
+        self.states[(c.model, c.window.scale, c.baseline)] = c.state
+        self.outbox.extend(c.alerts)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,15 @@
-"""Ports: what the pipeline needs from the outside world, as Protocols.
+"""Ports: what the pipeline needs from the outside world, as Protocols and values.
 
-Adapters in ``stream.adapters`` implement them against Kafka and Redis; tests
-of pure orchestration can implement them in memory. The pipeline never imports
-a client library (an import-linter contract holds it so).
+This module is the only seam between ``stream.pipeline`` and ``stream.adapters``:
+every store, sink and source the pipeline talks to is a Protocol here, with the
+values that cross it (writes, snapshots, stored windows, counters the adapters
+export). Adapters implement them against Kafka, Redis and HTTP; tests and the
+offline check implement them in memory. The pipeline never imports a client
+library, and neither does this module (import-linter contracts hold it so:
+docs/architecture.md, "Ports and layers").
+
+Sections: ingest (records, dead letters, seal notices, the sketch store), rollups
+(windows), evaluation, labels and model health, the alert forwarder, counters.
 """
 
 from __future__ import annotations
@@ -14,21 +21,61 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from stream.catalog import ModelSpec
+from stream.core.alert import Alert
+from stream.core.calibrate import ModelCalibration
+from stream.core.decide import Decision
+from stream.core.lifecycle import AlertState
+from stream.core.model_health import HealthDecision
+from stream.core.performance import BinaryPerformance
+from stream.core.window import WindowKey
+
 __all__ = [
+    "JOINT_KEY",
+    "AlertRecord",
+    "AlertSource",
     "Clock",
     "DeadLetter",
     "DeadLetterSink",
+    "Delivery",
+    "DeliveryLog",
+    "DeliveryLogUnavailableError",
+    "EvaluationCommit",
+    "EvaluationStore",
     "EventClock",
+    "EventSource",
     "FlushWrite",
+    "HealthCommit",
+    "HealthStore",
     "HourWrite",
+    "IngestStats",
+    "LabelHourWrite",
+    "LabelSnapshot",
+    "LabelStats",
+    "LabelStore",
+    "LabelWrite",
+    "LatencyHistogram",
     "NoticeSink",
+    "ParsedAlert",
     "PartitionSnapshot",
+    "PostResult",
+    "Poster",
     "RawRecord",
     "RecordBatch",
+    "RejectSink",
     "SealNotice",
     "SketchStore",
     "StaleWriterError",
+    "StoredWindow",
+    "WindowStore",
 ]
+
+#: Stored field of a model-hour's joint sketch beside its feature sketches (not a valid
+#: feature name, so it never collides with one).
+JOINT_KEY = "@joint"
+
+
+# ---------------------------------------------------------------- ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,3 +251,346 @@ class EventClock(Protocol):
     def since_ms(self) -> int | None:
         """The clock's earliest reading (live: now; a replay: its range start, if any)."""
         ...
+
+
+class EventSource(Protocol):
+    """Events by position, e.g. a synthetic stream (what a reference can fold)."""
+
+    def encoded(self, first: int, n: int) -> list[bytes]:
+        """Events ``first`` … ``first + n - 1`` as encoded records."""
+        ...
+
+    def times(self, first: int, n: int) -> npt.NDArray[np.int64]:
+        """Their event times (UTC ms)."""
+        ...
+
+
+# ---------------------------------------------------------------- rollups
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWindow:
+    """A model's merged window: event and late counts, one sketch per column (bytes)."""
+
+    key: WindowKey
+    events: int
+    late: int
+    sketches: Mapping[str, bytes]
+
+
+class WindowStore(Protocol):
+    """What rollups read and write."""
+
+    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
+        """(seal point or None, idle?) of every partition with ingest state for ``model``."""
+        ...
+
+    def add_pending(self, model: str, hours: Sequence[int]) -> None:
+        """Hours that some partition sealed with data (from seal notices)."""
+        ...
+
+    def pending_hours(self, model: str) -> list[int]:
+        """Hours some partition sealed with data, not rolled up yet (ascending)."""
+        ...
+
+    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
+        """(events, sketches) of every partition that has data in ``hour_ms``."""
+        ...
+
+    def late_count(self, model: str, hour_ms: int) -> int:
+        """Late events counted for ``hour_ms`` across partitions so far."""
+        ...
+
+    def pending_days(self, model: str) -> list[int]:
+        """Days with at least one hour window and no day window yet (ascending)."""
+        ...
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A stored model window, if any."""
+        ...
+
+    def create_window(self, model: str, window: StoredWindow) -> bool:
+        """Write ``window`` unless it exists; True when this call created it.
+
+        Creating an hour window also removes the hour from the pending hours and
+        adds its day to the pending days; creating a day removes the pending day.
+        """
+        ...
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationCommit:
+    """One (model, window, baseline) evaluation: decisions, new state, encoded alerts."""
+
+    model: str
+    window: WindowKey
+    baseline: str
+    decisions: Sequence[Decision]
+    state: AlertState
+    alerts: Sequence[bytes]
+
+
+class EvaluationStore(Protocol):
+    """What evaluation reads and writes (Redis in production)."""
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up model window, if any."""
+        ...
+
+    def reference(
+        self, spec: ModelSpec
+    ) -> tuple[Mapping[str, bytes], ModelCalibration | None] | None:
+        """The model's reference sketches (bytes) and its calibration, if stored."""
+        ...
+
+    def alert_states(
+        self, model: str, scale: str, baselines: Sequence[str]
+    ) -> Mapping[str, AlertState | None]:
+        """The lifecycle state of (model, scale, baseline) for each baseline (one read)."""
+        ...
+
+    def commit(self, c: EvaluationCommit) -> None:
+        """Decisions, state and ``alerts`` (into the outbox), atomically."""
+        ...
+
+
+# ---------------------------------------------------------------- labels, model health
+
+
+@dataclass(frozen=True, slots=True)
+class LabelHourWrite:
+    """One prediction-hour's performance state and the ids first seen since the last flush."""
+
+    hour_ms: int
+    state: bytes
+    new_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelWrite:
+    """Everything one atomic, fenced label flush of a (model, partition) writes."""
+
+    model: str
+    partition: int
+    token: str
+    next_offset: int | None
+    newest_record_ms: int | None
+    open_hours: tuple[int, ...]
+    hours: tuple[LabelHourWrite, ...]
+    counters: Mapping[str, int]
+    seen_ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelSnapshot:
+    """What a (model, partition)'s label state left in the store at its last flush."""
+
+    next_offset: int | None = None
+    newest_record_ms: int | None = None
+    hours: Mapping[int, bytes] = field(default_factory=dict)
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+class LabelStore(Protocol):
+    """Durable label state per (model, partition): claim, duplicate look-ups, fenced flush."""
+
+    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
+        """Take ownership (new token) and load what the last owner flushed."""
+        ...
+
+    def seen(
+        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
+    ) -> dict[int, npt.NDArray[np.int64]]:
+        """Hour → those of ``ids`` the store already holds (flushed labels)."""
+        ...
+
+    def flush(self, writes: Sequence[LabelWrite]) -> None:
+        """Write each atomically; raise StaleWriterError when fenced out."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HealthCommit:
+    """One window's health evaluation: decisions, the new states, encoded alerts."""
+
+    model: str
+    window: WindowKey
+    decisions: Sequence[HealthDecision]
+    states: Mapping[str, AlertState]
+    alerts: Sequence[bytes]
+
+
+class HealthStore(Protocol):
+    """What health evaluation reads and writes (Redis in production)."""
+
+    def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
+        """The labelled reference's performance state, if stored."""
+        ...
+
+    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+        """The labels of predictions in the window, merged over partitions."""
+        ...
+
+    def predictions(self, model: str, key: WindowKey) -> int | None:
+        """Predictions (events) in the window, if it was rolled up."""
+        ...
+
+    def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
+        """The stored ``label`` / ``performance`` lifecycle states of (model, scale)."""
+        ...
+
+    def commit(self, c: HealthCommit) -> None:
+        """Decisions, states and outbox events, atomically."""
+        ...
+
+
+# ---------------------------------------------------------------- the alert forwarder
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """One message of the alerts topic: where it is and its bytes."""
+
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAlert:
+    """A record that parsed as an alert; ``index`` is its position in the polled batch."""
+
+    index: int
+    record: AlertRecord
+    alert: Alert
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One request body and the alerts it carries (consecutive in the batch)."""
+
+    body: bytes
+    alerts: tuple[ParsedAlert, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """What a POST came back with; ``status`` is None when no HTTP response arrived.
+
+    >>> PostResult(202).ok, PostResult(None, "connection refused").ok, PostResult(500).ok
+    (True, False, False)
+    """
+
+    status: int | None
+    detail: str = ""
+    retry_after_s: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx response."""
+        return self.status is not None and 200 <= self.status < 300
+
+
+class DeliveryLogUnavailableError(Exception):
+    """The delivery log's store did not answer; the loop retries with backoff."""
+
+
+class AlertSource(Protocol):
+    """The alerts topic as a consumer group member with manual commits."""
+
+    def poll(self, timeout_ms: int, max_records: int) -> Sequence[AlertRecord]:
+        """Up to ``max_records`` records, in order within each partition."""
+        ...
+
+    def commit(self, offsets: Mapping[int, int]) -> None:
+        """Commit partition → next offset to read."""
+        ...
+
+
+class Poster(Protocol):
+    """An HTTP endpoint taking JSON bodies."""
+
+    def post(self, body: bytes) -> PostResult:
+        """POST one body; never raises for HTTP or connection errors."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    """Alert ids already delivered by this forwarder (each remembered for a TTL)."""
+
+    def delivered(self, alert_ids: Sequence[str]) -> set[str]:
+        """The subset of ``alert_ids`` already delivered."""
+        ...
+
+    def remember(self, alert_ids: Sequence[str]) -> None:
+        """Record ``alert_ids`` as delivered."""
+        ...
+
+
+class RejectSink(Protocol):
+    """Where alerts a receiver refused as invalid go (a dead-letter topic)."""
+
+    def reject(self, records: Sequence[AlertRecord], reason: str, detail: str) -> None:
+        """Store the records durably with the reason; raise if that fails."""
+        ...
+
+
+# ---------------------------------------------------------------- counters adapters export
+
+FLUSH_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(slots=True)
+class LatencyHistogram:
+    """Cumulative histogram with fixed bucket bounds, in the Prometheus shape."""
+
+    bounds: tuple[float, ...] = FLUSH_BUCKETS_S
+    counts: list[int] = field(default_factory=lambda: [0] * (len(FLUSH_BUCKETS_S) + 1))
+    total: float = 0.0
+    n: int = 0
+
+    def observe(self, seconds: float) -> None:
+        """Record one observation."""
+        self.counts[int(np.searchsorted(self.bounds, seconds, side="left"))] += 1
+        self.total += seconds
+        self.n += 1
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counters of one worker's data plane (exported by the Prometheus adapter)."""
+
+    consumed: int = 0
+    accepted: int = 0
+    unknown_model: int = 0
+    #: The same events by model name (the first ``dataplane.MAX_UNKNOWN_NAMES``; the rest as "…").
+    unknown_models: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    late: int = 0
+    late_by_model: dict[str, int] = field(default_factory=dict)
+    undeclared_overflow: int = 0
+    batches: int = 0
+    batch_records: int = 0
+    flushes: int = 0
+    flush_errors: int = 0
+    notices: int = 0
+    last_flush_ms: int = 0
+    flush_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    positions: dict[int, int] = field(default_factory=dict)
+    #: Records fetched before their partition was (re-)claimed: not applied, read again.
+    stale_records: int = 0
+
+
+@dataclass(slots=True)
+class LabelStats:
+    """Counters of one worker's label consumer (exported to Prometheus)."""
+
+    consumed: int = 0
+    unknown_model: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    flushes: int = 0
+    positions: dict[int, int] = field(default_factory=dict)

@@ -30,9 +30,10 @@ from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
+from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import iso_ms
-from stream.pipeline.ingest import Sketch, SketchParams, joint_matrix, joint_zero, merge_sketches
-from stream.synth import SyntheticStream
+from stream.pipeline.ingest import joint_matrix, joint_zero
+from stream.pipeline.ports import EventSource
 
 __all__ = [
     "Reference",
@@ -188,8 +189,12 @@ class ReferenceBuilder:
             positive.append(text == pos_text)
         perf.update(scores, positive, threshold=rules.threshold)
 
-    def add_synthetic(self, gen: SyntheticStream, total: int, batch: int = 10_000) -> None:
-        """Fold the first ``total`` events of a synthetic stream (record time = event time)."""
+    def add_synthetic(self, gen: EventSource, total: int, batch: int = 10_000) -> None:
+        """Fold the first ``total`` events of a stream (record time = event time).
+
+        ``gen`` is any :class:`~stream.pipeline.ports.EventSource`, e.g. a
+        ``stream.synth.SyntheticStream`` the caller built.
+        """
         for first in range(0, total, batch):
             n = min(batch, total - first)
             self.add(gen.encoded(first, n), gen.times(first, n).tolist())

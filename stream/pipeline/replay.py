@@ -28,8 +28,9 @@ from functools import partial
 
 from stream.catalog import Catalog
 from stream.contract import Limits
+from stream.core.sketch.params import SketchParams
 from stream.pipeline.dataplane import DataPlane
-from stream.pipeline.ingest import IngestLimits, SketchParams
+from stream.pipeline.ingest import IngestLimits
 from stream.pipeline.ports import (
     Clock,
     DeadLetter,
@@ -37,8 +38,10 @@ from stream.pipeline.ports import (
     RecordBatch,
     SealNotice,
     SketchStore,
+    StoredWindow,
+    WindowStore,
 )
-from stream.pipeline.rollup import RollupResult, StoredWindow, WindowStore, roll_up
+from stream.pipeline.rollup import RollupResult, roll_up
 
 __all__ = [
     "RangeClock",

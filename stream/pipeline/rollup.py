@@ -23,64 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from stream.catalog import ModelSpec
 from stream.core.sketch import JointSketch
+from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
-from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams, joint_zero, merge_sketches
+from stream.pipeline.ingest import joint_zero
+from stream.pipeline.ports import JOINT_KEY, StoredWindow, WindowStore
 
-__all__ = ["RollupResult", "StoredWindow", "WindowStore", "roll_up"]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredWindow:
-    """A model's merged window: event and late counts, one sketch per column (bytes)."""
-
-    key: WindowKey
-    events: int
-    late: int
-    sketches: Mapping[str, bytes]
-
-
-class WindowStore(Protocol):
-    """What rollups read and write."""
-
-    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
-        """(seal point or None, idle?) of every partition with ingest state for ``model``."""
-        ...
-
-    def add_pending(self, model: str, hours: Sequence[int]) -> None:
-        """Hours that some partition sealed with data (from seal notices)."""
-        ...
-
-    def pending_hours(self, model: str) -> list[int]:
-        """Hours some partition sealed with data, not rolled up yet (ascending)."""
-        ...
-
-    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
-        """(events, sketches) of every partition that has data in ``hour_ms``."""
-        ...
-
-    def late_count(self, model: str, hour_ms: int) -> int:
-        """Late events counted for ``hour_ms`` across partitions so far."""
-        ...
-
-    def pending_days(self, model: str) -> list[int]:
-        """Days with at least one hour window and no day window yet (ascending)."""
-        ...
-
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        """A stored model window, if any."""
-        ...
-
-    def create_window(self, model: str, window: StoredWindow) -> bool:
-        """Write ``window`` unless it exists; True when this call created it.
-
-        Creating an hour window also removes the hour from the pending hours and
-        adds its day to the pending days; creating a day removes the pending day.
-        """
-        ...
+__all__ = ["RollupResult", "complete_through", "roll_up"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,7 @@ from stream.core.alert import Alert, build_alert
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent, AlertState, LifecycleRules, OpenAlert, step
 from stream.core.window import DAY_MS, HOUR_MS, WindowKey
-from stream.pipeline.ports import FlushWrite, HourWrite
-from stream.pipeline.rollup import StoredWindow
+from stream.pipeline.ports import EvaluationCommit, FlushWrite, HourWrite, StoredWindow
 from tests.conftest import NewTopic
 from tests.integration.worker_harness import (
     DRIFTSTREAM,
@@ -404,9 +403,10 @@ def seeded(
         last_window_ms=h - HOUR_MS,
         open=OpenAlert("ds-0123456789abcdef", h - 2 * HOUR_MS, ("amount",), ("amount",), "warning"),
     )
-    evaluations.commit(MODEL, WindowKey("hour", h - HOUR_MS), "reference", [], open_state, [b"x"])
+    last = WindowKey("hour", h - HOUR_MS)
+    evaluations.commit(EvaluationCommit(MODEL, last, "reference", [], open_state, [b"x"]))
     quiet = AlertState(MODEL, "hour", "previous", last_window_ms=h - HOUR_MS)
-    evaluations.commit(MODEL, WindowKey("hour", h - HOUR_MS), "previous", [], quiet, [])
+    evaluations.commit(EvaluationCommit(MODEL, last, "previous", [], quiet, []))
 
     config = tmp_path / "status.toml"
     config.write_text(

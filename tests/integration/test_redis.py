@@ -107,7 +107,7 @@ def test_dashboard_late_counts_include_events_after_the_rollup(
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.catalog import Catalog, ModelSpec
     from stream.core.window import HOUR_MS, WindowKey
-    from stream.pipeline.rollup import StoredWindow
+    from stream.pipeline.ports import StoredWindow
     from stream.web.data import DashboardData
 
     spec = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})

@@ -24,11 +24,11 @@ from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import Catalog, ModelSpec
 from stream.cli import main
+from stream.core.sketch.params import Sketch, merge_sketches
 from stream.core.window import DAY, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import Evaluator, alert_encoder
-from stream.pipeline.ingest import Sketch, merge_sketches
+from stream.pipeline.ports import StoredWindow
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
-from stream.pipeline.rollup import StoredWindow
 from stream.settings import Settings
 from stream.synth import Drift, SyntheticStream
 from stream.web.svg import fmt

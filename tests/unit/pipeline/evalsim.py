@@ -21,13 +21,13 @@ import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration, calibrate_model
-from stream.core.decide import Decision
 from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent, AlertState
+from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import Evaluator
-from stream.pipeline.ingest import JOINT_KEY, Sketch, SketchParams, joint_zero
-from stream.pipeline.rollup import StoredWindow
+from stream.pipeline.ingest import joint_zero
+from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, StoredWindow
 from stream.synth import Drift, SyntheticStream
 
 START = 1_767_225_600_000  # Thursday 2026-01-01T00:00Z
@@ -114,23 +114,15 @@ class MemoryEvaluationStore:
     ) -> dict[str, AlertState | None]:
         return {b: self.states.get((model, scale, b)) for b in baselines}
 
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        baseline: str,
-        decisions: Sequence[Decision],
-        state: AlertState,
-        alerts: Sequence[bytes],
-    ) -> None:
+    def commit(self, c: EvaluationCommit) -> None:
         # Round-trip through JSON like the Redis store, so state survives serialisation.
-        self.decisions[(model, window, baseline)] = json.loads(
-            json.dumps([d.to_dict() for d in decisions])
+        self.decisions[(c.model, c.window, c.baseline)] = json.loads(
+            json.dumps([d.to_dict() for d in c.decisions])
         )
-        self.states[(model, window.scale, baseline)] = AlertState.from_dict(
-            json.loads(json.dumps(state.to_dict()))
+        self.states[(c.model, c.window.scale, c.baseline)] = AlertState.from_dict(
+            json.loads(json.dumps(c.state.to_dict()))
         )
-        self.outbox.extend(alerts)
+        self.outbox.extend(c.alerts)
 
 
 @dataclass(frozen=True)

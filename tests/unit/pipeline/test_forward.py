@@ -15,17 +15,15 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState, LifecycleRules, step
 from stream.core.window import HOUR_MS, WindowKey
 from stream.pipeline.forward import (
-    AlertRecord,
     Backoff,
-    DeliveryLogUnavailableError,
     Forwarder,
-    PostResult,
     Renderer,
     alertmanager_renderer,
     pagerduty_renderer,
     parse_alert,
     webhook_renderer,
 )
+from stream.pipeline.ports import AlertRecord, DeliveryLogUnavailableError, PostResult
 
 T0 = 1_767_618_000_000  # 2026-01-05T13:00Z
 BASE = "https://drift.example.com"

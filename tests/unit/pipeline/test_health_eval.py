@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +14,7 @@ from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY, DAY_MS, WindowKey
 from stream.pipeline.health_eval import HealthEvaluator, judged_lag
-from stream.pipeline.rollup import StoredWindow
+from stream.pipeline.ports import HealthCommit, StoredWindow
 
 T0 = 1_767_225_600_000
 A, B = -3.0, 1.7
@@ -52,17 +51,10 @@ class MemHealth:
     def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
         return dict(self.states)
 
-    def commit(
-        self,
-        model: str,
-        window: WindowKey,
-        decisions: Sequence[HealthDecision],
-        states: dict[str, AlertState],
-        alerts: Sequence[bytes],
-    ) -> None:
-        self.decided[window.start_ms] = list(decisions)
-        self.states = dict(states)
-        self.outbox.extend(alerts)
+    def commit(self, c: HealthCommit) -> None:
+        self.decided[c.window.start_ms] = list(c.decisions)
+        self.states = dict(c.states)
+        self.outbox.extend(c.alerts)
 
 
 def _encode(e: AlertEvent) -> bytes:

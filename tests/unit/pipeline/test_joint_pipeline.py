@@ -8,7 +8,8 @@ from stream.catalog import Catalog, ModelSpec
 from stream.contract import parse_batch
 from stream.core.sketch import JointSketch
 from stream.core.window import HOUR_MS
-from stream.pipeline.ingest import JOINT_KEY, PartitionIngest
+from stream.pipeline.ingest import PartitionIngest
+from stream.pipeline.ports import JOINT_KEY
 from stream.pipeline.rollup import roll_up
 from stream.synth import Drift, SyntheticStream
 from tests.unit.pipeline.test_rollup import FakeWindows

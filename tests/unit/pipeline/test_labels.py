@@ -16,8 +16,13 @@ from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits
 from stream.core.performance import BinaryPerformance
 from stream.pipeline.labelplane import LabelPlane
-from stream.pipeline.labels import LabelSnapshot, LabelWrite
-from stream.pipeline.ports import DeadLetter, RecordBatch, StaleWriterError
+from stream.pipeline.ports import (
+    DeadLetter,
+    LabelSnapshot,
+    LabelWrite,
+    RecordBatch,
+    StaleWriterError,
+)
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000

@@ -9,7 +9,8 @@ import numpy as np
 from stream.catalog import ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
-from stream.pipeline.rollup import StoredWindow, complete_through, roll_up
+from stream.pipeline.ports import StoredWindow
+from stream.pipeline.rollup import complete_through, roll_up
 
 SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric", "c": "categorical"}})
 
