@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import redis
-from redis.cluster import RedisCluster
 
 from stream.adapters.redis_keys import Keys
+from stream.adapters.redis_store import FencedFlush
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
-from stream.pipeline.ports import LabelSnapshot, LabelWrite, StaleWriterError
+from stream.pipeline.ports import LabelSnapshot, LabelWrite
 
 __all__ = ["RedisLabelStore"]
 
@@ -66,8 +66,7 @@ class RedisLabelStore:
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self._r = client
         self.keys = Keys(namespace)
-        self._flush = client.register_script(_FLUSH_LUA)
-        self._cluster = isinstance(client, RedisCluster)
+        self._flush = FencedFlush[LabelWrite](client, _FLUSH_LUA, " (labels)")
 
     def _base(self, model: str, partition: int) -> str:
         return self.keys.partition(model, partition)[: -len(":part")]
@@ -143,20 +142,7 @@ class RedisLabelStore:
 
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
-        if not writes:
-            return
-        if self._cluster:
-            self._r.script_load(_FLUSH_LUA)
-        with self._r.pipeline(transaction=False) as p:
-            for w in writes:
-                keys, args = self._args(w)
-                self._flush(keys=keys, args=args, client=p)
-            results = p.execute()
-        stale = [w for w, ok in zip(writes, results, strict=True) if ok != 1]
-        if stale:
-            names = ", ".join(f"{w.model}/{w.partition} (labels)" for w in stale)
-            msg = f"partitions claimed by another worker: {names}"
-            raise StaleWriterError(msg)
+        self._flush.run(writes, self._args)
 
     def _args(self, w: LabelWrite) -> tuple[list[str], list[Any]]:
         keys = [self.part_key(w.model, w.partition)]

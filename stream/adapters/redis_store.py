@@ -10,9 +10,9 @@ Writes of several partitions are pipelined into one round trip.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 import redis
@@ -28,7 +28,7 @@ from stream.pipeline.ports import (
     StaleWriterError,
 )
 
-__all__ = ["RedisSketchStore", "decode_notice", "encode_notice", "redis_client"]
+__all__ = ["FencedFlush", "RedisSketchStore", "decode_notice", "encode_notice", "redis_client"]
 
 FEATURE_PREFIX = b"f:"
 UNDECLARED_PREFIX = b"u:"
@@ -87,6 +87,54 @@ def _int_or_none(value: bytes | None) -> int | None:
     return int(value) if value else None
 
 
+class _Fenced(Protocol):
+    """A write to one (model, partition), fenced by its claim's token."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+
+W = TypeVar("W", bound=_Fenced)
+
+
+class FencedFlush(Generic[W]):
+    """A flush script run once per (model, partition) write, pipelined in one round trip.
+
+    The script answers 1 when it wrote, anything else when the write's token is
+    stale (another worker claimed the partition since): those raise
+    ``StaleWriterError`` naming them, after the others were written.
+    """
+
+    def __init__(self, client: redis.Redis, lua: str, what: str = "") -> None:
+        self._r = client
+        self._lua = lua
+        self._script = client.register_script(lua)
+        self._cluster = isinstance(client, RedisCluster)
+        self._what = what
+
+    def run(self, writes: Sequence[W], args: Callable[[W], tuple[list[str], list[Any]]]) -> None:
+        """Run the script for each write (``args`` gives its keys and arguments)."""
+        if not writes:
+            return
+        if self._cluster:
+            # redis-py's cluster pipeline does not load scripts the way the plain one
+            # does (NOSCRIPT): load it on every primary first (a no-op when cached).
+            self._r.script_load(self._lua)
+        with self._r.pipeline(transaction=False) as p:
+            for w in writes:
+                keys, argv = args(w)
+                self._script(keys=keys, args=argv, client=p)
+            results = p.execute()
+        stale = [w for w, ok in zip(writes, results, strict=True) if ok != 1]
+        if stale:
+            names = ", ".join(f"{w.model}/{w.partition}{self._what}" for w in stale)
+            msg = f"partitions claimed by another worker: {names}"
+            raise StaleWriterError(msg)
+
+
 class RedisSketchStore:
     """Per-partition ingest state in Redis, fenced by a token per claim."""
 
@@ -96,8 +144,7 @@ class RedisSketchStore:
         self._r = client
         self.keys = Keys(namespace)
         self._retention_ms = sealed_retention_ms
-        self._flush = client.register_script(_FLUSH_LUA)
-        self._cluster = isinstance(client, RedisCluster)
+        self._flush = FencedFlush[FlushWrite](client, _FLUSH_LUA)
 
     def claim(self, model: str, partition: int) -> tuple[str, PartitionSnapshot]:
         """Take ownership with a fresh token, then load the last flushed state."""
@@ -157,22 +204,7 @@ class RedisSketchStore:
 
     def flush(self, writes: Sequence[FlushWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
-        if not writes:
-            return
-        if self._cluster:
-            # redis-py's cluster pipeline does not load scripts the way the plain one
-            # does (NOSCRIPT): load it on every primary first (a no-op when cached).
-            self._r.script_load(_FLUSH_LUA)
-        with self._r.pipeline(transaction=False) as p:
-            for w in writes:
-                keys, args = self._flush_args(w)
-                self._flush(keys=keys, args=args, client=p)
-            results = p.execute()
-        stale = [w for w, ok in zip(writes, results, strict=True) if ok != 1]
-        if stale:
-            names = ", ".join(f"{w.model}/{w.partition}" for w in stale)
-            msg = f"partitions claimed by another worker: {names}"
-            raise StaleWriterError(msg)
+        self._flush.run(writes, self._flush_args)
 
     def _flush_args(self, w: FlushWrite) -> tuple[list[str], list[Any]]:
         k = self.keys

@@ -1,1 +1,8 @@
-"""Orchestration over ports: ingest, flush, seal, rollup, evaluate, replay."""
+"""Orchestration over ports (:mod:`stream.pipeline.ports`); no client library here.
+
+Ingest (``ingest``, ``dataplane``; labels: ``labels``, ``labelplane``), rollups
+(``rollup``, ``control``), evaluation (``evaluate``, ``health_eval``), worker
+health (``health``), references (``reference``, ``tabular``), replays
+(``replay``), the offline check (``offline``) and the alert forwarder
+(``forward``). Flushing and sealing are steps of ``ingest``/``dataplane``.
+"""

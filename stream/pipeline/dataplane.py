@@ -1,8 +1,9 @@
 """The data plane's batch loop, over ports: parse → apply → (periodically) flush.
 
-The Kafka adapter drives it: it calls :meth:`DataPlane.assign` and
-:meth:`DataPlane.revoke` from its rebalance listener and :meth:`DataPlane.process`
-with each ``getmany`` result. One flush (``DataPlane.flush``) runs these steps
+The worker's ``IngestService`` (stream/runtime.py) drives it: it calls
+:meth:`DataPlane.assign` and :meth:`DataPlane.revoke` from the Kafka consumer's
+rebalance listener and :meth:`DataPlane.process` with each ``getmany`` result;
+a replay (``stream.pipeline.replay.ingest_range``) drives it over a range. One flush (``DataPlane.flush``) runs these steps
 in this order; each is safe to crash after:
 
 1. **Dead letters** of everything applied so far are sent and acknowledged,
@@ -258,18 +259,7 @@ class DataPlane:
         self.stats.positions[partition] = last + 1
         self._next[partition] = last + 1
         self._since_flush += len(records)
-        self._letters.extend(
-            DeadLetter(
-                reason=r.reason,
-                detail=r.detail,
-                raw=r.raw if r.raw is not None else b"",
-                topic=self.topic,
-                partition=r.partition,
-                offset=r.offset,
-                timestamp_ms=r.ts_ms,
-            )
-            for r in batch.rejections
-        )
+        self._letters.extend(DeadLetter.of(r, self.topic) for r in batch.rejections)
         if refused:
             self._refuse(records, sorted(refused))
         return list(batch.blocks)

@@ -37,7 +37,7 @@ order (the why lives in docs/architecture.md, "Exactly-once state"):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -106,12 +106,8 @@ class IngestLimits:
 
     @classmethod
     def from_settings(cls, ingest: Any) -> IngestLimits:
-        """From an ``IngestSettings``."""
-        return cls(
-            watermark_min_events=ingest.watermark_min_events,
-            max_open_hours=ingest.max_open_hours,
-            max_undeclared_keys=ingest.max_undeclared_keys,
-        )
+        """From an ``IngestSettings`` (the same names there)."""
+        return cls(**{f.name: getattr(ingest, f.name) for f in fields(cls)})
 
 
 @dataclass(slots=True)

@@ -147,18 +147,7 @@ class LabelPlane:
                     s.outcomes[k] = s.outcomes.get(k, 0) + v - before.get(k, 0)
         s.positions[partition] = last + 1
         self._since_flush += len(batch)
-        self._letters.extend(
-            DeadLetter(
-                reason=r.reason,
-                detail=r.detail,
-                raw=r.raw if r.raw is not None else b"",
-                topic=self.topic,
-                partition=r.partition,
-                offset=r.offset,
-                timestamp_ms=r.ts_ms,
-            )
-            for r in parsed.rejections
-        )
+        self._letters.extend(DeadLetter.of(r, self.topic) for r in parsed.rejections)
 
     async def flush(self) -> None:
         """Run the flush protocol now."""

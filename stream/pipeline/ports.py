@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.catalog import ModelSpec
+from stream.contract import Rejection
 from stream.core.alert import Alert
 from stream.core.calibrate import ModelCalibration
 from stream.core.decide import Decision
@@ -132,6 +133,13 @@ class DeadLetter:
     partition: int
     offset: int
     timestamp_ms: int
+
+    @classmethod
+    def of(cls, rejection: Rejection, topic: str) -> DeadLetter:
+        """The dead letter of a record the contract rejected on ``topic``."""
+        r = rejection
+        raw = r.raw if r.raw is not None else b""
+        return cls(r.reason, r.detail, raw, topic, r.partition, r.offset, r.ts_ms)
 
 
 @dataclass(frozen=True, slots=True)
