@@ -3,8 +3,9 @@
 The worker's ``IngestService`` (stream/runtime.py) drives it: it calls
 :meth:`DataPlane.assign` and :meth:`DataPlane.revoke` from the Kafka consumer's
 rebalance listener and :meth:`DataPlane.process` with each ``getmany`` result;
-a replay (``stream.pipeline.replay.ingest_range``) drives it over a range. One flush (``DataPlane.flush``) runs these steps
-in this order; each is safe to crash after:
+a replay (``stream.pipeline.replay.ingest_range``) drives it over a range.
+One flush (``DataPlane.flush``) runs these steps in this order; each is safe
+to crash after:
 
 1. **Dead letters** of everything applied so far are sent and acknowledged,
    before any offset past them is stored (a crash re-reads and re-sends them:
