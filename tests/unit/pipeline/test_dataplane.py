@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import orjson
 
@@ -13,52 +11,25 @@ from stream.contract import Limits
 from stream.core.window import HOUR_MS
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import IngestLimits
-from stream.pipeline.ports import DeadLetter, RawRecord, SealNotice
-from tests.unit.pipeline.memstore import MemoryStore
+from stream.pipeline.memory import ListDeadLetters, ListNotices, ManualClock, MemorySketchStore
+from stream.pipeline.ports import RawRecord
 
 SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})
 HOUR = 1_767_225_600_000 + 10 * HOUR_MS
 LATENESS = 120_000
 
 
-@dataclass
-class Clock:
-    ms: int
-
-    def now_ms(self) -> int:
-        return self.ms
-
-    def since_ms(self) -> int:
-        return self.ms
-
-
-@dataclass
-class Letters:
-    got: list[DeadLetter] = field(default_factory=list)
-
-    async def send(self, letters: Sequence[DeadLetter]) -> None:
-        self.got.extend(letters)
-
-
-@dataclass
-class Notices:
-    got: list[SealNotice] = field(default_factory=list)
-
-    async def publish(self, notices: Sequence[SealNotice]) -> None:
-        self.got.extend(notices)
-
-
 def _plane(
-    clock: Clock, limits: IngestLimits | None = None
-) -> tuple[DataPlane, MemoryStore, Letters]:
-    store, letters = MemoryStore(), Letters()
+    clock: ManualClock, limits: IngestLimits | None = None
+) -> tuple[DataPlane, MemorySketchStore, ListDeadLetters]:
+    store, letters = MemorySketchStore(), ListDeadLetters()
     plane = DataPlane(
         Catalog.of(SPEC),
         topic="t",
         namespace="ns",
         store=store,
         dead_letters=letters,
-        notices=Notices(),
+        notices=ListNotices(),
         clock=clock,
         limits=Limits(),
         allowed_lateness_ms=LATENESS,
@@ -82,7 +53,7 @@ def _feed(plane: DataPlane, values: list[tuple[bytes, int]], start: int = 0) -> 
 
 
 def test_a_future_dated_record_is_dead_lettered_and_loses_no_on_time_event() -> None:
-    clock = Clock(HOUR + 10 * 60_000)
+    clock = ManualClock(HOUR + 10 * 60_000)
     plane, store, letters = _plane(clock)
     ahead = HOUR + HOUR_MS + 10 * 60_000  # record timestamp and ts an hour ahead
     values = [(_event(ahead), ahead)] + [
@@ -98,7 +69,7 @@ def test_a_future_dated_record_is_dead_lettered_and_loses_no_on_time_event() -> 
 
 
 def test_idle_partition_keeps_the_current_hour_open_through_a_lull() -> None:
-    clock = Clock(HOUR + 5 * 60_000)
+    clock = ManualClock(HOUR + 5 * 60_000)
     plane, store, _ = _plane(clock)
     _feed(plane, [(_event(HOUR + i), HOUR + i) for i in range(20)])
     clock.ms = HOUR + 11 * 60_000  # a 6-minute lull: idle, but the hour is not over
@@ -112,11 +83,11 @@ def test_idle_partition_keeps_the_current_hour_open_through_a_lull() -> None:
     asyncio.run(plane.tick())
     asyncio.run(plane.flush())
     part = store.parts[("m", 0)]
-    assert part.sealed == HOUR + HOUR_MS and part.open_hours == () and part.idle
+    assert part.sealed_through_ms == HOUR + HOUR_MS and part.open_hours == () and part.idle
 
 
 def test_undeclared_keys_are_capped_per_hour_and_the_rest_counted() -> None:
-    clock = Clock(HOUR + 60_000)
+    clock = ManualClock(HOUR + 60_000)
     plane, store, _ = _plane(clock, IngestLimits(max_undeclared_keys=5))
     values = [(_event(HOUR, **{f"k{i}_{j}": 1 for j in range(40)}), HOUR) for i in range(30)]
     _feed(plane, values)
@@ -127,7 +98,7 @@ def test_undeclared_keys_are_capped_per_hour_and_the_rest_counted() -> None:
 
 
 def test_events_opening_too_many_hours_are_dead_lettered() -> None:
-    clock = Clock(HOUR + 60_000)
+    clock = ManualClock(HOUR + 60_000)
     plane, store, letters = _plane(clock, IngestLimits(watermark_min_events=10, max_open_hours=3))
     values = [(_event(HOUR - h * HOUR_MS), HOUR) for h in range(6)]
     _feed(plane, values)
@@ -139,7 +110,7 @@ def test_events_opening_too_many_hours_are_dead_lettered() -> None:
 
 
 def test_events_older_than_the_clock_allows_are_dead_lettered() -> None:
-    clock = Clock(HOUR)
+    clock = ManualClock(HOUR)
     plane, _, letters = _plane(clock)
     old = HOUR - 8 * 24 * HOUR_MS  # record timestamp as old as the event: only the clock sees it
     _feed(plane, [(_event(old), old), (_event(HOUR), HOUR)])
@@ -149,7 +120,7 @@ def test_events_older_than_the_clock_allows_are_dead_lettered() -> None:
 
 
 def test_an_empty_flush_is_not_a_flush() -> None:
-    clock = Clock(HOUR)
+    clock = ManualClock(HOUR)
     plane, _, _ = _plane(clock)
     asyncio.run(plane.flush())
     assert plane.stats.flushes == 0 and plane.stats.last_flush_ms == 0
@@ -163,7 +134,7 @@ def test_a_batch_fetched_before_a_reclaim_is_dropped_and_read_again_from_the_sto
     # revokes the partition (its flush fails: Redis is restarting, or a zombie holds
     # the token) and claims it again from the store, which holds offset 100. Folding
     # the old fetch into the restored state would skip offsets 100..199 for good.
-    clock = Clock(HOUR + 30 * 60_000)
+    clock = ManualClock(HOUR + 30 * 60_000)
     plane, store, _ = _plane(clock)
     values = [(_event(HOUR + i * 1000), HOUR + i * 1000) for i in range(300)]
     _feed(plane, values[:100])
@@ -182,5 +153,5 @@ def test_a_batch_fetched_before_a_reclaim_is_dropped_and_read_again_from_the_sto
     assert asyncio.run(plane.process({0: again}, plane.claims)) == {}
     asyncio.run(plane.flush())
     part = store.parts[("m", 0)]
-    assert part.offset == 300
+    assert part.next_offset == 300
     assert sum(h.events for h in part.hours.values()) == 300
