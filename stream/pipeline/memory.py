@@ -245,7 +245,8 @@ def _json(value: Any) -> Any:
 class MemoryEvaluationStore:
     """The ``EvaluationStore`` port in memory: decisions, lifecycle states, alert outbox.
 
-    ``decisions`` is keyed (model, window, baseline), as the Redis store's hashes are.
+    ``committed`` holds the decisions by (model, window, baseline), as the Redis store's
+    hashes do; :meth:`decisions` reads one window's as the Redis store does.
     """
 
     windows: MemoryWindowStore = field(default_factory=MemoryWindowStore)
@@ -253,7 +254,7 @@ class MemoryEvaluationStore:
         default_factory=dict
     )
     states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
-    decisions: dict[tuple[str, WindowKey, str], list[dict[str, Any]]] = field(default_factory=dict)
+    committed: dict[tuple[str, WindowKey, str], list[dict[str, Any]]] = field(default_factory=dict)
     outboxes: dict[str, list[bytes]] = field(default_factory=dict)
 
     def put_reference(
@@ -296,7 +297,7 @@ class MemoryEvaluationStore:
         alerts: Sequence[bytes],
     ) -> None:
         """Decisions, lifecycle state and outbox events together (each as Redis reads it)."""
-        self.decisions[(model, window, baseline)] = _json([d.to_dict() for d in decisions])
+        self.committed[(model, window, baseline)] = _json([d.to_dict() for d in decisions])
         self.states[(model, window.scale, baseline)] = AlertState.from_dict(_json(state.to_dict()))
         self.outboxes.setdefault(model, []).extend(alerts)
 
@@ -309,9 +310,9 @@ class MemoryEvaluationStore:
         if count:
             del self.outboxes.get(model, [])[:count]
 
-    def decisions_of(self, model: str, window: WindowKey) -> dict[str, list[dict[str, Any]]]:
-        """The stored decisions of a window, per baseline (Redis: ``decisions``)."""
-        return {b: ds for (m, k, b), ds in self.decisions.items() if m == model and k == window}
+    def decisions(self, model: str, window: WindowKey) -> dict[str, list[dict[str, Any]]]:
+        """The stored decisions of a window, per baseline."""
+        return {b: ds for (m, k, b), ds in self.committed.items() if m == model and k == window}
 
 
 @dataclass

@@ -171,7 +171,7 @@ class CheckStore:
     def of(cls, spec: ModelSpec, store: MemoryEvaluationStore) -> CheckStore:
         """The model's part of ``store``."""
         decisions: dict[WindowKey, dict[str, list[dict[str, Any]]]] = {}
-        for (model, key, baseline), ds in store.decisions.items():
+        for (model, key, baseline), ds in store.committed.items():
             if model == spec.name:
                 decisions.setdefault(key, {})[baseline] = ds
         return cls(

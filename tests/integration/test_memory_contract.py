@@ -1,0 +1,336 @@
+"""One contract, two implementations: the in-memory ports behave like the Redis adapters.
+
+Every test runs twice, against ``stream.pipeline.memory`` and against the Redis
+adapters on the session's Redis, so the fakes the fast tests use cannot drift
+from what production does. ``-k fake`` runs the in-memory half alone, without servers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_refs import RedisReferences
+from stream.adapters.redis_store import RedisSketchStore
+from stream.adapters.redis_windows import RedisWindowStore
+from stream.catalog import ModelSpec
+from stream.core.calibrate import ModelCalibration, calibrate_model
+from stream.core.decide import Decision
+from stream.core.lifecycle import AlertState
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
+from stream.pipeline.memory import MemoryEvaluationStore, MemorySketchStore, MemoryWindowStore
+from stream.pipeline.ports import FlushWrite, HourWrite, SealNotice, StaleWriterError
+from stream.pipeline.reference import Reference
+from stream.pipeline.rollup import StoredWindow
+
+T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
+SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})
+
+
+@dataclass
+class Backend:
+    """The three stores of one implementation, plus how a reference is stored there."""
+
+    sketches: Any
+    windows: Any
+    evals: Any
+    save_reference: Callable[[Reference, ModelCalibration | None], None]
+
+
+def _memory() -> Backend:
+    sketches = MemorySketchStore()
+    windows = MemoryWindowStore(sketches)
+    evals = MemoryEvaluationStore(windows)
+
+    def save(ref: Reference, cal: ModelCalibration | None) -> None:
+        evals.put_reference(ref.model, {f: s.to_bytes() for f, s in ref.sketches.items()}, cal)
+
+    return Backend(sketches, windows, evals, save)
+
+
+def _redis(request: pytest.FixtureRequest) -> Backend:
+    client = request.getfixturevalue("redis_client")
+    ns = request.getfixturevalue("redis_namespace")
+    windows = RedisWindowStore(client, ns)
+    refs = RedisReferences(client, ns)
+
+    def save(ref: Reference, cal: ModelCalibration | None) -> None:
+        refs.save(ref, None if cal is None else cal.to_dict())
+
+    return Backend(
+        RedisSketchStore(client, ns), windows, RedisEvaluationStore(client, ns, windows), save
+    )
+
+
+@pytest.fixture(params=["fake", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The in-memory fakes, or the Redis adapters on a namespace of the session's Redis."""
+    yield _memory() if request.param == "fake" else _redis(request)
+
+
+def _write(
+    model: str,
+    partition: int,
+    token: str,
+    *,
+    offset: int | None = 10,
+    sealed: int | None = None,
+    idle: bool = False,
+    hours: tuple[HourWrite, ...] = (),
+    open_hours: tuple[int, ...] = (),
+    late: dict[int, int] | None = None,
+    notices: tuple[SealNotice, ...] = (),
+    rejected: dict[str, int] | None = None,
+) -> FlushWrite:
+    return FlushWrite(
+        model,
+        partition,
+        token,
+        next_offset=offset,
+        watermark_ms=None if offset is None else T0 + offset,
+        sealed_through_ms=sealed,
+        open_hours=open_hours,
+        idle=idle,
+        hours=hours,
+        late=late or {},
+        notices=notices,
+        recent_ms=(T0 + 1, T0 + 2) if offset else (),
+        rejected=rejected or {},
+    )
+
+
+def _hour(h: int, events: int, sealed: bool = False, **sketches: bytes) -> HourWrite:
+    return HourWrite(h, events, sketches, sealed=sealed, undeclared={})
+
+
+# -- SketchStore ---------------------------------------------------------------------------
+
+
+def test_a_first_claim_finds_nothing_stored(backend: Backend) -> None:
+    token, snap = backend.sketches.claim("m", 0)
+    assert token
+    assert (snap.next_offset, snap.watermark_ms, snap.sealed_through_ms, snap.idle) == (
+        None,
+        None,
+        None,
+        False,
+    )
+    assert (dict(snap.hours), dict(snap.late), snap.pending_notices) == ({}, {}, ())
+    assert (snap.recent_ms, dict(snap.rejected)) == ((), {})
+
+
+def test_a_claim_reads_back_everything_the_last_flush_stored(backend: Backend) -> None:
+    token, _ = backend.sketches.claim("m", 3)
+    notice = SealNotice("ns", "m", 3, T0, 5, 1, T0 + HOUR_MS)
+    open_hour = HourWrite(
+        T0 + HOUR_MS, 7, {"x": b"sk"}, sealed=False, undeclared={"k": 2}, undeclared_overflow=4
+    )
+    backend.sketches.flush(
+        [
+            _write(
+                "m",
+                3,
+                token,
+                offset=42,
+                sealed=T0 + HOUR_MS,
+                hours=(_hour(T0, 5, True, x=b"old"), open_hour),
+                open_hours=(T0 + HOUR_MS,),
+                late={T0: 1},
+                notices=(notice,),
+                rejected={"bad_json": 2},
+            )
+        ]
+    )
+    token2, snap = backend.sketches.claim("m", 3)
+    assert token2 != token
+    assert (snap.next_offset, snap.watermark_ms, snap.sealed_through_ms, snap.idle) == (
+        42,
+        T0 + 42,
+        T0 + HOUR_MS,
+        False,
+    )
+    assert dict(snap.hours) == {T0 + HOUR_MS: open_hour}  # open hours only, as not sealed
+    assert dict(snap.late) == {T0: 1}
+    assert snap.pending_notices == (notice,)
+    assert snap.recent_ms == (T0 + 1, T0 + 2)
+    assert dict(snap.rejected) == {"bad_json": 2}
+
+
+def test_a_stale_writer_is_fenced_out_and_the_other_writes_of_its_call_land(
+    backend: Backend,
+) -> None:
+    old, _ = backend.sketches.claim("m", 0)
+    current, _ = backend.sketches.claim("m", 0)  # another worker claimed partition 0
+    mine, _ = backend.sketches.claim("m", 1)
+    with pytest.raises(StaleWriterError, match="m/0"):
+        backend.sketches.flush([_write("m", 0, old, offset=99), _write("m", 1, mine, offset=7)])
+    assert backend.sketches.claim("m", 0)[1].next_offset is None
+    assert backend.sketches.claim("m", 1)[1].next_offset == 7
+    assert current != old
+
+
+def test_a_write_to_a_partition_never_claimed_is_refused(backend: Backend) -> None:
+    with pytest.raises(StaleWriterError):
+        backend.sketches.flush([_write("m", 5, "no-such-token")])
+
+
+def test_hour_fields_merge_by_name_and_counters_are_set_per_key(backend: Backend) -> None:
+    token, _ = backend.sketches.claim("m", 0)
+    first = HourWrite(T0, 3, {"x": b"a", "y": b"b"}, sealed=False, undeclared={"k": 1, "j": 1})
+    first = HourWrite(T0, 3, first.sketches, False, first.undeclared, undeclared_overflow=5)
+    backend.sketches.flush(
+        [_write("m", 0, token, hours=(first,), open_hours=(T0,), late={T0: 2, T0 + 1: 1})]
+    )
+    second = HourWrite(T0, 4, {"x": b"c"}, sealed=False, undeclared={"k": 3})
+    backend.sketches.flush(
+        [
+            _write(
+                "m",
+                0,
+                token,
+                hours=(second,),
+                open_hours=(T0,),
+                late={T0: 3},
+                rejected={"bad_json": 1},
+            )
+        ]
+    )
+    backend.sketches.flush([_write("m", 0, token, open_hours=(T0,), rejected={"wrong_type": 2})])
+    hour = backend.sketches.claim("m", 0)[1].hours[T0]
+    assert hour.events == 4
+    assert dict(hour.sketches) == {"x": b"c", "y": b"b"}  # y was not in the write: kept
+    assert dict(hour.undeclared) == {"k": 3, "j": 1}
+    assert hour.undeclared_overflow == 5  # a write without overflow leaves it
+    snap = backend.sketches.claim("m", 0)[1]
+    assert dict(snap.late) == {T0: 3, T0 + 1: 1}
+    assert dict(snap.rejected) == {"bad_json": 1, "wrong_type": 2}
+
+
+def test_the_outbox_is_replaced_whole(backend: Backend) -> None:
+    token, _ = backend.sketches.claim("m", 0)
+    a, b = (SealNotice("ns", "m", 0, T0 + i * HOUR_MS, 1, 0, T0) for i in range(2))
+    backend.sketches.flush([_write("m", 0, token, notices=(a, b))])
+    backend.sketches.flush([_write("m", 0, token, notices=(b,))])
+    assert backend.sketches.claim("m", 0)[1].pending_notices == (b,)
+    token, _ = backend.sketches.claim("m", 0)
+    backend.sketches.flush([_write("m", 0, token)])
+    assert backend.sketches.claim("m", 0)[1].pending_notices == ()
+
+
+# -- WindowStore ---------------------------------------------------------------------------
+
+
+def test_progress_lists_every_claimed_partition(backend: Backend) -> None:
+    backend.sketches.claim("m", 0)  # claimed, nothing flushed: holds rollups back
+    token, _ = backend.sketches.claim("m", 1)
+    backend.sketches.flush([_write("m", 1, token, sealed=T0 + HOUR_MS, idle=True)])
+    backend.sketches.claim("other", 2)
+    assert backend.windows.progress("m") == {0: (None, False), 1: (T0 + HOUR_MS, True)}
+    assert backend.windows.progress("nobody") == {}
+
+
+def test_partition_hours_and_late_counts_sum_over_partitions(backend: Backend) -> None:
+    for p, n in ((0, 3), (1, 4), (2, 0)):
+        token, _ = backend.sketches.claim("m", p)
+        hours = (_hour(T0, n, True, x=f"s{p}".encode()),) if n else ()
+        backend.sketches.flush([_write("m", p, token, hours=hours, late={T0: p})])
+    parts = backend.windows.partition_hours("m", T0)
+    assert sorted((n, dict(s)) for n, s in parts) == [(3, {"x": b"s0"}), (4, {"x": b"s1"})]
+    assert backend.windows.partition_hours("m", T0 + HOUR_MS) == []
+    assert backend.windows.late_count("m", T0) == 0 + 1 + 2
+    assert backend.windows.late_count("m", T0 + HOUR_MS) == 0
+
+
+def test_windows_are_create_only_and_keep_the_pending_sets(backend: Backend) -> None:
+    w = backend.windows
+    h1, h2 = T0 + HOUR_MS, T0 + 2 * HOUR_MS
+    w.add_pending("m", [h2, h1])
+    w.add_pending("m", [h1])
+    assert w.pending_hours("m") == [h1, h2]
+    assert w.pending_days("m") == []
+    window = StoredWindow(WindowKey(HOUR, h1), 9, 2, {"x": b"merged", "y": b"other"})
+    assert w.create_window("m", window) is True
+    assert w.create_window("m", StoredWindow(window.key, 1, 0, {"x": b"later"})) is False
+    assert w.window("m", window.key) == window
+    assert w.window("m", WindowKey(HOUR, h2)) is None
+    assert w.pending_hours("m") == [h2]
+    assert w.pending_days("m") == [T0]
+    w.add_pending("m", [h1])  # a duplicate notice of an hour already rolled up
+    assert w.pending_hours("m") == [h2]
+    day = StoredWindow(WindowKey(DAY, T0), 9, 2, {"x": b"day"})
+    assert w.create_window("m", day) is True
+    assert w.pending_days("m") == []
+    # An hour window created after its day window marks the day pending again, and the
+    # day's create-only write then leaves it pending (the Lua script's rule, kept).
+    assert w.create_window("m", StoredWindow(WindowKey(HOUR, h2), 1, 0, {})) is True
+    assert w.pending_days("m") == [T0]
+    assert w.create_window("m", day) is False
+    assert w.pending_days("m") == [T0]
+    assert w.window("m", WindowKey(HOUR, h2)) == StoredWindow(WindowKey(HOUR, h2), 1, 0, {})
+    assert w.pending_hours("other") == [] and w.window("other", day.key) is None
+    assert WindowKey(DAY, T0 + DAY_MS) != day.key
+
+
+# -- EvaluationStore -------------------------------------------------------------------------
+
+
+def _reference() -> tuple[Reference, ModelCalibration]:
+    zero = SketchParams().zero("numeric")
+    hours: dict[int, dict[str, Sketch]] = {
+        T0 + i * HOUR_MS: {"x": zero.update(np.arange(50.0) + i)}  # type: ignore[call-arg]
+        for i in range(30)
+    }
+    merged = zero
+    for row in hours.values():
+        merged = merge_sketches(merged, row["x"])
+    cal = calibrate_model("m", SPEC.kinds, hours, draws=50)
+    return Reference("m", "training", {"x": merged}, hours, 1_500, 0), cal
+
+
+def test_the_reference_reads_back_with_its_calibration(backend: Backend) -> None:
+    other = ModelSpec.model_validate({"name": "n", "features": {"x": "numeric"}})
+    assert backend.evals.reference(other) is None
+    ref, cal = _reference()
+    backend.save_reference(ref, cal)
+    got = backend.evals.reference(SPEC)
+    assert got is not None
+    sketches, stored_cal = got
+    assert dict(sketches) == {"x": ref.sketches["x"].to_bytes()}
+    assert stored_cal is not None and stored_cal.to_dict() == cal.to_dict()
+
+
+def test_commit_keeps_decisions_states_and_the_outbox_until_acked(backend: Backend) -> None:
+    ev = backend.evals
+    key = WindowKey(HOUR, T0)
+    assert ev.alert_states("m", HOUR, ["reference", "previous"]) == {
+        "reference": None,
+        "previous": None,
+    }
+    assert ev.decisions("m", key) == {}
+    decision = Decision(
+        "x", True, 0.4, "mean_shift", 0.1, 0.01, 0.99, 0.97, 0.4, (0.3, 0.5), "warning", ("r",)
+    )
+    state = AlertState("m", HOUR, "reference")
+    ev.commit("m", key, "reference", [decision], state, [b"a1", b"a2"])
+    ev.commit("m", key, "previous", [], AlertState("m", HOUR, "previous"), [])
+    ev.commit("m", WindowKey(HOUR, T0 + HOUR_MS), "reference", [], state, [b"a3"])
+    assert ev.decisions("m", key) == {
+        "reference": [json.loads(json.dumps(decision.to_dict()))],
+        "previous": [],
+    }
+    states = ev.alert_states("m", HOUR, ["reference", "previous"])
+    assert states["reference"].to_dict() == state.to_dict()
+    assert states["previous"].to_dict() == AlertState("m", HOUR, "previous").to_dict()
+    assert ev.outbox("m") == [b"a1", b"a2", b"a3"]
+    ev.ack("m", 2)
+    assert ev.outbox("m") == [b"a3"]
+    ev.ack("m", 0)
+    assert ev.outbox("m") == [b"a3"]
+    assert ev.outbox("other") == []
