@@ -282,12 +282,12 @@ def test_windows_are_create_only_and_keep_the_pending_sets(backend: Backend) -> 
 
 
 def _reference() -> tuple[Reference, ModelCalibration]:
-    zero = SketchParams().zero("numeric")
+    params = SketchParams()
     hours: dict[int, dict[str, Sketch]] = {
-        T0 + i * HOUR_MS: {"x": zero.update(np.arange(50.0) + i)}  # type: ignore[call-arg]
+        T0 + i * HOUR_MS: {"x": params.zero("numeric").update(np.arange(50.0) + i)}  # type: ignore[call-arg]
         for i in range(30)
     }
-    merged = zero
+    merged = params.zero("numeric")
     for row in hours.values():
         merged = merge_sketches(merged, row["x"])
     cal = calibrate_model("m", SPEC.kinds, hours, draws=50)
