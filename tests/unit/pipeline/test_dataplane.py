@@ -248,6 +248,31 @@ def _journal_plane(journal: Journal, clock: ManualClock, **kw: Any) -> DataPlane
     )
 
 
+def _started() -> tuple[Journal, DataPlane]:
+    """A data plane over a fresh journal, owning partitions 0 and 1."""
+    journal = Journal()
+    plane = _journal_plane(journal, ManualClock(T0))
+    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    return journal, plane
+
+
+def _assert_same_state(got: MemorySketchStore, want: MemorySketchStore) -> None:
+    """The same stored hours, offsets, seal points, open hours, late and rejected counts."""
+    assert got.hour_state() == want.hour_state()
+    for key, part in want.parts.items():
+        mine = got.parts[key]
+        assert (mine.next_offset, mine.watermark_ms, mine.sealed_through_ms) == (
+            part.next_offset,
+            part.watermark_ms,
+            part.sealed_through_ms,
+        )
+        assert (mine.open_hours, mine.late, mine.rejected) == (
+            part.open_hours,
+            part.late,
+            part.rejected,
+        )
+
+
 def _by_partition(records: Sequence[RawRecord]) -> dict[int, list[RawRecord]]:
     out: dict[int, list[RawRecord]] = {}
     for r in records:
@@ -256,9 +281,7 @@ def _by_partition(records: Sequence[RawRecord]) -> dict[int, list[RawRecord]]:
 
 
 def test_a_flush_sends_dead_letters_then_writes_state_then_publishes_then_commits() -> None:
-    journal, clock = Journal(), ManualClock(T0)
-    plane = _journal_plane(journal, clock)
-    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    journal, plane = _started()
     asyncio.run(plane.process(_by_partition(_stream(900))))
     asyncio.run(plane.flush())
     assert journal.calls == ["letters", "store", "notices", "commit"]
@@ -274,9 +297,7 @@ def test_a_flush_sends_dead_letters_then_writes_state_then_publishes_then_commit
 
 
 def test_a_failed_dead_letter_send_stores_no_offset_past_the_letters() -> None:
-    journal, clock = Journal(), ManualClock(T0)
-    plane = _journal_plane(journal, clock)
-    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    journal, plane = _started()
     asyncio.run(plane.process(_by_partition(_stream(100))))
     journal.fail_letters = True
     with pytest.raises(ConnectionError):
@@ -290,9 +311,7 @@ def test_a_failed_dead_letter_send_stores_no_offset_past_the_letters() -> None:
 
 
 def test_a_fenced_flush_publishes_and_commits_nothing() -> None:
-    journal, clock = Journal(), ManualClock(T0)
-    plane = _journal_plane(journal, clock)
-    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    journal, plane = _started()
     asyncio.run(plane.process(_by_partition(_stream(900))))
     journal.store.claim("m", 0)  # another worker took partition 0 (this one is a zombie)
     with pytest.raises(StaleWriterError):
@@ -318,14 +337,12 @@ def test_revoke_flushes_then_forgets_and_the_next_owner_continues() -> None:
     asyncio.run(first.process(_by_partition([r for r in records[600:] if r.partition == 0])))
     asyncio.run(first.flush())
     asyncio.run(second.flush())
-    assert journal.store.hour_state() == _straight(records).hour_state()
+    _assert_same_state(journal.store, _straight(records))
 
 
 def test_reclaim_recovers_from_what_the_store_holds_and_loses_nothing() -> None:
     records = _stream(1000)
-    journal, clock = Journal(), ManualClock(T0)
-    plane = _journal_plane(journal, clock)
-    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    journal, plane = _started()
     asyncio.run(plane.process(_by_partition(records[:400])))
     asyncio.run(plane.flush())
     asyncio.run(plane.process(_by_partition(records[400:700])))  # in memory only
@@ -334,22 +351,12 @@ def test_reclaim_recovers_from_what_the_store_holds_and_loses_nothing() -> None:
     assert plane.assigned == [0, 1]
     asyncio.run(plane.process(_by_partition(records[400:]), plane.claims))
     asyncio.run(plane.flush())
-    straight = _straight(records)
-    assert journal.store.hour_state() == straight.hour_state()
-    for key, part in straight.parts.items():
-        got = journal.store.parts[key]
-        assert (got.next_offset, got.late, got.rejected) == (
-            part.next_offset,
-            part.late,
-            part.rejected,
-        )
+    _assert_same_state(journal.store, _straight(records))
 
 
 def test_batches_fetched_before_a_reclaim_are_dropped_on_every_partition_they_touch() -> None:
     records = _stream(600)
-    journal, clock = Journal(), ManualClock(T0)
-    plane = _journal_plane(journal, clock)
-    asyncio.run(plane.assign([0, 1], {0: 0, 1: 0}))
+    journal, plane = _started()
     asyncio.run(plane.process(_by_partition(records[:200])))
     asyncio.run(plane.flush())
     fetched_at = plane.claims
@@ -358,7 +365,7 @@ def test_batches_fetched_before_a_reclaim_are_dropped_on_every_partition_they_to
     assert rewind == {0: 100, 1: 100} and plane.stats.stale_records == 200
     assert asyncio.run(plane.process(_by_partition(records[200:]), plane.claims)) == {}
     asyncio.run(plane.flush())
-    assert journal.store.hour_state() == _straight(records).hour_state()
+    _assert_same_state(journal.store, _straight(records))
 
 
 def _straight(
@@ -395,14 +402,4 @@ BASE = _straight(STREAM)
 def test_any_split_into_batches_and_flushes_stores_the_same_state(
     cuts: list[int], flushes: set[int]
 ) -> None:
-    store = _straight(STREAM, cuts, sorted(flushes))
-    assert store.hour_state() == BASE.hour_state()
-    for key, part in BASE.parts.items():
-        got = store.parts[key]
-        assert (got.next_offset, got.watermark_ms, got.sealed_through_ms, got.open_hours) == (
-            part.next_offset,
-            part.watermark_ms,
-            part.sealed_through_ms,
-            part.open_hours,
-        )
-        assert (got.late, got.rejected) == (part.late, part.rejected)
+    _assert_same_state(_straight(STREAM, cuts, sorted(flushes)), BASE)

@@ -17,7 +17,8 @@ from stream.contract import Limits
 from stream.core.performance import BinaryPerformance
 from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.labels import LabelSnapshot, LabelWrite
-from stream.pipeline.ports import DeadLetter, RecordBatch, StaleWriterError
+from stream.pipeline.memory import ListDeadLetters, ManualClock
+from stream.pipeline.ports import RecordBatch, StaleWriterError
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000
@@ -83,22 +84,6 @@ class MemLabelStore:
         }
 
 
-@dataclass
-class Clock:
-    t: int = 0
-
-    def now_ms(self) -> int:
-        return self.t
-
-
-@dataclass
-class Letters:
-    sent: list[DeadLetter] = field(default_factory=list)
-
-    async def send(self, letters: Sequence[DeadLetter]) -> None:
-        self.sent.extend(letters)
-
-
 SPEC = ModelSpec.model_validate(
     {
         "name": "m",
@@ -111,13 +96,13 @@ CATALOG = Catalog.of(
 )
 
 
-def _plane(store: MemLabelStore, letters: Letters, every: int = 50) -> LabelPlane:
+def _plane(store: MemLabelStore, letters: ListDeadLetters, every: int = 50) -> LabelPlane:
     return LabelPlane(
         CATALOG,
         topic="labels",
         store=store,
         dead_letters=letters,
-        clock=Clock(),
+        clock=ManualClock(0),
         limits=Limits(max_future_ms=HOUR),
         flush_every_events=every,
         flush_interval_ms=10**12,
@@ -170,8 +155,8 @@ def _batches(values: list[tuple[bytes, int]], size: int, start: int = 0) -> list
     return out
 
 
-async def _run(store: MemLabelStore, values: list[tuple[bytes, int]], size: int) -> Letters:
-    letters = Letters()
+async def _run(store: MemLabelStore, values: list[tuple[bytes, int]], size: int) -> ListDeadLetters:
+    letters = ListDeadLetters()
     plane = _plane(store, letters)
     await plane.assign([0], {0: 0})
     for b in _batches(values, size):
@@ -189,7 +174,7 @@ def test_labels_are_counted_by_outcome_and_bad_ones_dead_lettered() -> None:
     assert c["duplicate"] == len(range(0, 600, 37))
     assert c["label_too_late"] == len(range(0, 600, 53))
     assert c["applied"] == 600
-    reasons = sorted(d.reason for d in letters.sent)
+    reasons = sorted(d.reason for d in letters.got)
     assert reasons == ["bad_json", "bad_label", "bad_prediction", "missing_prediction"]
     assert sum(v for k, v in c.items() if k.startswith("rejected:")) == 4
     # Every applied label is in exactly one hour's state; the first of each duplicate won.
@@ -212,7 +197,7 @@ def test_batch_size_and_crashes_do_not_change_the_stored_state() -> None:
     async def crashy() -> None:
         pos = 0
         while True:
-            plane = _plane(store, Letters(), every=rng.randrange(20, 90))
+            plane = _plane(store, ListDeadLetters(), every=rng.randrange(20, 90))
             seeks = await plane.assign([0], {0: 0})
             pos = seeks[0]
             if pos >= len(values):
@@ -232,9 +217,9 @@ def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
     store = MemLabelStore()
 
     async def go() -> None:
-        a = _plane(store, Letters())
+        a = _plane(store, ListDeadLetters())
         await a.assign([0], {0: 0})
-        b = _plane(store, Letters())
+        b = _plane(store, ListDeadLetters())
         await b.assign([0], {0: 0})
         await a.process({0: _batches([(_label(1, T0, 1), T0 + HOUR)], 10)[0]})
         try:
