@@ -16,7 +16,7 @@ from stream.pipeline.rollup import complete_through, roll_up
 SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric", "c": "categorical"}})
 
 
-def _store(
+def store_partition(
     partition: int,
     sealed: int | None,
     hours: Mapping[int, tuple[int, dict[str, bytes]]] | None = None,
@@ -54,7 +54,7 @@ def test_hours_roll_up_only_when_complete_and_only_once() -> None:
     values = {(p, h): rng.normal(size=50) for p in range(3) for h in range(3)}
     for p in range(3):
         hours = {h * HOUR_MS: (50, _blobs(values[(p, h)], ["a", "b"] * 25)) for h in range(3)}
-        _store(p, 3 * HOUR_MS if p < 2 else HOUR_MS, hours, sketches)
+        store_partition(p, 3 * HOUR_MS if p < 2 else HOUR_MS, hours, sketches)
     store = MemoryWindowStore(sketches)
     store.add_pending("m", [0, HOUR_MS, 2 * HOUR_MS])
     first = roll_up(SPEC, store)
@@ -64,7 +64,7 @@ def test_hours_roll_up_only_when_complete_and_only_once() -> None:
     assert first.hours[0].events == 150
     assert roll_up(SPEC, store).hours == ()  # nothing new, nothing twice
     for p in range(3):
-        _store(p, DAY_MS + HOUR_MS, sketches=sketches)
+        store_partition(p, DAY_MS + HOUR_MS, sketches=sketches)
     second = roll_up(SPEC, store)
     assert [w.key.start_ms for w in second.hours] == [HOUR_MS, 2 * HOUR_MS]
     assert [w.key for w in second.days] == [WindowKey(DAY, 0)]
