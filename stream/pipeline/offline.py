@@ -13,8 +13,9 @@
    sealed through its last hour and idle: a file is complete, so no event is late),
    giving the same hour and day windows as a replay of the same events.
 4. **Evaluate.** The live :class:`~.evaluate.Evaluator` over an in-memory
-   :class:`~.memory.MemoryEvaluationStore` judges every window in time order (hours, then days),
-   against every configured baseline, with the live lifecycle (would-be alerts).
+   :class:`~.memory.MemoryEvaluationStore` judges every window in time order (hours,
+   then days), against every configured baseline, with the live lifecycle (would-be
+   alerts).
 
 In ``all`` mode the whole current set is one window judged against the reference only,
 at the day scale's α and calibration (sized to the current set); a seasonal feature
