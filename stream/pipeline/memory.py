@@ -18,13 +18,17 @@ two cannot drift apart:
 - :class:`MemoryEvaluationStore` (``EvaluationStore``, as ``adapters/redis_eval``):
   decisions and lifecycle states go through JSON on commit as they do in Redis, alert
   events into a per-model outbox that :meth:`~MemoryEvaluationStore.ack` trims.
+- :class:`MemoryLabelStore` (``LabelStore``, as ``adapters/redis_labels``): fenced like
+  the sketch store; counters set per name, an hour's state replaced, applied label
+  ids kept per hour for the duplicate look-up.
 - :class:`ManualClock`, :class:`ListNotices`, :class:`ListDeadLetters`: a settable
   clock and sinks that keep what they were given.
 
 What they leave out, on purpose: key expiry (``sealed_retention_ms``, window
-retention), the reference cache's minute, the dashboard's alert history, and the
-reference *name* a model is compared with (the Redis adapter picks the stored
-reference by ``reference_name(spec)``; here each model has the one reference put).
+retention, the label ids' ``seen_ttl_ms``), the reference cache's minute, the
+dashboard's alert history, and the reference *name* a model is compared with (the
+Redis adapter picks the stored reference by ``reference_name(spec)``; here each
+model has the one reference put).
 
 Why here and not in ``stream/adapters``: the offline check is pipeline code and the
 pipeline may not import adapters (import-linter); these classes import no client
@@ -39,11 +43,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY_MS, HOUR, WindowKey
+from stream.pipeline.labels import LabelSnapshot, LabelWrite
 from stream.pipeline.ports import (
     DeadLetter,
     FlushWrite,
@@ -60,6 +68,8 @@ __all__ = [
     "ManualClock",
     "MemoryEvaluationStore",
     "MemoryHour",
+    "MemoryLabelPartition",
+    "MemoryLabelStore",
     "MemoryPartition",
     "MemorySketchStore",
     "MemoryWindowStore",
@@ -233,6 +243,72 @@ class MemoryWindowStore:
             self.days.setdefault(model, set()).add(k.start_ms - k.start_ms % DAY_MS)
         else:
             self.days.get(model, set()).discard(k.start_ms)
+        return True
+
+
+@dataclass
+class MemoryLabelPartition:
+    """One (model, partition)'s label state (the Redis ``…:lpart``, ``…:lh:*``, ``…:ls:*``)."""
+
+    token: str | None = None
+    next_offset: int | None = None
+    newest_record_ms: int | None = None
+    open_hours: tuple[int, ...] = ()
+    counters: dict[str, int] = field(default_factory=dict)
+    hours: dict[int, bytes] = field(default_factory=dict)
+    seen: dict[int, set[int]] = field(default_factory=dict)
+
+
+class MemoryLabelStore:
+    """The ``LabelStore`` port in memory: fenced flushes, duplicate look-ups by label id."""
+
+    def __init__(self) -> None:
+        self.parts: dict[tuple[str, int], MemoryLabelPartition] = {}
+        self._tokens = itertools.count(1)
+
+    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
+        """A new token, then the last flushed state (open hours that hold a state)."""
+        part = self.parts.setdefault((model, partition), MemoryLabelPartition())
+        part.token = f"t{next(self._tokens)}"
+        return part.token, LabelSnapshot(
+            next_offset=part.next_offset,
+            newest_record_ms=part.newest_record_ms,
+            hours={h: part.hours[h] for h in part.open_hours if h in part.hours},
+            counters=dict(part.counters),
+        )
+
+    def seen(
+        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
+    ) -> dict[int, npt.NDArray[np.int64]]:
+        """Hour → those of ``ids`` already stored for it (hours with none left out)."""
+        part = self.parts.get((model, partition), MemoryLabelPartition())
+        out = {}
+        for h in sorted(ids):
+            have = part.seen.get(h, set())
+            mask = np.fromiter((int(i) in have for i in ids[h]), np.bool_, len(ids[h]))
+            if mask.any():
+                out[h] = ids[h][mask]
+        return out
+
+    def flush(self, writes: Sequence[LabelWrite]) -> None:
+        """Apply each write whose token is current; raise for the others after the rest."""
+        stale = [w for w in writes if not self._apply(w)]
+        if stale:
+            names = ", ".join(f"{w.model}/{w.partition} (labels)" for w in stale)
+            msg = f"partitions claimed by another worker: {names}"
+            raise StaleWriterError(msg)
+
+    def _apply(self, w: LabelWrite) -> bool:
+        part = self.parts.get((w.model, w.partition))
+        if part is None or part.token != w.token:
+            return False
+        part.next_offset = w.next_offset
+        part.newest_record_ms = w.newest_record_ms
+        part.open_hours = tuple(w.open_hours)
+        part.counters.update(w.counters)
+        for hw in w.hours:
+            part.hours[hw.hour_ms] = hw.state
+            part.seen.setdefault(hw.hour_ms, set()).update(hw.new_ids)
         return True
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_labels import RedisLabelStore
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_store import RedisSketchStore
 from stream.adapters.redis_windows import RedisWindowStore
@@ -25,7 +26,13 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
-from stream.pipeline.memory import MemoryEvaluationStore, MemorySketchStore, MemoryWindowStore
+from stream.pipeline.labels import LabelHourWrite, LabelWrite
+from stream.pipeline.memory import (
+    MemoryEvaluationStore,
+    MemoryLabelStore,
+    MemorySketchStore,
+    MemoryWindowStore,
+)
 from stream.pipeline.ports import FlushWrite, HourWrite, SealNotice, StaleWriterError
 from stream.pipeline.reference import Reference
 from stream.pipeline.rollup import StoredWindow
@@ -42,6 +49,7 @@ class Backend:
     windows: Any
     evals: Any
     save_reference: Callable[[Reference, ModelCalibration | None], None]
+    labels: Any
 
 
 def _memory() -> Backend:
@@ -52,7 +60,7 @@ def _memory() -> Backend:
     def save(ref: Reference, cal: ModelCalibration | None) -> None:
         evals.put_reference(ref.model, {f: s.to_bytes() for f, s in ref.sketches.items()}, cal)
 
-    return Backend(sketches, windows, evals, save)
+    return Backend(sketches, windows, evals, save, MemoryLabelStore())
 
 
 def _redis(request: pytest.FixtureRequest) -> Backend:
@@ -64,9 +72,8 @@ def _redis(request: pytest.FixtureRequest) -> Backend:
     def save(ref: Reference, cal: ModelCalibration | None) -> None:
         refs.save(ref, None if cal is None else cal.to_dict())
 
-    return Backend(
-        RedisSketchStore(client, ns), windows, RedisEvaluationStore(client, ns, windows), save
-    )
+    evals = RedisEvaluationStore(client, ns, windows)
+    return Backend(RedisSketchStore(client, ns), windows, evals, save, RedisLabelStore(client, ns))
 
 
 @pytest.fixture(params=["fake", "redis"])
@@ -334,3 +341,76 @@ def test_commit_keeps_decisions_states_and_the_outbox_until_acked(backend: Backe
     ev.ack("m", 0)
     assert ev.outbox("m") == [b"a3"]
     assert ev.outbox("other") == []
+
+
+# -- LabelStore ----------------------------------------------------------------------------
+
+
+def _labels(
+    partition: int,
+    token: str,
+    hours: tuple[LabelHourWrite, ...] = (),
+    counters: dict[str, int] | None = None,
+    open_hours: tuple[int, ...] = (),
+    offset: int = 5,
+) -> LabelWrite:
+    return LabelWrite(
+        "m", partition, token, offset, T0 + offset, open_hours, hours, counters or {}, 0
+    )
+
+
+def test_labels_claim_reads_back_what_the_last_flush_stored(backend: Backend) -> None:
+    token, snap = backend.labels.claim("m", 0)
+    assert (snap.next_offset, snap.newest_record_ms, dict(snap.hours), dict(snap.counters)) == (
+        None,
+        None,
+        {},
+        {},
+    )
+    hours = (LabelHourWrite(T0, b"p0", (1, 2)), LabelHourWrite(T0 + HOUR_MS, b"p1", (3,)))
+    # The open hours: one with a state, one never written (not in the snapshot).
+    opened = (T0 + HOUR_MS, T0 + 2 * HOUR_MS)
+    backend.labels.flush([_labels(0, token, hours, {"applied": 3}, opened, offset=9)])
+    _, snap = backend.labels.claim("m", 0)
+    assert (snap.next_offset, snap.newest_record_ms) == (9, T0 + 9)
+    assert dict(snap.hours) == {T0 + HOUR_MS: b"p1"}  # open hours only
+    assert dict(snap.counters) == {"applied": 3}
+
+
+def test_labels_counters_are_set_per_name_and_hour_states_replaced(backend: Backend) -> None:
+    token, _ = backend.labels.claim("m", 0)
+    first = (LabelHourWrite(T0, b"old", (1,)),)
+    backend.labels.flush([_labels(0, token, first, {"applied": 1, "duplicate": 4}, (T0,))])
+    second = (LabelHourWrite(T0, b"new", (2,)),)
+    backend.labels.flush([_labels(0, token, second, {"applied": 2}, (T0,))])
+    _, snap = backend.labels.claim("m", 0)
+    assert dict(snap.hours) == {T0: b"new"}
+    assert dict(snap.counters) == {"applied": 2, "duplicate": 4}
+
+
+def test_labels_seen_answers_the_flushed_ids_of_each_hour(backend: Backend) -> None:
+    token, _ = backend.labels.claim("m", 0)
+    hours = (LabelHourWrite(T0, b"s", (11, 12)), LabelHourWrite(T0 + HOUR_MS, b"s", (13,)))
+    backend.labels.flush([_labels(0, token, hours)])
+    backend.labels.flush([_labels(0, token, (LabelHourWrite(T0, b"s", (14,)),))])
+    asked = {
+        T0: np.array([10, 11, 14], dtype=np.int64),
+        T0 + HOUR_MS: np.array([11, 12], dtype=np.int64),
+        T0 + 2 * HOUR_MS: np.array([13], dtype=np.int64),
+    }
+    got = backend.labels.seen("m", 0, asked)
+    assert {h: a.tolist() for h, a in got.items()} == {T0: [11, 14]}
+    assert backend.labels.seen("m", 7, asked) == {}  # a partition never claimed
+    assert backend.labels.seen("m", 0, {}) == {}
+
+
+def test_labels_a_stale_writer_is_fenced_out_and_the_rest_lands(backend: Backend) -> None:
+    old, _ = backend.labels.claim("m", 0)
+    backend.labels.claim("m", 0)
+    mine, _ = backend.labels.claim("m", 1)
+    with pytest.raises(StaleWriterError, match="m/0"):
+        backend.labels.flush([_labels(0, old), _labels(1, mine, offset=3)])
+    assert backend.labels.claim("m", 0)[1].next_offset is None
+    assert backend.labels.claim("m", 1)[1].next_offset == 3
+    with pytest.raises(StaleWriterError):
+        backend.labels.flush([_labels(4, "never-claimed")])
