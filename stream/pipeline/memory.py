@@ -21,6 +21,10 @@ two cannot drift apart:
 - :class:`MemoryLabelStore` (``LabelStore``, as ``adapters/redis_labels``): fenced like
   the sketch store; counters set per name, an hour's state replaced, applied label
   ids kept per hour for the duplicate look-up.
+- :class:`MemoryHealthStore` (``HealthStore``, as ``adapters/redis_health``): labels
+  merged from a :class:`MemoryLabelStore` when read, predictions from the window
+  store, decisions and states through JSON, alerts into an outbox it can share with
+  the :class:`MemoryEvaluationStore` (Redis: the model's one alert outbox).
 - :class:`ManualClock`, :class:`ListNotices`, :class:`ListDeadLetters`: a settable
   clock and sinks that keep what they were given.
 
@@ -37,6 +41,7 @@ library, so they sit beside the ports they implement (as ``replay.ReplayNotices`
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Mapping, Sequence
@@ -50,7 +55,9 @@ from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
-from stream.core.window import DAY_MS, HOUR, WindowKey
+from stream.core.model_health import HealthDecision
+from stream.core.performance import BinaryPerformance, merge_all
+from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.labels import LabelSnapshot, LabelWrite
 from stream.pipeline.ports import (
     DeadLetter,
@@ -67,6 +74,7 @@ __all__ = [
     "ListNotices",
     "ManualClock",
     "MemoryEvaluationStore",
+    "MemoryHealthStore",
     "MemoryHour",
     "MemoryLabelPartition",
     "MemoryLabelStore",
@@ -290,6 +298,17 @@ class MemoryLabelStore:
                 out[h] = ids[h][mask]
         return out
 
+    def window(self, model: str, start_ms: int, end_ms: int) -> BinaryPerformance:
+        """Labels of predictions in [start_ms, end_ms), merged over partitions and hours."""
+        hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+        return merge_all(
+            BinaryPerformance.from_bytes(part.hours[h])
+            for (m, _), part in sorted(self.parts.items())
+            if m == model
+            for h in hours
+            if h in part.hours
+        )
+
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Apply each write whose token is current; raise for the others after the rest."""
         stale = [w for w in writes if not self._apply(w)]
@@ -389,6 +408,62 @@ class MemoryEvaluationStore:
     def decisions(self, model: str, window: WindowKey) -> dict[str, list[dict[str, Any]]]:
         """The stored decisions of a window, per baseline."""
         return {b: ds for (m, k, b), ds in self.committed.items() if m == model and k == window}
+
+
+@dataclass
+class MemoryHealthStore:
+    """The ``HealthStore`` port in memory, over the window and label stores.
+
+    ``decided`` holds each window's decisions by (model, window) as their JSON reads
+    back; ``outboxes`` may be a :class:`MemoryEvaluationStore`'s, shared as in Redis.
+    """
+
+    windows: MemoryWindowStore = field(default_factory=MemoryWindowStore)
+    label_store: MemoryLabelStore = field(default_factory=MemoryLabelStore)
+    outboxes: dict[str, list[bytes]] = field(default_factory=dict)
+    references: dict[str, bytes] = field(default_factory=dict)
+    states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
+    decided: dict[tuple[str, WindowKey], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def put_reference_performance(self, model: str, performance: BinaryPerformance) -> None:
+        """Store the labelled reference's performance state (as its bytes, like Redis)."""
+        self.references[model] = performance.to_bytes()
+
+    def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
+        """The labelled reference's performance state, if put."""
+        raw = self.references.get(spec.name)
+        return None if raw is None else BinaryPerformance.from_bytes(raw)
+
+    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+        """Labels of the window's predictions, merged over partitions and hours."""
+        return self.label_store.window(model, key.start_ms, key.end_ms)
+
+    def predictions(self, model: str, key: WindowKey) -> int | None:
+        """Events of the rolled-up window, if any."""
+        w = self.windows.window(model, key)
+        return None if w is None else w.events
+
+    def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
+        """The stored lifecycle states of (model, scale) by kind."""
+        return {k: s for (m, sc, k), s in sorted(self.states.items()) if (m, sc) == (model, scale)}
+
+    def commit(
+        self,
+        model: str,
+        window: WindowKey,
+        decisions: Sequence[HealthDecision],
+        states: dict[str, AlertState],
+        alerts: Sequence[bytes],
+    ) -> None:
+        """Decisions, states and outbox events together (each as Redis reads it)."""
+        self.decided[(model, window)] = _json([dataclasses.asdict(d) for d in decisions])
+        for kind, state in states.items():
+            self.states[(model, window.scale, kind)] = AlertState.from_dict(_json(state.to_dict()))
+        self.outboxes.setdefault(model, []).extend(alerts)
+
+    def outbox(self, model: str) -> list[bytes]:
+        """Committed events not yet acknowledged."""
+        return list(self.outboxes.get(model, ()))
 
 
 @dataclass

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_health import RedisHealthStore
 from stream.adapters.redis_labels import RedisLabelStore
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_store import RedisSketchStore
@@ -24,11 +25,13 @@ from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration, calibrate_model
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
+from stream.core.performance import BinaryPerformance
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ingest import Sketch, SketchParams, merge_sketches
 from stream.pipeline.labels import LabelHourWrite, LabelWrite
 from stream.pipeline.memory import (
     MemoryEvaluationStore,
+    MemoryHealthStore,
     MemoryLabelStore,
     MemorySketchStore,
     MemoryWindowStore,
@@ -50,6 +53,7 @@ class Backend:
     evals: Any
     save_reference: Callable[[Reference, ModelCalibration | None], None]
     labels: Any
+    health: Any
 
 
 def _memory() -> Backend:
@@ -57,10 +61,15 @@ def _memory() -> Backend:
     windows = MemoryWindowStore(sketches)
     evals = MemoryEvaluationStore(windows)
 
+    labels = MemoryLabelStore()
+    health = MemoryHealthStore(windows, labels, evals.outboxes)
+
     def save(ref: Reference, cal: ModelCalibration | None) -> None:
         evals.put_reference(ref.model, {f: s.to_bytes() for f, s in ref.sketches.items()}, cal)
+        if ref.performance is not None:
+            health.put_reference_performance(ref.model, ref.performance)
 
-    return Backend(sketches, windows, evals, save, MemoryLabelStore())
+    return Backend(sketches, windows, evals, save, labels, health)
 
 
 def _redis(request: pytest.FixtureRequest) -> Backend:
@@ -73,7 +82,9 @@ def _redis(request: pytest.FixtureRequest) -> Backend:
         refs.save(ref, None if cal is None else cal.to_dict())
 
     evals = RedisEvaluationStore(client, ns, windows)
-    return Backend(RedisSketchStore(client, ns), windows, evals, save, RedisLabelStore(client, ns))
+    labels = RedisLabelStore(client, ns)
+    health = RedisHealthStore(client, ns, windows, labels)
+    return Backend(RedisSketchStore(client, ns), windows, evals, save, labels, health)
 
 
 @pytest.fixture(params=["fake", "redis"])
@@ -414,3 +425,65 @@ def test_labels_a_stale_writer_is_fenced_out_and_the_rest_lands(backend: Backend
     assert backend.labels.claim("m", 1)[1].next_offset == 3
     with pytest.raises(StaleWriterError):
         backend.labels.flush([_labels(4, "never-claimed")])
+
+
+# -- HealthStore -----------------------------------------------------------------------------
+
+
+def _performance(n: int, seed: int) -> BinaryPerformance:
+    rng = np.random.default_rng(seed)
+    perf = BinaryPerformance.zero()
+    perf.update(rng.random(n), rng.random(n) < 0.3, threshold=0.5)
+    return perf
+
+
+def test_health_reads_the_reference_performance(backend: Backend) -> None:
+    other = ModelSpec.model_validate({"name": "n", "features": {"x": "numeric"}})
+    assert backend.health.reference_performance(other) is None  # (Redis caches a miss)
+    ref, cal = _reference()
+    ref.performance = _performance(200, 1)
+    backend.save_reference(ref, cal)
+    got = backend.health.reference_performance(SPEC)
+    assert got is not None and got.to_bytes() == ref.performance.to_bytes()
+
+
+def test_health_labels_merge_partitions_and_hours_of_the_window(backend: Backend) -> None:
+    day = WindowKey(DAY, T0)
+    parts = {
+        (0, T0): _performance(50, 2),
+        (0, T0 + 5 * HOUR_MS): _performance(60, 3),
+        (1, T0 + 23 * HOUR_MS): _performance(70, 4),
+        (1, T0 + DAY_MS): _performance(80, 5),  # the next day: not in the window
+    }
+    for p in (0, 1):
+        token, _ = backend.labels.claim("m", p)
+        hours = tuple(
+            LabelHourWrite(h, perf.to_bytes(), ()) for (q, h), perf in parts.items() if q == p
+        )
+        backend.labels.flush([_labels(p, token, hours)])
+    got = backend.health.labels("m", day)
+    want = BinaryPerformance.zero()
+    for (_, h), perf in sorted(parts.items()):
+        if h < T0 + DAY_MS:
+            want = want.merge(perf)
+    assert got.to_bytes() == want.to_bytes() and got.n == 180
+    assert backend.health.labels("m", WindowKey(DAY, T0 + 2 * DAY_MS)).n == 0
+
+
+def test_health_predictions_states_and_the_shared_alert_outbox(backend: Backend) -> None:
+    day = WindowKey(DAY, T0)
+    assert backend.health.predictions("m", day) is None
+    backend.windows.create_window("m", StoredWindow(day, 1234, 0, {}))
+    assert backend.health.predictions("m", day) == 1234
+    assert backend.health.health_states("m", DAY) == {}
+    label = AlertState("m", DAY, "label")
+    perf = AlertState("m", DAY, "performance", last_window_ms=T0)
+    backend.evals.commit("m", day, "reference", [], AlertState("m", DAY, "reference"), [b"f1"])
+    backend.health.commit("m", day, [], {"label": label, "performance": perf}, [b"h1", b"h2"])
+    states = backend.health.health_states("m", DAY)
+    assert {k: s.to_dict() for k, s in states.items()} == {
+        "label": label.to_dict(),
+        "performance": perf.to_dict(),
+    }
+    assert backend.health.health_states("m", HOUR) == {}
+    assert backend.evals.outbox("m") == [b"f1", b"h1", b"h2"]  # one alert outbox per model
