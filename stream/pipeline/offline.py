@@ -9,12 +9,13 @@
 2. **Calibrate.** The reference's hours are calibrated by ``calibrate_model`` as
    ``reference build`` does (the whole-set window at the size of the current set).
 3. **Roll up.** The current hours go through the live :func:`~.rollup.roll_up` over an
-   in-memory :class:`MemoryWindows` (one partition, sealed through its last hour:
-   a file is complete, so no event is late), giving the same hour and day windows as
-   a replay of the same events.
+   in-memory :class:`~.memory.MemoryWindowStore` (the table stored as one partition,
+   sealed through its last hour and idle: a file is complete, so no event is late),
+   giving the same hour and day windows as a replay of the same events.
 4. **Evaluate.** The live :class:`~.evaluate.Evaluator` over an in-memory
-   :class:`MemoryEvaluations` judges every window in time order (hours, then days),
-   against every configured baseline, with the live lifecycle (would-be alerts).
+   :class:`~.memory.MemoryEvaluationStore` judges every window in time order (hours,
+   then days), against every configured baseline, with the live lifecycle (would-be
+   alerts).
 
 In ``all`` mode the whole current set is one window judged against the reference only,
 at the day scale's α and calibration (sized to the current set); a seasonal feature
@@ -23,7 +24,7 @@ is judged against the reference too, since no earlier window exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -38,16 +39,16 @@ from stream.core.sketch.params import SketchParams, merge_sketches
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
 from stream.pipeline.evaluate import Evaluator, WindowVerdict
 from stream.pipeline.ingest import joint_zero
-from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, StoredWindow
+from stream.pipeline.memory import MemoryEvaluationStore, MemorySketchStore, MemoryWindowStore
+from stream.pipeline.ports import JOINT_KEY, FlushWrite, HourWrite, StoredWindow
 from stream.pipeline.reference import Reference, ReferenceBuilder
 from stream.pipeline.rollup import roll_up
 from stream.pipeline.tabular import Chunk, Rejects, chunk_block
 
 __all__ = [
     "CheckRun",
+    "CheckStore",
     "Folded",
-    "MemoryEvaluations",
-    "MemoryWindows",
     "Mode",
     "calibrate",
     "evaluate",
@@ -126,97 +127,58 @@ def calibrate(
     return replace(cal, joint={s: calibrate_joint(ref.joint_hours, s).to_dict() for s in scales})
 
 
-class MemoryWindows:
-    """The rollup's ``WindowStore`` over one table: one partition, complete and idle."""
-
-    def __init__(
-        self, model: str, hours: Mapping[int, Mapping[str, bytes]], events: Mapping[int, int]
-    ) -> None:
-        self._model = model
-        self._hours = dict(hours)
-        self._events = dict(events)
-        self._pending = sorted(h for h in hours if events.get(h, 0))
-        self._windows: dict[WindowKey, StoredWindow] = {}
-        self._days: set[int] = set()
-
-    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
-        """The table's only partition has sealed everything it holds."""
-        last = max(self._hours, default=None)
-        return {0: (None if last is None else last + HOUR_MS, True)}
-
-    def add_pending(self, model: str, hours: Sequence[int]) -> None:
-        """Hours are known up front; nothing is added later."""
-        self._pending = sorted(set(self._pending) | set(hours))
-
-    def pending_hours(self, model: str) -> list[int]:
-        """Hours with data not rolled up yet."""
-        return list(self._pending)
-
-    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
-        """The table's (events, sketches) of ``hour_ms``."""
-        if hour_ms not in self._hours:
-            return []
-        return [(self._events.get(hour_ms, 0), self._hours[hour_ms])]
-
-    def late_count(self, model: str, hour_ms: int) -> int:
-        """A file is complete: nothing is late."""
-        return 0
-
-    def pending_days(self, model: str) -> list[int]:
-        """Days with an hour window and no day window yet."""
-        return sorted(self._days)
-
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        """A rolled-up window."""
-        return self._windows.get(key)
-
-    def create_window(self, model: str, window: StoredWindow) -> bool:
-        """Create-only, like the Redis store (pending hours/days updated the same way)."""
-        if window.key in self._windows:
-            return False
-        self._windows[window.key] = window
-        if window.key.scale == HOUR:
-            self._pending = [h for h in self._pending if h != window.key.start_ms]
-            self._days.add(floor_to(window.key.start_ms, DAY_MS))
-        else:
-            self._days.discard(window.key.start_ms)
-        return True
+def _sealed_table(
+    model: str, hours: Mapping[int, Mapping[str, bytes]], events: Mapping[int, int]
+) -> MemoryWindowStore:
+    """The table as one partition that sealed everything it holds and is idle (complete)."""
+    store = MemorySketchStore()
+    token, _ = store.claim(model, 0)
+    last = max(hours, default=None)
+    written = tuple(
+        HourWrite(h, events.get(h, 0), blobs, sealed=True, undeclared={})
+        for h, blobs in sorted(hours.items())
+    )
+    store.flush(
+        [
+            FlushWrite(
+                model,
+                0,
+                token,
+                next_offset=None,
+                watermark_ms=None,
+                sealed_through_ms=None if last is None else last + HOUR_MS,
+                open_hours=(),
+                idle=True,
+                hours=written,
+                late={},
+                notices=(),
+            )
+        ]
+    )
+    windows = MemoryWindowStore(store)
+    windows.add_pending(model, [h for h in sorted(hours) if events.get(h, 0)])
+    return windows
 
 
-@dataclass
-class MemoryEvaluations:
-    """The evaluator's ``EvaluationStore`` in memory: decisions, lifecycle, outbox."""
+@dataclass(frozen=True)
+class CheckStore:
+    """What a check's evaluation stored, for one model: decisions, states, alerts."""
 
-    windows: MemoryWindows | None
-    ref: tuple[dict[str, bytes], ModelCalibration | None] | None
-    extra: dict[WindowKey, StoredWindow] = field(default_factory=dict)
-    states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
-    decisions: dict[WindowKey, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
-    outbox: list[bytes] = field(default_factory=list)
+    ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None
+    decisions: Mapping[WindowKey, Mapping[str, list[dict[str, Any]]]]
+    states: Mapping[tuple[str, str, str], AlertState]
+    outbox: tuple[bytes, ...]
 
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        """A rolled-up window (the whole-set window in ``all`` mode)."""
-        if key in self.extra:
-            return self.extra[key]
-        return self.windows.window(model, key) if self.windows is not None else None
-
-    def reference(
-        self, spec: ModelSpec
-    ) -> tuple[Mapping[str, bytes], ModelCalibration | None] | None:
-        """The reference table's merged sketches and calibration."""
-        return self.ref
-
-    def alert_states(
-        self, model: str, scale: str, baselines: Sequence[str]
-    ) -> dict[str, AlertState | None]:
-        """The lifecycle states so far."""
-        return {b: self.states.get((model, scale, b)) for b in baselines}
-
-    def commit(self, c: EvaluationCommit) -> None:
-        """Keep the decisions (as the Redis store encodes them), state and alerts."""
-        self.decisions.setdefault(c.window, {})[c.baseline] = [d.to_dict() for d in c.decisions]
-        self.states[(c.model, c.window.scale, c.baseline)] = c.state
-        self.outbox.extend(c.alerts)
+    @classmethod
+    def of(cls, spec: ModelSpec, store: MemoryEvaluationStore) -> CheckStore:
+        """The model's part of ``store``."""
+        decisions: dict[WindowKey, dict[str, list[dict[str, Any]]]] = {}
+        for (model, key, baseline), ds in store.committed.items():
+            if model == spec.name:
+                decisions.setdefault(key, {})[baseline] = ds
+        return cls(
+            store.reference(spec), decisions, dict(store.states), tuple(store.outbox(spec.name))
+        )
 
 
 @dataclass(frozen=True)
@@ -225,7 +187,7 @@ class CheckRun:
 
     windows: tuple[StoredWindow, ...]
     verdicts: tuple[WindowVerdict, ...]
-    store: MemoryEvaluations
+    store: CheckStore
     spec: ModelSpec
     events: tuple[AlertEvent, ...]
 
@@ -252,7 +214,6 @@ def evaluate(
     ref_blobs = {f: s.to_bytes() for f, s in reference.sketches.items()}
     if reference.joint is not None:
         ref_blobs[JOINT_KEY] = reference.joint.to_bytes()
-    ref = (ref_blobs, calibration)
     hours = {h: {f: s.to_bytes() for f, s in row.items()} for h, row in current.ref.hours.items()}
     for h, joint in current.ref.joint_hours.items():
         hours.setdefault(h, {})[JOINT_KEY] = joint.to_bytes()
@@ -270,18 +231,20 @@ def evaluate(
                 all_joint = all_joint.merge(current.ref.joint_hours[h])
             blobs[JOINT_KEY] = all_joint.to_bytes()
         whole = StoredWindow(WindowKey(DAY, floor_to(first, DAY_MS)), current.accepted, 0, blobs)
-        store = MemoryEvaluations(None, ref, extra={whole.key: whole})
+        store = MemoryEvaluationStore()
+        store.windows.create_window(spec.name, whole)
         windows: tuple[StoredWindow, ...] = (whole,)
     else:
         scales = {"hour": (HOUR,), "day": (DAY,), "both": spec.alerts.windows}[mode]
         eval_spec = spec.model_copy(
             update={"alerts": spec.alerts.model_copy(update={"windows": tuple(scales)})}
         )
-        mem = MemoryWindows(spec.name, hours, current.hour_events)
+        mem = _sealed_table(spec.name, hours, current.hour_events)
         rolled = roll_up(spec, mem, p)
-        store = MemoryEvaluations(mem, ref)
+        store = MemoryEvaluationStore(mem)
         windows = tuple(w for w in (*rolled.hours, *rolled.days) if w.key.scale in scales)
+    store.put_reference(spec.name, ref_blobs, calibration)
     evaluator = Evaluator(store, encode=encode, params=p)
     verdicts = tuple(evaluator.evaluate(eval_spec, w) for w in windows)
     events = tuple(e for v in verdicts for e in v.events)
-    return CheckRun(windows, verdicts, store, eval_spec, events)
+    return CheckRun(windows, verdicts, CheckStore.of(spec, store), eval_spec, events)

@@ -5,14 +5,13 @@ windows (rollup) and evaluates each window (``Evaluator``). Sketches are exact
 functions of the values, so building each hour's sketch straight from the
 synthetic columns gives the same bytes ingest would store; everything after
 that — reference calibration, evaluation, lifecycle — is the production code,
-over an in-memory ``EvaluationStore``. The e2e scenarios (tests/e2e) prove the
-same on real Kafka + Redis; this harness makes the 14-day detection table fast
-enough for unit tests and benchmarks.
+over the in-memory ``EvaluationStore`` of ``stream.pipeline.memory``. The e2e
+scenarios (tests/e2e) prove the same on real Kafka + Redis; this harness makes
+the 14-day detection table fast enough for unit tests and benchmarks.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,12 +21,13 @@ import numpy as np
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration, calibrate_model
 from stream.core.joint import calibrate_joint
-from stream.core.lifecycle import AlertEvent, AlertState
+from stream.core.lifecycle import AlertEvent
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import Evaluator
 from stream.pipeline.ingest import joint_zero
-from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, StoredWindow
+from stream.pipeline.memory import MemoryEvaluationStore
+from stream.pipeline.ports import JOINT_KEY, StoredWindow
 from stream.synth import Drift, SyntheticStream
 
 START = 1_767_225_600_000  # Thursday 2026-01-01T00:00Z
@@ -89,40 +89,6 @@ def hour_sketches(
             sk[JOINT_KEY] = joint.update(rows)  # type: ignore[assignment]
         out[start] = (per, sk)
     return out
-
-
-@dataclass
-class MemoryEvaluationStore:
-    """The ``EvaluationStore`` port in memory (decisions kept as their JSON, like Redis)."""
-
-    windows: dict[tuple[str, WindowKey], StoredWindow] = field(default_factory=dict)
-    references: dict[str, tuple[dict[str, bytes], ModelCalibration | None]] = field(
-        default_factory=dict
-    )
-    states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
-    decisions: dict[tuple[str, WindowKey, str], list[dict[str, Any]]] = field(default_factory=dict)
-    outbox: list[bytes] = field(default_factory=list)
-
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        return self.windows.get((model, key))
-
-    def reference(self, spec: ModelSpec) -> tuple[dict[str, bytes], ModelCalibration | None] | None:
-        return self.references.get(spec.name)
-
-    def alert_states(
-        self, model: str, scale: str, baselines: Sequence[str]
-    ) -> dict[str, AlertState | None]:
-        return {b: self.states.get((model, scale, b)) for b in baselines}
-
-    def commit(self, c: EvaluationCommit) -> None:
-        # Round-trip through JSON like the Redis store, so state survives serialisation.
-        self.decisions[(c.model, c.window, c.baseline)] = json.loads(
-            json.dumps([d.to_dict() for d in c.decisions])
-        )
-        self.states[(c.model, c.window.scale, c.baseline)] = AlertState.from_dict(
-            json.loads(json.dumps(c.state.to_dict()))
-        )
-        self.outbox.extend(c.alerts)
 
 
 @dataclass(frozen=True)
@@ -203,7 +169,7 @@ def run_scenario(
     else:
         sketches, cal = reference
     store = MemoryEvaluationStore()
-    store.references[spec.name] = (sketches, cal)
+    store.put_reference(spec.name, sketches, cal)
     evaluator = Evaluator(store, encode=lambda e: e.alert_id.encode())
     gen = SyntheticStream(
         spec, start_ms=START, events_per_hour=scenario.per_hour, seed=11,
@@ -217,7 +183,7 @@ def run_scenario(
     for h in sorted(hours):
         n, sk = hours[h]
         w = StoredWindow(WindowKey(HOUR, h), n, 0, {f: s.to_bytes() for f, s in sk.items()})
-        store.windows[(spec.name, w.key)] = w
+        store.windows.create_window(spec.name, w)
         t = clock()
         events.extend(evaluator.evaluate(spec, w).events)
         times.append(clock() - t)
@@ -232,7 +198,7 @@ def run_scenario(
                 WindowKey(DAY, h + HOUR_MS - DAY_MS), day_events, 0,
                 {f: s.to_bytes() for f, s in merged.items()},
             )  # fmt: skip
-            store.windows[(spec.name, d.key)] = d
+            store.windows.create_window(spec.name, d)
             events.extend(evaluator.evaluate(spec, d).events)
             day_parts, day_events = [], 0
     return Run(spec, store, events, times)

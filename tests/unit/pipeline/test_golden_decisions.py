@@ -65,7 +65,7 @@ def _current() -> dict[str, Any]:
     keep = {START + h * HOUR_MS for h in HOURS}
     out: dict[str, Any] = {}
     for (_, key, baseline), ds in sorted(
-        run.store.decisions.items(), key=lambda kv: (kv[0][1].scale, kv[0][1].start_ms, kv[0][2])
+        run.store.committed.items(), key=lambda kv: (kv[0][1].scale, kv[0][1].start_ms, kv[0][2])
     ):
         if key.scale == "hour" and key.start_ms not in keep:
             continue

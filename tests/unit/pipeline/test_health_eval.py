@@ -1,20 +1,20 @@
-"""Health evaluation over an in-memory store: windows as the control plane hands them over."""
+"""Health evaluation over the in-memory stores: windows as the control plane hands them over."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
-from stream.core.lifecycle import AlertEvent, AlertState
-from stream.core.model_health import HealthDecision
+from stream.core.lifecycle import AlertEvent
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY, DAY_MS, WindowKey
 from stream.pipeline.health_eval import HealthEvaluator, judged_lag
-from stream.pipeline.ports import HealthCommit, StoredWindow
+from stream.pipeline.memory import MemoryHealthStore
+from stream.pipeline.ports import LabelHourWrite, LabelWrite, StoredWindow
 
 T0 = 1_767_225_600_000
 A, B = -3.0, 1.7
@@ -30,31 +30,24 @@ SPEC = ModelSpec.model_validate(
 )
 
 
-@dataclass
-class MemHealth:
-    ref: BinaryPerformance | None
-    days: dict[int, BinaryPerformance] = field(default_factory=dict)
-    counts: dict[int, int] = field(default_factory=dict)
-    states: dict[str, AlertState] = field(default_factory=dict)
-    outbox: list[bytes] = field(default_factory=list)
-    decided: dict[int, list[HealthDecision]] = field(default_factory=dict)
+def _store(ref: BinaryPerformance | None) -> MemoryHealthStore:
+    store = MemoryHealthStore()
+    if ref is not None:
+        store.put_reference_performance("m", ref)
+    return store
 
-    def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
-        return self.ref
 
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
-        return self.days.get(key.start_ms, BinaryPerformance.zero())
+def _label_day(store: MemoryHealthStore, start: int, labels: BinaryPerformance) -> None:
+    """The day's labels as the label plane flushes them (one prediction-hour, one partition)."""
+    token, snap = store.label_store.claim("m", 0)
+    offset = snap.next_offset or 0
+    hour = LabelHourWrite(start, labels.to_bytes(), ())
+    write = LabelWrite("m", 0, token, offset + 1, start, (), (hour,), {}, 0)
+    store.label_store.flush([write])
 
-    def predictions(self, model: str, key: WindowKey) -> int | None:
-        return self.counts.get(key.start_ms)
 
-    def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
-        return dict(self.states)
-
-    def commit(self, c: HealthCommit) -> None:
-        self.decided[c.window.start_ms] = list(c.decisions)
-        self.states = dict(c.states)
-        self.outbox.extend(c.alerts)
+def _decided(store: MemoryHealthStore) -> list[dict[str, Any]]:
+    return [d for ds in store.decided.values() for d in ds]
 
 
 def _encode(e: AlertEvent) -> bytes:
@@ -67,12 +60,12 @@ def _scores(rng: np.random.Generator, sigma: float, la: float, lb: float) -> tup
     return s, rng.random(N) < 1 / (1 + np.exp(-(la + lb * z)))
 
 
-def _run(shift: dict[str, float] | None, days: int = 14) -> tuple[MemHealth, list[Alert]]:
+def _run(shift: dict[str, float] | None, days: int = 14) -> tuple[MemoryHealthStore, list[Alert]]:
     rng = np.random.default_rng(21)
     s, y = _scores(rng, 1.0, A, B)
     ref = BinaryPerformance.zero()
     ref.update(s, y, threshold=0.5)
-    store = MemHealth(ref)
+    store = _store(ref)
     ev = HealthEvaluator(store, _encode)
     for d in range(days):
         start = T0 + d * DAY_MS
@@ -80,20 +73,21 @@ def _run(shift: dict[str, float] | None, days: int = 14) -> tuple[MemHealth, lis
         s, y = _scores(rng, kw["sigma"], kw["la"], kw["lb"])
         labels = BinaryPerformance.zero()
         labels.update(s, y, threshold=0.5)
-        store.days[start], store.counts[start] = labels, N
+        _label_day(store, start, labels)
         sketch = NumericSketch.zero()
         sketch.update(s)
         window = StoredWindow(WindowKey(DAY, start), N, 0, {"prediction": sketch.to_bytes()})
+        store.windows.create_window("m", window)
         verdict = ev.evaluate(SPEC, window)
         assert verdict is not None
-    return store, [Alert.from_json(a) for a in store.outbox]
+    return store, [Alert.from_json(a) for a in store.outbox("m")]
 
 
 def test_a_stationary_fortnight_pages_nothing() -> None:
     store, alerts = _run(None)
     assert alerts == []
     assert judged_lag(SPEC, DAY) == 2
-    judged = [d for ds in store.decided.values() for d in ds if d.kind != "estimated"]
+    judged = [d for d in _decided(store) if d["kind"] != "estimated"]
     assert len(judged) == 12 * 3  # label shift, AUC, accuracy for days 0..11
 
 
@@ -124,12 +118,12 @@ def test_concept_shift_pages_on_realized_performance_not_on_the_estimate() -> No
     names = {f.name for a in alerts for f in a.features if f.breach}
     assert "performance:auc" in names
     assert not any(n.startswith("estimated:") for n in names)
-    estimated = [d for ds in store.decided.values() for d in ds if d.kind == "estimated"]
-    assert estimated and not any(d.breach for d in estimated)
+    estimated = [d for d in _decided(store) if d["kind"] == "estimated"]
+    assert estimated and not any(d["breach"] for d in estimated)
 
 
 def test_no_labelled_reference_is_said_not_silent() -> None:
-    store = MemHealth(None)
+    store = _store(None)
     verdict = HealthEvaluator(store, _encode).evaluate(
         SPEC, StoredWindow(WindowKey(DAY, T0), 10, 0, {})
     )
@@ -138,4 +132,4 @@ def test_no_labelled_reference_is_said_not_silent() -> None:
 
 def test_a_window_whose_labels_are_not_final_yet_is_judged_on_its_estimate_only() -> None:
     store, _ = _run(None, days=2)
-    assert all(d.kind == "estimated" for ds in store.decided.values() for d in ds)
+    assert all(d["kind"] == "estimated" for d in _decided(store))

@@ -11,9 +11,9 @@ from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits, parse_batch
 from stream.core.window import HOUR_MS
 from stream.pipeline.ingest import IngestLimits, PartitionIngest, seek_offset
+from stream.pipeline.memory import MemorySketchStore
 from stream.pipeline.ports import PartitionSnapshot
 from stream.synth import Drift, SyntheticStream
-from tests.unit.pipeline.memstore import MemoryStore
 
 SPEC = ModelSpec.model_validate(
     {
@@ -51,12 +51,12 @@ def _run(
     crashes: set[int],
     limits: IngestLimits | None = None,
     refused: set[int] | None = None,
-) -> MemoryStore:
+) -> MemorySketchStore:
     """Feed values in batches ending at ``cuts``; 'crash' (lose memory) after batches in crashes.
 
     Offsets refused for too many open hours are added to ``refused``.
     """
-    store = MemoryStore()
+    store = MemorySketchStore()
 
     def claim() -> PartitionIngest:
         token, snap = store.claim("m", 0)
@@ -109,8 +109,8 @@ BASELINE = _run(VALUES, [], set())
 
 def test_baseline_seals_hours_and_counts_late_events() -> None:
     part = BASELINE.parts[("m", 0)]
-    assert part.offset == len(VALUES)
-    assert part.sealed is not None and len(part.open_hours) >= 1
+    assert part.next_offset == len(VALUES)
+    assert part.sealed_through_ms is not None and len(part.open_hours) >= 1
     assert sum(part.late.values()) > 0  # the local shuffle produced late events
     events = sum(hw.events for hw in part.hours.values())
     assert events + sum(part.late.values()) == len(VALUES) - 1  # one record is bad JSON
@@ -128,10 +128,10 @@ def test_crashes_and_batch_boundaries_do_not_change_stored_state(
     store = _run(VALUES, cuts, crashes)
     assert store.hour_state() == BASELINE.hour_state()
     a, b = store.parts[("m", 0)], BASELINE.parts[("m", 0)]
-    assert (a.offset, a.watermark, a.sealed, a.open_hours, a.late) == (
-        b.offset,
-        b.watermark,
-        b.sealed,
+    assert (a.next_offset, a.watermark_ms, a.sealed_through_ms, a.open_hours, a.late) == (
+        b.next_offset,
+        b.watermark_ms,
+        b.sealed_through_ms,
         b.open_hours,
         b.late,
     )
@@ -139,7 +139,7 @@ def test_crashes_and_batch_boundaries_do_not_change_stored_state(
 
 
 def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
-    store = MemoryStore()
+    store = MemorySketchStore()
     token, snap = store.claim("m", 0)
     old = PartitionIngest.restore(SPEC, 0, token, snap, namespace="t", allowed_lateness_ms=0)
     store.claim("m", 0)  # another worker takes the partition
@@ -154,7 +154,7 @@ def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
     else:
         msg = "stale flush was accepted"
         raise AssertionError(msg)
-    assert store.parts[("m", 0)].offset is None
+    assert store.parts[("m", 0)].next_offset is None
 
 
 def test_idle_partition_force_seal_emits_notices() -> None:
@@ -209,7 +209,7 @@ def test_one_future_record_does_not_move_the_watermark() -> None:
     # with k=5 the same events are late as without the outlier
     assert sum(naive.late.values()) > sum(clean.late.values()) + 50
     assert robust.late == clean.late
-    assert robust.watermark == clean.watermark
+    assert robust.watermark_ms == clean.watermark_ms
 
 
 def test_hostile_input_is_bounded_and_every_event_is_accounted_for() -> None:
@@ -242,18 +242,25 @@ def test_hostile_input_verdicts_do_not_depend_on_batches_or_crashes(
     assert rejected["too_many_open_hours"] == len(HOSTILE_REFUSED)
     assert store.hour_state() == HOSTILE_BASE.hour_state()
     a, b = store.parts[("m", 0)], HOSTILE_BASE.parts[("m", 0)]
-    assert (a.offset, a.watermark, a.recent, a.sealed, a.open_hours, a.late) == (
-        b.offset,
-        b.watermark,
-        b.recent,
-        b.sealed,
+    assert (
+        a.next_offset,
+        a.watermark_ms,
+        a.recent_ms,
+        a.sealed_through_ms,
+        a.open_hours,
+        a.late,
+    ) == (
+        b.next_offset,
+        b.watermark_ms,
+        b.recent_ms,
+        b.sealed_through_ms,
         b.open_hours,
         b.late,
     )
 
     # undeclared keys go to the newest open hour of each batch (a diagnostic, not a
     # sketch): which hour depends on the batches, the total never does
-    def total(s: MemoryStore) -> int:
+    def total(s: MemorySketchStore) -> int:
         hours = s.parts[("m", 0)].hours.values()
         return sum(sum(hw.undeclared.values()) + hw.undeclared_overflow for hw in hours)
 

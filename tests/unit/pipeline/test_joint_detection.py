@@ -44,7 +44,7 @@ def _run(ref: tuple[Any, Any], *drifts: Drift, days: int = 2, **kw: Any) -> Run:
 def _joint_judged(run: Run) -> int:
     return sum(
         1
-        for (_, key, _b), ds in run.store.decisions.items()
+        for (_, key, _b), ds in run.store.committed.items()
         for d in ds
         if d["feature"] == JOINT and d["metrics"]
     )
@@ -53,7 +53,7 @@ def _joint_judged(run: Run) -> int:
 def _joint_breaches(run: Run) -> list[tuple[Any, str]]:
     return [
         (key, baseline)
-        for (_, key, baseline), ds in run.store.decisions.items()
+        for (_, key, baseline), ds in run.store.committed.items()
         for d in ds
         if d["feature"] == JOINT and d["breach"]
     ]

@@ -9,10 +9,11 @@ from stream.contract import parse_batch
 from stream.core.sketch import JointSketch
 from stream.core.window import HOUR_MS
 from stream.pipeline.ingest import PartitionIngest
+from stream.pipeline.memory import MemorySketchStore, MemoryWindowStore
 from stream.pipeline.ports import JOINT_KEY
 from stream.pipeline.rollup import roll_up
 from stream.synth import Drift, SyntheticStream
-from tests.unit.pipeline.test_rollup import FakeWindows
+from tests.unit.pipeline.test_rollup import store_partition
 
 START = 1_767_225_600_000
 FEATS = {"a": "numeric", "b": "numeric", "c": "categorical", "d": "numeric"}
@@ -55,12 +56,11 @@ def test_rollup_of_any_partitioning_equals_one_sketch_of_the_hour() -> None:
     direct = JointSketch.zero(("a", "b", "d")).update(x)
     windows = []
     for parts in (1, 3):
-        fw = FakeWindows()
+        sketches = MemorySketchStore()
+        fw = MemoryWindowStore(sketches)
         for p, hours in _ingest(spec, gen, n, parts).items():
-            fw.sealed[p] = START + 10 * HOUR_MS
-            for h, v in hours.items():
-                fw.parts[(p, h)] = v
-                fw.pending.add(h)
+            store_partition(p, START + 10 * HOUR_MS, hours, sketches)
+            fw.add_pending("m", list(hours))
         result = roll_up(spec, fw)
         windows.append({w.key.start_ms: w for w in result.hours})
     blobs = [w[hour].sketches[JOINT_KEY] for w in windows]

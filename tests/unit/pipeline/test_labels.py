@@ -3,105 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits
 from stream.core.performance import BinaryPerformance
 from stream.pipeline.labelplane import LabelPlane
-from stream.pipeline.ports import (
-    DeadLetter,
-    LabelSnapshot,
-    LabelWrite,
-    RecordBatch,
-    StaleWriterError,
-)
+from stream.pipeline.memory import ListDeadLetters, ManualClock, MemoryLabelStore
+from stream.pipeline.ports import RecordBatch, StaleWriterError
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000
 DELAY = 48 * HOUR
 
 
-@dataclass
-class _Part:
-    token: str = ""
-    offset: int | None = None
-    newest: int | None = None
-    open_hours: tuple[int, ...] = ()
-    hours: dict[int, bytes] = field(default_factory=dict)
-    seen: dict[int, set[int]] = field(default_factory=dict)
-    counters: dict[str, int] = field(default_factory=dict)
-
-
-class MemLabelStore:
-    """The Redis label store's semantics in memory (TTL aside)."""
-
-    def __init__(self) -> None:
-        self.parts: dict[tuple[str, int], _Part] = {}
-        self._tokens = itertools.count()
-
-    def claim(self, model: str, partition: int) -> tuple[str, LabelSnapshot]:
-        part = self.parts.setdefault((model, partition), _Part())
-        part.token = f"t{next(self._tokens)}"
-        return part.token, LabelSnapshot(
-            part.offset, part.newest, {h: part.hours[h] for h in part.open_hours}, part.counters
-        )
-
-    def seen(
-        self, model: str, partition: int, ids: Mapping[int, npt.NDArray[np.int64]]
-    ) -> dict[int, npt.NDArray[np.int64]]:
-        part = self.parts[(model, partition)]
-        out = {}
-        for h, arr in ids.items():
-            have = part.seen.get(h, set())
-            hit = arr[[int(i) in have for i in arr.tolist()]]
-            if hit.size:
-                out[h] = hit
-        return out
-
-    def flush(self, writes: Sequence[LabelWrite]) -> None:
-        for w in writes:
-            part = self.parts[(w.model, w.partition)]
-            if part.token != w.token:
-                raise StaleWriterError(w.model)
-            part.offset, part.newest, part.open_hours = (
-                w.next_offset,
-                w.newest_record_ms,
-                w.open_hours,
-            )
-            part.counters = dict(w.counters)
-            for hw in w.hours:
-                part.hours[hw.hour_ms] = hw.state
-                part.seen.setdefault(hw.hour_ms, set()).update(hw.new_ids)
-
-    def dump(self) -> dict[tuple[str, int], tuple[object, ...]]:
-        return {
-            k: (p.offset, p.newest, p.open_hours, p.hours, p.seen, p.counters)
-            for k, p in self.parts.items()
-        }
-
-
-@dataclass
-class Clock:
-    t: int = 0
-
-    def now_ms(self) -> int:
-        return self.t
-
-
-@dataclass
-class Letters:
-    sent: list[DeadLetter] = field(default_factory=list)
-
-    async def send(self, letters: Sequence[DeadLetter]) -> None:
-        self.sent.extend(letters)
+def _dump(store: MemoryLabelStore) -> dict[tuple[str, int], tuple[object, ...]]:
+    return {
+        k: (p.next_offset, p.newest_record_ms, p.open_hours, p.hours, p.seen, p.counters)
+        for k, p in store.parts.items()
+    }
 
 
 SPEC = ModelSpec.model_validate(
@@ -116,13 +39,13 @@ CATALOG = Catalog.of(
 )
 
 
-def _plane(store: MemLabelStore, letters: Letters, every: int = 50) -> LabelPlane:
+def _plane(store: MemoryLabelStore, letters: ListDeadLetters, every: int = 50) -> LabelPlane:
     return LabelPlane(
         CATALOG,
         topic="labels",
         store=store,
         dead_letters=letters,
-        clock=Clock(),
+        clock=ManualClock(0),
         limits=Limits(max_future_ms=HOUR),
         flush_every_events=every,
         flush_interval_ms=10**12,
@@ -175,8 +98,10 @@ def _batches(values: list[tuple[bytes, int]], size: int, start: int = 0) -> list
     return out
 
 
-async def _run(store: MemLabelStore, values: list[tuple[bytes, int]], size: int) -> Letters:
-    letters = Letters()
+async def _run(
+    store: MemoryLabelStore, values: list[tuple[bytes, int]], size: int
+) -> ListDeadLetters:
+    letters = ListDeadLetters()
     plane = _plane(store, letters)
     await plane.assign([0], {0: 0})
     for b in _batches(values, size):
@@ -187,14 +112,14 @@ async def _run(store: MemLabelStore, values: list[tuple[bytes, int]], size: int)
 
 def test_labels_are_counted_by_outcome_and_bad_ones_dead_lettered() -> None:
     values = _stream()
-    store = MemLabelStore()
+    store = MemoryLabelStore()
     letters = asyncio.run(_run(store, values, 64))
     part = store.parts[("m", 0)]
     c = part.counters
     assert c["duplicate"] == len(range(0, 600, 37))
     assert c["label_too_late"] == len(range(0, 600, 53))
     assert c["applied"] == 600
-    reasons = sorted(d.reason for d in letters.sent)
+    reasons = sorted(d.reason for d in letters.got)
     assert reasons == ["bad_json", "bad_label", "bad_prediction", "missing_prediction"]
     assert sum(v for k, v in c.items() if k.startswith("rejected:")) == 4
     # Every applied label is in exactly one hour's state; the first of each duplicate won.
@@ -209,15 +134,15 @@ def test_labels_are_counted_by_outcome_and_bad_ones_dead_lettered() -> None:
 
 def test_batch_size_and_crashes_do_not_change_the_stored_state() -> None:
     values = _stream()
-    ref = MemLabelStore()
+    ref = MemoryLabelStore()
     asyncio.run(_run(ref, values, 600))
-    store = MemLabelStore()
+    store = MemoryLabelStore()
     rng = random.Random(7)
 
     async def crashy() -> None:
         pos = 0
         while True:
-            plane = _plane(store, Letters(), every=rng.randrange(20, 90))
+            plane = _plane(store, ListDeadLetters(), every=rng.randrange(20, 90))
             seeks = await plane.assign([0], {0: 0})
             pos = seeks[0]
             if pos >= len(values):
@@ -230,16 +155,16 @@ def test_batch_size_and_crashes_do_not_change_the_stored_state() -> None:
             # else: the worker dies here; what was not flushed is lost and re-read
 
     asyncio.run(crashy())
-    assert store.dump() == ref.dump()
+    assert _dump(store) == _dump(ref)
 
 
 def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
-    store = MemLabelStore()
+    store = MemoryLabelStore()
 
     async def go() -> None:
-        a = _plane(store, Letters())
+        a = _plane(store, ListDeadLetters())
         await a.assign([0], {0: 0})
-        b = _plane(store, Letters())
+        b = _plane(store, ListDeadLetters())
         await b.assign([0], {0: 0})
         await a.process({0: _batches([(_label(1, T0, 1), T0 + HOUR)], 10)[0]})
         try:
@@ -250,4 +175,4 @@ def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
         raise AssertionError(msg)
 
     asyncio.run(go())
-    assert store.parts[("m", 0)].offset is None
+    assert store.parts[("m", 0)].next_offset is None

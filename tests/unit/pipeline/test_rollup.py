@@ -2,59 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch
-from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
-from stream.pipeline.ports import StoredWindow
+from stream.core.window import DAY, DAY_MS, HOUR_MS, WindowKey
+from stream.pipeline.memory import MemorySketchStore, MemoryWindowStore
+from stream.pipeline.ports import FlushWrite, HourWrite
 from stream.pipeline.rollup import complete_through, roll_up
 
 SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric", "c": "categorical"}})
 
 
-class FakeWindows:
-    def __init__(self) -> None:
-        self.sealed: dict[int, int | None] = {}
-        self.idle: set[int] = set()
-        self.parts: dict[tuple[int, int], tuple[int, dict[str, bytes]]] = {}
-        self.pending: set[int] = set()
-        self.days: set[int] = set()
-        self.windows: dict[WindowKey, StoredWindow] = {}
-
-    def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
-        return {p: (s, p in self.idle) for p, s in self.sealed.items()}
-
-    def add_pending(self, model: str, hours: Sequence[int]) -> None:
-        self.pending |= {h for h in hours if WindowKey(HOUR, h) not in self.windows}
-
-    def pending_hours(self, model: str) -> list[int]:
-        return sorted(self.pending)
-
-    def pending_days(self, model: str) -> list[int]:
-        return sorted(self.days)
-
-    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
-        return [v for (p, h), v in sorted(self.parts.items()) if h == hour_ms]
-
-    def late_count(self, model: str, hour_ms: int) -> int:
-        return 0
-
-    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
-        return self.windows.get(key)
-
-    def create_window(self, model: str, window: StoredWindow) -> bool:
-        if window.key in self.windows:
-            return False
-        self.windows[window.key] = window
-        if window.key.scale == HOUR:
-            self.pending.discard(window.key.start_ms)
-            self.days.add(window.key.start_ms - window.key.start_ms % DAY_MS)
-        else:
-            self.days.discard(window.key.start_ms)
-        return True
+def store_partition(
+    partition: int,
+    sealed: int | None,
+    hours: Mapping[int, tuple[int, dict[str, bytes]]] | None = None,
+    sketches: MemorySketchStore | None = None,
+) -> MemorySketchStore:
+    """Store ``partition``'s seal point and sealed hours as its ingest would flush them."""
+    store = sketches if sketches is not None else MemorySketchStore()
+    token, _ = store.claim("m", partition)
+    written = tuple(
+        HourWrite(h, n, blobs, sealed=True, undeclared={})
+        for h, (n, blobs) in (hours or {}).items()
+    )
+    store.flush([FlushWrite("m", partition, token, None, None, sealed, (), False, written, {}, ())])
+    return store
 
 
 def _blobs(values: np.ndarray, cats: list[str]) -> dict[str, bytes]:
@@ -73,20 +49,22 @@ def test_complete_through_waits_for_every_partition() -> None:
 
 
 def test_hours_roll_up_only_when_complete_and_only_once() -> None:
-    store = FakeWindows()
+    sketches = MemorySketchStore()
     rng = np.random.default_rng(0)
     values = {(p, h): rng.normal(size=50) for p in range(3) for h in range(3)}
-    for (p, h), v in values.items():
-        store.parts[(p, h * HOUR_MS)] = (50, _blobs(v, ["a", "b"] * 25))
+    for p in range(3):
+        hours = {h * HOUR_MS: (50, _blobs(values[(p, h)], ["a", "b"] * 25)) for h in range(3)}
+        store_partition(p, 3 * HOUR_MS if p < 2 else HOUR_MS, hours, sketches)
+    store = MemoryWindowStore(sketches)
     store.add_pending("m", [0, HOUR_MS, 2 * HOUR_MS])
-    store.sealed = {0: 3 * HOUR_MS, 1: 3 * HOUR_MS, 2: HOUR_MS}
     first = roll_up(SPEC, store)
     assert [w.key.start_ms for w in first.hours] == [0]
     expected = NumericSketch.zero().update(np.concatenate([values[(p, 0)] for p in range(3)]))
     assert first.hours[0].sketches["x"] == expected.to_bytes()
     assert first.hours[0].events == 150
     assert roll_up(SPEC, store).hours == ()  # nothing new, nothing twice
-    store.sealed = dict.fromkeys(range(3), DAY_MS + HOUR_MS)
+    for p in range(3):
+        store_partition(p, DAY_MS + HOUR_MS, sketches=sketches)
     second = roll_up(SPEC, store)
     assert [w.key.start_ms for w in second.hours] == [HOUR_MS, 2 * HOUR_MS]
     assert [w.key for w in second.days] == [WindowKey(DAY, 0)]
