@@ -35,8 +35,10 @@ from stream.pipeline.memory import (
     MemorySketchStore,
     MemoryWindowStore,
 )
-from stream.pipeline.ports import EvaluationCommit, HealthCommit, (
+from stream.pipeline.ports import (
+    EvaluationCommit,
     FlushWrite,
+    HealthCommit,
     HourWrite,
     LabelHourWrite,
     LabelWrite,
@@ -484,8 +486,12 @@ def test_health_predictions_states_and_the_shared_alert_outbox(backend: Backend)
     assert backend.health.health_states("m", DAY) == {}
     label = AlertState("m", DAY, "label")
     perf = AlertState("m", DAY, "performance", last_window_ms=T0)
-    backend.evals.commit(EvaluationCommit("m", day, "reference", [], AlertState("m", DAY, "reference"), [b"f1"]))
-    backend.health.commit(HealthCommit("m", day, [], {"label": label, "performance": perf}, [b"h1", b"h2"]))
+    backend.evals.commit(
+        EvaluationCommit("m", day, "reference", [], AlertState("m", DAY, "reference"), [b"f1"])
+    )
+    backend.health.commit(
+        HealthCommit("m", day, [], {"label": label, "performance": perf}, [b"h1", b"h2"])
+    )
     states = backend.health.health_states("m", DAY)
     assert {k: s.to_dict() for k, s in states.items()} == {
         "label": label.to_dict(),
