@@ -53,23 +53,21 @@ import numpy.typing as npt
 
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
-from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
-from stream.core.model_health import HealthDecision
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import (
     DeadLetter,
     EvaluationCommit,
+    FlushWrite,
     HealthCommit,
+    HourWrite,
     LabelSnapshot,
     LabelWrite,
-    StoredWindow,
-    FlushWrite,
-    HourWrite,
     PartitionSnapshot,
     SealNotice,
     StaleWriterError,
+    StoredWindow,
 )
 
 __all__ = [
