@@ -1,29 +1,26 @@
-"""Read a namespace's Redis state into the plain dicts the dashboard, API and report show.
+"""What the dashboard, the API and the report show, built from a :class:`DashboardReader`.
 
-The only I/O of ``stream.web`` besides the HTTP views: synchronous Redis reads
-(the views run them in a thread). Reads only — the dashboard never writes state.
-Shapes are built by the pure helpers in :mod:`.summaries` and :mod:`.distributions`.
+Reads go through the read port (:mod:`.ports`): a Redis adapter in a worker and in
+``driftstream report``, the offline check's run in ``driftstream check --html``. This
+module does no I/O itself. Shapes are built by the pure helpers in :mod:`.summaries`
+and :mod:`.distributions`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-import redis
-
-from stream.adapters.redis_eval import reference_name
-from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, Scale, WindowKey
 from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
+from stream.web.ports import DashboardReader, Evals
 from stream.web.summaries import ALL
 
-__all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "NotFoundError"]
+__all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "Evals", "NotFoundError"]
 
 HOUR_LIMIT = 168
 """Hour windows in a heatmap (a week)."""
@@ -35,93 +32,35 @@ REPORT_HOURS = 48
 """Hours around an hour window in a report."""
 REPORT_DAYS = 14
 """Days around a window in a report."""
-Evals = dict[int, dict[str, list[dict[str, Any]]]]
 
 
 class NotFoundError(LookupError):
     """No such model, feature or window (the views answer 404)."""
 
 
-def _ints(members: Any) -> list[int]:
-    return sorted(int(m) for m in cast("list[bytes]", members))
-
-
 class DashboardData:
-    """Read-only view of one namespace (``live``, or a replay's namespace)."""
+    """What the pages show of one namespace (``live``, or a replay's), read through a port."""
 
-    def __init__(self, client: redis.Redis, namespace: str, catalog: Catalog) -> None:
-        self._r = client
-        self.namespace = namespace
+    def __init__(self, reader: DashboardReader, catalog: Catalog) -> None:
+        self.reader = reader
+        self.namespace = reader.namespace
         self.catalog = catalog
-        self.keys = Keys(namespace)
+        self.evaluated = reader.evaluated
+        self.evals = reader.evals
+        self.counts = reader.counts
+        self.history = reader.history
+        self.states = reader.states
+        self.reference_meta = reader.reference_meta
 
-    # -- raw reads ---------------------------------------------------------------------
     def spec(self, model: str) -> ModelSpec:
         """The model's spec (NotFoundError when not configured)."""
-        spec = self.catalog.get(model)
-        if spec is None:
+        if model not in self.catalog:
             msg = f"no model {model!r} in this deployment's catalog"
             raise NotFoundError(msg)
-        return spec
+        return self.catalog.model(model)
 
-    def evaluated(self, model: str, scale: Scale) -> list[int]:
-        """Starts of the evaluated windows of a scale, ascending."""
-        return _ints(self._r.zrange(self.keys.evaluations(model, scale), 0, -1))
-
-    def evals(self, model: str, scale: Scale, starts: Sequence[int]) -> Evals:
-        """Stored decisions of windows: start → baseline → decision dicts."""
-        with self._r.pipeline(transaction=False) as p:
-            for s in starts:
-                p.hgetall(self.keys.evaluation(model, scale, s))
-            blobs = cast("list[dict[bytes, bytes]]", p.execute())
-        return {
-            s: {b.decode(): list(json.loads(v)) for b, v in sorted(blob.items())}
-            for s, blob in zip(starts, blobs, strict=True)
-        }
-
-    def counts(self, model: str, scale: Scale, starts: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """(events, late) of rolled-up windows that are still stored.
-
-        ``late`` is the larger of the window's count at rollup and the partitions'
-        late counters now: events that came after the rollup are counted there.
-        """
-        parts = sorted(
-            int(x) for x in cast("set[bytes]", self._r.smembers(self.keys.model_partitions(model)))
-        )
-        width = DAY_MS if scale == DAY else HOUR_MS
-        with self._r.pipeline(transaction=False) as p:
-            for s in starts:
-                p.hmget(self.keys.model_window(model, scale, s), "events", "late")
-                hours = [str(h) for h in range(s, s + width, HOUR_MS)]
-                for part in parts:
-                    p.hmget(self.keys.partition_late(model, part), hours)
-            rows = cast("list[list[bytes | None]]", p.execute())
-        out = {}
-        step = 1 + len(parts)
-        for i, s in enumerate(starts):
-            (ev, late), lates = rows[i * step], rows[i * step + 1 : (i + 1) * step]
-            if ev is None:
-                continue
-            now = sum(int(n) for row in lates for n in row if n)
-            out[s] = (int(ev), max(int(late or 0), now))
-        return out
-
-    def history(self, model: str) -> list[dict[str, Any]]:
-        """The model's recent alert events (alerts-topic JSON), oldest first."""
-        raw = cast("list[bytes]", self._r.lrange(self.keys.alert_history(model), 0, -1))
-        return [dict(json.loads(x)) for x in raw]
-
-    def states(self, model: str) -> list[dict[str, Any]]:
-        """Alert lifecycle states of every (scale, baseline)."""
-        raw = cast("dict[bytes, bytes]", self._r.hgetall(self.keys.alerts(model)))
-        return [dict(json.loads(v)) for _, v in sorted(raw.items())]
-
-    def _blob(self, key: str, field: str) -> bytes | None:
-        """One stored field (a sketch's bytes), if any."""
-        return cast("bytes | None", self._r.hget(key, field))
-
-    def _sketch(self, key: str, field: str) -> NumericSketch | CategoricalSketch | None:
-        blob = self._blob(key, field)
+    @staticmethod
+    def _sketch(blob: bytes | None) -> NumericSketch | CategoricalSketch | None:
         if blob is None:
             return None
         try:
@@ -129,14 +68,6 @@ class DashboardData:
         except SketchDecodeError:
             return None
         return sketch if isinstance(sketch, NumericSketch | CategoricalSketch) else None
-
-    def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
-        """Provenance of the model's reference (events, span, version...)."""
-        raw = cast(
-            "bytes | None",
-            self._r.hget(self.keys.reference(spec.name, reference_name(spec)), "meta"),
-        )
-        return None if raw is None else dict(json.loads(raw))
 
     # -- what the API and pages show ---------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -360,23 +291,18 @@ class DashboardData:
     def _distribution(
         self, spec: ModelSpec, feature: str, window: WindowKey | None, baseline: str | None
     ) -> dict[str, Any]:
-        field = "f:" + feature
         series: list[tuple[str, NumericSketch | CategoricalSketch]] = []
-        ref = self._sketch(self.keys.reference(spec.name, reference_name(spec)), field)
+        ref = self._sketch(self.reader.reference_sketch(spec, feature))
         if ref is not None:
             series.append(("reference", ref))
         if window is not None:
             lag = _lag(baseline, window.scale)
             if lag is not None:
                 earlier = window.previous(lag)
-                base = self._sketch(
-                    self.keys.model_window(spec.name, earlier.scale, earlier.start_ms), field
-                )
+                base = self._sketch(self.reader.window_sketch(spec.name, earlier, feature))
                 if base is not None:
                     series.append((f"{baseline} ({earlier})", base))
-            win = self._sketch(
-                self.keys.model_window(spec.name, window.scale, window.start_ms), field
-            )
+            win = self._sketch(self.reader.window_sketch(spec.name, window, feature))
             if win is not None:
                 series.append(("window", win))
         kinds = {type(s) for _, s in series}

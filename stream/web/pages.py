@@ -45,8 +45,18 @@ def shell(
     page: str = "",
     footer: str = "",
 ) -> str:
-    """A whole page: the shell template with the stylesheet inlined."""
+    """A whole page: the shell template with the stylesheet inlined.
+
+    A page of a replay's namespace (``links.namespace``) opens with a banner naming it,
+    with the way back to the live dashboard.
+    """
     sep = '<span class="sep">›</span>'
+    if links.namespace:
+        body = (
+            f'<p class="replay-ns" data-namespace="{escape(links.namespace)}">Namespace '
+            f"<b>{escape(links.namespace)}</b>: what <code>driftstream replay</code> evaluated, "
+            f"not live data. {a_href(links.live(), 'Live dashboard')}</p>" + body
+        )
     trail = sep.join(a_href(href, escape(text)) for text, href in crumbs)
     return Template(_static("page.html")).substitute(
         title=escape(title),
