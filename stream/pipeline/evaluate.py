@@ -329,14 +329,22 @@ def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, se
     )
 
 
-def alert_encoder(settings: Settings) -> Callable[[AlertEvent], bytes]:
-    """Lifecycle event → alerts-topic JSON, with this deployment's links."""
+def alert_encoder(
+    settings: Settings, *, namespace: str | None = None
+) -> Callable[[AlertEvent], bytes]:
+    """Lifecycle event → alerts-topic JSON, with this deployment's links.
+
+    ``namespace``: a replay's, so its alerts' dashboard links open its results.
+    """
 
     def encode(event: AlertEvent) -> bytes:
         spec = settings.models.model(event.model)
         runbook = spec.alerts.runbook_url or settings.alerts.runbook_url
         alert = build_alert(
-            event, dashboard_base=settings.alerts.dashboard_base_url, runbook_url=runbook
+            event,
+            dashboard_base=settings.alerts.dashboard_base_url,
+            runbook_url=runbook,
+            namespace=namespace,
         )
         return alert.to_json()
 

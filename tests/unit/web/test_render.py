@@ -141,6 +141,14 @@ def test_links_match_the_alert_dashboard_urls() -> None:
         )
     assert Links(base).model("m", baseline=ALL) == f"{base}/models/m"
     assert Links(None).models() is None
+    # A replay's alerts link into its namespace, and its pages' links stay there.
+    ns = "replay-1a2b3c4d5e"
+    for feature in ("amount", None):
+        assert Links(base, namespace=ns).model("m", window=str(w), feature=feature) == (
+            dashboard_url(base, "m", w, feature, namespace=ns)
+        )
+    assert Links(base, namespace=ns).models() == f"{base}/models?namespace={ns}"
+    assert Links(base, namespace=ns).live() == f"{base}/models"
 
 
 def _page(links: Links) -> dict[str, Any]:
