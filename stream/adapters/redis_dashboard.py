@@ -30,8 +30,9 @@ Evals = dict[int, dict[str, list[dict[str, Any]]]]
 class RedisDashboard:
     """Read-only raw state of one namespace.
 
-    A replay namespace compares with the live namespace's references (as the replay's
-    evaluator did): ``reference_namespace`` names where references are read.
+    A replay namespace holds no reference: its evaluator compared with the live
+    namespace's. References are read from the namespace itself, else from
+    ``reference_namespace`` (the live one).
     """
 
     def __init__(
@@ -40,7 +41,8 @@ class RedisDashboard:
         self._r = client
         self._ns = namespace
         self.keys = Keys(namespace)
-        self._ref_keys = Keys(reference_namespace or namespace)
+        refs = (namespace, reference_namespace or namespace)
+        self._ref_keys = [Keys(ns) for ns in dict.fromkeys(refs)]
 
     @property
     def namespace(self) -> str:
@@ -100,10 +102,16 @@ class RedisDashboard:
         raw = cast("dict[bytes, bytes]", self._r.hgetall(self.keys.alerts(model)))
         return [dict(json.loads(v)) for _, v in sorted(raw.items())]
 
+    def _reference(self, spec: ModelSpec, field: str) -> bytes | None:
+        for keys in self._ref_keys:
+            key = keys.reference(spec.name, reference_name(spec))
+            if self._r.exists(key):
+                return cast("bytes | None", self._r.hget(key, field))
+        return None
+
     def reference_sketch(self, spec: ModelSpec, feature: str) -> bytes | None:
         """The encoded reference sketch of a feature, if stored."""
-        key = self._ref_keys.reference(spec.name, reference_name(spec))
-        return cast("bytes | None", self._r.hget(key, "f:" + feature))
+        return self._reference(spec, "f:" + feature)
 
     def window_sketch(self, model: str, window: WindowKey, feature: str) -> bytes | None:
         """The encoded sketch of a feature in a rolled-up window, if still stored."""
@@ -112,8 +120,7 @@ class RedisDashboard:
 
     def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
         """Provenance of the model's reference (events, span, version...)."""
-        key = self._ref_keys.reference(spec.name, reference_name(spec))
-        raw = cast("bytes | None", self._r.hget(key, "meta"))
+        raw = self._reference(spec, "meta")
         return None if raw is None else dict(json.loads(raw))
 
 

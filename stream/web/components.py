@@ -201,37 +201,46 @@ def _stats_table(dist: Mapping[str, Any]) -> str:
     return table(["", *names], rows, num=range(1, len(series) + 1), data_table="distribution")
 
 
+_JUDGED = (
+    "baseline",
+    "verdict",
+    "top metric",
+    "effect",
+    "threshold",
+    "ratio",
+    "p-value",
+    "P(drift)",
+)
+"""Headers of :func:`_judged` cells."""
+
+
+def _judged(r: Mapping[str, Any]) -> list[str]:
+    """One decision's judged cells, from its baseline to its P(drift) (the tables share them)."""
+    return [
+        escape(str(r["baseline"])),
+        verdict(r),
+        escape(str(r["metric"])),
+        fmt(r["effect"]),
+        fmt(r["threshold"]),
+        fmt(r["ratio"]),
+        fmt(r["p_value"]),
+        pct(r["p_drift"]),
+    ]
+
+
+def _marked(mark: str, cells: list[str]) -> list[str]:
+    """A table row with its class marker (NUL + ``hl`` or ``breach``) when there is one."""
+    return [mark, *cells] if mark else cells
+
+
 def _decisions_table(rows: Sequence[Mapping[str, Any]], focus_baseline: str | None) -> str:
     if not rows:
         return '<p class="empty">No decision for this feature in this window.</p>'
     body = []
     for r in rows:
         mark = "\0hl" if r["baseline"] == focus_baseline else ("\0breach" if r["breach"] else "")
-        cells = [
-            escape(str(r["baseline"])),
-            verdict(r),
-            escape(str(r["metric"])),
-            fmt(r["effect"]),
-            fmt(r["threshold"]),
-            fmt(r["ratio"]),
-            fmt(r["p_value"]),
-            pct(r["p_drift"]),
-            _ci(r),
-            fmt(r["n_window"]),
-        ]
-        body.append([mark, *cells] if mark else cells)
-    heads = [
-        "baseline",
-        "verdict",
-        "top metric",
-        "effect",
-        "threshold",
-        "ratio",
-        "p-value",
-        "P(drift)",
-        "magnitude [95% CI]",
-        "n",
-    ]
+        body.append(_marked(mark, [*_judged(r), _ci(r), fmt(r["n_window"])]))
+    heads = [*_JUDGED, "magnitude [95% CI]", "n"]
     return table(heads, body, num=(3, 4, 5, 6, 7, 9), data_table="decisions")
 
 
@@ -243,7 +252,7 @@ def _metrics_table(row: Mapping[str, Any] | None) -> str:
         ratio = abs(v) / t if v is not None and t else None
         mark = "\0breach" if ratio is not None and ratio > 1 else ""
         cells = [escape(name), fmt(v), fmt(t), fmt(ratio), fmt(p)]
-        body.append([mark, *cells] if mark else cells)
+        body.append(_marked(mark, cells))
     return f"<h3>Every metric vs {escape(str(row['baseline']))}</h3>" + table(
         ["metric", "value", "threshold", "ratio", "p-value"],
         body,
@@ -267,7 +276,7 @@ def _series_table(series: Mapping[str, Any] | None, focus_window: str | None) ->
             "breach" if p["feature_breach"] else "",
             fmt(p["n_window"]),
         ]
-        body.append([mark, *cells] if mark else cells)
+        body.append(_marked(mark, cells))
     return (
         f"<details><summary>{escape(str(series['metric']))} in each window "
         f"({len(series['points'])})</summary>"
@@ -358,31 +367,9 @@ def window_card(
             else f"#feature-{r['feature']}",
             escape(str(r["feature"])),
         )
-        cells = [
-            name,
-            escape(str(r["baseline"])),
-            verdict(r),
-            escape(str(r["metric"])),
-            fmt(r["effect"]),
-            fmt(r["threshold"]),
-            fmt(r["ratio"]),
-            fmt(r["p_value"]),
-            pct(r["p_drift"]),
-            f'<span class="reasons">{escape("; ".join(r["reasons"][:2]))}</span>',
-        ]
-        rows.append([mark, *cells] if mark else cells)
-    heads = [
-        "feature",
-        "baseline",
-        "verdict",
-        "top metric",
-        "effect",
-        "threshold",
-        "ratio",
-        "p-value",
-        "P(drift)",
-        "why",
-    ]
+        reasons = f'<span class="reasons">{escape("; ".join(r["reasons"][:2]))}</span>'
+        rows.append(_marked(mark, [name, *_judged(r), reasons]))
+    heads = ["feature", *_JUDGED, "why"]
     listing = (
         table(heads, rows, num=(4, 5, 6, 7, 8), data_table="window")
         if rows

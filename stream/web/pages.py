@@ -179,6 +179,17 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
         )
         + "</div>"
     )
+
+    def heatmap(sc: str) -> str:
+        return heatmap_card(
+            page["heatmaps"][sc],
+            model,
+            links,
+            focus_window=focus_window,
+            focus_feature=focus_feature,
+            baselines=page["baselines"],
+        )
+
     parts = [
         f"<h1>{escape(model)}<small>{escape(feats)}</small></h1>",
         f'<p class="sub">baselines {escape(", ".join(summary["baselines"]))} · '
@@ -186,29 +197,13 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
         "day windows evaluated</p>",
         alerts_block(tracks, model, links),
         focus_bar,
-        heatmap_card(
-            page["heatmaps"][scale],
-            model,
-            links,
-            focus_window=focus_window,
-            focus_feature=focus_feature,
-            baselines=page["baselines"],
-        ),
+        heatmap(scale),
     ]
     if detail:
         parts.append(feature_section(detail, links, baseline=baseline))
     if win:
         parts.append(window_card(win, model, links, focus_feature=focus_feature, baseline=baseline))
-    parts.append(
-        heatmap_card(
-            page["heatmaps"][other],
-            model,
-            links,
-            focus_window=focus_window,
-            focus_feature=focus_feature,
-            baselines=page["baselines"],
-        )
-    )
+    parts.append(heatmap(other))
     body = (
         f'<div data-model="{escape(model)}" data-window="{escape(focus_window or "")}" '
         f'data-feature="{escape(focus_feature or "")}">' + "".join(parts) + "</div>"
