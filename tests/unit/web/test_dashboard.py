@@ -140,4 +140,4 @@ def test_the_replay_page_names_its_namespace_and_links_back_to_live() -> None:
     live_html = route.page(
         route.build(Call(board.live, Query({}), {"model": "m"})), board.live, board.links
     )
-    assert "class=\"replay-ns\"" not in live_html
+    assert 'class="replay-ns"' not in live_html
