@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from stream.core.window import DAY_MS, HOUR_MS
+from stream.web.summaries import MetricSeries, SeriesPoint
 from stream.web.svg import FONT, WindowLink, a_link, fmt, nice_ticks, pct, window_label
 
 __all__ = [
@@ -157,8 +158,8 @@ LABEL_SPACING_PX = 70.0
 
 
 def time_labels(
-    pts: Sequence[dict[str, Any]], sx: Callable[[int], float], left: float, right: float
-) -> list[tuple[dict[str, Any], float, str]]:
+    pts: Sequence[SeriesPoint], sx: Callable[[int], float], left: float, right: float
+) -> list[tuple[SeriesPoint, float, str]]:
     """Up to 5 points to label on a time axis, at least LABEL_SPACING_PX apart.
 
     Candidates are evenly spaced in time (not in index: windows need not be evenly
@@ -168,12 +169,12 @@ def time_labels(
     if not pts:
         return []
     n = max(1, min(5, int((right - left) // LABEL_SPACING_PX) + 1, len(pts)))
-    t0, t1 = pts[0]["start_ms"], pts[-1]["start_ms"]
-    chosen: list[tuple[dict[str, Any], float]] = []
+    t0, t1 = pts[0].start_ms, pts[-1].start_ms
+    chosen: list[tuple[SeriesPoint, float]] = []
     for i in range(n):
         target = t0 + (t1 - t0) * i / max(1, n - 1)
-        p = min(pts, key=lambda q: abs(q["start_ms"] - target))
-        x = sx(p["start_ms"])
+        p = min(pts, key=lambda q: abs(q.start_ms - target))
+        x = sx(p.start_ms)
         if all(abs(x - kept) >= LABEL_SPACING_PX for _, kept in chosen):
             chosen.append((p, x))
     out = []
@@ -203,14 +204,14 @@ class SeriesLayout:
     mb: int = 30
 
     @classmethod
-    def of(cls, pts: Sequence[dict[str, Any]], width: int, height: int) -> SeriesLayout:
+    def of(cls, pts: Sequence[SeriesPoint], width: int, height: int) -> SeriesLayout:
         """Room for every value and threshold (mirrored when a value is negative), and 0."""
-        vals = [p["value"] for p in pts if p["value"] is not None]
-        ths = [p["threshold"] for p in pts if p["threshold"] is not None]
+        vals = [p.value for p in pts if p.value is not None]
+        ths = [p.threshold for p in pts if p.threshold is not None]
         signed = any(v < 0 for v in vals)
         ymax = max([*vals, *ths, 0.0]) * 1.1 or 1.0
         ymin = min([*vals, *([-t for t in ths] if signed else []), 0.0]) * 1.1
-        return cls(pts[0]["start_ms"], pts[-1]["start_ms"], ymin, ymax, width, height)
+        return cls(pts[0].start_ms, pts[-1].start_ms, ymin, ymax, width, height)
 
     @property
     def pw(self) -> int:
@@ -237,7 +238,7 @@ class SeriesLayout:
 
 
 def series_svg(
-    series: dict[str, Any] | None,
+    series: MetricSeries | None,
     *,
     scale: str,
     focus_window: str | None = None,
@@ -246,9 +247,9 @@ def series_svg(
     height: int = 280,
 ) -> str:
     """A metric over windows with its threshold (dashed); breaching windows in red."""
-    pts: list[dict[str, Any]] = [] if series is None else series["points"]
-    metric = "" if series is None else str(series["metric"])
-    measured = sum(1 for p in pts if p["value"] is not None)
+    pts = [] if series is None else series.points
+    metric = "" if series is None else series.metric
+    measured = sum(1 for p in pts if p.value is not None)
     head = (
         f'<svg class="chart series" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" {FONT} font-size="11" '
@@ -259,7 +260,7 @@ def series_svg(
         return head + '<text x="10" y="30" fill="#64748b">no measured windows</text></svg>'
     lay = SeriesLayout.of(pts, width, height)
     step_ms = DAY_MS if scale == "day" else HOUR_MS
-    signed = any(p["value"] is not None and p["value"] < 0 for p in pts)
+    signed = any(p.value is not None and p.value < 0 for p in pts)
     out = [head]
     out += _value_grid(lay)
     out += _series_gaps(lay, pts, scale, step_ms)
@@ -292,14 +293,14 @@ def _value_grid(lay: SeriesLayout) -> list[str]:
 
 
 def _series_gaps(
-    lay: SeriesLayout, pts: Sequence[dict[str, Any]], scale: str, step_ms: int
+    lay: SeriesLayout, pts: Sequence[SeriesPoint], scale: str, step_ms: int
 ) -> list[str]:
     """No window between two measured ones: a gap, shaded, never a line across it."""
     out = []
     for a, b in zip(pts, pts[1:], strict=False):
-        if b["start_ms"] - a["start_ms"] > step_ms:
-            x0, x1 = lay.sx(a["start_ms"]), lay.sx(b["start_ms"])
-            missing = (b["start_ms"] - a["start_ms"]) // step_ms - 1
+        if b.start_ms - a.start_ms > step_ms:
+            x0, x1 = lay.sx(a.start_ms), lay.sx(b.start_ms)
+            missing = (b.start_ms - a.start_ms) // step_ms - 1
             out.append(
                 f'<rect class="gap" x="{x0 + 2:.1f}" y="{lay.mt}" '
                 f'width="{max(1.0, x1 - x0 - 4):.1f}" height="{lay.ph}" fill="#f1f5f9" '
@@ -309,23 +310,22 @@ def _series_gaps(
     return out
 
 
-def _series_ticks(lay: SeriesLayout, pts: Sequence[dict[str, Any]], scale: str) -> list[str]:
+def _series_ticks(lay: SeriesLayout, pts: Sequence[SeriesPoint], scale: str) -> list[str]:
     """Time labels that never overlap."""
     return [
         f'<text class="tick" x="{x:.1f}" y="{lay.mt + lay.ph + 16}" text-anchor="{anchor}" '
-        f'fill="#475569">{escape(window_label(str(p["window"]), scale))}</text>'
+        f'fill="#475569">{escape(window_label(p.window, scale))}</text>'
         for p, x, anchor in time_labels(pts, lay.sx, lay.ml, lay.ml + lay.pw)
     ]
 
 
-def _thresholds(lay: SeriesLayout, pts: Sequence[dict[str, Any]], signed: bool) -> list[str]:
+def _thresholds(lay: SeriesLayout, pts: Sequence[SeriesPoint], signed: bool) -> list[str]:
     """The threshold, dashed (and its mirror when the metric is signed)."""
     out = []
     for sign in (1, -1) if signed else (1,):
         seg = [
-            f"{'M' if i == 0 else 'L'}{lay.sx(p['start_ms']):.1f},"
-            f"{lay.sy(sign * p['threshold']):.1f}"
-            for i, p in enumerate(q for q in pts if q["threshold"] is not None)
+            f"{'M' if i == 0 else 'L'}{lay.sx(p.start_ms):.1f},{lay.sy(sign * t):.1f}"
+            for i, (p, t) in enumerate((q, q.threshold) for q in pts if q.threshold is not None)
         ]
         if seg:
             out.append(
@@ -335,17 +335,17 @@ def _thresholds(lay: SeriesLayout, pts: Sequence[dict[str, Any]], signed: bool) 
     return out
 
 
-def _value_line(lay: SeriesLayout, pts: Sequence[dict[str, Any]], step_ms: int) -> str:
+def _value_line(lay: SeriesLayout, pts: Sequence[SeriesPoint], step_ms: int) -> str:
     """The values joined, broken at gaps and at windows without a value."""
     line = []
     prev: int | None = None
     for p in pts:
-        if p["value"] is None:
+        if p.value is None:
             prev = None  # a window without a value breaks the line too
             continue
-        jump = prev is None or p["start_ms"] - prev > step_ms
-        line.append(f"{'M' if jump else 'L'}{lay.sx(p['start_ms']):.1f},{lay.sy(p['value']):.1f}")
-        prev = p["start_ms"]
+        jump = prev is None or p.start_ms - prev > step_ms
+        line.append(f"{'M' if jump else 'L'}{lay.sx(p.start_ms):.1f},{lay.sy(p.value):.1f}")
+        prev = p.start_ms
     return (
         f'<path class="value" d="{" ".join(line)}" fill="none" stroke="#2563eb" '
         'stroke-width="1.6"/>'
@@ -354,7 +354,7 @@ def _value_line(lay: SeriesLayout, pts: Sequence[dict[str, Any]], step_ms: int) 
 
 def _points(
     lay: SeriesLayout,
-    pts: Sequence[dict[str, Any]],
+    pts: Sequence[SeriesPoint],
     metric: str,
     focus_window: str | None,
     link: WindowLink | None,
@@ -362,25 +362,25 @@ def _points(
     """A dot per measured window (red for a breach), the focused one marked, each a link."""
     out = []
     for p in pts:
-        if p["value"] is None:
+        if p.value is None:
             continue
-        x, y = lay.sx(p["start_ms"]), lay.sy(p["value"])
-        focus = p["window"] == focus_window
+        x, y = lay.sx(p.start_ms), lay.sy(p.value)
+        focus = p.window == focus_window
         if focus:
             out.append(
                 f'<line class="focus" x1="{x:.1f}" x2="{x:.1f}" y1="{lay.mt}" '
                 f'y2="{lay.mt + lay.ph}" stroke="#1d4ed8" stroke-width="1" stroke-dasharray="2 2"/>'
             )
-        fill = "#dc2626" if p["breach"] else "#2563eb"
+        fill = "#dc2626" if p.breach else "#2563eb"
         r = 4.5 if focus else (3.0 if len(pts) <= 80 else 2.0)
         dot = (
-            f'<circle class="pt" data-window="{escape(str(p["window"]))}" '
-            f'data-value="{p["value"]:.6g}" data-threshold="'
-            f'{"" if p["threshold"] is None else format(p["threshold"], ".6g")}" '
-            f'data-breach="{str(p["breach"]).lower()}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" '
+            f'<circle class="pt" data-window="{escape(p.window)}" '
+            f'data-value="{p.value:.6g}" data-threshold="'
+            f'{"" if p.threshold is None else format(p.threshold, ".6g")}" '
+            f'data-breach="{str(p.breach).lower()}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" '
             f'fill="{fill}" stroke="{"#0f172a" if focus else "#fff"}" stroke-width="1">'
-            f"<title>{escape(str(p['window']))}: {escape(metric)} {fmt(p['value'])} "
-            f"(threshold {fmt(p['threshold'])}, p={fmt(p['p_value'])})</title></circle>"
+            f"<title>{escape(p.window)}: {escape(metric)} {fmt(p.value)} "
+            f"(threshold {fmt(p.threshold)}, p={fmt(p.p_value)})</title></circle>"
         )
-        out.append(a_link(link(str(p["window"])) if link else None, dot))
+        out.append(a_link(link(p.window) if link else None, dot))
     return out

@@ -12,7 +12,7 @@ from typing import Any
 from stream.core.window import DAY, HOUR, WindowKey
 from stream.web import charts, svg
 from stream.web.links import Links
-from stream.web.summaries import ALL
+from stream.web.summaries import ALL, Heatmap, MetricSeries
 from stream.web.svg import fmt, pct
 
 __all__ = [
@@ -105,7 +105,7 @@ def alerts_block(
 
 
 def heatmap_card(
-    hm: Mapping[str, Any],
+    hm: Heatmap,
     model: str,
     links: Links,
     *,
@@ -115,8 +115,8 @@ def heatmap_card(
     title: str | None = None,
 ) -> str:
     """A heatmap in a card, with the baseline selector and the colour legend."""
-    scale = str(hm["scale"])
-    chosen = str(hm["baseline"])
+    scale = str(hm.scale)
+    chosen = hm.baseline
     tabs = ""
     if baselines and links.base is not None:
         tabs = (
@@ -144,7 +144,7 @@ def heatmap_card(
         f'<span class="grow"></span>{tabs}'
         f'<span class="legend-wrap">{svg.legend_svg()}</span></div>'
         + svg.heatmap_svg(
-            dict(hm),
+            hm,
             link=link if links.base is not None else None,
             focus_window=focus_window,
             focus_feature=focus_feature,
@@ -261,25 +261,25 @@ def _metrics_table(row: Mapping[str, Any] | None) -> str:
     )
 
 
-def _series_table(series: Mapping[str, Any] | None, focus_window: str | None) -> str:
-    if not series or not series["points"]:
+def _series_table(series: MetricSeries | None, focus_window: str | None) -> str:
+    if not series or not series.points:
         return ""
     body = []
-    for p in reversed(series["points"]):
-        mark = "\0hl" if p["window"] == focus_window else ("\0breach" if p["breach"] else "")
+    for p in reversed(series.points):
+        mark = "\0hl" if p.window == focus_window else ("\0breach" if p.breach else "")
         cells = [
-            escape(str(p["window"])),
-            fmt(p["value"]),
-            fmt(p["threshold"]),
-            fmt(p["ratio"]),
-            fmt(p["p_value"]),
-            "breach" if p["feature_breach"] else "",
-            fmt(p["n_window"]),
+            escape(p.window),
+            fmt(p.value),
+            fmt(p.threshold),
+            fmt(p.ratio),
+            fmt(p.p_value),
+            "breach" if p.feature_breach else "",
+            fmt(p.n_window),
         ]
         body.append(_marked(mark, cells))
     return (
-        f"<details><summary>{escape(str(series['metric']))} in each window "
-        f"({len(series['points'])})</summary>"
+        f"<details><summary>{escape(series.metric)} in each window "
+        f"({len(series.points)})</summary>"
         + table(
             ["window", "value", "threshold", "ratio", "p-value", "feature", "n"],
             body,
@@ -297,7 +297,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
     chosen = detail.get("baseline")
     metric = detail.get("metric")
     dist = detail["distribution"]
-    series = detail.get("series")
+    series: MetricSeries | None = detail.get("series")
     metric_tabs = ""
     if links.base is not None and detail.get("metrics"):
         metric_tabs = (
@@ -335,7 +335,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
         f'<span class="label">vs {escape(str(chosen or "–"))}; dashed: threshold; red: breach'
         f"</span>{metric_tabs}</div>"
         + charts.series_svg(
-            dict(series) if series else None,
+            series,
             scale=scale,
             focus_window=str(window) if window else None,
             link=wlink if links.base is not None else None,

@@ -48,7 +48,7 @@ from stream.web import pages
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.links import Links
 from stream.web.ports import DashboardSource, valid_namespace
-from stream.web.summaries import ALL
+from stream.web.summaries import ALL, plain
 
 __all__ = ["BASELINES", "ROUTES", "DashboardView", "Route", "register_dashboard"]
 
@@ -255,7 +255,7 @@ class DashboardView(View):
             return self.html(page, status=status)
         data, links = opened[0]
         if self.page_route.page is None:
-            return self.json(value)
+            return self.json(plain(value))
         return self.html(self.page_route.page(value, data, links))
 
 

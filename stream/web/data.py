@@ -8,6 +8,7 @@ and :mod:`.distributions`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
 from stream.web.ports import DashboardReader, Evals
-from stream.web.summaries import ALL
+from stream.web.summaries import ALL, Heatmap
 
 __all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "Evals", "NotFoundError"]
 
@@ -93,7 +94,7 @@ class DashboardData:
         strip = []
         for s in recent:
             decided = [(b, d) for b, ds in evals.get(s, {}).items() for d in ds]
-            ratios = [r for r in (summaries.cell_of(d, b)["ratio"] for b, d in decided) if r]
+            ratios = [r for r in (summaries.cell_of(d, b).ratio for b, d in decided) if r]
             strip.append(
                 {
                     "window": str(WindowKey(HOUR, s)),
@@ -134,9 +135,7 @@ class DashboardData:
         for s in starts:
             per: dict[str, Any] = {}
             for b, ds in evals.get(s, {}).items():
-                ratios = [
-                    r for r in (summaries.cell_of(d, b)["ratio"] for d in ds) if r is not None
-                ]
+                ratios = [r for r in (summaries.cell_of(d, b).ratio for d in ds) if r is not None]
                 per[b] = {
                     "breaches": sorted(str(d["feature"]) for d in ds if d.get("breach")),
                     "max_ratio": max(ratios) if ratios else None,
@@ -187,7 +186,7 @@ class DashboardData:
         limit: int | None = None,
         starts: Sequence[int] | None = None,
         evals: Evals | None = None,
-    ) -> dict[str, Any]:
+    ) -> Heatmap:
         """Features × windows of ``scale`` with the alerts of that scale."""
         spec = self.spec(model)
         if starts is None:
@@ -203,12 +202,8 @@ class DashboardData:
             baseline,
             events={s: c[0] for s, c in counts.items()},
         )
-        hm["model"] = model
-        hm["focus"] = None if focus_ms is None else focus_ms
-        hm["alerts"] = summaries.alert_tracks(
-            self.history(model), self.states(model), scale, baseline
-        )
-        return hm
+        alerts = summaries.alert_tracks(self.history(model), self.states(model), scale, baseline)
+        return dataclasses.replace(hm, model=model, focus=focus_ms, alerts=alerts)
 
     def alerts(self, model: str) -> dict[str, Any]:
         """Open alerts (lifecycle state) and recent alert events."""
@@ -338,7 +333,7 @@ class DashboardData:
         """Everything a report of one window shows: heatmaps, every feature, the numbers."""
         spec = self.spec(model)
         loaded: dict[str, tuple[list[int], Evals]] = {}
-        heatmaps: dict[str, Any] = {}
+        heatmaps: dict[str, Heatmap] = {}
         for sc in (HOUR, DAY):
             starts = _report_range(self.evaluated(model, sc), window, sc)
             evals = self.evals(model, sc, starts)
@@ -388,7 +383,7 @@ class DashboardData:
         spec = self.spec(model)
         focus_scale: Scale = window.scale if window is not None else (scale or HOUR)
         focus_ms = None if window is None else window.start_ms
-        heatmaps: dict[str, Any] = {}
+        heatmaps: dict[str, Heatmap] = {}
         loaded: dict[str, tuple[list[int], Evals]] = {}
         for sc in (HOUR, DAY):
             lim = HOUR_LIMIT if sc == HOUR else DAY_LIMIT

@@ -99,7 +99,7 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
             title=f"Drift by {scale} around {key}",
         ),
     ]
-    if report["heatmaps"][other]["windows"]:
+    if report["heatmaps"][other].windows:
         title = f"The hours of {key}" if other == "hour" else f"Drift by {other}"
         parts.append(
             components.heatmap_card(

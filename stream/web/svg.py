@@ -15,10 +15,12 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from stream.web.summaries import Cell, Heatmap, HeatWindow
 
 __all__ = [
     "FONT",
@@ -161,13 +163,13 @@ class HeatmapLayout:
     ev_h: int = 18
 
     @classmethod
-    def of(cls, hm: Mapping[str, Any], width: int) -> HeatmapLayout:
+    def of(cls, hm: Heatmap, width: int) -> HeatmapLayout:
         """The layout of ``hm`` in about ``width`` px."""
-        starts = [int(w["start_ms"]) for w in hm["windows"]]
+        starts = [w.start_ms for w in hm.windows]
         n = max(1, len(starts))
         cw = max(3.0, min(44.0, (width - cls.label_w - cls.pad) / n))
         draft = cls(starts, cw, [])
-        return cls(starts, cw, _lanes(hm.get("alerts", []), draft.col))
+        return cls(starts, cw, _lanes(hm.alerts, draft.col))
 
     @property
     def plot_w(self) -> float:
@@ -203,7 +205,7 @@ class HeatmapLayout:
 
 
 def heatmap_svg(
-    hm: dict[str, Any],
+    hm: Heatmap,
     *,
     link: CellLink | None = None,
     focus_window: str | None = None,
@@ -211,9 +213,7 @@ def heatmap_svg(
     width: int = 1100,
 ) -> str:
     """Features × windows, coloured by effect/threshold; alerts drawn on a track above."""
-    feats: list[str] = hm["features"]
-    wins: list[dict[str, Any]] = hm["windows"]
-    scale = str(hm["scale"])
+    feats, wins, scale = hm.features, hm.windows, str(hm.scale)
     if not wins:
         return (
             f'<svg class="chart heatmap" xmlns="http://www.w3.org/2000/svg" width="420" '
@@ -223,14 +223,14 @@ def heatmap_svg(
             "evaluated yet.</text></svg>"
         )
     lay = HeatmapLayout.of(hm, width)
-    alerts: list[dict[str, Any]] = hm.get("alerts", [])
+    alerts = hm.alerts
     height = lay.top + lay.grid_h(len(feats)) + 34
     total_w = lay.label_w + lay.plot_w + lay.pad
     out = [
         f'<svg class="chart heatmap" xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" '
         f'height="{height}" viewBox="0 0 {total_w:.0f} {height}" {FONT} font-size="11" '
         f'data-scale="{escape(scale)}" data-rows="{len(feats)}" data-cols="{len(wins)}" '
-        f'data-baseline="{escape(str(hm.get("baseline", "")))}" data-alerts="{len(alerts)}" '
+        f'data-baseline="{escape(hm.baseline)}" data-alerts="{len(alerts)}" '
         f'role="img" aria-label="drift heatmap by {escape(scale)}">'
     ]
     out += _alert_track(lay, alerts)
@@ -280,9 +280,9 @@ def _alert_track(lay: HeatmapLayout, alerts: Sequence[dict[str, Any]]) -> list[s
     return out
 
 
-def _traffic(lay: HeatmapLayout, wins: Sequence[dict[str, Any]]) -> list[str]:
+def _traffic(lay: HeatmapLayout, wins: Sequence[HeatWindow]) -> list[str]:
     """Events per window as small bars above the grid."""
-    counts = [w.get("events") or 0 for w in wins]
+    counts = [w.events or 0 for w in wins]
     peak = max(counts) if counts else 0
     ev_top, ev_h = lay.track_h, lay.ev_h
     out = [
@@ -296,30 +296,30 @@ def _traffic(lay: HeatmapLayout, wins: Sequence[dict[str, Any]]) -> list[str]:
         out.append(
             f'<rect class="events" x="{lay.x(i) + 0.5:.1f}" y="{ev_top + ev_h - h:.1f}" '
             f'width="{max(1.0, lay.cw - 1):.1f}" height="{h:.1f}" fill="#cbd5e1">'
-            f"<title>{escape(w['key'])}: {c:,} events</title></rect>"
+            f"<title>{escape(w.key)}: {c:,} events</title></rect>"
         )
     return out
 
 
 def _cells(
     lay: HeatmapLayout,
-    hm: Mapping[str, Any],
+    hm: Heatmap,
     link: CellLink | None,
     focus_window: str | None,
     focus_feature: str | None,
 ) -> list[str]:
     """A row label and a coloured cell per (feature, window); triggering cells outlined."""
-    wins: list[dict[str, Any]] = hm["windows"]
+    wins = hm.windows
     marked = {
         (f, ev.get("start_ms"))
-        for a in hm.get("alerts", [])
+        for a in hm.alerts
         for ev in a.get("events", [])
         if ev["status"] == "triggered"
         for f in ev["features"]
     }
     out: list[str] = []
     label_w, cell_h, cw = lay.label_w, lay.cell_h, lay.cw
-    for r, feat in enumerate(hm["features"]):
+    for r, feat in enumerate(hm.features):
         y = lay.top + r * cell_h
         focus_row = feat == focus_feature
         if focus_row:
@@ -329,7 +329,7 @@ def _cells(
             )
         name = escape(feat if len(feat) <= 18 else feat[:17] + "…")
         weight = ' font-weight="700"' if focus_row else ""
-        target = focus_window or (str(wins[-1]["key"]) if wins else None)
+        target = focus_window or (wins[-1].key if wins else None)
         href = link(feat, target) if link and target else None
         out.append(
             a_link(
@@ -339,9 +339,9 @@ def _cells(
             )
         )
         for c, w in enumerate(wins):
-            cell = hm["cells"][r][c]
+            cell = hm.cells[r][c]
             x = lay.x(c)
-            key = str(w["key"])
+            key = w.key
             if cell is None:
                 out.append(
                     f'<rect class="cell empty" x="{x:.1f}" y="{y}" width="{max(1.0, cw - 1):.1f}" '
@@ -349,27 +349,24 @@ def _cells(
                     "not judged against this baseline</title></rect>"
                 )
                 continue
-            rect = _cell(lay, feat, key, x, y, cell, (feat, w["start_ms"]) in marked)
+            rect = _cell(lay, feat, key, x, y, cell, (feat, w.start_ms) in marked)
             out.append(a_link(link(feat, key) if link else None, rect))
     return out
 
 
-def _cell(
-    lay: HeatmapLayout, feat: str, key: str, x: float, y: int, cell: Mapping[str, Any], mark: bool
-) -> str:
+def _cell(lay: HeatmapLayout, feat: str, key: str, x: float, y: int, cell: Cell, mark: bool) -> str:
     """One judged cell: its colour, tooltip, numbers and, for a breach, a dot."""
     cw, cell_h = lay.cw, lay.cell_h
-    ratio = cell["ratio"]
-    fill = ratio_color(ratio, cell["breach"])
+    ratio = cell.ratio
+    fill = ratio_color(ratio, cell.breach)
     tip = (
-        f"{feat} · {key} · vs {cell['baseline']}: "
+        f"{feat} · {key} · vs {cell.baseline}: "
         + (
-            f"{cell['metric']} {fmt(cell['effect'])} / threshold {fmt(cell['threshold'])} "
-            f"= {fmt(ratio)}×"
+            f"{cell.metric} {fmt(cell.effect)} / threshold {fmt(cell.threshold)} = {fmt(ratio)}×"
             if ratio is not None
             else "not judged"
         )
-        + (" · BREACH" if cell["breach"] else "")
+        + (" · BREACH" if cell.breach else "")
     )
     stroke = ' stroke="#111827" stroke-width="1.5"' if mark else ""
     shown = "" if ratio is None else f"{ratio:.4g}"
@@ -377,11 +374,11 @@ def _cell(
         f'<rect class="cell" x="{x:.1f}" y="{y}" width="{max(1.0, cw - 1):.1f}" '
         f'height="{cell_h - 2}" fill="{fill}"{stroke} data-feature="{escape(feat)}" '
         f'data-window="{escape(key)}" data-ratio="{shown}" '
-        f'data-breach="{str(cell["breach"]).lower()}" '
-        f'data-baseline="{escape(cell["baseline"])}">'
+        f'data-breach="{str(cell.breach).lower()}" '
+        f'data-baseline="{escape(cell.baseline)}">'
         f"<title>{escape(tip)}</title></rect>"
     )
-    if cell["breach"]:
+    if cell.breach:
         rad = max(1.2, min(cw, cell_h) / 6)
         rect += (
             f'<circle class="breach" cx="{x + (cw - 1) / 2:.1f}" '
@@ -392,15 +389,15 @@ def _cell(
 
 
 def _focus_column(
-    lay: HeatmapLayout, wins: Sequence[dict[str, Any]], focus_window: str | None, rows: int
+    lay: HeatmapLayout, wins: Sequence[HeatWindow], focus_window: str | None, rows: int
 ) -> list[str]:
     """An outline around the focused window's column."""
     out = []
     for c, w in enumerate(wins):
-        if w["key"] == focus_window:
+        if w.key == focus_window:
             x = lay.x(c) - 1
             out.append(
-                f'<rect class="focus" data-window="{escape(str(w["key"]))}" x="{x:.1f}" '
+                f'<rect class="focus" data-window="{escape(w.key)}" x="{x:.1f}" '
                 f'y="{lay.top - 3}" width="{lay.cw + 1:.1f}" height="{lay.grid_h(rows) + 4}" '
                 'fill="none" stroke="#1d4ed8" stroke-width="2" rx="2" pointer-events="none"/>'
             )
@@ -425,9 +422,7 @@ def _gaps(lay: HeatmapLayout, scale: str, rows: int) -> list[str]:
     return out
 
 
-def _time_axis(
-    lay: HeatmapLayout, wins: Sequence[dict[str, Any]], scale: str, rows: int
-) -> list[str]:
+def _time_axis(lay: HeatmapLayout, wins: Sequence[HeatWindow], scale: str, rows: int) -> list[str]:
     """Window labels under the grid, spaced so they never overlap."""
     step = max(1, math.ceil(72 / lay.cw))
     bottom = lay.top + lay.grid_h(rows)
@@ -437,7 +432,7 @@ def _time_axis(
         out.append(
             f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" '
             f'stroke="#94a3b8"/><text x="{x:.1f}" y="{bottom + 14}" fill="#475569">'
-            f"{escape(window_label(str(wins[c]['key']), scale))}</text>"
+            f"{escape(window_label(wins[c].key, scale))}</text>"
         )
     return out
 
