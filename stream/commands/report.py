@@ -79,7 +79,7 @@ def report(
     html = report_html(content, generated_ms=time.time_ns() // 1_000_000)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
-    rows = content["window"]["rows"]
+    rows = content["window"].rows
     drifted = sorted({str(r["feature"]) for r in rows if r["breach"]})
     click.echo(
         f"wrote {out} ({len(html.encode()):,} bytes): {model_name} {window}, "

@@ -12,7 +12,7 @@ from typing import Any
 from stream.core.window import DAY, HOUR, WindowKey
 from stream.web import charts, svg
 from stream.web.links import Links
-from stream.web.summaries import ALL, Heatmap, MetricSeries
+from stream.web.summaries import ALL, FeatureDetail, Heatmap, MetricSeries, WindowInfo
 from stream.web.svg import fmt, pct
 
 __all__ = [
@@ -290,16 +290,16 @@ def _series_table(series: MetricSeries | None, focus_window: str | None) -> str:
     )
 
 
-def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = ALL) -> str:
+def feature_section(detail: FeatureDetail, links: Links, *, baseline: str = ALL) -> str:
     """Distribution overlay, metric over time and the numbers of one feature in one window."""
-    model, feature = str(detail["model"]), str(detail["feature"])
-    window, scale = detail.get("window"), str(detail["scale"])
-    chosen = detail.get("baseline")
-    metric = detail.get("metric")
-    dist = detail["distribution"]
-    series: MetricSeries | None = detail.get("series")
+    model, feature = detail.model, detail.feature
+    window, scale = detail.window, detail.scale
+    chosen = detail.baseline
+    metric = detail.metric
+    dist = detail.distribution
+    series = detail.series
     metric_tabs = ""
-    if links.base is not None and detail.get("metrics"):
+    if links.base is not None and detail.metrics:
         metric_tabs = (
             '<span class="tabs">'
             + "".join(
@@ -308,7 +308,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
                     escape(m),
                     "on" if m == metric else "",
                 )
-                for m in detail["metrics"]
+                for m in detail.metrics
             )
             + "</span>"
         )
@@ -320,14 +320,14 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
     def wlink(w: str) -> str | None:
         return links.model(model, window=w, feature=feature, baseline=baseline, metric=metric)
 
-    focus_row = next((r for r in detail["decisions"] if r["baseline"] == chosen), None)
+    focus_row = next((r for r in detail.decisions if r["baseline"] == chosen), None)
     anchor = f"feature-{escape(feature)}"
     return (
         f'<section class="feature" id="{anchor}" data-feature="{escape(feature)}" '
         f'data-window="{escape(str(window or ""))}" data-baseline="{escape(str(chosen or ""))}">'
         '<div class="grid2">'
         f'<div class="card"><div class="card-head"><h2>{escape(feature)} — distribution</h2>'
-        f'<span class="label">{escape(str(detail["kind"]))} · {caption}</span></div>'
+        f'<span class="label">{escape(detail.kind)} · {caption}</span></div>'
         + charts.overlay_svg(dict(dist))
         + "</div>"
         f'<div class="card"><div class="card-head"><h2>{escape(str(metric or "metric"))} by '
@@ -343,7 +343,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
         + "</div></div>"
         f'<section class="card"><div class="card-head"><h2>The numbers: {escape(feature)} in '
         f"{escape(str(window or '–'))}</h2></div>"
-        + _decisions_table(detail["decisions"], chosen)
+        + _decisions_table(detail.decisions, chosen)
         + _metrics_table(focus_row)
         + "<h3>Distribution</h3>"
         + _stats_table(dist)
@@ -353,16 +353,16 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
 
 
 def window_card(
-    win: Mapping[str, Any], model: str, links: Links, *, focus_feature: str | None, baseline: str
+    win: WindowInfo, model: str, links: Links, *, focus_feature: str | None, baseline: str
 ) -> str:
     """Every feature's decision in one window (the table behind a heatmap column)."""
     rows = []
-    for r in win["rows"]:
+    for r in win.rows:
         if baseline not in (ALL, r["baseline"]):
             continue
         mark = "\0hl" if r["feature"] == focus_feature else ("\0breach" if r["breach"] else "")
         name = a_href(
-            links.model(model, window=win["key"], feature=r["feature"], baseline=baseline)
+            links.model(model, window=win.key, feature=r["feature"], baseline=baseline)
             if links.base is not None
             else f"#feature-{r['feature']}",
             escape(str(r["feature"])),
@@ -375,8 +375,8 @@ def window_card(
         if rows
         else '<p class="empty">This window was not evaluated.</p>'
     )
-    counts = f"{fmt(win.get('events'))} events, {fmt(win.get('late'))} late"
+    counts = f"{fmt(win.events)} events, {fmt(win.late)} late"
     return (
-        f'<section class="card" id="window"><div class="card-head"><h2>Window {escape(win["key"])}'
+        f'<section class="card" id="window"><div class="card-head"><h2>Window {escape(win.key)}'
         f'</h2><span class="label">{counts}</span></div>{listing}</section>'
     )

@@ -19,7 +19,7 @@ from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
 from stream.web.ports import DashboardReader, Evals
-from stream.web.summaries import ALL, Heatmap
+from stream.web.summaries import ALL, FeatureDetail, Heatmap, WindowInfo
 
 __all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "Evals", "NotFoundError"]
 
@@ -230,7 +230,7 @@ class DashboardData:
         scale: Scale = HOUR,
         evals: Evals | None = None,
         starts: Sequence[int] | None = None,
-    ) -> dict[str, Any]:
+    ) -> FeatureDetail:
         """One feature in one window: distributions, a metric over time, the numbers."""
         spec = self.spec(model)
         try:
@@ -269,19 +269,19 @@ class DashboardData:
             if chosen is not None and m is not None
             else None
         )
-        return {
-            "model": model,
-            "feature": feature,
-            "kind": kind,
-            "scale": sc,
-            "window": None if window is None else str(window),
-            "baseline": chosen,
-            "metric": m,
-            "metrics": metrics,
-            "decisions": rows,
-            "distribution": self._distribution(spec, feature, window, chosen),
-            "series": series,
-        }
+        return FeatureDetail(
+            model=model,
+            feature=feature,
+            kind=kind,
+            scale=sc,
+            window=None if window is None else str(window),
+            baseline=chosen,
+            metric=m,
+            metrics=metrics,
+            decisions=rows,
+            distribution=self._distribution(spec, feature, window, chosen),
+            series=series,
+        )
 
     def _distribution(
         self, spec: ModelSpec, feature: str, window: WindowKey | None, baseline: str | None
@@ -307,23 +307,23 @@ class DashboardData:
         out["window_stored"] = any(n == "window" for n, _ in series)
         return out
 
-    def _window_info(self, model: str, window: WindowKey, evals: Evals) -> dict[str, Any]:
+    def _window_info(self, model: str, window: WindowKey, evals: Evals) -> WindowInfo:
         per = (
             evals.get(window.start_ms)
             or self.evals(model, window.scale, [window.start_ms])[window.start_ms]
         )
         counts = self.counts(model, window.scale, [window.start_ms])
         ev, late = counts.get(window.start_ms, (None, None))
-        return {
-            "key": str(window),
-            "start_ms": window.start_ms,
-            "end_ms": window.end_ms,
-            "events": ev,
-            "late": late,
-            "stored": window.start_ms in counts,
-            "evaluated": bool(per),
-            "rows": summaries.window_rows(per),
-        }
+        return WindowInfo(
+            key=str(window),
+            start_ms=window.start_ms,
+            end_ms=window.end_ms,
+            events=ev,
+            late=late,
+            stored=window.start_ms in counts,
+            evaluated=bool(per),
+            rows=summaries.window_rows(per),
+        )
 
     def _alert_tracks(self, model: str) -> dict[str, list[dict[str, Any]]]:
         history, states = self.history(model), self.states(model)
@@ -343,10 +343,10 @@ class DashboardData:
             )
         starts, evals = loaded[window.scale]
         info = self._window_info(model, window, evals)
-        if not info["evaluated"] and not info["stored"]:
+        if not info.evaluated and not info.stored:
             msg = f"no data for {window} of {model!r} in namespace {self.namespace!r}"
             raise NotFoundError(msg)
-        rows = info["rows"]
+        rows = info.rows
         order = {f.name: i for i, f in enumerate(spec.monitored)}
         # Strongest first: the features that drifted lead the report.
         ranked = sorted(
@@ -396,11 +396,11 @@ class DashboardData:
         starts, evals = loaded[focus_scale]
         if window is None and starts:
             window = WindowKey(focus_scale, starts[-1])
-        win_info: dict[str, Any] | None = None
+        win_info: WindowInfo | None = None
         if window is not None:
             win_info = self._window_info(model, window, evals)
             if feature is None:
-                top = [r for r in win_info["rows"] if baseline in (ALL, r["baseline"])]
+                top = [r for r in win_info.rows if baseline in (ALL, r["baseline"])]
                 feature = str(top[0]["feature"]) if top else None
         if feature is None and spec.monitored:
             feature = spec.monitored[0].name

@@ -26,6 +26,7 @@ from stream.web.components import (
     window_card,
 )
 from stream.web.links import Links
+from stream.web.summaries import FeatureDetail, WindowInfo
 
 __all__ = ["Links", "login_page", "message_page", "model_page", "models_page", "shell"]
 
@@ -152,10 +153,10 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
     summary = page["model"]
     model = str(summary["name"])
     baseline = str(page["baseline"])
-    win = page.get("window")
-    detail = page.get("feature")
-    focus_window = str(win["key"]) if win else None
-    focus_feature = str(detail["feature"]) if detail else None
+    win: WindowInfo | None = page.get("window")
+    detail: FeatureDetail | None = page.get("feature")
+    focus_window = win.key if win else None
+    focus_feature = detail.feature if detail else None
     scale = str(page["scale"])
     other = "day" if scale == "hour" else "hour"
     tracks = page["alerts"]
@@ -167,16 +168,11 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
         f'<span class="label">feature</span><span class="what" data-focus="feature">'
         f"{escape(focus_feature or '–')}</span>"
         + (
-            f'<span class="label">vs</span><span class="what">{escape(str(detail["baseline"]))}'
-            "</span>"
-            if detail and detail.get("baseline")
+            f'<span class="label">vs</span><span class="what">{escape(detail.baseline)}</span>'
+            if detail and detail.baseline
             else ""
         )
-        + (
-            f"<span>{verdict(detail['decisions'][0])}</span>"
-            if detail and detail["decisions"]
-            else ""
-        )
+        + (f"<span>{verdict(detail.decisions[0])}</span>" if detail and detail.decisions else "")
         + "</div>"
     )
 

@@ -32,10 +32,12 @@ from stream.core.window import Scale, WindowKey
 __all__ = [
     "ALL",
     "Cell",
+    "FeatureDetail",
     "HeatWindow",
     "Heatmap",
     "MetricSeries",
     "SeriesPoint",
+    "WindowInfo",
     "alert_tracks",
     "cell_of",
     "heatmap",
@@ -145,6 +147,37 @@ class MetricSeries:
     baseline: str
     metric: str
     points: list[SeriesPoint]
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """The focused window of a page or a report: its counts and every decision's row."""
+
+    key: str
+    start_ms: int
+    end_ms: int
+    events: int | None
+    late: int | None
+    stored: bool  # the window's rollup is still stored
+    evaluated: bool
+    rows: list[dict[str, Any]]  # :func:`window_rows`
+
+
+@dataclass(frozen=True)
+class FeatureDetail:
+    """One feature in one window: distributions, a metric over time, the numbers."""
+
+    model: str
+    feature: str
+    kind: str
+    scale: str
+    window: str | None
+    baseline: str | None  # the baseline shown (the requested one, else the strongest)
+    metric: str | None
+    metrics: list[str]  # every metric measured in the window
+    decisions: list[dict[str, Any]]  # this feature's rows of :func:`window_rows`
+    distribution: dict[str, Any]  # :func:`stream.web.distributions.distribution`
+    series: MetricSeries | None
 
 
 def cell_of(decision: Mapping[str, Any], baseline: str) -> Cell:

@@ -18,7 +18,9 @@ from stream.web.links import Links
 from stream.web.report import report_html
 from stream.web.summaries import (
     ALL,
+    FeatureDetail,
     Heatmap,
+    WindowInfo,
     alert_tracks,
     heatmap,
     metric_series,
@@ -172,19 +174,19 @@ def _page(links: Links) -> dict[str, Any]:
         ]
     )
     dist["window_stored"] = True
-    feature = {
-        "model": "m",
-        "feature": "amount",
-        "kind": "numeric",
-        "scale": "hour",
-        "window": "hour:2026-01-01T01",
-        "baseline": "reference",
-        "metric": "ks",
-        "metrics": ["js", "ks"],
-        "decisions": [r for r in rows if r["feature"] == "amount"],
-        "distribution": dist,
-        "series": metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks"),
-    }
+    feature = FeatureDetail(
+        model="m",
+        feature="amount",
+        kind="numeric",
+        scale="hour",
+        window="hour:2026-01-01T01",
+        baseline="reference",
+        metric="ks",
+        metrics=["js", "ks"],
+        decisions=[r for r in rows if r["feature"] == "amount"],
+        distribution=dist,
+        series=metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks"),
+    )
     hm = _hm()
     return {
         "model": {
@@ -199,15 +201,16 @@ def _page(links: Links) -> dict[str, Any]:
         "baseline": ALL,
         "baselines": [ALL, "reference", "previous"],
         "alerts": {"hour": alert_tracks(hist, [], "hour", ALL), "day": []},
-        "window": {
-            "key": "hour:2026-01-01T01",
-            "start_ms": T0 + HOUR_MS,
-            "end_ms": T0 + 2 * HOUR_MS,
-            "events": 9,
-            "late": 0,
-            "evaluated": True,
-            "rows": rows,
-        },
+        "window": WindowInfo(
+            key="hour:2026-01-01T01",
+            start_ms=T0 + HOUR_MS,
+            end_ms=T0 + 2 * HOUR_MS,
+            events=9,
+            late=0,
+            stored=True,
+            evaluated=True,
+            rows=rows,
+        ),
         "heatmaps": {"hour": hm, "day": heatmap({}, [], ["amount"], "day", ALL)},
         "feature": feature,
         "features": [feature],
