@@ -435,6 +435,7 @@ def _with_health(
 
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
+    from stream.adapters.worker_web import worker_web
     from stream.web.views import register_views
 
     app = faust.App(
@@ -509,5 +510,5 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
 
     app.on_before_shutdown.connect(_stop)
 
-    register_views(app, service)
+    register_views(app, settings, **worker_web(service)._asdict())
     return app, service

@@ -114,11 +114,6 @@ def test_a_top_level_module_outside_every_layer_breaks_the_layers(tmp_path: Path
     assert {c for c, s in got.items() if s == "BROKEN"} == {"layers"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="branch j14a only: web/ still imports adapters, redis and runtime (issue 14, "
-    "part e removes them); at merge drop this marker and the ignore_imports in pyproject",
-)
 def test_web_and_layers_hold_without_exceptions(clean: Path, tmp_path: Path) -> None:
     tree = _copy(tmp_path)
     config = tree / "pyproject.toml"

@@ -343,7 +343,7 @@ def _finish(
     evals = RedisEvaluationStore(
         client, namespace, windows, reference_namespace=settings.redis.namespace
     )
-    evaluator = Evaluator(evals, encode=alert_encoder(settings))
+    evaluator = Evaluator(evals, encode=alert_encoder(settings, namespace=namespace))
     alerts: dict[str, int] = {}
     total = sum(len(r.hours) + len(r.days) for r in rolled.values())
     evaluating = _PhaseProgress("evaluating", "window(s)", total, quiet)

@@ -49,6 +49,7 @@ def report(
       driftstream report --model fraud-v3 --window hour:2026-01-08T13 \
           --namespace replay-1a2b3c4d5e --out replay.html
     """
+    from stream.adapters.redis_dashboard import RedisDashboard
     from stream.adapters.redis_store import redis_client
     from stream.core.window import WindowKey
     from stream.web.data import DashboardData, NotFoundError
@@ -67,7 +68,8 @@ def report(
     reachable(settings, redis=True)
     client = redis_client(settings.redis)
     try:
-        data = DashboardData(client, ns, settings.models)
+        reader = RedisDashboard(client, ns, reference_namespace=settings.redis.namespace)
+        data = DashboardData(reader, settings.models)
         try:
             content = data.report(model_name, window)
         except NotFoundError as exc:
@@ -77,7 +79,7 @@ def report(
     html = report_html(content, generated_ms=time.time_ns() // 1_000_000)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
-    rows = content["window"]["rows"]
+    rows = content["window"].rows
     drifted = sorted({str(r["feature"]) for r in rows if r["breach"]})
     click.echo(
         f"wrote {out} ({len(html.encode()):,} bytes): {model_name} {window}, "

@@ -57,10 +57,20 @@ def _quote(text: str) -> str:
     )
 
 
-def dashboard_url(base: str, model: str, window: WindowKey, feature: str | None = None) -> str:
-    """The dashboard view of a model in a window, optionally focused on one feature."""
+def dashboard_url(
+    base: str,
+    model: str,
+    window: WindowKey,
+    feature: str | None = None,
+    namespace: str | None = None,
+) -> str:
+    """The dashboard view of a model in a window, optionally focused on one feature.
+
+    ``namespace``: a replay's (its alerts open the replay's results, not live data).
+    """
     url = f"{base.rstrip('/')}/models/{_quote(model)}?window={_quote(str(window))}"
-    return url + (f"&feature={_quote(feature)}" if feature else "")
+    url += f"&feature={_quote(feature)}" if feature else ""
+    return url + (f"&namespace={_quote(namespace)}" if namespace else "")
 
 
 @dataclass(frozen=True)
@@ -272,7 +282,9 @@ class Alert:
         return cls.from_dict(json.loads(data))
 
 
-def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDrift:
+def _feature(
+    d: Decision, base: str, model: str, window: WindowKey, namespace: str | None
+) -> FeatureDrift:
     effect, magnitude, ci_low, ci_high = signed(d)
     return FeatureDrift(
         name=d.feature,
@@ -292,7 +304,9 @@ def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDr
         metrics=d.metrics,
         # The joint member has no feature page: its link opens the window (its decision
         # and reasons are in the window's table).
-        dashboard_url=dashboard_url(base, model, window, None if d.kind == "joint" else d.feature),
+        dashboard_url=dashboard_url(
+            base, model, window, None if d.kind == "joint" else d.feature, namespace
+        ),
         hints=d.details,
     )
 
@@ -343,6 +357,7 @@ def build_alert(
     dashboard_base: str,
     runbook_url: str | None = None,
     producer_version: str = __version__,
+    namespace: str | None = None,
 ) -> Alert:
     """The alerts-topic message for a lifecycle event.
 
@@ -351,6 +366,7 @@ def build_alert(
         dashboard_base: dashboard base URL, e.g. ``https://drift.example.com``.
         runbook_url: the model's runbook (``AlertRules.runbook_url`` or the default).
         producer_version: version stamped on the alert (``stream.__version__``).
+        namespace: a replay's namespace, for its dashboard links (None: live).
     """
     top = event.decisions[0].feature if event.decisions else None
     return Alert(
@@ -364,11 +380,12 @@ def build_alert(
         first_seen_ms=event.first_seen_ms,
         first_seen=iso_ms(event.first_seen_ms),
         features=tuple(
-            _feature(d, dashboard_base, event.model, event.window) for d in event.decisions
+            _feature(d, dashboard_base, event.model, event.window, namespace)
+            for d in event.decisions
         ),
         summary=_summary(event),
         description=_description(event),
-        dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top),
+        dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top, namespace),
         runbook_url=runbook_url,
         producer_version=producer_version,
         # Model-health alerts carry their kind: schema v2 (feature alerts stay v1 as before).

@@ -331,14 +331,22 @@ class Deployment(Protocol):
         ...
 
 
-def alert_encoder(deployment: Deployment) -> Callable[[AlertEvent], bytes]:
-    """Lifecycle event → alerts-topic JSON, with this deployment's links."""
+def alert_encoder(
+    deployment: Deployment, *, namespace: str | None = None
+) -> Callable[[AlertEvent], bytes]:
+    """Lifecycle event → alerts-topic JSON, with this deployment's links.
+
+    ``namespace``: a replay's, so its alerts' dashboard links open its results.
+    """
 
     def encode(event: AlertEvent) -> bytes:
         spec = deployment.models.model(event.model)
         runbook = spec.alerts.runbook_url or deployment.alerts.runbook_url
         alert = build_alert(
-            event, dashboard_base=deployment.alerts.dashboard_base_url, runbook_url=runbook
+            event,
+            dashboard_base=deployment.alerts.dashboard_base_url,
+            runbook_url=runbook,
+            namespace=namespace,
         )
         return alert.to_json()
 

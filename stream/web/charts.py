@@ -7,13 +7,22 @@ drawn, ``<title>`` tooltips, no scripts.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from stream.core.window import DAY_MS, HOUR_MS
+from stream.web.summaries import MetricSeries, SeriesPoint
 from stream.web.svg import FONT, WindowLink, a_link, fmt, nice_ticks, pct, window_label
 
-__all__ = ["BASELINE_STYLE", "SERIES_STYLE", "overlay_svg", "series_svg", "time_labels"]
+__all__ = [
+    "BASELINE_STYLE",
+    "SERIES_STYLE",
+    "SeriesLayout",
+    "overlay_svg",
+    "series_svg",
+    "time_labels",
+]
 
 SERIES_STYLE = {
     "reference": ("#64748b", "#94a3b8", 0.35, ""),
@@ -149,8 +158,8 @@ LABEL_SPACING_PX = 70.0
 
 
 def time_labels(
-    pts: Sequence[dict[str, Any]], sx: Callable[[int], float], left: float, right: float
-) -> list[tuple[dict[str, Any], float, str]]:
+    pts: Sequence[SeriesPoint], sx: Callable[[int], float], left: float, right: float
+) -> list[tuple[SeriesPoint, float, str]]:
     """Up to 5 points to label on a time axis, at least LABEL_SPACING_PX apart.
 
     Candidates are evenly spaced in time (not in index: windows need not be evenly
@@ -160,12 +169,12 @@ def time_labels(
     if not pts:
         return []
     n = max(1, min(5, int((right - left) // LABEL_SPACING_PX) + 1, len(pts)))
-    t0, t1 = pts[0]["start_ms"], pts[-1]["start_ms"]
-    chosen: list[tuple[dict[str, Any], float]] = []
+    t0, t1 = pts[0].start_ms, pts[-1].start_ms
+    chosen: list[tuple[SeriesPoint, float]] = []
     for i in range(n):
         target = t0 + (t1 - t0) * i / max(1, n - 1)
-        p = min(pts, key=lambda q: abs(q["start_ms"] - target))
-        x = sx(p["start_ms"])
+        p = min(pts, key=lambda q: abs(q.start_ms - target))
+        x = sx(p.start_ms)
         if all(abs(x - kept) >= LABEL_SPACING_PX for _, kept in chosen):
             chosen.append((p, x))
     out = []
@@ -179,8 +188,57 @@ def time_labels(
     return out
 
 
+@dataclass(frozen=True)
+class SeriesLayout:
+    """Scales of a metric-over-time chart: time → x, value → y (px), with its margins."""
+
+    t0: int
+    t1: int
+    ymin: float
+    ymax: float
+    width: int
+    height: int
+    ml: int = 52
+    mr: int = 14
+    mt: int = 12
+    mb: int = 30
+
+    @classmethod
+    def of(cls, pts: Sequence[SeriesPoint], width: int, height: int) -> SeriesLayout:
+        """Room for every value and threshold (mirrored when a value is negative), and 0."""
+        vals = [p.value for p in pts if p.value is not None]
+        ths = [p.threshold for p in pts if p.threshold is not None]
+        signed = any(v < 0 for v in vals)
+        ymax = max([*vals, *ths, 0.0]) * 1.1 or 1.0
+        ymin = min([*vals, *([-t for t in ths] if signed else []), 0.0]) * 1.1
+        return cls(pts[0].start_ms, pts[-1].start_ms, ymin, ymax, width, height)
+
+    @property
+    def pw(self) -> int:
+        """Plot width."""
+        return self.width - self.ml - self.mr
+
+    @property
+    def ph(self) -> int:
+        """Plot height."""
+        return self.height - self.mt - self.mb
+
+    def sx(self, ms: int) -> float:
+        """The x of a window start."""
+        span = (self.t1 - self.t0) or 1
+        return (
+            self.ml + (ms - self.t0) / span * self.pw
+            if self.t1 > self.t0
+            else self.ml + self.pw / 2
+        )
+
+    def sy(self, v: float) -> float:
+        """The y of a value."""
+        return float(self.mt + self.ph - (v - self.ymin) / (self.ymax - self.ymin) * self.ph)
+
+
 def series_svg(
-    series: dict[str, Any] | None,
+    series: MetricSeries | None,
     *,
     scale: str,
     focus_window: str | None = None,
@@ -189,107 +247,140 @@ def series_svg(
     height: int = 280,
 ) -> str:
     """A metric over windows with its threshold (dashed); breaching windows in red."""
-    pts: list[dict[str, Any]] = [] if series is None else series["points"]
-    metric = "" if series is None else str(series["metric"])
-    measured = sum(1 for p in pts if p["value"] is not None)
+    pts = [] if series is None else series.points
+    metric = "" if series is None else series.metric
+    measured = sum(1 for p in pts if p.value is not None)
     head = (
         f'<svg class="chart series" xmlns="http://www.w3.org/2000/svg" width="{width}" '
         f'height="{height}" viewBox="0 0 {width} {height}" {FONT} font-size="11" '
         f'data-metric="{escape(metric)}" data-points="{measured}" '
         f'role="img" aria-label="metric over time">'
     )
-    vals = [p["value"] for p in pts if p["value"] is not None]
-    if not vals:
+    if not measured:
         return head + '<text x="10" y="30" fill="#64748b">no measured windows</text></svg>'
-    ths = [p["threshold"] for p in pts if p["threshold"] is not None]
-    signed = any(v < 0 for v in vals)
-    ymax = max([*vals, *ths, 0.0]) * 1.1 or 1.0
-    ymin = min([*vals, *([-t for t in ths] if signed else []), 0.0]) * 1.1
-    ml, mr, mt, mb = 52, 14, 12, 30
-    pw, ph = width - ml - mr, height - mt - mb
-    t0, t1 = pts[0]["start_ms"], pts[-1]["start_ms"]
-    span = (t1 - t0) or 1
-
-    def sx(ms: int) -> float:
-        return ml + (ms - t0) / span * pw if t1 > t0 else ml + pw / 2
-
-    def sy(v: float) -> float:
-        return float(mt + ph - (v - ymin) / (ymax - ymin) * ph)
-
-    out = [head]
-    for t in nice_ticks(ymin, ymax, 4):
-        out.append(
-            f'<line x1="{ml}" x2="{ml + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#e2e8f0"/>'
-            f'<text x="{ml - 4}" y="{sy(t) + 3:.1f}" text-anchor="end" fill="#64748b">'
-            f"{fmt(t)}</text>"
-        )
+    lay = SeriesLayout.of(pts, width, height)
     step_ms = DAY_MS if scale == "day" else HOUR_MS
-    for a, b in zip(pts, pts[1:], strict=False):
-        if b["start_ms"] - a["start_ms"] > step_ms:
-            # No window between two measured ones: a gap, shaded, never a line across it.
-            x0, x1 = sx(a["start_ms"]), sx(b["start_ms"])
-            missing = (b["start_ms"] - a["start_ms"]) // step_ms - 1
-            out.append(
-                f'<rect class="gap" x="{x0 + 2:.1f}" y="{mt}" width="{max(1.0, x1 - x0 - 4):.1f}" '
-                f'height="{ph}" fill="#f1f5f9" data-missing="{missing}"><title>{missing} '
-                f"{escape(scale)} window(s) without data</title></rect>"
-            )
-    for p, x, anchor in time_labels(pts, sx, ml, ml + pw):
+    signed = any(p.value is not None and p.value < 0 for p in pts)
+    out = [head]
+    out += _value_grid(lay)
+    out += _series_gaps(lay, pts, scale, step_ms)
+    out += _series_ticks(lay, pts, scale)
+    out += _thresholds(lay, pts, signed)
+    if lay.ymin < 0:
         out.append(
-            f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="{anchor}" '
-            f'fill="#475569">{escape(window_label(str(p["window"]), scale))}</text>'
+            f'<line x1="{lay.ml}" x2="{lay.ml + lay.pw}" y1="{lay.sy(0):.1f}" '
+            f'y2="{lay.sy(0):.1f}" stroke="#94a3b8"/>'
         )
+    out.append(_value_line(lay, pts, step_ms))
+    out += _points(lay, pts, metric, focus_window, link)
+    ml, mt, pw, ph = lay.ml, lay.mt, lay.pw, lay.ph
+    out.append(
+        f'<line x1="{ml}" x2="{ml}" y1="{mt}" y2="{mt + ph}" stroke="#64748b"/>'
+        f'<line x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}" stroke="#64748b"/></svg>'
+    )
+    return "".join(out)
+
+
+def _value_grid(lay: SeriesLayout) -> list[str]:
+    """Horizontal grid lines with their values."""
+    ml, pw = lay.ml, lay.pw
+    return [
+        f'<line x1="{ml}" x2="{ml + pw}" y1="{lay.sy(t):.1f}" y2="{lay.sy(t):.1f}" '
+        f'stroke="#e2e8f0"/><text x="{ml - 4}" y="{lay.sy(t) + 3:.1f}" text-anchor="end" '
+        f'fill="#64748b">{fmt(t)}</text>'
+        for t in nice_ticks(lay.ymin, lay.ymax, 4)
+    ]
+
+
+def _series_gaps(
+    lay: SeriesLayout, pts: Sequence[SeriesPoint], scale: str, step_ms: int
+) -> list[str]:
+    """No window between two measured ones: a gap, shaded, never a line across it."""
+    out = []
+    for a, b in zip(pts, pts[1:], strict=False):
+        if b.start_ms - a.start_ms > step_ms:
+            x0, x1 = lay.sx(a.start_ms), lay.sx(b.start_ms)
+            missing = (b.start_ms - a.start_ms) // step_ms - 1
+            out.append(
+                f'<rect class="gap" x="{x0 + 2:.1f}" y="{lay.mt}" '
+                f'width="{max(1.0, x1 - x0 - 4):.1f}" height="{lay.ph}" fill="#f1f5f9" '
+                f'data-missing="{missing}"><title>{missing} {escape(scale)} window(s) without '
+                "data</title></rect>"
+            )
+    return out
+
+
+def _series_ticks(lay: SeriesLayout, pts: Sequence[SeriesPoint], scale: str) -> list[str]:
+    """Time labels that never overlap."""
+    return [
+        f'<text class="tick" x="{x:.1f}" y="{lay.mt + lay.ph + 16}" text-anchor="{anchor}" '
+        f'fill="#475569">{escape(window_label(p.window, scale))}</text>'
+        for p, x, anchor in time_labels(pts, lay.sx, lay.ml, lay.ml + lay.pw)
+    ]
+
+
+def _thresholds(lay: SeriesLayout, pts: Sequence[SeriesPoint], signed: bool) -> list[str]:
+    """The threshold, dashed (and its mirror when the metric is signed)."""
+    out = []
     for sign in (1, -1) if signed else (1,):
         seg = [
-            f"{'M' if i == 0 else 'L'}{sx(p['start_ms']):.1f},{sy(sign * p['threshold']):.1f}"
-            for i, p in enumerate(q for q in pts if q["threshold"] is not None)
+            f"{'M' if i == 0 else 'L'}{lay.sx(p.start_ms):.1f},{lay.sy(sign * t):.1f}"
+            for i, (p, t) in enumerate((q, q.threshold) for q in pts if q.threshold is not None)
         ]
         if seg:
             out.append(
                 f'<path class="threshold" d="{" ".join(seg)}" fill="none" stroke="#dc2626" '
                 f'stroke-width="1.5" stroke-dasharray="6 4"><title>threshold</title></path>'
             )
-    if ymin < 0:
-        out.append(
-            f'<line x1="{ml}" x2="{ml + pw}" y1="{sy(0):.1f}" y2="{sy(0):.1f}" stroke="#94a3b8"/>'
-        )
+    return out
+
+
+def _value_line(lay: SeriesLayout, pts: Sequence[SeriesPoint], step_ms: int) -> str:
+    """The values joined, broken at gaps and at windows without a value."""
     line = []
     prev: int | None = None
     for p in pts:
-        if p["value"] is None:
+        if p.value is None:
             prev = None  # a window without a value breaks the line too
             continue
-        jump = prev is None or p["start_ms"] - prev > step_ms
-        line.append(f"{'M' if jump else 'L'}{sx(p['start_ms']):.1f},{sy(p['value']):.1f}")
-        prev = p["start_ms"]
-    out.append(
+        jump = prev is None or p.start_ms - prev > step_ms
+        line.append(f"{'M' if jump else 'L'}{lay.sx(p.start_ms):.1f},{lay.sy(p.value):.1f}")
+        prev = p.start_ms
+    return (
         f'<path class="value" d="{" ".join(line)}" fill="none" stroke="#2563eb" '
         'stroke-width="1.6"/>'
     )
+
+
+def _points(
+    lay: SeriesLayout,
+    pts: Sequence[SeriesPoint],
+    metric: str,
+    focus_window: str | None,
+    link: WindowLink | None,
+) -> list[str]:
+    """A dot per measured window (red for a breach), the focused one marked, each a link."""
+    out = []
     for p in pts:
-        if p["value"] is None:
+        if p.value is None:
             continue
-        x, y = sx(p["start_ms"]), sy(p["value"])
-        focus = p["window"] == focus_window
+        x, y = lay.sx(p.start_ms), lay.sy(p.value)
+        focus = p.window == focus_window
         if focus:
             out.append(
-                f'<line class="focus" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}" '
-                'stroke="#1d4ed8" stroke-width="1" stroke-dasharray="2 2"/>'
+                f'<line class="focus" x1="{x:.1f}" x2="{x:.1f}" y1="{lay.mt}" '
+                f'y2="{lay.mt + lay.ph}" stroke="#1d4ed8" stroke-width="1" stroke-dasharray="2 2"/>'
             )
-        fill = "#dc2626" if p["breach"] else "#2563eb"
+        fill = "#dc2626" if p.breach else "#2563eb"
         r = 4.5 if focus else (3.0 if len(pts) <= 80 else 2.0)
         dot = (
-            f'<circle class="pt" data-window="{escape(str(p["window"]))}" '
-            f'data-value="{p["value"]:.6g}" data-threshold="'
-            f'{"" if p["threshold"] is None else format(p["threshold"], ".6g")}" '
-            f'data-breach="{str(p["breach"]).lower()}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" '
+            f'<circle class="pt" data-window="{escape(p.window)}" '
+            f'data-value="{p.value:.6g}" data-threshold="'
+            f'{"" if p.threshold is None else format(p.threshold, ".6g")}" '
+            f'data-breach="{str(p.breach).lower()}" cx="{x:.1f}" cy="{y:.1f}" r="{r}" '
             f'fill="{fill}" stroke="{"#0f172a" if focus else "#fff"}" stroke-width="1">'
-            f"<title>{escape(str(p['window']))}: {escape(metric)} {fmt(p['value'])} "
-            f"(threshold {fmt(p['threshold'])}, p={fmt(p['p_value'])})</title></circle>"
+            f"<title>{escape(p.window)}: {escape(metric)} {fmt(p.value)} "
+            f"(threshold {fmt(p.threshold)}, p={fmt(p.p_value)})</title></circle>"
         )
-        out.append(a_link(link(str(p["window"])) if link else None, dot))
-    out.append(
-        f'<line x1="{ml}" x2="{ml}" y1="{mt}" y2="{mt + ph}" stroke="#64748b"/>'
-        f'<line x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}" stroke="#64748b"/></svg>'
-    )
-    return "".join(out)
+        out.append(a_link(link(p.window) if link else None, dot))
+    return out

@@ -12,7 +12,7 @@ from typing import Any
 from stream.core.window import DAY, HOUR, WindowKey
 from stream.web import charts, svg
 from stream.web.links import Links
-from stream.web.summaries import ALL
+from stream.web.summaries import ALL, FeatureDetail, Heatmap, MetricSeries, WindowInfo
 from stream.web.svg import fmt, pct
 
 __all__ = [
@@ -105,7 +105,7 @@ def alerts_block(
 
 
 def heatmap_card(
-    hm: Mapping[str, Any],
+    hm: Heatmap,
     model: str,
     links: Links,
     *,
@@ -115,8 +115,8 @@ def heatmap_card(
     title: str | None = None,
 ) -> str:
     """A heatmap in a card, with the baseline selector and the colour legend."""
-    scale = str(hm["scale"])
-    chosen = str(hm["baseline"])
+    scale = str(hm.scale)
+    chosen = hm.baseline
     tabs = ""
     if baselines and links.base is not None:
         tabs = (
@@ -144,7 +144,7 @@ def heatmap_card(
         f'<span class="grow"></span>{tabs}'
         f'<span class="legend-wrap">{svg.legend_svg()}</span></div>'
         + svg.heatmap_svg(
-            dict(hm),
+            hm,
             link=link if links.base is not None else None,
             focus_window=focus_window,
             focus_feature=focus_feature,
@@ -201,37 +201,46 @@ def _stats_table(dist: Mapping[str, Any]) -> str:
     return table(["", *names], rows, num=range(1, len(series) + 1), data_table="distribution")
 
 
+_JUDGED = (
+    "baseline",
+    "verdict",
+    "top metric",
+    "effect",
+    "threshold",
+    "ratio",
+    "p-value",
+    "P(drift)",
+)
+"""Headers of :func:`_judged` cells."""
+
+
+def _judged(r: Mapping[str, Any]) -> list[str]:
+    """One decision's judged cells, from its baseline to its P(drift) (the tables share them)."""
+    return [
+        escape(str(r["baseline"])),
+        verdict(r),
+        escape(str(r["metric"])),
+        fmt(r["effect"]),
+        fmt(r["threshold"]),
+        fmt(r["ratio"]),
+        fmt(r["p_value"]),
+        pct(r["p_drift"]),
+    ]
+
+
+def _marked(mark: str, cells: list[str]) -> list[str]:
+    """A table row with its class marker (NUL + ``hl`` or ``breach``) when there is one."""
+    return [mark, *cells] if mark else cells
+
+
 def _decisions_table(rows: Sequence[Mapping[str, Any]], focus_baseline: str | None) -> str:
     if not rows:
         return '<p class="empty">No decision for this feature in this window.</p>'
     body = []
     for r in rows:
         mark = "\0hl" if r["baseline"] == focus_baseline else ("\0breach" if r["breach"] else "")
-        cells = [
-            escape(str(r["baseline"])),
-            verdict(r),
-            escape(str(r["metric"])),
-            fmt(r["effect"]),
-            fmt(r["threshold"]),
-            fmt(r["ratio"]),
-            fmt(r["p_value"]),
-            pct(r["p_drift"]),
-            _ci(r),
-            fmt(r["n_window"]),
-        ]
-        body.append([mark, *cells] if mark else cells)
-    heads = [
-        "baseline",
-        "verdict",
-        "top metric",
-        "effect",
-        "threshold",
-        "ratio",
-        "p-value",
-        "P(drift)",
-        "magnitude [95% CI]",
-        "n",
-    ]
+        body.append(_marked(mark, [*_judged(r), _ci(r), fmt(r["n_window"])]))
+    heads = [*_JUDGED, "magnitude [95% CI]", "n"]
     return table(heads, body, num=(3, 4, 5, 6, 7, 9), data_table="decisions")
 
 
@@ -243,7 +252,7 @@ def _metrics_table(row: Mapping[str, Any] | None) -> str:
         ratio = abs(v) / t if v is not None and t else None
         mark = "\0breach" if ratio is not None and ratio > 1 else ""
         cells = [escape(name), fmt(v), fmt(t), fmt(ratio), fmt(p)]
-        body.append([mark, *cells] if mark else cells)
+        body.append(_marked(mark, cells))
     return f"<h3>Every metric vs {escape(str(row['baseline']))}</h3>" + table(
         ["metric", "value", "threshold", "ratio", "p-value"],
         body,
@@ -252,25 +261,25 @@ def _metrics_table(row: Mapping[str, Any] | None) -> str:
     )
 
 
-def _series_table(series: Mapping[str, Any] | None, focus_window: str | None) -> str:
-    if not series or not series["points"]:
+def _series_table(series: MetricSeries | None, focus_window: str | None) -> str:
+    if not series or not series.points:
         return ""
     body = []
-    for p in reversed(series["points"]):
-        mark = "\0hl" if p["window"] == focus_window else ("\0breach" if p["breach"] else "")
+    for p in reversed(series.points):
+        mark = "\0hl" if p.window == focus_window else ("\0breach" if p.breach else "")
         cells = [
-            escape(str(p["window"])),
-            fmt(p["value"]),
-            fmt(p["threshold"]),
-            fmt(p["ratio"]),
-            fmt(p["p_value"]),
-            "breach" if p["feature_breach"] else "",
-            fmt(p["n_window"]),
+            escape(p.window),
+            fmt(p.value),
+            fmt(p.threshold),
+            fmt(p.ratio),
+            fmt(p.p_value),
+            "breach" if p.feature_breach else "",
+            fmt(p.n_window),
         ]
-        body.append([mark, *cells] if mark else cells)
+        body.append(_marked(mark, cells))
     return (
-        f"<details><summary>{escape(str(series['metric']))} in each window "
-        f"({len(series['points'])})</summary>"
+        f"<details><summary>{escape(series.metric)} in each window "
+        f"({len(series.points)})</summary>"
         + table(
             ["window", "value", "threshold", "ratio", "p-value", "feature", "n"],
             body,
@@ -281,16 +290,16 @@ def _series_table(series: Mapping[str, Any] | None, focus_window: str | None) ->
     )
 
 
-def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = ALL) -> str:
+def feature_section(detail: FeatureDetail, links: Links, *, baseline: str = ALL) -> str:
     """Distribution overlay, metric over time and the numbers of one feature in one window."""
-    model, feature = str(detail["model"]), str(detail["feature"])
-    window, scale = detail.get("window"), str(detail["scale"])
-    chosen = detail.get("baseline")
-    metric = detail.get("metric")
-    dist = detail["distribution"]
-    series = detail.get("series")
+    model, feature = detail.model, detail.feature
+    window, scale = detail.window, detail.scale
+    chosen = detail.baseline
+    metric = detail.metric
+    dist = detail.distribution
+    series = detail.series
     metric_tabs = ""
-    if links.base is not None and detail.get("metrics"):
+    if links.base is not None and detail.metrics:
         metric_tabs = (
             '<span class="tabs">'
             + "".join(
@@ -299,7 +308,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
                     escape(m),
                     "on" if m == metric else "",
                 )
-                for m in detail["metrics"]
+                for m in detail.metrics
             )
             + "</span>"
         )
@@ -311,14 +320,14 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
     def wlink(w: str) -> str | None:
         return links.model(model, window=w, feature=feature, baseline=baseline, metric=metric)
 
-    focus_row = next((r for r in detail["decisions"] if r["baseline"] == chosen), None)
+    focus_row = next((r for r in detail.decisions if r["baseline"] == chosen), None)
     anchor = f"feature-{escape(feature)}"
     return (
         f'<section class="feature" id="{anchor}" data-feature="{escape(feature)}" '
         f'data-window="{escape(str(window or ""))}" data-baseline="{escape(str(chosen or ""))}">'
         '<div class="grid2">'
         f'<div class="card"><div class="card-head"><h2>{escape(feature)} — distribution</h2>'
-        f'<span class="label">{escape(str(detail["kind"]))} · {caption}</span></div>'
+        f'<span class="label">{escape(detail.kind)} · {caption}</span></div>'
         + charts.overlay_svg(dict(dist))
         + "</div>"
         f'<div class="card"><div class="card-head"><h2>{escape(str(metric or "metric"))} by '
@@ -326,7 +335,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
         f'<span class="label">vs {escape(str(chosen or "–"))}; dashed: threshold; red: breach'
         f"</span>{metric_tabs}</div>"
         + charts.series_svg(
-            dict(series) if series else None,
+            series,
             scale=scale,
             focus_window=str(window) if window else None,
             link=wlink if links.base is not None else None,
@@ -334,7 +343,7 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
         + "</div></div>"
         f'<section class="card"><div class="card-head"><h2>The numbers: {escape(feature)} in '
         f"{escape(str(window or '–'))}</h2></div>"
-        + _decisions_table(detail["decisions"], chosen)
+        + _decisions_table(detail.decisions, chosen)
         + _metrics_table(focus_row)
         + "<h3>Distribution</h3>"
         + _stats_table(dist)
@@ -344,52 +353,30 @@ def feature_section(detail: Mapping[str, Any], links: Links, *, baseline: str = 
 
 
 def window_card(
-    win: Mapping[str, Any], model: str, links: Links, *, focus_feature: str | None, baseline: str
+    win: WindowInfo, model: str, links: Links, *, focus_feature: str | None, baseline: str
 ) -> str:
     """Every feature's decision in one window (the table behind a heatmap column)."""
     rows = []
-    for r in win["rows"]:
+    for r in win.rows:
         if baseline not in (ALL, r["baseline"]):
             continue
         mark = "\0hl" if r["feature"] == focus_feature else ("\0breach" if r["breach"] else "")
         name = a_href(
-            links.model(model, window=win["key"], feature=r["feature"], baseline=baseline)
+            links.model(model, window=win.key, feature=r["feature"], baseline=baseline)
             if links.base is not None
             else f"#feature-{r['feature']}",
             escape(str(r["feature"])),
         )
-        cells = [
-            name,
-            escape(str(r["baseline"])),
-            verdict(r),
-            escape(str(r["metric"])),
-            fmt(r["effect"]),
-            fmt(r["threshold"]),
-            fmt(r["ratio"]),
-            fmt(r["p_value"]),
-            pct(r["p_drift"]),
-            f'<span class="reasons">{escape("; ".join(r["reasons"][:2]))}</span>',
-        ]
-        rows.append([mark, *cells] if mark else cells)
-    heads = [
-        "feature",
-        "baseline",
-        "verdict",
-        "top metric",
-        "effect",
-        "threshold",
-        "ratio",
-        "p-value",
-        "P(drift)",
-        "why",
-    ]
+        reasons = f'<span class="reasons">{escape("; ".join(r["reasons"][:2]))}</span>'
+        rows.append(_marked(mark, [name, *_judged(r), reasons]))
+    heads = ["feature", *_JUDGED, "why"]
     listing = (
         table(heads, rows, num=(4, 5, 6, 7, 8), data_table="window")
         if rows
         else '<p class="empty">This window was not evaluated.</p>'
     )
-    counts = f"{fmt(win.get('events'))} events, {fmt(win.get('late'))} late"
+    counts = f"{fmt(win.events)} events, {fmt(win.late)} late"
     return (
-        f'<section class="card" id="window"><div class="card-head"><h2>Window {escape(win["key"])}'
+        f'<section class="card" id="window"><div class="card-head"><h2>Window {escape(win.key)}'
         f'</h2><span class="label">{counts}</span></div>{listing}</section>'
     )

@@ -1,4 +1,4 @@
-"""The dashboard and its JSON API as faust web views (read-only).
+"""The dashboard and its JSON API as faust web views (read-only): one route table.
 
 Pages (HTML, server-side SVG, no JavaScript, no CDN):
 
@@ -17,91 +17,250 @@ API (JSON, the same dicts the pages render):
 * ``/api/models/{model}/alerts``
 * ``/api/models/{model}/page?window=&feature=&baseline=&metric=&scale=``
 
-Redis reads run in a thread so the worker's event loop keeps ingesting. With
-``web.token`` set every route here needs it: :mod:`.guard` checks it in front of all
-routes (``/`` redirects to ``/models``; ``/login``, ``/logout`` live there too).
+Every route also takes ``?namespace=``: a replay's namespace instead of the live one
+(``driftstream replay`` alerts link there). Only a name of namespace shape that the
+deployment has (the live one, or one a replay wrote its range to) is read; anything
+else is a 400 or a 404, never a Redis key built from it. Its pages say which namespace
+they show and link back to live.
+
+:data:`ROUTES` is the table: a path, what to read (``build``, in a thread so the
+worker's event loop keeps ingesting) and how to answer (JSON, or an HTML page). One
+view class, :class:`DashboardView`, answers every route: it opens the namespace, parses
+the query, maps NotFound/BadRequest to 404/400 (HTML or JSON alike). With ``web.token``
+set every route here needs it: :mod:`.guard` checks it in front of all routes (``/``
+redirects to ``/models``; ``/login``, ``/logout`` live there too).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import faust
-import redis
 from faust.web import Request, Response, View
 
 from stream.catalog import Catalog
 from stream.core.window import DAY, HOUR, Scale, WindowKey
 from stream.web import pages
 from stream.web.data import DashboardData, NotFoundError
-from stream.web.summaries import ALL
+from stream.web.links import Links
+from stream.web.ports import DashboardSource, valid_namespace
+from stream.web.summaries import ALL, plain
 
-__all__ = ["BASELINES", "register_dashboard"]
+__all__ = ["BASELINES", "ROUTES", "DashboardView", "Route", "register_dashboard"]
 
 BASELINES = (ALL, "reference", "previous", "seasonal")
 MAX_LIMIT = 2000
-T = TypeVar("T")
 
 
 class BadRequestError(ValueError):
     """A query parameter that does not parse (answered with 400)."""
 
 
-def _query(request: Request) -> dict[str, str]:
-    return {str(k): str(v) for k, v in request.query.items()}
+@dataclass(frozen=True)
+class Query:
+    """The parsed query string of one request (each getter raises BadRequestError)."""
+
+    raw: Mapping[str, str]
+
+    def text(self, name: str) -> str | None:
+        """A free-text parameter (feature, metric), None when empty."""
+        return self.raw.get(name) or None
+
+    def window(self) -> WindowKey | None:
+        """``?window=hour:2026-01-05T13``."""
+        text = self.raw.get("window")
+        if not text:
+            return None
+        try:
+            return WindowKey.parse(text)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+
+    def scale(self, default: Scale | None = HOUR) -> Scale | None:
+        """``?scale=hour|day``."""
+        text = self.raw.get("scale")
+        if not text:
+            return default
+        if text not in (HOUR, DAY):
+            msg = f"bad scale {text!r} (expected 'hour' or 'day')"
+            raise BadRequestError(msg)
+        return HOUR if text == HOUR else DAY
+
+    def baseline(self) -> str:
+        """``?baseline=all|reference|previous|seasonal``."""
+        b = self.raw.get("baseline") or ALL
+        if b not in BASELINES:
+            msg = f"bad baseline {b!r} (expected one of {', '.join(BASELINES)})"
+            raise BadRequestError(msg)
+        return b
+
+    def limit(self) -> int | None:
+        """``?limit=1..2000``."""
+        text = self.raw.get("limit")
+        if not text:
+            return None
+        try:
+            n = int(text)
+        except ValueError:
+            n = 0
+        if not 1 <= n <= MAX_LIMIT:
+            msg = f"bad limit {text!r} (expected 1..{MAX_LIMIT})"
+            raise BadRequestError(msg)
+        return n
 
 
-def _window(q: Mapping[str, str]) -> WindowKey | None:
-    text = q.get("window")
-    if not text:
-        return None
-    try:
-        return WindowKey.parse(text)
-    except ValueError as exc:
-        raise BadRequestError(str(exc)) from None
+@dataclass(frozen=True)
+class Call:
+    """What a route's ``build`` gets: the namespace's data, the query, the path's names."""
+
+    data: DashboardData
+    q: Query
+    path: Mapping[str, str]
+
+    @property
+    def model(self) -> str:
+        """The ``{model}`` of the path."""
+        return self.path["model"]
 
 
-def _scale(q: Mapping[str, str], default: Scale | None = HOUR) -> Scale | None:
-    text = q.get("scale")
-    if not text:
-        return default
-    if text not in (HOUR, DAY):
-        msg = f"bad scale {text!r} (expected 'hour' or 'day')"
+Build = Callable[[Call], Any]
+Render = Callable[[Any, DashboardData, Links], str]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One path of the dashboard: what it reads and, for a page, how it renders."""
+
+    path: str
+    build: Build
+    page: Render | None = None  # None: the value is the JSON answer
+
+
+def _model_page(c: Call) -> Any:
+    return c.data.model_page(
+        c.model,
+        window=c.q.window(),
+        feature=c.q.text("feature"),
+        baseline=c.q.baseline(),
+        metric=c.q.text("metric"),
+        scale=c.q.scale(None),
+    )
+
+
+def _heatmap(c: Call) -> Any:
+    w = c.q.window()
+    scale = w.scale if w is not None else (c.q.scale() or HOUR)
+    focus = None if w is None else w.start_ms
+    return c.data.heatmap(c.model, scale, c.q.baseline(), focus_ms=focus, limit=c.q.limit())
+
+
+def _decisions(c: Call) -> Any:
+    w = c.q.window()
+    if w is None:
+        msg = "window is required, e.g. ?window=hour:2026-01-05T13"
         raise BadRequestError(msg)
-    return HOUR if text == HOUR else DAY
+    return c.data.decisions(c.model, w)
 
 
-def _baseline(q: Mapping[str, str]) -> str:
-    b = q.get("baseline") or ALL
-    if b not in BASELINES:
-        msg = f"bad baseline {b!r} (expected one of {', '.join(BASELINES)})"
-        raise BadRequestError(msg)
-    return b
+def _feature(c: Call) -> Any:
+    return c.data.feature(
+        c.model,
+        c.path["feature"],
+        c.q.window(),
+        c.q.baseline(),
+        c.q.text("metric"),
+        scale=c.q.scale() or HOUR,
+    )
 
 
-def _limit(q: Mapping[str, str]) -> int | None:
-    text = q.get("limit")
-    if not text:
-        return None
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if not 1 <= n <= MAX_LIMIT:
-        msg = f"bad limit {text!r} (expected 1..{MAX_LIMIT})"
-        raise BadRequestError(msg)
-    return n
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "/models",
+        lambda c: c.data.models(),
+        page=lambda ms, data, links: pages.models_page(ms, data.namespace, links),
+    ),
+    Route("/models/{model}", _model_page, page=lambda p, _, links: pages.model_page(p, links)),
+    Route("/api/models", lambda c: c.data.models()),
+    Route("/api/models/{model}", lambda c: c.data.model_summary(c.model)),
+    Route("/api/models/{model}/windows", lambda c: c.data.windows(c.model, c.q.scale() or HOUR)),
+    Route("/api/models/{model}/heatmap", _heatmap),
+    Route("/api/models/{model}/decisions", _decisions),
+    Route("/api/models/{model}/features/{feature}", _feature),
+    Route("/api/models/{model}/alerts", lambda c: c.data.alerts(c.model)),
+    Route("/api/models/{model}/page", _model_page),
+)
+"""Every dashboard route. A new page: a ``Route`` here, its read in :mod:`.data`, its
+HTML in :mod:`.pages` (see docs/architecture.md, "Where things go")."""
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """What every view of one worker shares: the namespaces, the catalog, the links."""
+
+    source: DashboardSource
+    catalog: Catalog
+    links: Links
+    live: DashboardData
+
+    def open(self, raw: Mapping[str, str]) -> tuple[DashboardData, Links]:
+        """The data and links of the requested namespace (runs in a thread: it may read)."""
+        ns = raw.get("namespace") or self.source.live
+        if ns == self.source.live:
+            return self.live, self.links
+        if not valid_namespace(ns):
+            msg = f"bad namespace {ns!r} (letters, digits, '.', '_' and '-', at most 64)"
+            raise BadRequestError(msg)
+        reader = self.source.open(ns)
+        if reader is None:
+            msg = (
+                f"no namespace {ns!r}: the live one is {self.source.live!r}; a replay's "
+                "exists once `driftstream replay` has written it"
+            )
+            raise NotFoundError(msg)
+        return DashboardData(reader, self.catalog), dataclasses.replace(self.links, namespace=ns)
+
+
+class DashboardView(View):
+    """The one view of every route: open the namespace, read, answer (404/400 alike)."""
+
+    page_route: ClassVar[Route]
+    dashboard: ClassVar[Dashboard]
+
+    async def get(self, request: Request, **path: Any) -> Response:
+        """Answer a GET of this view's route."""
+        raw = {str(k): str(v) for k, v in request.query.items()}
+        board = self.dashboard
+        opened: list[tuple[DashboardData, Links]] = []
+
+        def read() -> Any:
+            opened.append(board.open(raw))
+            call = Call(opened[0][0], Query(raw), {k: str(v) for k, v in path.items()})
+            return self.page_route.build(call)
+
+        try:
+            value = await asyncio.to_thread(read)
+        except (NotFoundError, BadRequestError) as exc:
+            status = 404 if isinstance(exc, NotFoundError) else 400
+            if self.page_route.page is None:
+                return self.json({"error": str(exc)}, status=status)
+            title = "Not found" if status == 404 else "Bad request"
+            ns, links = (opened[0][0].namespace, opened[0][1]) if opened else (None, board.links)
+            page = pages.message_page(
+                title, str(exc), namespace=ns or board.source.live, links=links
+            )
+            return self.html(page, status=status)
+        data, links = opened[0]
+        if self.page_route.page is None:
+            return self.json(plain(value))
+        return self.html(self.page_route.page(value, data, links))
 
 
 def register_dashboard(
-    app: faust.App,
-    client: redis.Redis,
-    namespace: str,
-    catalog: Catalog,
-    *,
-    links: pages.Links,
+    app: faust.App, source: DashboardSource, catalog: Catalog, *, links: Links
 ) -> None:
     """Attach the dashboard pages and the JSON API to a worker's faust app.
 
@@ -110,138 +269,17 @@ def register_dashboard(
     (and strips it before the worker), so page links and alert links agree. Who may
     read is decided before any view runs (:mod:`stream.web.guard`).
     """
-    data = DashboardData(client, namespace, catalog)
-
-    async def answer(
-        view: View, request: Request, build: Callable[[], T], render: Callable[[T], Response]
-    ) -> Response:
-        """Read in a thread; map NotFound/BadRequest to 404/400 (HTML or JSON alike)."""
-        html = not request.url.path.startswith("/api/")
-        try:
-            value = await asyncio.to_thread(build)
-        except (NotFoundError, BadRequestError) as exc:
-            status = 404 if isinstance(exc, NotFoundError) else 400
-            if html:
-                title = "Not found" if status == 404 else "Bad request"
-                page = pages.message_page(title, str(exc), namespace=namespace, links=links)
-                return view.html(page, status=status)
-            return view.json({"error": str(exc)}, status=status)
-        return render(value)
-
-    @app.page("/models")
-    class ModelsPage(View):
-        async def get(self, request: Request) -> Response:
-            return await answer(
-                self,
-                request,
-                data.models,
-                lambda ms: self.html(pages.models_page(ms, namespace, links)),
-            )
+    live = source.open(source.live)
+    if live is None:  # a source that cannot open its own namespace is a wiring bug
+        msg = f"web: the dashboard source cannot open its live namespace {source.live!r}"
+        raise TypeError(msg)
+    board = Dashboard(source, catalog, links, DashboardData(live, catalog))
+    for route in ROUTES:
+        name = "View" + "".join(p.strip("{}").title() for p in route.path.split("/"))
+        view = type(name, (DashboardView,), {"page_route": route, "dashboard": board})
+        app.page(route.path)(view)
 
     @app.page("/dashboard")
     class DashboardRedirect(View):
         async def get(self, request: Request) -> Response:
             return self.text("", status=302, headers={"Location": str(links.models())})
-
-    @app.page("/models/{model}")
-    class ModelPage(View):
-        async def get(self, request: Request, model: str) -> Response:
-            q = _query(request)
-
-            def build() -> dict[str, Any]:
-                return data.model_page(
-                    model,
-                    window=_window(q),
-                    feature=q.get("feature") or None,
-                    baseline=_baseline(q),
-                    metric=q.get("metric") or None,
-                    scale=_scale(q, None),
-                )
-
-            return await answer(
-                self, request, build, lambda page: self.html(pages.model_page(page, links))
-            )
-
-    @app.page("/api/models")
-    class ModelsApi(View):
-        async def get(self, request: Request) -> Response:
-            return await answer(self, request, data.models, self.json)
-
-    @app.page("/api/models/{model}")
-    class ModelApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            return await answer(self, request, lambda: data.model_summary(model), self.json)
-
-    @app.page("/api/models/{model}/windows")
-    class WindowsApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            q = _query(request)
-            return await answer(
-                self, request, lambda: data.windows(model, _scale(q) or HOUR), self.json
-            )
-
-    @app.page("/api/models/{model}/heatmap")
-    class HeatmapApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            q = _query(request)
-
-            def build() -> dict[str, Any]:
-                w = _window(q)
-                scale = w.scale if w is not None else (_scale(q) or HOUR)
-                focus = None if w is None else w.start_ms
-                return data.heatmap(model, scale, _baseline(q), focus_ms=focus, limit=_limit(q))
-
-            return await answer(self, request, build, self.json)
-
-    @app.page("/api/models/{model}/decisions")
-    class DecisionsApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            q = _query(request)
-
-            def build() -> dict[str, Any]:
-                w = _window(q)
-                if w is None:
-                    msg = "window is required, e.g. ?window=hour:2026-01-05T13"
-                    raise BadRequestError(msg)
-                return data.decisions(model, w)
-
-            return await answer(self, request, build, self.json)
-
-    @app.page("/api/models/{model}/features/{feature}")
-    class FeatureApi(View):
-        async def get(self, request: Request, model: str, feature: str) -> Response:
-            q = _query(request)
-
-            def build() -> dict[str, Any]:
-                return data.feature(
-                    model,
-                    feature,
-                    _window(q),
-                    _baseline(q),
-                    q.get("metric") or None,
-                    scale=_scale(q) or HOUR,
-                )
-
-            return await answer(self, request, build, self.json)
-
-    @app.page("/api/models/{model}/alerts")
-    class AlertsApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            return await answer(self, request, lambda: data.alerts(model), self.json)
-
-    @app.page("/api/models/{model}/page")
-    class PageApi(View):
-        async def get(self, request: Request, model: str) -> Response:
-            q = _query(request)
-
-            def build() -> dict[str, Any]:
-                return data.model_page(
-                    model,
-                    window=_window(q),
-                    feature=q.get("feature") or None,
-                    baseline=_baseline(q),
-                    metric=q.get("metric") or None,
-                    scale=_scale(q, None),
-                )
-
-            return await answer(self, request, build, self.json)

@@ -1,29 +1,27 @@
-"""Read a namespace's Redis state into the plain dicts the dashboard, API and report show.
+"""What the dashboard, the API and the report show, built from a :class:`DashboardReader`.
 
-The only I/O of ``stream.web`` besides the HTTP views: synchronous Redis reads
-(the views run them in a thread). Reads only — the dashboard never writes state.
-Shapes are built by the pure helpers in :mod:`.summaries` and :mod:`.distributions`.
+Reads go through the read port (:mod:`.ports`): a Redis adapter in a worker and in
+``driftstream report``, the offline check's run in ``driftstream check --html``. This
+module does no I/O itself. Shapes are built by the pure helpers in :mod:`.summaries`
+and :mod:`.distributions`.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
-import redis
-
-from stream.adapters.redis_eval import reference_name
-from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, Scale, WindowKey
 from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
-from stream.web.summaries import ALL
+from stream.web.ports import DashboardReader, Evals
+from stream.web.summaries import ALL, FeatureDetail, Heatmap, WindowInfo
 
-__all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "NotFoundError"]
+__all__ = ["DAY_LIMIT", "HOUR_LIMIT", "DashboardData", "Evals", "NotFoundError"]
 
 HOUR_LIMIT = 168
 """Hour windows in a heatmap (a week)."""
@@ -35,93 +33,35 @@ REPORT_HOURS = 48
 """Hours around an hour window in a report."""
 REPORT_DAYS = 14
 """Days around a window in a report."""
-Evals = dict[int, dict[str, list[dict[str, Any]]]]
 
 
 class NotFoundError(LookupError):
     """No such model, feature or window (the views answer 404)."""
 
 
-def _ints(members: Any) -> list[int]:
-    return sorted(int(m) for m in cast("list[bytes]", members))
-
-
 class DashboardData:
-    """Read-only view of one namespace (``live``, or a replay's namespace)."""
+    """What the pages show of one namespace (``live``, or a replay's), read through a port."""
 
-    def __init__(self, client: redis.Redis, namespace: str, catalog: Catalog) -> None:
-        self._r = client
-        self.namespace = namespace
+    def __init__(self, reader: DashboardReader, catalog: Catalog) -> None:
+        self.reader = reader
+        self.namespace = reader.namespace
         self.catalog = catalog
-        self.keys = Keys(namespace)
+        self.evaluated = reader.evaluated
+        self.evals = reader.evals
+        self.counts = reader.counts
+        self.history = reader.history
+        self.states = reader.states
+        self.reference_meta = reader.reference_meta
 
-    # -- raw reads ---------------------------------------------------------------------
     def spec(self, model: str) -> ModelSpec:
         """The model's spec (NotFoundError when not configured)."""
-        spec = self.catalog.get(model)
-        if spec is None:
+        if model not in self.catalog:
             msg = f"no model {model!r} in this deployment's catalog"
             raise NotFoundError(msg)
-        return spec
+        return self.catalog.model(model)
 
-    def evaluated(self, model: str, scale: Scale) -> list[int]:
-        """Starts of the evaluated windows of a scale, ascending."""
-        return _ints(self._r.zrange(self.keys.evaluations(model, scale), 0, -1))
-
-    def evals(self, model: str, scale: Scale, starts: Sequence[int]) -> Evals:
-        """Stored decisions of windows: start → baseline → decision dicts."""
-        with self._r.pipeline(transaction=False) as p:
-            for s in starts:
-                p.hgetall(self.keys.evaluation(model, scale, s))
-            blobs = cast("list[dict[bytes, bytes]]", p.execute())
-        return {
-            s: {b.decode(): list(json.loads(v)) for b, v in sorted(blob.items())}
-            for s, blob in zip(starts, blobs, strict=True)
-        }
-
-    def counts(self, model: str, scale: Scale, starts: Sequence[int]) -> dict[int, tuple[int, int]]:
-        """(events, late) of rolled-up windows that are still stored.
-
-        ``late`` is the larger of the window's count at rollup and the partitions'
-        late counters now: events that came after the rollup are counted there.
-        """
-        parts = sorted(
-            int(x) for x in cast("set[bytes]", self._r.smembers(self.keys.model_partitions(model)))
-        )
-        width = DAY_MS if scale == DAY else HOUR_MS
-        with self._r.pipeline(transaction=False) as p:
-            for s in starts:
-                p.hmget(self.keys.model_window(model, scale, s), "events", "late")
-                hours = [str(h) for h in range(s, s + width, HOUR_MS)]
-                for part in parts:
-                    p.hmget(self.keys.partition_late(model, part), hours)
-            rows = cast("list[list[bytes | None]]", p.execute())
-        out = {}
-        step = 1 + len(parts)
-        for i, s in enumerate(starts):
-            (ev, late), lates = rows[i * step], rows[i * step + 1 : (i + 1) * step]
-            if ev is None:
-                continue
-            now = sum(int(n) for row in lates for n in row if n)
-            out[s] = (int(ev), max(int(late or 0), now))
-        return out
-
-    def history(self, model: str) -> list[dict[str, Any]]:
-        """The model's recent alert events (alerts-topic JSON), oldest first."""
-        raw = cast("list[bytes]", self._r.lrange(self.keys.alert_history(model), 0, -1))
-        return [dict(json.loads(x)) for x in raw]
-
-    def states(self, model: str) -> list[dict[str, Any]]:
-        """Alert lifecycle states of every (scale, baseline)."""
-        raw = cast("dict[bytes, bytes]", self._r.hgetall(self.keys.alerts(model)))
-        return [dict(json.loads(v)) for _, v in sorted(raw.items())]
-
-    def _blob(self, key: str, field: str) -> bytes | None:
-        """One stored field (a sketch's bytes), if any."""
-        return cast("bytes | None", self._r.hget(key, field))
-
-    def _sketch(self, key: str, field: str) -> NumericSketch | CategoricalSketch | None:
-        blob = self._blob(key, field)
+    @staticmethod
+    def _sketch(blob: bytes | None) -> NumericSketch | CategoricalSketch | None:
         if blob is None:
             return None
         try:
@@ -129,14 +69,6 @@ class DashboardData:
         except SketchDecodeError:
             return None
         return sketch if isinstance(sketch, NumericSketch | CategoricalSketch) else None
-
-    def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
-        """Provenance of the model's reference (events, span, version...)."""
-        raw = cast(
-            "bytes | None",
-            self._r.hget(self.keys.reference(spec.name, reference_name(spec)), "meta"),
-        )
-        return None if raw is None else dict(json.loads(raw))
 
     # -- what the API and pages show ---------------------------------------------------
     def models(self) -> list[dict[str, Any]]:
@@ -162,7 +94,7 @@ class DashboardData:
         strip = []
         for s in recent:
             decided = [(b, d) for b, ds in evals.get(s, {}).items() for d in ds]
-            ratios = [r for r in (summaries.cell_of(d, b)["ratio"] for b, d in decided) if r]
+            ratios = [r for r in (summaries.cell_of(d, b).ratio for b, d in decided) if r]
             strip.append(
                 {
                     "window": str(WindowKey(HOUR, s)),
@@ -203,9 +135,7 @@ class DashboardData:
         for s in starts:
             per: dict[str, Any] = {}
             for b, ds in evals.get(s, {}).items():
-                ratios = [
-                    r for r in (summaries.cell_of(d, b)["ratio"] for d in ds) if r is not None
-                ]
+                ratios = [r for r in (summaries.cell_of(d, b).ratio for d in ds) if r is not None]
                 per[b] = {
                     "breaches": sorted(str(d["feature"]) for d in ds if d.get("breach")),
                     "max_ratio": max(ratios) if ratios else None,
@@ -256,7 +186,7 @@ class DashboardData:
         limit: int | None = None,
         starts: Sequence[int] | None = None,
         evals: Evals | None = None,
-    ) -> dict[str, Any]:
+    ) -> Heatmap:
         """Features × windows of ``scale`` with the alerts of that scale."""
         spec = self.spec(model)
         if starts is None:
@@ -272,12 +202,8 @@ class DashboardData:
             baseline,
             events={s: c[0] for s, c in counts.items()},
         )
-        hm["model"] = model
-        hm["focus"] = None if focus_ms is None else focus_ms
-        hm["alerts"] = summaries.alert_tracks(
-            self.history(model), self.states(model), scale, baseline
-        )
-        return hm
+        alerts = summaries.alert_tracks(self.history(model), self.states(model), scale, baseline)
+        return dataclasses.replace(hm, model=model, focus=focus_ms, alerts=alerts)
 
     def alerts(self, model: str) -> dict[str, Any]:
         """Open alerts (lifecycle state) and recent alert events."""
@@ -304,7 +230,7 @@ class DashboardData:
         scale: Scale = HOUR,
         evals: Evals | None = None,
         starts: Sequence[int] | None = None,
-    ) -> dict[str, Any]:
+    ) -> FeatureDetail:
         """One feature in one window: distributions, a metric over time, the numbers."""
         spec = self.spec(model)
         try:
@@ -343,40 +269,35 @@ class DashboardData:
             if chosen is not None and m is not None
             else None
         )
-        return {
-            "model": model,
-            "feature": feature,
-            "kind": kind,
-            "scale": sc,
-            "window": None if window is None else str(window),
-            "baseline": chosen,
-            "metric": m,
-            "metrics": metrics,
-            "decisions": rows,
-            "distribution": self._distribution(spec, feature, window, chosen),
-            "series": series,
-        }
+        return FeatureDetail(
+            model=model,
+            feature=feature,
+            kind=kind,
+            scale=sc,
+            window=None if window is None else str(window),
+            baseline=chosen,
+            metric=m,
+            metrics=metrics,
+            decisions=rows,
+            distribution=self._distribution(spec, feature, window, chosen),
+            series=series,
+        )
 
     def _distribution(
         self, spec: ModelSpec, feature: str, window: WindowKey | None, baseline: str | None
     ) -> dict[str, Any]:
-        field = "f:" + feature
         series: list[tuple[str, NumericSketch | CategoricalSketch]] = []
-        ref = self._sketch(self.keys.reference(spec.name, reference_name(spec)), field)
+        ref = self._sketch(self.reader.reference_sketch(spec, feature))
         if ref is not None:
             series.append(("reference", ref))
         if window is not None:
             lag = _lag(baseline, window.scale)
             if lag is not None:
                 earlier = window.previous(lag)
-                base = self._sketch(
-                    self.keys.model_window(spec.name, earlier.scale, earlier.start_ms), field
-                )
+                base = self._sketch(self.reader.window_sketch(spec.name, earlier, feature))
                 if base is not None:
                     series.append((f"{baseline} ({earlier})", base))
-            win = self._sketch(
-                self.keys.model_window(spec.name, window.scale, window.start_ms), field
-            )
+            win = self._sketch(self.reader.window_sketch(spec.name, window, feature))
             if win is not None:
                 series.append(("window", win))
         kinds = {type(s) for _, s in series}
@@ -386,23 +307,23 @@ class DashboardData:
         out["window_stored"] = any(n == "window" for n, _ in series)
         return out
 
-    def _window_info(self, model: str, window: WindowKey, evals: Evals) -> dict[str, Any]:
+    def _window_info(self, model: str, window: WindowKey, evals: Evals) -> WindowInfo:
         per = (
             evals.get(window.start_ms)
             or self.evals(model, window.scale, [window.start_ms])[window.start_ms]
         )
         counts = self.counts(model, window.scale, [window.start_ms])
         ev, late = counts.get(window.start_ms, (None, None))
-        return {
-            "key": str(window),
-            "start_ms": window.start_ms,
-            "end_ms": window.end_ms,
-            "events": ev,
-            "late": late,
-            "stored": window.start_ms in counts,
-            "evaluated": bool(per),
-            "rows": summaries.window_rows(per),
-        }
+        return WindowInfo(
+            key=str(window),
+            start_ms=window.start_ms,
+            end_ms=window.end_ms,
+            events=ev,
+            late=late,
+            stored=window.start_ms in counts,
+            evaluated=bool(per),
+            rows=summaries.window_rows(per),
+        )
 
     def _alert_tracks(self, model: str) -> dict[str, list[dict[str, Any]]]:
         history, states = self.history(model), self.states(model)
@@ -412,7 +333,7 @@ class DashboardData:
         """Everything a report of one window shows: heatmaps, every feature, the numbers."""
         spec = self.spec(model)
         loaded: dict[str, tuple[list[int], Evals]] = {}
-        heatmaps: dict[str, Any] = {}
+        heatmaps: dict[str, Heatmap] = {}
         for sc in (HOUR, DAY):
             starts = _report_range(self.evaluated(model, sc), window, sc)
             evals = self.evals(model, sc, starts)
@@ -422,10 +343,10 @@ class DashboardData:
             )
         starts, evals = loaded[window.scale]
         info = self._window_info(model, window, evals)
-        if not info["evaluated"] and not info["stored"]:
+        if not info.evaluated and not info.stored:
             msg = f"no data for {window} of {model!r} in namespace {self.namespace!r}"
             raise NotFoundError(msg)
-        rows = info["rows"]
+        rows = info.rows
         order = {f.name: i for i, f in enumerate(spec.monitored)}
         # Strongest first: the features that drifted lead the report.
         ranked = sorted(
@@ -462,7 +383,7 @@ class DashboardData:
         spec = self.spec(model)
         focus_scale: Scale = window.scale if window is not None else (scale or HOUR)
         focus_ms = None if window is None else window.start_ms
-        heatmaps: dict[str, Any] = {}
+        heatmaps: dict[str, Heatmap] = {}
         loaded: dict[str, tuple[list[int], Evals]] = {}
         for sc in (HOUR, DAY):
             lim = HOUR_LIMIT if sc == HOUR else DAY_LIMIT
@@ -475,11 +396,11 @@ class DashboardData:
         starts, evals = loaded[focus_scale]
         if window is None and starts:
             window = WindowKey(focus_scale, starts[-1])
-        win_info: dict[str, Any] | None = None
+        win_info: WindowInfo | None = None
         if window is not None:
             win_info = self._window_info(model, window, evals)
             if feature is None:
-                top = [r for r in win_info["rows"] if baseline in (ALL, r["baseline"])]
+                top = [r for r in win_info.rows if baseline in (ALL, r["baseline"])]
                 feature = str(top[0]["feature"]) if top else None
         if feature is None and spec.monitored:
             feature = spec.monitored[0].name

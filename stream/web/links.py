@@ -18,10 +18,18 @@ class Links:
     '/models/fraud-v3?window=hour:2026-01-05T13&feature=amount'
     >>> Links(None).model("fraud-v3") is None
     True
+    >>> Links("", namespace="replay-1a2b").model("fraud-v3", window="day:2026-01-05")
+    '/models/fraud-v3?window=day:2026-01-05&namespace=replay-1a2b'
     """
 
     base: str | None = ""
     session: bool = False  # pages behind the token show a "Log out" link
+    namespace: str | None = None  # a replay's namespace: every link stays in it
+
+    def _query(self, params: dict[str, str]) -> str:
+        if self.namespace:
+            params = {**params, "namespace": self.namespace}
+        return f"?{urlencode(params, safe=':')}" if params else ""
 
     def logout(self) -> str | None:
         """Ends the browser's session (only when the dashboard has a token)."""
@@ -29,6 +37,10 @@ class Links:
 
     def models(self) -> str | None:
         """The models list."""
+        return None if self.base is None else f"{self.base}/models" + self._query({})
+
+    def live(self) -> str | None:
+        """The models list of the live namespace (the way back from a replay's)."""
         return None if self.base is None else f"{self.base}/models"
 
     def model(
@@ -55,5 +67,4 @@ class Links:
             )
             if v
         }
-        query = urlencode(params, safe=":") if params else ""
-        return f"{self.base}/models/{quote(model, safe='')}" + (f"?{query}" if query else "")
+        return f"{self.base}/models/{quote(model, safe='')}" + self._query(params)

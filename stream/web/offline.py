@@ -1,9 +1,8 @@
-"""The dashboard's reads over an offline check's in-memory state, for the same HTML report.
+"""The dashboard's read port over an offline check's in-memory state, for the same report.
 
-:class:`OfflineData` is :class:`~.data.DashboardData` with its raw reads (the only
-methods that touch Redis) answered from a :class:`~stream.pipeline.offline.CheckRun`,
-so ``driftstream check --html`` renders exactly what ``driftstream report`` renders.
-Sketches are looked up under the same Redis key names the live store uses.
+:class:`OfflineReader` answers :class:`~.ports.DashboardReader` from a
+:class:`~stream.pipeline.offline.CheckRun`, so ``driftstream check --html`` renders
+exactly what ``driftstream report`` renders from Redis (:class:`OfflineData`).
 """
 
 from __future__ import annotations
@@ -12,38 +11,30 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stream.adapters.redis_eval import reference_name
-from stream.adapters.redis_keys import Keys
-from stream.catalog import Catalog
-from stream.core.window import Scale
+from stream.catalog import Catalog, ModelSpec
+from stream.core.window import Scale, WindowKey
 from stream.pipeline.offline import CheckRun
-from stream.web.data import DashboardData, Evals
+from stream.web.data import DashboardData
+from stream.web.ports import Evals
 
-__all__ = ["OfflineData"]
+__all__ = ["OfflineData", "OfflineReader"]
 
 
-class OfflineData(DashboardData):
-    """Read-only view of a check run (no Redis)."""
+class OfflineReader:
+    """Read-only raw state of a check run (no Redis)."""
 
     def __init__(self, run: CheckRun, label: str, reference_meta: Mapping[str, Any]) -> None:
-        # No client: every method that would use it is overridden below.
-        self.namespace = label
-        self.catalog = Catalog.of(run.spec)
-        self.keys = Keys(label)
+        self._ns = label
         self._run = run
         self._meta = dict(reference_meta)
-        spec = run.spec
-        blobs: dict[str, dict[str, bytes]] = {}
         ref = run.store.ref
-        if ref is not None:
-            blobs[self.keys.reference(spec.name, reference_name(spec))] = {
-                "f:" + f: b for f, b in ref[0].items()
-            }
-        for w in run.windows:
-            key = self.keys.model_window(spec.name, w.key.scale, w.key.start_ms)
-            blobs[key] = {"f:" + f: b for f, b in w.sketches.items()}
-        self._blobs = blobs
-        self._counts = {(w.key.scale, w.key.start_ms): (w.events, w.late) for w in run.windows}
+        self._reference: dict[str, bytes] = dict(ref[0]) if ref is not None else {}
+        self._windows = {(w.key.scale, w.key.start_ms): w for w in run.windows}
+
+    @property
+    def namespace(self) -> str:
+        """The run's label (shown where a namespace would be)."""
+        return self._ns
 
     def evaluated(self, model: str, scale: Scale) -> list[int]:
         """Starts of the evaluated windows of a scale, ascending."""
@@ -56,7 +47,8 @@ class OfflineData(DashboardData):
 
     def counts(self, model: str, scale: Scale, starts: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(events, late) of the windows."""
-        return {s: self._counts[(scale, s)] for s in starts if (scale, s) in self._counts}
+        found = ((s, self._windows.get((scale, s))) for s in starts)
+        return {s: (w.events, w.late) for s, w in found if w is not None}
 
     def history(self, model: str) -> list[dict[str, Any]]:
         """The would-be alert events of the run, oldest first."""
@@ -66,9 +58,22 @@ class OfflineData(DashboardData):
         """Lifecycle states of every (scale, baseline)."""
         return [s.to_dict() for _, s in sorted(self._run.store.states.items())]
 
-    def _blob(self, key: str, field: str) -> bytes | None:
-        return self._blobs.get(key, {}).get(field)
+    def reference_sketch(self, spec: ModelSpec, feature: str) -> bytes | None:
+        """The reference file's sketch of a feature."""
+        return self._reference.get(feature)
 
-    def reference_meta(self, spec: Any) -> dict[str, Any] | None:
+    def window_sketch(self, model: str, window: WindowKey, feature: str) -> bytes | None:
+        """A window's sketch of a feature."""
+        w = self._windows.get((window.scale, window.start_ms))
+        return None if w is None else w.sketches.get(feature)
+
+    def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
         """Provenance of the reference file."""
         return dict(self._meta)
+
+
+class OfflineData(DashboardData):
+    """:class:`DashboardData` of a check run: what ``check --html`` reports."""
+
+    def __init__(self, run: CheckRun, label: str, reference_meta: Mapping[str, Any]) -> None:
+        super().__init__(OfflineReader(run, label, reference_meta), Catalog.of(run.spec))

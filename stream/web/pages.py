@@ -26,6 +26,7 @@ from stream.web.components import (
     window_card,
 )
 from stream.web.links import Links
+from stream.web.summaries import FeatureDetail, WindowInfo
 
 __all__ = ["Links", "login_page", "message_page", "model_page", "models_page", "shell"]
 
@@ -45,8 +46,18 @@ def shell(
     page: str = "",
     footer: str = "",
 ) -> str:
-    """A whole page: the shell template with the stylesheet inlined."""
+    """A whole page: the shell template with the stylesheet inlined.
+
+    A page of a replay's namespace (``links.namespace``) opens with a banner naming it,
+    with the way back to the live dashboard.
+    """
     sep = '<span class="sep">›</span>'
+    if links.namespace:
+        body = (
+            f'<p class="replay-ns" data-namespace="{escape(links.namespace)}">Namespace '
+            f"<b>{escape(links.namespace)}</b>: what <code>driftstream replay</code> evaluated, "
+            f"not live data. {a_href(links.live(), 'Live dashboard')}</p>" + body
+        )
     trail = sep.join(a_href(href, escape(text)) for text, href in crumbs)
     return Template(_static("page.html")).substitute(
         title=escape(title),
@@ -142,10 +153,10 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
     summary = page["model"]
     model = str(summary["name"])
     baseline = str(page["baseline"])
-    win = page.get("window")
-    detail = page.get("feature")
-    focus_window = str(win["key"]) if win else None
-    focus_feature = str(detail["feature"]) if detail else None
+    win: WindowInfo | None = page.get("window")
+    detail: FeatureDetail | None = page.get("feature")
+    focus_window = win.key if win else None
+    focus_feature = detail.feature if detail else None
     scale = str(page["scale"])
     other = "day" if scale == "hour" else "hour"
     tracks = page["alerts"]
@@ -157,18 +168,24 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
         f'<span class="label">feature</span><span class="what" data-focus="feature">'
         f"{escape(focus_feature or '–')}</span>"
         + (
-            f'<span class="label">vs</span><span class="what">{escape(str(detail["baseline"]))}'
-            "</span>"
-            if detail and detail.get("baseline")
+            f'<span class="label">vs</span><span class="what">{escape(detail.baseline)}</span>'
+            if detail and detail.baseline
             else ""
         )
-        + (
-            f"<span>{verdict(detail['decisions'][0])}</span>"
-            if detail and detail["decisions"]
-            else ""
-        )
+        + (f"<span>{verdict(detail.decisions[0])}</span>" if detail and detail.decisions else "")
         + "</div>"
     )
+
+    def heatmap(sc: str) -> str:
+        return heatmap_card(
+            page["heatmaps"][sc],
+            model,
+            links,
+            focus_window=focus_window,
+            focus_feature=focus_feature,
+            baselines=page["baselines"],
+        )
+
     parts = [
         f"<h1>{escape(model)}<small>{escape(feats)}</small></h1>",
         f'<p class="sub">baselines {escape(", ".join(summary["baselines"]))} · '
@@ -176,29 +193,13 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
         "day windows evaluated</p>",
         alerts_block(tracks, model, links),
         focus_bar,
-        heatmap_card(
-            page["heatmaps"][scale],
-            model,
-            links,
-            focus_window=focus_window,
-            focus_feature=focus_feature,
-            baselines=page["baselines"],
-        ),
+        heatmap(scale),
     ]
     if detail:
         parts.append(feature_section(detail, links, baseline=baseline))
     if win:
         parts.append(window_card(win, model, links, focus_feature=focus_feature, baseline=baseline))
-    parts.append(
-        heatmap_card(
-            page["heatmaps"][other],
-            model,
-            links,
-            focus_window=focus_window,
-            focus_feature=focus_feature,
-            baselines=page["baselines"],
-        )
-    )
+    parts.append(heatmap(other))
     body = (
         f'<div data-model="{escape(model)}" data-window="{escape(focus_window or "")}" '
         f'data-feature="{escape(focus_feature or "")}">' + "".join(parts) + "</div>"

@@ -13,7 +13,7 @@ from typing import Any
 
 from stream.web import components, pages
 from stream.web.links import Links
-from stream.web.summaries import ALL
+from stream.web.summaries import ALL, WindowInfo
 from stream.web.svg import fmt
 
 __all__ = ["report_html"]
@@ -51,11 +51,11 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
     """The report page (a complete HTML document)."""
     summary = report["model"]
     model = str(summary["name"])
-    win = report["window"]
-    key = str(win["key"])
+    win: WindowInfo = report["window"]
+    key = win.key
     scale = key.partition(":")[0]
     other = "day" if scale == "hour" else "hour"
-    rows = win["rows"]
+    rows = win.rows
     breaches = sorted({str(r["feature"]) for r in rows if r["breach"]})
     ref = report.get("reference") or {}
     when = (
@@ -67,7 +67,7 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
         f'<span class="chip breach critical">drift: {escape(", ".join(breaches))}</span>'
         if breaches
         else '<span class="chip ok">no drift</span>'
-        if win["evaluated"]
+        if win.evaluated
         else '<span class="chip none">not evaluated</span>'
     )
     facts = _kv(
@@ -75,14 +75,14 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
             ("model", f"<b>{escape(model)}</b>"),
             ("window", f"<b>{escape(key)}</b> (UTC)"),
             ("namespace", escape(str(report["namespace"]))),
-            ("events", f"{fmt(win.get('events'))} ({fmt(win.get('late'))} late)"),
+            ("events", f"{fmt(win.events)} ({fmt(win.late)} late)"),
             ("verdict", verdict),
             ("reference", _reference(ref)),
             ("generated", escape(when)),
         ]
     )
     tracks = {
-        sc: [a for a in alerts if _covers(a, int(win["start_ms"]), int(win["end_ms"]))]
+        sc: [a for a in alerts if _covers(a, win.start_ms, win.end_ms)]
         for sc, alerts in report["alerts"].items()
     }
     parts = [
@@ -99,7 +99,7 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
             title=f"Drift by {scale} around {key}",
         ),
     ]
-    if report["heatmaps"][other]["windows"]:
+    if report["heatmaps"][other].windows:
         title = f"The hours of {key}" if other == "hour" else f"Drift by {other}"
         parts.append(
             components.heatmap_card(

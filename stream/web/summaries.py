@@ -10,20 +10,34 @@ and the pages render them.
 ...      "effect_metric": "ks", "effect": 0.25, "threshold": 0.1, "p_value": 0.0,
 ...      "metrics": {"ks": [0.25, 0.1, 0.0]}}
 >>> hm = heatmap({0: {"reference": [d]}}, [0], ["amount", "country"], "hour", "all")
->>> hm["cells"][0][0]["ratio"], hm["cells"][1][0] is None
+>>> hm.cells[0][0].ratio, hm.cells[1][0] is None
 (2.5, True)
+
+The heatmap and the metric series are small frozen dataclasses (:class:`Heatmap`,
+:class:`Cell`, :class:`HeatWindow`, :class:`MetricSeries`, :class:`SeriesPoint`): the
+SVG builders read typed fields, and :func:`plain` turns them into the JSON the API
+serves (the same keys, in the same order, as the dicts they replaced).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream.core.window import Scale, WindowKey
 
 __all__ = [
     "ALL",
+    "Cell",
+    "FeatureDetail",
+    "HeatWindow",
+    "Heatmap",
+    "MetricSeries",
+    "SeriesPoint",
+    "WindowInfo",
     "alert_tracks",
     "cell_of",
     "heatmap",
@@ -31,6 +45,7 @@ __all__ = [
     "pick_baseline",
     "pick_metric",
     "pick_range",
+    "plain",
     "window_rows",
 ]
 
@@ -52,19 +67,132 @@ def _rank(d: Mapping[str, Any]) -> tuple[int, float]:
     return (1 if d.get("breach") else 0, -1.0 if ratio is None else ratio)
 
 
-def cell_of(decision: Mapping[str, Any], baseline: str) -> dict[str, Any]:
+def plain(value: Any) -> Any:
+    """JSON-able values: view-model dataclasses as dicts (field order), tuples as lists.
+
+    >>> plain({"w": [HeatWindow("hour:2026-01-01T00", 0, None)]})
+    {'w': [{'key': 'hour:2026-01-01T00', 'start_ms': 0, 'events': None}]}
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A heatmap cell: one decision's effect/threshold ratio and verdict."""
+
+    ratio: float | None
+    breach: bool
+    severity: str
+    baseline: str
+    metric: str
+    effect: float | None
+    threshold: float | None
+    p_value: float | None
+    judged: bool
+
+
+@dataclass(frozen=True)
+class HeatWindow:
+    """A heatmap column: a window and its event count (None: no longer stored)."""
+
+    key: str
+    start_ms: int
+    events: int | None
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """Features × windows of drift cells, with the alerts of that scale.
+
+    ``cells[row][col]`` is None where the feature was not judged against the baseline.
+    ``model``, ``focus`` and ``alerts`` are filled in by the reader's heatmap.
+    """
+
+    scale: Scale
+    baseline: str
+    features: list[str]
+    windows: list[HeatWindow]
+    cells: list[list[Cell | None]]
+    model: str | None = None
+    focus: int | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One window of a metric series."""
+
+    window: str
+    start_ms: int
+    value: float | None
+    threshold: float | None
+    p_value: float | None
+    ratio: float | None
+    breach: bool  # this metric is among the ranked breaching ones
+    feature_breach: bool
+    n_window: int | None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One metric of one feature against one baseline, window by window."""
+
+    feature: str
+    baseline: str
+    metric: str
+    points: list[SeriesPoint]
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """The focused window of a page or a report: its counts and every decision's row."""
+
+    key: str
+    start_ms: int
+    end_ms: int
+    events: int | None
+    late: int | None
+    stored: bool  # the window's rollup is still stored
+    evaluated: bool
+    rows: list[dict[str, Any]]  # :func:`window_rows`
+
+
+@dataclass(frozen=True)
+class FeatureDetail:
+    """One feature in one window: distributions, a metric over time, the numbers."""
+
+    model: str
+    feature: str
+    kind: str
+    scale: str
+    window: str | None
+    baseline: str | None  # the baseline shown (the requested one, else the strongest)
+    metric: str | None
+    metrics: list[str]  # every metric measured in the window
+    decisions: list[dict[str, Any]]  # this feature's rows of :func:`window_rows`
+    distribution: dict[str, Any]  # :func:`stream.web.distributions.distribution`
+    series: MetricSeries | None
+
+
+def cell_of(decision: Mapping[str, Any], baseline: str) -> Cell:
     """The heatmap cell of one decision: its effect/threshold ratio and verdict."""
-    return {
-        "ratio": _f(decision.get("ratio")),
-        "breach": bool(decision.get("breach")),
-        "severity": str(decision.get("severity") or "none"),
-        "baseline": baseline,
-        "metric": str(decision.get("effect_metric") or ""),
-        "effect": _f(decision.get("effect")),
-        "threshold": _f(decision.get("threshold")),
-        "p_value": _f(decision.get("p_value")),
-        "judged": _f(decision.get("ratio")) is not None or bool(decision.get("breach")),
-    }
+    return Cell(
+        ratio=_f(decision.get("ratio")),
+        breach=bool(decision.get("breach")),
+        severity=str(decision.get("severity") or "none"),
+        baseline=baseline,
+        metric=str(decision.get("effect_metric") or ""),
+        effect=_f(decision.get("effect")),
+        threshold=_f(decision.get("threshold")),
+        p_value=_f(decision.get("p_value")),
+        judged=_f(decision.get("ratio")) is not None or bool(decision.get("breach")),
+    )
 
 
 def _decision(
@@ -109,29 +237,25 @@ def heatmap(
     baseline: str,
     *,
     events: Mapping[int, int] | None = None,
-) -> dict[str, Any]:
+) -> Heatmap:
     """Features × windows of drift scores (effect/threshold of the top metric)."""
-    cells: list[list[dict[str, Any] | None]] = []
+    cells: list[list[Cell | None]] = []
     for feat in features:
-        row: list[dict[str, Any] | None] = []
+        row: list[Cell | None] = []
         for start in starts:
             hit = _decision(evals.get(start, {}), feat, baseline)
             row.append(None if hit is None else cell_of(hit[1], hit[0]))
         cells.append(row)
-    return {
-        "scale": scale,
-        "baseline": baseline,
-        "features": list(features),
-        "windows": [
-            {
-                "key": str(WindowKey(scale, s)),
-                "start_ms": s,
-                "events": None if events is None else events.get(s),
-            }
+    return Heatmap(
+        scale=scale,
+        baseline=baseline,
+        features=list(features),
+        windows=[
+            HeatWindow(str(WindowKey(scale, s)), s, None if events is None else events.get(s))
             for s in starts
         ],
-        "cells": cells,
-    }
+        cells=cells,
+    )
 
 
 def alert_tracks(
@@ -237,7 +361,7 @@ def metric_series(
     feature: str,
     baseline: str,
     metric: str,
-) -> dict[str, Any]:
+) -> MetricSeries:
     """One metric of one feature against one baseline, window by window, with thresholds."""
     points = []
     for s in starts:
@@ -250,19 +374,19 @@ def metric_series(
         value, threshold, p = (m + [None, None, None])[:3] if m else (None, None, None)
         v, t = _f(value), _f(threshold)
         points.append(
-            {
-                "window": str(WindowKey(scale, s)),
-                "start_ms": s,
-                "value": v,
-                "threshold": t,
-                "p_value": _f(p),
-                "ratio": None if v is None or not t else abs(v) / t,
-                "breach": bool(d.get("breach")) and metric in (d.get("ranked") or []),
-                "feature_breach": bool(d.get("breach")),
-                "n_window": d.get("n_window"),
-            }
+            SeriesPoint(
+                window=str(WindowKey(scale, s)),
+                start_ms=s,
+                value=v,
+                threshold=t,
+                p_value=_f(p),
+                ratio=None if v is None or not t else abs(v) / t,
+                breach=bool(d.get("breach")) and metric in (d.get("ranked") or []),
+                feature_breach=bool(d.get("breach")),
+                n_window=d.get("n_window"),
+            )
         )
-    return {"feature": feature, "baseline": baseline, "metric": metric, "points": points}
+    return MetricSeries(feature, baseline, metric, points)
 
 
 def window_rows(per_baseline: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[dict[str, Any]]:
@@ -272,7 +396,7 @@ def window_rows(per_baseline: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
         for d in ds:
             rows.append(
                 {
-                    **cell_of(d, b),
+                    **plain(cell_of(d, b)),
                     "feature": d.get("feature"),
                     "kind": d.get("kind"),
                     "p_drift": _f(d.get("p_drift")),

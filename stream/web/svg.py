@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from stream.web.summaries import Cell, Heatmap, HeatWindow
 
 __all__ = [
     "FONT",
     "NOT_BREACH_CAP",
     "CellLink",
+    "HeatmapLayout",
     "WindowLink",
     "a_link",
     "fmt",
@@ -142,8 +146,66 @@ def _lanes(alerts: Sequence[dict[str, Any]], col: Callable[[int | None], float])
     return out
 
 
+@dataclass(frozen=True)
+class HeatmapLayout:
+    """Where a heatmap's parts go (px): computed once, read by every drawing step.
+
+    Top to bottom: the alert track (one lane per overlapping alert), the traffic bars,
+    the grid (a row per feature, a column per window), the time axis.
+    """
+
+    starts: list[int]
+    cw: float  # column width
+    lanes: list[int]  # the lane of each alert
+    label_w: int = 120
+    cell_h: int = 22
+    pad: int = 48
+    ev_h: int = 18
+
+    @classmethod
+    def of(cls, hm: Heatmap, width: int) -> HeatmapLayout:
+        """The layout of ``hm`` in about ``width`` px."""
+        starts = [w.start_ms for w in hm.windows]
+        n = max(1, len(starts))
+        cw = max(3.0, min(44.0, (width - cls.label_w - cls.pad) / n))
+        draft = cls(starts, cw, [])
+        return cls(starts, cw, _lanes(hm.alerts, draft.col))
+
+    @property
+    def plot_w(self) -> float:
+        """Width of the grid."""
+        return self.cw * max(1, len(self.starts))
+
+    @property
+    def track_h(self) -> int:
+        """Height of the alert track."""
+        return 16 + 12 * (max(self.lanes) + 1 if self.lanes else 0)
+
+    @property
+    def top(self) -> int:
+        """The y of the grid's first row."""
+        return self.track_h + self.ev_h + 4
+
+    def grid_h(self, rows: int) -> int:
+        """Height of the grid of ``rows`` features."""
+        return self.cell_h * rows
+
+    def x(self, c: int) -> float:
+        """The x of column ``c``."""
+        return self.label_w + c * self.cw
+
+    def col(self, ms: int | None) -> float:
+        """The x of a window start; off-range starts clip to the edges, None = still open."""
+        if ms is None or not self.starts:
+            return self.label_w + self.plot_w
+        if ms in self.starts:
+            return self.x(self.starts.index(ms))
+        i = sum(1 for s in self.starts if s < ms)
+        return self.label_w + min(i, len(self.starts)) * self.cw
+
+
 def heatmap_svg(
-    hm: dict[str, Any],
+    hm: Heatmap,
     *,
     link: CellLink | None = None,
     focus_window: str | None = None,
@@ -151,9 +213,7 @@ def heatmap_svg(
     width: int = 1100,
 ) -> str:
     """Features × windows, coloured by effect/threshold; alerts drawn on a track above."""
-    feats: list[str] = hm["features"]
-    wins: list[dict[str, Any]] = hm["windows"]
-    scale = str(hm["scale"])
+    feats, wins, scale = hm.features, hm.windows, str(hm.scale)
     if not wins:
         return (
             f'<svg class="chart heatmap" xmlns="http://www.w3.org/2000/svg" width="420" '
@@ -162,45 +222,36 @@ def heatmap_svg(
             f'data-alerts="0"><text x="0" y="19" fill="#64748b">No {escape(scale)} window '
             "evaluated yet.</text></svg>"
         )
-    n = max(1, len(wins))
-    label_w, cell_h, pad = 120, 22, 48
-    cw = max(3.0, min(44.0, (width - label_w - pad) / n))
-    plot_w = cw * n
-    alerts: list[dict[str, Any]] = hm.get("alerts", [])
-    starts = [int(w["start_ms"]) for w in wins]
-    index = {s: i for i, s in enumerate(starts)}
-
-    def col(ms: int | None) -> float:
-        # x of a window start; off-range starts clip to the edges, None = still open
-        if ms is None or not starts:
-            return label_w + plot_w
-        if ms in index:
-            return label_w + index[ms] * cw
-        i = sum(1 for s in starts if s < ms)
-        return label_w + min(i, n) * cw
-
-    lanes = _lanes(alerts, col)
-    n_lanes = max(lanes) + 1 if lanes else 0
-    track_h = 16 + 12 * n_lanes
-    ev_h = 18
-    top = track_h + ev_h + 4
-    grid_h = cell_h * len(feats)
-    height = top + grid_h + 34
-    total_w = label_w + plot_w + pad
+    lay = HeatmapLayout.of(hm, width)
+    alerts = hm.alerts
+    height = lay.top + lay.grid_h(len(feats)) + 34
+    total_w = lay.label_w + lay.plot_w + lay.pad
     out = [
         f'<svg class="chart heatmap" xmlns="http://www.w3.org/2000/svg" width="{total_w:.0f}" '
         f'height="{height}" viewBox="0 0 {total_w:.0f} {height}" {FONT} font-size="11" '
         f'data-scale="{escape(scale)}" data-rows="{len(feats)}" data-cols="{len(wins)}" '
-        f'data-baseline="{escape(str(hm.get("baseline", "")))}" data-alerts="{len(alerts)}" '
+        f'data-baseline="{escape(hm.baseline)}" data-alerts="{len(alerts)}" '
         f'role="img" aria-label="drift heatmap by {escape(scale)}">'
     ]
-    # alert track
-    out.append(f'<text x="{label_w - 6}" y="12" text-anchor="end" fill="#475569">alerts</text>')
-    for a, lane in zip(alerts, lanes, strict=True):
+    out += _alert_track(lay, alerts)
+    out += _traffic(lay, wins)
+    out += _cells(lay, hm, link, focus_window, focus_feature)
+    out += _focus_column(lay, wins, focus_window, len(feats))
+    out += _gaps(lay, scale, len(feats))
+    out += _time_axis(lay, wins, scale, len(feats))
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _alert_track(lay: HeatmapLayout, alerts: Sequence[dict[str, Any]]) -> list[str]:
+    """Each alert as a span from first seen to resolved, its events as marks."""
+    lw = lay.label_w
+    out = [f'<text x="{lw - 6}" y="12" text-anchor="end" fill="#475569">alerts</text>']
+    for a, lane in zip(alerts, lay.lanes, strict=True):
         y = 4 + 12 * lane
-        x0 = col(a["first_seen_ms"])
-        x1 = col(a.get("end_ms")) if a.get("end_ms") is not None else label_w + plot_w
-        x1 = max(x1, x0 + cw)
+        x0 = lay.col(a["first_seen_ms"])
+        x1 = lay.col(a.get("end_ms")) if a.get("end_ms") is not None else lw + lay.plot_w
+        x1 = max(x1, x0 + lay.cw)
         # Green only once resolved: "closed" (no resolve published) is still open for pagers.
         fill = {"resolved": "#16a34a", "closed": "#f97316"}.get(a["status"], "#dc2626")
         tip = (
@@ -215,9 +266,9 @@ def heatmap_svg(
         )
         for ev in a.get("events", []):
             s = ev.get("start_ms")
-            if s not in index:
+            if s not in lay.starts:
                 continue
-            x = label_w + index[s] * cw + cw / 2
+            x = lay.x(lay.starts.index(s)) + lay.cw / 2
             colr = "#7f1d1d" if ev["status"] == "triggered" else "#14532d"
             out.append(
                 f'<path class="alert-mark" data-status="{escape(str(ev["status"]))}" '
@@ -226,32 +277,50 @@ def heatmap_svg(
                 f"{escape(str(ev['status']))} at {escape(str(ev['window']))}: "
                 f"{escape(', '.join(ev['features']))}</title></path>"
             )
-    # traffic bars
-    counts = [w.get("events") or 0 for w in wins]
+    return out
+
+
+def _traffic(lay: HeatmapLayout, wins: Sequence[HeatWindow]) -> list[str]:
+    """Events per window as small bars above the grid."""
+    counts = [w.events or 0 for w in wins]
     peak = max(counts) if counts else 0
-    ev_top = track_h
-    out.append(
-        f'<text x="{label_w - 6}" y="{ev_top + 12}" text-anchor="end" fill="#475569">events</text>'
-    )
+    ev_top, ev_h = lay.track_h, lay.ev_h
+    out = [
+        f'<text x="{lay.label_w - 6}" y="{ev_top + 12}" text-anchor="end" fill="#475569">'
+        "events</text>"
+    ]
     for i, (w, c) in enumerate(zip(wins, counts, strict=True)):
         if not peak:
             break
         h = (ev_h - 2) * c / peak
         out.append(
-            f'<rect class="events" x="{label_w + i * cw + 0.5:.1f}" y="{ev_top + ev_h - h:.1f}" '
-            f'width="{max(1.0, cw - 1):.1f}" height="{h:.1f}" fill="#cbd5e1">'
-            f"<title>{escape(w['key'])}: {c:,} events</title></rect>"
+            f'<rect class="events" x="{lay.x(i) + 0.5:.1f}" y="{ev_top + ev_h - h:.1f}" '
+            f'width="{max(1.0, lay.cw - 1):.1f}" height="{h:.1f}" fill="#cbd5e1">'
+            f"<title>{escape(w.key)}: {c:,} events</title></rect>"
         )
+    return out
+
+
+def _cells(
+    lay: HeatmapLayout,
+    hm: Heatmap,
+    link: CellLink | None,
+    focus_window: str | None,
+    focus_feature: str | None,
+) -> list[str]:
+    """A row label and a coloured cell per (feature, window); triggering cells outlined."""
+    wins = hm.windows
     marked = {
         (f, ev.get("start_ms"))
-        for a in alerts
+        for a in hm.alerts
         for ev in a.get("events", [])
         if ev["status"] == "triggered"
         for f in ev["features"]
     }
-    # cells
-    for r, feat in enumerate(feats):
-        y = top + r * cell_h
+    out: list[str] = []
+    label_w, cell_h, cw = lay.label_w, lay.cell_h, lay.cw
+    for r, feat in enumerate(hm.features):
+        y = lay.top + r * cell_h
         focus_row = feat == focus_feature
         if focus_row:
             out.append(
@@ -260,7 +329,7 @@ def heatmap_svg(
             )
         name = escape(feat if len(feat) <= 18 else feat[:17] + "…")
         weight = ' font-weight="700"' if focus_row else ""
-        target = focus_window or (str(wins[-1]["key"]) if wins else None)
+        target = focus_window or (wins[-1].key if wins else None)
         href = link(feat, target) if link and target else None
         out.append(
             a_link(
@@ -270,9 +339,9 @@ def heatmap_svg(
             )
         )
         for c, w in enumerate(wins):
-            cell = hm["cells"][r][c]
-            x = label_w + c * cw
-            key = str(w["key"])
+            cell = hm.cells[r][c]
+            x = lay.x(c)
+            key = w.key
             if cell is None:
                 out.append(
                     f'<rect class="cell empty" x="{x:.1f}" y="{y}" width="{max(1.0, cw - 1):.1f}" '
@@ -280,71 +349,92 @@ def heatmap_svg(
                     "not judged against this baseline</title></rect>"
                 )
                 continue
-            ratio = cell["ratio"]
-            fill = ratio_color(ratio, cell["breach"])
-            tip = (
-                f"{feat} · {key} · vs {cell['baseline']}: "
-                + (
-                    f"{cell['metric']} {fmt(cell['effect'])} / threshold {fmt(cell['threshold'])} "
-                    f"= {fmt(ratio)}×"
-                    if ratio is not None
-                    else "not judged"
-                )
-                + (" · BREACH" if cell["breach"] else "")
-            )
-            stroke = ""
-            if (feat, w["start_ms"]) in marked:
-                stroke = ' stroke="#111827" stroke-width="1.5"'
-            shown = "" if ratio is None else f"{ratio:.4g}"
-            rect = (
-                f'<rect class="cell" x="{x:.1f}" y="{y}" width="{max(1.0, cw - 1):.1f}" '
-                f'height="{cell_h - 2}" fill="{fill}"{stroke} data-feature="{escape(feat)}" '
-                f'data-window="{escape(key)}" data-ratio="{shown}" '
-                f'data-breach="{str(cell["breach"]).lower()}" '
-                f'data-baseline="{escape(cell["baseline"])}">'
-                f"<title>{escape(tip)}</title></rect>"
-            )
-            if cell["breach"]:
-                rad = max(1.2, min(cw, cell_h) / 6)
-                rect += (
-                    f'<circle class="breach" cx="{x + (cw - 1) / 2:.1f}" '
-                    f'cy="{y + (cell_h - 2) / 2}" '
-                    f'r="{rad:.1f}" fill="#111827" fill-opacity="0.7" pointer-events="none"/>'
-                )
+            rect = _cell(lay, feat, key, x, y, cell, (feat, w.start_ms) in marked)
             out.append(a_link(link(feat, key) if link else None, rect))
-    # focus column
+    return out
+
+
+def _cell(lay: HeatmapLayout, feat: str, key: str, x: float, y: int, cell: Cell, mark: bool) -> str:
+    """One judged cell: its colour, tooltip, numbers and, for a breach, a dot."""
+    cw, cell_h = lay.cw, lay.cell_h
+    ratio = cell.ratio
+    fill = ratio_color(ratio, cell.breach)
+    tip = (
+        f"{feat} · {key} · vs {cell.baseline}: "
+        + (
+            f"{cell.metric} {fmt(cell.effect)} / threshold {fmt(cell.threshold)} = {fmt(ratio)}×"
+            if ratio is not None
+            else "not judged"
+        )
+        + (" · BREACH" if cell.breach else "")
+    )
+    stroke = ' stroke="#111827" stroke-width="1.5"' if mark else ""
+    shown = "" if ratio is None else f"{ratio:.4g}"
+    rect = (
+        f'<rect class="cell" x="{x:.1f}" y="{y}" width="{max(1.0, cw - 1):.1f}" '
+        f'height="{cell_h - 2}" fill="{fill}"{stroke} data-feature="{escape(feat)}" '
+        f'data-window="{escape(key)}" data-ratio="{shown}" '
+        f'data-breach="{str(cell.breach).lower()}" '
+        f'data-baseline="{escape(cell.baseline)}">'
+        f"<title>{escape(tip)}</title></rect>"
+    )
+    if cell.breach:
+        rad = max(1.2, min(cw, cell_h) / 6)
+        rect += (
+            f'<circle class="breach" cx="{x + (cw - 1) / 2:.1f}" '
+            f'cy="{y + (cell_h - 2) / 2}" '
+            f'r="{rad:.1f}" fill="#111827" fill-opacity="0.7" pointer-events="none"/>'
+        )
+    return rect
+
+
+def _focus_column(
+    lay: HeatmapLayout, wins: Sequence[HeatWindow], focus_window: str | None, rows: int
+) -> list[str]:
+    """An outline around the focused window's column."""
+    out = []
     for c, w in enumerate(wins):
-        if w["key"] == focus_window:
-            x = label_w + c * cw - 1
+        if w.key == focus_window:
+            x = lay.x(c) - 1
             out.append(
-                f'<rect class="focus" data-window="{escape(str(w["key"]))}" x="{x:.1f}" '
-                f'y="{top - 3}" width="{cw + 1:.1f}" height="{grid_h + 4}" fill="none" '
-                'stroke="#1d4ed8" stroke-width="2" rx="2" pointer-events="none"/>'
+                f'<rect class="focus" data-window="{escape(w.key)}" x="{x:.1f}" '
+                f'y="{lay.top - 3}" width="{lay.cw + 1:.1f}" height="{lay.grid_h(rows) + 4}" '
+                'fill="none" stroke="#1d4ed8" stroke-width="2" rx="2" pointer-events="none"/>'
             )
-    # gaps: columns are the windows that exist; a jump in time between two is marked
+    return out
+
+
+def _gaps(lay: HeatmapLayout, scale: str, rows: int) -> list[str]:
+    """Columns are the windows that exist; a jump in time between two is marked."""
     step_ms = 86_400_000 if scale == "day" else 3_600_000
+    out = []
+    starts, top, grid_h = lay.starts, lay.top, lay.grid_h(rows)
     for c in range(1, len(starts)):
         missing = (starts[c] - starts[c - 1]) // step_ms - 1
         if missing > 0:
-            x = label_w + c * cw - 0.5
+            x = lay.x(c) - 0.5
             out.append(
                 f'<line class="gap" data-missing="{missing}" x1="{x:.1f}" y1="{top - 6}" '
                 f'x2="{x:.1f}" y2="{top + grid_h + 4}" stroke="#0f172a" stroke-width="2" '
                 f'stroke-dasharray="3 2"><title>{missing} {escape(scale)} window(s) without '
                 "data here</title></line>"
             )
-    # x axis labels
-    step = max(1, math.ceil(72 / cw))
-    y_lab = top + grid_h + 14
+    return out
+
+
+def _time_axis(lay: HeatmapLayout, wins: Sequence[HeatWindow], scale: str, rows: int) -> list[str]:
+    """Window labels under the grid, spaced so they never overlap."""
+    step = max(1, math.ceil(72 / lay.cw))
+    bottom = lay.top + lay.grid_h(rows)
+    out = []
     for c in range(0, len(wins), step):
-        x = label_w + c * cw
+        x = lay.x(c)
         out.append(
-            f'<line x1="{x:.1f}" y1="{top + grid_h}" x2="{x:.1f}" y2="{top + grid_h + 4}" '
-            f'stroke="#94a3b8"/><text x="{x:.1f}" y="{y_lab}" fill="#475569">'
-            f"{escape(window_label(str(wins[c]['key']), scale))}</text>"
+            f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom + 4}" '
+            f'stroke="#94a3b8"/><text x="{x:.1f}" y="{bottom + 14}" fill="#475569">'
+            f"{escape(window_label(wins[c].key, scale))}</text>"
         )
-    out.append("</svg>")
-    return "".join(out)
+    return out
 
 
 def legend_svg() -> str:

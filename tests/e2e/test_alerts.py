@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -133,6 +134,11 @@ def _replay_alerts(
     return out.read_bytes().splitlines() if out.exists() else []
 
 
+def _live_links(alert: bytes) -> bytes:
+    """A replay's alert JSON with its links' ``&namespace=…`` taken out (as live links)."""
+    return re.sub(rb"&namespace=[A-Za-z0-9._-]+", b"", alert)
+
+
 def test_replay_gives_the_live_alerts_whatever_the_workers_and_batches(
     drift_run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -140,7 +146,10 @@ def test_replay_gives_the_live_alerts_whatever_the_workers_and_batches(
     three = _replay_alerts(
         drift_run, tmp_path, monkeypatch, "--workers", "3", "--batch-size", "700"
     )
-    assert one and one == three  # byte-identical alerts: same ids, same statistics
+    # A replay's dashboard links open its own namespace (issue 17); all else is the same.
+    assert one and all(re.search(rb"&namespace=rp[0-9a-f]{8}\"", a) for a in one)
+    one, three = [_live_links(a) for a in one], [_live_links(a) for a in three]
+    assert one == three  # byte-identical alerts: same ids, same statistics
     live = [json.dumps(a, sort_keys=True) for a in drift_run.alerts]
     replayed = {json.dumps(json.loads(a), sort_keys=True) for a in one}
     # Live has not sealed its last hour; every alert it sent, the replay sent identically.

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -31,6 +33,7 @@ from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.synth import Drift, SyntheticStream
 from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.integration.worker_harness import (
+    DRIFTSTREAM,
     START_MS,
     Deployment,
     free_port,
@@ -78,11 +81,13 @@ def run(
     """A finished real run: reference, 18 drifting hours, a worker serving the dashboard."""
     s = spec()
     suffix = uuid.uuid4().hex[:8]
-    names = {n: f"dash-{n}-{suffix}" for n in ("features", "dead_letter", "sealed", "alerts")}
+    names = {
+        n: f"dash-{n}-{suffix}" for n in ("features", "dead_letter", "sealed", "alerts", "replay")
+    }
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics(
         {
-            v: {"num_partitions": 3 if k == "features" else 1, "replication_factor": 1}
+            v: {"num_partitions": 3 if k in ("features", "replay") else 1, "replication_factor": 1}
             for k, v in names.items()
         },
         wait_for_metadata=True,
@@ -133,6 +138,9 @@ def run(
             "alerts": _alerts(kafka_bootstrap, names["alerts"]),
             "onset": onset,
             "namespace": d.namespace,
+            "deployment": d,
+            "replay_topic": names["replay"],
+            "bootstrap": kafka_bootstrap,
         }
     finally:
         d.stop_all()
@@ -332,3 +340,89 @@ def test_alert_links_land_on_their_window_and_feature(
     page.goto(feature["dashboard_url"])
     _shot(page, "06-alert-link")
     page.close()
+
+
+def test_a_replay_alert_link_opens_the_replay_namespace(
+    run: dict[str, Any], browser: BrowserContext, tmp_path: Path
+) -> None:
+    """#17: a replay's alert links to its own namespace, where its window was evaluated.
+
+    The replayed hours are ten days after the live ones, on a topic the worker does not
+    read: the live namespace never evaluated them (the old link said "This window was
+    not evaluated"); the link must open the replay's namespace on the running worker.
+    """
+    d: Deployment = run["deployment"]
+    start = START_MS + 10 * 24 * HOUR
+    gen = SyntheticStream(
+        spec(), start_ms=start, events_per_hour=PER_HOUR, seed=9,
+        drifts=[Drift("amount", "shift", 1.0, start + 3 * HOUR)],
+    )  # fmt: skip
+    send(run["bootstrap"], run["replay_topic"], gen.records(6 * PER_HOUR), partitions=3)
+    alerts_out = tmp_path / "replay-alerts.jsonl"
+    done = subprocess.run(
+        [DRIFTSTREAM, "replay", "--topic", run["replay_topic"], "--alerts-out", str(alerts_out)],
+        env=d.env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    ns = json.loads(done.stdout.strip().splitlines()[-1])["namespace"]
+    r = redis.Redis.from_url(d.redis_url)
+    try:
+        replayed = [json.loads(x) for x in alerts_out.read_text().splitlines()]
+        triggered = [a for a in replayed if a["status"] == "triggered"]
+        assert triggered, replayed
+        alert = triggered[0]
+        key = alert["window"]["key"]
+        assert alert["dashboard_url"].startswith(run["base"] + "/models/fraud-v3?window=")
+        assert alert["dashboard_url"].endswith(f"&namespace={ns}")
+        # The live namespace never saw this window; the replay's evaluated it.
+        live = f"{run['base']}/api/models/fraud-v3/decisions?window={key}"
+        assert _get(live, TOKEN)[0] == 404
+        status, decisions = _get(f"{live}&namespace={ns}", TOKEN)
+        assert status == 200 and decisions["window"] == key and decisions["rows"]
+
+        status, _, body = _raw(alert["dashboard_url"], TOKEN)
+        html = body.decode()
+        assert status == 200
+        assert "This window was not evaluated" not in html
+        assert f'data-namespace="{ns}"' in html and f'data-window="{key}"' in html
+        assert 'data-table="window"' in html
+        # Every link on the page stays in the replay's namespace (but the way back to live).
+        hrefs = re.findall(r'href="([^"]*)"', html)
+        inside = [h for h in hrefs if h.startswith("/models/")]
+        assert inside and all(h.endswith(f"namespace={ns}") for h in inside), inside
+        assert sorted({h for h in hrefs if h.startswith("/models")} - set(inside)) == [
+            "/models",  # the banner's way back to live
+            f"/models?namespace={ns}",  # home and crumbs
+        ]
+
+        # Namespaces are checked before anything is read.
+        bad = f"{run['base']}/api/models/fraud-v3?namespace="
+        assert _get(bad + "x%7D%7C%2A", TOKEN)[0] == 400  # x}|* : no key injection
+        assert _get(bad + "replay-0000000000", TOKEN)[0] == 404  # no such replay
+        assert _raw(f"{run['base']}/models?namespace=replay-0000000000", TOKEN)[0] == 404
+
+        page = browser.new_page()
+        page.goto(f"{run['base']}/models?token={TOKEN}")
+        resp = page.goto(alert["features"][0]["dashboard_url"])
+        assert resp is not None and resp.status == 200
+        assert page.locator(".replay-ns").get_attribute("data-namespace") == ns
+        main = page.locator("main > div[data-model]")
+        assert main.get_attribute("data-window") == key
+        scale = alert["window"]["scale"]
+        focus = page.locator(f"svg.heatmap[data-scale={scale}] rect.focus")
+        assert focus.get_attribute("data-window") == key
+        assert page.locator("table[data-table=window] tbody tr").count() >= 1
+        assert page.locator("section.feature svg.overlay path.dist").count() >= 2  # ref + window
+        _shot(page, "08-replay-namespace")
+        page.click(".replay-ns a")  # back to live
+        page.wait_for_selector("table[data-table=models]")
+        assert page.locator(".replay-ns").count() == 0
+        page.close()
+    finally:
+        for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+            r.delete(k)
+        r.close()

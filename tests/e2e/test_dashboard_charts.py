@@ -13,6 +13,7 @@ geometry is measured in the browser; screenshots go to ``test-artifacts/dashboar
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -81,11 +82,11 @@ def _page_html() -> str:
     # Triggered 7 days ago, never resolved; its lifecycle state is gone (reset): "closed".
     history = [_alert_event("triggered", week_ago, week_ago)]
     hm = heatmap(evals, starts, ["income", "merchant"], "hour", ALL)
-    hm["alerts"] = alert_tracks(history, [], "hour", ALL)
+    hm = dataclasses.replace(hm, alerts=alert_tracks(history, [], "hour", ALL))
     series = metric_series(evals, starts, "hour", "income", "reference", "mean_shift")
     body = (
         '<div class="card" id="alerts">'
-        + components.alerts_block({"hour": hm["alerts"]}, "m", links)
+        + components.alerts_block({"hour": hm.alerts}, "m", links)
         + '</div><div class="card" id="heatmap">'
         + svg.heatmap_svg(hm, link=lambda f, w: links.model("m", window=w, feature=f))
         + '</div><div class="card" id="series">'

@@ -103,14 +103,12 @@ def test_restart_redis_keeps_data_and_port(restartable: LocalStack, redis_namesp
 def test_dashboard_late_counts_include_events_after_the_rollup(
     redis_client: redis.Redis, redis_namespace: str
 ) -> None:
+    from stream.adapters.redis_dashboard import RedisDashboard
     from stream.adapters.redis_keys import Keys
     from stream.adapters.redis_windows import RedisWindowStore
-    from stream.catalog import Catalog, ModelSpec
     from stream.core.window import HOUR_MS, WindowKey
     from stream.pipeline.ports import StoredWindow
-    from stream.web.data import DashboardData
 
-    spec = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})
     h = 1_767_225_600_000
     keys = Keys(redis_namespace)
     windows = RedisWindowStore(redis_client, redis_namespace)
@@ -121,6 +119,6 @@ def test_dashboard_late_counts_include_events_after_the_rollup(
     # after the rollup: partition 0 counted 3 late events for h, partition 1 counted 4
     redis_client.hset(keys.partition_late("m", 0), str(h), 3)
     redis_client.hset(keys.partition_late("m", 1), mapping={str(h): 4, str(h + HOUR_MS): 1})
-    data = DashboardData(redis_client, redis_namespace, Catalog.of(spec))
+    data = RedisDashboard(redis_client, redis_namespace)
     assert data.counts("m", "hour", [h, h + HOUR_MS]) == {h: (10, 7)}
     assert data.counts("m", "day", [h]) == {h: (10, 8)}

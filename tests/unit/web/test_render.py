@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html.parser import HTMLParser
 from typing import Any
@@ -15,7 +16,16 @@ from stream.web import charts, pages, svg
 from stream.web.distributions import distribution
 from stream.web.links import Links
 from stream.web.report import report_html
-from stream.web.summaries import ALL, alert_tracks, heatmap, metric_series, window_rows
+from stream.web.summaries import (
+    ALL,
+    FeatureDetail,
+    Heatmap,
+    WindowInfo,
+    alert_tracks,
+    heatmap,
+    metric_series,
+    window_rows,
+)
 from tests.unit.web.test_summaries import EVALS, STARTS, T0, _alert
 
 
@@ -32,13 +42,12 @@ class _Tags(HTMLParser):
         return [a for t, a in self.tags if t == tag and cls in a.get("class", "").split()]
 
 
-def _hm(**kw: Any) -> dict[str, Any]:
+def _hm(**kw: Any) -> Heatmap:
     hm = heatmap(
         EVALS, STARTS, ["amount", "<b>x</b>"], "hour", ALL, events={T0: 5, T0 + HOUR_MS: 9}
     )
-    hm["alerts"] = alert_tracks([_alert("triggered", T0 + HOUR_MS, T0 + HOUR_MS)], [], "hour", ALL)
-    hm.update(kw)
-    return hm
+    alerts = alert_tracks([_alert("triggered", T0 + HOUR_MS, T0 + HOUR_MS)], [], "hour", ALL)
+    return dataclasses.replace(hm, alerts=alerts, **kw)
 
 
 def test_heatmap_cells_links_and_alerts() -> None:
@@ -127,7 +136,10 @@ def test_series_threshold_breaches_and_focus() -> None:
     assert [p["data-breach"] for p in pts] == ["false", "true"]
     assert pts[1]["data-threshold"] == "0.1"
     assert doc.find("path", "threshold") and doc.find("line", "focus")
-    signed = {**s, "points": [{**p, "value": -p["value"]} for p in s["points"]]}
+    signed = dataclasses.replace(
+        s,
+        points=[dataclasses.replace(p, value=-(p.value or 0.0)) for p in s.points],
+    )
     assert len(_Tags(charts.series_svg(signed, scale="hour")).find("path", "threshold")) == 2
     assert "no measured windows" in charts.series_svg(None, scale="hour")
 
@@ -141,6 +153,14 @@ def test_links_match_the_alert_dashboard_urls() -> None:
         )
     assert Links(base).model("m", baseline=ALL) == f"{base}/models/m"
     assert Links(None).models() is None
+    # A replay's alerts link into its namespace, and its pages' links stay there.
+    ns = "replay-1a2b3c4d5e"
+    for feature in ("amount", None):
+        assert Links(base, namespace=ns).model("m", window=str(w), feature=feature) == (
+            dashboard_url(base, "m", w, feature, namespace=ns)
+        )
+    assert Links(base, namespace=ns).models() == f"{base}/models?namespace={ns}"
+    assert Links(base, namespace=ns).live() == f"{base}/models"
 
 
 def _page(links: Links) -> dict[str, Any]:
@@ -154,19 +174,19 @@ def _page(links: Links) -> dict[str, Any]:
         ]
     )
     dist["window_stored"] = True
-    feature = {
-        "model": "m",
-        "feature": "amount",
-        "kind": "numeric",
-        "scale": "hour",
-        "window": "hour:2026-01-01T01",
-        "baseline": "reference",
-        "metric": "ks",
-        "metrics": ["js", "ks"],
-        "decisions": [r for r in rows if r["feature"] == "amount"],
-        "distribution": dist,
-        "series": metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks"),
-    }
+    feature = FeatureDetail(
+        model="m",
+        feature="amount",
+        kind="numeric",
+        scale="hour",
+        window="hour:2026-01-01T01",
+        baseline="reference",
+        metric="ks",
+        metrics=["js", "ks"],
+        decisions=[r for r in rows if r["feature"] == "amount"],
+        distribution=dist,
+        series=metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks"),
+    )
     hm = _hm()
     return {
         "model": {
@@ -181,16 +201,17 @@ def _page(links: Links) -> dict[str, Any]:
         "baseline": ALL,
         "baselines": [ALL, "reference", "previous"],
         "alerts": {"hour": alert_tracks(hist, [], "hour", ALL), "day": []},
-        "window": {
-            "key": "hour:2026-01-01T01",
-            "start_ms": T0 + HOUR_MS,
-            "end_ms": T0 + 2 * HOUR_MS,
-            "events": 9,
-            "late": 0,
-            "evaluated": True,
-            "rows": rows,
-        },
-        "heatmaps": {"hour": hm, "day": heatmap({}, [], ["amount"], "day", ALL) | {"alerts": []}},
+        "window": WindowInfo(
+            key="hour:2026-01-01T01",
+            start_ms=T0 + HOUR_MS,
+            end_ms=T0 + 2 * HOUR_MS,
+            events=9,
+            late=0,
+            stored=True,
+            evaluated=True,
+            rows=rows,
+        ),
+        "heatmaps": {"hour": hm, "day": heatmap({}, [], ["amount"], "day", ALL)},
         "feature": feature,
         "features": [feature],
     }

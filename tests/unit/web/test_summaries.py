@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from stream.core.window import HOUR_MS, WindowKey
@@ -13,6 +14,7 @@ from stream.web.summaries import (
     pick_baseline,
     pick_metric,
     pick_range,
+    plain,
     window_rows,
 )
 
@@ -56,19 +58,21 @@ STARTS = [T0, T0 + HOUR_MS]
 
 def test_heatmap_all_takes_the_strongest_baseline() -> None:
     hm = heatmap(EVALS, STARTS, ["amount", "country", "device"], "hour", ALL, events={T0: 10})
-    assert [w["key"] for w in hm["windows"]] == ["hour:2026-01-01T00", "hour:2026-01-01T01"]
-    assert hm["windows"][0]["events"] == 10 and hm["windows"][1]["events"] is None
-    amount = hm["cells"][0]
-    assert (amount[0]["baseline"], amount[0]["ratio"]) == ("previous", 0.7)
-    assert (amount[1]["baseline"], amount[1]["breach"]) == ("reference", True)
-    assert hm["cells"][1][1]["ratio"] is None and not hm["cells"][1][1]["judged"]
-    assert hm["cells"][2] == [None, None]  # never judged: no cell
+    assert [w.key for w in hm.windows] == ["hour:2026-01-01T00", "hour:2026-01-01T01"]
+    assert hm.windows[0].events == 10 and hm.windows[1].events is None
+    amount = hm.cells[0]
+    assert amount[0] is not None and amount[1] is not None
+    assert (amount[0].baseline, amount[0].ratio) == ("previous", 0.7)
+    assert (amount[1].baseline, amount[1].breach) == ("reference", True)
+    country = hm.cells[1][1]
+    assert country is not None and country.ratio is None and not country.judged
+    assert hm.cells[2] == [None, None]  # never judged: no cell
 
 
 def test_heatmap_for_one_baseline() -> None:
     hm = heatmap(EVALS, STARTS, ["amount", "country"], "hour", "previous")
-    assert [c["ratio"] if c else None for c in hm["cells"][0]] == [0.7, 1.2]
-    assert hm["cells"][1] == [None, None]
+    assert [c.ratio if c else None for c in hm.cells[0]] == [0.7, 1.2]
+    assert hm.cells[1] == [None, None]
 
 
 def test_pick_range_keeps_the_focus_in_view() -> None:
@@ -88,11 +92,11 @@ def test_feature_series_baseline_and_metric() -> None:
     assert pick_baseline(EVALS, T0, "nope", ALL) is None
     assert pick_metric(EVALS, T0 + HOUR_MS, "amount", "reference") == "ks"
     s = metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks")
-    assert [p["value"] for p in s["points"]] == [0.05, 0.30000000000000004]
-    assert [p["breach"] for p in s["points"]] == [False, True]
-    assert s["points"][1]["ratio"] == 3.0000000000000004
+    assert [p.value for p in s.points] == [0.05, 0.30000000000000004]
+    assert [p.breach for p in s.points] == [False, True]
+    assert s.points[1].ratio == 3.0000000000000004
     js = metric_series(EVALS, STARTS, "hour", "amount", "reference", "js")
-    assert [p["breach"] for p in js["points"]] == [False, False]  # js did not breach
+    assert [p.breach for p in js.points] == [False, False]  # js did not breach
 
 
 def _alert(
@@ -156,3 +160,24 @@ def test_window_rows_strongest_first_with_metrics() -> None:
     ]
     assert rows[0]["metrics"]["ks"] == [0.30000000000000004, 0.1, 0.001]
     assert rows[0]["reasons"] == ["r1", "r2"]
+
+
+def test_view_models_serve_the_api_json_of_before() -> None:
+    """The dataclasses turn into the dicts the API always served: keys, order, values."""
+    hm = heatmap(EVALS, STARTS, ["amount"], "hour", ALL, events={T0: 10})
+    doc = plain(hm)
+    assert list(doc) == [
+        "scale", "baseline", "features", "windows", "cells", "model", "focus", "alerts",
+    ]  # fmt: skip
+    assert doc["windows"][0] == {"key": "hour:2026-01-01T00", "start_ms": T0, "events": 10}
+    assert list(doc["cells"][0][0]) == [
+        "ratio", "breach", "severity", "baseline", "metric", "effect", "threshold", "p_value",
+        "judged",
+    ]  # fmt: skip
+    s = plain(metric_series(EVALS, STARTS, "hour", "amount", "reference", "ks"))
+    assert list(s) == ["feature", "baseline", "metric", "points"]
+    assert list(s["points"][0]) == [
+        "window", "start_ms", "value", "threshold", "p_value", "ratio", "breach",
+        "feature_breach", "n_window",
+    ]  # fmt: skip
+    assert json.loads(json.dumps(doc)) == doc
