@@ -171,9 +171,7 @@ class IngestService:
         except (redis.RedisError, KafkaError, StaleWriterError) as exc:
             # Nothing is lost: the next owner resumes from the last stored offsets.
             log.error("flush on revocation failed (%s); the next owner re-reads", exc)
-            for p in parts:
-                self.plane.owned.discard(p)
-                self.plane.states.pop(p, None)
+            self.plane.forget(parts)
 
     async def _start_clients(self) -> bool:
         """Start the producers and the consumer, retrying until Kafka answers or stop()."""

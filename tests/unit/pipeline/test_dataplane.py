@@ -184,3 +184,23 @@ def test_a_batch_fetched_before_a_reclaim_is_dropped_and_read_again_from_the_sto
     part = store.parts[("m", 0)]
     assert part.offset == 300
     assert sum(h.events for h in part.hours.values()) == 300
+
+
+def test_forget_drops_a_partition_without_flushing_and_a_reclaim_resumes_from_the_store() -> None:
+    # A revocation whose flush failed: the worker forgets the partition (ownership,
+    # state and its idle clock) and the next owner resumes from the stored offset.
+    clock = Clock(HOUR + 30 * 60_000)
+    plane, store, _ = _plane(clock)
+    values = [(_event(HOUR + i * 1000), HOUR + i * 1000) for i in range(200)]
+    _feed(plane, values[:100])
+    asyncio.run(plane.flush())  # the store: offset 100
+    _feed(plane, values[100:], 100)  # in memory only
+    plane.forget([0])
+    assert plane.assigned == [] and plane.states == {}
+    assert plane._last_record_ms == {}  # noqa: SLF001 - the idle clock goes too
+    assert store.parts[("m", 0)].offset == 100  # forgetting never writes
+    assert plane.late_by_hour() == {}
+    clock.ms += 10 * 60_000  # past the idle timeout: nothing left to seal or flush
+    asyncio.run(plane.tick())
+    assert store.parts[("m", 0)].offset == 100
+    assert asyncio.run(plane.assign([0], {0: 0})) == {0: 100}
