@@ -20,46 +20,18 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
-from stream.adapters.kafka_auth import verify_credentials
 from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
 __all__ = [
     "BatchConsumer",
     "KafkaDeadLetterSink",
     "KafkaNoticeSink",
-    "client_options",
 ]
 
 log = logging.getLogger(__name__)
 
 AssignFn = Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]]
 RevokeFn = Callable[[Sequence[int]], Awaitable[None]]
-
-
-def client_options(kafka: Any) -> dict[str, Any]:
-    """Keyword arguments for aiokafka clients from the ``kafka`` settings (security too).
-
-    A secured configuration is checked first (:func:`.kafka_auth.verify_credentials`):
-    wrong credentials raise one clear ``KafkaAuthError`` here, not a bootstrap timeout.
-    """
-    verify_credentials(kafka)
-    opts: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": kafka.client_id,
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        opts["sasl_mechanism"] = kafka.sasl_mechanism
-        opts["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        opts["ssl_context"] = create_ssl_context(
-            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
-        )
-    return opts
 
 
 def columns(partition: int, msgs: Sequence[Any]) -> RecordBatch:

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from stream.commands.run import reachable, settings_from
+from stream.commands.tailing import follow
 
 __all__ = ["Letter", "ReasonStats", "dead_letter", "safe_bytes"]
 
@@ -166,30 +167,24 @@ def tail_cmd(
       driftstream dead-letter tail --from-beginning --timeout 5
       driftstream dead-letter tail --json --max 10 | jq .reason
     """
-    from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
-
     settings = settings_from(ctx)
     reachable(settings, kafka=True)
+
+    def show(rec: Any, where: str) -> bool:
+        letter = Letter.of(rec.headers, rec.value, where)
+        click.echo(json.dumps(letter.to_json()) if as_json else letter.line())
+        return True
+
     name = topic or settings.topics.dead_letter
-    where = "the oldest retained letter" if from_beginning else "now"
-    records = tail(
-        sync_options(settings.kafka),
+    follow(
+        settings,
         name,
+        noun="letter",
         from_beginning=from_beginning,
-        idle_timeout_s=timeout,
-        on_ready=lambda: click.echo(f"reading {name} from {where} (Ctrl-C to stop)", err=True),
+        timeout=timeout,
+        max_n=max_n,
+        show=show,
     )
-    shown = 0
-    try:
-        for rec in records:
-            letter = Letter.of(rec.headers, rec.value, f"{name}/{rec.partition}@{rec.offset}")
-            click.echo(json.dumps(letter.to_json()) if as_json else letter.line())
-            shown += 1
-            if max_n is not None and shown >= max_n:
-                break
-    finally:
-        records.close()
 
 
 @dead_letter.command("stats")
@@ -210,14 +205,14 @@ def stats_cmd(ctx: click.Context, timeout: float, as_json: bool, topic: str | No
     Example:
       driftstream dead-letter stats
     """
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
 
     settings = settings_from(ctx)
     reachable(settings, kafka=True)
     name = topic or settings.topics.dead_letter
     stats = ReasonStats()
-    records = tail(sync_options(settings.kafka), name, from_beginning=True, idle_timeout_s=timeout)
+    records = tail(wiring.kafka_sync(settings), name, from_beginning=True, idle_timeout_s=timeout)
     try:
         for rec in records:
             stats.add(Letter.of(rec.headers, rec.value, f"{name}/{rec.partition}@{rec.offset}"))

@@ -17,6 +17,7 @@ import click
 from stream.catalog import FileReference, RedisReference
 from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
+from stream.commands.tailing import follow
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
 
@@ -253,10 +254,10 @@ def status(
 def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
     import redis
 
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.redis_replay import load_replay_range
-    from stream.adapters.redis_store import redis_client
 
-    client = redis_client(settings.redis)
+    client = wiring.connect_redis(settings)
     try:
         return load_replay_range(client, namespace)
     except redis.RedisError:
@@ -329,34 +330,29 @@ def alerts_tail(
       driftstream alerts tail
       driftstream alerts tail --from-beginning --json --timeout 5 > alerts.jsonl
     """
-    from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
     from stream.commands.ops_status import alert_line
 
     settings = settings_from(ctx)
+
+    def show(rec: Any, where: str) -> bool:
+        raw = rec.value or b""
+        if not as_json:
+            click.echo(alert_line(raw, where))
+            return True
+        try:
+            click.echo(json.dumps(json.loads(raw), sort_keys=True, ensure_ascii=False))
+        except ValueError:
+            click.echo(f"skipped {where}: not JSON", err=True)
+            return False
+        return True
+
     name = topic or settings.topics.alerts
-    shown = 0
-    where = "the oldest retained alert" if from_beginning else "now"
-    records = tail(
-        sync_options(settings.kafka),
+    follow(
+        settings,
         name,
+        noun="alert",
         from_beginning=from_beginning,
-        idle_timeout_s=timeout,
-        on_ready=lambda: click.echo(f"reading {name} from {where} (Ctrl-C to stop)", err=True),
+        timeout=timeout,
+        max_n=max_n,
+        show=show,
     )
-    try:
-        for rec in records:
-            raw = rec.value or b""
-            if as_json:
-                try:
-                    click.echo(json.dumps(json.loads(raw), sort_keys=True, ensure_ascii=False))
-                except ValueError:
-                    click.echo(f"skipped {name}/{rec.partition}@{rec.offset}: not JSON", err=True)
-                    continue
-            else:
-                click.echo(alert_line(raw, f"{name}/{rec.partition}@{rec.offset}"))
-            shown += 1
-            if max_n is not None and shown >= max_n:
-                break
-    finally:
-        records.close()

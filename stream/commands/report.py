@@ -49,7 +49,7 @@ def report(
       driftstream report --model fraud-v3 --window hour:2026-01-08T13 \
           --namespace replay-1a2b3c4d5e --out replay.html
     """
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.core.window import WindowKey
     from stream.web.data import DashboardData, NotFoundError
     from stream.web.report import report_html
@@ -65,7 +65,7 @@ def report(
         raise ConfigError(msg)
     ns = namespace or settings.redis.namespace
     reachable(settings, redis=True)
-    client = redis_client(settings.redis)
+    client = wiring.connect_redis(settings)
     try:
         data = DashboardData(client, ns, settings.models)
         try:

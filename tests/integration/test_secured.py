@@ -27,11 +27,12 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from stream.adapters.kafka_tools import produce, sync_options
+from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_client import RedisPermissionError, redis_client
 from stream.localstack import LocalStack
 from stream.settings import load_settings
 from stream.synth import Drift, SyntheticStream
+from stream.wiring import kafka_sync
 from tests.integration.test_replay import windows
 from tests.integration.worker_harness import (
     DRIFTSTREAM,
@@ -115,7 +116,7 @@ def secured_run(
         },
     )
     env = d.env()
-    kafka_opts = sync_options(load_settings(None, env=env).kafka)
+    kafka_opts = kafka_sync(load_settings(None, env=env))
     assert kafka_opts["security_protocol"] == "SASL_SSL"
     admin_r = _admin_redis(secure_stack)
     gen = SyntheticStream(

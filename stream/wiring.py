@@ -1,0 +1,218 @@
+"""The composition root: settings → adapters → pipeline objects, for the worker and every command.
+
+Every adapter that the settings configure is built here, by a typed factory, and
+nowhere else: the worker (:mod:`stream.runtime`, :mod:`stream.runtime_labels`) and the
+commands (:mod:`stream.commands`) ask this module for a Redis client, a store, the
+Kafka client options, an evaluator or an alert publisher; none of them reads the
+security settings or chooses a retention itself. A new backend's wiring goes here
+(docs/architecture.md, "Composition root").
+
+Importing this module loads the Kafka and Redis clients and the evaluation pipeline
+(about a second): commands import it inside their function body, so
+``driftstream --help`` stays fast (measured in docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from stream.adapters.alerts import AlertPublisher
+from stream.adapters.forward import KafkaAlertSource, KafkaRejectSink, RedisDeliveryLog
+from stream.adapters.kafka import KafkaDeadLetterSink, KafkaNoticeSink
+from stream.adapters.kafka_auth import (
+    aiokafka_options,
+    faust_credentials,
+    kafka_access,
+    kafka_python_options,
+    verify_credentials,
+)
+from stream.adapters.redis_client import redis_client
+from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_health import RedisHealthStore
+from stream.adapters.redis_keys import Keys
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.adapters.redis_refs import RedisReferences
+from stream.adapters.redis_store import RedisSketchStore
+from stream.adapters.redis_windows import RedisWindowStore
+from stream.pipeline.evaluate import Evaluator, alert_encoder
+from stream.pipeline.health_eval import HealthEvaluator
+from stream.settings import Settings
+
+__all__ = [
+    "Evaluation",
+    "SystemClock",
+    "alert_publisher",
+    "alert_source",
+    "dead_letter_sink",
+    "delivery_log",
+    "evaluation",
+    "faust_broker_credentials",
+    "health_evaluator",
+    "kafka_aio",
+    "kafka_sync",
+    "label_store",
+    "labels_wanted",
+    "notice_sink",
+    "connect_redis",
+    "references",
+    "reject_sink",
+    "sketch_store",
+    "window_store",
+]
+
+
+class SystemClock:
+    """Wall-clock ms: flush pacing, idle detection and live event-time bounds."""
+
+    def now_ms(self) -> int:
+        """Current UTC time in integer milliseconds."""
+        return time.time_ns() // 1_000_000
+
+    def since_ms(self) -> int:
+        """Live, the event-time clock's earliest reading is now too."""
+        return self.now_ms()
+
+
+# -- Kafka ------------------------------------------------------------------------------
+def kafka_aio(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of aiokafka clients; a secured configuration's login is checked first.
+
+    Raises:
+        KafkaAuthError: the broker refused the credentials (one line, no password).
+    """
+    access = kafka_access(settings.kafka)
+    verify_credentials(access)
+    return aiokafka_options(access)
+
+
+def kafka_sync(settings: Settings) -> dict[str, Any]:
+    """kafka-python keyword arguments (admin, tail, alert producer); login checked first.
+
+    Raises:
+        KafkaAuthError: the broker refused the credentials (one line, no password).
+    """
+    access = kafka_access(settings.kafka)
+    verify_credentials(access)
+    return kafka_python_options(access)
+
+
+def faust_broker_credentials(settings: Settings) -> Any:
+    """The ``broker_credentials`` of faust's own clients: the same SASL/TLS as ours."""
+    return faust_credentials(kafka_access(settings.kafka))
+
+
+def dead_letter_sink(settings: Settings, options: dict[str, Any]) -> KafkaDeadLetterSink:
+    """The dead-letter producer (``topics.dead_letter``) over aiokafka ``options``."""
+    return KafkaDeadLetterSink(settings.topics.dead_letter, options)
+
+
+def notice_sink(settings: Settings, options: dict[str, Any]) -> KafkaNoticeSink:
+    """The seal-notice producer (``topics.sealed``) over aiokafka ``options``."""
+    return KafkaNoticeSink(settings.topics.sealed, options)
+
+
+# -- Redis ------------------------------------------------------------------------------
+def connect_redis(settings: Settings) -> redis.Redis:
+    """A client from the ``redis`` settings (URL, ACL user, TLS files, cluster)."""
+    return redis_client(settings.redis)
+
+
+def sketch_store(
+    settings: Settings, client: Any, namespace: str, *, live: bool = True
+) -> RedisSketchStore:
+    """Partition sketches of ``namespace``.
+
+    The live namespace expires sealed partition sketches after
+    ``evaluate.partition_sketch_retention_ms``; a replay's (``live=False``) keeps them
+    until ``namespace clean``.
+    """
+    retention = settings.evaluate.partition_sketch_retention_ms if live else 0
+    return RedisSketchStore(client, namespace, sealed_retention_ms=retention)
+
+
+def window_store(
+    settings: Settings, client: Any, namespace: str, *, live: bool = True
+) -> RedisWindowStore:
+    """Merged hour/day windows of ``namespace`` (retention as :func:`sketch_store`)."""
+    retention = settings.evaluate.merged_sketch_retention_ms if live else 0
+    return RedisWindowStore(client, namespace, retention_ms=retention)
+
+
+def label_store(client: Any, namespace: str) -> RedisLabelStore:
+    """Labels joined to predictions, per model, in ``namespace``."""
+    return RedisLabelStore(client, namespace)
+
+
+def references(settings: Settings, client: Any | None = None) -> RedisReferences:
+    """Stored references, in the live namespace (replays read them there too)."""
+    return RedisReferences(client or connect_redis(settings), settings.redis.namespace)
+
+
+# -- evaluation -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evaluation:
+    """A namespace's evaluation store and the evaluator writing into it."""
+
+    store: RedisEvaluationStore
+    evaluator: Evaluator
+
+
+def evaluation(
+    settings: Settings,
+    client: Any,
+    namespace: str,
+    windows: RedisWindowStore,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """Evaluations of ``namespace``; references are read from the live namespace.
+
+    ``warn`` is told each evaluation note once (the worker logs them).
+    """
+    store = RedisEvaluationStore(
+        client, namespace, windows, reference_namespace=settings.redis.namespace
+    )
+    return Evaluation(store, Evaluator(store, encode=alert_encoder(settings), warn=warn))
+
+
+def alert_publisher(
+    settings: Settings, store: RedisEvaluationStore, topic: str | None = None
+) -> AlertPublisher:
+    """Publishes a model's alert outbox to ``topic`` (default: ``topics.alerts``)."""
+    return AlertPublisher(store, topic or settings.topics.alerts, kafka_sync(settings))
+
+
+def labels_wanted(settings: Settings) -> bool:
+    """Whether any model declares labels (else the labels topic is not consumed)."""
+    return any(spec.labels is not None for spec in settings.models.specs())
+
+
+def health_evaluator(
+    settings: Settings, client: Any, namespace: str, windows: RedisWindowStore
+) -> HealthEvaluator | None:
+    """The model-health evaluator, when a model declares labels (else None)."""
+    if not labels_wanted(settings):
+        return None
+    store = RedisHealthStore(client, namespace, windows, label_store(client, namespace))
+    return HealthEvaluator(store, alert_encoder(settings))
+
+
+# -- forwarders -------------------------------------------------------------------------
+def alert_source(settings: Settings, topic: str, group: str, reset: str) -> KafkaAlertSource:
+    """The forwarder's consumer of ``topic`` in consumer group ``group``."""
+    return KafkaAlertSource(topic, group_id=group, options=kafka_sync(settings), reset=reset)
+
+
+def reject_sink(settings: Settings, topic: str, source_topic: str) -> KafkaRejectSink:
+    """Where a forwarder parks payloads its receiver refused (``--dead-letter-topic``)."""
+    return KafkaRejectSink(topic, source_topic, kafka_sync(settings))
+
+
+def delivery_log(client: Any, namespace: str, group: str, ttl_hours: int) -> RedisDeliveryLog:
+    """Alert ids forwarder group ``group`` delivered, remembered for ``ttl_hours``."""
+    return RedisDeliveryLog(client, Keys(namespace), group, ttl_hours * 3600)
