@@ -25,6 +25,7 @@ from stream.adapters.alerts import AlertPublisher
 from stream.adapters.forward import KafkaAlertSource, KafkaRejectSink, RedisDeliveryLog
 from stream.adapters.kafka import KafkaDeadLetterSink, KafkaNoticeSink
 from stream.adapters.kafka_auth import (
+    KafkaAccess,
     aiokafka_options,
     faust_credentials,
     kafka_access,
@@ -55,6 +56,7 @@ __all__ = [
     "health_evaluator",
     "kafka_aio",
     "kafka_sync",
+    "kafka_verified",
     "label_store",
     "labels_wanted",
     "notice_sink",
@@ -79,26 +81,25 @@ class SystemClock:
 
 
 # -- Kafka ------------------------------------------------------------------------------
-def kafka_aio(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of aiokafka clients; a secured configuration's login is checked first.
+def kafka_verified(settings: Settings) -> KafkaAccess:
+    """The Kafka access of these settings; a secured configuration's login is checked first.
 
     Raises:
         KafkaAuthError: the broker refused the credentials (one line, no password).
     """
     access = kafka_access(settings.kafka)
     verify_credentials(access)
-    return aiokafka_options(access)
+    return access
+
+
+def kafka_aio(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments of aiokafka clients (consumers, producers, range reads)."""
+    return aiokafka_options(kafka_verified(settings))
 
 
 def kafka_sync(settings: Settings) -> dict[str, Any]:
-    """kafka-python keyword arguments (admin, tail, alert producer); login checked first.
-
-    Raises:
-        KafkaAuthError: the broker refused the credentials (one line, no password).
-    """
-    access = kafka_access(settings.kafka)
-    verify_credentials(access)
-    return kafka_python_options(access)
+    """Keyword arguments of kafka-python clients (admin, tail, alert producer)."""
+    return kafka_python_options(kafka_verified(settings))
 
 
 def faust_broker_credentials(settings: Settings) -> Any:

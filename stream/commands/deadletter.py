@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from stream.commands.run import reachable, settings_from
-from stream.commands.tailing import follow
+from stream.commands.tailing import follow, tail_options
 
 __all__ = ["Letter", "ReasonStats", "dead_letter", "safe_bytes"]
 
@@ -139,15 +139,7 @@ def _topic_option(f: Any) -> Any:
 
 
 @dead_letter.command("tail")
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained letter.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per letter.")
-@click.option("--max", "max_n", type=click.IntRange(min=1), help="Stop after N letters.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after S seconds without a new letter (default: follow until Ctrl-C).",
-)
-@_topic_option
+@tail_options("letter", "One JSON object per letter.", "topics.dead_letter")
 @click.pass_context
 def tail_cmd(
     ctx: click.Context,

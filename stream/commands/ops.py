@@ -17,7 +17,7 @@ import click
 from stream.catalog import FileReference, RedisReference
 from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
-from stream.commands.tailing import follow
+from stream.commands.tailing import follow, tail_options
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
 
@@ -303,15 +303,7 @@ def alerts_group() -> None:
 
 
 @alerts_group.command("tail")
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained alert.")
-@click.option("--json", "as_json", is_flag=True, help="Raw alert JSON, one per line.")
-@click.option("--max", "max_n", type=click.IntRange(min=1), help="Stop after N alerts.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after S seconds without a new alert (default: follow until Ctrl-C).",
-)
-@click.option("--topic", help="Topic to read (default: topics.alerts).")
+@tail_options("alert", "Raw alert JSON, one per line.", "topics.alerts")
 @click.pass_context
 def alerts_tail(
     ctx: click.Context,

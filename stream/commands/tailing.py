@@ -3,13 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from stream.settings import Settings
 
-__all__ = ["follow"]
+__all__ = ["follow", "tail_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def tail_options(noun: str, json_help: str, topic_setting: str) -> Callable[[F], F]:
+    """``--from-beginning --json --max --timeout --topic`` of a ``tail`` command."""
+    options = [
+        click.option(
+            "--from-beginning", is_flag=True, help=f"Start at the oldest retained {noun}."
+        ),
+        click.option("--json", "as_json", is_flag=True, help=json_help),
+        click.option("--max", "max_n", type=click.IntRange(min=1), help=f"Stop after N {noun}s."),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            help=f"Stop after S seconds without a new {noun} (default: follow until Ctrl-C).",
+        ),
+        click.option("--topic", help=f"Topic to read (default: {topic_setting})."),
+    ]
+
+    def apply(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
 
 
 def follow(
