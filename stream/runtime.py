@@ -23,15 +23,11 @@ from aiokafka.errors import KafkaError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 
 from stream import wiring
-from stream.adapters.kafka import BatchConsumer
 from stream.adapters.redis_store import decode_notice
 from stream.adapters.redis_windows import RedisWindowStore
-from stream.contract import Limits
 from stream.pipeline.control import ControlPlane
-from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.evaluate import Evaluator
 from stream.pipeline.health import Health, LogThrottle
-from stream.pipeline.ingest import IngestLimits, SketchParams
 from stream.pipeline.ports import StaleWriterError
 from stream.runtime_labels import LabelService
 from stream.settings import Settings
@@ -65,39 +61,21 @@ class IngestService:
         self.store = wiring.sketch_store(settings, self.redis, self.namespace)
         self.dead_letters = wiring.dead_letter_sink(settings, opts)
         self.notices = wiring.notice_sink(settings, opts)
-        ing = settings.ingest
-        self.plane = DataPlane(
-            settings.models,
-            topic=settings.topics.features,
-            namespace=self.namespace,
+        self.plane = wiring.data_plane(
+            settings,
+            self.namespace,
             store=self.store,
             dead_letters=self.dead_letters,
             notices=self.notices,
-            clock=SystemClock(),
-            limits=Limits.from_settings(ing),
-            allowed_lateness_ms=ing.allowed_lateness_ms,
-            flush_every_events=ing.flush_every_events,
-            flush_interval_ms=ing.flush_interval_ms,
-            idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
-            params=SketchParams(),
             commit=self._commit,
-            # Event time is bounded by the wall clock (ts_in_future), not only by the
-            # producer-set record timestamp.
-            event_clock=SystemClock(),
-            ingest_limits=IngestLimits.from_settings(ing),
         )
-        self.consumer = BatchConsumer(
+        self.consumer = wiring.consumer(
+            settings,
             settings.topics.features,
-            group_id=settings.consumer.group_id,
+            group=settings.consumer.group_id,
             options=opts,
             on_assign=self._assign,
             on_revoke=self._revoke,
-            reset=settings.consumer.auto_offset_reset,
-            max_records=settings.consumer.batch_max_records,
-            fetch_max_bytes=settings.consumer.fetch_max_bytes,
-            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
-            fetch_min_bytes=settings.consumer.fetch_min_bytes,
-            max_partition_fetch_bytes=settings.consumer.max_partition_fetch_bytes,
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None

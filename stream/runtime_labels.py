@@ -19,12 +19,8 @@ import redis
 from aiokafka.errors import KafkaError
 
 from stream import wiring
-from stream.adapters.kafka import BatchConsumer
-from stream.contract import Limits
-from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
-from stream.wiring import SystemClock
 
 __all__ = ["LabelService"]
 
@@ -40,29 +36,19 @@ class LabelService:
 
     def __init__(self, settings: Settings, client: redis.Redis, namespace: str) -> None:
         opts = wiring.kafka_aio(settings)
-        ing = settings.ingest
         self.store = wiring.label_store(client, namespace)
         self.dead_letters = wiring.dead_letter_sink(settings, opts)
-        self.plane = LabelPlane(
-            settings.models,
-            topic=settings.topics.labels,
-            store=self.store,
-            dead_letters=self.dead_letters,
-            clock=SystemClock(),
-            limits=Limits.from_settings(ing),
-            flush_every_events=ing.flush_every_events,
-            flush_interval_ms=ing.flush_interval_ms,
-            commit=self._commit,
+        self.plane = wiring.label_plane(
+            settings, store=self.store, dead_letters=self.dead_letters, commit=self._commit
         )
-        self.consumer = BatchConsumer(
+        self.consumer = wiring.consumer(
+            settings,
             settings.topics.labels,
-            group_id=f"{settings.consumer.group_id}.labels",
+            group=f"{settings.consumer.group_id}.labels",
             options=opts,
             on_assign=self._assign,
             on_revoke=self._revoke,
-            reset=settings.consumer.auto_offset_reset,
-            max_records=settings.consumer.batch_max_records,
-            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+            sized=False,
         )
         self._stopping = asyncio.Event()
         self._needs_reclaim = False

@@ -15,15 +15,15 @@ Importing this module loads the Kafka and Redis clients and the evaluation pipel
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import redis
 
 from stream.adapters.alerts import AlertPublisher
 from stream.adapters.forward import KafkaAlertSource, KafkaRejectSink, RedisDeliveryLog
-from stream.adapters.kafka import KafkaDeadLetterSink, KafkaNoticeSink
+from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, KafkaNoticeSink
 from stream.adapters.kafka_auth import (
     KafkaAccess,
     aiokafka_options,
@@ -40,8 +40,14 @@ from stream.adapters.redis_labels import RedisLabelStore
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_store import RedisSketchStore
 from stream.adapters.redis_windows import RedisWindowStore
+from stream.contract import Limits
+from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.evaluate import Evaluator, alert_encoder
 from stream.pipeline.health_eval import HealthEvaluator
+from stream.pipeline.ingest import IngestLimits, SketchParams
+from stream.pipeline.labelplane import LabelPlane
+from stream.pipeline.labels import LabelStore
+from stream.pipeline.ports import DeadLetterSink, NoticeSink, SketchStore
 from stream.settings import Settings
 
 __all__ = [
@@ -57,10 +63,13 @@ __all__ = [
     "kafka_aio",
     "kafka_sync",
     "kafka_verified",
+    "label_plane",
     "label_store",
     "labels_wanted",
     "notice_sink",
     "connect_redis",
+    "consumer",
+    "data_plane",
     "references",
     "reject_sink",
     "sketch_store",
@@ -117,6 +126,51 @@ def notice_sink(settings: Settings, options: dict[str, Any]) -> KafkaNoticeSink:
     return KafkaNoticeSink(settings.topics.sealed, options)
 
 
+Commit = Callable[[Mapping[int, int]], Awaitable[None]]
+
+
+class _FetchSizes(TypedDict, total=False):
+    fetch_max_bytes: int
+    fetch_min_bytes: int
+    max_partition_fetch_bytes: int
+
+
+def consumer(
+    settings: Settings,
+    topic: str,
+    *,
+    group: str,
+    options: dict[str, Any],
+    on_assign: Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]],
+    on_revoke: Callable[[Sequence[int]], Awaitable[None]],
+    sized: bool = True,
+) -> BatchConsumer:
+    """A batch consumer of ``topic`` in ``group`` per the ``consumer`` settings.
+
+    ``sized=False`` leaves the fetch sizes at aiokafka's defaults (the label
+    consumer: labels are few and small).
+    """
+    c = settings.consumer
+    sizes: _FetchSizes = {}
+    if sized:
+        sizes = {
+            "fetch_max_bytes": c.fetch_max_bytes,
+            "fetch_min_bytes": c.fetch_min_bytes,
+            "max_partition_fetch_bytes": c.max_partition_fetch_bytes,
+        }
+    return BatchConsumer(
+        topic,
+        group_id=group,
+        options=options,
+        on_assign=on_assign,
+        on_revoke=on_revoke,
+        reset=c.auto_offset_reset,
+        max_records=c.batch_max_records,
+        fetch_max_wait_ms=c.fetch_max_wait_ms,
+        **sizes,
+    )
+
+
 # -- Redis ------------------------------------------------------------------------------
 def connect_redis(settings: Settings) -> redis.Redis:
     """A client from the ``redis`` settings (URL, ACL user, TLS files, cluster)."""
@@ -152,6 +206,69 @@ def label_store(client: Any, namespace: str) -> RedisLabelStore:
 def references(settings: Settings, client: Any | None = None) -> RedisReferences:
     """Stored references, in the live namespace (replays read them there too)."""
     return RedisReferences(client or connect_redis(settings), settings.redis.namespace)
+
+
+# -- planes ----------------------------------------------------------------------------
+class _Pacing(TypedDict):
+    clock: SystemClock
+    limits: Limits
+    flush_every_events: int
+    flush_interval_ms: int
+
+
+def _pacing(settings: Settings) -> _Pacing:
+    """What both planes share: the wall clock, the contract's limits, flush pacing."""
+    ing = settings.ingest
+    return {
+        "clock": SystemClock(),
+        "limits": Limits.from_settings(ing),
+        "flush_every_events": ing.flush_every_events,
+        "flush_interval_ms": ing.flush_interval_ms,
+    }
+
+
+def data_plane(
+    settings: Settings,
+    namespace: str,
+    *,
+    store: SketchStore,
+    dead_letters: DeadLetterSink,
+    notices: NoticeSink,
+    commit: Commit,
+) -> DataPlane:
+    """The live data plane of ``topics.features`` (event time bounded by the wall clock)."""
+    ing = settings.ingest
+    return DataPlane(
+        settings.models,
+        topic=settings.topics.features,
+        namespace=namespace,
+        store=store,
+        dead_letters=dead_letters,
+        notices=notices,
+        allowed_lateness_ms=ing.allowed_lateness_ms,
+        idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
+        params=SketchParams(),
+        commit=commit,
+        # Event time is bounded by the wall clock (ts_in_future), not only by the
+        # producer-set record timestamp.
+        event_clock=SystemClock(),
+        ingest_limits=IngestLimits.from_settings(ing),
+        **_pacing(settings),
+    )
+
+
+def label_plane(
+    settings: Settings, *, store: LabelStore, dead_letters: DeadLetterSink, commit: Commit
+) -> LabelPlane:
+    """The label plane of ``topics.labels``."""
+    return LabelPlane(
+        settings.models,
+        topic=settings.topics.labels,
+        store=store,
+        dead_letters=dead_letters,
+        commit=commit,
+        **_pacing(settings),
+    )
 
 
 # -- evaluation -------------------------------------------------------------------------

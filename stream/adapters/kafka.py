@@ -183,7 +183,10 @@ ACK_TIMEOUT_S = 5.0
 
 
 class _Producer:
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    """An idempotent aiokafka producer of one topic, started on first use."""
+
+    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
+        self.topic = topic
         self._options = dict(options)
         self._producer: AIOKafkaProducer = None
         self._started = False
@@ -201,12 +204,12 @@ class _Producer:
             await self._producer.stop()
             self._started = False
 
-    async def _send_all(self, items: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
+    async def _send_all(self, items: Sequence[tuple[bytes | None, bytes, Any]]) -> None:
         # No timeout here: a cancelled wait would re-send records the producer still
         # delivers (duplicates). The worker's health watch reports a silent broker.
         futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in items
+            await self._producer.send(self.topic, value=value, key=key, headers=headers)
+            for key, value, headers in items
         ]
         await asyncio.gather(*futures)
 
@@ -214,16 +217,11 @@ class _Producer:
 class KafkaDeadLetterSink(_Producer):
     """Dead letters: the original bytes as the value, the reason in headers."""
 
-    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self.topic = topic
-
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         """Send and wait for every acknowledgement."""
         await self._send_all(
             [
                 (
-                    self.topic,
                     f"{d.topic}:{d.partition}:{d.offset}".encode(),
                     d.raw,
                     [
@@ -243,12 +241,6 @@ class KafkaDeadLetterSink(_Producer):
 class KafkaNoticeSink(_Producer):
     """Seal notices on the internal topic, keyed by model (one evaluator per model)."""
 
-    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self.topic = topic
-
     async def publish(self, notices: Sequence[SealNotice]) -> None:
         """Publish and wait for every acknowledgement."""
-        await self._send_all(
-            [(self.topic, n.model.encode(), orjson.dumps(asdict(n)), None) for n in notices]
-        )
+        await self._send_all([(n.model.encode(), orjson.dumps(asdict(n)), None) for n in notices])

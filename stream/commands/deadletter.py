@@ -141,14 +141,7 @@ def _topic_option(f: Any) -> Any:
 @dead_letter.command("tail")
 @tail_options("letter", "One JSON object per letter.", "topics.dead_letter")
 @click.pass_context
-def tail_cmd(
-    ctx: click.Context,
-    from_beginning: bool,
-    as_json: bool,
-    max_n: int | None,
-    timeout: float | None,
-    topic: str | None,
-) -> None:
+def tail_cmd(ctx: click.Context, /, as_json: bool, topic: str | None, **reading: Any) -> None:
     r"""Follow rejected records: time, reason, source, detail, original bytes.
 
     One line each: record time, reason, source topic/partition@offset, the detail,
@@ -167,16 +160,7 @@ def tail_cmd(
         click.echo(json.dumps(letter.to_json()) if as_json else letter.line())
         return True
 
-    name = topic or settings.topics.dead_letter
-    follow(
-        settings,
-        name,
-        noun="letter",
-        from_beginning=from_beginning,
-        timeout=timeout,
-        max_n=max_n,
-        show=show,
-    )
+    follow(settings, topic or settings.topics.dead_letter, noun="letter", show=show, **reading)
 
 
 @dead_letter.command("stats")

@@ -305,14 +305,7 @@ def alerts_group() -> None:
 @alerts_group.command("tail")
 @tail_options("alert", "Raw alert JSON, one per line.", "topics.alerts")
 @click.pass_context
-def alerts_tail(
-    ctx: click.Context,
-    from_beginning: bool,
-    as_json: bool,
-    max_n: int | None,
-    timeout: float | None,
-    topic: str | None,
-) -> None:
+def alerts_tail(ctx: click.Context, /, as_json: bool, topic: str | None, **reading: Any) -> None:
     r"""Follow the alerts topic: one line per alert, or its raw JSON with --json.
 
     Reads without a consumer group: nothing is committed, pagers are not disturbed.
@@ -338,13 +331,4 @@ def alerts_tail(
             return False
         return True
 
-    name = topic or settings.topics.alerts
-    follow(
-        settings,
-        name,
-        noun="alert",
-        from_beginning=from_beginning,
-        timeout=timeout,
-        max_n=max_n,
-        show=show,
-    )
+    follow(settings, topic or settings.topics.alerts, noun="alert", show=show, **reading)

@@ -43,16 +43,18 @@ def follow(
     topic: str,
     *,
     noun: str,
+    show: Callable[[Any, str], bool],
     from_beginning: bool,
     timeout: float | None,
     max_n: int | None,
-    show: Callable[[Any, str], bool],
 ) -> None:
     """Read ``topic`` without a consumer group and ``show`` each record until done.
 
     ``show(record, where)`` prints one record (``where`` is ``topic/partition@offset``)
     and returns whether it counts towards ``max_n``. Stops after ``max_n`` shown
-    records, after ``timeout`` seconds without a record, or on Ctrl-C.
+    records, after ``timeout`` seconds without a record, or on Ctrl-C. The last
+    three are the values of :func:`tail_options`' ``--from-beginning``,
+    ``--timeout`` and ``--max``.
     """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_ops import tail
