@@ -9,9 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 __all__ = ["async_options", "create_topics", "produce", "retention_ms"]
 
@@ -50,9 +51,6 @@ def create_topics(
 
 def retention_ms(options: Mapping[str, Any], topic: str) -> int | None:
     """The topic's effective ``retention.ms`` (-1: unlimited); None when it cannot be read."""
-    from kafka.admin import ConfigResource, ConfigResourceType
-    from kafka.errors import KafkaError
-
     admin = KafkaAdminClient(**options)
     try:
         resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})
@@ -103,8 +101,6 @@ def async_options(options: Mapping[str, Any]) -> dict[str, Any]:
     opts = dict(options)
     files = {k: opts.pop(k, None) for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
     if any(files.values()):
-        from aiokafka.helpers import create_ssl_context
-
         opts["ssl_context"] = create_ssl_context(
             cafile=files["ssl_cafile"],
             certfile=files["ssl_certfile"],

@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from stream.catalog import ModelSpec
 from stream.commands.options import number
+from stream.commands.run import model_of, settings_from
 from stream.core.window import DAY_MS, HOUR_MS, iso_ms
 from stream.errors import DriftstreamError
+from stream.settings import AlertsSettings
 
 if TYPE_CHECKING:
     from stream.adapters.tables import Table
-    from stream.catalog import ModelSpec
     from stream.pipeline.offline import CheckRun, Folded, Mode
     from stream.pipeline.tabular import Chunk
 
@@ -369,9 +371,6 @@ def _dashboard_base(ctx: click.Context) -> str:
     The offline check serves no dashboard, but its alerts are the live ones (same schema, same
     ids), so their links point where the deployment's dashboard would be.
     """
-    from stream.commands.run import settings_from
-    from stream.settings import AlertsSettings
-
     if ctx.find_root().obj.get("config") is None:
         return AlertsSettings().dashboard_base_url
     return settings_from(ctx).alerts.dashboard_base_url
@@ -390,8 +389,6 @@ def _model(
     chunk_rows: int,
 ) -> tuple[ModelSpec, list[dict[str, Any]], dict[str, str], str]:
     """The model spec: the configured one, or one inferred from the reference's first rows."""
-    from stream.catalog import ModelSpec
-    from stream.commands.run import model_of, settings_from
     from stream.pipeline.tabular import infer_kinds
 
     if model_name is not None and infer:

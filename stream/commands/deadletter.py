@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from stream.commands.ops_status import when
 from stream.commands.run import reachable, settings_from
 from stream.commands.tailing import follow, tail_options
 
@@ -72,8 +73,6 @@ class Letter:
 
     def line(self) -> str:
         """``reason  topic/partition@offset  detail  | raw bytes``."""
-        from stream.commands.ops_status import when
-
         ts = when(self.timestamp_ms) if self.timestamp_ms >= 0 else "-"
         return f"{ts}  {self.reason}  {self.source}  {self.detail}  | {safe_bytes(self.raw)}"
 
@@ -114,8 +113,6 @@ class ReasonStats:
 
     def lines(self, topic: str) -> list[str]:
         """A readable summary: total, span, then one line per reason with a sample."""
-        from stream.commands.ops_status import when
-
         if not self.total:
             return [f"{topic}: no dead letter (every record read so far met the contract)"]
         out = [

@@ -12,16 +12,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from stream.core.window import HOUR_MS, iso_ms
+from stream.localstack import LocalStack
+from stream.settings import load_settings
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = ["demo"]
 
@@ -94,9 +101,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_tools import create_topics, produce
     from stream.adapters.redis_keys import Keys
-    from stream.localstack import LocalStack
     from stream.pipeline.reference import ReferenceBuilder, calibration_of
-    from stream.settings import load_settings
     from stream.synth import Drift, SyntheticStream
 
     say = _say
@@ -170,9 +175,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
 
 def _alerts(options: dict[str, object], topic: str) -> None:
     """Print the alerts the worker published (the pager's view)."""
-    import json
-
-    from kafka import KafkaConsumer
+    from kafka import KafkaConsumer  # kept out of --help
 
     consumer = KafkaConsumer(
         topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **options
@@ -193,14 +196,11 @@ def _say(text: str) -> None:
 
 
 def _watch(
-    r: object, hour_windows: str, hours: int, worker: subprocess.Popen[bytes], log: Path
+    r: redis.Redis, hour_windows: str, hours: int, worker: subprocess.Popen[bytes], log: Path
 ) -> None:
     """Print each rolled-up hour (keys matching the glob ``hour_windows``) as it appears."""
-    import redis as redis_lib
+    from stream.core.sketch import NumericSketch  # numpy: kept out of --help
 
-    from stream.core.sketch import NumericSketch
-
-    assert isinstance(r, redis_lib.Redis)  # noqa: S101 - narrows the lazy import
     shown: set[int] = set()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

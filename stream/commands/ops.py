@@ -18,6 +18,7 @@ from stream.catalog import FileReference, RedisReference
 from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
 from stream.commands.tailing import follow, tail_options
+from stream.commands.timeargs import utc
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
 
@@ -268,8 +269,6 @@ def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
 
 def _replay_progress(report: dict[str, Any], rr: ReplayRange) -> dict[str, Any]:
     """The ``kafka`` block of a replay namespace: records of the range not yet replayed."""
-    from stream.commands.timeargs import utc
-
     done: dict[int, int] = {}
     for m in report["models"]:
         for p in m["partitions"]:

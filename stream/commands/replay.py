@@ -15,8 +15,11 @@ from typing import Any
 
 import click
 
+from stream.catalog import Catalog
+from stream.commands.deadletter import safe_bytes
+from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
-from stream.commands.timeargs import TIME_HELP, time_range
+from stream.commands.timeargs import TIME_HELP, time_range, utc
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
@@ -81,8 +84,6 @@ def replay(
     """
     settings = settings_from(ctx)
     if model_name:
-        from stream.catalog import Catalog
-
         spec = model_of(settings, model_name)
         settings = settings.model_copy(update={"models": Catalog.of(spec)})
     topic = topic or settings.topics.features
@@ -188,8 +189,6 @@ def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
 
 def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
     """One line when most records were rejected or none was for a configured model."""
-    from stream.commands.deadletter import safe_bytes
-    from stream.commands.rejections import rejection_line
 
     def shown(name: str) -> str:
         return repr(safe_bytes(name.encode(), 60))
@@ -300,7 +299,6 @@ async def _nothing_in_range(
 ) -> str:
     """Why a range is empty, in one line: the topic's record-time span, what to change."""
     from stream.adapters.kafka_range import record_time_span
-    from stream.commands.timeargs import utc
 
     asked = f"[{'earliest' if from_ms is None else utc(from_ms)}, "
     asked += f"{'end' if to_ms is None else utc(to_ms)})"

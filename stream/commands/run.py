@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -10,6 +12,8 @@ from pathlib import Path
 import click
 
 from stream.catalog import ModelSpec
+from stream.commands.rejections import duration
+from stream.commands.timeargs import utc
 from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
@@ -71,10 +75,6 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
         # faust has stopped every service and closed its loop. A Kafka client thread
         # stuck on an unreachable broker (LeaveGroup) must not keep the process alive
         # past its shutdown: our state is flushed, or re-read by the next owner.
-        import logging
-        import os
-        import sys
-
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -184,8 +184,6 @@ def produce(
     if path is not None:
         click.echo(stamps.describe(record_time), err=True)
     if stamps.expired:
-        from stream.commands.rejections import duration
-
         click.echo(
             f"produce: warning: {stamps.expired:,} event(s) have a ts older than topic "
             f"{name!r}'s retention.ms ({duration(stamps.retention_ms)}): the broker deletes "
@@ -246,8 +244,6 @@ class EventTimes:
 
     def describe(self, record_time: str) -> str:
         """One line: where the record timestamps came from."""
-        from stream.commands.timeargs import utc
-
         if record_time == "send":
             return (
                 "record time: the send time (--record-time send); replay --from/--to select by it"
