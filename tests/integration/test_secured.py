@@ -29,6 +29,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_client import RedisPermissionError, redis_client
+from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from stream.settings import load_settings
 from stream.synth import Drift, SyntheticStream
@@ -157,14 +158,14 @@ def secured_run(
             f"every offset stored\n{d.logs()}",
         )
         wait_until(
-            lambda: admin_r.zcard(f"ds:{{{d.namespace}|fraud-v3}}:eval:hour") >= 8,
+            lambda: admin_r.zcard(Keys(d.namespace).evaluations("fraud-v3", "hour")) >= 8,
             180,
             f"8 evaluated hours\n{d.logs()}",
         )
         wait_until(
             lambda: (
-                not admin_r.llen(f"ds:{{{d.namespace}|fraud-v3}}:alerts:outbox")
-                and bool(admin_r.llen(f"ds:{{{d.namespace}|fraud-v3}}:alerts:history"))
+                not admin_r.llen(Keys(d.namespace).alerts_outbox("fraud-v3"))
+                and bool(admin_r.llen(Keys(d.namespace).alert_history("fraud-v3")))
             ),
             120,
             f"alerts decided and published\n{d.logs()}",
@@ -205,7 +206,7 @@ def secured_run(
             "plain_state": state(plain_r, plain.namespace),
             "workdir": workdir,
         }
-        for k in plain_r.scan_iter(match=f"ds:{{{plain.namespace}|*", count=1000):
+        for k in plain_r.scan_iter(match=Keys(plain.namespace).pattern(), count=1000):
             plain_r.delete(k)
         plain_r.close()
     finally:
