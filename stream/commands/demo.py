@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stream.adapters.redis_keys import Keys
 from stream.core.window import HOUR_MS, iso_ms
 from stream.localstack import LocalStack
 from stream.settings import load_settings
@@ -100,7 +101,6 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_tools import create_topics, produce
-    from stream.adapters.redis_keys import Keys
     from stream.pipeline.reference import ReferenceBuilder, calibration_of
     from stream.synth import Drift, SyntheticStream
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog
 from stream.commands.deadletter import safe_bytes
 from stream.commands.rejections import rejection_line
@@ -409,7 +410,6 @@ def namespace() -> None:
 def clean(ctx: click.Context, name: str, yes: bool) -> None:
     """Delete every key of namespace NAME (refuses the live namespace)."""
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
-    from stream.adapters.redis_keys import Keys
 
     settings = settings_from(ctx)
     if name == settings.redis.namespace:
