@@ -1,6 +1,6 @@
 # driftstream: the two commands a new machine needs are `make demo` and `make test`.
 # Both build the virtualenv, fetch the Kafka jars from Maven Central and install
-# redis-server with apt when missing (see stream/localstack.py).
+# redis-server with apt when missing (see the stream/localstack/ package).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv

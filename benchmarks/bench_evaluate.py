@@ -30,6 +30,7 @@ import redis
 from stream.adapters.alerts import AlertPublisher
 from stream.adapters.kafka_tools import create_topics
 from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_store import RedisSketchStore
 from stream.adapters.redis_windows import RedisWindowStore
@@ -169,7 +170,7 @@ def run(bootstrap: str, redis_url: str, hours: int, per_hour: int) -> None:
     print("sealed -> alert acknowledged on the topic (rollup + evaluate + commit + publish):")
     print(f"  p50 {l50:.0f} ms, p99 {l99:.0f} ms over {len(lat)} hours")
     print(f"alerts published: {publisher.sent}")
-    for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+    for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
         r.delete(k)
 
 

@@ -34,6 +34,7 @@ from kafka.admin import KafkaAdminClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stream.adapters.redis_keys import Keys  # noqa: E402
 from tests.integration.worker_harness import (  # noqa: E402
     Deployment,
     end_offsets,
@@ -144,7 +145,7 @@ def run_one(label: str, binary: str, bootstrap: str, redis_url: str, workdir: Pa
         rss_kb = int(Path(f"/proc/{proc.pid}/status").read_text().split("VmRSS:")[1].split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:  # noqa: S310
             metrics = resp.read().decode()
-        keys = list(r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000))
+        keys = list(r.scan_iter(match=Keys(d.namespace).pattern(), count=1000))
         hour_keys = [k for k in keys if b":h:" in k]
         biggest = max((int(r.hlen(k)) for k in hour_keys), default=0)
         grown = int(r.info("memory")["used_memory"]) - mem0
@@ -169,7 +170,7 @@ def run_one(label: str, binary: str, bootstrap: str, redis_url: str, workdir: Pa
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-        keys = list(r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000))
+        keys = list(r.scan_iter(match=Keys(d.namespace).pattern(), count=1000))
         if keys:
             r.delete(*keys)
         admin.delete_topics(list(names.values()))

@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 import redis
 
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits
@@ -142,7 +143,7 @@ def main() -> None:
             cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
             sets = state = 0
             members = 0
-            for key in r.scan_iter(match="ds:{bench|*", count=1000):
+            for key in r.scan_iter(match=Keys("bench").pattern(), count=1000):
                 use = int(r.memory_usage(key, samples=0) or 0)
                 if b":ls:" in key:
                     sets += use

@@ -20,6 +20,7 @@ from pathlib import Path
 import redis
 
 from stream.adapters.kafka_tools import create_topics, produce
+from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
 from stream.synth import SyntheticStream
 
@@ -90,7 +91,7 @@ baselines = ["previous"]
         rate = events / dt
         print(f"replay, {workers} process(es): {dt:.1f} s  {rate:,.0f} events/s", end="")
         print(f"  ({rate / workers:,.0f} per process)")
-        for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+        for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
             r.delete(k)
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import redis
 
 from stream.adapters.kafka_tools import create_topics, produce
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.settings import load_settings
@@ -136,7 +137,7 @@ reference = {{ source = "redis", name = "training" }}
         dt = time.perf_counter() - t
         rates.setdefault(name, []).append(events / dt)
         print(f"replay ({name}, 1 process): {dt:.1f} s  {events / dt:,.0f} events/s", flush=True)
-        for k in r.scan_iter(match=f"ds:{{{out}|*", count=1000):
+        for k in r.scan_iter(match=Keys(out).pattern(), count=1000):
             r.delete(k)
     if profile:  # one more replay of this checkout under the profiler (not timed)
         out = f"{ns}-profile"
@@ -147,7 +148,7 @@ reference = {{ source = "redis", name = "training" }}
     if "against" in rates:
         this, base = statistics.median(rates["this"]), statistics.median(rates["against"])
         print(f"median {this:,.0f} vs {base:,.0f} events/s, ratio: {this / base:.2f}x")
-    for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+    for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
         r.delete(k)
 
 

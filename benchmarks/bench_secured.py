@@ -27,9 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import PARTITIONS, Bench, Run, synthetic, worker_process  # noqa: E402
 
-from stream.adapters.kafka_tools import create_topics, produce, sync_options  # noqa: E402
+from stream.adapters.kafka_tools import create_topics, produce  # noqa: E402
 from stream.localstack import LocalStack  # noqa: E402
 from stream.settings import load_settings  # noqa: E402
+from stream.wiring import kafka_sync  # noqa: E402
 
 
 @dataclass
@@ -43,7 +44,7 @@ class SecuredBench(Bench):
 
 
 def load(b: Bench, env: dict[str, str], records: list[tuple[bytes, int]]) -> None:
-    options = sync_options(load_settings(None, env=env).kafka)
+    options = kafka_sync(load_settings(None, env=env))
     create_topics(options, {b.topic: PARTITIONS, f"{b.topic}-dlq": 1, f"{b.topic}-sealed": 1})
     produce(options, b.topic, records, partitions=PARTITIONS)
 

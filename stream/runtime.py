@@ -20,29 +20,20 @@ from typing import Any, TypeVar
 import faust
 import redis
 from aiokafka.errors import KafkaError
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 
-from stream.adapters.alerts import AlertPublisher
-from stream.adapters.kafka import (
-    BatchConsumer,
-    KafkaDeadLetterSink,
-    KafkaNoticeSink,
-    client_options,
-)
-from stream.adapters.kafka_tools import sync_options
-from stream.adapters.redis_eval import RedisEvaluationStore
-from stream.adapters.redis_store import RedisSketchStore, decode_notice, redis_client
+from stream import wiring
+from stream.adapters.redis_store import decode_notice
 from stream.adapters.redis_windows import RedisWindowStore
-from stream.contract import Limits
-from stream.core.sketch.params import SketchParams
 from stream.pipeline.control import ControlPlane
-from stream.pipeline.dataplane import DataPlane
-from stream.pipeline.evaluate import Evaluator, alert_encoder
+from stream.pipeline.evaluate import Evaluator
 from stream.pipeline.health import Health, LogThrottle
-from stream.pipeline.ingest import IngestLimits
 from stream.pipeline.ports import StaleWriterError
+from stream.runtime_labels import LabelService
 from stream.settings import Settings
+from stream.wiring import SystemClock
 
-__all__ = ["Health", "IngestService", "SystemClock", "build_app"]
+__all__ = ["Health", "IngestService", "build_app"]
 
 log = logging.getLogger("driftstream.worker")
 
@@ -57,18 +48,6 @@ FAUST_THREAD_SHUTDOWN_S = 10.0
 CONTROLLER_WAIT_S = 120.0
 
 
-class SystemClock:
-    """Wall-clock ms: flush pacing, idle detection and live event-time bounds."""
-
-    def now_ms(self) -> int:
-        """Current UTC time in integer milliseconds."""
-        return time.time_ns() // 1_000_000
-
-    def since_ms(self) -> int:
-        """Live, the event-time clock's earliest reading is now too."""
-        return self.now_ms()
-
-
 class IngestService:
     """The batch loop: getmany → data plane; retries outages with backoff, loses nothing."""
 
@@ -77,52 +56,30 @@ class IngestService:
         self.namespace = namespace or settings.redis.namespace
         self.health = Health(timeout_ms=settings.ingest.health_timeout_ms)
         self.throttle = LogThrottle(log)
-        opts = client_options(settings.kafka)
-        self.redis = redis_client(settings.redis)
-        self.store = RedisSketchStore(
-            self.redis,
+        opts = wiring.kafka_aio(settings)
+        self.redis = wiring.connect_redis(settings)
+        self.store = wiring.sketch_store(settings, self.redis, self.namespace)
+        self.dead_letters = wiring.dead_letter_sink(settings, opts)
+        self.notices = wiring.notice_sink(settings, opts)
+        self.plane = wiring.data_plane(
+            settings,
             self.namespace,
-            sealed_retention_ms=settings.evaluate.partition_sketch_retention_ms,
-        )
-        self.dead_letters = KafkaDeadLetterSink(settings.topics.dead_letter, opts)
-        self.notices = KafkaNoticeSink(settings.topics.sealed, opts)
-        ing = settings.ingest
-        self.plane = DataPlane(
-            settings.models,
-            topic=settings.topics.features,
-            namespace=self.namespace,
             store=self.store,
             dead_letters=self.dead_letters,
             notices=self.notices,
-            clock=SystemClock(),
-            limits=Limits.from_settings(ing),
-            allowed_lateness_ms=ing.allowed_lateness_ms,
-            flush_every_events=ing.flush_every_events,
-            flush_interval_ms=ing.flush_interval_ms,
-            idle_partition_timeout_ms=ing.idle_partition_timeout_ms,
-            params=SketchParams(),
             commit=self._commit,
-            # Event time is bounded by the wall clock (ts_in_future), not only by the
-            # producer-set record timestamp.
-            event_clock=SystemClock(),
-            ingest_limits=IngestLimits.from_settings(ing),
         )
-        self.consumer = BatchConsumer(
+        self.consumer = wiring.consumer(
+            settings,
             settings.topics.features,
-            group_id=settings.consumer.group_id,
+            group=settings.consumer.group_id,
             options=opts,
             on_assign=self._assign,
             on_revoke=self._revoke,
-            reset=settings.consumer.auto_offset_reset,
-            max_records=settings.consumer.batch_max_records,
-            fetch_max_bytes=settings.consumer.fetch_max_bytes,
-            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
-            fetch_min_bytes=settings.consumer.fetch_min_bytes,
-            max_partition_fetch_bytes=settings.consumer.max_partition_fetch_bytes,
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None
-        self.labels: Any = None  # a LabelService when a model declares labels
+        self.labels: Any = None  # a LabelService when a model declares labels (web reads it)
         self.lag: dict[int, int] = {}
         self._lag_at_ms = 0
         self._stopping = asyncio.Event()
@@ -172,9 +129,7 @@ class IngestService:
         except (redis.RedisError, KafkaError, StaleWriterError) as exc:
             # Nothing is lost: the next owner resumes from the last stored offsets.
             log.error("flush on revocation failed (%s); the next owner re-reads", exc)
-            for p in parts:
-                self.plane.owned.discard(p)
-                self.plane.states.pop(p, None)
+            self.plane.forget(parts)
 
     async def _start_clients(self) -> bool:
         """Start the producers and the consumer, retrying until Kafka answers or stop()."""
@@ -370,8 +325,6 @@ def _patch_faust_topic_creation() -> None:
     (``NodeNotReadyError`` for node -1): the worker exited instead of starting.
     Retry (bounded) with fresh metadata.
     """
-    from faust.transport.drivers.aiokafka import Transport
-
     original = Transport._really_create_topic  # noqa: SLF001 - no public hook
     if getattr(original, "driftstream_retries", False):
         return
@@ -391,35 +344,11 @@ def _patch_faust_topic_creation() -> None:
     setattr(Transport, "_really_create_topic", _really_create_topic)  # noqa: B010
 
 
-def faust_credentials(kafka: Any) -> Any:
-    """Credentials for faust's own Kafka connections: the same SASL/SSL settings as ours."""
-    ssl_context = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        ssl_context = create_ssl_context(
-            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
-        )
-    if kafka.security_protocol.startswith("SASL"):
-        password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        return faust.SASLCredentials(
-            username=kafka.sasl_username,
-            password=password,
-            mechanism=kafka.sasl_mechanism or "PLAIN",
-            ssl_context=ssl_context,
-        )
-    if ssl_context is not None:
-        return faust.SSLCredentials(ssl_context)
-    return None
-
-
 def _with_health(
     settings: Settings, service: IngestService, windows: RedisWindowStore, evaluator: Evaluator
 ) -> Any:
     """The control plane's window callback: feature evaluation, then model health."""
-    from stream.runtime_labels import health_evaluator  # imports SystemClock
-
-    health = health_evaluator(settings, service.redis, service.namespace, windows)
+    health = wiring.health_evaluator(settings, service.redis, service.namespace, windows)
 
     def on_window(model: str, window: Any) -> object:
         spec = settings.models.model(model)
@@ -436,11 +365,11 @@ def _with_health(
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
     """The faust app of a worker process, with the ingest loop and the web views."""
     from stream.adapters.worker_web import worker_web
-    from stream.web.views import register_views
+    from stream.web.views import register_views  # web imports this module (IngestService)
 
     app = faust.App(
         app_id or f"driftstream-{settings.consumer.group_id}",
-        broker_credentials=faust_credentials(settings.kafka),
+        broker_credentials=wiring.faust_broker_credentials(settings),
         broker=[f"kafka://{h.strip()}" for h in settings.kafka.bootstrap_servers.split(",")],
         web_host=settings.web.host,
         web_port=settings.web.port,
@@ -460,18 +389,15 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     )
     # faust's consumer thread waits up to 60 s (mode's default) for its broker to answer
     # a LeaveGroup on shutdown; with the broker down, SIGTERM must not take that long.
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
     AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
     _patch_faust_topic_creation()
     service = IngestService(settings)
-    windows = RedisWindowStore(
-        service.redis, service.namespace, retention_ms=settings.evaluate.merged_sketch_retention_ms
+    windows = wiring.window_store(settings, service.redis, service.namespace)
+    evaluation = wiring.evaluation(
+        settings, service.redis, service.namespace, windows, warn=log.warning
     )
-    evaluations = RedisEvaluationStore(service.redis, service.namespace, windows)
-    evaluator = Evaluator(evaluations, encode=alert_encoder(settings), warn=log.warning)
-    publisher = AlertPublisher(evaluations, settings.topics.alerts, sync_options(settings.kafka))
-    on_window = _with_health(settings, service, windows, evaluator)
+    publisher = wiring.alert_publisher(settings, evaluation.store)
+    on_window = _with_health(settings, service, windows, evaluation.evaluator)
     control = ControlPlane(
         settings.models,
         service.namespace,
@@ -486,11 +412,8 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     async def _ingest() -> None:
         await service.run()
 
-    from stream.runtime_labels import LabelService, labels_wanted  # imports SystemClock
-
-    if labels_wanted(settings):
-        service.labels = LabelService(settings, service.redis, service.namespace)
-        label_service = service.labels
+    if wiring.labels_wanted(settings):
+        label_service = service.labels = LabelService(settings, service.redis, service.namespace)
 
         @app.task  # type: ignore[untyped-decorator]
         async def _labels() -> None:

@@ -1,10 +1,11 @@
 """The worker's label consumer: the labels topic, in batches, exactly once.
 
 Started by :func:`stream.runtime.build_app` only when a model declares a
-``labels`` table. It is its own group member (group ``<consumer.group_id>.labels``)
-on ``topics.labels``; the state protocol is the label plane's
-(stream.pipeline.labelplane). Any Redis error or fencing is recovered like a
-crash: forget memory, claim again, seek to the stored offsets.
+``labels`` table (its adapters come from :mod:`stream.wiring`). It is its own
+group member (group ``<consumer.group_id>.labels``) on ``topics.labels``; the
+state protocol is the label plane's (stream.pipeline.labelplane). Any Redis error
+or fencing is recovered like a crash: forget memory, claim again, seek to the
+stored offsets.
 """
 
 from __future__ import annotations
@@ -17,19 +18,11 @@ from typing import Any
 import redis
 from aiokafka.errors import KafkaError
 
-from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, client_options
-from stream.adapters.redis_health import RedisHealthStore
-from stream.adapters.redis_labels import RedisLabelStore
-from stream.adapters.redis_windows import RedisWindowStore
-from stream.contract import Limits
-from stream.pipeline.evaluate import alert_encoder
-from stream.pipeline.health_eval import HealthEvaluator
-from stream.pipeline.labelplane import LabelPlane
+from stream import wiring
 from stream.pipeline.ports import StaleWriterError
-from stream.runtime import SystemClock
 from stream.settings import Settings
 
-__all__ = ["LabelService", "health_evaluator", "labels_wanted"]
+__all__ = ["LabelService"]
 
 log = logging.getLogger("driftstream.labels")
 
@@ -38,49 +31,24 @@ RETRY_MAX_S = 10.0
 STOP_STEP_S = 8.0
 
 
-def labels_wanted(settings: Settings) -> bool:
-    """Whether any model declares labels (else the labels topic is not consumed)."""
-    return any(spec.labels is not None for spec in settings.models.specs())
-
-
-def health_evaluator(
-    settings: Settings, client: redis.Redis, namespace: str, windows: RedisWindowStore
-) -> HealthEvaluator | None:
-    """The model-health evaluator of a worker, when a model declares labels."""
-    if not labels_wanted(settings):
-        return None
-    store = RedisHealthStore(client, namespace, windows, RedisLabelStore(client, namespace))
-    return HealthEvaluator(store, alert_encoder(settings))
-
-
 class LabelService:
     """Consumes ``topics.labels`` into the label plane until :meth:`stop`."""
 
     def __init__(self, settings: Settings, client: redis.Redis, namespace: str) -> None:
-        opts = client_options(settings.kafka)
-        ing = settings.ingest
-        self.store = RedisLabelStore(client, namespace)
-        self.dead_letters = KafkaDeadLetterSink(settings.topics.dead_letter, opts)
-        self.plane = LabelPlane(
-            settings.models,
-            topic=settings.topics.labels,
-            store=self.store,
-            dead_letters=self.dead_letters,
-            clock=SystemClock(),
-            limits=Limits.from_settings(ing),
-            flush_every_events=ing.flush_every_events,
-            flush_interval_ms=ing.flush_interval_ms,
-            commit=self._commit,
+        opts = wiring.kafka_aio(settings)
+        self.store = wiring.label_store(client, namespace)
+        self.dead_letters = wiring.dead_letter_sink(settings, opts)
+        self.plane = wiring.label_plane(
+            settings, store=self.store, dead_letters=self.dead_letters, commit=self._commit
         )
-        self.consumer = BatchConsumer(
+        self.consumer = wiring.consumer(
+            settings,
             settings.topics.labels,
-            group_id=f"{settings.consumer.group_id}.labels",
+            group=f"{settings.consumer.group_id}.labels",
             options=opts,
             on_assign=self._assign,
             on_revoke=self._revoke,
-            reset=settings.consumer.auto_offset_reset,
-            max_records=settings.consumer.batch_max_records,
-            fetch_max_wait_ms=settings.consumer.fetch_max_wait_ms,
+            sized=False,
         )
         self._stopping = asyncio.Event()
         self._needs_reclaim = False

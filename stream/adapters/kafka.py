@@ -20,46 +20,18 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
-from stream.adapters.kafka_auth import verify_credentials
 from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
 __all__ = [
     "BatchConsumer",
     "KafkaDeadLetterSink",
     "KafkaNoticeSink",
-    "client_options",
 ]
 
 log = logging.getLogger(__name__)
 
 AssignFn = Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]]
 RevokeFn = Callable[[Sequence[int]], Awaitable[None]]
-
-
-def client_options(kafka: Any) -> dict[str, Any]:
-    """Keyword arguments for aiokafka clients from the ``kafka`` settings (security too).
-
-    A secured configuration is checked first (:func:`.kafka_auth.verify_credentials`):
-    wrong credentials raise one clear ``KafkaAuthError`` here, not a bootstrap timeout.
-    """
-    verify_credentials(kafka)
-    opts: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers,
-        "client_id": kafka.client_id,
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        opts["sasl_mechanism"] = kafka.sasl_mechanism
-        opts["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        opts["ssl_context"] = create_ssl_context(
-            cafile=kafka.ssl_cafile, certfile=kafka.ssl_certfile, keyfile=kafka.ssl_keyfile
-        )
-    return opts
 
 
 def columns(partition: int, msgs: Sequence[Any]) -> RecordBatch:
@@ -211,7 +183,10 @@ ACK_TIMEOUT_S = 5.0
 
 
 class _Producer:
-    def __init__(self, options: Mapping[str, Any]) -> None:
+    """An idempotent aiokafka producer of one topic, started on first use."""
+
+    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
+        self.topic = topic
         self._options = dict(options)
         self._producer: AIOKafkaProducer = None
         self._started = False
@@ -229,12 +204,12 @@ class _Producer:
             await self._producer.stop()
             self._started = False
 
-    async def _send_all(self, items: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
+    async def _send_all(self, items: Sequence[tuple[bytes | None, bytes, Any]]) -> None:
         # No timeout here: a cancelled wait would re-send records the producer still
         # delivers (duplicates). The worker's health watch reports a silent broker.
         futures = [
-            await self._producer.send(topic, value=value, key=key, headers=headers)
-            for topic, key, value, headers in items
+            await self._producer.send(self.topic, value=value, key=key, headers=headers)
+            for key, value, headers in items
         ]
         await asyncio.gather(*futures)
 
@@ -242,16 +217,11 @@ class _Producer:
 class KafkaDeadLetterSink(_Producer):
     """Dead letters: the original bytes as the value, the reason in headers."""
 
-    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self.topic = topic
-
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         """Send and wait for every acknowledgement."""
         await self._send_all(
             [
                 (
-                    self.topic,
                     f"{d.topic}:{d.partition}:{d.offset}".encode(),
                     d.raw,
                     [
@@ -271,12 +241,6 @@ class KafkaDeadLetterSink(_Producer):
 class KafkaNoticeSink(_Producer):
     """Seal notices on the internal topic, keyed by model (one evaluator per model)."""
 
-    def __init__(self, topic: str, options: Mapping[str, Any]) -> None:
-        super().__init__(options)
-        self.topic = topic
-
     async def publish(self, notices: Sequence[SealNotice]) -> None:
         """Publish and wait for every acknowledgement."""
-        await self._send_all(
-            [(self.topic, n.model.encode(), orjson.dumps(asdict(n)), None) for n in notices]
-        )
+        await self._send_all([(n.model.encode(), orjson.dumps(asdict(n)), None) for n in notices])

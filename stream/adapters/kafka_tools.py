@@ -9,13 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.helpers import create_ssl_context
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from stream.adapters.kafka_auth import verify_credentials
-
-__all__ = ["async_options", "create_topics", "produce", "retention_ms", "sync_options"]
+__all__ = ["async_options", "create_topics", "produce", "retention_ms"]
 
 # Batches of 512 KiB (~1,500 events of 330 B) stay well under the broker's default
 # message.max.bytes (1 MiB); 1 MiB ones loaded no faster, 256 KiB ones slower.
@@ -24,33 +23,6 @@ LINGER_MS = 50
 CHECK_EVERY = 1000
 STICKY_RECORDS = 1000
 MAX_PENDING_ACKS = 256
-
-
-def sync_options(kafka: Any) -> dict[str, Any]:
-    """kafka-python keyword arguments from the ``kafka`` settings section.
-
-    A secured configuration is checked first (:func:`.kafka_auth.verify_credentials`):
-    wrong credentials raise one clear ``KafkaAuthError`` here, not a bootstrap timeout.
-    """
-    verify_credentials(kafka)
-    opts: dict[str, Any] = {
-        "bootstrap_servers": kafka.bootstrap_servers.split(","),
-        "client_id": kafka.client_id,
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism:
-        opts["sasl_mechanism"] = kafka.sasl_mechanism
-        opts["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            opts["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    for ours, theirs in (
-        ("ssl_cafile", "ssl_cafile"),
-        ("ssl_certfile", "ssl_certfile"),
-        ("ssl_keyfile", "ssl_keyfile"),
-    ):
-        if getattr(kafka, ours):
-            opts[theirs] = getattr(kafka, ours)
-    return opts
 
 
 def create_topics(
@@ -79,9 +51,6 @@ def create_topics(
 
 def retention_ms(options: Mapping[str, Any], topic: str) -> int | None:
     """The topic's effective ``retention.ms`` (-1: unlimited); None when it cannot be read."""
-    from kafka.admin import ConfigResource, ConfigResourceType
-    from kafka.errors import KafkaError
-
     admin = KafkaAdminClient(**options)
     try:
         resource = ConfigResource(ConfigResourceType.TOPIC, topic, {"retention.ms": None})
@@ -112,7 +81,7 @@ def produce(
     reproducible); without, whole batches go round-robin over the topic's
     partitions (as Kafka's sticky partitioner does with keyless records).
 
-    ``options`` are kafka-python keyword arguments (:func:`sync_options`). Records are
+    ``options`` are kafka-python keyword arguments (:func:`stream.wiring.kafka_python`). Records are
     framed into whole batches (aiokafka ``create_batch``/``send_batch``): per record,
     only a C-level append runs, which makes loading ~20x faster than ``send`` per
     record (docs/benchmarks.md, "Ingest"). Safe to call with an event loop running.
@@ -132,8 +101,6 @@ def async_options(options: Mapping[str, Any]) -> dict[str, Any]:
     opts = dict(options)
     files = {k: opts.pop(k, None) for k in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")}
     if any(files.values()):
-        from aiokafka.helpers import create_ssl_context
-
         opts["ssl_context"] = create_ssl_context(
             cafile=files["ssl_cafile"],
             certfile=files["ssl_certfile"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -16,7 +16,21 @@ from prometheus_client.registry import Collector
 from stream.core.window import iso_ms
 from stream.pipeline.ports import IngestStats
 
-__all__ = ["IngestCollector", "render"]
+__all__ = ["IngestCollector", "labelled", "render"]
+
+
+def labelled(
+    family: type[CounterMetricFamily | GaugeMetricFamily],
+    name: str,
+    doc: str,
+    label: str,
+    samples: Iterable[tuple[str, float]],
+) -> Metric:
+    """A metric family with one label: one sample per ``(label value, number)``."""
+    metric = family(name, doc, labels=[label])
+    for value, n in samples:
+        metric.add_metric([value], n)
+    return metric
 
 
 class IngestCollector(Collector):
@@ -39,30 +53,33 @@ class IngestCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield every driftstream metric family."""
         s = self._stats()
-        events = CounterMetricFamily(
-            "driftstream_events", "Feature events by outcome.", labels=["outcome"]
+        outcomes = {
+            "consumed": s.consumed,
+            "accepted": s.accepted,
+            "unknown_model": s.unknown_model,
+            "late": s.late,
+        }
+        yield labelled(
+            CounterMetricFamily,
+            "driftstream_events",
+            "Feature events by outcome.",
+            "outcome",
+            outcomes.items(),
         )
-        events.add_metric(["consumed"], s.consumed)
-        events.add_metric(["accepted"], s.accepted)
-        events.add_metric(["unknown_model"], s.unknown_model)
-        events.add_metric(["late"], s.late)
-        yield events
-        rejected = CounterMetricFamily(
+        yield labelled(
+            CounterMetricFamily,
             "driftstream_events_rejected",
             "Events sent to the dead-letter topic.",
-            labels=["reason"],
+            "reason",
+            sorted(s.rejected.items()),
         )
-        for reason, n in sorted(s.rejected.items()):
-            rejected.add_metric([reason], n)
-        yield rejected
-        late = CounterMetricFamily(
+        yield labelled(
+            CounterMetricFamily,
             "driftstream_late_events",
             "Events for hours already sealed: counted, not in any sketch.",
-            labels=["model"],
+            "model",
+            sorted(s.late_by_model.items()),
         )
-        for model, n in sorted(s.late_by_model.items()):
-            late.add_metric([model], n)
-        yield late
         if self._late_hours is not None:
             by_hour = GaugeMetricFamily(
                 "driftstream_late_events_by_hour",
@@ -108,18 +125,20 @@ class IngestCollector(Collector):
         )
         hist.add_metric([], buckets, sum_value=h.total)
         yield hist
-        lag = GaugeMetricFamily(
-            "driftstream_consumer_lag", "Records behind the partition end.", labels=["partition"]
+        yield labelled(
+            GaugeMetricFamily,
+            "driftstream_consumer_lag",
+            "Records behind the partition end.",
+            "partition",
+            [(str(p), n) for p, n in sorted(self._lag().items())],
         )
-        for p, n in sorted(self._lag().items()):
-            lag.add_metric([str(p)], n)
-        yield lag
-        errors = CounterMetricFamily(
-            "driftstream_backend_errors", "Redis/Kafka errors seen.", labels=["backend"]
+        yield labelled(
+            CounterMetricFamily,
+            "driftstream_backend_errors",
+            "Redis/Kafka errors seen.",
+            "backend",
+            sorted(self._health().items()),
         )
-        for backend, n in sorted(self._health().items()):
-            errors.add_metric([backend], n)
-        yield errors
 
 
 def render(collector: Collector, *more: Collector) -> bytes:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from stream.adapters.prometheus import labelled
 from stream.pipeline.ports import LabelStats
 
 __all__ = ["LabelCollector"]
@@ -21,22 +22,19 @@ class LabelCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         """Yield the label metric families."""
         s = self._stats()
-        labels = CounterMetricFamily(
+        yield labelled(
+            CounterMetricFamily,
             "driftstream_labels",
             "Label events by outcome (applied, duplicate, label_too_late, consumed, "
             "unknown_model).",
-            labels=["outcome"],
+            "outcome",
+            [("consumed", s.consumed), ("unknown_model", s.unknown_model)]
+            + sorted(s.outcomes.items()),
         )
-        labels.add_metric(["consumed"], s.consumed)
-        labels.add_metric(["unknown_model"], s.unknown_model)
-        for outcome, n in sorted(s.outcomes.items()):
-            labels.add_metric([outcome], n)
-        yield labels
-        rejected = CounterMetricFamily(
+        yield labelled(
+            CounterMetricFamily,
             "driftstream_labels_rejected",
             "Label events sent to the dead-letter topic.",
-            labels=["reason"],
+            "reason",
+            sorted(s.rejected.items()),
         )
-        for reason, n in sorted(s.rejected.items()):
-            rejected.add_metric([reason], n)
-        yield rejected

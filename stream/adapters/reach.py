@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from stream.adapters.redis_client import redis_client
 from stream.errors import DriftstreamError
 
 __all__ = [
@@ -70,8 +71,6 @@ def check_kafka(kafka: Any) -> None:
 
 def check_redis(cfg: Any) -> None:
     """Raise :class:`BackendUnavailable` unless Redis at ``cfg.url`` answers PING."""
-    from stream.adapters.redis_store import redis_client
-
     client = redis_client(cfg)
     try:
         client.ping()

@@ -56,6 +56,14 @@ class Keys:
         """HASH: rolled-up sketches of a model window (one field per feature)."""
         return f"{self._m(model)}:w:{scale}:{start_ms}"
 
+    def model_windows(self, model: str, scale: str) -> str:
+        """Glob matching every rolled-up window of a model at one scale.
+
+        >>> Keys("live").model_windows("fraud-v3", "hour")
+        'ds:{live|fraud-v3}:w:hour:*'
+        """
+        return f"{self._m(model)}:w:{scale}:*"
+
     def model_partitions(self, model: str) -> str:
         """SET: partitions that have ingest state for the model (added on claim)."""
         return f"{self._m(model)}:partitions"

@@ -12,22 +12,27 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from stream.catalog import ModelSpec
+from stream.commands.options import number
+from stream.commands.run import model_of, settings_from
 from stream.core.window import DAY_MS, HOUR_MS, iso_ms
 from stream.errors import DriftstreamError
+from stream.settings import AlertsSettings
 
 if TYPE_CHECKING:
     from stream.adapters.tables import Table
-    from stream.catalog import ModelSpec
     from stream.pipeline.offline import CheckRun, Folded, Mode
     from stream.pipeline.tabular import Chunk
 
 __all__ = ["check"]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_ERROR = 2
 INFERRED_MODEL = "check"
@@ -37,21 +42,25 @@ class CheckError(DriftstreamError):
     """Nothing to judge: an empty file, every row rejected, no window large enough."""
 
 
+def _table(flag: str, dest: str, what: str) -> Callable[[F], F]:
+    """A required table path option (``--reference``, ``--current``)."""
+    return click.option(
+        flag,
+        dest,
+        required=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"{what}: .csv, .jsonl or .parquet.",
+    )
+
+
+def _columns(flag: str, help_: str) -> Callable[[F], F]:
+    """A repeatable column-name option (``--numeric``, ``--categorical``, ``--ignore``)."""
+    return click.option(flag, flag.lstrip("-"), multiple=True, metavar="COLUMN", help=help_)
+
+
 @click.command()
-@click.option(
-    "--reference",
-    "ref_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Reference table (training data): .csv, .jsonl or .parquet.",
-)
-@click.option(
-    "--current",
-    "cur_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Current table (the batch to judge): .csv, .jsonl or .parquet.",
-)
+@_table("--reference", "ref_path", "Reference table (training data)")
+@_table("--current", "cur_path", "Current table (the batch to judge)")
 @click.option(
     "--model", "model_name", metavar="NAME", help="Use this configured model's features and rules."
 )
@@ -71,31 +80,13 @@ class CheckError(DriftstreamError):
     help="Judge hour windows, day windows, or the whole current set as one "
     "(default: hours and days with a time column, else all).",
 )
-@click.option(
-    "--numeric",
-    "numeric",
-    multiple=True,
-    metavar="COLUMN",
-    help="Treat COLUMN as numeric (repeatable).",
-)
-@click.option(
-    "--categorical",
-    "categorical",
-    multiple=True,
-    metavar="COLUMN",
-    help="Treat COLUMN as categorical (repeatable).",
-)
-@click.option(
-    "--ignore",
-    "ignore",
-    multiple=True,
-    metavar="COLUMN",
-    help="Leave COLUMN out (repeatable), e.g. ids.",
-)
-@click.option(
+@_columns("--numeric", "Treat COLUMN as numeric (repeatable).")
+@_columns("--categorical", "Treat COLUMN as categorical (repeatable).")
+@_columns("--ignore", "Leave COLUMN out (repeatable), e.g. ids.")
+@number(
     "--min-rows",
-    type=click.IntRange(1),
-    help="Windows with fewer rows are not judged (default: alerts.min_window_events, 100).",
+    click.IntRange(1),
+    "Windows with fewer rows are not judged (default: alerts.min_window_events, 100).",
 )
 @click.option(
     "--html",
@@ -380,9 +371,6 @@ def _dashboard_base(ctx: click.Context) -> str:
     The offline check serves no dashboard, but its alerts are the live ones (same schema, same
     ids), so their links point where the deployment's dashboard would be.
     """
-    from stream.commands.run import settings_from
-    from stream.settings import AlertsSettings
-
     if ctx.find_root().obj.get("config") is None:
         return AlertsSettings().dashboard_base_url
     return settings_from(ctx).alerts.dashboard_base_url
@@ -401,8 +389,6 @@ def _model(
     chunk_rows: int,
 ) -> tuple[ModelSpec, list[dict[str, Any]], dict[str, str], str]:
     """The model spec: the configured one, or one inferred from the reference's first rows."""
-    from stream.catalog import ModelSpec
-    from stream.commands.run import model_of, settings_from
     from stream.pipeline.tabular import infer_kinds
 
     if model_name is not None and infer:

@@ -14,7 +14,9 @@ from typing import Any
 
 import click
 
+from stream.commands.ops_status import when
 from stream.commands.run import reachable, settings_from
+from stream.commands.tailing import follow, tail_options
 
 __all__ = ["Letter", "ReasonStats", "dead_letter", "safe_bytes"]
 
@@ -71,8 +73,6 @@ class Letter:
 
     def line(self) -> str:
         """``reason  topic/partition@offset  detail  | raw bytes``."""
-        from stream.commands.ops_status import when
-
         ts = when(self.timestamp_ms) if self.timestamp_ms >= 0 else "-"
         return f"{ts}  {self.reason}  {self.source}  {self.detail}  | {safe_bytes(self.raw)}"
 
@@ -113,8 +113,6 @@ class ReasonStats:
 
     def lines(self, topic: str) -> list[str]:
         """A readable summary: total, span, then one line per reason with a sample."""
-        from stream.commands.ops_status import when
-
         if not self.total:
             return [f"{topic}: no dead letter (every record read so far met the contract)"]
         out = [
@@ -138,24 +136,9 @@ def _topic_option(f: Any) -> Any:
 
 
 @dead_letter.command("tail")
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained letter.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per letter.")
-@click.option("--max", "max_n", type=click.IntRange(min=1), help="Stop after N letters.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after S seconds without a new letter (default: follow until Ctrl-C).",
-)
-@_topic_option
+@tail_options("letter", "One JSON object per letter.", "topics.dead_letter")
 @click.pass_context
-def tail_cmd(
-    ctx: click.Context,
-    from_beginning: bool,
-    as_json: bool,
-    max_n: int | None,
-    timeout: float | None,
-    topic: str | None,
-) -> None:
+def tail_cmd(ctx: click.Context, /, as_json: bool, topic: str | None, **reading: Any) -> None:
     r"""Follow rejected records: time, reason, source, detail, original bytes.
 
     One line each: record time, reason, source topic/partition@offset, the detail,
@@ -166,30 +149,15 @@ def tail_cmd(
       driftstream dead-letter tail --from-beginning --timeout 5
       driftstream dead-letter tail --json --max 10 | jq .reason
     """
-    from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
-
     settings = settings_from(ctx)
     reachable(settings, kafka=True)
-    name = topic or settings.topics.dead_letter
-    where = "the oldest retained letter" if from_beginning else "now"
-    records = tail(
-        sync_options(settings.kafka),
-        name,
-        from_beginning=from_beginning,
-        idle_timeout_s=timeout,
-        on_ready=lambda: click.echo(f"reading {name} from {where} (Ctrl-C to stop)", err=True),
-    )
-    shown = 0
-    try:
-        for rec in records:
-            letter = Letter.of(rec.headers, rec.value, f"{name}/{rec.partition}@{rec.offset}")
-            click.echo(json.dumps(letter.to_json()) if as_json else letter.line())
-            shown += 1
-            if max_n is not None and shown >= max_n:
-                break
-    finally:
-        records.close()
+
+    def show(rec: Any, where: str) -> bool:
+        letter = Letter.of(rec.headers, rec.value, where)
+        click.echo(json.dumps(letter.to_json()) if as_json else letter.line())
+        return True
+
+    follow(settings, topic or settings.topics.dead_letter, noun="letter", show=show, **reading)
 
 
 @dead_letter.command("stats")
@@ -210,14 +178,14 @@ def stats_cmd(ctx: click.Context, timeout: float, as_json: bool, topic: str | No
     Example:
       driftstream dead-letter stats
     """
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
 
     settings = settings_from(ctx)
     reachable(settings, kafka=True)
     name = topic or settings.topics.dead_letter
     stats = ReasonStats()
-    records = tail(sync_options(settings.kafka), name, from_beginning=True, idle_timeout_s=timeout)
+    records = tail(wiring.kafka_sync(settings), name, from_beginning=True, idle_timeout_s=timeout)
     try:
         for rec in records:
             stats.add(Letter.of(rec.headers, rec.value, f"{name}/{rec.partition}@{rec.offset}"))

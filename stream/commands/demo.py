@@ -12,16 +12,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+from stream.adapters.redis_keys import Keys
 from stream.core.window import HOUR_MS, iso_ms
+from stream.localstack import LocalStack
+from stream.settings import load_settings
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = ["demo"]
 
@@ -91,12 +99,9 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     published (triggered after the onset, resolved after the recovery), and
     the dashboard URL. Your own data: see README.md, "From your own data".
     """
-    from stream.adapters.kafka_tools import create_topics, produce, sync_options
-    from stream.adapters.redis_refs import RedisReferences
-    from stream.adapters.redis_store import redis_client
-    from stream.localstack import LocalStack
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
+    from stream.adapters.kafka_tools import create_topics, produce
     from stream.pipeline.reference import ReferenceBuilder, calibration_of
-    from stream.settings import load_settings
     from stream.synth import Drift, SyntheticStream
 
     say = _say
@@ -112,11 +117,11 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     say("2/5 topics")
     t = settings.topics
     create_topics(
-        sync_options(settings.kafka),
+        wiring.kafka_sync(settings),
         {t.features: t.partitions, t.dead_letter: 1, t.sealed: 1, t.alerts: 1},
     )
-    r = redis_client(settings.redis)
-    for key in r.scan_iter(match="ds:{demo|*", count=1000):
+    r = wiring.connect_redis(settings)
+    for key in r.scan_iter(match=Keys(settings.redis.namespace).pattern(), count=1000):
         r.delete(key)  # a fresh demo each time
 
     say("3/5 reference: a week of drift-free events")
@@ -126,9 +131,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     builder.add_synthetic(ref_gen, 7 * 24 * 300)
     ref = builder.build()
     say("    calibrating thresholds from the reference's hours")
-    RedisReferences(r, settings.redis.namespace).save(
-        ref, calibration_of(ref, spec, events_per_hour)
-    )
+    wiring.references(settings, r).save(ref, calibration_of(ref, spec, events_per_hour))
 
     drift_at = START_MS + 30 * HOUR_MS
     drift_end = drift_at + 6 * HOUR_MS
@@ -145,7 +148,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     )
     total = hours * events_per_hour
     sent = produce(
-        sync_options(settings.kafka), t.features, gen.records(total), partitions=t.partitions
+        wiring.kafka_sync(settings), t.features, gen.records(total), partitions=t.partitions
     )
     say(f"    sent {sent:,} events")
 
@@ -159,8 +162,10 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
             stderr=subprocess.STDOUT,
         )
     try:
-        _watch(r, settings.redis.namespace, hours, worker, log)
-        _alerts(sync_options(settings.kafka), t.alerts)
+        _watch(
+            r, Keys(settings.redis.namespace).model_windows(spec.name, "hour"), hours, worker, log
+        )
+        _alerts(wiring.kafka_sync(settings), t.alerts)
     finally:
         if not keep:
             worker.send_signal(signal.SIGTERM)
@@ -170,9 +175,7 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
 
 def _alerts(options: dict[str, object], topic: str) -> None:
     """Print the alerts the worker published (the pager's view)."""
-    import json
-
-    from kafka import KafkaConsumer
+    from kafka import KafkaConsumer  # kept out of --help
 
     consumer = KafkaConsumer(
         topic, auto_offset_reset="earliest", consumer_timeout_ms=15_000, **options
@@ -193,20 +196,18 @@ def _say(text: str) -> None:
 
 
 def _watch(
-    r: object, namespace: str, hours: int, worker: subprocess.Popen[bytes], log: Path
+    r: redis.Redis, hour_windows: str, hours: int, worker: subprocess.Popen[bytes], log: Path
 ) -> None:
-    import redis as redis_lib
+    """Print each rolled-up hour (keys matching the glob ``hour_windows``) as it appears."""
+    from stream.core.sketch import NumericSketch  # numpy: kept out of --help
 
-    from stream.core.sketch import NumericSketch
-
-    assert isinstance(r, redis_lib.Redis)  # noqa: S101 - narrows the lazy import
     shown: set[int] = set()
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if worker.poll() is not None:
             msg = f"the worker exited with {worker.returncode}; see {log}"
             raise click.ClickException(msg)
-        for key in sorted(r.scan_iter(match=f"ds:{{{namespace}|fraud-v3}}:w:hour:*")):
+        for key in sorted(r.scan_iter(match=hour_windows)):
             start = int(key.decode().rsplit(":", 1)[1])
             if start in shown:
                 continue

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from stream.errors import DriftstreamError
+from stream.settings import describe
 
 __all__ = ["END", "START", "config_reference", "reference_block", "reference_table", "splice"]
 
@@ -34,8 +35,6 @@ def reference_table() -> str:
     >>> print(reference_table().splitlines()[0])
     | key | type | default | environment variable | description |
     """
-    from stream.settings import describe
-
     lines = [
         "| key | type | default | environment variable | description |",
         "|---|---|---|---|---|",

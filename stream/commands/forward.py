@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from stream.commands.options import number
 from stream.commands.run import reachable, settings_from
 from stream.errors import ConfigError
 
@@ -38,12 +39,11 @@ def _delivery_options(url_default: str | None) -> Callable[[F], F]:
         click.option(
             "--namespace", help="Redis namespace of the delivery log [default: redis.namespace]."
         ),
-        click.option(
+        number(
             "--dedupe-ttl-hours",
-            type=click.IntRange(1),
-            default=DEDUPE_TTL_HOURS,
-            show_default=True,
-            help="How long delivered alert ids are remembered.",
+            click.IntRange(1),
+            "How long delivered alert ids are remembered.",
+            DEDUPE_TTL_HOURS,
         ),
         click.option(
             "--start",
@@ -52,34 +52,24 @@ def _delivery_options(url_default: str | None) -> Callable[[F], F]:
             show_default=True,
             help="Where a group without committed offsets begins.",
         ),
-        click.option(
-            "--timeout", type=click.FloatRange(0.1), default=10.0, show_default=True, help="HTTP s."
-        ),
-        click.option(
+        number("--timeout", click.FloatRange(0.1), "HTTP s.", 10.0),
+        number(
             "--backoff-initial",
-            type=click.FloatRange(0.0),
-            default=0.5,
-            show_default=True,
-            help="First retry delay (s); doubles per attempt, jittered.",
+            click.FloatRange(0.0),
+            "First retry delay (s); doubles per attempt, jittered.",
+            0.5,
         ),
-        click.option(
-            "--backoff-max",
-            type=click.FloatRange(0.0),
-            default=60.0,
-            show_default=True,
-            help="Retry delay cap (s).",
-        ),
+        number("--backoff-max", click.FloatRange(0.0), "Retry delay cap (s).", 60.0),
         click.option(
             "--dead-letter-topic",
             help="Park payloads refused as invalid (HTTP 400/413/422) here instead of "
             "retrying them forever.",
         ),
-        click.option(
+        number(
             "--reject-attempts",
-            type=click.IntRange(1),
-            default=3,
-            show_default=True,
-            help="Attempts before a refused payload is dead-lettered.",
+            click.IntRange(1),
+            "Attempts before a refused payload is dead-lettered.",
+            3,
         ),
     ]
 
@@ -199,16 +189,8 @@ def _run(
     *,
     secrets: tuple[str, ...] = (),
 ) -> None:
-    from stream.adapters.forward import (
-        HttpPoster,
-        KafkaAlertSource,
-        KafkaRejectSink,
-        RedisDeliveryLog,
-        safe_url,
-    )
-    from stream.adapters.kafka_tools import sync_options
-    from stream.adapters.redis_keys import Keys
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
+    from stream.adapters.forward import HttpPoster, safe_url
     from stream.pipeline.forward import Backoff, Forwarder
 
     settings = settings_from(ctx)
@@ -225,17 +207,14 @@ def _run(
             signal.signal(sig, lambda *_: stop.set())
 
     reachable(settings, kafka=True, redis=True)
-    kafka = sync_options(settings.kafka)
-    client = redis_client(settings.redis)
-    source = KafkaAlertSource(topic, group_id=group, options=kafka, reset=opts["start"])
+    client = wiring.connect_redis(settings)
+    source = wiring.alert_source(settings, topic, group, opts["start"])
     dead = opts["dead_letter_topic"]
-    rejects = KafkaRejectSink(dead, topic, kafka) if dead else None
+    rejects = wiring.reject_sink(settings, dead, topic) if dead else None
     forwarder = Forwarder(
         source=source,
         poster=poster,
-        delivery_log=RedisDeliveryLog(
-            client, Keys(namespace), group, opts["dedupe_ttl_hours"] * 3600
-        ),
+        delivery_log=wiring.delivery_log(client, namespace, group, opts["dedupe_ttl_hours"]),
         render=render,
         backoff=Backoff(opts["backoff_initial"], opts["backoff_max"]),
         rejects=rejects,

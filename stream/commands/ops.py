@@ -17,6 +17,8 @@ import click
 from stream.catalog import FileReference, RedisReference
 from stream.commands.docs import config_reference
 from stream.commands.run import model_of, settings_from
+from stream.commands.tailing import follow, tail_options
+from stream.commands.timeargs import utc
 from stream.errors import ConfigError, DriftstreamError
 from stream.settings import CONFIG_ENV, Settings, env_names, load_settings
 
@@ -253,10 +255,10 @@ def status(
 def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
     import redis
 
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.redis_replay import load_replay_range
-    from stream.adapters.redis_store import redis_client
 
-    client = redis_client(settings.redis)
+    client = wiring.connect_redis(settings)
     try:
         return load_replay_range(client, namespace)
     except redis.RedisError:
@@ -267,8 +269,6 @@ def _replay_range(settings: Settings, namespace: str) -> ReplayRange | None:
 
 def _replay_progress(report: dict[str, Any], rr: ReplayRange) -> dict[str, Any]:
     """The ``kafka`` block of a replay namespace: records of the range not yet replayed."""
-    from stream.commands.timeargs import utc
-
     done: dict[int, int] = {}
     for m in report["models"]:
         for p in m["partitions"]:
@@ -302,24 +302,9 @@ def alerts_group() -> None:
 
 
 @alerts_group.command("tail")
-@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained alert.")
-@click.option("--json", "as_json", is_flag=True, help="Raw alert JSON, one per line.")
-@click.option("--max", "max_n", type=click.IntRange(min=1), help="Stop after N alerts.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after S seconds without a new alert (default: follow until Ctrl-C).",
-)
-@click.option("--topic", help="Topic to read (default: topics.alerts).")
+@tail_options("alert", "Raw alert JSON, one per line.", "topics.alerts")
 @click.pass_context
-def alerts_tail(
-    ctx: click.Context,
-    from_beginning: bool,
-    as_json: bool,
-    max_n: int | None,
-    timeout: float | None,
-    topic: str | None,
-) -> None:
+def alerts_tail(ctx: click.Context, /, as_json: bool, topic: str | None, **reading: Any) -> None:
     r"""Follow the alerts topic: one line per alert, or its raw JSON with --json.
 
     Reads without a consumer group: nothing is committed, pagers are not disturbed.
@@ -329,34 +314,20 @@ def alerts_tail(
       driftstream alerts tail
       driftstream alerts tail --from-beginning --json --timeout 5 > alerts.jsonl
     """
-    from stream.adapters.kafka_ops import tail
-    from stream.adapters.kafka_tools import sync_options
     from stream.commands.ops_status import alert_line
 
     settings = settings_from(ctx)
-    name = topic or settings.topics.alerts
-    shown = 0
-    where = "the oldest retained alert" if from_beginning else "now"
-    records = tail(
-        sync_options(settings.kafka),
-        name,
-        from_beginning=from_beginning,
-        idle_timeout_s=timeout,
-        on_ready=lambda: click.echo(f"reading {name} from {where} (Ctrl-C to stop)", err=True),
-    )
-    try:
-        for rec in records:
-            raw = rec.value or b""
-            if as_json:
-                try:
-                    click.echo(json.dumps(json.loads(raw), sort_keys=True, ensure_ascii=False))
-                except ValueError:
-                    click.echo(f"skipped {name}/{rec.partition}@{rec.offset}: not JSON", err=True)
-                    continue
-            else:
-                click.echo(alert_line(raw, f"{name}/{rec.partition}@{rec.offset}"))
-            shown += 1
-            if max_n is not None and shown >= max_n:
-                break
-    finally:
-        records.close()
+
+    def show(rec: Any, where: str) -> bool:
+        raw = rec.value or b""
+        if not as_json:
+            click.echo(alert_line(raw, where))
+            return True
+        try:
+            click.echo(json.dumps(json.loads(raw), sort_keys=True, ensure_ascii=False))
+        except ValueError:
+            click.echo(f"skipped {where}: not JSON", err=True)
+            return False
+        return True
+
+    follow(settings, topic or settings.topics.alerts, noun="alert", show=show, **reading)

@@ -38,8 +38,8 @@ def gather(
     Redis is required (its error is raised); a Kafka problem is reported in the
     ``kafka.error`` field and returned, so the Redis part is still shown.
     """
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_ops import KafkaUnavailable, group_lag
-    from stream.adapters.kafka_tools import sync_options
     from stream.adapters.redis_status import read_states
 
     topic, group = settings.topics.features, settings.consumer.group_id
@@ -47,7 +47,7 @@ def gather(
     kafka: dict[str, Any] = {"topic": topic, "group": group, "error": None}
     end: dict[int, int] = {}
     try:
-        lag = group_lag(sync_options(settings.kafka), topic, group)
+        lag = group_lag(wiring.kafka_sync(settings), topic, group)
         end = dict(lag.end)
         kafka["partitions"] = {
             str(p): {"end": lag.end[p], "committed": lag.committed.get(p), "lag": lag.lag(p)}

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stream.commands.options import number
 from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range
@@ -52,10 +53,10 @@ def reference() -> None:
 @click.option(
     "--version", "version", help="Version label stored with it (default: reference.version)."
 )
-@click.option(
+@number(
     "--live-events-per-hour",
-    type=click.IntRange(1),
-    help="Expected live events per hour (calibrates thresholds at that window size).",
+    click.IntRange(1),
+    "Expected live events per hour (calibrates thresholds at that window size).",
 )
 @click.option(
     "--allow-null-columns",
@@ -89,8 +90,7 @@ def build(
       driftstream reference build --model fraud-v3 --topic features \
           --from 2026-01-01 --to 2026-01-08 --name last-good-week
     """
-    from stream.adapters.redis_refs import RedisReferences
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.catalog import RedisReference
     from stream.pipeline.reference import ReferenceBuilder, calibration_of, null_columns
 
@@ -147,7 +147,7 @@ def build(
     if not quiet:
         click.echo("calibrating thresholds from the reference's hours...", err=True)
     calibration = calibration_of(ref, spec, live_events_per_hour)
-    RedisReferences(redis_client(settings.redis), settings.redis.namespace).save(ref, calibration)
+    wiring.references(settings).save(ref, calibration)
     click.echo(json.dumps(ref.describe(), sort_keys=True))
 
 
@@ -230,10 +230,10 @@ async def _from_topic(
     to_ms: int | None,
     show: _Progress,
 ) -> None:
-    from stream.adapters.kafka import client_options
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_range import plan_range, read_range
 
-    opts = client_options(settings.kafka)
+    opts = wiring.kafka_aio(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     for r in ranges:
         for note in r.notes:
@@ -251,12 +251,11 @@ async def _from_topic(
 @click.pass_context
 def list_(ctx: click.Context, model_name: str | None) -> None:
     """List stored references (one JSON line each)."""
-    from stream.adapters.redis_refs import RedisReferences
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
 
     settings = settings_from(ctx)
     reachable(settings, redis=True)
-    refs = RedisReferences(redis_client(settings.redis), settings.redis.namespace)
+    refs = wiring.references(settings)
     names = [model_name] if model_name else list(settings.models.names)
     for m in names:
         for n in refs.names(m):
@@ -269,14 +268,13 @@ def list_(ctx: click.Context, model_name: str | None) -> None:
 @click.pass_context
 def show(ctx: click.Context, model_name: str, name: str) -> None:
     """Show a reference: provenance and per-column summary."""
-    from stream.adapters.redis_refs import RedisReferences
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.core.sketch import NumericSketch
 
     settings = settings_from(ctx)
     spec = model_of(settings, model_name)
     reachable(settings, redis=True)
-    ref = RedisReferences(redis_client(settings.redis), settings.redis.namespace).load(spec, name)
+    ref = wiring.references(settings).load(spec, name)
     if ref is None:
         msg = f"no reference {name!r} for model {spec.name!r} (see `driftstream reference list`)"
         raise ConfigError(msg)

@@ -15,8 +15,12 @@ from typing import Any
 
 import click
 
+from stream.adapters.redis_keys import Keys
+from stream.catalog import Catalog
+from stream.commands.deadletter import safe_bytes
+from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
-from stream.commands.timeargs import TIME_HELP, time_range
+from stream.commands.timeargs import TIME_HELP, time_range, utc
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
@@ -81,8 +85,6 @@ def replay(
     """
     settings = settings_from(ctx)
     if model_name:
-        from stream.catalog import Catalog
-
         spec = model_of(settings, model_name)
         settings = settings.model_copy(update={"models": Catalog.of(spec)})
     topic = topic or settings.topics.features
@@ -188,8 +190,6 @@ def _spawn(args: Sequence[str], workers: int) -> dict[str, Any]:
 
 def _say_what_was_lost(summary: Mapping[str, Any], settings: Settings) -> None:
     """One line when most records were rejected or none was for a configured model."""
-    from stream.commands.deadletter import safe_bytes
-    from stream.commands.rejections import rejection_line
 
     def shown(name: str) -> str:
         return repr(safe_bytes(name.encode(), 60))
@@ -220,18 +220,16 @@ async def _ingest(
     part: tuple[int, int] | None,
     quiet: bool,
 ) -> dict[str, object]:
-    from stream.adapters.kafka import client_options
+    # The composition root and the pipeline load Kafka, Redis and scipy: kept out of --help.
+    from stream import wiring
     from stream.adapters.kafka_range import PartitionRange, plan_range, read_range
     from stream.adapters.redis_replay import save_replay_range
-    from stream.adapters.redis_store import RedisSketchStore, redis_client
-    from stream.adapters.redis_windows import RedisWindowStore
     from stream.contract import Limits
     from stream.pipeline.ingest import IngestLimits
     from stream.pipeline.ports import RecordBatch
     from stream.pipeline.replay import Progress, RangeClock, ingest_range, part_of
-    from stream.runtime import SystemClock
 
-    opts = client_options(settings.kafka)
+    opts = wiring.kafka_aio(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     if not any(r.size for r in ranges):
         raise DriftstreamError(await _nothing_in_range(opts, topic, from_ms, to_ms))
@@ -243,13 +241,14 @@ async def _ingest(
             click.echo(f"partition {r.partition}: {note}", err=True)
     # The replay's event-time clock is its range end (never the wall clock during the
     # replay): an open-ended range ends where it was planned, now.
-    event_clock = RangeClock(from_ms, to_ms if to_ms is not None else SystemClock().now_ms())
-    client = redis_client(settings.redis)
+    clock = wiring.SystemClock()
+    event_clock = RangeClock(from_ms, to_ms if to_ms is not None else clock.now_ms())
+    client = wiring.connect_redis(settings)
     save_replay_range(
         client, namespace, topic, from_ms, to_ms, {r.partition: (r.start, r.end) for r in ranges}
     )
-    store = RedisSketchStore(client, namespace)
-    windows = RedisWindowStore(client, namespace)
+    store = wiring.sketch_store(settings, client, namespace, live=False)
+    windows = wiring.window_store(settings, client, namespace, live=False)
     by_part = {r.partition: r for r in ranges}
 
     def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, RecordBatch]]:
@@ -275,7 +274,7 @@ async def _ingest(
         batches=batches,
         starts={r.partition: r.start for r in ranges},
         total=sum(r.size for r in ranges),
-        clock=SystemClock(),
+        clock=clock,
         limits=Limits.from_settings(settings.ingest),
         allowed_lateness_ms=settings.ingest.allowed_lateness_ms,
         flush_every_events=max(settings.ingest.flush_every_events, 100_000),
@@ -301,7 +300,6 @@ async def _nothing_in_range(
 ) -> str:
     """Why a range is empty, in one line: the topic's record-time span, what to change."""
     from stream.adapters.kafka_range import record_time_span
-    from stream.commands.timeargs import utc
 
     asked = f"[{'earliest' if from_ms is None else utc(from_ms)}, "
     asked += f"{'end' if to_ms is None else utc(to_ms)})"
@@ -325,32 +323,25 @@ def _finish(
     quiet: bool = False,
 ) -> dict[str, object]:
     """Roll up, evaluate every new window in time order, then hand the alerts out."""
-    from stream.adapters.alerts import AlertPublisher
-    from stream.adapters.kafka_tools import sync_options
-    from stream.adapters.redis_eval import RedisEvaluationStore
-    from stream.adapters.redis_store import redis_client
-    from stream.adapters.redis_windows import RedisWindowStore
-    from stream.pipeline.evaluate import Evaluator, alert_encoder
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.pipeline.replay import roll_up_all
 
-    client = redis_client(settings.redis)
-    windows = RedisWindowStore(client, namespace)
+    client = wiring.connect_redis(settings)
+    windows = wiring.window_store(settings, client, namespace, live=False)
     rollup = _PhaseProgress(
         "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
     )
     rolled = roll_up_all(settings.models, windows, on_window=lambda _m, _w: rollup.step())
     rollup.done()
-    evals = RedisEvaluationStore(
-        client, namespace, windows, reference_namespace=settings.redis.namespace
-    )
-    evaluator = Evaluator(evals, encode=alert_encoder(settings, namespace=namespace))
+    evaluation = wiring.evaluation(settings, client, namespace, windows, alert_namespace=namespace)
+    evals = evaluation.store
     alerts: dict[str, int] = {}
     total = sum(len(r.hours) + len(r.days) for r in rolled.values())
     evaluating = _PhaseProgress("evaluating", "window(s)", total, quiet)
     for model, result in rolled.items():
         spec = settings.models.model(model)
         for window in (*result.hours, *result.days):
-            evaluator.evaluate(spec, window)
+            evaluation.evaluator.evaluate(spec, window)
             evaluating.step()
         pending = evals.outbox(model)
         alerts[model] = len(pending)
@@ -358,7 +349,7 @@ def _finish(
             with open(alerts_out, "ab") as fh:  # noqa: PTH123 - a plain append of JSON lines
                 fh.writelines(a + b"\n" for a in pending)
         if alerts_topic and pending:
-            AlertPublisher(evals, alerts_topic, sync_options(settings.kafka)).publish(model)
+            wiring.alert_publisher(settings, evals, alerts_topic).publish(model)
         elif pending:
             evals.ack(model, len(pending))
     evaluating.done()
@@ -418,8 +409,7 @@ def namespace() -> None:
 @click.pass_context
 def clean(ctx: click.Context, name: str, yes: bool) -> None:
     """Delete every key of namespace NAME (refuses the live namespace)."""
-    from stream.adapters.redis_keys import Keys
-    from stream.adapters.redis_store import redis_client
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
 
     settings = settings_from(ctx)
     if name == settings.redis.namespace:
@@ -431,7 +421,7 @@ def clean(ctx: click.Context, name: str, yes: bool) -> None:
             raise click.UsageError(msg)
         click.confirm(f"delete every key of namespace {name!r}?", abort=True)
     reachable(settings, redis=True)
-    client = redis_client(settings.redis)
+    client = wiring.connect_redis(settings)
     deleted = 0
     batch: list[bytes] = []
     for key in client.scan_iter(match=Keys(name).pattern(), count=1000):

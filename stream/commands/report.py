@@ -49,8 +49,8 @@ def report(
       driftstream report --model fraud-v3 --window hour:2026-01-08T13 \
           --namespace replay-1a2b3c4d5e --out replay.html
     """
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.redis_dashboard import RedisDashboard
-    from stream.adapters.redis_store import redis_client
     from stream.core.window import WindowKey
     from stream.web.data import DashboardData, NotFoundError
     from stream.web.report import report_html
@@ -66,7 +66,7 @@ def report(
         raise ConfigError(msg)
     ns = namespace or settings.redis.namespace
     reachable(settings, redis=True)
-    client = redis_client(settings.redis)
+    client = wiring.connect_redis(settings)
     try:
         reader = RedisDashboard(client, ns, reference_namespace=settings.redis.namespace)
         data = DashboardData(reader, settings.models)

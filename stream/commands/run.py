@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -10,6 +12,8 @@ from pathlib import Path
 import click
 
 from stream.catalog import ModelSpec
+from stream.commands.rejections import duration
+from stream.commands.timeargs import utc
 from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
@@ -71,10 +75,6 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
         # faust has stopped every service and closed its loop. A Kafka client thread
         # stuck on an unreachable broker (LeaveGroup) must not keep the process alive
         # past its shutdown: our state is flushed, or re-read by the next owner.
-        import logging
-        import os
-        import sys
-
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
@@ -147,8 +147,9 @@ def produce(
       driftstream produce --synthetic --count 1000000 --rate 50000
       driftstream produce --file history.jsonl
     """
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_tools import produce as send
-    from stream.adapters.kafka_tools import sync_options
+    from stream.adapters.kafka_tools import retention_ms
     from stream.synth import SyntheticStream
 
     settings = settings_from(ctx)
@@ -159,9 +160,7 @@ def produce(
     name = topic or settings.topics.features
     stamps = EventTimes()
     if path is not None and record_time == "event":
-        from stream.adapters.kafka_tools import retention_ms
-
-        retention = retention_ms(sync_options(settings.kafka), name)
+        retention = retention_ms(wiring.kafka_sync(settings), name)
         if retention is not None and retention >= 0:
             stamps.expires_before_ms = time.time_ns() // 1_000_000 - retention
             stamps.retention_ms = retention
@@ -175,7 +174,7 @@ def produce(
         gen = SyntheticStream(spec, start_ms=start_ms, events_per_hour=events_per_hour, seed=seed)
         values = gen.records(count)
     n = send(
-        sync_options(settings.kafka),
+        wiring.kafka_sync(settings),
         name,
         values,
         rate=rate,
@@ -185,8 +184,6 @@ def produce(
     if path is not None:
         click.echo(stamps.describe(record_time), err=True)
     if stamps.expired:
-        from stream.commands.rejections import duration
-
         click.echo(
             f"produce: warning: {stamps.expired:,} event(s) have a ts older than topic "
             f"{name!r}'s retention.ms ({duration(stamps.retention_ms)}): the broker deletes "
@@ -247,8 +244,6 @@ class EventTimes:
 
     def describe(self, record_time: str) -> str:
         """One line: where the record timestamps came from."""
-        from stream.commands.timeargs import utc
-
         if record_time == "send":
             return (
                 "record time: the send time (--record-time send); replay --from/--to select by it"
@@ -296,14 +291,15 @@ def topics() -> None:
 @click.pass_context
 def topics_create(ctx: click.Context, partitions: int | None) -> None:
     """Create the features, labels, alerts, dead-letter and sealed topics (idempotent)."""
-    from stream.adapters.kafka_tools import create_topics, sync_options
+    from stream import wiring  # Kafka, Redis and scipy: kept out of --help
+    from stream.adapters.kafka_tools import create_topics
 
     s = settings_from(ctx)
     reachable(s, kafka=True)
     t = s.topics
     n = partitions or t.partitions
     result = create_topics(
-        sync_options(s.kafka),
+        wiring.kafka_sync(s),
         {t.features: n, t.labels: n, t.alerts: 1, t.dead_letter: 1, t.sealed: 1},
         replication_factor=t.replication_factor,
     )

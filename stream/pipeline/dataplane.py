@@ -177,10 +177,18 @@ class DataPlane:
         """Flush, then forget ``partitions`` (another worker will claim them)."""
         async with self._lock:
             await self._flush_locked()
-            for p in partitions:
-                self.owned.discard(p)
-                for name in self.states.pop(p, {}):
-                    self._last_record_ms.pop((p, name), None)
+            self.forget(partitions)
+
+    def forget(self, partitions: Sequence[int]) -> None:
+        """Drop ``partitions`` from memory without flushing: owned, states, idle clocks.
+
+        For a revocation whose flush failed: nothing is lost, the next owner resumes
+        from the offsets the store holds.
+        """
+        for p in partitions:
+            self.owned.discard(p)
+            for name in self.states.pop(p, {}):
+                self._last_record_ms.pop((p, name), None)
 
     # -- the batch path -------------------------------------------------------------
     async def process(

@@ -15,6 +15,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.cli import main
 from stream.core.alert import alert_schema
@@ -91,13 +92,13 @@ def drift_run(
         )  # fmt: skip
         send(kafka_bootstrap, names["features"], gen.records(18 * PER_HOUR), partitions=3)
         d.start_worker()
-        key = f"ds:{{{d.namespace}|fraud-v3}}:eval:hour"
+        key = Keys(d.namespace).evaluations("fraud-v3", "hour")
         wait_until(lambda: r.zcard(key) >= 16, 180, f"16 evaluated hours\n{d.logs()}")
         wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 60, "an alert")
         yield Run(d, names, onset, _alerts(kafka_bootstrap, names["alerts"]))
     finally:
         d.stop_all()
-        for k in r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000):
+        for k in r.scan_iter(match=Keys(d.namespace).pattern(), count=1000):
             r.delete(k)
         admin.delete_topics(list(names.values()))
         admin.close()

@@ -26,6 +26,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.localstack import LocalStack
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
@@ -249,5 +250,5 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
         chaos.stop_all()
         calm.stop_all()
         for ns in (chaos.namespace, calm.namespace):
-            for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+            for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
                 r.delete(k)

@@ -144,7 +144,7 @@ def run(
         }
     finally:
         d.stop_all()
-        for k in r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000):
+        for k in r.scan_iter(match=Keys(d.namespace).pattern(), count=1000):
             r.delete(k)
         r.close()
         admin.delete_topics(list(names.values()))

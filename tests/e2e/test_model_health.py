@@ -16,6 +16,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.catalog import ModelSpec
 from stream.core.alert import alert_schema
@@ -145,9 +146,12 @@ def run(
 
         wait_until(labels_in, 240, f"labels ingested\n{d.logs()}")
         send(kafka_bootstrap, names["features"], feats, partitions=3)
-        key = f"ds:{{{d.namespace}|health-m}}:health"
+        key = Keys(d.namespace).health_states("health-m")
         wait_until(
-            lambda: r.exists(f"ds:{{{d.namespace}|health-m}}:hd:day:{START_MS + 3 * DAY}") == 1,
+            lambda: (
+                r.exists(Keys(d.namespace).health_decisions("health-m", "day", START_MS + 3 * DAY))
+                == 1
+            ),
             300,
             f"day 3 judged\n{d.logs()}",
         )
@@ -156,7 +160,7 @@ def run(
         yield _alerts(kafka_bootstrap, names["alerts"]), r, d.namespace
     finally:
         d.stop_all()
-        for k in r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000):
+        for k in r.scan_iter(match=Keys(d.namespace).pattern(), count=1000):
             r.delete(k)
         admin.delete_topics(list(names.values()))
         admin.close()
@@ -176,6 +180,8 @@ def test_label_shift_pages_on_its_day_and_nothing_before(
     assert f["name"] == "label:positive_share" and f["p_drift"] >= 0.99
     assert f["ci_low"] <= 0.05 <= f["ci_high"] or abs(f["magnitude"] - 0.05) < 0.015
     # Estimates were judged too, and stayed quiet: the inputs did not move.
-    decided = json.loads(r.get(f"ds:{{{ns}|health-m}}:hd:day:{START_MS + 3 * DAY}") or b"[]")
+    decided = json.loads(
+        r.get(Keys(ns).health_decisions("health-m", "day", START_MS + 3 * DAY)) or b"[]"
+    )
     est = [d for d in decided if d["kind"] == "estimated"]
     assert est and not any(d["breach"] for d in est)

@@ -36,6 +36,7 @@ import redis
 from kafka.admin import KafkaAdminClient
 
 from stream.adapters.kafka_tools import produce
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.catalog import ModelSpec
 from stream.cli import main
@@ -257,7 +258,7 @@ def outcome(
         yield alerts
     finally:
         for ns in (namespace, f"{namespace}-r"):
-            for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+            for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
                 r.delete(k)
         admin.delete_topics([topic])
         admin.close()

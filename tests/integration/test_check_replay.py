@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from stream.adapters.redis_eval import RedisEvaluationStore
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.cli import main
 from stream.core.window import WindowKey
@@ -117,7 +118,7 @@ def test_check_gives_the_decisions_of_produce_and_replay(
         }
     finally:
         main(["namespace", "clean", ns, "--yes"])
-        for k in r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000):
+        for k in r.scan_iter(match=Keys(d.namespace).pattern(), count=1000):
             r.delete(k)
 
     jsonl_doc, csv_doc = docs

@@ -25,6 +25,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from tests.integration.worker_harness import (
     Deployment,
@@ -74,7 +75,7 @@ def deploy(
     finally:
         d.stop_all()
         r = redis.Redis.from_url(redis_url)
-        keys = list(r.scan_iter(match=f"ds:{{{d.namespace}|*", count=1000))
+        keys = list(r.scan_iter(match=Keys(d.namespace).pattern(), count=1000))
         if keys:
             r.delete(*keys)
 
@@ -133,7 +134,7 @@ def _hours(r: redis.Redis, ns: str) -> dict[int, int]:
 
 
 def _late(r: redis.Redis, ns: str) -> int:
-    return sum(int(v) for v in r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:late").values())
+    return sum(int(v) for v in r.hgetall(Keys(ns).partition_late("fraud-v3", 0)).values())
 
 
 def test_a_future_dated_record_does_not_make_on_time_events_late(
@@ -158,7 +159,7 @@ def test_a_future_dated_record_does_not_make_on_time_events_late(
     [letter] = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1)
     assert letter["ds-reason"] == "ts_in_future" and letter["value"] == values[0][0]
     # counted exactly once with the offsets, for `driftstream status`
-    assert r.hget(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part", "rej:ts_in_future") == b"1"
+    assert r.hget(Keys(deploy.namespace).partition("fraud-v3", 0), "rej:ts_in_future") == b"1"
     # the process counter is at least once (a re-claim re-reads); the stored one is exact
     counted = re.search(
         r'driftstream_events_rejected_total\{reason="ts_in_future"\} ([0-9.]+)',
@@ -182,7 +183,7 @@ def test_a_lull_inside_the_hour_does_not_seal_it(deploy: Deployment, redis_url: 
     _finish(deploy, r)
     wait_until(lambda: sum(_hours(r, deploy.namespace).values()) == 520, 30, "520 events stored")
     assert _late(r, deploy.namespace) == 0
-    part = r.hgetall(f"ds:{{{deploy.namespace}|fraud-v3|0}}:part")
+    part = r.hgetall(Keys(deploy.namespace).partition("fraud-v3", 0))
     assert int(part[b"sealed"] or 0) <= ts - ts % HOUR_MS  # the current hour is open
     assert 'driftstream_events_total{outcome="late"} 0.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
 
@@ -293,9 +294,9 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
     assert stored + late + len(letters) == 550, (stored, late, reasons)
     # events older than the clock allows (7 days) never open an hour
     assert reasons.get("ts_out_of_bounds", 0) == 300 - 7 * 24  # 168 h ago is past it too
-    assert r.hget(f"ds:{{{ns}|fraud-v3|0}}:part", "rej:ts_out_of_bounds") == b"132"
+    assert r.hget(Keys(ns).partition("fraud-v3", 0), "rej:ts_out_of_bounds") == b"132"
     assert len(hour_keys) <= 7 * 24 + 2
-    part = r.hgetall(f"ds:{{{ns}|fraud-v3|0}}:part")
+    part = r.hgetall(Keys(ns).partition("fraud-v3", 0))
     assert len([h for h in part[b"open"].split(b",") if h]) <= 48
     # sketches + the joint sketch + events + 100 tracked undeclared keys + the overflow count
     assert biggest <= 7 + 1 + 1 + 100 + 1

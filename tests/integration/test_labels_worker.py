@@ -14,6 +14,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
 from stream.core.performance import merge_all
 from tests.integration.worker_harness import (
@@ -156,7 +157,7 @@ def _finish(d: Deployment, r: redis.Redis, labels_topic: str) -> dict[str, Any]:
 
 
 def _clean(r: redis.Redis, ns: str) -> None:
-    keys = list(r.scan_iter(match=f"ds:{{{ns}|*", count=1000))
+    keys = list(r.scan_iter(match=Keys(ns).pattern(), count=1000))
     if keys:
         r.delete(*keys)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from stream.localstack._proc import free_ports
 
@@ -27,7 +28,10 @@ return tonumber(ARGV[2])
 
 
 def test_multi_exec_pipeline_round_trip(redis_client: redis.Redis, redis_namespace: str) -> None:
-    part, hour = f"ds:{{{redis_namespace}|m|0}}:part", f"ds:{{{redis_namespace}|m|0}}:h:0"
+    part, hour = (
+        Keys(redis_namespace).partition("m", 0),
+        Keys(redis_namespace).partition_hour("m", 0, 0),
+    )
     with redis_client.pipeline(transaction=True) as pipe:
         pipe.hset(hour, mapping={"amount": b"\x01\x02\xff", "events": 3})
         pipe.hset(part, "next_offset", 42)
@@ -38,7 +42,10 @@ def test_multi_exec_pipeline_round_trip(redis_client: redis.Redis, redis_namespa
 
 
 def test_lua_script_by_sha_round_trip(redis_client: redis.Redis, redis_namespace: str) -> None:
-    part, hour = f"ds:{{{redis_namespace}|m|1}}:part", f"ds:{{{redis_namespace}|m|1}}:h:0"
+    part, hour = (
+        Keys(redis_namespace).partition("m", 1),
+        Keys(redis_namespace).partition_hour("m", 1, 0),
+    )
     sha = redis_client.script_load(FLUSH_LUA)
     assert redis_client.script_exists(sha) == [True]
     assert redis_client.evalsha(sha, 2, part, hour, 0, 10, "amount", b"\x00sk") == 10
@@ -104,7 +111,6 @@ def test_dashboard_late_counts_include_events_after_the_rollup(
     redis_client: redis.Redis, redis_namespace: str
 ) -> None:
     from stream.adapters.redis_dashboard import RedisDashboard
-    from stream.adapters.redis_keys import Keys
     from stream.adapters.redis_windows import RedisWindowStore
     from stream.core.window import HOUR_MS, WindowKey
     from stream.pipeline.ports import StoredWindow

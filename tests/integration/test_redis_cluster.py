@@ -188,7 +188,7 @@ def runs(
         for d in deployments.values():
             d.stop_all()
         for r in (cluster, single):
-            for key in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+            for key in r.scan_iter(match=Keys(ns).pattern(), count=1000):
                 r.delete(key)
         cluster.close()
         single.close()
@@ -211,7 +211,7 @@ def test_state_is_spread_over_the_masters_and_no_call_crossed_slots(
     client: ClusterClient = runs["client"]
     ns = runs["ns"]
     nodes = set()
-    for key in client.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+    for key in client.scan_iter(match=Keys(ns).pattern(), count=1000):
         nodes.add(client.get_node_from_key(key).name)
     assert len(nodes) >= 2  # partitions' tags hash to different masters
     logs = runs["d"].logs()
@@ -234,5 +234,5 @@ def test_replay_on_the_cluster_equals_the_live_windows(runs: dict[str, Any]) -> 
     live = {k: v for k, v in _model_keys(client, runs["ns"]).items() if ":w:hour:" in k}
     replayed = {k: v for k, v in _model_keys(client, replay_ns).items() if ":w:hour:" in k}
     assert live and {k: replayed.get(k) for k in live} == live
-    for key in client.scan_iter(match=f"ds:{{{replay_ns}|*", count=1000):
+    for key in client.scan_iter(match=Keys(replay_ns).pattern(), count=1000):
         client.delete(key)

@@ -110,7 +110,7 @@ def state(redis_url: str) -> Iterator[str]:
         _build_state(r, ns)
         yield ns
     finally:
-        for k in r.scan_iter(match=f"ds:{{{ns}|*", count=1000):
+        for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
             r.delete(k)
         r.close()
 

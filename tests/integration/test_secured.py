@@ -27,11 +27,13 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from stream.adapters.kafka_tools import produce, sync_options
+from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_client import RedisPermissionError, redis_client
+from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from stream.settings import load_settings
 from stream.synth import Drift, SyntheticStream
+from stream.wiring import kafka_sync
 from tests.integration.test_replay import windows
 from tests.integration.worker_harness import (
     DRIFTSTREAM,
@@ -115,7 +117,7 @@ def secured_run(
         },
     )
     env = d.env()
-    kafka_opts = sync_options(load_settings(None, env=env).kafka)
+    kafka_opts = kafka_sync(load_settings(None, env=env))
     assert kafka_opts["security_protocol"] == "SASL_SSL"
     admin_r = _admin_redis(secure_stack)
     gen = SyntheticStream(
@@ -156,14 +158,14 @@ def secured_run(
             f"every offset stored\n{d.logs()}",
         )
         wait_until(
-            lambda: admin_r.zcard(f"ds:{{{d.namespace}|fraud-v3}}:eval:hour") >= 8,
+            lambda: admin_r.zcard(Keys(d.namespace).evaluations("fraud-v3", "hour")) >= 8,
             180,
             f"8 evaluated hours\n{d.logs()}",
         )
         wait_until(
             lambda: (
-                not admin_r.llen(f"ds:{{{d.namespace}|fraud-v3}}:alerts:outbox")
-                and bool(admin_r.llen(f"ds:{{{d.namespace}|fraud-v3}}:alerts:history"))
+                not admin_r.llen(Keys(d.namespace).alerts_outbox("fraud-v3"))
+                and bool(admin_r.llen(Keys(d.namespace).alert_history("fraud-v3")))
             ),
             120,
             f"alerts decided and published\n{d.logs()}",
@@ -204,7 +206,7 @@ def secured_run(
             "plain_state": state(plain_r, plain.namespace),
             "workdir": workdir,
         }
-        for k in plain_r.scan_iter(match=f"ds:{{{plain.namespace}|*", count=1000):
+        for k in plain_r.scan_iter(match=Keys(plain.namespace).pattern(), count=1000):
             plain_r.delete(k)
         plain_r.close()
     finally:

@@ -17,6 +17,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
+from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from tests.integration.worker_harness import (
     START_MS,
@@ -134,7 +135,7 @@ def baseline(
 
 
 def _clean(r: redis.Redis, namespace: str) -> None:
-    keys = list(r.scan_iter(match=f"ds:{{{namespace}|*", count=1000))
+    keys = list(r.scan_iter(match=Keys(namespace).pattern(), count=1000))
     if keys:
         r.delete(*keys)
 

@@ -18,6 +18,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from stream.adapters.kafka_tools import produce
+from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
 from stream.synth import Drift, SyntheticStream
 
@@ -190,7 +191,7 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
 def stored_offsets(r: redis.Redis, namespace: str, partitions: int) -> dict[int, int]:
     out = {}
     for p in range(partitions):
-        v = r.hget(f"ds:{{{namespace}|fraud-v3|{p}}}:part", "offset")
+        v = r.hget(Keys(namespace).partition("fraud-v3", p), "offset")
         out[p] = int(v) if v else 0
     return out
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import faust
 
-from stream.runtime import faust_credentials
 from stream.settings import load_settings
+from stream.wiring import faust_broker_credentials
 
 
 def test_sasl_settings_reach_faust() -> None:
@@ -18,7 +18,7 @@ def test_sasl_settings_reach_faust() -> None:
             "DRIFTSTREAM_KAFKA__SASL_PASSWORD": "s3cret",
         },
     )
-    creds = faust_credentials(s.kafka)
+    creds = faust_broker_credentials(s)
     assert isinstance(creds, faust.SASLCredentials)
     assert creds.username == "drift" and creds.password == "s3cret"
     assert creds.ssl_context is not None
@@ -26,8 +26,8 @@ def test_sasl_settings_reach_faust() -> None:
 
 def test_ssl_only_and_plaintext() -> None:
     ssl = load_settings(None, {"DRIFTSTREAM_KAFKA__SECURITY_PROTOCOL": "SSL"})
-    assert isinstance(faust_credentials(ssl.kafka), faust.SSLCredentials)
-    assert faust_credentials(load_settings(None, {}).kafka) is None
+    assert isinstance(faust_broker_credentials(ssl), faust.SSLCredentials)
+    assert faust_broker_credentials(load_settings(None, {})) is None
 
 
 def test_consumer_fetch_settings_reach_aiokafka() -> None:

@@ -403,3 +403,23 @@ def test_any_split_into_batches_and_flushes_stores_the_same_state(
     cuts: list[int], flushes: set[int]
 ) -> None:
     _assert_same_state(_straight(STREAM, cuts, sorted(flushes)), BASE)
+
+
+def test_forget_drops_a_partition_without_flushing_and_a_reclaim_resumes_from_the_store() -> None:
+    # A revocation whose flush failed: the worker forgets the partition (ownership,
+    # state and its idle clock) and the next owner resumes from the stored offset.
+    clock = ManualClock(HOUR + 30 * 60_000)
+    plane, store, _ = _plane(clock)
+    values = [(_event(HOUR + i * 1000), HOUR + i * 1000) for i in range(200)]
+    _feed(plane, values[:100])
+    asyncio.run(plane.flush())  # the store: offset 100
+    _feed(plane, values[100:], 100)  # in memory only
+    plane.forget([0])
+    assert plane.assigned == [] and plane.states == {}
+    assert plane._last_record_ms == {}  # noqa: SLF001 - the idle clock goes too
+    assert store.parts[("m", 0)].next_offset == 100  # forgetting never writes
+    assert plane.late_by_hour() == {}
+    clock.ms += 10 * 60_000  # past the idle timeout: nothing left to seal or flush
+    asyncio.run(plane.tick())
+    assert store.parts[("m", 0)].next_offset == 100
+    assert asyncio.run(plane.assign([0], {0: 0})) == {0: 100}
