@@ -107,9 +107,7 @@ class NativeParse:
             vals, self._spec, self.limits.max_event_bytes, self.limits.max_value_bytes
         )
         parts: list[Part] = []
-        for spec, (num_names, cat_names), out in zip(
-            self._specs, self._names, models, strict=True
-        ):
+        for spec, (num_names, cat_names), out in zip(self._specs, self._names, models, strict=True):
             if out is None:
                 continue
             pos_buf, ts_buf, given_buf, num, cat, ids = out
@@ -122,7 +120,10 @@ class NativeParse:
             cols = Columns(
                 ts,
                 _objects(ids),
-                {k: np.frombuffer(b, dtype=np.float64) for k, b in zip(num_names, num, strict=True)},
+                {
+                    k: np.frombuffer(b, dtype=np.float64)
+                    for k, b in zip(num_names, num, strict=True)
+                },
                 {k: _objects(v) for k, v in zip(cat_names, cat, strict=True)},
                 {},
                 bad,
