@@ -394,14 +394,15 @@ async def inprocess(
                 on_start()
         return seeks
 
-    async def processed(batches: Any) -> None:
-        await process(batches)
+    async def processed(batches: Any, fetched_at: int | None = None) -> Any:
+        rewind = await process(batches, fetched_at)
         if "t1" not in marks and sum(plane.stats.positions.values()) >= b.n:
             await plane.flush()  # the state of the last event is in Redis
             marks["t1"] = now()
             if on_end is not None:
                 on_end()
             svc.stop()
+        return rewind
 
     plane.assign = assigned  # type: ignore[method-assign]
     plane.process = processed  # type: ignore[method-assign]
