@@ -500,6 +500,7 @@ def pure_python_parse() -> Iterator[None]:
 
     saved = _columnar._native  # noqa: SLF001
     _columnar._native = None  # type: ignore[assignment]  # noqa: SLF001
+    _columnar.UNAVAILABLE = "switched off by the benchmark"
     _parser._PARSERS.clear()  # noqa: SLF001
     try:
         yield
