@@ -601,7 +601,7 @@ def redis_bytes(r: redis.Redis, ns: str) -> dict[str, float]:
     for k in keys:
         for f, v in r.hgetall(k).items():
             name = f.decode()
-            if name.startswith("f:"):
+            if name.startswith("f:") and name[2:] in kinds:  # not f:@joint (issue 16)
                 blob[kinds[name[2:]]].append(len(v))
     features = len(kinds)
     return {
