@@ -38,6 +38,7 @@
 #define MAX_ENTRIES 256  /* feature entries per record claimed; more -> unclaimed */
 #define MAX_NUM_TEXT 63  /* longest number literal claimed */
 #define CACHE_SLOTS 64   /* category text cache per categorical column */
+#define PREFETCH 6       /* values fetched ahead (each ~6 cache lines) */
 
 /* ------------------------------------------------------------------ growable buffers */
 
@@ -744,14 +745,9 @@ static PyObject *parse(PyObject *self, PyObject *args) {
         PyObject *v = PyList_GET_ITEM(values, i);
 #if defined(__GNUC__)
         /* the values are scattered over the heap: fetch the next ones' bytes early */
-        if (i + 2 < n) {
-            const char *ahead = (const char *)PyList_GET_ITEM(values, i + 2);
-            __builtin_prefetch(ahead + 16);
-            __builtin_prefetch(ahead + 64);
-            __builtin_prefetch(ahead + 128);
-            __builtin_prefetch(ahead + 192);
-            __builtin_prefetch(ahead + 256);
-            __builtin_prefetch(ahead + 320);
+        if (i + PREFETCH < n) {
+            const char *ahead = (const char *)PyList_GET_ITEM(values, i + PREFETCH);
+            for (int line = 0; line < 6; line++) __builtin_prefetch(ahead + 16 + 64 * line);
         }
 #endif
         int claimed = 0;
