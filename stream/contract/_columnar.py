@@ -27,12 +27,12 @@ from stream.contract._codec import Columns
 from stream.contract._types import Limits
 
 try:
-    from stream.contract import _native
+    import stream.contract._native as _native
 except ImportError as exc:  # pragma: no cover - exercised only on machines without a compiler
     _native = None  # type: ignore[assignment]
     UNAVAILABLE: str | None = (
         f"native parse extension not built ({exc}); using the pure-Python parse "
-        "(~3x slower per event): run `make install` with a C compiler (gcc/cc) to build it"
+        "(parse ~2x slower per event): run `make install` with a C compiler (gcc/cc)"
     )
 else:
     UNAVAILABLE = None
