@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # The C parse extension (native/, built by setup.py) is part of the install: edits to it
 # re-install too.
-NATIVE := setup.py $(wildcard native/*.c)
+NATIVE := setup.py $(wildcard native/*.c native/*.h)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha1sum | cut -c1-12)
 
 .PHONY: install test unit lint demo stack-up stack-down stack-status bench clean

@@ -12,6 +12,7 @@ setup(
         Extension(
             "stream.contract._native",
             sources=["native/fastparse.c"],
+            depends=["native/scan.h"],
             extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
         )
