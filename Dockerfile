@@ -10,8 +10,12 @@
 
 FROM python:3.11-slim AS build
 WORKDIR /src
-# Every dependency ships wheels for CPython 3.11 on manylinux: no compiler needed.
-COPY pyproject.toml README.md ./
+# Every dependency ships wheels for CPython 3.11 on manylinux; the compiler is for the
+# package's own C parse extension (native/fastparse.c), in this build stage only.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py README.md ./
+COPY native ./native
 COPY stream ./stream
 RUN pip install --no-cache-dir --prefix=/install .
 

@@ -5,14 +5,20 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The C parse extension (native/, built by setup.py) is part of the install: edits to it
+# re-install too.
+NATIVE := setup.py $(wildcard native/*.c native/*.h)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha1sum | cut -c1-12)
 
 .PHONY: install test unit lint demo stack-up stack-down stack-status bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/python -c 'import stream.contract._native' 2>/dev/null || echo "make install:" \
+	  "the C parse extension did not build (no C compiler?): the pure-Python parse runs" \
+	  "instead, ~2x slower per event; install gcc and run make install again" >&2
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)
@@ -41,3 +47,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	find stream -name "_native*.so" -delete

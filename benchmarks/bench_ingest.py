@@ -17,7 +17,9 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b1++)    (b1) with aiokafka's C records instead of ConsumerRecord (private API)
   (b3)      DataPlane fed by confluent-kafka, grouped per partition [if installed]
   (b3+)     (b3) with columnar batches                            [if installed]
+  (b1-)     (b1) with the pure-Python parse (the C extension switched off)
   (b2)      a real ``driftstream worker`` subprocess, steady state read from Redis offsets
+  (b2-)     (b2) with the pure-Python parse (the C extension switched off)
   (c)       faust's per-event path: an agent json-decoding each event (subprocess)
   then      flush latency, Redis bytes per feature-hour, CPU per ingest stage, a profile
 
@@ -392,14 +394,15 @@ async def inprocess(
                 on_start()
         return seeks
 
-    async def processed(batches: Any) -> None:
-        await process(batches)
+    async def processed(batches: Any, fetched_at: int | None = None) -> Any:
+        rewind = await process(batches, fetched_at)
         if "t1" not in marks and sum(plane.stats.positions.values()) >= b.n:
             await plane.flush()  # the state of the last event is in Redis
             marks["t1"] = now()
             if on_end is not None:
                 on_end()
             svc.stop()
+        return rewind
 
     plane.assign = assigned  # type: ignore[method-assign]
     plane.process = processed  # type: ignore[method-assign]
@@ -483,8 +486,38 @@ async def inprocess_lean(b: Bench) -> Run:
         return await inprocess(b)
 
 
+# What (b1-)/(b2-) run: the contract parser without the C extension (as on a machine
+# without a C compiler). parse_batch caches parsers per catalog: drop them both ways.
+NO_NATIVE = (
+    "import stream.contract._columnar as c, stream.contract._parser as p; "
+    "c._native = None; c.UNAVAILABLE = 'switched off by the benchmark'; p._PARSERS.clear()"
+)
+
+
+@contextmanager
+def pure_python_parse() -> Iterator[None]:
+    from stream.contract import _columnar, _parser
+
+    saved = _columnar._native  # noqa: SLF001
+    _columnar._native = None  # type: ignore[assignment]  # noqa: SLF001
+    _columnar.UNAVAILABLE = "switched off by the benchmark"
+    _parser._PARSERS.clear()  # noqa: SLF001
+    try:
+        yield
+    finally:
+        _columnar._native = saved  # noqa: SLF001
+        _parser._PARSERS.clear()  # noqa: SLF001
+
+
+async def inprocess_pure(b: Bench) -> Run:
+    with pure_python_parse():
+        return await inprocess(b)
+
+
 # -- (b2) the real worker process ---------------------------------------------------------------
-def worker_process(b: Bench, r: redis.Redis, timeout_s: float) -> tuple[Run, str, str]:
+def worker_process(
+    b: Bench, r: redis.Redis, timeout_s: float, *, native: bool = True
+) -> tuple[Run, str, str]:
     """Start ``driftstream worker``; the steady rate comes from the stored offsets over time.
 
     Offsets change at flushes. Rate = events stored between the first and the last
@@ -496,9 +529,12 @@ def worker_process(b: Bench, r: redis.Redis, timeout_s: float) -> tuple[Run, str
     keys = [f"ds:{{{ns}|fraud-v3|{p}}}:part" for p in range(PARTITIONS)]
     log = (b.workdir / f"{ns}.log").open("wb")
     # cwd: faust writes an <app>-data directory there
-    proc = subprocess.Popen(
-        [DRIFTSTREAM, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=b.workdir
+    cmd = (
+        [DRIFTSTREAM, "worker"]
+        if native
+        else [sys.executable, "-c", f"{NO_NATIVE}; from stream.cli import main; main()", "worker"]
     )
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=b.workdir)
     changes: list[tuple[float, int, float]] = []
     metrics = ""
     try:
@@ -565,7 +601,7 @@ def redis_bytes(r: redis.Redis, ns: str) -> dict[str, float]:
     for k in keys:
         for f, v in r.hgetall(k).items():
             name = f.decode()
-            if name.startswith("f:"):
+            if name.startswith("f:") and name[2:] in kinds:  # not f:@joint (issue 16)
                 blob[kinds[name[2:]]].append(len(v))
     features = len(kinds)
     return {
@@ -733,7 +769,7 @@ def stage_breakdown(b: Bench) -> tuple[Run, dict[str, float]]:
     targets: list[tuple[Any, str, str, bool]] = [
         (Consumer, "getmany", "aiokafka getmany (fetch, ConsumerRecord)", True),
         (kafka_adapter.BatchConsumer, "getmany", "BatchConsumer.getmany (incl. aiokafka)", True),
-        (dataplane, "parse_batch", "parse_batch (msgspec, columns, checks)", False),
+        (dataplane, "parse_batch", "parse_batch (C columns, msgspec rest, checks)", False),
         (PartitionIngest, "apply", "PartitionIngest.apply (sketch updates)", False),
         (dataplane.DataPlane, "_flush_locked", "flush (serialize + Redis Lua + commit)", True),
     ]
@@ -838,6 +874,7 @@ def main() -> None:
         measures += [
             (B0, lambda: dataplane_only(b)),
             (B1, lambda: inprocess(b)),
+            ("(b1-) (b1), pure-Python parse", lambda: inprocess_pure(b)),
             ("(b1++) (b1), no aiokafka ConsumerRecord", lambda: inprocess_lean(b)),
         ]
         if ck is not None:
@@ -849,6 +886,9 @@ def main() -> None:
         print("  (b2) driftstream worker subprocess ...", flush=True)
         worker, metrics, worker_ns = worker_process(b, r, timeout_s=60 + b.n / 5_000)
         rows["(b2) driftstream worker process"] = (worker, [worker.rate])
+        print("  (b2-) the same worker, pure-Python parse ...", flush=True)
+        pure, _, _ = worker_process(b, r, timeout_s=60 + b.n / 5_000, native=False)
+        rows["(b2-) (b2), pure-Python parse"] = (pure, [pure.rate])
         print("  (c) faust agent ...", flush=True)
         faust = faust_agent(
             b, min(args.faust_events, b.n), timeout_s=60 + args.faust_events / 2_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Final
@@ -10,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.catalog import Catalog, ModelSpec
+from stream.contract import _columnar
 from stream.contract._codec import Columns, ModelCodec, build_codec, build_decoder, extract
 from stream.contract._record import Accepted, Rejected, check_record
 from stream.contract._types import (
@@ -37,23 +39,41 @@ MAX_LEARNED_TOP_LEVEL: Final = 16
 
 
 _Groups = dict[type[Any], tuple[list[int], list[Any]]]
+_log = logging.getLogger(__name__)
+_WARNED: list[bool] = []
 
 
 class ContractParser:
     """Parses batches against a catalog; reusable, and fast after the first batch.
 
-    The parser caches typed decoders and learns undeclared keys it meets so that their
-    events stay on the fast path; this changes speed only, never results (both paths are
-    property-tested to agree).
+    The fast path has two stages: the C extension (:mod:`stream.contract._columnar`)
+    claims the plainly valid records, the msgspec typed decode takes the rest; whatever
+    neither can prove valid goes to the per-record reference. The parser caches typed
+    decoders and learns undeclared keys it meets so that their events stay on the msgspec
+    path. All of this changes speed only, never results (property-tested to agree with the
+    record path, with and without the extension).
 
     Args:
         catalog: The registered models.
         limits: Contract bounds (``Limits.from_settings(settings.ingest)``).
+        native: Use the C extension: None when it is built (one warning line per process
+            when it is not), True to require it, False never.
+
+    Raises:
+        RuntimeError: ``native=True`` and the extension is not built.
     """
 
-    def __init__(self, catalog: Catalog, limits: Limits | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, limits: Limits | None = None, *, native: bool | None = None
+    ) -> None:
         self.catalog = catalog
         self.limits = limits or Limits()
+        self._native: _columnar.NativeParse | None = None
+        if native or (native is None and _columnar.available()):
+            self._native = _columnar.NativeParse(catalog, self.limits)
+        elif native is None and not _WARNED:
+            _WARNED.append(True)
+            _log.warning("%s", _columnar.UNAVAILABLE)
         self._learned_features: dict[str, list[str]] = {m: [] for m in catalog.names}
         self._learned_top: dict[str, list[str]] = {m: [] for m in catalog.names}
         self._codecs: dict[type[Any], ModelCodec] = {}
@@ -168,13 +188,37 @@ class ContractParser:
         values: Sequence[bytes | None],
         rts: npt.NDArray[np.int64],
         clock: tuple[int | None, int | None],
-    ) -> tuple[list[tuple[ModelCodec, npt.NDArray[np.int64], Columns]], list[int]]:
+    ) -> tuple[list[_columnar.Part], list[int]]:
+        parts: list[_columnar.Part] = []
+        slow: list[int] = []
+        if self._native is None:
+            return self._typed(values, rts, clock, None, parts, slow)
+        claimed, unclaimed = self._native.parse(values, rts, clock[1], clock[0])
+        for name, pos, cols in claimed:
+            if cols.bad.any():
+                slow.extend(pos[cols.bad].tolist())
+            parts.append((name, pos, cols))
+        if len(unclaimed):
+            rest = [values[i] for i in unclaimed.tolist()]
+            return self._typed(rest, rts[unclaimed], clock, unclaimed, parts, slow)
+        slow.sort()
+        return parts, slow
+
+    def _typed(
+        self,
+        values: Sequence[bytes | None],
+        rts: npt.NDArray[np.int64],
+        clock: tuple[int | None, int | None],
+        where: npt.NDArray[np.int64] | None,
+        parts: list[_columnar.Part],
+        slow: list[int],
+    ) -> tuple[list[_columnar.Part], list[int]]:
+        """The msgspec stage over ``values`` (at batch positions ``where``; None: all)."""
         try:
             longest: int | None = max(map(len, values), default=0)  # type: ignore[arg-type]
         except TypeError:  # a tombstone (None): the record path rejects it
             longest = None
-        groups, slow = self._decode(values, longest)
-        parts = []
+        groups, failed = self._decode(values, longest)
         for typ, (idx, events) in groups.items():
             codec = self._codecs[typ]
             # positions ascending and unique: n of them are 0..n-1
@@ -194,8 +238,9 @@ class ContractParser:
                 longest_raw=longest,
             )
             if cols.bad.any():
-                slow.extend(pos[cols.bad].tolist())
-            parts.append((codec, pos, cols))
+                failed.extend(pos[cols.bad].tolist())
+            parts.append((codec.spec.name, pos if where is None else where[pos], cols))
+        slow.extend(failed if where is None else where[failed].tolist())
         slow.sort()
         return parts, slow
 
@@ -241,17 +286,18 @@ class ContractParser:
 
     def _assemble(
         self,
-        parts: list[tuple[ModelCodec, npt.NDArray[np.int64], Columns]],
+        parts: list[_columnar.Part],
         rows: dict[str, list[tuple[int, Accepted]]],
         offs: npt.NDArray[np.int64],
     ) -> tuple[dict[str, ModelBlock], dict[tuple[str, str], int]]:
-        fast_by_model = {codec.spec.name: (pos, cols) for codec, pos, cols in parts}
+        fast_by_model: dict[str, list[tuple[npt.NDArray[np.int64], Columns]]] = {}
+        for name, pos, cols in parts:
+            fast_by_model.setdefault(name, []).append((pos, cols))
         blocks: dict[str, ModelBlock] = {}
         undeclared: Counter[tuple[str, str]] = Counter()
         for spec in self.catalog.specs():
             pieces: list[_Piece] = []
-            if spec.name in fast_by_model:
-                pos, cols = fast_by_model[spec.name]
+            for pos, cols in fast_by_model.get(spec.name, ()):
                 keep = ~cols.bad
                 if keep.any():
                     pieces.append(_piece_from_columns(pos, cols, keep))

@@ -1,0 +1,349 @@
+/*
+ * Scanner, value conversions and ISO-8601 times of native/fastparse.c (one translation
+ * unit: included once, all functions static). The rules are in fastparse.c's header.
+ */
+#ifndef DRIFTSTREAM_SCAN_H
+#define DRIFTSTREAM_SCAN_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_NUM_TEXT 63  /* longest number literal claimed */
+#define CACHE_SLOTS 64   /* category text cache per categorical column */
+
+/* A cached str of some bytes of the batch (valid during one parse call). */
+typedef struct {
+    const char *s;
+    Py_ssize_t n;
+    PyObject *obj; /* strong ref */
+} Slot;
+
+/* ------------------------------------------------------------------ scanning */
+
+enum { V_NONE = 0, V_STR, V_INT, V_FLOAT, V_TRUE, V_FALSE, V_NULL, V_OBJ };
+
+typedef struct {
+    const char *s; /* string: contents without quotes; number: the literal */
+    Py_ssize_t n;
+    int type;
+    int ascii;
+} Val;
+
+static inline const char *skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* p at the opening quote; returns the byte after the closing quote, or NULL (unclaim). */
+static inline const char *scan_string(const char *p, const char *end, Val *v) {
+    const char *s = ++p;
+    int ascii = 1;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"') {
+            v->s = s;
+            v->n = p - s;
+            v->type = V_STR;
+            v->ascii = ascii;
+            return p + 1;
+        }
+        if (c == '\\' || c < 0x20) return NULL;
+        if (c >= 0x80) ascii = 0;
+        p++;
+    }
+    return NULL;
+}
+
+static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+/* JSON number grammar exactly: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static inline const char *scan_number(const char *p, const char *end, Val *v) {
+    const char *s = p;
+    int is_float = 0;
+    if (p < end && *p == '-') p++;
+    if (p >= end) return NULL;
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < end && is_digit(*p)) p++;
+    } else {
+        return NULL;
+    }
+    if (p < end && *p == '.') {
+        p++;
+        if (p >= end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+        is_float = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-')) p++;
+        if (p >= end || !is_digit(*p)) return NULL;
+        while (p < end && is_digit(*p)) p++;
+        is_float = 1;
+    }
+    v->s = s;
+    v->n = p - s;
+    v->type = is_float ? V_FLOAT : V_INT;
+    return p;
+}
+
+static inline const char *scan_word(const char *p, const char *end, const char *w,
+                                    Py_ssize_t n, int type, Val *v) {
+    if (end - p < n || memcmp(p, w, (size_t)n) != 0) return NULL;
+    v->s = p;
+    v->n = n;
+    v->type = type;
+    return p + n;
+}
+
+/* One scalar value (no arrays or objects). */
+static inline const char *scan_scalar(const char *p, const char *end, Val *v) {
+    if (p >= end) return NULL;
+    switch (*p) {
+        case '"': return scan_string(p, end, v);
+        case 't': return scan_word(p, end, "true", 4, V_TRUE, v);
+        case 'f': return scan_word(p, end, "false", 5, V_FALSE, v);
+        case 'n': return scan_word(p, end, "null", 4, V_NULL, v);
+        default:
+            if (*p == '-' || is_digit(*p)) return scan_number(p, end, v);
+            return NULL;
+    }
+}
+
+/* ------------------------------------------------------------------ values */
+
+/* Integer literal of at most 18 digits -> int64; 0 when not claimable. */
+static inline int small_int(const Val *v, int64_t *out) {
+    const char *p = v->s, *e = v->s + v->n;
+    int neg = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    if (e - p > 18) return 0;
+    int64_t x = 0;
+    for (; p < e; p++) x = x * 10 + (*p - '0');
+    *out = neg ? -x : x;
+    return 1;
+}
+
+static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* A float literal, correctly rounded; 0 when not claimable (non-finite, subnormal or an
+ * underflow to zero, longer than MAX_NUM_TEXT). */
+static inline int float_value(const Val *v, double *out) {
+    if (v->n > MAX_NUM_TEXT) return 0;
+    const char *p = v->s, *e = v->s + v->n;
+    int neg = 0, nd = 0, frac = 0;
+    int64_t m = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    int started = 0, mantissa_nonzero = 0;
+    for (; p < e && (is_digit(*p) || *p == '.'); p++) {
+        if (*p == '.') {
+            frac = 1;
+            continue;
+        }
+        int d = *p - '0';
+        if (d) mantissa_nonzero = 1;
+        if (frac) frac++;
+        if (!started && d == 0) continue; /* leading zeros carry no significance */
+        started = 1;
+        if (nd < 16) m = m * 10 + d; /* only nd <= 15 takes the exact path */
+        nd++;
+    }
+    int scale = frac ? frac - 1 : 0; /* digits after the point */
+    long exp10 = 0;
+    if (p < e) { /* exponent */
+        p++;
+        int eneg = 0;
+        if (*p == '+' || *p == '-') eneg = *p++ == '-';
+        for (; p < e; p++) {
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
+        }
+        if (eneg) exp10 = -exp10;
+    }
+    double x;
+    long e10 = exp10 - scale;
+    if (!mantissa_nonzero) {
+        x = 0.0;
+    } else if (nd <= 15 && e10 >= -22 && e10 <= 22) {
+        /* Clinger: m < 10^15 < 2^53 and 10^|e10| are exact; one IEEE operation rounds */
+        x = e10 >= 0 ? (double)m * POW10[e10] : (double)m / POW10[-e10];
+    } else {
+        char text[MAX_NUM_TEXT + 1];
+        memcpy(text, v->s, (size_t)v->n);
+        text[v->n] = '\0';
+        char *stop = NULL;
+        x = PyOS_string_to_double(text, &stop, NULL);
+        if (x == -1.0 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (stop != text + v->n) return 0;
+        x = fabs(x);
+    }
+    if (!isfinite(x) || (x != 0.0 && x < DBL_MIN) || (x == 0.0 && mantissa_nonzero)) return 0;
+    *out = neg ? -x : x;
+    return 1;
+}
+
+static int numeric_value(const Val *v, double *out) {
+    int64_t i;
+    switch (v->type) {
+        case V_NONE:
+        case V_NULL: *out = NAN; return 1;
+        case V_INT:
+            if (!small_int(v, &i)) return 0;
+            *out = (double)i;
+            return 1;
+        case V_FLOAT: return float_value(v, out);
+        default: return 0;
+    }
+}
+
+static inline uint32_t fnv(const char *s, Py_ssize_t n) {
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* A new reference to the str of these bytes (cached per column when cache != NULL);
+ * NULL with no error set when not valid UTF-8; NULL with an error on memory failure. */
+static PyObject *text_object(const char *s, Py_ssize_t n, int ascii, Slot *cache) {
+    Slot *slot = NULL;
+    if (cache != NULL && n <= 64) {
+        slot = &cache[fnv(s, n) % CACHE_SLOTS];
+        if (slot->obj != NULL && slot->n == n && memcmp(slot->s, s, (size_t)n) == 0) {
+            Py_INCREF(slot->obj);
+            return slot->obj;
+        }
+    }
+    PyObject *obj;
+    if (ascii) {
+        obj = PyUnicode_New(n, 127);
+        if (obj == NULL) return NULL;
+        memcpy(PyUnicode_DATA(obj), s, (size_t)n);
+    } else {
+        obj = PyUnicode_DecodeUTF8(s, n, "strict");
+        if (obj == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) PyErr_Clear();
+            return NULL;
+        }
+    }
+    if (slot != NULL) {
+        Py_XSETREF(slot->obj, obj);
+        Py_INCREF(obj);
+        slot->s = s;
+        slot->n = n;
+    }
+    return obj;
+}
+
+/* Categorical / id text. Returns a new reference, or NULL: *err says whether an error is
+ * set (memory) or the value is just not claimable. */
+static PyObject *text_value(const Val *v, int allow_bool, Py_ssize_t max_bytes, Slot *cache,
+                            int *err) {
+    *err = 0;
+    PyObject *obj = NULL;
+    switch (v->type) {
+        case V_NONE:
+        case V_NULL: Py_RETURN_NONE;
+        case V_STR:
+            if (v->n > max_bytes) return NULL;
+            obj = text_object(v->s, v->n, v->ascii, cache);
+            break;
+        case V_INT:
+            if (v->n > max_bytes || (v->s[0] == '-' ? v->n - 1 : v->n) > 18) return NULL;
+            if (v->n == 2 && v->s[0] == '-' && v->s[1] == '0') return NULL; /* "-0" -> "0" */
+            obj = text_object(v->s, v->n, 1, cache);
+            break;
+        case V_TRUE:
+            if (!allow_bool || 4 > max_bytes) return NULL;
+            obj = text_object("true", 4, 1, cache);
+            break;
+        case V_FALSE:
+            if (!allow_bool || 5 > max_bytes) return NULL;
+            obj = text_object("false", 5, 1, cache);
+            break;
+        default: return NULL;
+    }
+    if (obj == NULL && PyErr_Occurred()) *err = 1;
+    return obj;
+}
+
+/* ------------------------------------------------------------------ ISO-8601 */
+
+static const int MONTH_DAYS[] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+static inline int dd(const char *s, int i, int64_t *acc) {
+    if (!is_digit(s[i])) return 0;
+    *acc = *acc * 10 + (s[i] - '0');
+    return 1;
+}
+
+/* The shapes and checks of stream/contract/_time.py's _parse_shape, nothing more. */
+static int iso_ms_c(const char *s, Py_ssize_t n, int64_t *out) {
+    int frac, off;
+    switch (n) {
+        case 20: frac = 0; off = 0; break;
+        case 24: frac = 3; off = 0; break;
+        case 27: frac = 6; off = 0; break;
+        case 25: frac = 0; off = 1; break;
+        case 29: frac = 3; off = 1; break;
+        case 32: frac = 6; off = 1; break;
+        default: return 0;
+    }
+    int64_t year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0, milli = 0;
+    if (!(dd(s, 0, &year) && dd(s, 1, &year) && dd(s, 2, &year) && dd(s, 3, &year) &&
+          dd(s, 5, &month) && dd(s, 6, &month) && dd(s, 8, &day) && dd(s, 9, &day) &&
+          dd(s, 11, &hour) && dd(s, 12, &hour) && dd(s, 14, &minute) && dd(s, 15, &minute) &&
+          dd(s, 17, &second) && dd(s, 18, &second)))
+        return 0;
+    if (s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':') return 0;
+    if (frac) {
+        if (s[19] != '.') return 0;
+        for (int i = 20; i < 20 + frac; i++) {
+            int64_t ignore = 0;
+            if (!dd(s, i, i < 23 ? &milli : &ignore)) return 0;
+        }
+    }
+    int tail = 19 + (frac ? frac + 1 : 0);
+    int64_t off_ms = 0;
+    if (off) {
+        int64_t oh = 0, om = 0;
+        char sign = s[tail];
+        if (sign != '+' && sign != '-') return 0;
+        if (!(dd(s, tail + 1, &oh) && dd(s, tail + 2, &oh) && dd(s, tail + 4, &om) &&
+              dd(s, tail + 5, &om)))
+            return 0;
+        if (s[tail + 3] != ':' || oh > 23 || om > 59) return 0;
+        off_ms = (sign == '-' ? -1 : 1) * (oh * 3600000 + om * 60000);
+    } else if (s[tail] != 'Z') {
+        return 0;
+    }
+    int leap = (year % 4 == 0) && ((year % 100 != 0) || (year % 400 == 0));
+    if (year < 1 || month < 1 || month > 12 || day < 1) return 0;
+    if (day > MONTH_DAYS[month] + (month == 2 && leap)) return 0;
+    if (hour > 23 || minute > 59 || second > 59) return 0;
+    /* days from civil (H. Hinnant); year >= 1 so the divisions are floor divisions */
+    int64_t y = year - (month <= 2);
+    int64_t era = y / 400, yoe = y - era * 400;
+    int64_t mp = (month + 9) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + day - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = days * 86400000 + (hour * 3600 + minute * 60 + second) * 1000 + milli - off_ms;
+    return 1;
+}
+
+#endif

@@ -1,0 +1,20 @@
+"""Build of the optional C extension; everything else is in pyproject.toml.
+
+``stream.contract._native`` speeds up the batch parse (native/fastparse.c). It is
+optional: without a C compiler the install still succeeds and the pure-Python parse
+(the reference) runs instead; the worker logs one line saying so.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "stream.contract._native",
+            sources=["native/fastparse.c"],
+            depends=["native/scan.h"],
+            extra_compile_args=["-O2", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        )
+    ]
+)
