@@ -23,6 +23,7 @@ from typing import Any
 
 from stream import __version__
 from stream.core.alert_text import change, signed
+from stream.core.before_after import BeforeAfter
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
 from stream.core.nullspread import finite_or_none, none_to_nan
@@ -31,6 +32,7 @@ from stream.core.window import WindowKey, iso_ms
 __all__ = [
     "HEALTH_SCHEMA_VERSION",
     "SCHEMA_VERSION",
+    "VALUES_SCHEMA_VERSION",
     "Alert",
     "AlertWindow",
     "FeatureDrift",
@@ -44,6 +46,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Version of model-health alerts (``kind`` label / performance): v1 plus ``kind``.
 HEALTH_SCHEMA_VERSION = 2
+#: Feature alerts whose features carry before → after ``values``: v1 plus that field.
+VALUES_SCHEMA_VERSION = 3
 PRODUCER = "driftstream"
 _SUMMARY_MAX = 1024  # PagerDuty's limit on payload.summary
 _AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
@@ -106,9 +110,11 @@ class FeatureDrift:
     dashboard_url: str
     hints: Mapping[str, Any] = field(default_factory=dict)
     """Root-cause hints of the ``joint`` member (pairs, columns); empty for features."""
+    values: BeforeAfter | None = None
+    """The headline quantity before → after (mean, a category's share, null share)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``hints`` only when set: feature entries are unchanged)."""
+        """JSON-able form (``hints`` and ``values`` only when set)."""
         out = {
             "name": self.name,
             "kind": self.kind,
@@ -141,6 +147,8 @@ class FeatureDrift:
         }
         if self.hints:
             out["hints"] = dict(self.hints)
+        if self.values is not None:
+            out["values"] = self.values.to_dict()
         return out
 
     @classmethod
@@ -167,6 +175,7 @@ class FeatureDrift:
             },
             dashboard_url=str(d["dashboard_url"]),
             hints=dict(d.get("hints") or {}),
+            values=BeforeAfter.from_dict(d["values"]) if d.get("values") else None,
         )
 
 
@@ -294,6 +303,7 @@ def _feature(d: Decision, base: str, model: str, window: WindowKey) -> FeatureDr
         # and reasons are in the window's table).
         dashboard_url=dashboard_url(base, model, window, None if d.kind == "joint" else d.feature),
         hints=d.details,
+        values=d.values,
     )
 
 
@@ -353,6 +363,11 @@ def build_alert(
         producer_version: version stamped on the alert (``stream.__version__``).
     """
     top = event.decisions[0].feature if event.decisions else None
+    version = SCHEMA_VERSION
+    if event.kind != "feature":
+        version = HEALTH_SCHEMA_VERSION
+    elif any(d.values is not None for d in event.decisions):
+        version = VALUES_SCHEMA_VERSION
     return Alert(
         alert_id=event.alert_id,
         dedup_key=event.dedup_key,
@@ -371,8 +386,9 @@ def build_alert(
         dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top),
         runbook_url=runbook_url,
         producer_version=producer_version,
-        # Model-health alerts carry their kind: schema v2 (feature alerts stay v1 as before).
-        schema_version=SCHEMA_VERSION if event.kind == "feature" else HEALTH_SCHEMA_VERSION,
+        # Model-health alerts carry their kind: schema v2; feature alerts with before → after
+        # values v3; feature alerts without them stay v1, byte for byte.
+        schema_version=version,
         kind=event.kind,
     )
 
