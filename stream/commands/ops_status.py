@@ -228,17 +228,19 @@ def _partition_table(parts: list[dict[str, Any]]) -> list[str]:
 def alert_line(raw: bytes, where: str) -> str:
     """One line for an alerts-topic value; unparsable values say where they are.
 
-    The window start, status, severity, model, scale/baseline, top features with
-    their effect metric and ratio to the threshold, and the dedup key.
+    The window start, status, severity, model, scale/baseline, what moved in the top
+    features in the alert's own words (``income mean 55,576 → 76,379 (+0.70 sd)``, as
+    in its summary; :func:`stream.core.alert_text.change`), and the dedup key.
     """
     from stream.core.alert import Alert
+    from stream.core.alert_text import change
 
     try:
         a = Alert.from_json(raw)
     except (ValueError, KeyError, TypeError) as exc:
         return f"? {where}: not an alert ({type(exc).__name__}): {raw[:120]!r}"
     feats = [
-        f"{f.name} {f.effect_metric}={f.effect:.3g} ({f.ratio:.1f}x)"
+        f"{f.name} {change(f) or f'{f.effect_metric}={f.effect:.3g}'}"
         for f in a.features[:MAX_FEATURES_SHOWN]
     ]
     if len(a.features) > MAX_FEATURES_SHOWN:
@@ -248,5 +250,5 @@ def alert_line(raw: bytes, where: str) -> str:
     )
     return (
         f"{when(a.window.start_ms)} {status} {a.severity:8} {a.model} "
-        f"{a.window.scale}/{a.baseline}: {', '.join(feats) or '-'}  {a.dedup_key}"
+        f"{a.window.scale}/{a.baseline}: {'; '.join(feats) or '-'}  {a.dedup_key}"
     )
