@@ -47,6 +47,15 @@ class IngestCollector(Collector):
         events.add_metric(["unknown_model"], s.unknown_model)
         events.add_metric(["late"], s.late)
         yield events
+        unknown = CounterMetricFamily(
+            "driftstream_unknown_model_events",
+            "Events naming a model not configured here, by that name (counted, not "
+            "dead-lettered; at most 100 names, the rest as '…').",
+            labels=["model"],
+        )
+        for model, n in sorted(s.unknown_models.items()):
+            unknown.add_metric([model], n)
+        yield unknown
         rejected = CounterMetricFamily(
             "driftstream_events_rejected",
             "Events sent to the dead-letter topic.",
