@@ -174,12 +174,13 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
             open_hours=open_hours,
             late={int(h): int(c) for h, c in sorted(late.items())},
             undeclared_overflow=over,
-            rejected=_counts(f)[0],
-            unknown_models=_counts(f)[1],
+            rejected=rejected,
+            unknown_models=unknown,
         )
-        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, f in zip(
-            parts, heads, lates, opens, overflow, fields, strict=True
-        )
+        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, (
+            rejected,
+            unknown,
+        ) in zip(parts, heads, lates, opens, overflow, map(_counts, fields), strict=True)
     )
     pending_h, pending_d, eval_h, eval_d, alerts, outbox, refs = rows[n:]
     through = complete_through({s.partition: (s.sealed_through_ms, s.idle) for s in states})
