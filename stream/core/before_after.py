@@ -94,7 +94,7 @@ def _fixed(x: float, decimals: int) -> str:
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0.0"
 
 
-def human(x: float, *, decimals: int | None = None) -> str:
+def human(x: float) -> str:
     """A number for people: ``55,576``, ``12.35``, ``0.000123`` (``n/a`` when not finite).
 
     Values of 1 and more keep 4 significant digits but never drop integer digits
@@ -106,8 +106,7 @@ def human(x: float, *, decimals: int | None = None) -> str:
     a = abs(x)
     if a != 0 and (a >= 1e15 or a < 1e-6):
         return f"{x:.3g}"
-    d = decimals if decimals is not None else _decimals(x, _SIG if a >= 1 else 3)
-    return _fixed(x, d)
+    return _fixed(x, _decimals(x, _SIG if a >= 1 else 3))
 
 
 def _pair(a: float, b: float, *, percent: bool = False) -> tuple[str, str]:
