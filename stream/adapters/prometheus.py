@@ -68,6 +68,14 @@ class IngestCollector(Collector):
         )
         yield labelled(
             CounterMetricFamily,
+            "driftstream_unknown_model_events",
+            "Events naming a model not configured here, by that name (counted, not "
+            "dead-lettered; at most 100 names, the rest as '…').",
+            "model",
+            sorted(s.unknown_models.items()),
+        )
+        yield labelled(
+            CounterMetricFamily,
             "driftstream_events_rejected",
             "Events sent to the dead-letter topic.",
             "reason",

@@ -20,6 +20,7 @@ from stream.adapters.redis_store import redis_client
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS
 from stream.errors import DriftstreamError
+from stream.pipeline.ingest import UNKNOWN_MODEL_PREFIX
 from stream.pipeline.rollup import complete_through
 
 __all__ = [
@@ -53,6 +54,21 @@ class PartitionState:
     late: Mapping[int, int] = field(default_factory=dict)
     undeclared_overflow: int = 0
     rejected: Mapping[str, int] = field(default_factory=dict)
+    #: Events naming no configured model, by that name (counted, not dead-lettered).
+    unknown_models: Mapping[str, int] = field(default_factory=dict)
+
+
+def _counts(fields: Mapping[bytes, bytes]) -> tuple[dict[str, int], dict[str, int]]:
+    """The partition's stored ``rej:`` counts: (rejections by reason, unknown models)."""
+    rejected, unknown = {}, {}
+    for name, v in sorted(fields.items()):
+        if name.startswith(b"rej:"):
+            key = name[4:].decode(errors="replace")
+            if key.startswith(UNKNOWN_MODEL_PREFIX):
+                unknown[key[len(UNKNOWN_MODEL_PREFIX) :]] = int(v)
+            else:
+                rejected[key] = int(v)
+    return rejected, unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,15 +174,13 @@ def read_model_state(client: redis.Redis, namespace: str, model: str) -> ModelSt
             open_hours=open_hours,
             late={int(h): int(c) for h, c in sorted(late.items())},
             undeclared_overflow=over,
-            rejected={
-                name[4:].decode(): int(v)
-                for name, v in sorted(f.items())
-                if name.startswith(b"rej:")
-            },
+            rejected=rejected,
+            unknown_models=unknown,
         )
-        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, f in zip(
-            parts, heads, lates, opens, overflow, fields, strict=True
-        )
+        for part, (offset, watermark, sealed, idle, _), late, open_hours, over, (
+            rejected,
+            unknown,
+        ) in zip(parts, heads, lates, opens, overflow, map(_counts, fields), strict=True)
     )
     pending_h, pending_d, eval_h, eval_d, alerts, outbox, refs = rows[n:]
     through = complete_through({s.partition: (s.sealed_through_ms, s.idle) for s in states})

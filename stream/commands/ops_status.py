@@ -14,6 +14,7 @@ __all__ = ["alert_line", "gather", "render", "when"]
 
 MAX_FEATURES_SHOWN = 4
 LATE_HOURS_SHOWN = 6
+UNKNOWN_SHOWN = 10
 
 
 def when(ms: int | None) -> str:
@@ -77,6 +78,7 @@ def gather(
                         "late": {str(h): n for h, n in p.late.items()},
                         "undeclared_overflow": p.undeclared_overflow,
                         "rejected": dict(p.rejected),
+                        "unknown_models": dict(p.unknown_models),
                     }
                     for p in st.partitions
                 ],
@@ -109,7 +111,36 @@ def gather(
                 },
             }
         )
-    return {"namespace": namespace, "kafka": kafka, "models": out}, problem
+    report = {"namespace": namespace, "kafka": kafka, "models": out}
+    return report | {"unknown_models": _unknown_models(out)}, problem
+
+
+def _unknown_models(models: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Events naming no configured model, by name, over every partition read."""
+    total: dict[str, int] = {}
+    for m in models:
+        for p in m["partitions"]:
+            for name, n in p["unknown_models"].items():
+                total[name] = total.get(name, 0) + n
+    return dict(sorted(total.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _unknown_line(unknown: dict[str, int]) -> list[str]:
+    """One line: events naming a model not configured, by name (largest first)."""
+    from stream.pipeline.ingest import UNKNOWN_OTHER
+
+    if not unknown:
+        return ["unknown  0 events name a model not configured here"]
+    names = list(unknown.items())
+    each = ", ".join(
+        f"{'other names' if n == UNKNOWN_OTHER else repr(n)} {c:,}"
+        for n, c in names[:UNKNOWN_SHOWN]
+    )
+    more = f", +{len(names) - UNKNOWN_SHOWN} more" if len(names) > UNKNOWN_SHOWN else ""
+    return [
+        f"unknown  {sum(unknown.values()):,} event(s) name a model not configured here "
+        f"(counted, not dead-lettered; models.<name> to monitor it): {each}{more}"
+    ]
 
 
 def _late_by_hour(parts: Sequence[Any]) -> dict[str, int]:
@@ -165,6 +196,7 @@ def render(report: dict[str, Any]) -> list[str]:
         lines.append(
             f"lag      {k['total_lag']:,} records over {len(parts)} partition(s) ({each}{more})"
         )
+    lines += _unknown_line(report.get("unknown_models") or {})
     for m in report["models"]:
         lines += ["", f"model {m['model']}", *_partition_table(m["partitions"])]
         through = m["complete_through_ms"]
@@ -228,17 +260,19 @@ def _partition_table(parts: list[dict[str, Any]]) -> list[str]:
 def alert_line(raw: bytes, where: str) -> str:
     """One line for an alerts-topic value; unparsable values say where they are.
 
-    The window start, status, severity, model, scale/baseline, top features with
-    their effect metric and ratio to the threshold, and the dedup key.
+    The window start, status, severity, model, scale/baseline, what moved in the top
+    features in the alert's own words (``income mean 55,576 → 76,379 (+0.70 sd)``, as
+    in its summary; :func:`stream.core.alert_text.change`), and the dedup key.
     """
     from stream.core.alert import Alert
+    from stream.core.alert_text import change
 
     try:
         a = Alert.from_json(raw)
     except (ValueError, KeyError, TypeError) as exc:
         return f"? {where}: not an alert ({type(exc).__name__}): {raw[:120]!r}"
     feats = [
-        f"{f.name} {f.effect_metric}={f.effect:.3g} ({f.ratio:.1f}x)"
+        f"{f.name} {change(f) or f'{f.effect_metric}={f.effect:.3g}'}"
         for f in a.features[:MAX_FEATURES_SHOWN]
     ]
     if len(a.features) > MAX_FEATURES_SHOWN:
@@ -248,5 +282,5 @@ def alert_line(raw: bytes, where: str) -> str:
     )
     return (
         f"{when(a.window.start_ms)} {status} {a.severity:8} {a.model} "
-        f"{a.window.scale}/{a.baseline}: {', '.join(feats) or '-'}  {a.dedup_key}"
+        f"{a.window.scale}/{a.baseline}: {'; '.join(feats) or '-'}  {a.dedup_key}"
     )

@@ -23,6 +23,7 @@ from typing import Any
 
 from stream import __version__
 from stream.core.alert_text import change, signed
+from stream.core.before_after import BeforeAfter
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
 from stream.core.nullspread import finite_or_none, none_to_nan
@@ -31,6 +32,7 @@ from stream.core.window import WindowKey, iso_ms
 __all__ = [
     "HEALTH_SCHEMA_VERSION",
     "SCHEMA_VERSION",
+    "VALUES_SCHEMA_VERSION",
     "Alert",
     "AlertWindow",
     "FeatureDrift",
@@ -44,6 +46,8 @@ __all__ = [
 SCHEMA_VERSION = 1
 #: Version of model-health alerts (``kind`` label / performance): v1 plus ``kind``.
 HEALTH_SCHEMA_VERSION = 2
+#: Feature alerts whose features carry before → after ``values``: v1 plus that field.
+VALUES_SCHEMA_VERSION = 3
 PRODUCER = "driftstream"
 _SUMMARY_MAX = 1024  # PagerDuty's limit on payload.summary
 _AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
@@ -116,9 +120,11 @@ class FeatureDrift:
     dashboard_url: str
     hints: Mapping[str, Any] = field(default_factory=dict)
     """Root-cause hints of the ``joint`` member (pairs, columns); empty for features."""
+    values: BeforeAfter | None = None
+    """The headline quantity before → after (mean, a category's share, null share)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``hints`` only when set: feature entries are unchanged)."""
+        """JSON-able form (``hints`` and ``values`` only when set)."""
         out = {
             "name": self.name,
             "kind": self.kind,
@@ -151,6 +157,8 @@ class FeatureDrift:
         }
         if self.hints:
             out["hints"] = dict(self.hints)
+        if self.values is not None:
+            out["values"] = self.values.to_dict()
         return out
 
     @classmethod
@@ -177,6 +185,7 @@ class FeatureDrift:
             },
             dashboard_url=str(d["dashboard_url"]),
             hints=dict(d.get("hints") or {}),
+            values=BeforeAfter.from_dict(d["values"]) if d.get("values") else None,
         )
 
 
@@ -308,6 +317,7 @@ def _feature(
             base, model, window, None if d.kind == "joint" else d.feature, namespace
         ),
         hints=d.details,
+        values=d.values,
     )
 
 
@@ -369,6 +379,11 @@ def build_alert(
         namespace: a replay's namespace, for its dashboard links (None: live).
     """
     top = event.decisions[0].feature if event.decisions else None
+    version = SCHEMA_VERSION
+    if event.kind != "feature":
+        version = HEALTH_SCHEMA_VERSION
+    elif any(d.values is not None for d in event.decisions):
+        version = VALUES_SCHEMA_VERSION
     return Alert(
         alert_id=event.alert_id,
         dedup_key=event.dedup_key,
@@ -388,8 +403,9 @@ def build_alert(
         dashboard_url=dashboard_url(dashboard_base, event.model, event.window, top, namespace),
         runbook_url=runbook_url,
         producer_version=producer_version,
-        # Model-health alerts carry their kind: schema v2 (feature alerts stay v1 as before).
-        schema_version=SCHEMA_VERSION if event.kind == "feature" else HEALTH_SCHEMA_VERSION,
+        # Model-health alerts carry their kind: schema v2; feature alerts with before → after
+        # values v3; feature alerts without them stay v1, byte for byte.
+        schema_version=version,
         kind=event.kind,
     )
 

@@ -45,6 +45,7 @@ from typing import Any, Literal, TypeAlias
 
 from scipy import stats
 
+from stream.core.before_after import BeforeAfter
 from stream.core.calibrate import (
     Calibration,
     FeatureCalibration,
@@ -126,6 +127,8 @@ class Decision:
         cusum_k: CUSUM slack for ``z``: half the practical floor in z units (≥ 0.5).
         decisive: a breach whose evidence alone clears the one-window bound (α₁).
         details: member-specific evidence (the ``joint`` member's pairs and columns).
+        values: the headline quantity before → after (mean, the top mover's share, or
+            the null share; :func:`before_after`); None when not known.
     """
 
     feature: str
@@ -149,9 +152,10 @@ class Decision:
     cusum_k: float = 0.5
     decisive: bool = False
     details: Mapping[str, Any] = field(default_factory=dict)
+    values: BeforeAfter | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (non-finite numbers become null; ``details`` only when set)."""
+        """JSON-able form (non-finite numbers become null; ``details``/``values`` when set)."""
         out = {
             "feature": self.feature,
             "kind": self.kind,
@@ -176,6 +180,8 @@ class Decision:
         }
         if self.details:
             out["details"] = dict(self.details)
+        if self.values is not None:
+            out["values"] = self.values.to_dict()
         return out
 
     @classmethod
@@ -207,6 +213,7 @@ class Decision:
             cusum_k=none_to_nan(d["cusum_k"]),
             decisive=bool(d.get("decisive", False)),  # decisions stored before it existed
             details=dict(d.get("details") or {}),
+            values=BeforeAfter.from_dict(d["values"]) if d.get("values") else None,
         )
 
 
@@ -300,8 +307,11 @@ def _fmt(x: float) -> str:
 
 def _posterior(
     top: _Check, kind: Kind, pair: CategoricalPair | None, share_threshold: float
-) -> tuple[float, float, tuple[float, float], str]:
-    """(p_drift, magnitude, 95% interval, note) for the top metric; analytic."""
+) -> tuple[float, float, tuple[float, float], str, str | None]:
+    """(p_drift, magnitude, 95% interval, note, category) for the top metric; analytic.
+
+    ``category``: the category whose share the note describes (None for the rest).
+    """
     shares = kind == "categorical" and top.name != "null_rate_change"
     if shares and pair is not None and pair.n_ref > 0 and pair.n_win > 0:
         # Beta posteriors of the most-moved category; "drift" = moved past the L∞ threshold.
@@ -316,7 +326,7 @@ def _posterior(
             f"(95% CrI {100 * s.ci_low:+.1f} to {100 * s.ci_high:+.1f}); "
             f"P(|change| > {100 * share_threshold:.1f} points) = {s.p_practical:.3f}"
         )
-        return s.p_practical, s.delta, (s.ci_low, s.ci_high), note
+        return s.p_practical, s.delta, (s.ci_low, s.ci_high), note, label
     m = top.measure
     sd = _NAN
     centre = 0.0
@@ -326,14 +336,14 @@ def _posterior(
     if top.name in ("mean_shift", "null_rate_change") and math.isfinite(m.ci_low):
         sd = (m.ci_high - m.ci_low) / (2 * _Z95)
         p = _normal_posterior(top.effect, top.threshold, sd)
-        return p, top.value, (m.ci_low, m.ci_high), ""
+        return p, top.value, (m.ci_low, m.ci_high), "", None
     if math.isnan(sd) and math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
         sd = (m.ci_high - m.ci_low) / (2 * _Z95)
     mag = top.value - centre
     if not math.isfinite(sd):
-        return (1.0 - top.p if math.isfinite(top.p) else _NAN), mag, (_NAN, _NAN), ""
+        return (1.0 - top.p if math.isfinite(top.p) else _NAN), mag, (_NAN, _NAN), "", None
     p = _normal_posterior(top.effect, top.threshold, sd)
-    return p, mag, (mag - _Z95 * sd, mag + _Z95 * sd), ""
+    return p, mag, (mag - _Z95 * sd, mag + _Z95 * sd), "", None
 
 
 def _normal_posterior(effect: float, threshold: float, sd: float) -> float:
@@ -422,11 +432,12 @@ def decide(
     breach = bool(ranked or breaks)
     linf = next((c.threshold for c in checks if c.name == "linf"), math.nan)
     share_threshold = linf if math.isfinite(linf) else RULES["categorical"][1].floor
-    p_drift, mag, ci, note = _NAN, _NAN, (_NAN, _NAN), ""
+    p_drift, mag, ci, note, category = _NAN, _NAN, (_NAN, _NAN), "", None
     if pool:
-        p_drift, mag, ci, note = _posterior(pool[0], kind, pair, share_threshold)
+        p_drift, mag, ci, note, category = _posterior(pool[0], kind, pair, share_threshold)
     if note and breach:
         reasons.append(note)
+    values = before_after(kind, pool[0].name if pool else "", measures, pair, category)
     if calibration is None:
         reasons.append("uncalibrated: default floors and overrides only")
     if breaks and math.isnan(p_drift):
@@ -435,8 +446,35 @@ def decide(
     return _verdict(
         feature, kind, n_window, pool, tuple(reasons), breach, p_drift, mag, ci,
         critical=bool(breaks), ranked=tuple(c.name for c in ranked), checks=checks, z=z, cusum_k=k,
-        decisive=decisive,
+        decisive=decisive, values=values,
     )  # fmt: skip
+
+
+def before_after(
+    kind: Kind,
+    metric: str,
+    measures: Mapping[str, Measure],
+    pair: CategoricalPair | None,
+    category: str | None,
+) -> BeforeAfter | None:
+    """The headline quantity of a decision whose top metric is ``metric``, before → after.
+
+    The null share for ``null_rate_change``; for a categorical feature the share of
+    ``category`` (the one its share posterior describes) among valid values; otherwise
+    the mean. Means and null shares are the measures' own (``Measure.detail``).
+    """
+    if metric == "null_rate_change" or kind == "numeric":
+        m = measures.get("null_rate_change" if metric == "null_rate_change" else "mean_shift")
+        if m is None or "baseline" not in m.detail or "window" not in m.detail:
+            return None
+        q: Literal["mean", "null_share"] = "null_share" if m.name == "null_rate_change" else "mean"
+        return BeforeAfter.of(q, m.detail["baseline"], m.detail["window"])
+    if pair is None or category not in pair.labels or not (pair.n_ref and pair.n_win):
+        return None
+    i = pair.labels.index(category)
+    return BeforeAfter.of(
+        "share", int(pair.ref[i]) / pair.n_ref, int(pair.win[i]) / pair.n_win, category
+    )
 
 
 def _cusum_input(kind: Kind, checks: list[_Check]) -> tuple[float, float]:
@@ -474,6 +512,7 @@ def _verdict(
     z: float = _NAN,
     cusum_k: float = 0.5,
     decisive: bool = False,
+    values: BeforeAfter | None = None,
 ) -> Decision:
     top = pool[0] if pool else None
     ratio = top.ratio if top is not None else (math.inf if breach else 0.0)
@@ -502,6 +541,7 @@ def _verdict(
         z=z,
         cusum_k=cusum_k,
         decisive=bool(breach and decisive),
+        values=values,
     )
 
 

@@ -255,6 +255,8 @@ class DataPlane:
             next(iter(states.values())).count_rejected(
                 [r.offset for r in batch.rejections], [r.reason for r in batch.rejections]
             )
+        if batch.unknown_models and states:  # the same state counts them, by name
+            next(iter(states.values())).count_unknown_models(last, batch.unknown_models)
         refused: list[int] = []
         for model, state in states.items():
             late_before = sum(state.late.values())

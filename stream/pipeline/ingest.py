@@ -58,7 +58,10 @@ from stream.core.window import (
 from stream.pipeline.ports import JOINT_KEY, FlushWrite, HourWrite, PartitionSnapshot, SealNotice
 
 __all__ = [
+    "MAX_UNKNOWN_NAMES",
     "TOO_MANY_OPEN_HOURS",
+    "UNKNOWN_MODEL_PREFIX",
+    "UNKNOWN_OTHER",
     "IngestLimits",
     "OpenHour",
     "PartitionIngest",
@@ -69,6 +72,13 @@ __all__ = [
 
 #: Dead-letter reason of events that would open more unsealed hours than allowed.
 TOO_MANY_OPEN_HOURS = "too_many_open_hours"
+
+#: Events naming no configured model are counted by name with the rejections of the
+#: partition (``rejected`` key ``unknown_model:<name>``; not dead-lettered): at most
+#: MAX_UNKNOWN_NAMES names per partition, the rest under UNKNOWN_OTHER.
+UNKNOWN_MODEL_PREFIX = "unknown_model:"
+MAX_UNKNOWN_NAMES = 100
+UNKNOWN_OTHER = "…"
 
 
 def joint_zero(spec: ModelSpec) -> JointSketch | None:
@@ -218,6 +228,24 @@ class PartitionIngest:
             if self.next_offset is None or off >= self.next_offset:
                 self.rejected[reason] = self.rejected.get(reason, 0) + 1
                 self._rejected_dirty = True
+
+    def count_unknown_models(self, last_offset: int, counts: Mapping[str, int]) -> None:
+        """Count events naming no configured model, by name, once: call before :meth:`apply`.
+
+        Stored beside the rejections (field ``unknown_model:<name>``, exact like them:
+        a batch wholly below the next offset was counted before). At most
+        :data:`MAX_UNKNOWN_NAMES` names per partition; the rest count as ``…``.
+        """
+        if not counts or (self.next_offset is not None and last_offset < self.next_offset):
+            return
+        names = sum(1 for k in self.rejected if k.startswith(UNKNOWN_MODEL_PREFIX))
+        for name, n in sorted(counts.items()):
+            key = UNKNOWN_MODEL_PREFIX + name
+            if key not in self.rejected and names >= MAX_UNKNOWN_NAMES:
+                key = UNKNOWN_MODEL_PREFIX + UNKNOWN_OTHER
+            names += key not in self.rejected
+            self.rejected[key] = self.rejected.get(key, 0) + n
+            self._rejected_dirty = True
 
     def apply(
         self,

@@ -24,6 +24,8 @@ from stream.cli import cli, main
 from stream.commands.ops import starter_config
 from stream.commands.ops_status import when
 from stream.core.alert import Alert, build_alert
+from stream.core.alert_text import change
+from stream.core.before_after import BeforeAfter
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent, AlertState, LifecycleRules, OpenAlert, step
 from stream.core.window import DAY_MS, HOUR_MS, WindowKey
@@ -101,6 +103,9 @@ def decision(feature: str, ratio: float, kind: str = "numeric") -> Decision:
         n_window=1500,
         ratio=ratio,
         ranked=("mean_shift",),
+        values=BeforeAfter("mean", 55_576.2, 55_576.2 + 8_321.5 * ratio)
+        if kind == "numeric"
+        else BeforeAfter("share", 0.12, 0.12 + 0.04 * ratio, "DE"),
     )
 
 
@@ -635,7 +640,12 @@ def test_alerts_tail_pretty(
         MODEL,
         "hour/reference:",
     ]
-    assert "amount mean_shift=0.25 (2.5x)" in lines[0] and first.dedup_key in lines[0]
+    # The alert's own words (as in its summary), not "amount mean_shift=0.25 (2.5x)".
+    said = "amount mean 55,576 → 76,380 (+0.25 sd); country share of 'DE' 12.0 % → 18.0 % "
+    said += "(+6.0 points)"
+    assert said in lines[0] and first.dedup_key in lines[0], lines[0]
+    assert said in first.summary
+    assert "mean_shift=" not in lines[0]
     assert lines[1].startswith(f"? {topic}/0@1: not an alert")
     assert lines[2].split()[1] == "RESOLVED" and first.dedup_key in lines[2]
     assert f"reading {topic} from the oldest retained alert" in err
@@ -716,7 +726,11 @@ def test_alert_line_of_non_finite_numbers() -> None:
     from stream.commands.ops_status import alert_line
 
     d = json.loads(alerts_json()[0])
-    d["features"][0]["effect"] = None  # non-finite numbers are null in the JSON
+    f = d["features"][0]
+    f["effect"] = f["magnitude"] = None  # non-finite numbers are null in the JSON
+    f["metrics"] = {}
+    del f["values"]
     line = click.unstyle(alert_line(json.dumps(d).encode(), "t/0@0"))
     assert line.startswith(f"{when(d['window']['start_ms'])} TRIGGERED")
-    assert "amount mean_shift=nan" in line
+    assert "amount mean: no spread to compare;" in line
+    assert change(Alert.from_dict(d).features[0]) == "mean: no spread to compare"

@@ -3,7 +3,9 @@ a Redis restart, and dead letters for bad input."""
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +22,7 @@ from kafka.admin import KafkaAdminClient
 from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from tests.integration.worker_harness import (
+    DRIFTSTREAM,
     START_MS,
     Deployment,
     end_offsets,
@@ -175,6 +178,44 @@ def test_uninterrupted_worker_counts_every_event_once(
     assert status == 200
     assert b'driftstream_events_total{outcome="unknown_model"} 3.0' in metrics
     assert b'driftstream_events_rejected_total{reason="bad_json"}' in metrics
+
+
+def test_unknown_models_are_named_in_status_and_metrics(
+    baseline: tuple[Deployment, dict[str, Any]],
+) -> None:
+    """The 3 events of model 'someone-else': stored by name with the offsets, shown by
+    ``driftstream status`` and labelled in /metrics (not only in replay output)."""
+    d, snap = baseline
+    stored = [
+        int(v.get(b"rej:unknown_model:someone-else", 0))
+        for k, v in snap.items()
+        if k.endswith(":part")
+    ]
+    assert sum(stored) == 3
+    proc = d.procs[0]
+    _, metrics = _http(proc.web_port, "/metrics")  # type: ignore[attr-defined]
+    assert b'driftstream_unknown_model_events_total{model="someone-else"} 3.0' in metrics
+
+    def status(*args: str) -> str:
+        r = subprocess.run(
+            [DRIFTSTREAM, "status", *args],
+            env=d.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    report = json.loads(status("--json"))
+    assert report["unknown_models"] == {"someone-else": 3}
+    parts = report["models"][0]["partitions"]
+    assert sum(p["unknown_models"].get("someone-else", 0) for p in parts) == 3
+    assert all("unknown_model:someone-else" not in p["rejected"] for p in parts)
+    lines = [line for line in status().splitlines() if line.startswith("unknown ")]
+    assert len(lines) == 1 and "3 event(s) name a model not configured" in lines[0]
+    assert "'someone-else' 3" in lines[0]
 
 
 def test_dead_letters_keep_reason_and_original_bytes(

@@ -26,6 +26,7 @@ import numpy.typing as npt
 from stream.core.measures.bayes import DirichletShift, Prior, ShareShift, dirichlet_shift
 from stream.core.measures.confidence import (
     Measure,
+    before_after,
     chi2_null,
     nan_measure,
     two_proportions,
@@ -431,7 +432,10 @@ def null_rate_change(pair: CategoricalPair) -> Measure:
         return nan_measure("null_rate_change", nr, nw, "empty side")
     p, lo, hi = two_proportions(pair.ref_missing, nr, pair.win_missing, nw)
     v = pair.win_missing / nw - pair.ref_missing / nr
-    return Measure("null_rate_change", v, p, lo, hi, nr, nw, 0.0, "two-proportion z, Agresti-Caffo")
+    return Measure(
+        "null_rate_change", v, p, lo, hi, nr, nw, 0.0, "two-proportion z, Agresti-Caffo",
+        before_after(pair.ref_missing / nr, pair.win_missing / nw),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from stream.core.measures.tails import chi2_sf, kstwo_sf, norm_sf, t_ppf, t_sf
 __all__ = [
     "LEVEL",
     "Measure",
+    "before_after",
     "chi2_null",
     "dkw_halfwidth",
     "ks_pvalue",
@@ -84,6 +85,17 @@ class Measure:
     def is_defined(self) -> bool:
         """False when the value is nan (e.g. an empty window)."""
         return not math.isnan(self.value)
+
+
+def before_after(baseline: float, window: float) -> dict[str, float]:
+    """``detail`` of a measure of one quantity (a mean, the null share): its two values.
+
+    Decisions carry them to the alert text (``mean 55,576 → 76,379``).
+
+    >>> before_after(0.02, 0.14)
+    {'baseline': 0.02, 'window': 0.14}
+    """
+    return {"baseline": float(baseline), "window": float(window)}
 
 
 def nan_measure(name: str, n_ref: int, n_win: int, method: str = "") -> Measure:

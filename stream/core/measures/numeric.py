@@ -26,6 +26,7 @@ the reference standard deviation when the IQR is 0 (integer or spiky data).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import cached_property
 from typing import Protocol
 
@@ -36,6 +37,7 @@ from scipy import stats
 from stream.core.measures.confidence import (
     LEVEL,
     Measure,
+    before_after,
     chi2_null,
     dkw_halfwidth,
     ks_pvalue,
@@ -422,7 +424,7 @@ def mean_shift(pair: NumericPair) -> Measure:
     r, w = pair.ref, pair.win
     sd = math.sqrt(max(r.variance, 0.0))
     p, lo, hi = welch(r.mean, r.variance, pair.n_ref, w.mean, w.variance, pair.n_win)
-    return _m(
+    m = _m(
         pair,
         "mean_shift",
         _ratio(w.mean - r.mean, sd),
@@ -432,6 +434,7 @@ def mean_shift(pair: NumericPair) -> Measure:
         null_mean=0.0,
         method="welch",
     )
+    return replace(m, detail=before_after(r.mean, w.mean))  # the two means, for alert text
 
 
 def quantile_shift(pair: NumericPair, q: float) -> Measure:
@@ -488,7 +491,10 @@ def null_rate_change(pair: NumericPair) -> Measure:
         return nan_measure("null_rate_change", nr, nw, "empty side")
     kr, kw = int(r.nulls + r.nans), int(w.nulls + w.nans)
     p, lo, hi = two_proportions(kr, nr, kw, nw)
-    return Measure("null_rate_change", kw / nw - kr / nr, p, lo, hi, nr, nw, 0.0, "two-proportion")
+    return Measure(
+        "null_rate_change", kw / nw - kr / nr, p, lo, hi, nr, nw, 0.0, "two-proportion",
+        before_after(kr / nr, kw / nw),
+    )  # fmt: skip
 
 
 def out_of_range(pair: NumericPair) -> Measure:

@@ -287,3 +287,37 @@ def test_idle_seals_only_hours_the_clock_has_passed() -> None:
     replay.apply(batch.blocks["m"], 4)
     replay.go_idle()
     assert not replay.hours and replay.idle
+
+
+def test_unknown_models_are_counted_by_name_once_and_bounded() -> None:
+    """Events of models not configured: by name beside the rejections, at most 100 names
+    per partition (the rest under '…'), a batch already counted before a crash not again."""
+    from stream.pipeline.ingest import MAX_UNKNOWN_NAMES, UNKNOWN_MODEL_PREFIX, UNKNOWN_OTHER
+
+    store = MemorySketchStore()
+    token, snap = store.claim("m", 0)
+    state = PartitionIngest.restore(SPEC, 0, token, snap, namespace="t", allowed_lateness_ms=1)
+    hostile = {f"model-{i:03d}": 2 for i in range(MAX_UNKNOWN_NAMES + 50)}
+    state.count_unknown_models(9, hostile)  # before apply, like count_rejected
+    state.apply(None, 9)
+    state.count_unknown_models(19, {"model-000": 1, "model-149": 5})
+    state.apply(None, 19)
+    write = state.pending_write()
+    assert write is not None
+    unknown = {
+        k[len(UNKNOWN_MODEL_PREFIX) :]: n
+        for k, n in write.rejected.items()
+        if k.startswith(UNKNOWN_MODEL_PREFIX)
+    }
+    assert len(unknown) == MAX_UNKNOWN_NAMES + 1
+    assert unknown["model-000"] == 3 and unknown[UNKNOWN_OTHER] == 2 * 50 + 5
+    assert sum(unknown.values()) == 2 * len(hostile) + 6  # nothing lost
+    store.flush([write])
+    state.flushed()
+    # A restarted worker re-reading a batch it had stored does not count it twice.
+    token, snap = store.claim("m", 0)
+    again = PartitionIngest.restore(SPEC, 0, token, snap, namespace="t", allowed_lateness_ms=1)
+    again.count_unknown_models(19, {"model-000": 1})
+    assert again.rejected[UNKNOWN_MODEL_PREFIX + "model-000"] == 3
+    again.count_unknown_models(29, {"model-000": 1})  # a new batch is
+    assert again.rejected[UNKNOWN_MODEL_PREFIX + "model-000"] == 4
