@@ -287,7 +287,7 @@ def _alert(
         first_seen_ms=_HOUR - 3_600_000,
         first_seen="2026-01-05T12:00:00.000Z",
         features=features,
-        summary="[critical] fraud-v3: drift in 1 feature (région) — hour:2026-01-05T13 vs reference",
+        summary="[critical] fraud-v3: drift in 1 feature (région) — hour:2026-01-05T13",
         description="Model fraud-v3 …\nrégion: share of 'DE' 30% → 52%",
         dashboard_url="https://dash.example/models/fraud-v3?window=hour:2026-01-05T13",
         runbook_url=runbook,
