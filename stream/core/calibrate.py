@@ -50,7 +50,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +58,6 @@ from stream.core.measures.tails import chi2_sf, f_sf, norm_isf
 from stream.core.nullspread import (
     RULES,
     Calibration,
-    Kind,
     Law,
     Resampler,
     Sketch,
@@ -67,17 +66,16 @@ from stream.core.nullspread import (
     none_to_nan,
 )
 from stream.core.seasonality import Seasonality, detect_seasonality
+from stream.core.vocabulary import Baseline, Kind, Scale
 from stream.core.window import DAY_MS, HOUR_MS
 
 __all__ = [
     "DRAWS",
     "ONE_WINDOW_SHARE",
     "Q_ALPHA",
-    "Baseline",
     "Calibration",
     "FeatureCalibration",
     "ModelCalibration",
-    "Scale",
     "Seasonality",
     "alpha_per_test",
     "calibrate_feature",
@@ -89,8 +87,6 @@ __all__ = [
     "z_critical",
 ]
 
-Scale: TypeAlias = Literal["hour", "day"]
-Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
 DRAWS = 120
 """Multinomial redraws per size: σ²'s relative SE ≈ √(2/119) = 13%, which the F-test absorbs."""
 Q_ALPHA = 0.001

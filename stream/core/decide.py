@@ -48,7 +48,6 @@ from scipy import stats
 from stream.core.calibrate import (
     Calibration,
     FeatureCalibration,
-    Scale,
     one_window_alpha,
     z_critical,
 )
@@ -66,7 +65,6 @@ from stream.core.measures.tails import norm_cdf, norm_sf
 from stream.core.nullspread import (
     RULES,
     SHAPE_METRICS,
-    Kind,
     Sketch,
     decision_measures,
     finite_or_none,
@@ -74,6 +72,7 @@ from stream.core.nullspread import (
     resolution_limited,
 )
 from stream.core.sketch import NumericSketch
+from stream.core.vocabulary import Kind, Scale
 
 __all__ = [
     "CRITICAL_RATIO",

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from stream.core.calibrate import Scale, one_window_alpha, z_critical
+from stream.core.calibrate import one_window_alpha, z_critical
 from stream.core.decide import CRITICAL_RATIO, Decision, Severity
 from stream.core.measures.joint import (
     JointView,
@@ -50,6 +50,7 @@ from stream.core.measures.joint import (
 from stream.core.measures.tails import norm_cdf, norm_sf
 from stream.core.nullspread import finite_or_none, none_to_nan
 from stream.core.sketch.joint import JointSketch
+from stream.core.vocabulary import Scale
 from stream.core.window import DAY_MS
 
 __all__ = [

@@ -51,11 +51,11 @@ from stream.core.measures.redraws import (
 )
 from stream.core.measures.registry import REGISTRY
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.vocabulary import Kind
 
 __all__ = [
     "RULES",
     "Calibration",
-    "Kind",
     "Law",
     "MetricRule",
     "Resampler",
@@ -69,7 +69,6 @@ __all__ = [
     "rule",
 ]
 
-Kind: TypeAlias = Literal["numeric", "categorical"]
 Law: TypeAlias = Literal["signed", "distance", "share"]
 Sketch: TypeAlias = NumericSketch | CategoricalSketch
 FloatArray = npt.NDArray[np.float64]

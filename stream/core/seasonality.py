@@ -30,8 +30,9 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.tails import chi2_sf, f_sf
-from stream.core.nullspread import Kind, Sketch, finite_or_none, none_to_nan
+from stream.core.nullspread import Sketch, finite_or_none, none_to_nan
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.vocabulary import Kind
 from stream.core.window import DAY_MS, HOUR_MS
 
 __all__ = ["SEASON_ALPHA", "Seasonality", "detect_seasonality", "location_series"]

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from stream.core.vocabulary import Scale
 
 __all__ = [
     "DAY",
@@ -39,7 +40,6 @@ __all__ = [
     "TimeSplit",
 ]
 
-Scale = Literal["hour", "day"]
 HOUR: Scale = "hour"
 DAY: Scale = "day"
 HOUR_MS = 3_600_000

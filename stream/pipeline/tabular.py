@@ -38,9 +38,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from stream.catalog import FeatureKind
 from stream.contract import CategoricalColumn, ModelBlock, NumericColumn, canonical_category
 from stream.contract._time import MAX_EPOCH_MS, iso_ms_many
+from stream.core.vocabulary import Kind as FeatureKind
 
 __all__ = [
     "BAD_ROW",

@@ -33,7 +33,8 @@ import redis
 from faust.web import Request, Response, View
 
 from stream.catalog import Catalog
-from stream.core.window import DAY, HOUR, Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import DAY, HOUR, WindowKey
 from stream.web import pages
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.summaries import ALL

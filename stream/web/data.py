@@ -17,7 +17,8 @@ from stream.adapters.redis_eval import reference_name
 from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
-from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution

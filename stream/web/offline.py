@@ -15,7 +15,7 @@ from typing import Any
 from stream.adapters.redis_eval import reference_name
 from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog
-from stream.core.window import Scale
+from stream.core.vocabulary import Scale
 from stream.pipeline.offline import CheckRun
 from stream.web.data import DashboardData, Evals
 

@@ -20,7 +20,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from stream.core.window import Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import WindowKey
 
 __all__ = [
     "ALL",

@@ -21,10 +21,10 @@ from typing import Any, Generic, Literal, TypeVar, cast, overload
 from stream.core.measures import categorical as cat
 from stream.core.measures import numeric as num
 from stream.core.measures.confidence import Measure
+from stream.core.vocabulary import Kind
 
-__all__ = ["REGISTRY", "Direction", "Kind", "MeasureSpec", "compute_all", "specs"]
+__all__ = ["REGISTRY", "Direction", "MeasureSpec", "compute_all", "specs"]
 
-Kind = Literal["numeric", "categorical"]
 Direction = Literal["higher", "abs"]
 """``higher``: larger values mean more drift; ``abs``: signed, |value| is the drift."""
 P = TypeVar("P")
