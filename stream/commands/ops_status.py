@@ -22,11 +22,11 @@ def when(ms: int | None) -> str:
     >>> when(1_767_618_000_000), when(1_767_618_005_250), when(None)
     ('2026-01-05T13:00Z', '2026-01-05T13:00:05.250Z', '-')
     """
-    from stream.core.window import iso_ms
+    from stream.core.window import format_iso_ms
 
     if ms is None:
         return "-"
-    text = iso_ms(ms)
+    text = format_iso_ms(ms)
     return text[:16] + "Z" if text.endswith(":00.000Z") else text
 
 

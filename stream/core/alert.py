@@ -26,7 +26,7 @@ from stream.core.alert_text import change, signed
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
 from stream.core.nullspread import finite_or_none, none_to_nan
-from stream.core.window import WindowKey, iso_ms
+from stream.core.window import WindowKey, format_iso_ms
 
 __all__ = [
     "HEALTH_SCHEMA_VERSION",
@@ -81,7 +81,14 @@ class AlertWindow:
         >>> AlertWindow.of(WindowKey("day", 1767571200000)).key
         'day:2026-01-05'
         """
-        return cls(w.scale, w.start_ms, w.end_ms, iso_ms(w.start_ms), iso_ms(w.end_ms), str(w))
+        return cls(
+            w.scale,
+            w.start_ms,
+            w.end_ms,
+            format_iso_ms(w.start_ms),
+            format_iso_ms(w.end_ms),
+            str(w),
+        )
 
 
 @dataclass(frozen=True)
@@ -322,7 +329,7 @@ def _summary(e: AlertEvent) -> str:
 def _description(e: AlertEvent) -> str:
     lines = [
         f"Model {e.model}, {e.scale} window {e.window} compared with the {e.baseline} "
-        f"baseline; first breach {iso_ms(e.first_seen_ms)}.",
+        f"baseline; first breach {format_iso_ms(e.first_seen_ms)}.",
     ]
     for d in e.decisions:
         effect, magnitude, lo, hi = signed(d)
@@ -362,7 +369,7 @@ def build_alert(
         window=AlertWindow.of(event.window),
         baseline=event.baseline,
         first_seen_ms=event.first_seen_ms,
-        first_seen=iso_ms(event.first_seen_ms),
+        first_seen=format_iso_ms(event.first_seen_ms),
         features=tuple(
             _feature(d, dashboard_base, event.model, event.window) for d in event.decisions
         ),

@@ -31,7 +31,7 @@ __all__ = [
     "WindowKey",
     "floor_to",
     "hour_starts",
-    "iso_ms",
+    "format_iso_ms",
     "lateness_split",
     "NO_TIME",
     "seal_point",
@@ -66,10 +66,10 @@ def hour_starts(ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return ts_ms - np.mod(ts_ms, HOUR_MS)
 
 
-def iso_ms(ts_ms: int) -> str:
+def format_iso_ms(ts_ms: int) -> str:
     """RFC 3339 UTC text of an epoch-millisecond time, with milliseconds.
 
-    >>> iso_ms(1_767_618_245_123)
+    >>> format_iso_ms(1_767_618_245_123)
     '2026-01-05T13:04:05.123Z'
     """
     t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC)
