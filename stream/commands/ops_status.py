@@ -38,7 +38,7 @@ def gather(
     Redis is required (its error is raised); a Kafka problem is reported in the
     ``kafka.error`` field and returned, so the Redis part is still shown.
     """
-    from stream.adapters.kafka_ops import KafkaUnavailable, group_lag
+    from stream.adapters.kafka_ops import KafkaUnavailableError, group_lag
     from stream.adapters.kafka_tools import sync_options
     from stream.adapters.redis_status import read_states
 
@@ -54,7 +54,7 @@ def gather(
             for p in sorted(lag.end)
         }
         kafka["total_lag"] = lag.total
-    except KafkaUnavailable as exc:
+    except KafkaUnavailableError as exc:
         kafka["error"] = str(exc)
         problem = exc
     states = read_states(settings.redis, namespace, models)

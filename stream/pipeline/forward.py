@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Protocol, TypeVar
 
 from stream.core.alert import Alert, alertmanager_payload, pagerduty_event
+from stream.errors import DeliveryLogUnavailableError
 
 __all__ = [
     "PERMANENT_STATUSES",
@@ -111,10 +112,6 @@ class PostResult:
     def ok(self) -> bool:
         """A 2xx response."""
         return self.status is not None and 200 <= self.status < 300
-
-
-class DeliveryLogUnavailableError(Exception):
-    """The delivery log's store did not answer; the loop retries with backoff."""
 
 
 class AlertSource(Protocol):

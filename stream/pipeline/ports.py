@@ -14,6 +14,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from stream.errors import StaleWriterError
+
 __all__ = [
     "Clock",
     "DeadLetter",
@@ -148,10 +150,6 @@ class PartitionSnapshot:
     pending_notices: tuple[SealNotice, ...]
     recent_ms: tuple[int, ...] = ()
     rejected: Mapping[str, int] = field(default_factory=dict)
-
-
-class StaleWriterError(Exception):
-    """A flush was refused: another worker claimed the partition since we loaded it."""
 
 
 class SketchStore(Protocol):

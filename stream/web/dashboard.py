@@ -35,6 +35,7 @@ from faust.web import Request, Response, View
 from stream.catalog import Catalog
 from stream.core.vocabulary import Scale
 from stream.core.window import DAY, HOUR, WindowKey
+from stream.errors import BadRequestError
 from stream.web import pages
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.summaries import ALL
@@ -44,10 +45,6 @@ __all__ = ["BASELINES", "register_dashboard"]
 BASELINES = (ALL, "reference", "previous", "seasonal")
 MAX_LIMIT = 2000
 T = TypeVar("T")
-
-
-class BadRequestError(ValueError):
-    """A query parameter that does not parse (answered with 400)."""
 
 
 def _query(request: Request) -> dict[str, str]:

@@ -19,6 +19,7 @@ from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.vocabulary import Scale
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.errors import NotFoundError
 from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
@@ -37,10 +38,6 @@ REPORT_HOURS = 48
 REPORT_DAYS = 14
 """Days around a window in a report."""
 Evals = dict[int, dict[str, list[dict[str, Any]]]]
-
-
-class NotFoundError(LookupError):
-    """No such model, feature or window (the views answer 404)."""
 
 
 def _ints(members: Any) -> list[int]:

@@ -57,15 +57,8 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.sketch._errors import SketchMismatchError
-from stream.core.sketch.codec import (
-    TYPE_CATEGORICAL,
-    Reader,
-    SketchDecodeError,
-    Writer,
-    dumps,
-    loads,
-)
+from stream.core.sketch._wire import TYPE_CATEGORICAL, Framed, Reader, Writer
+from stream.errors import SketchDecodeError, SketchMismatchError
 
 __all__ = ["CategoricalSketch"]
 
@@ -116,7 +109,7 @@ def _bottom_k(values: list[str], ranks: npt.NDArray[np.uint64], k: int) -> list[
     return sure + tied[: k - len(sure)]
 
 
-class CategoricalSketch:
+class CategoricalSketch(Framed):
     """Mergeable summary of one categorical feature in one window (see the module docstring).
 
     Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
@@ -444,19 +437,6 @@ class CategoricalSketch:
         return table - self._kept_table()
 
     # -- bytes -------------------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
-        return dumps(self)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> CategoricalSketch:
-        """Inverse of :meth:`to_bytes`; raises ``SketchDecodeError`` on bad bytes."""
-        sketch = loads(data)
-        if not isinstance(sketch, CategoricalSketch):
-            msg = f"bytes hold a {type(sketch).__name__}, not a CategoricalSketch"
-            raise SketchDecodeError(msg)
-        return sketch
 
     def write_payload(self, w: Writer) -> None:
         """Codec hook: the version-1 payload (parameters, counts, kept values, table)."""
