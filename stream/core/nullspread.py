@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -49,9 +49,9 @@ from stream.core.measures.redraws import (
     linf_rows,
     redraw_shape_ok,
 )
-from stream.core.measures.registry import REGISTRY
+from stream.core.measures.registry import REGISTRY, Law, specs
 from stream.core.sketch import CategoricalSketch, NumericSketch
-from stream.core.vocabulary import Kind
+from stream.core.vocabulary import KINDS, Kind
 
 __all__ = [
     "RULES",
@@ -69,7 +69,6 @@ __all__ = [
     "rule",
 ]
 
-Law: TypeAlias = Literal["signed", "distance", "share"]
 Sketch: TypeAlias = NumericSketch | CategoricalSketch
 FloatArray = npt.NDArray[np.float64]
 
@@ -91,27 +90,11 @@ class MetricRule:
 
 
 RULES: Mapping[Kind, tuple[MetricRule, ...]] = {
-    # Floors: KS/JS 0.05 ≈ a 0.12σ location shift; 0.1σ mean shift (half of Cohen's
-    # "small"); 2 points of nulls; 1% of the window outside the reference range.
-    "numeric": (
-        MetricRule("ks", "distance", 0.05),
-        MetricRule("js", "distance", 0.05),
-        MetricRule("mean_shift", "signed", 0.1),
-        MetricRule("null_rate_change", "signed", 0.02),
-        MetricRule("out_of_range", "share", 0.01),
-    ),
-    # L∞ 0.03: three points of share in the most-moved category, so the seed's
-    # 1.3-point change on 65k rows is below it; 1% of the window in new categories.
-    "categorical": (
-        MetricRule("js", "distance", 0.05),
-        MetricRule("linf", "distance", 0.03),
-        MetricRule("null_rate_change", "signed", 0.02),
-        MetricRule("unseen", "share", 0.01),
-    ),
+    kind: tuple(MetricRule(s.name, s.law, s.floor) for s in specs(kind) if s.law is not None)
+    for kind in KINDS
 }
-"""Decision metrics per kind. PSI is left out on purpose: its null mean and spread
-shrink as 1/n, not 1/√n, so it does not fit the variance model; it remains usable
-as an override (e.g. ``psi = 0.2``), decided on its own p-value."""
+"""Decision metrics per kind: the registry rows that have a null law, in table order
+(the one measure table is :data:`stream.core.measures.registry.REGISTRY`)."""
 
 
 def finite_or_none(x: float) -> float | None:
@@ -245,19 +228,6 @@ class Calibration:
 
 
 _BY_NAME = {(k, r.name): r for k, rs in RULES.items() for r in rs}
-_NUMERIC_FNS = {
-    "js": num.js_distance,
-    "mean_shift": num.mean_shift,
-    "null_rate_change": num.null_rate_change,
-    "out_of_range": num.out_of_range,
-    "ks": num.ks_distance,
-}
-_CATEGORICAL_FNS = {
-    "js": cat.js_distance,
-    "linf": cat.linf,
-    "null_rate_change": cat.null_rate_change,
-    "unseen": cat.unseen,
-}
 
 
 def rule(kind: Kind, name: str) -> MetricRule:
@@ -315,9 +285,9 @@ def decision_measures(
     names = [r.name for r in RULES[kind]] + [e for e in extra if (kind, e) not in _BY_NAME]
     if kind == "numeric":
         npair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
-        return {n: _NUMERIC_FNS.get(n, REGISTRY[f"numeric.{n}"].fn)(npair) for n in names}
+        return {n: REGISTRY[f"numeric.{n}"].fn(npair) for n in names}
     cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
-    return {n: _CATEGORICAL_FNS.get(n, REGISTRY[f"categorical.{n}"].fn)(cpair) for n in names}
+    return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in names}
 
 
 def fast_values(
@@ -331,7 +301,7 @@ def fast_values(
     wanted = [r.name for r in RULES[kind]] if names is None else list(names)
     if kind == "categorical":
         cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
-        return {n: _CATEGORICAL_FNS[n](cpair) for n in wanted}
+        return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in wanted}
     pair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
     r, w = pair.ref, pair.win
     out: dict[str, Measure] = {}
@@ -353,7 +323,7 @@ def fast_values(
             v = (w.nulls + w.nans) / nw - (r.nulls + r.nans) / nr if nr and nw else math.nan
             out[n] = Measure(n, v, n_ref=nr, n_win=nw)
         else:
-            out[n] = _NUMERIC_FNS[n](pair)
+            out[n] = REGISTRY[f"numeric.{n}"].fn(pair)
     return out
 
 
