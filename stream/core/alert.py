@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
@@ -25,7 +25,7 @@ from stream import __version__
 from stream.core.alert_text import change, signed
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
-from stream.core.nullspread import finite_or_none, none_to_nan
+from stream.core.records import from_builtins, to_builtins
 from stream.core.window import WindowKey, format_iso_ms
 
 __all__ = [
@@ -115,66 +115,20 @@ class FeatureDrift:
     """Root-cause hints of the ``joint`` member (pairs, columns); empty for features."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``hints`` only when set: feature entries are unchanged)."""
-        out = {
-            "name": self.name,
-            "kind": self.kind,
-            "breach": self.breach,
-            "severity": self.severity,
-            "effect_metric": self.effect_metric,
-            **{
-                k: finite_or_none(getattr(self, k))
-                for k in (
-                    "effect",
-                    "threshold",
-                    "ratio",
-                    "p_value",
-                    "p_drift",
-                    "magnitude",
-                    "ci_low",
-                    "ci_high",
-                )
-            },
-            "reasons": list(self.reasons),
-            "metrics": {
-                m: {
-                    "value": finite_or_none(v),
-                    "threshold": finite_or_none(t),
-                    "p_value": finite_or_none(p),
-                }
-                for m, (v, t, p) in sorted(self.metrics.items())
-            },
-            "dashboard_url": self.dashboard_url,
+        """JSON-able form (``records``): ``metrics`` as objects, ``hints`` only when set."""
+        out = to_builtins(self)
+        out["metrics"] = {
+            m: {"p_value": p, "threshold": t, "value": v} for m, (v, t, p) in out["metrics"].items()
         }
-        if self.hints:
-            out["hints"] = dict(self.hints)
+        if not self.hints:
+            del out["hints"]
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            name=str(d["name"]),
-            kind=str(d["kind"]),
-            breach=bool(d["breach"]),
-            severity=str(d["severity"]),
-            effect_metric=str(d["effect_metric"]),
-            effect=none_to_nan(d["effect"]),
-            threshold=none_to_nan(d["threshold"]),
-            ratio=none_to_nan(d["ratio"]),
-            p_value=none_to_nan(d["p_value"]),
-            p_drift=none_to_nan(d["p_drift"]),
-            magnitude=none_to_nan(d["magnitude"]),
-            ci_low=none_to_nan(d["ci_low"]),
-            ci_high=none_to_nan(d["ci_high"]),
-            reasons=tuple(d["reasons"]),
-            metrics={
-                m: (none_to_nan(x["value"]), none_to_nan(x["threshold"]), none_to_nan(x["p_value"]))
-                for m, x in d["metrics"].items()
-            },
-            dashboard_url=str(d["dashboard_url"]),
-            hints=dict(d.get("hints") or {}),
-        )
+        metrics = {m: [x["value"], x["threshold"], x["p_value"]] for m, x in d["metrics"].items()}
+        return from_builtins({**d, "metrics": metrics}, cls)
 
 
 @dataclass(frozen=True)
@@ -201,34 +155,12 @@ class Alert:
     kind: str = "feature"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (what :meth:`to_json` serialises)."""
-        w = self.window
-        return {
-            "schema_version": self.schema_version,
-            "alert_id": self.alert_id,
-            "dedup_key": self.dedup_key,
-            "status": self.status,
-            "severity": self.severity,
-            "model": self.model,
-            "window": {
-                "scale": w.scale,
-                "start_ms": w.start_ms,
-                "end_ms": w.end_ms,
-                "start": w.start,
-                "end": w.end,
-                "key": w.key,
-            },
-            "baseline": self.baseline,
-            "first_seen_ms": self.first_seen_ms,
-            "first_seen": self.first_seen,
-            "features": [f.to_dict() for f in self.features],
-            "summary": self.summary,
-            "description": self.description,
-            "dashboard_url": self.dashboard_url,
-            "runbook_url": self.runbook_url,
-            "producer": self.producer,
-            "producer_version": self.producer_version,
-        } | ({} if self.kind == "feature" else {"kind": self.kind})
+        """JSON-able form (what :meth:`to_json` serialises); ``kind`` only on v2 alerts."""
+        out = to_builtins(self)
+        out["features"] = [f.to_dict() for f in self.features]
+        if self.kind == "feature":
+            del out["kind"]
+        return out
 
     def to_json(self) -> bytes:
         """Deterministic UTF-8 JSON bytes: sorted keys, compact, no NaN."""
@@ -244,34 +176,8 @@ class Alert:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Alert:
         """Inverse of :meth:`to_dict`."""
-        w = d["window"]
-        return cls(
-            alert_id=str(d["alert_id"]),
-            dedup_key=str(d["dedup_key"]),
-            status=str(d["status"]),
-            severity=str(d["severity"]),
-            model=str(d["model"]),
-            window=AlertWindow(
-                str(w["scale"]),
-                int(w["start_ms"]),
-                int(w["end_ms"]),
-                str(w["start"]),
-                str(w["end"]),
-                str(w["key"]),
-            ),
-            baseline=str(d["baseline"]),
-            first_seen_ms=int(d["first_seen_ms"]),
-            first_seen=str(d["first_seen"]),
-            features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
-            summary=str(d["summary"]),
-            description=str(d["description"]),
-            dashboard_url=str(d["dashboard_url"]),
-            runbook_url=None if d.get("runbook_url") is None else str(d["runbook_url"]),
-            producer=str(d["producer"]),
-            producer_version=str(d["producer_version"]),
-            schema_version=int(d["schema_version"]),
-            kind=str(d.get("kind", "feature")),
-        )
+        alert = from_builtins({**d, "features": []}, cls)
+        return replace(alert, features=tuple(FeatureDrift.from_dict(f) for f in d["features"]))
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Alert:

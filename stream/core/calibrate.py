@@ -62,9 +62,8 @@ from stream.core.nullspread import (
     Resampler,
     Sketch,
     fast_values,
-    finite_or_none,
-    none_to_nan,
 )
+from stream.core.records import from_builtins, to_builtins
 from stream.core.seasonality import Seasonality, detect_seasonality
 from stream.core.vocabulary import Baseline, Kind, Scale
 from stream.core.window import DAY_MS, HOUR_MS
@@ -121,35 +120,13 @@ class FeatureCalibration:
     method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "feature": self.feature,
-            "kind": self.kind,
-            "scale": self.scale,
-            "baseline": self.baseline,
-            "lag_ms": self.lag_ms,
-            "window_n": finite_or_none(self.window_n),
-            "live_n": finite_or_none(self.live_n),
-            "n_windows": self.n_windows,
-            "method": self.method,
-            "metrics": {k: v.to_dict() for k, v in sorted(self.metrics.items())},
-        }
+        """JSON-able form: every field, non-finite numbers as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureCalibration:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            str(d["feature"]),
-            d["kind"],
-            d["scale"],
-            d["baseline"],
-            {k: Calibration.from_dict(v) for k, v in d["metrics"].items()},
-            lag_ms=int(d["lag_ms"]),
-            window_n=none_to_nan(d["window_n"]),
-            live_n=none_to_nan(d["live_n"]),
-            n_windows=int(d["n_windows"]),
-            method=str(d["method"]),
-        )
+        return from_builtins(d, cls)
 
 
 @dataclass(frozen=True)
@@ -181,18 +158,13 @@ class ModelCalibration:
         return self.seasonality[feature].baseline(scale)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, stable key order (stored with the reference)."""
-        out = {
-            "version": _VERSION,
-            "model": self.model,
-            "calibrations": {
-                f: {k: c.to_dict() for k, c in sorted(cs.items())}
-                for f, cs in sorted(self.calibrations.items())
-            },
-            "seasonality": {f: s.to_dict() for f, s in sorted(self.seasonality.items())},
-        }
-        if self.joint:
-            out["joint"] = {k: dict(v) for k, v in sorted(self.joint.items())}
+        """JSON-able form, stable key order (stored with the reference).
+
+        Every field plus ``version``; ``joint`` only when the member is on.
+        """
+        out = {"version": _VERSION, **to_builtins(self)}
+        if not self.joint:
+            del out["joint"]
         return out
 
     @classmethod
@@ -201,15 +173,7 @@ class ModelCalibration:
         if d.get("version") != _VERSION:
             msg = f"unsupported calibration version {d.get('version')!r}"
             raise ValueError(msg)
-        return cls(
-            str(d["model"]),
-            {
-                f: {k: FeatureCalibration.from_dict(c) for k, c in cs.items()}
-                for f, cs in d["calibrations"].items()
-            },
-            {f: Seasonality.from_dict(s) for f, s in d["seasonality"].items()},
-            {str(k): dict(v) for k, v in (d.get("joint") or {}).items()},
-        )
+        return from_builtins({k: v for k, v in d.items() if k != "version"}, cls)
 
 
 # ---------------------------------------------------------------- budget → z

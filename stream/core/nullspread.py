@@ -50,6 +50,7 @@ from stream.core.measures.redraws import (
     redraw_shape_ok,
 )
 from stream.core.measures.registry import REGISTRY, Law, specs
+from stream.core.records import from_builtins, to_builtins
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.vocabulary import KINDS, Kind
 
@@ -188,43 +189,13 @@ class Calibration:
         return (value - self.centre(n, n_base)) / s
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (non-finite numbers become null)."""
-        return {
-            "metric": self.metric,
-            "law": self.law,
-            **{
-                k: finite_or_none(getattr(self, k))
-                for k in ("mu0", "beta", "sigma2", "tau2", "q", "q_p")
-            },
-            "q_df": self.q_df,
-            "n_windows": self.n_windows,
-            "n_ref": self.n_ref,
-            "draws": self.draws,
-            "method": self.method,
-        }
+        """JSON-able form: every field, non-finite numbers as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict`."""
-        law = str(d["law"])
-        if law not in ("signed", "distance", "share"):
-            msg = f"unknown law {law!r}"
-            raise ValueError(msg)
-        return cls(
-            metric=str(d["metric"]),
-            law=law,  # type: ignore[arg-type]
-            mu0=none_to_nan(d["mu0"]),
-            beta=none_to_nan(d["beta"]),
-            sigma2=none_to_nan(d["sigma2"]),
-            tau2=none_to_nan(d["tau2"]),
-            q=none_to_nan(d["q"]),
-            q_df=int(d["q_df"]),
-            q_p=none_to_nan(d["q_p"]),
-            n_windows=int(d["n_windows"]),
-            n_ref=int(d["n_ref"]),
-            draws=int(d["draws"]),
-            method=str(d["method"]),
-        )
+        """Inverse of :meth:`to_dict`; an unknown ``law`` is a ValueError."""
+        return from_builtins(d, cls)
 
 
 _BY_NAME = {(k, r.name): r for k, rs in RULES.items() for r in rs}

@@ -30,7 +30,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.tails import chi2_sf, f_sf
-from stream.core.nullspread import Sketch, finite_or_none, none_to_nan
+from stream.core.nullspread import Sketch
+from stream.core.records import from_builtins, to_builtins
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.vocabulary import Kind
 from stream.core.window import DAY_MS, HOUR_MS
@@ -83,31 +84,13 @@ class Seasonality:
         return "seasonal" if cyclic else "reference"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "feature": self.feature,
-            "daily": self.daily,
-            "weekly": self.weekly,
-            **{k: finite_or_none(getattr(self, k)) for k in ("q", "q_p", "tau2", "hod_p", "day_p")},
-            "n_windows": self.n_windows,
-            "method": self.method,
-        }
+        """JSON-able form: every field, non-finite floats as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Seasonality:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            feature=str(d["feature"]),
-            daily=bool(d["daily"]),
-            weekly=bool(d["weekly"]),
-            q=none_to_nan(d["q"]),
-            q_p=none_to_nan(d["q_p"]),
-            tau2=none_to_nan(d["tau2"]),
-            hod_p=none_to_nan(d["hod_p"]),
-            day_p=none_to_nan(d["day_p"]),
-            n_windows=int(d["n_windows"]),
-            method=str(d["method"]),
-        )
+        return from_builtins(d, cls)
 
 
 def location_series(
