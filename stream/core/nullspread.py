@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -66,6 +66,7 @@ __all__ = [
     "resolution_limited",
     "fast_values",
     "finite_or_none",
+    "narrow",
     "none_to_nan",
     "rule",
 ]
@@ -255,9 +256,9 @@ def decision_measures(
     """
     names = [r.name for r in RULES[kind]] + [e for e in extra if (kind, e) not in _BY_NAME]
     if kind == "numeric":
-        npair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
+        npair = num.NumericPair(narrow(ref, NumericSketch), narrow(win, NumericSketch))
         return {n: REGISTRY[f"numeric.{n}"].fn(npair) for n in names}
-    cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
+    cpair = cat.CategoricalPair.of(narrow(ref, CategoricalSketch), narrow(win, CategoricalSketch))
     return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in names}
 
 
@@ -271,9 +272,11 @@ def fast_values(
     """
     wanted = [r.name for r in RULES[kind]] if names is None else list(names)
     if kind == "categorical":
-        cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
+        cpair = cat.CategoricalPair.of(
+            narrow(ref, CategoricalSketch), narrow(win, CategoricalSketch)
+        )
         return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in wanted}
-    pair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
+    pair = num.NumericPair(narrow(ref, NumericSketch), narrow(win, NumericSketch))
     r, w = pair.ref, pair.win
     out: dict[str, Measure] = {}
     for n in wanted:
@@ -298,16 +301,13 @@ def fast_values(
     return out
 
 
-def _as_numeric(s: Sketch) -> NumericSketch:
-    if not isinstance(s, NumericSketch):
-        msg = f"expected a NumericSketch, got {type(s).__name__}"
-        raise TypeError(msg)
-    return s
+_S = TypeVar("_S", NumericSketch, CategoricalSketch)
 
 
-def _as_categorical(s: Sketch) -> CategoricalSketch:
-    if not isinstance(s, CategoricalSketch):
-        msg = f"expected a CategoricalSketch, got {type(s).__name__}"
+def narrow(s: Sketch, cls: type[_S]) -> _S:
+    """``s`` as a ``cls``; a TypeError names both when a feature's sketch is the wrong kind."""
+    if not isinstance(s, cls):
+        msg = f"expected a {cls.__name__}, got {type(s).__name__}"
         raise TypeError(msg)
     return s
 
@@ -333,13 +333,13 @@ class Resampler:
         self.kind = kind
         self._ref = ref
         if kind == "numeric":
-            r = _as_numeric(ref)
+            r = narrow(ref, NumericSketch)
             keys, counts = r.signed_keys()
             values = np.asarray(r.bucket_value(np.asarray(keys)), dtype=np.float64)
             self._values = np.concatenate((values, [math.inf, -math.inf]))
             cells = [np.asarray(counts, np.int64), [r.pos_inf, r.neg_inf], [r.nulls + r.nans]]
         else:
-            c = _as_categorical(ref)
+            c = narrow(ref, CategoricalSketch)
             kept = c.counts()
             labels = list(kept) + ([cat.OTHER] if c.other else [])
             self._labels = np.asarray(labels, dtype=object)
@@ -363,10 +363,10 @@ class Resampler:
     def _build(self, counts: npt.NDArray[np.int64]) -> Sketch:
         missing = int(counts[-1])
         if self.kind == "numeric":
-            r = _as_numeric(self._ref)
+            r = narrow(self._ref, NumericSketch)
             s = NumericSketch.zero(r.relative_accuracy, r.max_buckets)
             return s.update(np.repeat(self._values, counts[:-1]), nulls=missing)
-        c = CategoricalSketch.zero(_as_categorical(self._ref).max_exact)
+        c = CategoricalSketch.zero(narrow(self._ref, CategoricalSketch).max_exact)
         drawn = {
             label: n
             for label, n in zip(self._labels.tolist(), counts[:-1].tolist(), strict=True)
@@ -397,13 +397,13 @@ class Resampler:
             return self._categorical_distances(names, n, draws, rng)
         if self.kind != "numeric" or self.total == 0 or set(names) - {"ks", "js"}:
             return None
-        base = _as_numeric(self.base)
+        base = narrow(self.base, NumericSketch)
         bb = Buckets.of(base)
         k = bb.keys.size
         collapsed = ((bb.keys > 0) & (bb.lower == 0)) | ((bb.keys < 0) & (bb.upper == 0))
         if k != self._counts.size - 3 or collapsed.any() or base.count == 0:
             return None
-        keys, _ = _as_numeric(self._ref).signed_keys()
+        keys, _ = narrow(self._ref, NumericSketch).signed_keys()
         if not np.array_equal(np.asarray(keys, np.int64), bb.keys):
             return None
         same = num.NumericPair(base, base)
@@ -447,7 +447,7 @@ class Resampler:
         Only for a reference with every category exact (no "other" mass), where
         ``CategoricalPair.of`` aligns the two sides on the base's labels in name order.
         """
-        c = _as_categorical(self._ref)
+        c = narrow(self._ref, CategoricalSketch)
         valid = self._counts[:-1]
         if c.other or not c.is_exact or not valid.sum() or len(self._labels) > c.max_exact:
             return None

@@ -356,6 +356,13 @@ class Framed:
         """Codec hook: read and validate a payload written by :meth:`write_payload`."""
         raise NotImplementedError
 
+    def same_kind(self, other: object) -> Self:
+        """``other`` as this sketch's class; a TypeError when it is another kind."""
+        if not isinstance(other, type(self)):
+            msg = f"expected a {type(self).__name__}, got {type(other).__name__}"
+            raise TypeError(msg)
+        return other
+
     def to_bytes(self) -> bytes:
         """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
         return encode_frame(self)

@@ -110,9 +110,10 @@ def _bottom_k(values: list[str], ranks: npt.NDArray[np.uint64], k: int) -> list[
 
 
 class CategoricalSketch(Framed):
-    """Mergeable summary of one categorical feature in one window (see the module docstring).
+    """One categorical feature in one window, mergeable (see the module docstring).
 
-    Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
+    :meth:`zero` makes an empty one; ``update`` mutates it in place and ``merge`` returns
+    a new sketch.
     """
 
     SKETCH_TYPE: ClassVar[int] = TYPE_CATEGORICAL
@@ -321,9 +322,7 @@ class CategoricalSketch(Framed):
         Raises:
             SketchMismatchError: if ``max_exact`` differs.
         """
-        if not isinstance(other, CategoricalSketch):
-            msg = f"expected a CategoricalSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         if self._k != other.max_exact:
             msg = f"sketch parameters differ: max_exact {self._k} vs {other.max_exact}"
             raise SketchMismatchError(msg)

@@ -434,9 +434,7 @@ class JointSketch(Framed):
         Raises:
             SketchMismatchError: if the columns or the excluded columns differ.
         """
-        if not isinstance(other, JointSketch):
-            msg = f"expected a JointSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         theirs = (other.columns, other.excluded)
         if (self._columns, self._excluded) != theirs:
             msg = (

@@ -290,9 +290,7 @@ class NumericSketch(Framed):
         Raises:
             SketchMismatchError: if the relative accuracy or bucket cap differ.
         """
-        if not isinstance(other, NumericSketch):
-            msg = f"expected a NumericSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         theirs = (other.relative_accuracy, other.max_buckets)
         if (self._alpha, self._cap) != theirs:
             msg = (
