@@ -50,7 +50,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -79,6 +79,7 @@ __all__ = [
     "alpha_per_test",
     "calibrate_feature",
     "calibrate_model",
+    "leave_one_out",
     "day_windows",
     "detect_seasonality",
     "model_alpha",
@@ -253,22 +254,39 @@ def day_windows(hours: Mapping[int, Sketch], *, min_hours: int = 12) -> dict[int
     return {d: _merge(hs) for d, hs in days.items() if len(hs) >= min_hours}
 
 
-def _leave_one_out(windows: Sequence[Sketch]) -> list[Sketch]:
-    """Merge of all windows but i, for every i (prefix/suffix merges: O(k), not O(k²))."""
+class _Mergeable(Protocol):
+    def merge(self, other: Self, /) -> Self: ...
+
+
+_M = TypeVar("_M", bound=_Mergeable)
+
+
+def leave_one_out(windows: Sequence[_M]) -> list[_M]:
+    """Merge of all windows but i, for every i (prefix/suffix merges: O(k), not O(k²)).
+
+    >>> from stream.core.sketch import NumericSketch
+    >>> ws = [NumericSketch.zero().update(np.array([float(i)])) for i in range(3)]
+    >>> [w.count for w in leave_one_out(ws)]
+    [2, 2, 2]
+    """
     k = len(windows)
-    prefix: list[Sketch | None] = [None] * (k + 1)
-    suffix: list[Sketch | None] = [None] * (k + 1)
+    prefix: list[_M | None] = [None] * (k + 1)
+    suffix: list[_M | None] = [None] * (k + 1)
     for i in range(k):
         p = prefix[i]
-        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])  # type: ignore[arg-type]
+        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])
     for i in range(k - 1, -1, -1):
         s = suffix[i + 1]
-        suffix[i] = windows[i] if s is None else windows[i].merge(s)  # type: ignore[arg-type]
+        suffix[i] = windows[i] if s is None else windows[i].merge(s)
     out = []
     for i in range(k):
         a, b = prefix[i], suffix[i + 1]
-        out.append(a.merge(b) if a is not None and b is not None else (a or b))  # type: ignore[arg-type]
-    return out  # type: ignore[return-value]
+        rest = a.merge(b) if a is not None and b is not None else (a or b)
+        if rest is None:
+            msg = "leave_one_out needs at least two windows"
+            raise ValueError(msg)
+        out.append(rest)
+    return out
 
 
 def _pairs(
@@ -279,7 +297,7 @@ def _pairs(
     if baseline == "reference":
         if len(starts) < _MIN_WINDOWS:
             return [], 0
-        rests = _leave_one_out([windows[s] for s in starts])
+        rests: list[Sketch] = leave_one_out([windows[s] for s in starts])
         return [(r, windows[s]) for r, s in zip(rests, starts, strict=True)], 0
     # Same hour/day last week; a reference shorter than two weeks can only show the
     # daily cycle, so the hourly seasonal calibration falls back to lag one day.

@@ -28,15 +28,15 @@ z_crit · spread)``. Decisive at the one-window level α₁ as elsewhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from stream.core.calibrate import one_window_alpha, z_critical
+from stream.core.calibrate import leave_one_out, one_window_alpha, z_critical
 from stream.core.decide import CRITICAL_RATIO, Decision, Severity
 from stream.core.measures.joint import (
     JointView,
@@ -70,7 +70,6 @@ _MIN_ROWS = 10
 _TOP = 3
 _Z95 = 1.959963984540054
 _NAN = math.nan
-_T = TypeVar("_T", bound=JointSketch)
 
 
 @dataclass(frozen=True)
@@ -108,26 +107,6 @@ class JointCalibration:
         )
 
 
-def _leave_one_out(windows: Sequence[_T]) -> list[JointSketch]:
-    k = len(windows)
-    prefix: list[JointSketch | None] = [None] * (k + 1)
-    suffix: list[JointSketch | None] = [None] * (k + 1)
-    for i in range(k):
-        p = prefix[i]
-        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])
-    for i in range(k - 1, -1, -1):
-        s = suffix[i + 1]
-        suffix[i] = windows[i] if s is None else windows[i].merge(s)
-    out = []
-    for i in range(k):
-        a, b = prefix[i], suffix[i + 1]
-        rest = a.merge(b) if a is not None and b is not None else (a or b)
-        if rest is None:  # pragma: no cover - k ≥ 3 here
-            raise ValueError(i)
-        out.append(rest)
-    return out
-
-
 def _upper(mean: float, k: int) -> float:
     """Upper 95% bound of a variance ratio estimated as the mean of k squared scores."""
     return mean * k / float(stats.chi2.ppf(0.05, k))
@@ -159,7 +138,7 @@ def calibrate_joint(hours: Mapping[int, JointSketch], scale: Scale) -> JointCali
     if len(starts) < _MIN_WINDOWS:
         return JointCalibration(scale, n_windows=len(starts), method="too few windows: phi = 1")
     wins = [windows[s] for s in starts]
-    rests = _leave_one_out(wins)
+    rests = leave_one_out(wins)
     ratios: dict[tuple[str, str], list[float]] = {}
     pca_terms: list[float] = []
     gauss = 0.0
