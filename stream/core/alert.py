@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
@@ -25,7 +25,8 @@ from stream import __version__
 from stream.core.alert_text import change, signed
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
-from stream.core.records import from_builtins, to_builtins
+from stream.core.nullspread import none_to_nan
+from stream.core.records import to_builtins
 from stream.core.window import WindowKey, format_iso_ms
 
 __all__ = [
@@ -127,8 +128,28 @@ class FeatureDrift:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureDrift:
         """Inverse of :meth:`to_dict`."""
-        metrics = {m: [x["value"], x["threshold"], x["p_value"]] for m, x in d["metrics"].items()}
-        return from_builtins({**d, "metrics": metrics}, cls)
+        return cls(
+            name=str(d["name"]),
+            kind=str(d["kind"]),
+            breach=bool(d["breach"]),
+            severity=str(d["severity"]),
+            effect_metric=str(d["effect_metric"]),
+            effect=none_to_nan(d["effect"]),
+            threshold=none_to_nan(d["threshold"]),
+            ratio=none_to_nan(d["ratio"]),
+            p_value=none_to_nan(d["p_value"]),
+            p_drift=none_to_nan(d["p_drift"]),
+            magnitude=none_to_nan(d["magnitude"]),
+            ci_low=none_to_nan(d["ci_low"]),
+            ci_high=none_to_nan(d["ci_high"]),
+            reasons=tuple(d["reasons"]),
+            metrics={
+                m: (none_to_nan(x["value"]), none_to_nan(x["threshold"]), none_to_nan(x["p_value"]))
+                for m, x in d["metrics"].items()
+            },
+            dashboard_url=str(d["dashboard_url"]),
+            hints=dict(d.get("hints") or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -176,8 +197,34 @@ class Alert:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Alert:
         """Inverse of :meth:`to_dict`."""
-        alert = from_builtins({**d, "features": []}, cls)
-        return replace(alert, features=tuple(FeatureDrift.from_dict(f) for f in d["features"]))
+        w = d["window"]
+        return cls(
+            alert_id=str(d["alert_id"]),
+            dedup_key=str(d["dedup_key"]),
+            status=str(d["status"]),
+            severity=str(d["severity"]),
+            model=str(d["model"]),
+            window=AlertWindow(
+                str(w["scale"]),
+                int(w["start_ms"]),
+                int(w["end_ms"]),
+                str(w["start"]),
+                str(w["end"]),
+                str(w["key"]),
+            ),
+            baseline=str(d["baseline"]),
+            first_seen_ms=int(d["first_seen_ms"]),
+            first_seen=str(d["first_seen"]),
+            features=tuple(FeatureDrift.from_dict(f) for f in d["features"]),
+            summary=str(d["summary"]),
+            description=str(d["description"]),
+            dashboard_url=str(d["dashboard_url"]),
+            runbook_url=None if d.get("runbook_url") is None else str(d["runbook_url"]),
+            producer=str(d["producer"]),
+            producer_version=str(d["producer_version"]),
+            schema_version=int(d["schema_version"]),
+            kind=str(d.get("kind", "feature")),
+        )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> Alert:
