@@ -47,7 +47,7 @@ from stream.core.measures.joint import (
     pca_axes,
     reconstruction_error,
 )
-from stream.core.measures.tails import norm_cdf, norm_sf
+from stream.core.measures.tails import Z95, norm_cdf, norm_sf
 from stream.core.nullspread import finite_or_none, none_to_nan
 from stream.core.sketch.joint import JointSketch
 from stream.core.vocabulary import Scale
@@ -68,7 +68,6 @@ JOINT_TESTS = 2
 _MIN_WINDOWS = 3
 _MIN_ROWS = 10
 _TOP = 3
-_Z95 = 1.959963984540054
 _NAN = math.nan
 
 
@@ -269,7 +268,7 @@ def decide_joint(
             breach = effect >= thr and p < alpha
             decisive = breach and effect >= max(floor, z_critical(one_window_alpha(alpha)) * sd)
             p_drift = norm_cdf((effect - thr) / sd) if sd > 0 else _NAN
-            ci = (effect - _Z95 * sd, effect + _Z95 * sd)
+            ci = (effect - Z95 * sd, effect + Z95 * sd)
             tests.append(_Test("pca_error", effect, thr, p, breach, decisive, effect, ci, p_drift))
             ref_share = np.diag(axes.residual @ _ref_second(bv, axes) @ axes.residual)
             up = share - ref_share
