@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover
     pl = None
 
 from stream.catalog import Catalog
-from stream.contract import ContractParser, iso_ms
+from stream.contract import ContractParser, parse_iso_ms
 from stream.contract._codec import build_codec, build_decoder, extract
 from stream.contract._types import Limits
 
@@ -92,7 +92,7 @@ def orjson_columns(values: list[bytes]) -> dict[str, Any]:
         for k in CATEGORICAL:
             cols[k].append(f.get(k))
         cols["prediction"].append(e.get("prediction"))
-        ts.append(iso_ms(e["ts"]))
+        ts.append(parse_iso_ms(e["ts"]))
     out: dict[str, Any] = {k: np.array(cols[k], dtype=np.float64) for k in NUMERIC}
     out |= {k: np.array(cols[k], dtype=object) for k in CATEGORICAL}
     out["ts"] = np.array(ts, dtype=np.int64)

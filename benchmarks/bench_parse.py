@@ -42,7 +42,7 @@ from bench_contract import BATCH, CATEGORICAL, NUMERIC, T0, catalog, events
 
 import stream.contract._codec as codec_mod
 from stream.contract import ContractParser, _columnar
-from stream.contract._time import iso_ms_many
+from stream.contract._time import parse_iso_ms_many
 from stream.contract._types import Limits
 
 try:  # benchmark-only candidates, not runtime dependencies
@@ -80,7 +80,7 @@ def _columns_from_dicts(objs: list[Any]) -> dict[str, Any]:
     }
     out |= {k: np.array([f.get(k) for f in feats], dtype=object) for k in CATEGORICAL}
     out["prediction"] = np.array([o.get("prediction") for o in objs], dtype=np.float64)
-    out["ts"] = iso_ms_many([o["ts"] for o in objs])[0]
+    out["ts"] = parse_iso_ms_many([o["ts"] for o in objs])[0]
     return out
 
 
@@ -111,7 +111,7 @@ def _arrow(values: list[bytes]) -> Callable[[], Any] | None:
             k: f.field(k).to_numpy(zero_copy_only=False) for k in NUMERIC + CATEGORICAL
         }
         out["prediction"] = table.column("prediction").to_numpy()
-        out["ts"] = iso_ms_many(table.column("ts").to_pylist())[0]
+        out["ts"] = parse_iso_ms_many(table.column("ts").to_pylist())[0]
         return out
 
     return run
@@ -136,7 +136,7 @@ def _simdjson(values: list[bytes]) -> Callable[[], Any] | None:
             del doc, f
         out: dict[str, Any] = {k: np.array(cols[k], dtype=np.float64) for k in NUMERIC}
         out |= {k: np.array(cols[k], dtype=object) for k in CATEGORICAL}
-        out["ts"] = iso_ms_many(cols["ts"])[0]
+        out["ts"] = parse_iso_ms_many(cols["ts"])[0]
         return out
 
     return run

@@ -16,7 +16,7 @@ import numpy as np
 
 from stream.core.sketch import CategoricalSketch, NumericSketch, dumps, loads
 from stream.core.sketch._moments import MomentAccumulator
-from stream.core.sketch.codec import Writer
+from stream.core.sketch._wire import Writer
 
 RNG = np.random.default_rng(2026)
 M = 1_000_000

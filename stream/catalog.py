@@ -40,12 +40,12 @@ from pydantic import (
     model_validator,
 )
 
+from stream.core.vocabulary import Baseline, Kind, Scale
+
 __all__ = [
     "PREDICTION_KEY",
     "AlertRules",
-    "Baseline",
     "Catalog",
-    "FeatureKind",
     "FeatureSpec",
     "FileReference",
     "JOINT_MEMBER",
@@ -56,14 +56,10 @@ __all__ = [
     "ReferenceSpec",
     "Severity",
     "TopicReference",
-    "WindowScale",
     "metric_names",
 ]
 
-FeatureKind: TypeAlias = Literal["numeric", "categorical"]
 Severity: TypeAlias = Literal["critical", "error", "warning", "info"]
-WindowScale: TypeAlias = Literal["hour", "day"]
-Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
 
 #: Event key that carries the prediction (DESIGN "Event contract"); its column name is
 #: ``ModelSpec.prediction.name``.
@@ -84,7 +80,7 @@ class FeatureSpec(BaseModel):
     model_config = _STRICT
 
     name: FeatureName = Field(description="Feature key inside the event's `features` object.")
-    kind: FeatureKind = Field(
+    kind: Kind = Field(
         description="'numeric' (log-bucket sketch) or 'categorical' (counts per value)."
     )
     seasonal: Literal[True, False, "auto"] = Field(
@@ -114,7 +110,7 @@ class FeatureSpec(BaseModel):
 
 
 @functools.cache
-def metric_names(kind: FeatureKind) -> frozenset[str]:
+def metric_names(kind: Kind) -> frozenset[str]:
     """Names of the drift measures for ``kind`` (the measures registry's short names).
 
     Imported on first use: only configs with threshold overrides pay for scipy here.
@@ -244,7 +240,7 @@ class AlertRules(BaseModel):
     min_window_events: int = Field(
         default=100, ge=1, description="Windows with fewer events are not evaluated."
     )
-    windows: tuple[WindowScale, ...] = Field(
+    windows: tuple[Scale, ...] = Field(
         default=("hour", "day"),
         min_length=1,
         strict=False,
@@ -438,7 +434,7 @@ class ModelSpec(BaseModel):
         return tuple(f.name for f in self.monitored if f.kind == "categorical")
 
     @property
-    def kinds(self) -> dict[str, FeatureKind]:
+    def kinds(self) -> dict[str, Kind]:
         """Column name → kind, for every monitored column."""
         return {f.name: f.kind for f in self.monitored}
 
@@ -455,7 +451,7 @@ class ModelSpec(BaseModel):
         msg = f"model {self.name!r} has no feature {name!r}"
         raise KeyError(msg)
 
-    def kind_of(self, name: str) -> FeatureKind:
+    def kind_of(self, name: str) -> Kind:
         """Kind of the monitored column ``name``."""
         return self.feature(name).kind
 

@@ -18,18 +18,14 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from stream.adapters.reach import kafka_down, unreachable
-from stream.errors import DriftstreamError
+from stream.errors import KafkaUnavailableError
 
-__all__ = ["GroupLag", "KafkaUnavailable", "TailRecord", "group_lag", "tail"]
+__all__ = ["GroupLag", "KafkaUnavailableError", "TailRecord", "group_lag", "tail"]
 
 # An operator command should fail in seconds, not in kafka-python's default 30 s.
 REQUEST_TIMEOUT_MS = 10_000
 BOOTSTRAP_TIMEOUT_MS = 5_000
 POLL_MS = 500
-
-
-class KafkaUnavailable(DriftstreamError):
-    """Kafka could not be reached, or the topic does not exist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +67,7 @@ def _consumer(options: Mapping[str, Any], group: str | None = None) -> KafkaCons
     down = unreachable(servers)
     if down is not None:
         # Checked before kafka-python tries: it would take its bootstrap timeout to fail.
-        raise KafkaUnavailable(str(kafka_down(down)))
+        raise KafkaUnavailableError(str(kafka_down(down)))
     extra: dict[str, Any] = {"request_timeout_ms": REQUEST_TIMEOUT_MS}
     if "bootstrap_timeout_ms" in KafkaConsumer.DEFAULT_CONFIG:  # not in every kafka-python 3.0.x
         extra["bootstrap_timeout_ms"] = BOOTSTRAP_TIMEOUT_MS
@@ -82,7 +78,7 @@ def _consumer(options: Mapping[str, Any], group: str | None = None) -> KafkaCons
     # Outside the except block: the failed client is unreachable now, collect it.
     _collect_leaked_sockets()
     msg = f"kafka: cannot reach {','.join(servers)}: {problem}"
-    raise KafkaUnavailable(msg)
+    raise KafkaUnavailableError(msg)
 
 
 def _collect_leaked_sockets() -> None:
@@ -97,7 +93,7 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
     parts = consumer.partitions_for_topic(topic)
     if not parts:
         msg = f"kafka: topic {topic!r} does not exist (see `driftstream topics create`)"
-        raise KafkaUnavailable(msg)
+        raise KafkaUnavailableError(msg)
     return [TopicPartition(topic, p) for p in sorted(parts)]
 
 
@@ -110,7 +106,7 @@ def group_lag(options: Mapping[str, Any], topic: str, group: str) -> GroupLag:
         group: the consumer group whose commits are read (never joined).
 
     Raises:
-        KafkaUnavailable: Kafka does not answer, or the topic does not exist.
+        KafkaUnavailableError: Kafka does not answer, or the topic does not exist.
     """
     consumer = _consumer(options, group)
     try:
@@ -124,7 +120,7 @@ def group_lag(options: Mapping[str, Any], topic: str, group: str) -> GroupLag:
         return GroupLag(topic, group, start, end, committed)
     except KafkaError as exc:
         msg = f"kafka: reading offsets of {topic!r} failed: {exc}"
-        raise KafkaUnavailable(msg) from None
+        raise KafkaUnavailableError(msg) from None
     finally:
         consumer.close()
 
@@ -148,7 +144,7 @@ def tail(
         on_ready: called once the start positions are fixed (before the first poll).
 
     Raises:
-        KafkaUnavailable: Kafka does not answer, or the topic does not exist.
+        KafkaUnavailableError: Kafka does not answer, or the topic does not exist.
     """
     consumer = _consumer(options)
     try:
@@ -181,6 +177,6 @@ def tail(
                 yield TailRecord(r.partition, r.offset, int(r.timestamp), r.key, r.value, headers)
     except KafkaError as exc:
         msg = f"kafka: reading {topic!r} failed: {exc}"
-        raise KafkaUnavailable(msg) from None
+        raise KafkaUnavailableError(msg) from None
     finally:
         consumer.close()

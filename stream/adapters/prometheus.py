@@ -13,7 +13,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from stream.core.window import iso_ms
+from stream.core.window import format_iso_ms
 from stream.pipeline.ports import IngestStats
 
 __all__ = ["IngestCollector", "labelled", "render"]
@@ -95,7 +95,7 @@ class IngestCollector(Collector):
                 labels=["model", "hour"],
             )
             for (model, hour), n in self._late_hours().items():
-                by_hour.add_metric([model, iso_ms(hour)[:13]], n)
+                by_hour.add_metric([model, format_iso_ms(hour)[:13]], n)
             yield by_hour
         yield CounterMetricFamily(
             "driftstream_undeclared_overflow",

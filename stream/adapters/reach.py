@@ -14,10 +14,10 @@ from typing import Any
 import redis
 
 from stream.adapters.redis_client import redis_client
-from stream.errors import DriftstreamError
+from stream.errors import BackendUnavailableError
 
 __all__ = [
-    "BackendUnavailable",
+    "BackendUnavailableError",
     "check_kafka",
     "check_redis",
     "explain",
@@ -27,10 +27,6 @@ __all__ = [
 ]
 
 CONNECT_TIMEOUT_S = 3.0
-
-
-class BackendUnavailable(DriftstreamError):
-    """Kafka or Redis cannot be reached; the message names which and where."""
 
 
 def unreachable(servers: list[str]) -> str | None:
@@ -46,31 +42,31 @@ def unreachable(servers: list[str]) -> str | None:
     return problem
 
 
-def kafka_down(problem: str) -> BackendUnavailable:
+def kafka_down(problem: str) -> BackendUnavailableError:
     """``kafka: cannot reach a bootstrap server (host:port: why)``, naming the setting."""
-    return BackendUnavailable(
+    return BackendUnavailableError(
         f"kafka: cannot reach a bootstrap server ({problem}); "
         "check kafka.bootstrap_servers / DRIFTSTREAM_KAFKA_BOOTSTRAP"
     )
 
 
-def redis_down(cfg: Any, problem: object) -> BackendUnavailable:
+def redis_down(cfg: Any, problem: object) -> BackendUnavailableError:
     """``redis: cannot reach redis://host:port/db (why)``; the URL's password is masked."""
     why = str(problem).strip().rstrip(".") or type(problem).__name__
-    return BackendUnavailable(
+    return BackendUnavailableError(
         f"redis: cannot reach {cfg.url} ({why}); check redis.url / DRIFTSTREAM_REDIS_URL"
     )
 
 
 def check_kafka(kafka: Any) -> None:
-    """Raise :class:`BackendUnavailable` unless a bootstrap server of ``kafka`` accepts TCP."""
+    """Raise :class:`BackendUnavailableError` unless a bootstrap server of ``kafka`` accepts TCP."""
     down = unreachable(str(kafka.bootstrap_servers).split(","))
     if down is not None:
         raise kafka_down(down)
 
 
 def check_redis(cfg: Any) -> None:
-    """Raise :class:`BackendUnavailable` unless Redis at ``cfg.url`` answers PING."""
+    """Raise :class:`BackendUnavailableError` unless Redis at ``cfg.url`` answers PING."""
     client = redis_client(cfg)
     try:
         client.ping()
@@ -78,7 +74,7 @@ def check_redis(cfg: Any) -> None:
         raise redis_down(cfg, exc) from None
     except redis.RedisError as exc:
         msg = f"redis: {cfg.url}: {exc}"
-        raise BackendUnavailable(msg) from None
+        raise BackendUnavailableError(msg) from None
     finally:
         client.close()
 

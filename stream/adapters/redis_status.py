@@ -19,7 +19,7 @@ from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import redis_client
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS
-from stream.errors import DriftstreamError
+from stream.errors import RedisUnavailableError
 from stream.pipeline.ingest import UNKNOWN_MODEL_PREFIX
 from stream.pipeline.rollup import complete_through
 
@@ -27,7 +27,7 @@ __all__ = [
     "HOUR_LOOKBACK",
     "ModelState",
     "PartitionState",
-    "RedisUnavailable",
+    "RedisUnavailableError",
     "read_model_state",
     "read_states",
 ]
@@ -35,10 +35,6 @@ __all__ = [
 #: How far back from the seal point ``status`` looks for the newest rolled-up window.
 HOUR_LOOKBACK = 7 * 24
 DAY_LOOKBACK = 35
-
-
-class RedisUnavailable(DriftstreamError):
-    """Redis could not be read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,15 +227,15 @@ def read_states(cfg: Any, namespace: str, models: Sequence[str]) -> list[ModelSt
     """:func:`read_model_state` of each model with a client from the ``redis`` settings.
 
     Raises:
-        RedisUnavailable: one line naming the (masked) URL and the error.
+        RedisUnavailableError: one line naming the (masked) URL and the error.
     """
     client = redis_client(cfg)
     try:
         return [read_model_state(client, namespace, m) for m in models]
     except (redis.ConnectionError, redis.TimeoutError) as exc:
-        raise RedisUnavailable(str(redis_down(cfg, exc))) from None  # as every command says it
+        raise RedisUnavailableError(str(redis_down(cfg, exc))) from None  # as every command says it
     except redis.RedisError as exc:
         msg = f"redis: cannot read state at {cfg.url}: {exc}"
-        raise RedisUnavailable(msg) from None
+        raise RedisUnavailableError(msg) from None
     finally:
         client.close()

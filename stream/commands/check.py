@@ -21,7 +21,7 @@ import click
 from stream.catalog import ModelSpec
 from stream.commands.options import number
 from stream.commands.run import model_of, settings_from
-from stream.core.window import DAY_MS, HOUR_MS, iso_ms
+from stream.core.window import DAY_MS, HOUR_MS, format_iso_ms
 from stream.errors import DriftstreamError
 from stream.settings import AlertsSettings
 
@@ -306,7 +306,7 @@ def _time_notes(current: Folded, ts_column: str | None) -> list[str]:
     if ts_column is None or not current.hour_events:
         return []
     first, last = min(current.hour_events), max(current.hour_events)
-    out = [f"current data spans {iso_ms(first)[:13]}h to {iso_ms(last)[:13]}h UTC"]
+    out = [f"current data spans {format_iso_ms(first)[:13]}h to {format_iso_ms(last)[:13]}h UTC"]
     if 0 <= first and last < 10**11:  # before 1973 in ms: likely epoch seconds
         out.append(
             f"{ts_column!r} looks like epoch seconds: times are read as epoch milliseconds "
@@ -322,10 +322,10 @@ def _unjudged_days(run: CheckRun, current: Folded, mode: str) -> list[str]:
     judged = {w.key.start_ms for w in run.windows if w.key.scale == "day"}
     days = sorted({h - h % DAY_MS for h in current.hour_events} - judged)
     return [
-        f"day {iso_ms(d)[:10]}: not judged as a day, the data ends before the day does "
+        f"day {format_iso_ms(d)[:10]}: not judged as a day, the data ends before the day does "
         "(as live and replay; its hours are judged)"
         if mode == "both"
-        else f"day {iso_ms(d)[:10]}: not judged, the data ends before the day does"
+        else f"day {format_iso_ms(d)[:10]}: not judged, the data ends before the day does"
         for d in days
     ]
 
@@ -337,7 +337,7 @@ def _thin_windows(run: CheckRun, current: Folded, mode: str) -> list[str]:
         first, last = min(current.hour_events), max(current.hour_events)
         empty = [h for h in range(first, last, HOUR_MS) if h not in current.hour_events]
         if empty:
-            shown = ", ".join(iso_ms(h)[:13] for h in empty[:3])
+            shown = ", ".join(format_iso_ms(h)[:13] for h in empty[:3])
             more = f" and {len(empty) - 3} more" if len(empty) > 3 else ""
             out.append(f"{len(empty)} hour(s) with no rows, so no window: {shown}{more}")
     small = [

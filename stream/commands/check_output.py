@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stream import __version__
-from stream.core.window import iso_ms
+from stream.core.window import format_iso_ms
 from stream.pipeline.offline import CheckRun, Folded
 
 __all__ = ["SCHEMA_VERSION", "check_document", "effect_text", "failing", "summary_lines"]
@@ -122,8 +122,8 @@ def check_document(
             {
                 "key": _window_label(w.key, mode),
                 "scale": "all" if mode == "all" else w.key.scale,
-                "start": None if mode == "all" else iso_ms(w.key.start_ms),
-                "end": None if mode == "all" else iso_ms(w.key.end_ms),
+                "start": None if mode == "all" else format_iso_ms(w.key.start_ms),
+                "end": None if mode == "all" else format_iso_ms(w.key.end_ms),
                 "events": w.events,
                 "evaluated": bool(decided),
                 "decisions": ds,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import click
 
 from stream.adapters.redis_keys import Keys
-from stream.core.window import HOUR_MS, iso_ms
+from stream.core.window import HOUR_MS, format_iso_ms
 from stream.localstack import LocalStack
 from stream.settings import load_settings
 
@@ -136,8 +136,8 @@ def demo(hours: int, events_per_hour: int, web_port: int, keep: bool) -> None:
     drift_at = START_MS + 30 * HOUR_MS
     drift_end = drift_at + 6 * HOUR_MS
     say(
-        f"4/5 streaming {hours} h of events; amount shifts +1 sd from {iso_ms(drift_at)} "
-        f"to {iso_ms(drift_end)}"
+        f"4/5 streaming {hours} h of events; amount shifts +1 sd from {format_iso_ms(drift_at)} "
+        f"to {format_iso_ms(drift_end)}"
     )
     gen = SyntheticStream(
         spec,
@@ -217,7 +217,7 @@ def _watch(
             if blob is None or events is None:
                 continue
             amount = NumericSketch.from_bytes(bytes(blob))  # type: ignore[arg-type]
-            hour = iso_ms(start)[:13]
+            hour = format_iso_ms(start)[:13]
             n = int(events)
             click.echo(f"  hour {hour}  events {n:>6}  amount mean {amount.mean:8.3f}")
         if len(shown) >= hours - 1:

@@ -240,9 +240,9 @@ def status(
     if replayed is not None:
         # A replay namespace: progress is against the replayed range, not a group's lag.
         report["kafka"] = _replay_progress(report, replayed)
-        from stream.adapters.kafka_ops import KafkaUnavailable
+        from stream.adapters.kafka_ops import KafkaUnavailableError
 
-        problem = None if isinstance(problem, KafkaUnavailable) else problem
+        problem = None if isinstance(problem, KafkaUnavailableError) else problem
     if as_json:
         click.echo(json.dumps(report, indent=2, sort_keys=True))
     else:

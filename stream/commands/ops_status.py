@@ -23,11 +23,11 @@ def when(ms: int | None) -> str:
     >>> when(1_767_618_000_000), when(1_767_618_005_250), when(None)
     ('2026-01-05T13:00Z', '2026-01-05T13:00:05.250Z', '-')
     """
-    from stream.core.window import iso_ms
+    from stream.core.window import format_iso_ms
 
     if ms is None:
         return "-"
-    text = iso_ms(ms)
+    text = format_iso_ms(ms)
     return text[:16] + "Z" if text.endswith(":00.000Z") else text
 
 
@@ -40,7 +40,7 @@ def gather(
     ``kafka.error`` field and returned, so the Redis part is still shown.
     """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
-    from stream.adapters.kafka_ops import KafkaUnavailable, group_lag
+    from stream.adapters.kafka_ops import KafkaUnavailableError, group_lag
     from stream.adapters.redis_status import read_states
 
     topic, group = settings.topics.features, settings.consumer.group_id
@@ -55,7 +55,7 @@ def gather(
             for p in sorted(lag.end)
         }
         kafka["total_lag"] = lag.total
-    except KafkaUnavailable as exc:
+    except KafkaUnavailableError as exc:
         kafka["error"] = str(exc)
         problem = exc
     states = read_states(settings.redis, namespace, models)

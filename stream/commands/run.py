@@ -215,7 +215,7 @@ class EventTimes:
 
     def of(self, line: bytes) -> int | None:
         """Event time of one JSONL line in epoch ms; None when it has no usable ts."""
-        from stream.contract import iso_ms
+        from stream.contract import parse_iso_ms
 
         try:
             ts = self._decode(line).ts
@@ -224,7 +224,7 @@ class EventTimes:
         if isinstance(ts, int):
             return ts if 0 <= ts < 2**62 else None
         if isinstance(ts, str):
-            ms = iso_ms(ts)
+            ms = parse_iso_ms(ts)
             return ms if ms is not None and ms >= 0 else None
         return None
 

@@ -19,7 +19,7 @@ TIME_HELP = "epoch ms, ISO-8601 with an offset (2026-01-01T00:00Z) or a date (UT
 
 def parse_time(value: str | None, option: str) -> int | None:
     """Epoch ms from epoch ms, ISO-8601 with an offset, or a date alone (midnight UTC)."""
-    from stream.contract import iso_ms
+    from stream.contract import parse_iso_ms
 
     if value is None:
         return None
@@ -33,7 +33,7 @@ def parse_time(value: str | None, option: str) -> int | None:
             pass
         else:
             return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 1000
-    ms = iso_ms(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    ms = parse_iso_ms(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     if ms is None:
         msg = (
             f"expected epoch ms, ISO-8601 with a UTC offset (2026-01-01T00:00Z) "

@@ -46,7 +46,7 @@ Undeclared feature keys are counted per (model, key); other top-level keys are i
 
 from stream.contract._parser import ContractParser, parse_batch
 from stream.contract._record import canonical_category
-from stream.contract._time import iso_ms
+from stream.contract._time import parse_iso_ms
 from stream.contract._types import (
     REASONS,
     UNKNOWN_MODEL,
@@ -69,6 +69,6 @@ __all__ = [
     "ParsedBatch",
     "Rejection",
     "canonical_category",
-    "iso_ms",
+    "parse_iso_ms",
     "parse_batch",
 ]

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from stream.catalog import PREDICTION_KEY, FeatureSpec, ModelSpec
 from stream.contract._record import canonical_category, utf8_len_over
-from stream.contract._time import MAX_EPOCH_MS, iso_ms_many
+from stream.contract._time import MAX_EPOCH_MS, parse_iso_ms_many
 from stream.contract._types import Limits
 
 __all__ = ["Columns", "ModelCodec", "build_codec", "build_decoder", "extract"]
@@ -215,12 +215,12 @@ def _event_times(
     ts_bad = record_ts < 0  # an absent ts needs a record timestamp
     kinds = set(map(type, values))
     if kinds == {str}:  # the common case: every event carries ISO text
-        ms, ok = iso_ms_many(values)
+        ms, ok = parse_iso_ms_many(values)
         bad |= ~ok
         return ms
     texts = [k for k, v in enumerate(values) if type(v) is str]
     if texts:
-        ms, ok = iso_ms_many([values[k] for k in texts])
+        ms, ok = parse_iso_ms_many([values[k] for k in texts])
         pos = np.asarray(texts, dtype=np.intp)
         ts[pos], ts_bad[pos] = ms, ~ok
     ints = [k for k, v in enumerate(values) if type(v) is int] if int in kinds else []

@@ -13,7 +13,7 @@ from typing import Any, Final
 import msgspec
 
 from stream.catalog import PREDICTION_KEY, Catalog, FeatureSpec, ModelSpec
-from stream.contract._time import MAX_EPOCH_MS, iso_ms
+from stream.contract._time import MAX_EPOCH_MS, parse_iso_ms
 from stream.contract._types import (
     BAD_JSON,
     BAD_TS,
@@ -142,7 +142,7 @@ def event_ms(value: Any, record_ts: int) -> int:
             return value
         raise _Bad(BAD_TS, f"ts {_show(value)}: epoch millis out of range")
     if type(value) is str:
-        ms = iso_ms(value)
+        ms = parse_iso_ms(value)
         if ms is None:
             raise _Bad(BAD_TS, f"ts {_show(value)}: not ISO-8601 with a UTC offset")
         return ms

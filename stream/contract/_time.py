@@ -1,15 +1,15 @@
 """Event-time parsing: ISO-8601 text with an offset, or integer epoch milliseconds.
 
-The scalar :func:`iso_ms` is the definition (``datetime.fromisoformat``, offset required,
-truncated to the millisecond). :func:`iso_ms_many` is a vectorised fast path that claims
+The scalar :func:`parse_iso_ms` is the definition (``datetime.fromisoformat``, offset required,
+truncated to the millisecond). :func:`parse_iso_ms_many` is a vectorised fast path that claims
 only the common shapes ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff](Z|±HH:MM)`` with every field in
-range, and leaves everything else to :func:`iso_ms`, so both always agree.
+range, and leaves everything else to :func:`parse_iso_ms`, so both always agree.
 
->>> iso_ms("2026-01-05T13:04:05.123Z"), iso_ms("2026-01-05T14:04:05.123456+01:00")
+>>> parse_iso_ms("2026-01-05T13:04:05.123Z"), parse_iso_ms("2026-01-05T14:04:05.123456+01:00")
 (1767618245123, 1767618245123)
->>> iso_ms("2026-01-05T13:04:05") is None  # no offset: ambiguous
+>>> parse_iso_ms("2026-01-05T13:04:05") is None  # no offset: ambiguous
 True
->>> ms, ok = iso_ms_many(["2026-01-05T13:04:05.123Z", "not a time"])
+>>> ms, ok = parse_iso_ms_many(["2026-01-05T13:04:05.123Z", "not a time"])
 >>> ms[0].item(), ok.tolist()
 (1767618245123, [True, False])
 """
@@ -22,7 +22,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_EPOCH_MS", "iso_ms", "iso_ms_many"]
+__all__ = ["MAX_EPOCH_MS", "parse_iso_ms", "parse_iso_ms_many"]
 
 _EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ONE_MS: Final = dt.timedelta(milliseconds=1)
@@ -43,7 +43,7 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 _PUNCT = ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"))
 
 
-def iso_ms(text: str) -> int | None:
+def parse_iso_ms(text: str) -> int | None:
     """Epoch ms of ISO-8601 text with a UTC offset (truncated to ms); None when invalid."""
     try:
         t = dt.datetime.fromisoformat(text)
@@ -54,10 +54,10 @@ def iso_ms(text: str) -> int | None:
         return None
 
 
-def iso_ms_many(texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """Vectorised :func:`iso_ms`: (epoch ms, parsed?) per text; unparsed ms are 0.
+def parse_iso_ms_many(texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Vectorised :func:`parse_iso_ms`: (epoch ms, parsed?) per text; unparsed ms are 0.
 
-    Texts of the claimed shapes are parsed with numpy; the rest go through :func:`iso_ms`.
+    Texts of the claimed shapes are parsed with numpy; the rest go through :func:`parse_iso_ms`.
     """
     n = len(texts)
     out = np.zeros(n, dtype=np.int64)
@@ -85,7 +85,7 @@ def iso_ms_many(texts: list[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np
         ok[idx[good]] = True
         rest[idx[good]] = False
     for i in np.flatnonzero(rest).tolist():
-        v = iso_ms(texts[i])
+        v = parse_iso_ms(texts[i])
         if v is not None:
             out[i], ok[i] = v, True
     return out, ok

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.core.window import hour_starts
+
+_D = TypeVar("_D", np.float64, np.object_)
 
 __all__ = [
     "BAD_JSON",
@@ -114,8 +116,28 @@ class Rejection:
     ts_ms: int
 
 
+class _Column(Generic[_D]):
+    """A feature's column: ``values`` and a ``nulls`` mask of the same length."""
+
+    __slots__ = ()
+    values: npt.NDArray[_D]
+    nulls: npt.NDArray[np.bool_]
+
+    def present(self, rows: npt.NDArray[Any] | None = None) -> npt.NDArray[_D]:
+        """Non-null values (of ``rows``, a mask or index array, when given)."""
+        vals, nulls = (
+            (self.values, self.nulls) if rows is None else (self.values[rows], self.nulls[rows])
+        )
+        out: npt.NDArray[_D] = vals[~nulls]
+        return out
+
+    def null_count(self, rows: npt.NDArray[Any] | None = None) -> int:
+        """Number of nulls (among ``rows`` when given)."""
+        return int(np.count_nonzero(self.nulls if rows is None else self.nulls[rows]))
+
+
 @dataclass(frozen=True, slots=True, eq=False)
-class NumericColumn:
+class NumericColumn(_Column[np.float64]):
     """One numeric feature: ``values`` (float64, NaN where null) and ``nulls`` (bool).
 
     JSON cannot carry NaN, so NaN in ``values`` appears exactly where ``nulls`` is True
@@ -126,37 +148,13 @@ class NumericColumn:
     values: npt.NDArray[np.float64]
     nulls: npt.NDArray[np.bool_]
 
-    def present(self, rows: npt.NDArray[Any] | None = None) -> npt.NDArray[np.float64]:
-        """Non-null values (of ``rows``, a mask or index array, when given)."""
-        vals, nulls = (
-            (self.values, self.nulls) if rows is None else (self.values[rows], self.nulls[rows])
-        )
-        out = vals[~nulls]
-        return out
-
-    def null_count(self, rows: npt.NDArray[Any] | None = None) -> int:
-        """Number of nulls (among ``rows`` when given)."""
-        return int(np.count_nonzero(self.nulls if rows is None else self.nulls[rows]))
-
 
 @dataclass(frozen=True, slots=True, eq=False)
-class CategoricalColumn:
+class CategoricalColumn(_Column[np.object_]):
     """One categorical feature: ``values`` (object array of ``str``, None where null)."""
 
     values: npt.NDArray[np.object_]
     nulls: npt.NDArray[np.bool_]
-
-    def present(self, rows: npt.NDArray[Any] | None = None) -> npt.NDArray[np.object_]:
-        """Non-null values (of ``rows`` when given)."""
-        vals, nulls = (
-            (self.values, self.nulls) if rows is None else (self.values[rows], self.nulls[rows])
-        )
-        out = vals[~nulls]
-        return out
-
-    def null_count(self, rows: npt.NDArray[Any] | None = None) -> int:
-        """Number of nulls (among ``rows`` when given)."""
-        return int(np.count_nonzero(self.nulls if rows is None else self.nulls[rows]))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

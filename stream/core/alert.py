@@ -26,8 +26,9 @@ from stream.core.alert_text import change, signed
 from stream.core.before_after import BeforeAfter
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
-from stream.core.nullspread import finite_or_none, none_to_nan
-from stream.core.window import WindowKey, iso_ms
+from stream.core.nullspread import none_to_nan
+from stream.core.records import to_builtins
+from stream.core.window import WindowKey, format_iso_ms
 
 __all__ = [
     "HEALTH_SCHEMA_VERSION",
@@ -95,7 +96,14 @@ class AlertWindow:
         >>> AlertWindow.of(WindowKey("day", 1767571200000)).key
         'day:2026-01-05'
         """
-        return cls(w.scale, w.start_ms, w.end_ms, iso_ms(w.start_ms), iso_ms(w.end_ms), str(w))
+        return cls(
+            w.scale,
+            w.start_ms,
+            w.end_ms,
+            format_iso_ms(w.start_ms),
+            format_iso_ms(w.end_ms),
+            str(w),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,39 +132,14 @@ class FeatureDrift:
     """The headline quantity before → after (mean, a category's share, null share)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (``hints`` and ``values`` only when set)."""
-        out = {
-            "name": self.name,
-            "kind": self.kind,
-            "breach": self.breach,
-            "severity": self.severity,
-            "effect_metric": self.effect_metric,
-            **{
-                k: finite_or_none(getattr(self, k))
-                for k in (
-                    "effect",
-                    "threshold",
-                    "ratio",
-                    "p_value",
-                    "p_drift",
-                    "magnitude",
-                    "ci_low",
-                    "ci_high",
-                )
-            },
-            "reasons": list(self.reasons),
-            "metrics": {
-                m: {
-                    "value": finite_or_none(v),
-                    "threshold": finite_or_none(t),
-                    "p_value": finite_or_none(p),
-                }
-                for m, (v, t, p) in sorted(self.metrics.items())
-            },
-            "dashboard_url": self.dashboard_url,
+        """JSON-able form (``records``): ``metrics`` as objects; ``hints``, ``values`` when set."""
+        out = to_builtins(self)
+        out["metrics"] = {
+            m: {"p_value": p, "threshold": t, "value": v} for m, (v, t, p) in out["metrics"].items()
         }
-        if self.hints:
-            out["hints"] = dict(self.hints)
+        if not self.hints:
+            del out["hints"]
+        del out["values"]
         if self.values is not None:
             out["values"] = self.values.to_dict()
         return out
@@ -213,34 +196,12 @@ class Alert:
     kind: str = "feature"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (what :meth:`to_json` serialises)."""
-        w = self.window
-        return {
-            "schema_version": self.schema_version,
-            "alert_id": self.alert_id,
-            "dedup_key": self.dedup_key,
-            "status": self.status,
-            "severity": self.severity,
-            "model": self.model,
-            "window": {
-                "scale": w.scale,
-                "start_ms": w.start_ms,
-                "end_ms": w.end_ms,
-                "start": w.start,
-                "end": w.end,
-                "key": w.key,
-            },
-            "baseline": self.baseline,
-            "first_seen_ms": self.first_seen_ms,
-            "first_seen": self.first_seen,
-            "features": [f.to_dict() for f in self.features],
-            "summary": self.summary,
-            "description": self.description,
-            "dashboard_url": self.dashboard_url,
-            "runbook_url": self.runbook_url,
-            "producer": self.producer,
-            "producer_version": self.producer_version,
-        } | ({} if self.kind == "feature" else {"kind": self.kind})
+        """JSON-able form (what :meth:`to_json` serialises); ``kind`` only on v2 alerts."""
+        out = to_builtins(self)
+        out["features"] = [f.to_dict() for f in self.features]
+        if self.kind == "feature":
+            del out["kind"]
+        return out
 
     def to_json(self) -> bytes:
         """Deterministic UTF-8 JSON bytes: sorted keys, compact, no NaN."""
@@ -346,7 +307,7 @@ def _summary(e: AlertEvent) -> str:
 def _description(e: AlertEvent) -> str:
     lines = [
         f"Model {e.model}, {e.scale} window {e.window} compared with the {e.baseline} "
-        f"baseline; first breach {iso_ms(e.first_seen_ms)}.",
+        f"baseline; first breach {format_iso_ms(e.first_seen_ms)}.",
     ]
     for d in e.decisions:
         effect, magnitude, lo, hi = signed(d)
@@ -393,7 +354,7 @@ def build_alert(
         window=AlertWindow.of(event.window),
         baseline=event.baseline,
         first_seen_ms=event.first_seen_ms,
-        first_seen=iso_ms(event.first_seen_ms),
+        first_seen=format_iso_ms(event.first_seen_ms),
         features=tuple(
             _feature(d, dashboard_base, event.model, event.window, namespace)
             for d in event.decisions

@@ -50,7 +50,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, TypeAlias
+from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
@@ -58,30 +58,28 @@ from stream.core.measures.tails import chi2_sf, f_sf, norm_isf
 from stream.core.nullspread import (
     RULES,
     Calibration,
-    Kind,
     Law,
     Resampler,
     Sketch,
     fast_values,
-    finite_or_none,
-    none_to_nan,
 )
+from stream.core.records import from_builtins, to_builtins
 from stream.core.seasonality import Seasonality, detect_seasonality
+from stream.core.vocabulary import Baseline, Kind, Scale
 from stream.core.window import DAY_MS, HOUR_MS
 
 __all__ = [
     "DRAWS",
     "ONE_WINDOW_SHARE",
     "Q_ALPHA",
-    "Baseline",
     "Calibration",
     "FeatureCalibration",
     "ModelCalibration",
-    "Scale",
     "Seasonality",
     "alpha_per_test",
     "calibrate_feature",
     "calibrate_model",
+    "leave_one_out",
     "day_windows",
     "detect_seasonality",
     "model_alpha",
@@ -89,8 +87,6 @@ __all__ = [
     "z_critical",
 ]
 
-Scale: TypeAlias = Literal["hour", "day"]
-Baseline: TypeAlias = Literal["reference", "previous", "seasonal"]
 DRAWS = 120
 """Multinomial redraws per size: σ²'s relative SE ≈ √(2/119) = 13%, which the F-test absorbs."""
 Q_ALPHA = 0.001
@@ -125,35 +121,13 @@ class FeatureCalibration:
     method: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "feature": self.feature,
-            "kind": self.kind,
-            "scale": self.scale,
-            "baseline": self.baseline,
-            "lag_ms": self.lag_ms,
-            "window_n": finite_or_none(self.window_n),
-            "live_n": finite_or_none(self.live_n),
-            "n_windows": self.n_windows,
-            "method": self.method,
-            "metrics": {k: v.to_dict() for k, v in sorted(self.metrics.items())},
-        }
+        """JSON-able form: every field, non-finite numbers as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureCalibration:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            str(d["feature"]),
-            d["kind"],
-            d["scale"],
-            d["baseline"],
-            {k: Calibration.from_dict(v) for k, v in d["metrics"].items()},
-            lag_ms=int(d["lag_ms"]),
-            window_n=none_to_nan(d["window_n"]),
-            live_n=none_to_nan(d["live_n"]),
-            n_windows=int(d["n_windows"]),
-            method=str(d["method"]),
-        )
+        return from_builtins(d, cls)
 
 
 @dataclass(frozen=True)
@@ -185,18 +159,13 @@ class ModelCalibration:
         return self.seasonality[feature].baseline(scale)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form, stable key order (stored with the reference)."""
-        out = {
-            "version": _VERSION,
-            "model": self.model,
-            "calibrations": {
-                f: {k: c.to_dict() for k, c in sorted(cs.items())}
-                for f, cs in sorted(self.calibrations.items())
-            },
-            "seasonality": {f: s.to_dict() for f, s in sorted(self.seasonality.items())},
-        }
-        if self.joint:
-            out["joint"] = {k: dict(v) for k, v in sorted(self.joint.items())}
+        """JSON-able form, stable key order (stored with the reference).
+
+        Every field plus ``version``; ``joint`` only when the member is on.
+        """
+        out = {"version": _VERSION, **to_builtins(self)}
+        if not self.joint:
+            del out["joint"]
         return out
 
     @classmethod
@@ -205,15 +174,7 @@ class ModelCalibration:
         if d.get("version") != _VERSION:
             msg = f"unsupported calibration version {d.get('version')!r}"
             raise ValueError(msg)
-        return cls(
-            str(d["model"]),
-            {
-                f: {k: FeatureCalibration.from_dict(c) for k, c in cs.items()}
-                for f, cs in d["calibrations"].items()
-            },
-            {f: Seasonality.from_dict(s) for f, s in d["seasonality"].items()},
-            {str(k): dict(v) for k, v in (d.get("joint") or {}).items()},
-        )
+        return from_builtins({k: v for k, v in d.items() if k != "version"}, cls)
 
 
 # ---------------------------------------------------------------- budget → z
@@ -293,22 +254,39 @@ def day_windows(hours: Mapping[int, Sketch], *, min_hours: int = 12) -> dict[int
     return {d: _merge(hs) for d, hs in days.items() if len(hs) >= min_hours}
 
 
-def _leave_one_out(windows: Sequence[Sketch]) -> list[Sketch]:
-    """Merge of all windows but i, for every i (prefix/suffix merges: O(k), not O(k²))."""
+class _Mergeable(Protocol):
+    def merge(self, other: Self, /) -> Self: ...
+
+
+_M = TypeVar("_M", bound=_Mergeable)
+
+
+def leave_one_out(windows: Sequence[_M]) -> list[_M]:
+    """Merge of all windows but i, for every i (prefix/suffix merges: O(k), not O(k²)).
+
+    >>> from stream.core.sketch import NumericSketch
+    >>> ws = [NumericSketch.zero().update(np.array([float(i)])) for i in range(3)]
+    >>> [w.count for w in leave_one_out(ws)]
+    [2, 2, 2]
+    """
     k = len(windows)
-    prefix: list[Sketch | None] = [None] * (k + 1)
-    suffix: list[Sketch | None] = [None] * (k + 1)
+    prefix: list[_M | None] = [None] * (k + 1)
+    suffix: list[_M | None] = [None] * (k + 1)
     for i in range(k):
         p = prefix[i]
-        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])  # type: ignore[arg-type]
+        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])
     for i in range(k - 1, -1, -1):
         s = suffix[i + 1]
-        suffix[i] = windows[i] if s is None else windows[i].merge(s)  # type: ignore[arg-type]
+        suffix[i] = windows[i] if s is None else windows[i].merge(s)
     out = []
     for i in range(k):
         a, b = prefix[i], suffix[i + 1]
-        out.append(a.merge(b) if a is not None and b is not None else (a or b))  # type: ignore[arg-type]
-    return out  # type: ignore[return-value]
+        rest = a.merge(b) if a is not None and b is not None else (a or b)
+        if rest is None:
+            msg = "leave_one_out needs at least two windows"
+            raise ValueError(msg)
+        out.append(rest)
+    return out
 
 
 def _pairs(
@@ -319,7 +297,7 @@ def _pairs(
     if baseline == "reference":
         if len(starts) < _MIN_WINDOWS:
             return [], 0
-        rests = _leave_one_out([windows[s] for s in starts])
+        rests: list[Sketch] = leave_one_out([windows[s] for s in starts])
         return [(r, windows[s]) for r, s in zip(rests, starts, strict=True)], 0
     # Same hour/day last week; a reference shorter than two weeks can only show the
     # daily cycle, so the hourly seasonal calibration falls back to lag one day.

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 from scipy import optimize
 
 __all__ = [
@@ -67,14 +68,14 @@ class CusumState:
     last_ms: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {"hi": self.hi, "lo": self.lo, "last_ms": self.last_ms}
+        """JSON-able form: ``hi``, ``lo``, ``last_ms`` (msgspec, sorted keys)."""
+        out: dict[str, Any] = msgspec.to_builtins(self, order="sorted")
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> CusumState:
-        """Inverse of :meth:`to_dict`."""
-        last = d.get("last_ms")
-        return cls(float(d["hi"]), float(d["lo"]), None if last is None else int(last))
+        """Inverse of :meth:`to_dict` (integral numbers are accepted for the sums)."""
+        return msgspec.convert(d, cls, strict=False)
 
 
 def cusum_step(

@@ -49,7 +49,6 @@ from stream.core.before_after import BeforeAfter
 from stream.core.calibrate import (
     Calibration,
     FeatureCalibration,
-    Scale,
     one_window_alpha,
     z_critical,
 )
@@ -63,11 +62,10 @@ from stream.core.cusum import (
 )
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
-from stream.core.measures.tails import norm_cdf, norm_sf
+from stream.core.measures.tails import Z95, norm_cdf, norm_sf
 from stream.core.nullspread import (
     RULES,
     SHAPE_METRICS,
-    Kind,
     Sketch,
     decision_measures,
     finite_or_none,
@@ -75,6 +73,7 @@ from stream.core.nullspread import (
     resolution_limited,
 )
 from stream.core.sketch import NumericSketch
+from stream.core.vocabulary import Kind, Scale
 
 __all__ = [
     "CRITICAL_RATIO",
@@ -96,7 +95,6 @@ NULL_BREAK = 0.5
 """Null-rate change (window − reference share) that makes a feature "mostly null"."""
 NEW_CATEGORY_BREAK = 0.05
 """Window share of new categories that is a pipeline break rather than drift."""
-_Z95 = 1.959963984540054
 _NAN = math.nan
 
 
@@ -334,16 +332,16 @@ def _posterior(
         sd = top.cal.spread(m.n_win, m.n_ref)
         centre = top.cal.centre(m.n_win, m.n_ref) if top.cal.law != "signed" else 0.0
     if top.name in ("mean_shift", "null_rate_change") and math.isfinite(m.ci_low):
-        sd = (m.ci_high - m.ci_low) / (2 * _Z95)
+        sd = (m.ci_high - m.ci_low) / (2 * Z95)
         p = _normal_posterior(top.effect, top.threshold, sd)
         return p, top.value, (m.ci_low, m.ci_high), "", None
     if math.isnan(sd) and math.isfinite(m.ci_low) and math.isfinite(m.ci_high):
-        sd = (m.ci_high - m.ci_low) / (2 * _Z95)
+        sd = (m.ci_high - m.ci_low) / (2 * Z95)
     mag = top.value - centre
     if not math.isfinite(sd):
         return (1.0 - top.p if math.isfinite(top.p) else _NAN), mag, (_NAN, _NAN), "", None
     p = _normal_posterior(top.effect, top.threshold, sd)
-    return p, mag, (mag - _Z95 * sd, mag + _Z95 * sd), "", None
+    return p, mag, (mag - Z95 * sd, mag + Z95 * sd), "", None
 
 
 def _normal_posterior(effect: float, threshold: float, sd: float) -> float:

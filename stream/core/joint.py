@@ -28,15 +28,15 @@ z_crit · spread)``. Decisive at the one-window level α₁ as elsewhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from stream.core.calibrate import Scale, one_window_alpha, z_critical
+from stream.core.calibrate import leave_one_out, one_window_alpha, z_critical
 from stream.core.decide import CRITICAL_RATIO, Decision, Severity
 from stream.core.measures.joint import (
     JointView,
@@ -47,9 +47,10 @@ from stream.core.measures.joint import (
     pca_axes,
     reconstruction_error,
 )
-from stream.core.measures.tails import norm_cdf, norm_sf
+from stream.core.measures.tails import Z95, norm_cdf, norm_sf
 from stream.core.nullspread import finite_or_none, none_to_nan
 from stream.core.sketch.joint import JointSketch
+from stream.core.vocabulary import Scale
 from stream.core.window import DAY_MS
 
 __all__ = [
@@ -67,9 +68,7 @@ JOINT_TESTS = 2
 _MIN_WINDOWS = 3
 _MIN_ROWS = 10
 _TOP = 3
-_Z95 = 1.959963984540054
 _NAN = math.nan
-_T = TypeVar("_T", bound=JointSketch)
 
 
 @dataclass(frozen=True)
@@ -107,26 +106,6 @@ class JointCalibration:
         )
 
 
-def _leave_one_out(windows: Sequence[_T]) -> list[JointSketch]:
-    k = len(windows)
-    prefix: list[JointSketch | None] = [None] * (k + 1)
-    suffix: list[JointSketch | None] = [None] * (k + 1)
-    for i in range(k):
-        p = prefix[i]
-        prefix[i + 1] = windows[i] if p is None else p.merge(windows[i])
-    for i in range(k - 1, -1, -1):
-        s = suffix[i + 1]
-        suffix[i] = windows[i] if s is None else windows[i].merge(s)
-    out = []
-    for i in range(k):
-        a, b = prefix[i], suffix[i + 1]
-        rest = a.merge(b) if a is not None and b is not None else (a or b)
-        if rest is None:  # pragma: no cover - k ≥ 3 here
-            raise ValueError(i)
-        out.append(rest)
-    return out
-
-
 def _upper(mean: float, k: int) -> float:
     """Upper 95% bound of a variance ratio estimated as the mean of k squared scores."""
     return mean * k / float(stats.chi2.ppf(0.05, k))
@@ -158,7 +137,7 @@ def calibrate_joint(hours: Mapping[int, JointSketch], scale: Scale) -> JointCali
     if len(starts) < _MIN_WINDOWS:
         return JointCalibration(scale, n_windows=len(starts), method="too few windows: phi = 1")
     wins = [windows[s] for s in starts]
-    rests = _leave_one_out(wins)
+    rests = leave_one_out(wins)
     ratios: dict[tuple[str, str], list[float]] = {}
     pca_terms: list[float] = []
     gauss = 0.0
@@ -289,7 +268,7 @@ def decide_joint(
             breach = effect >= thr and p < alpha
             decisive = breach and effect >= max(floor, z_critical(one_window_alpha(alpha)) * sd)
             p_drift = norm_cdf((effect - thr) / sd) if sd > 0 else _NAN
-            ci = (effect - _Z95 * sd, effect + _Z95 * sd)
+            ci = (effect - Z95 * sd, effect + Z95 * sd)
             tests.append(_Test("pca_error", effect, thr, p, breach, decisive, effect, ci, p_drift))
             ref_share = np.diag(axes.residual @ _ref_second(bv, axes) @ axes.residual)
             up = share - ref_share

@@ -38,6 +38,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeAlias
 
+import msgspec
+
 from stream.core.cusum import CusumState, cusum_limit, cusum_update
 from stream.core.decide import Decision
 from stream.core.window import WindowKey
@@ -169,56 +171,21 @@ class AlertState:
     kind: str = "feature"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (sorted keys: equal states give equal JSON)."""
-        o = self.open
-        return {
-            "model": self.model,
-            "scale": self.scale,
-            "baseline": self.baseline,
-            "last_window_ms": self.last_window_ms,
-            "streaks": {f: list(v) for f, v in sorted(self.streaks.items())},
-            "open": None
-            if o is None
-            else {
-                "dedup_key": o.dedup_key,
-                "first_seen_ms": o.first_seen_ms,
-                "members": list(o.members),
-                "involved": list(o.involved),
-                "severity": o.severity,
-                "clean": o.clean,
-            },
-            "cooldown_until_ms": self.cooldown_until_ms,
-            "cusum": {f: c.to_dict() for f, c in sorted(self.cusum.items())},
-        } | ({} if self.kind == "feature" else {"kind": self.kind})
+        """JSON-able form (sorted keys: equal states give equal JSON; ``kind`` unless feature).
+
+        msgspec writes every field under its own name (tuples as lists, nested
+        ``OpenAlert`` / ``CusumState`` as objects); the committed fixtures in
+        ``tests/fixtures/wire`` pin the bytes.
+        """
+        out: dict[str, Any] = msgspec.to_builtins(self, order="sorted")
+        if self.kind == "feature":
+            del out["kind"]
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AlertState:
-        """Inverse of :meth:`to_dict`."""
-        o = d.get("open")
-        return cls(
-            model=str(d["model"]),
-            scale=str(d["scale"]),
-            baseline=str(d["baseline"]),
-            last_window_ms=_opt_int(d.get("last_window_ms")),
-            streaks={str(f): (int(v[0]), int(v[1])) for f, v in d["streaks"].items()},
-            open=None
-            if o is None
-            else OpenAlert(
-                dedup_key=str(o["dedup_key"]),
-                first_seen_ms=int(o["first_seen_ms"]),
-                members=tuple(o["members"]),
-                involved=tuple(o["involved"]),
-                severity=str(o["severity"]),
-                clean=int(o["clean"]),
-            ),
-            cooldown_until_ms=_opt_int(d.get("cooldown_until_ms")),
-            cusum={str(f): CusumState.from_dict(c) for f, c in d.get("cusum", {}).items()},
-            kind=str(d.get("kind", "feature")),
-        )
-
-
-def _opt_int(x: Any) -> int | None:
-    return None if x is None else int(x)
+        """Inverse of :meth:`to_dict` (``cusum`` and ``kind`` may be absent: older states)."""
+        return msgspec.convert(d, cls, strict=False)
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +49,14 @@ from stream.core.measures.redraws import (
     linf_rows,
     redraw_shape_ok,
 )
-from stream.core.measures.registry import REGISTRY
+from stream.core.measures.registry import REGISTRY, Law, specs
+from stream.core.records import from_builtins, to_builtins
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.vocabulary import KINDS, Kind
 
 __all__ = [
     "RULES",
     "Calibration",
-    "Kind",
     "Law",
     "MetricRule",
     "Resampler",
@@ -65,12 +66,11 @@ __all__ = [
     "resolution_limited",
     "fast_values",
     "finite_or_none",
+    "narrow",
     "none_to_nan",
     "rule",
 ]
 
-Kind: TypeAlias = Literal["numeric", "categorical"]
-Law: TypeAlias = Literal["signed", "distance", "share"]
 Sketch: TypeAlias = NumericSketch | CategoricalSketch
 FloatArray = npt.NDArray[np.float64]
 
@@ -92,27 +92,11 @@ class MetricRule:
 
 
 RULES: Mapping[Kind, tuple[MetricRule, ...]] = {
-    # Floors: KS/JS 0.05 ≈ a 0.12σ location shift; 0.1σ mean shift (half of Cohen's
-    # "small"); 2 points of nulls; 1% of the window outside the reference range.
-    "numeric": (
-        MetricRule("ks", "distance", 0.05),
-        MetricRule("js", "distance", 0.05),
-        MetricRule("mean_shift", "signed", 0.1),
-        MetricRule("null_rate_change", "signed", 0.02),
-        MetricRule("out_of_range", "share", 0.01),
-    ),
-    # L∞ 0.03: three points of share in the most-moved category, so the seed's
-    # 1.3-point change on 65k rows is below it; 1% of the window in new categories.
-    "categorical": (
-        MetricRule("js", "distance", 0.05),
-        MetricRule("linf", "distance", 0.03),
-        MetricRule("null_rate_change", "signed", 0.02),
-        MetricRule("unseen", "share", 0.01),
-    ),
+    kind: tuple(MetricRule(s.name, s.law, s.floor) for s in specs(kind) if s.law is not None)
+    for kind in KINDS
 }
-"""Decision metrics per kind. PSI is left out on purpose: its null mean and spread
-shrink as 1/n, not 1/√n, so it does not fit the variance model; it remains usable
-as an override (e.g. ``psi = 0.2``), decided on its own p-value."""
+"""Decision metrics per kind: the registry rows that have a null law, in table order
+(the one measure table is :data:`stream.core.measures.registry.REGISTRY`)."""
 
 
 def finite_or_none(x: float) -> float | None:
@@ -206,59 +190,16 @@ class Calibration:
         return (value - self.centre(n, n_base)) / s
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (non-finite numbers become null)."""
-        return {
-            "metric": self.metric,
-            "law": self.law,
-            **{
-                k: finite_or_none(getattr(self, k))
-                for k in ("mu0", "beta", "sigma2", "tau2", "q", "q_p")
-            },
-            "q_df": self.q_df,
-            "n_windows": self.n_windows,
-            "n_ref": self.n_ref,
-            "draws": self.draws,
-            "method": self.method,
-        }
+        """JSON-able form: every field, non-finite numbers as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_dict`."""
-        law = str(d["law"])
-        if law not in ("signed", "distance", "share"):
-            msg = f"unknown law {law!r}"
-            raise ValueError(msg)
-        return cls(
-            metric=str(d["metric"]),
-            law=law,  # type: ignore[arg-type]
-            mu0=none_to_nan(d["mu0"]),
-            beta=none_to_nan(d["beta"]),
-            sigma2=none_to_nan(d["sigma2"]),
-            tau2=none_to_nan(d["tau2"]),
-            q=none_to_nan(d["q"]),
-            q_df=int(d["q_df"]),
-            q_p=none_to_nan(d["q_p"]),
-            n_windows=int(d["n_windows"]),
-            n_ref=int(d["n_ref"]),
-            draws=int(d["draws"]),
-            method=str(d["method"]),
-        )
+        """Inverse of :meth:`to_dict`; an unknown ``law`` is a ValueError."""
+        return from_builtins(d, cls)
 
 
 _BY_NAME = {(k, r.name): r for k, rs in RULES.items() for r in rs}
-_NUMERIC_FNS = {
-    "js": num.js_distance,
-    "mean_shift": num.mean_shift,
-    "null_rate_change": num.null_rate_change,
-    "out_of_range": num.out_of_range,
-    "ks": num.ks_distance,
-}
-_CATEGORICAL_FNS = {
-    "js": cat.js_distance,
-    "linf": cat.linf,
-    "null_rate_change": cat.null_rate_change,
-    "unseen": cat.unseen,
-}
 
 
 def rule(kind: Kind, name: str) -> MetricRule:
@@ -315,10 +256,10 @@ def decision_measures(
     """
     names = [r.name for r in RULES[kind]] + [e for e in extra if (kind, e) not in _BY_NAME]
     if kind == "numeric":
-        npair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
-        return {n: _NUMERIC_FNS.get(n, REGISTRY[f"numeric.{n}"].fn)(npair) for n in names}
-    cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
-    return {n: _CATEGORICAL_FNS.get(n, REGISTRY[f"categorical.{n}"].fn)(cpair) for n in names}
+        npair = num.NumericPair(narrow(ref, NumericSketch), narrow(win, NumericSketch))
+        return {n: REGISTRY[f"numeric.{n}"].fn(npair) for n in names}
+    cpair = cat.CategoricalPair.of(narrow(ref, CategoricalSketch), narrow(win, CategoricalSketch))
+    return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in names}
 
 
 def fast_values(
@@ -331,9 +272,11 @@ def fast_values(
     """
     wanted = [r.name for r in RULES[kind]] if names is None else list(names)
     if kind == "categorical":
-        cpair = cat.CategoricalPair.of(_as_categorical(ref), _as_categorical(win))
-        return {n: _CATEGORICAL_FNS[n](cpair) for n in wanted}
-    pair = num.NumericPair(_as_numeric(ref), _as_numeric(win))
+        cpair = cat.CategoricalPair.of(
+            narrow(ref, CategoricalSketch), narrow(win, CategoricalSketch)
+        )
+        return {n: REGISTRY[f"categorical.{n}"].fn(cpair) for n in wanted}
+    pair = num.NumericPair(narrow(ref, NumericSketch), narrow(win, NumericSketch))
     r, w = pair.ref, pair.win
     out: dict[str, Measure] = {}
     for n in wanted:
@@ -354,20 +297,17 @@ def fast_values(
             v = (w.nulls + w.nans) / nw - (r.nulls + r.nans) / nr if nr and nw else math.nan
             out[n] = Measure(n, v, n_ref=nr, n_win=nw)
         else:
-            out[n] = _NUMERIC_FNS[n](pair)
+            out[n] = REGISTRY[f"numeric.{n}"].fn(pair)
     return out
 
 
-def _as_numeric(s: Sketch) -> NumericSketch:
-    if not isinstance(s, NumericSketch):
-        msg = f"expected a NumericSketch, got {type(s).__name__}"
-        raise TypeError(msg)
-    return s
+_S = TypeVar("_S", NumericSketch, CategoricalSketch)
 
 
-def _as_categorical(s: Sketch) -> CategoricalSketch:
-    if not isinstance(s, CategoricalSketch):
-        msg = f"expected a CategoricalSketch, got {type(s).__name__}"
+def narrow(s: Sketch, cls: type[_S]) -> _S:
+    """``s`` as a ``cls``; a TypeError names both when a feature's sketch is the wrong kind."""
+    if not isinstance(s, cls):
+        msg = f"expected a {cls.__name__}, got {type(s).__name__}"
         raise TypeError(msg)
     return s
 
@@ -393,13 +333,13 @@ class Resampler:
         self.kind = kind
         self._ref = ref
         if kind == "numeric":
-            r = _as_numeric(ref)
+            r = narrow(ref, NumericSketch)
             keys, counts = r.signed_keys()
             values = np.asarray(r.bucket_value(np.asarray(keys)), dtype=np.float64)
             self._values = np.concatenate((values, [math.inf, -math.inf]))
             cells = [np.asarray(counts, np.int64), [r.pos_inf, r.neg_inf], [r.nulls + r.nans]]
         else:
-            c = _as_categorical(ref)
+            c = narrow(ref, CategoricalSketch)
             kept = c.counts()
             labels = list(kept) + ([cat.OTHER] if c.other else [])
             self._labels = np.asarray(labels, dtype=object)
@@ -423,10 +363,10 @@ class Resampler:
     def _build(self, counts: npt.NDArray[np.int64]) -> Sketch:
         missing = int(counts[-1])
         if self.kind == "numeric":
-            r = _as_numeric(self._ref)
+            r = narrow(self._ref, NumericSketch)
             s = NumericSketch.zero(r.relative_accuracy, r.max_buckets)
             return s.update(np.repeat(self._values, counts[:-1]), nulls=missing)
-        c = CategoricalSketch.zero(_as_categorical(self._ref).max_exact)
+        c = CategoricalSketch.zero(narrow(self._ref, CategoricalSketch).max_exact)
         drawn = {
             label: n
             for label, n in zip(self._labels.tolist(), counts[:-1].tolist(), strict=True)
@@ -457,13 +397,13 @@ class Resampler:
             return self._categorical_distances(names, n, draws, rng)
         if self.kind != "numeric" or self.total == 0 or set(names) - {"ks", "js"}:
             return None
-        base = _as_numeric(self.base)
+        base = narrow(self.base, NumericSketch)
         bb = Buckets.of(base)
         k = bb.keys.size
         collapsed = ((bb.keys > 0) & (bb.lower == 0)) | ((bb.keys < 0) & (bb.upper == 0))
         if k != self._counts.size - 3 or collapsed.any() or base.count == 0:
             return None
-        keys, _ = _as_numeric(self._ref).signed_keys()
+        keys, _ = narrow(self._ref, NumericSketch).signed_keys()
         if not np.array_equal(np.asarray(keys, np.int64), bb.keys):
             return None
         same = num.NumericPair(base, base)
@@ -507,7 +447,7 @@ class Resampler:
         Only for a reference with every category exact (no "other" mass), where
         ``CategoricalPair.of`` aligns the two sides on the base's labels in name order.
         """
-        c = _as_categorical(self._ref)
+        c = narrow(self._ref, CategoricalSketch)
         valid = self._counts[:-1]
         if c.other or not c.is_exact or not valid.sum() or len(self._labels) > c.max_exact:
             return None

@@ -30,8 +30,10 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.tails import chi2_sf, f_sf
-from stream.core.nullspread import Kind, Sketch, finite_or_none, none_to_nan
+from stream.core.nullspread import Sketch, narrow
+from stream.core.records import from_builtins, to_builtins
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.vocabulary import Kind
 from stream.core.window import DAY_MS, HOUR_MS
 
 __all__ = ["SEASON_ALPHA", "Seasonality", "detect_seasonality", "location_series"]
@@ -82,31 +84,13 @@ class Seasonality:
         return "seasonal" if cyclic else "reference"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
-        return {
-            "feature": self.feature,
-            "daily": self.daily,
-            "weekly": self.weekly,
-            **{k: finite_or_none(getattr(self, k)) for k in ("q", "q_p", "tau2", "hod_p", "day_p")},
-            "n_windows": self.n_windows,
-            "method": self.method,
-        }
+        """JSON-able form: every field, non-finite floats as null (``records``)."""
+        return to_builtins(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Seasonality:
         """Inverse of :meth:`to_dict`."""
-        return cls(
-            feature=str(d["feature"]),
-            daily=bool(d["daily"]),
-            weekly=bool(d["weekly"]),
-            q=none_to_nan(d["q"]),
-            q_p=none_to_nan(d["q_p"]),
-            tau2=none_to_nan(d["tau2"]),
-            hod_p=none_to_nan(d["hod_p"]),
-            day_p=none_to_nan(d["day_p"]),
-            n_windows=int(d["n_windows"]),
-            method=str(d["method"]),
-        )
+        return from_builtins(d, cls)
 
 
 def location_series(
@@ -123,13 +107,13 @@ def location_series(
     starts = sorted(s for s in hours if _valid(hours[s]) >= _MIN_COUNT)
     t = np.asarray(starts, dtype=np.int64)
     if kind == "numeric":
-        sk = [_num(hours[s]) for s in starts]
+        sk = [narrow(hours[s], NumericSketch) for s in starts]
         n = np.asarray([s.count for s in sk], dtype=np.float64)
         y = np.asarray([s.mean for s in sk], dtype=np.float64)
         within = np.asarray([s.variance for s in sk], dtype=np.float64)
         pooled = float(np.sum(n * within) / np.sum(n)) if n.size else 0.0
         return t, y, pooled / n if n.size else n, "hourly mean"
-    cs = [_cat(hours[s]) for s in starts]
+    cs = [narrow(hours[s], CategoricalSketch) for s in starts]
     totals: dict[str, int] = {}
     for c in cs:
         for label, k in c.counts().items():
@@ -145,20 +129,6 @@ def location_series(
 
 def _valid(s: Sketch) -> int:
     return int(s.count)
-
-
-def _num(s: Sketch) -> NumericSketch:
-    if not isinstance(s, NumericSketch):
-        msg = f"numeric feature with a {type(s).__name__}"
-        raise TypeError(msg)
-    return s
-
-
-def _cat(s: Sketch) -> CategoricalSketch:
-    if not isinstance(s, CategoricalSketch):
-        msg = f"categorical feature with a {type(s).__name__}"
-        raise TypeError(msg)
-    return s
 
 
 def _rss(y: FloatArray, sw: FloatArray, x: FloatArray) -> tuple[float, int]:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from stream.core.vocabulary import Scale
 
 __all__ = [
     "DAY",
@@ -30,7 +31,7 @@ __all__ = [
     "WindowKey",
     "floor_to",
     "hour_starts",
-    "iso_ms",
+    "format_iso_ms",
     "lateness_split",
     "NO_TIME",
     "seal_point",
@@ -39,7 +40,6 @@ __all__ = [
     "TimeSplit",
 ]
 
-Scale = Literal["hour", "day"]
 HOUR: Scale = "hour"
 DAY: Scale = "day"
 HOUR_MS = 3_600_000
@@ -66,10 +66,10 @@ def hour_starts(ts_ms: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return ts_ms - np.mod(ts_ms, HOUR_MS)
 
 
-def iso_ms(ts_ms: int) -> str:
+def format_iso_ms(ts_ms: int) -> str:
     """RFC 3339 UTC text of an epoch-millisecond time, with milliseconds.
 
-    >>> iso_ms(1_767_618_245_123)
+    >>> format_iso_ms(1_767_618_245_123)
     '2026-01-05T13:04:05.123Z'
     """
     t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC)

@@ -12,6 +12,8 @@ import ssl
 import struct
 from dataclasses import dataclass
 
+from stream.errors import ProbeError
+
 __all__ = [
     "KafkaMetadata",
     "ProbeError",
@@ -29,10 +31,6 @@ _FIND_COORDINATOR_VERSION = 1
 # cluster id; its layout is non-flexible (no tagged fields), easy to read by hand.
 _METADATA_VERSION = 4
 _CLIENT_ID = b"driftstream-localstack"
-
-
-class ProbeError(Exception):
-    """The server answered, but not as a ready server does."""
 
 
 @dataclass(frozen=True, slots=True)

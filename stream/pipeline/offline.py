@@ -32,10 +32,11 @@ import numpy as np
 
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
-from stream.core.calibrate import Baseline, ModelCalibration, Scale, calibrate_model
+from stream.core.calibrate import ModelCalibration, calibrate_model
 from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent, AlertState
 from stream.core.sketch.params import SketchParams, merge_sketches
+from stream.core.vocabulary import Baseline, Scale
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, hour_starts
 from stream.pipeline.evaluate import Evaluator, WindowVerdict
 from stream.pipeline.ingest import joint_zero

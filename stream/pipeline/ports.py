@@ -30,6 +30,7 @@ from stream.core.lifecycle import AlertState
 from stream.core.model_health import HealthDecision
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey
+from stream.errors import DeliveryLogUnavailableError, StaleWriterError
 
 __all__ = [
     "JOINT_KEY",
@@ -203,10 +204,6 @@ class PartitionSnapshot:
     pending_notices: tuple[SealNotice, ...]
     recent_ms: tuple[int, ...] = ()
     rejected: Mapping[str, int] = field(default_factory=dict)
-
-
-class StaleWriterError(Exception):
-    """A flush was refused: another worker claimed the partition since we loaded it."""
 
 
 class SketchStore(Protocol):
@@ -500,10 +497,6 @@ class PostResult:
     def ok(self) -> bool:
         """A 2xx response."""
         return self.status is not None and 200 <= self.status < 300
-
-
-class DeliveryLogUnavailableError(Exception):
-    """The delivery log's store did not answer; the loop retries with backoff."""
 
 
 class AlertSource(Protocol):

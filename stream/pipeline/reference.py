@@ -31,7 +31,7 @@ from stream.contract import ContractParser, Limits, ModelBlock
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
-from stream.core.window import iso_ms
+from stream.core.window import format_iso_ms
 from stream.pipeline.ingest import joint_matrix, joint_zero
 from stream.pipeline.ports import EventSource
 
@@ -89,8 +89,8 @@ class Reference:
             "events": self.events,
             "rejected": self.rejected,
             "hours": len(self.hours),
-            "first_hour": iso_ms(span[0]) if span else None,
-            "last_hour": iso_ms(span[1]) if span else None,
+            "first_hour": format_iso_ms(span[0]) if span else None,
+            "last_hour": format_iso_ms(span[1]) if span else None,
         } | self._label_summary()
 
     def _label_summary(self) -> dict[str, Any]:

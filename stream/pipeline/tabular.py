@@ -38,9 +38,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from stream.catalog import FeatureKind
 from stream.contract import CategoricalColumn, ModelBlock, NumericColumn, canonical_category
-from stream.contract._time import MAX_EPOCH_MS, iso_ms_many
+from stream.contract._time import MAX_EPOCH_MS, parse_iso_ms_many
+from stream.core.vocabulary import Kind as FeatureKind
 
 __all__ = [
     "BAD_ROW",
@@ -315,7 +315,7 @@ def _times(cells: Cells, source: str, rows: _Rows, name: str) -> npt.NDArray[np.
             texts.append(v)
             at.append(i)
     if texts:
-        ms, good = iso_ms_many(texts)
+        ms, good = parse_iso_ms_many(texts)
         idx = np.asarray(at, np.int64)
         out[idx[good]] = ms[good]
         ok[idx[good]] = True

@@ -43,7 +43,9 @@ import faust
 from faust.web import Request, Response, View
 
 from stream.catalog import Catalog
-from stream.core.window import DAY, HOUR, Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import DAY, HOUR, WindowKey
+from stream.errors import BadRequestError
 from stream.web import pages
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.links import Links
@@ -54,10 +56,6 @@ __all__ = ["BASELINES", "ROUTES", "DashboardView", "Route", "register_dashboard"
 
 BASELINES = (ALL, "reference", "previous", "seasonal")
 MAX_LIMIT = 2000
-
-
-class BadRequestError(ValueError):
-    """A query parameter that does not parse (answered with 400)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from typing import Any
 
 from stream.catalog import Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
-from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.errors import NotFoundError
 from stream.pipeline.evaluate import seasonal_lag
 from stream.web import summaries
 from stream.web.distributions import distribution
@@ -33,10 +35,6 @@ REPORT_HOURS = 48
 """Hours around an hour window in a report."""
 REPORT_DAYS = 14
 """Days around a window in a report."""
-
-
-class NotFoundError(LookupError):
-    """No such model, feature or window (the views answer 404)."""
 
 
 class DashboardData:

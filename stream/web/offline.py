@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from stream.catalog import Catalog, ModelSpec
-from stream.core.window import Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import WindowKey
 from stream.pipeline.offline import CheckRun
 from stream.web.data import DashboardData
 from stream.web.ports import Evals

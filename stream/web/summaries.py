@@ -27,7 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream.core.window import Scale, WindowKey
+from stream.core.vocabulary import Scale
+from stream.core.window import WindowKey
 
 __all__ = [
     "ALL",

@@ -21,10 +21,10 @@ from stream.contract import (
     ContractParser,
     Limits,
     ParsedBatch,
-    iso_ms,
     parse_batch,
+    parse_iso_ms,
 )
-from stream.contract._time import iso_ms_many
+from stream.contract._time import parse_iso_ms_many
 from stream.settings import IngestSettings
 
 T = 1_767_618_245_123  # 2026-01-05T13:04:05.123Z
@@ -419,8 +419,8 @@ def iso_text() -> st.SearchStrategy[str]:
 @PROPERTY
 @given(st.lists(iso_text(), max_size=20))
 def test_vectorised_iso_parse_equals_fromisoformat(texts: list[str]) -> None:
-    ms, ok = iso_ms_many(texts)
-    expected = [iso_ms(t) for t in texts]
+    ms, ok = parse_iso_ms_many(texts)
+    expected = [parse_iso_ms(t) for t in texts]
     assert ok.tolist() == [e is not None for e in expected]
     assert [int(m) if o else None for m, o in zip(ms, ok, strict=True)] == expected
 
@@ -442,8 +442,8 @@ def test_vectorised_iso_parse_equals_fromisoformat(texts: list[str]) -> None:
     ],
 )
 def test_iso_edge_cases_agree(text: str) -> None:
-    ms, ok = iso_ms_many([text] * 3)
-    expected = iso_ms(text)
+    ms, ok = parse_iso_ms_many([text] * 3)
+    expected = parse_iso_ms(text)
     assert ok.tolist() == [expected is not None] * 3
     if expected is not None:
         assert ms.tolist() == [expected] * 3

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.contract import ContractParser, Limits, ParsedBatch, iso_ms
+from stream.contract import ContractParser, Limits, ParsedBatch, parse_iso_ms
 from stream.contract import _columnar as columnar
-from stream.contract._time import iso_ms_many
+from stream.contract._time import parse_iso_ms_many
 from tests.unit.test_contract import (
     BATCH,
     CATALOG,
@@ -398,11 +398,11 @@ def test_number_edges(text: str) -> None:
 def test_iso_times_claimed_equal_fromisoformat(when: dt.datetime, zone: str, frac: str) -> None:
     text = when.strftime("%Y-%m-%dT%H:%M:%S").rjust(19, "0") + frac + zone
     raw = json.dumps({"model": "fraud-v3", "features": {}, "ts": text}).encode()
-    rts = iso_ms(text)
+    rts = parse_iso_ms(text)
     b = three_ways([raw], [rts if rts is not None else T], limits=Limits(2_000, 32, 2**62, 2**62))
     if claimed([raw], Limits(2_000, 32, 2**62, 2**62))[0]:
-        ms, ok = iso_ms_many([text])
-        assert ok[0] and b.blocks["fraud-v3"].ts_ms.tolist() == [iso_ms(text)] == ms.tolist()
+        ms, ok = parse_iso_ms_many([text])
+        assert ok[0] and b.blocks["fraud-v3"].ts_ms.tolist() == [parse_iso_ms(text)] == ms.tolist()
 
 
 @pytest.mark.parametrize(

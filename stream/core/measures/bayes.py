@@ -35,6 +35,8 @@ from typing import Literal
 
 from scipy import integrate, optimize, special
 
+from stream.core.measures.tails import Z95
+
 __all__ = [
     "DirichletShift",
     "Prior",
@@ -49,7 +51,6 @@ _PRIOR: dict[str, float] = {"jeffreys": 0.5, "uniform": 1.0}
 _NORMAL_ABOVE = 50.0  # every Beta parameter at least this: normal approximation
 _TAIL = 1e-12  # posterior mass left outside the integration range
 _SQRT2 = math.sqrt(2.0)
-_Z95 = 1.959963984540054
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ def _normal_shift(ar: float, br: float, aw: float, bw: float, t: float) -> Share
     p_gt = _phi(mu / sd)
     p_prac = _phi((-t - mu) / sd) + _phi((mu - t) / sd)
     return ShareShift(
-        mr, mw, mu, mu - _Z95 * sd, mu + _Z95 * sd, p_gt, max(p_gt, 1 - p_gt), p_prac, t, "normal"
+        mr, mw, mu, mu - Z95 * sd, mu + Z95 * sd, p_gt, max(p_gt, 1 - p_gt), p_prac, t, "normal"
     )
 
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from stream.core.measures.tails import Z95
 from stream.core.sketch.joint import JointSketch
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
 
 EXPLAINED = 0.65
 """Share of the baseline's standardised variance the kept principal axes explain."""
-_Z95 = 1.959963984540054
 _RHO_MAX = 0.999999  # keep atanh finite
 
 
@@ -119,7 +119,7 @@ class PairShift:
         sign = 1.0 if self.delta >= 0 else -1.0
         return abs(math.tanh(math.atanh(rb) + sign * step) - rb)
 
-    def interval(self, z: float = _Z95) -> tuple[float, float]:
+    def interval(self, z: float = Z95) -> tuple[float, float]:
         """Interval of Δρ: the window's Fisher-z interval (spread of both sides) minus ρ_base."""
         rw = max(-_RHO_MAX, min(_RHO_MAX, self.rho_window))
         s = self.se()

@@ -20,6 +20,7 @@ from scipy import special
 from scipy.stats import _ksstats  # the routine behind stats.kstwo (same numbers)
 
 __all__ = [
+    "Z95",
     "binom_sf",
     "chi2_sf",
     "f_sf",
@@ -31,6 +32,10 @@ __all__ = [
     "t_ppf",
     "t_sf",
 ]
+
+
+Z95 = 1.959963984540054
+"""The standard normal's 97.5% quantile: half-width of a 95% interval in σ."""
 
 
 def norm_sf(x: float) -> float:

@@ -10,11 +10,11 @@ Both sketches are values whose state depends only on the multiset of observation
 the same events in any batches, partitions and merge order give identical bytes.
 """
 
-from stream.core.sketch._errors import SketchMismatchError
 from stream.core.sketch.categorical import CategoricalSketch
-from stream.core.sketch.codec import FORMAT_VERSION, SketchDecodeError, dumps, loads
+from stream.core.sketch.codec import FORMAT_VERSION, dumps, loads
 from stream.core.sketch.joint import JointSketch
 from stream.core.sketch.numeric import KEY_OFFSET, NumericSketch
+from stream.errors import SketchDecodeError, SketchMismatchError
 
 __all__ = [
     "FORMAT_VERSION",

@@ -22,7 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.sketch._mapping import KEY_OFFSET
-from stream.core.sketch.codec import Reader, SketchDecodeError, Writer, encode_uints
+from stream.core.sketch._wire import Reader, Writer, encode_uints
+from stream.errors import SketchDecodeError
 
 __all__ = ["Store", "extreme_fits", "signed_keys"]
 

@@ -57,15 +57,8 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.sketch._errors import SketchMismatchError
-from stream.core.sketch.codec import (
-    TYPE_CATEGORICAL,
-    Reader,
-    SketchDecodeError,
-    Writer,
-    dumps,
-    loads,
-)
+from stream.core.sketch._wire import TYPE_CATEGORICAL, Framed, Reader, Writer
+from stream.errors import SketchDecodeError, SketchMismatchError
 
 __all__ = ["CategoricalSketch"]
 
@@ -116,10 +109,11 @@ def _bottom_k(values: list[str], ranks: npt.NDArray[np.uint64], k: int) -> list[
     return sure + tied[: k - len(sure)]
 
 
-class CategoricalSketch:
-    """Mergeable summary of one categorical feature in one window (see the module docstring).
+class CategoricalSketch(Framed):
+    """One categorical feature in one window, mergeable (see the module docstring).
 
-    Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
+    :meth:`zero` makes an empty one; ``update`` mutates it in place and ``merge`` returns
+    a new sketch.
     """
 
     SKETCH_TYPE: ClassVar[int] = TYPE_CATEGORICAL
@@ -328,9 +322,7 @@ class CategoricalSketch:
         Raises:
             SketchMismatchError: if ``max_exact`` differs.
         """
-        if not isinstance(other, CategoricalSketch):
-            msg = f"expected a CategoricalSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         if self._k != other.max_exact:
             msg = f"sketch parameters differ: max_exact {self._k} vs {other.max_exact}"
             raise SketchMismatchError(msg)
@@ -444,19 +436,6 @@ class CategoricalSketch:
         return table - self._kept_table()
 
     # -- bytes -------------------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
-        return dumps(self)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> CategoricalSketch:
-        """Inverse of :meth:`to_bytes`; raises ``SketchDecodeError`` on bad bytes."""
-        sketch = loads(data)
-        if not isinstance(sketch, CategoricalSketch):
-            msg = f"bytes hold a {type(sketch).__name__}, not a CategoricalSketch"
-            raise SketchDecodeError(msg)
-        return sketch
 
     def write_payload(self, w: Writer) -> None:
         """Codec hook: the version-1 payload (parameters, counts, kept values, table)."""

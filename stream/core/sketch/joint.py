@@ -47,17 +47,9 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.sketch._errors import SketchMismatchError
 from stream.core.sketch._moments import SQ_SHIFT, SUM_SHIFT
-from stream.core.sketch.codec import (
-    TYPE_JOINT,
-    Reader,
-    SketchDecodeError,
-    Writer,
-    dumps,
-    encode_uints,
-    loads,
-)
+from stream.core.sketch._wire import TYPE_JOINT, Framed, Reader, Writer, encode_uints
+from stream.errors import SketchDecodeError, SketchMismatchError
 
 __all__ = ["MAX_JOINT_COLUMNS", "JointSketch"]
 
@@ -210,7 +202,7 @@ def _fold_grid(
     return out
 
 
-class JointSketch:
+class JointSketch(Framed):
     """Exact pairwise co-moments of ``columns`` in one window (see the module docstring).
 
     Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
@@ -442,9 +434,7 @@ class JointSketch:
         Raises:
             SketchMismatchError: if the columns or the excluded columns differ.
         """
-        if not isinstance(other, JointSketch):
-            msg = f"expected a JointSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         theirs = (other.columns, other.excluded)
         if (self._columns, self._excluded) != theirs:
             msg = (
@@ -495,19 +485,6 @@ class JointSketch:
         return f"JointSketch(columns={len(self._columns)}, rows={self._rows})"
 
     # -- bytes ----------------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
-        return dumps(self)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> JointSketch:
-        """Inverse of :meth:`to_bytes`; raises ``SketchDecodeError`` on bad bytes."""
-        sketch = loads(data)
-        if not isinstance(sketch, JointSketch):
-            msg = f"bytes hold a {type(sketch).__name__}, not a JointSketch"
-            raise SketchDecodeError(msg)
-        return sketch
 
     def write_payload(self, w: Writer) -> None:
         """Codec hook: names, rows, rows-minus-pair-counts, sums, products, corrections."""

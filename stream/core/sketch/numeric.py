@@ -53,10 +53,10 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.sketch import _moments
-from stream.core.sketch._errors import SketchMismatchError
 from stream.core.sketch._mapping import KEY_OFFSET, LogMapping, mapping_for
 from stream.core.sketch._store import Store, extreme_fits, signed_keys
-from stream.core.sketch.codec import TYPE_NUMERIC, Reader, SketchDecodeError, Writer, dumps, loads
+from stream.core.sketch._wire import TYPE_NUMERIC, Framed, Reader, Writer
+from stream.errors import SketchDecodeError, SketchMismatchError
 
 __all__ = ["KEY_OFFSET", "NumericSketch"]
 
@@ -66,7 +66,7 @@ _MAX_CAP = 1 << 20
 _FloatOrArray = float | npt.NDArray[np.float64]
 
 
-class NumericSketch:
+class NumericSketch(Framed):
     """Mergeable summary of one numeric feature in one window (see the module docstring).
 
     Create with :meth:`zero`; ``update`` mutates in place, ``merge`` returns a new sketch.
@@ -290,9 +290,7 @@ class NumericSketch:
         Raises:
             SketchMismatchError: if the relative accuracy or bucket cap differ.
         """
-        if not isinstance(other, NumericSketch):
-            msg = f"expected a NumericSketch, got {type(other).__name__}"
-            raise TypeError(msg)
+        other = self.same_kind(other)
         theirs = (other.relative_accuracy, other.max_buckets)
         if (self._alpha, self._cap) != theirs:
             msg = (
@@ -480,19 +478,6 @@ class NumericSketch:
         return float(out) if out.ndim == 0 else out
 
     # -- bytes -------------------------------------------------------------------------------
-
-    def to_bytes(self) -> bytes:
-        """Versioned binary form (see ``codec``); equal sketches give identical bytes."""
-        return dumps(self)
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> NumericSketch:
-        """Inverse of :meth:`to_bytes`; raises ``SketchDecodeError`` on bad bytes."""
-        sketch = loads(data)
-        if not isinstance(sketch, NumericSketch):
-            msg = f"bytes hold a {type(sketch).__name__}, not a NumericSketch"
-            raise SketchDecodeError(msg)
-        return sketch
 
     def write_payload(self, w: Writer) -> None:
         """Codec hook: the version-1 payload (parameters, counts, stores, extremes, sums)."""

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from stream.core.calibrate import ModelCalibration, calibrate_feature, calibrate_model
-from stream.core.nullspread import Kind, Sketch
+from stream.core.nullspread import Sketch
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.vocabulary import Kind
 from stream.core.window import DAY_MS, HOUR_MS
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z: the reference week starts here

@@ -13,11 +13,11 @@ from stream.core.calibrate import (
     Calibration,
     FeatureCalibration,
     ModelCalibration,
-    _leave_one_out,
     alpha_per_test,
     calibrate_feature,
     calibrate_model,
     day_windows,
+    leave_one_out,
     model_alpha,
     z_critical,
 )
@@ -168,7 +168,7 @@ def test_calibration_is_deterministic_and_order_free() -> None:
 def test_leave_one_out_equals_naive_merges() -> None:
     g = np.random.default_rng(6)
     ws = [CategoricalSketch.zero().update(list(g.choice(["a", "b", "c"], 20))) for _ in range(5)]
-    for i, rest in enumerate(_leave_one_out(ws)):
+    for i, rest in enumerate(leave_one_out(ws)):
         others = [w for j, w in enumerate(ws) if j != i]
         assert rest == S.merge(others)  # type: ignore[arg-type]
 

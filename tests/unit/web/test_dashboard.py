@@ -9,8 +9,9 @@ import pytest
 
 from stream.catalog import Catalog, ModelSpec
 from stream.core.window import Scale, WindowKey
+from stream.errors import BadRequestError
 from stream.web import dashboard
-from stream.web.dashboard import BadRequestError, Call, Dashboard, Query
+from stream.web.dashboard import Call, Dashboard, Query
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.links import Links
 from stream.web.ports import Evals

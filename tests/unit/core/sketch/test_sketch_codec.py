@@ -18,7 +18,7 @@ from stream.core.sketch import (
     loads,
 )
 from stream.core.sketch._store import Store
-from stream.core.sketch.codec import (
+from stream.core.sketch._wire import (
     FORMAT_VERSION,
     MAGIC,
     Reader,
