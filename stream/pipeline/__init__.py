@@ -4,5 +4,6 @@ Ingest (``ingest``, ``dataplane``; labels: ``labels``, ``labelplane``), rollups
 (``rollup``, ``control``), evaluation (``evaluate``, ``health_eval``), worker
 health (``health``), references (``reference``, ``tabular``), replays
 (``replay``), the offline check (``offline``) and the alert forwarder
-(``forward``). Flushing and sealing are steps of ``ingest``/``dataplane``.
+(``forward``); in-memory implementations of the ports for tests and the offline
+check (``memory``). Flushing and sealing are steps of ``ingest``/``dataplane``.
 """
