@@ -9,7 +9,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FEATURE_PREFIX
-from stream.core.window import DAY_MS, HOUR, WindowKey
+from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import StoredWindow
 
 __all__ = ["RedisWindowStore"]
@@ -110,6 +110,22 @@ class RedisWindowStore:
                 p.hget(self.keys.partition_late(model, part), str(hour_ms))
             values = p.execute()
         return sum(int(v) for v in values if v)
+
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+        with self._r.pipeline(transaction=False) as p:
+            for h in hours:
+                for part in parts:
+                    p.hget(self.keys.partition_hour(model, part, h), "events")
+            values = p.execute()
+        n = len(parts)
+        return [
+            h
+            for i, h in enumerate(hours)
+            if any(int(v or 0) > 0 for v in values[i * n : (i + 1) * n])
+        ]
 
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A stored model window, if any."""

@@ -235,6 +235,15 @@ class MemoryWindowStore:
         parts = self.sketches.parts
         return sum(parts[(model, p)].late.get(hour_ms, 0) for p in self.sketches.partitions(model))
 
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
+        parts = [self.sketches.parts[(model, p)] for p in self.sketches.partitions(model)]
+        return [
+            h
+            for h in range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+            if any(part.hours[h].events > 0 for part in parts if h in part.hours)
+        ]
+
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A stored model window, if any."""
         return self.windows.get((model, key))

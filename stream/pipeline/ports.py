@@ -306,6 +306,13 @@ class WindowStore(Protocol):
         """Late events counted for ``hour_ms`` across partitions so far."""
         ...
 
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending).
+
+        What the store holds, whether or not the hours' seal notices came in yet.
+        """
+        ...
+
     def pending_days(self, model: str) -> list[int]:
         """Days with at least one hour window and no day window yet (ascending)."""
         ...
