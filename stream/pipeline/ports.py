@@ -326,7 +326,16 @@ class WindowStore(Protocol):
 
         Creating an hour window also removes the hour from the pending hours and
         adds its day to the pending days; creating a day removes the pending day.
+        Either joins the windows not handed on yet (:meth:`unevaluated`).
         """
+        ...
+
+    def unevaluated(self, model: str) -> list[WindowKey]:
+        """Windows created and not yet marked handed on: hours, then days, ascending."""
+        ...
+
+    def mark_evaluated(self, model: str, key: WindowKey) -> None:
+        """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         ...
 
 

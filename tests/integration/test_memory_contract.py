@@ -341,6 +341,23 @@ def test_a_day_is_rolled_up_with_every_hour_that_has_data_notice_or_not(
     assert w.pending_hours("m") == []
 
 
+def test_created_windows_wait_to_be_evaluated_until_marked(backend: Backend) -> None:
+    w = backend.windows
+    h1, h2 = T0 + HOUR_MS, T0 + 2 * HOUR_MS
+    assert w.unevaluated("m") == []
+    for key in (WindowKey(HOUR, h2), WindowKey(DAY, T0), WindowKey(HOUR, h1)):
+        assert w.create_window("m", StoredWindow(key, 1, 0, {})) is True
+    assert w.create_window("m", StoredWindow(WindowKey(HOUR, h1), 2, 0, {})) is False
+    assert w.unevaluated("m") == [WindowKey(HOUR, h1), WindowKey(HOUR, h2), WindowKey(DAY, T0)]
+    w.mark_evaluated("m", WindowKey(HOUR, h1))
+    w.mark_evaluated("m", WindowKey(HOUR, h1))  # twice: no error
+    w.mark_evaluated("m", WindowKey(DAY, T0 + DAY_MS))  # never created: no error
+    assert w.unevaluated("m") == [WindowKey(HOUR, h2), WindowKey(DAY, T0)]
+    assert w.create_window("m", StoredWindow(WindowKey(HOUR, h1), 2, 0, {})) is False
+    assert w.unevaluated("m") == [WindowKey(HOUR, h2), WindowKey(DAY, T0)]  # not re-listed
+    assert w.unevaluated("other") == []
+
+
 # -- EvaluationStore -------------------------------------------------------------------------
 
 
