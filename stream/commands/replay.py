@@ -343,7 +343,7 @@ def _finish(
         spec = settings.models.model(model)
         for key in keys:
             window = windows.window(model, key)
-            if window is not None:  # None: expired (window retention) before evaluation
+            if window is not None:  # replay windows never expire; None only if deleted by hand
                 evaluation.evaluator.evaluate(spec, window)
             windows.mark_evaluated(model, key)
             evaluating.step()
