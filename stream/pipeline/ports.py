@@ -291,7 +291,7 @@ class WindowStore(Protocol):
         ...
 
     def add_pending(self, model: str, hours: Sequence[int]) -> None:
-        """Hours that some partition sealed with data (from seal notices)."""
+        """Hours that some partition sealed with data (seal notices; a complete day's hours)."""
         ...
 
     def pending_hours(self, model: str) -> list[int]:
