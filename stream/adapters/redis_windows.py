@@ -9,13 +9,14 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FEATURE_PREFIX
-from stream.core.window import DAY_MS, HOUR, WindowKey
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import StoredWindow
 
 __all__ = ["RedisWindowStore"]
 
-# KEYS: window, pending hours, pending days.  ARGV: scale, start, day start, retention ms,
-# events, late, then field/value pairs. Create-only: returns 0 if the window exists.
+# KEYS: window, pending hours, pending days, windows to evaluate.  ARGV: scale, start,
+# day start, retention ms, events, late, then field/value pairs. Create-only: returns 0
+# if the window exists.
 _CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'events', ARGV[5], 'late', ARGV[6])
@@ -28,6 +29,7 @@ if ARGV[1] == 'hour' then
 else
   redis.call('ZREM', KEYS[3], ARGV[2])
 end
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1] .. ':' .. ARGV[2])
 return 1
 """
 
@@ -111,6 +113,22 @@ class RedisWindowStore:
             values = p.execute()
         return sum(int(v) for v in values if v)
 
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+        with self._r.pipeline(transaction=False) as p:
+            for h in hours:
+                for part in parts:
+                    p.hget(self.keys.partition_hour(model, part, h), "events")
+            values = p.execute()
+        n = len(parts)
+        return [
+            h
+            for i, h in enumerate(hours)
+            if any(int(v or 0) > 0 for v in values[i * n : (i + 1) * n])
+        ]
+
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A stored model window, if any."""
         blob = cast(
@@ -147,5 +165,19 @@ class RedisWindowStore:
             self.keys.model_window(model, k.scale, k.start_ms),
             self.keys.model_pending(model, "hour"),
             self.keys.model_pending(model, "day"),
+            self.keys.model_pending(model, "eval"),
         ]
         return bool(self._create(keys=keys, args=args))
+
+    def unevaluated(self, model: str) -> list[WindowKey]:
+        """Windows created and not yet marked handed on: hours, then days, ascending."""
+        members = _members(self._r.zrange(self.keys.model_pending(model, "eval"), 0, -1))
+        keys = []
+        for member in members:
+            scale, start = member.decode().split(":")
+            keys.append(WindowKey(HOUR if scale == HOUR else DAY, int(start)))
+        return sorted(keys, key=lambda k: (k.scale != HOUR, k.start_ms))
+
+    def mark_evaluated(self, model: str, key: WindowKey) -> None:
+        """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
+        self._r.zrem(self.keys.model_pending(model, "eval"), f"{key.scale}:{key.start_ms}")

@@ -336,12 +336,16 @@ def _finish(
     evaluation = wiring.evaluation(settings, client, namespace, windows, alert_namespace=namespace)
     evals = evaluation.store
     alerts: dict[str, int] = {}
-    total = sum(len(r.hours) + len(r.days) for r in rolled.values())
-    evaluating = _PhaseProgress("evaluating", "window(s)", total, quiet)
-    for model, result in rolled.items():
+    # Every window not evaluated yet: this rollup's, and any an interrupted run left.
+    todo = {model: windows.unevaluated(model) for model in rolled}
+    evaluating = _PhaseProgress("evaluating", "window(s)", sum(map(len, todo.values())), quiet)
+    for model, keys in todo.items():
         spec = settings.models.model(model)
-        for window in (*result.hours, *result.days):
-            evaluation.evaluator.evaluate(spec, window)
+        for key in keys:
+            window = windows.window(model, key)
+            if window is not None:  # replay windows never expire; None only if deleted by hand
+                evaluation.evaluator.evaluate(spec, window)
+            windows.mark_evaluated(model, key)
             evaluating.step()
         pending = evals.outbox(model)
         alerts[model] = len(pending)

@@ -9,6 +9,7 @@ changes nothing — so at-least-once delivery of notices is enough.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -19,6 +20,8 @@ from stream.pipeline.rollup import RollupResult, roll_up
 
 __all__ = ["ControlPlane", "ControlStats"]
 
+log = logging.getLogger("driftstream.control")
+
 
 @dataclass(slots=True)
 class ControlStats:
@@ -28,6 +31,8 @@ class ControlStats:
     foreign_notices: int = 0
     hours_rolled: int = 0
     days_rolled: int = 0
+    windows_resumed: int = 0
+    windows_expired: int = 0
 
 
 @dataclass
@@ -59,10 +64,35 @@ class ControlPlane:
             result = roll_up(self.catalog.model(model), self.windows, self.params)
             self.stats.hours_rolled += len(result.hours)
             self.stats.days_rolled += len(result.days)
-            if self.on_window is not None:
-                for window in (*result.hours, *result.days):
-                    self.on_window(model, window)
+            self._hand_on(model, result)
             if self.after_model is not None:
                 self.after_model(model)
             results[model] = result
         return results
+
+    def _hand_on(self, model: str, result: RollupResult) -> None:
+        """Every window not handed on yet — this pass's, and any a crash left — in order.
+
+        The store lists the windows created and not yet marked evaluated (written
+        with the window, in one Lua call), so a crash between a window's creation
+        and its evaluation leaves it listed and the next pass evaluates it.
+        Evaluation is idempotent per window (decisions overwrite by window; the
+        lifecycle skips a window it has folded in), so evaluating one twice is safe.
+        """
+        made = {w.key: w for w in (*result.hours, *result.days)}
+        for key in self.windows.unevaluated(model):
+            window = made.get(key) or self.windows.window(model, key)
+            if window is None:
+                self.stats.windows_expired += 1
+                log.warning(
+                    "%s window %s of %s expired before it was evaluated: not evaluated "
+                    "(window retention shorter than the time to evaluate it)",
+                    key.scale,
+                    key.start_ms,
+                    model,
+                )
+            elif key not in made:
+                self.stats.windows_resumed += 1
+            if window is not None and self.on_window is not None:
+                self.on_window(model, window)
+            self.windows.mark_evaluated(model, key)

@@ -14,7 +14,8 @@ two cannot drift apart:
   replaced whole.
 - :class:`MemoryWindowStore` (``WindowStore``, as ``adapters/redis_windows``): reads
   the partition state of a :class:`MemorySketchStore`; windows are create-only, and
-  creating one updates the pending hours and days exactly as the Lua script does.
+  creating one updates the pending hours and days, and the windows to evaluate,
+  exactly as the Lua script does.
 - :class:`MemoryEvaluationStore` (``EvaluationStore``, as ``adapters/redis_eval``):
   decisions and lifecycle states go through JSON on commit as they do in Redis, alert
   events into a per-model outbox that :meth:`~MemoryEvaluationStore.ack` trims.
@@ -198,6 +199,7 @@ class MemoryWindowStore:
         self.windows: dict[tuple[str, WindowKey], StoredWindow] = {}
         self.pending: dict[str, set[int]] = {}
         self.days: dict[str, set[int]] = {}
+        self.to_evaluate: dict[str, set[WindowKey]] = {}
 
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition claimed for ``model``."""
@@ -235,6 +237,15 @@ class MemoryWindowStore:
         parts = self.sketches.parts
         return sum(parts[(model, p)].late.get(hour_ms, 0) for p in self.sketches.partitions(model))
 
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
+        parts = [self.sketches.parts[(model, p)] for p in self.sketches.partitions(model)]
+        return [
+            h
+            for h in range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+            if any(part.hours[h].events > 0 for part in parts if h in part.hours)
+        ]
+
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A stored model window, if any."""
         return self.windows.get((model, key))
@@ -252,7 +263,16 @@ class MemoryWindowStore:
             self.days.setdefault(model, set()).add(k.start_ms - k.start_ms % DAY_MS)
         else:
             self.days.get(model, set()).discard(k.start_ms)
+        self.to_evaluate.setdefault(model, set()).add(k)
         return True
+
+    def unevaluated(self, model: str) -> list[WindowKey]:
+        """Windows created and not yet marked handed on: hours, then days, ascending."""
+        return sorted(self.to_evaluate.get(model, ()), key=lambda k: (k.scale != HOUR, k.start_ms))
+
+    def mark_evaluated(self, model: str, key: WindowKey) -> None:
+        """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
+        self.to_evaluate.get(model, set()).discard(key)
 
 
 @dataclass

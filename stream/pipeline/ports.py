@@ -291,7 +291,7 @@ class WindowStore(Protocol):
         ...
 
     def add_pending(self, model: str, hours: Sequence[int]) -> None:
-        """Hours that some partition sealed with data (from seal notices)."""
+        """Hours that some partition sealed with data (seal notices; a complete day's hours)."""
         ...
 
     def pending_hours(self, model: str) -> list[int]:
@@ -304,6 +304,13 @@ class WindowStore(Protocol):
 
     def late_count(self, model: str, hour_ms: int) -> int:
         """Late events counted for ``hour_ms`` across partitions so far."""
+        ...
+
+    def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
+        """Hours in [start_ms, end_ms) in which some partition stored events (ascending).
+
+        What the store holds, whether or not the hours' seal notices came in yet.
+        """
         ...
 
     def pending_days(self, model: str) -> list[int]:
@@ -319,7 +326,16 @@ class WindowStore(Protocol):
 
         Creating an hour window also removes the hour from the pending hours and
         adds its day to the pending days; creating a day removes the pending day.
+        Either joins the windows not handed on yet (:meth:`unevaluated`).
         """
+        ...
+
+    def unevaluated(self, model: str) -> list[WindowKey]:
+        """Windows created and not yet marked handed on: hours, then days, ascending."""
+        ...
+
+    def mark_evaluated(self, model: str, key: WindowKey) -> None:
+        """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         ...
 
 

@@ -12,8 +12,12 @@ anything or reporting a window twice:
    is complete is merged across partitions, feature by feature, and written as
    the model's hour window with a create-only write: the first writer wins, a
    repeat writes nothing and is not reported.
-3. **Days.** A day whose end every partition has passed is merged from the hour
-   windows it has and written the same way.
+3. **Days.** A day whose end every partition has passed is merged from its hour
+   windows and written the same way. It is written once, so before step 2 every
+   hour of a complete day that holds data in the store is made pending, whether
+   or not its seal notice came in yet (a notice can come in a later batch than
+   the pass that finds the day complete): a day window always holds every hour
+   of the day that has data (``_catch_up``).
 
 Merges are exact and order-free (the sketches' laws), so the windows are the
 same bytes whatever the partitioning, the worker count or the pass timing.
@@ -99,6 +103,25 @@ def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | N
     return max(sealed) if sealed else None
 
 
+def _catch_up(model: str, store: WindowStore, through: int) -> None:
+    """Step 2's prelude: a complete day's hours with data become pending, notices or not.
+
+    A day is written once, so every hour of it that holds data must have its hour
+    window first. A seal notice can come in a later batch than the pass that finds
+    the day complete (one flush's notices split over two batches, an outbox
+    published again by a new owner); those hours are complete too (the day is), so
+    they are rolled up now, in time order with the rest, and their notice later
+    finds the window made. Only days about to be written are looked at: days with
+    hour windows or pending hours, and no day window yet.
+    """
+    days = {floor_to(h, DAY_MS) for h in store.pending_hours(model)}
+    days.update(store.pending_days(model))
+    for d in sorted(days):
+        if d + DAY_MS > through:
+            break
+        store.add_pending(model, store.data_hours(model, d, d + DAY_MS))
+
+
 def roll_up(
     spec: ModelSpec,
     store: WindowStore,
@@ -113,6 +136,7 @@ def roll_up(
     through = complete_through(store.progress(spec.name))
     if through is None:
         return RollupResult((), ())
+    _catch_up(spec.name, store, through)
     hours = []
     for h in store.pending_hours(spec.name):
         if h + HOUR_MS > through:

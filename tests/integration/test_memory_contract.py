@@ -47,6 +47,7 @@ from stream.pipeline.ports import (
     StoredWindow,
 )
 from stream.pipeline.reference import Reference
+from stream.pipeline.rollup import RollupResult, roll_up
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
 SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})
@@ -302,6 +303,59 @@ def test_windows_are_create_only_and_keep_the_pending_sets(backend: Backend) -> 
     assert w.window("m", WindowKey(HOUR, h2)) == StoredWindow(WindowKey(HOUR, h2), 1, 0, {})
     assert w.pending_hours("other") == [] and w.window("other", day.key) is None
     assert WindowKey(DAY, T0 + DAY_MS) != day.key
+
+
+def test_data_hours_are_the_hours_some_partition_stored_events_in(backend: Backend) -> None:
+    stored = {0: (_hour(T0, 3, True), _hour(T0 + 2 * HOUR_MS, 0, True)), 1: (), 2: ()}
+    stored[1] = (_hour(T0 + 5 * HOUR_MS, 4, True), _hour(T0 + 2 * HOUR_MS, 0, True))
+    stored[2] = (_hour(T0 + DAY_MS, 1, True),)
+    for p, hours in stored.items():
+        token, _ = backend.sketches.claim("m", p)
+        backend.sketches.flush([_write("m", p, token, hours=hours)])
+    backend.sketches.claim("m", 3)  # claimed, nothing stored
+    w = backend.windows
+    assert w.data_hours("m", T0, T0 + DAY_MS) == [T0, T0 + 5 * HOUR_MS]  # empty hours left out
+    assert w.data_hours("m", T0 + HOUR_MS, T0 + 5 * HOUR_MS) == []  # [start, end)
+    assert w.data_hours("m", T0 + DAY_MS, T0 + 2 * DAY_MS) == [T0 + DAY_MS]
+    assert w.data_hours("other", T0, T0 + DAY_MS) == []
+
+
+def test_a_day_is_rolled_up_with_every_hour_that_has_data_notice_or_not(
+    backend: Backend,
+) -> None:
+    # Two partitions sealed the whole day; only hour 0's seal notice has come in so
+    # far (hour 23's is in a later batch). The day window must still hold hour 23.
+    last = T0 + 23 * HOUR_MS
+    for p, h, n in ((0, T0, 3), (1, last, 4)):
+        token, _ = backend.sketches.claim("m", p)
+        write = _write("m", p, token, sealed=T0 + DAY_MS, hours=(_hour(h, n, True),))
+        backend.sketches.flush([write])
+    w = backend.windows
+    w.add_pending("m", [T0])
+    made = roll_up(SPEC, w)
+    assert [x.key for x in made.hours] == [WindowKey(HOUR, T0), WindowKey(HOUR, last)]
+    assert [(x.key, x.events) for x in made.days] == [(WindowKey(DAY, T0), 7)]
+    assert w.pending_hours("m") == [] and w.pending_days("m") == []
+    w.add_pending("m", [last])  # hour 23's notice, at last: nothing left to do
+    assert roll_up(SPEC, w) == RollupResult((), ())
+    assert w.pending_hours("m") == []
+
+
+def test_created_windows_wait_to_be_evaluated_until_marked(backend: Backend) -> None:
+    w = backend.windows
+    h1, h2 = T0 + HOUR_MS, T0 + 2 * HOUR_MS
+    assert w.unevaluated("m") == []
+    for key in (WindowKey(HOUR, h2), WindowKey(DAY, T0), WindowKey(HOUR, h1)):
+        assert w.create_window("m", StoredWindow(key, 1, 0, {})) is True
+    assert w.create_window("m", StoredWindow(WindowKey(HOUR, h1), 2, 0, {})) is False
+    assert w.unevaluated("m") == [WindowKey(HOUR, h1), WindowKey(HOUR, h2), WindowKey(DAY, T0)]
+    w.mark_evaluated("m", WindowKey(HOUR, h1))
+    w.mark_evaluated("m", WindowKey(HOUR, h1))  # twice: no error
+    w.mark_evaluated("m", WindowKey(DAY, T0 + DAY_MS))  # never created: no error
+    assert w.unevaluated("m") == [WindowKey(HOUR, h2), WindowKey(DAY, T0)]
+    assert w.create_window("m", StoredWindow(WindowKey(HOUR, h1), 2, 0, {})) is False
+    assert w.unevaluated("m") == [WindowKey(HOUR, h2), WindowKey(DAY, T0)]  # not re-listed
+    assert w.unevaluated("other") == []
 
 
 # -- EvaluationStore -------------------------------------------------------------------------
