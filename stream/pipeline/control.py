@@ -25,7 +25,7 @@ log = logging.getLogger("driftstream.control")
 
 @dataclass(slots=True)
 class ControlStats:
-    """Counters of the control plane (exported on /metrics)."""
+    """Counters of the control plane (in memory: not exported on /metrics yet)."""
 
     notices: int = 0
     foreign_notices: int = 0
