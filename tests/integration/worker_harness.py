@@ -198,7 +198,9 @@ def read_topic(
     fetch on a loaded machine cannot cut the list short; ``timeout_s`` is a hang guard
     only. ``options`` go to the consumer (security settings).
     """
-    consumer = KafkaConsumer(bootstrap_servers=[bootstrap], enable_auto_commit=False, **options)
+    consumer = KafkaConsumer(
+        **{"bootstrap_servers": [bootstrap], "enable_auto_commit": False, **options}
+    )
     try:
         wait_until(
             lambda: bool(consumer.partitions_for_topic(topic)), timeout_s, f"{topic}'s partitions"
