@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from stream.adapters.kafka import KafkaDeadLetterSink
+from stream.adapters.kafka_ops import tail
+from stream.adapters.kafka_tools import produce
 from stream.catalog import Catalog
 from stream.cli import main
 from stream.contract import Limits, parse_batch
@@ -111,3 +113,20 @@ def test_stats_of_an_empty_topic_says_so(
     capsys.readouterr()
     assert main(["dead-letter", "stats", "--topic", empty, "--timeout", "1"]) == 0
     assert f"{empty}: no dead letter" in capsys.readouterr().out
+
+
+def test_tail_to_end_stops_at_the_end_offsets_taken_at_start(
+    letters: str, kafka_bootstrap: str
+) -> None:
+    """What ``dead-letter stats`` reads: the topic as it was at the start, then it stops."""
+    options = {"bootstrap_servers": [kafka_bootstrap]}
+    # 600 s is a hang guard only: with to_end, the reading ends at the snapshot
+    records = tail(options, letters, from_beginning=True, idle_timeout_s=600, to_end=True)
+    try:
+        got = [next(records)]  # the start positions and the end snapshot are fixed now
+        produce(options, letters, [b"sent after the start"], partitions=1)
+        got += list(records)
+    finally:
+        records.close()
+    assert [r.offset for r in got] == [0, 1, 2, 3]
+    assert b"sent after the start" not in [r.value for r in got]
