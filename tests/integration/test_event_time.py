@@ -43,15 +43,21 @@ HOUR_MS = 3_600_000
 LATENESS_MS = 600_000  # the harness's allowed lateness
 
 
-@pytest.fixture
-def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+def _create_topics(admin: KafkaAdminClient) -> dict[str, str]:
+    """Fresh one-partition features, dead-letter and sealed topics, by role."""
     suffix = uuid.uuid4().hex[:8]
     names = {"features": f"et-{suffix}", "dead_letter": f"etd-{suffix}", "sealed": f"ets-{suffix}"}
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics(
         {n: {"num_partitions": 1, "replication_factor": 1} for n in names.values()},
         wait_for_metadata=True,
     )
+    return names
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    names = _create_topics(admin)
     try:
         yield names
     finally:
@@ -206,18 +212,13 @@ def test_a_lull_inside_the_hour_does_not_seal_it(
     if _lull(deploy, r):
         return
     deploy.stop_all()
-    suffix = uuid.uuid4().hex[:8]
-    names = {"features": f"et-{suffix}", "dead_letter": f"etd-{suffix}", "sealed": f"ets-{suffix}"}
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics(
-        {n: {"num_partitions": 1, "replication_factor": 1} for n in names.values()},
-        wait_for_metadata=True,
-    )
+    names = _create_topics(admin)
     (tmp_path / "again").mkdir()
     again = Deployment(
         bootstrap=kafka_bootstrap,
         redis_url=redis_url,
-        namespace=f"et{suffix}",
+        namespace=f"et{uuid.uuid4().hex[:10]}",
         workdir=tmp_path / "again",
         partitions=1,
         **names,
