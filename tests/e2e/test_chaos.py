@@ -237,15 +237,21 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
             300,
             f"the same windows\n{chaos.logs()}",
         )
-        wait_until(
-            lambda: (
-                bool(_alerts(kafka_bootstrap, calm.alerts))  # type: ignore[attr-defined]
-                and {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, chaos.alerts)}  # type: ignore[attr-defined]
-                >= {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, calm.alerts)}
-            ),  # type: ignore[attr-defined]
-            300,
-            "the alerts",
-        )
+        # Both runs publish the same alerts, each when its own evaluation gets there:
+        # wait for the same set (the undisturbed run can be the one still behind).
+        ids: dict[str, set[str]] = {}
+
+        def same_alerts() -> bool:
+            for name, d in (("chaos", chaos), ("calm", calm)):
+                ids[name] = {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, d.alerts)}  # type: ignore[attr-defined]
+            return bool(ids["calm"]) and ids["chaos"] == ids["calm"]
+
+        try:
+            wait_until(same_alerts, 300, "the same alert ids from both runs")
+        except AssertionError as exc:
+            only = {n: sorted(ids[n] - ids[m]) for n, m in (("chaos", "calm"), ("calm", "chaos"))}
+            msg = f"{exc}: only in one run {only}\n{chaos.logs()}"
+            raise AssertionError(msg) from None
         got = [json.loads(a) for a in _alerts(kafka_bootstrap, chaos.alerts)]  # type: ignore[attr-defined]
         want = [json.loads(a) for a in _alerts(kafka_bootstrap, calm.alerts)]  # type: ignore[attr-defined]
         triggered = [a for a in want if a["status"] == "triggered"]
