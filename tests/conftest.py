@@ -30,8 +30,8 @@ ENV_TEST_REDIS_URL = "DRIFTSTREAM_TEST_REDIS_URL"
 NewTopic = Callable[..., str]
 
 # No test passes or fails on wall-clock time: hypothesis's per-example deadline (200 ms)
-# and its too_slow health check fail a correct test on a loaded machine. Explicit
-# ``@settings`` still override the rest; this profile only turns off the time checks.
+# and its too_slow health check fail a correct test on a loaded machine. A test's own
+# ``@settings`` keep their other choices; this profile only turns off the time checks.
 settings.register_profile(
     "driftstream", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

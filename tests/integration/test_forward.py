@@ -372,7 +372,7 @@ def test_cli_forwards_to_pagerduty_and_never_prints_the_routing_key(
             )
         finally:
             proc.send_signal(signal.SIGTERM)
-            out, _ = proc.communicate(timeout=30)
+            out, _ = proc.communicate(timeout=120)  # a hang guard only
     log = err.read_text()
     assert proc.returncode == 0, log
     actions = [json.loads(b)["event_action"] for b in receiver.bodies()]
