@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 import redis
+from hypothesis import HealthCheck, settings
 from kafka.admin import KafkaAdminClient
 
 from stream.localstack import LocalStack, RedisCluster
@@ -27,6 +28,14 @@ ENV_TEST_BOOTSTRAP = "DRIFTSTREAM_TEST_KAFKA_BOOTSTRAP"
 ENV_TEST_REDIS_URL = "DRIFTSTREAM_TEST_REDIS_URL"
 
 NewTopic = Callable[..., str]
+
+# No test passes or fails on wall-clock time: hypothesis's per-example deadline (200 ms)
+# and its too_slow health check fail a correct test on a loaded machine. A test's own
+# ``@settings`` keep their other choices; this profile only turns off the time checks.
+settings.register_profile(
+    "driftstream", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("driftstream")
 
 
 @pytest.fixture(scope="session")

@@ -132,6 +132,7 @@ def tail(
     from_beginning: bool = False,
     idle_timeout_s: float | None = None,
     on_ready: Callable[[], None] | None = None,
+    to_end: bool = False,
 ) -> Generator[TailRecord, None, None]:
     """Records of every partition of ``topic``, in arrival order per poll, until idle.
 
@@ -142,6 +143,10 @@ def tail(
             (positions are fixed before the first record is yielded).
         idle_timeout_s: stop after this long without a record (None: follow forever).
         on_ready: called once the start positions are fixed (before the first poll).
+        to_end: stop once every partition is read up to its end offset taken when the
+            start positions are fixed (a snapshot: a slow fetch cannot cut it short;
+            ``idle_timeout_s`` then only bounds a broker that stops answering, and
+            raises :class:`KafkaUnavailableError` rather than end short).
 
     Raises:
         KafkaUnavailableError: Kafka does not answer, or the topic does not exist.
@@ -156,14 +161,25 @@ def tail(
             consumer.seek_to_end(*tps)
         for tp in tps:
             consumer.position(tp)  # resolve now: "from the end" means from this moment
+        ends = consumer.end_offsets(tps) if to_end else {}
         if on_ready is not None:
             on_ready()
         last = time.monotonic()
         while True:
+            if to_end and all(consumer.position(tp) >= ends[tp] for tp in tps):
+                return
             wait_ms = POLL_MS
             if idle_timeout_s is not None:
                 left = idle_timeout_s - (time.monotonic() - last)
                 if left <= 0:
+                    if to_end:  # a partial count must not pass for the whole topic
+                        at = {tp.partition: consumer.position(tp) for tp in tps}
+                        end = {tp.partition: ends[tp] for tp in tps}
+                        msg = (
+                            f"kafka: reading {topic!r} stopped after {idle_timeout_s:g}s without "
+                            f"a record at offsets {at}, before its end {end} (see --timeout)"
+                        )
+                        raise KafkaUnavailableError(msg)
                     return
                 wait_ms = max(1, min(POLL_MS, int(left * 1000)))
             batches = consumer.poll(timeout_ms=wait_ms)

@@ -164,9 +164,10 @@ def tail_cmd(ctx: click.Context, /, as_json: bool, topic: str | None, **reading:
 @click.option(
     "--timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=2.0,
+    default=30.0,
     show_default=True,
-    help="Stop reading after S seconds without a new letter.",
+    help="Reading stops at the end of the topic as it was at the start; fail if Kafka "
+    "sends nothing for S seconds before that.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_topic_option
@@ -185,7 +186,9 @@ def stats_cmd(ctx: click.Context, timeout: float, as_json: bool, topic: str | No
     reachable(settings, kafka=True)
     name = topic or settings.topics.dead_letter
     stats = ReasonStats()
-    records = tail(wiring.kafka_sync(settings), name, from_beginning=True, idle_timeout_s=timeout)
+    records = tail(
+        wiring.kafka_sync(settings), name, from_beginning=True, idle_timeout_s=timeout, to_end=True
+    )
     try:
         for rec in records:
             stats.add(Letter.of(rec.headers, rec.value, f"{name}/{rec.partition}@{rec.offset}"))

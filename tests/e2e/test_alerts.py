@@ -12,7 +12,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from stream.adapters.redis_keys import Keys
@@ -21,7 +20,14 @@ from stream.cli import main
 from stream.core.alert import alert_schema
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.synth import Drift, SyntheticStream
-from tests.integration.worker_harness import START_MS, Deployment, send, spec, wait_until
+from tests.integration.worker_harness import (
+    START_MS,
+    Deployment,
+    read_topic,
+    send,
+    spec,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -30,13 +36,7 @@ PER_HOUR = 2_000
 
 
 def _alerts(bootstrap: str, topic: str) -> list[dict[str, object]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        return [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    return [json.loads(m.value) for m in read_topic(bootstrap, topic)]
 
 
 @dataclass
@@ -94,7 +94,7 @@ def drift_run(
         d.start_worker()
         key = Keys(d.namespace).evaluations("fraud-v3", "hour")
         wait_until(lambda: r.zcard(key) >= 16, 180, f"16 evaluated hours\n{d.logs()}")
-        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 60, "an alert")
+        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 300, "an alert")
         yield Run(d, names, onset, _alerts(kafka_bootstrap, names["alerts"]))
     finally:
         d.stop_all()

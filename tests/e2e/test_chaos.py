@@ -15,6 +15,8 @@ import json
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +25,6 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from stream.adapters.redis_keys import Keys
@@ -35,6 +36,7 @@ from tests.integration.worker_harness import (
     START_MS,
     Deployment,
     end_offsets,
+    read_topic,
     send,
     spec,
     state,
@@ -62,13 +64,33 @@ SLOW = {  # small batches, frequent flushes: faults land mid-stream
 
 
 def _alerts(bootstrap: str, topic: str) -> list[bytes]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
+    return [m.value for m in read_topic(bootstrap, topic)]
+
+
+def _health(port: int) -> tuple[int, str]:
+    """(status, body) of a worker's /health; (0, why) while it does not answer."""
     try:
-        return [m.value for m in consumer]
-    finally:
-        consumer.close()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as resp:  # noqa: S310
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def _healthy(workers: dict[str, Any], logs: str) -> None:
+    """Every named worker answers 200 on /health: none was left idle (never claimed)."""
+    last: dict[str, tuple[int, str]] = {}
+
+    def all_ok() -> bool:
+        last.update({name: _health(w.web_port) for name, w in workers.items()})
+        return all(code == 200 for code, _ in last.values())
+
+    try:
+        wait_until(all_ok, 300, f"/health 200 from {', '.join(workers)}")
+    except AssertionError as exc:
+        msg = f"{exc}; last answers {last}\n{logs}"
+        raise AssertionError(msg) from None
 
 
 def _windows(r: redis.Redis, ns: str) -> dict[str, dict[bytes, bytes]]:
@@ -147,7 +169,7 @@ def _progress(r: redis.Redis, d: Deployment) -> int:
     return sum(stored_offsets(r, d.namespace, PARTITIONS).values())
 
 
-def _settled(r: redis.Redis, d: Deployment, timeout_s: float = 300) -> None:
+def _settled(r: redis.Redis, d: Deployment, timeout_s: float = 600) -> None:
     ends = end_offsets(d.bootstrap, d.features, PARTITIONS)
     wait_until(
         lambda: stored_offsets(r, d.namespace, PARTITIONS) == ends,
@@ -177,14 +199,14 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
     try:
         send(kafka_bootstrap, features, records[:third], PARTITIONS)
         w1, w2 = chaos.start_worker(), chaos.start_worker()
-        wait_until(lambda: _progress(r, chaos) >= 3_000, 120, f"progress\n{chaos.logs()}")
+        wait_until(lambda: _progress(r, chaos) >= 3_000, 300, f"progress\n{chaos.logs()}")
         chaos.kill(w1)
         faults.append("SIGKILL w1")
         w3 = chaos.start_worker()
         # poison and a future-dated burst in the middle of the stream
         burst: list[Any] = [*POISON * 4, *_future_burst(30)]
         send(kafka_bootstrap, features, [*burst, *records[third : 2 * third]], PARTITIONS)
-        wait_until(lambda: _progress(r, chaos) >= third + 3_000, 180, f"phase 2\n{chaos.logs()}")
+        wait_until(lambda: _progress(r, chaos) >= third + 3_000, 300, f"phase 2\n{chaos.logs()}")
         os.kill(stack.kafka_pid, signal.SIGSTOP)
         try:
             time.sleep(30)
@@ -203,7 +225,7 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
         assert w2.poll() is None and w3.poll() is None, chaos.logs()
 
         # the undisturbed run over the same topic
-        calm.start_worker()
+        w_calm = calm.start_worker()
         _settled(r, calm)
         expected = state(r, calm.namespace)
         assert state(r, chaos.namespace) == expected
@@ -212,18 +234,24 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
                 _windows(r, chaos.namespace) == _windows(r, calm.namespace)
                 and bool(_windows(r, calm.namespace))
             ),
-            180,
+            300,
             f"the same windows\n{chaos.logs()}",
         )
-        wait_until(
-            lambda: (
-                bool(_alerts(kafka_bootstrap, calm.alerts))  # type: ignore[attr-defined]
-                and {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, chaos.alerts)}  # type: ignore[attr-defined]
-                >= {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, calm.alerts)}
-            ),  # type: ignore[attr-defined]
-            180,
-            "the alerts",
-        )
+        # Both runs publish the same alerts, each when its own evaluation gets there:
+        # wait for the same set (the undisturbed run can be the one still behind).
+        ids: dict[str, set[str]] = {}
+
+        def same_alerts() -> bool:
+            for name, d in (("chaos", chaos), ("calm", calm)):
+                ids[name] = {json.loads(a)["alert_id"] for a in _alerts(kafka_bootstrap, d.alerts)}  # type: ignore[attr-defined]
+            return bool(ids["calm"]) and ids["chaos"] == ids["calm"]
+
+        try:
+            wait_until(same_alerts, 300, "the same alert ids from both runs")
+        except AssertionError as exc:
+            only = {n: sorted(ids[n] - ids[m]) for n, m in (("chaos", "calm"), ("calm", "chaos"))}
+            msg = f"{exc}: only in one run {only}\n{chaos.logs()}"
+            raise AssertionError(msg) from None
         got = [json.loads(a) for a in _alerts(kafka_bootstrap, chaos.alerts)]  # type: ignore[attr-defined]
         want = [json.loads(a) for a in _alerts(kafka_bootstrap, calm.alerts)]  # type: ignore[attr-defined]
         triggered = [a for a in want if a["status"] == "triggered"]
@@ -233,18 +261,17 @@ def test_chaos_ends_byte_identical_with_the_same_alert_once(
         )  # each once
         assert {a["dedup_key"] for a in got} == {a["dedup_key"] for a in want}
         # the future-dated burst and the poison are dead letters, never in a sketch
-        dead = KafkaConsumer(
-            chaos.dead_letter,
-            bootstrap_servers=[kafka_bootstrap],
-            auto_offset_reset="earliest",
-            consumer_timeout_ms=3000,
-        )
         # at least once: a crash can re-send a letter; each record's letter is keyed by it
-        letters = {m.key: dict(m.headers)["ds-reason"].decode() for m in dead}
-        dead.close()
+        letters = {
+            m.key: dict(m.headers)["ds-reason"].decode()
+            for m in read_topic(kafka_bootstrap, chaos.dead_letter)
+        }
         reasons = list(letters.values())
         assert reasons.count("ts_in_future") == 30, reasons
         assert len(reasons) == 30 + len(POISON) * 4, reasons
+        # every live worker ends healthy: none left idle by a failed group bootstrap
+        assert w2.poll() is None and w3.poll() is None and w_calm.poll() is None, chaos.logs()
+        _healthy({"chaos w2": w2, "chaos w3": w3, "calm": w_calm}, chaos.logs() + calm.logs())
     finally:
         print(f"\nfaults: {', '.join(faults)}")
         chaos.stop_all()

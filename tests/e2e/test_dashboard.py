@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
@@ -37,6 +36,7 @@ from tests.integration.worker_harness import (
     START_MS,
     Deployment,
     free_port,
+    read_topic,
     send,
     spec,
     wait_until,
@@ -54,13 +54,7 @@ NAV_TIMEOUT_MS = 60_000
 
 
 def _alerts(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        return [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    return [json.loads(m.value) for m in read_topic(bootstrap, topic)]
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, Any]:
@@ -132,7 +126,7 @@ def run(
             f"{HOURS - 2} evaluated hours\n{d.logs()}",
         )
         wait_until(lambda: bool(r.llen(keys.alert_history("fraud-v3"))), 60, "alert history")
-        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 60, "an alert")
+        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 300, "an alert")
         yield {
             "base": base,
             "alerts": _alerts(kafka_bootstrap, names["alerts"]),

@@ -13,7 +13,6 @@ import numpy as np
 import orjson
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from stream.adapters.redis_keys import Keys
@@ -21,7 +20,14 @@ from stream.adapters.redis_refs import RedisReferences
 from stream.catalog import ModelSpec
 from stream.core.alert import alert_schema
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
-from tests.integration.worker_harness import START_MS, Deployment, end_offsets, send, wait_until
+from tests.integration.worker_harness import (
+    START_MS,
+    Deployment,
+    end_offsets,
+    read_topic,
+    send,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -78,13 +84,7 @@ def _events(start: int, n_hours: int, per_hour: int, seed: int, shift_from: int 
 
 
 def _alerts(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        return [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    return [json.loads(m.value) for m in read_topic(bootstrap, topic)]
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +155,7 @@ def run(
             300,
             f"day 3 judged\n{d.logs()}",
         )
-        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 60, "an alert")
+        wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 300, "an alert")
         assert r.exists(key)
         yield _alerts(kafka_bootstrap, names["alerts"]), r, d.namespace
     finally:

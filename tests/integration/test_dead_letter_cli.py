@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from stream.adapters.kafka import KafkaDeadLetterSink
+from stream.adapters.kafka_ops import tail
+from stream.adapters.kafka_tools import produce
 from stream.catalog import Catalog
 from stream.cli import main
 from stream.contract import Limits, parse_batch
@@ -70,7 +72,8 @@ def test_tail_prints_reason_source_and_safe_bytes(
     letters: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    assert main(["dead-letter", "tail", "--from-beginning", "--timeout", "2"]) == 0
+    # --max, not a short idle --timeout: a slow fetch must not cut the output short
+    assert main(["dead-letter", "tail", "--from-beginning", "--max", "4", "--timeout", "120"]) == 0
     out, err = capsys.readouterr()
     assert f"reading {letters} from the oldest retained letter" in err
     lines = out.splitlines()
@@ -92,13 +95,13 @@ def test_stats_counts_by_reason_with_a_sample(
     letters: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    assert main(["dead-letter", "stats", "--timeout", "2"]) == 0
+    assert main(["dead-letter", "stats"]) == 0  # reads to the end offsets, then stops
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{letters}: 4 dead letter(s), records from 2026-01-01T00:00Z")
     assert "from features 4" in out[0]
     assert out[1].split()[:2] == ["wrong_type", "2"] and "e.g. features/3@40" in out[1]
     assert {ln.split()[0] for ln in out[2:]} == {"not_utf8", "bad_ts"}
-    assert main(["dead-letter", "stats", "--json", "--timeout", "2"]) == 0
+    assert main(["dead-letter", "stats", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["by_reason"] == {"wrong_type": 2, "not_utf8": 1, "bad_ts": 1}
 
@@ -110,3 +113,20 @@ def test_stats_of_an_empty_topic_says_so(
     capsys.readouterr()
     assert main(["dead-letter", "stats", "--topic", empty, "--timeout", "1"]) == 0
     assert f"{empty}: no dead letter" in capsys.readouterr().out
+
+
+def test_tail_to_end_stops_at_the_end_offsets_taken_at_start(
+    letters: str, kafka_bootstrap: str
+) -> None:
+    """What ``dead-letter stats`` reads: the topic as it was at the start, then it stops."""
+    options = {"bootstrap_servers": [kafka_bootstrap]}
+    # 600 s is a hang guard only: with to_end, the reading ends at the snapshot
+    records = tail(options, letters, from_beginning=True, idle_timeout_s=600, to_end=True)
+    try:
+        got = [next(records)]  # the start positions and the end snapshot are fixed now
+        produce(options, letters, [b"sent after the start"], partitions=1)
+        got += list(records)
+    finally:
+        records.close()
+    assert [r.offset for r in got] == [0, 1, 2, 3]
+    assert b"sent after the start" not in [r.value for r in got]

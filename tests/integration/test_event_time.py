@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -22,7 +23,6 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from stream.adapters.redis_keys import Keys
@@ -31,6 +31,7 @@ from tests.integration.worker_harness import (
     Deployment,
     end_offsets,
     free_port,
+    read_topic,
     send,
     stored_offsets,
     wait_until,
@@ -42,15 +43,21 @@ HOUR_MS = 3_600_000
 LATENESS_MS = 600_000  # the harness's allowed lateness
 
 
-@pytest.fixture
-def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+def _create_topics(admin: KafkaAdminClient) -> dict[str, str]:
+    """Fresh one-partition features, dead-letter and sealed topics, by role."""
     suffix = uuid.uuid4().hex[:8]
     names = {"features": f"et-{suffix}", "dead_letter": f"etd-{suffix}", "sealed": f"ets-{suffix}"}
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
     admin.create_topics(
         {n: {"num_partitions": 1, "replication_factor": 1} for n in names.values()},
         wait_for_metadata=True,
     )
+    return names
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    names = _create_topics(admin)
     try:
         yield names
     finally:
@@ -104,19 +111,20 @@ def _metrics(port: int) -> str:
         return str(resp.read().decode())
 
 
-def _dead_letters(bootstrap: str, topic: str, n: int) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=5000
-    )
+def _dead_letters(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every dead letter in ``topic`` (read to its end offsets), value and headers."""
+    return [
+        {"value": m.value, **{k: v.decode() for k, v in m.headers}}
+        for m in read_topic(bootstrap, topic)
+    ]
+
+
+def _exit_code(w: subprocess.Popen[bytes], d: Deployment, timeout_s: float = 180) -> int:
+    """The worker's exit code after a SIGTERM; ``timeout_s`` is a hang guard only."""
     try:
-        out = []
-        for msg in consumer:
-            out.append({"value": msg.value, **{k: v.decode() for k, v in msg.headers}})
-            if len(out) >= n:
-                break
-        return out
-    finally:
-        consumer.close()
+        return w.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the worker did not exit within {timeout_s:.0f}s of SIGTERM\n{d.logs()}")
 
 
 def _finish(d: Deployment, r: redis.Redis) -> None:
@@ -156,8 +164,11 @@ def test_a_future_dated_record_does_not_make_on_time_events_late(
     _finish(deploy, r)
     assert _late(r, deploy.namespace) == 0
     assert _hours(r, deploy.namespace) == {ts - ts % HOUR_MS: 500}
-    [letter] = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1)
-    assert letter["ds-reason"] == "ts_in_future" and letter["value"] == values[0][0]
+    # at least once: a re-sent letter is the same record's (same offset, bytes and reason)
+    letters = _dead_letters(deploy.bootstrap, deploy.dead_letter)
+    assert {(x["ds-offset"], x["ds-reason"], x["value"]) for x in letters} == {
+        ("0", "ts_in_future", values[0][0])
+    }, letters
     # counted exactly once with the offsets, for `driftstream status`
     assert r.hget(Keys(deploy.namespace).partition("fraud-v3", 0), "rej:ts_in_future") == b"1"
     # the process counter is at least once (a re-claim re-reads); the stored one is exact
@@ -168,24 +179,59 @@ def test_a_future_dated_record_does_not_make_on_time_events_late(
     assert counted and float(counted.group(1)) >= 1
 
 
-def test_a_lull_inside_the_hour_does_not_seal_it(deploy: Deployment, redis_url: str) -> None:
-    deploy.overrides["DRIFTSTREAM_INGEST__IDLE_PARTITION_TIMEOUT_MS"] = "2000"
-    r = redis.Redis.from_url(redis_url)
+def _lull(d: Deployment, r: redis.Redis) -> bool:
+    """20 events, a lull past the idle timeout, 500 more, in one hour; False if it turned."""
+    if _now() % HOUR_MS < 60_000:  # the first events (30 s old) must be in this hour
+        time.sleep(60 - (_now() % HOUR_MS) / 1000)
+    d.overrides["DRIFTSTREAM_INGEST__IDLE_PARTITION_TIMEOUT_MS"] = "2000"
     ts = _now() - 30_000
-    send(deploy.bootstrap, deploy.features, [(_event(ts + i), ts) for i in range(20)], 1)
-    w = deploy.start_worker()
-    _finish(deploy, r)
-    time.sleep(4)  # twice the idle timeout: the partition is idle
+    send(d.bootstrap, d.features, [(_event(ts + i), ts) for i in range(20)], 1)
+    w = d.start_worker()
+    _finish(d, r)
+    time.sleep(4)  # twice the idle timeout: the partition is idle (at least that long)
     ts2 = _now()
     if ts2 - ts2 % HOUR_MS != ts - ts % HOUR_MS:
-        pytest.skip("the hour turned during the test; the lull must stay inside one hour")
-    send(deploy.bootstrap, deploy.features, [(_event(ts2 + i), ts2) for i in range(500)], 1)
-    _finish(deploy, r)
-    wait_until(lambda: sum(_hours(r, deploy.namespace).values()) == 520, 30, "520 events stored")
-    assert _late(r, deploy.namespace) == 0
-    part = r.hgetall(Keys(deploy.namespace).partition("fraud-v3", 0))
+        return False
+    send(d.bootstrap, d.features, [(_event(ts2 + i), ts2) for i in range(500)], 1)
+    _finish(d, r)
+    wait_until(lambda: sum(_hours(r, d.namespace).values()) == 520, 120, "520 events stored")
+    assert _late(r, d.namespace) == 0
+    part = r.hgetall(Keys(d.namespace).partition("fraud-v3", 0))
     assert int(part[b"sealed"] or 0) <= ts - ts % HOUR_MS  # the current hour is open
     assert 'driftstream_events_total{outcome="late"} 0.0' in _metrics(w.web_port)  # type: ignore[attr-defined]
+    return True
+
+
+def test_a_lull_inside_the_hour_does_not_seal_it(
+    deploy: Deployment, redis_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    # The lull must lie inside one wall-clock hour (the idle watermark follows the
+    # clock). When the hour turns mid-way, run it again on fresh topics and namespace:
+    # it can turn at most once in a run much shorter than an hour.
+    r = redis.Redis.from_url(redis_url)
+    if _lull(deploy, r):
+        return
+    deploy.stop_all()
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    names = _create_topics(admin)
+    (tmp_path / "again").mkdir()
+    again = Deployment(
+        bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        namespace=f"et{uuid.uuid4().hex[:10]}",
+        workdir=tmp_path / "again",
+        partitions=1,
+        **names,
+    )
+    try:
+        assert _lull(again, r), "the wall-clock hour turned twice during one lull test"
+    finally:
+        again.stop_all()
+        keys = list(r.scan_iter(match=Keys(again.namespace).pattern(), count=1000))
+        if keys:
+            r.delete(*keys)
+        admin.delete_topics(list(names.values()))
+        admin.close()
 
 
 @pytest.mark.parametrize("broken", ["unreachable", "wrong_password"])
@@ -201,22 +247,32 @@ def test_unusable_redis_is_503_within_10s_and_sigterm_stops_the_worker(
         deploy.overrides["DRIFTSTREAM_REDIS__USERNAME"] = "nobody"
     send(deploy.bootstrap, deploy.features, [(_event(_now()), _now())] * 300, 1)
     w = deploy.start_worker()
+    # The 10 s is `ingest.health_timeout_ms`, checked over explicit times in
+    # tests/unit/pipeline/test_health.py. Here: watched for 20 s from its first answer
+    # on, /health says 503 (never 200) and comes to name Redis. Waits are hang guards.
     started = time.monotonic()
-    polls = []
-    while time.monotonic() - started < 20:
-        polls.append(_http(w.web_port, "/health"))  # type: ignore[attr-defined]
-        time.sleep(0.5)
-    answered = [(code, body) for code, body in polls if code]
-    assert answered, deploy.logs()
+    answered: list[tuple[int, dict[str, Any]]] = []
+    first_answer: list[float] = []
+
+    def watched_until_it_names_redis() -> bool:
+        code, body = _http(w.web_port, "/health")  # type: ignore[attr-defined]
+        if not code:
+            return False
+        answered.append((code, body))
+        first_answer[:] = first_answer or [time.monotonic()]
+        return time.monotonic() - first_answer[0] >= 20 and "redis" in body.get("problem", "")
+
+    try:
+        wait_until(watched_until_it_names_redis, 300, "/health to answer for 20 s and name redis")
+    except AssertionError as exc:
+        msg = f"{exc}; last answers {answered[-3:]}\n{deploy.logs()}"
+        raise AssertionError(msg) from None
+    print(f"\nredis {broken}: first /health answer after {first_answer[0] - started:.1f}s")
     assert all(code == 503 for code, _ in answered), answered
-    first_503 = next(i for i, (c, _) in enumerate(polls) if c == 503) * 0.5
-    assert first_503 <= 10
     assert "redis" in answered[-1][1]["problem"], answered[-1]
     # SIGTERM stops it cleanly although it never reached Redis
-    t0 = time.monotonic()
     w.send_signal(signal.SIGTERM)
-    assert w.wait(timeout=30) == 0, deploy.logs()
-    assert time.monotonic() - t0 < 30
+    assert _exit_code(w, deploy) == 0, deploy.logs()
     # outage logs are rate-limited: not one line per retry
     log = (deploy.workdir / "worker-0.log").read_text(errors="replace")
     assert log.count("ERROR") < 20, log[-3000:]
@@ -239,24 +295,33 @@ def test_a_stopped_broker_is_503_naming_kafka_within_10s(
     deploy: Deployment, redis_url: str, stack: LocalStack
 ) -> None:
     r, w = _worker_before_a_broker_stop(deploy, redis_url, stack)
-    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 60, "healthy")  # type: ignore[attr-defined]
+    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 300, "healthy")  # type: ignore[attr-defined]
     os.kill(stack.kafka_pid, signal.SIGSTOP)
     try:
+        # The 10 s is `ingest.health_timeout_ms` (tests/unit/pipeline/test_health.py);
+        # here the wait is a hang guard and the time is printed, not asserted.
         t0 = time.monotonic()
-        wait_until(lambda: _http(w.web_port, "/health")[0] == 503, 30, "503")  # type: ignore[attr-defined]
+        wait_until(
+            lambda: _http(w.web_port, "/health")[0] == 503,  # type: ignore[attr-defined]
+            120,
+            "/health to answer 503 with the broker stopped",
+        )
         took = time.monotonic() - t0
         code, body = _http(w.web_port, "/health")  # type: ignore[attr-defined]
         assert code == 503 and "kafka" in body["problem"], body
-        assert took <= 10.5, took
-        time.sleep(10)
-        errors = re.search(
-            r'driftstream_backend_errors_total\{backend="kafka"\} ([0-9.]+)',
-            _metrics(w.web_port),  # type: ignore[attr-defined]
-        )
-        assert errors and float(errors.group(1)) > 0  # the outage is counted
+        print(f"\nbroker stopped: 503 after {took:.1f}s (upper bound)")
+
+        def outage_counted() -> bool:
+            errors = re.search(
+                r'driftstream_backend_errors_total\{backend="kafka"\} ([0-9.]+)',
+                _metrics(w.web_port),  # type: ignore[attr-defined]
+            )
+            return bool(errors and float(errors.group(1)) > 0)
+
+        wait_until(outage_counted, 120, "the kafka outage in driftstream_backend_errors_total")
     finally:
         os.kill(stack.kafka_pid, signal.SIGCONT)
-    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 90, "recovery")  # type: ignore[attr-defined]
+    wait_until(lambda: _http(w.web_port, "/health")[0] == 200, 300, "recovery")  # type: ignore[attr-defined]
     assert w.poll() is None
     log = (deploy.workdir / "worker-0.log").read_text(errors="replace")
     assert log.count("ERROR") < 40, log[-3000:]
@@ -284,7 +349,10 @@ def test_a_hostile_producer_is_bounded_and_every_event_accounted_for(
     hour_keys = list(r.scan_iter(match=f"ds:{{{ns}|fraud-v3|0}}:h:*", count=1000))
     biggest = max(int(r.hlen(k)) for k in hour_keys)
     grown = int(r.info("memory")["used_memory"]) - mem_before
-    letters = _dead_letters(deploy.bootstrap, deploy.dead_letter, 1000)
+    # at least once: count each source record's letter once (a re-send repeats its offset)
+    letters = list(
+        {x["ds-offset"]: x for x in _dead_letters(deploy.bootstrap, deploy.dead_letter)}.values()
+    )
     reasons: dict[str, int] = {}
     for d in letters:
         reasons[d["ds-reason"]] = reasons.get(d["ds-reason"], 0) + 1
@@ -319,7 +387,7 @@ def test_sigterm_stops_the_worker_while_the_broker_is_stopped(
         time.sleep(3)
         t0 = time.monotonic()
         w.send_signal(signal.SIGTERM)
-        code = w.wait(timeout=90)
+        code = _exit_code(w, deploy)
         took = time.monotonic() - t0
     finally:
         os.kill(stack.kafka_pid, signal.SIGCONT)

@@ -7,21 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
 
 from stream.cli import main
+from tests.integration.worker_harness import read_topic
 
 pytestmark = pytest.mark.integration
 
 
 def _count(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=[bootstrap], auto_offset_reset="earliest", consumer_timeout_ms=3000
-    )
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()
+    return read_topic(bootstrap, topic)
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 import redis
-from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from stream.adapters.kafka_tools import produce
@@ -40,6 +39,7 @@ from tests.integration.worker_harness import (
     START_MS,
     Deployment,
     end_offsets,
+    read_topic,
     spec,
     state,
     stored_offsets,
@@ -228,16 +228,9 @@ def test_worker_ingests_exactly_once_over_sasl_ssl_and_tls_acl(
 
 
 def test_alerts_published_over_sasl_ssl(secured_run: dict[str, Any]) -> None:
-    consumer = KafkaConsumer(
-        secured_run["names"]["alerts"],
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=5000,
-        **secured_run["kafka_opts"],
-    )
-    try:
-        alerts = [json.loads(m.value) for m in consumer]
-    finally:
-        consumer.close()
+    opts = secured_run["kafka_opts"]  # its bootstrap_servers and SASL_SSL settings
+    records = read_topic(opts["bootstrap_servers"][0], secured_run["names"]["alerts"], **opts)
+    alerts = [json.loads(m.value) for m in records]
     triggered = [a for a in alerts if a["status"] == "triggered"]
     assert triggered, alerts
     assert any(f["name"] == "amount" for a in triggered for f in a["features"])
@@ -333,14 +326,8 @@ def test_webhook_forwarder_delivers_the_alerts_over_sasl_ssl(
     from tests.integration.test_forward import Receiver
 
     alerts_topic = secured_run["names"]["alerts"]
-    consumer = KafkaConsumer(
-        alerts_topic, auto_offset_reset="earliest", consumer_timeout_ms=5000,
-        **secured_run["kafka_opts"],
-    )  # fmt: skip
-    try:
-        published = [m.value for m in consumer]
-    finally:
-        consumer.close()
+    opts = secured_run["kafka_opts"]
+    published = [m.value for m in read_topic(opts["bootstrap_servers"][0], alerts_topic, **opts)]
     assert published
     receiver = Receiver()
     args = ("forward", "webhook", "--url", receiver.url, "--topic", alerts_topic)

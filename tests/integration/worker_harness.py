@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
 from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_keys import Keys
@@ -184,6 +185,39 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
     try:
         tps = [TopicPartition(topic, p) for p in range(partitions)]
         return {tp.partition: int(o) for tp, o in consumer.end_offsets(tps).items()}
+    finally:
+        consumer.close()
+
+
+def read_topic(
+    bootstrap: str, topic: str, timeout_s: float = 180, **options: Any
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` up to its end offsets at the call, partition by partition.
+
+    It reads to those offsets, not until the topic has been quiet for a while, so a slow
+    fetch on a loaded machine cannot cut the list short; ``timeout_s`` is a hang guard
+    only. ``options`` go to the consumer (security settings).
+    """
+    consumer = KafkaConsumer(
+        **{"bootstrap_servers": [bootstrap], "enable_auto_commit": False, **options}
+    )
+    try:
+        wait_until(
+            lambda: bool(consumer.partitions_for_topic(topic)), timeout_s, f"{topic}'s partitions"
+        )
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        ends = consumer.end_offsets(tps)
+        out: list[ConsumerRecord] = []
+
+        def at_end() -> bool:
+            for tp, batch in consumer.poll(timeout_ms=200).items():
+                out.extend(m for m in batch if m.offset < ends[tp])
+            return all(consumer.position(tp) >= ends[tp] for tp in tps)
+
+        wait_until(at_end, timeout_s, f"{topic} read to its end offsets {ends}")
+        return out
     finally:
         consumer.close()
 
