@@ -73,7 +73,8 @@ def _health(port: int) -> tuple[int, str]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as resp:  # noqa: S310
             return resp.status, resp.read().decode(errors="replace")
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode(errors="replace")
+        with exc:  # the error's response holds the socket
+            return exc.code, exc.read().decode(errors="replace")
     except OSError as exc:
         return 0, str(exc)
 

@@ -65,6 +65,7 @@ def _get(url: str, token: str | None = None) -> tuple[int, Any]:
         with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
+        exc.close()  # its response holds the socket: close it, never leave it to the GC
         return exc.code, None
 
 
@@ -301,6 +302,7 @@ def test_models_to_model_to_feature(run: dict[str, Any], browser: BrowserContext
     req = urllib.request.Request(f"{base}/api/models", headers={"Cookie": copy})  # noqa: S310
     with pytest.raises(urllib.error.HTTPError) as denied:
         urllib.request.urlopen(req, timeout=30)  # noqa: S310 - loopback http only
+    denied.value.close()  # the error's response holds the socket
     assert denied.value.code == 401
     _shot(page, "07-logged-out")
     assert not csp_errors, csp_errors  # the pages need nothing the policy forbids

@@ -101,7 +101,8 @@ def _http(port: int, path: str) -> tuple[int, dict[str, Any]]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:  # noqa: S310
             return resp.status, orjson.loads(resp.read()) if path == "/health" else {}
     except urllib.error.HTTPError as exc:
-        return exc.code, orjson.loads(exc.read()) if path == "/health" else {}
+        with exc:  # the error's response holds the socket
+            return exc.code, orjson.loads(exc.read()) if path == "/health" else {}
     except OSError:
         return 0, {}
 

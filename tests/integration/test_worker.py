@@ -148,7 +148,8 @@ def _http(port: int, path: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:  # noqa: S310
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        with exc:  # the error's response holds the socket
+            return exc.code, exc.read()
     except OSError:
         return 0, b""
 
