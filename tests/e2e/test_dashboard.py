@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
 import tempfile
 import urllib.error
 import urllib.request
@@ -32,7 +31,6 @@ from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.synth import Drift, SyntheticStream
 from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.integration.worker_harness import (
-    DRIFTSTREAM,
     START_MS,
     Deployment,
     free_port,
@@ -355,13 +353,8 @@ def test_a_replay_alert_link_opens_the_replay_namespace(
     )  # fmt: skip
     send(run["bootstrap"], run["replay_topic"], gen.records(6 * PER_HOUR), partitions=3)
     alerts_out = tmp_path / "replay-alerts.jsonl"
-    done = subprocess.run(
-        [DRIFTSTREAM, "replay", "--topic", run["replay_topic"], "--alerts-out", str(alerts_out)],
-        env=d.env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = d.cli(
+        "replay", "--topic", run["replay_topic"], "--alerts-out", str(alerts_out), timeout=600
     )
     assert done.returncode == 0, done.stderr
     ns = json.loads(done.stdout.strip().splitlines()[-1])["namespace"]

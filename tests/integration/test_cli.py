@@ -571,14 +571,7 @@ def test_status_after_a_real_worker_run(
         ends = end_offsets(kafka_bootstrap, topics["features"], partitions)
 
         def status() -> dict[str, Any]:
-            r = subprocess.run(
-                [DRIFTSTREAM, "status", "--json"],
-                env=d.env(),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
+            r = d.cli("status", "--json")
             assert r.returncode == 0, r.stderr
             return dict(json.loads(r.stdout))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -21,7 +20,6 @@ from kafka.admin import KafkaAdminClient
 from stream.adapters.redis_keys import Keys
 from stream.localstack import LocalStack
 from tests.integration.worker_harness import (
-    DRIFTSTREAM,
     START_MS,
     Deployment,
     end_offsets,
@@ -198,14 +196,7 @@ def test_unknown_models_are_named_in_status_and_metrics(
     assert b'driftstream_unknown_model_events_total{model="someone-else"} 3.0' in metrics
 
     def status(*args: str) -> str:
-        r = subprocess.run(
-            [DRIFTSTREAM, "status", *args],
-            env=d.env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        r = d.cli("status", *args)
         assert r.returncode == 0, r.stderr
         return r.stdout
 

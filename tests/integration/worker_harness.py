@@ -114,6 +114,17 @@ max_future_ms = 315360000000
         env.update(self.overrides)
         return env
 
+    def cli(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``driftstream <args>`` against this deployment, output captured as text."""
+        return subprocess.run(
+            [DRIFTSTREAM, *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
     def start_worker(self) -> subprocess.Popen[bytes]:
         env = self.env()
         with (self.workdir / f"worker-{len(self.procs)}.log").open("wb") as log:
