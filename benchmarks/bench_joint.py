@@ -11,7 +11,13 @@ Then the bytes of one model-hour's joint sketch (what the flush writes to Redis
 beside the feature sketches) at 12 columns and at the default cap of 64, with and
 without nulls.
 
-Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]``.
+With ``--worker N``: the same comparison with a real ``driftstream worker`` subprocess
+(bench_ingest's (b2): Kafka fetch, parse, sketches, fenced Redis flushes) on a private
+local Kafka + Redis, N events of a 12-numeric-feature model loaded once, the worker run
+with the joint member on and off alternately ``--worker-rounds`` times (every run shown).
+
+Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]
+[--worker 300000 --worker-rounds 3] [--no-inprocess]``.
 """
 
 from __future__ import annotations
@@ -32,13 +38,13 @@ from stream.synth import Drift, SyntheticStream
 START_MS = 1_767_225_600_000
 
 
-def spec(joint: bool, numeric: int = 12) -> ModelSpec:
+def spec(joint: bool, numeric: int = 12, name: str = "m") -> ModelSpec:
     feats = {f"n{i}": "numeric" for i in range(numeric)} | {
         "c0": "categorical",
         "c1": "categorical",
     }
     return ModelSpec.model_validate(
-        {"name": "m", "features": feats, "prediction": "numeric", "joint": {"enabled": joint}}
+        {"name": name, "features": feats, "prediction": "numeric", "joint": {"enabled": joint}}
     )
 
 
@@ -75,13 +81,119 @@ def hour_bytes(numeric: int, rows: int, null_share: float) -> int:
     return len(JointSketch.zero(cols).update(x).to_bytes())
 
 
+def worker_side_by_side(n: int, rounds: int) -> None:
+    """(b2) with the joint member on vs off: alternate real worker runs on one loaded topic."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    import bench_ingest as bi
+    import redis
+
+    from stream.adapters.kafka_tools import create_topics, produce
+    from stream.localstack import LocalStack
+
+    numeric = [f"n{i}" for i in range(12)]
+    
+    class JointBench(bi.Bench):
+        joint = True
+
+        def config(self, namespace: str, extra: str = "") -> Path:
+            path = self.workdir / f"{namespace}.toml"
+            model = (
+                '[models.fraud-v3]\nprediction = "numeric"\n'
+                f"[models.fraud-v3.joint]\nenabled = {str(self.joint).lower()}\n"
+                "[models.fraud-v3.features]\n"
+                + "".join(f'{c} = "numeric"\n' for c in numeric)
+                + 'c0 = "categorical"\nc1 = "categorical"\n'
+            )
+            path.write_text(
+                f'[topics]\nfeatures = "{self.topic}"\ndead_letter = "{self.topic}-dlq"\n'
+                f'sealed = "{self.topic}-sealed"\n'
+                f'[consumer]\ngroup_id = "g-{namespace}"\n[redis]\nnamespace = "{namespace}"\n'
+                f"[ingest]\nallowed_lateness_ms = 600000\n{extra}\n{model}"
+            )
+            return path
+
+    gen = SyntheticStream(
+        spec(True, name="fraud-v3"), start_ms=bi.START_MS,
+        events_per_hour=200_000, seed=5,
+        drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")],
+    )  # fmt: skip
+    print(f"generating {n:,} events (12 numeric + 2 categorical + prediction) ...", flush=True)
+    records: list[tuple[bytes, int]] = []
+    for first in range(0, n, 20_000):
+        m = min(20_000, n - first)
+        records += zip(gen.encoded(first, m), gen.times(first, m).tolist(), strict=True)
+    with tempfile.TemporaryDirectory(prefix="bench-joint-") as d:
+        stack = LocalStack.start(Path(d), die_with_parent=True)
+        try:
+            r = redis.Redis.from_url(stack.redis_url)
+            topic = f"bench-joint-{uuid.uuid4().hex[:6]}"
+            opts = {"bootstrap_servers": [stack.bootstrap]}
+            create_topics(opts, {topic: bi.PARTITIONS, f"{topic}-dlq": 1, f"{topic}-sealed": 1})
+            produce(opts, topic, records, partitions=bi.PARTITIONS)
+            del records
+            b = JointBench(stack.bootstrap, stack.redis_url, Path(d), topic, n)
+            runs: dict[str, list[bi.Run]] = {"off": [], "on": []}
+            joint_bytes: list[int] = []
+            for k in range(rounds):
+                for name in ("off", "on") if k % 2 == 0 else ("on", "off"):
+                    b.joint = name == "on"
+                    run, _, ns = bi.worker_process(b, r, timeout_s=60 + n / 5_000)
+                    runs[name].append(run)
+                    print(
+                        f"  round {k + 1}/{rounds} joint {name:3}: {run.rate:>9,.0f} events/s"
+                        f" wall, {run.cpu_us:.2f} CPU µs/event ({run.note})",
+                        flush=True,
+                    )
+                    if b.joint:
+                        for key in r.scan_iter(match=f"ds:{{{ns}|fraud-v3|*}}:h:*", count=1000):
+                            blob = r.hget(key, "f:@joint")
+                            if blob:
+                                joint_bytes.append(len(blob))
+        finally:
+            stack.stop()
+    print(f"worker (b2), {n:,} events, {rounds} alternating rounds:")
+    for name in ("off", "on"):
+        cpu = [x.cpu_us for x in runs[name]]
+        wall = [x.rate for x in runs[name]]
+        print(
+            f"  joint {name:3}: CPU µs/event {', '.join(f'{c:.2f}' for c in cpu)}"
+            f" (median {statistics.median(cpu):.2f}); events/s {', '.join(f'{w:,.0f}' for w in wall)}"
+        )
+    pairs = [
+        f"{a.cpu_us / b_.cpu_us:.3f}" for a, b_ in zip(runs["off"], runs["on"], strict=True)
+    ]
+    print(f"  ratio on/off events per CPU-second, per round: {', '.join(pairs)}")
+    med_off = statistics.median(x.cpu_us for x in runs["off"])
+    med_on = statistics.median(x.cpu_us for x in runs["on"])
+    print(f"  ratio of medians: {med_off / med_on:.3f}")
+    wall_ratio = statistics.median(x.rate for x in runs["on"]) / statistics.median(
+        x.rate for x in runs["off"]
+    )
+    print(f"  ratio of median wall events/s: {wall_ratio:.3f}")
+    if joint_bytes:
+        print(
+            f"  joint field per partition-hour in Redis: median {statistics.median(joint_bytes):,.0f}"
+            f" B ({len(joint_bytes)} fields)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=60_000)
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--per-hour", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--worker", type=int, default=0, help="events for the worker comparison")
+    ap.add_argument("--worker-rounds", type=int, default=3)
+    ap.add_argument("--no-inprocess", action="store_true", help="only the worker comparison")
     a = ap.parse_args()
+    if a.worker:
+        worker_side_by_side(a.worker, a.worker_rounds)
+    if a.no_inprocess:
+        return
     on, off = spec(True), spec(False)
     gen = SyntheticStream(
         on, start_ms=START_MS, events_per_hour=a.per_hour, seed=5,
