@@ -94,7 +94,7 @@ def worker_side_by_side(n: int, rounds: int) -> None:
     from stream.localstack import LocalStack
 
     numeric = [f"n{i}" for i in range(12)]
-    
+
     class JointBench(bi.Bench):
         joint = True
 
@@ -160,11 +160,10 @@ def worker_side_by_side(n: int, rounds: int) -> None:
         wall = [x.rate for x in runs[name]]
         print(
             f"  joint {name:3}: CPU µs/event {', '.join(f'{c:.2f}' for c in cpu)}"
-            f" (median {statistics.median(cpu):.2f}); events/s {', '.join(f'{w:,.0f}' for w in wall)}"
+            f" (median {statistics.median(cpu):.2f});"
+            f" events/s {', '.join(f'{w:,.0f}' for w in wall)}"
         )
-    pairs = [
-        f"{a.cpu_us / b_.cpu_us:.3f}" for a, b_ in zip(runs["off"], runs["on"], strict=True)
-    ]
+    pairs = [f"{a.cpu_us / b_.cpu_us:.3f}" for a, b_ in zip(runs["off"], runs["on"], strict=True)]
     print(f"  ratio on/off events per CPU-second, per round: {', '.join(pairs)}")
     med_off = statistics.median(x.cpu_us for x in runs["off"])
     med_on = statistics.median(x.cpu_us for x in runs["on"])
@@ -175,7 +174,8 @@ def worker_side_by_side(n: int, rounds: int) -> None:
     print(f"  ratio of median wall events/s: {wall_ratio:.3f}")
     if joint_bytes:
         print(
-            f"  joint field per partition-hour in Redis: median {statistics.median(joint_bytes):,.0f}"
+            "  joint field per partition-hour in Redis: median"
+            f" {statistics.median(joint_bytes):,.0f}"
             f" B ({len(joint_bytes)} fields)"
         )
 

@@ -92,14 +92,14 @@ class _Digits(NamedTuple):
     """Signed digits of a batch, input columns' digits side by side in ``d`` (rows × W).
 
     Column ``c`` of ``d`` holds digits of input column ``group[c]`` worth
-    ``2^(bits·index[c] + off[group[c]])`` units of ``2^-1126`` each. ``width > 0``: the
-    dense layout, digit-major (``c = t·k + i``, ``index[c] = t``) with ``width`` digits
+    ``2^(bits·place[c] + off[group[c]])`` units of ``2^-1126`` each. ``width > 0``: the
+    dense layout, digit-major (``c = t·k + i``, ``place[c] = t``) with ``width`` digits
     for every column.
     """
 
     d: npt.NDArray[np.float64]
     group: npt.NDArray[np.int64]
-    index: npt.NDArray[np.int64]
+    place: npt.NDArray[np.int64]
     off: npt.NDArray[np.int64]
     bits: int
     width: int
@@ -155,7 +155,7 @@ def _digit_matrix(xz: npt.NDArray[np.float64], ws: _Workspace) -> _Digits:
 def _digit_matrix_sparse(xz: npt.NDArray[np.float64]) -> _Digits:
     """:func:`_digit_matrix` for columns of extreme range: 4 digits per value, scattered.
 
-    Digits of ``_SPARSE_DIGIT`` bits on the global grid (offsets 0, ``index`` = slot).
+    Digits of ``_SPARSE_DIGIT`` bits on the global grid (offsets 0, ``place`` = slot).
     """
     rows, k = xz.shape
     m, e = np.frexp(xz)
@@ -448,7 +448,7 @@ class JointSketch(Framed):
             self._n += (p.T @ p).astype(np.int64)
             np.copyto(x, 0.0, where=~present)
         dg = _digit_matrix(x, ws)
-        dmat, grp, idx, b = dg.d, dg.group, dg.index, dg.bits
+        dmat, grp, idx, b = dg.d, dg.group, dg.place, dg.bits
         if dg.width:
             sums, prods = _dense_sums(dg, rows)
             self._s1 = [a + v for a, v in zip(self._s1, sums, strict=True)]
