@@ -4,8 +4,8 @@ For a model with a joint sketch (two or more numeric features, ``joint.enabled``
 model page, a joint alert's page (``?feature=joint``) and the report show one card:
 
 * three heatmaps of the pairwise correlations, reference | window | Δρ (window −
-  reference), blue for negative and red for positive, the pairs the decision names
-  outlined;
+  reference), blue for negative and red for positive, the pairs whose change is past
+  the correlation test's threshold outlined (when that test breached);
 * the joint decision of the window against the reference: its reasons, the pairs whose
   correlation moved most (ρ before/after, Δρ with its 95% interval, z) and the columns
   adding most to the PCA reconstruction error;
@@ -181,7 +181,7 @@ def corr_heatmap_svg(
     cs = max(4, min(22, (size - 90) // max(1, k)))
     labels = cs >= 8
     ml = 8 + (min(90, 6 * max(len(c) for c in columns)) if labels else 0)
-    mt = 18 + (min(70, 5 * max(len(c) for c in columns)) if labels else 0)
+    mt = 22 + (min(80, 6 * max(len(c) for c in columns)) if labels else 0)
     w, h = ml + cs * k + 8, mt + cs * k + 8
     head = (
         f'<svg class="chart joint-heatmap" xmlns="http://www.w3.org/2000/svg" width="{w}" '
@@ -232,6 +232,19 @@ def _hint_pairs(decision: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
         p
         for p in pairs
         if isinstance(p, Mapping) and isinstance(p.get("pair"), list) and len(p["pair"]) == 2
+    ]
+
+
+def _moved_pairs(decision: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The hinted pairs past the correlation test's threshold, when that test breached."""
+    if not decision or "corr_change" not in (decision.get("ranked") or []):
+        return []
+    m = (decision.get("metrics") or {}).get("corr_change") or []
+    thr = m[1] if len(m) > 1 and isinstance(m[1], int | float) else math.inf
+    return [
+        (str(p["pair"][0]), str(p["pair"][1]))
+        for p in _hint_pairs(decision)
+        if isinstance(p.get("delta"), int | float) and abs(p["delta"]) >= thr
     ]
 
 
@@ -290,7 +303,7 @@ def _columns_table(decision: Mapping[str, Any]) -> str:
 def joint_section(panel: JointPanel, links: Links) -> str:
     """The joint card (model page, joint alert page, report)."""
     d = panel.decision
-    pairs = [(str(p["pair"][0]), str(p["pair"][1])) for p in _hint_pairs(d)[:3]]
+    pairs = _moved_pairs(d)
     maps = "".join(
         f'<div class="chart-box">{corr_heatmap_svg(panel.columns, m, kind=kind, marked=pairs)}'
         "</div>"
@@ -336,7 +349,7 @@ def joint_section(panel: JointPanel, links: Links) -> str:
         f'<div class="card-head"><h2>Joint: how the numeric columns move together'
         f"{' · ' + escape(panel.window) if panel.window else ''}</h2>{verdict}"
         f'<span class="label">{rows}</span></div>{over}{notes}'
-        f'<div class="charts">{maps}</div>{body}'
+        f'<div class="joint-maps">{maps}</div>{body}'
         "<h3>PCA reconstruction error: increase over the reference's expected error, "
         f'with its threshold</h3><div class="chart-box">{series}</div></section>'
     )
