@@ -189,9 +189,13 @@ def main() -> None:
     ap.add_argument("--worker", type=int, default=0, help="events for the worker comparison")
     ap.add_argument("--worker-rounds", type=int, default=3)
     ap.add_argument("--no-inprocess", action="store_true", help="only the worker comparison")
+    ap.add_argument("--cap-table", action="store_true", help="only the cost by column count")
     a = ap.parse_args()
     if a.worker:
         worker_side_by_side(a.worker, a.worker_rounds)
+    if a.cap_table:
+        cap_table()
+        return
     if a.no_inprocess:
         return
     on, off = spec(True), spec(False)
@@ -218,10 +222,42 @@ def main() -> None:
         print(f"  joint {k:3}: {a.events / med[k]:>9,.0f} events/CPU-s  ({us:.2f} CPU µs/event)")
     print(f"  ratio on/off events per CPU-second: {med['off'] / med['on']:.3f}")
     print(f"  largest joint field written by a flush: {joint_bytes} bytes")
-    print("joint sketch bytes per model-hour (1,500 rows):")
-    for k in (12, 64):
+    cap_table()
+
+
+def cap_table() -> None:
+    """Cost by column count: update CPU per row, bytes per model-hour, judging one window."""
+    from stream.core.joint import decide_joint
+
+    print("by joint column count (update: 5,000-row batches; bytes: 1,500 rows = one model-hour;")
+    print("judge: decide_joint of one window against the reference, CPU ms):")
+    print("  cols | update µs/row, 0% / 5% nulls | bytes/model-hour, 0% / 5% nulls | judge ms")
+    rng = np.random.default_rng(2)
+    for k in (12, 32, 64):
+        cols = tuple(f"n{i}" for i in range(k))
+        per_row = []
         for share in (0.0, 0.05):
-            print(f"  {k:3} columns, {share:4.0%} nulls: {hour_bytes(k, 1_500, share):>8,} bytes")
+            x = rng.normal(size=(5_000, k)) * 10 + 100
+            x[:, : k // 2] = rng.normal(size=(5_000, k // 2))
+            x[rng.random(x.shape) < share] = np.nan
+            columns = [x[:, j].copy() for j in range(k)]
+            sk = JointSketch.zero(cols)
+            sk.update_columns(columns, 5_000)
+            t0, reps = time.process_time(), 6
+            for _ in range(reps):
+                sk.update_columns(columns, 5_000)
+            per_row.append(1e6 * (time.process_time() - t0) / reps / 5_000)
+        ref = JointSketch.zero(cols).update(rng.normal(size=(20_000, k)))
+        win = JointSketch.zero(cols).update(rng.normal(size=(1_500, k)))
+        t0 = time.process_time()
+        decide_joint(ref, win, None, alpha=1e-3)
+        judge = 1e3 * (time.process_time() - t0)
+        b0, b5 = hour_bytes(k, 1_500, 0.0), hour_bytes(k, 1_500, 0.05)
+        print(
+            f"  {k:4} | {per_row[0]:6.2f} / {per_row[1]:6.2f}"
+            f"              | {b0:>8,} / {b5:>8,}"
+            f"                | {judge:6.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -251,6 +251,45 @@ def _dense_sums(dg: _Digits, rows: int) -> tuple[list[int], list[int]]:
     return sums, prods
 
 
+def _dense_missing(
+    dg: _Digits, q: npt.NDArray[np.float64], ws: _Workspace
+) -> tuple[list[int], list[int]]:
+    """``Σx_i`` and ``Σx_i²`` over the rows where hole ``h`` is missing, flat ``i·H + h``.
+
+    ``q`` is rows × H (1 where the hole's column is missing). Sums: one ``Dᵀq``. Squares:
+    per column and digit-index sum ``s``, ``y_s = Σ_{t+u=s} d_t·d_u`` (at most ``w``
+    terms below 2^38, so below 2^44 with ``w ≤ 48``: exact), then ``Y_sᵀq`` over row
+    blocks of ``2^15 // w`` rows so every partial sum stays below 2^53. Only rows with
+    a hole count, so they alone are multiplied when they are at most 3/4 of the batch.
+    """
+    w, k, b = dg.width, dg.off.size, dg.bits
+    some = q.any(axis=1)
+    d, qq = (dg.d, q) if some.mean() > 0.75 else (dg.d[some], q[some])  # rows with a hole
+    rows, h = qq.shape
+    m1 = (d.T @ qq).astype(np.int64).reshape(w, k * h)
+    r1 = _horner(m1, b, np.repeat(dg.off, h))
+    dt = ws.get("by_digit", (w, rows, k))
+    np.copyto(dt, d.reshape(rows, w, k).transpose(1, 0, 2))
+    y = ws.get("squares", (2 * w - 1, rows, k))
+    y.fill(0.0)
+    tmp = ws.get("tmp", (rows, k))
+    for t in range(w):
+        np.multiply(dt[t], dt[t], out=tmp)
+        y[2 * t] += tmp
+        for u in range(t + 1, w):
+            np.multiply(dt[t], dt[u], out=tmp)
+            y[t + u] += tmp
+            y[t + u] += tmp
+    step = max(1, _CHUNK // w)
+    m2 = np.zeros((2 * w - 1, k, h), dtype=np.int64)
+    for sl in range(2 * w - 1):
+        for start in range(0, rows, step):
+            part = y[sl, start : start + step].T @ qq[start : start + step]
+            m2[sl] += part.astype(np.int64)
+    r2 = _horner(m2.reshape(2 * w - 1, k * h), b, np.repeat(2 * dg.off, h))
+    return r1, r2
+
+
 class JointSketch(Framed):
     """Exact pairwise co-moments of ``columns`` in one window (see the module docstring).
 
@@ -469,6 +508,17 @@ class JointSketch(Framed):
         missing = ~present
         holes = np.flatnonzero(missing.any(axis=0))
         q = missing[:, holes].astype(np.float64)
+        if dg.width:
+            r1s, r2s = _dense_missing(dg, q, ws)
+            for p, (v1, v2) in enumerate(zip(r1s, r2s, strict=True)):
+                i, j = divmod(p, holes.size)
+                col = int(holes[j])
+                if col != i:
+                    if v1:
+                        _add(self._r1, (i, col), v1)
+                    if v2:
+                        _add(self._r2, (i, col), v2)
+            return
         hidx = np.arange(holes.size)
         hs = np.zeros(holes.size, dtype=np.int64)
         # Σ x_i (and x_i²) over rows where column holes[h] is missing and i is present.
