@@ -510,8 +510,8 @@ class JointSketch(Framed):
         q = missing[:, holes].astype(np.float64)
         if dg.width:
             r1s, r2s = _dense_missing(dg, q, ws)
-            for p, (v1, v2) in enumerate(zip(r1s, r2s, strict=True)):
-                i, j = divmod(p, holes.size)
+            for pos, (v1, v2) in enumerate(zip(r1s, r2s, strict=True)):
+                i, j = divmod(pos, holes.size)
                 col = int(holes[j])
                 if col != i:
                     if v1:
