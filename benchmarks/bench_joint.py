@@ -17,7 +17,7 @@ local Kafka + Redis, N events of a 12-numeric-feature model loaded once, the wor
 with the joint member on and off alternately ``--worker-rounds`` times (every run shown).
 
 Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]
-[--worker 300000 --worker-rounds 3] [--no-inprocess]``.
+[--worker 300000 --worker-rounds 3 [--nulls 0.05]] [--no-inprocess] [--cap-table]``.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def hour_bytes(numeric: int, rows: int, null_share: float) -> int:
     return len(JointSketch.zero(cols).update(x).to_bytes())
 
 
-def worker_side_by_side(n: int, rounds: int) -> None:
+def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
     """(b2) with the joint member on vs off: alternate real worker runs on one loaded topic."""
     import tempfile
     import uuid
@@ -118,9 +118,14 @@ def worker_side_by_side(n: int, rounds: int) -> None:
     gen = SyntheticStream(
         spec(True, name="fraud-v3"), start_ms=bi.START_MS,
         events_per_hour=200_000, seed=5,
-        drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")],
+        drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")]
+        + [Drift(c, "null", nulls, 0) for c in numeric if nulls > 0],
     )  # fmt: skip
-    print(f"generating {n:,} events (12 numeric + 2 categorical + prediction) ...", flush=True)
+    print(
+        f"generating {n:,} events (12 numeric + 2 categorical + prediction,"
+        f" {nulls:.0%} nulls per numeric column) ...",
+        flush=True,
+    )
     records: list[tuple[bytes, int]] = []
     for first in range(0, n, 20_000):
         m = min(20_000, n - first)
@@ -188,11 +193,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--worker", type=int, default=0, help="events for the worker comparison")
     ap.add_argument("--worker-rounds", type=int, default=3)
+    ap.add_argument("--nulls", type=float, default=0.0, help="worker: null share per column")
     ap.add_argument("--no-inprocess", action="store_true", help="only the worker comparison")
     ap.add_argument("--cap-table", action="store_true", help="only the cost by column count")
     a = ap.parse_args()
     if a.worker:
-        worker_side_by_side(a.worker, a.worker_rounds)
+        worker_side_by_side(a.worker, a.worker_rounds, a.nulls)
     if a.cap_table:
         cap_table()
         return
