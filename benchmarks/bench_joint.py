@@ -38,13 +38,18 @@ from stream.synth import Drift, SyntheticStream
 START_MS = 1_767_225_600_000
 
 
-def spec(joint: bool, numeric: int = 12, name: str = "m") -> ModelSpec:
+def spec(joint: bool, numeric: int = 12, name: str = "m", cap: int = 0) -> ModelSpec:
     feats = {f"n{i}": "numeric" for i in range(numeric)} | {
         "c0": "categorical",
         "c1": "categorical",
     }
     return ModelSpec.model_validate(
-        {"name": name, "features": feats, "prediction": "numeric", "joint": {"enabled": joint}}
+        {
+            "name": name,
+            "features": feats,
+            "prediction": "numeric",
+            "joint": {"enabled": joint} | ({"max_columns": cap} if cap else {}),
+        }
     )
 
 
@@ -188,6 +193,8 @@ def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--numeric", type=int, default=12, help="in-process: numeric features")
+    ap.add_argument("--cap", type=int, default=0, help="in-process: joint.max_columns")
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--per-hour", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=5)
@@ -204,7 +211,7 @@ def main() -> None:
         return
     if a.no_inprocess:
         return
-    on, off = spec(True), spec(False)
+    on, off = spec(True, a.numeric, cap=a.cap), spec(False, a.numeric)
     gen = SyntheticStream(
         on, start_ms=START_MS, events_per_hour=a.per_hour, seed=5,
         drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")],
@@ -222,7 +229,10 @@ def main() -> None:
             times[name].append(sec)
             joint_bytes = max(joint_bytes, jb)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{a.events} events, batches of {a.batch}, {a.rounds} interleaved rounds (median)")
+    print(
+        f"{a.events} events of {a.numeric} numeric features, batches of {a.batch},"
+        f" {a.rounds} interleaved rounds (median)"
+    )
     for k in ("off", "on"):
         us = 1e6 * med[k] / a.events
         print(f"  joint {k:3}: {a.events / med[k]:>9,.0f} events/CPU-s  ({us:.2f} CPU µs/event)")

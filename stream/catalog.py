@@ -281,11 +281,12 @@ class JointRules(BaseModel):
         "judge correlation changes and PCA reconstruction error as the member 'joint'.",
     )
     max_columns: int = Field(
-        default=64,
+        default=32,
         ge=2,
         le=256,
         description="Numeric features in the joint sketch, in declaration order; the rest "
-        "are named in its decisions as not checked.",
+        "are named in its decisions as not checked (cost grows with its square: see "
+        "docs/benchmarks.md, joint drift).",
     )
     min_corr_change: PositiveFloat = Field(
         default=0.1,
