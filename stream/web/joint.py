@@ -338,8 +338,9 @@ def joint_section(panel: JointPanel, links: Links) -> str:
     series = series_svg(panel.error, scale=panel.scale, focus_window=panel.window, link=link)
     notes = "".join(f'<p class="empty" data-note="joint">{escape(n)}</p>' for n in panel.notes)
     over = (
-        f'<p class="sub">{len(panel.excluded)} numeric columns over the joint cap are not '
-        f"checked: {escape(', '.join(panel.excluded))}</p>"
+        f'<p class="sub">{len(panel.excluded)} numeric columns not in the joint sketch (over '
+        f"joint.max_columns or outside joint.columns) are not checked: "
+        f"{escape(', '.join(panel.excluded))}</p>"
         if panel.excluded
         else ""
     )
