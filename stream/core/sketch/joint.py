@@ -10,16 +10,19 @@ the rows where *both* are present and finite (nulls, NaN and ±inf are handled p
   partitions and merge order give equal sketches and identical bytes.
 
 How a batch is summed exactly without a loop per value: every finite float64 is
-``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``), so on a global
-grid of 18-bit slots it is a few signed digits ``|d| < 2^18`` (value ``d·2^(18s)`` in
-slot ``s``; a column gets the slots its values span, see :func:`_digit_matrix`).
-Put every column's digits side by side in a matrix ``D``
-(missing values are all-zero digits) and ``DᵀD`` holds ``Σ d·d'`` per slot pair: each
-term is below ``2^36`` and a chunk has at most ``2^15`` rows, so every float64 partial
-sum is an exact integer whatever the BLAS summation order. Folding a slot pair into
-the Python integer is a shift by ``18(s+s')``. The sums over "i present, j missing"
-rows (to get the pairwise ``Σx_i`` and ``Σx_i²``) are the same products with the
-missing-indicator matrix; they are zero and skipped when a batch has no missing value.
+``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``). Column ``i``,
+shifted down by its own offset ``off_i`` (the lowest mantissa bit of its smallest
+magnitude), is an integer of a few signed 19-bit digits ``|d| < 2^19`` (value
+``d·2^(19t + off_i)`` for digit ``t``; see :func:`_digit_matrix`). Put every column's
+digits side by side in a matrix ``D`` (missing values are all-zero digits) and ``DᵀD``
+holds ``Σ d·d'`` per digit pair: each term is below ``2^38`` and a chunk has at most
+``2^15`` rows, so every float64 partial sum is an exact integer whatever the BLAS
+summation order. The digit pairs of one column pair are added per ``t + t'`` in int64
+and folded into the Python integer once (a shift by ``19(t+t') + off_i + off_j``).
+The sums over "i present, j missing" rows (to get the pairwise ``Σx_i`` and
+``Σx_i²``) are products with the missing-indicator matrix over the rows with a hole;
+they are skipped when a batch has no missing value. Columns of extreme range (more
+than 48 digits) take a per-value path on a global 18-bit grid instead.
 
 Stored: the per-column totals, the products (upper triangle) and the pairwise
 corrections only where they are non-zero, so a model without nulls costs
