@@ -11,7 +11,13 @@ Then the bytes of one model-hour's joint sketch (what the flush writes to Redis
 beside the feature sketches) at 12 columns and at the default cap of 64, with and
 without nulls.
 
-Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]``.
+With ``--worker N``: the same comparison with a real ``driftstream worker`` subprocess
+(bench_ingest's (b2): Kafka fetch, parse, sketches, fenced Redis flushes) on a private
+local Kafka + Redis, N events of a 12-numeric-feature model loaded once, the worker run
+with the joint member on and off alternately ``--worker-rounds`` times (every run shown).
+
+Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]
+[--worker 300000 --worker-rounds 3 [--nulls 0.05]] [--no-inprocess] [--cap-table]``.
 """
 
 from __future__ import annotations
@@ -32,13 +38,18 @@ from stream.synth import Drift, SyntheticStream
 START_MS = 1_767_225_600_000
 
 
-def spec(joint: bool, numeric: int = 12) -> ModelSpec:
+def spec(joint: bool, numeric: int = 12, name: str = "m", cap: int = 0) -> ModelSpec:
     feats = {f"n{i}": "numeric" for i in range(numeric)} | {
         "c0": "categorical",
         "c1": "categorical",
     }
     return ModelSpec.model_validate(
-        {"name": "m", "features": feats, "prediction": "numeric", "joint": {"enabled": joint}}
+        {
+            "name": name,
+            "features": feats,
+            "prediction": "numeric",
+            "joint": {"enabled": joint} | ({"max_columns": cap} if cap else {}),
+        }
     )
 
 
@@ -75,14 +86,132 @@ def hour_bytes(numeric: int, rows: int, null_share: float) -> int:
     return len(JointSketch.zero(cols).update(x).to_bytes())
 
 
+def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
+    """(b2) with the joint member on vs off: alternate real worker runs on one loaded topic."""
+    import tempfile
+    import uuid
+    from pathlib import Path
+
+    import bench_ingest as bi
+    import redis
+
+    from stream.adapters.kafka_tools import create_topics, produce
+    from stream.localstack import LocalStack
+
+    numeric = [f"n{i}" for i in range(12)]
+
+    class JointBench(bi.Bench):
+        joint = True
+
+        def config(self, namespace: str, extra: str = "") -> Path:
+            path = self.workdir / f"{namespace}.toml"
+            model = (
+                '[models.fraud-v3]\nprediction = "numeric"\n'
+                f"[models.fraud-v3.joint]\nenabled = {str(self.joint).lower()}\n"
+                "[models.fraud-v3.features]\n"
+                + "".join(f'{c} = "numeric"\n' for c in numeric)
+                + 'c0 = "categorical"\nc1 = "categorical"\n'
+            )
+            path.write_text(
+                f'[topics]\nfeatures = "{self.topic}"\ndead_letter = "{self.topic}-dlq"\n'
+                f'sealed = "{self.topic}-sealed"\n'
+                f'[consumer]\ngroup_id = "g-{namespace}"\n[redis]\nnamespace = "{namespace}"\n'
+                f"[ingest]\nallowed_lateness_ms = 600000\n{extra}\n{model}"
+            )
+            return path
+
+    gen = SyntheticStream(
+        spec(True, name="fraud-v3"), start_ms=bi.START_MS,
+        events_per_hour=200_000, seed=5,
+        drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")]
+        + [Drift(c, "null", nulls, 0) for c in numeric if nulls > 0],
+    )  # fmt: skip
+    print(
+        f"generating {n:,} events (12 numeric + 2 categorical + prediction,"
+        f" {nulls:.0%} nulls per numeric column) ...",
+        flush=True,
+    )
+    records: list[tuple[bytes, int]] = []
+    for first in range(0, n, 20_000):
+        m = min(20_000, n - first)
+        records += zip(gen.encoded(first, m), gen.times(first, m).tolist(), strict=True)
+    with tempfile.TemporaryDirectory(prefix="bench-joint-") as d:
+        stack = LocalStack.start(Path(d), die_with_parent=True)
+        try:
+            r = redis.Redis.from_url(stack.redis_url)
+            topic = f"bench-joint-{uuid.uuid4().hex[:6]}"
+            opts = {"bootstrap_servers": [stack.bootstrap]}
+            create_topics(opts, {topic: bi.PARTITIONS, f"{topic}-dlq": 1, f"{topic}-sealed": 1})
+            produce(opts, topic, records, partitions=bi.PARTITIONS)
+            del records
+            b = JointBench(stack.bootstrap, stack.redis_url, Path(d), topic, n)
+            runs: dict[str, list[bi.Run]] = {"off": [], "on": []}
+            joint_bytes: list[int] = []
+            for k in range(rounds):
+                for name in ("off", "on") if k % 2 == 0 else ("on", "off"):
+                    b.joint = name == "on"
+                    run, _, ns = bi.worker_process(b, r, timeout_s=60 + n / 5_000)
+                    runs[name].append(run)
+                    print(
+                        f"  round {k + 1}/{rounds} joint {name:3}: {run.rate:>9,.0f} events/s"
+                        f" wall, {run.cpu_us:.2f} CPU µs/event ({run.note})",
+                        flush=True,
+                    )
+                    if b.joint:
+                        for key in r.scan_iter(match=f"ds:{{{ns}|fraud-v3|*}}:h:*", count=1000):
+                            blob = r.hget(key, "f:@joint")
+                            if blob:
+                                joint_bytes.append(len(blob))
+        finally:
+            stack.stop()
+    print(f"worker (b2), {n:,} events, {rounds} alternating rounds:")
+    for name in ("off", "on"):
+        cpu = [x.cpu_us for x in runs[name]]
+        wall = [x.rate for x in runs[name]]
+        print(
+            f"  joint {name:3}: CPU µs/event {', '.join(f'{c:.2f}' for c in cpu)}"
+            f" (median {statistics.median(cpu):.2f});"
+            f" events/s {', '.join(f'{w:,.0f}' for w in wall)}"
+        )
+    pairs = [f"{a.cpu_us / b_.cpu_us:.3f}" for a, b_ in zip(runs["off"], runs["on"], strict=True)]
+    print(f"  ratio on/off events per CPU-second, per round: {', '.join(pairs)}")
+    med_off = statistics.median(x.cpu_us for x in runs["off"])
+    med_on = statistics.median(x.cpu_us for x in runs["on"])
+    print(f"  ratio of medians: {med_off / med_on:.3f}")
+    wall_ratio = statistics.median(x.rate for x in runs["on"]) / statistics.median(
+        x.rate for x in runs["off"]
+    )
+    print(f"  ratio of median wall events/s: {wall_ratio:.3f}")
+    if joint_bytes:
+        print(
+            "  joint field per partition-hour in Redis: median"
+            f" {statistics.median(joint_bytes):,.0f}"
+            f" B ({len(joint_bytes)} fields)"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=60_000)
+    ap.add_argument("--numeric", type=int, default=12, help="in-process: numeric features")
+    ap.add_argument("--cap", type=int, default=0, help="in-process: joint.max_columns")
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--per-hour", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--worker", type=int, default=0, help="events for the worker comparison")
+    ap.add_argument("--worker-rounds", type=int, default=3)
+    ap.add_argument("--nulls", type=float, default=0.0, help="worker: null share per column")
+    ap.add_argument("--no-inprocess", action="store_true", help="only the worker comparison")
+    ap.add_argument("--cap-table", action="store_true", help="only the cost by column count")
     a = ap.parse_args()
-    on, off = spec(True), spec(False)
+    if a.worker:
+        worker_side_by_side(a.worker, a.worker_rounds, a.nulls)
+    if a.cap_table:
+        cap_table()
+        return
+    if a.no_inprocess:
+        return
+    on, off = spec(True, a.numeric, cap=a.cap), spec(False, a.numeric)
     gen = SyntheticStream(
         on, start_ms=START_MS, events_per_hour=a.per_hour, seed=5,
         drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")],
@@ -100,16 +229,51 @@ def main() -> None:
             times[name].append(sec)
             joint_bytes = max(joint_bytes, jb)
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"{a.events} events, batches of {a.batch}, {a.rounds} interleaved rounds (median)")
+    print(
+        f"{a.events} events of {a.numeric} numeric features, batches of {a.batch},"
+        f" {a.rounds} interleaved rounds (median)"
+    )
     for k in ("off", "on"):
         us = 1e6 * med[k] / a.events
         print(f"  joint {k:3}: {a.events / med[k]:>9,.0f} events/CPU-s  ({us:.2f} CPU µs/event)")
     print(f"  ratio on/off events per CPU-second: {med['off'] / med['on']:.3f}")
     print(f"  largest joint field written by a flush: {joint_bytes} bytes")
-    print("joint sketch bytes per model-hour (1,500 rows):")
-    for k in (12, 64):
+    cap_table()
+
+
+def cap_table() -> None:
+    """Cost by column count: update CPU per row, bytes per model-hour, judging one window."""
+    from stream.core.joint import decide_joint
+
+    print("by joint column count (update: 5,000-row batches; bytes: 1,500 rows = one model-hour;")
+    print("judge: decide_joint of one window against the reference, CPU ms):")
+    print("  cols | update µs/row, 0% / 5% nulls | bytes/model-hour, 0% / 5% nulls | judge ms")
+    rng = np.random.default_rng(2)
+    for k in (12, 32, 64):
+        cols = tuple(f"n{i}" for i in range(k))
+        per_row = []
         for share in (0.0, 0.05):
-            print(f"  {k:3} columns, {share:4.0%} nulls: {hour_bytes(k, 1_500, share):>8,} bytes")
+            x = rng.normal(size=(5_000, k)) * 10 + 100
+            x[:, : k // 2] = rng.normal(size=(5_000, k // 2))
+            x[rng.random(x.shape) < share] = np.nan
+            columns = [x[:, j].copy() for j in range(k)]
+            sk = JointSketch.zero(cols)
+            sk.update_columns(columns, 5_000)
+            t0, reps = time.process_time(), 6
+            for _ in range(reps):
+                sk.update_columns(columns, 5_000)
+            per_row.append(1e6 * (time.process_time() - t0) / reps / 5_000)
+        ref = JointSketch.zero(cols).update(rng.normal(size=(20_000, k)))
+        win = JointSketch.zero(cols).update(rng.normal(size=(1_500, k)))
+        t0 = time.process_time()
+        decide_joint(ref, win, None, alpha=1e-3)
+        judge = 1e3 * (time.process_time() - t0)
+        b0, b5 = hour_bytes(k, 1_500, 0.0), hour_bytes(k, 1_500, 0.05)
+        print(
+            f"  {k:4} | {per_row[0]:6.2f} / {per_row[1]:6.2f}"
+            f"              | {b0:>8,} / {b5:>8,}"
+            f"                | {judge:6.1f}"
+        )
 
 
 if __name__ == "__main__":

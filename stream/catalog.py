@@ -281,11 +281,18 @@ class JointRules(BaseModel):
         "judge correlation changes and PCA reconstruction error as the member 'joint'.",
     )
     max_columns: int = Field(
-        default=64,
+        default=32,
         ge=2,
         le=256,
         description="Numeric features in the joint sketch, in declaration order; the rest "
-        "are named in its decisions as not checked.",
+        "are named in its decisions as not checked (cost grows with its square: see "
+        "docs/benchmarks.md, joint drift).",
+    )
+    columns: tuple[str, ...] | None = Field(
+        default=None,
+        strict=False,
+        description="The numeric features in the joint sketch, in this order (a declared "
+        "group, at most max_columns); default: the first max_columns numeric features.",
     )
     min_corr_change: PositiveFloat = Field(
         default=0.1,
@@ -391,6 +398,21 @@ class ModelSpec(BaseModel):
                 msg = f"{where}: duplicate feature {f.name!r}"
                 raise ValueError(msg)
             seen.add(f.name)
+        chosen = self.joint.columns
+        if self.joint.enabled and chosen is not None:
+            numeric = {f.name for f in self.features if f.kind == "numeric"}
+            bad = [c for c in chosen if c not in numeric]
+            if bad or len(set(chosen)) != len(chosen) or not 2 <= len(chosen):
+                msg = "joint.columns: needs two or more distinct numeric features of the model" + (
+                    f"; not numeric features: {bad}" if bad else ""
+                )
+                raise ValueError(msg)
+            if len(chosen) > self.joint.max_columns:
+                msg = (
+                    f"joint.columns: {len(chosen)} columns over joint.max_columns = "
+                    f"{self.joint.max_columns}: raise it or name fewer"
+                )
+                raise ValueError(msg)
         if self.joint.enabled and JOINT_MEMBER in seen and len(self.joint_columns[0]) >= 2:
             msg = (
                 f"features: {JOINT_MEMBER!r} is the name of the joint member: rename the "
@@ -407,12 +429,15 @@ class ModelSpec(BaseModel):
     def joint_columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(columns in the joint sketch, numeric features over the cap); both empty when off.
 
-        Numeric features (not the prediction), in declaration order; fewer than two
-        means no joint member.
+        ``joint.columns`` when declared, else numeric features (not the prediction) in
+        declaration order up to ``joint.max_columns``; fewer than two means no joint member.
         """
         numeric = tuple(f.name for f in self.features if f.kind == "numeric")
         if not self.joint.enabled or len(numeric) < 2:
             return (), ()
+        chosen = self.joint.columns
+        if chosen is not None:
+            return tuple(chosen), tuple(n for n in numeric if n not in chosen)
         cap = self.joint.max_columns
         return numeric[:cap], numeric[cap:]
 

@@ -299,7 +299,10 @@ def decide_joint(
                 f" most from {names or 'no single column'})"
             )
     if window.excluded:
-        reasons.append(f"{len(window.excluded)} numeric columns over the joint cap not checked")
+        reasons.append(
+            f"{len(window.excluded)} numeric columns not in the joint sketch not checked"
+            " (joint.max_columns, joint.columns)"
+        )
     if calibration is None:
         reasons.append("joint uncalibrated: Fisher/Gaussian spreads and floors only")
     return _decision(tests, tuple(reasons), window.rows, details)

@@ -12,12 +12,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from stream.catalog import Catalog, ModelSpec
+from stream.catalog import JOINT_MEMBER, Catalog, ModelSpec
 from stream.core.sketch import CategoricalSketch, NumericSketch, SketchDecodeError, loads
 from stream.core.vocabulary import Scale
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.errors import NotFoundError
 from stream.pipeline.evaluate import seasonal_lag
+from stream.web import joint as joint_view
 from stream.web import summaries
 from stream.web.distributions import distribution
 from stream.web.ports import DashboardReader, Evals
@@ -365,6 +366,7 @@ class DashboardData:
             "heatmaps": heatmaps,
             "alerts": self._alert_tracks(model),
             "features": features,
+            "joint": joint_view.joint_panel(self.reader, spec, window, evals, starts, window.scale),
         }
 
     def model_page(
@@ -395,14 +397,22 @@ class DashboardData:
         if window is None and starts:
             window = WindowKey(focus_scale, starts[-1])
         win_info: WindowInfo | None = None
+        joint = joint_view.joint_panel(self.reader, spec, window, evals, starts, focus_scale)
         if window is not None:
             win_info = self._window_info(model, window, evals)
             if feature is None:
-                top = [r for r in win_info.rows if baseline in (ALL, r["baseline"])]
+                top = [
+                    r
+                    for r in win_info.rows
+                    if baseline in (ALL, r["baseline"])
+                    and (r["feature"] != JOINT_MEMBER or joint is not None)
+                ]
                 feature = str(top[0]["feature"]) if top else None
         if feature is None and spec.monitored:
             feature = spec.monitored[0].name
         detail = None
+        if feature == JOINT_MEMBER and joint is not None:
+            feature = None  # the joint member's page: its card instead of a feature's plots
         if feature is not None:
             detail = self.feature(
                 model,
@@ -425,6 +435,7 @@ class DashboardData:
             "window": win_info,
             "heatmaps": heatmaps,
             "feature": detail,
+            "joint": joint,
         }
 
 

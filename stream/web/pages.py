@@ -25,6 +25,7 @@ from stream.web.components import (
     verdict,
     window_card,
 )
+from stream.web.joint import joint_section
 from stream.web.links import Links
 from stream.web.summaries import FeatureDetail, WindowInfo
 
@@ -197,8 +198,13 @@ def model_page(page: Mapping[str, Any], links: Links) -> str:
     ]
     if detail:
         parts.append(feature_section(detail, links, baseline=baseline))
+    joint = page.get("joint")
+    if joint is not None and detail is None:  # the joint member in focus: its card first
+        parts.append(joint_section(joint, links))
     if win:
         parts.append(window_card(win, model, links, focus_feature=focus_feature, baseline=baseline))
+    if joint is not None and detail is not None:
+        parts.append(joint_section(joint, links))
     parts.append(heatmap(other))
     body = (
         f'<div data-model="{escape(model)}" data-window="{escape(focus_window or "")}" '

@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from stream.web import components, pages
+from stream.web.joint import joint_section
 from stream.web.links import Links
 from stream.web.summaries import ALL, WindowInfo
 from stream.web.svg import fmt
@@ -112,6 +113,8 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
             )
         )
     parts.append(components.window_card(win, model, _NO_LINKS, focus_feature=None, baseline=ALL))
+    if report.get("joint") is not None:
+        parts.append(joint_section(report["joint"], _NO_LINKS))
     parts.append("<h2 style='margin:20px 0 10px'>Features</h2>")
     for detail in report["features"]:
         parts.append(components.feature_section(detail, _NO_LINKS, baseline=ALL))

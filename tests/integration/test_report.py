@@ -182,7 +182,10 @@ def test_day_report_has_the_plots_and_the_stored_numbers(
     assert {o["data-kind"] for o in overlays} == {"numeric", "categorical"}
     assert len(doc.having("path", "dist")) >= 2 * 5 and doc.having("rect", "bar")
     series = doc.having("svg", "series")
-    assert len(series) == 7
+    # One per feature, plus the joint member's reconstruction error (issue 16).
+    assert len(series) == 8
+    assert [s["data-metric"] for s in series].count("pca_error") == 1
+    assert len(doc.having("svg", "joint-heatmap")) == 3
 
     # The numbers are the stored decisions of that window.
     stored = _decisions(redis_client, state, DAY_KEY)

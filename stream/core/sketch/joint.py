@@ -10,16 +10,19 @@ the rows where *both* are present and finite (nulls, NaN and ±inf are handled p
   partitions and merge order give equal sketches and identical bytes.
 
 How a batch is summed exactly without a loop per value: every finite float64 is
-``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``), so on a global
-grid of 18-bit slots it is a few signed digits ``|d| < 2^18`` (value ``d·2^(18s)`` in
-slot ``s``; a column gets the slots its values span, see :func:`_digit_matrix`).
-Put every column's digits side by side in a matrix ``D``
-(missing values are all-zero digits) and ``DᵀD`` holds ``Σ d·d'`` per slot pair: each
-term is below ``2^36`` and a chunk has at most ``2^15`` rows, so every float64 partial
-sum is an exact integer whatever the BLAS summation order. Folding a slot pair into
-the Python integer is a shift by ``18(s+s')``. The sums over "i present, j missing"
-rows (to get the pairwise ``Σx_i`` and ``Σx_i²``) are the same products with the
-missing-indicator matrix; they are zero and skipped when a batch has no missing value.
+``±M·2^(e+1073)`` units of ``2^-1126`` with ``M < 2^53`` (``frexp``). Column ``i``,
+shifted down by its own offset ``off_i`` (the lowest mantissa bit of its smallest
+magnitude), is an integer of a few signed 19-bit digits ``|d| < 2^19`` (value
+``d·2^(19t + off_i)`` for digit ``t``; see :func:`_digit_matrix`). Put every column's
+digits side by side in a matrix ``D`` (missing values are all-zero digits) and ``DᵀD``
+holds ``Σ d·d'`` per digit pair: each term is below ``2^38`` and a chunk has at most
+``2^15`` rows, so every float64 partial sum is an exact integer whatever the BLAS
+summation order. The digit pairs of one column pair are added per ``t + t'`` in int64
+and folded into the Python integer once (a shift by ``19(t+t') + off_i + off_j``).
+The sums over "i present, j missing" rows (to get the pairwise ``Σx_i`` and
+``Σx_i²``) are products with the missing-indicator matrix over the rows with a hole;
+they are skipped when a batch has no missing value. Columns of extreme range (more
+than 48 digits) take a per-value path on a global 18-bit grid instead.
 
 Stored: the per-column totals, the products (upper triangle) and the pairwise
 corrections only where they are non-zero, so a model without nulls costs
@@ -42,7 +45,7 @@ import math
 import threading
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -55,11 +58,11 @@ __all__ = ["MAX_JOINT_COLUMNS", "JointSketch"]
 
 MAX_JOINT_COLUMNS = 256
 """Hard bound on columns in one joint sketch (the per-model setting caps lower)."""
-_DIGIT = 18
-_MASK = (1 << _DIGIT) - 1
+_DIGIT = 19  # dense path: bits per digit
+_SPARSE_DIGIT = 18  # per-value path: bits per digit, on the global grid
 _E_OFF = 1073  # frexp exponent e ≥ -1073: e + 1073 ≥ 0 units of 2^-1126 below the mantissa
-_MAX_WIDTH = 48  # slots per column on the dense path: |scaled| < 2^(18·48) < float64 max
-_CHUNK = 1 << 15  # rows per matmul: Σ of 2^15 products below 2^36 stays below 2^53
+_MAX_WIDTH = 48  # digits per column on the dense path: |scaled| < 2^(19·48) < float64 max
+_CHUNK = 1 << 15  # rows per matmul: Σ of 2^15 products below 2^38 stays below 2^53
 _MAX_BITS = 4400
 _MAX_NAME = 512
 _LOCAL = threading.local()
@@ -88,23 +91,38 @@ def _workspace() -> _Workspace:
     return ws
 
 
-def _digit_matrix(
-    xz: npt.NDArray[np.float64], ws: _Workspace
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Signed 18-bit digits of every value on the global grid, columns side by side.
+class _Digits(NamedTuple):
+    """Signed digits of a batch, input columns' digits side by side in ``d`` (rows × W).
 
-    Returns ``(D, group, slot)``: ``D`` is rows × W (column ``c`` of ``D`` holds digits
-    of input column ``group[c]`` in grid slot ``slot[c]``, value ``d·2^(18·slot)`` units
-    of ``2^-1126``). Non-finite values must already be zero (they get zero digits).
-    ``D`` lives in ``ws``: it is valid until the next call.
+    Column ``c`` of ``d`` holds digits of input column ``group[c]`` worth
+    ``2^(bits·place[c] + off[group[c]])`` units of ``2^-1126`` each. ``width > 0``: the
+    dense layout, digit-major (``c = t·k + i``, ``place[c] = t``) with ``width`` digits
+    for every column.
+    """
+
+    d: npt.NDArray[np.float64]
+    group: npt.NDArray[np.int64]
+    place: npt.NDArray[np.int64]
+    off: npt.NDArray[np.int64]
+    bits: int
+    width: int
+
+
+def _digit_matrix(xz: npt.NDArray[np.float64], ws: _Workspace) -> _Digits:
+    """Signed ``_DIGIT``-bit digits of every value, each column on its own bit offset.
+
+    Non-finite values must already be zero (they get zero digits). ``d`` lives in ``ws``:
+    it is valid until the next call.
 
     ``x · 2^1126 = ±M · 2^g`` with ``M < 2^53`` and ``g = e + 1073 ≥ 0`` (``frexp``).
-    Each input column gets the slots from its smallest magnitude's lowest digit to its
-    largest magnitude's highest one; scaled by the power of two of that lowest slot,
-    every value is an integer below ``2^(18·width)`` in magnitude whose signed digits
-    are cut off by exact ``trunc``/subtract steps (dense, no scatter). A column spanning
-    more than ``_MAX_WIDTH`` slots (≈ 10^260 between its smallest and largest
-    magnitude, so scaled values would overflow) takes the per-value path instead.
+    Column ``i`` is scaled by ``2^-off_i`` with ``off_i`` the smallest ``g`` of its
+    non-zero values, so every value becomes an integer below ``2^L_i`` in magnitude
+    (``L_i`` = the column's exponent span + 53 bits, 54 when its magnitudes are within
+    a factor 2) whose signed digits are cut off by exact ``trunc``/subtract steps
+    (dense, no scatter): three 19-bit digits cover a column whose magnitudes span up
+    to 16x. A column needing more than ``_MAX_WIDTH`` digits (≈ 10^270 between its
+    smallest and largest magnitude, so scaled values would overflow) sends the batch
+    to the per-value path instead.
     """
     rows, k = xz.shape
     a = ws.get("abs", (rows, k))
@@ -115,14 +133,14 @@ def _digit_matrix(
     live = amax > 0.0
     e_lo = np.frexp(np.where(live, amin, 1.0))[1].astype(np.int64)
     e_hi = np.frexp(np.where(live, amax, 1.0))[1].astype(np.int64)
-    lo = np.where(live, (e_lo + _E_OFF) // _DIGIT, 0)
-    top = np.where(live, (e_hi + _E_OFF + 52) // _DIGIT, 0)
-    wmax = int(np.maximum(top - lo + 1, 1).max())
+    off = np.where(live, e_lo + _E_OFF, 0)
+    span = np.where(live, e_hi - e_lo + 53, 1)
+    wmax = int(((span + _DIGIT - 1) // _DIGIT).max())
     if wmax > _MAX_WIDTH:
         return _digit_matrix_sparse(xz)
     v = ws.get("v", (rows, k))
-    np.ldexp(xz, (SUM_SHIFT - _DIGIT * lo)[None, :].astype(np.int32), out=v)
-    out = ws.get("digits", (rows, wmax, k))  # D's columns digit-major: c = t·k + i
+    np.ldexp(xz, (SUM_SHIFT - off)[None, :].astype(np.int32), out=v)
+    out = ws.get("digits", (rows, wmax, k))  # d's columns digit-major: c = t·k + i
     tmp = ws.get("tmp", (rows, k))
     for t in range(wmax - 1, 0, -1):
         unit = 2.0 ** (_DIGIT * t)
@@ -130,17 +148,18 @@ def _digit_matrix(
         np.trunc(tmp, out=tmp)  # signed digits: toward zero keeps v's sign
         out[:, t, :] = tmp
         np.multiply(tmp, unit, out=tmp)
-        np.subtract(v, tmp, out=v)  # exact: an integer below 2^(18t) in magnitude
+        np.subtract(v, tmp, out=v)  # exact: an integer below 2^(19t) in magnitude
     out[:, 0, :] = v
     group = np.tile(np.arange(k), wmax)
-    slot = lo[group] + np.repeat(np.arange(wmax), k)
-    return out.reshape(rows, wmax * k), group, slot
+    index = np.repeat(np.arange(wmax), k)
+    return _Digits(out.reshape(rows, wmax * k), group, index, off, _DIGIT, wmax)
 
 
-def _digit_matrix_sparse(
-    xz: npt.NDArray[np.float64],
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """:func:`_digit_matrix` for columns of extreme range: 4 digits per value, scattered."""
+def _digit_matrix_sparse(xz: npt.NDArray[np.float64]) -> _Digits:
+    """:func:`_digit_matrix` for columns of extreme range: 4 digits per value, scattered.
+
+    Digits of ``_SPARSE_DIGIT`` bits on the global grid (offsets 0, ``place`` = slot).
+    """
     rows, k = xz.shape
     m, e = np.frexp(xz)
     nz = m != 0.0
@@ -148,12 +167,12 @@ def _digit_matrix_sparse(
     # Float arithmetic on small integers and powers of two is exact, and faster here
     # than int64 modulo and per-element uint64 shifts.
     g = e.astype(np.float64) + _E_OFF
-    base_f = np.floor(g * (1.0 / _DIGIT))
-    r = g - _DIGIT * base_f  # 0..17 (exact: g < 2^12)
+    base_f = np.floor(g * (1.0 / _SPARSE_DIGIT))
+    r = g - _SPARSE_DIGIT * base_f  # 0..17 (exact: g < 2^12)
     y = np.ldexp(np.abs(m), (53.0 + r).astype(np.int32))  # M·2^r < 2^71, exact
     digits = np.empty((rows, k, 4))
     for t in (3, 2, 1):
-        unit = 2.0 ** (_DIGIT * t)
+        unit = 2.0 ** (_SPARSE_DIGIT * t)
         d = np.floor(y * (1.0 / unit))
         digits[:, :, t] = d
         y -= d * unit  # exact: the remainder below 2^(18t) keeps M's low bits
@@ -172,7 +191,7 @@ def _digit_matrix_sparse(
     out[np.arange(rows)[:, None, None], cols] = digits
     group = np.repeat(np.arange(k), width)
     slot = np.arange(int(offs[-1])) - np.repeat(offs[:-1], width) + np.repeat(lo, width)
-    return out, group, slot
+    return _Digits(out, group, slot, np.zeros(k, dtype=np.int64), _SPARSE_DIGIT, 0)
 
 
 def _fold_grid(
@@ -182,11 +201,15 @@ def _fold_grid(
     gb: npt.NDArray[np.int64],
     sb: npt.NDArray[np.int64],
     shape: tuple[int, int],
+    bits: int,
+    offa: npt.NDArray[np.int64],
+    offb: npt.NDArray[np.int64],
 ) -> dict[tuple[int, int], int]:
-    """Σ m[a, b] · 2^(18(sa[a] + sb[b])) per (ga[a], gb[b]), as exact ints (non-zero ones).
+    """Σ m[a, b] · 2^(bits(sa[a] + sb[b]) + offa[ga[a]] + offb[gb[b]]) per (ga[a], gb[b]).
 
-    ``m`` holds exact integers below 2^53; per bin at most ~120 of them are added in
-    int64 (below 2^60), then each bin is shifted into a Python int once.
+    As exact ints (non-zero ones). ``m`` holds exact integers below 2^53; per bin at
+    most ~120 of them are added in int64 (below 2^60), then each bin is shifted into a
+    Python int once.
     """
     ints = m.astype(np.int64)
     s = sa[:, None] + sb[None, :]
@@ -196,10 +219,78 @@ def _fold_grid(
     out: dict[tuple[int, int], int] = {}
     i_idx, j_idx, s_idx = np.nonzero(acc)
     vals = acc[i_idx, j_idx, s_idx].tolist()
+    oa, ob = offa.tolist(), offb.tolist()
     for i, j, sh, v in zip(i_idx.tolist(), j_idx.tolist(), s_idx.tolist(), vals, strict=True):
         key = (i, j)
-        out[key] = out.get(key, 0) + (v << (_DIGIT * (sh + smin)))
+        out[key] = out.get(key, 0) + (v << (bits * (sh + smin) + oa[i] + ob[j]))
     return out
+
+
+def _horner(acc: npt.NDArray[np.int64], bits: int, shift: npt.NDArray[np.int64]) -> list[int]:
+    """``Σ_s acc[s, p] · 2^(bits·s + shift[p])`` per p, as Python ints (object arithmetic)."""
+    total: npt.NDArray[Any] = acc[-1].astype(object)
+    for s in range(acc.shape[0] - 2, -1, -1):
+        total = (total << bits) + acc[s].astype(object)
+    out: list[int] = (total << shift.astype(object)).tolist()
+    return out
+
+
+def _dense_sums(dg: _Digits, rows: int) -> tuple[list[int], list[int]]:
+    """Per-column ``Σx`` and upper-triangle ``Σx_i·x_j`` of a dense digit matrix, exact.
+
+    One ``DᵀD`` (every partial sum an exact integer below 2^53, whatever BLAS does);
+    the digit pairs of one column pair are summed per digit-index sum ``t + t'`` in
+    int64 (at most ``_MAX_WIDTH`` terms below 2^53 each), then folded once per pair.
+    """
+    w, k, b = dg.width, dg.off.size, dg.bits
+    sd = (np.ones(rows) @ dg.d).astype(np.int64).reshape(w, k)
+    m4 = (dg.d.T @ dg.d).astype(np.int64).reshape(w, k, w, k)
+    acc = np.zeros((2 * w - 1, k, k), dtype=np.int64)
+    for t in range(w):
+        acc[t : t + w] += m4[t].transpose(1, 0, 2)
+    iu = np.triu_indices(k)
+    sums = _horner(sd, b, dg.off)
+    prods = _horner(acc[:, iu[0], iu[1]], b, dg.off[iu[0]] + dg.off[iu[1]])
+    return sums, prods
+
+
+def _dense_missing(
+    dg: _Digits, q: npt.NDArray[np.float64], ws: _Workspace
+) -> tuple[list[int], list[int]]:
+    """``Σx_i`` and ``Σx_i²`` over the rows where hole ``h`` is missing, flat ``i·H + h``.
+
+    ``q`` is rows × H (1 where the hole's column is missing). Sums: one ``Dᵀq``. Squares:
+    per column and digit-index sum ``s``, ``y_s = Σ_{t+u=s} d_t·d_u`` (at most ``w``
+    terms below 2^38, so below 2^44 with ``w ≤ 48``: exact), then ``Y_sᵀq`` over row
+    blocks of ``2^15 // w`` rows so every partial sum stays below 2^53. Only rows with
+    a hole count, so they alone are multiplied when they are at most 3/4 of the batch.
+    """
+    w, k, b = dg.width, dg.off.size, dg.bits
+    some = q.any(axis=1)
+    d, qq = (dg.d, q) if some.mean() > 0.75 else (dg.d[some], q[some])  # rows with a hole
+    rows, h = qq.shape
+    m1 = (d.T @ qq).astype(np.int64).reshape(w, k * h)
+    r1 = _horner(m1, b, np.repeat(dg.off, h))
+    dt = ws.get("by_digit", (w, rows, k))
+    np.copyto(dt, d.reshape(rows, w, k).transpose(1, 0, 2))
+    y = ws.get("squares", (2 * w - 1, rows, k))
+    y.fill(0.0)
+    tmp = ws.get("tmp", (rows, k))
+    for t in range(w):
+        np.multiply(dt[t], dt[t], out=tmp)
+        y[2 * t] += tmp
+        for u in range(t + 1, w):
+            np.multiply(dt[t], dt[u], out=tmp)
+            y[t + u] += tmp
+            y[t + u] += tmp
+    step = max(1, _CHUNK // w)
+    m2 = np.zeros((2 * w - 1, k, h), dtype=np.int64)
+    for sl in range(2 * w - 1):
+        for start in range(0, rows, step):
+            part = y[sl, start : start + step].T @ qq[start : start + step]
+            m2[sl] += part.astype(np.int64)
+    r2 = _horner(m2.reshape(2 * w - 1, k * h), b, np.repeat(2 * dg.off, h))
+    return r1, r2
 
 
 class JointSketch(Framed):
@@ -389,29 +480,52 @@ class JointSketch(Framed):
         if rows == 0:
             return
         present = np.isfinite(x)
-        p = ws.get("present", (rows, k))
-        np.copyto(p, present)
         self._rows += rows
-        self._n += (p.T @ p).astype(np.int64)
-        np.copyto(x, 0.0, where=~present)
-        dmat, grp, slot = _digit_matrix(x, ws)
-        zero = np.zeros(1, dtype=np.int64)
-        for (i, _), v in _fold_grid(
-            dmat.sum(axis=0, keepdims=True).T, grp, slot, zero, zero, (k, 1)
-        ).items():
-            self._s1[i] += v
-        for (i, j), v in _fold_grid(dmat.T @ dmat, grp, slot, grp, slot, (k, k)).items():
-            if i <= j:
-                self._prod[self._tri(i, j)] += v
+        complete = bool(present.all())
+        if complete:
+            self._n += rows
+        else:
+            p = ws.get("present", (rows, k))
+            np.copyto(p, present)
+            self._n += (p.T @ p).astype(np.int64)
+            np.copyto(x, 0.0, where=~present)
+        dg = _digit_matrix(x, ws)
+        dmat, grp, idx, b = dg.d, dg.group, dg.place, dg.bits
+        if dg.width:
+            sums, prods = _dense_sums(dg, rows)
+            self._s1 = [a + v for a, v in zip(self._s1, sums, strict=True)]
+            self._prod = [a + v for a, v in zip(self._prod, prods, strict=True)]
+        else:
+            zero, none = np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64)
+            for (i, _), v in _fold_grid(
+                dmat.sum(axis=0, keepdims=True).T, grp, idx, zero, zero, (k, 1), b, dg.off, none
+            ).items():
+                self._s1[i] += v
+            for (i, j), v in _fold_grid(
+                dmat.T @ dmat, grp, idx, grp, idx, (k, k), b, dg.off, dg.off
+            ).items():
+                if i <= j:
+                    self._prod[self._tri(i, j)] += v
+        if complete:
+            return
         missing = ~present
         holes = np.flatnonzero(missing.any(axis=0))
-        if holes.size == 0:
-            return
         q = missing[:, holes].astype(np.float64)
+        if dg.width:
+            r1s, r2s = _dense_missing(dg, q, ws)
+            for pos, (v1, v2) in enumerate(zip(r1s, r2s, strict=True)):
+                i, j = divmod(pos, holes.size)
+                col = int(holes[j])
+                if col != i:
+                    if v1:
+                        _add(self._r1, (i, col), v1)
+                    if v2:
+                        _add(self._r2, (i, col), v2)
+            return
         hidx = np.arange(holes.size)
         hs = np.zeros(holes.size, dtype=np.int64)
         # Σ x_i (and x_i²) over rows where column holes[h] is missing and i is present.
-        r1 = _fold_grid(dmat.T @ q, grp, slot, hidx, hs, (k, holes.size))
+        r1 = _fold_grid(dmat.T @ q, grp, idx, hidx, hs, (k, holes.size), b, dg.off, hs)
         for (i, h), v in r1.items():
             if holes[h] != i:
                 _add(self._r1, (i, int(holes[h])), v)
@@ -420,9 +534,17 @@ class JointSketch(Framed):
             di = dmat[:, cols]
             w = cols.size
             sq = (di[:, :, None] * di[:, None, :]).reshape(rows, w * w)
-            sl = (slot[cols][:, None] + slot[cols][None, :]).reshape(-1)
+            sl = (idx[cols][:, None] + idx[cols][None, :]).reshape(-1)
             r2 = _fold_grid(
-                sq.T @ q, np.zeros(w * w, dtype=np.int64), sl, hidx, hs, (1, holes.size)
+                sq.T @ q,
+                np.zeros(w * w, dtype=np.int64),
+                sl,
+                hidx,
+                hs,
+                (1, holes.size),
+                b,
+                2 * dg.off[i : i + 1],
+                hs,
             )
             for (_, h), v in r2.items():
                 if holes[h] != i:

@@ -93,6 +93,8 @@ def test_two_csvs_give_a_report_in_one_command_with_no_config(
     page = html.read_text()
     assert page.startswith("<!doctype html") or page.lower().startswith("<!doctype html")
     assert "<svg" in page and "Drift report" in page
+    # The joint card (issue 16): three correlation heatmaps over the numeric columns.
+    assert page.count('class="chart joint-heatmap"') == 3 and "not available" not in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
     assert "https://" not in page and "<script src" not in page
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import parse_batch
@@ -86,3 +89,27 @@ def test_columns_over_the_cap_are_named() -> None:
     _, sk = next(iter(hours.values()))
     j = JointSketch.from_bytes(sk[JOINT_KEY])
     assert (j.columns, j.excluded) == (("a", "b"), ("d",))
+
+
+def test_a_declared_group_is_the_sketch_in_its_order() -> None:
+    spec = _spec(columns=["d", "a"])
+    assert spec.joint_columns == (("d", "a"), ("b",))
+    gen = SyntheticStream(spec, start_ms=START, events_per_hour=900, seed=2)
+    (hours,) = _ingest(spec, gen, 300, 1).values()
+    _, sk = next(iter(hours.values()))
+    j = JointSketch.from_bytes(sk[JOINT_KEY])
+    assert (j.columns, j.excluded) == (("d", "a"), ("b",))
+    assert j.pair_count(0, 1) > 0
+
+
+@pytest.mark.parametrize(
+    ("joint", "says"),
+    [
+        ({"columns": ["a", "c"]}, "not numeric features: ['c']"),
+        ({"columns": ["a"]}, "two or more distinct numeric features"),
+        ({"columns": ["a", "b", "d"], "max_columns": 2}, "3 columns over joint.max_columns = 2"),
+    ],
+)
+def test_a_bad_declared_group_is_refused_in_one_line(joint: dict, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        _spec(**joint)

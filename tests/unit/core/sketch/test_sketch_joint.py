@@ -125,3 +125,22 @@ def test_dense_and_extreme_range_paths_are_exact(scale: float) -> None:
     for i in range(3):
         for j in range(3):
             assert s.pair_sums(i, j) == _expected(rows, i, j)[1]
+
+
+def test_large_batches_with_holes_are_exact_across_row_blocks() -> None:
+    # Past one 2^15-row chunk, with holes in most rows (all rows multiplied) and in few
+    # (only the rows with a hole), and columns of wide range (many digits per value).
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(33_000, 3)) * np.array([1e-3, 1.0, 1e5])
+    x[:, 2] *= rng.choice([1e-6, 1.0], size=len(x))
+    for share in (0.5, 0.05):
+        y = x.copy()
+        y[rng.random(y.shape) < share] = np.nan
+        s = JointSketch.zero(COLS).update(y)
+        rows = [tuple(r) for r in y.tolist()]
+        for i, j in ((0, 1), (2, 0), (1, 2)):
+            assert s.pair_sums(i, j) == _expected(rows, i, j)[1]
+        halves = (
+            JointSketch.zero(COLS).update(y[:777]).merge(JointSketch.zero(COLS).update(y[777:]))
+        )
+        assert halves.to_bytes() == s.to_bytes()
