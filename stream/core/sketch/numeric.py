@@ -195,6 +195,14 @@ class NumericSketch(Framed):
         return _moments.std(self._count, self._s1, self._s2)
 
     @property
+    def moment_sums(self) -> tuple[int, int, int]:
+        """``(count, s1, s2)``: the exact integer sums behind :attr:`mean` and :attr:`variance`.
+
+        Sums of disjoint sketches add (and subtract) exactly; see ``_moments``.
+        """
+        return self._count, self._s1, self._s2
+
+    @property
     def exact_sums(self) -> tuple[Fraction, Fraction]:
         """``(Σx, Σx²)`` of the finite values as exact fractions.
 
