@@ -136,17 +136,19 @@ def rows_of(grid: Grid, sketches: Sequence[NumericSketch]) -> Rows | None:
     k = grid.keys.size
     counts = np.zeros((len(sketches), k), dtype=np.int64)
     for i, s in enumerate(sketches):
-        b = Buckets.of(s)
-        if b.keys.size == 0:
+        keys, c = s.signed_keys()
+        if keys.size == 0:
             continue
-        at = np.searchsorted(grid.keys, b.keys)
-        if at[-1] >= k or not np.array_equal(grid.keys[at], b.keys) or _collapsed(b):
+        if s.collapsed_low_tail:
+            return None
+        at = np.searchsorted(grid.keys, keys)
+        if at[-1] >= k or not np.array_equal(grid.keys[at], keys):
             return None
         # The exact ends must lie in their outer buckets (they always do, barring rounding).
-        lo, hi = float(s.min), float(s.max)
-        if not (b.lower[0] <= lo <= b.upper[0] and b.lower[-1] <= hi <= b.upper[-1]):
+        lo, hi, a, b = float(s.min), float(s.max), int(at[0]), int(at[-1])
+        if not (grid.lower[a] <= lo <= grid.upper[a] and grid.lower[b] <= hi <= grid.upper[b]):
             return None
-        counts[i, at] = b.counts
+        counts[i, at] = c
     sums = [s.moment_sums for s in sketches]
     return Rows(
         counts,
