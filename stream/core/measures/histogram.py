@@ -37,6 +37,7 @@ __all__ = [
     "harmonise",
     "memo",
     "ks_cdf",
+    "ks_cdf_union",
     "quantile_bins",
     "wasserstein_cdf",
 ]
@@ -137,11 +138,30 @@ def _gaps(a: PiecewiseCdf, b: PiecewiseCdf) -> tuple[FloatArray, FloatArray, Flo
 
 
 def ks_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
-    """Largest gap sup |F_a − F_b| of two piecewise-linear CDFs (attained at a knot); in [0, 1]."""
+    """Largest gap sup |F_a − F_b| of two piecewise-linear CDFs (attained at a knot); in [0, 1].
+
+    When neither CDF jumps (no repeated knot with two values) both are continuous, so
+    left limits equal values and each CDF's value at its own knots is its ``f``: two
+    cross evaluations instead of four over the union (:func:`ks_cdf_union`, the same
+    supremum up to rounding; compared in the tests).
+    """
+    if a.n == 0 or b.n == 0:
+        return math.nan
+    if _jumps(a) or _jumps(b):
+        return ks_cdf_union(a, b)
+    return float(max(np.abs(a.f - b.at(a.x)).max(), np.abs(a.at(b.x) - b.f).max()))
+
+
+def ks_cdf_union(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
+    """:func:`ks_cdf` over the union of knots, right values and left limits (any CDFs)."""
     if a.n == 0 or b.n == 0:
         return math.nan
     _, right, left = _gaps(a, b)
     return float(max(np.abs(right).max(), np.abs(left).max()))
+
+
+def _jumps(c: PiecewiseCdf) -> bool:
+    return bool(np.any((c.x[1:] == c.x[:-1]) & (c.f[1:] != c.f[:-1])))
 
 
 def wasserstein_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
