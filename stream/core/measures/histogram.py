@@ -39,6 +39,7 @@ __all__ = [
     "ks_cdf",
     "ks_cdf_union",
     "quantile_bins",
+    "sorted_union",
     "wasserstein_cdf",
 ]
 
@@ -108,14 +109,31 @@ class PiecewiseCdf:
         """F(q) (right-continuous), or the left limit F(q−) with ``left``."""
         x, f = self.x, self.f
         i = np.searchsorted(x, q, side="left" if left else "right")
-        inside = (i > 0) & (i < x.size)
         # np.minimum/np.maximum: the same values as np.clip without its dispatch cost.
         j = np.minimum(np.maximum(i, 1), x.size - 1)
-        x0, x1, f0, f1 = x[j - 1], x[j], f[j - 1], f[j]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            t = np.where(x1 > x0, (q - x0) / (x1 - x0), 1.0)
-        mid = f0 + (f1 - f0) * np.minimum(np.maximum(t, 0.0), 1.0)
-        return np.where(inside, mid, np.where(i == 0, 0.0, 1.0))
+        x0, x1, f0 = x[j - 1], x[j], f[j - 1]
+        dx = x1 - x0
+        # t = (q − x0)/(x1 − x0) where the segment has width, else 1.
+        with np.errstate(over="ignore", invalid="ignore"):  # a subnormal width: t clips to 1
+            t = np.divide(q - x0, dx, out=np.ones_like(dx), where=dx > 0)
+        np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
+        mid = f0 + (f[j] - f0) * t
+        mid[i == 0] = 0.0
+        mid[i == x.size] = 1.0
+        return mid
+
+    def value(self, q: float, *, left: bool = False) -> float:
+        """:meth:`at` of one point, in scalar arithmetic (the same number)."""
+        x, f = self.x, self.f
+        i = int(np.searchsorted(x, q, side="left" if left else "right"))
+        if i == 0:
+            return 0.0
+        if i == x.size:
+            return 1.0
+        x0, x1, f0 = float(x[i - 1]), float(x[i]), float(f[i - 1])
+        dx = x1 - x0
+        t = min(max((q - x0) / dx, 0.0), 1.0) if dx > 0 else 1.0
+        return f0 + (float(f[i]) - f0) * t
 
     def quantile(self, p: float) -> float:
         """Smallest x with F(x) ≥ p (linear inside a bucket); nan when empty."""
@@ -133,7 +151,7 @@ class PiecewiseCdf:
 
 def _gaps(a: PiecewiseCdf, b: PiecewiseCdf) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Union knots u, and F_a − F_b there: right values and left limits."""
-    u = np.union1d(a.x, b.x)
+    u = sorted_union(a.x, b.x)
     return u, a.at(u) - b.at(u), a.at(u, left=True) - b.at(u, left=True)
 
 
@@ -289,9 +307,25 @@ def harmonise(ref: Buckets, win: Buckets) -> tuple[Buckets, Buckets]:
     return ref, win
 
 
+def sorted_union(a: npt.NDArray[Any], b: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """``np.union1d`` of two sorted arrays (a sort and one comparison; no hashing).
+
+    >>> sorted_union(np.array([1, 3, 5]), np.array([2, 3])).tolist()
+    [1, 2, 3, 5]
+    """
+    u = np.concatenate([a, b])
+    u.sort()
+    if u.size < 2:
+        return u
+    keep = np.empty(u.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(u[1:], u[:-1], out=keep[1:])
+    return u[keep]
+
+
 def _align(ref: Buckets, win: Buckets) -> tuple[FloatArray, IntArray, IntArray]:
     """Union of buckets by key: (upper bound, ref counts, win counts)."""
-    keys = np.union1d(ref.keys, win.keys)
+    keys = sorted_union(ref.keys, win.keys)
     upper = np.empty(keys.size)
     r = np.zeros(keys.size, dtype=np.int64)
     w = np.zeros(keys.size, dtype=np.int64)

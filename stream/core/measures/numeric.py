@@ -517,8 +517,7 @@ def out_of_range(pair: NumericPair) -> Measure:
     outside = 0.0
     if pair.n_win > 0:
         cdf = pair.win_cdf
-        lo, hi = np.array([float(r.min)]), np.array([float(r.max)])
-        outside = float(cdf.at(lo, left=True)[0] + 1.0 - cdf.at(hi)[0]) * pair.n_win
+        outside = (cdf.value(float(r.min), left=True) + 1.0 - cdf.value(float(r.max))) * pair.n_win
     k_out = int(round(outside)) + int(k)
     rate = 2.0 / (pair.n_ref + 1)
     ci = wilson(k_out, m)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from stream.core.calibrate import _merge, _numeric_obs, _pairs, calibrate_feature
 from stream.core.measures import pair_rows
-from stream.core.measures.histogram import PiecewiseCdf, ks_cdf, ks_cdf_union
+from stream.core.measures.histogram import PiecewiseCdf, ks_cdf, ks_cdf_union, sorted_union
 from stream.core.nullspread import fast_values
 from stream.core.sketch import NumericSketch
 from stream.core.window import HOUR_MS
@@ -111,3 +111,38 @@ def test_ks_two_evaluations_equal_the_union(seed: int, sa: str, sb: str) -> None
     rng = np.random.default_rng(seed)
     a, b = _cdf(rng, sa, int(rng.integers(1, 400))), _cdf(rng, sb, int(rng.integers(1, 400)))
     assert math.isclose(ks_cdf(a, b), ks_cdf_union(a, b), rel_tol=1e-12, abs_tol=1e-15)
+
+
+def _at_reference(c: PiecewiseCdf, q: np.ndarray, left: bool) -> np.ndarray:
+    """``PiecewiseCdf.at`` as it was (np.where under errstate), the oracle for the fast one."""
+    x, f = c.x, c.f
+    i = np.searchsorted(x, q, side="left" if left else "right")
+    inside = (i > 0) & (i < x.size)
+    j = np.clip(i, 1, x.size - 1)
+    x0, x1, f0, f1 = x[j - 1], x[j], f[j - 1], f[j]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        t = np.where(x1 > x0, (q - x0) / (x1 - x0), 1.0)
+    mid = f0 + (f1 - f0) * np.clip(t, 0.0, 1.0)
+    return np.where(inside, mid, np.where(i == 0, 0.0, 1.0))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(_SHAPES), st.booleans())
+def test_cdf_at_and_value_are_the_old_at(seed: int, shape: str, left: bool) -> None:
+    rng = np.random.default_rng(seed)
+    c = _cdf(rng, shape, int(rng.integers(1, 400)))
+    q = np.concatenate([c.x, rng.normal(0, 5, 50), [c.x[0] - 1, c.x[-1] + 1]])
+    want = _at_reference(c, q, left)
+    np.testing.assert_array_equal(c.at(q, left=left), want)
+    assert [c.value(float(v), left=left) for v in q] == want.tolist()
+
+
+@given(
+    st.lists(st.integers(-50, 50), max_size=30),
+    st.lists(st.integers(-50, 50), max_size=30),
+)
+def test_sorted_union_is_union1d(a: list[int], b: list[int]) -> None:
+    x, y = np.sort(np.array(a, np.int64)), np.sort(np.array(b, np.int64))
+    np.testing.assert_array_equal(sorted_union(x, y), np.union1d(x, y))
+    fx, fy = x.astype(np.float64) / 7, y.astype(np.float64) / 7
+    np.testing.assert_array_equal(sorted_union(fx, fy), np.union1d(fx, fy))
