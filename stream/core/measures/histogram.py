@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
 
 import numpy as np
@@ -135,6 +136,11 @@ class PiecewiseCdf:
         t = min(max((q - x0) / dx, 0.0), 1.0) if dx > 0 else 1.0
         return f0 + (float(f[i]) - f0) * t
 
+    @cached_property
+    def jumps(self) -> bool:
+        """Whether the CDF jumps somewhere (a repeated knot with two values)."""
+        return bool(np.any((self.x[1:] == self.x[:-1]) & (self.f[1:] != self.f[:-1])))
+
     def quantile(self, p: float) -> float:
         """Smallest x with F(x) ≥ p (linear inside a bucket); nan when empty."""
         if self.n == 0:
@@ -165,7 +171,7 @@ def ks_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
     """
     if a.n == 0 or b.n == 0:
         return math.nan
-    if _jumps(a) or _jumps(b):
+    if a.jumps or b.jumps:
         return ks_cdf_union(a, b)
     return float(max(np.abs(a.f - b.at(a.x)).max(), np.abs(a.at(b.x) - b.f).max()))
 
@@ -178,8 +184,6 @@ def ks_cdf_union(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
     return float(max(np.abs(right).max(), np.abs(left).max()))
 
 
-def _jumps(c: PiecewiseCdf) -> bool:
-    return bool(np.any((c.x[1:] == c.x[:-1]) & (c.f[1:] != c.f[:-1])))
 
 
 def wasserstein_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
@@ -251,8 +255,12 @@ class Buckets(NamedTuple):
 
     @classmethod
     def _build(cls, s: BucketSource) -> Buckets:
-        keys, counts = s.signed_keys()
-        lower, upper, _ = s.histogram()
+        view = getattr(s, "bucket_view", None)
+        if view is not None:  # NumericSketch: keys, bounds and counts from one key pass
+            keys, lower, upper, counts = view()
+        else:
+            keys, counts = s.signed_keys()
+            lower, upper, _ = s.histogram()
         out = cls(
             np.array(keys, np.int64),
             np.array(lower, np.float64),
@@ -373,7 +381,9 @@ def quantile_edges(r: IntArray, bins: int) -> IntArray:
     # Snap each edge to whichever neighbouring bucket bound is nearer the target.
     prev = np.maximum(i - 1, 0)
     i = np.where(np.abs(cr[prev] - targets) < np.abs(cr[i] - targets), prev, i)
-    i = np.unique(i[(cr[i] > 0) & (cr[i] < n)])
+    i = i[(cr[i] > 0) & (cr[i] < n)]
+    if i.size > 1:  # nondecreasing (targets increase, snapping keeps order): drop repeats
+        i = i[np.concatenate([[True], i[1:] != i[:-1]])]
     if i.size == 0:
         # One bucket holds the whole reference (a constant): split off below and above it,
         # or a move to another constant would score 0.

@@ -420,13 +420,22 @@ class NumericSketch(Framed):
         >>> np.round(lo, 3).tolist(), np.round(hi, 3).tolist(), c.tolist()
         ([-1.0, 0.0, 1.974], [-0.98, 0.0, 2.014], [1, 1, 1])
         """
+        _, lower, upper, counts = self.bucket_view()
+        return lower, upper, counts
+
+    def bucket_view(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]
+    ]:
+        """``(signed keys, lower, upper, counts)``: :meth:`signed_keys` and :meth:`histogram` at once."""
         keys, counts = self.signed_keys()
         lower, upper = self.bucket_bounds(keys)
         if self._pos.collapsed:
             lower[np.searchsorted(keys, self._pos.offset + KEY_OFFSET)] = 0.0
         if self._neg.collapsed:
             upper[np.searchsorted(keys, -(self._neg.offset + KEY_OFFSET))] = 0.0
-        return lower, upper, counts
+        return keys, lower, upper, counts
 
     # -- quantiles and cdf -----------------------------------------------------------------
 
