@@ -66,8 +66,8 @@ from stream.core.nullspread import (
     narrow,
 )
 from stream.core.records import from_builtins, to_builtins
-from stream.core.sketch import NumericSketch
 from stream.core.seasonality import Seasonality, detect_seasonality
+from stream.core.sketch import NumericSketch
 from stream.core.vocabulary import Baseline, Kind, Scale
 from stream.core.window import DAY_MS, HOUR_MS
 
@@ -345,8 +345,10 @@ def _numeric_obs(
         return None
     at = {s: i for i, s in enumerate(order)}
     win = rows.take(np.array([at[s] for s in starts], dtype=np.int64))
-    base = win.leave_one_out() if bases is None else rows.take(
-        np.array([at[s] for s in bases], dtype=np.int64)
+    base = (
+        win.leave_one_out()
+        if bases is None
+        else rows.take(np.array([at[s] for s in bases], dtype=np.int64))
     )
     return pair_rows.pair_values(grid, base, win), len(starts), lag
 

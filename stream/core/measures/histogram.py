@@ -118,7 +118,7 @@ class PiecewiseCdf:
         with np.errstate(over="ignore", invalid="ignore"):  # a subnormal width: t clips to 1
             t = np.divide(q - x0, dx, out=np.ones_like(dx), where=dx > 0)
         np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
-        mid = f0 + (f[j] - f0) * t
+        mid: FloatArray = f0 + (f[j] - f0) * t
         mid[i == 0] = 0.0
         mid[i == x.size] = 1.0
         return mid
@@ -182,8 +182,6 @@ def ks_cdf_union(a: PiecewiseCdf, b: PiecewiseCdf) -> float:
         return math.nan
     _, right, left = _gaps(a, b)
     return float(max(np.abs(right).max(), np.abs(left).max()))
-
-
 
 
 def wasserstein_cdf(a: PiecewiseCdf, b: PiecewiseCdf) -> float:

@@ -34,8 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.histogram import Buckets, quantile_edges
-from stream.core.sketch import NumericSketch
-from stream.core.sketch import _moments
+from stream.core.sketch import NumericSketch, _moments
 
 __all__ = ["Grid", "Rows", "grid_of", "pair_values", "rows_of"]
 

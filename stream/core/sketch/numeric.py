@@ -64,6 +64,8 @@ _CHUNK = _moments.CHUNK
 _MIN_ALPHA, _MAX_ALPHA = 1e-5, 0.5
 _MAX_CAP = 1 << 20
 _FloatOrArray = float | npt.NDArray[np.float64]
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
 
 
 class NumericSketch(Framed):
@@ -423,12 +425,8 @@ class NumericSketch(Framed):
         _, lower, upper, counts = self.bucket_view()
         return lower, upper, counts
 
-    def bucket_view(
-        self,
-    ) -> tuple[
-        npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]
-    ]:
-        """``(signed keys, lower, upper, counts)``: :meth:`signed_keys` and :meth:`histogram` at once."""
+    def bucket_view(self) -> tuple[_Ints, _Floats, _Floats, _Ints]:
+        """``(signed keys, lower, upper, counts)``: :meth:`signed_keys` and :meth:`histogram`."""
         keys, counts = self.signed_keys()
         lower, upper = self.bucket_bounds(keys)
         if self._pos.collapsed:
