@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from stream.core.calibrate import _merge, _numeric_obs, _pairs, calibrate_feature
 from stream.core.measures import pair_rows
-from stream.core.measures.histogram import PiecewiseCdf, ks_cdf, ks_cdf_union, sorted_union
+from stream.core.measures.histogram import (
+    PiecewiseCdf,
+    ks_cdf,
+    ks_cdf_union,
+    quantile_edges,
+    sorted_union,
+)
 from stream.core.nullspread import fast_values
 from stream.core.sketch import NumericSketch
 from stream.core.window import HOUR_MS
@@ -146,3 +152,38 @@ def test_sorted_union_is_union1d(a: list[int], b: list[int]) -> None:
     np.testing.assert_array_equal(sorted_union(x, y), np.union1d(x, y))
     fx, fy = x.astype(np.float64) / 7, y.astype(np.float64) / 7
     np.testing.assert_array_equal(sorted_union(fx, fy), np.union1d(fx, fy))
+
+
+def _edges_reference(r: np.ndarray, bins: int) -> np.ndarray:
+    """``quantile_edges`` as it was (``np.unique`` of the snapped cuts)."""
+    n = int(r.sum())
+    cr = np.cumsum(r)
+    targets = n * np.arange(1, bins) / bins
+    i = np.searchsorted(cr, targets, side="left")
+    prev = np.maximum(i - 1, 0)
+    i = np.where(np.abs(cr[prev] - targets) < np.abs(cr[i] - targets), prev, i)
+    i = np.unique(i[(cr[i] > 0) & (cr[i] < n)])
+    if i.size == 0:
+        j = int(np.argmax(r > 0))
+        i = np.array([x for x in (j - 1, j) if 0 <= x < r.size - 1], dtype=np.int64)
+    return np.asarray(i, dtype=np.int64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=40), st.integers(2, 12))
+def test_quantile_edges_without_unique(counts: list[int], bins: int) -> None:
+    r = np.array(counts, dtype=np.int64)
+    if r.sum() == 0:
+        r[0] = 1
+    np.testing.assert_array_equal(quantile_edges(r, bins), _edges_reference(r, bins))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(_SHAPES))
+def test_bucket_view_is_signed_keys_and_histogram(seed: int, shape: str) -> None:
+    s = _window(np.random.default_rng(seed), shape, 300, 0.0)
+    keys, lower, upper, counts = s.bucket_view()
+    k2, c2 = s.signed_keys()
+    lo2, up2, c3 = s.histogram()
+    for a, b in ((keys, k2), (counts, c2), (lower, lo2), (upper, up2), (counts, c3)):
+        np.testing.assert_array_equal(a, b)
