@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -125,18 +126,28 @@ reference = {{ source = "redis", name = "training" }}
     produce({"bootstrap_servers": [bootstrap]}, topic, gen.records(events), partitions=6)
     print(f"loaded {events:,} events in {time.perf_counter() - t:.1f} s")
     rates: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     runs = [("this", str(ROOT))] + ([("against", against)] if against else [])
     # Alternate the order each round: the first replay of a fresh topic reads it cold.
     order = [kv for i in range(repeat) for kv in (runs if i % 2 else runs[::-1])]
     for name, root in order:
         out = f"{ns}-{name}"
         t = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cmd = [sys.executable, "-m", "stream.cli", "replay", "--quiet", "--namespace", out]
         run_env = dict(env, PYTHONPATH=root)
         subprocess.run(cmd, env=run_env, cwd=root, check=True, stdout=subprocess.DEVNULL)
         dt = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the replay process: what the machine's other load changes least.
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         rates.setdefault(name, []).append(events / dt)
-        print(f"replay ({name}, 1 process): {dt:.1f} s  {events / dt:,.0f} events/s", flush=True)
+        cpus.setdefault(name, []).append(cpu)
+        print(
+            f"replay ({name}, 1 process): {dt:.1f} s  {events / dt:,.0f} events/s  "
+            f"(CPU {cpu:.1f} s: {events / cpu:,.0f} events per CPU-second)",
+            flush=True,
+        )
         for k in r.scan_iter(match=Keys(out).pattern(), count=1000):
             r.delete(k)
     if profile:  # one more replay of this checkout under the profiler (not timed)
@@ -148,6 +159,8 @@ reference = {{ source = "redis", name = "training" }}
     if "against" in rates:
         this, base = statistics.median(rates["this"]), statistics.median(rates["against"])
         print(f"median {this:,.0f} vs {base:,.0f} events/s, ratio: {this / base:.2f}x")
+        c_this, c_base = statistics.median(cpus["this"]), statistics.median(cpus["against"])
+        print(f"median CPU {c_this:.1f} vs {c_base:.1f} s, ratio: {c_base / c_this:.2f}x")
     for k in r.scan_iter(match=Keys(ns).pattern(), count=1000):
         r.delete(k)
 

@@ -54,6 +54,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 import numpy as np
 
+from stream.core.measures import pair_rows
 from stream.core.measures.tails import chi2_sf, f_sf, norm_isf
 from stream.core.nullspread import (
     RULES,
@@ -62,9 +63,11 @@ from stream.core.nullspread import (
     Resampler,
     Sketch,
     fast_values,
+    narrow,
 )
 from stream.core.records import from_builtins, to_builtins
 from stream.core.seasonality import Seasonality, detect_seasonality
+from stream.core.sketch import NumericSketch
 from stream.core.vocabulary import Baseline, Kind, Scale
 from stream.core.window import DAY_MS, HOUR_MS
 
@@ -289,16 +292,13 @@ def leave_one_out(windows: Sequence[_M]) -> list[_M]:
     return out
 
 
-def _pairs(
+def _plan(
     windows: Mapping[int, Sketch], baseline: Baseline, width: int
-) -> tuple[list[tuple[Sketch, Sketch]], int]:
-    """(baseline sketch, window sketch) pairs of the reference and the lag used."""
+) -> tuple[list[int], list[int] | None, int]:
+    """Window starts compared, their baselines' starts (None: leave-one-out), and the lag."""
     starts = [s for s in sorted(windows) if windows[s].total >= _MIN_EVENTS]
     if baseline == "reference":
-        if len(starts) < _MIN_WINDOWS:
-            return [], 0
-        rests: list[Sketch] = leave_one_out([windows[s] for s in starts])
-        return [(r, windows[s]) for r, s in zip(rests, starts, strict=True)], 0
+        return (starts, None, 0) if len(starts) >= _MIN_WINDOWS else ([], None, 0)
     # Same hour/day last week; a reference shorter than two weeks can only show the
     # daily cycle, so the hourly seasonal calibration falls back to lag one day.
     lags = [width] if baseline == "previous" else [7 * DAY_MS]
@@ -306,10 +306,51 @@ def _pairs(
         lags.append(DAY_MS)
     have = set(starts)
     for lag in lags:
-        pairs = [(windows[s - lag], windows[s]) for s in starts if s - lag in have]
-        if len(pairs) >= _MIN_WINDOWS * 8 or lag == lags[-1]:
-            return pairs, lag
-    return [], lags[-1]  # pragma: no cover - loop always returns
+        wins = [s for s in starts if s - lag in have]
+        if len(wins) >= _MIN_WINDOWS * 8 or lag == lags[-1]:
+            return wins, [s - lag for s in wins], lag
+    return [], [], lags[-1]  # pragma: no cover - loop always returns
+
+
+def _pairs(
+    windows: Mapping[int, Sketch], baseline: Baseline, width: int
+) -> tuple[list[tuple[Sketch, Sketch]], int]:
+    """(baseline sketch, window sketch) pairs of the reference and the lag used."""
+    starts, bases, lag = _plan(windows, baseline, width)
+    if not starts:
+        return [], lag
+    if bases is None:
+        rests: list[Sketch] = leave_one_out([windows[s] for s in starts])
+        return [(r, windows[s]) for r, s in zip(rests, starts, strict=True)], 0
+    return [(windows[b], windows[s]) for b, s in zip(bases, starts, strict=True)], lag
+
+
+def _numeric_obs(
+    windows: Mapping[int, Sketch], full: Sketch, baseline: Baseline, width: int
+) -> tuple[dict[str, list[tuple[float, int, int]]], int, int] | None:
+    """The numeric pairs' observations in array operations (``measures.pair_rows``).
+
+    ``None`` when the sketches do not fit one bucket grid (a collapsed low tail):
+    the caller then compares pair by pair.
+    """
+    grid = pair_rows.grid_of(narrow(full, NumericSketch))
+    if grid is None:
+        return None
+    starts, bases, lag = _plan(windows, baseline, width)
+    if not starts:
+        return {r.name: [] for r in RULES["numeric"]}, 0, lag
+    order = sorted(set(starts) | set(bases or ()))
+    rows = pair_rows.rows_of(grid, [narrow(windows[s], NumericSketch) for s in order])
+    if rows is None:
+        return None
+    at = {s: i for i, s in enumerate(order)}
+    win = rows.take(np.array([at[s] for s in starts], dtype=np.int64))
+    base = (
+        win.leave_one_out()
+        if bases is None
+        else rows.take(np.array([at[s] for s in bases], dtype=np.int64))
+    )
+    return pair_rows.pair_values(grid, base, win), len(starts), lag
 
 
 @dataclass
@@ -467,12 +508,17 @@ def calibrate_feature(
     window_n = int(np.median(sizes)) if sizes else max(_MIN_EVENTS, rs.total)
     target = int(live_n) if live_n else window_n
     q_laws, live_laws = _laws(rs, kind, [window_n, target], draws, rng)
-    pairs, lag = _pairs(windows, baseline, _WIDTH[scale])
-    obs: dict[str, list[tuple[float, int, int]]] = {r.name: [] for r in RULES[kind]}
-    for base_sketch, win in pairs:
-        for name, meas in fast_values(base_sketch, win, kind).items():
-            if name in obs:
-                obs[name].append((meas.value, meas.n_win, meas.n_ref))
+    fast = _numeric_obs(windows, full, baseline, _WIDTH[scale]) if kind == "numeric" else None
+    if fast is not None:
+        obs, n_pairs, lag = fast
+    else:
+        pairs, lag = _pairs(windows, baseline, _WIDTH[scale])
+        n_pairs = len(pairs)
+        obs = {r.name: [] for r in RULES[kind]}
+        for base_sketch, win in pairs:
+            for name, meas in fast_values(base_sketch, win, kind).items():
+                if name in obs:
+                    obs[name].append((meas.value, meas.n_win, meas.n_ref))
     n_ref = fast_values(full, full, kind)
     metrics = {
         r.name: _fit(
@@ -496,9 +542,9 @@ def calibrate_feature(
         lag_ms=lag,
         window_n=float(window_n),
         live_n=float(target),
-        n_windows=len(pairs),
-        method=f"{how} over {len(pairs)} windows + {draws} redraws"
-        if pairs
+        n_windows=n_pairs,
+        method=f"{how} over {n_pairs} windows + {draws} redraws"
+        if n_pairs
         else f"{draws} redraws only",
     )
 

@@ -26,7 +26,6 @@ the reference standard deviation when the IQR is 0 (integer or spiky data).
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from functools import cached_property
 from typing import Protocol
 
@@ -424,17 +423,18 @@ def mean_shift(pair: NumericPair) -> Measure:
     r, w = pair.ref, pair.win
     sd = math.sqrt(max(r.variance, 0.0))
     p, lo, hi = welch(r.mean, r.variance, pair.n_ref, w.mean, w.variance, pair.n_win)
-    m = _m(
-        pair,
+    return Measure(
         "mean_shift",
         _ratio(w.mean - r.mean, sd),
-        p_value=p,
-        ci_low=_ratio(lo, sd),
-        ci_high=_ratio(hi, sd),
-        null_mean=0.0,
-        method="welch",
+        p,
+        _ratio(lo, sd),
+        _ratio(hi, sd),
+        pair.n_ref,
+        pair.n_win,
+        0.0,
+        "welch",
+        before_after(r.mean, w.mean),  # the two means, for alert text
     )
-    return replace(m, detail=before_after(r.mean, w.mean))  # the two means, for alert text
 
 
 def quantile_shift(pair: NumericPair, q: float) -> Measure:
@@ -517,8 +517,7 @@ def out_of_range(pair: NumericPair) -> Measure:
     outside = 0.0
     if pair.n_win > 0:
         cdf = pair.win_cdf
-        lo, hi = np.array([float(r.min)]), np.array([float(r.max)])
-        outside = float(cdf.at(lo, left=True)[0] + 1.0 - cdf.at(hi)[0]) * pair.n_win
+        outside = (cdf.value(float(r.min), left=True) + 1.0 - cdf.value(float(r.max))) * pair.n_win
     k_out = int(round(outside)) + int(k)
     rate = 2.0 / (pair.n_ref + 1)
     ci = wilson(k_out, m)

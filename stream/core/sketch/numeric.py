@@ -64,6 +64,8 @@ _CHUNK = _moments.CHUNK
 _MIN_ALPHA, _MAX_ALPHA = 1e-5, 0.5
 _MAX_CAP = 1 << 20
 _FloatOrArray = float | npt.NDArray[np.float64]
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
 
 
 class NumericSketch(Framed):
@@ -193,6 +195,14 @@ class NumericSketch(Framed):
     def std(self) -> float:
         """Population standard deviation of the finite values."""
         return _moments.std(self._count, self._s1, self._s2)
+
+    @property
+    def moment_sums(self) -> tuple[int, int, int]:
+        """``(count, s1, s2)``: the exact integer sums behind :attr:`mean` and :attr:`variance`.
+
+        Sums of disjoint sketches add (and subtract) exactly; see ``_moments``.
+        """
+        return self._count, self._s1, self._s2
 
     @property
     def exact_sums(self) -> tuple[Fraction, Fraction]:
@@ -412,13 +422,18 @@ class NumericSketch(Framed):
         >>> np.round(lo, 3).tolist(), np.round(hi, 3).tolist(), c.tolist()
         ([-1.0, 0.0, 1.974], [-0.98, 0.0, 2.014], [1, 1, 1])
         """
+        _, lower, upper, counts = self.bucket_view()
+        return lower, upper, counts
+
+    def bucket_view(self) -> tuple[_Ints, _Floats, _Floats, _Ints]:
+        """``(signed keys, lower, upper, counts)``: :meth:`signed_keys` and :meth:`histogram`."""
         keys, counts = self.signed_keys()
         lower, upper = self.bucket_bounds(keys)
         if self._pos.collapsed:
             lower[np.searchsorted(keys, self._pos.offset + KEY_OFFSET)] = 0.0
         if self._neg.collapsed:
             upper[np.searchsorted(keys, -(self._neg.offset + KEY_OFFSET))] = 0.0
-        return lower, upper, counts
+        return keys, lower, upper, counts
 
     # -- quantiles and cdf -----------------------------------------------------------------
 
