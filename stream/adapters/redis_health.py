@@ -1,7 +1,8 @@
 """Redis implementation of the ``HealthStore`` port (stream.pipeline.ports).
 
 Model-health state lives under the model's hash tag ``{ns|model}``: lifecycle
-states in ``…:health`` (``<scale>/<kind>``), a window's decisions in
+states in ``…:health`` (``<scale>/<kind>``; ``<scale>/judged``: window start → the
+label-coverage stage it was last judged at), a window's decisions in
 ``…:hd:<scale>:<start>``; alert events go to the model's alert outbox and
 history, the same lists the feature alerts use, in the same MULTI/EXEC.
 """
@@ -29,6 +30,7 @@ from stream.pipeline.ports import HealthCommit
 __all__ = ["RedisHealthStore"]
 
 REFERENCE_TTL_S = 60.0
+JUDGED = "judged"
 
 
 class RedisHealthStore:
@@ -59,9 +61,17 @@ class RedisHealthStore:
         self._refs[spec.name] = (now, value)
         return value
 
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+    def labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
         """Labels of the window's predictions, merged over partitions and hours."""
-        return self._labels.window(model, key.start_ms, key.end_ms)
+        return self._labels.window(model, key.start_ms, key.end_ms, arrived_before_ms)
+
+    def judged(self, model: str, scale: str) -> dict[int, int]:
+        """Window start → the coverage stage it was last judged at (``<scale>/judged``)."""
+        key = self.keys.health_states(model)
+        raw = cast("bytes | None", self._r.hget(key, f"{scale}/{JUDGED}"))
+        return {} if raw is None else {int(k): int(v) for k, v in json.loads(raw).items()}
 
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Events of the rolled-up window, if any."""
@@ -74,7 +84,7 @@ class RedisHealthStore:
         out = {}
         for name, raw in blob.items():
             s, _, kind = name.decode().partition("/")
-            if s == scale:
+            if s == scale and kind != JUDGED:
                 out[kind] = AlertState.from_dict(json.loads(raw))
         return out
 
@@ -92,5 +102,10 @@ class RedisHealthStore:
                     f"{window.scale}/{kind}",
                     json.dumps(state.to_dict(), sort_keys=True),
                 )
+            tx.hset(
+                k.health_states(model),
+                f"{window.scale}/{JUDGED}",
+                json.dumps({str(s): n for s, n in sorted(c.judged.items())}),
+            )
             queue_alerts(tx, k, model, c.alerts)
             tx.execute()

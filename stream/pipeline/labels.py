@@ -50,12 +50,13 @@ from stream.contract import Limits, Rejection, canonical_category
 from stream.contract._record import _Bad, _decode, _show, event_ms
 from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
 from stream.core.performance import BinaryPerformance
-from stream.core.window import HOUR_MS, floor_to
+from stream.core.window import DAY_MS, HOUR_MS, floor_to
 from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
 __all__ = [
     "DUPLICATE",
     "LABEL_TOO_LATE",
+    "Cell",
     "LabelBlock",
     "ParsedLabels",
     "PartitionLabels",
@@ -70,6 +71,10 @@ BAD_LABEL = "bad_label"
 MISSING_PREDICTION = "missing_prediction"
 BAD_PREDICTION = "bad_prediction"
 TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
+
+
+Cell = tuple[int, int]
+"""(prediction hour, UTC day the labels arrived in): the unit of label state."""
 
 
 def id_hash(text: str) -> int:
@@ -201,11 +206,11 @@ class PartitionLabels:
     token: str
     next_offset: int | None = None
     newest_record_ms: int | None = None
-    hours: dict[int, BinaryPerformance] = field(default_factory=dict)
+    hours: dict[Cell, BinaryPerformance] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     pending: dict[int, set[int]] = field(default_factory=dict)
-    _dirty: set[int] = field(default_factory=set)
-    _closed: dict[int, BinaryPerformance] = field(default_factory=dict)
+    _dirty: set[Cell] = field(default_factory=set)
+    _closed: dict[Cell, BinaryPerformance] = field(default_factory=dict)
     _meta_dirty: bool = False
 
     @property
@@ -324,14 +329,19 @@ class PartitionLabels:
             dup[rows[again]] = True
         self._count(DUPLICATE, int(np.count_nonzero(dup)))
         ok &= ~dup
+        # A label's cell: its prediction hour and the UTC day its record arrived in.
+        days = b.record_ms - b.record_ms % DAY_MS
         for h in np.unique(hours[ok]).tolist():
-            sel = ok & (hours == h)
-            perf = self.hours.get(h)
-            if perf is None:
-                perf = self.hours[h] = BinaryPerformance.zero()
-            perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
-            self.pending.setdefault(h, set()).update(b.ids[sel].tolist())
-            self._dirty.add(h)
+            in_hour = ok & (hours == h)
+            for d in np.unique(days[in_hour]).tolist():
+                sel = in_hour & (days == d)
+                cell = (h, d)
+                perf = self.hours.get(cell)
+                if perf is None:
+                    perf = self.hours[cell] = BinaryPerformance.zero()
+                perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
+                self._dirty.add(cell)
+            self.pending.setdefault(h, set()).update(b.ids[in_hour].tolist())
         self._count("applied", int(np.count_nonzero(ok)))
         newest = int(b.record_ms.max())
         if self.newest_record_ms is None or newest > self.newest_record_ms:
@@ -343,8 +353,8 @@ class PartitionLabels:
         before = self._closed_before()
         if before is None:
             return
-        for h in [h for h in self.hours if h < before]:
-            self._closed[h] = self.hours.pop(h)
+        for cell in [c for c in self.hours if c[0] < before]:
+            self._closed[cell] = self.hours.pop(cell)
 
     @property
     def dirty(self) -> bool:
@@ -355,11 +365,13 @@ class PartitionLabels:
         """Serialize what changed (the state stays dirty until :meth:`flushed`)."""
         if not self.dirty:
             return None
-        both = {**self._closed, **{h: self.hours[h] for h in self._dirty if h in self.hours}}
-        writes = tuple(
-            LabelHourWrite(h, p.to_bytes(), tuple(sorted(self.pending.get(h, ()))))
-            for h, p in sorted(both.items())
-        )
+        both = {**self._closed, **{c: self.hours[c] for c in self._dirty if c in self.hours}}
+        writes = []
+        ids_of = dict(self.pending)
+        for (h, d), p in sorted(both.items()):
+            # The hour's new ids go with its first written cell (one seen-set per hour).
+            ids = tuple(sorted(ids_of.pop(h, ())))
+            writes.append(LabelHourWrite(h, p.to_bytes(), ids, d))
         return LabelWrite(
             model=self.spec.name,
             partition=self.partition,
@@ -367,7 +379,7 @@ class PartitionLabels:
             next_offset=self.next_offset,
             newest_record_ms=self.newest_record_ms,
             open_hours=tuple(sorted(self.hours)),
-            hours=writes,
+            hours=tuple(writes),
             counters=dict(self.counters),
             seen_ttl_ms=seen_ttl_ms,
         )
