@@ -42,9 +42,11 @@ class RedisHealthStore:
         namespace: str,
         windows: RedisWindowStore,
         labels: RedisLabelStore,
+        reference_namespace: str | None = None,
     ) -> None:
         self._r = client
         self.keys = Keys(namespace)
+        self._ref_keys = Keys(reference_namespace or namespace)  # a replay reads live's
         self._windows = windows
         self._labels = labels
         self._refs: dict[str, tuple[float, BinaryPerformance | None]] = {}
@@ -55,7 +57,7 @@ class RedisHealthStore:
         hit = self._refs.get(spec.name)
         if hit is not None and now - hit[0] < REFERENCE_TTL_S:
             return hit[1]
-        key = self.keys.reference(spec.name, reference_name(spec))
+        key = self._ref_keys.reference(spec.name, reference_name(spec))
         raw = cast("bytes | None", self._r.hget(key, PERFORMANCE))
         value = None if raw is None else BinaryPerformance.from_bytes(raw)
         self._refs[spec.name] = (now, value)
