@@ -44,6 +44,7 @@ def _cells(text: bytes) -> list[tuple[int, int]]:
             out.append((int(h), int(d or 0)))
     return out
 
+
 __all__ = ["RedisLabelStore"]
 
 # KEYS: lpart, then (hour state, hour seen-set) per hour.  ARGV: token, offset, newest,
