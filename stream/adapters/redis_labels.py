@@ -170,6 +170,25 @@ class RedisLabelStore:
             if arrived_before_ms is None or _arrived(name) < arrived_before_ms
         )
 
+    def counters(self, model: str) -> tuple[dict[str, int], int | None]:
+        """The model's label counters summed over partitions, and the newest record time."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hgetall(self.part_key(model, part))
+            rows = p.execute()
+        total: dict[str, int] = {}
+        newest: int | None = None
+        for fields in rows:
+            for k, v in fields.items():
+                if k.startswith(b"c:"):
+                    name = k[2:].decode()
+                    total[name] = total.get(name, 0) + int(v)
+            t = _int_or_none(fields.get(b"newest"))
+            if t is not None and (newest is None or t > newest):
+                newest = t
+        return dict(sorted(total.items())), newest
+
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
         self._flush.run(writes, self._args)

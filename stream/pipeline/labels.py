@@ -54,9 +54,11 @@ from stream.core.window import DAY_MS, HOUR_MS, floor_to
 from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
 __all__ = [
+    "DELAY_PREFIX",
     "DUPLICATE",
     "LABEL_TOO_LATE",
     "Cell",
+    "delay_percentiles",
     "LabelBlock",
     "ParsedLabels",
     "PartitionLabels",
@@ -71,6 +73,42 @@ BAD_LABEL = "bad_label"
 MISSING_PREDICTION = "missing_prediction"
 BAD_PREDICTION = "bad_prediction"
 TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
+
+
+#: Upper bounds (hours) of the label-delay buckets counted per partition (``delay:<h>``).
+DELAY_EDGES_H = (1, 2, 4, 8, 12, 24, 36, 48, 72, 168, 336, 720)
+DELAY_EDGES_MS = np.asarray([h * HOUR_MS for h in DELAY_EDGES_H], np.int64)
+DELAY_PREFIX = "delay:"
+
+
+def delay_counter(index: int) -> str:
+    """The counter of delay bucket ``index`` (``delay:inf`` past the last edge)."""
+    return DELAY_PREFIX + (str(DELAY_EDGES_H[index]) if index < len(DELAY_EDGES_H) else "inf")
+
+
+def delay_percentiles(
+    counters: Mapping[str, int], qs: Sequence[float] = (0.5, 0.9, 0.99)
+) -> dict[float, float | None]:
+    """Upper bounds (hours; inf past the last edge) of the delay buckets at quantiles ``qs``.
+
+    >>> delay_percentiles({"delay:1": 50, "delay:24": 45, "delay:48": 5})
+    {0.5: 1.0, 0.9: 24.0, 0.99: 48.0}
+    """
+    order = [*DELAY_EDGES_H, float("inf")]
+    counts = [counters.get(delay_counter(i), 0) for i in range(len(order))]
+    total = sum(counts)
+    out: dict[float, float | None] = {}
+    for q in qs:
+        if not total:
+            out[q] = None
+            continue
+        run = 0
+        for edge, n in zip(order, counts, strict=True):
+            run += n
+            if run >= q * total:
+                out[q] = float(edge)
+                break
+    return out
 
 
 Cell = tuple[int, int]
@@ -343,6 +381,11 @@ class PartitionLabels:
                 self._dirty.add(cell)
             self.pending.setdefault(h, set()).update(b.ids[in_hour].tolist())
         self._count("applied", int(np.count_nonzero(ok)))
+        # Label delay (record time − prediction time) of the applied labels, by bucket.
+        lag = b.record_ms[ok] - b.ts_ms[ok]
+        edges = np.searchsorted(DELAY_EDGES_MS, lag, side="left")
+        for i, n in zip(*np.unique(edges, return_counts=True), strict=True):
+            self._count(delay_counter(int(i)), int(n))
         newest = int(b.record_ms.max())
         if self.newest_record_ms is None or newest > self.newest_record_ms:
             self.newest_record_ms = newest

@@ -119,6 +119,7 @@ def run(
     )
     r = redis.Redis.from_url(redis_url)
     replay_ns = f"{d.namespace}-replay"
+    statuses.clear()
     try:
         ref_feats, ref_labels = _events(START_MS - 7 * DAY, 7 * 24, 200, 1, None)
         builder = ReferenceBuilder(SPEC, "training")
@@ -176,6 +177,10 @@ def run(
         )
         assert done.returncode == 0, done.stderr
         replayed = [json.loads(line) for line in out.read_text().splitlines()]
+        status = d.cli("status", "--model", "health-m", "--json")
+        text = d.cli("status", "--model", "health-m")
+        assert text.returncode == 0, text.stderr
+        statuses[:] = [json.loads(status.stdout), text.stdout]
         yield _alerts(kafka_bootstrap, names["alerts"]), r, d.namespace, replayed
     finally:
         d.stop_all()
@@ -186,6 +191,7 @@ def run(
         admin.close()
 
 
+statuses: list[Any] = []
 Run = tuple[list[dict[str, Any]], redis.Redis, str, list[dict[str, Any]]]
 
 
@@ -237,3 +243,16 @@ def test_replay_judges_the_labels_as_live_did(run: Run) -> None:
         )
 
     assert health(alerts) and health(replayed) == health(alerts)
+
+
+def test_status_shows_label_delay_and_coverage(run: Run) -> None:
+    """``driftstream status``: label counts, delay percentiles, coverage by day window."""
+    report, text = statuses
+    lab = report["models"][0]["labels"]
+    assert lab["applied"] == DAYS * 24 * PER_HOUR and lab["duplicate"] == 0
+    # Labels are 1-5 h late: the median bucket is at most 4 h, p99 at most 8 h.
+    assert lab["delay_hours"]["p50"] in (2.0, 4.0) and lab["delay_hours"]["p99"] <= 8.0
+    assert sum(lab["delay_buckets"].values()) == lab["applied"]
+    closed = [c for c in lab["coverage"] if c["predictions"]]
+    assert closed and all(c["coverage"] == 1.0 for c in closed), lab["coverage"]
+    assert "labels   " in text and "delay p50" in text and "coverage labels/predictions" in text
