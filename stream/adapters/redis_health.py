@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -79,6 +79,14 @@ class RedisHealthStore:
         """Events of the rolled-up window, if any."""
         w = self._windows.window(model, key)
         return None if w is None else w.events
+
+    def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
+        """The model-health decisions committed for the window (JSON dicts)."""
+        raw = cast(
+            "bytes | None",
+            self._r.get(self.keys.health_decisions(model, key.scale, key.start_ms)),
+        )
+        return [] if raw is None else list(json.loads(raw))
 
     def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
         """The stored lifecycle states of (model, scale) by kind."""

@@ -462,6 +462,10 @@ class MemoryHealthStore:
         """Window start → the coverage stage it was last judged at."""
         return dict(self.stages.get((model, scale), {}))
 
+    def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
+        """The model-health decisions committed for the window (as their JSON reads back)."""
+        return list(self.decided.get((model, key), []))
+
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Events of the rolled-up window, if any."""
         w = self.windows.window(model, key)

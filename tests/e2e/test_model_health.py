@@ -4,6 +4,7 @@ worker → a label-shift alert on the alerts topic (and nothing on the stationar
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -83,6 +84,11 @@ def _events(start: int, n_hours: int, per_hour: int, seed: int, shift_from: int 
     return feats, labels
 
 
+def _get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return str(resp.read().decode())
+
+
 def _alerts(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return [json.loads(m.value) for m in read_topic(bootstrap, topic)]
 
@@ -136,7 +142,7 @@ def run(
         # Labels first (keyed by id → one partition each: the i-th value goes to i mod 3,
         # and every id appears once), so every window's labels are in before it is judged.
         send(kafka_bootstrap, names["labels"], labels, partitions=3)
-        d.start_worker()
+        worker = d.start_worker()
         ends = end_offsets(kafka_bootstrap, names["labels"], 3)
 
         def labels_in() -> bool:
@@ -180,7 +186,15 @@ def run(
         status = d.cli("status", "--model", "health-m", "--json")
         text = d.cli("status", "--model", "health-m")
         assert text.returncode == 0, text.stderr
-        statuses[:] = [json.loads(status.stdout), text.stdout]
+        report = tmp / "report.html"
+        made = d.cli(
+            "report", "--model", "health-m", "--window", "day:2026-01-03", "--out", str(report)
+        )
+        assert made.returncode == 0, made.stderr
+        port = worker.web_port  # type: ignore[attr-defined]
+        api = _get(port, "/api/models/health-m/performance")
+        page = _get(port, "/models/health-m/performance")
+        statuses[:] = [json.loads(status.stdout), text.stdout, report.read_text(), api, page]
         yield _alerts(kafka_bootstrap, names["alerts"]), r, d.namespace, replayed
     finally:
         d.stop_all()
@@ -247,7 +261,7 @@ def test_replay_judges_the_labels_as_live_did(run: Run) -> None:
 
 def test_status_shows_label_delay_and_coverage(run: Run) -> None:
     """``driftstream status``: label counts, delay percentiles, coverage by day window."""
-    report, text = statuses
+    report, text = statuses[:2]
     lab = report["models"][0]["labels"]
     assert lab["applied"] == DAYS * 24 * PER_HOUR and lab["duplicate"] == 0
     # Labels are 1-5 h late: the median bucket is at most 4 h, p99 at most 8 h.
@@ -256,3 +270,18 @@ def test_status_shows_label_delay_and_coverage(run: Run) -> None:
     closed = [c for c in lab["coverage"] if c["predictions"]]
     assert closed and all(c["coverage"] == 1.0 for c in closed), lab["coverage"]
     assert "labels   " in text and "delay p50" in text and "coverage labels/predictions" in text
+
+
+def test_the_performance_panel_is_in_the_report_and_the_dashboard(run: Run) -> None:
+    """Realized AUC with its interval, the estimate, the reference band, coverage."""
+    html, api, page = statuses[2:]
+    for doc in (html, page):
+        assert 'class="card perf"' in doc and 'class="realized"' in doc
+        assert 'class="estimated"' in doc and 'class="ref-band"' in doc
+    series = json.loads(api)
+    assert series["why"] is None and series["reference"]["auc"] > 0.8
+    judged = [p for p in series["points"] if p["labels"]]
+    assert len(judged) >= 3
+    for p in judged:
+        assert p["coverage"] == 1.0 and p["auc_low"] < p["auc"] < p["auc_high"]
+        assert abs(p["estimated_auc"] - p["auc"]) < 0.05
