@@ -38,6 +38,7 @@ PER_HOUR = 500
 DAYS = 5
 SHIFT_DAY = 2
 A, B = -3.0, 1.7
+SHIFTED_A = -2.42  # positive rate 10.95 % -> 15.95 % (+5.0 points; E over z ~ N(0, 1))
 HEALTH_TOML = f"""
 [models.health-m]
 prediction = "numeric"
@@ -70,7 +71,7 @@ def _events(start: int, n_hours: int, per_hour: int, seed: int, shift_from: int 
     ts = start + (np.arange(n) * HOUR) // per_hour
     z = rng.normal(0, 1, n)
     s = np.round(1 / (1 + np.exp(-(A + B * z))), 6)
-    la = np.where(shift_from is not None and ts >= (shift_from or 0), A + 0.5, A)
+    la = np.where(shift_from is not None and ts >= (shift_from or 0), SHIFTED_A, A)
     y = rng.random(n) < 1 / (1 + np.exp(-(la + B * z)))
     late = rng.integers(HOUR, 5 * HOUR, n)
     for i in range(n):
@@ -219,10 +220,13 @@ def test_label_shift_pages_on_its_day_and_nothing_before(run: Run) -> None:
     assert [a["window"]["start_ms"] for a in label] == [START_MS + SHIFT_DAY * DAY], health
     f = label[0]["features"][0]
     assert f["name"] == "label:positive_share" and f["p_drift"] >= 0.99
+    print(
+        f"label shift: {label[0]['window']} {f['p_drift']} {f['magnitude']} {f['ci_low']} {f['ci_high']} {f['reasons']}"
+    )
     # Labels are 1-5 h late: most of the shift day's labels are in when it closes, so it
     # is judged then (coverage point 50 %), a day before its final labels.
     assert "judged at 50 %" in f["reasons"][-1] or "judged at 90 %" in f["reasons"][-1]
-    assert f["ci_low"] <= 0.05 <= f["ci_high"] or abs(f["magnitude"] - 0.05) < 0.015
+    assert f["ci_low"] <= 0.05 <= f["ci_high"], f
     # Estimates were judged too, and stayed quiet: the inputs did not move.
     decided = json.loads(
         r.get(Keys(ns).health_decisions("health-m", "day", START_MS + 3 * DAY)) or b"[]"

@@ -220,6 +220,7 @@ def test_a_stationary_fortnight_pages_nothing_and_the_estimate_tracks_realized(
             assert value is not None and metric in est, f"day {day} {metric}"
             gaps.append((day, metric, round(est[metric] - value, 4)))
     worst = max(gaps, key=lambda g: abs(g[2]))
+    print(f"stationary: worst estimated - realized {worst}")  # the detection table's figure
     assert abs(worst[2]) <= 0.02, gaps
     # Every day window was judged on labels: days 0..12 at 50 % coverage or more,
     # days 0..11 on final labels (the last two lack their later labels in the range).
@@ -239,7 +240,17 @@ def test_concept_shift_pages_on_realized_labels_while_inputs_and_the_estimate_st
     # Day 3's labels reach 50 % coverage when day 4 closes: it pages then, not before.
     assert first == START_MS + 4 * DAY
     assert got.feature_alerts() == []
+    realized = [
+        (d["reason"][:14], round(d["value"], 3), d["breach"])
+        for day in range(7)
+        for d in got.decisions(day)
+        if d["kind"] == "performance" and d["metric"] == "auc"
+    ]
+    print(f"concept shift: realized AUC judgements {realized}")
     est = [d for day in range(7) for d in got.decisions(day) if d["kind"] == "estimated"]
+    print(
+        f"concept shift: estimated AUC {[round(d['value'], 3) for d in est if d['metric'] == 'auc']}"
+    )
     assert est and not any(d["breach"] for d in est)
 
 
@@ -252,6 +263,7 @@ def test_covariate_shift_pages_on_the_estimate_before_any_label_of_its_hours(
     perf = [a for a in got.health_alerts("performance") if a["status"] == "triggered"]
     assert perf
     first = perf[0]
+    print(f"covariate shift: first alert {first['window']}: {first['features'][0]['reasons']}")
     assert first["window"]["start_ms"] == START_MS + 3 * DAY
     assert {f["name"] for f in first["features"] if f["breach"]} <= {
         "estimated:auc",
