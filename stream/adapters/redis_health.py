@@ -69,6 +69,10 @@ class RedisHealthStore:
         """Labels of the window's predictions, merged over partitions and hours."""
         return self._labels.window(model, key.start_ms, key.end_ms, arrived_before_ms)
 
+    def labels_through(self, model: str) -> int | None:
+        """Labels are ingested up to this record time on every partition that has any."""
+        return self._labels.through(model)
+
     def judged(self, model: str, scale: str) -> dict[int, int]:
         """Window start → the coverage stage it was last judged at (``<scale>/judged``)."""
         key = self.keys.health_states(model)

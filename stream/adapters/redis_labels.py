@@ -170,6 +170,16 @@ class RedisLabelStore:
             if arrived_before_ms is None or _arrived(name) < arrived_before_ms
         )
 
+    def through(self, model: str) -> int | None:
+        """The oldest newest-record time over the model's label partitions (None: none yet)."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hget(self.part_key(model, part), "newest")
+            got = [_int_or_none(v) for v in p.execute()]
+        seen = [t for t in got if t is not None]
+        return min(seen) if seen else None
+
     def counters(self, model: str) -> tuple[dict[str, int], int | None]:
         """The model's label counters summed over partitions, and the newest record time."""
         parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))

@@ -46,7 +46,7 @@ from stream.core.model_health import (
 )
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
-from stream.core.window import DAY_MS, HOUR, HOUR_MS, floor_to
+from stream.core.window import DAY_MS, HOUR, HOUR_MS, floor_to, format_iso_ms
 from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 
 __all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag"]
@@ -169,6 +169,15 @@ class HealthEvaluator:
         done = {s: n for s, n in done.items() if s >= oldest}
         out: list[HealthDecision] = []
         coverage: float | None = None
+        through = self.store.labels_through(spec.name)
+        if through is not None and through < before:
+            # Live only: the label consumer is behind the feature stream. The judgements
+            # below count the labels ingested so far (a replay of the range counts every
+            # label that arrived before the bound): said, not waited for.
+            skipped.append(
+                f"labels ingested through {format_iso_ms(through)} only, before the judging "
+                f"bound {format_iso_ms(before)}: judged on the labels ingested so far"
+            )
         for k in range(lag, -1, -1):
             v = key.previous(k) if k else key
             is_final = k == lag

@@ -462,6 +462,15 @@ class MemoryHealthStore:
         """Window start → the coverage stage it was last judged at."""
         return dict(self.stages.get((model, scale), {}))
 
+    def labels_through(self, model: str) -> int | None:
+        """The oldest newest-record time over the model's label partitions."""
+        seen = [
+            p.newest_record_ms
+            for (m, _), p in self.label_store.parts.items()
+            if m == model and p.newest_record_ms is not None
+        ]
+        return min(seen) if seen else None
+
     def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
         """The model-health decisions committed for the window (as their JSON reads back)."""
         return list(self.decided.get((model, key), []))

@@ -469,6 +469,10 @@ class HealthStore(Protocol):
         """Window start → the label-coverage stage it was last judged at."""
         ...
 
+    def labels_through(self, model: str) -> int | None:
+        """Labels are ingested up to this record time on every partition that has any."""
+        ...
+
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Predictions (events) in the window, if it was rolled up."""
         ...

@@ -161,3 +161,13 @@ def test_no_labelled_reference_is_said_not_silent() -> None:
 def test_a_window_whose_labels_are_below_the_first_point_is_judged_on_its_estimate_only() -> None:
     store, _ = _run(None, days=1)  # 23 % of day 0's labels arrived by its end: < 50 %
     assert all(d["kind"] == "estimated" for d in _decided(store))
+
+
+def test_a_label_consumer_behind_the_judging_bound_is_said() -> None:
+    """Live only: labels ingested up to the day's start, judged at its end: the verdict says so."""
+    store, _ = _run(None, days=2)  # each day's labels flushed with newest record = its start
+    window = store.windows.window("m", WindowKey(DAY, T0 + DAY_MS))
+    assert window is not None
+    verdict = HealthEvaluator(store, _encode).evaluate(SPEC, window)
+    assert verdict is not None
+    assert any("labels ingested through 2026-01-02T00:00" in s for s in verdict.skipped)
