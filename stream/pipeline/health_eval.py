@@ -38,6 +38,7 @@ from stream.core.health_alerts import health_step
 from stream.core.lifecycle import AlertEvent
 from stream.core.model_health import (
     HealthDecision,
+    calibration_drift,
     estimate,
     estimated_drop,
     label_shift,
@@ -79,7 +80,12 @@ class HealthEvaluator:
     store: HealthStore
     encode: Callable[[AlertEvent], bytes]
     floors: dict[str, float] = field(
-        default_factory=lambda: {"label": 0.02, "auc": 0.03, "accuracy": 0.03}
+        default_factory=lambda: {
+            "label": 0.02,
+            "auc": 0.03,
+            "accuracy": 0.03,
+            "calibration": 0.02,
+        }
     )
     confidence: float = 0.99
 
@@ -208,6 +214,11 @@ class HealthEvaluator:
                 )
                 if d is not None:
                     out.append(replace(d, reason=f"{where}: {d.reason}"))
+            cal = calibration_drift(
+                ref, win, floor=self.floors["calibration"], confidence=self.confidence
+            )
+            if cal is not None:
+                out.append(replace(cal, reason=f"{where}: {cal.reason}"))
         return out, done, coverage
 
 

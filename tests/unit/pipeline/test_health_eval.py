@@ -97,12 +97,13 @@ def test_a_stationary_fortnight_pages_nothing() -> None:
     assert alerts == []
     assert judged_lag(SPEC, DAY) == 2
     judged = [d for d in _decided(store) if d["kind"] != "estimated"]
-    # label shift, AUC, accuracy: days 0..12 at 74 % coverage (the 50 % point, judged
-    # the next day), days 0..11 on their final labels (two days later).
-    assert len(judged) == (13 + 12) * 3
+    # label shift, AUC, accuracy, calibration: days 0..12 at 74 % coverage (the 50 %
+    # point, judged the next day), days 0..11 on their final labels (two days later).
+    assert len(judged) == (13 + 12) * 4
     reasons = [d["reason"] for d in judged]
-    assert sum("judged at 50 %" in r for r in reasons) == 13 * 3
-    assert sum("judged at final" in r for r in reasons) == 12 * 3
+    assert sum("judged at 50 %" in r for r in reasons) == 13 * 4
+    assert sum("judged at final" in r for r in reasons) == 12 * 4
+    assert not any(d["breach"] for d in judged)
 
 
 def test_label_shift_pages_on_the_first_judgement_with_enough_coverage() -> None:
@@ -112,9 +113,9 @@ def test_label_shift_pages_on_the_first_judgement_with_enough_coverage() -> None
     # the judging window (day 11), its reason names day 10, one day before final.
     assert [(a.status, a.window.start_ms) for a in label] == [("triggered", T0 + 11 * DAY_MS)]
     # More positives below the threshold: accuracy at the threshold really falls, and
-    # says so; the AUC does not.
+    # P(y | score) moved (calibration); the AUC does not.
     perf = {f.name for a in alerts if a.kind == "performance" for f in a.features if f.breach}
-    assert perf <= {"performance:accuracy"}
+    assert perf <= {"performance:accuracy", "performance:calibration"}
     f = label[0].features[0]
     assert f.name == "label:positive_share" and f.p_drift >= 0.99
     assert f.ci_low <= 0.05 + 0.01 and f.ci_high >= 0.05 - 0.01
@@ -144,7 +145,7 @@ def test_concept_shift_pages_on_realized_performance_not_on_the_estimate() -> No
     store, alerts = _run({"la": -2.62, "lb": 0.95})
     assert alerts, "the realized AUC drop must page"
     names = {f.name for a in alerts for f in a.features if f.breach}
-    assert "performance:auc" in names
+    assert "performance:auc" in names and "performance:calibration" in names
     assert not any(n.startswith("estimated:") for n in names)
     estimated = [d for d in _decided(store) if d["kind"] == "estimated"]
     assert estimated and not any(d["breach"] for d in estimated)
