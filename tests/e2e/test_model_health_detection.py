@@ -222,10 +222,11 @@ def test_a_stationary_fortnight_pages_nothing_and_the_estimate_tracks_realized(
     worst = max(gaps, key=lambda g: abs(g[2]))
     print(f"stationary: worst estimated - realized {worst}")  # the detection table's figure
     assert abs(worst[2]) <= 0.02, gaps
-    # Every day window was judged on labels: days 0..12 at 50 % coverage or more,
-    # days 0..11 on final labels (the last two lack their later labels in the range).
+    # Every day window was judged on labels (label shift, AUC, accuracy, calibration):
+    # days 0..12 at 50 % coverage or more, days 0..11 on final labels (the last two
+    # lack their later labels in the range).
     reasons = [d["reason"] for day in range(14) for d in got.decisions(day)]
-    assert sum("judged at final" in x for x in reasons) == 12 * 3
+    assert sum("judged at final" in x for x in reasons) == 12 * 4  # + calibration
 
 
 def test_concept_shift_pages_on_realized_labels_while_inputs_and_the_estimate_stay_quiet(
