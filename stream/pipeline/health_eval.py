@@ -170,9 +170,8 @@ class HealthEvaluator:
         points = rules.judge_at
         final = len(points) + 1
         before = floor_to(key.end_ms, DAY_MS)
-        done = {s: n for s, n in self.store.judged(spec.name, key.scale).items()}
-        oldest = key.previous(lag).start_ms
-        done = {s: n for s, n in done.items() if s >= oldest}
+        oldest = key.previous(lag).start_ms  # older stages are forgotten (pruned)
+        done = {s: n for s, n in self.store.judged(spec.name, key.scale).items() if s >= oldest}
         out: list[HealthDecision] = []
         coverage: float | None = None
         through = self.store.labels_through(spec.name)
