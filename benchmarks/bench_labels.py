@@ -10,7 +10,12 @@ Redis bytes are ``MEMORY USAGE`` summed over the label keys, per million labels:
 the per-hour id sets (what the join-free duplicate check costs; they expire
 ``max_label_delay_ms`` + 1 day after their last write) and the per-hour state.
 
+``--features N``: the feature data plane (parse + sketches + Redis flushes, same
+private Redis) over N pre-built events of bench_ingest's model, declared with and
+without a ``labels`` table, in alternating rounds (A B A B ...), side by side.
+
 Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24]``
+     ``.venv/bin/python benchmarks/bench_labels.py --features 100000 [--rounds 3]``
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
-from stream.catalog import Catalog, ModelSpec
+from stream.adapters.redis_store import RedisSketchStore
+from stream.catalog import Catalog, LabelSpec, ModelSpec
 from stream.contract import Limits
+from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.labelplane import LabelPlane
-from stream.pipeline.ports import DeadLetter, RecordBatch
+from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
 
 T0 = 1_767_225_600_000
 HOUR = 3_600_000
@@ -48,6 +55,70 @@ class _Clock:
 class _Letters:
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         pass
+
+
+class _Notices:
+    async def publish(self, notices: Sequence[SealNotice]) -> None:
+        pass
+
+
+def _feature_batches(n: int, size: int) -> list[RecordBatch]:
+    from benchmarks.bench_ingest import synthetic
+
+    recs = synthetic(n, 20_000)
+    return [
+        RecordBatch(
+            0,
+            [v for v, _ in recs[lo : lo + size]],
+            np.asarray([t for _, t in recs[lo : lo + size]], np.int64),
+            np.arange(lo, lo + len(recs[lo : lo + size]), dtype=np.int64),
+        )
+        for lo in range(0, len(recs), size)
+    ]
+
+
+async def _features(r: redis.Redis, batches: list[RecordBatch], spec: ModelSpec, ns: str) -> int:
+    plane = DataPlane(
+        Catalog.of(spec),
+        topic="features",
+        namespace=ns,
+        store=RedisSketchStore(r, ns),
+        dead_letters=_Letters(),
+        notices=_Notices(),
+        clock=_Clock(),
+        limits=Limits(max_future_ms=10**12, max_past_ms=10**13),
+        allowed_lateness_ms=600_000,
+        flush_every_events=50_000,
+        flush_interval_ms=10**9,
+        idle_partition_timeout_ms=10**12,
+    )
+    await plane.assign([0], {0: 0})
+    for b in batches:
+        await plane.process({0: b})
+    await plane.flush()
+    return plane.stats.accepted
+
+
+def _feature_rates(r: redis.Redis, n: int, size: int, rounds: int) -> None:
+    from benchmarks.bench_ingest import spec as ingest_spec
+
+    plain = ingest_spec()
+    labelled = plain.model_copy(update={"labels": LabelSpec()})
+    batches = _feature_batches(n, size)
+    asyncio.run(_features(r, batches, plain, "warm-up"))  # imports, JIT-less caches, Redis
+    got: dict[str, list[float]] = {"without labels": [], "with labels": []}
+    for i in range(rounds):
+        for name, spec in (("without labels", plain), ("with labels", labelled)):
+            t0 = time.perf_counter()
+            accepted = asyncio.run(_features(r, batches, spec, f"f{i}-{name.replace(' ', '-')}"))
+            got[name].append(n / (time.perf_counter() - t0))
+            if accepted != n:
+                print(f"  {name}: {accepted:,} of {n:,} events accepted")
+    for name, rates in got.items():
+        each = ", ".join(f"{x:,.0f}" for x in rates)
+        print(f"features {name}: median {np.median(rates):,.0f} events/s ({each})")
+    ratio = np.median(got["with labels"]) / np.median(got["without labels"])
+    print(f"with / without labels: {ratio:.3f}")
 
 
 def _free_port() -> int:
@@ -116,6 +187,8 @@ def main() -> None:
         default=0,
         help="CONFIG SET set-max-intset-entries first (0: Redis' default, 512)",
     )
+    ap.add_argument("--features", type=int, default=0, help="feature ingest A/B instead")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -131,6 +204,9 @@ def main() -> None:
                     break
                 except redis.ConnectionError:
                     time.sleep(0.05)
+            if args.features:
+                _feature_rates(r, args.features, args.batch, args.rounds)
+                return
             if args.intset_entries:
                 r.config_set("set-max-intset-entries", args.intset_entries)
             batches = _batches(args.labels, args.hours, args.batch)

@@ -337,6 +337,20 @@ class LabelSpec(BaseModel):
         description="Labels whose record time is later than their prediction's event time "
         "+ this are counted as label_too_late and not applied.",
     )
+    judge_at: tuple[float, ...] = Field(
+        default=(0.5, 0.9),
+        description="Label coverage points (labels / predictions of a window, counting the "
+        "labels arrived by the judging day's start) at which a window is judged before its "
+        "final judgement at max_label_delay_ms; () judges only the final labels.",
+    )
+
+    @field_validator("judge_at")
+    @classmethod
+    def _points(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 0.0 < x <= 1.0 for x in v) or list(v) != sorted(set(v)):
+            msg = "judge_at: increasing coverage shares in (0, 1]"
+            raise ValueError(msg)
+        return v
 
 
 class ModelSpec(BaseModel):

@@ -413,7 +413,9 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         await service.run()
 
     if wiring.labels_wanted(settings):
-        label_service = service.labels = LabelService(settings, service.redis, service.namespace)
+        label_service = service.labels = LabelService(
+            settings, service.redis, service.namespace, health=service.health
+        )
 
         @app.task  # type: ignore[untyped-decorator]
         async def _labels() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ import redis
 from aiokafka.errors import KafkaError
 
 from stream import wiring
+from stream.pipeline.health import Health
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
 
@@ -31,10 +33,21 @@ RETRY_MAX_S = 10.0
 STOP_STEP_S = 8.0
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 class LabelService:
     """Consumes ``topics.labels`` into the label plane until :meth:`stop`."""
 
-    def __init__(self, settings: Settings, client: redis.Redis, namespace: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: redis.Redis,
+        namespace: str,
+        health: Health | None = None,
+    ) -> None:
+        self.health = health  # the worker's /health: "labels: …" while batches fail
         opts = wiring.kafka_aio(settings)
         self.store = wiring.label_store(client, namespace)
         self.dead_letters = wiring.dead_letter_sink(settings, opts)
@@ -110,8 +123,12 @@ class LabelService:
                     else:
                         await self.plane.tick()
                     delay = RETRY_BASE_S
+                    if self.health is not None and "labels" in self.health.problems:
+                        self.health.ok("labels", _now_ms())
                 except (StaleWriterError, redis.RedisError, KafkaError, OSError) as exc:
                     log.error("labels: %s; re-reading state from Redis", exc)
+                    if self.health is not None:
+                        self.health.fail("labels", f"labels: {exc}", _now_ms())
                     self._needs_reclaim = True
                     await self._pause(delay)
                     delay = min(delay * 2, RETRY_MAX_S)

@@ -314,12 +314,18 @@ def labels_wanted(settings: Settings) -> bool:
 
 
 def health_evaluator(
-    settings: Settings, client: Any, namespace: str, windows: RedisWindowStore
+    settings: Settings,
+    client: Any,
+    namespace: str,
+    windows: RedisWindowStore,
+    reference_namespace: str | None = None,
 ) -> HealthEvaluator | None:
     """The model-health evaluator, when a model declares labels (else None)."""
     if not labels_wanted(settings):
         return None
-    store = RedisHealthStore(client, namespace, windows, label_store(client, namespace))
+    store = RedisHealthStore(
+        client, namespace, windows, label_store(client, namespace), reference_namespace
+    )
     return HealthEvaluator(store, alert_encoder(settings))
 
 

@@ -18,7 +18,10 @@ from typing import Any, cast
 import redis
 
 from stream.adapters.redis_eval import reference_name
+from stream.adapters.redis_health import RedisHealthStore
 from stream.adapters.redis_keys import Keys
+from stream.adapters.redis_labels import RedisLabelStore
+from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.window import DAY, DAY_MS, HOUR_MS, Scale, WindowKey
 
@@ -48,6 +51,12 @@ class RedisDashboard:
     def namespace(self) -> str:
         """The namespace read."""
         return self._ns
+
+    def performance_reader(self) -> RedisHealthStore:
+        """Labels, health decisions and reference performance (the performance panel)."""
+        ref = self._ref_keys[-1].namespace
+        windows = RedisWindowStore(self._r, self._ns)
+        return RedisHealthStore(self._r, self._ns, windows, RedisLabelStore(self._r, self._ns), ref)
 
     def evaluated(self, model: str, scale: Scale) -> list[int]:
         """Starts of the evaluated windows of a scale, ascending."""

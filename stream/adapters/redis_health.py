@@ -1,7 +1,8 @@
 """Redis implementation of the ``HealthStore`` port (stream.pipeline.ports).
 
 Model-health state lives under the model's hash tag ``{ns|model}``: lifecycle
-states in ``…:health`` (``<scale>/<kind>``), a window's decisions in
+states in ``…:health`` (``<scale>/<kind>``; ``<scale>/judged``: window start → the
+label-coverage stage it was last judged at), a window's decisions in
 ``…:hd:<scale>:<start>``; alert events go to the model's alert outbox and
 history, the same lists the feature alerts use, in the same MULTI/EXEC.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import cast
+from typing import Any, cast
 
 import redis
 
@@ -29,6 +30,7 @@ from stream.pipeline.ports import HealthCommit
 __all__ = ["RedisHealthStore"]
 
 REFERENCE_TTL_S = 60.0
+JUDGED = "judged"
 
 
 class RedisHealthStore:
@@ -40,9 +42,11 @@ class RedisHealthStore:
         namespace: str,
         windows: RedisWindowStore,
         labels: RedisLabelStore,
+        reference_namespace: str | None = None,
     ) -> None:
         self._r = client
         self.keys = Keys(namespace)
+        self._ref_keys = Keys(reference_namespace or namespace)  # a replay reads live's
         self._windows = windows
         self._labels = labels
         self._refs: dict[str, tuple[float, BinaryPerformance | None]] = {}
@@ -53,20 +57,40 @@ class RedisHealthStore:
         hit = self._refs.get(spec.name)
         if hit is not None and now - hit[0] < REFERENCE_TTL_S:
             return hit[1]
-        key = self.keys.reference(spec.name, reference_name(spec))
+        key = self._ref_keys.reference(spec.name, reference_name(spec))
         raw = cast("bytes | None", self._r.hget(key, PERFORMANCE))
         value = None if raw is None else BinaryPerformance.from_bytes(raw)
         self._refs[spec.name] = (now, value)
         return value
 
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+    def labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
         """Labels of the window's predictions, merged over partitions and hours."""
-        return self._labels.window(model, key.start_ms, key.end_ms)
+        return self._labels.window(model, key.start_ms, key.end_ms, arrived_before_ms)
+
+    def labels_through(self, model: str) -> int | None:
+        """Labels are ingested up to this record time on every partition that has any."""
+        return self._labels.through(model)
+
+    def judged(self, model: str, scale: str) -> dict[int, int]:
+        """Window start → the coverage stage it was last judged at (``<scale>/judged``)."""
+        key = self.keys.health_states(model)
+        raw = cast("bytes | None", self._r.hget(key, f"{scale}/{JUDGED}"))
+        return {} if raw is None else {int(k): int(v) for k, v in json.loads(raw).items()}
 
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Events of the rolled-up window, if any."""
         w = self._windows.window(model, key)
         return None if w is None else w.events
+
+    def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
+        """The model-health decisions committed for the window (JSON dicts)."""
+        raw = cast(
+            "bytes | None",
+            self._r.get(self.keys.health_decisions(model, key.scale, key.start_ms)),
+        )
+        return [] if raw is None else list(json.loads(raw))
 
     def health_states(self, model: str, scale: str) -> dict[str, AlertState]:
         """The stored lifecycle states of (model, scale) by kind."""
@@ -74,7 +98,7 @@ class RedisHealthStore:
         out = {}
         for name, raw in blob.items():
             s, _, kind = name.decode().partition("/")
-            if s == scale:
+            if s == scale and kind != JUDGED:
                 out[kind] = AlertState.from_dict(json.loads(raw))
         return out
 
@@ -92,5 +116,10 @@ class RedisHealthStore:
                     f"{window.scale}/{kind}",
                     json.dumps(state.to_dict(), sort_keys=True),
                 )
+            tx.hset(
+                k.health_states(model),
+                f"{window.scale}/{JUDGED}",
+                json.dumps({str(s): n for s, n in sorted(c.judged.items())}),
+            )
             queue_alerts(tx, k, model, c.alerts)
             tx.execute()

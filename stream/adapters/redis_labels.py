@@ -3,7 +3,9 @@
 Keys share the partition's hash tag ``{ns|model|p}`` (one Cluster slot):
 
 - ``…:lpart`` HASH: token, next offset, newest record time, open hours, counters (``c:…``);
-- ``…:lh:<hour>`` HASH: ``perf`` (BinaryPerformance bytes) of one prediction-hour;
+- ``…:lh:<hour>`` HASH: ``a:<day>`` → BinaryPerformance bytes of the prediction-hour's
+  labels that arrived on that UTC day (``perf``: written before arrival days, read as
+  arrived on day 0);
 - ``…:ls:<hour>`` SET: 64-bit id hashes of the labels applied to that hour (duplicates),
   expiring ``seen_ttl_ms`` after its last write.
 
@@ -26,10 +28,27 @@ from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
 from stream.pipeline.ports import LabelSnapshot, LabelWrite
 
+_LEGACY = b"perf"
+
+
+def _arrived(name: bytes) -> int:
+    """The arrival day of an hour-hash field (``a:<day>``; ``perf`` → 0)."""
+    return 0 if name == _LEGACY else int(name[2:])
+
+
+def _cells(text: bytes) -> list[tuple[int, int]]:
+    out = []
+    for tok in text.split(b","):
+        if tok:
+            h, _, d = tok.partition(b"/")
+            out.append((int(h), int(d or 0)))
+    return out
+
+
 __all__ = ["RedisLabelStore"]
 
 # KEYS: lpart, then (hour state, hour seen-set) per hour.  ARGV: token, offset, newest,
-# open, ttl, n counters, (name, value)..., n hours, per hour: state, n ids, ids...
+# open, ttl, n counters, (name, value)..., n cells, per cell: field, state, n ids, ids...
 _FLUSH_LUA = """
 local part = KEYS[1]
 if redis.call('HGET', part, 'token') ~= ARGV[1] then return 0 end
@@ -42,8 +61,8 @@ for _ = 1, nc do
 end
 local nh = tonumber(ARGV[i]); i = i + 1
 for h = 1, nh do
-  redis.call('HSET', KEYS[2 * h], 'perf', ARGV[i])
-  local nids = tonumber(ARGV[i + 1]); i = i + 2
+  redis.call('HSET', KEYS[2 * h], ARGV[i], ARGV[i + 1])
+  local nids = tonumber(ARGV[i + 2]); i = i + 3
   local set = KEYS[2 * h + 1]
   for j = 0, nids - 1, 5000 do
     local last = math.min(j + 5000, nids) - 1
@@ -92,14 +111,17 @@ class RedisLabelStore:
             tx.hset(part, "token", token)
             tx.hgetall(part)
             _, fields = tx.execute()
-        open_hours = [int(h) for h in (fields.get(b"open") or b"").split(b",") if h]
-        hours: dict[int, bytes] = {}
-        if open_hours:
+        open_cells = _cells(fields.get(b"open") or b"")
+        hours: dict[tuple[int, int], bytes] = {}
+        if open_cells:
             with self._r.pipeline(transaction=False) as p:
-                for h in open_hours:
-                    p.hget(self.hour_key(model, partition, h), "perf")
+                for h, d in open_cells:
+                    p.hmget(self.hour_key(model, partition, h), f"a:{d}", _LEGACY)
                 blobs = p.execute()
-            hours = {h: b for h, b in zip(open_hours, blobs, strict=True) if b}
+            for cell, (new, old) in zip(open_cells, blobs, strict=True):
+                blob = new or (old if cell[1] == 0 else None)
+                if blob:
+                    hours[cell] = blob
         return token, LabelSnapshot(
             next_offset=_int_or_none(fields.get(b"offset")),
             newest_record_ms=_int_or_none(fields.get(b"newest")),
@@ -124,21 +146,58 @@ class RedisLabelStore:
             if any(a)
         }
 
-    def window(self, model: str, start_ms: int, end_ms: int) -> BinaryPerformance:
+    def window(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
         """Labels of predictions in [start_ms, end_ms), merged over partitions and hours.
 
-        Merged when read (exact: integer counts), not stored: late labels keep
-        changing an hour's state, and a day is 24 × partitions small reads
-        (3.2 KB each) in one round trip.
+        ``arrived_before_ms`` (a UTC day boundary, or None for all): only the labels
+        whose record arrived before it. Merged when read (exact: integer counts), not
+        stored: late labels keep changing an hour's state, and a day is 24 ×
+        partitions small reads (3.2 KB per arrival day) in one round trip.
         """
         parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
         hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 for h in hours:
-                    p.hget(self.hour_key(model, part, h), "perf")
+                    p.hgetall(self.hour_key(model, part, h))
             blobs = p.execute()
-        return merge_all(BinaryPerformance.from_bytes(b) for b in blobs if b)
+        return merge_all(
+            BinaryPerformance.from_bytes(b)
+            for fields in blobs
+            for name, b in sorted(fields.items())
+            if arrived_before_ms is None or _arrived(name) < arrived_before_ms
+        )
+
+    def through(self, model: str) -> int | None:
+        """The oldest newest-record time over the model's label partitions (None: none yet)."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hget(self.part_key(model, part), "newest")
+            got = [_int_or_none(v) for v in p.execute()]
+        seen = [t for t in got if t is not None]
+        return min(seen) if seen else None
+
+    def counters(self, model: str) -> tuple[dict[str, int], int | None]:
+        """The model's label counters summed over partitions, and the newest record time."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hgetall(self.part_key(model, part))
+            rows = p.execute()
+        total: dict[str, int] = {}
+        newest: int | None = None
+        for fields in rows:
+            for k, v in fields.items():
+                if k.startswith(b"c:"):
+                    name = k[2:].decode()
+                    total[name] = total.get(name, 0) + int(v)
+            t = _int_or_none(fields.get(b"newest"))
+            if t is not None and (newest is None or t > newest):
+                newest = t
+        return dict(sorted(total.items())), newest
 
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Write every (model, partition) atomically, pipelined into one round trip."""
@@ -150,7 +209,7 @@ class RedisLabelStore:
             w.token,
             "" if w.next_offset is None else w.next_offset,
             "" if w.newest_record_ms is None else w.newest_record_ms,
-            ",".join(str(h) for h in w.open_hours),
+            ",".join(f"{h}/{d}" for h, d in w.open_hours),
             w.seen_ttl_ms,
             len(w.counters),
         ]
@@ -162,5 +221,5 @@ class RedisLabelStore:
                 self.hour_key(w.model, w.partition, hw.hour_ms),
                 self.seen_key(w.model, w.partition, hw.hour_ms),
             ]
-            args += [hw.state, len(hw.new_ids), *hw.new_ids]
+            args += [f"a:{hw.arrived_day_ms}", hw.state, len(hw.new_ids), *hw.new_ids]
         return keys, args

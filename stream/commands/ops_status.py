@@ -15,6 +15,7 @@ __all__ = ["alert_line", "gather", "render", "when"]
 MAX_FEATURES_SHOWN = 4
 LATE_HOURS_SHOWN = 6
 UNKNOWN_SHOWN = 10
+COVERAGE_DAYS = 3
 
 
 def when(ms: int | None) -> str:
@@ -59,7 +60,7 @@ def gather(
         kafka["error"] = str(exc)
         problem = exc
     states = read_states(settings.redis, namespace, models)
-    out = []
+    out: list[dict[str, Any]] = []
     for st in states:
         out.append(
             {
@@ -111,8 +112,78 @@ def gather(
                 },
             }
         )
+    for st, m in zip(states, out, strict=True):
+        spec = settings.models.get(st.model)
+        if spec is not None and spec.labels is not None:
+            m["labels"] = _labels(settings, namespace, st.model, st.last_day_ms)
     report = {"namespace": namespace, "kafka": kafka, "models": out}
     return report | {"unknown_models": _unknown_models(out)}, problem
+
+
+def _labels(
+    settings: Settings, namespace: str, model: str, last_day_ms: int | None
+) -> dict[str, Any]:
+    """Label counters, delay percentiles and the coverage of the last day windows."""
+    from stream import wiring
+    from stream.core.window import DAY, DAY_MS, WindowKey
+    from stream.pipeline.labels import DELAY_PREFIX, delay_percentiles
+
+    client = wiring.connect_redis(settings)
+    store = wiring.label_store(client, namespace)
+    windows = wiring.window_store(settings, client, namespace)
+    counters, newest = store.counters(model)
+    pct = delay_percentiles(counters)
+    coverage = []
+    if last_day_ms is not None:
+        for start in range(last_day_ms - (COVERAGE_DAYS - 1) * DAY_MS, last_day_ms + 1, DAY_MS):
+            w = windows.window(model, WindowKey(DAY, start))
+            n = store.window(model, start, start + DAY_MS).n
+            preds = None if w is None else w.events
+            coverage.append(
+                {
+                    "window_ms": start,
+                    "predictions": preds,
+                    "labels": n,
+                    "coverage": None if not preds else round(n / preds, 4),
+                }
+            )
+    return {
+        "applied": counters.get("applied", 0),
+        "duplicate": counters.get("duplicate", 0),
+        "label_too_late": counters.get("label_too_late", 0),
+        "rejected": {
+            k[len("rejected:") :]: v for k, v in counters.items() if k.startswith("rejected:")
+        },
+        "delay_hours": {f"p{round(q * 100)}": v for q, v in pct.items()},
+        "delay_buckets": {k: v for k, v in counters.items() if k.startswith(DELAY_PREFIX)},
+        "newest_record_ms": newest,
+        "coverage": coverage,
+    }
+
+
+def _labels_line(lab: dict[str, Any]) -> list[str]:
+    """Two lines: label counts and delay percentiles; coverage of the last day windows."""
+    d = lab["delay_hours"]
+
+    def h(v: float | None) -> str:
+        return "-" if v is None else ("> 720 h" if v == float("inf") else f"≤ {v:g} h")
+
+    rej = sum(lab["rejected"].values())
+    head = (
+        f"  labels   {lab['applied']:,} applied, {lab['duplicate']:,} duplicate, "
+        f"{lab['label_too_late']:,} too late, {rej:,} rejected; delay p50 {h(d['p50'])}, "
+        f"p90 {h(d['p90'])}, p99 {h(d['p99'])}; newest label {when(lab['newest_record_ms'])}"
+    )
+    cov = lab["coverage"]
+    if not cov:
+        return [head, "  coverage no day window rolled up yet"]
+    each = ", ".join(
+        f"{when(c['window_ms'])[:10]} "
+        + ("-" if c["coverage"] is None else f"{100 * c['coverage']:.0f} %")
+        + f" ({c['labels']:,}/{c['predictions'] or 0:,})"
+        for c in cov
+    )
+    return [head, f"  coverage labels/predictions by day window: {each}"]
 
 
 def _unknown_models(models: Sequence[dict[str, Any]]) -> dict[str, int]:
@@ -214,6 +285,8 @@ def render(report: dict[str, Any]) -> list[str]:
         ev = m["evaluated"]
         lines.append(f"  evaluated hour {when(ev.get('hour'))}, day {when(ev.get('day'))}")
         lines.append(f"  references {', '.join(m['references']) or 'none stored'}")
+        if "labels" in m:
+            lines += _labels_line(m["labels"])
         a = m["alerts"]
         head = f"  alerts   {len(a['open'])} open"
         if a["unpublished"]:

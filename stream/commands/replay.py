@@ -128,6 +128,10 @@ def replay(
     if not quiet:
         click.echo(json.dumps(summary), err=True)
     _say_what_was_lost(summary, settings)
+    if topic == settings.topics.features and _labelled(settings):
+        labels = asyncio.run(_ingest_labels(settings, from_ms, to_ms, namespace, batch_size))
+        if not quiet:
+            click.echo(json.dumps({"labels": labels}), err=True)
     windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet)
     click.echo(
         json.dumps(
@@ -295,6 +299,70 @@ async def _ingest(
     }
 
 
+def _labelled(settings: Settings) -> bool:
+    return any(spec.labels is not None for spec in settings.models.specs())
+
+
+async def _ingest_labels(
+    settings: Settings,
+    from_ms: int | None,
+    to_ms: int | None,
+    namespace: str,
+    batch_size: int,
+) -> dict[str, object]:
+    """The labels topic over the range's labels: [from, to + the longest label delay).
+
+    Labels arrive after their predictions, so the labels of the range's windows
+    are on the labels topic up to ``max_label_delay_ms`` after its end. Labels of
+    predictions outside the range land in windows the replay has not made (their
+    state is kept, never judged).
+    """
+    from stream import wiring
+    from stream.adapters.kafka_range import PartitionRange, plan_range, read_range
+    from stream.contract import Limits
+    from stream.pipeline.ports import RecordBatch
+    from stream.pipeline.replay import ingest_labels_range
+
+    topic = settings.topics.labels
+    delay = max(s.labels.max_label_delay_ms for s in settings.models.specs() if s.labels)
+    opts = wiring.kafka_aio(settings)
+    ranges = await plan_range(opts, topic, from_ms, None if to_ms is None else to_ms + delay)
+    if not any(r.size for r in ranges):
+        click.echo(
+            f"replay: no label on {topic!r} in the range (+ max_label_delay_ms): "
+            "windows are judged on their estimate only",
+            err=True,
+        )
+    for r in ranges:
+        for note in r.notes:
+            click.echo(f"labels partition {r.partition}: {note}", err=True)
+    client = wiring.connect_redis(settings)
+    by_part = {r.partition: r for r in ranges}
+
+    def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, RecordBatch]]:
+        resumed = [
+            PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
+        ]
+        return read_range(opts, topic, resumed, max_records=batch_size)
+
+    summary = await ingest_labels_range(
+        settings.models,
+        topic=topic,
+        store=wiring.label_store(client, namespace),
+        batches=batches,
+        starts={r.partition: r.start for r in ranges},
+        clock=wiring.SystemClock(),
+        limits=Limits.from_settings(settings.ingest),
+        flush_every_events=max(settings.ingest.flush_every_events, 100_000),
+    )
+    return {
+        "records": summary.records,
+        "outcomes": dict(summary.outcomes),
+        "rejected": dict(summary.rejected),
+        "unknown_model": summary.unknown_model,
+    }
+
+
 async def _nothing_in_range(
     opts: Mapping[str, Any], topic: str, from_ms: int | None, to_ms: int | None
 ) -> str:
@@ -335,6 +403,11 @@ def _finish(
     rollup.done()
     evaluation = wiring.evaluation(settings, client, namespace, windows, alert_namespace=namespace)
     evals = evaluation.store
+    # Model health as live (runtime._with_health): after each window's feature evaluation,
+    # against the reference in the live namespace.
+    health = wiring.health_evaluator(
+        settings, client, namespace, windows, reference_namespace=settings.redis.namespace
+    )
     alerts: dict[str, int] = {}
     # Every window not evaluated yet: this rollup's, and any an interrupted run left.
     todo = {model: windows.unevaluated(model) for model in rolled}
@@ -345,6 +418,10 @@ def _finish(
             window = windows.window(model, key)
             if window is not None:  # replay windows never expire; None only if deleted by hand
                 evaluation.evaluator.evaluate(spec, window)
+                judged = health.evaluate(spec, window) if health and spec.labels else None
+                for why in judged.skipped if judged is not None else ():
+                    if not quiet:
+                        click.echo(f"model health of {model} {key}: {why}", err=True)
             windows.mark_evaluated(model, key)
             evaluating.step()
         pending = evals.outbox(model)

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from stream.commands.run import reachable, settings_from
 from stream.errors import ConfigError, DriftstreamError
+
+if TYPE_CHECKING:
+    from stream.core.window import WindowKey
+    from stream.settings import Settings
 
 __all__ = ["report"]
 
@@ -74,11 +79,14 @@ def report(
             content = data.report(model_name, window)
         except NotFoundError as exc:
             raise ReportError(str(exc)) from None
+        panels = _performance(settings, client, ns, model_name, window)
     finally:
         client.close()
-    html = report_html(content, generated_ms=time.time_ns() // 1_000_000)
+    html = report_html(content, generated_ms=time.time_ns() // 1_000_000, panels=panels)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
+    if panels:
+        click.echo("with the model-performance panel (labels, estimated, realized)", err=True)
     rows = content["window"].rows
     drifted = sorted({str(r["feature"]) for r in rows if r["breach"]})
     click.echo(
@@ -86,3 +94,33 @@ def report(
         f"{len(content['features'])} features, "
         + (f"drift in {', '.join(drifted)}" if drifted else "no drift")
     )
+
+
+#: Day windows the performance panel shows, ending with the report's (day) window.
+PERFORMANCE_DAYS = 14
+
+
+def _performance(
+    settings: Settings, client: Any, namespace: str, model: str, window: WindowKey
+) -> list[str]:
+    """The performance panel of a model with labels (none for a model without)."""
+    from stream import wiring
+    from stream.adapters.redis_health import RedisHealthStore
+    from stream.core.window import DAY, DAY_MS, WindowKey, floor_to
+    from stream.web.performance import performance_panel, performance_series
+
+    spec = settings.models.model(model)
+    if spec.labels is None:
+        return []
+    windows = wiring.window_store(settings, client, namespace)
+    store = RedisHealthStore(
+        client,
+        namespace,
+        windows,
+        wiring.label_store(client, namespace),
+        settings.redis.namespace,
+    )
+    last = floor_to(window.start_ms, DAY_MS)
+    keys = [WindowKey(DAY, last - i * DAY_MS) for i in range(PERFORMANCE_DAYS - 1, -1, -1)]
+    keys = [k for k in keys if windows.window(model, k) is not None]
+    return [performance_panel(performance_series(store, spec, keys))]

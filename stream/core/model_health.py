@@ -10,6 +10,8 @@ Each needs an effect beyond a floor AND a confidence.
   window against the reference's; the drop's standard error combines both sides
   (Hanley-McNeil for AUC, binomial for accuracy); breach when
   P(drop > floor) ≥ ``confidence`` under the normal approximation.
+- :func:`calibration_drift`: P(y | score) of a window against the reference's
+  calibration map, per score group (χ² test; effect: mean absolute gap).
 - :func:`estimate` / :func:`estimated_drop`: performance before labels,
   confidence-based performance estimation (CBPE, as NannyML describes it). The
   reference's own labelled state is the calibration map: bin b's calibrated
@@ -43,6 +45,7 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy import stats
 
 from stream.core.measures.bayes import share_shift
 from stream.core.performance import BINS, BinaryPerformance, auc_of_counts, score_bins
@@ -52,6 +55,7 @@ __all__ = [
     "Estimate",
     "HealthDecision",
     "HealthKind",
+    "calibration_drift",
     "estimate",
     "estimated_drop",
     "label_shift",
@@ -222,6 +226,70 @@ def sketch_score_counts(sketch: NumericSketch) -> npt.NDArray[np.float64]:
     cdf = np.asarray(sketch.cdf(_EDGES), dtype=np.float64)
     cdf[0], cdf[-1] = 0.0, 1.0
     return np.maximum(np.diff(cdf), 0.0) * n
+
+
+#: Score groups of the calibration test: 10 groups of BINS // 10 adjacent bins.
+CALIBRATION_GROUPS = 10
+
+
+def calibration_drift(
+    ref: BinaryPerformance,
+    win: BinaryPerformance,
+    *,
+    floor: float = 0.02,
+    confidence: float = 0.99,
+    prior_weight: float = 5.0,
+) -> HealthDecision | None:
+    """Calibration drift: did P(y | score) move away from the reference's?
+
+    Expected positives per score group under the reference's calibration map (the
+    CBPE map, :func:`_calibration`) against the observed ones. Effect: the mean
+    absolute gap Σ_g |O_g − E_g| / N (a share, like ECE but against the reference's
+    calibration, so a model miscalibrated from the start is not "drift"). Confidence:
+    1 − the p-value of the Hosmer-Lemeshow-style χ² = Σ_g (O_g − E_g)² / (E_g (1 −
+    E_g / n_g)), df = the groups with predictions. Breach when the gap exceeds
+    ``floor`` at that confidence. The interval is ± 1.96 × the binomial SE of the
+    signed gap (a scale, not an exact interval of the absolute gap). ECE of both
+    sides goes in the reason. None without labels.
+    """
+    if not win.n or not ref.n:
+        return None
+    cal = _calibration(ref, prior_weight)
+    n_b = (win.pos + win.neg).astype(np.float64)
+    size = BINS // CALIBRATION_GROUPS
+    n_g = n_b.reshape(CALIBRATION_GROUPS, size).sum(axis=1)
+    e_g = (n_b * cal).reshape(CALIBRATION_GROUPS, size).sum(axis=1)
+    o_g = win.pos.astype(np.float64).reshape(CALIBRATION_GROUPS, size).sum(axis=1)
+    used = n_g > 0
+    var = e_g * (1 - e_g / np.maximum(n_g, 1))
+    ok = used & (var > 1e-9)
+    chi2 = float((((o_g - e_g) ** 2)[ok] / var[ok]).sum())
+    df = int(np.count_nonzero(used))
+    p_value = float(stats.chi2.sf(chi2, df)) if df else 1.0
+    gap = float(np.abs(o_g - e_g)[used].sum()) / win.n
+    se = math.sqrt(float(var[used].sum())) / win.n
+    conf = 1.0 - p_value
+    breach = gap > floor and conf >= confidence
+    r_ece, w_ece = ref.ece() or 0.0, win.ece() or 0.0
+    why = (
+        f"calibration gap vs reference {gap:.4f} (χ² {chi2:.1f}, df {df}, p {p_value:.2g}) "
+        f"{'beyond' if breach else 'within'} floor {floor}; ECE {w_ece:.4f} "
+        f"(reference {r_ece:.4f})"
+    )
+    return HealthDecision(
+        "performance",
+        "calibration",
+        0.0,
+        gap,
+        gap,
+        gap - 1.96 * se,
+        gap + 1.96 * se,
+        conf,
+        breach,
+        win.n,
+        why,
+        floor,
+    )
 
 
 def _calibration(ref: BinaryPerformance, prior_weight: float) -> npt.NDArray[np.float64]:

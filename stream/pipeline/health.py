@@ -5,7 +5,8 @@ line saying why, first cause wins) when:
 
 1. it has not claimed its first assignment yet (``starting``, with the reason a
    claim is failing if one is);
-2. a backend call failed and has not succeeded since (``redis …``, ``kafka …``);
+2. a backend call failed and has not succeeded since (``redis …``, ``kafka …``;
+   ``labels …``: the label consumer's last batch failed);
 3. Redis or Kafka has not answered for ``timeout_ms`` (a hung socket or a broker
    that is down: aiokafka retries silently, so silence itself is the signal);
 4. a partition the group assigned is not claimed;
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 
 __all__ = ["Health", "LogThrottle"]
 
-KINDS = ("claim", "redis", "kafka")
+KINDS = ("claim", "redis", "kafka", "labels")
 
 
 @dataclass(slots=True)
@@ -47,7 +48,7 @@ class Health:
         self.problems[kind] = problem
         if kind in ("claim", "redis"):
             self.redis_errors += 1
-        else:
+        elif kind == "kafka":
             self.kafka_errors += 1
 
     def ok(self, kind: str, now_ms: int) -> None:
@@ -59,7 +60,7 @@ class Health:
             self.redis_ok_ms = now_ms
         elif kind == "redis":
             self.redis_ok_ms = now_ms
-        else:
+        elif kind == "kafka":
             self.kafka_ok_ms = now_ms
         if not self.problems:
             self.since_ms = None

@@ -7,15 +7,19 @@ Called beside the feature evaluator for every window of a model with a
    column's sketch of W against the reference's labelled state (CBPE,
    :func:`stream.core.model_health.estimate`), so a covariate shift that lowers
    expected performance can page when W closes, before any of its labels.
-2. **Label shift and realized performance**, for the window ``lag`` windows
-   back, where ``lag`` = ceil(``max_label_delay_ms`` / S): by then every label
-   that can still count has arrived (later ones are ``label_too_late``), so the
-   window is judged once, on its final labels. Its label coverage (labels /
-   predictions) goes with the decisions.
+2. **Label shift and realized performance**, re-judged by label coverage: each
+   window V of the last ``lag`` = ceil(``max_label_delay_ms`` / S) is judged when
+   its coverage (labels / predictions, counting the labels that arrived before
+   W's end day, a UTC day boundary) first reaches a ``labels.judge_at`` point
+   (0.5, 0.9 by default), and a last time on all its labels once it is ``lag``
+   back (later labels are ``label_too_late``). The stage reached is committed
+   with the decisions, so a crash or a replay judges each (V, stage) once, on
+   the same labels. Each judgement's coverage and point go with its decisions.
 3. **Lifecycle and commit**: the decisions step the ``label`` and
-   ``performance`` lifecycles (:mod:`stream.core.health_alerts`); decisions,
-   states and alert events are committed together; the events go to the same
-   outbox the feature alerts use, so the same publisher and forwarders carry them.
+   ``performance`` lifecycles on W, the judging moment
+   (:mod:`stream.core.health_alerts`); decisions, states, stages and alert
+   events are committed together; the events go to the same outbox the feature
+   alerts use, so the same publisher and forwarders carry them.
 
 Windows without a reference performance (no labelled reference), without
 labels, or without the prediction sketch are skipped with the reason in
@@ -34,14 +38,16 @@ from stream.core.health_alerts import health_step
 from stream.core.lifecycle import AlertEvent
 from stream.core.model_health import (
     HealthDecision,
+    calibration_drift,
     estimate,
     estimated_drop,
     label_shift,
     performance_drop,
     sketch_score_counts,
 )
+from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
-from stream.core.window import DAY_MS, HOUR, HOUR_MS
+from stream.core.window import DAY_MS, HOUR, HOUR_MS, floor_to, format_iso_ms
 from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 
 __all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag"]
@@ -74,7 +80,12 @@ class HealthEvaluator:
     store: HealthStore
     encode: Callable[[AlertEvent], bytes]
     floors: dict[str, float] = field(
-        default_factory=lambda: {"label": 0.02, "auc": 0.03, "accuracy": 0.03}
+        default_factory=lambda: {
+            "label": 0.02,
+            "auc": 0.03,
+            "accuracy": 0.03,
+            "calibration": 0.02,
+        }
     )
     confidence: float = 0.99
 
@@ -111,45 +122,117 @@ class HealthEvaluator:
                         decisions.append(d)
             else:
                 skipped.append(f"estimate: {sketch.count} predictions < alerts.min_window_events")
-        judged = window.key.previous(judged_lag(spec, window.key.scale))
-        win = self.store.labels(spec.name, judged)
-        preds = self.store.predictions(spec.name, judged)
-        coverage = win.n / preds if preds else None
-        if win.n >= spec.alerts.min_window_events:
-            shift = label_shift(ref, win, floor=self.floors["label"], confidence=self.confidence)
-            decisions.append(
-                replace(shift, reason=f"{judged} (coverage {_pct(coverage)}): {shift.reason}")
+        realized, judged, coverage = self._rejudge(spec, window, ref, skipped)
+        decisions.extend(realized)
+        states = self.store.health_states(spec.name, window.key.scale)
+        events: list[AlertEvent] = []
+        # Both lifecycles step on W, the judging moment: its estimate, and the newest
+        # label judgements made at W (their reasons name the window judged and its
+        # coverage). Lifecycles see windows in order, so a re-judged window cannot be
+        # stepped again under its own key.
+        if decisions:
+            states, got = health_step(
+                states, spec.name, window.key, _for_lifecycle(decisions), spec.alerts
             )
+            events.extend(got)
+        self.store.commit(
+            HealthCommit(
+                spec.name,
+                window.key,
+                decisions,
+                states,
+                [self.encode(e) for e in events],
+                judged,
+            )
+        )
+        return HealthVerdict(spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage)
+
+    def _rejudge(
+        self,
+        spec: ModelSpec,
+        window: StoredWindow,
+        ref: BinaryPerformance,
+        skipped: list[str],
+    ) -> tuple[list[HealthDecision], dict[int, int], float | None]:
+        """Judge each window of the last ``lag`` whose label coverage crossed a new point.
+
+        Stage of window V at judging window W: the number of ``judge_at`` points its
+        coverage reached, counting only labels that arrived before W's end day
+        (a UTC day boundary: the same in every run); ``len(judge_at) + 1`` (final,
+        every label) once V is ``lag`` windows back. V is judged when its stage
+        passes the stage it was last judged at (kept with the commit).
+        """
+        if spec.labels is None:  # pragma: no cover - evaluate checked it
+            return [], {}, None
+        rules = spec.labels
+        key = window.key
+        lag = judged_lag(spec, key.scale)
+        points = rules.judge_at
+        final = len(points) + 1
+        before = floor_to(key.end_ms, DAY_MS)
+        oldest = key.previous(lag).start_ms  # older stages are forgotten (pruned)
+        done = {s: n for s, n in self.store.judged(spec.name, key.scale).items() if s >= oldest}
+        out: list[HealthDecision] = []
+        coverage: float | None = None
+        through = self.store.labels_through(spec.name)
+        if through is not None and through < before:
+            # Live only: the label consumer is behind the feature stream. The judgements
+            # below count the labels ingested so far (a replay of the range counts every
+            # label that arrived before the bound): said, not waited for.
+            skipped.append(
+                f"labels ingested through {format_iso_ms(through)} only, before the judging "
+                f"bound {format_iso_ms(before)}: judged on the labels ingested so far"
+            )
+        for k in range(lag, -1, -1):
+            v = key.previous(k) if k else key
+            is_final = k == lag
+            win = self.store.labels(spec.name, v, None if is_final else before)
+            preds = self.store.predictions(spec.name, v)
+            cov = win.n / preds if preds else None
+            if is_final:
+                coverage = cov
+            stage = final if is_final else sum(1 for p in points if cov is not None and cov >= p)
+            if stage <= done.get(v.start_ms, 0):
+                continue
+            at = "final" if is_final else f"{100 * points[stage - 1]:.0f} %"
+            if win.n < spec.alerts.min_window_events:
+                if is_final:
+                    skipped.append(
+                        f"labels of {v}: {win.n} < alerts.min_window_events "
+                        f"(coverage {_pct(cov)}, final)"
+                    )
+                    done[v.start_ms] = stage
+                continue
+            done[v.start_ms] = stage
+            where = f"{v} (coverage {_pct(cov)}, judged at {at})"
+            shift = label_shift(ref, win, floor=self.floors["label"], confidence=self.confidence)
+            out.append(replace(shift, reason=f"{where}: {shift.reason}"))
             for metric in _METRICS:
                 d = performance_drop(
                     ref, win, metric=metric, floor=self.floors[metric], confidence=self.confidence
                 )
                 if d is not None:
-                    decisions.append(
-                        replace(d, reason=f"{judged} (coverage {_pct(coverage)}): {d.reason}")
-                    )
-        else:
-            skipped.append(
-                f"labels of {judged}: {win.n} < alerts.min_window_events "
-                f"(coverage {_pct(coverage)})"
+                    out.append(replace(d, reason=f"{where}: {d.reason}"))
+            cal = calibration_drift(
+                ref, win, floor=self.floors["calibration"], confidence=self.confidence
             )
-        states = self.store.health_states(spec.name, window.key.scale)
-        labels = [d for d in decisions if d.kind == "label"]
-        perf = [d for d in decisions if d.kind != "label"]
-        events: list[AlertEvent] = []
-        # The performance lifecycle steps on W (its estimate, and the realized drop of
-        # the judged window, whose reason names it); the label lifecycle on the judged
-        # window. Each sees its windows in order.
-        if perf:
-            states, got = health_step(states, spec.name, window.key, perf, spec.alerts)
-            events.extend(got)
-        if labels:
-            states, got = health_step(states, spec.name, judged, labels, spec.alerts)
-            events.extend(got)
-        self.store.commit(
-            HealthCommit(spec.name, window.key, decisions, states, [self.encode(e) for e in events])
-        )
-        return HealthVerdict(spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage)
+            if cal is not None:
+                out.append(replace(cal, reason=f"{where}: {cal.reason}"))
+        return out, done, coverage
+
+
+def _for_lifecycle(decisions: list[HealthDecision]) -> list[HealthDecision]:
+    """One decision per (kind, metric): the newest breach, else the newest judgement.
+
+    Judgements are made oldest window first, so "newest" is the last of each name.
+    """
+    best: dict[tuple[str, str], HealthDecision] = {}
+    for d in decisions:
+        name = (d.kind, d.metric)
+        old = best.get(name)
+        if old is None or d.breach or not old.breach:
+            best[name] = d
+    return list(best.values())
 
 
 def _pct(share: float | None) -> str:

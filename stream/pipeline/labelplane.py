@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from stream.catalog import Catalog
 from stream.contract import Limits
-from stream.pipeline.labels import PartitionLabels, parse_labels
+from stream.pipeline.labels import DELAY_PREFIX, PartitionLabels, parse_labels
 from stream.pipeline.ports import (
     Clock,
     DeadLetter,
@@ -143,7 +143,7 @@ class LabelPlane:
             before = dict(state.counters)
             state.apply(block, last, stored)
             for k, v in state.counters.items():
-                if not k.startswith("rejected:") and v != before.get(k, 0):
+                if not k.startswith(("rejected:", DELAY_PREFIX)) and v != before.get(k, 0):
                     s.outcomes[k] = s.outcomes.get(k, 0) + v - before.get(k, 0)
         s.positions[partition] = last + 1
         self._since_flush += len(batch)

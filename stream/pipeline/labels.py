@@ -50,12 +50,15 @@ from stream.contract import Limits, Rejection, canonical_category
 from stream.contract._record import _Bad, _decode, _show, event_ms
 from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
 from stream.core.performance import BinaryPerformance
-from stream.core.window import HOUR_MS, floor_to
+from stream.core.window import DAY_MS, HOUR_MS, floor_to
 from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
 __all__ = [
+    "DELAY_PREFIX",
     "DUPLICATE",
     "LABEL_TOO_LATE",
+    "Cell",
+    "delay_percentiles",
     "LabelBlock",
     "ParsedLabels",
     "PartitionLabels",
@@ -70,6 +73,46 @@ BAD_LABEL = "bad_label"
 MISSING_PREDICTION = "missing_prediction"
 BAD_PREDICTION = "bad_prediction"
 TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
+
+
+#: Upper bounds (hours) of the label-delay buckets counted per partition (``delay:<h>``).
+DELAY_EDGES_H = (1, 2, 4, 8, 12, 24, 36, 48, 72, 168, 336, 720)
+DELAY_EDGES_MS = np.asarray([h * HOUR_MS for h in DELAY_EDGES_H], np.int64)
+DELAY_PREFIX = "delay:"
+
+
+def delay_counter(index: int) -> str:
+    """The counter of delay bucket ``index`` (``delay:inf`` past the last edge)."""
+    return DELAY_PREFIX + (str(DELAY_EDGES_H[index]) if index < len(DELAY_EDGES_H) else "inf")
+
+
+def delay_percentiles(
+    counters: Mapping[str, int], qs: Sequence[float] = (0.5, 0.9, 0.99)
+) -> dict[float, float | None]:
+    """Upper bounds (hours; inf past the last edge) of the delay buckets at quantiles ``qs``.
+
+    >>> delay_percentiles({"delay:1": 50, "delay:24": 45, "delay:48": 5})
+    {0.5: 1.0, 0.9: 24.0, 0.99: 48.0}
+    """
+    order = [*DELAY_EDGES_H, float("inf")]
+    counts = [counters.get(delay_counter(i), 0) for i in range(len(order))]
+    total = sum(counts)
+    out: dict[float, float | None] = {}
+    for q in qs:
+        if not total:
+            out[q] = None
+            continue
+        run = 0
+        for edge, n in zip(order, counts, strict=True):
+            run += n
+            if run >= q * total:
+                out[q] = float(edge)
+                break
+    return out
+
+
+Cell = tuple[int, int]
+"""(prediction hour, UTC day the labels arrived in): the unit of label state."""
 
 
 def id_hash(text: str) -> int:
@@ -201,11 +244,11 @@ class PartitionLabels:
     token: str
     next_offset: int | None = None
     newest_record_ms: int | None = None
-    hours: dict[int, BinaryPerformance] = field(default_factory=dict)
+    hours: dict[Cell, BinaryPerformance] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     pending: dict[int, set[int]] = field(default_factory=dict)
-    _dirty: set[int] = field(default_factory=set)
-    _closed: dict[int, BinaryPerformance] = field(default_factory=dict)
+    _dirty: set[Cell] = field(default_factory=set)
+    _closed: dict[Cell, BinaryPerformance] = field(default_factory=dict)
     _meta_dirty: bool = False
 
     @property
@@ -324,15 +367,25 @@ class PartitionLabels:
             dup[rows[again]] = True
         self._count(DUPLICATE, int(np.count_nonzero(dup)))
         ok &= ~dup
+        # A label's cell: its prediction hour and the UTC day its record arrived in.
+        days = b.record_ms - b.record_ms % DAY_MS
         for h in np.unique(hours[ok]).tolist():
-            sel = ok & (hours == h)
-            perf = self.hours.get(h)
-            if perf is None:
-                perf = self.hours[h] = BinaryPerformance.zero()
-            perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
-            self.pending.setdefault(h, set()).update(b.ids[sel].tolist())
-            self._dirty.add(h)
+            in_hour = ok & (hours == h)
+            for d in np.unique(days[in_hour]).tolist():
+                sel = in_hour & (days == d)
+                cell = (h, d)
+                perf = self.hours.get(cell)
+                if perf is None:
+                    perf = self.hours[cell] = BinaryPerformance.zero()
+                perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
+                self._dirty.add(cell)
+            self.pending.setdefault(h, set()).update(b.ids[in_hour].tolist())
         self._count("applied", int(np.count_nonzero(ok)))
+        # Label delay (record time − prediction time) of the applied labels, by bucket.
+        lag = b.record_ms[ok] - b.ts_ms[ok]
+        edges = np.searchsorted(DELAY_EDGES_MS, lag, side="left")
+        for i, n in zip(*np.unique(edges, return_counts=True), strict=True):
+            self._count(delay_counter(int(i)), int(n))
         newest = int(b.record_ms.max())
         if self.newest_record_ms is None or newest > self.newest_record_ms:
             self.newest_record_ms = newest
@@ -343,8 +396,8 @@ class PartitionLabels:
         before = self._closed_before()
         if before is None:
             return
-        for h in [h for h in self.hours if h < before]:
-            self._closed[h] = self.hours.pop(h)
+        for cell in [c for c in self.hours if c[0] < before]:
+            self._closed[cell] = self.hours.pop(cell)
 
     @property
     def dirty(self) -> bool:
@@ -355,11 +408,13 @@ class PartitionLabels:
         """Serialize what changed (the state stays dirty until :meth:`flushed`)."""
         if not self.dirty:
             return None
-        both = {**self._closed, **{h: self.hours[h] for h in self._dirty if h in self.hours}}
-        writes = tuple(
-            LabelHourWrite(h, p.to_bytes(), tuple(sorted(self.pending.get(h, ()))))
-            for h, p in sorted(both.items())
-        )
+        both = {**self._closed, **{c: self.hours[c] for c in self._dirty if c in self.hours}}
+        writes = []
+        ids_of = dict(self.pending)
+        for (h, d), p in sorted(both.items()):
+            # The hour's new ids go with its first written cell (one seen-set per hour).
+            ids = tuple(sorted(ids_of.pop(h, ())))
+            writes.append(LabelHourWrite(h, p.to_bytes(), ids, d))
         return LabelWrite(
             model=self.spec.name,
             partition=self.partition,
@@ -367,7 +422,7 @@ class PartitionLabels:
             next_offset=self.next_offset,
             newest_record_ms=self.newest_record_ms,
             open_hours=tuple(sorted(self.hours)),
-            hours=writes,
+            hours=tuple(writes),
             counters=dict(self.counters),
             seen_ttl_ms=seen_ttl_ms,
         )

@@ -282,9 +282,9 @@ class MemoryLabelPartition:
     token: str | None = None
     next_offset: int | None = None
     newest_record_ms: int | None = None
-    open_hours: tuple[int, ...] = ()
+    open_hours: tuple[tuple[int, int], ...] = ()
     counters: dict[str, int] = field(default_factory=dict)
-    hours: dict[int, bytes] = field(default_factory=dict)
+    hours: dict[tuple[int, int], bytes] = field(default_factory=dict)
     seen: dict[int, set[int]] = field(default_factory=dict)
 
 
@@ -319,15 +319,17 @@ class MemoryLabelStore:
                 out[h] = ids[h][mask]
         return out
 
-    def window(self, model: str, start_ms: int, end_ms: int) -> BinaryPerformance:
-        """Labels of predictions in [start_ms, end_ms), merged over partitions and hours."""
-        hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
+    def window(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
+        """Labels of predictions in [start_ms, end_ms) (arrived before the bound, if given)."""
+        lo = start_ms - start_ms % HOUR_MS
         return merge_all(
-            BinaryPerformance.from_bytes(part.hours[h])
+            BinaryPerformance.from_bytes(blob)
             for (m, _), part in sorted(self.parts.items())
             if m == model
-            for h in hours
-            if h in part.hours
+            for (h, d), blob in sorted(part.hours.items())
+            if lo <= h < end_ms and (arrived_before_ms is None or d < arrived_before_ms)
         )
 
     def flush(self, writes: Sequence[LabelWrite]) -> None:
@@ -347,7 +349,7 @@ class MemoryLabelStore:
         part.open_hours = tuple(w.open_hours)
         part.counters.update(w.counters)
         for hw in w.hours:
-            part.hours[hw.hour_ms] = hw.state
+            part.hours[(hw.hour_ms, hw.arrived_day_ms)] = hw.state
             part.seen.setdefault(hw.hour_ms, set()).update(hw.new_ids)
         return True
 
@@ -439,6 +441,7 @@ class MemoryHealthStore:
     references: dict[str, bytes] = field(default_factory=dict)
     states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
     decided: dict[tuple[str, WindowKey], list[dict[str, Any]]] = field(default_factory=dict)
+    stages: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
 
     def put_reference_performance(self, model: str, performance: BinaryPerformance) -> None:
         """Store the labelled reference's performance state (as its bytes, like Redis)."""
@@ -449,9 +452,28 @@ class MemoryHealthStore:
         raw = self.references.get(spec.name)
         return None if raw is None else BinaryPerformance.from_bytes(raw)
 
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
+    def labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
         """Labels of the window's predictions, merged over partitions and hours."""
-        return self.label_store.window(model, key.start_ms, key.end_ms)
+        return self.label_store.window(model, key.start_ms, key.end_ms, arrived_before_ms)
+
+    def judged(self, model: str, scale: str) -> dict[int, int]:
+        """Window start → the coverage stage it was last judged at."""
+        return dict(self.stages.get((model, scale), {}))
+
+    def labels_through(self, model: str) -> int | None:
+        """The oldest newest-record time over the model's label partitions."""
+        seen = [
+            p.newest_record_ms
+            for (m, _), p in self.label_store.parts.items()
+            if m == model and p.newest_record_ms is not None
+        ]
+        return min(seen) if seen else None
+
+    def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
+        """The model-health decisions committed for the window (as their JSON reads back)."""
+        return list(self.decided.get((model, key), []))
 
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Events of the rolled-up window, if any."""
@@ -470,6 +492,7 @@ class MemoryHealthStore:
                 _json(state.to_dict())
             )
         self.outboxes.setdefault(c.model, []).extend(c.alerts)
+        self.stages[(c.model, c.window.scale)] = dict(c.judged)
 
     def outbox(self, model: str) -> list[bytes]:
         """Committed events not yet acknowledged."""

@@ -383,11 +383,17 @@ class EvaluationStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LabelHourWrite:
-    """One prediction-hour's performance state and the ids first seen since the last flush."""
+    """One label cell's performance state and the ids first seen since the last flush.
+
+    A cell is (prediction hour, UTC day the labels arrived in): the arrival day lets a
+    window be judged on the labels that had arrived by a given time, the same in every
+    run (re-judging by label coverage). ``new_ids`` are the hour's (once per hour).
+    """
 
     hour_ms: int
     state: bytes
     new_ids: tuple[int, ...]
+    arrived_day_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -399,7 +405,7 @@ class LabelWrite:
     token: str
     next_offset: int | None
     newest_record_ms: int | None
-    open_hours: tuple[int, ...]
+    open_hours: tuple[tuple[int, int], ...]
     hours: tuple[LabelHourWrite, ...]
     counters: Mapping[str, int]
     seen_ttl_ms: int
@@ -411,7 +417,7 @@ class LabelSnapshot:
 
     next_offset: int | None = None
     newest_record_ms: int | None = None
-    hours: Mapping[int, bytes] = field(default_factory=dict)
+    hours: Mapping[tuple[int, int], bytes] = field(default_factory=dict)
     counters: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -442,6 +448,8 @@ class HealthCommit:
     decisions: Sequence[HealthDecision]
     states: Mapping[str, AlertState]
     alerts: Sequence[bytes]
+    judged: Mapping[int, int] = field(default_factory=dict)
+    """Window start → the coverage stage it was last judged at (the scale's full map)."""
 
 
 class HealthStore(Protocol):
@@ -451,8 +459,18 @@ class HealthStore(Protocol):
         """The labelled reference's performance state, if stored."""
         ...
 
-    def labels(self, model: str, key: WindowKey) -> BinaryPerformance:
-        """The labels of predictions in the window, merged over partitions."""
+    def labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> BinaryPerformance:
+        """The labels of predictions in the window (arrived before the bound), merged."""
+        ...
+
+    def judged(self, model: str, scale: str) -> dict[int, int]:
+        """Window start → the label-coverage stage it was last judged at."""
+        ...
+
+    def labels_through(self, model: str) -> int | None:
+        """Labels are ingested up to this record time on every partition that has any."""
         ...
 
     def predictions(self, model: str, key: WindowKey) -> int | None:

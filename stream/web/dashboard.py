@@ -46,7 +46,7 @@ from stream.catalog import Catalog
 from stream.core.vocabulary import Scale
 from stream.core.window import DAY, HOUR, WindowKey
 from stream.errors import BadRequestError
-from stream.web import pages
+from stream.web import pages, performance
 from stream.web.data import DashboardData, NotFoundError
 from stream.web.links import Links
 from stream.web.ports import DashboardSource, valid_namespace
@@ -190,6 +190,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/api/models/{model}/features/{feature}", _feature),
     Route("/api/models/{model}/alerts", lambda c: c.data.alerts(c.model)),
     Route("/api/models/{model}/page", _model_page),
+    Route("/api/models/{model}/performance", performance.build),
+    Route("/models/{model}/performance", performance.build, page=performance.page),
 )
 """Every dashboard route. A new page: a ``Route`` here, its read in :mod:`.data`, its
 HTML in :mod:`.pages` (see docs/architecture.md, "Where things go")."""

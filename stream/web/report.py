@@ -7,7 +7,7 @@ attached to an incident ticket or mailed. Built from :meth:`.data.DashboardData.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -48,8 +48,10 @@ def _covers(alert: Mapping[str, Any], start_ms: int, end_ms: int) -> bool:
     return first < end_ms and (last is None or int(last) >= start_ms)
 
 
-def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -> str:
-    """The report page (a complete HTML document)."""
+def report_html(
+    report: Mapping[str, Any], *, generated_ms: int | None = None, panels: Sequence[str] = ()
+) -> str:
+    """The report page (a complete HTML document); ``panels``: extra sections (HTML)."""
     summary = report["model"]
     model = str(summary["name"])
     win: WindowInfo = report["window"]
@@ -115,6 +117,7 @@ def report_html(report: Mapping[str, Any], *, generated_ms: int | None = None) -
     parts.append(components.window_card(win, model, _NO_LINKS, focus_feature=None, baseline=ALL))
     if report.get("joint") is not None:
         parts.append(joint_section(report["joint"], _NO_LINKS))
+    parts.extend(panels)
     parts.append("<h2 style='margin:20px 0 10px'>Features</h2>")
     for detail in report["features"]:
         parts.append(components.feature_section(detail, _NO_LINKS, baseline=ALL))

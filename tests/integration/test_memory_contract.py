@@ -424,7 +424,7 @@ def _labels(
     token: str,
     hours: tuple[LabelHourWrite, ...] = (),
     counters: dict[str, int] | None = None,
-    open_hours: tuple[int, ...] = (),
+    open_hours: tuple[tuple[int, int], ...] = (),
     offset: int = 5,
 ) -> LabelWrite:
     return LabelWrite(
@@ -441,24 +441,47 @@ def test_labels_claim_reads_back_what_the_last_flush_stored(backend: Backend) ->
         {},
     )
     hours = (LabelHourWrite(T0, b"p0", (1, 2)), LabelHourWrite(T0 + HOUR_MS, b"p1", (3,)))
-    # The open hours: one with a state, one never written (not in the snapshot).
-    opened = (T0 + HOUR_MS, T0 + 2 * HOUR_MS)
+    # The open cells (hour, arrival day): one with a state, one never written (not in
+    # the snapshot).
+    opened = ((T0 + HOUR_MS, 0), (T0 + 2 * HOUR_MS, 0))
     backend.labels.flush([_labels(0, token, hours, {"applied": 3}, opened, offset=9)])
     _, snap = backend.labels.claim("m", 0)
     assert (snap.next_offset, snap.newest_record_ms) == (9, T0 + 9)
-    assert dict(snap.hours) == {T0 + HOUR_MS: b"p1"}  # open hours only
+    assert dict(snap.hours) == {(T0 + HOUR_MS, 0): b"p1"}  # open cells only
     assert dict(snap.counters) == {"applied": 3}
 
 
 def test_labels_counters_are_set_per_name_and_hour_states_replaced(backend: Backend) -> None:
     token, _ = backend.labels.claim("m", 0)
     first = (LabelHourWrite(T0, b"old", (1,)),)
-    backend.labels.flush([_labels(0, token, first, {"applied": 1, "duplicate": 4}, (T0,))])
+    cell = ((T0, 0),)
+    backend.labels.flush([_labels(0, token, first, {"applied": 1, "duplicate": 4}, cell)])
     second = (LabelHourWrite(T0, b"new", (2,)),)
-    backend.labels.flush([_labels(0, token, second, {"applied": 2}, (T0,))])
+    backend.labels.flush([_labels(0, token, second, {"applied": 2}, cell)])
     _, snap = backend.labels.claim("m", 0)
-    assert dict(snap.hours) == {T0: b"new"}
+    assert dict(snap.hours) == {(T0, 0): b"new"}
     assert dict(snap.counters) == {"applied": 2, "duplicate": 4}
+
+
+def test_labels_window_counts_the_cells_that_arrived_before_the_bound(backend: Backend) -> None:
+    from stream.core.performance import BinaryPerformance
+
+    token, _ = backend.labels.claim("m", 0)
+    day = 86_400_000
+    early, late = BinaryPerformance.zero(), BinaryPerformance.zero()
+    early.update(np.array([0.9, 0.1]), np.array([True, False]), threshold=0.5)
+    late.update(np.array([0.8]), np.array([True]), threshold=0.5)
+    cells = (
+        LabelHourWrite(T0, early.to_bytes(), (1, 2), T0),
+        LabelHourWrite(T0, late.to_bytes(), (), T0 + day),
+    )
+    opened = ((T0, T0), (T0, T0 + day))
+    backend.labels.flush([_labels(0, token, cells, {"applied": 3}, opened)])
+    assert backend.labels.window("m", T0, T0 + day).n == 3
+    assert backend.labels.window("m", T0, T0 + day, T0 + day).n == 2
+    assert backend.labels.window("m", T0, T0 + day, T0).n == 0
+    _, snap = backend.labels.claim("m", 0)
+    assert set(snap.hours) == {(T0, T0), (T0, T0 + day)}
 
 
 def test_labels_seen_answers_the_flushed_ids_of_each_hour(backend: Backend) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from stream.core.model_health import (
+    calibration_drift,
     estimate,
     estimated_drop,
     label_shift,
@@ -132,3 +133,31 @@ def test_undefined_windows_give_no_decision(reference: BinaryPerformance) -> Non
     empty = BinaryPerformance.zero()
     assert performance_drop(reference, empty, metric="accuracy") is None
     assert not label_shift(reference, empty).breach
+
+
+def _calib_state(
+    rng: np.random.Generator, n: int, shift: float, squash: float = 1.0
+) -> BinaryPerformance:
+    z = rng.normal(0, 1, n)
+    s = 1 / (1 + np.exp(-(-3.0 + 1.7 * z)))
+    y = rng.random(n) < 1 / (1 + np.exp(-squash * (-3.0 + shift + 1.7 * z)))
+    p = BinaryPerformance.zero()
+    p.update(s, y, threshold=0.5)
+    return p
+
+
+def test_calibration_drift_is_quiet_when_p_y_given_score_holds_even_if_miscalibrated() -> None:
+    rng = np.random.default_rng(7)
+    for squash in (1.0, 0.6):  # 0.6: the model is miscalibrated from the start
+        ref = _calib_state(rng, 50_000, 0.0, squash)
+        for _ in range(5):
+            d = calibration_drift(ref, _calib_state(rng, 20_000, 0.0, squash))
+            assert d is not None and not d.breach, d.reason
+
+
+def test_calibration_drift_breaches_when_outcomes_move_at_the_same_scores() -> None:
+    rng = np.random.default_rng(8)
+    ref = _calib_state(rng, 50_000, 0.0)
+    d = calibration_drift(ref, _calib_state(rng, 20_000, 0.6))
+    assert d is not None and d.breach and d.metric == "calibration"
+    assert d.value > 0.02 and d.confidence >= 0.99 and "ECE" in d.reason

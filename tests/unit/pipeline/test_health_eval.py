@@ -37,12 +37,23 @@ def _store(ref: BinaryPerformance | None) -> MemoryHealthStore:
     return store
 
 
-def _label_day(store: MemoryHealthStore, start: int, labels: BinaryPerformance) -> None:
-    """The day's labels as the label plane flushes them (one prediction-hour, one partition)."""
+# Labels delayed 1–48 h arrive ~23 % on their prediction's day, ~51 % the next, the rest after.
+ARRIVAL = (0.23, 0.51, 0.26)
+
+
+def _label_day(store: MemoryHealthStore, start: int, s: np.ndarray, y: np.ndarray) -> None:
+    """The day's labels as the label plane flushes them (one prediction-hour, one partition,
+    one cell per arrival day)."""
     token, snap = store.label_store.claim("m", 0)
     offset = snap.next_offset or 0
-    hour = LabelHourWrite(start, labels.to_bytes(), ())
-    write = LabelWrite("m", 0, token, offset + 1, start, (), (hour,), {}, 0)
+    cells = []
+    cuts = np.cumsum([0, *ARRIVAL])
+    for day, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+        sel = slice(int(lo * len(s)), int(hi * len(s)))
+        labels = BinaryPerformance.zero()
+        labels.update(s[sel], y[sel], threshold=0.5)
+        cells.append(LabelHourWrite(start, labels.to_bytes(), (), start + day * DAY_MS))
+    write = LabelWrite("m", 0, token, offset + 1, start, (), tuple(cells), {}, 0)
     store.label_store.flush([write])
 
 
@@ -71,9 +82,7 @@ def _run(shift: dict[str, float] | None, days: int = 14) -> tuple[MemoryHealthSt
         start = T0 + d * DAY_MS
         kw = {"sigma": 1.0, "la": A, "lb": B} | (shift if shift and d >= 10 else {})
         s, y = _scores(rng, kw["sigma"], kw["la"], kw["lb"])
-        labels = BinaryPerformance.zero()
-        labels.update(s, y, threshold=0.5)
-        _label_day(store, start, labels)
+        _label_day(store, start, s, y)
         sketch = NumericSketch.zero()
         sketch.update(s)
         window = StoredWindow(WindowKey(DAY, start), N, 0, {"prediction": sketch.to_bytes()})
@@ -88,21 +97,41 @@ def test_a_stationary_fortnight_pages_nothing() -> None:
     assert alerts == []
     assert judged_lag(SPEC, DAY) == 2
     judged = [d for d in _decided(store) if d["kind"] != "estimated"]
-    assert len(judged) == 12 * 3  # label shift, AUC, accuracy for days 0..11
+    # label shift, AUC, accuracy, calibration: days 0..12 at 74 % coverage (the 50 %
+    # point, judged the next day), days 0..11 on their final labels (two days later).
+    assert len(judged) == (13 + 12) * 4
+    reasons = [d["reason"] for d in judged]
+    assert sum("judged at 50 %" in r for r in reasons) == 13 * 4
+    assert sum("judged at final" in r for r in reasons) == 12 * 4
+    assert not any(d["breach"] for d in judged)
 
 
-def test_label_shift_pages_once_its_labels_are_final() -> None:
+def test_label_shift_pages_on_the_first_judgement_with_enough_coverage() -> None:
     _, alerts = _run({"la": A + 0.5})
     label = [a for a in alerts if a.kind == "label"]
-    assert [(a.status, a.window.start_ms) for a in label] == [("triggered", T0 + 10 * DAY_MS)]
+    # Day 10's labels reach 74 % coverage when day 11 closes: the alert is stepped on
+    # the judging window (day 11), its reason names day 10, one day before final.
+    assert [(a.status, a.window.start_ms) for a in label] == [("triggered", T0 + 11 * DAY_MS)]
     # More positives below the threshold: accuracy at the threshold really falls, and
-    # says so (on the window that judged day 10's final labels); the AUC does not.
+    # P(y | score) moved (calibration); the AUC does not.
     perf = {f.name for a in alerts if a.kind == "performance" for f in a.features if f.breach}
-    assert perf <= {"performance:accuracy"}
+    assert perf <= {"performance:accuracy", "performance:calibration"}
     f = label[0].features[0]
     assert f.name == "label:positive_share" and f.p_drift >= 0.99
     assert f.ci_low <= 0.05 + 0.01 and f.ci_high >= 0.05 - 0.01
-    assert "coverage 100 %" in f.reasons[0]
+    assert str(WindowKey(DAY, T0 + 10 * DAY_MS)) in f.reasons[-1]
+    assert "coverage 74 %, judged at 50 %" in f.reasons[-1]
+
+
+def test_each_stage_of_a_window_is_judged_once_even_when_evaluated_again() -> None:
+    """A crash between commit and ack, or a replay, evaluates a window again: no re-judging."""
+    store, _ = _run(None, days=4)
+    ev = HealthEvaluator(store, _encode)
+    window = store.windows.window("m", WindowKey(DAY, T0 + 3 * DAY_MS))
+    assert window is not None
+    verdict = ev.evaluate(SPEC, window)
+    assert verdict is not None
+    assert [d.kind for d in verdict.decisions] == ["estimated", "estimated"]
 
 
 def test_covariate_shift_pages_on_the_estimate_when_the_window_closes() -> None:
@@ -116,7 +145,7 @@ def test_concept_shift_pages_on_realized_performance_not_on_the_estimate() -> No
     store, alerts = _run({"la": -2.62, "lb": 0.95})
     assert alerts, "the realized AUC drop must page"
     names = {f.name for a in alerts for f in a.features if f.breach}
-    assert "performance:auc" in names
+    assert "performance:auc" in names and "performance:calibration" in names
     assert not any(n.startswith("estimated:") for n in names)
     estimated = [d for d in _decided(store) if d["kind"] == "estimated"]
     assert estimated and not any(d["breach"] for d in estimated)
@@ -130,6 +159,16 @@ def test_no_labelled_reference_is_said_not_silent() -> None:
     assert verdict is not None and "no labelled reference" in verdict.skipped[0]
 
 
-def test_a_window_whose_labels_are_not_final_yet_is_judged_on_its_estimate_only() -> None:
-    store, _ = _run(None, days=2)
+def test_a_window_whose_labels_are_below_the_first_point_is_judged_on_its_estimate_only() -> None:
+    store, _ = _run(None, days=1)  # 23 % of day 0's labels arrived by its end: < 50 %
     assert all(d["kind"] == "estimated" for d in _decided(store))
+
+
+def test_a_label_consumer_behind_the_judging_bound_is_said() -> None:
+    """Live only: labels ingested up to the day's start, judged at its end: the verdict says so."""
+    store, _ = _run(None, days=2)  # each day's labels flushed with newest record = its start
+    window = store.windows.window("m", WindowKey(DAY, T0 + DAY_MS))
+    assert window is not None
+    verdict = HealthEvaluator(store, _encode).evaluate(SPEC, window)
+    assert verdict is not None
+    assert any("labels ingested through 2026-01-02T00:00" in s for s in verdict.skipped)

@@ -121,12 +121,10 @@ def test_an_unknown_namespace_is_not_found() -> None:
 
 def test_every_route_has_one_view_and_pages_render_html() -> None:
     paths = [r.path for r in dashboard.ROUTES]
-    assert len(paths) == len(set(paths)) == 10
-    assert {r.path for r in dashboard.ROUTES if r.page is not None} == {
-        "/models",
-        "/models/{model}",
-    }
-    assert all(p.startswith("/api/") for p in paths if p not in ("/models", "/models/{model}"))
+    assert len(paths) == len(set(paths)) == 12
+    pages = {"/models", "/models/{model}", "/models/{model}/performance"}
+    assert {r.path for r in dashboard.ROUTES if r.page is not None} == pages
+    assert all(p.startswith("/api/") for p in paths if p not in pages)
 
 
 def test_the_replay_page_names_its_namespace_and_links_back_to_live() -> None:
