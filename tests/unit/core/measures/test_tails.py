@@ -16,7 +16,9 @@ prob = st.floats(1e-300, 1.0, exclude_max=True, allow_nan=False)
 
 
 def _same(a: float, b: float, rel: float = 1e-12) -> bool:
-    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-300)
+    # Below 1e-200 two tails agree whatever their relative error (binom.sf(161, 178, 0.0117)
+    # is 2.9e-291 with 2e-9 relative error in either library); no budget is that small.
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-200)
 
 
 @settings(max_examples=300, deadline=None)
