@@ -192,7 +192,7 @@ class RedisWindowStore:
 
     def failed_windows(self, model: str) -> dict[WindowKey, str]:
         """Windows given up on → the last error."""
-        raw = self._r.hgetall(self.keys.model_pending(model, "eval-failed"))
+        raw: Any = self._r.hgetall(self.keys.model_pending(model, "eval-failed"))
         out = {}
         for member, reason in raw.items():
             scale, start = member.decode().split(":")

@@ -339,7 +339,7 @@ class WindowStore(Protocol):
         ...
 
     def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
-        """``key``'s evaluation failed too often: recorded with ``reason``, out of :meth:`unevaluated`."""
+        """``key`` kept failing evaluation: recorded with ``reason``; leaves :meth:`unevaluated`."""
         ...
 
     def failed_windows(self, model: str) -> dict[WindowKey, str]:
