@@ -34,7 +34,9 @@ def _hours(present: list[bool], seed: int = 0) -> MemoryWindowStore:
         n = int(rng.integers(1, 40))
         x = PARAMS.zero("numeric").update(rng.normal(size=n), nulls=int(rng.integers(0, 3)))  # type: ignore[call-arg]
         c = PARAMS.zero("categorical").update([f"v{k}" for k in rng.integers(0, 5, size=n)])  # type: ignore[arg-type]
-        w = StoredWindow(WindowKey(HOUR, START + i * HOUR_MS), n, i % 3, {"x": x.to_bytes(), "c": c.to_bytes()})
+        w = StoredWindow(
+            WindowKey(HOUR, START + i * HOUR_MS), n, i % 3, {"x": x.to_bytes(), "c": c.to_bytes()}
+        )
         store.create_window("m", w)
     return store
 
@@ -138,7 +140,9 @@ def test_a_day_scale_shift_pages_on_the_trailing_day_hours_after_onset(
     assert first.decisions[0].feature == "n1" and first.baseline == "reference"
     # Every hour from the first one with enough hours was judged, after the onset too.
     judged = sorted(
-        k.start_ms for (_, k, b) in run.store.committed if k.scale == TRAILING_DAY  # type: ignore[attr-defined]
+        k.start_ms
+        for (_, k, b) in run.store.committed
+        if k.scale == TRAILING_DAY  # type: ignore[attr-defined]
     )
     assert judged[0] == START + (TRAILING_MIN_HOURS - 24) * HOUR_MS
     assert judged == list(range(judged[0], judged[-1] + HOUR_MS, HOUR_MS))
