@@ -192,3 +192,24 @@ def test_trailing_alpha_at_the_detection_models_budget() -> None:
     # The figure docs/architecture.md quotes: 13 columns, three baselines.
     a = model_alpha(1.0, wide_spec().kinds, "day", n_streams=3)
     assert 9 < a / trailing_alpha(a) < 14
+
+
+def test_forwarders_and_alerts_tail_read_a_trailing_alert(
+    drifted: tuple[Scenario, object],
+) -> None:
+    from stream.commands.ops_status import alert_line
+    from stream.core.alert import Alert, alertmanager_payload, pagerduty_event
+    from stream.pipeline.forward import parse_alert
+
+    _, run = drifted
+    event = next(e for e in run.triggered() if e.window.scale == TRAILING_DAY)  # type: ignore[attr-defined]
+    raw = build_alert(event, dashboard_base="https://dash.example").to_json()
+    alert = parse_alert(raw)
+    assert isinstance(alert, Alert) and alert.window.scale == TRAILING_DAY
+    pd = pagerduty_event(alert, "R" * 32)
+    assert pd["dedup_key"] == alert.dedup_key and "trailing_day" in pd["payload"]["class"]
+    am = alertmanager_payload([alert], "r", "https://dash.example")
+    assert am["alerts"][0]["labels"]["scale"] == "trailing_day"
+    assert "window=hour:" in am["alerts"][0]["generatorURL"]
+    line = alert_line(raw, "p0@1")
+    assert "trailing_day/reference" in line and alert.dedup_key in line
