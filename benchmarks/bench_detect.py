@@ -52,7 +52,11 @@ def scenarios(days: int) -> list[Scenario]:
         one("share +4 pts", Drift("c1", "share", 0.43, ONSET, category="c0")),
         # Day-scale at low traffic: no hour window can show these.
         replace(one("150/h: shift 0.25 sd", Drift("n4", "shift", 0.25, ONSET)), per_hour=150),
-        replace(one("150/h: quiet"), per_hour=150),
+        Scenario("150/h: quiet", days=days, per_hour=150),
+        replace(
+            one("150/h: share +8 pts", Drift("c1", "share", 0.47, ONSET, category="c0")),
+            per_hour=150,
+        ),
         one("share +10 pts", Drift("c1", "share", 0.49, ONSET, category="c0")),
         one("95 % nulls (2 h)", Drift("n3", "null", 0.95, ONSET, ONSET + 2 * HOUR_MS)),
         one("new category 10 %", Drift("c2", "share", 0.10, ONSET, category="zz")),
