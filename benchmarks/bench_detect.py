@@ -70,12 +70,38 @@ def scenarios(days: int) -> list[Scenario]:
     ]
 
 
+def trailing_cost(days: int, repeat: int) -> None:
+    """evaluate + commit per model-hour with ``alerts.trailing_day`` on vs off, alternating."""
+    on, off = wide_spec("cost"), wide_spec("cost", alerts={"trailing_day": False})
+    sc = Scenario("quiet", days=days)
+    sketches, cal, _ = reference_for(on, sc)
+    got: dict[str, list[float]] = {"on": [], "off": []}
+    for rep in range(repeat):
+        order = [("off", off), ("on", on)] if rep % 2 == 0 else [("on", on), ("off", off)]
+        for name, spec in order:
+            run = run_scenario(spec, sc, (sketches, cal))
+            got[name].append(1000 * statistics.median(run.eval_seconds[24:]))
+    for name, ms in got.items():
+        print(
+            f"trailing day {name}: median ms per model-hour, per run: {[round(x, 1) for x in ms]}"
+        )
+    ratio = statistics.median(got["on"]) / statistics.median(got["off"])
+    print(f"on / off: {ratio:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=14)
     ap.add_argument("--per-hour", type=int, default=1_500)
     ap.add_argument("--only", default="", help="comma-separated scenario names (prefixes)")
+    ap.add_argument(
+        "--trailing-cost", type=int, default=0, metavar="DAYS",
+        help="instead: cost of the trailing day (on vs off) over DAYS of a quiet stream",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.trailing_cost:
+        trailing_cost(args.trailing_cost, repeat=2)
+        return
     spec = wide_spec("detect")
     chosen = [
         s
