@@ -31,6 +31,8 @@ For a new window W of a model, for each configured baseline:
    excursion), in their own lifecycle (scale ``trailing_day``), committed like
    any window. Part of the hour's evaluation, so the hour's pending/evaluated
    bookkeeping covers it (idempotent: the lifecycle skips a window it folded in).
+   Features only: the model-level joint member is judged on hours and days (its
+   day calibration on overlapping windows is left to its own part, issue 16).
 6. **Publish.** The outbox goes to the alerts topic keyed by dedup key and is
    then acknowledged; a crash in between re-publishes events with the same
    alert ids (forwarders drop ids they already sent).
@@ -129,7 +131,10 @@ class Evaluator:
     """Builds trailing days from the stored hours (two merges per column per hour)."""
 
     def __post_init__(self) -> None:
-        self.trailing = TrailingBuilder(self.store.window, self._decode_column)
+        # The joint member is judged on hours and days only (see step 5b).
+        self.trailing = TrailingBuilder(
+            self.store.window, self._decode_column, skip=frozenset({JOINT_KEY})
+        )
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
         """Evaluate ``window`` of ``spec`` against every configured baseline."""
@@ -256,7 +261,7 @@ class Evaluator:
     ) -> list[Decision]:
         scale = window.key.scale
         kinds = spec.kinds
-        joint_on = bool(spec.joint_columns[0])
+        joint_on = bool(spec.joint_columns[0]) and scale != TRAILING_DAY
         alpha = model_alpha(
             spec.alerts.false_alarm_budget,
             kinds,

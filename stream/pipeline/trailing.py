@@ -92,6 +92,8 @@ class TrailingBuilder:
 
     read: Callable[[str, WindowKey], StoredWindow | None]
     decode: Callable[[str, str, bytes], Decoded]
+    skip: frozenset[str] = frozenset()
+    """Columns left out of the trailing window (the evaluator: the joint sketch)."""
     _prefix: dict[str, tuple[int, int, Part]] = field(default_factory=dict, init=False)
     """model → (day start, end of the last hour in it, merge of the day's hours so far)."""
     _suffixes: dict[str, tuple[int, list[Part]]] = field(default_factory=dict, init=False)
@@ -128,7 +130,11 @@ class TrailingBuilder:
         return self._part(model, w) if w is not None else Part()
 
     def _part(self, model: str, w: StoredWindow) -> Part:
-        sketches = {name: self.decode(model, name, blob) for name, blob in w.sketches.items()}
+        sketches = {
+            name: self.decode(model, name, blob)
+            for name, blob in w.sketches.items()
+            if name not in self.skip
+        }
         return Part(w.events, w.late, 1 if w.events > 0 else 0, sketches)
 
     def _prefix_to(self, model: str, day: int, end: int, closing: StoredWindow) -> Part:
