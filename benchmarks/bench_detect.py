@@ -89,6 +89,78 @@ def trailing_cost(days: int, repeat: int) -> None:
     print(f"on / off: {ratio:.2f}x")
 
 
+def sequential_rules(days: int) -> None:
+    """Time to alarm of CUSUM slacks on the real hourly reference z-scores of feature n5.
+
+    The streams run with the sequential rule off; each slack's limit comes from the
+    same budget (``sequential_arl0``); a 0.5-sd/4-day ramp and steady shifts of 0.03,
+    0.05 and 0.07 sd (all below the 0.1-sd floor) start at the usual onset.
+    """
+    import math
+
+    from stream.core.cusum import cusum_limit
+    from stream.pipeline.evaluate import sequential_arl0
+
+    spec = wide_spec("seq", alerts={"sequential": False, "trailing_day": False})
+    arl0 = sequential_arl0(wide_spec("seq"))
+    cases = {
+        "ramp": Drift("n5", "ramp", 0.5, ONSET, ONSET + 4 * DAY_MS),
+        "step 0.03": Drift("n5", "shift", 0.03, ONSET),
+        "step 0.05": Drift("n5", "shift", 0.05, ONSET),
+        "step 0.07": Drift("n5", "shift", 0.07, ONSET),
+        "quiet": None,
+    }
+    onset_hour = (ONSET - START) // HOUR_MS
+    ref = None
+    scores: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for name, drift in cases.items():
+        sc = Scenario(name, (drift,) if drift else (), days=days, onset_ms=ONSET)
+        if ref is None:
+            sk, cal, _ = reference_for(spec, sc)
+            ref = (sk, cal)
+        run = run_scenario(spec, sc, ref)
+        per: dict[str, dict[int, tuple[float, float]]] = {}
+        for (_, key, baseline), ds in run.store.committed.items():
+            if key.scale == "hour" and baseline == "reference":
+                for d in ds:
+                    if d["kind"] == "numeric":
+                        per.setdefault(d["feature"], {})[key.start_ms] = (d["z"], d["cusum_k"])
+        scores[name] = {f: [v[h] for h in sorted(v)] for f, v in per.items()}
+
+    def first_alarm(z: list[float], k: float, h: float) -> int | None:
+        hi = lo = 0.0
+        for i, x in enumerate(z):
+            if x is None or not math.isfinite(x):
+                continue
+            hi, lo = max(0.0, hi + x - k), max(0.0, lo - x - k)
+            if hi > h or lo > h:
+                return i
+        return None
+
+    print("| slack k | ramp | step 0.03 sd | step 0.05 sd | step 0.07 sd | quiet (9 numeric) |")
+    print("|---|---|---|---|---|---|")
+    for label, fixed in (("½ floor (default)", None), ("1.0", 1.0), ("0.75", 0.75), ("0.5", 0.5)):
+        cells = []
+        for name in cases:
+            if name == "quiet":
+                alarms = 0
+                for seq in scores[name].values():
+                    k = seq[0][1] if fixed is None else fixed
+                    h = cusum_limit(arl0, round(k, 2))
+                    alarms += first_alarm([z for z, _ in seq], k, h) is not None
+                cells.append(f"{alarms} alarms")
+                continue
+            seq = scores[name]["n5"]
+            k = seq[0][1] if fixed is None else fixed
+            h = cusum_limit(arl0, round(k, 2))
+            z = [x for x, _ in seq]
+            pre, post = first_alarm(z[:onset_hour], k, h), first_alarm(z[onset_hour:], k, h)
+            cell = "—" if post is None else f"{post + 1} h"
+            cells.append(cell + (" (+ false alarm before)" if pre is not None else ""))
+        k0 = scores["ramp"]["n5"][0][1] if fixed is None else fixed
+        print(f"| {label}, k = {k0:.2f} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=14)
@@ -98,7 +170,14 @@ def main() -> None:
         "--trailing-cost", type=int, default=0, metavar="DAYS",
         help="instead: cost of the trailing day (on vs off) over DAYS of a quiet stream",
     )  # fmt: skip
+    ap.add_argument(
+        "--sequential-rules", type=int, default=0, metavar="DAYS",
+        help="instead: time to alarm of CUSUM slacks on a ramp and sub-floor steps",
+    )  # fmt: skip
     args = ap.parse_args()
+    if args.sequential_rules:
+        sequential_rules(args.sequential_rules)
+        return
     if args.trailing_cost:
         trailing_cost(args.trailing_cost, repeat=2)
         return
