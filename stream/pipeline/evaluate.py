@@ -206,6 +206,8 @@ class Evaluator:
         built = self.trailing.build(spec.name, hour)
         if built.part.hours < TRAILING_MIN_HOURS:
             # The first hours of a stream, or a long outage: part of a day's cycle only.
+            why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events (said once)"
+            self._say(spec.name, why, "trailing day")
             return None
         window = built.stored()
         for name, sketch in built.part.sketches.items():
@@ -233,10 +235,11 @@ class Evaluator:
         events.extend(new_events)
         return window.key
 
-    def _decode_column(self, model: str, name: str, blob: bytes) -> Decoded:
+    def _decode_column(self, model: str, name: str, blob: bytes) -> Decoded | None:
         if name == JOINT_KEY:
             return JointSketch.from_bytes(blob)
-        return self._load(self._kinds[model][name], blob)
+        kind = self._kinds[model].get(name)
+        return None if kind is None else self._load(kind, blob)  # None: no longer monitored
 
     def _baseline(
         self,
@@ -344,11 +347,11 @@ class Evaluator:
             d = replace(d, reasons=(*d.reasons, note))
         return d
 
-    def _say(self, model: str, why: str) -> None:
-        key = (model, why)
+    def _say(self, model: str, why: str, what: str = "joint member") -> None:
+        key = (model, f"{what}: {why}")
         if key not in self._said:
             self._said.add(key)
-            line = f"model {model}: joint member not judged: {why}"
+            line = f"model {model}: {what} not judged: {why}"
             self.notes.append(line)
             if self.warn is not None:
                 self.warn(line)

@@ -87,11 +87,12 @@ class TrailingBuilder:
 
     ``read(model, key)``: the stored window (the evaluation store's ``window``);
     ``decode(model, name, blob)``: the sketch of column ``name`` (the evaluator's
-    decode cache, so an hour already judged is not decoded again).
+    decode cache, so an hour already judged is not decoded again), or None to leave
+    the column out (one the model no longer monitors).
     """
 
     read: Callable[[str, WindowKey], StoredWindow | None]
-    decode: Callable[[str, str, bytes], Decoded]
+    decode: Callable[[str, str, bytes], Decoded | None]
     skip: frozenset[str] = frozenset()
     """Columns left out of the trailing window (the evaluator: the joint sketch)."""
     _prefix: dict[str, tuple[int, int, Part]] = field(default_factory=dict, init=False)
@@ -130,11 +131,11 @@ class TrailingBuilder:
         return self._part(model, w) if w is not None else Part()
 
     def _part(self, model: str, w: StoredWindow) -> Part:
-        sketches = {
-            name: self.decode(model, name, blob)
-            for name, blob in w.sketches.items()
-            if name not in self.skip
-        }
+        sketches = {}
+        for name, blob in w.sketches.items():
+            sketch = None if name in self.skip else self.decode(model, name, blob)
+            if sketch is not None:
+                sketches[name] = sketch
         return Part(w.events, w.late, 1 if w.events > 0 else 0, sketches)
 
     def _prefix_to(self, model: str, day: int, end: int, closing: StoredWindow) -> Part:

@@ -145,6 +145,9 @@ def test_a_day_scale_shift_pages_on_the_trailing_day_hours_after_onset(
         if k.scale == TRAILING_DAY  # type: ignore[attr-defined]
     )
     assert judged[0] == START + (TRAILING_MIN_HOURS - 24) * HOUR_MS
+    # The hours before that were said once, not skipped silently.
+    said = [n for n in run.notes if "trailing day not judged" in n]  # type: ignore[attr-defined]
+    assert len(said) == 1 and "fewer than 18 of its 24 hours" in said[0]
     assert judged == list(range(judged[0], judged[-1] + HOUR_MS, HOUR_MS))
 
 
