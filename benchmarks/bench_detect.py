@@ -161,6 +161,45 @@ def sequential_rules(days: int) -> None:
         print(f"| {label}, k = {k0:.2f} | " + " | ".join(cells) + " |", flush=True)
 
 
+def trailing_merge(hours: int = 96) -> None:
+    """Building trailing days: the cached two-stack merge vs merging 24 hours each time."""
+    from stream.core.window import HOUR, WindowKey
+    from stream.pipeline.memory import MemoryWindowStore
+    from stream.pipeline.ports import StoredWindow
+    from stream.pipeline.trailing import Part, TrailingBuilder
+    from stream.synth import SyntheticStream
+    from tests.unit.pipeline.evalsim import hour_sketches
+
+    spec = wide_spec("merge", joint={"enabled": False})
+    gen = SyntheticStream(spec, start_ms=START, events_per_hour=1_500, seed=1)
+    store, decoded = MemoryWindowStore(), {}
+    for h, (n, sk) in hour_sketches(spec, gen, hours).items():
+        blobs = {f: s.to_bytes() for f, s in sk.items()}
+        store.create_window("m", StoredWindow(WindowKey(HOUR, h), n, 0, blobs))
+        decoded |= {blobs[f]: s for f, s in sk.items()}  # warm, as the evaluator's cache is
+
+    def decode(_m: str, _name: str, blob: bytes) -> object:
+        return decoded[blob]
+
+    closing = [w for (_, k), w in sorted(store.windows.items()) if k.start_ms >= START + DAY_MS]
+    for _ in range(2):
+        builder = TrailingBuilder(store.window, decode)  # type: ignore[arg-type]
+        t = time.perf_counter()
+        for w in closing:
+            builder.build("m", w)
+        two = (time.perf_counter() - t) / len(closing) * 1000
+        t = time.perf_counter()
+        for w in closing:
+            part = Part()
+            for g in range(w.key.end_ms - DAY_MS, w.key.end_ms, HOUR_MS):
+                hw = store.window("m", WindowKey(HOUR, g))
+                assert hw is not None
+                part = part + Part(hw.events, 0, 1, {f: decoded[b] for f, b in hw.sketches.items()})
+        direct = (time.perf_counter() - t) / len(closing) * 1000
+        print(f"per model-hour, 13 columns: two-stack {two:.2f} ms, direct {direct:.2f} ms "
+              f"({direct / two:.1f}x)")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--days", type=int, default=14)
@@ -174,7 +213,13 @@ def main() -> None:
         "--sequential-rules", type=int, default=0, metavar="DAYS",
         help="instead: time to alarm of CUSUM slacks on a ramp and sub-floor steps",
     )  # fmt: skip
+    ap.add_argument(
+        "--trailing-merge", action="store_true", help="instead: trailing-day merge cost"
+    )
     args = ap.parse_args()
+    if args.trailing_merge:
+        trailing_merge()
+        return
     if args.sequential_rules:
         sequential_rules(args.sequential_rules)
         return
