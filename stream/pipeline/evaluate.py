@@ -206,7 +206,7 @@ class Evaluator:
         built = self.trailing.build(spec.name, hour)
         if built.part.hours < TRAILING_MIN_HOURS:
             # The first hours of a stream, or a long outage: part of a day's cycle only.
-            why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events (said once)"
+            why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events"
             self._say(spec.name, why, "trailing day")
             return None
         window = built.stored()
