@@ -232,6 +232,12 @@ class AlertRules(BaseModel):
         "baselines) to page slow ramps no single window shows; its false-alarm rate is "
         "set from false_alarm_budget.",
     )
+    trailing_day: bool = Field(
+        default=True,
+        description="Also judge the trailing 24 h (the last 24 hour windows merged) "
+        "against the reference every hour, so day-scale drifts page hours after onset; "
+        "needs 'day' in windows; its level accounts for the windows' overlap.",
+    )
     false_alarm_budget: PositiveFloat = Field(
         default=1.0,
         description="Target expected false alerts per model per 30 days on a no-drift "

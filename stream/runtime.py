@@ -404,6 +404,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         windows,
         on_window=on_window,
         after_model=publisher.publish,
+        max_attempts=settings.evaluate.max_attempts,
     )
     service.control = control
     sealed = app.topic(settings.topics.sealed, value_serializer="raw", key_serializer="raw")

@@ -181,3 +181,20 @@ class RedisWindowStore:
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         self._r.zrem(self.keys.model_pending(model, "eval"), f"{key.scale}:{key.start_ms}")
+
+    def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
+        """Recorded (HASH ``…:pending:eval-failed``, member → reason); leaves the eval list."""
+        member = f"{key.scale}:{key.start_ms}"
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self.keys.model_pending(model, "eval-failed"), member, reason[:500])
+        pipe.zrem(self.keys.model_pending(model, "eval"), member)
+        pipe.execute()
+
+    def failed_windows(self, model: str) -> dict[WindowKey, str]:
+        """Windows given up on → the last error."""
+        raw: Any = self._r.hgetall(self.keys.model_pending(model, "eval-failed"))
+        out = {}
+        for member, reason in raw.items():
+            scale, start = member.decode().split(":")
+            out[WindowKey(HOUR if scale == HOUR else DAY, int(start))] = reason.decode()
+        return out

@@ -28,11 +28,12 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent
 from stream.core.nullspread import none_to_nan
 from stream.core.records import to_builtins
-from stream.core.window import WindowKey, format_iso_ms
+from stream.core.window import TRAILING_DAY, WindowKey, format_iso_ms
 
 __all__ = [
     "HEALTH_SCHEMA_VERSION",
     "SCHEMA_VERSION",
+    "TRAILING_SCHEMA_VERSION",
     "VALUES_SCHEMA_VERSION",
     "Alert",
     "AlertWindow",
@@ -49,6 +50,9 @@ SCHEMA_VERSION = 1
 HEALTH_SCHEMA_VERSION = 2
 #: Feature alerts whose features carry before → after ``values``: v1 plus that field.
 VALUES_SCHEMA_VERSION = 3
+#: Feature alerts about a trailing day (window scale ``trailing_day``, hour-aligned
+#: 24 h; links open the hour that closed it): v3 plus that scale and key form.
+TRAILING_SCHEMA_VERSION = 4
 PRODUCER = "driftstream"
 _SUMMARY_MAX = 1024  # PagerDuty's limit on payload.summary
 _AM_ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's "no end" for a firing alert
@@ -72,7 +76,10 @@ def dashboard_url(
     """The dashboard view of a model in a window, optionally focused on one feature.
 
     ``namespace``: a replay's (its alerts open the replay's results, not live data).
+    A trailing day is not a stored window: its link opens the hour that closed it.
     """
+    if window.scale == TRAILING_DAY:
+        window = window.closing_hour()
     url = f"{base.rstrip('/')}/models/{_quote(model)}?window={_quote(str(window))}"
     url += f"&feature={_quote(feature)}" if feature else ""
     return url + (f"&namespace={_quote(namespace)}" if namespace else "")
@@ -343,6 +350,8 @@ def build_alert(
     version = SCHEMA_VERSION
     if event.kind != "feature":
         version = HEALTH_SCHEMA_VERSION
+    elif event.window.scale == TRAILING_DAY:
+        version = TRAILING_SCHEMA_VERSION
     elif any(d.values is not None for d in event.decisions):
         version = VALUES_SCHEMA_VERSION
     return Alert(

@@ -1,7 +1,14 @@
 """Event-time windows: integer milliseconds since the epoch, UTC, everywhere inside.
 
 A window is named by its scale and its start: ``WindowKey("hour", start_ms)``.
-Hours and days are aligned to UTC; a day holds exactly 24 hours.
+Hours and days are aligned to UTC; a day holds exactly 24 hours. A
+``trailing_day`` window is the 24 hours ending at an hour boundary (aligned to
+the hour, 24 h wide): built from stored hour windows, evaluated every hour
+(:mod:`stream.pipeline.trailing`), never rolled up or stored as a window.
+
+>>> t = WindowKey(TRAILING_DAY, 1_767_618_000_000)
+>>> str(t), t.end_ms - t.start_ms == DAY_MS, t.closing_hour()
+('trailing_day:2026-01-05T13', True, WindowKey(scale='hour', start_ms=1767700800000))
 
 >>> k = WindowKey.containing(HOUR, 1_767_618_245_123)
 >>> k.start_ms, k.end_ms - k.start_ms
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +36,8 @@ __all__ = [
     "HOUR",
     "HOUR_MS",
     "Scale",
+    "TRAILING_DAY",
+    "WindowScale",
     "WindowKey",
     "floor_to",
     "hour_starts",
@@ -42,10 +52,14 @@ __all__ = [
 
 HOUR: Scale = "hour"
 DAY: Scale = "day"
+WindowScale: TypeAlias = Literal["hour", "day", "trailing_day"]
+"""A window key's scale: the rolled-up ``Scale`` s and the evaluated-only trailing day."""
+TRAILING_DAY: WindowScale = "trailing_day"
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
-_SCALE_MS: dict[str, int] = {HOUR: HOUR_MS, DAY: DAY_MS}
-_FORMATS: dict[str, str] = {HOUR: "%Y-%m-%dT%H", DAY: "%Y-%m-%d"}
+_SCALE_MS: dict[str, int] = {HOUR: HOUR_MS, DAY: DAY_MS, TRAILING_DAY: DAY_MS}
+_ALIGN_MS: dict[str, int] = {HOUR: HOUR_MS, DAY: DAY_MS, TRAILING_DAY: HOUR_MS}
+_FORMATS: dict[str, str] = {HOUR: "%Y-%m-%dT%H", DAY: "%Y-%m-%d", TRAILING_DAY: "%Y-%m-%dT%H"}
 
 
 def floor_to(ts_ms: int, width_ms: int) -> int:
@@ -78,18 +92,18 @@ def format_iso_ms(ts_ms: int) -> str:
 
 @dataclass(frozen=True, order=True, slots=True)
 class WindowKey:
-    """A UTC-aligned event-time window: ``scale`` ("hour" or "day") and ``start_ms``."""
+    """A UTC-aligned event-time window: ``scale`` ("hour", "day", "trailing_day"), ``start_ms``."""
 
-    scale: Scale
+    scale: WindowScale
     start_ms: int
 
     def __post_init__(self) -> None:
-        width = _SCALE_MS.get(self.scale)
-        if width is None:
-            msg = f"unknown window scale {self.scale!r} (expected 'hour' or 'day')"
+        align = _ALIGN_MS.get(self.scale)
+        if align is None:
+            msg = f"unknown window scale {self.scale!r} (expected 'hour', 'day' or 'trailing_day')"
             raise ValueError(msg)
-        if self.start_ms % width:
-            msg = f"{self.scale} window start {self.start_ms} is not aligned to {width} ms"
+        if self.start_ms % align:
+            msg = f"{self.scale} window start {self.start_ms} is not aligned to {align} ms"
             raise ValueError(msg)
 
     @property
@@ -103,13 +117,25 @@ class WindowKey:
         return self.start_ms + self.width_ms
 
     @classmethod
-    def containing(cls, scale: Scale, ts_ms: int) -> WindowKey:
+    def containing(cls, scale: WindowScale, ts_ms: int) -> WindowKey:
         """The window of ``scale`` that holds event time ``ts_ms``."""
         return cls(scale, floor_to(ts_ms, _SCALE_MS[scale]))
 
     def previous(self, n: int = 1) -> WindowKey:
         """The window ``n`` widths earlier (``n=168`` hours: same hour last week)."""
         return WindowKey(self.scale, self.start_ms - n * self.width_ms)
+
+    @property
+    def stored_scale(self) -> Scale:
+        """The scale of a rolled-up (stored) window: ValueError for a trailing day."""
+        if self.scale == HOUR or self.scale == DAY:
+            return self.scale
+        msg = f"a {self.scale} window is evaluated only, never stored (use its closing hour)"
+        raise ValueError(msg)
+
+    def closing_hour(self) -> WindowKey:
+        """The last hour window inside this window (what closed it)."""
+        return WindowKey(HOUR, self.end_ms - HOUR_MS)
 
     def hours(self) -> list[WindowKey]:
         """The hour windows this window covers (itself for an hour)."""

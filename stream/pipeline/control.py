@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from stream.catalog import Catalog
 from stream.core.sketch.params import SketchParams
+from stream.core.window import WindowKey
 from stream.pipeline.ports import SealNotice, StoredWindow, WindowStore
 from stream.pipeline.rollup import RollupResult, roll_up
 
@@ -33,6 +34,10 @@ class ControlStats:
     days_rolled: int = 0
     windows_resumed: int = 0
     windows_expired: int = 0
+    eval_errors: int = 0
+    """Evaluations that raised (each attempt)."""
+    windows_failed: int = 0
+    """Windows given up on after ``max_attempts`` failed evaluations (logged, recorded)."""
 
 
 @dataclass
@@ -46,6 +51,9 @@ class ControlPlane:
     after_model: Callable[[str], object] | None = None
     params: SketchParams = field(default_factory=SketchParams)
     stats: ControlStats = field(default_factory=ControlStats)
+    max_attempts: int = 3
+    """Evaluations of one window that may raise before it is marked failed and skipped."""
+    _attempts: dict[tuple[str, WindowKey], int] = field(default_factory=dict, init=False)
 
     def on_notices(self, notices: Sequence[SealNotice]) -> dict[str, RollupResult]:
         """Record the sealed hours, run a rollup pass per touched model, hand on new windows."""
@@ -94,5 +102,39 @@ class ControlPlane:
             elif key not in made:
                 self.stats.windows_resumed += 1
             if window is not None and self.on_window is not None:
-                self.on_window(model, window)
+                try:
+                    self.on_window(model, window)
+                except Exception as exc:
+                    if not self._give_up(model, key, exc):
+                        raise
+                    continue
+            self._attempts.pop((model, key), None)
             self.windows.mark_evaluated(model, key)
+
+    def _give_up(self, model: str, key: WindowKey, exc: Exception) -> bool:
+        """Count a failed evaluation; True (recorded, logged) once it reached ``max_attempts``.
+
+        Below the cap the error propagates (the batch is retried, this window first).
+        At the cap the window is marked failed in the store with its error, counted
+        and logged, so it no longer blocks the model's later windows. Attempts are
+        counted in this process: a restart gives a window ``max_attempts`` more.
+        """
+        self.stats.eval_errors += 1
+        n = self._attempts.get((model, key), 0) + 1
+        self._attempts[(model, key)] = n
+        if n < self.max_attempts:
+            log.warning(
+                "evaluation of %s %s failed (attempt %d of %d, will retry): %s",
+                model, key, n, self.max_attempts, exc,
+            )  # fmt: skip
+            return False
+        reason = f"{type(exc).__name__}: {exc}"
+        self.windows.mark_failed(model, key, reason)
+        self._attempts.pop((model, key), None)
+        self.stats.windows_failed += 1
+        log.error(
+            "evaluation of %s %s failed %d times: window marked failed and skipped "
+            "(evaluate.max_attempts = %d): %s",
+            model, key, n, self.max_attempts, reason,
+        )  # fmt: skip
+        return True

@@ -23,6 +23,16 @@ For a new window W of a model, for each configured baseline:
    (:func:`sequential_arl0`).
 5. **Commit.** The decisions, the new state and the alert events go to the
    store in ONE atomic write (the events into an outbox).
+5b. **Trailing day.** After an hour window (``alerts.trailing_day``, with ``day``
+   among the windows), the 24 hours it closes — merged from the stored hour
+   windows (:mod:`.trailing`) — are judged against the reference with the day
+   calibration at the overlap-corrected level (:func:`stream.core.trailing.trailing_alpha`);
+   every breach pages (``consecutive_breaches`` 1: the budget is spent per
+   excursion), in their own lifecycle (scale ``trailing_day``), committed like
+   any window. Part of the hour's evaluation, so the hour's pending/evaluated
+   bookkeeping covers it (idempotent: the lifecycle skips a window it folded in).
+   Features only: the model-level joint member is judged on hours and days (its
+   day calibration on overlapping windows is left to its own part, issue 16).
 6. **Publish.** The outbox goes to the alerts topic keyed by dedup key and is
    then acknowledged; a crash in between re-publishes events with the same
    alert ids (forwarders drop ids they already sent).
@@ -43,8 +53,10 @@ from stream.core.joint import JOINT_TESTS, JointCalibration, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
 from stream.core.sketch import JointSketch, SketchDecodeError
 from stream.core.sketch.params import Sketch, SketchParams
-from stream.core.window import HOUR, WindowKey
+from stream.core.trailing import TRAILING_MIN_HOURS, trailing_alpha
+from stream.core.window import DAY, HOUR, TRAILING_DAY, WindowKey
 from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, EvaluationStore, StoredWindow
+from stream.pipeline.trailing import Decoded, TrailingBuilder
 
 __all__ = [
     "AlertLinks",
@@ -91,6 +103,10 @@ class WindowVerdict:
     window: WindowKey
     decisions: Mapping[str, tuple[Decision, ...]]
     events: tuple[AlertEvent, ...]
+    trailing: Mapping[str, tuple[Decision, ...]] = field(default_factory=dict)
+    """The trailing day this hour closed, per baseline (reference), when judged."""
+    trailing_key: WindowKey | None = None
+    """That trailing day, or None when it was not judged (see :attr:`Evaluator.notes`)."""
 
 
 @dataclass
@@ -110,6 +126,15 @@ class Evaluator:
     notes: list[str] = field(default_factory=list, init=False)
     """One line per model and reason a member could not be judged (the worker logs them)."""
     _said: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
+    _kinds: dict[str, Mapping[str, str]] = field(default_factory=dict, init=False, repr=False)
+    trailing: TrailingBuilder = field(init=False, repr=False)
+    """Builds trailing days from the stored hours (two merges per column per hour)."""
+
+    def __post_init__(self) -> None:
+        # The joint member is judged on hours and days only (see step 5b).
+        self.trailing = TrailingBuilder(
+            self.store.window, self._decode_column, skip=frozenset({JOINT_KEY})
+        )
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> WindowVerdict:
         """Evaluate ``window`` of ``spec`` against every configured baseline."""
@@ -160,7 +185,61 @@ class Evaluator:
             )
             decisions[baseline] = tuple(judged)
             events.extend(new_events)
-        return WindowVerdict(spec.name, window.key, decisions, tuple(events))
+        trailing: dict[str, tuple[Decision, ...]] = {}
+        t_key = None
+        if scale == HOUR and spec.alerts.trailing_day and DAY in spec.alerts.windows:
+            t_key = self._trailing(spec, window, ref, trailing, events)
+        return WindowVerdict(spec.name, window.key, decisions, tuple(events), trailing, t_key)
+
+    def _trailing(
+        self,
+        spec: ModelSpec,
+        hour: StoredWindow,
+        ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None,
+        out: dict[str, tuple[Decision, ...]],
+        events: list[AlertEvent],
+    ) -> WindowKey | None:
+        """Step 5b: judge the trailing day ``hour`` closes against the reference."""
+        if ref is None:
+            return None
+        self._kinds[spec.name] = spec.kinds
+        built = self.trailing.build(spec.name, hour)
+        if built.part.hours < TRAILING_MIN_HOURS:
+            # The first hours of a stream, or a long outage: part of a day's cycle only.
+            why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events"
+            self._say(spec.name, why, "trailing day")
+            return None
+        window = built.stored()
+        for name, sketch in built.part.sketches.items():
+            if not isinstance(sketch, JointSketch):  # the merged sketch is already decoded
+                self._remember((spec.kinds[name], window.sketches[name]), sketch)
+        state = self.store.alert_states(spec.name, TRAILING_DAY, ("reference",)).get("reference")
+        judged = self._decide(spec, window, "reference", ref[0], ref[1])
+        # Overlapping windows: the level already spends the budget per excursion, and the
+        # next window's "confirmation" shares 23 of its 24 hours — every breach pages.
+        rules = spec.alerts.model_copy(update={"consecutive_breaches": 1})
+        new_state, new_events = step(
+            state or AlertState(spec.name, TRAILING_DAY, "reference"), window.key, judged, rules
+        )
+        self.store.commit(
+            EvaluationCommit(
+                spec.name,
+                window.key,
+                "reference",
+                judged,
+                new_state,
+                [self.encode(e) for e in new_events],
+            )
+        )
+        out["reference"] = tuple(judged)
+        events.extend(new_events)
+        return window.key
+
+    def _decode_column(self, model: str, name: str, blob: bytes) -> Decoded | None:
+        if name == JOINT_KEY:
+            return JointSketch.from_bytes(blob)
+        kind = self._kinds[model].get(name)
+        return None if kind is None else self._load(kind, blob)  # None: no longer monitored
 
     def _baseline(
         self,
@@ -185,7 +264,7 @@ class Evaluator:
     ) -> list[Decision]:
         scale = window.key.scale
         kinds = spec.kinds
-        joint_on = bool(spec.joint_columns[0])
+        joint_on = bool(spec.joint_columns[0]) and scale != TRAILING_DAY
         alpha = model_alpha(
             spec.alerts.false_alarm_budget,
             kinds,
@@ -193,6 +272,8 @@ class Evaluator:
             n_streams=max(1, len(spec.alerts.baselines)),
             extra_tests=JOINT_TESTS if joint_on else 0,
         )
+        if scale == TRAILING_DAY:
+            alpha = trailing_alpha(alpha)
         out = []
         for feat in spec.monitored:
             if feat.name not in base or feat.name not in window.sketches:
@@ -266,11 +347,11 @@ class Evaluator:
             d = replace(d, reasons=(*d.reasons, note))
         return d
 
-    def _say(self, model: str, why: str) -> None:
-        key = (model, why)
+    def _say(self, model: str, why: str, what: str = "joint member") -> None:
+        key = (model, f"{what}: {why}")
         if key not in self._said:
             self._said.add(key)
-            line = f"model {model}: joint member not judged: {why}"
+            line = f"model {model}: {what} not judged: {why}"
             self.notes.append(line)
             if self.warn is not None:
                 self.warn(line)
@@ -282,7 +363,9 @@ class Evaluator:
         if hit is not None:
             self._decoded.move_to_end(key)
             return hit
-        sketch = self.params.load(kind, blob)
+        return self._remember(key, self.params.load(kind, blob))
+
+    def _remember(self, key: tuple[str, bytes], sketch: Sketch) -> Sketch:
         self._decoded[key] = sketch
         if len(self._decoded) > self.cache_size:
             self._decoded.popitem(last=False)

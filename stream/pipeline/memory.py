@@ -200,6 +200,7 @@ class MemoryWindowStore:
         self.pending: dict[str, set[int]] = {}
         self.days: dict[str, set[int]] = {}
         self.to_evaluate: dict[str, set[WindowKey]] = {}
+        self.failed: dict[str, dict[WindowKey, str]] = {}
 
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition claimed for ``model``."""
@@ -273,6 +274,15 @@ class MemoryWindowStore:
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         self.to_evaluate.get(model, set()).discard(key)
+
+    def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
+        """Recorded as failed with ``reason``; it leaves :meth:`unevaluated`."""
+        self.failed.setdefault(model, {})[key] = reason
+        self.to_evaluate.get(model, set()).discard(key)
+
+    def failed_windows(self, model: str) -> dict[WindowKey, str]:
+        """Windows given up on → the last error."""
+        return dict(self.failed.get(model, {}))
 
 
 @dataclass

@@ -338,6 +338,14 @@ class WindowStore(Protocol):
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         ...
 
+    def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
+        """``key`` kept failing evaluation: recorded with ``reason``; leaves :meth:`unevaluated`."""
+        ...
+
+    def failed_windows(self, model: str) -> dict[WindowKey, str]:
+        """Windows given up on (:meth:`mark_failed`) → the last error."""
+        ...
+
 
 # ---------------------------------------------------------------- evaluation
 

@@ -268,6 +268,13 @@ class EvaluateSettings(BaseModel):
         ge=8 * _DAYS,
         description="Keep merged hour/day sketches this long (>= 8 days for seasonal baselines).",
     )
+    # -- issue 12 (k12w): a window whose evaluation keeps raising stops blocking --
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Evaluations of one window that may raise before it is marked failed, "
+        "logged and skipped (it would otherwise block the model's later windows).",
+    )
 
 
 class WebSettings(BaseModel):

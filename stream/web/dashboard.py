@@ -44,7 +44,7 @@ from faust.web import Request, Response, View
 
 from stream.catalog import Catalog
 from stream.core.vocabulary import Scale
-from stream.core.window import DAY, HOUR, WindowKey
+from stream.core.window import DAY, HOUR, TRAILING_DAY, WindowKey
 from stream.errors import BadRequestError
 from stream.web import pages, performance
 from stream.web.data import DashboardData, NotFoundError
@@ -74,9 +74,11 @@ class Query:
         if not text:
             return None
         try:
-            return WindowKey.parse(text)
+            key = WindowKey.parse(text)
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
+        # A trailing day is evaluated, not stored: it opens the hour that closed it.
+        return key.closing_hour() if key.scale == TRAILING_DAY else key
 
     def scale(self, default: Scale | None = HOUR) -> Scale | None:
         """``?scale=hour|day``."""
@@ -151,7 +153,7 @@ def _model_page(c: Call) -> Any:
 
 def _heatmap(c: Call) -> Any:
     w = c.q.window()
-    scale = w.scale if w is not None else (c.q.scale() or HOUR)
+    scale = w.stored_scale if w is not None else (c.q.scale() or HOUR)
     focus = None if w is None else w.start_ms
     return c.data.heatmap(c.model, scale, c.q.baseline(), focus_ms=focus, limit=c.q.limit())
 

@@ -156,12 +156,12 @@ class DashboardData:
     def decisions(self, model: str, window: WindowKey) -> dict[str, Any]:
         """Every decision of one window, per baseline, plus the window's counts."""
         self.spec(model)
-        evals = self.evals(model, window.scale, [window.start_ms])
+        evals = self.evals(model, window.stored_scale, [window.start_ms])
         per = evals.get(window.start_ms, {})
         if not per:
             msg = f"window {window} of {model!r} was not evaluated"
             raise NotFoundError(msg)
-        ev, late = self.counts(model, window.scale, [window.start_ms]).get(
+        ev, late = self.counts(model, window.stored_scale, [window.start_ms]).get(
             window.start_ms, (None, None)
         )
         return {
@@ -237,7 +237,7 @@ class DashboardData:
         except KeyError:
             msg = f"model {model!r} has no feature {feature!r}"
             raise NotFoundError(msg) from None
-        sc: Scale = window.scale if window is not None else scale
+        sc: Scale = window.stored_scale if window is not None else scale
         if starts is None:
             lim = HOUR_LIMIT if sc == HOUR else DAY_LIMIT
             focus = None if window is None else window.start_ms
@@ -290,7 +290,7 @@ class DashboardData:
         if ref is not None:
             series.append(("reference", ref))
         if window is not None:
-            lag = _lag(baseline, window.scale)
+            lag = _lag(baseline, window.stored_scale)
             if lag is not None:
                 earlier = window.previous(lag)
                 base = self._sketch(self.reader.window_sketch(spec.name, earlier, feature))
@@ -309,9 +309,9 @@ class DashboardData:
     def _window_info(self, model: str, window: WindowKey, evals: Evals) -> WindowInfo:
         per = (
             evals.get(window.start_ms)
-            or self.evals(model, window.scale, [window.start_ms])[window.start_ms]
+            or self.evals(model, window.stored_scale, [window.start_ms])[window.start_ms]
         )
-        counts = self.counts(model, window.scale, [window.start_ms])
+        counts = self.counts(model, window.stored_scale, [window.start_ms])
         ev, late = counts.get(window.start_ms, (None, None))
         return WindowInfo(
             key=str(window),
@@ -340,7 +340,7 @@ class DashboardData:
             heatmaps[sc] = self.heatmap(
                 model, sc, ALL, focus_ms=window.start_ms, starts=starts, evals=evals
             )
-        starts, evals = loaded[window.scale]
+        starts, evals = loaded[window.stored_scale]
         info = self._window_info(model, window, evals)
         if not info.evaluated and not info.stored:
             msg = f"no data for {window} of {model!r} in namespace {self.namespace!r}"
@@ -355,7 +355,9 @@ class DashboardData:
             ),
         )
         features = [
-            self.feature(model, f, window, ALL, scale=window.scale, evals=evals, starts=starts)
+            self.feature(
+                model, f, window, ALL, scale=window.stored_scale, evals=evals, starts=starts
+            )
             for f in ranked
         ]
         return {
@@ -381,7 +383,7 @@ class DashboardData:
     ) -> dict[str, Any]:
         """Everything the model page shows: both heatmaps, the window and the feature."""
         spec = self.spec(model)
-        focus_scale: Scale = window.scale if window is not None else (scale or HOUR)
+        focus_scale: Scale = window.stored_scale if window is not None else (scale or HOUR)
         focus_ms = None if window is None else window.start_ms
         heatmaps: dict[str, Heatmap] = {}
         loaded: dict[str, tuple[list[int], Evals]] = {}
@@ -441,7 +443,7 @@ class DashboardData:
 
 def _report_range(evaluated: Sequence[int], window: WindowKey, scale: Scale) -> list[int]:
     """The windows of ``scale`` a report shows around ``window``."""
-    if scale == HOUR and window.scale == DAY:  # the day's own hours
+    if scale == HOUR and window.stored_scale == DAY:  # the day's own hours
         return [s for s in evaluated if window.start_ms <= s < window.end_ms]
     limit = REPORT_HOURS if scale == HOUR else REPORT_DAYS
     return summaries.pick_range(evaluated, _centre(window, scale), limit)
@@ -451,7 +453,7 @@ def _centre(window: WindowKey | None, scale: Scale) -> int | None:
     """Where a heatmap of ``scale`` centres to show ``window``: its day, or its last hour."""
     if window is None:
         return None
-    if scale == window.scale:
+    if scale == window.stored_scale:
         return window.start_ms
     if scale == DAY:
         return window.start_ms - window.start_ms % DAY_MS

@@ -16,6 +16,9 @@ and every scenario is judged from the alerts it produced:
 (i) the correlation of two of 12 numeric features flips +0.6 → −0.6 (marginals
     unchanged) → the joint member pages in its onset hour, naming that pair; no other
     model's joint member pages on its own.
+(j) at 150 events/hour a category's share moves ~8 points: no hour window can show it,
+    the trailing 24 h window (judged every hour) pages hours after the onset, before the
+    calendar day closes; its alert is schema v4 and links the hour that closed it.
 
 Every model runs the DEFAULT alert rules (``consecutive_breaches = 2``): a clear
 drift pages in its first window because its evidence alone clears the one-window
@@ -24,6 +27,7 @@ bound (evidence-weighted persistence, stream/core/lifecycle.py).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from collections.abc import Iterator
@@ -124,6 +128,12 @@ j9 = "numeric"
 j10 = "numeric"
 j11 = "numeric"
 j12 = "categorical"
+[models.trailing]
+reference = { source = "redis", name = "training" }
+[models.trailing.features]
+t0 = "numeric"
+t1 = "numeric"
+t2 = "categorical"
 """
 # The correlation the corr model has in its reference and before the flip.
 CORR_BASE = Drift("j1", "correlate", 0.6, 0, partner="j0")
@@ -144,6 +154,7 @@ SCENARIOS: dict[str, tuple[int, int, list[Drift], dict[str, float]]] = {
         [CORR_BASE, Drift("j1", "correlate", -0.6, START + 30 * HOUR, partner="j0")],
         {},
     ),
+    "trailing": (3, 150, [Drift("t2", "share", 0.56, START + 30 * HOUR, category="c0")], {}),
 }
 REF_PER_HOUR = 150
 
@@ -388,3 +399,24 @@ def test_i_a_correlation_flip_pages_in_its_onset_hour_naming_the_pair(
         for a in _triggered(other):
             names = [f["name"] for f in a["features"] if f["breach"]]
             assert names != ["joint"], (model, a["summary"])
+
+
+def test_j_a_day_scale_share_move_pages_on_the_trailing_day_before_the_day_closes(
+    outcome: dict[str, list[dict[str, Any]]],
+) -> None:
+    alerts = outcome["trailing"]
+    onset = START + 30 * HOUR
+    trailing = _triggered(alerts, "trailing_day")
+    assert trailing, alerts
+    assert all(_end(a) > onset for a in alerts)
+    first = min(trailing, key=_end)
+    assert first["schema_version"] == 4 and first["baseline"] == "reference"
+    assert first["window"]["end_ms"] - first["window"]["start_ms"] == DAY
+    assert first["features"][0]["name"] == "t2"
+    # Hours after the onset, and before the calendar day holding it closes (18 h).
+    assert onset < _end(first) <= onset + 12 * HOUR
+    assert all(_end(a) > _end(first) for a in alerts if a["window"]["scale"] != "trailing_day")
+    # Its links open the hour that closed it (a trailing day is not a stored window).
+    closing = first["window"]["end_ms"] - HOUR
+    key = "hour:" + dt.datetime.fromtimestamp(closing / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H")
+    assert f"window={key}" in first["dashboard_url"]

@@ -358,6 +358,18 @@ def test_created_windows_wait_to_be_evaluated_until_marked(backend: Backend) -> 
     assert w.unevaluated("other") == []
 
 
+def test_a_window_marked_failed_leaves_the_list_and_keeps_its_error(backend: Backend) -> None:
+    w = backend.windows
+    h1, h2 = T0 + HOUR_MS, T0 + 2 * HOUR_MS
+    for key in (WindowKey(HOUR, h1), WindowKey(HOUR, h2)):
+        w.create_window("m", StoredWindow(key, 1, 0, {}))
+    assert w.failed_windows("m") == {}
+    w.mark_failed("m", WindowKey(HOUR, h1), "ValueError: bad sketch")
+    assert w.unevaluated("m") == [WindowKey(HOUR, h2)]
+    assert w.failed_windows("m") == {WindowKey(HOUR, h1): "ValueError: bad sketch"}
+    assert w.failed_windows("other") == {}
+
+
 # -- EvaluationStore -------------------------------------------------------------------------
 
 

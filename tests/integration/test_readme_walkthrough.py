@@ -158,9 +158,10 @@ def test_readme_walkthrough_from_own_files_to_alerts_and_dashboard(
     alerts = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
     triggered = [a for a in alerts if a["status"] == "triggered"]
     assert triggered, alerts
-    first = min(triggered, key=lambda a: a["window"]["start"])
+    # A window pages when it ends (a trailing day starts 24 h before): order by end.
+    first = min(triggered, key=lambda a: a["window"]["end_ms"])
     # The planted drift is found, and nothing fires before it.
-    assert first["window"]["start"] >= iso(DRIFT_START_MS).replace("Z", ".000Z")
+    assert first["window"]["end_ms"] > DRIFT_START_MS
     assert "income" in {f["name"] for f in first["features"]}
     report = (tmp_path / "report.html").read_text()
     assert "income" in report and "<svg" in report

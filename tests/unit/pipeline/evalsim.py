@@ -111,6 +111,8 @@ class Run:
     store: MemoryEvaluationStore
     events: list[AlertEvent]
     eval_seconds: list[float]
+    notes: list[str] = field(default_factory=list)
+    """What the evaluator said it could not judge (``Evaluator.notes``)."""
 
     def triggered(self) -> list[AlertEvent]:
         return [e for e in self.events if e.status == "triggered"]
@@ -201,4 +203,4 @@ def run_scenario(
             store.windows.create_window(spec.name, d)
             events.extend(evaluator.evaluate(spec, d).events)
             day_parts, day_events = [], 0
-    return Run(spec, store, events, times)
+    return Run(spec, store, events, times, list(evaluator.notes))

@@ -194,3 +194,36 @@ def test_a_window_made_before_a_crash_in_evaluation_is_evaluated_after_redeliver
     assert plane.windows.unevaluated("m") == []
     plane.control.on_notices(NOTICES)  # and again: nothing left to hand on
     assert len(plane.reported) == 31
+
+
+def test_a_window_whose_evaluation_always_raises_is_marked_failed_and_stops_blocking(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plane = Plane()
+    plane.control.max_attempts = 3
+    bad: list[WindowKey] = []
+
+    def poisoned(model: str, window: StoredWindow) -> None:
+        if not bad:
+            bad.append(window.key)
+        if window.key == bad[0]:
+            msg = "cannot decode sketch"
+            raise ValueError(msg)
+        plane.reported.append((model, window.key))
+
+    plane.control.on_window = poisoned
+    for _ in range(2):  # attempts 1 and 2: the error propagates, the window blocks the rest
+        with pytest.raises(ValueError, match="cannot decode"):
+            plane.control.on_notices(NOTICES)
+        assert plane.reported == [] and bad[0] in plane.windows.unevaluated("m")
+    with caplog.at_level("ERROR", logger="driftstream.control"):
+        plane.control.on_notices(NOTICES)  # attempt 3: given up on, the others go on
+    assert plane.control.stats.windows_failed == 1 and plane.control.stats.eval_errors == 3
+    assert plane.windows.failed_windows("m") == {bad[0]: "ValueError: cannot decode sketch"}
+    assert bad[0] not in plane.windows.unevaluated("m")
+    assert len(plane.reported) == 30 and ("m", bad[0]) not in plane.reported
+    line = caplog.records[-1].getMessage()
+    assert "m" in line and str(bad[0]) in line and "cannot decode sketch" in line
+    assert "evaluate.max_attempts" in line
+    plane.control.on_notices(NOTICES)  # nothing left, nothing retried
+    assert len(plane.reported) == 30 and plane.control.stats.eval_errors == 3

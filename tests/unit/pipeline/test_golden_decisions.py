@@ -67,8 +67,8 @@ def _current() -> dict[str, Any]:
     for (_, key, baseline), ds in sorted(
         run.store.committed.items(), key=lambda kv: (kv[0][1].scale, kv[0][1].start_ms, kv[0][2])
     ):
-        if key.scale == "hour" and key.start_ms not in keep:
-            continue
+        if key.scale == "hour" and key.start_ms not in keep or key.scale == "trailing_day":
+            continue  # trailing days: tests/unit/pipeline/test_trailing.py
         out[f"{key.scale}/{key.start_ms}/{baseline}"] = ds
     return out
 
