@@ -368,7 +368,9 @@ class DashboardData:
             "heatmaps": heatmaps,
             "alerts": self._alert_tracks(model),
             "features": features,
-            "joint": joint_view.joint_panel(self.reader, spec, window, evals, starts, window.scale),
+            "joint": joint_view.joint_panel(
+                self.reader, spec, window, evals, starts, window.stored_scale
+            ),
         }
 
     def model_page(
