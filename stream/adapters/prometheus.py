@@ -14,9 +14,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from stream.core.window import format_iso_ms
+from stream.pipeline.control import ControlStats
 from stream.pipeline.ports import IngestStats
 
-__all__ = ["IngestCollector", "labelled", "render"]
+__all__ = ["ControlCollector", "IngestCollector", "labelled", "render"]
 
 
 def labelled(
@@ -146,6 +147,38 @@ class IngestCollector(Collector):
             "Redis/Kafka errors seen.",
             "backend",
             sorted(self._health().items()),
+        )
+
+
+class ControlCollector(Collector):
+    """``driftstream_control_total{event}``: the control plane's counters.
+
+    Seal notices, rollups, and windows resumed after a crash, expired, whose evaluation
+    raised (each attempt) or were given up on after ``evaluate.max_attempts``.
+    """
+
+    def __init__(self, stats: Callable[[], ControlStats]) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield the control-plane metric family."""
+        s = self._stats()
+        yield labelled(
+            CounterMetricFamily,
+            "driftstream_control",
+            "Control-plane events: seal notices (own and foreign), hours and days rolled up, "
+            "windows resumed, expired, evaluation errors and windows given up on.",
+            "event",
+            [
+                ("notices", s.notices),
+                ("foreign_notices", s.foreign_notices),
+                ("hours_rolled", s.hours_rolled),
+                ("days_rolled", s.days_rolled),
+                ("windows_resumed", s.windows_resumed),
+                ("windows_expired", s.windows_expired),
+                ("eval_errors", s.eval_errors),
+                ("windows_failed", s.windows_failed),
+            ],
         )
 
 

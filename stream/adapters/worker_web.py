@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, Protocol
 
-from stream.adapters.prometheus import IngestCollector, render
+from prometheus_client.registry import Collector
+
+from stream.adapters.prometheus import ControlCollector, IngestCollector, render
 from stream.adapters.prometheus_labels import LabelCollector
 from stream.adapters.redis_dashboard import RedisNamespaces, RedisSessions
 
@@ -27,6 +29,7 @@ class _Service(Protocol):
     health: Any
     clock: Any
     labels: Any
+    control: Any
     lag: dict[int, int]
     redis: Any
 
@@ -68,9 +71,14 @@ class WorkerWebStatus:
         return problem is None, body
 
     def metrics(self) -> bytes:
-        """The worker's counters (and the label consumer's, when it runs)."""
+        """The worker's counters (and the control plane's and label consumer's, when they run)."""
         labels = self._service.labels
-        more = [] if labels is None else [LabelCollector(lambda: labels.plane.stats)]
+        control = self._service.control
+        more: list[Collector] = []
+        if control is not None:
+            more.append(ControlCollector(lambda: control.stats))
+        if labels is not None:
+            more.append(LabelCollector(lambda: labels.plane.stats))
         return render(self._collector, *more)
 
 

@@ -177,6 +177,9 @@ def test_uninterrupted_worker_counts_every_event_once(
     assert status == 200
     assert b'driftstream_events_total{outcome="unknown_model"} 3.0' in metrics
     assert b'driftstream_events_rejected_total{reason="bad_json"}' in metrics
+    # The control plane's counters are exported too; no window's evaluation failed.
+    assert b'driftstream_control_total{event="windows_failed"} 0.0' in metrics
+    assert b'driftstream_control_total{event="eval_errors"} 0.0' in metrics
 
 
 def test_unknown_models_are_named_in_status_and_metrics(

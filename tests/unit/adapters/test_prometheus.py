@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from stream.adapters.prometheus import IngestCollector, render
+from stream.adapters.prometheus import ControlCollector, IngestCollector, render
 from stream.adapters.prometheus_labels import LabelCollector
+from stream.pipeline.control import ControlStats
 from stream.pipeline.ports import IngestStats, LabelStats
 
 
@@ -53,3 +54,16 @@ def test_label_counters_by_outcome_and_reason() -> None:
         'driftstream_labels_total{outcome="duplicate"} 1.0',
         'driftstream_labels_rejected_total{reason="bad_json"} 1.0',
     }
+
+
+def test_control_counters_by_event() -> None:
+    stats = ControlStats(notices=4, hours_rolled=3, days_rolled=1, eval_errors=3, windows_failed=1)
+    lines = _lines(render(ControlCollector(lambda: stats)))
+    assert {
+        'driftstream_control_total{event="notices"} 4.0',
+        'driftstream_control_total{event="hours_rolled"} 3.0',
+        'driftstream_control_total{event="days_rolled"} 1.0',
+        'driftstream_control_total{event="eval_errors"} 3.0',
+        'driftstream_control_total{event="windows_failed"} 1.0',
+        'driftstream_control_total{event="windows_expired"} 0.0',
+    } <= lines
