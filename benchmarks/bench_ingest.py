@@ -46,6 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -414,7 +415,9 @@ async def inprocess(
     return Run(plane.stats.consumed, w1 - w0, c1 - c0, flushes=flushes)
 
 
-async def confluent_dataplane(b: Bench, *, columns: bool = False) -> Run:
+async def confluent_dataplane(
+    b: Bench, *, columns: bool = False, fast: bool = False, batch: int = MAX_RECORDS
+) -> Run:
     """(b3): the same DataPlane, fed by confluent-kafka batches grouped per partition."""
     svc = IngestService(b.settings(f"b3-{uuid.uuid4().hex[:6]}"))
     plane = svc.plane
@@ -427,9 +430,12 @@ async def confluent_dataplane(b: Bench, *, columns: bool = False) -> Run:
         flushes = timed_flushes(plane)
         seen, t0 = 0, now()
         while seen < b.n:
-            msgs = await asyncio.to_thread(c.consume, MAX_RECORDS, 0.2)
+            msgs = await asyncio.to_thread(c.consume, batch, 0.2)
             seen += len(msgs)
-            parts = confluent_columns(msgs) if columns else confluent_records(msgs)
+            if fast:
+                parts = confluent_columns_c(msgs)
+            else:
+                parts = confluent_columns(msgs) if columns else confluent_records(msgs)
             if parts:
                 await plane.process(parts)
         await plane.flush()
@@ -447,6 +453,42 @@ def confluent_records(msgs: Sequence[Any]) -> dict[int, list[RawRecord]]:
         p = m.partition()
         parts.setdefault(p, []).append(RawRecord(p, m.offset(), m.timestamp()[1], m.value()))
     return parts
+
+
+def confluent_columns_c(msgs: Sequence[Any]) -> dict[int, RecordBatch]:
+    """Per-partition columns built with C-level ``map`` over ``Message`` methods.
+
+    No Python bytecode per message: partitions, offsets and timestamps come out as
+    arrays, the values as one list; a ``consume()`` result holds runs of one partition,
+    split at the run edges.
+    """
+    n = len(msgs)
+    if not n:
+        return {}
+    parts = np.fromiter(map(ck.Message.partition, msgs), np.int64, n)
+    offs = np.fromiter(map(ck.Message.offset, msgs), np.int64, n)
+    ts = np.fromiter(map(itemgetter(1), map(ck.Message.timestamp, msgs)), np.int64, n)
+    values = list(map(ck.Message.value, msgs))
+    edges = np.flatnonzero(parts[1:] != parts[:-1]) + 1
+    if not len(edges):
+        p = int(parts[0])
+        return {p: RecordBatch(p, values, ts, offs)}
+    out: dict[int, list[RecordBatch]] = {}
+    bounds = [0, *edges.tolist(), n]
+    for a, z in zip(bounds[:-1], bounds[1:], strict=False):
+        p = int(parts[a])
+        out.setdefault(p, []).append(RecordBatch(p, values[a:z], ts[a:z], offs[a:z]))
+    return {
+        p: bs[0]
+        if len(bs) == 1
+        else RecordBatch(
+            p,
+            [v for b in bs for v in b.values],
+            np.concatenate([b.timestamps_ms for b in bs]),
+            np.concatenate([b.offsets for b in bs]),
+        )
+        for p, bs in out.items()
+    }
 
 
 def confluent_columns(msgs: Sequence[Any]) -> dict[int, RecordBatch]:
@@ -809,6 +851,7 @@ def rounds(
             print(f"  round {k + 1}/{repeat}: {name} ...", flush=True)
             got = fn()
             runs[name].append(asyncio.run(got) if asyncio.iscoroutine(got) else got)
+            print(f"    {runs[name][-1].rate:,.0f}/s, {runs[name][-1].cpu_us:.2f} CPU us/event")
     out = {}
     for name, rs in runs.items():
         ordered = sorted(rs, key=lambda r: r.rate)
@@ -829,6 +872,24 @@ def stack(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
             s.stop()
 
 
+def print_rows(
+    rows: dict[str, tuple[Run, list[float]]], n: int, size: float, repeat: int
+) -> None:
+    """The side-by-side table: rates and CPU per event, ratios to (a1) of the same run."""
+    base = rows[A1][0]
+    print(
+        f"\ningest benchmark: {n:,} events x {size:.0f} B, {PARTITIONS} partitions, "
+        f"{os.cpu_count()} cores; median of {repeat} for in-process rows"
+    )
+    print(f"{'measure':44s} {'events/s':>9s} {'vs a1':>6s} {'CPU us/ev':>9s} {'vs a1':>6s}  runs")
+    for name, (run, rates) in rows.items():
+        runs = " ".join(f"{x / 1000:.0f}k" for x in rates)
+        print(
+            f"{name:44s} {run.rate:9,.0f} {run.rate / base.rate:6.2f} {run.cpu_us:9.2f} "
+            f"{run.cpu_us / base.cpu_us:6.2f}  {runs} {run.note}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000, help="events loaded and ingested")
@@ -838,6 +899,12 @@ def main() -> None:
     ap.add_argument("--attach", action="store_true", help="use the DRIFTSTREAM_* stack in env")
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
     ap.add_argument("--no-loaders", action="store_true", help="skip the load candidates")
+    ap.add_argument(
+        "--rows",
+        default="",
+        help="only these in-process rows, alternating per round, e.g. a1,d2,b1,b3c "
+        "(then no worker/faust/stage/profile runs)",
+    )
     args = ap.parse_args()
 
     print(f"generating {args.events:,} events ...", flush=True)
@@ -881,7 +948,19 @@ def main() -> None:
             measures += [
                 ("(b3) DataPlane fed by confluent", lambda: confluent_dataplane(b)),
                 ("(b3+) (b3), columnar", lambda: confluent_dataplane(b, columns=True)),
+                ("(b3c) (b3), columns by C-level map", lambda: confluent_dataplane(b, fast=True)),
+                (
+                    "(b3k) (b3c), consume(1000)",
+                    lambda: confluent_dataplane(b, fast=True, batch=1000),
+                ),
             ]
+        if args.rows:
+            wanted = {f"({x.strip()})" for x in args.rows.split(",")} | {A1.split()[0]}
+            measures = [m for m in measures if m[0].split()[0] in wanted]
+            rows |= rounds(measures, args.repeat)
+            r.close()
+            print_rows(rows, b.n, size, args.repeat)
+            return
         rows |= rounds(measures, args.repeat)
         print("  (b2) driftstream worker subprocess ...", flush=True)
         worker, metrics, worker_ns = worker_process(b, r, timeout_s=60 + b.n / 5_000)
@@ -904,17 +983,7 @@ def main() -> None:
         r.close()
 
     base = rows[A1][0]
-    print(
-        f"\ningest benchmark: {b.n:,} events x {size:.0f} B, {PARTITIONS} partitions, "
-        f"{os.cpu_count()} cores; median of {args.repeat} for in-process rows"
-    )
-    print(f"{'measure':44s} {'events/s':>9s} {'vs a1':>6s} {'CPU us/ev':>9s} {'vs a1':>6s}  runs")
-    for name, (run, rates) in rows.items():
-        runs = " ".join(f"{x / 1000:.0f}k" for x in rates)
-        print(
-            f"{name:44s} {run.rate:9,.0f} {run.rate / base.rate:6.2f} {run.cpu_us:9.2f} "
-            f"{run.cpu_us / base.cpu_us:6.2f}  {runs} {run.note}"
-        )
+    print_rows(rows, b.n, size, args.repeat)
     print("\nflush latency (ms)              n     p50     p99     max")
     for name in (B0, B1):
         fl = rows[name][0].flushes

@@ -3,7 +3,8 @@
 faust owns the process: lifecycle, signals (SIGTERM/SIGINT → graceful stop),
 the web server (``/health``, ``/metrics``) and, later, the control-plane agents.
 The features topic is NOT consumed through faust streams: a batch loop
-(:class:`IngestService`) reads it with ``getmany`` and drives the data plane.
+(:class:`IngestService`) reads it in batches and drives the data plane (aiokafka is
+the group member, librdkafka fetches: ``stream.adapters.kafka_fetch``).
 """
 
 from __future__ import annotations
@@ -69,13 +70,8 @@ class IngestService:
             notices=self.notices,
             commit=self._commit,
         )
-        self.consumer = wiring.consumer(
-            settings,
-            settings.topics.features,
-            group=settings.consumer.group_id,
-            options=opts,
-            on_assign=self._assign,
-            on_revoke=self._revoke,
+        self.consumer = wiring.features_consumer(
+            settings, options=opts, on_assign=self._assign, on_revoke=self._revoke
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None

@@ -24,12 +24,14 @@ import redis
 from stream.adapters.alerts import AlertPublisher
 from stream.adapters.forward import KafkaAlertSource, KafkaRejectSink, RedisDeliveryLog
 from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, KafkaNoticeSink
+from stream.adapters.kafka_fetch import FetchingConsumer
 from stream.adapters.kafka_auth import (
     KafkaAccess,
     aiokafka_options,
     faust_credentials,
     kafka_access,
     kafka_python_options,
+    librdkafka_options,
     verify_credentials,
 )
 from stream.adapters.redis_client import redis_client
@@ -168,6 +170,35 @@ def consumer(
         max_records=c.batch_max_records,
         fetch_max_wait_ms=c.fetch_max_wait_ms,
         **sizes,
+    )
+
+
+def features_consumer(
+    settings: Settings,
+    *,
+    options: dict[str, Any],
+    on_assign: Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]],
+    on_revoke: Callable[[Sequence[int]], Awaitable[None]],
+) -> FetchingConsumer:
+    """The worker's features consumer: aiokafka in the group, librdkafka fetching.
+
+    ``options`` are the aiokafka keyword arguments (already credential-checked); the
+    fetcher gets the same access rendered for librdkafka (``kafka_auth``).
+    """
+    c = settings.consumer
+    return FetchingConsumer(
+        settings.topics.features,
+        group_id=c.group_id,
+        options=options,
+        rdkafka=librdkafka_options(kafka_access(settings.kafka)),
+        on_assign=on_assign,
+        on_revoke=on_revoke,
+        reset=c.auto_offset_reset,
+        max_records=c.batch_max_records,
+        fetch_max_wait_ms=c.fetch_max_wait_ms,
+        fetch_max_bytes=c.fetch_max_bytes,
+        fetch_min_bytes=c.fetch_min_bytes,
+        max_partition_fetch_bytes=c.max_partition_fetch_bytes,
     )
 
 
