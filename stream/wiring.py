@@ -24,7 +24,6 @@ import redis
 from stream.adapters.alerts import AlertPublisher
 from stream.adapters.forward import KafkaAlertSource, KafkaRejectSink, RedisDeliveryLog
 from stream.adapters.kafka import BatchConsumer, KafkaDeadLetterSink, KafkaNoticeSink
-from stream.adapters.kafka_fetch import FetchingConsumer
 from stream.adapters.kafka_auth import (
     KafkaAccess,
     aiokafka_options,
@@ -34,6 +33,7 @@ from stream.adapters.kafka_auth import (
     librdkafka_options,
     verify_credentials,
 )
+from stream.adapters.kafka_fetch import FetchingConsumer
 from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_health import RedisHealthStore

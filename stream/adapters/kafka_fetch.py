@@ -53,7 +53,7 @@ def fetch_config(
     fetch_max_wait_ms: int,
     max_partition_fetch_bytes: int,
 ) -> dict[str, Any]:
-    """librdkafka settings of the fetcher: the ``consumer`` settings' sizes, no group."""
+    """The fetcher's librdkafka properties: the ``consumer`` settings' sizes, no group."""
     return {
         **rdkafka,
         # A group id is required by the client, but this consumer never subscribes or
@@ -98,7 +98,7 @@ def columns_of(msgs: Sequence[Any]) -> tuple[dict[int, RecordBatch], list[str]]:
     out: dict[int, RecordBatch] = {}
     for p, spans in runs.items():
         if len(spans) == 1:
-            (a, z), = spans
+            ((a, z),) = spans
             out[p] = RecordBatch(p, values[a:z], stamps[a:z], offsets[a:z])
         else:
             out[p] = RecordBatch(
@@ -159,9 +159,7 @@ class FetchingConsumer(BatchConsumer):
     async def start(self) -> None:
         """Join the group (aiokafka) and create the fetcher (connects lazily)."""
         if self._fetcher is None:
-            self._fetcher = ck.Consumer(
-                {**self._rd_config, "error_cb": self._on_error}, logger=log
-            )
+            self._fetcher = ck.Consumer({**self._rd_config, "error_cb": self._on_error}, logger=log)
         await super().start()
 
     def _on_error(self, err: ck.KafkaError) -> None:
@@ -225,8 +223,9 @@ class FetchingConsumer(BatchConsumer):
             await asyncio.sleep(timeout_ms / 1000)
             return {}
         loop = asyncio.get_running_loop()
+        wait_s = min(timeout_ms / 1000, CONSUME_TIMEOUT_S)
         self._inflight = loop.run_in_executor(
-            None, self._fetcher.consume, self._max_records, min(timeout_ms / 1000, CONSUME_TIMEOUT_S)
+            None, self._fetcher.consume, self._max_records, wait_s
         )
         msgs = await asyncio.shield(self._inflight)
         batches, errors = columns_of(msgs)
@@ -235,7 +234,8 @@ class FetchingConsumer(BatchConsumer):
             # Kafka unhealthy and retries; what was fetched alongside is still handed over.
             log.error("kafka fetch errors: %s", "; ".join(sorted(set(errors))))
             if not batches:
-                raise KafkaConnectionError(f"kafka fetch failed: {errors[0]}")
+                msg = f"kafka fetch failed: {errors[0]}"
+                raise KafkaConnectionError(msg)
         for p, b in batches.items():
             self._next[p] = b.last_offset + 1
         return batches
