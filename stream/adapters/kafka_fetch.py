@@ -30,7 +30,7 @@ import numpy as np
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
-from stream.adapters.kafka import AssignFn, BatchConsumer, RevokeFn
+from stream.adapters.kafka import BatchConsumer
 from stream.pipeline.ports import RecordBatch
 
 __all__ = ["FetchingConsumer", "columns_of", "fetch_config"]
@@ -113,42 +113,17 @@ def columns_of(msgs: Sequence[Any]) -> tuple[dict[int, RecordBatch], list[str]]:
 class FetchingConsumer(BatchConsumer):
     """A :class:`BatchConsumer` whose records come from librdkafka, not aiokafka."""
 
-    def __init__(
-        self,
-        topic: str,
-        *,
-        group_id: str,
-        options: Mapping[str, Any],
-        rdkafka: Mapping[str, Any],
-        on_assign: AssignFn,
-        on_revoke: RevokeFn,
-        reset: str = "earliest",
-        max_records: int = 20_000,
-        fetch_max_bytes: int = 52_428_800,
-        fetch_max_wait_ms: int = 500,
-        fetch_min_bytes: int = 1,
-        max_partition_fetch_bytes: int = 13_107_200,
-    ) -> None:
-        super().__init__(
-            topic,
-            group_id=group_id,
-            options=options,
-            on_assign=on_assign,
-            on_revoke=on_revoke,
-            reset=reset,
-            max_records=max_records,
-            fetch_max_bytes=fetch_max_bytes,
-            fetch_max_wait_ms=fetch_max_wait_ms,
-            fetch_min_bytes=fetch_min_bytes,
-            max_partition_fetch_bytes=max_partition_fetch_bytes,
-        )
+    def __init__(self, topic: str, *, rdkafka: Mapping[str, Any], **kwargs: Any) -> None:
+        """``rdkafka``: librdkafka properties (servers, credentials); the rest as the base."""
+        super().__init__(topic, **kwargs)
+        cfg = self._config
         self._rd_config = fetch_config(
             rdkafka,
-            reset=reset,
-            fetch_max_bytes=fetch_max_bytes,
-            fetch_min_bytes=fetch_min_bytes,
-            fetch_max_wait_ms=fetch_max_wait_ms,
-            max_partition_fetch_bytes=max_partition_fetch_bytes,
+            reset=self._reset,
+            fetch_max_bytes=cfg["fetch_max_bytes"],
+            fetch_min_bytes=cfg["fetch_min_bytes"],
+            fetch_max_wait_ms=cfg["fetch_max_wait_ms"],
+            max_partition_fetch_bytes=cfg["max_partition_fetch_bytes"],
         )
         self._fetcher: ck.Consumer | None = None
         self._fetching: set[int] = set()  # partitions assigned in librdkafka
