@@ -146,13 +146,15 @@ class FetchingConsumer(BatchConsumer):
 
     async def stop(self) -> None:
         """Leave the group (revocation flushes first), then close the fetcher."""
-        await super().stop()
-        if self._inflight is not None and not self._inflight.done():
-            await asyncio.wait([self._inflight])  # never close under a running consume
-        if self._fetcher is not None:
-            fetcher, self._fetcher = self._fetcher, None
-            self._fetching.clear()
-            await asyncio.to_thread(fetcher.close)
+        try:
+            await super().stop()
+        finally:  # also when leaving the group failed or timed out (broker down)
+            if self._inflight is not None and not self._inflight.done():
+                await asyncio.wait([self._inflight])  # never close under a running consume
+            if self._fetcher is not None:
+                fetcher, self._fetcher = self._fetcher, None
+                self._fetching.clear()
+                await asyncio.to_thread(fetcher.close)
 
     async def assigned(self, assigned: list[TopicPartition]) -> None:
         """Pause aiokafka's fetching of the new partitions, then claim and seek."""
@@ -163,13 +165,17 @@ class FetchingConsumer(BatchConsumer):
 
     async def revoked(self, revoked: list[TopicPartition]) -> None:
         """Flush the revoked partitions, then stop fetching them."""
-        await super().revoked(revoked)
-        gone = sorted({tp.partition for tp in revoked if tp.topic == self.topic} & self._fetching)
-        if gone and self._fetcher is not None:
-            self._fetcher.incremental_unassign([ck.TopicPartition(self.topic, p) for p in gone])
-            self._fetching.difference_update(gone)
-        for p in gone:
-            self._next.pop(p, None)
+        try:
+            await super().revoked(revoked)
+        finally:  # no longer ours, whether or not the flush went through
+            gone = sorted(
+                {tp.partition for tp in revoked if tp.topic == self.topic} & self._fetching
+            )
+            if gone and self._fetcher is not None:
+                self._fetcher.incremental_unassign([ck.TopicPartition(self.topic, p) for p in gone])
+                self._fetching.difference_update(gone)
+            for p in gone:
+                self._next.pop(p, None)
 
     def seek(self, positions: Mapping[int, int]) -> None:
         """Fetch these partitions from these offsets; prefetched records are dropped.
