@@ -3,7 +3,8 @@
 faust owns the process: lifecycle, signals (SIGTERM/SIGINT → graceful stop),
 the web server (``/health``, ``/metrics``) and, later, the control-plane agents.
 The features topic is NOT consumed through faust streams: a batch loop
-(:class:`IngestService`) reads it with ``getmany`` and drives the data plane.
+(:class:`IngestService`) reads it in batches and drives the data plane (aiokafka is
+the group member, librdkafka fetches: ``stream.adapters.kafka_fetch``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any, TypeVar
 
 import faust
 import redis
-from aiokafka.errors import KafkaError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, NodeNotReadyError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 
 from stream import wiring
@@ -69,13 +71,8 @@ class IngestService:
             notices=self.notices,
             commit=self._commit,
         )
-        self.consumer = wiring.consumer(
-            settings,
-            settings.topics.features,
-            group=settings.consumer.group_id,
-            options=opts,
-            on_assign=self._assign,
-            on_revoke=self._revoke,
+        self.consumer = wiring.features_consumer(
+            settings, options=opts, on_assign=self._assign, on_revoke=self._revoke
         )
         self.clock = SystemClock()
         self.control: ControlPlane | None = None
@@ -344,6 +341,31 @@ def _patch_faust_topic_creation() -> None:
     setattr(Transport, "_really_create_topic", _really_create_topic)  # noqa: B010
 
 
+def _patch_coordinator_lookup() -> None:
+    """Make a group coordinator lookup with no broker known retry instead of dying.
+
+    Right after start (or an outage) a metadata answer can list no broker ("No broker
+    metadata found in MetadataResponse -- ignoring"). aiokafka's coordinator lookup then
+    fails an ``assert`` ("Did we not perform bootstrap?"), which ends the consumer's
+    coordination task for good: faust's consumer never joined its group, the app never
+    became ready, and the worker stayed idle on /health "starting" (seen in the chaos
+    test under load). Raise aiokafka's retriable ``NodeNotReadyError`` instead: its
+    coordinator loop refreshes the metadata and asks again.
+    """
+    original = AIOKafkaClient.coordinator_lookup
+    if getattr(original, "driftstream_retries", False):
+        return
+
+    async def coordinator_lookup(self: Any, coordinator_type: Any, coordinator_key: Any) -> Any:
+        if self.get_random_node() is None:
+            msg = "no broker in the cluster metadata yet (looking up a group coordinator)"
+            raise NodeNotReadyError(msg)
+        return await original(self, coordinator_type, coordinator_key)
+
+    coordinator_lookup.driftstream_retries = True  # type: ignore[attr-defined]
+    setattr(AIOKafkaClient, "coordinator_lookup", coordinator_lookup)  # noqa: B010
+
+
 def _with_health(
     settings: Settings, service: IngestService, windows: RedisWindowStore, evaluator: Evaluator
 ) -> Any:
@@ -391,6 +413,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
     # a LeaveGroup on shutdown; with the broker down, SIGTERM must not take that long.
     AIOKafkaConsumerThread.shutdown_timeout = FAUST_THREAD_SHUTDOWN_S
     _patch_faust_topic_creation()
+    _patch_coordinator_lookup()
     service = IngestService(settings)
     windows = wiring.window_store(settings, service.redis, service.namespace)
     evaluation = wiring.evaluation(

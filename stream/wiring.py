@@ -30,8 +30,10 @@ from stream.adapters.kafka_auth import (
     faust_credentials,
     kafka_access,
     kafka_python_options,
+    librdkafka_options,
     verify_credentials,
 )
+from stream.adapters.kafka_fetch import FetchingConsumer
 from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_health import RedisHealthStore
@@ -144,11 +146,14 @@ def consumer(
     on_assign: Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]],
     on_revoke: Callable[[Sequence[int]], Awaitable[None]],
     sized: bool = True,
+    rdkafka: dict[str, Any] | None = None,
 ) -> BatchConsumer:
     """A batch consumer of ``topic`` in ``group`` per the ``consumer`` settings.
 
     ``sized=False`` leaves the fetch sizes at aiokafka's defaults (the label
-    consumer: labels are few and small).
+    consumer: labels are few and small). With ``rdkafka`` (librdkafka properties)
+    the records are fetched by librdkafka, aiokafka staying the group member
+    (:class:`FetchingConsumer`, the worker's features consumer).
     """
     c = settings.consumer
     sizes: _FetchSizes = {}
@@ -158,16 +163,41 @@ def consumer(
             "fetch_min_bytes": c.fetch_min_bytes,
             "max_partition_fetch_bytes": c.max_partition_fetch_bytes,
         }
-    return BatchConsumer(
-        topic,
-        group_id=group,
+    kwargs: dict[str, Any] = {
+        "group_id": group,
+        "options": options,
+        "on_assign": on_assign,
+        "on_revoke": on_revoke,
+        "reset": c.auto_offset_reset,
+        "max_records": c.batch_max_records,
+        "fetch_max_wait_ms": c.fetch_max_wait_ms,
+        **sizes,
+    }
+    if rdkafka is not None:
+        return FetchingConsumer(topic, rdkafka=rdkafka, **kwargs)
+    return BatchConsumer(topic, **kwargs)
+
+
+def features_consumer(
+    settings: Settings,
+    *,
+    options: dict[str, Any],
+    on_assign: Callable[[Sequence[int], Mapping[int, int]], Awaitable[Mapping[int, int]]],
+    on_revoke: Callable[[Sequence[int]], Awaitable[None]],
+) -> BatchConsumer:
+    """The worker's features consumer: aiokafka in the group, librdkafka fetching.
+
+    ``options`` are the aiokafka keyword arguments (already credential-checked); the
+    fetcher gets the same access rendered for librdkafka (``kafka_auth``).
+    """
+    return consumer(
+        settings,
+        settings.topics.features,
+        group=settings.consumer.group_id,
         options=options,
         on_assign=on_assign,
         on_revoke=on_revoke,
-        reset=c.auto_offset_reset,
-        max_records=c.batch_max_records,
-        fetch_max_wait_ms=c.fetch_max_wait_ms,
-        **sizes,
+        rdkafka=librdkafka_options(kafka_access(settings.kafka)),
     )
 
 

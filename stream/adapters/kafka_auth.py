@@ -3,7 +3,8 @@
 :func:`kafka_access` turns the settings into a client-neutral :class:`KafkaAccess`
 (servers, protocol, SASL login, TLS files); thin renderers give each client library
 its keyword arguments (:func:`aiokafka_options`, :func:`kafka_python_options`,
-:func:`faust_credentials`). Nothing else reads the security settings.
+:func:`faust_credentials`, :func:`librdkafka_options` for the worker's fetcher).
+Nothing else reads the security settings.
 
 Wrong credentials are one clear line, not a 30-second "Unable to bootstrap".
 kafka-python and aiokafka log a refused SASL login and keep retrying until their
@@ -40,6 +41,7 @@ __all__ = [
     "faust_credentials",
     "kafka_access",
     "kafka_python_options",
+    "librdkafka_options",
     "ssl_context",
     "verify_credentials",
 ]
@@ -145,6 +147,35 @@ def kafka_python_options(access: KafkaAccess) -> dict[str, Any]:
         value = getattr(access, name.removeprefix("ssl_"))
         if value:
             opts[name] = value
+    return opts
+
+
+def librdkafka_options(access: KafkaAccess) -> dict[str, Any]:
+    """confluent-kafka (librdkafka) properties: the same servers, SASL login and TLS files.
+
+    TLS verifies the broker's certificate against ``cafile`` (or the system store) and
+    its host name, as the aiokafka context does.
+    """
+    opts: dict[str, Any] = {
+        "bootstrap.servers": access.bootstrap,
+        "client.id": access.client_id,
+        "security.protocol": access.protocol.lower(),
+    }
+    if access.sasl_mechanism:
+        opts["sasl.mechanism"] = access.sasl_mechanism
+        if access.username is not None:
+            opts["sasl.username"] = access.username
+        if access.password is not None:
+            opts["sasl.password"] = access.password
+    if access.tls:
+        opts["ssl.endpoint.identification.algorithm"] = "https"
+        for key, value in (
+            ("ssl.ca.location", access.cafile),
+            ("ssl.certificate.location", access.certfile),
+            ("ssl.key.location", access.keyfile),
+        ):
+            if value:
+                opts[key] = value
     return opts
 
 

@@ -2,8 +2,9 @@
 
 Kafka 4 removed old protocol versions (KIP-896), so each client is exercised on
 the calls the project relies on: kafka-python for admin and the synchronous
-tools, aiokafka for the batch data plane, faust-streaming for the control
-plane. The module also fails if the broker logged a request it rejected for an
+tools, aiokafka for the data plane's group membership and producers,
+confluent-kafka (librdkafka) for the worker's features fetcher, faust-streaming
+for the control plane. The module also fails if the broker logged a request it rejected for an
 unsupported API version while these tests ran.
 """
 
@@ -177,6 +178,52 @@ def test_aiokafka_idempotent_producer_and_getmany_group_commit(
     got, committed = asyncio.run(scenario())
     assert sorted(got) == sorted(f"a{i}".encode() for i in range(total))
     assert committed == {0: PER_PARTITION, 1: PER_PARTITION}
+
+
+# -- confluent-kafka (librdkafka): the worker's features fetcher ------------------------
+def test_confluent_manual_assignment_consume_and_reassign_at_an_offset(
+    kafka_bootstrap: str, new_topic: NewTopic
+) -> None:
+    """The calls FetchingConsumer makes: assign at offsets, consume, re-assign to seek."""
+    import confluent_kafka as ck
+
+    from stream.adapters.kafka_fetch import columns_of, fetch_config
+
+    topic = new_topic(2)
+    _produce_history(kafka_bootstrap, topic, 2)
+    cfg = fetch_config(
+        {"bootstrap.servers": kafka_bootstrap},
+        reset="earliest",
+        fetch_max_bytes=52_428_800,
+        fetch_min_bytes=1,
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=1_048_576,
+    )
+    consumer = ck.Consumer(cfg)
+
+    def drain(want: int) -> dict[int, list[int]]:
+        seen: dict[int, list[int]] = {}
+        for _ in range(60):  # bounded
+            batches, errors = columns_of(consumer.consume(1000, 0.5))
+            assert errors == []
+            for p, b in batches.items():
+                seen.setdefault(p, []).extend(b.offsets.tolist())
+                assert b.timestamps_ms.tolist() == [BASE_MS + o * 1000 for o in b.offsets]
+            if sum(map(len, seen.values())) >= want:
+                break
+        return seen
+
+    try:
+        consumer.incremental_assign(
+            [ck.TopicPartition(topic, 0, 3), ck.TopicPartition(topic, 1, 0)]
+        )
+        assert drain(7 + PER_PARTITION) == {0: list(range(3, 10)), 1: list(range(PER_PARTITION))}
+        # A seek is unassign + assign at the offset (works before fetching started, too)
+        consumer.incremental_unassign([ck.TopicPartition(topic, 0)])
+        consumer.incremental_assign([ck.TopicPartition(topic, 0, 8)])
+        assert drain(2) == {0: [8, 9]}
+    finally:
+        consumer.close()
 
 
 # -- faust-streaming ----------------------------------------------------------------

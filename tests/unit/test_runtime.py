@@ -86,3 +86,28 @@ def test_faust_topic_creation_is_retried_while_kafka_comes_back() -> None:
     with pytest.raises(Exception, match="Controller node not found"):  # bounded
         asyncio.run(retry_start_step(create, refresh, what="t", wait_s=0.0, step_s=0.01))
     assert calls == ["create"]
+
+
+def test_a_coordinator_lookup_with_no_broker_known_is_retriable_not_fatal() -> None:
+    # aiokafka asserted ("Did we not perform bootstrap?") and its coordination task died:
+    # the worker stayed idle. Now a retriable error its coordinator loop retries on.
+    import asyncio
+
+    import pytest
+    from aiokafka.client import AIOKafkaClient
+    from aiokafka.errors import NodeNotReadyError
+
+    from stream.runtime import _patch_coordinator_lookup
+
+    _patch_coordinator_lookup()
+    _patch_coordinator_lookup()  # idempotent: patched once
+
+    async def lookup() -> None:
+        client = AIOKafkaClient(bootstrap_servers="127.0.0.1:1")  # never bootstrapped
+        assert client.get_random_node() is None
+        await client.coordinator_lookup(0, "g")
+
+    with pytest.raises(NodeNotReadyError) as err:
+        asyncio.run(lookup())
+    assert err.value.retriable
+    assert getattr(AIOKafkaClient.coordinator_lookup, "driftstream_retries", False)

@@ -71,3 +71,15 @@ def test_shared_options_read_as_before() -> None:
     assert "Attempts.  [default: 3; x>=1]" in out
     got = CliRunner().invoke(cmd, ["--max", "2", "--json"]).output
     assert "('as_json', True)" in got and "('max_n', 2)" in got and "('retries', 3)" in got
+
+
+def test_the_worker_fetches_features_with_librdkafka_sized_by_the_consumer_settings() -> None:
+    s = load_settings(None, ENV)
+    kw: dict[str, Any] = {"options": {}, "on_assign": _assign, "on_revoke": _revoke}
+    features = wiring.features_consumer(s, **kw)
+    assert features.topic == s.topics.features
+    assert features._config["group_id"] == s.consumer.group_id  # noqa: SLF001 - aiokafka's
+    rd = features._rd_config  # noqa: SLF001 - the fetcher's librdkafka properties
+    assert rd["fetch.max.bytes"] == 8_000_000 == s.consumer.fetch_max_bytes
+    assert rd["bootstrap.servers"] == s.kafka.bootstrap_servers
+    assert rd["auto.offset.reset"] == s.consumer.auto_offset_reset
