@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 from scipy import special
 from scipy.stats import _ksstats  # the routine behind stats.kstwo (same numbers)
 
@@ -33,6 +34,7 @@ __all__ = [
     "norm_isf",
     "norm_sf",
     "poisson_sf",
+    "smirnov_sf",
     "t_ppf",
     "t_sf",
 ]
@@ -123,9 +125,38 @@ def _kstwo(d: float, n: int) -> float:
     if x2 >= 370.0:
         return 0.0
     if x2 >= 2.2:
-        return min(1.0, max(0.0, 2.0 * float(special.smirnov(n, d))))
+        return min(1.0, max(0.0, 2.0 * smirnov_sf(d, n)))
     cdf = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))  # noqa: SLF001
     return min(1.0, max(0.0, 1.0 - cdf))
+
+
+def smirnov_sf(d: float, n: int) -> float:
+    """P(D⁺_n ≥ d), the one-sided KS tail (= ``special.smirnov(n, d)``), as one array sum.
+
+    The Birnbaum–Tingey sum d·Σ_{j ≤ n(1−d)} C(n,j) (1−d−j/n)^{n−j} (d+j/n)^{j−1}, its
+    terms in logs and summed relative to the largest (no underflow). Cephes runs the
+    same sum term by term (~0.7 µs a term: ~12 ms at n = 17 000, a trailing day's
+    effective size); here ~0.8 ms. Agreement with ``special.smirnov``: ~1e-10 relative
+    (the log-gamma sums), checked in ``test_tails.py``.
+
+    >>> math.isclose(smirnov_sf(0.05, 1000), float(special.smirnov(1000, 0.05)), rel_tol=1e-9)
+    True
+    """
+    if d <= 0.0:
+        return 1.0
+    if d >= 1.0:
+        return 0.0
+    j = np.arange(math.floor(n * (1.0 - d)) + 1, dtype=np.float64)
+    with np.errstate(divide="ignore"):  # 1 − d − j/n = 0 at the last j: a zero term
+        logs = (
+            special.gammaln(n + 1.0)
+            - special.gammaln(j + 1.0)
+            - special.gammaln(n - j + 1.0)
+            + (n - j) * np.log(1.0 - d - j / n)
+            + (j - 1.0) * np.log(d + j / n)
+        )
+    top = float(logs.max())
+    return d * math.exp(top) * float(np.exp(logs - top).sum())
 
 
 def kstwo_exact(d: float, n: int) -> float:

@@ -6,7 +6,7 @@ import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
 
 from stream.core.measures import tails as T
 
@@ -63,3 +63,13 @@ def test_kstwo_fast_branch_agrees_with_the_durbin_matrix(n: int, u: float) -> No
     lo, hi = 1.0 / n, min((1.4 / n) ** (2 / 3), math.sqrt(2.2 / n))
     d = lo + u * (hi - lo)
     assert math.isclose(T.kstwo_sf(d, n), T.kstwo_exact(d, n), rel_tol=5e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(141, 60_000), st.floats(0.0, 1.0))
+def test_smirnov_sum_is_scipys_smirnov(n: int, u: float) -> None:
+    # The branch kstwo takes for n > 140 where n·d² ≥ 2.2 (up to 370, where it is 0),
+    # and the region around it; tails below 1e-200 agree whatever their relative error.
+    d = math.sqrt((1.0 + u * 400.0) / n)
+    fast, exact = T.smirnov_sf(d, n), float(special.smirnov(n, d))
+    assert math.isclose(fast, exact, rel_tol=1e-9) or max(fast, exact) < 1e-200
