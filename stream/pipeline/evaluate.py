@@ -263,8 +263,11 @@ class Evaluator:
         calibration: ModelCalibration | None,
         decoded: Mapping[str, Sketch] | None = None,
     ) -> list[Decision]:
-        """Decisions of ``window`` against ``base``; ``decoded``: the window's sketches
-        already decoded (the trailing day's merges), else decoded from its blobs."""
+        """Decisions of ``window`` against ``base``.
+
+        ``decoded``: the window's sketches already decoded (the trailing day's merges),
+        else they are decoded from the window's blobs.
+        """
         scale = window.key.scale
         kinds = spec.kinds
         joint_on = bool(spec.joint_columns[0]) and scale != TRAILING_DAY

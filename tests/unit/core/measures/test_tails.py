@@ -73,3 +73,13 @@ def test_smirnov_sum_is_scipys_smirnov(n: int, u: float) -> None:
     d = math.sqrt((1.0 + u * 400.0) / n)
     fast, exact = T.smirnov_sf(d, n), float(special.smirnov(n, d))
     assert math.isclose(fast, exact, rel_tol=1e-9) or max(fast, exact) < 1e-200
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5_000), st.floats(0.0, 1.0), st.floats(1e-4, 0.9999), st.integers(1, 50_000))
+def test_betabinom_is_scipys_betabinom(n: int, u: float, rate: float, mb: int) -> None:
+    # The share law's tail (decide._share_pvalue): k ≥ 0 counts of n, a = rate·(mb+1).
+    k = int(u * (n + 1)) - 1
+    a, b = rate * (mb + 1.0), mb + 1.0 - rate * (mb + 1.0)
+    fast, slow = T.betabinom_sf(k, n, a, b), float(stats.betabinom.sf(k, n, a, b))
+    assert math.isclose(fast, slow, rel_tol=1e-12, abs_tol=1e-15)
