@@ -34,6 +34,7 @@ __all__ = [
     "norm_cdf",
     "norm_isf",
     "norm_sf",
+    "pelz_good_cdf",
     "poisson_sf",
     "smirnov_sf",
     "t_ppf",
@@ -144,7 +145,7 @@ def _kstwo(d: float, n: int) -> float:
         return 0.0
     if x2 >= 2.2:
         return min(1.0, max(0.0, 2.0 * smirnov_sf(d, n)))
-    cdf = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))  # noqa: SLF001
+    cdf = pelz_good_cdf(n, d)
     return min(1.0, max(0.0, 1.0 - cdf))
 
 
@@ -175,6 +176,62 @@ def smirnov_sf(d: float, n: int) -> float:
         )
     top = float(logs.max())
     return d * math.exp(top) * float(np.exp(logs - top).sum())
+
+
+_PI2, _PI4, _PI6 = math.pi**2, math.pi**4, math.pi**6
+_SQRT2PI, _SQRT3 = math.sqrt(2 * math.pi), math.sqrt(3.0)
+
+
+def pelz_good_cdf(n: int, x: float) -> float:
+    """P(D_n ≤ x) by the Pelz–Good expansion (= scipy's ``_kolmogn_PelzGood``), in floats.
+
+    scipy's routine step by step (same terms, same order, same Horner scheme over
+    odd k) on Python floats instead of numpy scalars and 4-element arrays (~45 µs a
+    call there, ~8 µs here); agreement ~1e-15 relative (``test_tails.py``).
+    """
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    z = math.sqrt(n) * x
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
+    qlog = -_PI2 / 8 / z2
+    if qlog < -708:
+        return 0.0
+    q = math.exp(qlog)
+    k1a, k1b = -z2, _PI2 / 4
+    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
+    k2c = _PI4 * (1 - 2 * z2) / 16
+    k3d = _PI6 * (5 - 30 * z2) / 64
+    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
+    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
+    k3a = -30 * z6 - 90 * z**8
+    c0 = c1 = c2 = c3 = 0.0
+    maxk = math.ceil(16 * z / math.pi)
+    for k in range(maxk, 0, -1):
+        m = 2 * k - 1
+        m2, m4, m6 = float(m**2), float(m**4), float(m**6)
+        qp = q ** (8 * k)
+        c0 = c0 * qp + 1.0
+        c1 = c1 * qp + (k1a + k1b * m2)
+        c2 = c2 * qp + (k2a + k2b * m2 + k2c * m4)
+        c3 = c3 * qp + (k3a + k3b * m2 + k3c * m4 + k3d * m6)
+    c0, c1, c2, c3 = (c * q * _SQRT2PI for c in (c0, c1, c2, c3))
+    c0, c1, c2, c3 = c0 / z, c1 / (6 * z4), c2 / (72 * z**7), c3 / (6480 * z**10)
+    q = math.exp(-_PI2 / 2 / z2)
+    sqrt3z = _SQRT3 * z
+    terms = []
+    for k in range(maxk, 0, -1):
+        k2 = k * k
+        qk = q**k2
+        kpi = math.pi * k
+        terms.append((k2 * qk, (sqrt3z + kpi) * (sqrt3z - kpi) * k2 * qk))
+    s2 = math.fsum(t[0] for t in terms)
+    s3 = math.fsum(t[1] for t in terms)
+    c2 += s2 * (_PI2 * _SQRT2PI / (-36 * z3))
+    c3 += s3 * (_PI2 * _SQRT2PI / (216 * z6))
+    rn = math.sqrt(n * 1.0)
+    return c0 + c1 / rn + c2 / n + c3 / (rn * n)
 
 
 def kstwo_exact(d: float, n: int) -> float:

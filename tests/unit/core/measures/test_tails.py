@@ -7,6 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
+from scipy.stats import _ksstats
 
 from stream.core.measures import tails as T
 
@@ -83,3 +84,14 @@ def test_betabinom_is_scipys_betabinom(n: int, u: float, rate: float, mb: int) -
     a, b = rate * (mb + 1.0), mb + 1.0 - rate * (mb + 1.0)
     fast, slow = T.betabinom_sf(k, n, a, b), float(stats.betabinom.sf(k, n, a, b))
     assert math.isclose(fast, slow, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(141, 100_000), st.floats(0.0, 1.0))
+def test_pelz_good_in_floats_is_scipys(n: int, u: float) -> None:
+    # The region kstwo_sf gives Pelz-Good above n = 140: 1/n < d, n·d² < 2.2.
+    lo, hi = 1.0 / n, math.sqrt(2.2 / n)
+    d = lo + u * (hi - lo)
+    slow = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))
+    fast = T.pelz_good_cdf(n, d)
+    assert math.isclose(1.0 - fast, 1.0 - slow, rel_tol=1e-12, abs_tol=1e-15)
