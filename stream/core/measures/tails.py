@@ -166,12 +166,13 @@ def smirnov_sf(d: float, n: int) -> float:
     if d >= 1.0:
         return 0.0
     j = np.arange(math.floor(n * (1.0 - d)) + 1, dtype=np.float64)
-    with np.errstate(divide="ignore"):  # 1 − d − j/n = 0 at the last j: a zero term
+    # 1 − d − j/n is 0 at the last j (or a rounding below it): a zero term.
+    with np.errstate(divide="ignore"):
         logs = (
             special.gammaln(n + 1.0)
             - special.gammaln(j + 1.0)
             - special.gammaln(n - j + 1.0)
-            + (n - j) * np.log(1.0 - d - j / n)
+            + (n - j) * np.log(np.maximum(1.0 - d - j / n, 0.0))
             + (j - 1.0) * np.log(d + j / n)
         )
     top = float(logs.max())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
@@ -95,3 +96,11 @@ def test_pelz_good_in_floats_is_scipys(n: int, u: float) -> None:
     slow = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))
     fast = T.pelz_good_cdf(n, d)
     assert math.isclose(1.0 - fast, 1.0 - slow, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(("n", "k"), [(148, 12), (152, 11), (156, 17)])
+def test_smirnov_sum_at_d_on_the_grid(n: int, k: int) -> None:
+    # d = k/n: 1 − d − j/n rounds just below 0 at the last term (a log of a negative).
+    d = k / n
+    assert math.isclose(T.smirnov_sf(d, n), float(special.smirnov(n, d)), rel_tol=1e-9)
