@@ -43,8 +43,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-from scipy import stats
-
 from stream.core.before_after import BeforeAfter
 from stream.core.calibrate import (
     Calibration,
@@ -62,7 +60,7 @@ from stream.core.cusum import (
 )
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
-from stream.core.measures.tails import Z95, norm_cdf, norm_sf
+from stream.core.measures.tails import Z95, betabinom_sf, norm_cdf, norm_sf
 from stream.core.nullspread import (
     RULES,
     SHAPE_METRICS,
@@ -96,6 +94,9 @@ NULL_BREAK = 0.5
 NEW_CATEGORY_BREAK = 0.05
 """Window share of new categories that is a pipeline break rather than drift."""
 _NAN = math.nan
+
+_RULE = {(k, r.name): r for k, rs in RULES.items() for r in rs}
+"""(kind, metric) → its decision rule (looked up once per metric and window)."""
 
 
 @dataclass(frozen=True)
@@ -248,8 +249,7 @@ def _check(
     alpha: float,
     overrides: Mapping[str, float],
 ) -> _Check | None:
-    rules = {r.name: r for r in RULES[kind]}
-    r = rules.get(name)
+    r = _RULE.get((kind, name))
     if r is None and name not in overrides:
         return None  # neither a decision metric nor overridden: reported elsewhere
     signed = r.law == "signed" if r is not None else False
@@ -296,7 +296,7 @@ def _share_pvalue(m: Measure) -> float:
     if k <= 0:
         return 1.0
     a = rate * (mb + 1.0)
-    return float(stats.betabinom.sf(k - 1, n, a, mb + 1.0 - a))
+    return betabinom_sf(k - 1, n, a, mb + 1.0 - a)
 
 
 def _fmt(x: float) -> str:

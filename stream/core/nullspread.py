@@ -233,10 +233,24 @@ def resolution_limited(s: NumericSketch) -> bool:
     def limited() -> bool:
         sd = s.std
         a = s.relative_accuracy
-        width = abs(float(s.quantile(0.5))) * 2 * a / (1 - a)
+        width = abs(_median(s)) * 2 * a / (1 - a)
         return bool(sd > 0 and width > sd)
 
     return memo(s, "resolution_limited", limited)
+
+
+def _median(s: NumericSketch) -> float:
+    """``s.quantile(0.5)`` read from the sketch's memoised buckets (no key pass of its own)."""
+    n = s.count
+    rank = math.floor(0.5 * (n - 1))
+    if rank <= 0:
+        return float(s.min)
+    if rank >= n - 1:
+        return float(s.max)
+    b = Buckets.of(s)
+    idx = int(np.searchsorted(np.cumsum(b.counts), rank, side="right"))
+    value = float(s.bucket_value(b.keys[idx : idx + 1])[0])
+    return min(max(value, float(s.min)), float(s.max))
 
 
 def decision_measures(

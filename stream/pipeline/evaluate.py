@@ -209,12 +209,12 @@ class Evaluator:
             why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events"
             self._say(spec.name, why, "trailing day")
             return None
-        window = built.stored()
-        for name, sketch in built.part.sketches.items():
-            if not isinstance(sketch, JointSketch):  # the merged sketch is already decoded
-                self._remember((spec.kinds[name], window.sketches[name]), sketch)
+        # The merged sketches are judged as they are: not encoded, not in the decode cache
+        # (a day-sized blob per column an hour would evict the hours the suffixes reuse).
+        window = StoredWindow(built.key, built.part.events, built.part.late, {})
+        merged = {n: s for n, s in built.part.sketches.items() if not isinstance(s, JointSketch)}
         state = self.store.alert_states(spec.name, TRAILING_DAY, ("reference",)).get("reference")
-        judged = self._decide(spec, window, "reference", ref[0], ref[1])
+        judged = self._decide(spec, window, "reference", ref[0], ref[1], merged)
         # Overlapping windows: the level already spends the budget per excursion, and the
         # next window's "confirmation" shares 23 of its 24 hours — every breach pages.
         rules = spec.alerts.model_copy(update={"consecutive_breaches": 1})
@@ -261,7 +261,13 @@ class Evaluator:
         baseline: str,
         base: Mapping[str, bytes],
         calibration: ModelCalibration | None,
+        decoded: Mapping[str, Sketch] | None = None,
     ) -> list[Decision]:
+        """Decisions of ``window`` against ``base``.
+
+        ``decoded``: the window's sketches already decoded (the trailing day's merges),
+        else they are decoded from the window's blobs.
+        """
         scale = window.key.scale
         kinds = spec.kinds
         joint_on = bool(spec.joint_columns[0]) and scale != TRAILING_DAY
@@ -276,7 +282,8 @@ class Evaluator:
             alpha = trailing_alpha(alpha)
         out = []
         for feat in spec.monitored:
-            if feat.name not in base or feat.name not in window.sketches:
+            have = decoded if decoded is not None else window.sketches
+            if feat.name not in base or feat.name not in have:
                 continue
             seasonal = _seasonal(calibration, feat.name, scale, feat.seasonal)
             if seasonal != (baseline == "seasonal"):
@@ -293,7 +300,9 @@ class Evaluator:
                     feat.name,
                     feat.kind,
                     self._load(feat.kind, base[feat.name]),
-                    self._load(feat.kind, window.sketches[feat.name]),
+                    decoded[feat.name]
+                    if decoded is not None
+                    else self._load(feat.kind, window.sketches[feat.name]),
                     cal,
                     alpha=alpha,
                     thresholds=dict(feat.thresholds),

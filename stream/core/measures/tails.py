@@ -19,11 +19,13 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 from scipy import special
 from scipy.stats import _ksstats  # the routine behind stats.kstwo (same numbers)
 
 __all__ = [
     "Z95",
+    "betabinom_sf",
     "binom_sf",
     "chi2_sf",
     "f_sf",
@@ -32,7 +34,9 @@ __all__ = [
     "norm_cdf",
     "norm_isf",
     "norm_sf",
+    "pelz_good_cdf",
     "poisson_sf",
+    "smirnov_sf",
     "t_ppf",
     "t_sf",
 ]
@@ -108,6 +112,23 @@ def poisson_sf(k: int, mu: float) -> float:
     return float(special.pdtrc(k, mu))
 
 
+def betabinom_sf(k: int, n: int, a: float, b: float) -> float:
+    """P(X > k) for X ~ BetaBinomial(n, a, b) (= ``stats.betabinom.sf``, same arithmetic).
+
+    scipy's generic discrete ``sf``: 1 − the sum of the pmf over 0 … k, the pmf from
+    log-beta functions, clipped to [0, 1]; here without the ``rv_discrete`` layer
+    (~70 µs a call there).
+    """
+    if k < 0:
+        return 1.0
+    if k >= n:
+        return 0.0
+    m = np.arange(0, int(k) + 1)
+    logpmf = -np.log(n + 1) - special.betaln(n - m + 1, m + 1)
+    logpmf = logpmf + special.betaln(m + a, n - m + b) - special.betaln(a, b)
+    return float(np.clip(1.0 - np.sum(np.exp(logpmf), axis=0), 0.0, 1.0))
+
+
 _SMALL_N = 140  # scipy's own switch: up to here its exact routines, all kept
 
 
@@ -123,9 +144,95 @@ def _kstwo(d: float, n: int) -> float:
     if x2 >= 370.0:
         return 0.0
     if x2 >= 2.2:
-        return min(1.0, max(0.0, 2.0 * float(special.smirnov(n, d))))
-    cdf = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))  # noqa: SLF001
+        return min(1.0, max(0.0, 2.0 * smirnov_sf(d, n)))
+    cdf = pelz_good_cdf(n, d)
     return min(1.0, max(0.0, 1.0 - cdf))
+
+
+def smirnov_sf(d: float, n: int) -> float:
+    """P(D⁺_n ≥ d), the one-sided KS tail (= ``special.smirnov(n, d)``), as one array sum.
+
+    The Birnbaum–Tingey sum d·Σ_{j ≤ n(1−d)} C(n,j) (1−d−j/n)^{n−j} (d+j/n)^{j−1}, its
+    terms in logs and summed relative to the largest (no underflow). Cephes runs the
+    same sum term by term (~0.7 µs a term: ~12 ms at n = 17 000, a trailing day's
+    effective size); here ~0.8 ms. Agreement with ``special.smirnov``: ~1e-10 relative
+    (the log-gamma sums), checked in ``test_tails.py``.
+
+    >>> math.isclose(smirnov_sf(0.05, 1000), float(special.smirnov(1000, 0.05)), rel_tol=1e-9)
+    True
+    """
+    if d <= 0.0:
+        return 1.0
+    if d >= 1.0:
+        return 0.0
+    j = np.arange(math.floor(n * (1.0 - d)) + 1, dtype=np.float64)
+    # 1 − d − j/n is 0 at the last j (or a rounding below it): a zero term.
+    with np.errstate(divide="ignore"):
+        logs = (
+            special.gammaln(n + 1.0)
+            - special.gammaln(j + 1.0)
+            - special.gammaln(n - j + 1.0)
+            + (n - j) * np.log(np.maximum(1.0 - d - j / n, 0.0))
+            + (j - 1.0) * np.log(d + j / n)
+        )
+    top = float(logs.max())
+    return d * math.exp(top) * float(np.exp(logs - top).sum())
+
+
+_PI2, _PI4, _PI6 = math.pi**2, math.pi**4, math.pi**6
+_SQRT2PI, _SQRT3 = math.sqrt(2 * math.pi), math.sqrt(3.0)
+
+
+def pelz_good_cdf(n: int, x: float) -> float:
+    """P(D_n ≤ x) by the Pelz–Good expansion (= scipy's ``_kolmogn_PelzGood``), in floats.
+
+    scipy's routine step by step (same terms, same order, same Horner scheme over
+    odd k) on Python floats instead of numpy scalars and 4-element arrays (~45 µs a
+    call there, ~8 µs here); agreement ~1e-15 relative (``test_tails.py``).
+    """
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    z = math.sqrt(n) * x
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
+    qlog = -_PI2 / 8 / z2
+    if qlog < -708:
+        return 0.0
+    q = math.exp(qlog)
+    k1a, k1b = -z2, _PI2 / 4
+    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
+    k2c = _PI4 * (1 - 2 * z2) / 16
+    k3d = _PI6 * (5 - 30 * z2) / 64
+    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
+    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
+    k3a = -30 * z6 - 90 * z**8
+    c0 = c1 = c2 = c3 = 0.0
+    maxk = math.ceil(16 * z / math.pi)
+    for k in range(maxk, 0, -1):
+        m = 2 * k - 1
+        m2, m4, m6 = float(m**2), float(m**4), float(m**6)
+        qp = q ** (8 * k)
+        c0 = c0 * qp + 1.0
+        c1 = c1 * qp + (k1a + k1b * m2)
+        c2 = c2 * qp + (k2a + k2b * m2 + k2c * m4)
+        c3 = c3 * qp + (k3a + k3b * m2 + k3c * m4 + k3d * m6)
+    c0, c1, c2, c3 = (c * q * _SQRT2PI for c in (c0, c1, c2, c3))
+    c0, c1, c2, c3 = c0 / z, c1 / (6 * z4), c2 / (72 * z**7), c3 / (6480 * z**10)
+    q = math.exp(-_PI2 / 2 / z2)
+    sqrt3z = _SQRT3 * z
+    terms = []
+    for k in range(maxk, 0, -1):
+        k2 = k * k
+        qk = q**k2
+        kpi = math.pi * k
+        terms.append((k2 * qk, (sqrt3z + kpi) * (sqrt3z - kpi) * k2 * qk))
+    s2 = math.fsum(t[0] for t in terms)
+    s3 = math.fsum(t[1] for t in terms)
+    c2 += s2 * (_PI2 * _SQRT2PI / (-36 * z3))
+    c3 += s3 * (_PI2 * _SQRT2PI / (216 * z6))
+    rn = math.sqrt(n * 1.0)
+    return c0 + c1 / rn + c2 / n + c3 / (rn * n)
 
 
 def kstwo_exact(d: float, n: int) -> float:

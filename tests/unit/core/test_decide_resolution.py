@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream.core.decide import evaluate_feature
+from stream.core.nullspread import _median
 from stream.core.sketch import NumericSketch
+from tests.unit.core.sketch.sketch_strategies import numeric_of, numeric_values
 
 ALPHA = 1e-5
 
@@ -37,3 +41,14 @@ def test_well_resolved_features_keep_their_shape_metrics() -> None:
     ref = _sketch(rng, 5.0, 30_000)
     d = evaluate_feature("x", "numeric", ref, _sketch(rng, 5.0, 3_000), None, alpha=ALPHA)
     assert {"ks", "js", "out_of_range"} <= set(d.metrics)
+
+
+@settings(max_examples=300, deadline=None)
+@given(numeric_values, st.sampled_from([0.01, 0.05]), st.sampled_from([2048, 8]))
+def test_median_from_buckets_is_the_sketch_quantile(
+    values: list[float], alpha: float, max_buckets: int
+) -> None:
+    # resolution_limited reads the median from the memoised buckets: the same number.
+    s = numeric_of(values, relative_accuracy=alpha, max_buckets=max_buckets)
+    if s.count >= 2:
+        assert _median(s) == float(s.quantile(0.5))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
+from scipy import special, stats
+from scipy.stats import _ksstats
 
 from stream.core.measures import tails as T
 
@@ -63,3 +65,42 @@ def test_kstwo_fast_branch_agrees_with_the_durbin_matrix(n: int, u: float) -> No
     lo, hi = 1.0 / n, min((1.4 / n) ** (2 / 3), math.sqrt(2.2 / n))
     d = lo + u * (hi - lo)
     assert math.isclose(T.kstwo_sf(d, n), T.kstwo_exact(d, n), rel_tol=5e-6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(141, 60_000), st.floats(0.0, 1.0))
+def test_smirnov_sum_is_scipys_smirnov(n: int, u: float) -> None:
+    # The branch kstwo takes for n > 140 where n·d² ≥ 2.2 (up to 370, where it is 0),
+    # and the region around it; tails below 1e-200 agree whatever their relative error.
+    d = math.sqrt((1.0 + u * 400.0) / n)
+    fast, exact = T.smirnov_sf(d, n), float(special.smirnov(n, d))
+    assert math.isclose(fast, exact, rel_tol=1e-9) or max(fast, exact) < 1e-200
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5_000), st.floats(0.0, 1.0), st.floats(1e-4, 0.9999), st.integers(1, 50_000))
+def test_betabinom_is_scipys_betabinom(n: int, u: float, rate: float, mb: int) -> None:
+    # The share law's tail (decide._share_pvalue): k ≥ 0 counts of n, a = rate·(mb+1).
+    k = int(u * (n + 1)) - 1
+    a, b = rate * (mb + 1.0), mb + 1.0 - rate * (mb + 1.0)
+    fast, slow = T.betabinom_sf(k, n, a, b), float(stats.betabinom.sf(k, n, a, b))
+    assert math.isclose(fast, slow, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(141, 100_000), st.floats(0.0, 1.0))
+def test_pelz_good_in_floats_is_scipys(n: int, u: float) -> None:
+    # The region kstwo_sf gives Pelz-Good above n = 140: 1/n < d, n·d² < 2.2.
+    lo, hi = 1.0 / n, math.sqrt(2.2 / n)
+    d = lo + u * (hi - lo)
+    slow = float(_ksstats._kolmogn_PelzGood(n, d, cdf=True))
+    fast = T.pelz_good_cdf(n, d)
+    assert math.isclose(1.0 - fast, 1.0 - slow, rel_tol=1e-12, abs_tol=1e-15)
+
+
+@pytest.mark.filterwarnings("error")
+@pytest.mark.parametrize(("n", "k"), [(148, 12), (152, 11), (156, 17)])
+def test_smirnov_sum_at_d_on_the_grid(n: int, k: int) -> None:
+    # d = k/n: 1 − d − j/n rounds just below 0 at the last term (a log of a negative).
+    d = k / n
+    assert math.isclose(T.smirnov_sf(d, n), float(special.smirnov(n, d)), rel_tol=1e-9)
