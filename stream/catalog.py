@@ -494,7 +494,9 @@ class ModelSpec(BaseModel):
             msg = "joint: numeric columns plus indicators over 256 columns: name fewer"
             raise ValueError(msg)
         names = {f.name for f in self.monitored}
-        clash = [f"{f}={c}" for f, cs in rules.indicators.items() for c in cs if f"{f}={c}" in names]
+        clash = [
+            f"{f}={c}" for f, cs in rules.indicators.items() for c in cs if f"{f}={c}" in names
+        ]
         if clash:
             msg = f"joint.indicators: {clash[0]!r} is also a feature's name: rename one"
             raise ValueError(msg)

@@ -62,7 +62,13 @@ from stream.core.sketch._moments import SQ_SHIFT, SUM_SHIFT
 from stream.core.sketch._wire import TYPE_JOINT, Framed, Reader, Writer, encode_uints
 from stream.errors import SketchDecodeError, SketchMismatchError
 
-__all__ = ["MAX_JOINT_COLUMNS", "PAYLOAD_VERSION", "JointSketch", "indicator_name", "indicator_values"]
+__all__ = [
+    "MAX_JOINT_COLUMNS",
+    "PAYLOAD_VERSION",
+    "JointSketch",
+    "indicator_name",
+    "indicator_values",
+]
 
 MAX_JOINT_COLUMNS = 256
 """Hard bound on columns in one joint sketch (the per-model setting caps lower)."""
@@ -380,7 +386,7 @@ class JointSketch(Framed):
         excluded: tuple[str, ...] = (),
         indicators: tuple[tuple[str, str], ...] = (),
     ) -> JointSketch:
-        """The empty sketch over ``columns`` (then ``indicators``): the identity of :meth:`merge`."""
+        """The empty sketch over ``columns``, then ``indicators``: the merge identity."""
         return cls(columns, excluded, indicators)
 
     # -- read ---------------------------------------------------------------------------
