@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    Strict,
     TypeAdapter,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -300,7 +301,7 @@ class JointRules(BaseModel):
         description="The numeric features in the joint sketch, in this order (a declared "
         "group, at most max_columns); default: the first max_columns numeric features.",
     )
-    indicators: Mapping[str, tuple[str, ...]] = Field(
+    indicators: Mapping[str, Annotated[tuple[str, ...], Strict(False)]] = Field(
         default_factory=dict,
         description="Categorical feature → categories judged as 0/1 indicator columns "
         "'feature=category' in the joint sketch (after the numeric ones), so correlation "
