@@ -149,3 +149,44 @@ def test_indicators_are_off_with_the_joint_member() -> None:
     off = ModelSpec.model_validate(RAW | {"joint": {**RAW["joint"], "enabled": False}})
     assert off.joint_indicators == ()
     assert SPEC.joint_indicators == (("c0", "a"), ("c0", "b"), ("c1", "u"))
+
+
+def test_ingest_and_rollup_of_any_partitioning_equal_one_sketch_with_indicators() -> None:
+    from stream.core.sketch.joint import indicator_values
+    from stream.pipeline.memory import MemorySketchStore, MemoryWindowStore
+    from stream.pipeline.ports import JOINT_KEY
+    from stream.pipeline.rollup import roll_up
+    from stream.synth import Drift, SyntheticStream
+    from tests.unit.pipeline.test_joint_pipeline import FEATS, _ingest
+    from tests.unit.pipeline.test_rollup import store_partition
+
+    spec = ModelSpec.model_validate(
+        {"name": "m", "features": FEATS, "joint": {"indicators": {"c": ["c0", "c2"]}}}
+    )
+    gen = SyntheticStream(
+        spec, start_ms=START, events_per_hour=900, seed=2,
+        drifts=[Drift("c", "null", 0.1, 0), Drift("d", "null", 0.2, 0)],
+    )  # fmt: skip
+    n = 2_000
+    ts, cols = gen.columns(0, n)
+    hour = START + HOUR_MS
+    rows = (ts >= hour) & (ts < hour + HOUR_MS)
+    x = np.array([[np.nan if v is None else v for v in cols[c]] for c in "abd"]).T[rows]
+    cats = np.asarray(cols["c"], dtype=object)[rows]
+    nulls = np.array([v is None for v in cats])
+    inds = [indicator_values(cats, nulls, c) for c in ("c0", "c2")]
+    direct = JointSketch.zero(("a", "b", "d"), (), (("c", "c0"), ("c", "c2")))
+    direct.update(np.column_stack([x, *inds]))
+    blobs = []
+    for parts in (1, 3):
+        sketches = MemorySketchStore()
+        fw = MemoryWindowStore(sketches)
+        for p, hours in _ingest(spec, gen, n, parts).items():
+            store_partition(p, START + 10 * HOUR_MS, hours, sketches)
+            fw.add_pending("m", list(hours))
+        windows = {w.key.start_ms: w for w in roll_up(spec, fw).hours}
+        blobs.append(windows[hour].sketches[JOINT_KEY])
+    assert blobs[0] == blobs[1] == direct.to_bytes()
+    got = JointSketch.from_bytes(blobs[0])
+    assert got.columns[3:] == ("c=c0", "c=c2")
+    assert 0 < got.missing(3) < got.rows  # c's nulls are missing for its indicators
