@@ -190,3 +190,22 @@ def test_ingest_and_rollup_of_any_partitioning_equal_one_sketch_with_indicators(
     got = JointSketch.from_bytes(blobs[0])
     assert got.columns[3:] == ("c=c0", "c=c2")
     assert 0 < got.missing(3) < got.rows  # c's nulls are missing for its indicators
+
+
+def test_evaluator_says_once_that_an_old_reference_has_no_indicator_columns() -> None:
+    from tests.unit.pipeline.evalsim import Scenario, reference_for, run_scenario, wide_spec
+
+    old = wide_spec("m", numeric=3, categorical=1)
+    new = wide_spec("m", numeric=3, categorical=1, joint={"indicators": {"c0": ["c0", "c1"]}})
+    ref_sketches, cal, _ = reference_for(old, Scenario("ref", per_hour=300))
+    run = run_scenario(new, Scenario("s", days=1, per_hour=300), (ref_sketches, cal))
+    said = [n for n in run.notes if "categorical indicators not judged" in n]
+    assert len(said) == 1 and "rebuild" in said[0] and "2 indicator column(s)" in said[0]
+    judged = [
+        d
+        for (_, _k, b), ds in run.store.committed.items()
+        for d in ds
+        if d["feature"] == "joint" and b == "reference" and d["metrics"]
+    ]
+    assert len(judged) == 24 + 1  # still judged on the numeric columns, every window
+    assert not [n for n in run.notes if "not comparable" in n]
