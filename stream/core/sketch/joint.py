@@ -96,7 +96,7 @@ def indicator_values(
 
     A null row is missing for the indicator (pairwise, like a null number), not a zero.
     """
-    out = (values == category).astype(np.float64)
+    out: npt.NDArray[np.float64] = np.equal(values, category).astype(np.float64)
     out[nulls] = np.nan
     return out
 
