@@ -470,6 +470,12 @@ class ModelSpec(BaseModel):
 
     def _check_indicators(self) -> None:
         rules = self.joint
+        if rules.indicators and not self.joint_columns[0]:
+            msg = (
+                "joint.indicators: declared but the joint member is off (joint.enabled = "
+                "false, or fewer than two numeric features): remove them or turn it on"
+            )
+            raise ValueError(msg)
         categorical = set(self.categorical_features)
         for feature, cats in rules.indicators.items():
             if feature not in categorical:

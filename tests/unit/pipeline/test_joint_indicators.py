@@ -36,7 +36,9 @@ RAW = {
 SPEC = ModelSpec.model_validate(RAW)
 
 
-def _events(rng: np.random.Generator, hour: int, num_cat: float, cat_cat: float) -> list[bytes]:
+def _events(
+    rng: np.random.Generator, hour: int, num_cat: float, cat_cat: float, model: str = "m"
+) -> list[bytes]:
     n = PER_HOUR
     x = rng.standard_normal((n, 4))
     a = num_cat * 0.8 * x[:, 0] + 0.6 * rng.standard_normal(n) > 0  # P(a) = 1/2 always
@@ -48,7 +50,7 @@ def _events(rng: np.random.Generator, hour: int, num_cat: float, cat_cat: float)
     return [
         json.dumps(
             {
-                "model": "m",
+                "model": model,
                 "ts": int(ts[i]),
                 "features": {
                     **{f"n{j}": float(x[i, j]) for j in range(4)},
@@ -145,10 +147,14 @@ def test_declared_indicators_are_checked(joint: dict[str, object], error: str) -
         ModelSpec.model_validate(RAW | {"joint": joint})
 
 
-def test_indicators_are_off_with_the_joint_member() -> None:
-    off = ModelSpec.model_validate(RAW | {"joint": {**RAW["joint"], "enabled": False}})
-    assert off.joint_indicators == ()
+def test_indicators_need_the_joint_member_on() -> None:
     assert SPEC.joint_indicators == (("c0", "a"), ("c0", "b"), ("c1", "u"))
+    with pytest.raises(ValueError, match="declared but the joint member is off"):
+        ModelSpec.model_validate(RAW | {"joint": {**RAW["joint"], "enabled": False}})
+    one = {"n0": "numeric", "c0": "categorical"}
+    with pytest.raises(ValueError, match="declared but the joint member is off"):
+        ModelSpec.model_validate(RAW | {"features": one})
+    assert ModelSpec.model_validate(RAW | {"joint": {}}).joint_indicators == ()
 
 
 def test_ingest_and_rollup_of_any_partitioning_equal_one_sketch_with_indicators() -> None:
