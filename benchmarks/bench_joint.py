@@ -22,7 +22,14 @@ Run: ``.venv/bin/python benchmarks/bench_joint.py [--events 60000] [--rounds 5]
 
 from __future__ import annotations
 
-import argparse
+import os
+
+# As driftstream does when imported (stream/__init__.py), but numpy is imported first
+# here: without it OpenBLAS's spinning threads cost ~5x the joint update's CPU.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json
 import statistics
 import time
 
@@ -38,18 +45,23 @@ from stream.synth import Drift, SyntheticStream
 START_MS = 1_767_225_600_000
 
 
-def spec(joint: bool, numeric: int = 12, name: str = "m", cap: int = 0) -> ModelSpec:
+def indicators(per_feature: int) -> dict[str, list[str]]:
+    """``per_feature`` categories of c0 and c1 (synth's most frequent first) as indicators."""
+    return {c: [f"c{j}" for j in range(per_feature)] for c in ("c0", "c1")} if per_feature else {}
+
+
+def spec(
+    joint: bool, numeric: int = 12, name: str = "m", cap: int = 0, per_feature: int = 0
+) -> ModelSpec:
     feats = {f"n{i}": "numeric" for i in range(numeric)} | {
         "c0": "categorical",
         "c1": "categorical",
     }
+    rules: dict[str, object] = {"enabled": joint} | ({"max_columns": cap} if cap else {})
+    if per_feature:
+        rules["indicators"] = indicators(per_feature)
     return ModelSpec.model_validate(
-        {
-            "name": name,
-            "features": feats,
-            "prediction": "numeric",
-            "joint": {"enabled": joint} | ({"max_columns": cap} if cap else {}),
-        }
+        {"name": name, "features": feats, "prediction": "numeric", "joint": rules}
     )
 
 
@@ -86,7 +98,7 @@ def hour_bytes(numeric: int, rows: int, null_share: float) -> int:
     return len(JointSketch.zero(cols).update(x).to_bytes())
 
 
-def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
+def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0, per_feature: int = 0) -> None:
     """(b2) with the joint member on vs off: alternate real worker runs on one loaded topic."""
     import tempfile
     import uuid
@@ -102,13 +114,18 @@ def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
 
     class JointBench(bi.Bench):
         joint = True
+        per_feature = 0
 
         def config(self, namespace: str, extra: str = "") -> Path:
             path = self.workdir / f"{namespace}.toml"
             model = (
                 '[models.fraud-v3]\nprediction = "numeric"\n'
                 f"[models.fraud-v3.joint]\nenabled = {str(self.joint).lower()}\n"
-                "[models.fraud-v3.features]\n"
+                + "".join(
+                    f"indicators.{c} = {json.dumps(v)}\n"
+                    for c, v in indicators(self.per_feature).items()
+                )
+                + "[models.fraud-v3.features]\n"
                 + "".join(f'{c} = "numeric"\n' for c in numeric)
                 + 'c0 = "categorical"\nc1 = "categorical"\n'
             )
@@ -145,11 +162,13 @@ def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
             produce(opts, topic, records, partitions=bi.PARTITIONS)
             del records
             b = JointBench(stack.bootstrap, stack.redis_url, Path(d), topic, n)
-            runs: dict[str, list[bi.Run]] = {"off": [], "on": []}
+            names = ("off", "on", "ind") if per_feature else ("off", "on")
+            runs: dict[str, list[bi.Run]] = {name: [] for name in names}
             joint_bytes: list[int] = []
             for k in range(rounds):
-                for name in ("off", "on") if k % 2 == 0 else ("on", "off"):
-                    b.joint = name == "on"
+                for name in names if k % 2 == 0 else names[::-1]:
+                    b.joint = name != "off"
+                    b.per_feature = per_feature if name == "ind" else 0
                     run, _, ns = bi.worker_process(b, r, timeout_s=60 + n / 5_000)
                     runs[name].append(run)
                     print(
@@ -165,7 +184,16 @@ def worker_side_by_side(n: int, rounds: int, nulls: float = 0.0) -> None:
         finally:
             stack.stop()
     print(f"worker (b2), {n:,} events, {rounds} alternating rounds:")
-    for name in ("off", "on"):
+    if per_feature:
+        print(f"  ind = joint on + {2 * per_feature} indicator columns (c0, c1)")
+        ind = statistics.median(x.cpu_us for x in runs["ind"])
+        off = statistics.median(x.cpu_us for x in runs["off"])
+        on = statistics.median(x.cpu_us for x in runs["on"])
+        print(
+            f"  ratio of medians, events per CPU-second: ind/off {off / ind:.3f},"
+            f" ind/on {on / ind:.3f}"
+        )
+    for name in names:
         cpu = [x.cpu_us for x in runs[name]]
         wall = [x.rate for x in runs[name]]
         print(
@@ -203,15 +231,19 @@ def main() -> None:
     ap.add_argument("--nulls", type=float, default=0.0, help="worker: null share per column")
     ap.add_argument("--no-inprocess", action="store_true", help="only the worker comparison")
     ap.add_argument("--cap-table", action="store_true", help="only the cost by column count")
+    ap.add_argument(
+        "--indicators", type=int, default=4, help="categories of c0 and c1 as indicators (0: skip)"
+    )
     a = ap.parse_args()
     if a.worker:
-        worker_side_by_side(a.worker, a.worker_rounds, a.nulls)
+        worker_side_by_side(a.worker, a.worker_rounds, a.nulls, a.indicators)
     if a.cap_table:
         cap_table()
         return
     if a.no_inprocess:
         return
     on, off = spec(True, a.numeric, cap=a.cap), spec(False, a.numeric)
+    ind = spec(True, a.numeric, cap=a.cap, per_feature=a.indicators)
     gen = SyntheticStream(
         on, start_ms=START_MS, events_per_hour=a.per_hour, seed=5,
         drifts=[Drift("n1", "correlate", 0.6, 0, partner="n0")],
@@ -220,24 +252,33 @@ def main() -> None:
     for first in range(0, a.events, a.batch):
         n = min(a.batch, a.events - first)
         batches.append((gen.encoded(first, n), gen.times(first, n).tolist()))
-    times: dict[str, list[float]] = {"on": [], "off": []}
-    joint_bytes = 0
-    run(on, batches[:2])  # warm-up: imports, caches
+    variants = [("off", off), ("on", on)] + ([("ind", ind)] if a.indicators else [])
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    joint_bytes: dict[str, int] = {name: 0 for name, _ in variants}
+    run(ind, batches[:2])  # warm-up: imports, caches
     for _ in range(a.rounds):
-        for name, s in (("off", off), ("on", on)):
+        for name, s in variants:
             sec, jb = run(s, batches)
             times[name].append(sec)
-            joint_bytes = max(joint_bytes, jb)
+            joint_bytes[name] = max(joint_bytes[name], jb)
     med = {k: statistics.median(v) for k, v in times.items()}
     print(
         f"{a.events} events of {a.numeric} numeric features, batches of {a.batch},"
         f" {a.rounds} interleaved rounds (median)"
     )
-    for k in ("off", "on"):
+    if a.indicators:
+        print(f"  ind = joint on + {2 * a.indicators} indicator columns (c0, c1)")
+    for k in times:
         us = 1e6 * med[k] / a.events
         print(f"  joint {k:3}: {a.events / med[k]:>9,.0f} events/CPU-s  ({us:.2f} CPU µs/event)")
     print(f"  ratio on/off events per CPU-second: {med['off'] / med['on']:.3f}")
-    print(f"  largest joint field written by a flush: {joint_bytes} bytes")
+    if a.indicators:
+        print(
+            f"  ratio ind/off: {med['off'] / med['ind']:.3f}, ind/on: {med['on'] / med['ind']:.3f}"
+        )
+    for k in ("on", "ind"):
+        if joint_bytes.get(k):
+            print(f"  largest joint field written by a flush ({k}): {joint_bytes[k]:,} bytes")
     cap_table()
 
 

@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    Strict,
     TypeAdapter,
     ValidatorFunctionWrapHandler,
     field_validator,
@@ -300,6 +301,27 @@ class JointRules(BaseModel):
         description="The numeric features in the joint sketch, in this order (a declared "
         "group, at most max_columns); default: the first max_columns numeric features.",
     )
+    indicators: Mapping[str, Annotated[tuple[str, ...], Strict(False)]] = Field(
+        default_factory=dict,
+        description="Categorical feature → categories judged as 0/1 indicator columns "
+        "'feature=category' in the joint sketch (after the numeric ones), so correlation "
+        "flips between a number and a category, or two categories, can page. Declared, not "
+        "learned: every worker and the reference must sum the same columns from the first "
+        "event (default: none).",
+    )
+    max_indicators: int = Field(
+        default=16,
+        ge=0,
+        le=128,
+        description="Most indicator columns (all features together) in joint.indicators; "
+        "each adds a column to the joint sketch, whose cost grows with its square.",
+    )
+    max_categories: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Most categories one feature may list in joint.indicators.",
+    )
     min_corr_change: PositiveFloat = Field(
         default=0.1,
         le=2.0,
@@ -433,6 +455,7 @@ class ModelSpec(BaseModel):
                     f"{self.joint.max_columns}: raise it or name fewer"
                 )
                 raise ValueError(msg)
+        self._check_indicators()
         if self.joint.enabled and JOINT_MEMBER in seen and len(self.joint_columns[0]) >= 2:
             msg = (
                 f"features: {JOINT_MEMBER!r} is the name of the joint member: rename the "
@@ -444,6 +467,56 @@ class ModelSpec(BaseModel):
             msg = "alerts.baselines: 'reference' needs a [reference] table for this model"
             raise ValueError(msg)
         return self
+
+    def _check_indicators(self) -> None:
+        rules = self.joint
+        if rules.indicators and not self.joint_columns[0]:
+            msg = (
+                "joint.indicators: declared but the joint member is off (joint.enabled = "
+                "false, or fewer than two numeric features): remove them or turn it on"
+            )
+            raise ValueError(msg)
+        categorical = set(self.categorical_features)
+        for feature, cats in rules.indicators.items():
+            if feature not in categorical:
+                msg = f"joint.indicators: {feature!r} is not a categorical feature of the model"
+                raise ValueError(msg)
+            if not cats or len(set(cats)) != len(cats):
+                msg = f"joint.indicators.{feature}: needs one or more distinct categories"
+                raise ValueError(msg)
+            if len(cats) > rules.max_categories:
+                msg = (
+                    f"joint.indicators.{feature}: {len(cats)} categories over "
+                    f"joint.max_categories = {rules.max_categories}: raise it or name fewer"
+                )
+                raise ValueError(msg)
+        total = sum(len(c) for c in rules.indicators.values())
+        if total > rules.max_indicators:
+            msg = (
+                f"joint.indicators: {total} indicator columns over joint.max_indicators = "
+                f"{rules.max_indicators}: raise it or name fewer"
+            )
+            raise ValueError(msg)
+        if self.joint.enabled and len(self.joint_columns[0]) + total > 256:
+            msg = "joint: numeric columns plus indicators over 256 columns: name fewer"
+            raise ValueError(msg)
+        names = {f.name for f in self.monitored}
+        clash = [
+            f"{f}={c}" for f, cs in rules.indicators.items() for c in cs if f"{f}={c}" in names
+        ]
+        if clash:
+            msg = f"joint.indicators: {clash[0]!r} is also a feature's name: rename one"
+            raise ValueError(msg)
+
+    @property
+    def joint_indicators(self) -> tuple[tuple[str, str], ...]:
+        """(feature, category) of each indicator column, in declaration order; () when off.
+
+        Off when the joint member is (fewer than two numeric features) or none are declared.
+        """
+        if not self.joint_columns[0]:
+            return ()
+        return tuple((f, c) for f, cats in self.joint.indicators.items() for c in cats)
 
     @property
     def joint_columns(self) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -57,6 +57,7 @@ __all__ = [
     "JOINT",
     "JOINT_TESTS",
     "JointCalibration",
+    "align_indicators",
     "calibrate_joint",
     "decide_joint",
 ]
@@ -123,6 +124,24 @@ def _days(hours: Mapping[int, JointSketch], min_hours: int = 12) -> dict[int, Jo
                 acc = acc.merge(h)
             out[d] = acc
     return out
+
+
+def align_indicators(ref: JointSketch, win: JointSketch) -> tuple[JointSketch, str | None]:
+    """The window as comparable with ``ref``, and why its indicators are left out, if they are.
+
+    A reference built before ``joint.indicators`` were declared has no indicator
+    columns: the window is judged on its numeric columns alone (an exact sub-sketch)
+    until the reference is rebuilt. Any other difference is left to
+    :meth:`JointSketch.check_compatible`.
+    """
+    if ref.indicators or not win.indicators or ref.layout != win.without_indicators().layout:
+        return win, None
+    note = (
+        f"the reference has no categories for the {len(win.indicators)} indicator column(s) "
+        "(built before joint.indicators were declared): judged on numeric columns only; "
+        "rebuild it with `driftstream reference build`"
+    )
+    return win.without_indicators(), note
 
 
 def calibrate_joint(hours: Mapping[int, JointSketch], scale: Scale) -> JointCalibration:

@@ -49,7 +49,7 @@ from stream.catalog import Catalog, ModelSpec
 from stream.core.alert import build_alert
 from stream.core.calibrate import ModelCalibration, model_alpha
 from stream.core.decide import Decision, evaluate_feature
-from stream.core.joint import JOINT_TESTS, JointCalibration, decide_joint
+from stream.core.joint import JOINT_TESTS, JointCalibration, align_indicators, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
 from stream.core.sketch import JointSketch, SketchDecodeError
 from stream.core.sketch.params import Sketch, SketchParams
@@ -334,6 +334,9 @@ class Evaluator:
             return None
         try:
             ref, win = JointSketch.from_bytes(ref_blob), JointSketch.from_bytes(win_blob)
+            win, why = align_indicators(ref, win)
+            if why is not None:
+                self._say(spec.name, why, "categorical indicators")
             ref.check_compatible(win)
         except (SketchDecodeError, ValueError) as e:
             self._say(spec.name, f"joint sketches not comparable: {e}")

@@ -46,6 +46,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
+from stream.core.sketch.joint import indicator_values
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import (
     HOUR_MS,
@@ -65,7 +66,7 @@ __all__ = [
     "IngestLimits",
     "OpenHour",
     "PartitionIngest",
-    "joint_matrix",
+    "joint_inputs",
     "joint_zero",
     "seek_offset",
 ]
@@ -84,19 +85,29 @@ UNKNOWN_OTHER = "…"
 def joint_zero(spec: ModelSpec) -> JointSketch | None:
     """An empty joint sketch over the model's joint columns; None when the member is off."""
     columns, excluded = spec.joint_columns
-    return JointSketch.zero(columns, excluded) if columns else None
+    return JointSketch.zero(columns, excluded, spec.joint_indicators) if columns else None
 
 
-def joint_matrix(
-    block: ModelBlock, columns: Sequence[str], rows: npt.NDArray[np.intp] | None = None
-) -> npt.NDArray[np.float64]:
-    """Rows × columns of the block's numeric values (NaN where null or absent)."""
-    n = len(block) if rows is None else int(rows.size)
-    out = np.full((n, len(columns)), np.nan)
-    for j, name in enumerate(columns):
-        col = block.numeric.get(name)
-        if col is not None:
-            out[:, j] = col.values if rows is None else col.values[rows]
+def joint_inputs(
+    block: ModelBlock, sketch: JointSketch, rows: npt.NDArray[np.intp]
+) -> list[npt.NDArray[np.float64] | None]:
+    """The joint sketch's columns for ``rows`` of the block: numbers, then 0/1 indicators.
+
+    None for a column the block does not carry (every row missing).
+    """
+    numeric, categorical = block.numeric, block.categorical
+    out: list[npt.NDArray[np.float64] | None] = [
+        numeric[c].values[rows] if c in numeric else None for c in sketch.numeric
+    ]
+    picked: dict[str, tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]] = {}
+    for feature, category in sketch.indicators:
+        col = categorical.get(feature)
+        if col is None:
+            out.append(None)
+            continue
+        if feature not in picked:
+            picked[feature] = (col.values[rows], col.nulls[rows])
+        out.append(indicator_values(*picked[feature], category))
     return out
 
 
@@ -380,11 +391,7 @@ class PartitionIngest:
                 # None marks a null; the sketch counts it as such.
                 csketch.update(ccol.values[sel].tolist())
             if hour.joint is not None:
-                numeric = cols.numeric
-                hour.joint.update_columns(
-                    [numeric[c].values[sel] if c in numeric else None for c in hour.joint.columns],
-                    int(sel.size),
-                )
+                hour.joint.update_columns(joint_inputs(cols, hour.joint, sel), int(sel.size))
             self._dirty.add(h)
 
     # -- step 3: seal -------------------------------------------------------------
@@ -510,7 +517,7 @@ def _restore_joint(spec: ModelSpec, blob: bytes | None) -> JointSketch | None:
     stored = JointSketch.from_bytes(blob)
     # The joint columns changed in the config since that flush: the hour's joint
     # sketch restarts, so its rows fall short of the hour's events (the evaluator says so).
-    same = (stored.columns, stored.excluded) == (zero.columns, zero.excluded)
+    same = stored.layout == zero.layout
     return stored if same else zero
 
 

@@ -32,7 +32,7 @@ from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import format_iso_ms
-from stream.pipeline.ingest import joint_matrix, joint_zero
+from stream.pipeline.ingest import joint_inputs, joint_zero
 from stream.pipeline.ports import EventSource
 
 __all__ = [
@@ -220,8 +220,9 @@ class ReferenceBuilder:
                     cat.update(ccol.values[rows].tolist())
             joint = self._ref.joint_hours.get(hour) or joint_zero(self.spec)
             if joint is not None:
-                self._ref.joint_hours[hour] = joint.update(
-                    joint_matrix(block, joint.columns, np.asarray(rows, dtype=np.intp))
+                index = np.asarray(rows, dtype=np.intp)
+                self._ref.joint_hours[hour] = joint.update_columns(
+                    joint_inputs(block, joint, index), int(index.size)
                 )
 
     def build(self) -> Reference:

@@ -35,6 +35,7 @@ import numpy.typing as npt
 from stream.catalog import JOINT_MEMBER, ModelSpec
 from stream.core.measures.joint import JointView
 from stream.core.sketch import JointSketch, SketchDecodeError, loads
+from stream.core.sketch.joint import indicator_name
 from stream.core.window import Scale, WindowKey
 from stream.pipeline.ports import JOINT_KEY
 from stream.web.charts import series_svg
@@ -98,6 +99,8 @@ def _view(blob: bytes | None, columns: tuple[str, ...]) -> tuple[JointView | Non
         return None, f"unreadable ({e})"
     if not isinstance(sketch, JointSketch):
         return None, "not a joint sketch"
+    if sketch.columns != columns and sketch.numeric == columns:
+        sketch = sketch.without_indicators()  # the reference predates joint.indicators
     if sketch.columns != columns:
         return None, f"over other columns ({', '.join(sketch.columns)}): the config changed"
     return JointView.of(sketch), ""
@@ -116,7 +119,18 @@ def joint_panel(
     if not columns:
         return None
     notes: list[str] = []
-    ref, why = _view(reader.reference_sketch(spec, JOINT_KEY), columns)
+    ref_blob = reader.reference_sketch(spec, JOINT_KEY)
+    numeric = columns
+    columns = (*numeric, *(indicator_name(f, c) for f, c in spec.joint_indicators))
+    ref, why = _view(ref_blob, columns)
+    if ref is None and columns != numeric:
+        ref, _ = _view(ref_blob, numeric)
+        if ref is not None:
+            columns = numeric
+            notes.append(
+                "reference has no indicator columns (built before joint.indicators): "
+                "rebuild it (driftstream reference build) to compare categories"
+            )
     if ref is None:
         notes.append(
             f"reference joint sketch {why}: rebuild the reference "

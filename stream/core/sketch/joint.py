@@ -24,6 +24,14 @@ The sums over "i present, j missing" rows (to get the pairwise ``Σx_i`` and
 they are skipped when a batch has no missing value. Columns of extreme range (more
 than 48 digits) take a per-value path on a global 18-bit grid instead.
 
+Categorical indicators: after the numeric columns come optional columns
+``feature=category``, 1.0 where the row's value is that category, 0.0 where it is
+another and missing where it is null (:func:`indicator_values`). The categories are
+part of the sketch's layout, fixed before any row (declared in the model's config), so
+they are summed like any column and merges stay exact and byte-identical. Payload
+layout 2 (a leading 0, then :data:`PAYLOAD_VERSION`) stores them; layout 1 (numeric
+only, no marker) still loads.
+
 Stored: the per-column totals, the products (upper triangle) and the pairwise
 corrections only where they are non-zero, so a model without nulls costs
 ``k(k+1)/2`` products plus ``k`` sums (see docs/benchmarks.md for bytes per model-hour).
@@ -45,7 +53,7 @@ import math
 import threading
 from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -54,10 +62,18 @@ from stream.core.sketch._moments import SQ_SHIFT, SUM_SHIFT
 from stream.core.sketch._wire import TYPE_JOINT, Framed, Reader, Writer, encode_uints
 from stream.errors import SketchDecodeError, SketchMismatchError
 
-__all__ = ["MAX_JOINT_COLUMNS", "JointSketch"]
+__all__ = [
+    "MAX_JOINT_COLUMNS",
+    "PAYLOAD_VERSION",
+    "JointSketch",
+    "indicator_name",
+    "indicator_values",
+]
 
 MAX_JOINT_COLUMNS = 256
 """Hard bound on columns in one joint sketch (the per-model setting caps lower)."""
+PAYLOAD_VERSION = 2
+"""Joint payload layout written today: 2 adds indicator columns; 1 (numeric only) still loads."""
 _DIGIT = 19  # dense path: bits per digit
 _SPARSE_DIGIT = 18  # per-value path: bits per digit, on the global grid
 _E_OFF = 1073  # frexp exponent e ≥ -1073: e + 1073 ≥ 0 units of 2^-1126 below the mantissa
@@ -66,6 +82,23 @@ _CHUNK = 1 << 15  # rows per matmul: Σ of 2^15 products below 2^38 stays below 
 _MAX_BITS = 4400
 _MAX_NAME = 512
 _LOCAL = threading.local()
+
+
+def indicator_name(feature: str, category: str) -> str:
+    """The column name of a category indicator, as hints show it: ``feature=category``."""
+    return f"{feature}={category}"
+
+
+def indicator_values(
+    values: npt.NDArray[np.object_], nulls: npt.NDArray[np.bool_], category: str
+) -> npt.NDArray[np.float64]:
+    """1.0 where a categorical value is ``category``, 0.0 where it is another, NaN where null.
+
+    A null row is missing for the indicator (pairwise, like a null number), not a zero.
+    """
+    out: npt.NDArray[np.float64] = np.equal(values, category).astype(np.float64)
+    out[nulls] = np.nan
+    return out
 
 
 class _Workspace:
@@ -304,19 +337,40 @@ class JointSketch(Framed):
     """
 
     SKETCH_TYPE: ClassVar[int] = TYPE_JOINT
-    __slots__ = ("_columns", "_excluded", "_n", "_prod", "_r1", "_r2", "_rows", "_s1")
+    __slots__ = (
+        "_columns",
+        "_excluded",
+        "_indicators",
+        "_n",
+        "_numeric",
+        "_prod",
+        "_r1",
+        "_r2",
+        "_rows",
+        "_s1",
+    )
     __hash__ = None  # type: ignore[assignment]  # mutable
 
-    def __init__(self, columns: tuple[str, ...], excluded: tuple[str, ...] = ()) -> None:
-        cols, exc = tuple(columns), tuple(excluded)
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        excluded: tuple[str, ...] = (),
+        indicators: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        num, exc, ind = tuple(columns), tuple(excluded), tuple(map(tuple, indicators))
+        if not all(len(p) == 2 and all(isinstance(v, str) for v in p) for p in ind):
+            msg = "joint indicators must be (feature, category) pairs of strings"
+            raise ValueError(msg)
+        cols = num + tuple(indicator_name(f, c) for f, c in ind)
         if not 1 <= len(cols) <= MAX_JOINT_COLUMNS:
             msg = f"a joint sketch needs 1..{MAX_JOINT_COLUMNS} columns, got {len(cols)}"
             raise ValueError(msg)
         names = cols + exc
         if len(set(names)) != len(names) or not all(isinstance(c, str) for c in names):
-            msg = "joint sketch columns must be distinct strings (columns and excluded)"
+            msg = "joint sketch columns must be distinct strings (columns, indicators, excluded)"
             raise ValueError(msg)
         k = len(cols)
+        self._numeric, self._indicators = num, cast("tuple[tuple[str, str], ...]", ind)
         self._columns, self._excluded = cols, exc
         self._rows = 0
         self._n = np.zeros((k, k), dtype=np.int64)
@@ -326,16 +380,36 @@ class JointSketch(Framed):
         self._r2: dict[tuple[int, int], int] = {}  # Σx_i² over the same rows
 
     @classmethod
-    def zero(cls, columns: tuple[str, ...], excluded: tuple[str, ...] = ()) -> JointSketch:
-        """The empty sketch over ``columns``: the identity of :meth:`merge`."""
-        return cls(columns, excluded)
+    def zero(
+        cls,
+        columns: tuple[str, ...],
+        excluded: tuple[str, ...] = (),
+        indicators: tuple[tuple[str, str], ...] = (),
+    ) -> JointSketch:
+        """The empty sketch over ``columns``, then ``indicators``: the merge identity."""
+        return cls(columns, excluded, indicators)
 
     # -- read ---------------------------------------------------------------------------
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """Columns in the sketch, in order."""
+        """Columns in the sketch, in order: the numeric ones, then ``feature=category``."""
         return self._columns
+
+    @property
+    def numeric(self) -> tuple[str, ...]:
+        """The numeric columns (the first ones)."""
+        return self._numeric
+
+    @property
+    def indicators(self) -> tuple[tuple[str, str], ...]:
+        """``(feature, category)`` of each indicator column (the last ones), in order."""
+        return self._indicators
+
+    @property
+    def layout(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
+        """(numeric columns, excluded, indicators): equal layouts merge."""
+        return self._numeric, self._excluded, self._indicators
 
     @property
     def excluded(self) -> tuple[str, ...]:
@@ -463,7 +537,7 @@ class JointSketch(Framed):
             msg = f"joint update columns must each hold {rows} values"
             raise ValueError(msg)
         ws = _workspace()
-        work = JointSketch(self._columns, self._excluded)
+        work = JointSketch(self._numeric, self._excluded, self._indicators)
         self._copy_into(work)
         for start in range(0, rows, _CHUNK):
             stop = min(rows, start + _CHUNK)
@@ -557,11 +631,10 @@ class JointSketch(Framed):
             SketchMismatchError: if the columns or the excluded columns differ.
         """
         other = self.same_kind(other)
-        theirs = (other.columns, other.excluded)
-        if (self._columns, self._excluded) != theirs:
+        if self.layout != other.layout:
             msg = (
-                f"joint sketch columns differ: {list(self._columns)} vs {list(theirs[0])}"
-                f" (excluded {list(self._excluded)} vs {list(theirs[1])})"
+                f"joint sketch columns differ: {list(self._columns)} vs {list(other.columns)}"
+                f" (excluded {list(self._excluded)} vs {list(other.excluded)})"
             )
             raise SketchMismatchError(msg)
 
@@ -572,7 +645,7 @@ class JointSketch(Framed):
             SketchMismatchError: if the columns differ.
         """
         self.check_compatible(other)
-        out = JointSketch(self._columns, self._excluded)
+        out = JointSketch(self._numeric, self._excluded, self._indicators)
         self._copy_into(out)
         out._rows += other._rows
         out._n += other._n
@@ -584,9 +657,24 @@ class JointSketch(Framed):
             _add(out._r2, key, v)
         return out
 
+    def without_indicators(self) -> JointSketch:
+        """The same rows' co-moments of the numeric columns alone (exact: a sub-sketch).
+
+        What a window is compared on when its reference has no indicator columns.
+        """
+        k = len(self._numeric)
+        out = JointSketch(self._numeric, self._excluded)
+        out._rows = self._rows
+        out._n = self._n[:k, :k].copy()
+        out._s1 = self._s1[:k]
+        out._prod = [self._prod[self._tri(i, j)] for i in range(k) for j in range(i, k)]
+        out._r1 = {(i, j): v for (i, j), v in self._r1.items() if i < k and j < k}
+        out._r2 = {(i, j): v for (i, j), v in self._r2.items() if i < k and j < k}
+        return out
+
     def copy(self) -> JointSketch:
         """An independent copy."""
-        out = JointSketch(self._columns, self._excluded)
+        out = JointSketch(self._numeric, self._excluded, self._indicators)
         self._copy_into(out)
         return out
 
@@ -611,9 +699,13 @@ class JointSketch(Framed):
     def write_payload(self, w: Writer) -> None:
         """Codec hook: names, rows, rows-minus-pair-counts, sums, products, corrections."""
         k = len(self._columns)
-        w.uvarint(k)
+        w.uvarint(0)  # layout marker: a v1 payload starts with its column count (≥ 1)
+        w.uvarint(PAYLOAD_VERSION)
+        w.uvarint(len(self._numeric))
+        w.uvarint(len(self._indicators))
         w.uvarint(len(self._excluded))
-        for name in self._columns + self._excluded:
+        names = self._numeric + self._excluded + tuple(v for p in self._indicators for v in p)
+        for name in names:
             raw = name.encode("utf-8", "surrogatepass")
             w.uvarint(len(raw))
             w.raw(raw)
@@ -634,19 +726,32 @@ class JointSketch(Framed):
     @classmethod
     def read_payload(cls, r: Reader, version: int) -> JointSketch:
         """Codec hook: read and validate a payload written by :meth:`write_payload`."""
-        del version
-        k, n_exc = r.uvarint(16), r.uvarint(16)
+        del version  # the frame's; the joint layout has its own (PAYLOAD_VERSION)
+        k_num, n_ind = r.uvarint(16), 0
+        if k_num == 0:  # v2 and later: marker, layout version, numeric and indicator counts
+            layout = r.uvarint(8)
+            if layout != PAYLOAD_VERSION:
+                msg = f"unsupported joint payload version {layout} (this reader knows 1..2)"
+                raise SketchDecodeError(msg)
+            k_num, n_ind = r.uvarint(16), r.uvarint(16)
+        n_exc = r.uvarint(16)
+        k = k_num + n_ind
         if not 1 <= k <= MAX_JOINT_COLUMNS or n_exc > 1 << 14:
             msg = f"invalid joint sketch column count {k} (+{n_exc} excluded)"
             raise SketchDecodeError(msg)
         names = []
-        for _ in range(k + n_exc):
+        for _ in range(k_num + n_exc + 2 * n_ind):
             size = r.uvarint(16)
             if size > _MAX_NAME:
                 msg = f"column name longer than {_MAX_NAME} bytes"
                 raise SketchDecodeError(msg)
             names.append(r.raw(size).decode("utf-8", "surrogatepass"))
-        s = cls(tuple(names[:k]), tuple(names[k:]))
+        pairs = names[k_num + n_exc :]
+        ind = tuple(zip(pairs[::2], pairs[1::2], strict=True))
+        try:
+            s = cls(tuple(names[:k_num]), tuple(names[k_num : k_num + n_exc]), ind)
+        except ValueError as e:
+            raise SketchDecodeError(str(e)) from None
         s._rows = r.uvarint()
         iu = np.triu_indices(k)
         gaps = r.uints(len(iu[0]))

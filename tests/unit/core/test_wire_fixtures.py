@@ -38,6 +38,7 @@ from stream.core.lifecycle import AlertState, OpenAlert
 from stream.core.nullspread import Calibration
 from stream.core.seasonality import Seasonality
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch, dumps, loads
+from stream.core.sketch.joint import indicator_values
 from stream.core.window import WindowKey
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "wire"
@@ -85,6 +86,17 @@ def _joint() -> JointSketch:
     return JointSketch.zero(("a", "b", "c", "d"), excluded=("e",)).update(rows)
 
 
+def _joint_indicators() -> JointSketch:
+    x = np.array([[(i % 17) / 4.0, (i * 7 % 23) / 8.0 - 1.0] for i in range(400)])
+    cats = np.array([("DE", "FR", "ü", None)[i % 4] for i in range(400)], dtype=object)
+    nulls = np.array([c is None for c in cats])
+    return JointSketch.zero(("a", "b"), ("e",), (("région", "DE"), ("région", "ü"))).update(
+        np.column_stack(
+            [x, indicator_values(cats, nulls, "DE"), indicator_values(cats, nulls, "ü")]
+        )
+    )
+
+
 SKETCHES: dict[str, Callable[[], NumericSketch | CategoricalSketch | JointSketch]] = {
     "numeric_empty": NumericSketch.zero,
     "numeric": _numeric,
@@ -93,7 +105,12 @@ SKETCHES: dict[str, Callable[[], NumericSketch | CategoricalSketch | JointSketch
     "categorical_exact": _categorical_exact,
     "categorical_sampled": _categorical_sampled,
     "joint": _joint,
+    "joint_indicators": _joint_indicators,
 }
+
+LEGACY: dict[str, Callable[[], JointSketch]] = {"joint_v1": _joint}
+"""Old layouts kept readable: ``<name>.sketch`` loads to the sketch built today (which
+writes it in the current layout). ``joint_v1``: the joint payload before indicators."""
 
 # ------------------------------------------------------------------ stored state
 
@@ -377,8 +394,17 @@ def test_committed_alert_round_trips(name: str) -> None:
     assert ("kind" in json.loads(blob)) == (alert.kind != "feature")
 
 
+@pytest.mark.parametrize("name", sorted(LEGACY))
+def test_legacy_sketch_still_loads(name: str) -> None:
+    blob = (FIXTURES / f"{name}.sketch").read_bytes()
+    sketch = loads(blob)
+    assert sketch == LEGACY[name]()
+    assert dumps(sketch) != blob  # today's layout differs: the old one is only read
+
+
 def test_fixture_directory_holds_exactly_the_pinned_files() -> None:
-    assert sorted(p.name for p in FIXTURES.iterdir()) == sorted(written())
+    pinned = [*written(), *(f"{n}.sketch" for n in LEGACY)]
+    assert sorted(p.name for p in FIXTURES.iterdir()) == sorted(pinned)
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:

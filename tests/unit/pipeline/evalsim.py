@@ -22,6 +22,7 @@ from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration, calibrate_model
 from stream.core.joint import calibrate_joint
 from stream.core.lifecycle import AlertEvent
+from stream.core.sketch.joint import indicator_values
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.evaluate import Evaluator
@@ -83,9 +84,12 @@ def hour_sketches(
         joint = joint_zero(spec)
         if joint is not None:  # the joint sketch rides beside the features, as stored
             rows = np.array(
-                [[np.nan if v is None else v for v in cols[c]] for c in joint.columns],
+                [[np.nan if v is None else v for v in cols[c]] for c in joint.numeric],
                 dtype=np.float64,
             ).T
+            for f, c in joint.indicators:  # joint.indicators: 0/1 columns after the numbers
+                vals = np.asarray(cols[f], dtype=object)
+                rows = np.column_stack([rows, indicator_values(vals, vals == None, c)])  # noqa: E711
             sk[JOINT_KEY] = joint.update(rows)  # type: ignore[assignment]
         out[start] = (per, sk)
     return out
