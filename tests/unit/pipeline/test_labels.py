@@ -197,9 +197,6 @@ def test_an_idle_tick_marks_the_partitions_idle_only_once_all_is_flushed() -> No
         clock.ms = 7
         await plane.tick()
         assert store.parts[("m", 0)].idle_ms == 7
-        assert (
-            store.parts[("nolabels", 0)].idle_ms is None if ("nolabels", 0) in store.parts else True
-        )
         return store
 
     store = asyncio.run(go())
