@@ -21,6 +21,13 @@ Called beside the feature evaluator for every window of a model with a
    events are committed together; the events go to the same outbox the feature
    alerts use, so the same publisher and forwarders carry them.
 
+Live, steps 1–3 of a window wait until the label consumer covers its judging
+bound (:func:`waiting_for`: every claimed label partition's newest flushed record
+time, or the time it was found idle at its end, at or past the bound): the window
+is queued in the store, said once, and judged oldest first by :meth:`HealthEvaluator.
+resume` (the label consumer calls it) or by a later window's evaluation. A queued
+window's commit takes it off the queue atomically, once. A replay does not wait.
+
 Windows without a reference performance (no labelled reference), without
 labels, or without the prediction sketch are skipped with the reason in
 ``HealthVerdict.skipped`` (logged by the caller): never a silent nothing.
