@@ -5,7 +5,8 @@ states in ``…:health`` (``<scale>/<kind>``; ``<scale>/judged``: window start �
 label-coverage stage it was last judged at), a window's decisions in
 ``…:hd:<scale>:<start>``; windows waiting for the label consumer in the ZSET
 ``…:health:deferred`` (``<scale>:<start>``, left in the commit's MULTI/EXEC);
-alert events go to the model's alert outbox and history, the same lists the feature alerts use, in the same MULTI/EXEC.
+alert events go to the model's alert outbox and history, the same lists the
+feature alerts use, in the same MULTI/EXEC.
 """
 
 from __future__ import annotations
