@@ -149,8 +149,16 @@ class LabelService:
         self._resumed_at = now
         evaluator = self.health_eval  # says what it judged in the worker log (its note)
         for spec in self.settings.models.specs():
-            if spec.labels is not None:
+            if spec.labels is None:
+                continue
+            try:
                 await asyncio.to_thread(evaluator.resume, spec)
+            except Exception as exc:  # noqa: BLE001 - the windows stay queued; retried
+                log.error(
+                    "model health of %s: judging the windows that waited for labels failed "
+                    "(they stay queued; retried in %.0f s): %s",
+                    spec.name, RESUME_EVERY_S, exc,
+                )  # fmt: skip
 
     async def _shutdown(self) -> None:
         try:
