@@ -370,18 +370,20 @@ def _with_health(
     settings: Settings, service: IngestService, windows: RedisWindowStore, evaluator: Evaluator
 ) -> Any:
     """The control plane's window callback: feature evaluation, then model health."""
-    health = wiring.health_evaluator(settings, service.redis, service.namespace, windows)
+    health = wiring.health_evaluator(
+        settings, service.redis, service.namespace, windows, note=log.info
+    )
 
     def on_window(model: str, window: Any) -> object:
         spec = settings.models.model(model)
         verdict = evaluator.evaluate(spec, window)
         if health is not None and spec.labels is not None:
             judged = health.evaluate(spec, window)
-            for why in judged.skipped if judged is not None else ():
+            for why in judged.skipped if judged is not None and not judged.waiting else ():
                 log.info("model health of %s %s: %s", model, window.key, why)
         return verdict
 
-    return on_window
+    return on_window, health
 
 
 def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.App, IngestService]:
@@ -420,7 +422,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         settings, service.redis, service.namespace, windows, warn=log.warning
     )
     publisher = wiring.alert_publisher(settings, evaluation.store)
-    on_window = _with_health(settings, service, windows, evaluation.evaluator)
+    on_window, health = _with_health(settings, service, windows, evaluation.evaluator)
     control = ControlPlane(
         settings.models,
         service.namespace,
@@ -440,6 +442,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
         label_service = service.labels = LabelService(
             settings, service.redis, service.namespace, health=service.health
         )
+        label_service.health_eval = health  # judges the windows that waited for labels
 
         @app.task  # type: ignore[untyped-decorator]
         async def _labels() -> None:

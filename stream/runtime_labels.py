@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 
 from stream import wiring
 from stream.pipeline.health import Health
+from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.ports import StaleWriterError
 from stream.settings import Settings
 
@@ -31,6 +32,7 @@ log = logging.getLogger("driftstream.labels")
 RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 STOP_STEP_S = 8.0
+RESUME_EVERY_S = 1.0
 
 
 def _now_ms() -> int:
@@ -65,6 +67,9 @@ class LabelService:
         )
         self._stopping = asyncio.Event()
         self._needs_reclaim = False
+        self.settings = settings
+        self.health_eval: HealthEvaluator | None = None
+        self._resumed_at = 0.0
 
     async def _commit(self, positions: Mapping[int, int]) -> None:
         try:
@@ -122,6 +127,7 @@ class LabelService:
                         await self.plane.process(batches)
                     else:
                         await self.plane.tick()
+                    await self._resume()
                     delay = RETRY_BASE_S
                     if self.health is not None and "labels" in self.health.problems:
                         self.health.ok("labels", _now_ms())
@@ -134,6 +140,25 @@ class LabelService:
                     delay = min(delay * 2, RETRY_MAX_S)
         finally:
             await self._shutdown()
+
+    async def _resume(self) -> None:
+        """Judge the health windows that waited for labels (at most once a second)."""
+        now = time.monotonic()
+        if self.health_eval is None or now - self._resumed_at < RESUME_EVERY_S:
+            return
+        self._resumed_at = now
+        evaluator = self.health_eval  # says what it judged in the worker log (its note)
+        for spec in self.settings.models.specs():
+            if spec.labels is None:
+                continue
+            try:
+                await asyncio.to_thread(evaluator.resume, spec)
+            except Exception as exc:  # noqa: BLE001 - the windows stay queued; retried
+                log.error(
+                    "model health of %s: judging the windows that waited for labels failed "
+                    "(they stay queued; retried in %.0f s): %s",
+                    spec.name, RESUME_EVERY_S, exc,
+                )  # fmt: skip
 
     async def _shutdown(self) -> None:
         try:

@@ -349,14 +349,22 @@ def health_evaluator(
     namespace: str,
     windows: RedisWindowStore,
     reference_namespace: str | None = None,
+    *,
+    wait_for_labels: bool = True,
+    note: Callable[[str], None] | None = None,
 ) -> HealthEvaluator | None:
-    """The model-health evaluator, when a model declares labels (else None)."""
+    """The model-health evaluator, when a model declares labels (else None).
+
+    Live it waits for the label consumer; a replay (all labels ingested first) does not.
+    """
     if not labels_wanted(settings):
         return None
     store = RedisHealthStore(
         client, namespace, windows, label_store(client, namespace), reference_namespace
     )
-    return HealthEvaluator(store, alert_encoder(settings))
+    return HealthEvaluator(
+        store, alert_encoder(settings), wait_for_labels=wait_for_labels, note=note
+    )
 
 
 # -- forwarders -------------------------------------------------------------------------

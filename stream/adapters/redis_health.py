@@ -3,8 +3,10 @@
 Model-health state lives under the model's hash tag ``{ns|model}``: lifecycle
 states in ``…:health`` (``<scale>/<kind>``; ``<scale>/judged``: window start → the
 label-coverage stage it was last judged at), a window's decisions in
-``…:hd:<scale>:<start>``; alert events go to the model's alert outbox and
-history, the same lists the feature alerts use, in the same MULTI/EXEC.
+``…:hd:<scale>:<start>``; windows waiting for the label consumer in the ZSET
+``…:health:deferred`` (``<scale>:<start>``, left in the commit's MULTI/EXEC);
+alert events go to the model's alert outbox and history, the same lists the
+feature alerts use, in the same MULTI/EXEC.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.lifecycle import AlertState
 from stream.core.performance import BinaryPerformance
-from stream.core.window import WindowKey
-from stream.pipeline.ports import HealthCommit
+from stream.core.window import WindowKey, WindowScale
+from stream.pipeline.ports import HealthCommit, StoredWindow
 
 __all__ = ["RedisHealthStore"]
 
@@ -73,6 +75,30 @@ class RedisHealthStore:
         """Labels are ingested up to this record time on every partition that has any."""
         return self._labels.through(model)
 
+    def label_progress(self, model: str) -> dict[int, tuple[int | None, int | None]]:
+        """Claimed label partition → (newest flushed record time, idle-at-end time)."""
+        return self._labels.progress(model)
+
+    def _queue(self, model: str) -> str:
+        return f"{self.keys.health_states(model)}:deferred"
+
+    def defer(self, model: str, key: WindowKey) -> None:
+        """Queue the window (ZSET ``…:health:deferred``, ``<scale>:<start>`` by start)."""
+        self._r.zadd(self._queue(model), {f"{key.scale}:{key.start_ms}": key.start_ms})
+
+    def deferred(self, model: str, scale: str) -> list[WindowKey]:
+        """The queued windows of (model, scale), oldest first."""
+        out = []
+        for raw in cast("list[bytes]", self._r.zrange(self._queue(model), 0, -1)):
+            s, _, start = raw.decode().partition(":")
+            if s == scale:
+                out.append(WindowKey(cast("WindowScale", s), int(start)))
+        return out
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up model window, if any."""
+        return self._windows.window(model, key)
+
     def judged(self, model: str, scale: str) -> dict[int, int]:
         """Window start → the coverage stage it was last judged at (``<scale>/judged``)."""
         key = self.keys.health_states(model)
@@ -102,10 +128,22 @@ class RedisHealthStore:
                 out[kind] = AlertState.from_dict(json.loads(raw))
         return out
 
-    def commit(self, c: HealthCommit) -> None:
-        """Decisions, states and outbox events in one MULTI/EXEC."""
+    def commit(self, c: HealthCommit) -> bool:
+        """Decisions, states and outbox events in one MULTI/EXEC.
+
+        A deferred window is committed only if still queued (WATCHed), and leaves the
+        queue in the same transaction: two workers resuming it judge it once.
+        """
         k, model, window = self.keys, c.model, c.window
+        queue, member = self._queue(model), f"{window.scale}:{window.start_ms}"
         with self._r.pipeline(transaction=True) as tx:
+            if c.deferred:
+                tx.watch(queue)  # type: ignore[no-untyped-call]
+                if tx.zscore(queue, member) is None:
+                    tx.unwatch()
+                    return False
+                tx.multi()
+            tx.zrem(queue, member)
             tx.set(
                 k.health_decisions(model, window.scale, window.start_ms),
                 json.dumps([dataclasses.asdict(d) for d in c.decisions], sort_keys=True),
@@ -122,4 +160,8 @@ class RedisHealthStore:
                 json.dumps({str(s): n for s, n in sorted(c.judged.items())}),
             )
             queue_alerts(tx, k, model, c.alerts)
-            tx.execute()
+            try:
+                tx.execute()
+            except redis.WatchError:
+                return False
+        return True

@@ -49,6 +49,12 @@ __all__ = ["RedisLabelStore"]
 
 # KEYS: lpart, then (hour state, hour seen-set) per hour.  ARGV: token, offset, newest,
 # open, ttl, n counters, (name, value)..., n cells, per cell: field, state, n ids, ids...
+_IDLE_LUA = """
+if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'idle', ARGV[2])
+return 1
+"""
+
 _FLUSH_LUA = """
 local part = KEYS[1]
 if redis.call('HGET', part, 'token') ~= ARGV[1] then return 0 end
@@ -86,6 +92,7 @@ class RedisLabelStore:
         self._r = client
         self.keys = Keys(namespace)
         self._flush = FencedFlush[LabelWrite](client, _FLUSH_LUA, " (labels)")
+        self._idle = client.register_script(_IDLE_LUA)
 
     def _base(self, model: str, partition: int) -> str:
         return self.keys.partition(model, partition)[: -len(":part")]
@@ -169,6 +176,23 @@ class RedisLabelStore:
             for name, b in sorted(fields.items())
             if arrived_before_ms is None or _arrived(name) < arrived_before_ms
         )
+
+    def mark_idle(self, model: str, partition: int, token: str, now_ms: int) -> bool:
+        """Record the partition idle at its end at ``now_ms`` (field ``idle``), if owned."""
+        return bool(self._idle(keys=[self.part_key(model, partition)], args=[token, now_ms]))
+
+    def progress(self, model: str) -> dict[int, tuple[int | None, int | None]]:
+        """Claimed label partition → (newest flushed record time, idle-at-end time)."""
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        with self._r.pipeline(transaction=False) as p:
+            for part in parts:
+                p.hmget(self.part_key(model, part), "token", "newest", "idle")
+            rows = p.execute()
+        return {
+            part: (_int_or_none(newest), _int_or_none(idle))
+            for part, (token, newest, idle) in zip(parts, rows, strict=True)
+            if token is not None
+        }
 
     def through(self, model: str) -> int | None:
         """The oldest newest-record time over the model's label partitions (None: none yet)."""

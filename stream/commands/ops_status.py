@@ -158,11 +158,33 @@ def _labels(
         "delay_buckets": {k: v for k, v in counters.items() if k.startswith(DELAY_PREFIX)},
         "newest_record_ms": newest,
         "coverage": coverage,
+        "deferred": _deferred(settings, client, namespace, model, windows),
     }
 
 
+def _deferred(
+    settings: Settings, client: Any, namespace: str, model: str, windows: Any
+) -> dict[str, Any]:
+    """Health windows waiting for the label consumer: how many, the oldest, and why."""
+    from stream import wiring
+    from stream.core.window import DAY_MS, floor_to
+    from stream.pipeline.health_eval import waiting_for
+
+    evaluator = wiring.health_evaluator(settings, client, namespace, windows)
+    spec = settings.models.model(model)
+    if evaluator is None:  # pragma: no cover - the model declares labels
+        return {"windows": [], "waiting_for": None}
+    store = evaluator.store
+    queued = [k for scale in spec.alerts.windows for k in store.deferred(model, scale)]
+    queued.sort(key=lambda k: (k.start_ms, k.scale))
+    why = None
+    if queued:
+        why = waiting_for(store.label_progress(model), floor_to(queued[0].end_ms, DAY_MS))
+    return {"windows": [str(k) for k in queued], "waiting_for": why}
+
+
 def _labels_line(lab: dict[str, Any]) -> list[str]:
-    """Two lines: label counts and delay percentiles; coverage of the last day windows."""
+    """Label counts and delay percentiles; health windows waiting; coverage by day window."""
     d = lab["delay_hours"]
 
     def h(v: float | None) -> str:
@@ -174,16 +196,23 @@ def _labels_line(lab: dict[str, Any]) -> list[str]:
         f"{lab['label_too_late']:,} too late, {rej:,} rejected; delay p50 {h(d['p50'])}, "
         f"p90 {h(d['p90'])}, p99 {h(d['p99'])}; newest label {when(lab['newest_record_ms'])}"
     )
+    dq = lab["deferred"]["windows"]
+    wait = (
+        f"  health   {len(dq)} window(s) waiting for labels (oldest {dq[0]}): "
+        f"{lab['deferred']['waiting_for'] or 'covered now, judged on the next label batch'}"
+        if dq
+        else "  health   no window waiting for the label consumer"
+    )
     cov = lab["coverage"]
     if not cov:
-        return [head, "  coverage no day window rolled up yet"]
+        return [head, wait, "  coverage no day window rolled up yet"]
     each = ", ".join(
         f"{when(c['window_ms'])[:10]} "
         + ("-" if c["coverage"] is None else f"{100 * c['coverage']:.0f} %")
         + f" ({c['labels']:,}/{c['predictions'] or 0:,})"
         for c in cov
     )
-    return [head, f"  coverage labels/predictions by day window: {each}"]
+    return [head, wait, f"  coverage labels/predictions by day window: {each}"]
 
 
 def _unknown_models(models: Sequence[dict[str, Any]]) -> dict[str, int]:

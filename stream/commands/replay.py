@@ -406,7 +406,12 @@ def _finish(
     # Model health as live (runtime._with_health): after each window's feature evaluation,
     # against the reference in the live namespace.
     health = wiring.health_evaluator(
-        settings, client, namespace, windows, reference_namespace=settings.redis.namespace
+        settings,
+        client,
+        namespace,
+        windows,
+        reference_namespace=settings.redis.namespace,
+        wait_for_labels=False,
     )
     alerts: dict[str, int] = {}
     # Every window not evaluated yet: this rollup's, and any an interrupted run left.

@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from stream.core.measures.bayes import share_shift
+from stream.core.measures.bayes import ShareShift, share_shift
 from stream.core.performance import BINS, BinaryPerformance, auc_of_counts, score_bins
 from stream.core.sketch import NumericSketch
 
@@ -134,20 +134,17 @@ def label_shift(
         f"positive share {100 * s.delta:+.1f} pts (P={s.p_drift:.3f}) "
         f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {confidence}"
     )
+    return _share_decision("positive_share", s, breach, win.n, why, floor)
+
+
+def _share_decision(
+    metric: str, s: ShareShift, breach: bool, n: int, why: str, floor: float
+) -> HealthDecision:
+    """A label-shift decision from a share test (binary and multiclass)."""
     return HealthDecision(
-        "label",
-        "positive_share",
-        s.ref_share,
-        s.win_share,
-        s.delta,
-        s.ci_low,
-        s.ci_high,
-        s.p_drift,
-        breach,
-        win.n,
-        why,
-        floor,
-    )
+        "label", metric, s.ref_share, s.win_share, s.delta, s.ci_low, s.ci_high, s.p_drift,
+        breach, n, why, floor,
+    )  # fmt: skip
 
 
 def _drop(

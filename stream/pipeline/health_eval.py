@@ -21,6 +21,13 @@ Called beside the feature evaluator for every window of a model with a
    events are committed together; the events go to the same outbox the feature
    alerts use, so the same publisher and forwarders carry them.
 
+Live, steps 1–3 of a window wait until the label consumer covers its judging
+bound (:func:`waiting_for`: every claimed label partition's newest flushed record
+time, or the time it was found idle at its end, at or past the bound): the window
+is queued in the store, said once, and judged oldest first by :meth:`HealthEvaluator.
+resume` (the label consumer calls it) or by a later window's evaluation. A queued
+window's commit takes it off the queue atomically, once. A replay does not wait.
+
 Windows without a reference performance (no labelled reference), without
 labels, or without the prediction sketch are skipped with the reason in
 ``HealthVerdict.skipped`` (logged by the caller): never a silent nothing.
@@ -29,7 +36,8 @@ labels, or without the prediction sketch are skipped with the reason in
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -47,10 +55,10 @@ from stream.core.model_health import (
 )
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
-from stream.core.window import DAY_MS, HOUR, HOUR_MS, floor_to, format_iso_ms
+from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, format_iso_ms
 from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 
-__all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag"]
+__all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag", "waiting_for"]
 
 _METRICS: tuple[Literal["auc", "accuracy"], ...] = ("auc", "accuracy")
 
@@ -64,6 +72,9 @@ class HealthVerdict:
     events: tuple[AlertEvent, ...]
     skipped: tuple[str, ...] = ()
     coverage: float | None = None
+    window: WindowKey | None = None
+    waiting: bool = False
+    """Deferred: the label consumer does not cover the window's judging bound yet."""
 
 
 def judged_lag(spec: ModelSpec, scale: str) -> int:
@@ -88,17 +99,104 @@ class HealthEvaluator:
         }
     )
     confidence: float = 0.99
+    wait_for_labels: bool = True
+    """Live: defer a window until the label consumer covers its judging bound. A replay
+    ingests every label of its range first (False)."""
+    note: Callable[[str], None] | None = None
+    """Where a deferred or resumed window is said (the worker's log)."""
+    counts: dict[str, int] = field(default_factory=lambda: {"deferred": 0, "resumed": 0})
+    _waiting: dict[tuple[str, WindowKey], str] = field(default_factory=dict, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> HealthVerdict | None:
-        """Judge ``window`` (estimate) and the window ``judged_lag`` back (labels)."""
-        rules = spec.labels
-        if rules is None or window.key.scale not in spec.alerts.windows:
+        """Judge ``window`` (estimate) and the windows ``judged_lag`` back (labels).
+
+        Live (``wait_for_labels``), the window joins its (model, scale) queue and the
+        queue is judged oldest first as far as the label consumer covers each window's
+        judging bound (:meth:`resume`); the rest wait, said once per window.
+        """
+        if spec.labels is None or window.key.scale not in spec.alerts.windows:
             return None
+        ref = self.store.reference_performance(spec)
+        if not self.wait_for_labels or ref is None or ref.n == 0:
+            return self._judge(spec, window, deferred=False)  # nothing to wait for
+        with self._lock:
+            self.store.defer(spec.name, window.key)
+            done = self._resume_locked(spec, window.key.scale, window.key)
+        mine = [v for v in done if v.window == window.key]
+        if mine:
+            return mine[0]
+        why = self._waiting.get((spec.name, window.key), "queued behind an older window")
+        return HealthVerdict(spec.name, (), (), (why,), window=window.key, waiting=True)
+
+    def resume(self, spec: ModelSpec) -> list[HealthVerdict]:
+        """Judge the model's queued windows whose labels are now ingested (oldest first)."""
+        if spec.labels is None:
+            return []
+        with self._lock:
+            return [v for scale in spec.alerts.windows for v in self._resume_locked(spec, scale)]
+
+    def _resume_locked(
+        self, spec: ModelSpec, scale: str, current: WindowKey | None = None
+    ) -> list[HealthVerdict]:
+        """Judge the queue oldest first while covered; say each window that waits, once.
+
+        Verdicts of windows other than ``current`` (the caller's) are said via ``note``.
+        """
+        out: list[HealthVerdict] = []
+        queue = self.store.deferred(spec.name, scale)
+        for i, key in enumerate(queue):
+            bound = floor_to(key.end_ms, DAY_MS)
+            why = waiting_for(self.store.label_progress(spec.name), bound)
+            if why is not None:
+                for later in queue[i:]:
+                    if (spec.name, later) in self._waiting:
+                        continue
+                    said = why if later == key else f"deferred: queued behind {key} ({why})"
+                    self._waiting[(spec.name, later)] = said
+                    self.counts["deferred"] += 1
+                    if self.note is not None:
+                        self.note(f"model health of {spec.name} {later}: {said}")
+                break
+            was_waiting = self._waiting.pop((spec.name, key), None) is not None
+            window = self.store.window(spec.name, key)
+            if window is None:
+                states = self.store.health_states(spec.name, key.scale)
+                judged = self.store.judged(spec.name, key.scale)
+                self.store.commit(HealthCommit(spec.name, key, [], states, [], judged, True))
+                gone = "the rolled-up window is gone (expired): not judged"
+                out.append(HealthVerdict(spec.name, (), (), (gone,), None, key))
+                if self.note is not None:
+                    self.note(f"model health of {spec.name} {key}: {gone}")
+                continue
+            verdict = self._judge(spec, window, deferred=True)
+            if was_waiting:
+                self.counts["resumed"] += 1
+                verdict = replace(
+                    verdict, skipped=(*verdict.skipped, "judged after waiting for labels")
+                )
+            out.append(verdict)
+            if key != current and self.note is not None:
+                for line in verdict.skipped:
+                    self.note(f"model health of {spec.name} {key}: {line}")
+        return out
+
+    def _judge(self, spec: ModelSpec, window: StoredWindow, *, deferred: bool) -> HealthVerdict:
+        rules = spec.labels
+        assert rules is not None  # noqa: S101 - evaluate checked it
         skipped: list[str] = []
         ref = self.store.reference_performance(spec)
         if ref is None or ref.n == 0:
+            if deferred:  # off the queue, nothing judged (said)
+                states = self.store.health_states(spec.name, window.key.scale)
+                judged = self.store.judged(spec.name, window.key.scale)
+                self.store.commit(HealthCommit(spec.name, window.key, [], states, [], judged, True))
             return HealthVerdict(
-                spec.name, (), (), ("no labelled reference: add 'label' to the reference",)
+                spec.name,
+                (),
+                (),
+                ("no labelled reference: add 'label' to the reference",),
+                window=window.key,
             )
         decisions: list[HealthDecision] = []
         pred = spec.prediction
@@ -135,7 +233,7 @@ class HealthEvaluator:
                 states, spec.name, window.key, _for_lifecycle(decisions), spec.alerts
             )
             events.extend(got)
-        self.store.commit(
+        committed = self.store.commit(
             HealthCommit(
                 spec.name,
                 window.key,
@@ -143,9 +241,16 @@ class HealthEvaluator:
                 states,
                 [self.encode(e) for e in events],
                 judged,
+                deferred,
             )
         )
-        return HealthVerdict(spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage)
+        if not committed:
+            return HealthVerdict(
+                spec.name, (), (), ("judged by another worker meanwhile",), None, window.key
+            )
+        return HealthVerdict(
+            spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage, window.key
+        )
 
     def _rejudge(
         self,
@@ -174,15 +279,6 @@ class HealthEvaluator:
         done = {s: n for s, n in self.store.judged(spec.name, key.scale).items() if s >= oldest}
         out: list[HealthDecision] = []
         coverage: float | None = None
-        through = self.store.labels_through(spec.name)
-        if through is not None and through < before:
-            # Live only: the label consumer is behind the feature stream. The judgements
-            # below count the labels ingested so far (a replay of the range counts every
-            # label that arrived before the bound): said, not waited for.
-            skipped.append(
-                f"labels ingested through {format_iso_ms(through)} only, before the judging "
-                f"bound {format_iso_ms(before)}: judged on the labels ingested so far"
-            )
         for k in range(lag, -1, -1):
             v = key.previous(k) if k else key
             is_final = k == lag
@@ -219,6 +315,35 @@ class HealthEvaluator:
             if cal is not None:
                 out.append(replace(cal, reason=f"{where}: {cal.reason}"))
         return out, done, coverage
+
+
+def waiting_for(progress: Mapping[int, tuple[int | None, int | None]], bound_ms: int) -> str | None:
+    """What the label consumer must still reach before ``bound_ms`` is covered (None: covered).
+
+    A label partition covers the bound once its newest flushed record time, or the
+    last time it was found idle at its end with everything flushed, is at or past it.
+    No claimed partition at all: the label consumer has not started.
+    """
+    if not progress:
+        return (
+            f"waiting for the label consumer to claim the labels topic (judging bound "
+            f"{format_iso_ms(bound_ms)})"
+        )
+    behind = [
+        (p, newest)
+        for p, (newest, idle) in sorted(progress.items())
+        if max(newest if newest is not None else -1, idle if idle is not None else -1) < bound_ms
+    ]
+    if not behind:
+        return None
+    where = ", ".join(
+        f"{p} at {format_iso_ms(t) if t is not None else 'no label yet'}" for p, t in behind[:4]
+    )
+    more = f" (+{len(behind) - 4} more)" if len(behind) > 4 else ""
+    return (
+        f"deferred: waiting for label partition(s) {where}{more} to reach the judging bound "
+        f"{format_iso_ms(bound_ms)} (or be idle at their end)"
+    )
 
 
 def _for_lifecycle(decisions: list[HealthDecision]) -> list[HealthDecision]:

@@ -61,6 +61,7 @@ class LabelPlane:
         self._letters: list[DeadLetter] = []
         self._since_flush = 0
         self._last_flush_ms = clock.now_ms()
+        self._last_idle_ms: int | None = None
         self._committed: dict[int, int] = {}
         self._lock = asyncio.Lock()
 
@@ -107,10 +108,26 @@ class LabelPlane:
                 await self._flush_locked()
 
     async def tick(self) -> None:
-        """``getmany`` returned nothing: flush on the interval."""
+        """``getmany`` returned nothing: flush on the interval; say the partitions are idle.
+
+        With nothing polled and everything flushed, every owned partition is at its end:
+        its ``idle`` time (wall clock, at most once per flush interval) tells health
+        evaluation that no label before it is still to come (stream.pipeline.health_eval).
+        """
         async with self._lock:
-            if self.clock.now_ms() - self._last_flush_ms >= self.flush_interval_ms:
+            now = self.clock.now_ms()
+            if now - self._last_flush_ms >= self.flush_interval_ms:
                 await self._flush_locked()
+            clean = not self._letters and not any(
+                s.dirty for st in self.states.values() for s in st.values()
+            )
+            if clean and (
+                self._last_idle_ms is None or now - self._last_idle_ms >= self.flush_interval_ms
+            ):
+                for p, states in sorted(self.states.items()):
+                    for name, state in states.items():
+                        await asyncio.to_thread(self.store.mark_idle, name, p, state.token, now)
+                self._last_idle_ms = now
 
     async def _apply(self, partition: int, batch: RecordBatch) -> None:
         parsed = parse_labels(

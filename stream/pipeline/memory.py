@@ -296,6 +296,7 @@ class MemoryLabelPartition:
     counters: dict[str, int] = field(default_factory=dict)
     hours: dict[tuple[int, int], bytes] = field(default_factory=dict)
     seen: dict[int, set[int]] = field(default_factory=dict)
+    idle_ms: int | None = None
 
 
 class MemoryLabelStore:
@@ -349,6 +350,14 @@ class MemoryLabelStore:
             names = ", ".join(f"{w.model}/{w.partition} (labels)" for w in stale)
             msg = f"partitions claimed by another worker: {names}"
             raise StaleWriterError(msg)
+
+    def mark_idle(self, model: str, partition: int, token: str, now_ms: int) -> bool:
+        """Record the partition idle at its end at ``now_ms`` (if ``token`` still owns it)."""
+        part = self.parts.get((model, partition))
+        if part is None or part.token != token:
+            return False
+        part.idle_ms = now_ms
+        return True
 
     def _apply(self, w: LabelWrite) -> bool:
         part = self.parts.get((w.model, w.partition))
@@ -452,6 +461,7 @@ class MemoryHealthStore:
     states: dict[tuple[str, str, str], AlertState] = field(default_factory=dict)
     decided: dict[tuple[str, WindowKey], list[dict[str, Any]]] = field(default_factory=dict)
     stages: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
+    queued: dict[tuple[str, str], set[WindowKey]] = field(default_factory=dict)
 
     def put_reference_performance(self, model: str, performance: BinaryPerformance) -> None:
         """Store the labelled reference's performance state (as its bytes, like Redis)."""
@@ -481,6 +491,26 @@ class MemoryHealthStore:
         ]
         return min(seen) if seen else None
 
+    def label_progress(self, model: str) -> dict[int, tuple[int | None, int | None]]:
+        """Claimed label partition → (newest flushed record time, idle-at-end time)."""
+        return {
+            p: (part.newest_record_ms, part.idle_ms)
+            for (m, p), part in sorted(self.label_store.parts.items())
+            if m == model and part.token is not None
+        }
+
+    def defer(self, model: str, key: WindowKey) -> None:
+        """Queue the window (a set: idempotent)."""
+        self.queued.setdefault((model, key.scale), set()).add(key)
+
+    def deferred(self, model: str, scale: str) -> list[WindowKey]:
+        """The queued windows, oldest first."""
+        return sorted(self.queued.get((model, scale), ()), key=lambda k: k.start_ms)
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up model window, if any."""
+        return self.windows.window(model, key)
+
     def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
         """The model-health decisions committed for the window (as their JSON reads back)."""
         return list(self.decided.get((model, key), []))
@@ -494,8 +524,12 @@ class MemoryHealthStore:
         """The stored lifecycle states of (model, scale) by kind."""
         return {k: s for (m, sc, k), s in sorted(self.states.items()) if (m, sc) == (model, scale)}
 
-    def commit(self, c: HealthCommit) -> None:
+    def commit(self, c: HealthCommit) -> bool:
         """Decisions, states and outbox events together (each as Redis reads it)."""
+        queue = self.queued.get((c.model, c.window.scale), set())
+        if c.deferred and c.window not in queue:
+            return False
+        queue.discard(c.window)
         self.decided[(c.model, c.window)] = _json([dataclasses.asdict(d) for d in c.decisions])
         for kind, state in c.states.items():
             self.states[(c.model, c.window.scale, kind)] = AlertState.from_dict(
@@ -503,6 +537,7 @@ class MemoryHealthStore:
             )
         self.outboxes.setdefault(c.model, []).extend(c.alerts)
         self.stages[(c.model, c.window.scale)] = dict(c.judged)
+        return True
 
     def outbox(self, model: str) -> list[bytes]:
         """Committed events not yet acknowledged."""

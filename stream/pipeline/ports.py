@@ -446,6 +446,13 @@ class LabelStore(Protocol):
         """Write each atomically; raise StaleWriterError when fenced out."""
         ...
 
+    def mark_idle(self, model: str, partition: int, token: str, now_ms: int) -> bool:
+        """Record the partition found at its end, all flushed, at ``now_ms``.
+
+        Fenced: False, nothing written, when ``token`` is no longer the owner's.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class HealthCommit:
@@ -458,6 +465,9 @@ class HealthCommit:
     alerts: Sequence[bytes]
     judged: Mapping[int, int] = field(default_factory=dict)
     """Window start → the coverage stage it was last judged at (the scale's full map)."""
+    deferred: bool = False
+    """The window was deferred (waiting for labels): commit only if it still is, and
+    take it off the deferred queue in the same transaction (another worker may have)."""
 
 
 class HealthStore(Protocol):
@@ -481,6 +491,25 @@ class HealthStore(Protocol):
         """Labels are ingested up to this record time on every partition that has any."""
         ...
 
+    def label_progress(self, model: str) -> dict[int, tuple[int | None, int | None]]:
+        """Label partition → (newest flushed record time, last time found idle at its end).
+
+        Only partitions the label consumer claimed at least once.
+        """
+        ...
+
+    def defer(self, model: str, key: WindowKey) -> None:
+        """Queue the window's health evaluation until its labels are ingested (idempotent)."""
+        ...
+
+    def deferred(self, model: str, scale: str) -> list[WindowKey]:
+        """The queued windows of (model, scale), oldest first."""
+        ...
+
+    def window(self, model: str, key: WindowKey) -> StoredWindow | None:
+        """A rolled-up model window, if any."""
+        ...
+
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Predictions (events) in the window, if it was rolled up."""
         ...
@@ -489,8 +518,12 @@ class HealthStore(Protocol):
         """The stored ``label`` / ``performance`` lifecycle states of (model, scale)."""
         ...
 
-    def commit(self, c: HealthCommit) -> None:
-        """Decisions, states and outbox events, atomically."""
+    def commit(self, c: HealthCommit) -> bool:
+        """Decisions, states and outbox events, atomically.
+
+        False, nothing written, when ``c.deferred`` and the window was no longer queued
+        (another worker judged it).
+        """
         ...
 
 

@@ -272,6 +272,9 @@ def test_status_shows_label_delay_and_coverage(run: Run) -> None:
     closed = [c for c in lab["coverage"] if c["predictions"]]
     assert closed and all(c["coverage"] == 1.0 for c in closed), lab["coverage"]
     assert "labels   " in text and "delay p50" in text and "coverage labels/predictions" in text
+    # Labels were in before the features: no health window waits for the label consumer.
+    assert lab["deferred"] == {"windows": [], "waiting_for": None}
+    assert "health   no window waiting for the label consumer" in text
 
 
 def test_the_performance_panel_is_in_the_report_and_the_dashboard(run: Run) -> None:

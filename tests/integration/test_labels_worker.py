@@ -137,7 +137,7 @@ def _offsets(r: redis.Redis, ns: str) -> dict[int, int]:
 
 
 def _state(r: redis.Redis, ns: str) -> dict[str, Any]:
-    """Every label key of the namespace, tokens out (sets compared by members)."""
+    """Every label key of the namespace, tokens and idle marks out (sets by members)."""
     out: dict[str, Any] = {}
     for key in r.scan_iter(match=f"ds:{{{ns}|*|*}}:l*", count=1000):
         name = key.decode().replace(ns, "NS")
@@ -146,6 +146,9 @@ def _state(r: redis.Redis, ns: str) -> dict[str, Any]:
         else:
             fields = r.hgetall(key)
             fields.pop(b"token", None)
+            # ``idle``: when the owner last found the partition at its end (wall clock,
+            # a liveness mark for health evaluation), not label state.
+            fields.pop(b"idle", None)
             out[name] = fields
     return out
 

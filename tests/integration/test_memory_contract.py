@@ -588,3 +588,36 @@ def test_health_predictions_states_and_the_shared_alert_outbox(backend: Backend)
     }
     assert backend.health.health_states("m", HOUR) == {}
     assert backend.evals.outbox("m") == [b"f1", b"h1", b"h2"]  # one alert outbox per model
+
+
+def test_health_label_progress_and_idle_marks_are_fenced(backend: Backend) -> None:
+    """What the health evaluation waits on: per claimed partition, newest and idle time."""
+    assert backend.health.label_progress("m") == {}
+    t0, _ = backend.labels.claim("m", 0)
+    t1, _ = backend.labels.claim("m", 1)
+    backend.labels.flush([_labels(0, t0, offset=7)])
+    assert backend.health.label_progress("m") == {0: (T0 + 7, None), 1: (None, None)}
+    assert backend.labels.mark_idle("m", 1, t1, T0 + 99)
+    assert not backend.labels.mark_idle("m", 1, "stale", T0 + 500)  # fenced: nothing written
+    assert backend.health.label_progress("m") == {0: (T0 + 7, None), 1: (None, T0 + 99)}
+
+
+def test_health_deferred_windows_queue_and_leave_with_their_commit_once(
+    backend: Backend,
+) -> None:
+    days = [WindowKey(DAY, T0 + d * DAY_MS) for d in (2, 0, 1)]
+    hour = WindowKey(HOUR, T0)
+    for key in [*days, days[0], hour]:  # a window queued twice is queued once
+        backend.health.defer("m", key)
+    assert backend.health.deferred("m", DAY) == sorted(days, key=lambda k: k.start_ms)
+    assert backend.health.deferred("m", HOUR) == [hour]
+    first = WindowKey(DAY, T0)
+    c = HealthCommit("m", first, [], {}, [b"h1"], {T0: 1}, True)
+    assert backend.health.commit(c)
+    assert not backend.health.commit(c)  # judged already (another worker): nothing written
+    assert backend.health.deferred("m", DAY) == [days[2], days[0]]
+    assert backend.evals.outbox("m") == [b"h1"]
+    assert backend.health.judged("m", DAY) == {T0: 1}
+    # A live commit of a window never queued (a replay's) is not refused.
+    assert backend.health.commit(HealthCommit("m", WindowKey(DAY, T0 + 5 * DAY_MS), [], {}, []))
+    assert backend.health.window("m", first) is None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pytest
 
 from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
@@ -14,7 +16,7 @@ from stream.core.sketch import NumericSketch
 from stream.core.window import DAY, DAY_MS, WindowKey
 from stream.pipeline.health_eval import HealthEvaluator, judged_lag
 from stream.pipeline.memory import MemoryHealthStore
-from stream.pipeline.ports import LabelHourWrite, LabelWrite, StoredWindow
+from stream.pipeline.ports import HealthCommit, LabelHourWrite, LabelWrite, StoredWindow
 
 T0 = 1_767_225_600_000
 A, B = -3.0, 1.7
@@ -41,11 +43,8 @@ def _store(ref: BinaryPerformance | None) -> MemoryHealthStore:
 ARRIVAL = (0.23, 0.51, 0.26)
 
 
-def _label_day(store: MemoryHealthStore, start: int, s: np.ndarray, y: np.ndarray) -> None:
-    """The day's labels as the label plane flushes them (one prediction-hour, one partition,
-    one cell per arrival day)."""
-    token, snap = store.label_store.claim("m", 0)
-    offset = snap.next_offset or 0
+def _day_cells(start: int, s: np.ndarray, y: np.ndarray) -> list[LabelHourWrite]:
+    """A day's labels as cells (one prediction-hour, one cell per arrival day)."""
     cells = []
     cuts = np.cumsum([0, *ARRIVAL])
     for day, (lo, hi) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
@@ -53,8 +52,25 @@ def _label_day(store: MemoryHealthStore, start: int, s: np.ndarray, y: np.ndarra
         labels = BinaryPerformance.zero()
         labels.update(s[sel], y[sel], threshold=0.5)
         cells.append(LabelHourWrite(start, labels.to_bytes(), (), start + day * DAY_MS))
-    write = LabelWrite("m", 0, token, offset + 1, start, (), tuple(cells), {}, 0)
-    store.label_store.flush([write])
+    return cells
+
+
+@dataclass
+class _LabelConsumer:
+    """The label plane of one partition, reading labels in arrival order."""
+
+    store: MemoryHealthStore
+    cells: list[LabelHourWrite] = field(default_factory=list)
+    offset: int = 0
+
+    def ingest_through(self, day_ms: int) -> None:
+        """Flush every label that arrived by the start of ``day_ms``'s day (newest: then)."""
+        token, _ = self.store.label_store.claim("m", 0)
+        now = tuple(c for c in self.cells if c.arrived_day_ms <= day_ms)
+        self.cells = [c for c in self.cells if c.arrived_day_ms > day_ms]
+        self.offset += len(now)
+        write = LabelWrite("m", 0, token, self.offset, day_ms, (), now, {}, 0)
+        self.store.label_store.flush([write])
 
 
 def _decided(store: MemoryHealthStore) -> list[dict[str, Any]]:
@@ -71,24 +87,47 @@ def _scores(rng: np.random.Generator, sigma: float, la: float, lb: float) -> tup
     return s, rng.random(N) < 1 / (1 + np.exp(-(la + lb * z)))
 
 
-def _run(shift: dict[str, float] | None, days: int = 14) -> tuple[MemoryHealthStore, list[Alert]]:
+def _run(
+    shift: dict[str, float] | None,
+    days: int = 14,
+    *,
+    behind: int = -1,
+    catch_up_every: int = 0,
+    wait: bool = True,
+    notes: list[str] | None = None,
+) -> tuple[MemoryHealthStore, list[Alert]]:
+    """``days`` day windows, evaluated as each closes.
+
+    The label consumer has ingested the labels that arrived through the day ``-behind``
+    days after the window (-1: one day ahead, past the window's judging bound), caught up
+    fully every ``catch_up_every`` days (then ``resume``), and at the end.
+    """
     rng = np.random.default_rng(21)
     s, y = _scores(rng, 1.0, A, B)
     ref = BinaryPerformance.zero()
     ref.update(s, y, threshold=0.5)
     store = _store(ref)
-    ev = HealthEvaluator(store, _encode)
+    ev = HealthEvaluator(
+        store, _encode, wait_for_labels=wait, note=notes.append if notes is not None else None
+    )
+    consumer = _LabelConsumer(store)
     for d in range(days):
         start = T0 + d * DAY_MS
         kw = {"sigma": 1.0, "la": A, "lb": B} | (shift if shift and d >= 10 else {})
         s, y = _scores(rng, kw["sigma"], kw["la"], kw["lb"])
-        _label_day(store, start, s, y)
+        consumer.cells.extend(_day_cells(start, s, y))
+        consumer.ingest_through(start - behind * DAY_MS)
         sketch = NumericSketch.zero()
         sketch.update(s)
         window = StoredWindow(WindowKey(DAY, start), N, 0, {"prediction": sketch.to_bytes()})
         store.windows.create_window("m", window)
         verdict = ev.evaluate(SPEC, window)
         assert verdict is not None
+        if catch_up_every and d % catch_up_every == catch_up_every - 1:
+            consumer.ingest_through(start + 3 * DAY_MS)
+            ev.resume(SPEC)
+    consumer.ingest_through(T0 + (days + 3) * DAY_MS)
+    ev.resume(SPEC)
     return store, [Alert.from_json(a) for a in store.outbox("m")]
 
 
@@ -164,11 +203,107 @@ def test_a_window_whose_labels_are_below_the_first_point_is_judged_on_its_estima
     assert all(d["kind"] == "estimated" for d in _decided(store))
 
 
-def test_a_label_consumer_behind_the_judging_bound_is_said() -> None:
-    """Live only: labels ingested up to the day's start, judged at its end: the verdict says so."""
-    store, _ = _run(None, days=2)  # each day's labels flushed with newest record = its start
-    window = store.windows.window("m", WindowKey(DAY, T0 + DAY_MS))
-    assert window is not None
-    verdict = HealthEvaluator(store, _encode).evaluate(SPEC, window)
-    assert verdict is not None
-    assert any("labels ingested through 2026-01-02T00:00" in s for s in verdict.skipped)
+SHIFTS = [None, {"la": A + 0.5}, {"la": -2.62, "lb": 0.95}, {"sigma": 0.6}]
+
+
+@pytest.mark.parametrize("shift", SHIFTS, ids=["stationary", "label", "concept", "covariate"])
+def test_a_lagging_label_consumer_defers_and_then_decides_as_replay(
+    shift: dict[str, float] | None,
+) -> None:
+    """Replay = live whatever the label consumer's lag: decisions and alerts byte-equal."""
+    replay, replay_alerts = _run(shift, behind=-3, wait=False)  # every label ingested first
+    assert replay.decided
+    for kw in ({}, {"behind": 1, "catch_up_every": 3}, {"behind": 2}, {"behind": 0}):
+        live, alerts = _run(shift, **kw)  # type: ignore[arg-type]
+        assert live.decided == replay.decided, kw
+        assert live.outbox("m") == replay.outbox("m"), kw
+        assert alerts == replay_alerts
+        assert live.deferred("m", DAY) == []
+
+
+def test_without_waiting_a_lagging_consumer_judges_on_fewer_labels() -> None:
+    """The gap the wait closes: judged at once, a lagging consumer's decisions differ."""
+    replay, _ = _run(None, behind=-3, wait=False)
+    eager, _ = _run(None, behind=1, wait=False)
+    assert eager.decided != replay.decided
+
+
+def test_a_deferred_window_is_said_once_naming_what_it_waits_for() -> None:
+    notes: list[str] = []
+    store, _ = _run(None, days=4, behind=1, notes=notes)
+    waits = [n for n in notes if "deferred: " in n]
+    # every window waits (the consumer is a day behind): said once each
+    assert len(waits) == 4
+    assert sum("queued behind" in n for n in waits) == 3  # days 1–3, each behind the one before
+    assert waits[0].startswith(f"model health of m {WindowKey(DAY, T0)}: deferred: waiting")
+    assert "label partition(s) 0 at 2025-12-31T00:00:00.000Z" in waits[0]
+    assert "judging bound 2026-01-02T00:00:00.000Z" in waits[0]
+    assert sum("judged after waiting for labels" in n for n in notes) == 4
+    assert store.deferred("m", DAY) == []
+
+
+def test_the_queue_survives_a_restart() -> None:
+    """Deferred windows are stored: a new evaluator (a restarted worker) judges them."""
+    store, _ = _run(None, days=3, behind=1)
+    fresh, _ = _run(None, days=3, behind=-3, wait=False)
+    assert store.decided == fresh.decided
+    # The same, with the final resume by a new evaluator after the queue was left.
+    notes: list[str] = []
+    lagging = _store(None)
+    ev = HealthEvaluator(lagging, _encode, note=notes.append)
+    rng = np.random.default_rng(21)
+    s, y = _scores(rng, 1.0, A, B)
+    ref = BinaryPerformance.zero()
+    ref.update(s, y, threshold=0.5)
+    lagging.put_reference_performance("m", ref)
+    consumer = _LabelConsumer(lagging)
+    for d in range(3):
+        start = T0 + d * DAY_MS
+        s, y = _scores(rng, 1.0, A, B)
+        consumer.cells.extend(_day_cells(start, s, y))
+        consumer.ingest_through(start - 3 * DAY_MS)  # far behind: nothing covered
+        sketch = NumericSketch.zero()
+        sketch.update(s)
+        window = StoredWindow(WindowKey(DAY, start), N, 0, {"prediction": sketch.to_bytes()})
+        lagging.windows.create_window("m", window)
+        verdict = ev.evaluate(SPEC, window)
+        assert verdict is not None and verdict.waiting
+    assert len(lagging.deferred("m", DAY)) == 3 and not lagging.decided
+    consumer.ingest_through(T0 + 6 * DAY_MS)
+    done = HealthEvaluator(lagging, _encode).resume(SPEC)  # the restarted worker
+    assert [v.window for v in done] == [WindowKey(DAY, T0 + d * DAY_MS) for d in range(3)]
+    assert lagging.decided == fresh.decided
+
+
+def test_an_idle_label_partition_covers_the_bound() -> None:
+    """No label after the bound, but the partition was found idle at its end past it."""
+    notes: list[str] = []
+    store, _ = _run(None, days=2, behind=1, notes=notes)  # judged at the end's catch-up
+    assert store.decided
+    store2 = _store(store.reference_performance(SPEC))
+    ev = HealthEvaluator(store2, _encode)
+    token, _ = store2.label_store.claim("m", 0)
+    window = StoredWindow(WindowKey(DAY, T0), 10, 0, {})
+    store2.windows.create_window("m", window)
+    verdict = ev.evaluate(SPEC, window)
+    assert verdict is not None and verdict.waiting
+    assert "0 at no label yet" in verdict.skipped[0]
+    assert store2.label_store.mark_idle("m", 0, token, T0 + DAY_MS - 1)
+    assert ev.resume(SPEC) == [] and store2.deferred("m", DAY) == [window.key]
+    assert not store2.label_store.mark_idle("m", 0, "stale", T0 + DAY_MS)  # fenced
+    assert store2.label_store.mark_idle("m", 0, token, T0 + DAY_MS)
+    (done,) = ev.resume(SPEC)
+    assert done.window == window.key and store2.deferred("m", DAY) == []
+
+
+def test_a_window_another_worker_judged_is_not_committed_again() -> None:
+    store = _store(None)
+    key = WindowKey(DAY, T0)
+    c = HealthCommit("m", key, [], {}, [b"x"], {}, True)
+    assert not store.commit(c)  # not queued: judged elsewhere
+    assert store.outbox("m") == [] and not store.decided
+    store.defer("m", key)
+    store.defer("m", key)  # idempotent
+    assert store.deferred("m", DAY) == [key]
+    assert store.commit(c) and store.outbox("m") == [b"x"]
+    assert not store.commit(c)

@@ -176,3 +176,28 @@ def test_a_fenced_out_writer_cannot_overwrite_the_new_owner() -> None:
 
     asyncio.run(go())
     assert store.parts[("m", 0)].next_offset is None
+
+
+def test_an_idle_tick_marks_the_partitions_idle_only_once_all_is_flushed() -> None:
+    """The label plane's ``idle`` time: what health evaluation waits for (health_eval)."""
+
+    async def go() -> MemoryLabelStore:
+        store = MemoryLabelStore()
+        letters = ListDeadLetters()
+        plane = _plane(store, letters)
+        clock = plane.clock
+        assert isinstance(clock, ManualClock)
+        await plane.assign([0], {0: 0})
+        (first, *_) = _batches(_stream(40), 10)
+        await plane.process({0: first})  # not flushed yet (flush every 50 events)
+        clock.ms = 5
+        await plane.tick()
+        assert store.parts[("m", 0)].idle_ms is None  # unflushed labels: not idle
+        await plane.flush()
+        clock.ms = 7
+        await plane.tick()
+        assert store.parts[("m", 0)].idle_ms == 7
+        return store
+
+    store = asyncio.run(go())
+    assert store.parts[("m", 0)].next_offset == 10
