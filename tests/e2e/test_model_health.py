@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,8 +22,8 @@ from stream.core.alert import alert_schema
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from tests.integration.worker_harness import (
     START_MS,
-    Deployment,
     end_offsets,
+    labelled_deployment,
     read_topic,
     send,
     wait_until,
@@ -99,31 +98,8 @@ def run(
     kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[list[dict[str, Any]], redis.Redis, str]]:
     tmp = tmp_path_factory.mktemp("health")
-    suffix = uuid.uuid4().hex[:8]
-    names = {n: f"{n}-{suffix}" for n in ("features", "labels", "dead_letter", "sealed", "alerts")}
+    d, names = labelled_deployment(kafka_bootstrap, redis_url, tmp, HEALTH_TOML)
     admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    admin.create_topics(
-        {
-            v: {"num_partitions": 3 if k in ("features", "labels") else 1, "replication_factor": 1}
-            for k, v in names.items()
-        },
-        wait_for_metadata=True,
-    )
-    d = Deployment(
-        bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        features=names["features"],
-        dead_letter=names["dead_letter"],
-        sealed=names["sealed"],
-        namespace=f"t{uuid.uuid4().hex[:10]}",
-        workdir=tmp,
-        partitions=3,
-        extra_toml=HEALTH_TOML,
-        overrides={
-            "DRIFTSTREAM_TOPICS__ALERTS": names["alerts"],
-            "DRIFTSTREAM_TOPICS__LABELS": names["labels"],
-        },
-    )
     r = redis.Redis.from_url(redis_url)
     replay_ns = f"{d.namespace}-replay"
     statuses.clear()

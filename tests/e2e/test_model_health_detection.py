@@ -10,7 +10,6 @@ Seeds are fixed; the figures are in docs/benchmarks.md ("Model health detection"
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from stream.catalog import ModelSpec
 from stream.core.window import DAY as DAY_SCALE
 from stream.core.window import WindowKey
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
-from tests.integration.worker_harness import START_MS, Deployment, send
+from tests.integration.worker_harness import START_MS, Deployment, labelled_deployment, send
 
 pytestmark = pytest.mark.e2e
 
@@ -130,35 +129,7 @@ def scenario(
 
     def run(days: int, seed: int, shift: Shift | None) -> Replayed:
         tmp: Path = tmp_path_factory.mktemp("mh")
-        suffix = uuid.uuid4().hex[:8]
-        names = {
-            n: f"{n}-{suffix}" for n in ("features", "labels", "dead_letter", "sealed", "alerts")
-        }
-        admin.create_topics(
-            {
-                v: {
-                    "num_partitions": 3 if k in ("features", "labels") else 1,
-                    "replication_factor": 1,
-                }
-                for k, v in names.items()
-            },
-            wait_for_metadata=True,
-        )
-        d = Deployment(
-            bootstrap=kafka_bootstrap,
-            redis_url=redis_url,
-            features=names["features"],
-            dead_letter=names["dead_letter"],
-            sealed=names["sealed"],
-            namespace=f"t{uuid.uuid4().hex[:10]}",
-            workdir=tmp,
-            partitions=3,
-            extra_toml=TOML,
-            overrides={
-                "DRIFTSTREAM_TOPICS__ALERTS": names["alerts"],
-                "DRIFTSTREAM_TOPICS__LABELS": names["labels"],
-            },
-        )
+        d, names = labelled_deployment(kafka_bootstrap, redis_url, tmp, TOML)
         replay_ns = f"{d.namespace}-replay"
         made.append((d, list(names.values()), replay_ns))
         ref_feats, ref_labels = _stream(START_MS - 7 * DAY, 7 * 24, 300, 1, None)

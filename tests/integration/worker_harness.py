@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 
 from stream.adapters.kafka_tools import produce
@@ -185,6 +186,47 @@ def synthetic_records(
         drifts=[Drift("n_items", "null", 0.3, START_MS + 3 * 3_600_000)],
     )
     return list(gen.records(n))
+
+
+def labelled_deployment(
+    bootstrap: str, redis_url: str, workdir: Path, extra_toml: str
+) -> tuple[Deployment, dict[str, str]]:
+    """A deployment of models with labels on fresh topics (features and labels: 3 partitions).
+
+    Returns it and its topic names by role (features, labels, dead_letter, sealed, alerts).
+    """
+    suffix = uuid.uuid4().hex[:8]
+    names = {n: f"{n}-{suffix}" for n in ("features", "labels", "dead_letter", "sealed", "alerts")}
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics(
+            {
+                v: {
+                    "num_partitions": 3 if k in ("features", "labels") else 1,
+                    "replication_factor": 1,
+                }
+                for k, v in names.items()
+            },
+            wait_for_metadata=True,
+        )
+    finally:
+        admin.close()
+    d = Deployment(
+        bootstrap=bootstrap,
+        redis_url=redis_url,
+        features=names["features"],
+        dead_letter=names["dead_letter"],
+        sealed=names["sealed"],
+        namespace=f"t{uuid.uuid4().hex[:10]}",
+        workdir=workdir,
+        partitions=3,
+        extra_toml=extra_toml,
+        overrides={
+            "DRIFTSTREAM_TOPICS__ALERTS": names["alerts"],
+            "DRIFTSTREAM_TOPICS__LABELS": names["labels"],
+        },
+    )
+    return d, names
 
 
 def send(bootstrap: str, topic: str, values: Iterable[Any], partitions: int) -> int:
