@@ -112,12 +112,29 @@ def gather(
                 },
             }
         )
+    if states:
+        failed = _failed_windows(settings, namespace)
+        for st, m in zip(states, out, strict=True):
+            m["failed_windows"] = failed(st.model)
     for st, m in zip(states, out, strict=True):
         spec = settings.models.get(st.model)
         if spec is not None and spec.labels is not None:
             m["labels"] = _labels(settings, namespace, st.model, st.last_day_ms)
     report = {"namespace": namespace, "kafka": kafka, "models": out}
     return report | {"unknown_models": _unknown_models(out)}, problem
+
+
+def _failed_windows(settings: Settings, namespace: str) -> Any:
+    """``model → {window: last error}``: windows given up on after ``evaluate.max_attempts``."""
+    from stream import wiring
+
+    windows = wiring.window_store(settings, wiring.connect_redis(settings), namespace)
+
+    def failed(model: str) -> dict[str, str]:
+        found = windows.failed_windows(model)
+        return {str(k): found[k] for k in sorted(found, key=lambda k: (k.start_ms, k.scale))}
+
+    return failed
 
 
 def _labels(
@@ -313,6 +330,13 @@ def render(report: dict[str, Any]) -> list[str]:
         )
         ev = m["evaluated"]
         lines.append(f"  evaluated hour {when(ev.get('hour'))}, day {when(ev.get('day'))}")
+        failed = m.get("failed_windows") or {}
+        if failed:
+            first, error = next(iter(failed.items()))
+            lines.append(
+                f"  failed   {len(failed)} window(s) not evaluated after evaluate.max_attempts "
+                f"failed attempts, skipped (first {first}: {error})"
+            )
         lines.append(f"  references {', '.join(m['references']) or 'none stored'}")
         if "labels" in m:
             lines += _labels_line(m["labels"])
@@ -362,9 +386,10 @@ def _partition_table(parts: list[dict[str, Any]]) -> list[str]:
 def alert_line(raw: bytes, where: str) -> str:
     """One line for an alerts-topic value; unparsable values say where they are.
 
-    The window start, status, severity, model, scale/baseline, what moved in the top
-    features in the alert's own words (``income mean 55,576 → 76,379 (+0.70 sd)``, as
-    in its summary; :func:`stream.core.alert_text.change`), and the dedup key.
+    The window start (a trailing day's end), status, severity, model, scale/baseline,
+    what moved in the top features in the alert's own words
+    (``income mean 55,576 → 76,379 (+0.70 sd)``, as in its summary;
+    :func:`stream.core.alert_text.change`), and the dedup key.
     """
     from stream.core.alert import Alert
     from stream.core.alert_text import change
@@ -382,7 +407,9 @@ def alert_line(raw: bytes, where: str) -> str:
     status = click.style(
         f"{a.status.upper():9}", fg="red" if a.status == "triggered" else "green", bold=True
     )
+    # A trailing day is listed at the hour that closed it (when it paged), not 24 h earlier.
+    at = a.window.end_ms if a.window.scale == "trailing_day" else a.window.start_ms
     return (
-        f"{when(a.window.start_ms)} {status} {a.severity:8} {a.model} "
+        f"{when(at)} {status} {a.severity:8} {a.model} "
         f"{a.window.scale}/{a.baseline}: {'; '.join(feats) or '-'}  {a.dedup_key}"
     )

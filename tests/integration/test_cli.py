@@ -396,6 +396,8 @@ def seeded(
         windows.add_pending(MODEL, [key.start_ms])
         assert windows.create_window(MODEL, StoredWindow(key, 100, 0, {}))
     windows.add_pending(MODEL, [h])  # sealed by one partition only: waits
+    # A window whose evaluation kept raising, given up on after evaluate.max_attempts.
+    windows.mark_failed(MODEL, WindowKey("hour", h - 3 * HOUR_MS), "ValueError: boom")
     day = START_MS - DAY_MS
     assert windows.create_window(MODEL, StoredWindow(WindowKey("day", day), 2400, 3, {}))
 
@@ -456,6 +458,7 @@ def test_status_json_reports_ingest_rollup_lag_and_alerts(
         "pending_days": 1,
     }
     assert m["evaluated"] == {"hour": h - HOUR_MS, "day": None}
+    assert m["failed_windows"] == {"hour:2026-01-01T02": "ValueError: boom"}
     assert m["late_by_hour"] == {str(h - HOUR_MS): 4}
     assert p0["late"] == {str(h - HOUR_MS): 4} and p1["late"] == {}
     assert (p0["undeclared_overflow"], p1["undeclared_overflow"]) == (9, 0)
@@ -490,6 +493,10 @@ def test_status_text_is_readable(
         "rejected 3 record(s) dead-lettered on these partitions (bad_json 2, ts_in_future 1)" in out
     )
     assert "1 open, 1 event(s) not yet published" in out
+    assert (
+        "failed   1 window(s) not evaluated after evaluate.max_attempts failed attempts, "
+        "skipped (first hour:2026-01-01T02: ValueError: boom)"
+    ) in out
     assert "hour/reference warning since 2026-01-01T03:00Z: amount  ds-0123456789abcdef" in out
     table = out.split(f"model {MODEL}\n", 1)[1].splitlines()
     assert table[0].split() == [

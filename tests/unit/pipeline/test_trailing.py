@@ -200,7 +200,7 @@ def test_trailing_alpha_at_the_detection_models_budget() -> None:
 def test_forwarders_and_alerts_tail_read_a_trailing_alert(
     drifted: tuple[Scenario, object],
 ) -> None:
-    from stream.commands.ops_status import alert_line
+    from stream.commands.ops_status import alert_line, when
     from stream.core.alert import Alert, alertmanager_payload, pagerduty_event
     from stream.pipeline.forward import parse_alert
 
@@ -216,3 +216,5 @@ def test_forwarders_and_alerts_tail_read_a_trailing_alert(
     assert "window=hour:" in am["alerts"][0]["generatorURL"]
     line = alert_line(raw, "p0@1")
     assert "trailing_day/reference" in line and alert.dedup_key in line
+    # Listed at the hour that closed the window (when it paged), not 24 h before.
+    assert line.startswith(when(alert.window.end_ms) + " ")
