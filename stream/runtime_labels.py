@@ -33,6 +33,8 @@ RETRY_BASE_S = 0.2
 RETRY_MAX_S = 10.0
 STOP_STEP_S = 8.0
 RESUME_EVERY_S = 1.0
+#: How long an idle tick waits for the brokers' end offsets before marking nothing idle.
+LAG_TIMEOUT_S = 5.0
 
 
 def _now_ms() -> int:
@@ -126,7 +128,7 @@ class LabelService:
                     if batches:
                         await self.plane.process(batches)
                     else:
-                        await self.plane.tick()
+                        await self.plane.tick(self._lag)
                     await self._resume()
                     delay = RETRY_BASE_S
                     if self.health is not None and "labels" in self.health.problems:
@@ -140,6 +142,14 @@ class LabelService:
                     delay = min(delay * 2, RETRY_MAX_S)
         finally:
             await self._shutdown()
+
+    async def _lag(self) -> Mapping[int, int]:
+        """Records behind each owned label partition's end; {} (nothing idle) if unknown."""
+        try:
+            return await asyncio.wait_for(self.consumer.lag(), timeout=LAG_TIMEOUT_S)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            log.warning("labels: end offsets unknown (%s); no partition marked idle", exc)
+            return {}
 
     async def _resume(self) -> None:
         """Judge the health windows that waited for labels (at most once a second)."""

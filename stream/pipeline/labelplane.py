@@ -107,12 +107,16 @@ class LabelPlane:
             ):
                 await self._flush_locked()
 
-    async def tick(self) -> None:
+    async def tick(self, lag: Callable[[], Awaitable[Mapping[int, int]]] | None = None) -> None:
         """``getmany`` returned nothing: flush on the interval; say the partitions are idle.
 
-        With nothing polled and everything flushed, every owned partition is at its end:
-        its ``idle`` time (wall clock, at most once per flush interval) tells health
-        evaluation that no label before it is still to come (stream.pipeline.health_eval).
+        An empty ``getmany`` does not mean the end: right after an assignment or a seek
+        the fetch may simply not have answered yet. So with everything flushed, a
+        partition is marked idle only where ``lag`` (records behind the end, asked of
+        the brokers) says 0: its ``idle`` time (wall clock, at most once per flush
+        interval) tells health evaluation that no label before it is still to come
+        (stream.pipeline.health_eval). Without ``lag`` (tests) every partition counts
+        as at its end.
         """
         async with self._lock:
             now = self.clock.now_ms()
@@ -124,7 +128,10 @@ class LabelPlane:
             if clean and (
                 self._last_idle_ms is None or now - self._last_idle_ms >= self.flush_interval_ms
             ):
+                behind = await lag() if lag is not None else {}
                 for p, states in sorted(self.states.items()):
+                    if behind.get(p, 0) > 0 or (lag is not None and p not in behind):
+                        continue  # records still to fetch: not at its end
                     for name, state in states.items():
                         await asyncio.to_thread(self.store.mark_idle, name, p, state.token, now)
                 self._last_idle_ms = now

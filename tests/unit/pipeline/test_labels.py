@@ -201,3 +201,38 @@ def test_an_idle_tick_marks_the_partitions_idle_only_once_all_is_flushed() -> No
 
     store = asyncio.run(go())
     assert store.parts[("m", 0)].next_offset == 10
+
+
+def test_an_idle_tick_skips_a_partition_with_records_still_to_fetch() -> None:
+    """An empty ``getmany`` right after an assignment is not the end of the partition."""
+
+    async def go() -> MemoryLabelStore:
+        store = MemoryLabelStore()
+        plane = _plane(store, ListDeadLetters())
+        clock = plane.clock
+        assert isinstance(clock, ManualClock)
+        await plane.assign([0, 1], {0: 0, 1: 0})
+        await plane.flush()
+        lags = {0: 0, 1: 40}
+
+        async def lag() -> dict[int, int]:
+            return dict(lags)
+
+        clock.ms = 5
+        await plane.tick(lag)
+        assert store.parts[("m", 0)].idle_ms == 5
+        assert store.parts[("m", 1)].idle_ms is None  # 40 records behind its end
+        lags[1] = 0
+        clock.ms = 5 + plane.flush_interval_ms
+        await plane.tick(lag)
+        assert store.parts[("m", 1)].idle_ms == clock.ms
+
+        async def unknown() -> dict[int, int]:
+            return {}  # the brokers did not answer: nothing is said idle
+
+        clock.ms += plane.flush_interval_ms
+        await plane.tick(unknown)
+        assert store.parts[("m", 0)].idle_ms == 5 + plane.flush_interval_ms
+        return store
+
+    asyncio.run(go())
