@@ -351,6 +351,7 @@ class LabelSpec(BaseModel):
     )
     classes: tuple[str | int | bool, ...] = Field(
         default=(),
+        strict=False,
         description="Multiclass: the class values (2 to 256, compared as category text); "
         "labels and predictions outside it are dead-lettered unknown_class / bad_prediction.",
     )
