@@ -29,8 +29,8 @@ resume` (the label consumer calls it) or by a later window's evaluation. A queue
 window's commit takes it off the queue atomically, once. A replay does not wait.
 
 Multiclass models (``labels.classes``): the same stages, lifecycles and commit;
-the judgements are class-share shift (``label:class_share:<class>``, the class
-that moved most), accuracy drop and macro-F1 drop against the reference's labels
+the judgements are class-share shift (``label:class_share``, the reason names the
+class that moved most), accuracy drop and macro-F1 drop against the reference's labels
 (:mod:`stream.core.multiclass`). There is no estimate before labels for them (the
 events carry the predicted class, not per-class probabilities, so there is no
 calibration map to estimate from): each window says so in ``skipped``.
