@@ -52,7 +52,9 @@ def _plane(store: MemoryLabelStore, letters: ListDeadLetters) -> LabelPlane:
 
 
 def _label(i: int, ts: int, label: object, pred: object, model: str = "mc") -> bytes:
-    return orjson.dumps({"model": model, "id": f"e{i}", "ts": ts, "label": label, "prediction": pred})
+    return orjson.dumps(
+        {"model": model, "id": f"e{i}", "ts": ts, "label": label, "prediction": pred}
+    )
 
 
 def _stream(n: int = 500, seed: int = 5) -> list[tuple[bytes, int]]:
