@@ -1,4 +1,4 @@
-"""Multiclass model health on real Kafka + Redis: a class-share shift pages, a stationary stream not.
+"""Multiclass model health on real Kafka + Redis: a class-share shift pages, stationary not.
 
 Two multiclass models share the labels topic. Their references are built from
 labelled events and saved as the CLI does; a day window of predictions each is
