@@ -460,7 +460,8 @@ class ModelSpec(BaseModel):
     )
     labels: LabelSpec | None = Field(
         default=None,
-        description="Ground truth: { kind, positive, threshold, max_label_delay_ms }; "
+        description="Ground truth: { kind, positive, threshold, max_label_delay_ms } or "
+        "{ classes, max_label_delay_ms } (multiclass); "
         "absent: the model's labels are not consumed.",
     )
 
