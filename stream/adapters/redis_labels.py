@@ -178,13 +178,8 @@ class RedisLabelStore:
         arrived_before_ms: int | None = None,
     ) -> multiclass.MulticlassPerformance:
         """As :meth:`window`, for a multiclass model of ``classes`` classes."""
-        return multiclass.merge_all(
-            (
-                multiclass.MulticlassPerformance.from_bytes(b)
-                for b in self._cells(model, start_ms, end_ms, arrived_before_ms)
-            ),
-            classes,
-        )
+        blobs = self._cells(model, start_ms, end_ms, arrived_before_ms)
+        return multiclass.merge_bytes(blobs, classes)
 
     def _cells(
         self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None

@@ -47,7 +47,14 @@ from stream.core.model_health import (  # the binary decisions' rules, shared
     _share_decision,
 )
 
-__all__ = ["MulticlassPerformance", "class_shift", "macro_f1_se", "merge_all", "multiclass_drop"]
+__all__ = [
+    "MulticlassPerformance",
+    "class_shift",
+    "macro_f1_se",
+    "merge_all",
+    "merge_bytes",
+    "multiclass_drop",
+]
 
 _VERSION = 1
 _HEADER = struct.Struct("<BH")
@@ -161,6 +168,11 @@ def merge_all(states: Iterable[MulticlassPerformance], classes: int) -> Multicla
     for s in states:
         out = out.merge(s)
     return out
+
+
+def merge_bytes(blobs: Iterable[bytes], classes: int) -> MulticlassPerformance:
+    """The exact merge of stored states (:meth:`MulticlassPerformance.to_bytes` forms)."""
+    return merge_all((MulticlassPerformance.from_bytes(b) for b in blobs), classes)
 
 
 def _f1(c: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:

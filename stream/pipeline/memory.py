@@ -55,8 +55,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
-from stream.core.multiclass import MulticlassPerformance
-from stream.core.multiclass import merge_all as merge_multiclass
+from stream.core.multiclass import MulticlassPerformance, merge_bytes
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import (
@@ -350,13 +349,7 @@ class MemoryLabelStore:
         arrived_before_ms: int | None = None,
     ) -> MulticlassPerformance:
         """As :meth:`window`, for a multiclass model of ``classes`` classes."""
-        return merge_multiclass(
-            (
-                MulticlassPerformance.from_bytes(b)
-                for b in self._cells(model, start_ms, end_ms, arrived_before_ms)
-            ),
-            classes,
-        )
+        return merge_bytes(self._cells(model, start_ms, end_ms, arrived_before_ms), classes)
 
     def _cells(
         self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None

@@ -172,15 +172,8 @@ class ReferenceBuilder:
         if self._ref.multiclass is not None and self.spec.labels is not None:
             self._fold_classes(values, self.spec.labels, self._ref.multiclass)
 
-    def _fold_classes(
-        self, values: Sequence[bytes], rules: LabelSpec, perf: MulticlassPerformance
-    ) -> None:
-        """Fold the events' class labels (with their predicted classes) into ``perf``."""
-        from stream.contract import canonical_category
-
-        index = rules.class_index()
-        true: list[int] = []
-        pred: list[int] = []
+    def _labelled(self, values: Sequence[bytes]) -> Iterator[tuple[Any, Any]]:
+        """(label, prediction) of this model's labelled events; the unlabelled are counted."""
         for raw in values:
             try:
                 obj = orjson.loads(raw)
@@ -191,9 +184,21 @@ class ReferenceBuilder:
             if obj.get("label") is None:
                 self._ref.unlabelled += 1
                 continue
+            yield obj["label"], obj.get("prediction")
+
+    def _fold_classes(
+        self, values: Sequence[bytes], rules: LabelSpec, perf: MulticlassPerformance
+    ) -> None:
+        """Fold the events' class labels (with their predicted classes) into ``perf``."""
+        from stream.contract import canonical_category
+
+        index = rules.class_index()
+        true: list[int] = []
+        pred: list[int] = []
+        for label, prediction in self._labelled(values):
             try:
-                t = index.get(canonical_category(obj["label"]) or "")
-                p = index.get(canonical_category(obj.get("prediction")) or "")
+                t = index.get(canonical_category(label) or "")
+                p = index.get(canonical_category(prediction) or "")
             except ValueError:
                 t = p = None
             if t is None or p is None:  # a class not declared, or no predicted class
@@ -213,17 +218,7 @@ class ReferenceBuilder:
         neg_text = canonical_category(rules.negative)
         scores: list[float] = []
         positive: list[bool] = []
-        for raw in values:
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue  # the contract parser counted it
-            if type(obj) is not dict or obj.get("model") != self.spec.name:
-                continue
-            label, score = obj.get("label"), obj.get("prediction")
-            if label is None:
-                self._ref.unlabelled += 1
-                continue
+        for label, score in self._labelled(values):
             try:
                 text = canonical_category(label)
             except ValueError:
