@@ -25,6 +25,7 @@ from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import Catalog, ModelSpec
+from stream.commands.ops_status import _labels, _labels_line
 from stream.core.alert import Alert
 from stream.core.window import DAY, DAY_MS, HOUR_MS, WindowKey
 from stream.pipeline.health_eval import NO_MULTICLASS_ESTIMATE
@@ -32,6 +33,7 @@ from stream.pipeline.ports import StoredWindow
 from stream.pipeline.reference import ReferenceBuilder
 from stream.runtime_labels import LabelService
 from stream.settings import Settings
+from stream.web.performance import performance_series
 from tests.integration.worker_harness import read_topic, send
 
 pytestmark = pytest.mark.integration
@@ -66,6 +68,7 @@ def _classes(rng: np.random.Generator, shares: list[float]) -> tuple[np.ndarray,
 def test_a_multiclass_label_shift_pages_and_a_stationary_stream_does_not(
     kafka_bootstrap: str,
     redis_client: redis.Redis,
+    redis_url: str,
     redis_namespace: str,
     new_topic: object,
 ) -> None:
@@ -77,7 +80,7 @@ def test_a_multiclass_label_shift_pages_and_a_stationary_stream_does_not(
             "kafka": {"bootstrap_servers": kafka_bootstrap},
             "topics": {"labels": labels_topic, "dead_letter": dead},
             "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}"},
-            "redis": {"namespace": ns},
+            "redis": {"url": redis_url, "namespace": ns},
             "models": Catalog.of(STILL, MOVED),
         }
     )
@@ -184,3 +187,16 @@ def test_a_multiclass_label_shift_pages_and_a_stationary_stream_does_not(
     assert all(b'"cow"' in value for _, value in letters.values())
     counters, _ = wiring.label_store(r, ns).counters(MOVED.name)
     assert counters["applied"] == N
+    # Seen by people: status and the performance panel read the multiclass figures.
+    lab = _labels(settings, ns, MOVED.name, T0)
+    day = lab["coverage"][-1]
+    assert day["window_ms"] == T0 and day["labels"] == N and day["coverage"] == 1.0
+    assert abs(day["accuracy"] - 0.85) < 0.03 and 0.7 < day["macro_f1"] < 1.0
+    assert "accuracy 0.8" in _labels_line(lab)[2] and "macro-F1" in _labels_line(lab)[2]
+    # A partition's rejections are counted once, in its first labelled model's counters.
+    still = _labels(settings, ns, STILL.name, T0)
+    both = [*still["rejected"].items(), *lab["rejected"].items()]
+    assert sorted(both) == [("unknown_class", 2)]
+    series = performance_series(health.store, MOVED, [WindowKey(DAY, T0)])  # type: ignore[arg-type]
+    (point,) = series["points"]
+    assert point["labels"] == N and point["accuracy"] == day["accuracy"]
