@@ -58,13 +58,27 @@ def _encode(e: AlertEvent) -> bytes:
 
 
 def _run(
-    shares: tuple[float, ...] = SHARES, acc: float = ACC, days: int = 14
+    shares: tuple[float, ...] = SHARES,
+    acc: float = ACC,
+    days: int = 14,
+    *,
+    behind: int = 0,
+    replay: bool = False,
 ) -> tuple[MemoryHealthStore, list[Alert], list[HealthVerdict]]:
-    """``days`` day windows; from day 10 on the labels follow ``shares`` and ``acc``."""
+    """``days`` day windows; from day 10 on the labels follow ``shares`` and ``acc``.
+
+    Live: the label consumer has ingested the labels that arrived through the window's
+    judging bound, less ``behind`` days (then the evaluator waits, and resumes when it
+    catches up at the end). Replay: every label first, then the windows, not waiting.
+    """
     rng = np.random.default_rng(7)
     store = MemoryHealthStore()
     store.put_reference_multiclass("m", _draw(rng, SHARES, ACC))
-    ev = HealthEvaluator(store, _encode)
+    ev = HealthEvaluator(store, _encode, wait_for_labels=not replay)
+    cells = [
+        _cells(T0 + d * DAY_MS, rng, *((shares, acc) if d >= 10 else (SHARES, ACC)))
+        for d in range(days)
+    ]
     pending: list[LabelHourWrite] = []
     verdicts = []
     offset = 0
@@ -77,10 +91,14 @@ def _run(
         offset += len(now)
         store.label_store.flush([LabelWrite("m", 0, token, offset, day_ms, (), now, {}, 0)])
 
+    if replay:
+        pending = [c for day in cells for c in day]
+        ingest_through(T0 + (days + 3) * DAY_MS)
     for d in range(days):
         start = T0 + d * DAY_MS
-        pending.extend(_cells(start, rng, *((shares, acc) if d >= 10 else (SHARES, ACC))))
-        ingest_through(start + DAY_MS)
+        if not replay:
+            pending.extend(cells[d])
+            ingest_through(start + DAY_MS - behind * DAY_MS)
         window = StoredWindow(WindowKey(DAY, start), N, 0, {})
         store.windows.create_window("m", window)
         v = ev.evaluate(SPEC, window)
@@ -149,3 +167,14 @@ def test_no_multiclass_reference_is_said() -> None:
     store = MemoryHealthStore()
     v = HealthEvaluator(store, _encode).evaluate(SPEC, StoredWindow(WindowKey(DAY, T0), 10, 0, {}))
     assert v is not None and "no labelled reference" in v.skipped[0]
+
+
+def test_live_with_a_lagging_label_consumer_decides_as_a_replay() -> None:
+    shifted = {"shares": (0.4, 0.3, 0.3), "acc": 0.78}
+    replay, replay_alerts, _ = _run(**shifted, replay=True)  # type: ignore[arg-type]
+    assert replay_alerts, "the shift must page"
+    for behind in (0, 1, 2):
+        live, _, verdicts = _run(**shifted, behind=behind)  # type: ignore[arg-type]
+        assert live.decided == replay.decided, behind
+        assert live.outbox("m") == replay.outbox("m"), behind
+        assert any(v.waiting for v in verdicts) == (behind > 0)
