@@ -375,6 +375,7 @@ class LabelSpec(BaseModel):
     )
     judge_at: tuple[float, ...] = Field(
         default=(0.5, 0.9),
+        strict=False,
         description="Label coverage points (labels / predictions of a window, counting the "
         "labels arrived by the judging day's start) at which a window is judged before its "
         "final judgement at max_label_delay_ms; () judges only the final labels.",

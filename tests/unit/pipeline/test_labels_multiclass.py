@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -18,6 +19,7 @@ from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.labels import decode_state
 from stream.pipeline.memory import ListDeadLetters, ManualClock, MemoryLabelStore
 from stream.pipeline.ports import RecordBatch
+from stream.settings import load_settings
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -193,3 +195,16 @@ def test_a_crash_before_a_flush_ends_as_an_uninterrupted_run() -> None:
 def test_a_state_of_another_class_count_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="declares 3"):
         decode_state(SPEC.labels, MulticlassPerformance.zero(4).to_bytes())
+
+
+def test_a_toml_config_declares_classes_and_coverage_points(tmp_path: Path) -> None:
+    path = tmp_path / "driftstream.toml"
+    path.write_text(
+        '[models.s]\nfeatures = { x = "numeric" }\n[models.s.labels]\n'
+        'classes = ["cat", "dog", 3]\njudge_at = [0.5, 0.9]\n'
+        '[models.b]\nfeatures = { x = "numeric" }\n[models.b.labels]\njudge_at = [0.6]\n'
+    )
+    models = load_settings(path, env={}).models
+    s, b = models.model("s").labels, models.model("b").labels
+    assert s is not None and s.classes == ("cat", "dog", 3) and s.judge_at == (0.5, 0.9)
+    assert b is not None and b.kind == "binary" and b.judge_at == (0.6,)
