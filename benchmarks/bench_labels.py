@@ -14,7 +14,10 @@ the per-hour id sets (what the join-free duplicate check costs; they expire
 private Redis) over N pre-built events of bench_ingest's model, declared with and
 without a ``labels`` table, in alternating rounds (A B A B ...), side by side.
 
-Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24]``
+``--classes K``: a multiclass model of K classes instead (class label and
+predicted class per event, a K × K confusion state per cell).
+
+Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24] [--classes K]``
      ``.venv/bin/python benchmarks/bench_labels.py --features 100000 [--rounds 3]``
 """
 
@@ -127,15 +130,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _batches(n: int, hours: int, size: int) -> list[RecordBatch]:
+def _batches(n: int, hours: int, size: int, classes: int = 0) -> list[RecordBatch]:
     rng = random.Random(1)
     values: list[bytes] = []
     rec: list[int] = []
     for i in range(n):
         ts = T0 + (i * hours * HOUR) // n
         y = rng.random() < 0.1
-        ev = {"model": "m", "id": f"pred-{i:012d}", "ts": ts, "label": int(y)}
+        ev: dict[str, object] = {"model": "m", "id": f"pred-{i:012d}", "ts": ts, "label": int(y)}
         ev["prediction"] = round(rng.random(), 4)
+        if classes:
+            ev["label"], ev["prediction"] = f"c{rng.randrange(classes)}", f"c{i % classes}"
         values.append(orjson.dumps(ev))
         rec.append(ts + 6 * HOUR)
         if i % 100 == 0:
@@ -155,10 +160,11 @@ def _batches(n: int, hours: int, size: int) -> list[RecordBatch]:
     return out
 
 
-async def _run(r: redis.Redis, batches: list[RecordBatch], ns: str) -> LabelPlane:
-    spec = ModelSpec.model_validate(
-        {"name": "m", "features": {"x": "numeric"}, "labels": {"max_label_delay_ms": 48 * HOUR}}
-    )
+async def _run(r: redis.Redis, batches: list[RecordBatch], ns: str, classes: int = 0) -> LabelPlane:
+    labels: dict[str, object] = {"max_label_delay_ms": 48 * HOUR}
+    if classes:
+        labels["classes"] = [f"c{k}" for k in range(classes)]
+    spec = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}, "labels": labels})
     plane = LabelPlane(
         Catalog.of(spec),
         topic="labels",
@@ -189,6 +195,7 @@ def main() -> None:
     )
     ap.add_argument("--features", type=int, default=0, help="feature ingest A/B instead")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--classes", type=int, default=0, help="multiclass, K classes (0: binary)")
     args = ap.parse_args()
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,11 +216,11 @@ def main() -> None:
                 return
             if args.intset_entries:
                 r.config_set("set-max-intset-entries", args.intset_entries)
-            batches = _batches(args.labels, args.hours, args.batch)
+            batches = _batches(args.labels, args.hours, args.batch, args.classes)
             n = sum(len(b) for b in batches)
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
-            plane = asyncio.run(_run(r, batches, "bench"))
+            plane = asyncio.run(_run(r, batches, "bench", args.classes))
             wall = time.perf_counter() - t0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)

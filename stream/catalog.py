@@ -344,8 +344,16 @@ class LabelSpec(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["binary"] = Field(
-        default="binary", description="Task kind: 'binary' (score in [0, 1] vs a 0/1 label)."
+    kind: Literal["binary", "multiclass"] = Field(
+        default="binary",
+        description="Task kind: 'binary' (score in [0, 1] vs a 0/1 label) or 'multiclass' "
+        "(predicted class vs the label, over `classes`; set by declaring `classes`).",
+    )
+    classes: tuple[str | int | bool, ...] = Field(
+        default=(),
+        strict=False,
+        description="Multiclass: the class values (2 to 256, compared as category text); "
+        "labels and predictions outside it are dead-lettered unknown_class / bad_prediction.",
     )
     positive: str | int | bool = Field(
         default=1,
@@ -367,6 +375,7 @@ class LabelSpec(BaseModel):
     )
     judge_at: tuple[float, ...] = Field(
         default=(0.5, 0.9),
+        strict=False,
         description="Label coverage points (labels / predictions of a window, counting the "
         "labels arrived by the judging day's start) at which a window is judged before its "
         "final judgement at max_label_delay_ms; () judges only the final labels.",
@@ -379,6 +388,49 @@ class LabelSpec(BaseModel):
             msg = "judge_at: increasing coverage shares in (0, 1]"
             raise ValueError(msg)
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_classes(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and data.get("classes") and "kind" not in data:
+            return {**data, "kind": "multiclass"}
+        return data
+
+    @model_validator(mode="after")
+    def _classes(self) -> LabelSpec:
+        if self.kind == "binary":
+            if self.classes:
+                msg = "classes: only for kind = 'multiclass' (binary uses positive/negative)"
+                raise ValueError(msg)
+            return self
+        if not 2 <= len(self.classes) <= 256:
+            msg = f"classes: 2 to 256 class values for a multiclass model, got {len(self.classes)}"
+            raise ValueError(msg)
+        texts = [_class_text(c) for c in self.classes]
+        if len(set(texts)) != len(texts):
+            msg = "classes: each class once (1 and '1' are the same class)"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def multiclass(self) -> bool:
+        """Whether the model is judged as multiclass (declares ``classes``)."""
+        return self.kind == "multiclass"
+
+    def class_index(self) -> dict[str, int]:
+        """Canonical class text → class index (multiclass)."""
+        return {_class_text(c): i for i, c in enumerate(self.classes)}
+
+    def class_names(self) -> list[str]:
+        """The classes as category text, in declared order (multiclass)."""
+        return [_class_text(c) for c in self.classes]
+
+
+def _class_text(value: str | int | bool) -> str:
+    """A class value as category text (as stream.contract.canonical_category: 1 is '1')."""
+    if type(value) is bool:
+        return "true" if value else "false"
+    return str(value)
 
 
 class ModelSpec(BaseModel):
@@ -409,7 +461,8 @@ class ModelSpec(BaseModel):
     )
     labels: LabelSpec | None = Field(
         default=None,
-        description="Ground truth: { kind, positive, threshold, max_label_delay_ms }; "
+        description="Ground truth: { kind, positive, threshold, max_label_delay_ms } or "
+        "{ classes, max_label_delay_ms } (multiclass); "
         "absent: the model's labels are not consumed.",
     )
 

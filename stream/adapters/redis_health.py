@@ -21,10 +21,11 @@ import redis
 from stream.adapters.redis_eval import queue_alerts, reference_name
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
-from stream.adapters.redis_refs import PERFORMANCE
+from stream.adapters.redis_refs import MULTICLASS, PERFORMANCE
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.lifecycle import AlertState
+from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey, WindowScale
 from stream.pipeline.ports import HealthCommit, StoredWindow
@@ -52,6 +53,7 @@ class RedisHealthStore:
         self._windows = windows
         self._labels = labels
         self._refs: dict[str, tuple[float, BinaryPerformance | None]] = {}
+        self._mrefs: dict[str, tuple[float, MulticlassPerformance | None]] = {}
 
     def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
         """The stored reference's performance state (cached for a minute)."""
@@ -64,6 +66,26 @@ class RedisHealthStore:
         value = None if raw is None else BinaryPerformance.from_bytes(raw)
         self._refs[spec.name] = (now, value)
         return value
+
+    def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
+        """The stored reference's multiclass state (cached for a minute)."""
+        now = time.monotonic()
+        hit = self._mrefs.get(spec.name)
+        if hit is not None and now - hit[0] < REFERENCE_TTL_S:
+            return hit[1]
+        key = self._ref_keys.reference(spec.name, reference_name(spec))
+        raw = cast("bytes | None", self._r.hget(key, MULTICLASS))
+        value = None if raw is None else MulticlassPerformance.from_bytes(raw)
+        self._mrefs[spec.name] = (now, value)
+        return value
+
+    def multiclass_labels(
+        self, model: str, key: WindowKey, classes: int, arrived_before_ms: int | None = None
+    ) -> MulticlassPerformance:
+        """Labels of a multiclass model's window, merged over partitions and hours."""
+        return self._labels.multiclass_window(
+            model, key.start_ms, key.end_ms, classes, arrived_before_ms
+        )
 
     def labels(
         self, model: str, key: WindowKey, arrived_before_ms: int | None = None

@@ -3,9 +3,9 @@
 Keys share the partition's hash tag ``{ns|model|p}`` (one Cluster slot):
 
 - ``…:lpart`` HASH: token, next offset, newest record time, open hours, counters (``c:…``);
-- ``…:lh:<hour>`` HASH: ``a:<day>`` → BinaryPerformance bytes of the prediction-hour's
-  labels that arrived on that UTC day (``perf``: written before arrival days, read as
-  arrived on day 0);
+- ``…:lh:<hour>`` HASH: ``a:<day>`` → BinaryPerformance bytes (MulticlassPerformance
+  bytes for a multiclass model) of the prediction-hour's labels that arrived on that
+  UTC day (``perf``: written before arrival days, read as arrived on day 0);
 - ``…:ls:<hour>`` SET: 64-bit id hashes of the labels applied to that hour (duplicates),
   expiring ``seen_ttl_ms`` after its last write.
 
@@ -24,6 +24,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FencedFlush
+from stream.core import multiclass
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
 from stream.pipeline.ports import LabelSnapshot, LabelWrite
@@ -163,6 +164,27 @@ class RedisLabelStore:
         stored: late labels keep changing an hour's state, and a day is 24 ×
         partitions small reads (3.2 KB per arrival day) in one round trip.
         """
+        return merge_all(
+            BinaryPerformance.from_bytes(b)
+            for b in self._cells(model, start_ms, end_ms, arrived_before_ms)
+        )
+
+    def multiclass_window(
+        self,
+        model: str,
+        start_ms: int,
+        end_ms: int,
+        classes: int,
+        arrived_before_ms: int | None = None,
+    ) -> multiclass.MulticlassPerformance:
+        """As :meth:`window`, for a multiclass model of ``classes`` classes."""
+        blobs = self._cells(model, start_ms, end_ms, arrived_before_ms)
+        return multiclass.merge_bytes(blobs, classes)
+
+    def _cells(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None
+    ) -> list[bytes]:
+        """The stored cell states of the window's hours (arrived before the bound)."""
         parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
         hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
         with self._r.pipeline(transaction=False) as p:
@@ -170,12 +192,12 @@ class RedisLabelStore:
                 for h in hours:
                     p.hgetall(self.hour_key(model, part, h))
             blobs = p.execute()
-        return merge_all(
-            BinaryPerformance.from_bytes(b)
+        return [
+            b
             for fields in blobs
             for name, b in sorted(fields.items())
             if arrived_before_ms is None or _arrived(name) < arrived_before_ms
-        )
+        ]
 
     def mark_idle(self, model: str, partition: int, token: str, now_ms: int) -> bool:
         """Record the partition idle at its end at ``now_ms`` (field ``idle``), if owned."""

@@ -9,6 +9,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
+from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch, SketchParams
@@ -20,6 +21,8 @@ __all__ = ["RedisReferences"]
 META = b"meta"
 CALIBRATION = b"calibration"
 PERFORMANCE = b"perf"
+MULTICLASS = b"mperf"
+"""A multiclass model's reference labels (MulticlassPerformance bytes)."""
 
 
 class RedisReferences:
@@ -43,6 +46,8 @@ class RedisReferences:
             fields[b"f:" + name.encode()] = sketch.to_bytes()
         if ref.performance is not None:
             fields[PERFORMANCE] = ref.performance.to_bytes()
+        if ref.multiclass is not None:
+            fields[MULTICLASS] = ref.multiclass.to_bytes()
         for hour, sketches in ref.hours.items():
             for name, sketch in sketches.items():
                 fields[f"h:{hour}:{name}".encode()] = sketch.to_bytes()
@@ -99,6 +104,7 @@ class RedisReferences:
                     joint_hours[int(hour)] = JointSketch.from_bytes(value)
         meta = json.loads(blob.get(META, b"{}"))
         perf = blob.get(PERFORMANCE)
+        mperf = blob.get(MULTICLASS)
         return Reference(
             model=spec.name,
             name=name,
@@ -110,6 +116,7 @@ class RedisReferences:
             joint=joint,
             joint_hours=dict(sorted(joint_hours.items())),
             performance=None if perf is None else BinaryPerformance.from_bytes(perf),
+            multiclass=None if mperf is None else MulticlassPerformance.from_bytes(mperf),
             unlabelled=int(meta.get("unlabelled", 0)),
             label_rejected=int(meta.get("label_rejected", 0)),
         )

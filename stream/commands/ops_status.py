@@ -151,10 +151,17 @@ def _labels(
     counters, newest = store.counters(model)
     pct = delay_percentiles(counters)
     coverage = []
+    rules = settings.models.model(model).labels
     if last_day_ms is not None:
         for start in range(last_day_ms - (COVERAGE_DAYS - 1) * DAY_MS, last_day_ms + 1, DAY_MS):
             w = windows.window(model, WindowKey(DAY, start))
-            n = store.window(model, start, start + DAY_MS).n
+            extra: dict[str, Any] = {}
+            if rules is not None and rules.multiclass:  # multiclass: its realized figures too
+                mc = store.multiclass_window(model, start, start + DAY_MS, len(rules.classes))
+                n = mc.n
+                extra = {"accuracy": mc.accuracy, "macro_f1": mc.macro_f1()}
+            else:
+                n = store.window(model, start, start + DAY_MS).n
             preds = None if w is None else w.events
             coverage.append(
                 {
@@ -163,6 +170,7 @@ def _labels(
                     "labels": n,
                     "coverage": None if not preds else round(n / preds, 4),
                 }
+                | extra
             )
     return {
         "applied": counters.get("applied", 0),
@@ -227,9 +235,18 @@ def _labels_line(lab: dict[str, Any]) -> list[str]:
         f"{when(c['window_ms'])[:10]} "
         + ("-" if c["coverage"] is None else f"{100 * c['coverage']:.0f} %")
         + f" ({c['labels']:,}/{c['predictions'] or 0:,})"
+        + (
+            f" accuracy {_fig(c['accuracy'])} macro-F1 {_fig(c['macro_f1'])}"
+            if "macro_f1" in c
+            else ""
+        )
         for c in cov
     )
     return [head, wait, f"  coverage labels/predictions by day window: {each}"]
+
+
+def _fig(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def _unknown_models(models: Sequence[dict[str, Any]]) -> dict[str, int]:

@@ -10,15 +10,17 @@ Decisions, each an effect beyond a floor AND a confidence (as the binary ones,
 
 - :func:`class_shift`: label shift over the class shares, with the Dirichlet
   share test categorical features use (:func:`stream.core.measures.bayes.
-  dirichlet_shift`); the class that moved most is reported; breach when its
+  dirichlet_shift`); the class that moved most is reported (its figures, and its
+  name first in the reason: the metric is always ``class_share``, so an alert's
+  lifecycle does not restart when another class moves most); breach when its
   P(shift) ≥ ``confidence`` and its move exceeds ``floor``.
 - :func:`multiclass_drop`: realized accuracy (binomial standard error) or macro
   F1 (delta method over the multinomial cell shares: Var ≈ ∇f' (diag p − p p') ∇f
   / n, the gradient by central differences) against the reference; breach when
   P(drop > floor) ≥ ``confidence`` under the normal approximation.
 
-Not wired yet: the label plane, config and evaluator handle binary models only
-(docs/architecture.md, "Labels and model health").
+Wired through the label plane (a class label and a predicted class per event),
+the stores and the health evaluator (docs/architecture.md, "Multiclass").
 
 >>> ref = MulticlassPerformance.zero(3)
 >>> ref.update([0, 1, 2, 2], [0, 1, 2, 1])
@@ -45,7 +47,14 @@ from stream.core.model_health import (  # the binary decisions' rules, shared
     _share_decision,
 )
 
-__all__ = ["MulticlassPerformance", "class_shift", "macro_f1_se", "merge_all", "multiclass_drop"]
+__all__ = [
+    "MulticlassPerformance",
+    "class_shift",
+    "macro_f1_se",
+    "merge_all",
+    "merge_bytes",
+    "multiclass_drop",
+]
 
 _VERSION = 1
 _HEADER = struct.Struct("<BH")
@@ -161,6 +170,11 @@ def merge_all(states: Iterable[MulticlassPerformance], classes: int) -> Multicla
     return out
 
 
+def merge_bytes(blobs: Iterable[bytes], classes: int) -> MulticlassPerformance:
+    """The exact merge of stored states (:meth:`MulticlassPerformance.to_bytes` forms)."""
+    return merge_all((MulticlassPerformance.from_bytes(b) for b in blobs), classes)
+
+
 def _f1(c: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     tp = np.diag(c)
     denom = c.sum(axis=0) + c.sum(axis=1)  # 2·TP + FP + FN
@@ -215,7 +229,7 @@ def class_shift(
         f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {confidence}"
         f"{f'; {len(moved)} class(es) moved' if moved else ''}"
     )
-    return _share_decision(f"class_share:{label[i]}", s, breach, win.n, why, floor)
+    return _share_decision("class_share", s, breach, win.n, why, floor)
 
 
 def multiclass_drop(

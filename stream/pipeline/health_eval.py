@@ -28,6 +28,13 @@ is queued in the store, said once, and judged oldest first by :meth:`HealthEvalu
 resume` (the label consumer calls it) or by a later window's evaluation. A queued
 window's commit takes it off the queue atomically, once. A replay does not wait.
 
+Multiclass models (``labels.classes``): the same stages, lifecycles and commit;
+the judgements are class-share shift (``label:class_share``, the reason names the
+class that moved most), accuracy drop and macro-F1 drop against the reference's labels
+(:mod:`stream.core.multiclass`). There is no estimate before labels for them (the
+events carry the predicted class, not per-class probabilities, so there is no
+calibration map to estimate from): each window says so in ``skipped``.
+
 Windows without a reference performance (no labelled reference), without
 labels, or without the prediction sketch are skipped with the reason in
 ``HealthVerdict.skipped`` (logged by the caller): never a silent nothing.
@@ -53,6 +60,7 @@ from stream.core.model_health import (
     performance_drop,
     sketch_score_counts,
 )
+from stream.core.multiclass import MulticlassPerformance, class_shift, multiclass_drop
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, format_iso_ms
@@ -61,6 +69,11 @@ from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 __all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag", "waiting_for"]
 
 _METRICS: tuple[Literal["auc", "accuracy"], ...] = ("auc", "accuracy")
+_MULTI_METRICS: tuple[Literal["accuracy", "macro_f1"], ...] = ("accuracy", "macro_f1")
+NO_MULTICLASS_ESTIMATE = (
+    "estimate: not available for a multiclass model (labels carry the predicted class, "
+    "not per-class probabilities: nothing to calibrate an estimate on); judged when labels come"
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,7 @@ class HealthEvaluator:
             "auc": 0.03,
             "accuracy": 0.03,
             "calibration": 0.02,
+            "macro_f1": 0.03,
         }
     )
     confidence: float = 0.99
@@ -117,7 +131,7 @@ class HealthEvaluator:
         """
         if spec.labels is None or window.key.scale not in spec.alerts.windows:
             return None
-        ref = self.store.reference_performance(spec)
+        ref = self._reference(spec)
         if not self.wait_for_labels or ref is None or ref.n == 0:
             return self._judge(spec, window, deferred=False)  # nothing to wait for
         with self._lock:
@@ -185,7 +199,7 @@ class HealthEvaluator:
         rules = spec.labels
         assert rules is not None  # noqa: S101 - evaluate checked it
         skipped: list[str] = []
-        ref = self.store.reference_performance(spec)
+        ref = self._reference(spec)
         if ref is None or ref.n == 0:
             if deferred:  # off the queue, nothing judged (said)
                 states = self.store.health_states(spec.name, window.key.scale)
@@ -201,7 +215,9 @@ class HealthEvaluator:
         decisions: list[HealthDecision] = []
         pred = spec.prediction
         blob = window.sketches.get(pred.name) if pred is not None else None
-        if pred is None or pred.kind != "numeric" or blob is None:
+        if isinstance(ref, MulticlassPerformance):
+            skipped.append(NO_MULTICLASS_ESTIMATE)
+        elif pred is None or pred.kind != "numeric" or blob is None:
             skipped.append("estimate: the model declares no numeric prediction column")
         else:
             sketch = NumericSketch.from_bytes(blob)
@@ -252,11 +268,57 @@ class HealthEvaluator:
             spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage, window.key
         )
 
+    def _reference(self, spec: ModelSpec) -> BinaryPerformance | MulticlassPerformance | None:
+        """The labelled reference of the model's label kind, if stored."""
+        if spec.labels is not None and spec.labels.multiclass:
+            return self.store.reference_multiclass(spec)
+        return self.store.reference_performance(spec)
+
+    def _labels(
+        self, spec: ModelSpec, key: WindowKey, before: int | None
+    ) -> BinaryPerformance | MulticlassPerformance:
+        rules = spec.labels
+        if rules is not None and rules.multiclass:
+            return self.store.multiclass_labels(spec.name, key, len(rules.classes), before)
+        return self.store.labels(spec.name, key, before)
+
+    def _judge_labels(
+        self,
+        spec: ModelSpec,
+        ref: BinaryPerformance | MulticlassPerformance,
+        win: BinaryPerformance | MulticlassPerformance,
+    ) -> list[HealthDecision]:
+        """Label shift and realized performance of one window against the reference."""
+        conf = self.confidence
+        out: list[HealthDecision] = []
+        if isinstance(ref, MulticlassPerformance) and isinstance(win, MulticlassPerformance):
+            names = spec.labels.class_names() if spec.labels is not None else None
+            out.append(
+                class_shift(ref, win, floor=self.floors["label"], confidence=conf, names=names)
+            )
+            for m in _MULTI_METRICS:
+                d = multiclass_drop(ref, win, metric=m, floor=self.floors[m], confidence=conf)
+                if d is not None:
+                    out.append(d)
+            return out
+        assert isinstance(ref, BinaryPerformance) and isinstance(win, BinaryPerformance)  # noqa: S101
+        out.append(label_shift(ref, win, floor=self.floors["label"], confidence=conf))
+        for metric in _METRICS:
+            d = performance_drop(
+                ref, win, metric=metric, floor=self.floors[metric], confidence=conf
+            )
+            if d is not None:
+                out.append(d)
+        cal = calibration_drift(ref, win, floor=self.floors["calibration"], confidence=conf)
+        if cal is not None:
+            out.append(cal)
+        return out
+
     def _rejudge(
         self,
         spec: ModelSpec,
         window: StoredWindow,
-        ref: BinaryPerformance,
+        ref: BinaryPerformance | MulticlassPerformance,
         skipped: list[str],
     ) -> tuple[list[HealthDecision], dict[int, int], float | None]:
         """Judge each window of the last ``lag`` whose label coverage crossed a new point.
@@ -282,7 +344,7 @@ class HealthEvaluator:
         for k in range(lag, -1, -1):
             v = key.previous(k) if k else key
             is_final = k == lag
-            win = self.store.labels(spec.name, v, None if is_final else before)
+            win = self._labels(spec, v, None if is_final else before)
             preds = self.store.predictions(spec.name, v)
             cov = win.n / preds if preds else None
             if is_final:
@@ -301,19 +363,10 @@ class HealthEvaluator:
                 continue
             done[v.start_ms] = stage
             where = f"{v} (coverage {_pct(cov)}, judged at {at})"
-            shift = label_shift(ref, win, floor=self.floors["label"], confidence=self.confidence)
-            out.append(replace(shift, reason=f"{where}: {shift.reason}"))
-            for metric in _METRICS:
-                d = performance_drop(
-                    ref, win, metric=metric, floor=self.floors[metric], confidence=self.confidence
-                )
-                if d is not None:
-                    out.append(replace(d, reason=f"{where}: {d.reason}"))
-            cal = calibration_drift(
-                ref, win, floor=self.floors["calibration"], confidence=self.confidence
+            out.extend(
+                replace(d, reason=f"{where}: {d.reason}")
+                for d in self._judge_labels(spec, ref, win)
             )
-            if cal is not None:
-                out.append(replace(cal, reason=f"{where}: {cal.reason}"))
         return out, done, coverage
 
 

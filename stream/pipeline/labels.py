@@ -28,6 +28,15 @@ Valid labels that are not applied are counted, never silently dropped:
   offset order wins. Labels of one id must share a partition (key label records
   by id) and carry the same ``ts``.
 
+Multiclass models (``labels.classes`` declared) carry the predicted class instead
+of a score: ``{"model", "id", "ts", "label": "cat", "prediction": "dog"}``, both
+compared as category text with the declared classes. A label outside them is
+dead-lettered ``unknown_class``, a prediction outside them ``bad_prediction``
+(the detail names the value); a label without its predicted class is
+``missing_prediction`` (the predicted class is not looked up elsewhere: the event
+must carry it). Their state is a :class:`~stream.core.multiclass.
+MulticlassPerformance` per cell, written and fenced exactly as the binary one.
+
 Exactly once (like features): the state holds the next offset; records below it
 were applied before a crash and are skipped. Duplicates are found against the
 ids already stored (a Redis set per hour, written by the same atomic flush as
@@ -49,12 +58,17 @@ from stream.catalog import Catalog, LabelSpec, ModelSpec
 from stream.contract import Limits, Rejection, canonical_category
 from stream.contract._record import _Bad, _decode, _show, event_ms
 from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
+from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.window import DAY_MS, HOUR_MS, floor_to
 from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
 __all__ = [
     "DELAY_PREFIX",
+    "LabelState",
+    "UNKNOWN_CLASS",
+    "decode_state",
+    "zero_state",
     "DUPLICATE",
     "LABEL_TOO_LATE",
     "Cell",
@@ -73,6 +87,10 @@ BAD_LABEL = "bad_label"
 MISSING_PREDICTION = "missing_prediction"
 BAD_PREDICTION = "bad_prediction"
 TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
+UNKNOWN_CLASS = "unknown_class"
+
+LabelState = BinaryPerformance | MulticlassPerformance
+"""A cell's label state: binary (scores) or multiclass (confusion counts)."""
 
 
 #: Upper bounds (hours) of the label-delay buckets counted per partition (``delay:<h>``).
@@ -132,6 +150,23 @@ class LabelBlock:
     ids: npt.NDArray[np.int64]
     scores: npt.NDArray[np.float64]
     positive: npt.NDArray[np.bool_]
+    true_class: npt.NDArray[np.int64] | None = None
+    """Multiclass: the label's class index (None for binary models)."""
+    predicted_class: npt.NDArray[np.int64] | None = None
+    """Multiclass: the predicted class index (None for binary models)."""
+
+    def take(self, keep: npt.NDArray[np.bool_]) -> LabelBlock:
+        """The rows where ``keep`` is true."""
+        return LabelBlock(
+            self.offsets[keep],
+            self.record_ms[keep],
+            self.ts_ms[keep],
+            self.ids[keep],
+            self.scores[keep],
+            self.positive[keep],
+            None if self.true_class is None else self.true_class[keep],
+            None if self.predicted_class is None else self.predicted_class[keep],
+        )
 
 
 @dataclass(slots=True)
@@ -149,9 +184,21 @@ def _canon(value: Any) -> str:
     return "" if text is None else text
 
 
-def _one(
-    raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits
-) -> tuple[str, int, int, float, bool] | str:
+_Row = tuple[str, int, int, float, bool, int, int]
+
+
+def _class_of(value: Any, index: Mapping[str, int], what: str, reason: str) -> int:
+    try:
+        text = canonical_category(value)
+    except ValueError as exc:
+        raise _Bad(reason, f"{what}: {exc}") from None
+    got = index.get(_canon(text))
+    if got is None:
+        raise _Bad(reason, f"{what} {_show(value)} is not one of the declared classes")
+    return got
+
+
+def _one(raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits) -> _Row | str:
     obj = _decode(raw, limits)
     model = obj.get("model")
     if model is None or model == "":
@@ -172,6 +219,15 @@ def _one(
     if len(rid) > limits.max_value_bytes:
         raise _Bad(OVERSIZED, f"id longer than {limits.max_value_bytes} bytes")
     ts = event_ms(obj.get("ts"), record_ts)
+    if lab.multiclass:
+        index = lab.class_index()
+        true = _class_of(obj.get("label"), index, "label", UNKNOWN_CLASS)
+        if obj.get("prediction") is None:
+            raise _Bad(MISSING_PREDICTION, "no prediction: labels must carry the predicted class")
+        pred = _class_of(obj.get("prediction"), index, "prediction", BAD_PREDICTION)
+        if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
+            raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
+        return model, ts, id_hash(rid), 0.0, False, true, pred
     try:
         text = canonical_category(obj.get("label"))
     except ValueError as exc:
@@ -193,7 +249,7 @@ def _one(
         raise _Bad(BAD_PREDICTION, f"prediction {_show(score)}: a number in [0, 1]")
     if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
         raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
-    return model, ts, id_hash(rid), float(score), positive
+    return model, ts, id_hash(rid), float(score), positive, -1, -1
 
 
 def parse_labels(
@@ -206,7 +262,7 @@ def parse_labels(
     limits: Limits,
 ) -> ParsedLabels:
     """Parse one batch of one partition (pure; module docstring for the rules)."""
-    rows: dict[str, list[tuple[int, int, int, int, float, bool]]] = {}
+    rows: dict[str, list[tuple[int, int, int, int, float, bool, int, int]]] = {}
     rejections: list[Rejection] = []
     unknown: dict[str, int] = {}
     for raw, rts, off in zip(values, timestamps_ms.tolist(), offsets.tolist(), strict=True):
@@ -218,8 +274,8 @@ def parse_labels(
         if isinstance(got, str):
             unknown[got] = unknown.get(got, 0) + 1
             continue
-        model, ts, h, score, pos = got
-        rows.setdefault(model, []).append((off, rts, ts, h, score, pos))
+        model, ts, h, score, pos, true, pred = got
+        rows.setdefault(model, []).append((off, rts, ts, h, score, pos, true, pred))
     blocks = {}
     for model, rs in rows.items():
         cols = list(zip(*rs, strict=True))
@@ -230,6 +286,8 @@ def parse_labels(
             ids=np.asarray(cols[3], np.int64),
             scores=np.asarray(cols[4], np.float64),
             positive=np.asarray(cols[5], np.bool_),
+            true_class=np.asarray(cols[6], np.int64) if cols[6][0] >= 0 else None,
+            predicted_class=np.asarray(cols[7], np.int64) if cols[7][0] >= 0 else None,
         )
     return ParsedLabels(len(values), blocks, rejections, unknown)
 
@@ -244,11 +302,11 @@ class PartitionLabels:
     token: str
     next_offset: int | None = None
     newest_record_ms: int | None = None
-    hours: dict[Cell, BinaryPerformance] = field(default_factory=dict)
+    hours: dict[Cell, LabelState] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
     pending: dict[int, set[int]] = field(default_factory=dict)
     _dirty: set[Cell] = field(default_factory=set)
-    _closed: dict[Cell, BinaryPerformance] = field(default_factory=dict)
+    _closed: dict[Cell, LabelState] = field(default_factory=dict)
     _meta_dirty: bool = False
 
     @property
@@ -269,7 +327,7 @@ class PartitionLabels:
             token=token,
             next_offset=snap.next_offset,
             newest_record_ms=snap.newest_record_ms,
-            hours={h: BinaryPerformance.from_bytes(b) for h, b in snap.hours.items()},
+            hours={h: decode_state(spec.labels, b) for h, b in snap.hours.items()},
             counters=dict(snap.counters),
         )
 
@@ -297,14 +355,7 @@ class PartitionLabels:
         keep = block.offsets >= self.next_offset
         if not keep.any():
             return None
-        return LabelBlock(
-            block.offsets[keep],
-            block.record_ms[keep],
-            block.ts_ms[keep],
-            block.ids[keep],
-            block.scores[keep],
-            block.positive[keep],
-        )
+        return block.take(keep)
 
     def lookups(self, block: LabelBlock | None) -> dict[int, npt.NDArray[np.int64]]:
         """Hour → ids whose "seen before?" the store must answer (not pending in memory)."""
@@ -376,8 +427,12 @@ class PartitionLabels:
                 cell = (h, d)
                 perf = self.hours.get(cell)
                 if perf is None:
-                    perf = self.hours[cell] = BinaryPerformance.zero()
-                perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
+                    perf = self.hours[cell] = zero_state(rules)
+                if isinstance(perf, MulticlassPerformance):
+                    assert b.true_class is not None and b.predicted_class is not None  # noqa: S101
+                    perf.update(b.true_class[sel], b.predicted_class[sel])
+                else:
+                    perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
                 self._dirty.add(cell)
             self.pending.setdefault(h, set()).update(b.ids[in_hour].tolist())
         self._count("applied", int(np.count_nonzero(ok)))
@@ -433,3 +488,24 @@ class PartitionLabels:
         self._closed.clear()
         self.pending.clear()
         self._meta_dirty = False
+
+
+def zero_state(rules: LabelSpec | None) -> LabelState:
+    """An empty cell state for the model's label kind."""
+    if rules is not None and rules.multiclass:
+        return MulticlassPerformance.zero(len(rules.classes))
+    return BinaryPerformance.zero()
+
+
+def decode_state(rules: LabelSpec | None, data: bytes) -> LabelState:
+    """A stored cell state, decoded by the model's label kind (ValueError if it is not)."""
+    if rules is not None and rules.multiclass:
+        state = MulticlassPerformance.from_bytes(data)
+        if state.classes != len(rules.classes):
+            msg = (
+                f"multiclass label state has {state.classes} classes but the model declares "
+                f"{len(rules.classes)}: changing labels.classes needs a new label namespace"
+            )
+            raise ValueError(msg)
+        return state
+    return BinaryPerformance.from_bytes(data)

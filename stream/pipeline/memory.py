@@ -55,6 +55,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
+from stream.core.multiclass import MulticlassPerformance, merge_bytes
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import (
@@ -334,14 +335,33 @@ class MemoryLabelStore:
         self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None = None
     ) -> BinaryPerformance:
         """Labels of predictions in [start_ms, end_ms) (arrived before the bound, if given)."""
-        lo = start_ms - start_ms % HOUR_MS
         return merge_all(
-            BinaryPerformance.from_bytes(blob)
+            BinaryPerformance.from_bytes(b)
+            for b in self._cells(model, start_ms, end_ms, arrived_before_ms)
+        )
+
+    def multiclass_window(
+        self,
+        model: str,
+        start_ms: int,
+        end_ms: int,
+        classes: int,
+        arrived_before_ms: int | None = None,
+    ) -> MulticlassPerformance:
+        """As :meth:`window`, for a multiclass model of ``classes`` classes."""
+        return merge_bytes(self._cells(model, start_ms, end_ms, arrived_before_ms), classes)
+
+    def _cells(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None
+    ) -> list[bytes]:
+        lo = start_ms - start_ms % HOUR_MS
+        return [
+            blob
             for (m, _), part in sorted(self.parts.items())
             if m == model
             for (h, d), blob in sorted(part.hours.items())
             if lo <= h < end_ms and (arrived_before_ms is None or d < arrived_before_ms)
-        )
+        ]
 
     def flush(self, writes: Sequence[LabelWrite]) -> None:
         """Apply each write whose token is current; raise for the others after the rest."""
@@ -462,6 +482,7 @@ class MemoryHealthStore:
     decided: dict[tuple[str, WindowKey], list[dict[str, Any]]] = field(default_factory=dict)
     stages: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     queued: dict[tuple[str, str], set[WindowKey]] = field(default_factory=dict)
+    references_multiclass: dict[str, bytes] = field(default_factory=dict)
 
     def put_reference_performance(self, model: str, performance: BinaryPerformance) -> None:
         """Store the labelled reference's performance state (as its bytes, like Redis)."""
@@ -477,6 +498,23 @@ class MemoryHealthStore:
     ) -> BinaryPerformance:
         """Labels of the window's predictions, merged over partitions and hours."""
         return self.label_store.window(model, key.start_ms, key.end_ms, arrived_before_ms)
+
+    def put_reference_multiclass(self, model: str, performance: MulticlassPerformance) -> None:
+        """Store the labelled reference's multiclass state (as its bytes, like Redis)."""
+        self.references_multiclass[model] = performance.to_bytes()
+
+    def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
+        """The labelled reference's multiclass state, if put."""
+        raw = self.references_multiclass.get(spec.name)
+        return None if raw is None else MulticlassPerformance.from_bytes(raw)
+
+    def multiclass_labels(
+        self, model: str, key: WindowKey, classes: int, arrived_before_ms: int | None = None
+    ) -> MulticlassPerformance:
+        """Labels of a multiclass model's window, merged over partitions and hours."""
+        return self.label_store.multiclass_window(
+            model, key.start_ms, key.end_ms, classes, arrived_before_ms
+        )
 
     def judged(self, model: str, scale: str) -> dict[int, int]:
         """Window start → the coverage stage it was last judged at."""

@@ -28,6 +28,7 @@ from stream.core.calibrate import ModelCalibration
 from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.model_health import HealthDecision
+from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey
 from stream.errors import DeliveryLogUnavailableError, StaleWriterError
@@ -481,6 +482,16 @@ class HealthStore(Protocol):
         self, model: str, key: WindowKey, arrived_before_ms: int | None = None
     ) -> BinaryPerformance:
         """The labels of predictions in the window (arrived before the bound), merged."""
+        ...
+
+    def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
+        """The labelled reference's multiclass state (a multiclass model), if stored."""
+        ...
+
+    def multiclass_labels(
+        self, model: str, key: WindowKey, classes: int, arrived_before_ms: int | None = None
+    ) -> MulticlassPerformance:
+        """As :meth:`labels`, for a multiclass model of ``classes`` classes."""
         ...
 
     def judged(self, model: str, scale: str) -> dict[int, int]:

@@ -28,6 +28,7 @@ import orjson
 
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
+from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
@@ -65,6 +66,8 @@ class Reference:
     performance: BinaryPerformance | None = None
     unlabelled: int = 0
     label_rejected: int = 0
+    multiclass: MulticlassPerformance | None = None
+    """A multiclass model's reference labels (true × predicted class counts)."""
 
     @property
     def span(self) -> tuple[int, int] | None:
@@ -95,6 +98,15 @@ class Reference:
 
     def _label_summary(self) -> dict[str, Any]:
         p = self.performance
+        m = self.multiclass
+        if m is not None:
+            return {
+                "labels": m.n,
+                "unlabelled": self.unlabelled,
+                "label_rejected": self.label_rejected,
+                "accuracy": m.accuracy,
+                "macro_f1": m.macro_f1(),
+            }
         if p is None:
             return {}
         return {
@@ -132,7 +144,9 @@ class ReferenceBuilder:
         self.params = params or SketchParams()
         self._parser = ContractParser(Catalog.of(spec), NO_LIMITS)
         self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
-        if spec.labels is not None:
+        if spec.labels is not None and spec.labels.multiclass:
+            self._ref.multiclass = MulticlassPerformance.zero(len(spec.labels.classes))
+        elif spec.labels is not None:
             self._ref.performance = BinaryPerformance.zero()
         self._offset = 0
         #: Rejections by reason, and the first few as (event index from 0, reason, detail).
@@ -155,6 +169,44 @@ class ReferenceBuilder:
             self._fold(block)
         if self._ref.performance is not None and self.spec.labels is not None:
             self._fold_labels(values, self.spec.labels, self._ref.performance)
+        if self._ref.multiclass is not None and self.spec.labels is not None:
+            self._fold_classes(values, self.spec.labels, self._ref.multiclass)
+
+    def _labelled(self, values: Sequence[bytes]) -> Iterator[tuple[Any, Any]]:
+        """(label, prediction) of this model's labelled events; the unlabelled are counted."""
+        for raw in values:
+            try:
+                obj = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue  # the contract parser counted it
+            if type(obj) is not dict or obj.get("model") != self.spec.name:
+                continue
+            if obj.get("label") is None:
+                self._ref.unlabelled += 1
+                continue
+            yield obj["label"], obj.get("prediction")
+
+    def _fold_classes(
+        self, values: Sequence[bytes], rules: LabelSpec, perf: MulticlassPerformance
+    ) -> None:
+        """Fold the events' class labels (with their predicted classes) into ``perf``."""
+        from stream.contract import canonical_category
+
+        index = rules.class_index()
+        true: list[int] = []
+        pred: list[int] = []
+        for label, prediction in self._labelled(values):
+            try:
+                t = index.get(canonical_category(label) or "")
+                p = index.get(canonical_category(prediction) or "")
+            except ValueError:
+                t = p = None
+            if t is None or p is None:  # a class not declared, or no predicted class
+                self._ref.label_rejected += 1
+                continue
+            true.append(t)
+            pred.append(p)
+        perf.update(true, pred)
 
     def _fold_labels(
         self, values: Sequence[bytes], rules: LabelSpec, perf: BinaryPerformance
@@ -166,17 +218,7 @@ class ReferenceBuilder:
         neg_text = canonical_category(rules.negative)
         scores: list[float] = []
         positive: list[bool] = []
-        for raw in values:
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue  # the contract parser counted it
-            if type(obj) is not dict or obj.get("model") != self.spec.name:
-                continue
-            label, score = obj.get("label"), obj.get("prediction")
-            if label is None:
-                self._ref.unlabelled += 1
-                continue
+        for label, score in self._labelled(values):
             try:
                 text = canonical_category(label)
             except ValueError:

@@ -8,6 +8,10 @@ Read through :class:`PerformanceReader` (the Redis health store in production); 
 series is built here and drawn as inline SVG plus a table, so the dashboard and
 ``driftstream report`` show the same thing. A model without labels, or without a
 labelled reference, gets a one-line "why not" instead of an empty chart.
+
+A multiclass model (``labels.classes``) gets a table instead: per window its
+labels, coverage, realized accuracy and macro F1 against the reference's, and a
+line saying what is not shown (no chart, no AUC, no estimate before labels).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from html import escape
 from typing import Any, Protocol, runtime_checkable
 
 from stream.catalog import ModelSpec
+from stream.core.multiclass import MulticlassPerformance, macro_f1_se
 from stream.core.performance import BinaryPerformance
 from stream.core.window import DAY, WindowKey
 from stream.web import pages
@@ -56,6 +61,16 @@ class PerformanceReader(Protocol):
 
     def predictions(self, model: str, key: WindowKey) -> int | None:
         """Predictions (events) of the rolled-up window."""
+        ...
+
+    def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
+        """The labelled reference's multiclass state (a multiclass model)."""
+        ...
+
+    def multiclass_labels(
+        self, model: str, key: WindowKey, classes: int, arrived_before_ms: int | None = None
+    ) -> MulticlassPerformance:
+        """A multiclass model's window labels, merged."""
         ...
 
     def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
@@ -102,6 +117,8 @@ def performance_series(
     """The panel's data: reference values and one :class:`PerfPoint` per window."""
     if spec.labels is None:
         return {"model": spec.name, "why": "no labels declared (models.<name>.labels)"}
+    if spec.labels.multiclass:
+        return multiclass_series(reader, spec, keys)
     ref = reader.reference_performance(spec)
     if ref is None or ref.n == 0:
         return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
@@ -139,11 +156,84 @@ def performance_series(
     }
 
 
+MULTICLASS_NOTE = (
+    "multiclass model: realized accuracy and macro F1 (95 % interval) by window; no chart, "
+    "no AUC and no estimate before labels (labels carry the predicted class, not probabilities)"
+)
+
+
+def multiclass_series(
+    reader: PerformanceReader, spec: ModelSpec, keys: Sequence[WindowKey]
+) -> dict[str, Any]:
+    """A multiclass model's panel data: reference figures and one row per window."""
+    assert spec.labels is not None  # noqa: S101 - the caller checked it
+    k = len(spec.labels.classes)
+    ref = reader.reference_multiclass(spec)
+    if ref is None or ref.n == 0:
+        return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
+    points = []
+    for key in keys:
+        lab = reader.multiclass_labels(spec.name, key, k)
+        preds = reader.predictions(spec.name, key)
+        acc, f1 = lab.accuracy, lab.macro_f1()
+        acc_se = None if acc is None else (acc * (1 - acc) / lab.n) ** 0.5
+        points.append(
+            {
+                "window": str(key),
+                "start_ms": key.start_ms,
+                "predictions": preds,
+                "labels": lab.n,
+                "coverage": lab.n / preds if preds else None,
+                "accuracy": acc,
+                "accuracy_half": None if acc_se is None else Z95 * acc_se,
+                "macro_f1": f1,
+                "macro_f1_half": None if f1 is None else Z95 * macro_f1_se(lab),
+            }
+        )
+    return {
+        "model": spec.name,
+        "why": None,
+        "multiclass": True,
+        "note": MULTICLASS_NOTE,
+        "classes": spec.labels.class_names(),
+        "reference": {"accuracy": ref.accuracy, "macro_f1": ref.macro_f1(), "n": ref.n},
+        "points": points,
+    }
+
+
+def _multiclass_table(series: dict[str, Any]) -> str:
+    def ci(v: float | None, half: float | None) -> str:
+        return fmt(v) + ("" if v is None or half is None else f" ± {half:.3f}")
+
+    ref = series["reference"]
+    head = (
+        "<tr><th>window</th><th>predictions</th><th>labels</th><th>coverage</th>"
+        "<th>accuracy (95 %)</th><th>macro F1 (95 %)</th></tr>"
+    )
+    rows = [
+        f"<tr><td>reference</td><td></td><td>{fmt(ref.get('n'))}</td><td></td>"
+        f"<td>{fmt(ref.get('accuracy'))}</td><td>{fmt(ref.get('macro_f1'))}</td></tr>"
+    ]
+    for p in series["points"]:
+        rows.append(
+            f"<tr><td>{escape(p['window'])}</td><td>{fmt(p['predictions'])}</td>"
+            f"<td>{fmt(p['labels'])}</td><td>{pct(p['coverage'])}</td>"
+            f"<td>{ci(p['accuracy'], p['accuracy_half'])}</td>"
+            f"<td>{ci(p['macro_f1'], p['macro_f1_half'])}</td></tr>"
+        )
+    return f'<table class="perf multiclass">{head}{"".join(rows)}</table>'
+
+
 def performance_panel(series: dict[str, Any], *, width: int = 720, height: int = 260) -> str:
     """The panel as an HTML section (inline SVG chart and a table)."""
     title = "<h3>Model performance: realized (95 % interval), estimated, reference band</h3>"
     if series.get("why"):
         return f'<section class="card perf">{title}<p>{escape(series["why"])}</p></section>'
+    if series.get("multiclass"):
+        return (
+            f'<section class="card perf" data-points="{len(series["points"])}">{title}'
+            f"<p>{escape(series['note'])}</p>{_multiclass_table(series)}</section>"
+        )
     pts = series["points"]
     if not pts:
         return f'<section class="card perf">{title}<p>no window rolled up yet</p></section>'
