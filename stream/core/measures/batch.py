@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.confidence import Measure
-from stream.core.measures.histogram import Buckets
+from stream.core.measures.histogram import Buckets, memo
 from stream.core.measures.numeric import (
     NumericPair,
     binned_measure,
@@ -64,6 +64,11 @@ def _collapsed(b: Buckets) -> bool:
     return bool((((b.keys > 0) & (b.lower == 0)) | ((b.keys < 0) & (b.upper == 0))).any())
 
 
+def _folded(s: NumericSketch) -> bool:
+    """Whether ``harmonise`` would fold ``s``'s buckets (memoised per sketch state)."""
+    return memo(s, "collapsed", lambda: _collapsed(Buckets.of(s)))
+
+
 def _starts(sizes: IntArray) -> IntArray:
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
@@ -77,14 +82,15 @@ def numeric_batch(
     rounding; sizes, methods and the p-value routines identical).
     """
     out: list[dict[str, Measure] | None] = [None] * len(pairs)
+    Buckets.of_many([s for pair in pairs for s in pair])  # bounds of new sketches in one call
     take: list[int] = []
     sides: list[tuple[Buckets, Buckets]] = []
     for i, (r, w) in enumerate(pairs):
         if r.count == 0 or w.count == 0 or r.relative_accuracy != w.relative_accuracy:
             continue
-        rb, wb = Buckets.of(r), Buckets.of(w)
-        if _collapsed(rb) or _collapsed(wb):
+        if _folded(r) or _folded(w):
             continue
+        rb, wb = Buckets.of(r), Buckets.of(w)
         take.append(i)
         sides.append((rb, wb))
     if not take or bins < 2:

@@ -102,3 +102,16 @@ def test_collapsed_tail_and_empty_side_fall_back() -> None:
     assert wide.collapsed_low_tail
     assert got[0] is None and got[1] is None
     assert not ok.collapsed_low_tail and got[2] is not None
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.lists(st.sampled_from(_SHAPES), min_size=1, max_size=8))
+def test_buckets_of_many_equal_one_by_one(seed: int, shapes: list[str]) -> None:
+    rng = np.random.default_rng(seed)
+    sketches = [_sketch(rng, s, int(rng.integers(0, 400)), float(rng.normal())) for s in shapes]
+    want = [Buckets._build(s) for s in sketches]
+    Buckets.of_many(sketches)
+    for s, w in zip(sketches, want, strict=True):
+        got = Buckets.of(s)
+        for a, b in zip(got, w, strict=True):
+            assert a.dtype == b.dtype and np.array_equal(a, b)
