@@ -526,10 +526,15 @@ def out_of_range(pair: NumericPair) -> Measure:
 
 
 def out_of_range_measure(outside: float, k: int, m: int, n_ref: int) -> Measure:
-    """Out-of-range from the window's finite mass outside the reference range (``outside``
-    values) and its ``k`` unmatched infinities, of ``m`` values (> 0)."""
+    """Out-of-range of ``m`` window values (> 0): ``outside`` finite ones beyond the range.
+
+    ``outside``: the window's finite mass outside the reference [min, max], in values;
+    ``k``: its infinities the reference does not have.
+    """
     k_out = int(round(outside)) + int(k)
     rate = 2.0 / (n_ref + 1)
     ci = wilson(k_out, m)
     p = binom_sf(k_out - 1, m, rate) if k_out > 0 else 1.0
-    return Measure("out_of_range", (outside + k) / m, p, ci[0], ci[1], n_ref, m, rate, "binomial 2/(n+1)")
+    return Measure(
+        "out_of_range", (outside + k) / m, p, ci[0], ci[1], n_ref, m, rate, "binomial 2/(n+1)"
+    )

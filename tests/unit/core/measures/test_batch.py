@@ -1,4 +1,4 @@
-"""All numeric pairs of a window at once: the same measures as ``decision_measures`` pair by pair."""
+"""All numeric pairs of a window at once: the same measures as ``decision_measures``."""
 
 from __future__ import annotations
 
@@ -115,3 +115,13 @@ def test_buckets_of_many_equal_one_by_one(seed: int, shapes: list[str]) -> None:
         got = Buckets.of(s)
         for a, b in zip(got, w, strict=True):
             assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def test_batch_computes_the_numeric_decision_set() -> None:
+    # A metric added to the numeric rules must be added to the batch too (until then
+    # decide.batch_measures sends every pair down the per-pair path).
+    from stream.core.decide import _BATCHABLE
+    from stream.core.nullspread import RULES
+
+    assert frozenset(BATCH_MEASURES) == frozenset(r.name for r in RULES["numeric"])
+    assert _BATCHABLE
