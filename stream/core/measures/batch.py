@@ -12,10 +12,16 @@ them.
   ``pair · R + rank`` is one sorted int64 array over every pair; ``searchsorted`` on it
   is each pair's own search (minus its segment start).
 - *CDFs.* Each side's :class:`~histogram.PiecewiseCdf` (``buckets_cdf``: the knots of its
-  buckets with the exact min/max as ends) is built as a segment; :meth:`PiecewiseCdf.at`
-  is evaluated with the same arithmetic at the union of both sides' knots, right values
-  and left limits: :func:`histogram.ks_cdf_union` (``ks_cdf`` to rounding), and the
+  buckets with the exact min/max as ends) is built as a segment, and
+  :meth:`PiecewiseCdf.at` is evaluated with the same arithmetic: as in
+  :func:`histogram.ks_cdf`, each side's CDF at the other's knots (two cross
+  evaluations), or for a pair where a CDF jumps (the zero bucket) both over the union
+  of knots, right values and left limits (:func:`histogram.ks_cdf_union`); and the
   window's CDF at the reference's ends for out-of-range.
+- *Bucket bounds.* The bounds of every sketch not yet seen are one ``bucket_bounds``
+  call over all their keys (:meth:`histogram.Buckets.of_many`, memoised as
+  :meth:`~histogram.Buckets.of`); integer unions are a sort, not ``np.unique`` (which
+  hashes integers in numpy 2: ~10x slower at these sizes).
 - *Quantile bins.* ``histogram.quantile_bins`` over the union of the pair's bucket keys:
   a pair's cumulative counts are the global running sum minus its segment start, so a
   pair's quantile targets are found by one global ``searchsorted``; ``bins − 1`` cuts per
@@ -67,6 +73,17 @@ def _collapsed(b: Buckets) -> bool:
 def _folded(s: NumericSketch) -> bool:
     """Whether ``harmonise`` would fold ``s``'s buckets (memoised per sketch state)."""
     return memo(s, "collapsed", lambda: _collapsed(Buckets.of(s)))
+
+
+def _sorted_unique(a: IntArray) -> IntArray:
+    """``np.unique`` of int64 keys by a sort (numpy ≥ 2 hashes integers: ~10x slower here)."""
+    a.sort()
+    if a.size < 2:
+        return a
+    keep = np.empty(a.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(a[1:], a[:-1], out=keep[1:])
+    return a[keep]
 
 
 def _starts(sizes: IntArray) -> IntArray:
@@ -140,8 +157,43 @@ def _ks_flat(
     pid_a = np.repeat(np.arange(p, dtype=np.int64), ref[3])
     pid_b = np.repeat(np.arange(p, dtype=np.int64), win[3])
     key_a, key_b = pid_a * big + ra, pid_b * big + rb
+    # ks_cdf: neither CDF jumps → two cross evaluations (each side's own knots carry its
+    # values); a pair with a jump → ks_cdf_union (both sides over the union of knots).
+    gap_a = np.abs(ref[1] - _at(win, key_b, pid_a, key_a, ref[0], False))
+    gap_b = np.abs(_at(ref, key_a, pid_b, key_b, win[0], False) - win[1])
+    ks = np.maximum(np.maximum.reduceat(gap_a, ref[2]), np.maximum.reduceat(gap_b, win[2]))
+    jumps = _jumps(ref) | _jumps(win)
+    if jumps.any():
+        ks[jumps] = _ks_union(ref, win, key_a, key_b, uniq, big, p)[jumps]
+    pids = np.arange(p, dtype=np.int64)
+    below = _at(win, key_b, pids, pids * big + rlo, ends[:, 0], True)
+    above = _at(win, key_b, pids, pids * big + rhi, ends[:, 1], False)
+    return ok, ks, below, above
+
+
+def _jumps(cdf: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray]) -> BoolArray:
+    """``PiecewiseCdf.jumps`` of each segment: a repeated knot with two values."""
+    x, f, start, size, _ = cdf
+    rep = (x[1:] == x[:-1]) & (f[1:] != f[:-1])
+    rep[start[1:] - 1] = False  # segment boundaries
+    out = np.zeros(start.size, dtype=bool)
+    if rep.any():
+        out[np.repeat(np.arange(start.size), size)[1:][rep]] = True
+    return out
+
+
+def _ks_union(
+    ref: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray],
+    win: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray],
+    key_a: IntArray,
+    key_b: IntArray,
+    uniq: FloatArray,
+    big: np.int64,
+    p: int,
+) -> FloatArray:
+    """``ks_cdf_union`` of every pair: right values and left limits over the union of knots."""
     # The union of both sides' knots, pair by pair (sorted by pair, then value).
-    union = np.unique(np.concatenate([key_a, key_b]))
+    union = _sorted_unique(np.concatenate([key_a, key_b]))
     pid_u = union // big
     q = uniq[union % big]
     gap = np.zeros(union.size)
@@ -149,12 +201,7 @@ def _ks_flat(
         fa = _at(ref, key_a, pid_u, union, q, left)
         fb = _at(win, key_b, pid_u, union, q, left)
         np.maximum(gap, np.abs(fa - fb), out=gap)
-    starts = np.searchsorted(pid_u, np.arange(p))
-    ks = np.maximum.reduceat(gap, starts)
-    pids = np.arange(p, dtype=np.int64)
-    below = _at(win, key_b, pids, pids * big + rlo, ends[:, 0], True)
-    above = _at(win, key_b, pids, pids * big + rhi, ends[:, 1], False)
-    return ok, ks, below, above
+    return np.asarray(np.maximum.reduceat(gap, np.searchsorted(pid_u, np.arange(p))))
 
 
 def _cdf_flat(
@@ -230,7 +277,7 @@ def _js_flat(
     nw = np.array([a.size for a in wk], dtype=np.int64)
     kr = np.repeat(np.arange(p, dtype=np.int64), nr) * span + (np.concatenate(rk) - lo_key)
     kw = np.repeat(np.arange(p, dtype=np.int64), nw) * span + (np.concatenate(wk) - lo_key)
-    union = np.unique(np.concatenate([kr, kw]))
+    union = _sorted_unique(np.concatenate([kr, kw]))
     r = np.zeros(union.size, dtype=np.int64)
     w = np.zeros(union.size, dtype=np.int64)
     r[np.searchsorted(union, kr)] = np.concatenate([s[0].counts for s in sides])
