@@ -35,6 +35,7 @@ __all__ = [
     "PiecewiseCdf",
     "QuantileBins",
     "buckets_cdf",
+    "collapsed",
     "harmonise",
     "memo",
     "ks_cdf",
@@ -357,6 +358,11 @@ class Buckets(NamedTuple):
             np.insert(self.upper[keep], j, up),
             np.insert(self.counts[keep], j, total),
         )
+
+
+def collapsed(b: Buckets) -> bool:
+    """Whether ``b`` has a collapsed low-magnitude bucket (one reaching 0: ``harmonise`` folds)."""
+    return bool((((b.keys > 0) & (b.lower == 0)) | ((b.keys < 0) & (b.upper == 0))).any())
 
 
 def harmonise(ref: Buckets, win: Buckets) -> tuple[Buckets, Buckets]:
