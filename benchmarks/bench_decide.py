@@ -14,6 +14,9 @@ commit) first on ``sys.path`` and prints the ratios, e.g.:
     mkdir -p /tmp/base && git archive b93db22 | tar -x -C /tmp/base
     .venv/bin/python benchmarks/bench_decide.py --against /tmp/base
 
+``--per-pair`` also runs this checkout with ``Evaluator(batch=False)`` (every numeric
+pair measured one by one, the exact reference path) and prints that ratio too.
+
 The worker only uses APIs both versions have (SyntheticStream, calibrate_model,
 Evaluator), and each version runs in its own process.
 """
@@ -34,7 +37,9 @@ START = 1_767_225_600_000
 HOUR = 3_600_000
 
 
-def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
+def worker(
+    hours: int, per_hour: int, ref_per_hour: int, per_pair: bool = False
+) -> dict[str, float]:
     import numpy as np
 
     from stream.catalog import ModelSpec
@@ -112,7 +117,9 @@ def worker(hours: int, per_hour: int, ref_per_hour: int) -> dict[str, float]:
             self.commits += 1
 
     store = Store()
-    ev = Evaluator(store, encode=lambda e: e.alert_id.encode())  # type: ignore[arg-type]
+    # --per-pair: this checkout's exact per-pair path (Evaluator.batch = False).
+    kw = {"batch": False} if per_pair else {}
+    ev = Evaluator(store, encode=lambda e: e.alert_id.encode(), **kw)  # type: ignore[arg-type]
     # A week of live hours (so "same hour last week" exists), then the timed hours.
     gen = SyntheticStream(
         spec, start_ms=START - 168 * HOUR, events_per_hour=per_hour, seed=11, seasonal=season
@@ -151,17 +158,22 @@ def main() -> None:
     ap.add_argument("--against", default="", help="another checkout to compare with")
     ap.add_argument("--repeat", type=int, default=1, help="alternate the checkouts this often")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--per-pair", action="store_true", help="also run this checkout pair by pair (no batch)"
+    )
     args = ap.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.hours, args.per_hour, args.ref_per_hour)))
+        print(json.dumps(worker(args.hours, args.per_hour, args.ref_per_hour, args.per_pair)))
         return
     runs = {"this": str(ROOT)} | ({"against": args.against} if args.against else {})
+    runs |= {"per-pair": str(ROOT)} if args.per_pair else {}
     every: dict[str, list[dict[str, float]]] = {name: [] for name in runs}
     for name, root in [kv for _ in range(args.repeat) for kv in runs.items()]:
         env = dict(os.environ, PYTHONPATH=root)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker"]
         cmd += ["--hours", str(args.hours), "--per-hour", str(args.per_hour)]
         cmd += ["--ref-per-hour", str(args.ref_per_hour)]
+        cmd += ["--per-pair"] if name == "per-pair" else []
         out = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, check=True)
         every[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(name, root, every[name][-1], flush=True)
@@ -169,12 +181,14 @@ def main() -> None:
     results = {
         n: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for n, rs in every.items()
     }
-    if "against" in results:
-        a, b = results["against"], results["this"]
+    for other in ("against", "per-pair"):
+        if other not in results:
+            continue
+        a, b = results[other], results["this"]
         keys = ("calibration_s_per_column", "calibration_cpu_s_per_column")
         keys += ("eval_ms_median", "eval_ms_p90", "eval_cpu_ms_median")
         for k in keys:
-            print(f"{k}: {a[k]:.3f} → {b[k]:.3f} ({a[k] / b[k]:.1f}x faster)")
+            print(f"{other} → this, {k}: {a[k]:.3f} → {b[k]:.3f} ({a[k] / b[k]:.2f}x faster)")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ slack, the limit and the seasonal-baseline caveat).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
@@ -58,6 +58,7 @@ from stream.core.cusum import (
     cusum_step,
     cusum_update,
 )
+from stream.core.measures.batch import BATCH_MEASURES, numeric_batch
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
 from stream.core.measures.tails import Z95, betabinom_sf, norm_cdf, norm_sf
@@ -67,6 +68,7 @@ from stream.core.nullspread import (
     Sketch,
     decision_measures,
     finite_or_none,
+    narrow,
     none_to_nan,
     resolution_limited,
 )
@@ -78,6 +80,7 @@ __all__ = [
     "CusumState",
     "Decision",
     "Severity",
+    "batch_measures",
     "cusum_arl0",
     "cusum_limit",
     "cusum_step",
@@ -241,6 +244,13 @@ class _Check:
         return self.effect / self.threshold
 
 
+def _finite_max(a: float, b: float) -> float:
+    """``max`` of the finite ones of ``a`` and ``b`` (the first on a tie), nan if neither is."""
+    if not math.isfinite(a):
+        return b if math.isfinite(b) else _NAN
+    return b if math.isfinite(b) and b > a else a
+
+
 def _check(
     name: str,
     m: Measure,
@@ -258,12 +268,12 @@ def _check(
     thr_cal = _NAN
     if c is not None and m.n_win > 0 and m.n_ref > 0:
         thr_cal = c.threshold(m.n_win, z_critical(alpha, two_sided=signed), n_base=m.n_ref)
-    thr = max((t for t in (floor, thr_cal) if math.isfinite(t)), default=_NAN)
+    thr = _finite_max(floor, thr_cal)
     alpha1 = one_window_alpha(alpha)
     thr1 = thr
     if c is not None and m.n_win > 0 and m.n_ref > 0:
         t1 = c.threshold(m.n_win, z_critical(alpha1, two_sided=signed), n_base=m.n_ref)
-        thr1 = max((t for t in (floor, t1) if math.isfinite(t)), default=_NAN)
+        thr1 = _finite_max(floor, t1)
     v = m.value
     effect = abs(v) if signed else v
     if math.isnan(v) or math.isnan(thr):
@@ -555,13 +565,17 @@ def evaluate_feature(
     min_window_events: int = 100,
     scale: Scale = "hour",
     model_events: int | None = None,
+    measures: Mapping[str, Measure] | None = None,
 ) -> Decision:
     """Measures between two sketches, then :func:`decide` (what the pipeline calls).
 
     Override metrics outside the decision set (e.g. ``psi``) are computed too.
+    ``measures``: this pair's ``decision_measures``, already computed (the batched
+    path, :func:`batch_measures`); else computed here.
     """
-    extra = sorted(thresholds or {})
-    measures = decision_measures(baseline, window, kind, extra=extra)
+    if measures is None:
+        extra = sorted(thresholds or {})
+        measures = decision_measures(baseline, window, kind, extra=extra)
     if isinstance(baseline, NumericSketch) and resolution_limited(baseline):
         # Bucket-shape metrics are artefacts below the sketch's resolution.
         measures = {n: m for n, m in measures.items() if n not in SHAPE_METRICS}
@@ -581,3 +595,36 @@ def evaluate_feature(
         pair=pair,
         model_events=model_events,
     )
+
+
+def batch_measures(
+    jobs: Sequence[tuple[Kind, Sketch, Sketch, Mapping[str, float]]],
+) -> list[dict[str, Measure] | None]:
+    """``decision_measures`` of many (kind, baseline, window, thresholds) pairs at once.
+
+    Numeric pairs whose decision set is :data:`~stream.core.measures.batch.BATCH_MEASURES`
+    (no override metric outside it) are measured in one array pass
+    (:func:`~stream.core.measures.batch.numeric_batch`); every other entry is ``None``
+    (the caller's :func:`evaluate_feature` measures it pair by pair).
+    """
+    out: list[dict[str, Measure] | None] = [None] * len(jobs)
+    if not _BATCHABLE:
+        return out
+    idx = [
+        i
+        for i, (kind, base, win, thr) in enumerate(jobs)
+        if kind == "numeric"
+        and isinstance(base, NumericSketch)
+        and isinstance(win, NumericSketch)
+        and _NUMERIC_NAMES.issuperset(thr)
+    ]
+    if not idx:
+        return out
+    pairs = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
+    for i, ms in zip(idx, numeric_batch(pairs), strict=True):
+        out[i] = ms
+    return out
+
+
+_NUMERIC_NAMES = frozenset(r.name for r in RULES["numeric"])
+_BATCHABLE = _NUMERIC_NAMES == frozenset(BATCH_MEASURES)  # a registry change: pair by pair

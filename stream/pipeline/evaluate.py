@@ -48,7 +48,7 @@ from typing import Any, Literal, Protocol
 from stream.catalog import Catalog, ModelSpec
 from stream.core.alert import build_alert
 from stream.core.calibrate import ModelCalibration, model_alpha
-from stream.core.decide import Decision, evaluate_feature
+from stream.core.decide import Decision, batch_measures, evaluate_feature
 from stream.core.joint import JOINT_TESTS, JointCalibration, align_indicators, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
 from stream.core.sketch import JointSketch, SketchDecodeError
@@ -127,6 +127,9 @@ class Evaluator:
     """One line per model and reason a member could not be judged (the worker logs them)."""
     _said: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
     _kinds: dict[str, Mapping[str, str]] = field(default_factory=dict, init=False, repr=False)
+    batch: bool = True
+    """Judge all numeric columns of a window in one array pass (``decide.batch_measures``);
+    False: pair by pair (the exact reference path; the same decisions, tested)."""
     trailing: TrailingBuilder = field(init=False, repr=False)
     """Builds trailing days from the stored hours (two merges per column per hour)."""
 
@@ -280,7 +283,7 @@ class Evaluator:
         )
         if scale == TRAILING_DAY:
             alpha = trailing_alpha(alpha)
-        out = []
+        jobs = []
         for feat in spec.monitored:
             have = decoded if decoded is not None else window.sketches
             if feat.name not in base or feat.name not in have:
@@ -295,22 +298,35 @@ class Evaluator:
                     "reference" if baseline == "reference" else "seasonal"
                 )
                 cal = calibration.get(feat.name, "hour" if scale == HOUR else "day", which)
-            out.append(
-                evaluate_feature(
-                    feat.name,
-                    feat.kind,
-                    self._load(feat.kind, base[feat.name]),
-                    decoded[feat.name]
-                    if decoded is not None
-                    else self._load(feat.kind, window.sketches[feat.name]),
-                    cal,
-                    alpha=alpha,
-                    thresholds=dict(feat.thresholds),
-                    min_window_events=spec.alerts.min_window_events,
-                    scale="hour" if scale == HOUR else "day",
-                    model_events=window.events,
-                )
+            b = self._load(feat.kind, base[feat.name])
+            w = (
+                decoded[feat.name]
+                if decoded is not None
+                else self._load(feat.kind, window.sketches[feat.name])
             )
+            jobs.append((feat, b, w, cal, dict(feat.thresholds)))
+        # All numeric columns of the window in one array pass (``batch``), else pair by pair.
+        pre = (
+            batch_measures([(f.kind, b, w, t) for f, b, w, _, t in jobs])
+            if self.batch
+            else [None] * len(jobs)
+        )
+        out = [
+            evaluate_feature(
+                feat.name,
+                feat.kind,
+                b,
+                w,
+                cal,
+                alpha=alpha,
+                thresholds=thr,
+                min_window_events=spec.alerts.min_window_events,
+                scale="hour" if scale == HOUR else "day",
+                model_events=window.events,
+                measures=ms,
+            )
+            for (feat, b, w, cal, thr), ms in zip(jobs, pre, strict=True)
+        ]
         if joint_on and baseline == "reference":
             joint = self._joint(spec, window, base, calibration, alpha)
             if joint is not None:

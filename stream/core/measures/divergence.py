@@ -26,6 +26,7 @@ __all__ = [
     "chi_square_counts",
     "hellinger_counts",
     "js_counts",
+    "js_rows",
     "linf_counts",
     "psi_counts",
 ]
@@ -73,6 +74,22 @@ def js_counts(r: npt.ArrayLike, w: npt.ArrayLike) -> float:
         kq = np.where(q > 0, q * np.log2(q / m), 0.0)
     jsd = 0.5 * float(kp.sum() + kq.sum())
     return math.sqrt(min(1.0, max(0.0, jsd)))
+
+
+def js_rows(r: FloatArray, w: FloatArray) -> FloatArray:
+    """:func:`js_counts` of each row of two (pairs, cells) count arrays (nan for an empty row).
+
+    Cells empty on both sides add exactly 0, so rows padded with such cells keep their
+    values (up to summation order).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ps = r / r.sum(axis=1, keepdims=True)
+        qs = w / w.sum(axis=1, keepdims=True)
+        m = 0.5 * (ps + qs)
+        kp = np.where(ps > 0, ps * np.log2(ps / m), 0.0)
+        kq = np.where(qs > 0, qs * np.log2(qs / m), 0.0)
+    jsd = 0.5 * (kp.sum(axis=1) + kq.sum(axis=1))
+    return np.asarray(np.sqrt(np.minimum(1.0, np.maximum(0.0, jsd))), dtype=np.float64)
 
 
 def hellinger_counts(r: npt.ArrayLike, w: npt.ArrayLike) -> float:

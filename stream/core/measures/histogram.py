@@ -21,7 +21,7 @@ rather than wrong).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple, Protocol, TypeVar, cast
@@ -35,6 +35,7 @@ __all__ = [
     "PiecewiseCdf",
     "QuantileBins",
     "buckets_cdf",
+    "collapsed",
     "harmonise",
     "memo",
     "ks_cdf",
@@ -46,6 +47,29 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+class NumericSketchLike(Protocol):
+    """What :meth:`Buckets.of_many` reads of a numeric sketch (``NumericSketch`` has it)."""
+
+    @property
+    def relative_accuracy(self) -> float:
+        """α: sketches of one α share bucket bounds."""
+
+    @property
+    def collapsed_low_tail(self) -> bool:
+        """Whether low magnitudes were folded into one bucket."""
+
+    def signed_keys(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Non-empty buckets in value order: (signed keys, counts)."""
+
+    def bucket_bounds(
+        self, signed_keys: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Lower and upper bound of each signed key's bucket."""
+
+    def bucket_identity(self) -> tuple[object, object, int, float]:
+        """The immutable stores and scalars the bucket view depends on."""
 
 
 class BucketSource(Protocol):
@@ -234,6 +258,16 @@ def memo(s: object, tag: str, build: Callable[[], _T]) -> _T:
     return value
 
 
+def memoised(s: object, tag: str) -> bool:
+    """Whether :func:`memo` holds ``tag`` for ``s``'s current stores (False: not memoisable)."""
+    ident = getattr(s, "bucket_identity", None)
+    if ident is None:
+        return False
+    pos, neg, zeros, alpha = ident()
+    hit = _MEMO.get((tag, id(pos), id(neg), int(zeros), float(alpha)))
+    return hit is not None and hit[0] is pos and hit[1] is neg
+
+
 class Buckets(NamedTuple):
     """One sketch's non-empty buckets in value order: integer keys, bounds, counts."""
 
@@ -250,6 +284,40 @@ class Buckets(NamedTuple):
         not once per window compared with it.
         """
         return memo(s, "buckets", lambda: cls._build(s))
+
+    @classmethod
+    def of_many(cls, sketches: Sequence[NumericSketchLike]) -> None:
+        """Memoise :meth:`of` for every sketch not yet memoised, bounds in one array call.
+
+        Bucket bounds are pure key arithmetic per α (``bucket_bounds``): the keys of all
+        the sketches of one α are bounded at once, then split; the same arrays
+        :meth:`of` would build one sketch at a time. Collapsed sketches (their folded
+        bucket's bound is moved by ``bucket_view``) are left to :meth:`of`.
+        """
+        todo: dict[float, list[NumericSketchLike]] = {}
+        seen: set[int] = set()
+        for s in sketches:
+            if id(s) in seen or s.collapsed_low_tail or memoised(s, "buckets"):
+                continue
+            seen.add(id(s))
+            todo.setdefault(float(s.relative_accuracy), []).append(s)
+        for group in todo.values():
+            kc = [s.signed_keys() for s in group]
+            keys = np.concatenate([np.asarray(k, np.int64) for k, _ in kc])
+            lower, upper = group[0].bucket_bounds(keys)
+            at = 0
+            for s, (k, c) in zip(group, kc, strict=True):
+                n = len(k)
+                b = cls(
+                    np.array(k, np.int64),
+                    np.array(lower[at : at + n], np.float64),
+                    np.array(upper[at : at + n], np.float64),
+                    np.array(c, np.int64),
+                )
+                at += n
+                for a in b:
+                    a.flags.writeable = False  # shared through the memo
+                memo(s, "buckets", lambda b=b: b)  # type: ignore[misc]
 
     @classmethod
     def _build(cls, s: BucketSource) -> Buckets:
@@ -290,6 +358,11 @@ class Buckets(NamedTuple):
             np.insert(self.upper[keep], j, up),
             np.insert(self.counts[keep], j, total),
         )
+
+
+def collapsed(b: Buckets) -> bool:
+    """Whether ``b`` has a collapsed low-magnitude bucket (one reaching 0: ``harmonise`` folds)."""
+    return bool((((b.keys > 0) & (b.lower == 0)) | ((b.keys < 0) & (b.upper == 0))).any())
 
 
 def harmonise(ref: Buckets, win: Buckets) -> tuple[Buckets, Buckets]:

@@ -284,19 +284,16 @@ def ks_distance(pair: NumericPair) -> Measure:
     """
     if pair.empty:
         return nan_measure("ks", pair.n_ref, pair.n_win, "empty side")
-    d = ks_cdf(pair.ref_cdf, pair.win_cdf)
-    e = dkw_halfwidth(pair.n_ref, 0.025) + dkw_halfwidth(pair.n_win, 0.025)
-    null = _KOLMOGOROV_MEAN / math.sqrt(n_eff(pair.n_ref, pair.n_win))
-    return _m(
-        pair,
-        "ks",
-        d,
-        p_value=ks_pvalue(d, pair.n_ref, pair.n_win),
-        ci_low=max(0.0, d - e),
-        ci_high=min(1.0, d + e),
-        null_mean=null,
-        method="kstwo asymptotic; DKW interval",
-    )
+    return ks_measure(ks_cdf(pair.ref_cdf, pair.win_cdf), pair.n_ref, pair.n_win)
+
+
+def ks_measure(d: float, n_ref: int, n_win: int) -> Measure:
+    """The KS :class:`Measure` of a distance ``d`` between ``n_ref`` and ``n_win`` values (> 0)."""
+    e = dkw_halfwidth(n_ref, 0.025) + dkw_halfwidth(n_win, 0.025)
+    null = _KOLMOGOROV_MEAN / math.sqrt(n_eff(n_ref, n_win))
+    p = ks_pvalue(d, n_ref, n_win)
+    lo, hi = max(0.0, d - e), min(1.0, d + e)
+    return Measure("ks", d, p, lo, hi, n_ref, n_win, null, "kstwo asymptotic; DKW interval")
 
 
 def wasserstein(pair: NumericPair) -> Measure:
@@ -359,10 +356,17 @@ def _binned(pair: NumericPair, name: str) -> Measure:
     else:
         v = hellinger_counts(b.ref, b.win)
         scaled, to_value = 8 * v * v, 8.0
-    p, null = chi2_null(scaled, b.ref.size, pair.n_ref, pair.n_win)
+    return binned_measure(name, v, scaled, to_value, b.ref.size, pair.n_ref, pair.n_win)
+
+
+def binned_measure(
+    name: str, v: float, scaled: float, to_value: float, k: int, n_ref: int, n_win: int
+) -> Measure:
+    """The :class:`Measure` of a binned divergence ``v`` (χ² form ``scaled``) over ``k`` bins."""
+    p, null = chi2_null(scaled, k, n_ref, n_win)
     # PSI is linear in the χ² scale; the two distances are square roots of it.
     null_v = null if name == "psi" else math.sqrt(null / to_value)
-    return _m(pair, name, v, p_value=p, null_mean=null_v, method=f"chi2 approx, {b.ref.size} bins")
+    return Measure(name, v, p, math.nan, math.nan, n_ref, n_win, null_v, f"chi2 approx, {k} bins")
 
 
 def psi(pair: NumericPair) -> Measure:
@@ -518,10 +522,19 @@ def out_of_range(pair: NumericPair) -> Measure:
     if pair.n_win > 0:
         cdf = pair.win_cdf
         outside = (cdf.value(float(r.min), left=True) + 1.0 - cdf.value(float(r.max))) * pair.n_win
+    return out_of_range_measure(outside, int(k), m, pair.n_ref)
+
+
+def out_of_range_measure(outside: float, k: int, m: int, n_ref: int) -> Measure:
+    """Out-of-range of ``m`` window values (> 0): ``outside`` finite ones beyond the range.
+
+    ``outside``: the window's finite mass outside the reference [min, max], in values;
+    ``k``: its infinities the reference does not have.
+    """
     k_out = int(round(outside)) + int(k)
-    rate = 2.0 / (pair.n_ref + 1)
+    rate = 2.0 / (n_ref + 1)
     ci = wilson(k_out, m)
     p = binom_sf(k_out - 1, m, rate) if k_out > 0 else 1.0
     return Measure(
-        "out_of_range", (outside + k) / m, p, ci[0], ci[1], pair.n_ref, m, rate, "binomial 2/(n+1)"
+        "out_of_range", (outside + k) / m, p, ci[0], ci[1], n_ref, m, rate, "binomial 2/(n+1)"
     )

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.measures.histogram import Buckets, quantile_edges
+from stream.core.measures.divergence import js_rows
+from stream.core.measures.histogram import Buckets, collapsed, quantile_edges
 from stream.core.sketch import NumericSketch, _moments
 
 __all__ = ["Grid", "Rows", "grid_of", "pair_values", "rows_of"]
@@ -115,14 +116,10 @@ class Rows:
         )
 
 
-def _collapsed(b: Buckets) -> bool:
-    return bool((((b.keys > 0) & (b.lower == 0)) | ((b.keys < 0) & (b.upper == 0))).any())
-
-
 def grid_of(full: NumericSketch) -> Grid | None:
     """The grid of a full reference; ``None`` when its buckets do not make one."""
     b = Buckets.of(full)
-    if b.keys.size == 0 or _collapsed(b):
+    if b.keys.size == 0 or collapsed(b):
         return None
     if not (np.all(b.lower <= b.upper) and np.all(b.upper[:-1] <= b.lower[1:])):
         return None
@@ -233,14 +230,7 @@ def _js(base: Rows, win: Rows, bins: int) -> FloatArray:
         a = np.concatenate([[0], np.concatenate([pad, e]) + 1, [k]])
         rb[row] = np.diff(cr0[row][a])
         wb[row] = np.diff(cw0[row][a])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ps = rb / rb.sum(axis=1, keepdims=True)
-        qs = wb / wb.sum(axis=1, keepdims=True)
-        m = 0.5 * (ps + qs)
-        kp = np.where(ps > 0, ps * np.log2(ps / m), 0.0)
-        kq = np.where(qs > 0, qs * np.log2(qs / m), 0.0)
-    jsd = 0.5 * (kp.sum(axis=1) + kq.sum(axis=1))
-    out[ok] = np.sqrt(np.minimum(1.0, np.maximum(0.0, jsd[ok])))
+    out[ok] = js_rows(rb, wb)[ok]
     return out
 
 

@@ -165,6 +165,7 @@ def run_scenario(
     reference: tuple[dict[str, bytes], ModelCalibration] | None = None,
     *,
     timer: Any = None,
+    batch: bool = True,
 ) -> Run:
     """Evaluate every hour (and every complete day) of ``scenario`` as the live path would."""
     import time
@@ -176,7 +177,7 @@ def run_scenario(
         sketches, cal = reference
     store = MemoryEvaluationStore()
     store.put_reference(spec.name, sketches, cal)
-    evaluator = Evaluator(store, encode=lambda e: e.alert_id.encode())
+    evaluator = Evaluator(store, encode=lambda e: e.alert_id.encode(), batch=batch)
     gen = SyntheticStream(
         spec, start_ms=START, events_per_hour=scenario.per_hour, seed=11,
         drifts=list(scenario.drifts), seasonal=dict(scenario.seasonal),

@@ -1,0 +1,297 @@
+"""Numeric decision measures of all the (baseline, window) pairs of a model-window at once.
+
+The per-pair path (:func:`nullspread.decision_measures`) builds each pair's CDFs, knot
+union, quantile bins and divergence with a dozen small numpy calls: ~0.5 ms a pair, and a
+model-hour of 50 columns × 3 baselines plus the trailing day has ~100 pairs. Here every
+pair of a call is laid out *flat*: pair ``p``'s buckets, knots and bins are one
+contiguous segment of a few long arrays, and each step is one numpy call over all of
+them.
+
+- *Segmented search.* A value's rank among all the call's floats
+  (``np.unique(..., return_inverse=True)``) keeps its order inside a pair, so
+  ``pair · R + rank`` is one sorted int64 array over every pair; ``searchsorted`` on it
+  is each pair's own search (minus its segment start).
+- *CDFs.* Each side's :class:`~histogram.PiecewiseCdf` (``buckets_cdf``: the knots of its
+  buckets with the exact min/max as ends) is built as a segment, and
+  :meth:`PiecewiseCdf.at` is evaluated with the same arithmetic: as in
+  :func:`histogram.ks_cdf`, each side's CDF at the other's knots (two cross
+  evaluations), or for a pair where a CDF jumps (the zero bucket) both over the union
+  of knots, right values and left limits (:func:`histogram.ks_cdf_union`); and the
+  window's CDF at the reference's ends for out-of-range.
+- *Bucket bounds.* The bounds of every sketch not yet seen are one ``bucket_bounds``
+  call over all their keys (:meth:`histogram.Buckets.of_many`, memoised as
+  :meth:`~histogram.Buckets.of`); integer unions are a sort, not ``np.unique`` (which
+  hashes integers in numpy 2: ~10x slower at these sizes).
+- *Quantile bins.* ``histogram.quantile_bins`` over the union of the pair's bucket keys:
+  a pair's cumulative counts are the global running sum minus its segment start, so a
+  pair's quantile targets are found by one global ``searchsorted``; ``bins − 1`` cuts per
+  pair (a repeated or out-of-range cut is an empty bin on both sides: no count, no degree
+  of freedom), then the JS distance row by row as ``divergence.js_counts`` does it.
+
+Mean shift and the null rate are the per-pair functions (exact sums, no buckets).
+Pairs this does not cover get ``None`` and go through the per-pair path: an empty side,
+different accuracies, a collapsed low tail (``histogram.harmonise`` folds), knots out of
+order after clipping, a constant reference (its bins split differently). Agreement with
+the per-pair path: ``tests/unit/core/measures/test_batch.py`` (hypothesis over layouts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.measures.confidence import Measure
+from stream.core.measures.divergence import js_rows
+from stream.core.measures.histogram import Buckets, collapsed, memo, sorted_union
+from stream.core.measures.numeric import (
+    NumericPair,
+    binned_measure,
+    ks_measure,
+    mean_shift,
+    null_rate_change,
+    out_of_range_measure,
+)
+from stream.core.sketch import NumericSketch
+
+__all__ = ["BATCH_MEASURES", "numeric_batch"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+BATCH_MEASURES = ("js", "ks", "mean_shift", "null_rate_change", "out_of_range")
+"""What :func:`numeric_batch` computes for each pair it covers."""
+_JS_SCALE = 8 * math.log(2)
+
+
+def _folded(s: NumericSketch) -> bool:
+    """Whether ``harmonise`` would fold ``s``'s buckets (memoised per sketch state)."""
+    return memo(s, "collapsed", lambda: collapsed(Buckets.of(s)))
+
+
+def _starts(sizes: IntArray) -> IntArray:
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+
+def numeric_batch(
+    pairs: Sequence[tuple[NumericSketch, NumericSketch]], *, bins: int = 10
+) -> list[dict[str, Measure] | None]:
+    """The :data:`BATCH_MEASURES` of each (reference, window) pair; ``None`` where not covered.
+
+    The same measures as ``decision_measures(ref, win, "numeric")`` (values to float
+    rounding; sizes, methods and the p-value routines identical).
+    """
+    out: list[dict[str, Measure] | None] = [None] * len(pairs)
+    Buckets.of_many([s for pair in pairs for s in pair])  # bounds of new sketches in one call
+    take: list[int] = []
+    sides: list[tuple[Buckets, Buckets]] = []
+    for i, (r, w) in enumerate(pairs):
+        if r.count == 0 or w.count == 0 or r.relative_accuracy != w.relative_accuracy:
+            continue
+        if _folded(r) or _folded(w):
+            continue
+        rb, wb = Buckets.of(r), Buckets.of(w)
+        take.append(i)
+        sides.append((rb, wb))
+    if not take or bins < 2:
+        return out
+    ok, ks, below, above = _ks_flat([pairs[i] for i in take], sides)
+    ok_js, js, k = _js_flat(sides, bins)
+    for j, i in enumerate(take):
+        if not (ok[j] and ok_js[j]):
+            continue
+        r, w = pairs[i]
+        nr, nw = int(r.count), int(w.count)
+        pair = NumericPair(r, w, bins=bins)
+        v = float(js[j])
+        ms = {
+            "js": binned_measure("js", v, _JS_SCALE * v * v, _JS_SCALE, int(k[j]), nr, nw),
+            "ks": ks_measure(float(ks[j]), nr, nw),
+            "mean_shift": mean_shift(pair),
+            "null_rate_change": null_rate_change(pair),
+        }
+        m = int(w.count + w.pos_inf + w.neg_inf)
+        inf = (w.pos_inf if r.pos_inf == 0 else 0) + (w.neg_inf if r.neg_inf == 0 else 0)
+        outside = (float(below[j]) + 1.0 - float(above[j])) * nw
+        ms["out_of_range"] = out_of_range_measure(outside, int(inf), m, nr)
+        out[i] = ms
+    return out
+
+
+def _ks_flat(
+    pairs: Sequence[tuple[NumericSketch, NumericSketch]], sides: Sequence[tuple[Buckets, Buckets]]
+) -> tuple[BoolArray, FloatArray, FloatArray, FloatArray]:
+    """KS of every pair, and the window's CDF at the reference's min (left) and max.
+
+    Returns (covered, ks, F_w(min_r−), F_w(max_r)) per pair.
+    """
+    p = len(pairs)
+    ends = np.array([[r.min, r.max, w.min, w.max] for r, w in pairs], dtype=np.float64)
+    ref = _cdf_flat([s[0] for s in sides], ends[:, 0], ends[:, 1])
+    win = _cdf_flat([s[1] for s in sides], ends[:, 2], ends[:, 3])
+    ok = ref[4] & win[4]
+    # Ranks of every float of the call: order within a pair, one sorted key over pairs.
+    values = np.concatenate([ref[0], win[0], ends[:, 0], ends[:, 1]])
+    uniq, rank = np.unique(values, return_inverse=True)
+    big = np.int64(uniq.size + 1)
+    na, nb = ref[0].size, win[0].size
+    ra, rb = rank[:na], rank[na : na + nb]
+    rlo, rhi = rank[na + nb : na + nb + p], rank[na + nb + p :]
+    pid_a = np.repeat(np.arange(p, dtype=np.int64), ref[3])
+    pid_b = np.repeat(np.arange(p, dtype=np.int64), win[3])
+    key_a, key_b = pid_a * big + ra, pid_b * big + rb
+    # ks_cdf: neither CDF jumps → two cross evaluations (each side's own knots carry its
+    # values); a pair with a jump → ks_cdf_union (both sides over the union of knots).
+    gap_a = np.abs(ref[1] - _at(win, key_b, pid_a, key_a, ref[0], False))
+    gap_b = np.abs(_at(ref, key_a, pid_b, key_b, win[0], False) - win[1])
+    ks = np.maximum(np.maximum.reduceat(gap_a, ref[2]), np.maximum.reduceat(gap_b, win[2]))
+    jumps = _jumps(ref) | _jumps(win)
+    if jumps.any():
+        ks[jumps] = _ks_union(ref, win, key_a, key_b, uniq, big, p)[jumps]
+    pids = np.arange(p, dtype=np.int64)
+    below = _at(win, key_b, pids, pids * big + rlo, ends[:, 0], True)
+    above = _at(win, key_b, pids, pids * big + rhi, ends[:, 1], False)
+    return ok, ks, below, above
+
+
+def _jumps(cdf: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray]) -> BoolArray:
+    """``PiecewiseCdf.jumps`` of each segment: a repeated knot with two values."""
+    x, f, start, size, _ = cdf
+    rep = (x[1:] == x[:-1]) & (f[1:] != f[:-1])
+    rep[start[1:] - 1] = False  # segment boundaries
+    out = np.zeros(start.size, dtype=bool)
+    if rep.any():
+        out[np.repeat(np.arange(start.size), size)[1:][rep]] = True
+    return out
+
+
+def _ks_union(
+    ref: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray],
+    win: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray],
+    key_a: IntArray,
+    key_b: IntArray,
+    uniq: FloatArray,
+    big: np.int64,
+    p: int,
+) -> FloatArray:
+    """``ks_cdf_union`` of every pair: right values and left limits over the union of knots."""
+    # The union of both sides' knots, pair by pair (sorted by pair, then value).
+    union = sorted_union(key_a, key_b)
+    pid_u = union // big
+    q = uniq[union % big]
+    gap = np.zeros(union.size)
+    for left in (False, True):
+        fa = _at(ref, key_a, pid_u, union, q, left)
+        fb = _at(win, key_b, pid_u, union, q, left)
+        np.maximum(gap, np.abs(fa - fb), out=gap)
+    return np.asarray(np.maximum.reduceat(gap, np.searchsorted(pid_u, np.arange(p))))
+
+
+def _cdf_flat(
+    bs: Sequence[Buckets], lo: FloatArray, hi: FloatArray
+) -> tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray]:
+    """``buckets_cdf`` of each unfolded ``Buckets`` with exact ends, as flat segments.
+
+    Returns (x, f, segment starts, segment sizes, knots in order). A segment whose
+    clipped knots are not nondecreasing (``from_histogram``'s running maximum would
+    move them) is flagged and left to the per-pair path.
+    """
+    counts = [b.counts for b in bs]
+    keep = [c > 0 for c in counts]
+    c = np.concatenate([cc[k] for cc, k in zip(counts, keep, strict=True)]).astype(np.float64)
+    lower = np.concatenate([b.lower[k] for b, k in zip(bs, keep, strict=True)])
+    upper = np.concatenate([b.upper[k] for b, k in zip(bs, keep, strict=True)])
+    nb = np.array([int(k.sum()) for k in keep], dtype=np.int64)
+    p = nb.size
+    x = np.column_stack([lower, upper]).ravel()
+    start = 2 * _starts(nb)
+    size = 2 * nb
+    x[start] = lo
+    x[start + size - 1] = hi
+    x = np.minimum(np.maximum(x, np.repeat(lo, size)), np.repeat(hi, size))
+    step = np.diff(x) < 0
+    step[(start[1:] - 1)] = False  # segment boundaries
+    bad = np.zeros(p, dtype=bool)
+    if step.any():
+        bad[np.repeat(np.arange(p), size)[1:][step]] = True
+    cum = np.cumsum(c)
+    before = np.repeat(np.concatenate([[0.0], cum])[_starts(nb)], nb)
+    local = cum - before  # each pair's own running count (integers: exact)
+    n = np.repeat(local[_starts(nb) + nb - 1], nb)
+    f = np.column_stack([local - c, local]).ravel() / np.repeat(n, 2)
+    return x, f, start, size, ~bad
+
+
+def _at(
+    cdf: tuple[FloatArray, FloatArray, IntArray, IntArray, BoolArray],
+    keys: IntArray,
+    pid: IntArray,
+    qkey: IntArray,
+    q: FloatArray,
+    left: bool,
+) -> FloatArray:
+    """:meth:`PiecewiseCdf.at` of each query's own pair (same arithmetic, flat)."""
+    x, f, start, size, _ = cdf
+    s0, sz = start[pid], size[pid]
+    i = np.searchsorted(keys, qkey, side="left" if left else "right") - s0
+    j = s0 + np.minimum(np.maximum(i, 1), sz - 1)
+    x0, x1, f0 = x[j - 1], x[j], f[j - 1]
+    dx = x1 - x0
+    with np.errstate(over="ignore", invalid="ignore"):
+        t = np.divide(q - x0, dx, out=np.ones_like(dx), where=dx > 0)
+    np.minimum(np.maximum(t, 0.0, out=t), 1.0, out=t)
+    mid: FloatArray = f0 + (f[j] - f0) * t
+    mid[i == 0] = 0.0
+    mid[i == sz] = 1.0
+    return mid
+
+
+def _js_flat(
+    sides: Sequence[tuple[Buckets, Buckets]], bins: int
+) -> tuple[BoolArray, FloatArray, IntArray]:
+    """``js_counts`` on ``quantile_bins`` of every pair: (covered, js, bins kept)."""
+    p = len(sides)
+    rk = [s[0].keys for s in sides]
+    wk = [s[1].keys for s in sides]
+    lo_key = min(min(int(a[0]) for a in rk), min(int(a[0]) for a in wk))
+    hi_key = max(max(int(a[-1]) for a in rk), max(int(a[-1]) for a in wk))
+    span = np.int64(hi_key - lo_key + 1)
+    nr = np.array([a.size for a in rk], dtype=np.int64)
+    nw = np.array([a.size for a in wk], dtype=np.int64)
+    kr = np.repeat(np.arange(p, dtype=np.int64), nr) * span + (np.concatenate(rk) - lo_key)
+    kw = np.repeat(np.arange(p, dtype=np.int64), nw) * span + (np.concatenate(wk) - lo_key)
+    union = sorted_union(kr, kw)
+    r = np.zeros(union.size, dtype=np.int64)
+    w = np.zeros(union.size, dtype=np.int64)
+    r[np.searchsorted(union, kr)] = np.concatenate([s[0].counts for s in sides])
+    w[np.searchsorted(union, kw)] = np.concatenate([s[1].counts for s in sides])
+    pid = union // span
+    start = np.searchsorted(pid, np.arange(p))
+    size = np.diff(np.concatenate([start, [union.size]]))
+    gr, gw = np.cumsum(r), np.cumsum(w)
+    base_r = np.concatenate([[0], gr])[start]
+    base_w = np.concatenate([[0], gw])[start]
+    n = np.concatenate([[0], gr])[start + size] - base_r
+    # quantile_edges: searchsorted(cr, targets, "left") on each pair's running counts.
+    targets = n[:, None] * np.arange(1, bins)[None, :] / bins
+    i = np.searchsorted(gr, targets + base_r[:, None], side="left") - start[:, None]
+    cr_at = np.concatenate([[0], gr])  # cr_at[g + 1] = gr[g]
+
+    def cr(idx: IntArray) -> IntArray:
+        return np.asarray(cr_at[start[:, None] + idx + 1] - base_r[:, None], dtype=np.int64)
+
+    prev = np.maximum(i - 1, 0)
+    i = np.where(np.abs(cr(prev) - targets) < np.abs(cr(i) - targets), prev, i)
+    ci = cr(i)
+    valid = (ci > 0) & (ci < n[:, None])
+    covered = valid.any(axis=1)  # none valid: a constant reference, split another way
+    cuts = np.sort(np.where(valid, i, -1), axis=1)  # -1: an empty first bin on both sides
+    at = np.hstack([np.zeros((p, 1), np.int64), cuts + 1, size[:, None]])
+    gw0 = np.concatenate([[0], gw])
+    rb = np.diff(cr_at[start[:, None] + at] - base_r[:, None], axis=1).astype(np.float64)
+    wb = np.diff(gw0[start[:, None] + at] - base_w[:, None], axis=1).astype(np.float64)
+    kept = ((rb + wb) > 0).sum(axis=1)
+    return covered, js_rows(rb, wb), kept.astype(np.int64)
