@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,7 +24,17 @@ from stream.commands.timeargs import TIME_HELP, time_range, utc
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
+if TYPE_CHECKING:
+    from stream.core.window import WindowKey
+
 __all__ = ["namespace", "replay"]
+
+WINDOW_MEMO = 4096
+"""Windows a replay's evaluation keeps in memory (seasonal baselines are 168 hours back)."""
+DECODE_CACHE = 32_768
+"""Decoded sketches shared by a replay's rollup and evaluation (columns × windows)."""
+COMMIT_EVERY = 64
+"""Windows whose evaluation commits are written together (one MULTI/EXEC)."""
 
 
 @click.command()
@@ -395,13 +405,25 @@ def _finish(
     from stream.pipeline.replay import roll_up_all
 
     client = wiring.connect_redis(settings)
-    windows = wiring.window_store(settings, client, namespace, live=False)
+    # A replay's windows never expire and are create-only: kept in memory as written.
+    windows = wiring.window_store(settings, client, namespace, live=False, memo=WINDOW_MEMO)
+    # Commits are queued and written COMMIT_EVERY windows at a time, each batch in one
+    # MULTI/EXEC before its windows are marked evaluated (a crash in between evaluates
+    # them again, which the lifecycle makes a no-op, as live).
+    evaluation = wiring.evaluation(
+        settings, client, namespace, windows, alert_namespace=namespace, deferred=True
+    )
+    evaluator = evaluation.evaluator
+    # One decode cache for the rollup and the evaluation: the rollup's merged sketches
+    # are judged as they are, never decoded again from their bytes.
+    evaluator.cache_size = max(evaluator.cache_size, DECODE_CACHE)
     rollup = _PhaseProgress(
         "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
     )
-    rolled = roll_up_all(settings.models, windows, on_window=lambda _m, _w: rollup.step())
+    rolled = roll_up_all(
+        settings.models, windows, on_window=lambda _m, _w: rollup.step(), decoding=evaluator
+    )
     rollup.done()
-    evaluation = wiring.evaluation(settings, client, namespace, windows, alert_namespace=namespace)
     evals = evaluation.store
     # Model health as live (runtime._with_health): after each window's feature evaluation,
     # against the reference in the live namespace.
@@ -419,16 +441,25 @@ def _finish(
     evaluating = _PhaseProgress("evaluating", "window(s)", sum(map(len, todo.values())), quiet)
     for model, keys in todo.items():
         spec = settings.models.model(model)
+        done: list[WindowKey] = []
         for key in keys:
             window = windows.window(model, key)
             if window is not None:  # replay windows never expire; None only if deleted by hand
-                evaluation.evaluator.evaluate(spec, window)
+                evaluator.evaluate(spec, window)
+                if health and spec.labels:
+                    evals.flush()  # health alerts follow the window's feature alerts
                 judged = health.evaluate(spec, window) if health and spec.labels else None
                 for why in judged.skipped if judged is not None else ():
                     if not quiet:
                         click.echo(f"model health of {model} {key}: {why}", err=True)
-            windows.mark_evaluated(model, key)
+            done.append(key)
+            if len(done) >= COMMIT_EVERY:
+                evals.flush()
+                windows.mark_all_evaluated(model, done)
+                done = []
             evaluating.step()
+        evals.flush()
+        windows.mark_all_evaluated(model, done)
         pending = evals.outbox(model)
         alerts[model] = len(pending)
         if alerts_out and pending:

@@ -368,6 +368,14 @@ class Evaluator:
             if self.warn is not None:
                 self.warn(line)
 
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` decoded, through the decode cache (a replay's rollup shares it)."""
+        return self._load(kind, blob)
+
+    def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        """``sketch`` is ``blob`` decoded (a rollup merged it): it is not decoded again."""
+        self._remember((kind, blob), sketch)
+
     def _load(self, kind: str, blob: bytes) -> Sketch:
         # Sketches are values (measures never mutate them): one decode per distinct blob.
         key = (kind, blob)

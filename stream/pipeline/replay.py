@@ -43,7 +43,7 @@ from stream.pipeline.ports import (
     StoredWindow,
     WindowStore,
 )
-from stream.pipeline.rollup import RollupResult, roll_up
+from stream.pipeline.rollup import Decoding, RollupResult, roll_up
 
 __all__ = [
     "RangeClock",
@@ -256,12 +256,17 @@ def roll_up_all(
     windows: WindowStore,
     params: SketchParams | None = None,
     on_window: Callable[[str, StoredWindow], None] | None = None,
+    decoding: Decoding | None = None,
 ) -> dict[str, RollupResult]:
-    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made)."""
+    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made).
+
+    ``decoding``: the evaluator's decode cache, so the windows' merged sketches are
+    handed to the evaluation instead of decoded again from their bytes.
+    """
     out = {}
     for spec in catalog.specs():
         each = None if on_window is None else partial(on_window, spec.name)
-        out[spec.name] = roll_up(spec, windows, params, each)
+        out[spec.name] = roll_up(spec, windows, params, each, decoding)
     return out
 
 

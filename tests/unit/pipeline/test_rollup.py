@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream.catalog import ModelSpec
+from stream.core.decide import evaluate_feature
 from stream.core.sketch import CategoricalSketch, NumericSketch
+from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import DAY, DAY_MS, HOUR_MS, WindowKey
 from stream.pipeline.memory import MemorySketchStore, MemoryWindowStore
 from stream.pipeline.ports import FlushWrite, HourWrite
@@ -73,3 +77,76 @@ def test_hours_roll_up_only_when_complete_and_only_once() -> None:
     all_values = np.concatenate(list(values.values()))
     assert NumericSketch.from_bytes(day.sketches["x"]) == NumericSketch.zero().update(all_values)
     assert roll_up(SPEC, store) == type(second)((), ())
+
+
+class _Cache:
+    """A decode cache as the evaluator keeps one: (kind, bytes) → sketch."""
+
+    def __init__(self) -> None:
+        self.kept: dict[tuple[str, bytes], Sketch] = {}
+        self.decoded = 0
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        hit = self.kept.get((kind, blob))
+        if hit is None:
+            self.decoded += 1
+            hit = self.kept[(kind, blob)] = SketchParams().load(kind, blob)
+        return hit
+
+    def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        self.kept[(kind, blob)] = sketch
+
+
+def _day_of_partitions(seed: int, cap: int) -> MemoryWindowStore:
+    """3 partitions × 24 sealed hours of a skewed numeric and a wide categorical column."""
+    sketches = MemorySketchStore()
+    rng = np.random.default_rng(seed)
+    for p in range(3):
+        hours = {}
+        for h in range(24):
+            x = rng.lognormal(sigma=3, size=40) * rng.choice([-1, 1], size=40)
+            x[rng.random(40) < 0.1] = np.nan
+            cats = [f"v{int(v)}" for v in rng.zipf(1.3, size=40)]
+            hours[h * HOUR_MS] = (
+                40,
+                {
+                    "x": NumericSketch.zero(max_buckets=cap).update(x).to_bytes(),
+                    "c": CategoricalSketch.zero(max_exact=cap).update(cats).to_bytes(),
+                },
+            )
+        store_partition(p, DAY_MS, hours, sketches)
+    store = MemoryWindowStore(sketches)
+    store.add_pending("m", [h * HOUR_MS for h in range(24)])
+    return store
+
+
+@given(seed=st.integers(0, 2**16), cap=st.sampled_from([8, 64, 2048]))
+@settings(max_examples=12, deadline=None)
+def test_handed_on_sketches_are_their_bytes_decoded_and_judge_the_same(seed: int, cap: int) -> None:
+    """A replay's rollup hands its merged sketches to the evaluator (no decode of its bytes):
+    they must BE their bytes decoded — same state, same decisions to the last bit — and
+    the windows written are the bytes a rollup without the cache writes."""
+    cache = _Cache()
+    spec = SPEC.model_copy()
+    plain = roll_up(spec, _day_of_partitions(seed, cap))
+    cached = roll_up(spec, _day_of_partitions(seed, cap), decoding=cache)
+    assert cached == plain
+    windows = [*cached.hours, *cached.days]
+    assert len(windows) == 25
+    ref = {
+        "x": NumericSketch.zero(max_buckets=cap).update(np.arange(-50.0, 50.0)),
+        "c": CategoricalSketch.zero(max_exact=cap).update([f"v{i % 7}" for i in range(100)]),
+    }
+    for w in windows:
+        for name, kind in spec.kinds.items():
+            handed = cache.kept[(kind, w.sketches[name])]
+            decoded = SketchParams().load(kind, w.sketches[name])
+            assert handed == decoded
+            assert handed.to_bytes() == w.sketches[name]
+            a, b = (
+                evaluate_feature(name, kind, ref[name], s, None, alpha=1e-3, min_window_events=1)
+                for s in (handed, decoded)
+            )
+            assert a.to_dict() == b.to_dict()
+    # The day merged the hours handed on: not one hour window was decoded from its bytes.
+    assert cache.decoded == 0
