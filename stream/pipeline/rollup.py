@@ -65,6 +65,14 @@ class Decoding(Protocol):
         """``sketch`` is ``blob`` decoded: it need not be decoded again."""
         ...
 
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint sketch's blob, decoded."""
+        ...
+
+    def remember_joint(self, blob: bytes, joint: JointSketch) -> None:
+        """``joint`` is ``blob`` decoded."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class _Plain:
@@ -76,6 +84,12 @@ class _Plain:
         return self.params.load(kind, blob)
 
     def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        return None
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        return JointSketch.from_bytes(blob)
+
+    def remember_joint(self, blob: bytes, joint: JointSketch) -> None:
         return None
 
 
@@ -93,6 +107,7 @@ def _merge(
     partition-hours are read once, so they are decoded directly (not cached).
     """
     load = decoding.load if cached else params.load
+    load_joint = decoding.load_joint if cached else JointSketch.from_bytes
     out: dict[str, bytes] = {}
     for name, kind in spec.kinds.items():
         merged: Sketch | None = None
@@ -111,12 +126,13 @@ def _merge(
             blob = blobs.get(JOINT_KEY)
             if blob is None:
                 continue
-            part = JointSketch.from_bytes(blob)
+            part = load_joint(blob)
             # Parts over other columns (stored before a config change) are left out:
             # the window's joint rows then fall short of its events, which is reported.
             if (part.columns, part.excluded) == (joint.columns, joint.excluded):
                 joint = joint.merge(part)
         out[JOINT_KEY] = joint.to_bytes()
+        decoding.remember_joint(out[JOINT_KEY], joint)
     return out
 
 
