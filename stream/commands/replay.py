@@ -26,6 +26,7 @@ from stream.settings import Settings
 
 if TYPE_CHECKING:
     from stream.core.window import WindowKey
+    from stream.pipeline.replay import SealedParts
 
 __all__ = ["namespace", "replay"]
 
@@ -116,6 +117,7 @@ def replay(
         return
     if alerts_out:
         Path(alerts_out).write_bytes(b"")  # always written: empty unless alerts follow
+    sealed: SealedParts | None = None
     if workers > 1:
         child = [
             "replay",
@@ -132,8 +134,12 @@ def replay(
         config = ctx.find_root().obj.get("config")
         summary = _spawn((["--config", str(config)] if config else []) + child, workers)
     else:
+        # One process ingests and rolls up: the rollup merges the sketches ingest sealed.
+        from stream.pipeline.replay import SealedParts  # the pipeline: kept out of --help
+
+        sealed = SealedParts()
         summary = asyncio.run(
-            _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet)
+            _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet, sealed)
         )
     if not quiet:
         click.echo(json.dumps(summary), err=True)
@@ -142,7 +148,7 @@ def replay(
         labels = asyncio.run(_ingest_labels(settings, from_ms, to_ms, namespace, batch_size))
         if not quiet:
             click.echo(json.dumps({"labels": labels}), err=True)
-    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet)
+    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet, sealed)
     click.echo(
         json.dumps(
             {"namespace": namespace, "topic": topic, "from_ms": from_ms, "to_ms": to_ms, **windows}
@@ -233,6 +239,7 @@ async def _ingest(
     batch_size: int,
     part: tuple[int, int] | None,
     quiet: bool,
+    sealed: SealedParts | None = None,
 ) -> dict[str, object]:
     # The composition root and the pipeline load Kafka, Redis and scipy: kept out of --help.
     from stream import wiring
@@ -241,7 +248,7 @@ async def _ingest(
     from stream.contract import Limits
     from stream.pipeline.ingest import IngestLimits
     from stream.pipeline.ports import RecordBatch
-    from stream.pipeline.replay import Progress, RangeClock, ingest_range, part_of
+    from stream.pipeline.replay import KeepSealed, Progress, RangeClock, ingest_range, part_of
 
     opts = wiring.kafka_aio(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
@@ -261,7 +268,8 @@ async def _ingest(
     save_replay_range(
         client, namespace, topic, from_ms, to_ms, {r.partition: (r.start, r.end) for r in ranges}
     )
-    store = wiring.sketch_store(settings, client, namespace, live=False)
+    plain = wiring.sketch_store(settings, client, namespace, live=False)
+    store = plain if sealed is None else KeepSealed(plain, sealed)
     windows = wiring.window_store(settings, client, namespace, live=False)
     by_part = {r.partition: r for r in ranges}
 
@@ -399,8 +407,13 @@ def _finish(
     alerts_out: str | None,
     alerts_topic: str | None,
     quiet: bool = False,
+    sealed: SealedParts | None = None,
 ) -> dict[str, object]:
-    """Roll up, evaluate every new window in time order, then hand the alerts out."""
+    """Roll up, evaluate every new window in time order, then hand the alerts out.
+
+    ``sealed``: the sketches this process's ingest sealed (one process), merged as they
+    are instead of decoded from the bytes read back.
+    """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.pipeline.replay import roll_up_all
 
@@ -421,7 +434,11 @@ def _finish(
         "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
     )
     rolled = roll_up_all(
-        settings.models, windows, on_window=lambda _m, _w: rollup.step(), decoding=evaluator
+        settings.models,
+        windows,
+        on_window=lambda _m, _w: rollup.step(),
+        decoding=evaluator,
+        sealed=sealed,
     )
     rollup.done()
     evals = evaluation.store

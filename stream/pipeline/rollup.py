@@ -47,6 +47,18 @@ class RollupResult:
     days: tuple[StoredWindow, ...]
 
 
+class Parts(Protocol):
+    """Where a rollup decodes partition-hours (a replay: the sketches ingest sealed)."""
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` of a column of ``kind``, decoded."""
+        ...
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint sketch's blob, decoded."""
+        ...
+
+
 class Decoding(Protocol):
     """Where a rollup decodes blobs and hands on what it merged (the evaluator's cache).
 
@@ -98,16 +110,17 @@ def _merge(
     parts: Sequence[Mapping[str, bytes]],
     params: SketchParams,
     decoding: Decoding,
+    parts_from: Parts,
     *,
     cached: bool,
 ) -> dict[str, bytes]:
     """The merge of ``parts``, column by column; each merged sketch is handed on.
 
     ``cached``: the parts are windows (a day's hours), decoded through the cache;
-    partition-hours are read once, so they are decoded directly (not cached).
+    partition-hours are read once, so they come from ``parts_from`` (not cached).
     """
-    load = decoding.load if cached else params.load
-    load_joint = decoding.load_joint if cached else JointSketch.from_bytes
+    source: Parts = decoding if cached else parts_from
+    load, load_joint = source.load, source.load_joint
     out: dict[str, bytes] = {}
     for name, kind in spec.kinds.items():
         merged: Sketch | None = None
@@ -190,15 +203,18 @@ def roll_up(
     params: SketchParams | None = None,
     on_window: Callable[[StoredWindow], None] | None = None,
     decoding: Decoding | None = None,
+    sealed: Parts | None = None,
 ) -> RollupResult:
     """One idempotent rollup pass for ``spec`` (module docstring, steps 1–3).
 
     ``on_window`` is called with each window created (progress of long passes).
     ``decoding``: decode through a cache and hand the merged sketches on (a replay's
-    evaluator: the day merges and the evaluation then decode no hour again).
+    evaluator: the day merges and the evaluation then decode no hour again);
+    ``sealed``: where partition-hours are decoded (a replay's ingest hands its sketches).
     """
     p = params or SketchParams()
     dec = decoding if decoding is not None else _Plain(p)
+    parts_from = sealed if sealed is not None else _Plain(p)
     through = complete_through(store.progress(spec.name))
     if through is None:
         return RollupResult((), ())
@@ -212,7 +228,7 @@ def roll_up(
             key=WindowKey(HOUR, h),
             events=sum(n for n, _ in parts),
             late=store.late_count(spec.name, h),
-            sketches=_merge(spec, [blobs for _, blobs in parts], p, dec, cached=False),
+            sketches=_merge(spec, [blobs for _, blobs in parts], p, dec, parts_from, cached=False),
         )
         if store.create_window(spec.name, window):
             hours.append(window)
@@ -230,7 +246,7 @@ def roll_up(
             key=WindowKey(DAY, floor_to(d, DAY_MS)),
             events=sum(w.events for w in present),
             late=sum(w.late for w in present),
-            sketches=_merge(spec, [w.sketches for w in present], p, dec, cached=True),
+            sketches=_merge(spec, [w.sketches for w in present], p, dec, parts_from, cached=True),
         )
         if store.create_window(spec.name, window):
             days.append(window)
