@@ -10,6 +10,7 @@ are under the profiler (about 1.5-2x the plain run), so compare shares, not seco
 
 from __future__ import annotations
 
+import argparse
 import pstats
 import sys
 from collections.abc import Callable
@@ -150,8 +151,35 @@ def phases(s: Split) -> dict[str, float]:
     return out
 
 
-def main(paths: list[str], show: Callable[[str], None] = print) -> None:
+def project(split: dict[str, float], events: int, cpu_s: float, speedups: list[float]) -> None:
+    """Events per CPU-second if judging alone were ``s`` times faster (the rest as measured).
+
+    ``cpu_s``: the plain run's CPU seconds (not the profiled one); judging's share of it
+    is taken from the profile (the profiler slows Python-heavy code more, so the share is
+    approximate).
+    """
+    share = split["judging (measures + decisions)"] / sum(split.values())
+    print(f"judging share {100 * share:.1f} % of {cpu_s:.1f} CPU-s ({events:,} events):")
+    for sp in speedups:
+        cpu = cpu_s * (1 - share) + cpu_s * share / sp
+        label = "judging free" if sp == float("inf") else f"judging {sp:g}x faster"
+        print(f"  {label:22} {cpu:6.1f} CPU-s  {events / cpu:9,.0f} events per CPU-second")
+
+
+def main(argv: list[str], show: Callable[[str], None] = print) -> None:
     """Print the phases of each stats file side by side (seconds and % of the process)."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("stats", nargs="+")
+    ap.add_argument("--events", type=int, default=0, help="events replayed (for --cpu)")
+    ap.add_argument(
+        "--cpu",
+        type=float,
+        nargs="*",
+        default=[],
+        help="plain runs' CPU seconds, one per stats file: project judging speed-ups",
+    )
+    args = ap.parse_args(argv)
+    paths = args.stats
     splits = [phases(Split(p)) for p in paths]
     totals = [sum(sp.values()) for sp in splits]
     head = "".join(f" | {p[-28:]:>28}" for p in paths)
@@ -163,6 +191,9 @@ def main(paths: list[str], show: Callable[[str], None] = print) -> None:
         )
         show(f"{name:48}{row}")
     show(f"{'total (profiled process)':48}" + "".join(f" | {t:7.2f} s{'':19}" for t in totals))
+    for path, split, cpu in zip(paths, splits, args.cpu, strict=False):
+        show(f"-- {path}")
+        project(split, args.events, cpu, [1, 1.5, 2, 3, 5, 10, float("inf")])
 
 
 if __name__ == "__main__":

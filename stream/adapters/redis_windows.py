@@ -54,13 +54,27 @@ class RedisWindowStore:
             msg = "window memo needs windows that never expire (retention_ms 0: a replay)"
             raise ValueError(msg)
         self._memo_size = memo
+        self._parts: dict[str, list[int]] = {}
         self._memo: OrderedDict[tuple[str, WindowKey], StoredWindow] = OrderedDict()
         """Windows read or created here (``memo`` most recent): a replay's, which never
         expire and are create-only, so a stored window is always what Redis holds."""
 
+    def _read_partitions(self, model: str) -> list[int]:
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        self._parts[model] = parts
+        return parts
+
+    def _partitions(self, model: str) -> list[int]:
+        """The model's partitions (with ``memo``, as :meth:`progress` last read them).
+
+        A replay's ingest is over when it rolls up: its partitions are read once a pass.
+        """
+        kept = self._parts.get(model) if self._memo_size else None
+        return kept if kept is not None else self._read_partitions(model)
+
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition with ingest state for ``model``."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._read_partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hmget(self.keys.partition(model, part), "sealed", "idle")
@@ -97,7 +111,7 @@ class RedisWindowStore:
 
     def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
         """(events, sketches) of every partition with data in ``hour_ms``."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hgetall(self.keys.partition_hour(model, part, hour_ms))
@@ -116,7 +130,7 @@ class RedisWindowStore:
 
     def late_count(self, model: str, hour_ms: int) -> int:
         """Late events of ``hour_ms`` across partitions."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hget(self.keys.partition_late(model, part), str(hour_ms))
@@ -125,7 +139,7 @@ class RedisWindowStore:
 
     def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
         """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
         with self._r.pipeline(transaction=False) as p:
             for h in hours:
