@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits
+from stream.core.sketch import CategoricalSketch
 from stream.core.window import DAY, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.memory import ManualClock, MemorySketchStore, MemoryWindowStore
 from stream.pipeline.ports import RawRecord, RecordBatch, SealNotice, StoredWindow
@@ -194,6 +195,13 @@ def test_one_process_hands_the_sealed_sketches_to_the_rollup_and_gets_the_same_w
     windows = MemoryWindowStore(store)
     sealed = SealedParts()
     _ingest(KeepSealed(store, sealed), windows, list(range(PARTITIONS)))
+    # What ingest sealed is its bytes decoded (state, not only bytes: the rollup merges it).
+    for blob, kept in sealed._kept.items():
+        assert kept == type(kept).from_bytes(blob)
+        if isinstance(kept, CategoricalSketch):  # derived values too, in the same order
+            decoded = CategoricalSketch.from_bytes(blob)
+            assert list(kept.counts().items()) == list(decoded.counts().items())
+            assert (kept.distinct, kept.other) == (decoded.distinct, decoded.other)
     roll_up_all(CATALOG, windows, sealed=sealed)
     assert dict(windows.windows) == ONE
     # x, c and the prediction of every partition-hour (each partition has every hour).
