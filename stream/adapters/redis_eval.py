@@ -123,8 +123,8 @@ class RedisEvaluationStore:
     def commit(self, c: EvaluationCommit) -> None:
         """Decisions, lifecycle state and outbox events in one MULTI/EXEC.
 
-        ``deferred`` (a replay): queued, and written by :meth:`flush` in ONE MULTI/EXEC
-        with the commits queued before it — all of them or none, in order.
+        ``deferred`` (a replay): queued, and written by :meth:`flush` in one MULTI/EXEC
+        with the model's commits queued before it — all of them or none, in order.
         """
         if self._deferred:
             self._queued.append(c)
@@ -137,13 +137,20 @@ class RedisEvaluationStore:
             tx.execute()
 
     def flush(self) -> int:
-        """Write the queued commits atomically (one round trip); how many there were."""
+        """Write the queued commits, each model's in one MULTI/EXEC; how many there were.
+
+        A replay evaluates one model at a time, so a flush is one round trip.
+        """
         if not self._queued:
             return 0
-        with self._r.pipeline(transaction=True) as tx:
-            for c in self._queued:
-                self._write(tx, c)
-            tx.execute()
+        by_model: dict[str, list[EvaluationCommit]] = {}
+        for c in self._queued:  # a model's keys share one slot (Redis Cluster)
+            by_model.setdefault(c.model, []).append(c)
+        for commits in by_model.values():
+            with self._r.pipeline(transaction=True) as tx:
+                for c in commits:
+                    self._write(tx, c)
+                tx.execute()
         n = len(self._queued)
         self._queued.clear()
         self._states.clear()
