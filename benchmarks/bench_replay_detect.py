@@ -10,7 +10,9 @@ parsing, sketching, flushing, rollup, evaluation of every hour and day, alerts).
 first on PYTHONPATH (``git archive <commit> | tar -x -C PATH``) and prints the ratio.
 
 Run: .venv/bin/python benchmarks/bench_replay_detect.py [--days 14] [--against /tmp/base]
-[--profile /tmp/replay.txt]
+[--profile /tmp/replay.txt] [--cprofile /tmp/replay]
+(``--cprofile PREFIX``: CPU-time profiles PREFIX-this.prof / PREFIX-against.prof, split
+into the replay's phases by ``benchmarks/replay_split.py``)
 (a private stack in a temp dir, or DRIFTSTREAM_KAFKA_BOOTSTRAP + DRIFTSTREAM_REDIS_URL).
 """
 
