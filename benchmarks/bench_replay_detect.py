@@ -10,7 +10,9 @@ parsing, sketching, flushing, rollup, evaluation of every hour and day, alerts).
 first on PYTHONPATH (``git archive <commit> | tar -x -C PATH``) and prints the ratio.
 
 Run: .venv/bin/python benchmarks/bench_replay_detect.py [--days 14] [--against /tmp/base]
-[--profile /tmp/replay.txt]
+[--profile /tmp/replay.txt] [--cprofile /tmp/replay]
+(``--cprofile PREFIX``: CPU-time profiles PREFIX-this.prof / PREFIX-against.prof, split
+into the replay's phases by ``benchmarks/replay_split.py``)
 (a private stack in a temp dir, or DRIFTSTREAM_KAFKA_BOOTSTRAP + DRIFTSTREAM_REDIS_URL).
 """
 
@@ -45,6 +47,19 @@ FEATURES = (
     + "\n".join(f'c{i} = "categorical"' for i in range(4))
 )
 
+CPU_PROFILE = """
+import cProfile, runpy, sys, time
+out = sys.argv[1]
+sys.argv = ["driftstream", *sys.argv[2:]]
+prof = cProfile.Profile(time.process_time)
+try:
+    prof.runcall(runpy.run_module, "stream.cli", run_name="__main__")
+except SystemExit:
+    pass
+finally:
+    prof.dump_stats(out)
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -54,6 +69,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds, alternating the order")
     ap.add_argument(
         "--profile", default="", help="write a pyinstrument text profile of this replay"
+    )
+    ap.add_argument(
+        "--cprofile",
+        default="",
+        help="PREFIX: a cProfile (CPU time) of one more replay of each checkout, PREFIX-this.prof "
+        "and PREFIX-against.prof (split them with benchmarks/replay_split.py)",
     )
     args = ap.parse_args()
     bootstrap, redis_url = (
@@ -67,7 +88,16 @@ def main() -> None:
         stack = LocalStack.start(Path(tempfile.mkdtemp(prefix="bench-replay-detect-")))
         bootstrap, redis_url = stack.bootstrap, stack.redis_url
     try:
-        run(bootstrap, redis_url, args.days, args.per_hour, args.against, args.profile, args.repeat)
+        run(
+            bootstrap,
+            redis_url,
+            args.days,
+            args.per_hour,
+            args.against,
+            args.profile,
+            args.repeat,
+            args.cprofile,
+        )
     finally:
         if stack is not None:
             stack.stop()
@@ -81,6 +111,7 @@ def run(
     against: str,
     profile: str = "",
     repeat: int = 1,
+    cprofile: str = "",
 ) -> None:
     topic = f"bench-rd-{uuid.uuid4().hex[:6]}"
     ns = f"brd{uuid.uuid4().hex[:6]}"
@@ -156,6 +187,16 @@ reference = {{ source = "redis", name = "training" }}
         cmd += ["-m", "stream.cli", "replay", "--quiet", "--namespace", out]
         subprocess.run(cmd, env=dict(env, PYTHONPATH=str(ROOT)), cwd=ROOT, check=True)
         print(f"profile written to {profile}")
+    for name, root in runs if cprofile else ():  # one more replay each under cProfile
+        out, stats = f"{ns}-cprofile-{name}", f"{cprofile}-{name}.prof"
+        # CPU time, not wall time: the machine is shared and the replay waits on servers.
+        cmd = [sys.executable, "-c", CPU_PROFILE, stats]
+        cmd += ["replay", "--quiet", "--namespace", out]
+        run_env = dict(env, PYTHONPATH=root)
+        subprocess.run(cmd, env=run_env, cwd=root, check=True, stdout=subprocess.DEVNULL)
+        print(f"cProfile stats (CPU time) written to {stats}")
+        for k in r.scan_iter(match=Keys(out).pattern(), count=1000):
+            r.delete(k)
     if "against" in rates:
         this, base = statistics.median(rates["this"]), statistics.median(rates["against"])
         print(f"median {this:,.0f} vs {base:,.0f} events/s, ratio: {this / base:.2f}x")

@@ -221,11 +221,14 @@ def sketch_store(
 
 
 def window_store(
-    settings: Settings, client: Any, namespace: str, *, live: bool = True
+    settings: Settings, client: Any, namespace: str, *, live: bool = True, memo: int = 0
 ) -> RedisWindowStore:
-    """Merged hour/day windows of ``namespace`` (retention as :func:`sketch_store`)."""
+    """Merged hour/day windows of ``namespace`` (retention as :func:`sketch_store`).
+
+    ``memo``: a replay's windows (never expiring) kept in memory, that many at most.
+    """
     retention = settings.evaluate.merged_sketch_retention_ms if live else 0
-    return RedisWindowStore(client, namespace, retention_ms=retention)
+    return RedisWindowStore(client, namespace, retention_ms=retention, memo=memo)
 
 
 def label_store(client: Any, namespace: str) -> RedisLabelStore:
@@ -318,14 +321,16 @@ def evaluation(
     *,
     warn: Callable[[str], None] | None = None,
     alert_namespace: str | None = None,
+    deferred: bool = False,
 ) -> Evaluation:
     """Evaluations of ``namespace``; references are read from the live namespace.
 
     ``warn`` is told each evaluation note once (the worker logs them);
-    ``alert_namespace`` (a replay's) goes into the alerts' dashboard links.
+    ``alert_namespace`` (a replay's) goes into the alerts' dashboard links;
+    ``deferred`` (a replay's): commits are queued until ``store.flush()``.
     """
     store = RedisEvaluationStore(
-        client, namespace, windows, reference_namespace=settings.redis.namespace
+        client, namespace, windows, reference_namespace=settings.redis.namespace, deferred=deferred
     )
     encode = alert_encoder(settings, namespace=alert_namespace)
     return Evaluation(store, Evaluator(store, encode=encode, warn=warn))

@@ -56,6 +56,7 @@ class RedisEvaluationStore:
         windows: RedisWindowStore,
         *,
         reference_namespace: str | None = None,
+        deferred: bool = False,
     ) -> None:
         self._r = client
         self.keys = Keys(namespace)
@@ -65,6 +66,10 @@ class RedisEvaluationStore:
         self._refs: dict[
             str, tuple[float, tuple[dict[str, bytes], ModelCalibration | None] | None]
         ] = {}
+        self._deferred = deferred
+        self._queued: list[EvaluationCommit] = []
+        self._states: dict[tuple[str, str], AlertState] = {}
+        """Lifecycle states of the queued commits (newer than Redis's), by (model, field)."""
 
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A rolled-up model window, if any."""
@@ -94,36 +99,81 @@ class RedisEvaluationStore:
     def alert_states(
         self, model: str, scale: str, baselines: Sequence[str]
     ) -> dict[str, AlertState | None]:
-        """The stored lifecycle states, if any: one HMGET for every baseline."""
+        """The stored lifecycle states, if any: one HMGET for every baseline.
+
+        With commits queued (``deferred``), their states are the newest: read from them.
+        """
         if not baselines:
             return {}
         fields = [f"{scale}/{b}" for b in baselines]
+        out: dict[str, AlertState | None] = {}
+        if self._states:
+            for b, f in zip(baselines, fields, strict=True):
+                queued = self._states.get((model, f))
+                if queued is not None:
+                    out[b] = queued
+            if len(out) == len(fields):
+                return out
         raws = cast("list[bytes | None]", self._r.hmget(self.keys.alerts(model), fields))
-        return {
-            b: None if raw is None else AlertState.from_dict(json.loads(raw))
-            for b, raw in zip(baselines, raws, strict=True)
-        }
+        for b, raw in zip(baselines, raws, strict=True):
+            if b not in out:
+                out[b] = None if raw is None else AlertState.from_dict(json.loads(raw))
+        return out
 
     def commit(self, c: EvaluationCommit) -> None:
-        """Decisions, lifecycle state and outbox events in one MULTI/EXEC."""
-        k, model, window = self.keys, c.model, c.window
+        """Decisions, lifecycle state and outbox events in one MULTI/EXEC.
+
+        ``deferred`` (a replay): queued, and written by :meth:`flush` in one MULTI/EXEC
+        with the model's commits queued before it — all of them or none, in order.
+        """
+        if self._deferred:
+            self._queued.append(c)
+            # Read back as Redis would give it (the JSON round trip), not the live object.
+            state = AlertState.from_dict(json.loads(json.dumps(c.state.to_dict())))
+            self._states[(c.model, f"{c.window.scale}/{c.baseline}")] = state
+            return
         with self._r.pipeline(transaction=True) as tx:
-            tx.hset(
-                k.evaluation(model, window.scale, window.start_ms),
-                c.baseline,
-                json.dumps([d.to_dict() for d in c.decisions], sort_keys=True),
-            )
-            tx.zadd(k.evaluations(model, window.scale), {str(window.start_ms): window.start_ms})
-            tx.hset(
-                k.alerts(model),
-                f"{window.scale}/{c.baseline}",
-                json.dumps(c.state.to_dict(), sort_keys=True),
-            )
-            queue_alerts(tx, k, model, c.alerts)
+            self._write(tx, c)
             tx.execute()
 
+    def flush(self) -> int:
+        """Write the queued commits, each model's in one MULTI/EXEC; how many there were.
+
+        A replay evaluates one model at a time, so a flush is one round trip.
+        """
+        if not self._queued:
+            return 0
+        by_model: dict[str, list[EvaluationCommit]] = {}
+        for c in self._queued:  # a model's keys share one slot (Redis Cluster)
+            by_model.setdefault(c.model, []).append(c)
+        for commits in by_model.values():
+            with self._r.pipeline(transaction=True) as tx:
+                for c in commits:
+                    self._write(tx, c)
+                tx.execute()
+        n = len(self._queued)
+        self._queued.clear()
+        self._states.clear()
+        return n
+
+    def _write(self, tx: redis.client.Pipeline, c: EvaluationCommit) -> None:
+        k, model, window = self.keys, c.model, c.window
+        tx.hset(
+            k.evaluation(model, window.scale, window.start_ms),
+            c.baseline,
+            json.dumps([d.to_dict() for d in c.decisions], sort_keys=True),
+        )
+        tx.zadd(k.evaluations(model, window.scale), {str(window.start_ms): window.start_ms})
+        tx.hset(
+            k.alerts(model),
+            f"{window.scale}/{c.baseline}",
+            json.dumps(c.state.to_dict(), sort_keys=True),
+        )
+        queue_alerts(tx, k, model, c.alerts)
+
     def outbox(self, model: str) -> list[bytes]:
-        """Committed events not yet acknowledged."""
+        """Committed events not yet acknowledged (queued commits are written first)."""
+        self.flush()
         return list(cast("list[bytes]", self._r.lrange(self.keys.alerts_outbox(model), 0, -1)))
 
     def ack(self, model: str, count: int) -> None:
@@ -132,7 +182,8 @@ class RedisEvaluationStore:
             self._r.ltrim(self.keys.alerts_outbox(model), count, -1)
 
     def decisions(self, model: str, window: WindowKey) -> dict[str, list[dict[str, Any]]]:
-        """The stored decisions of a window, per baseline."""
+        """The stored decisions of a window, per baseline (queued commits written first)."""
+        self.flush()
         blob = cast(
             "dict[bytes, bytes]",
             self._r.hgetall(self.keys.evaluation(model, window.scale, window.start_ms)),

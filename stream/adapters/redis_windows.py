@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
@@ -42,15 +43,38 @@ def _members(result: Any) -> list[bytes]:
 class RedisWindowStore:
     """Model windows under ``{namespace|model}``; reads partition state written by ingest."""
 
-    def __init__(self, client: redis.Redis, namespace: str, *, retention_ms: int = 0) -> None:
+    def __init__(
+        self, client: redis.Redis, namespace: str, *, retention_ms: int = 0, memo: int = 0
+    ) -> None:
         self._r = client
         self.keys = Keys(namespace)
         self._retention_ms = retention_ms
         self._create = client.register_script(_CREATE_LUA)
+        if memo and retention_ms:
+            msg = "window memo needs windows that never expire (retention_ms 0: a replay)"
+            raise ValueError(msg)
+        self._memo_size = memo
+        self._parts: dict[str, list[int]] = {}
+        self._memo: OrderedDict[tuple[str, WindowKey], StoredWindow] = OrderedDict()
+        """Windows read or created here (``memo`` most recent): a replay's, which never
+        expire and are create-only, so a stored window is always what Redis holds."""
+
+    def _read_partitions(self, model: str) -> list[int]:
+        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        self._parts[model] = parts
+        return parts
+
+    def _partitions(self, model: str) -> list[int]:
+        """The model's partitions (with ``memo``, as :meth:`progress` last read them).
+
+        A replay's ingest is over when it rolls up: its partitions are read once a pass.
+        """
+        kept = self._parts.get(model) if self._memo_size else None
+        return kept if kept is not None else self._read_partitions(model)
 
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition with ingest state for ``model``."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._read_partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hmget(self.keys.partition(model, part), "sealed", "idle")
@@ -87,7 +111,7 @@ class RedisWindowStore:
 
     def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
         """(events, sketches) of every partition with data in ``hour_ms``."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hgetall(self.keys.partition_hour(model, part, hour_ms))
@@ -106,7 +130,7 @@ class RedisWindowStore:
 
     def late_count(self, model: str, hour_ms: int) -> int:
         """Late events of ``hour_ms`` across partitions."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hget(self.keys.partition_late(model, part), str(hour_ms))
@@ -115,7 +139,7 @@ class RedisWindowStore:
 
     def data_hours(self, model: str, start_ms: int, end_ms: int) -> list[int]:
         """Hours in [start_ms, end_ms) in which some partition stored events (ascending)."""
-        parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
+        parts = self._partitions(model)
         hours = range(start_ms - start_ms % HOUR_MS, end_ms, HOUR_MS)
         with self._r.pipeline(transaction=False) as p:
             for h in hours:
@@ -131,13 +155,18 @@ class RedisWindowStore:
 
     def window(self, model: str, key: WindowKey) -> StoredWindow | None:
         """A stored model window, if any."""
+        if self._memo_size:
+            hit = self._memo.get((model, key))
+            if hit is not None:
+                self._memo.move_to_end((model, key))
+                return hit
         blob = cast(
             "dict[bytes, bytes]",
             self._r.hgetall(self.keys.model_window(model, key.scale, key.start_ms)),
         )
         if not blob:
             return None
-        return StoredWindow(
+        window = StoredWindow(
             key=key,
             events=int(blob.get(b"events", 0)),
             late=int(blob.get(b"late", 0)),
@@ -147,6 +176,14 @@ class RedisWindowStore:
                 if k.startswith(FEATURE_PREFIX)
             },
         )
+        self._keep(model, window)
+        return window
+
+    def _keep(self, model: str, window: StoredWindow) -> None:
+        if self._memo_size:
+            self._memo[(model, window.key)] = window
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
 
     def create_window(self, model: str, window: StoredWindow) -> bool:
         """Create-only write of a window, and its pending bookkeeping, in one Lua call."""
@@ -167,7 +204,11 @@ class RedisWindowStore:
             self.keys.model_pending(model, "day"),
             self.keys.model_pending(model, "eval"),
         ]
-        return bool(self._create(keys=keys, args=args))
+        created = bool(self._create(keys=keys, args=args))
+        if created:  # kept as a read gives it back (fields in the order they were written)
+            sketches = dict(sorted(window.sketches.items()))
+            self._keep(model, StoredWindow(k, window.events, window.late, sketches))
+        return created
 
     def unevaluated(self, model: str) -> list[WindowKey]:
         """Windows created and not yet marked handed on: hours, then days, ascending."""
@@ -181,6 +222,12 @@ class RedisWindowStore:
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         self._r.zrem(self.keys.model_pending(model, "eval"), f"{key.scale}:{key.start_ms}")
+
+    def mark_all_evaluated(self, model: str, keys: Sequence[WindowKey]) -> None:
+        """:meth:`mark_evaluated` of many windows in one round trip."""
+        if keys:
+            members = [f"{k.scale}:{k.start_ms}" for k in keys]
+            self._r.zrem(self.keys.model_pending(model, "eval"), *members)
 
     def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
         """Recorded (HASH ``…:pending:eval-failed``, member → reason); leaves the eval list."""

@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,7 +24,18 @@ from stream.commands.timeargs import TIME_HELP, time_range, utc
 from stream.errors import DriftstreamError
 from stream.settings import Settings
 
+if TYPE_CHECKING:
+    from stream.core.window import WindowKey
+    from stream.pipeline.replay import SealedParts
+
 __all__ = ["namespace", "replay"]
+
+WINDOW_MEMO = 4096
+"""Windows a replay's evaluation keeps in memory (seasonal baselines are 168 hours back)."""
+DECODE_CACHE = 32_768
+"""Decoded sketches shared by a replay's rollup and evaluation (columns × windows)."""
+COMMIT_EVERY = 64
+"""Windows whose evaluation commits are written together (one MULTI/EXEC)."""
 
 
 @click.command()
@@ -106,6 +117,7 @@ def replay(
         return
     if alerts_out:
         Path(alerts_out).write_bytes(b"")  # always written: empty unless alerts follow
+    sealed: SealedParts | None = None
     if workers > 1:
         child = [
             "replay",
@@ -122,8 +134,12 @@ def replay(
         config = ctx.find_root().obj.get("config")
         summary = _spawn((["--config", str(config)] if config else []) + child, workers)
     else:
+        # One process ingests and rolls up: the rollup merges the sketches ingest sealed.
+        from stream.pipeline.replay import SealedParts  # the pipeline: kept out of --help
+
+        sealed = SealedParts()
         summary = asyncio.run(
-            _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet)
+            _ingest(settings, topic, from_ms, to_ms, namespace, batch_size, None, quiet, sealed)
         )
     if not quiet:
         click.echo(json.dumps(summary), err=True)
@@ -132,7 +148,7 @@ def replay(
         labels = asyncio.run(_ingest_labels(settings, from_ms, to_ms, namespace, batch_size))
         if not quiet:
             click.echo(json.dumps({"labels": labels}), err=True)
-    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet)
+    windows = _finish(settings, namespace, alerts_out, alerts_topic, quiet, sealed)
     click.echo(
         json.dumps(
             {"namespace": namespace, "topic": topic, "from_ms": from_ms, "to_ms": to_ms, **windows}
@@ -223,6 +239,7 @@ async def _ingest(
     batch_size: int,
     part: tuple[int, int] | None,
     quiet: bool,
+    sealed: SealedParts | None = None,
 ) -> dict[str, object]:
     # The composition root and the pipeline load Kafka, Redis and scipy: kept out of --help.
     from stream import wiring
@@ -231,7 +248,7 @@ async def _ingest(
     from stream.contract import Limits
     from stream.pipeline.ingest import IngestLimits
     from stream.pipeline.ports import RecordBatch
-    from stream.pipeline.replay import Progress, RangeClock, ingest_range, part_of
+    from stream.pipeline.replay import KeepSealed, Progress, RangeClock, ingest_range, part_of
 
     opts = wiring.kafka_aio(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
@@ -251,7 +268,8 @@ async def _ingest(
     save_replay_range(
         client, namespace, topic, from_ms, to_ms, {r.partition: (r.start, r.end) for r in ranges}
     )
-    store = wiring.sketch_store(settings, client, namespace, live=False)
+    plain = wiring.sketch_store(settings, client, namespace, live=False)
+    store = plain if sealed is None else KeepSealed(plain, sealed)
     windows = wiring.window_store(settings, client, namespace, live=False)
     by_part = {r.partition: r for r in ranges}
 
@@ -389,19 +407,40 @@ def _finish(
     alerts_out: str | None,
     alerts_topic: str | None,
     quiet: bool = False,
+    sealed: SealedParts | None = None,
 ) -> dict[str, object]:
-    """Roll up, evaluate every new window in time order, then hand the alerts out."""
+    """Roll up, evaluate every new window in time order, then hand the alerts out.
+
+    ``sealed``: the sketches this process's ingest sealed (one process), merged as they
+    are instead of decoded from the bytes read back.
+    """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.pipeline.replay import roll_up_all
 
     client = wiring.connect_redis(settings)
-    windows = wiring.window_store(settings, client, namespace, live=False)
+    # A replay's windows never expire and are create-only: kept in memory as written.
+    windows = wiring.window_store(settings, client, namespace, live=False, memo=WINDOW_MEMO)
+    # Commits are queued and written COMMIT_EVERY windows at a time, each batch in one
+    # MULTI/EXEC before its windows are marked evaluated (a crash in between evaluates
+    # them again, which the lifecycle makes a no-op, as live).
+    evaluation = wiring.evaluation(
+        settings, client, namespace, windows, alert_namespace=namespace, deferred=True
+    )
+    evaluator = evaluation.evaluator
+    # One decode cache for the rollup and the evaluation: the rollup's merged sketches
+    # are judged as they are, never decoded again from their bytes.
+    evaluator.cache_size = max(evaluator.cache_size, DECODE_CACHE)
     rollup = _PhaseProgress(
         "rolling up sealed hours into hour/day windows", "window(s)", None, quiet
     )
-    rolled = roll_up_all(settings.models, windows, on_window=lambda _m, _w: rollup.step())
+    rolled = roll_up_all(
+        settings.models,
+        windows,
+        on_window=lambda _m, _w: rollup.step(),
+        decoding=evaluator,
+        sealed=sealed,
+    )
     rollup.done()
-    evaluation = wiring.evaluation(settings, client, namespace, windows, alert_namespace=namespace)
     evals = evaluation.store
     # Model health as live (runtime._with_health): after each window's feature evaluation,
     # against the reference in the live namespace.
@@ -419,16 +458,25 @@ def _finish(
     evaluating = _PhaseProgress("evaluating", "window(s)", sum(map(len, todo.values())), quiet)
     for model, keys in todo.items():
         spec = settings.models.model(model)
+        done: list[WindowKey] = []
         for key in keys:
             window = windows.window(model, key)
             if window is not None:  # replay windows never expire; None only if deleted by hand
-                evaluation.evaluator.evaluate(spec, window)
+                evaluator.evaluate(spec, window)
+                if health and spec.labels:
+                    evals.flush()  # health alerts follow the window's feature alerts
                 judged = health.evaluate(spec, window) if health and spec.labels else None
                 for why in judged.skipped if judged is not None else ():
                     if not quiet:
                         click.echo(f"model health of {model} {key}: {why}", err=True)
-            windows.mark_evaluated(model, key)
+            done.append(key)
+            if len(done) >= COMMIT_EVERY:
+                evals.flush()
+                windows.mark_all_evaluated(model, done)
+                done = []
             evaluating.step()
+        evals.flush()
+        windows.mark_all_evaluated(model, done)
         pending = evals.outbox(model)
         alerts[model] = len(pending)
         if alerts_out and pending:

@@ -118,7 +118,7 @@ class Evaluator:
     params: SketchParams = field(default_factory=SketchParams)
     cache_size: int = 4096
     """Decoded sketches kept (by their bytes): the reference and last hour decode once."""
-    _decoded: OrderedDict[tuple[str, bytes], Sketch] = field(
+    _decoded: OrderedDict[tuple[str, bytes], Sketch | JointSketch] = field(
         default_factory=OrderedDict, init=False, repr=False
     )
     warn: Callable[[str], None] | None = None
@@ -240,7 +240,7 @@ class Evaluator:
 
     def _decode_column(self, model: str, name: str, blob: bytes) -> Decoded | None:
         if name == JOINT_KEY:
-            return JointSketch.from_bytes(blob)
+            return self.load_joint(blob)
         kind = self._kinds[model].get(name)
         return None if kind is None else self._load(kind, blob)  # None: no longer monitored
 
@@ -349,7 +349,7 @@ class Evaluator:
             self._say(spec.name, f"{which} has no joint sketch (rebuild the reference)")
             return None
         try:
-            ref, win = JointSketch.from_bytes(ref_blob), JointSketch.from_bytes(win_blob)
+            ref, win = self.load_joint(ref_blob), self.load_joint(win_blob)
             win, why = align_indicators(ref, win)
             if why is not None:
                 self._say(spec.name, why, "categorical indicators")
@@ -384,20 +384,44 @@ class Evaluator:
             if self.warn is not None:
                 self.warn(line)
 
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` decoded, through the decode cache (a replay's rollup shares it)."""
+        return self._load(kind, blob)
+
+    def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        """``sketch`` is ``blob`` decoded (a rollup merged it): it is not decoded again."""
+        self._remember((kind, blob), sketch)
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint sketch's blob decoded, through the decode cache (judging never mutates it)."""
+        key = ("joint", blob)
+        hit = self._decoded.get(key)
+        if isinstance(hit, JointSketch):
+            self._decoded.move_to_end(key)
+            return hit
+        joint = JointSketch.from_bytes(blob)
+        self._remember(key, joint)
+        return joint
+
+    def remember_joint(self, blob: bytes, joint: JointSketch) -> None:
+        """``joint`` is ``blob`` decoded (a rollup merged it): it is not decoded again."""
+        self._remember(("joint", blob), joint)
+
     def _load(self, kind: str, blob: bytes) -> Sketch:
         # Sketches are values (measures never mutate them): one decode per distinct blob.
         key = (kind, blob)
         hit = self._decoded.get(key)
-        if hit is not None:
+        if hit is not None and not isinstance(hit, JointSketch):
             self._decoded.move_to_end(key)
             return hit
-        return self._remember(key, self.params.load(kind, blob))
+        sketch = self.params.load(kind, blob)
+        self._remember(key, sketch)
+        return sketch
 
-    def _remember(self, key: tuple[str, bytes], sketch: Sketch) -> Sketch:
+    def _remember(self, key: tuple[str, bytes], sketch: Sketch | JointSketch) -> None:
         self._decoded[key] = sketch
         if len(self._decoded) > self.cache_size:
             self._decoded.popitem(last=False)
-        return sketch
 
 
 def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, setting: Any) -> bool:

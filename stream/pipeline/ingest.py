@@ -533,6 +533,9 @@ def _hour_write(hour_ms: int, hour: OpenHour, *, sealed: bool) -> HourWrite:
         # Only the keys that changed: the store adds them to what it holds.
         undeclared={k: hour.undeclared[k] for k in sorted(hour.undeclared_dirty)},
         undeclared_overflow=hour.undeclared_overflow,
+        final={**hour.sketches, **({JOINT_KEY: hour.joint} if hour.joint is not None else {})}
+        if sealed
+        else None,
     )
 
 

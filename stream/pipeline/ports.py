@@ -30,6 +30,8 @@ from stream.core.lifecycle import AlertState
 from stream.core.model_health import HealthDecision
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.sketch import JointSketch
+from stream.core.sketch.params import Sketch
 from stream.core.window import WindowKey
 from stream.errors import DeliveryLogUnavailableError, StaleWriterError
 
@@ -171,6 +173,11 @@ class HourWrite:
     sealed: bool
     undeclared: Mapping[str, int]
     undeclared_overflow: int = 0
+    final: Mapping[str, Sketch | JointSketch] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """A sealed hour's sketches themselves (never changed again; ``sketches`` are their
+    bytes): a replay's rollup in the same process merges them without decoding. Not stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from functools import partial
 
 from stream.catalog import Catalog
 from stream.contract import Limits
-from stream.core.sketch.params import SketchParams
+from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
+from stream.core.sketch.params import Sketch, SketchParams
 from stream.pipeline.dataplane import DataPlane
 from stream.pipeline.ingest import IngestLimits
 from stream.pipeline.labelplane import LabelPlane
@@ -36,20 +37,24 @@ from stream.pipeline.ports import (
     Clock,
     DeadLetter,
     EventClock,
+    FlushWrite,
     LabelStore,
+    PartitionSnapshot,
     RecordBatch,
     SealNotice,
     SketchStore,
     StoredWindow,
     WindowStore,
 )
-from stream.pipeline.rollup import RollupResult, roll_up
+from stream.pipeline.rollup import Decoding, RollupResult, roll_up
 
 __all__ = [
     "RangeClock",
+    "KeepSealed",
     "Progress",
     "ReplayNotices",
     "ReplaySummary",
+    "SealedParts",
     "ingest_labels_range",
     "ingest_range",
     "roll_up_all",
@@ -73,6 +78,72 @@ class Progress:
         pct = 100.0 * self.done / self.total if self.total else 100.0
         eta = (self.total - self.done) / rate if rate > 0 else float("inf")
         return f"{self.done:,}/{self.total:,} records ({pct:5.1f}%)  {rate:,.0f}/s  ETA {eta:,.0f}s"
+
+
+class SealedParts:
+    """Sealed partition-hours' sketches as ingest left them, by their bytes.
+
+    A one-process replay ingests and rolls up in the same process: the rollup merges
+    these objects instead of decoding the bytes it reads back. Sketches are values with
+    a canonical encoding, so an object and its bytes decoded judge and merge the same
+    (tests/unit/pipeline/test_rollup.py). At most ``limit`` are kept (memory): the rest
+    are decoded from their bytes as before, and so is any blob not found here.
+    """
+
+    def __init__(self, limit: int = 100_000, params: SketchParams | None = None) -> None:
+        self.limit = limit
+        self.params = params or SketchParams()
+        self._kept: dict[bytes, Sketch | JointSketch] = {}
+        self.taken = 0
+        self.decoded = 0
+
+    def keep(self, writes: Sequence[FlushWrite]) -> None:
+        """The sealed hours of writes the store accepted."""
+        for w in writes:
+            for hw in w.hours:
+                for name, blob in hw.sketches.items() if hw.final is not None else ():
+                    final = hw.final.get(name) if hw.final is not None else None
+                    if final is not None and len(self._kept) < self.limit:
+                        self._kept[blob] = final
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` decoded: the sketch ingest sealed, when kept."""
+        kept = self._kept.get(blob)
+        if isinstance(kept, NumericSketch if kind == "numeric" else CategoricalSketch):
+            self.taken += 1
+            return kept
+        self.decoded += 1
+        return self.params.load(kind, blob)
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint blob decoded: the sketch ingest sealed, when kept."""
+        kept = self._kept.get(blob)
+        if isinstance(kept, JointSketch):
+            self.taken += 1
+            return kept
+        self.decoded += 1
+        return JointSketch.from_bytes(blob)
+
+    def clear(self) -> None:
+        """Drop what is left (hours rolled up before, e.g. by an interrupted run)."""
+        self._kept.clear()
+
+
+class KeepSealed:
+    """A ``SketchStore`` that also hands each accepted flush's sealed hours to ``parts``."""
+
+    def __init__(self, store: SketchStore, parts: SealedParts) -> None:
+        self._store = store
+        self._parts = parts
+
+    def claim(self, model: str, partition: int) -> tuple[str, PartitionSnapshot]:
+        """As the store's."""
+        return self._store.claim(model, partition)
+
+    def flush(self, writes: Sequence[FlushWrite]) -> None:
+        """As the store's; then the sealed hours are kept."""
+        self._store.flush(writes)
+        self._parts.keep(writes)
 
 
 class ReplayNotices:
@@ -256,12 +327,21 @@ def roll_up_all(
     windows: WindowStore,
     params: SketchParams | None = None,
     on_window: Callable[[str, StoredWindow], None] | None = None,
+    decoding: Decoding | None = None,
+    sealed: SealedParts | None = None,
 ) -> dict[str, RollupResult]:
-    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made)."""
+    """Step 4: one rollup pass per model (``on_window(model, window)`` per window made).
+
+    ``decoding``: the evaluator's decode cache, so the windows' merged sketches are
+    handed to the evaluation instead of decoded again from their bytes; ``sealed``:
+    the partition-hours this process ingested, merged without decoding.
+    """
     out = {}
     for spec in catalog.specs():
         each = None if on_window is None else partial(on_window, spec.name)
-        out[spec.name] = roll_up(spec, windows, params, each)
+        out[spec.name] = roll_up(spec, windows, params, each, decoding, sealed)
+    if sealed is not None:
+        sealed.clear()
     return out
 
 

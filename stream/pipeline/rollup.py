@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from stream.catalog import ModelSpec
 from stream.core.sketch import JointSketch
@@ -35,7 +36,7 @@ from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
 from stream.pipeline.ingest import joint_zero
 from stream.pipeline.ports import JOINT_KEY, StoredWindow, WindowStore
 
-__all__ = ["RollupResult", "complete_through", "roll_up"]
+__all__ = ["Decoding", "RollupResult", "complete_through", "roll_up"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +47,80 @@ class RollupResult:
     days: tuple[StoredWindow, ...]
 
 
+class Parts(Protocol):
+    """Where a rollup decodes partition-hours (a replay: the sketches ingest sealed)."""
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` of a column of ``kind``, decoded."""
+        ...
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint sketch's blob, decoded."""
+        ...
+
+
+class Decoding(Protocol):
+    """Where a rollup decodes blobs and hands on what it merged (the evaluator's cache).
+
+    ``load(kind, blob)`` is ``blob`` decoded (a cache may answer it); ``remember(kind,
+    blob, sketch)`` tells it that ``sketch`` is what ``blob`` decodes to. Sketches are
+    values with a canonical encoding (equal state, equal bytes, and decoding gives the
+    same state back), so a merged sketch judged as it is gives the decisions its bytes
+    decoded would.
+    """
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        """``blob`` of a column of ``kind``, decoded."""
+        ...
+
+    def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        """``sketch`` is ``blob`` decoded: it need not be decoded again."""
+        ...
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        """A joint sketch's blob, decoded."""
+        ...
+
+    def remember_joint(self, blob: bytes, joint: JointSketch) -> None:
+        """``joint`` is ``blob`` decoded."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    """No cache: every blob decoded, nothing handed on."""
+
+    params: SketchParams
+
+    def load(self, kind: str, blob: bytes) -> Sketch:
+        return self.params.load(kind, blob)
+
+    def remember(self, kind: str, blob: bytes, sketch: Sketch) -> None:
+        return None
+
+    def load_joint(self, blob: bytes) -> JointSketch:
+        return JointSketch.from_bytes(blob)
+
+    def remember_joint(self, blob: bytes, joint: JointSketch) -> None:
+        return None
+
+
 def _merge(
-    spec: ModelSpec, parts: Sequence[Mapping[str, bytes]], params: SketchParams
+    spec: ModelSpec,
+    parts: Sequence[Mapping[str, bytes]],
+    params: SketchParams,
+    decoding: Decoding,
+    parts_from: Parts,
+    *,
+    cached: bool,
 ) -> dict[str, bytes]:
+    """The merge of ``parts``, column by column; each merged sketch is handed on.
+
+    ``cached``: the parts are windows (a day's hours), decoded through the cache;
+    partition-hours are read once, so they come from ``parts_from`` (not cached).
+    """
+    source: Parts = decoding if cached else parts_from
+    load, load_joint = source.load, source.load_joint
     out: dict[str, bytes] = {}
     for name, kind in spec.kinds.items():
         merged: Sketch | None = None
@@ -56,21 +128,24 @@ def _merge(
             blob = blobs.get(name)
             if blob is None:
                 continue
-            sketch = params.load(kind, blob)
+            sketch = load(kind, blob)
             merged = sketch if merged is None else merge_sketches(merged, sketch)
-        out[name] = (merged if merged is not None else params.zero(kind)).to_bytes()
+        whole = merged if merged is not None else params.zero(kind)
+        out[name] = whole.to_bytes()
+        decoding.remember(kind, out[name], whole)
     joint = joint_zero(spec)
     if joint is not None:
         for blobs in parts:
             blob = blobs.get(JOINT_KEY)
             if blob is None:
                 continue
-            part = JointSketch.from_bytes(blob)
+            part = load_joint(blob)
             # Parts over other columns (stored before a config change) are left out:
             # the window's joint rows then fall short of its events, which is reported.
             if (part.columns, part.excluded) == (joint.columns, joint.excluded):
                 joint = joint.merge(part)
         out[JOINT_KEY] = joint.to_bytes()
+        decoding.remember_joint(out[JOINT_KEY], joint)
     return out
 
 
@@ -127,12 +202,19 @@ def roll_up(
     store: WindowStore,
     params: SketchParams | None = None,
     on_window: Callable[[StoredWindow], None] | None = None,
+    decoding: Decoding | None = None,
+    sealed: Parts | None = None,
 ) -> RollupResult:
     """One idempotent rollup pass for ``spec`` (module docstring, steps 1–3).
 
     ``on_window`` is called with each window created (progress of long passes).
+    ``decoding``: decode through a cache and hand the merged sketches on (a replay's
+    evaluator: the day merges and the evaluation then decode no hour again);
+    ``sealed``: where partition-hours are decoded (a replay's ingest hands its sketches).
     """
     p = params or SketchParams()
+    dec = decoding if decoding is not None else _Plain(p)
+    parts_from = sealed if sealed is not None else _Plain(p)
     through = complete_through(store.progress(spec.name))
     if through is None:
         return RollupResult((), ())
@@ -146,7 +228,7 @@ def roll_up(
             key=WindowKey(HOUR, h),
             events=sum(n for n, _ in parts),
             late=store.late_count(spec.name, h),
-            sketches=_merge(spec, [blobs for _, blobs in parts], p),
+            sketches=_merge(spec, [blobs for _, blobs in parts], p, dec, parts_from, cached=False),
         )
         if store.create_window(spec.name, window):
             hours.append(window)
@@ -164,7 +246,7 @@ def roll_up(
             key=WindowKey(DAY, floor_to(d, DAY_MS)),
             events=sum(w.events for w in present),
             late=sum(w.late for w in present),
-            sketches=_merge(spec, [w.sketches for w in present], p),
+            sketches=_merge(spec, [w.sketches for w in present], p, dec, parts_from, cached=True),
         )
         if store.create_window(spec.name, window):
             days.append(window)

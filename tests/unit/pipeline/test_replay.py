@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import Limits
+from stream.core.sketch import CategoricalSketch
 from stream.core.window import DAY, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.memory import ManualClock, MemorySketchStore, MemoryWindowStore
 from stream.pipeline.ports import RawRecord, RecordBatch, SealNotice, StoredWindow
 from stream.pipeline.replay import (
+    KeepSealed,
     RangeClock,
     ReplayNotices,
     ReplaySummary,
+    SealedParts,
     ingest_range,
     part_of,
     roll_up_all,
@@ -78,7 +81,7 @@ def _batches(
 
 
 def _ingest(
-    store: MemorySketchStore,
+    store: MemorySketchStore | KeepSealed,
     windows: MemoryWindowStore,
     partitions: list[int],
     size: int = 50,
@@ -183,3 +186,33 @@ def test_every_partition_is_replayed_by_exactly_one_process(
     shares = [part_of(partitions, i, count) for i in range(count)]
     assert sorted(p for share in shares for p in share) == sorted(partitions)
     assert all(share == part_of(partitions, i, count) for i, share in enumerate(shares))
+
+
+def test_one_process_hands_the_sealed_sketches_to_the_rollup_and_gets_the_same_windows() -> None:
+    """A one-process replay's rollup merges the sketches its ingest sealed (not their bytes
+    read back): every partition-hour is taken from ingest, none decoded, same windows."""
+    store = MemorySketchStore()
+    windows = MemoryWindowStore(store)
+    sealed = SealedParts()
+    _ingest(KeepSealed(store, sealed), windows, list(range(PARTITIONS)))
+    # What ingest sealed is its bytes decoded (state, not only bytes: the rollup merges it).
+    for blob, kept in sealed._kept.items():
+        assert kept == type(kept).from_bytes(blob)
+        if isinstance(kept, CategoricalSketch):  # derived values too, in the same order
+            decoded = CategoricalSketch.from_bytes(blob)
+            assert list(kept.counts().items()) == list(decoded.counts().items())
+            assert (kept.distinct, kept.other) == (decoded.distinct, decoded.other)
+    roll_up_all(CATALOG, windows, sealed=sealed)
+    assert dict(windows.windows) == ONE
+    # x, c and the prediction of every partition-hour (each partition has every hour).
+    assert sealed.taken == HOURS * PARTITIONS * 3
+    assert sealed.decoded == 0
+    # Nothing kept past the rollup; a part not kept (a limit of 0) is decoded as before.
+    assert not sealed._kept
+    none_kept = SealedParts(limit=0)
+    store = MemorySketchStore()
+    windows = MemoryWindowStore(store)
+    _ingest(KeepSealed(store, none_kept), windows, list(range(PARTITIONS)))
+    roll_up_all(CATALOG, windows, sealed=none_kept)
+    assert dict(windows.windows) == ONE
+    assert (none_kept.taken, none_kept.decoded) == (0, HOURS * PARTITIONS * 3)
