@@ -28,6 +28,9 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 APT_TIMEOUT_S = 900
+# Playwright's 30 s defaults (browser start, each step) are hang guards: a loaded
+# 2-core machine can start Chromium or lay out a page slower than that.
+LAUNCH_TIMEOUT_MS = 120_000
 
 
 def _apt(*args: str) -> subprocess.CompletedProcess[str]:

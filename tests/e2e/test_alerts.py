@@ -93,7 +93,7 @@ def drift_run(
         send(kafka_bootstrap, names["features"], gen.records(18 * PER_HOUR), partitions=3)
         d.start_worker()
         key = Keys(d.namespace).evaluations("fraud-v3", "hour")
-        wait_until(lambda: r.zcard(key) >= 16, 180, f"16 evaluated hours\n{d.logs()}")
+        wait_until(lambda: r.zcard(key) >= 16, 300, f"16 evaluated hours\n{d.logs()}")
         wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 300, "an alert")
         yield Run(d, names, onset, _alerts(kafka_bootstrap, names["alerts"]))
     finally:

@@ -29,7 +29,7 @@ from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.pipeline.reference import ReferenceBuilder, calibration_of
 from stream.synth import Drift, SyntheticStream
-from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS
 from tests.integration.worker_harness import (
     START_MS,
     Deployment,
@@ -121,10 +121,10 @@ def run(
         keys = Keys(d.namespace)
         wait_until(
             lambda: r.zcard(keys.evaluations("fraud-v3", "hour")) >= HOURS - 2,
-            240,
+            300,
             f"{HOURS - 2} evaluated hours\n{d.logs()}",
         )
-        wait_until(lambda: bool(r.llen(keys.alert_history("fraud-v3"))), 60, "alert history")
+        wait_until(lambda: bool(r.llen(keys.alert_history("fraud-v3"))), 300, "alert history")
         wait_until(lambda: bool(_alerts(kafka_bootstrap, names["alerts"])), 300, "an alert")
         yield {
             "base": base,
@@ -155,6 +155,7 @@ def browser(chromium: Path) -> Iterator[BrowserContext]:
             headless=True,
             args=list(CHROMIUM_ARGS),
             viewport={"width": 1280, "height": 900},
+            timeout=LAUNCH_TIMEOUT_MS,
         )
         context.set_default_timeout(NAV_TIMEOUT_MS)
         try:

@@ -24,7 +24,7 @@ from stream.core.window import HOUR_MS, WindowKey
 from stream.web import charts, components, pages, svg
 from stream.web.links import Links
 from stream.web.summaries import ALL, alert_tracks, heatmap, metric_series
-from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS
 from tests.unit.web.test_summaries import _d
 
 pytestmark = pytest.mark.e2e
@@ -99,9 +99,12 @@ def _page_html() -> str:
 def test_charts_in_chromium(chromium: Path) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+        browser = pw.chromium.launch(
+            executable_path=str(chromium), args=list(CHROMIUM_ARGS), timeout=LAUNCH_TIMEOUT_MS
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(LAUNCH_TIMEOUT_MS)  # each step's hang guard
             page.set_content(_page_html())
             page.screenshot(path=str(SHOTS / "charts-page.png"), full_page=True)
             page.locator("#heatmap svg").screenshot(path=str(SHOTS / "charts-heatmap.png"))

@@ -20,7 +20,7 @@ from stream.web import pages
 from stream.web.data import DashboardData
 from stream.web.joint import corr_heatmap_svg
 from stream.web.links import Links
-from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM_ARGS, LAUNCH_TIMEOUT_MS
 from tests.unit.web.test_joint import FLIP, SPEC, Reader
 
 pytestmark = pytest.mark.e2e
@@ -37,9 +37,12 @@ def test_joint_alert_page_in_chromium(chromium: Path) -> None:
     cols = [f"feature_{i:02d}" for i in range(64)]
     big = corr_heatmap_svg(cols, np.eye(64), kind="delta")
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(chromium), args=list(CHROMIUM_ARGS))
+        browser = pw.chromium.launch(
+            executable_path=str(chromium), args=list(CHROMIUM_ARGS), timeout=LAUNCH_TIMEOUT_MS
+        )
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(LAUNCH_TIMEOUT_MS)  # each step's hang guard
             page.set_content(html)
             card = page.locator("#joint")
             card.screenshot(path=str(SHOTS / "joint-card.png"))

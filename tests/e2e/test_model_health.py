@@ -129,7 +129,7 @@ def run(
                 got[p] = int(v) if v else 0
             return got == ends
 
-        wait_until(labels_in, 240, f"labels ingested\n{d.logs()}")
+        wait_until(labels_in, 300, f"labels ingested\n{d.logs()}")
         send(kafka_bootstrap, names["features"], feats, partitions=3)
         key = Keys(d.namespace).health_states("health-m")
         wait_until(

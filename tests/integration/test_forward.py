@@ -368,7 +368,7 @@ def test_cli_forwards_to_pagerduty_and_never_prints_the_routing_key(
         try:
             wait_until(lambda: len(receiver.bodies()) >= 2, 300, "two PagerDuty events")
             wait_until(
-                lambda: committed(kafka_bootstrap, group, topic) == {0: 2}, 120, "the commit"
+                lambda: committed(kafka_bootstrap, group, topic) == {0: 2}, 300, "the commit"
             )
         finally:
             proc.send_signal(signal.SIGTERM)

@@ -155,7 +155,7 @@ def _state(r: redis.Redis, ns: str) -> dict[str, Any]:
 
 def _finish(d: Deployment, r: redis.Redis, labels_topic: str) -> dict[str, Any]:
     ends = end_offsets(d.bootstrap, labels_topic, PARTITIONS)
-    wait_until(lambda: _offsets(r, d.namespace) == ends, 180, f"label offsets {ends}\n{d.logs()}")
+    wait_until(lambda: _offsets(r, d.namespace) == ends, 300, f"label offsets {ends}\n{d.logs()}")
     return _state(r, d.namespace)
 
 
@@ -252,7 +252,7 @@ def test_sigkill_during_label_ingestion_leaves_state_identical(
             w = d.start_worker()
             wait_until(
                 lambda t=target: sum(_offsets(r, d.namespace).values()) >= t,
-                120,
+                300,
                 f"label progress past {target}\n{d.logs()}",
             )
             d.kill(w)

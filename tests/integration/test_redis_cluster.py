@@ -73,6 +73,24 @@ def _model_keys(r: Any, ns: str) -> dict[str, Any]:
     return out
 
 
+def _judged_by_every_baseline(client: Any, keys: Keys) -> bool:
+    """The evaluated hours, each with the decisions of every baseline it has.
+
+    Each baseline of a window is its own commit (reference, then previous), and the
+    first one already lists the window as evaluated: waiting on that count alone, a
+    snapshot can catch the last hour without its ``previous`` decisions. The first
+    hour has no previous window.
+    """
+    starts = [int(s) for s in client.zrange(keys.evaluations("fraud-v3", "hour"), 0, -1)]
+    if len(starts) < EVALUATED:
+        return False
+    for start in starts:
+        want = {b"reference"} if start == START_MS else {b"reference", b"previous"}
+        if set(client.hkeys(keys.evaluation("fraud-v3", "hour", start))) != want:
+            return False
+    return True
+
+
 def _api(port: int, path: str) -> Any:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})
@@ -93,17 +111,17 @@ def _run(
     keys = Keys(d.namespace)
     wait_until(
         lambda: stored_offsets(client, d.namespace, PARTITIONS) == ends,
-        180,
+        300,
         f"every offset stored\n{d.logs()}",
     )
     wait_until(
-        lambda: client.zcard(keys.evaluations("fraud-v3", "hour")) >= EVALUATED,
-        180,
-        f"{EVALUATED} evaluated hours\n{d.logs()}",
+        lambda: _judged_by_every_baseline(client, keys),
+        300,
+        f"{EVALUATED} hours judged against every baseline\n{d.logs()}",
     )
     wait_until(
         lambda: not client.llen(keys.alerts_outbox("fraud-v3")),
-        60,
+        300,
         f"alerts published\n{d.logs()}",
     )
     port = proc.web_port  # type: ignore[attr-defined]

@@ -61,7 +61,7 @@ def test_replay_matches_live_and_itself(
 ) -> None:
     live, live_state = baseline
     r = redis.Redis.from_url(redis_url)
-    wait_until(lambda: len(windows(r, live.namespace)) >= 2, 60, f"live rollups\n{live.logs()}")
+    wait_until(lambda: len(windows(r, live.namespace)) >= 2, 300, f"live rollups\n{live.logs()}")
     live_windows = windows(r, live.namespace)
     groups_before = _groups(kafka_bootstrap)
 
@@ -82,8 +82,11 @@ def test_replay_matches_live_and_itself(
         assert live_windows and all(a[k] == v for k, v in live_windows.items())
         # Isolation: live keys unchanged, no consumer group joined.
         assert state(r, live.namespace) == live_state
-        groups_after = _groups(kafka_bootstrap)
-        assert groups_after == groups_before
+        # No group joined: nothing new listed. A group may vanish meanwhile, not by the
+        # replay: the broker drops empty groups whose topics earlier tests deleted at its
+        # periodic offsets cleanup (offsets.retention.check.interval.ms, every 10 min).
+        joined = _groups(kafka_bootstrap) - groups_before
+        assert not joined, joined
     finally:
         for ns in (one, three):
             monkeypatch.setenv("DRIFTSTREAM_REDIS__NAMESPACE", live.namespace)

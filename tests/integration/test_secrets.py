@@ -190,7 +190,7 @@ def test_worker_logs_and_web_answers_keep_secrets_out(planted: dict[str, object]
                 return False
 
         try:
-            wait_until(answers, 120, "the worker's web server")
+            wait_until(answers, 300, "the worker's web server")
             bodies = []
             for label, path, headers in (
                 ("token in URL", f"/api/models?token={token}", {}),

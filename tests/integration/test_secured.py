@@ -147,19 +147,19 @@ def secured_run(
         first = d.start_worker()
         wait_until(
             lambda: sum(stored_offsets(admin_r, d.namespace, PARTITIONS).values()) > 0,
-            120,
+            300,
             f"a first flush\n{d.logs()}",
         )
         d.kill(first)
         d.start_worker()
         wait_until(
             lambda: stored_offsets(admin_r, d.namespace, PARTITIONS) == ends,
-            180,
+            300,
             f"every offset stored\n{d.logs()}",
         )
         wait_until(
             lambda: admin_r.zcard(Keys(d.namespace).evaluations("fraud-v3", "hour")) >= 8,
-            180,
+            300,
             f"8 evaluated hours\n{d.logs()}",
         )
         wait_until(
@@ -191,7 +191,7 @@ def secured_run(
         plain.start_worker()
         wait_until(
             lambda: stored_offsets(plain_r, plain.namespace, PARTITIONS) == ends,
-            180,
+            300,
             f"plaintext offsets\n{plain.logs()}",
         )
         plain.stop_all()

@@ -260,7 +260,7 @@ def test_sigkill_at_random_points_leaves_state_identical(
             w = d.start_worker()
             wait_until(
                 lambda t=target: sum(stored_offsets(r, d.namespace, PARTITIONS).values()) >= t,
-                120,
+                300,
                 f"progress past {target}\n{d.logs()}",
             )
             d.kill(w)
@@ -286,13 +286,13 @@ def test_three_workers_one_killed_and_restarted_equal_one_worker(
         workers = [d.start_worker() for _ in range(3)]
         wait_until(
             lambda: sum(stored_offsets(r, d.namespace, PARTITIONS).values()) >= 8_000,
-            120,
+            300,
             f"progress\n{d.logs()}",
         )
         d.kill(workers[1])
         wait_until(
             lambda: sum(stored_offsets(r, d.namespace, PARTITIONS).values()) >= 25_000,
-            120,
+            300,
             f"progress after the kill\n{d.logs()}",
         )
         d.start_worker()
@@ -319,13 +319,13 @@ def test_redis_restart_under_a_running_worker_loses_nothing(
         w = d.start_worker()
         wait_until(
             lambda: sum(stored_offsets(r, d.namespace, PARTITIONS).values()) >= 5_000,
-            120,
+            300,
             f"progress\n{d.logs()}",
         )
         stack.stop_redis()
         wait_until(
             lambda: _http(w.web_port, "/health")[0] == 503,  # type: ignore[attr-defined]
-            60,
+            300,
             f"/health to report the outage\n{d.logs()}",
         )
         body = orjson.loads(_http(w.web_port, "/health")[1])  # type: ignore[attr-defined]
@@ -335,7 +335,7 @@ def test_redis_restart_under_a_running_worker_loses_nothing(
         assert _finish(d, r) == expected
         wait_until(
             lambda: _http(w.web_port, "/health")[0] == 200,  # type: ignore[attr-defined]
-            60,
+            300,
             "/health to recover",
         )
         assert w.poll() is None  # the outage never stopped the worker
