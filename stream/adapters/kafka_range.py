@@ -6,6 +6,7 @@ and no offset is committed: a range read never disturbs live consumers.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,10 @@ from stream.errors import DriftstreamError
 from stream.pipeline.ports import RecordBatch
 
 __all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
+
+#: How long ``record_time_span`` reads for the first/last record of a partition (a hang
+#: guard: a fetch that has not answered yet is waited for, not taken for "no record").
+SPAN_READ_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +89,17 @@ async def record_time_span(options: Mapping[str, Any], topic: str) -> tuple[int,
             consumer.assign([tp])
             for offset in sorted({first[tp], last[tp] - 1}):
                 consumer.seek(tp, offset)
-                got = (await consumer.getmany(tp, timeout_ms=5000, max_records=1)).get(tp)
-                if got:  # a compacted-away offset reads the next record, or nothing
-                    stamps.append(got[0].timestamp)
+                # An empty fetch is not "no record": right after a seek the broker may
+                # not have answered yet (a loaded machine). Read until a record comes or
+                # the position passes the end (a compacted-away tail reads nothing).
+                deadline = time.monotonic() + SPAN_READ_TIMEOUT_S
+                while time.monotonic() < deadline:
+                    got = (await consumer.getmany(tp, timeout_ms=1000, max_records=1)).get(tp)
+                    if got:  # a compacted-away offset reads the next record
+                        stamps.append(got[0].timestamp)
+                        break
+                    if await consumer.position(tp) >= last[tp]:
+                        break
         return (min(stamps), max(stamps)) if stamps else None
     finally:
         await consumer.stop()
