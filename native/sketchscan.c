@@ -1,0 +1,220 @@
+/*
+ * stream.core.sketch._native: one pass over a batch of float64 values for
+ * NumericSketch.update (issue 19). It returns exactly what the vectorised numpy path
+ * computes (stream/core/sketch/numeric.py, _moments.py), which stays the definition:
+ *
+ *   scan(x)   -> (neg_inf, nans, pos_inf, zeros, count, min, max,
+ *                 neg_small, neg_big, pos_small, pos_big, s1_pos, s1_neg, s2)
+ *       count: finite values (zeros included); min/max over them (+0.0 for a zero
+ *       extreme, whatever its sign); *_small/*_big: least and largest magnitude of the
+ *       finite non-zero values of each sign (nan when none); s1_pos, s1_neg, s2: the
+ *       exact sums Σ M·2^g over positive / negative values and Σ M²·2^(2g) over all
+ *       (x·2^1126 = ±M·2^g, M < 2^53 from frexp, g = e + 1073 >= 0), as little-endian
+ *       unsigned bytes (the caller turns them into Python ints).
+ *   buckets(x, edges, lo, inv_log_gamma, negative, out)
+ *       adds, for every finite non-zero value of the sign, 1 to out[i] where i is the
+ *       number of edges strictly below its magnitude (np.searchsorted(edges, |v|,
+ *       "left")): its bucket's key is lo + i. The log only guesses i; exact float
+ *       comparisons with the edges decide, as in the numpy path.
+ *
+ * Sums are kept per exponent in 128-bit integers (M < 2^53, M² < 2^106: 2^20 values per
+ * chunk cannot overflow) and added into limb arrays once per chunk, so they are exact
+ * integers whatever the order: the same multiset gives the same bytes.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef unsigned __int128 u128;
+
+#define N_EXP 2098           /* g = e + 1073 in [0, 2097] for finite non-zero doubles */
+#define E_OFF 1073
+#define CHUNK (1 << 20)      /* values per fold: Σ of 2^20 M² < 2^126 */
+#define S1_LIMBS 40          /* 2097 + 53 + 64 bits, rounded up */
+#define S2_LIMBS 72          /* 2·2097 + 106 + 64 bits, rounded up */
+
+/* The GIL is held throughout (no Py_BEGIN_ALLOW_THREADS): static scratch is safe. */
+static u128 acc_pos[N_EXP], acc_neg[N_EXP], acc_sq[N_EXP];
+
+static void add_shifted(uint64_t *limbs, int n, u128 v, int bit) {
+    int w = bit >> 6, s = bit & 63;
+    uint64_t lo = (uint64_t)v, hi = (uint64_t)(v >> 64);
+    uint64_t part[3];
+    part[0] = lo << s;
+    part[1] = s ? (lo >> (64 - s)) | (hi << s) : hi;
+    part[2] = s ? hi >> (64 - s) : 0;
+    uint64_t carry = 0;
+    for (int i = 0; i < 3 && w + i < n; i++) {
+        uint64_t a = limbs[w + i];
+        uint64_t t = a + part[i];
+        uint64_t c1 = t < a;
+        uint64_t u = t + carry;
+        uint64_t c2 = u < t;
+        limbs[w + i] = u;
+        carry = c1 + c2;
+    }
+    for (int i = w + 3; carry && i < n; i++) {
+        limbs[i] += 1;
+        carry = limbs[i] == 0;
+    }
+}
+
+static PyObject *limbs_bytes(const uint64_t *limbs, int n) {
+    int top = n;
+    while (top > 0 && limbs[top - 1] == 0) top--;
+    unsigned char buf[S2_LIMBS * 8];
+    for (int i = 0; i < top; i++)
+        for (int b = 0; b < 8; b++) buf[8 * i + b] = (unsigned char)(limbs[i] >> (8 * b));
+    return PyBytes_FromStringAndSize((const char *)buf, (Py_ssize_t)top * 8);
+}
+
+static int get_doubles(PyObject *obj, Py_buffer *view, int writable) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->itemsize != 8 || view->format == NULL || strcmp(view->format, "d") != 0) {
+        PyErr_SetString(PyExc_TypeError, "expected a contiguous float64 buffer");
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    if (!PyArg_ParseTuple(args, "O", &obj)) return NULL;
+    Py_buffer view;
+    if (get_doubles(obj, &view, 0) < 0) return NULL;
+    const double *x = (const double *)view.buf;
+    Py_ssize_t n = view.len / 8;
+    long long neg_inf = 0, nans = 0, pos_inf = 0, zeros = 0, count = 0;
+    double mn = NAN, mx = NAN;
+    double neg_small = NAN, neg_big = NAN, pos_small = NAN, pos_big = NAN;
+    uint64_t s1p[S1_LIMBS] = {0}, s1n[S1_LIMBS] = {0}, s2[S2_LIMBS] = {0};
+    for (Py_ssize_t start = 0; start < n; start += CHUNK) {
+        Py_ssize_t stop = start + CHUNK < n ? start + CHUNK : n;
+        int glo = N_EXP, ghi = -1;
+        for (Py_ssize_t i = start; i < stop; i++) {
+            double v = x[i];
+            if (v != v) {
+                nans++;
+                continue;
+            }
+            if (isinf(v)) {
+                if (v > 0) pos_inf++;
+                else neg_inf++;
+                continue;
+            }
+            if (count == 0) mn = mx = v;
+            else {
+                if (v < mn) mn = v;
+                if (v > mx) mx = v;
+            }
+            count++;
+            if (v == 0.0) {
+                zeros++;
+                continue;
+            }
+            int e;
+            double m = frexp(v, &e);
+            int g = e + E_OFF;
+            double am = fabs(m);
+            uint64_t M = (uint64_t)(am * 9007199254740992.0); /* exact: 53-bit mantissa */
+            if (g < glo) glo = g;
+            if (g > ghi) ghi = g;
+            acc_sq[g] += (u128)M * M;
+            double mag = fabs(v);
+            if (m < 0) {
+                acc_neg[g] += M;
+                if (neg_small != neg_small || mag < neg_small) neg_small = mag;
+                if (neg_big != neg_big || mag > neg_big) neg_big = mag;
+            } else {
+                acc_pos[g] += M;
+                if (pos_small != pos_small || mag < pos_small) pos_small = mag;
+                if (pos_big != pos_big || mag > pos_big) pos_big = mag;
+            }
+        }
+        for (int g = glo; g <= ghi; g++) {
+            if (acc_pos[g]) add_shifted(s1p, S1_LIMBS, acc_pos[g], g);
+            if (acc_neg[g]) add_shifted(s1n, S1_LIMBS, acc_neg[g], g);
+            if (acc_sq[g]) add_shifted(s2, S2_LIMBS, acc_sq[g], 2 * g);
+            acc_pos[g] = acc_neg[g] = acc_sq[g] = 0;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (count) { /* +0.0 turns a -0.0 extreme into 0.0 (the numpy path does the same) */
+        mn += 0.0;
+        mx += 0.0;
+    }
+    PyObject *b1 = limbs_bytes(s1p, S1_LIMBS), *b2 = limbs_bytes(s1n, S1_LIMBS);
+    PyObject *b3 = limbs_bytes(s2, S2_LIMBS);
+    if (b1 == NULL || b2 == NULL || b3 == NULL) {
+        Py_XDECREF(b1);
+        Py_XDECREF(b2);
+        Py_XDECREF(b3);
+        return NULL;
+    }
+    return Py_BuildValue("(LLLLLddddddNNN)", neg_inf, nans, pos_inf, zeros, count, mn, mx,
+                         neg_small, neg_big, pos_small, pos_big, b1, b2, b3);
+}
+
+static PyObject *buckets(PyObject *self, PyObject *args) {
+    PyObject *xobj, *eobj, *oobj;
+    long long lo;
+    double inv;
+    int negative;
+    if (!PyArg_ParseTuple(args, "OOLdpO", &xobj, &eobj, &lo, &inv, &negative, &oobj))
+        return NULL;
+    Py_buffer xv, ev, ov;
+    if (get_doubles(xobj, &xv, 0) < 0) return NULL;
+    if (get_doubles(eobj, &ev, 0) < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(oobj, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&ev);
+        return NULL;
+    }
+    Py_ssize_t ne = ev.len / 8;
+    if (ov.itemsize != 8 || ov.format == NULL || (strcmp(ov.format, "q") && strcmp(ov.format, "l"))
+        || ov.len / 8 != ne + 1) {
+        PyErr_SetString(PyExc_TypeError, "out must be a contiguous int64 buffer of len(edges)+1");
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&ev);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    const double *x = (const double *)xv.buf, *edges = (const double *)ev.buf;
+    int64_t *out = (int64_t *)ov.buf;
+    Py_ssize_t n = xv.len / 8;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (v != v || isinf(v) || v == 0.0 || (v < 0) != (negative != 0)) continue;
+        double mag = fabs(v);
+        double guess = ceil(log(mag) * inv) - (double)lo;
+        Py_ssize_t k = guess <= 0 ? 0 : guess >= (double)ne ? ne : (Py_ssize_t)guess;
+        while (k < ne && mag > edges[k]) k++;
+        while (k > 0 && mag <= edges[k - 1]) k--;
+        out[k] += 1;
+    }
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&ev);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"scan", scan, METH_VARARGS, "Counts, extremes and exact sums of a float64 batch."},
+    {"buckets", buckets, METH_VARARGS, "Add one sign's values to per-bucket counts."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "stream.core.sketch._native",
+    "One-pass numeric sketch update (issue 19); see native/sketchscan.c.", -1, methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
