@@ -20,6 +20,8 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b2)      a real ``driftstream worker`` subprocess, steady state read from Redis offsets
   (b2a)     (b2) fetching with aiokafka getmany instead
   (b2-)     (b2) with the pure-Python parse (the C extension switched off)
+  (b2m)     (b2) running another checkout's ``stream/`` package (``--baseline DIR``,
+            e.g. main's), alternating with (b2) per round: new vs old in one run
   (c)       faust's per-event path: an agent json-decoding each event (subprocess)
   then      flush latency, Redis bytes per feature-hour, CPU per ingest stage, a profile
 
@@ -78,6 +80,7 @@ A1 = "(a1) aiokafka getmany, raw"
 B0 = "(b0) DataPlane only (pre-fetched)"
 B1 = "(b1) ingest in-process (IngestService)"
 B2 = "(b2) driftstream worker process"
+B2M = "(b2m) (b2), the --baseline checkout"
 
 MODEL_TOML = (
     '[models.fraud-v3]\nprediction = "numeric"\n[models.fraud-v3.features]\n'
@@ -807,6 +810,11 @@ def main() -> None:
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
     ap.add_argument("--no-loaders", action="store_true", help="skip the load candidates")
     ap.add_argument(
+        "--baseline",
+        default="",
+        help="a directory holding another stream/ package (e.g. main's): adds row (b2m)",
+    )
+    ap.add_argument(
         "--rows",
         default="",
         help="only these rows, alternating per round, e.g. a1,d1,b1,b1a,b2,b2a "
@@ -857,8 +865,12 @@ def main() -> None:
             ("(b2a) (b2), aiokafka fetching", AIOKAFKA_FETCH),
             ("(b2-) (b2), pure-Python parse", NO_NATIVE),
         ]
+        if args.baseline:
+            # sys.path[0]: that checkout's stream/ wins over this one's editable install.
+            base = str(Path(args.baseline).resolve())
+            workers.insert(1, (B2M, f"import sys; sys.path.insert(0, {base!r})"))
         if args.rows:
-            workers = [w for w in workers if w[0].split()[0] in wanted]
+            workers = [w for w in workers if w[0].split()[0] in wanted | {"(b2m)"}]
         got: dict[str, list[Run]] = {name: [] for name, _ in workers}
         metrics, worker_ns = "", ""
         for k in range(args.worker_repeat):
