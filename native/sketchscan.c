@@ -34,6 +34,7 @@ typedef unsigned __int128 u128;
 #define CHUNK (1 << 20)      /* values per fold: Σ of 2^20 M² < 2^126 */
 #define S1_LIMBS 40          /* 2097 + 53 + 64 bits, rounded up */
 #define S2_LIMBS 72          /* 2·2097 + 106 + 64 bits, rounded up */
+#define MAX_COLS 256         /* JointSketch's MAX_JOINT_COLUMNS */
 
 /* The GIL is held throughout (no Py_BEGIN_ALLOW_THREADS): static scratch is safe. */
 static u128 acc_pos[N_EXP], acc_neg[N_EXP], acc_sq[N_EXP];
@@ -227,9 +228,206 @@ static PyObject *buckets(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+
+/* ------------------------------------------------------------------ joint co-moments */
+
+static void add_signed(uint64_t *pos, uint64_t *neg, int n, __int128 v, int bit) {
+    if (v >= 0) add_shifted(pos, n, (u128)v, bit);
+    else add_shifted(neg, n, (u128)(-v), bit);
+}
+
+/* pos - neg as a Python int. */
+static PyObject *limbs_int(const uint64_t *pos, const uint64_t *neg, int n) {
+    unsigned char buf[S2_LIMBS * 8];
+    PyObject *a, *b, *out;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++) buf[8 * i + k] = (unsigned char)(pos[i] >> (8 * k));
+    a = _PyLong_FromByteArray(buf, (size_t)n * 8, 1, 0);
+    if (a == NULL) return NULL;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++) buf[8 * i + k] = (unsigned char)(neg[i] >> (8 * k));
+    b = _PyLong_FromByteArray(buf, (size_t)n * 8, 1, 0);
+    if (b == NULL) {
+        Py_DECREF(a);
+        return NULL;
+    }
+    out = PyNumber_Subtract(a, b);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return out;
+}
+
+#define MAX_BINS (1 << 20) /* 16 MiB of bins at most; beyond, the caller's numpy path */
+
+static const char comoments_doc[] =
+    "comoments(x) -> (sums, products) | None: exact Σx per column and Σx_i·x_j (i <= j,\n"
+    "row-major upper triangle) of a C-contiguous rows x k float64 matrix whose values\n"
+    "are all finite, in units of 2^-1126 and 2^-2252 (JointSketch's). None when the\n"
+    "columns' exponent spans need more than MAX_BINS bins.";
+
+static PyObject *comoments(PyObject *self, PyObject *args) {
+    PyObject *xobj;
+    Py_ssize_t k;
+    if (!PyArg_ParseTuple(args, "On", &xobj, &k)) return NULL;
+    Py_buffer xv;
+    if (get_doubles(xobj, &xv, 0) < 0) return NULL;
+    Py_ssize_t total = xv.len / 8;
+    if (k < 1 || total % k) {
+        PyBuffer_Release(&xv);
+        PyErr_SetString(PyExc_ValueError, "comoments: buffer is not rows x k");
+        return NULL;
+    }
+    Py_ssize_t rows = total / k, npairs = k * (k + 1) / 2;
+    const double *x = (const double *)xv.buf;
+    PyObject *result = NULL, *sums = NULL, *prods = NULL;
+    int64_t *mant = PyMem_Malloc(sizeof(int64_t) * (size_t)(total ? total : 1));
+    int16_t *ex = PyMem_Malloc(sizeof(int16_t) * (size_t)(total ? total : 1));
+    int *gmin = PyMem_Malloc(sizeof(int) * (size_t)k), *gmax = PyMem_Malloc(sizeof(int) * (size_t)k);
+    Py_ssize_t *base = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)npairs);
+    __int128 *bins = NULL, *sbins = NULL;
+    if (!mant || !ex || !gmin || !gmax || !base) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t c = 0; c < k; c++) gmin[c] = N_EXP, gmax[c] = -1;
+    for (Py_ssize_t i = 0; i < total; i++) {
+        double v = x[i];
+        uint64_t bits;
+        memcpy(&bits, &v, 8);
+        unsigned biased = (unsigned)(bits >> 52) & 0x7ffu;
+        int64_t M;
+        int g;
+        if (v == 0.0) {
+            mant[i] = 0;
+            ex[i] = 0;
+            continue;
+        }
+        if (biased == 0x7ffu) {
+            PyErr_SetString(PyExc_ValueError, "comoments: non-finite value");
+            goto done;
+        }
+        if (biased) {
+            M = (int64_t)((bits & 0xfffffffffffffULL) | (1ULL << 52));
+            g = (int)biased + 51;
+        } else {
+            int e;
+            double m = frexp(v, &e);
+            M = (int64_t)(fabs(m) * 9007199254740992.0);
+            g = e + E_OFF;
+        }
+        Py_ssize_t c = i % k;
+        mant[i] = v < 0 ? -M : M;
+        if (g < gmin[c]) gmin[c] = g;
+        if (g > gmax[c]) gmax[c] = g;
+        ex[i] = (int16_t)g;
+    }
+    /* exponents relative to the column's least: bins of a pair are (g_i - gmin_i) +
+     * (g_j - gmin_j); a column with no non-zero value has span 0 and adds nothing. */
+    Py_ssize_t nbins = 0, p = 0;
+    for (Py_ssize_t i = 0; i < k; i++)
+        for (Py_ssize_t j = i; j < k; j++, p++) {
+            base[p] = nbins;
+            if (gmax[i] >= 0 && gmax[j] >= 0)
+                nbins += (gmax[i] - gmin[i]) + (gmax[j] - gmin[j]) + 1;
+        }
+    Py_ssize_t nsbins = 0;
+    for (Py_ssize_t c = 0; c < k; c++)
+        if (gmax[c] >= 0) nsbins += gmax[c] - gmin[c] + 1;
+    if (nbins > MAX_BINS) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    bins = PyMem_Calloc((size_t)(nbins ? nbins : 1), sizeof(__int128));
+    sbins = PyMem_Calloc((size_t)(nsbins ? nsbins : 1), sizeof(__int128));
+    if (!bins || !sbins) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < total; i++) ex[i] = mant[i] ? (int16_t)(ex[i] - gmin[i % k]) : 0;
+    Py_ssize_t sbase[MAX_COLS];
+    if (k > MAX_COLS) {
+        PyErr_SetString(PyExc_ValueError, "comoments: too many columns");
+        goto done;
+    }
+    {
+        Py_ssize_t acc = 0;
+        for (Py_ssize_t c = 0; c < k; c++) {
+            sbase[c] = acc;
+            if (gmax[c] >= 0) acc += gmax[c] - gmin[c] + 1;
+        }
+    }
+    for (Py_ssize_t start = 0; start < rows; start += CHUNK) {
+        Py_ssize_t stop = start + CHUNK < rows ? start + CHUNK : rows;
+        for (Py_ssize_t r = start; r < stop; r++) {
+            const int64_t *mr = mant + r * k;
+            const int16_t *er = ex + r * k;
+            Py_ssize_t q = 0;
+            for (Py_ssize_t i = 0; i < k; i++) {
+                int64_t mi = mr[i];
+                if (!mi) {
+                    q += k - i;
+                    continue;
+                }
+                int ei = er[i];
+                sbins[sbase[i] + ei] += mi;
+                for (Py_ssize_t j = i; j < k; j++, q++) {
+                    int64_t mj = mr[j];
+                    if (mj) bins[base[q] + ei + er[j]] += (__int128)mi * mj;
+                }
+            }
+        }
+        /* Σ of 2^20 products below 2^106 stays below 2^126: fold per chunk is only
+         * needed past CHUNK rows, and the bins keep accumulating into the limbs below. */
+        if (stop < rows) {
+            PyErr_SetString(PyExc_ValueError, "comoments: more rows than one chunk");
+            goto done;
+        }
+    }
+    sums = PyList_New(k);
+    prods = PyList_New(npairs);
+    if (!sums || !prods) goto done;
+    for (Py_ssize_t c = 0; c < k; c++) {
+        uint64_t pos[S1_LIMBS] = {0}, neg[S1_LIMBS] = {0};
+        if (gmax[c] >= 0)
+            for (int b = 0; b <= gmax[c] - gmin[c]; b++)
+                if (sbins[sbase[c] + b]) add_signed(pos, neg, S1_LIMBS, sbins[sbase[c] + b], gmin[c] + b);
+        PyObject *v = limbs_int(pos, neg, S1_LIMBS);
+        if (!v) goto done;
+        PyList_SET_ITEM(sums, c, v);
+    }
+    p = 0;
+    for (Py_ssize_t i = 0; i < k; i++)
+        for (Py_ssize_t j = i; j < k; j++, p++) {
+            uint64_t pos[S2_LIMBS] = {0}, neg[S2_LIMBS] = {0};
+            if (gmax[i] >= 0 && gmax[j] >= 0) {
+                int span = (gmax[i] - gmin[i]) + (gmax[j] - gmin[j]);
+                for (int b = 0; b <= span; b++)
+                    if (bins[base[p] + b])
+                        add_signed(pos, neg, S2_LIMBS, bins[base[p] + b], gmin[i] + gmin[j] + b);
+            }
+            PyObject *v = limbs_int(pos, neg, S2_LIMBS);
+            if (!v) goto done;
+            PyList_SET_ITEM(prods, p, v);
+        }
+    result = PyTuple_Pack(2, sums, prods);
+done:
+    Py_XDECREF(sums);
+    Py_XDECREF(prods);
+    PyMem_Free(mant);
+    PyMem_Free(ex);
+    PyMem_Free(gmin);
+    PyMem_Free(gmax);
+    PyMem_Free(base);
+    PyMem_Free(bins);
+    PyMem_Free(sbins);
+    PyBuffer_Release(&xv);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts, extremes and exact sums of a float64 batch."},
     {"buckets", buckets, METH_VARARGS, "Add one sign's values to per-bucket counts."},
+    {"comoments", comoments, METH_VARARGS, comoments_doc},
     {NULL, NULL, 0, NULL},
 };
 
