@@ -236,17 +236,23 @@ static void add_signed(uint64_t *pos, uint64_t *neg, int n, __int128 v, int bit)
     else add_shifted(neg, n, (u128)(-v), bit);
 }
 
+/* Unsigned little-endian limbs as a Python int (top zero limbs skipped). */
+static PyObject *limbs_long(const uint64_t *limbs, int n) {
+    unsigned char buf[S2_LIMBS * 8];
+    while (n > 0 && limbs[n - 1] == 0) n--;
+    if (n == 0) return PyLong_FromLong(0);
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < 8; k++) buf[8 * i + k] = (unsigned char)(limbs[i] >> (8 * k));
+    return _PyLong_FromByteArray(buf, (size_t)n * 8, 1, 0);
+}
+
 /* pos - neg as a Python int. */
 static PyObject *limbs_int(const uint64_t *pos, const uint64_t *neg, int n) {
-    unsigned char buf[S2_LIMBS * 8];
-    PyObject *a, *b, *out;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < 8; k++) buf[8 * i + k] = (unsigned char)(pos[i] >> (8 * k));
-    a = _PyLong_FromByteArray(buf, (size_t)n * 8, 1, 0);
-    if (a == NULL) return NULL;
-    for (int i = 0; i < n; i++)
-        for (int k = 0; k < 8; k++) buf[8 * i + k] = (unsigned char)(neg[i] >> (8 * k));
-    b = _PyLong_FromByteArray(buf, (size_t)n * 8, 1, 0);
+    PyObject *a = limbs_long(pos, n), *b, *out;
+    int any_neg = 0;
+    for (int i = 0; i < n && !any_neg; i++) any_neg = neg[i] != 0;
+    if (a == NULL || !any_neg) return a;
+    b = limbs_long(neg, n);
     if (b == NULL) {
         Py_DECREF(a);
         return NULL;
