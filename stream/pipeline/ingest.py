@@ -91,10 +91,9 @@ def joint_zero(spec: ModelSpec) -> JointSketch | None:
 def joint_inputs(
     block: ModelBlock, sketch: JointSketch, rows: npt.NDArray[np.intp] | None
 ) -> list[npt.NDArray[np.float64] | None]:
-    """The joint sketch's columns for ``rows`` of the block (None: all of them): numbers,
-    then 0/1 indicators.
+    """The joint sketch's columns for ``rows`` of the block: numbers, then 0/1 indicators.
 
-    None for a column the block does not carry (every row missing).
+    ``rows`` None: every row, the block's arrays as they are (no copies). None for a column the block does not carry (every row missing).
     """
     numeric, categorical = block.numeric, block.categorical
     out: list[npt.NDArray[np.float64] | None] = [

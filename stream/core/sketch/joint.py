@@ -91,8 +91,10 @@ _USE_NATIVE = [_native is not None]
 
 
 def use_native(on: bool) -> bool:
-    """Switch the C path for complete batches on or off (tests, benchmarks); returns the
-    previous setting. Switching on without the extension built leaves it off."""
+    """Switch the C path for complete batches on or off (tests, benchmarks).
+
+    Returns the previous setting; switching on without the extension built leaves it off.
+    """
     before = _USE_NATIVE[0]
     _USE_NATIVE[0] = on and _native is not None
     return before
