@@ -93,7 +93,8 @@ def joint_inputs(
 ) -> list[npt.NDArray[np.float64] | None]:
     """The joint sketch's columns for ``rows`` of the block: numbers, then 0/1 indicators.
 
-    ``rows`` None: every row, the block's arrays as they are (no copies). None for a column the block does not carry (every row missing).
+    ``rows`` None: every row, the block's arrays as they are (no copies). None for a
+    column the block does not carry (every row missing).
     """
     numeric, categorical = block.numeric, block.categorical
     out: list[npt.NDArray[np.float64] | None] = [
