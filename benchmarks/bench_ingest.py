@@ -820,6 +820,9 @@ def main() -> None:
         help="only these rows, alternating per round, e.g. a1,d1,b1,b1a,b2,b2a "
         "(then no faust/stage/profile runs)",
     )
+    ap.add_argument(
+        "--stages", action="store_true", help="with --rows: also the CPU per stage of (b1)"
+    )
     args = ap.parse_args()
 
     print(f"generating {args.events:,} events ...", flush=True)
@@ -885,8 +888,17 @@ def main() -> None:
             ordered = sorted(runs, key=lambda x: x.rate)
             rows[name] = (ordered[len(ordered) // 2], [x.rate for x in runs])
         if args.rows:
+            staged_rows = stage_breakdown(b) if args.stages else None
             r.close()
             print_rows(rows, b.n, size, args.repeat)
+            for name, runs in got.items():
+                cpu = ", ".join(f"{x.cpu_us:.2f}" for x in runs)
+                print(f"  {name}: CPU us/event per round {cpu}")
+            if staged_rows is not None:
+                staged, stages = staged_rows
+                print(f"\nCPU per stage of (b1), one run ({staged.cpu_us:.2f} in all):")
+                for name, us in stages.items():
+                    print(f"  {us:6.2f} us/event  {us / staged.cpu_us:6.1%}  {name}")
             return
         print("  (c) faust agent ...", flush=True)
         faust = faust_agent(
