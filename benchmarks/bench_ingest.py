@@ -20,6 +20,8 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b2)      a real ``driftstream worker`` subprocess, steady state read from Redis offsets
   (b2a)     (b2) fetching with aiokafka getmany instead
   (b2-)     (b2) with the pure-Python parse (the C extension switched off)
+  (b1s)     (b1) with the sketch updates' numpy path (their C extension switched off)
+  (b2s)     (b2) with the sketch updates' numpy path
   (b2m)     (b2) running another checkout's ``stream/`` package (``--baseline DIR``,
             e.g. main's), alternating with (b2) per round: new vs old in one run
   (c)       faust's per-event path: an agent json-decoding each event (subprocess)
@@ -406,6 +408,25 @@ async def inprocess(
         svc.redis.close()
     (w0, c0), (w1, c1) = marks["t0"], marks["t1"]
     return Run(plane.stats.consumed, w1 - w0, c1 - c0, flushes=flushes)
+
+
+# What (b1s)/(b2s) run: the sketch updates' numpy path (the C one, issue 19 session 5, off).
+NUMPY_SKETCHES = (
+    "import stream.core.sketch.numeric as n, stream.core.sketch.joint as j; "
+    "n.use_native(False); j.use_native(False)"
+)
+
+
+async def inprocess_numpy_sketches(b: Bench) -> Run:
+    """(b1s): the same service with the sketch updates on their numpy path."""
+    from stream.core.sketch import joint, numeric
+
+    before = numeric.use_native(False), joint.use_native(False)
+    try:
+        return await inprocess(b)
+    finally:
+        numeric.use_native(before[0])
+        joint.use_native(before[1])
 
 
 async def inprocess_aiokafka(b: Bench) -> Run:
@@ -858,6 +879,7 @@ def main() -> None:
             (B1, lambda: inprocess(b)),
             ("(b1a) (b1), aiokafka fetching", lambda: inprocess_aiokafka(b)),
             ("(b1-) (b1), pure-Python parse", lambda: inprocess_pure(b)),
+            ("(b1s) (b1), numpy sketch updates", lambda: inprocess_numpy_sketches(b)),
         ]
         wanted = {f"({x.strip()})" for x in args.rows.split(",")} | {A1.split()[0]}
         if args.rows:
@@ -867,6 +889,7 @@ def main() -> None:
             (B2, None),
             ("(b2a) (b2), aiokafka fetching", AIOKAFKA_FETCH),
             ("(b2-) (b2), pure-Python parse", NO_NATIVE),
+            ("(b2s) (b2), numpy sketch updates", NUMPY_SKETCHES),
         ]
         if args.baseline:
             # sys.path[0]: that checkout's stream/ wins over this one's editable install.
