@@ -22,6 +22,7 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b2-)     (b2) with the pure-Python parse (the C extension switched off)
   (b1s)     (b1) with the sketch updates' numpy path (their C extension switched off)
   (b2s)     (b2) with the sketch updates' numpy path
+  (b2k)     (b2) with ``consumer.batch_max_records`` = ``--batch-records N``
   (b2m)     (b2) running another checkout's ``stream/`` package (``--baseline DIR``,
             e.g. main's), alternating with (b2) per round: new vs old in one run
   (c)       faust's per-event path: an agent json-decoding each event (subprocess)
@@ -842,6 +843,12 @@ def main() -> None:
         "(then no faust/stage/profile runs)",
     )
     ap.add_argument(
+        "--batch-records",
+        type=int,
+        default=0,
+        help="adds row (b2k): (b2) with consumer.batch_max_records set to this",
+    )
+    ap.add_argument(
         "--stages", action="store_true", help="with --rows: also the CPU per stage of (b1)"
     )
     args = ap.parse_args()
@@ -895,8 +902,18 @@ def main() -> None:
             # sys.path[0]: that checkout's stream/ wins over this one's editable install.
             base = str(Path(args.baseline).resolve())
             workers.insert(1, (B2M, f"import sys; sys.path.insert(0, {base!r})"))
+        if args.batch_records:
+            env = "DRIFTSTREAM_CONSUMER__BATCH_MAX_RECORDS"
+            workers.insert(
+                1,
+                (
+                    f"(b2k) (b2), batch_max_records {args.batch_records}",
+                    f"import os; os.environ[{env!r}] = {str(args.batch_records)!r}",
+                ),
+            )
         if args.rows:
-            workers = [w for w in workers if w[0].split()[0] in wanted | {"(b2m)"}]
+            keep = wanted | {"(b2m)", "(b2k)"}
+            workers = [w for w in workers if w[0].split()[0] in keep]
         got: dict[str, list[Run]] = {name: [] for name, _ in workers}
         metrics, worker_ns = "", ""
         for k in range(args.worker_repeat):
