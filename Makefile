@@ -5,8 +5,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The C parse extension (native/, built by setup.py) is part of the install: edits to it
-# re-install too.
+# The C extensions (native/, built by setup.py: the parse and the sketch updates) are part
+# of the install: edits to them re-install too.
 NATIVE := setup.py $(wildcard native/*.c native/*.h)
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(NATIVE) | sha1sum | cut -c1-12)
 
@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@$(BIN)/python -c 'import stream.contract._native' 2>/dev/null || echo "make install:" \
-	  "the C parse extension did not build (no C compiler?): the pure-Python parse runs" \
-	  "instead, ~2x slower per event; install gcc and run make install again" >&2
+	@$(BIN)/python -c 'import stream.contract._native, stream.core.sketch._native' 2>/dev/null \
+	  || echo "make install: the C extensions (parse, sketch updates) did not build (no C" \
+	  "compiler?): the pure-Python parse and numpy sketch updates run instead, same results," \
+	  "~2x slower per event; install gcc and run make install again" >&2
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)

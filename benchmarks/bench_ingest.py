@@ -20,6 +20,11 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b2)      a real ``driftstream worker`` subprocess, steady state read from Redis offsets
   (b2a)     (b2) fetching with aiokafka getmany instead
   (b2-)     (b2) with the pure-Python parse (the C extension switched off)
+  (b1s)     (b1) with the sketch updates' numpy path (their C extension switched off)
+  (b2s)     (b2) with the sketch updates' numpy path
+  (b2k)     (b2) with ``consumer.batch_max_records`` = ``--batch-records N``
+  (b2m)     (b2) running another checkout's ``stream/`` package (``--baseline DIR``,
+            e.g. main's), alternating with (b2) per round: new vs old in one run
   (c)       faust's per-event path: an agent json-decoding each event (subprocess)
   then      flush latency, Redis bytes per feature-hour, CPU per ingest stage, a profile
 
@@ -78,6 +83,7 @@ A1 = "(a1) aiokafka getmany, raw"
 B0 = "(b0) DataPlane only (pre-fetched)"
 B1 = "(b1) ingest in-process (IngestService)"
 B2 = "(b2) driftstream worker process"
+B2M = "(b2m) (b2), the --baseline checkout"
 
 MODEL_TOML = (
     '[models.fraud-v3]\nprediction = "numeric"\n[models.fraud-v3.features]\n'
@@ -403,6 +409,25 @@ async def inprocess(
         svc.redis.close()
     (w0, c0), (w1, c1) = marks["t0"], marks["t1"]
     return Run(plane.stats.consumed, w1 - w0, c1 - c0, flushes=flushes)
+
+
+# What (b1s)/(b2s) run: the sketch updates' numpy path (the C one, issue 19 session 5, off).
+NUMPY_SKETCHES = (
+    "import stream.core.sketch.numeric as n, stream.core.sketch.joint as j; "
+    "n.use_native(False); j.use_native(False)"
+)
+
+
+async def inprocess_numpy_sketches(b: Bench) -> Run:
+    """(b1s): the same service with the sketch updates on their numpy path."""
+    from stream.core.sketch import joint, numeric
+
+    before = numeric.use_native(False), joint.use_native(False)
+    try:
+        return await inprocess(b)
+    finally:
+        numeric.use_native(before[0])
+        joint.use_native(before[1])
 
 
 async def inprocess_aiokafka(b: Bench) -> Run:
@@ -807,10 +832,24 @@ def main() -> None:
     ap.add_argument("--no-profile", action="store_true", help="skip the pyinstrument run")
     ap.add_argument("--no-loaders", action="store_true", help="skip the load candidates")
     ap.add_argument(
+        "--baseline",
+        default="",
+        help="a directory holding another stream/ package (e.g. main's): adds row (b2m)",
+    )
+    ap.add_argument(
         "--rows",
         default="",
         help="only these rows, alternating per round, e.g. a1,d1,b1,b1a,b2,b2a "
         "(then no faust/stage/profile runs)",
+    )
+    ap.add_argument(
+        "--batch-records",
+        type=int,
+        default=0,
+        help="adds row (b2k): (b2) with consumer.batch_max_records set to this",
+    )
+    ap.add_argument(
+        "--stages", action="store_true", help="with --rows: also the CPU per stage of (b1)"
     )
     args = ap.parse_args()
 
@@ -847,6 +886,7 @@ def main() -> None:
             (B1, lambda: inprocess(b)),
             ("(b1a) (b1), aiokafka fetching", lambda: inprocess_aiokafka(b)),
             ("(b1-) (b1), pure-Python parse", lambda: inprocess_pure(b)),
+            ("(b1s) (b1), numpy sketch updates", lambda: inprocess_numpy_sketches(b)),
         ]
         wanted = {f"({x.strip()})" for x in args.rows.split(",")} | {A1.split()[0]}
         if args.rows:
@@ -856,9 +896,24 @@ def main() -> None:
             (B2, None),
             ("(b2a) (b2), aiokafka fetching", AIOKAFKA_FETCH),
             ("(b2-) (b2), pure-Python parse", NO_NATIVE),
+            ("(b2s) (b2), numpy sketch updates", NUMPY_SKETCHES),
         ]
+        if args.baseline:
+            # sys.path[0]: that checkout's stream/ wins over this one's editable install.
+            base = str(Path(args.baseline).resolve())
+            workers.insert(1, (B2M, f"import sys; sys.path.insert(0, {base!r})"))
+        if args.batch_records:
+            env = "DRIFTSTREAM_CONSUMER__BATCH_MAX_RECORDS"
+            workers.insert(
+                1,
+                (
+                    f"(b2k) (b2), batch_max_records {args.batch_records}",
+                    f"import os; os.environ[{env!r}] = {str(args.batch_records)!r}",
+                ),
+            )
         if args.rows:
-            workers = [w for w in workers if w[0].split()[0] in wanted]
+            keep = wanted | {"(b2m)", "(b2k)"}
+            workers = [w for w in workers if w[0].split()[0] in keep]
         got: dict[str, list[Run]] = {name: [] for name, _ in workers}
         metrics, worker_ns = "", ""
         for k in range(args.worker_repeat):
@@ -873,8 +928,17 @@ def main() -> None:
             ordered = sorted(runs, key=lambda x: x.rate)
             rows[name] = (ordered[len(ordered) // 2], [x.rate for x in runs])
         if args.rows:
+            staged_rows = stage_breakdown(b) if args.stages else None
             r.close()
             print_rows(rows, b.n, size, args.repeat)
+            for name, runs in got.items():
+                cpu = ", ".join(f"{x.cpu_us:.2f}" for x in runs)
+                print(f"  {name}: CPU us/event per round {cpu}")
+            if staged_rows is not None:
+                staged, stages = staged_rows
+                print(f"\nCPU per stage of (b1), one run ({staged.cpu_us:.2f} in all):")
+                for name, us in stages.items():
+                    print(f"  {us:6.2f} us/event  {us / staged.cpu_us:6.1%}  {name}")
             return
         print("  (c) faust agent ...", flush=True)
         faust = faust_agent(

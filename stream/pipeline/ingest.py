@@ -89,15 +89,17 @@ def joint_zero(spec: ModelSpec) -> JointSketch | None:
 
 
 def joint_inputs(
-    block: ModelBlock, sketch: JointSketch, rows: npt.NDArray[np.intp]
+    block: ModelBlock, sketch: JointSketch, rows: npt.NDArray[np.intp] | None
 ) -> list[npt.NDArray[np.float64] | None]:
     """The joint sketch's columns for ``rows`` of the block: numbers, then 0/1 indicators.
 
-    None for a column the block does not carry (every row missing).
+    ``rows`` None: every row, the block's arrays as they are (no copies). None for a
+    column the block does not carry (every row missing).
     """
     numeric, categorical = block.numeric, block.categorical
     out: list[npt.NDArray[np.float64] | None] = [
-        numeric[c].values[rows] if c in numeric else None for c in sketch.numeric
+        (numeric[c].values if rows is None else numeric[c].values[rows]) if c in numeric else None
+        for c in sketch.numeric
     ]
     picked: dict[str, tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]] = {}
     for feature, category in sketch.indicators:
@@ -106,7 +108,9 @@ def joint_inputs(
             out.append(None)
             continue
         if feature not in picked:
-            picked[feature] = (col.values[rows], col.nulls[rows])
+            picked[feature] = (
+                (col.values, col.nulls) if rows is None else (col.values[rows], col.nulls[rows])
+            )
         out.append(indicator_values(*picked[feature], category))
     return out
 
@@ -366,8 +370,11 @@ class PartitionIngest:
     ) -> None:
         kinds = self.spec.kinds
         uniq = np.unique(hours)
+        rows = cols.offsets.size
         for h in uniq.tolist():
             sel = index if uniq.size == 1 else index[hours == h]
+            # Every row of the block (the usual batch): its columns as they are, no copies.
+            whole = sel.size == rows
             hour = self.hours.get(h)
             if hour is None:
                 hour = OpenHour(
@@ -378,7 +385,9 @@ class PartitionIngest:
                 self.hours[h] = hour
             hour.events += int(sel.size)
             for f, col in cols.numeric.items():
-                values, nulls = col.values[sel], col.nulls[sel]
+                values, nulls = (
+                    (col.values, col.nulls) if whole else (col.values[sel], col.nulls[sel])
+                )
                 n_null = int(np.count_nonzero(nulls))
                 sketch = hour.sketches[f]
                 if not isinstance(sketch, NumericSketch):  # pragma: no cover - kinds are fixed
@@ -389,9 +398,11 @@ class PartitionIngest:
                 if not isinstance(csketch, CategoricalSketch):  # pragma: no cover
                     raise TypeError(f)
                 # None marks a null; the sketch counts it as such.
-                csketch.update(ccol.values[sel].tolist())
+                csketch.update((ccol.values if whole else ccol.values[sel]).tolist())
             if hour.joint is not None:
-                hour.joint.update_columns(joint_inputs(cols, hour.joint, sel), int(sel.size))
+                hour.joint.update_columns(
+                    joint_inputs(cols, hour.joint, None if whole else sel), int(sel.size)
+                )
             self._dirty.add(h)
 
     # -- step 3: seal -------------------------------------------------------------

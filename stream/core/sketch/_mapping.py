@@ -51,6 +51,11 @@ class LogMapping:
         self._key_range: tuple[int, int] | None = None
 
     @property
+    def inv_log_gamma(self) -> float:
+        """``1 / ln γ``: ``ln|x| · inv_log_gamma`` guesses a key within one bucket."""
+        return self._inv_log_gamma
+
+    @property
     def key_range(self) -> tuple[int, int]:
         """Keys of the smallest subnormal and the largest float (computed on first use)."""
         if self._key_range is None:

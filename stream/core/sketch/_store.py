@@ -73,6 +73,12 @@ class Store:
 
     def add(self, lo: int, block: npt.NDArray[np.int64], cap: int, collapsed: bool) -> Store:
         """This store plus ``block`` (counts of keys ``lo, lo+1, ...``), collapsed to ``cap``."""
+        if not self.empty and self.offset <= lo and lo + block.size <= self.offset + len(self):
+            # Within the kept span (the steady state): top and floor are unchanged, so
+            # this is the general case below without its allocations.
+            out = self.counts.copy()
+            out[lo - self.offset : lo - self.offset + block.size] += block
+            return Store(self.offset, out, collapsed or self.collapsed)
         parts = [(lo, block)] if block.size else []
         if not self.empty:
             parts.append((self.offset, self.counts))

@@ -58,7 +58,12 @@ from stream.core.sketch._store import Store, extreme_fits, signed_keys
 from stream.core.sketch._wire import TYPE_NUMERIC, Framed, Reader, Writer
 from stream.errors import SketchDecodeError, SketchMismatchError
 
-__all__ = ["KEY_OFFSET", "NumericSketch"]
+try:  # the one-pass C update (native/sketchscan.c); the numpy path below is the reference
+    import stream.core.sketch._native as _native
+except ImportError:  # pragma: no cover - only on machines that built without a C compiler
+    _native = None  # type: ignore[assignment]
+
+__all__ = ["KEY_OFFSET", "NumericSketch", "native_available"]
 
 _CHUNK = _moments.CHUNK
 _MIN_ALPHA, _MAX_ALPHA = 1e-5, 0.5
@@ -66,6 +71,22 @@ _MAX_CAP = 1 << 20
 _FloatOrArray = float | npt.NDArray[np.float64]
 _Ints = npt.NDArray[np.int64]
 _Floats = npt.NDArray[np.float64]
+_USE_NATIVE = [_native is not None]
+
+
+def native_available() -> bool:
+    """Whether updates run through the C extension (else the numpy path, same bytes)."""
+    return _USE_NATIVE[0]
+
+
+def use_native(on: bool) -> bool:
+    """Switch the C update on or off (tests, benchmarks); returns the previous setting.
+
+    Switching on without the extension built leaves it off.
+    """
+    before = _USE_NATIVE[0]
+    _USE_NATIVE[0] = on and _native is not None
+    return before
 
 
 class NumericSketch(Framed):
@@ -233,6 +254,8 @@ class NumericSketch(Framed):
             msg = f"nulls must be >= 0, got {nulls}"
             raise ValueError(msg)
         x = np.asarray(values, dtype=np.float64).reshape(-1)
+        if _USE_NATIVE[0]:
+            return self._update_native(np.ascontiguousarray(x), int(nulls))
         # Work on a copy and commit at the end, so a failure leaves ``self`` unchanged.
         work = NumericSketch(self._alpha, self._cap)
         self._copy_into(work)
@@ -249,6 +272,51 @@ class NumericSketch(Framed):
             raise
         work._copy_into(self)
         return self
+
+    def _update_native(self, x: npt.NDArray[np.float64], nulls: int) -> NumericSketch:
+        """:meth:`update` in one C pass (``native/sketchscan.c``): the same state.
+
+        Counts, extremes and the exact sums come from one scan; each sign's buckets
+        from a second pass against the same edges :meth:`_bucketize` searches. The
+        store's collapse depends only on its largest key, so one block per sign per
+        call equals the chunked path. Nothing is assigned until both passes succeeded.
+        """
+        assert _native is not None  # noqa: S101 - checked by the caller
+        (n_inf, nans, p_inf, zeros, count, lo, hi, neg_small, neg_big, pos_small, pos_big,
+         s1p, s1n, s2) = _native.scan(x)  # fmt: skip
+        neg, pos = self._neg, self._pos
+        if neg_small == neg_small:  # not nan: there are negative finite values
+            neg = self._bucketize_native(x, neg_small, neg_big, neg, negative=True)
+        if pos_small == pos_small:
+            pos = self._bucketize_native(x, pos_small, pos_big, pos, negative=False)
+        self._nulls += nulls
+        self._neg_inf += n_inf
+        self._nans += nans
+        self._pos_inf += p_inf
+        self._zeros += zeros
+        if count:
+            self._min = lo if self._count == 0 else min(self._min, lo)
+            self._max = hi if self._count == 0 else max(self._max, hi)
+            self._count += count
+        self._s1 += int.from_bytes(s1p, "little") - int.from_bytes(s1n, "little")
+        self._s2 += int.from_bytes(s2, "little")
+        self._neg, self._pos = neg, pos
+        return self
+
+    def _bucketize_native(
+        self, x: npt.NDArray[np.float64], small: float, big: float, store: Store, negative: bool
+    ) -> Store:
+        """:meth:`_bucketize` of one sign's values of ``x`` (any order), counted in C."""
+        assert _native is not None  # noqa: S101 - checked by the caller
+        m = self._mapping
+        k_lo, k_hi = m.key(small), m.key(big)
+        top = k_hi if store.empty else max(store.hi, k_hi)
+        floor_key = top - self._cap + 1
+        lo = max(k_lo, floor_key)
+        edges = m.edges(lo, k_hi - 1)
+        block = np.zeros(edges.size + 1, dtype=np.int64)
+        _native.buckets(x, edges, lo, m.inv_log_gamma, negative, block)
+        return store.add(lo, block, self._cap, collapsed=k_lo < floor_key)
 
     def _fold(self, acc: _moments.MomentAccumulator) -> None:
         d1, d2 = acc.fold()

@@ -1,0 +1,110 @@
+"""The C sketch updates (native/sketchscan.c) give the numpy path's bytes, value for value.
+
+The numpy updates are the definition; the extension only decides speed. Every case
+runs both paths on the same batches and compares the serialized sketches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.core.sketch import JointSketch, NumericSketch
+from stream.core.sketch import joint as joint_module
+from stream.core.sketch import numeric as numeric_module
+from tests.unit.core.sketch.sketch_strategies import SPECIAL, any_float
+
+pytestmark = pytest.mark.skipif(
+    not numeric_module.native_available(), reason="C extension not built on this machine"
+)
+
+_extreme = st.sampled_from([5e-324, -5e-324, 2.2e-308, 1e-300, 1.7976931348623157e308, -1e308])
+_values = st.one_of(any_float, _extreme, st.sampled_from([*SPECIAL, 0.5, -3.25, 7.0]))
+
+
+@contextmanager
+def native(on: bool) -> Iterator[None]:
+    before = (numeric_module.use_native(on), joint_module.use_native(on))
+    try:
+        yield
+    finally:
+        numeric_module.use_native(before[0])
+        joint_module.use_native(before[1])
+
+
+def numeric_bytes(batches: Sequence[Sequence[float]], on: bool, **kw: int | float) -> bytes:
+    with native(on):
+        s = NumericSketch.zero(**kw)  # type: ignore[arg-type]
+        for i, b in enumerate(batches):
+            s.update(np.asarray(b, dtype=np.float64), nulls=i % 3)
+        return s.to_bytes()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(_values, max_size=80), min_size=1, max_size=4),
+    st.sampled_from([(0.01, 2048), (0.05, 16), (0.01, 3), (0.2, 1)]),
+)
+def test_numeric_update_same_bytes(batches: list[list[float]], params: tuple[float, int]) -> None:
+    alpha, cap = params
+    kw = {"relative_accuracy": alpha, "max_buckets": cap}
+    assert numeric_bytes(batches, True, **kw) == numeric_bytes(batches, False, **kw)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_numeric_update_same_bytes_large_batches(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.concatenate(
+        [rng.lognormal(0, 8, 40_000), -rng.lognormal(3, 1, 30_000), np.zeros(50), [np.nan]]
+    )
+    rng.shuffle(x)
+    batches = [x[:1], x[1:50_000], x[50_000:]]
+    assert numeric_bytes(batches, True) == numeric_bytes(batches, False)
+    assert numeric_bytes(batches, True, max_buckets=64) == numeric_bytes(
+        batches, False, max_buckets=64
+    )
+
+
+_finite = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(min_value=-1e3, max_value=1e3),
+    st.sampled_from([0.0, -0.0, 1.0, 5e-324, -1e308, 0.1]),
+)
+
+
+def joint_bytes(rows: np.ndarray, on: bool) -> bytes:
+    cols = tuple(f"c{i}" for i in range(rows.shape[1]))
+    with native(on):
+        s = JointSketch.zero(cols)
+        s.update(rows)
+        s.update(rows[: rows.shape[0] // 2])
+        return s.to_bytes()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda k: st.lists(st.lists(_finite, min_size=k, max_size=k), min_size=1, max_size=40)
+    )
+)
+def test_joint_complete_batches_same_bytes(rows: list[list[float]]) -> None:
+    x = np.asarray(rows, dtype=np.float64)
+    assert joint_bytes(x, True) == joint_bytes(x, False)
+
+
+@pytest.mark.parametrize("scale", [0, 3, 200])
+def test_joint_large_batches_same_bytes(scale: int) -> None:
+    rng = np.random.default_rng(scale)
+    x = rng.normal(0, 1, (40_000, 9)) * 10.0 ** rng.integers(-scale, scale + 1, (40_000, 9))
+    x[rng.random(x.shape) < 0.1] = 0.0
+    assert joint_bytes(x, True) == joint_bytes(x, False)
+
+
+def test_joint_batch_with_missing_values_takes_the_numpy_path() -> None:
+    x = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.inf]])
+    assert joint_bytes(x, True) == joint_bytes(x, False)
