@@ -6,7 +6,7 @@
  *   scan(x)   -> (neg_inf, nans, pos_inf, zeros, count, min, max,
  *                 neg_small, neg_big, pos_small, pos_big, s1_pos, s1_neg, s2)
  *       count: finite values (zeros included); min/max over them (+0.0 for a zero
- *       extreme, whatever its sign); *_small/*_big: least and largest magnitude of the
+ *       extreme, whatever its sign); *_small and *_big: least and largest magnitude of the
  *       finite non-zero values of each sign (nan when none); s1_pos, s1_neg, s2: the
  *       exact sums Σ M·2^g over positive / negative values and Σ M²·2^(2g) over all
  *       (x·2^1126 = ±M·2^g, M < 2^53 from frexp, g = e + 1073 >= 0), as little-endian

@@ -87,12 +87,14 @@ class IngestService:
         self._seen_flush_ms = 0
         self._seen_consumed = 0
 
-    async def _commit(self, positions: Mapping[int, int]) -> None:
+    async def _commit(self, positions: Mapping[int, int]) -> bool:
         try:
             await self.consumer.commit(positions)
         except KafkaError as exc:  # monitoring only: the store holds the real offsets
             self.health.fail("kafka", f"kafka: offset commit failed: {exc}", self.clock.now_ms())
             self._log(logging.WARNING, "commit", "offset commit (lag monitoring) failed: %s", exc)
+            return False
+        return True
 
     def _log(self, level: int, cause: str, msg: str, *args: object) -> None:
         self.throttle.log(level, cause, self.clock.now_ms(), msg, *args)
@@ -183,7 +185,7 @@ class IngestService:
                                 off,
                             )
                     else:
-                        await self.plane.tick()
+                        await self.plane.tick(self.lag)
                     self._observe()
                     delay = RETRY_BASE_S
                 except StaleWriterError as exc:

@@ -73,11 +73,13 @@ class LabelService:
         self.health_eval: HealthEvaluator | None = None
         self._resumed_at = 0.0
 
-    async def _commit(self, positions: Mapping[int, int]) -> None:
+    async def _commit(self, positions: Mapping[int, int]) -> bool:
         try:
             await self.consumer.commit(positions)
         except KafkaError as exc:  # monitoring only: the store holds the real offsets
             log.warning("labels: offset commit (lag monitoring) failed: %s", exc)
+            return False
+        return True
 
     async def _assign(self, parts: Any, start: Any) -> dict[int, int]:
         delay = RETRY_BASE_S

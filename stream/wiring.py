@@ -128,7 +128,7 @@ def notice_sink(settings: Settings, options: dict[str, Any]) -> KafkaNoticeSink:
     return KafkaNoticeSink(settings.topics.sealed, options)
 
 
-Commit = Callable[[Mapping[int, int]], Awaitable[None]]
+Commit = Callable[[Mapping[int, int]], Awaitable[bool]]
 
 
 class _FetchSizes(TypedDict, total=False):

@@ -72,7 +72,7 @@ class DataPlane:
         flush_interval_ms: int,
         idle_partition_timeout_ms: int,
         params: SketchParams | None = None,
-        commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
+        commit: Callable[[Mapping[int, int]], Awaitable[bool]] | None = None,
         event_clock: EventClock | None = None,
         ingest_limits: IngestLimits | None = None,
     ) -> None:
@@ -315,12 +315,16 @@ class DataPlane:
         for r in batch.rejections:
             s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
 
-    def _seal_idle(self, now: int) -> None:
+    def _seal_idle(self, now: int, behind: Mapping[int, int] | None = None) -> None:
         # A (partition, model) that received nothing for the idle timeout seals the
         # hours the wall clock has passed (end + allowed lateness), so evaluation does
-        # not wait on it forever; the hour still under way stays open.
+        # not wait on it forever; the hour still under way stays open. Not while the
+        # brokers say records are still to fetch (``behind``): a fetch that has not
+        # answered yet is not a quiet partition.
         for (p, model), last in self._last_record_ms.items():
             if now - last < self.idle_partition_timeout_ms:
+                continue
+            if behind is not None and behind.get(p, 0) > 0:
                 continue
             state = self.states.get(p, {}).get(model)
             if state is not None:
@@ -332,11 +336,15 @@ class DataPlane:
         async with self._lock:
             await self._flush_locked()
 
-    async def tick(self) -> None:
-        """Called when ``getmany`` returned nothing: interval flushes and idle seals."""
+    async def tick(self, behind: Mapping[int, int] | None = None) -> None:
+        """Called when ``getmany`` returned nothing: interval flushes and idle seals.
+
+        ``behind``: records still to fetch per partition (the last lag the brokers gave);
+        a partition with some is not sealed as idle.
+        """
         async with self._lock:
             now = self.clock.now_ms()
-            self._seal_idle(now)
+            self._seal_idle(now, behind)
             if now - self._last_flush_ms >= self.flush_interval_ms:
                 await self._flush_locked()
 
@@ -359,8 +367,9 @@ class DataPlane:
             s.flushed()
         await self._publish_outboxes()
         if self._commit is not None and self.stats.positions != self._committed:
-            self._committed = dict(self.stats.positions)
-            await self._commit(self._committed)
+            positions = dict(self.stats.positions)
+            if await self._commit(positions):  # not acknowledged: the next flush tries again
+                self._committed = positions
         self._since_flush = 0
         self._last_flush_ms = self.clock.now_ms()
         if not writes:

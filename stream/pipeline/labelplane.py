@@ -44,7 +44,7 @@ class LabelPlane:
         limits: Limits,
         flush_every_events: int,
         flush_interval_ms: int,
-        commit: Callable[[Mapping[int, int]], Awaitable[None]] | None = None,
+        commit: Callable[[Mapping[int, int]], Awaitable[bool]] | None = None,
     ) -> None:
         self.catalog = catalog
         self.topic = topic
@@ -194,7 +194,8 @@ class LabelPlane:
         for s in dirty:
             s.flushed()
         if self._commit is not None and self.stats.positions != self._committed:
-            self._committed = dict(self.stats.positions)
-            await self._commit(self._committed)
+            positions = dict(self.stats.positions)
+            if await self._commit(positions):  # not acknowledged: the next flush tries again
+                self._committed = positions
         self._since_flush = 0
         self._last_flush_ms = self.clock.now_ms()

@@ -224,8 +224,9 @@ class Journal:
         self.calls.append("notices")
         await self.notices.publish(notices)
 
-    async def commit(self, offsets: Mapping[int, int]) -> None:
+    async def commit(self, offsets: Mapping[int, int]) -> bool:
         self.calls.append("commit")
+        return True
 
 
 def _journal_plane(journal: Journal, clock: ManualClock, **kw: Any) -> DataPlane:
@@ -423,3 +424,44 @@ def test_forget_drops_a_partition_without_flushing_and_a_reclaim_resumes_from_th
     asyncio.run(plane.tick())
     assert store.parts[("m", 0)].next_offset == 100
     assert asyncio.run(plane.assign([0], {0: 0})) == {0: 100}
+
+
+def test_an_offset_commit_that_failed_is_tried_again_at_the_next_flush() -> None:
+    """The group's offsets are monitoring only, but a failed commit must not leave the
+    group's lag stuck above 0 once the stream is read (no record left to move it)."""
+    clock = ManualClock(HOUR)
+    calls: list[dict[int, int]] = []
+
+    async def commit(positions: Mapping[int, int]) -> bool:
+        calls.append(dict(positions))
+        return len(calls) > 1  # the first commit is not acknowledged
+
+    plane = DataPlane(
+        Catalog.of(SPEC), topic="t", namespace="ns", store=MemorySketchStore(),
+        dead_letters=ListDeadLetters(), notices=ListNotices(), clock=clock, limits=Limits(),
+        allowed_lateness_ms=LATENESS, flush_every_events=10**9, flush_interval_ms=10**9,
+        idle_partition_timeout_ms=300_000, event_clock=clock, commit=commit,
+    )  # fmt: skip
+    asyncio.run(plane.assign([0], {0: 0}))
+    _feed(plane, [(_event(HOUR + i), HOUR + i) for i in range(100)])
+    for _ in range(3):
+        asyncio.run(plane.flush())
+    assert calls == [{0: 100}, {0: 100}]  # tried again once, then acknowledged
+
+
+def test_a_partition_with_records_still_to_fetch_is_not_sealed_as_idle() -> None:
+    """An empty fetch is not a quiet partition: with records behind (the brokers' lag),
+    the idle timeout does not seal; once read to the end, it does."""
+    clock = ManualClock(HOUR + 5 * 60_000)
+    plane, store, _ = _plane(clock)
+    _feed(plane, [(_event(HOUR + i), HOUR + i) for i in range(20)])
+    clock.ms = HOUR + HOUR_MS + LATENESS + 300_000  # quiet past the timeout and the hour
+    asyncio.run(plane.tick({0: 500}))  # but 500 records wait to be fetched
+    _feed(plane, [(_event(HOUR + 30 * 60_000 + i), HOUR + 30 * 60_000) for i in range(500)], 20)
+    asyncio.run(plane.flush())
+    assert plane.stats.late == 0
+    assert store.parts[("m", 0)].hours[HOUR].events == 520
+    clock.ms += 300_000
+    asyncio.run(plane.tick({0: 0}))
+    asyncio.run(plane.flush())
+    assert store.parts[("m", 0)].sealed_through_ms == HOUR + HOUR_MS
