@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import redis
 
@@ -29,6 +30,8 @@ from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey, WindowScale
 from stream.pipeline.ports import HealthCommit, StoredWindow
+
+_P = TypeVar("_P")
 
 __all__ = ["RedisHealthStore"]
 
@@ -57,26 +60,27 @@ class RedisHealthStore:
 
     def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
         """The stored reference's performance state (cached for a minute)."""
-        now = time.monotonic()
-        hit = self._refs.get(spec.name)
-        if hit is not None and now - hit[0] < REFERENCE_TTL_S:
-            return hit[1]
-        key = self._ref_keys.reference(spec.name, reference_name(spec))
-        raw = cast("bytes | None", self._r.hget(key, PERFORMANCE))
-        value = None if raw is None else BinaryPerformance.from_bytes(raw)
-        self._refs[spec.name] = (now, value)
-        return value
+        return self._reference(self._refs, spec, PERFORMANCE, BinaryPerformance.from_bytes)
 
     def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
         """The stored reference's multiclass state (cached for a minute)."""
+        return self._reference(self._mrefs, spec, MULTICLASS, MulticlassPerformance.from_bytes)
+
+    def _reference(
+        self,
+        cache: dict[str, tuple[float, _P | None]],
+        spec: ModelSpec,
+        field: bytes,
+        decode: Callable[[bytes], _P],
+    ) -> _P | None:
         now = time.monotonic()
-        hit = self._mrefs.get(spec.name)
+        hit = cache.get(spec.name)
         if hit is not None and now - hit[0] < REFERENCE_TTL_S:
             return hit[1]
         key = self._ref_keys.reference(spec.name, reference_name(spec))
-        raw = cast("bytes | None", self._r.hget(key, MULTICLASS))
-        value = None if raw is None else MulticlassPerformance.from_bytes(raw)
-        self._mrefs[spec.name] = (now, value)
+        raw = cast("bytes | None", self._r.hget(key, field))
+        value = None if raw is None else decode(raw)
+        cache[spec.name] = (now, value)
         return value
 
     def multiclass_labels(
