@@ -9,11 +9,11 @@ import numpy as np
 import orjson
 
 from stream.catalog import Catalog, ModelSpec
-from stream.contract import Limits
 from stream.core.performance import BinaryPerformance
 from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.memory import ListDeadLetters, ManualClock, MemoryLabelStore
 from stream.pipeline.ports import RecordBatch, StaleWriterError
+from tests.unit.pipeline.labelsim import label_plane
 
 HOUR = 3_600_000
 T0 = 1_767_225_600_000
@@ -40,16 +40,7 @@ CATALOG = Catalog.of(
 
 
 def _plane(store: MemoryLabelStore, letters: ListDeadLetters, every: int = 50) -> LabelPlane:
-    return LabelPlane(
-        CATALOG,
-        topic="labels",
-        store=store,
-        dead_letters=letters,
-        clock=ManualClock(0),
-        limits=Limits(max_future_ms=HOUR),
-        flush_every_events=every,
-        flush_interval_ms=10**12,
-    )
+    return label_plane(CATALOG, store, letters, every)
 
 
 def _label(i: int, ts: int, label: object = 1, score: object = 0.7, **extra: object) -> bytes:

@@ -12,14 +12,14 @@ import pytest
 from pydantic import ValidationError
 
 from stream.catalog import Catalog, ModelSpec
-from stream.contract import Limits
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.pipeline.labelplane import LabelPlane
 from stream.pipeline.labels import decode_state
-from stream.pipeline.memory import ListDeadLetters, ManualClock, MemoryLabelStore
+from stream.pipeline.memory import ListDeadLetters, MemoryLabelStore
 from stream.pipeline.ports import RecordBatch
 from stream.settings import load_settings
+from tests.unit.pipeline.labelsim import label_plane
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -41,16 +41,7 @@ CATALOG = Catalog.of(SPEC, BINARY)
 
 
 def _plane(store: MemoryLabelStore, letters: ListDeadLetters) -> LabelPlane:
-    return LabelPlane(
-        CATALOG,
-        topic="labels",
-        store=store,
-        dead_letters=letters,
-        clock=ManualClock(0),
-        limits=Limits(max_future_ms=HOUR),
-        flush_every_events=50,
-        flush_interval_ms=10**12,
-    )
+    return label_plane(CATALOG, store, letters)
 
 
 def _label(i: int, ts: int, label: object, pred: object, model: str = "mc") -> bytes:
