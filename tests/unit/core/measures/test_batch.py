@@ -13,23 +13,9 @@ from stream.core.measures.confidence import Measure
 from stream.core.measures.histogram import Buckets
 from stream.core.nullspread import decision_measures
 from stream.core.sketch import NumericSketch
+from tests.unit.core.measures.shapes import shaped_sketch as _sketch
 
 _SHAPES = ("normal", "around0", "skewed", "few", "zeros", "inf", "const", "negative", "tiny")
-
-
-def _sketch(rng: np.random.Generator, shape: str, n: int, shift: float) -> NumericSketch:
-    x = {
-        "normal": rng.normal(5.0 + shift, 2.0, n),
-        "around0": rng.normal(shift, 1.0, n),
-        "skewed": rng.lognormal(shift, 1.5, n),
-        "few": rng.integers(0, 4, n).astype(np.float64) + round(shift),
-        "zeros": np.where(rng.random(n) < 0.3, 0.0, rng.normal(3.0 + shift, 1.0, n)),
-        "inf": np.where(rng.random(n) < 0.05, np.inf, rng.normal(shift, 1.0, n)),
-        "const": np.full(n, 3.0 + round(shift)),
-        "negative": -rng.lognormal(shift, 0.5, n),
-        "tiny": rng.normal(1e-6 * (1 + shift), 1e-7, n),
-    }[shape]
-    return NumericSketch.zero().update(x, nulls=int(rng.integers(0, 3)))
 
 
 def _same(a: float, b: float) -> bool:

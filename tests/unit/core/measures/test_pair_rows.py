@@ -20,21 +20,9 @@ from stream.core.measures.histogram import (
 from stream.core.nullspread import fast_values
 from stream.core.sketch import NumericSketch
 from stream.core.window import HOUR_MS
+from tests.unit.core.measures.shapes import shaped_sketch as _window
 
 _SHAPES = ("normal", "around0", "skewed", "few", "zeros", "inf")
-
-
-def _window(rng: np.random.Generator, shape: str, n: int, shift: float) -> NumericSketch:
-    x = {
-        "normal": rng.normal(5.0 + shift, 2.0, n),
-        "around0": rng.normal(shift, 1.0, n),
-        "skewed": rng.lognormal(shift, 1.5, n),
-        "few": rng.integers(0, 4, n).astype(np.float64) + round(shift),
-        "zeros": np.where(rng.random(n) < 0.3, 0.0, rng.normal(3.0 + shift, 1.0, n)),
-        "inf": np.where(rng.random(n) < 0.05, np.inf, rng.normal(shift, 1.0, n)),
-    }[shape]
-    nulls = int(rng.integers(0, 3))
-    return NumericSketch.zero().update(x, nulls=nulls)
 
 
 def _windows(seed: int, shape: str, k: int, sizes: list[int]) -> dict[int, NumericSketch]:
