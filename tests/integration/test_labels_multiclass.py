@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import numpy as np
 import orjson
@@ -24,7 +23,7 @@ from stream import wiring
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import RedisReferences
 from stream.adapters.redis_windows import RedisWindowStore
-from stream.catalog import Catalog, ModelSpec
+from stream.catalog import ModelSpec
 from stream.commands.ops_status import _labels, _labels_line
 from stream.core.alert import Alert
 from stream.core.window import DAY, DAY_MS, HOUR_MS, WindowKey
@@ -32,9 +31,8 @@ from stream.pipeline.health_eval import NO_MULTICLASS_ESTIMATE
 from stream.pipeline.ports import StoredWindow
 from stream.pipeline.reference import ReferenceBuilder
 from stream.runtime_labels import LabelService
-from stream.settings import Settings
 from stream.web.performance import performance_series
-from tests.integration.worker_harness import read_topic, send
+from tests.integration.worker_harness import label_consumer_settings, read_topic, send
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +73,8 @@ def test_a_multiclass_label_shift_pages_and_a_stationary_stream_does_not(
     labels_topic = new_topic(2)  # type: ignore[operator]
     dead = new_topic(1)  # type: ignore[operator]
     ns, r = redis_namespace, redis_client
-    settings = Settings.model_validate(
-        {
-            "kafka": {"bootstrap_servers": kafka_bootstrap},
-            "topics": {"labels": labels_topic, "dead_letter": dead},
-            "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}"},
-            "redis": {"url": redis_url, "namespace": ns},
-            "models": Catalog.of(STILL, MOVED),
-        }
+    settings = label_consumer_settings(
+        kafka_bootstrap, labels_topic, dead, ns, STILL, MOVED, redis_url=redis_url
     )
     rng = np.random.default_rng(11)
     windows = RedisWindowStore(r, ns)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import numpy as np
 import orjson
@@ -21,14 +20,13 @@ from stream.adapters.redis_eval import reference_name
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_refs import PERFORMANCE
 from stream.adapters.redis_windows import RedisWindowStore
-from stream.catalog import Catalog, ModelSpec
+from stream.catalog import ModelSpec
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY, DAY_MS, HOUR_MS, WindowKey
 from stream.pipeline.ports import StoredWindow
 from stream.runtime_labels import LabelService
-from stream.settings import Settings
-from tests.integration.worker_harness import send
+from tests.integration.worker_harness import label_consumer_settings, send
 
 pytestmark = pytest.mark.integration
 
@@ -61,15 +59,7 @@ def test_a_window_waits_for_the_label_consumer_then_is_judged_once(
     labels_topic = new_topic(2)  # type: ignore[operator]
     dead = new_topic(1)  # type: ignore[operator]
     ns, r = redis_namespace, redis_client
-    settings = Settings.model_validate(
-        {
-            "kafka": {"bootstrap_servers": kafka_bootstrap},
-            "topics": {"labels": labels_topic, "dead_letter": dead},
-            "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}"},
-            "redis": {"namespace": ns},
-            "models": Catalog.of(SPEC),
-        }
-    )
+    settings = label_consumer_settings(kafka_bootstrap, labels_topic, dead, ns, SPEC)
     s, y = _scores(1)
     ref = BinaryPerformance.zero()
     ref.update(s, y, threshold=0.5)

@@ -21,7 +21,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from stream.adapters.kafka_tools import produce
 from stream.adapters.redis_keys import Keys
-from stream.catalog import ModelSpec
+from stream.catalog import Catalog, ModelSpec
+from stream.settings import Settings
 from stream.synth import Drift, SyntheticStream
 
 DRIFTSTREAM = str(Path(sys.executable).parent / "driftstream")
@@ -227,6 +228,29 @@ def labelled_deployment(
         },
     )
     return d, names
+
+
+def label_consumer_settings(
+    bootstrap: str,
+    labels_topic: str,
+    dead_letter: str,
+    namespace: str,
+    *specs: ModelSpec,
+    redis_url: str | None = None,
+) -> Settings:
+    """Settings of an in-process label consumer (its own group) for ``specs``."""
+    redis_table: dict[str, str] = {"namespace": namespace}
+    if redis_url is not None:
+        redis_table["url"] = redis_url
+    return Settings.model_validate(
+        {
+            "kafka": {"bootstrap_servers": bootstrap},
+            "topics": {"labels": labels_topic, "dead_letter": dead_letter},
+            "consumer": {"group_id": f"g-{uuid.uuid4().hex[:8]}"},
+            "redis": redis_table,
+            "models": Catalog.of(*specs),
+        }
+    )
 
 
 def send(bootstrap: str, topic: str, values: Iterable[Any], partitions: int) -> int:
