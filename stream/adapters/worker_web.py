@@ -15,7 +15,7 @@ from typing import Any, NamedTuple, Protocol
 from prometheus_client.registry import Collector
 
 from stream.adapters.prometheus import ControlCollector, IngestCollector, render
-from stream.adapters.prometheus_labels import LabelCollector
+from stream.adapters.prometheus_labels import HealthWaitCollector, LabelCollector
 from stream.adapters.redis_dashboard import RedisNamespaces, RedisSessions
 
 __all__ = ["WorkerWeb", "WorkerWebStatus", "worker_web"]
@@ -79,6 +79,9 @@ class WorkerWebStatus:
             more.append(ControlCollector(lambda: control.stats))
         if labels is not None:
             more.append(LabelCollector(lambda: labels.plane.stats))
+            evaluator = labels.health_eval
+            if evaluator is not None:
+                more.append(HealthWaitCollector(lambda: dict(evaluator.counts), evaluator.waiting))
         return render(self._collector, *more)
 
 

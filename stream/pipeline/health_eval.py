@@ -122,6 +122,17 @@ class HealthEvaluator:
     _waiting: dict[tuple[str, WindowKey], str] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
+    def waiting(self) -> dict[str, int]:
+        """Windows per model seen waiting for labels here and not judged yet.
+
+        On /metrics as ``driftstream_health_waiting_windows{model}``.
+        """
+        with self._lock:
+            out: dict[str, int] = {}
+            for model, _ in self._waiting:
+                out[model] = out.get(model, 0) + 1
+            return out
+
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> HealthVerdict | None:
         """Judge ``window`` (estimate) and the windows ``judged_lag`` back (labels).
 
@@ -159,6 +170,11 @@ class HealthEvaluator:
         """
         out: list[HealthVerdict] = []
         queue = self.store.deferred(spec.name, scale)
+        queued = set(queue)
+        stale = [w for w in self._waiting if w[0] == spec.name and w[1].scale == scale]
+        for w in stale:  # judged elsewhere (another worker): no longer waiting here
+            if w[1] not in queued:
+                del self._waiting[w]
         for i, key in enumerate(queue):
             bound = floor_to(key.end_ms, DAY_MS)
             why = waiting_for(self.store.label_progress(spec.name), bound)

@@ -78,6 +78,7 @@ def test_a_window_waits_for_the_label_consumer_then_is_judged_once(
     assert verdict is not None and verdict.waiting and not verdict.decisions
     assert "waiting for the label consumer to claim" in verdict.skipped[0]
     assert health.store.deferred(SPEC.name, DAY) == [window.key]
+    assert health.waiting() == {SPEC.name: 1}  # /metrics: driftstream_health_waiting_windows
     assert r.get(Keys(ns).health_decisions(SPEC.name, DAY, T0)) is None
 
     # The day's labels, 1–5 h late: those of the day's last hours arrive after the
@@ -125,7 +126,7 @@ def test_a_window_waits_for_the_label_consumer_then_is_judged_once(
     assert len(shift) == 1
     assert f"coverage {100 * before / N:.0f} %, judged at 50 %" in shift[0]["reason"]
     assert health.store.labels(SPEC.name, window.key, T0 + DAY_MS).n == before
-    assert health.counts == {"deferred": 1, "resumed": 1}
+    assert health.counts == {"deferred": 1, "resumed": 1} and health.waiting() == {}
     said = [n for n in notes if n.startswith(f"model health of {SPEC.name} {window.key}: ")]
     assert any("judged after waiting for labels" in n for n in said)
     assert health.resume(SPEC) == []  # judged once: nothing left queued

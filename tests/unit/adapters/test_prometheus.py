@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stream.adapters.prometheus import ControlCollector, IngestCollector, render
-from stream.adapters.prometheus_labels import LabelCollector
+from stream.adapters.prometheus_labels import HealthWaitCollector, LabelCollector
 from stream.pipeline.control import ControlStats
 from stream.pipeline.ports import IngestStats, LabelStats
 
@@ -67,3 +67,13 @@ def test_control_counters_by_event() -> None:
         'driftstream_control_total{event="windows_failed"} 1.0',
         'driftstream_control_total{event="windows_expired"} 0.0',
     } <= lines
+
+
+def test_health_windows_deferred_resumed_and_waiting() -> None:
+    collector = HealthWaitCollector(lambda: {"deferred": 3, "resumed": 1}, lambda: {"m": 2, "a": 1})
+    assert _lines(render(collector)) == {
+        'driftstream_health_windows_total{event="deferred"} 3.0',
+        'driftstream_health_windows_total{event="resumed"} 1.0',
+        'driftstream_health_waiting_windows{model="a"} 1.0',
+        'driftstream_health_waiting_windows{model="m"} 2.0',
+    }

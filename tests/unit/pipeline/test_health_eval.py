@@ -269,8 +269,11 @@ def test_the_queue_survives_a_restart() -> None:
         verdict = ev.evaluate(SPEC, window)
         assert verdict is not None and verdict.waiting
     assert len(lagging.deferred("m", DAY)) == 3 and not lagging.decided
+    assert ev.waiting() == {"m": 3} and ev.counts == {"deferred": 3, "resumed": 0}
     consumer.ingest_through(T0 + 6 * DAY_MS)
     done = HealthEvaluator(lagging, _encode).resume(SPEC)  # the restarted worker
+    # The first worker's view: the windows were judged elsewhere, so none waits any more.
+    assert ev.resume(SPEC) == [] and ev.waiting() == {}
     assert [v.window for v in done] == [WindowKey(DAY, T0 + d * DAY_MS) for d in range(3)]
     assert lagging.decided == fresh.decided
 
@@ -307,3 +310,22 @@ def test_a_window_another_worker_judged_is_not_committed_again() -> None:
     assert store.deferred("m", DAY) == [key]
     assert store.commit(c) and store.outbox("m") == [b"x"]
     assert not store.commit(c)
+
+
+def test_waiting_windows_are_counted_until_judged() -> None:
+    """What /metrics shows: windows waiting now, and deferred/resumed counts."""
+    s, y = _scores(np.random.default_rng(21), 1.0, A, B)
+    ref = BinaryPerformance.zero()
+    ref.update(s, y, threshold=0.5)
+    store = _store(ref)
+    ev = HealthEvaluator(store, _encode)
+    token, _ = store.label_store.claim("m", 0)
+    window = StoredWindow(WindowKey(DAY, T0), 10, 0, {})
+    store.windows.create_window("m", window)
+    verdict = ev.evaluate(SPEC, window)
+    assert verdict is not None and verdict.waiting
+    assert ev.waiting() == {"m": 1} and ev.counts == {"deferred": 1, "resumed": 0}
+    assert store.label_store.mark_idle("m", 0, token, T0 + DAY_MS)
+    (done,) = ev.resume(SPEC)
+    assert done.window == window.key
+    assert ev.waiting() == {} and ev.counts == {"deferred": 1, "resumed": 1}
