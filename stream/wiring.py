@@ -322,15 +322,23 @@ def evaluation(
     warn: Callable[[str], None] | None = None,
     alert_namespace: str | None = None,
     deferred: bool = False,
+    live: bool = True,
 ) -> Evaluation:
     """Evaluations of ``namespace``; references are read from the live namespace.
 
     ``warn`` is told each evaluation note once (the worker logs them);
     ``alert_namespace`` (a replay's) goes into the alerts' dashboard links;
-    ``deferred`` (a replay's): commits are queued until ``store.flush()``.
+    ``deferred`` (a replay's): commits are queued until ``store.flush()``;
+    decisions expire after ``evaluate.decision_retention_ms``, a replay's (``live=False``)
+    are kept as its windows are.
     """
     store = RedisEvaluationStore(
-        client, namespace, windows, reference_namespace=settings.redis.namespace, deferred=deferred
+        client,
+        namespace,
+        windows,
+        reference_namespace=settings.redis.namespace,
+        deferred=deferred,
+        retention_ms=settings.evaluate.decision_retention_ms if live else 0,
     )
     encode = alert_encoder(settings, namespace=alert_namespace)
     return Evaluation(store, Evaluator(store, encode=encode, warn=warn))
@@ -357,15 +365,22 @@ def health_evaluator(
     *,
     wait_for_labels: bool = True,
     note: Callable[[str], None] | None = None,
+    live: bool = True,
 ) -> HealthEvaluator | None:
     """The model-health evaluator, when a model declares labels (else None).
 
     Live it waits for the label consumer; a replay (all labels ingested first) does not.
+    Health decisions expire as feature decisions do (:func:`evaluation`).
     """
     if not labels_wanted(settings):
         return None
     store = RedisHealthStore(
-        client, namespace, windows, label_store(client, namespace), reference_namespace
+        client,
+        namespace,
+        windows,
+        label_store(client, namespace),
+        reference_namespace,
+        retention_ms=settings.evaluate.decision_retention_ms if live else 0,
     )
     return HealthEvaluator(
         store, alert_encoder(settings), wait_for_labels=wait_for_labels, note=note

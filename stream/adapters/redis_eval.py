@@ -15,7 +15,7 @@ from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec, RedisReference
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
-from stream.core.window import WindowKey
+from stream.core.window import DAY_MS, WindowKey
 from stream.pipeline.ports import EvaluationCommit, StoredWindow
 
 __all__ = ["ALERT_HISTORY", "RedisEvaluationStore", "queue_alerts", "reference_name"]
@@ -57,8 +57,11 @@ class RedisEvaluationStore:
         *,
         reference_namespace: str | None = None,
         deferred: bool = False,
+        retention_ms: int = 0,
     ) -> None:
         self._r = client
+        self._retention_ms = retention_ms
+        """Decisions expire this long after they are written (0: kept; a replay's)."""
         self.keys = Keys(namespace)
         # A replay compares with the live namespace's references (read only).
         self._ref_keys = Keys(reference_namespace or namespace)
@@ -164,6 +167,17 @@ class RedisEvaluationStore:
             json.dumps([d.to_dict() for d in c.decisions], sort_keys=True),
         )
         tx.zadd(k.evaluations(model, window.scale), {str(window.start_ms): window.start_ms})
+        if self._retention_ms:
+            # The record outlives its index entry by a day (a window is evaluated within
+            # hours of its start), so the index never lists an expired record.
+            tx.pexpire(
+                k.evaluation(model, window.scale, window.start_ms), self._retention_ms + DAY_MS
+            )
+            tx.zremrangebyscore(
+                k.evaluations(model, window.scale),
+                "-inf",
+                f"({window.start_ms - self._retention_ms}",
+            )
         tx.hset(
             k.alerts(model),
             f"{window.scale}/{c.baseline}",

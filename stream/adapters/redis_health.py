@@ -49,8 +49,12 @@ class RedisHealthStore:
         windows: RedisWindowStore,
         labels: RedisLabelStore,
         reference_namespace: str | None = None,
+        *,
+        retention_ms: int = 0,
     ) -> None:
         self._r = client
+        self._retention_ms = retention_ms
+        """Health decisions expire this long after they are written (0: kept; a replay's)."""
         self.keys = Keys(namespace)
         self._ref_keys = Keys(reference_namespace or namespace)  # a replay reads live's
         self._windows = windows
@@ -173,6 +177,7 @@ class RedisHealthStore:
             tx.set(
                 k.health_decisions(model, window.scale, window.start_ms),
                 json.dumps([dataclasses.asdict(d) for d in c.decisions], sort_keys=True),
+                px=self._retention_ms or None,
             )
             for kind, state in sorted(c.states.items()):
                 tx.hset(

@@ -424,7 +424,7 @@ def _finish(
     # MULTI/EXEC before its windows are marked evaluated (a crash in between evaluates
     # them again, which the lifecycle makes a no-op, as live).
     evaluation = wiring.evaluation(
-        settings, client, namespace, windows, alert_namespace=namespace, deferred=True
+        settings, client, namespace, windows, alert_namespace=namespace, deferred=True, live=False
     )
     evaluator = evaluation.evaluator
     # One decode cache for the rollup and the evaluation: the rollup's merged sketches
@@ -451,6 +451,7 @@ def _finish(
         windows,
         reference_namespace=settings.redis.namespace,
         wait_for_labels=False,
+        live=False,
     )
     alerts: dict[str, int] = {}
     # Every window not evaluated yet: this rollup's, and any an interrupted run left.

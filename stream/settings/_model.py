@@ -268,6 +268,12 @@ class EvaluateSettings(BaseModel):
         ge=8 * _DAYS,
         description="Keep merged hour/day sketches this long (>= 8 days for seasonal baselines).",
     )
+    decision_retention_ms: int = Field(
+        default=90 * _DAYS,
+        ge=_DAYS,
+        description="Keep each window's stored decisions (dashboard history, reports) this "
+        "long; alert lifecycle states are kept. A replay's namespace keeps them.",
+    )
     # -- issue 12 (k12w): a window whose evaluation keeps raising stops blocking --
     max_attempts: int = Field(
         default=3,
