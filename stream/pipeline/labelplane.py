@@ -152,9 +152,16 @@ class LabelPlane:
             s.rejected[r.reason] = s.rejected.get(r.reason, 0) + 1
         states = self.states[partition]
         if parsed.rejections and states:
-            next(iter(states.values())).count_rejected(
-                [r.offset for r in parsed.rejections], [r.reason for r in parsed.rejections]
-            )
+            # Under the model the record named; a record naming none readable (bad JSON,
+            # no model) under the partition's first labelled model: counted once.
+            first = next(iter(states))
+            by_model: dict[str, tuple[list[int], list[str]]] = {}
+            for r, named in zip(parsed.rejections, parsed.rejected_models, strict=True):
+                offs, reasons = by_model.setdefault(named if named in states else first, ([], []))
+                offs.append(r.offset)
+                reasons.append(r.reason)
+            for name, (offs, reasons) in by_model.items():
+                states[name].count_rejected(offs, reasons)
         last = batch.last_offset
         for name, state in states.items():
             block = state.fresh(parsed.blocks.get(name))

@@ -177,6 +177,16 @@ class ParsedLabels:
     blocks: dict[str, LabelBlock]
     rejections: list[Rejection]
     unknown_models: dict[str, int]
+    rejected_models: list[str | None]
+    """Per rejection, the labelled model its record named (None: none could be read)."""
+
+
+class _Named(Exception):
+    """A record naming a labelled model broke the contract (counted under that model)."""
+
+    def __init__(self, model: str, bad: _Bad) -> None:
+        super().__init__(bad.detail)
+        self.model, self.bad = model, bad
 
 
 def _canon(value: Any) -> str:
@@ -208,7 +218,15 @@ def _one(raw: bytes | None, record_ts: int, catalog: Catalog, limits: Limits) ->
     spec = catalog.get(model)
     if spec is None or spec.labels is None:
         return model
-    lab = spec.labels
+    try:
+        return _labelled(obj, model, spec.labels, record_ts, limits)
+    except _Bad as bad:
+        raise _Named(model, bad) from None
+
+
+def _labelled(
+    obj: dict[str, Any], model: str, lab: LabelSpec, record_ts: int, limits: Limits
+) -> _Row:
     rid = obj.get("id")
     if rid is None or rid == "":
         raise _Bad(MISSING_ID, "a label needs the id of its prediction")
@@ -264,12 +282,18 @@ def parse_labels(
     """Parse one batch of one partition (pure; module docstring for the rules)."""
     rows: dict[str, list[tuple[int, int, int, int, float, bool, int, int]]] = {}
     rejections: list[Rejection] = []
+    named: list[str | None] = []
     unknown: dict[str, int] = {}
     for raw, rts, off in zip(values, timestamps_ms.tolist(), offsets.tolist(), strict=True):
         try:
             got = _one(raw, rts, catalog, limits)
+        except _Named as e:
+            rejections.append(Rejection(e.bad.reason, e.bad.detail, raw, partition, off, rts))
+            named.append(e.model)
+            continue
         except _Bad as bad:
             rejections.append(Rejection(bad.reason, bad.detail, raw, partition, off, rts))
+            named.append(None)
             continue
         if isinstance(got, str):
             unknown[got] = unknown.get(got, 0) + 1
@@ -289,7 +313,7 @@ def parse_labels(
             true_class=np.asarray(cols[6], np.int64) if cols[6][0] >= 0 else None,
             predicted_class=np.asarray(cols[7], np.int64) if cols[7][0] >= 0 else None,
         )
-    return ParsedLabels(len(values), blocks, rejections, unknown)
+    return ParsedLabels(len(values), blocks, rejections, unknown, named)
 
 
 # -- state of one (model, partition) ----------------------------------------------

@@ -227,3 +227,46 @@ def test_an_idle_tick_skips_a_partition_with_records_still_to_fetch() -> None:
         return store
 
     asyncio.run(go())
+
+
+def test_rejections_are_counted_under_the_model_the_record_names() -> None:
+    """Two labelled models on one partition: a bad label naming the second is its count;
+    a record naming no model it can be read for (bad JSON) is the first model's."""
+    second = ModelSpec.model_validate(
+        {
+            "name": "m2",
+            "features": {"x": "numeric"},
+            "labels": {"positive": 1, "negative": 0, "max_label_delay_ms": DELAY},
+        }
+    )
+    catalog = Catalog.of(SPEC, second)
+    store = MemoryLabelStore()
+    letters = ListDeadLetters()
+    values = [
+        (_label(1, T0), T0),
+        (orjson.dumps({"model": "m2", "id": "a", "ts": T0, "label": "maybe"}), T0),
+        (orjson.dumps({"model": "m2", "id": "b", "ts": T0, "label": 1}), T0),
+        (b"{nope", T0),
+    ]
+
+    async def run() -> None:
+        plane = label_plane(catalog, store, letters, 50)
+        await plane.assign([0], {0: 0})
+        for b in _batches(values, 2):
+            await plane.process({0: b})
+        await plane.flush()
+
+    asyncio.run(run())
+    rejected = {
+        name: {k: v for k, v in store.parts[(name, 0)].counters.items() if k.startswith("rej")}
+        for name in ("m", "m2")
+    }
+    assert rejected == {
+        "m": {"rejected:bad_json": 1},
+        "m2": {"rejected:bad_label": 1, "rejected:missing_prediction": 1},
+    }
+    assert sorted(d.reason for d in letters.got) == [
+        "bad_json",
+        "bad_label",
+        "missing_prediction",
+    ]
