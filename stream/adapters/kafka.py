@@ -100,6 +100,9 @@ class BatchConsumer:
             "rebalance_timeout_ms": 30_000,
             "session_timeout_ms": 10_000,
             "heartbeat_interval_ms": 3_000,
+            # Records of aborted transactions are never read (as librdkafka's fetcher
+            # and a replay's range read): live and replay see the same records.
+            "isolation_level": "read_committed",
             **options,
         }
         self._consumer: AIOKafkaConsumer = None

@@ -62,6 +62,7 @@ def fetch_config(
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": reset,
+        "isolation.level": "read_committed",  # librdkafka's default, said (as every reader)
         "fetch.max.bytes": fetch_max_bytes,
         "fetch.min.bytes": fetch_min_bytes,
         "fetch.wait.max.ms": fetch_max_wait_ms,

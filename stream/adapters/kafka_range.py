@@ -23,6 +23,10 @@ __all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
 #: How long ``record_time_span`` reads for the first/last record of a partition (a hang
 #: guard: a fetch that has not answered yet is waited for, not taken for "no record").
 SPAN_READ_TIMEOUT_S = 60.0
+TAIL_OFFSETS = 16
+#: Every reader skips records of aborted transactions (as the live worker's fetcher):
+#: live and replay read the same records.
+COMMITTED = "read_committed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +49,7 @@ async def plan_range(
 ) -> list[PartitionRange]:
     """Offsets for ``[from_ms, to_ms)`` on every partition (None: the retained start / the end)."""
     parts = await partitions_of(options, topic)
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, **options)
+    consumer = AIOKafkaConsumer(enable_auto_commit=False, isolation_level=COMMITTED, **options)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
@@ -76,7 +80,9 @@ async def record_time_span(options: Mapping[str, Any], topic: str) -> tuple[int,
     partition, so this is what the ends say, not a scan.
     """
     parts = await partitions_of(options, topic)
-    consumer = AIOKafkaConsumer(enable_auto_commit=False, max_poll_records=1, **options)
+    consumer = AIOKafkaConsumer(
+        enable_auto_commit=False, max_poll_records=1, isolation_level=COMMITTED, **options
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in parts]
@@ -87,7 +93,11 @@ async def record_time_span(options: Mapping[str, Any], topic: str) -> tuple[int,
             if first[tp] >= last[tp]:
                 continue
             consumer.assign([tp])
-            for offset in sorted({first[tp], last[tp] - 1}):
+            # The head: its first record. The tail: the records of its last TAIL_OFFSETS
+            # offsets (a transactional producer's commit markers take offsets but are
+            # never read, so the last offset alone may hold no record).
+            tail = max(first[tp], last[tp] - TAIL_OFFSETS)
+            for offset, whole in sorted({(first[tp], False), (tail, True)}):
                 consumer.seek(tp, offset)
                 # An empty fetch is not "no record": right after a seek the broker may
                 # not have answered yet (a loaded machine). Read until a record comes or
@@ -97,7 +107,8 @@ async def record_time_span(options: Mapping[str, Any], topic: str) -> tuple[int,
                     got = (await consumer.getmany(tp, timeout_ms=1000, max_records=1)).get(tp)
                     if got:  # a compacted-away offset reads the next record
                         stamps.append(got[0].timestamp)
-                        break
+                        if not whole:
+                            break
                     if await consumer.position(tp) >= last[tp]:
                         break
         return (min(stamps), max(stamps)) if stamps else None
@@ -147,6 +158,7 @@ async def read_range(
         return
     consumer = AIOKafkaConsumer(
         enable_auto_commit=False,
+        isolation_level=COMMITTED,
         max_poll_records=max_records,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=16 * 1024 * 1024,
