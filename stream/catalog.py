@@ -344,10 +344,11 @@ class LabelSpec(BaseModel):
 
     model_config = _STRICT
 
-    kind: Literal["binary", "multiclass"] = Field(
+    kind: Literal["binary", "multiclass", "regression"] = Field(
         default="binary",
-        description="Task kind: 'binary' (score in [0, 1] vs a 0/1 label) or 'multiclass' "
-        "(predicted class vs the label, over `classes`; set by declaring `classes`).",
+        description="Task kind: 'binary' (score in [0, 1] vs a 0/1 label), 'multiclass' "
+        "(predicted class vs the label, over `classes`; set by declaring `classes`) or "
+        "'regression' (a numeric prediction vs the numeric observed target).",
     )
     classes: tuple[str | int | bool, ...] = Field(
         default=(),
@@ -398,6 +399,15 @@ class LabelSpec(BaseModel):
 
     @model_validator(mode="after")
     def _classes(self) -> LabelSpec:
+        if self.kind == "regression":
+            for name in ("classes", "positive", "negative", "threshold"):
+                if name in self.model_fields_set:
+                    msg = (
+                        f"{name}: not for kind = 'regression' (labels are the numeric observed "
+                        "target; positive/negative/threshold are binary, classes multiclass)"
+                    )
+                    raise ValueError(msg)
+            return self
         if self.kind == "binary":
             if self.classes:
                 msg = "classes: only for kind = 'multiclass' (binary uses positive/negative)"
@@ -416,6 +426,11 @@ class LabelSpec(BaseModel):
     def multiclass(self) -> bool:
         """Whether the model is judged as multiclass (declares ``classes``)."""
         return self.kind == "multiclass"
+
+    @property
+    def regression(self) -> bool:
+        """Whether the model is judged as regression (``kind = "regression"``)."""
+        return self.kind == "regression"
 
     def class_index(self) -> dict[str, int]:
         """Canonical class text → class index (multiclass)."""

@@ -22,11 +22,12 @@ import redis
 from stream.adapters.redis_eval import queue_alerts, reference_name
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_labels import RedisLabelStore
-from stream.adapters.redis_refs import MULTICLASS, PERFORMANCE
+from stream.adapters.redis_refs import MULTICLASS, PERFORMANCE, REGRESSION
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.lifecycle import AlertState
 from stream.core.multiclass import MulticlassPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.window import WindowKey, WindowScale
 from stream.pipeline.ports import HealthCommit, StoredWindow
@@ -61,6 +62,7 @@ class RedisHealthStore:
         self._labels = labels
         self._refs: dict[str, tuple[float, BinaryPerformance | None]] = {}
         self._mrefs: dict[str, tuple[float, MulticlassPerformance | None]] = {}
+        self._rrefs: dict[str, tuple[float, RegressionPerformance | None]] = {}
 
     def reference_performance(self, spec: ModelSpec) -> BinaryPerformance | None:
         """The stored reference's performance state (cached for a minute)."""
@@ -69,6 +71,16 @@ class RedisHealthStore:
     def reference_multiclass(self, spec: ModelSpec) -> MulticlassPerformance | None:
         """The stored reference's multiclass state (cached for a minute)."""
         return self._reference(self._mrefs, spec, MULTICLASS, MulticlassPerformance.from_bytes)
+
+    def reference_regression(self, spec: ModelSpec) -> RegressionPerformance | None:
+        """The stored reference's regression state (cached for a minute)."""
+        return self._reference(self._rrefs, spec, REGRESSION, RegressionPerformance.from_bytes)
+
+    def regression_labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> RegressionPerformance:
+        """Labels of a regression model's window, merged over partitions and hours."""
+        return self._labels.regression_window(model, key.start_ms, key.end_ms, arrived_before_ms)
 
     def _reference(
         self,

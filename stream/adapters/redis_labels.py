@@ -4,7 +4,7 @@ Keys share the partition's hash tag ``{ns|model|p}`` (one Cluster slot):
 
 - ``…:lpart`` HASH: token, next offset, newest record time, open hours, counters (``c:…``);
 - ``…:lh:<hour>`` HASH: ``a:<day>`` → BinaryPerformance bytes (MulticlassPerformance
-  bytes for a multiclass model) of the prediction-hour's labels that arrived on that
+  bytes for a multiclass model, RegressionPerformance bytes for a regression one) of the prediction-hour's labels that arrived on that
   UTC day (``perf``: written before arrival days, read as arrived on day 0);
 - ``…:ls:<hour>`` SET: 64-bit id hashes of the labels applied to that hour (duplicates),
   expiring ``seen_ttl_ms`` after its last write.
@@ -24,7 +24,7 @@ import redis
 
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FencedFlush
-from stream.core import multiclass
+from stream.core import multiclass, regression
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
 from stream.pipeline.ports import LabelSnapshot, LabelWrite
@@ -180,6 +180,12 @@ class RedisLabelStore:
         """As :meth:`window`, for a multiclass model of ``classes`` classes."""
         blobs = self._cells(model, start_ms, end_ms, arrived_before_ms)
         return multiclass.merge_bytes(blobs, classes)
+
+    def regression_window(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None = None
+    ) -> regression.RegressionPerformance:
+        """As :meth:`window`, for a regression model (exact error and target moments)."""
+        return regression.merge_bytes(self._cells(model, start_ms, end_ms, arrived_before_ms))
 
     def _cells(
         self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None

@@ -10,6 +10,7 @@ import redis
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
 from stream.core.multiclass import MulticlassPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch, SketchParams
@@ -23,6 +24,8 @@ CALIBRATION = b"calibration"
 PERFORMANCE = b"perf"
 MULTICLASS = b"mperf"
 """A multiclass model's reference labels (MulticlassPerformance bytes)."""
+REGRESSION = b"rperf"
+"""A regression model's reference labels (RegressionPerformance bytes)."""
 
 
 class RedisReferences:
@@ -48,6 +51,8 @@ class RedisReferences:
             fields[PERFORMANCE] = ref.performance.to_bytes()
         if ref.multiclass is not None:
             fields[MULTICLASS] = ref.multiclass.to_bytes()
+        if ref.regression is not None:
+            fields[REGRESSION] = ref.regression.to_bytes()
         for hour, sketches in ref.hours.items():
             for name, sketch in sketches.items():
                 fields[f"h:{hour}:{name}".encode()] = sketch.to_bytes()
@@ -105,6 +110,7 @@ class RedisReferences:
         meta = json.loads(blob.get(META, b"{}"))
         perf = blob.get(PERFORMANCE)
         mperf = blob.get(MULTICLASS)
+        rperf = blob.get(REGRESSION)
         return Reference(
             model=spec.name,
             name=name,
@@ -117,6 +123,7 @@ class RedisReferences:
             joint_hours=dict(sorted(joint_hours.items())),
             performance=None if perf is None else BinaryPerformance.from_bytes(perf),
             multiclass=None if mperf is None else MulticlassPerformance.from_bytes(mperf),
+            regression=None if rperf is None else RegressionPerformance.from_bytes(rperf),
             unlabelled=int(meta.get("unlabelled", 0)),
             label_rejected=int(meta.get("label_rejected", 0)),
         )

@@ -35,6 +35,14 @@ class that moved most), accuracy drop and macro-F1 drop against the reference's 
 events carry the predicted class, not per-class probabilities, so there is no
 calibration map to estimate from): each window says so in ``skipped``.
 
+Regression models (``labels.kind = "regression"``): the same stages, lifecycles
+and commit; the judgements are the target's mean shift (``label:mean_shift``,
+floor 0.1 reference sd) and the relative increase of MAE and RMSE
+(``performance:mae``, ``performance:rmse``, floor +10 %) against the reference's
+labels (:mod:`stream.core.regression`). No estimate before labels (a point
+prediction has no predictive distribution to estimate the error from): said in
+``skipped`` per window.
+
 Windows without a reference performance (no labelled reference), without
 labels, or without the prediction sketch are skipped with the reason in
 ``HealthVerdict.skipped`` (logged by the caller): never a silent nothing.
@@ -62,6 +70,7 @@ from stream.core.model_health import (
 )
 from stream.core.multiclass import MulticlassPerformance, class_shift, multiclass_drop
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance, error_increase, target_shift
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, format_iso_ms
 from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
@@ -70,10 +79,19 @@ __all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag", "waiting_for"]
 
 _METRICS: tuple[Literal["auc", "accuracy"], ...] = ("auc", "accuracy")
 _MULTI_METRICS: tuple[Literal["accuracy", "macro_f1"], ...] = ("accuracy", "macro_f1")
+_REG_METRICS: tuple[Literal["mae", "rmse"], ...] = ("mae", "rmse")
+NO_REGRESSION_ESTIMATE = (
+    "estimate: not available for a regression model (labels carry a point prediction, "
+    "not a predictive distribution: nothing to estimate the error from); judged when labels come"
+)
 NO_MULTICLASS_ESTIMATE = (
     "estimate: not available for a multiclass model (labels carry the predicted class, "
     "not per-class probabilities: nothing to calibrate an estimate on); judged when labels come"
 )
+
+
+_State = BinaryPerformance | MulticlassPerformance | RegressionPerformance
+"""A window's (or the reference's) label state, by the model's label kind."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,9 @@ class HealthEvaluator:
             "accuracy": 0.03,
             "calibration": 0.02,
             "macro_f1": 0.03,
+            "mae": 0.10,
+            "rmse": 0.10,
+            "mean_shift": 0.10,
         }
     )
     confidence: float = 0.99
@@ -233,6 +254,8 @@ class HealthEvaluator:
         blob = window.sketches.get(pred.name) if pred is not None else None
         if isinstance(ref, MulticlassPerformance):
             skipped.append(NO_MULTICLASS_ESTIMATE)
+        elif isinstance(ref, RegressionPerformance):
+            skipped.append(NO_REGRESSION_ESTIMATE)
         elif pred is None or pred.kind != "numeric" or blob is None:
             skipped.append("estimate: the model declares no numeric prediction column")
         else:
@@ -284,29 +307,35 @@ class HealthEvaluator:
             spec.name, tuple(decisions), tuple(events), tuple(skipped), coverage, window.key
         )
 
-    def _reference(self, spec: ModelSpec) -> BinaryPerformance | MulticlassPerformance | None:
+    def _reference(self, spec: ModelSpec) -> _State | None:
         """The labelled reference of the model's label kind, if stored."""
         if spec.labels is not None and spec.labels.multiclass:
             return self.store.reference_multiclass(spec)
+        if spec.labels is not None and spec.labels.regression:
+            return self.store.reference_regression(spec)
         return self.store.reference_performance(spec)
 
-    def _labels(
-        self, spec: ModelSpec, key: WindowKey, before: int | None
-    ) -> BinaryPerformance | MulticlassPerformance:
+    def _labels(self, spec: ModelSpec, key: WindowKey, before: int | None) -> _State:
         rules = spec.labels
         if rules is not None and rules.multiclass:
             return self.store.multiclass_labels(spec.name, key, len(rules.classes), before)
+        if rules is not None and rules.regression:
+            return self.store.regression_labels(spec.name, key, before)
         return self.store.labels(spec.name, key, before)
 
-    def _judge_labels(
-        self,
-        spec: ModelSpec,
-        ref: BinaryPerformance | MulticlassPerformance,
-        win: BinaryPerformance | MulticlassPerformance,
-    ) -> list[HealthDecision]:
+    def _judge_labels(self, spec: ModelSpec, ref: _State, win: _State) -> list[HealthDecision]:
         """Label shift and realized performance of one window against the reference."""
         conf = self.confidence
         out: list[HealthDecision] = []
+        if isinstance(ref, RegressionPerformance) and isinstance(win, RegressionPerformance):
+            shift = target_shift(ref, win, floor=self.floors["mean_shift"], confidence=conf)
+            if shift is not None:
+                out.append(shift)
+            for r in _REG_METRICS:
+                d = error_increase(ref, win, metric=r, floor=self.floors[r], confidence=conf)
+                if d is not None:
+                    out.append(d)
+            return out
         if isinstance(ref, MulticlassPerformance) and isinstance(win, MulticlassPerformance):
             names = spec.labels.class_names() if spec.labels is not None else None
             out.append(
@@ -334,7 +363,7 @@ class HealthEvaluator:
         self,
         spec: ModelSpec,
         window: StoredWindow,
-        ref: BinaryPerformance | MulticlassPerformance,
+        ref: _State,
         skipped: list[str],
     ) -> tuple[list[HealthDecision], dict[int, int], float | None]:
         """Judge each window of the last ``lag`` whose label coverage crossed a new point.

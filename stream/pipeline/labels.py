@@ -37,6 +37,15 @@ dead-lettered ``unknown_class``, a prediction outside them ``bad_prediction``
 must carry it). Their state is a :class:`~stream.core.multiclass.
 MulticlassPerformance` per cell, written and fenced exactly as the binary one.
 
+Regression models (``labels.kind = "regression"``) carry the observed target and
+the model's numeric prediction: ``{"model", "id", "ts", "label": 412.5,
+"prediction": 398.0}``. Both must be JSON numbers (not strings or booleans),
+finite and within ±1e50: a label that is not is dead-lettered ``bad_label``, a
+prediction ``bad_prediction``, a missing prediction ``missing_prediction`` (the
+detail names the value). Their state is a :class:`~stream.core.regression.
+RegressionPerformance` per cell (exact error and target moments), written and
+fenced exactly as the binary one.
+
 Exactly once (like features): the state holds the next offset; records below it
 were applied before a crash and are skipped. Duplicates are found against the
 ids already stored (a Redis set per hour, written by the same atomic flush as
@@ -47,6 +56,7 @@ replay from the stored offset decides every duplicate as the uninterrupted run.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,6 +70,7 @@ from stream.contract._record import _Bad, _decode, _show, event_ms
 from stream.contract._types import MISSING_MODEL, OVERSIZED, WRONG_TYPE
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import MAX_ABS, RegressionPerformance
 from stream.core.window import DAY_MS, HOUR_MS, floor_to
 from stream.pipeline.ports import LabelHourWrite, LabelSnapshot, LabelWrite
 
@@ -89,8 +100,9 @@ BAD_PREDICTION = "bad_prediction"
 TS_OUT_OF_BOUNDS = "ts_out_of_bounds"
 UNKNOWN_CLASS = "unknown_class"
 
-LabelState = BinaryPerformance | MulticlassPerformance
-"""A cell's label state: binary (scores) or multiclass (confusion counts)."""
+LabelState = BinaryPerformance | MulticlassPerformance | RegressionPerformance
+"""A cell's label state: binary (scores), multiclass (confusion counts) or regression
+(error and target moments)."""
 
 
 #: Upper bounds (hours) of the label-delay buckets counted per partition (``delay:<h>``).
@@ -154,6 +166,8 @@ class LabelBlock:
     """Multiclass: the label's class index (None for binary models)."""
     predicted_class: npt.NDArray[np.int64] | None = None
     """Multiclass: the predicted class index (None for binary models)."""
+    target: npt.NDArray[np.float64] | None = None
+    """Regression: the observed target (``scores`` holds the prediction); else None."""
 
     def take(self, keep: npt.NDArray[np.bool_]) -> LabelBlock:
         """The rows where ``keep`` is true."""
@@ -166,6 +180,7 @@ class LabelBlock:
             self.positive[keep],
             None if self.true_class is None else self.true_class[keep],
             None if self.predicted_class is None else self.predicted_class[keep],
+            None if self.target is None else self.target[keep],
         )
 
 
@@ -194,7 +209,20 @@ def _canon(value: Any) -> str:
     return "" if text is None else text
 
 
-_Row = tuple[str, int, int, float, bool, int, int]
+_Row = tuple[str, int, int, float, bool, int, int, float]
+
+
+def _number(value: Any, what: str, reason: str) -> float:
+    """A regression label's or prediction's value: a finite JSON number within ±MAX_ABS."""
+    if type(value) not in (int, float):
+        raise _Bad(reason, f"{what} {_show(value)}: a number (the regression {what})")
+    try:
+        x = float(value)
+    except OverflowError:
+        x = math.inf
+    if not abs(x) <= MAX_ABS:
+        raise _Bad(reason, f"{what} {_show(value)}: a finite number within ±{MAX_ABS:g}")
+    return x
 
 
 def _class_of(value: Any, index: Mapping[str, int], what: str, reason: str) -> int:
@@ -245,7 +273,15 @@ def _labelled(
         pred = _class_of(obj.get("prediction"), index, "prediction", BAD_PREDICTION)
         if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
             raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
-        return model, ts, id_hash(rid), 0.0, False, true, pred
+        return model, ts, id_hash(rid), 0.0, False, true, pred, 0.0
+    if lab.regression:
+        target = _number(obj.get("label"), "label", BAD_LABEL)
+        if obj.get("prediction") is None:
+            raise _Bad(MISSING_PREDICTION, "no prediction: labels must carry the model's prediction")
+        value = _number(obj.get("prediction"), "prediction", BAD_PREDICTION)
+        if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
+            raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
+        return model, ts, id_hash(rid), value, False, -1, -1, target
     try:
         text = canonical_category(obj.get("label"))
     except ValueError as exc:
@@ -267,7 +303,7 @@ def _labelled(
         raise _Bad(BAD_PREDICTION, f"prediction {_show(score)}: a number in [0, 1]")
     if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
         raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")
-    return model, ts, id_hash(rid), float(score), positive, -1, -1
+    return model, ts, id_hash(rid), float(score), positive, -1, -1, 0.0
 
 
 def parse_labels(
@@ -280,7 +316,7 @@ def parse_labels(
     limits: Limits,
 ) -> ParsedLabels:
     """Parse one batch of one partition (pure; module docstring for the rules)."""
-    rows: dict[str, list[tuple[int, int, int, int, float, bool, int, int]]] = {}
+    rows: dict[str, list[tuple[int, int, int, int, float, bool, int, int, float]]] = {}
     rejections: list[Rejection] = []
     named: list[str | None] = []
     unknown: dict[str, int] = {}
@@ -298,8 +334,8 @@ def parse_labels(
         if isinstance(got, str):
             unknown[got] = unknown.get(got, 0) + 1
             continue
-        model, ts, h, score, pos, true, pred = got
-        rows.setdefault(model, []).append((off, rts, ts, h, score, pos, true, pred))
+        model, ts, h, score, pos, true, pred, target = got
+        rows.setdefault(model, []).append((off, rts, ts, h, score, pos, true, pred, target))
     blocks = {}
     for model, rs in rows.items():
         cols = list(zip(*rs, strict=True))
@@ -312,6 +348,7 @@ def parse_labels(
             positive=np.asarray(cols[5], np.bool_),
             true_class=np.asarray(cols[6], np.int64) if cols[6][0] >= 0 else None,
             predicted_class=np.asarray(cols[7], np.int64) if cols[7][0] >= 0 else None,
+            target=np.asarray(cols[8], np.float64) if _is_regression(catalog, model) else None,
         )
     return ParsedLabels(len(values), blocks, rejections, unknown, named)
 
@@ -455,6 +492,9 @@ class PartitionLabels:
                 if isinstance(perf, MulticlassPerformance):
                     assert b.true_class is not None and b.predicted_class is not None  # noqa: S101
                     perf.update(b.true_class[sel], b.predicted_class[sel])
+                elif isinstance(perf, RegressionPerformance):
+                    assert b.target is not None  # noqa: S101 - parsed for a regression model
+                    perf.update(b.target[sel], b.scores[sel])
                 else:
                     perf.update(b.scores[sel], b.positive[sel], threshold=rules.threshold)
                 self._dirty.add(cell)
@@ -514,10 +554,17 @@ class PartitionLabels:
         self._meta_dirty = False
 
 
+def _is_regression(catalog: Catalog, model: str) -> bool:
+    spec = catalog.get(model)
+    return spec is not None and spec.labels is not None and spec.labels.regression
+
+
 def zero_state(rules: LabelSpec | None) -> LabelState:
     """An empty cell state for the model's label kind."""
     if rules is not None and rules.multiclass:
         return MulticlassPerformance.zero(len(rules.classes))
+    if rules is not None and rules.regression:
+        return RegressionPerformance()
     return BinaryPerformance.zero()
 
 
@@ -532,4 +579,6 @@ def decode_state(rules: LabelSpec | None, data: bytes) -> LabelState:
             )
             raise ValueError(msg)
         return state
+    if rules is not None and rules.regression:
+        return RegressionPerformance.from_bytes(data)
     return BinaryPerformance.from_bytes(data)

@@ -56,6 +56,8 @@ from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
 from stream.core.multiclass import MulticlassPerformance, merge_bytes
+from stream.core.regression import RegressionPerformance
+from stream.core.regression import merge_bytes as merge_regression
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import (
@@ -351,6 +353,12 @@ class MemoryLabelStore:
         """As :meth:`window`, for a multiclass model of ``classes`` classes."""
         return merge_bytes(self._cells(model, start_ms, end_ms, arrived_before_ms), classes)
 
+    def regression_window(
+        self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None = None
+    ) -> RegressionPerformance:
+        """As :meth:`window`, for a regression model."""
+        return merge_regression(self._cells(model, start_ms, end_ms, arrived_before_ms))
+
     def _cells(
         self, model: str, start_ms: int, end_ms: int, arrived_before_ms: int | None
     ) -> list[bytes]:
@@ -483,6 +491,7 @@ class MemoryHealthStore:
     stages: dict[tuple[str, str], dict[int, int]] = field(default_factory=dict)
     queued: dict[tuple[str, str], set[WindowKey]] = field(default_factory=dict)
     references_multiclass: dict[str, bytes] = field(default_factory=dict)
+    references_regression: dict[str, bytes] = field(default_factory=dict)
 
     def put_reference_performance(self, model: str, performance: BinaryPerformance) -> None:
         """Store the labelled reference's performance state (as its bytes, like Redis)."""
@@ -514,6 +523,23 @@ class MemoryHealthStore:
         """Labels of a multiclass model's window, merged over partitions and hours."""
         return self.label_store.multiclass_window(
             model, key.start_ms, key.end_ms, classes, arrived_before_ms
+        )
+
+    def put_reference_regression(self, model: str, performance: RegressionPerformance) -> None:
+        """Store the labelled reference's regression state (as its bytes, like Redis)."""
+        self.references_regression[model] = performance.to_bytes()
+
+    def reference_regression(self, spec: ModelSpec) -> RegressionPerformance | None:
+        """The labelled reference's regression state, if put."""
+        raw = self.references_regression.get(spec.name)
+        return None if raw is None else RegressionPerformance.from_bytes(raw)
+
+    def regression_labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> RegressionPerformance:
+        """Labels of a regression model's window, merged over partitions and hours."""
+        return self.label_store.regression_window(
+            model, key.start_ms, key.end_ms, arrived_before_ms
         )
 
     def judged(self, model: str, scale: str) -> dict[int, int]:

@@ -29,6 +29,7 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.model_health import HealthDecision
 from stream.core.multiclass import MulticlassPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch
@@ -499,6 +500,16 @@ class HealthStore(Protocol):
         self, model: str, key: WindowKey, classes: int, arrived_before_ms: int | None = None
     ) -> MulticlassPerformance:
         """As :meth:`labels`, for a multiclass model of ``classes`` classes."""
+        ...
+
+    def reference_regression(self, spec: ModelSpec) -> RegressionPerformance | None:
+        """The labelled reference's regression state (a regression model), if stored."""
+        ...
+
+    def regression_labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> RegressionPerformance:
+        """As :meth:`labels`, for a regression model."""
         ...
 
     def judged(self, model: str, scale: str) -> dict[int, int]:

@@ -29,6 +29,7 @@ import orjson
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.core.multiclass import MulticlassPerformance
+from stream.core.regression import MAX_ABS, RegressionPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
@@ -68,6 +69,8 @@ class Reference:
     label_rejected: int = 0
     multiclass: MulticlassPerformance | None = None
     """A multiclass model's reference labels (true × predicted class counts)."""
+    regression: RegressionPerformance | None = None
+    """A regression model's reference labels (exact error and target moments)."""
 
     @property
     def span(self) -> tuple[int, int] | None:
@@ -99,6 +102,16 @@ class Reference:
     def _label_summary(self) -> dict[str, Any]:
         p = self.performance
         m = self.multiclass
+        r = self.regression
+        if r is not None:
+            return {
+                "labels": r.n,
+                "unlabelled": self.unlabelled,
+                "label_rejected": self.label_rejected,
+                "mae": r.mae,
+                "rmse": r.rmse,
+                "target_mean": r.target_mean,
+            }
         if m is not None:
             return {
                 "labels": m.n,
@@ -146,6 +159,8 @@ class ReferenceBuilder:
         self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
         if spec.labels is not None and spec.labels.multiclass:
             self._ref.multiclass = MulticlassPerformance.zero(len(spec.labels.classes))
+        elif spec.labels is not None and spec.labels.regression:
+            self._ref.regression = RegressionPerformance()
         elif spec.labels is not None:
             self._ref.performance = BinaryPerformance.zero()
         self._offset = 0
@@ -171,6 +186,27 @@ class ReferenceBuilder:
             self._fold_labels(values, self.spec.labels, self._ref.performance)
         if self._ref.multiclass is not None and self.spec.labels is not None:
             self._fold_classes(values, self.spec.labels, self._ref.multiclass)
+        if self._ref.regression is not None:
+            self._fold_targets(values, self._ref.regression)
+
+    def _fold_targets(self, values: Sequence[bytes], perf: RegressionPerformance) -> None:
+        """Fold the events' numeric targets (with their numeric predictions) into ``perf``.
+
+        As the label consumer: both JSON numbers (not strings or booleans), finite and
+        within ±MAX_ABS; anything else is counted in ``label_rejected``.
+        """
+        target: list[float] = []
+        pred: list[float] = []
+        for label, prediction in self._labelled(values):
+            ok = type(label) in (int, float) and type(prediction) in (int, float)
+            y = float(label) if ok and abs(label) <= MAX_ABS else math.nan
+            p = float(prediction) if ok and abs(prediction) <= MAX_ABS else math.nan
+            if not (abs(y) <= MAX_ABS and abs(p) <= MAX_ABS):
+                self._ref.label_rejected += 1
+                continue
+            target.append(y)
+            pred.append(p)
+        perf.update(target, pred)
 
     def _labelled(self, values: Sequence[bytes]) -> Iterator[tuple[Any, Any]]:
         """(label, prediction) of this model's labelled events; the unlabelled are counted."""
@@ -329,14 +365,18 @@ def csv_events(
         if pred is not None:
             event["prediction"] = _cell(row.get(pred), kinds[pred])
         if spec.labels is not None and row.get("label") not in (None, ""):
-            event["label"] = _label_cell(row["label"])
+            event["label"] = _label_cell(row["label"], spec.labels.regression)
         yield json.dumps(event).encode()
 
 
-def _label_cell(text: str) -> Any:
-    """A CSV label: integers as integers (1 and "1" are one label), other text as is."""
+def _label_cell(text: str, numeric: bool = False) -> Any:
+    """A CSV label: integers as integers (1 and "1" are one label), other text as is.
+
+    ``numeric`` (a regression model's target): any number as a float, other text as is
+    (then refused and counted as ``label_rejected``).
+    """
     try:
-        return int(text)
+        return int(text) if not numeric else float(text)
     except ValueError:
         return text
 

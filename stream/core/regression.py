@@ -1,0 +1,343 @@
+"""Regression model health (pure): an exact, mergeable error-moment state and its decisions.
+
+:class:`RegressionPerformance` keeps, for one window's labelled predictions (the
+observed target y and the model's prediction ŷ, error e = ŷ − y in float64):
+n, Σe, Σe², Σ|e|, Σq and Σq² of the float64 squares q = fl(e·e) (the spread of
+the squared error, for the MSE's standard error), Σy, Σy² and Σŷ. Every sum is
+an exact integer multiple of 2^-1126 (Σx) or 2^-2252 (Σx²), computed as the
+numeric sketch's moments are (:mod:`stream.core.sketch._moments`), so merges are
+integer additions: any batching, partitioning, merge order or crash/replay of
+the same labels ends in the same state and the same bytes. The codec is
+versioned. MAE, RMSE, bias and the target's mean and sd come from the sums,
+each rounded once.
+
+Decisions, each an effect beyond a floor AND a confidence (as the binary and
+multiclass ones, :mod:`stream.core.model_health`):
+
+- :func:`error_increase`: MAE or RMSE of the window against the reference's,
+  as a relative increase. Breach when P(W > (1 + floor)·R) ≥ ``confidence``
+  under the normal approximation, with W's and R's standard errors (MAE: sd of
+  |e| / √n; RMSE: the MSE's SE from the spread of e², over 2·RMSE). The
+  interval is on W − R (absolute units); the reason gives the relative change.
+- :func:`target_shift`: label shift for a numeric target, the target's mean
+  against the reference's. Effect floor in reference standard deviations (as a
+  numeric feature's mean shift); breach when P(|μw − μr| > floor·sd_r) ≥
+  ``confidence`` (Welch standard error, normal approximation).
+
+No estimate before labels: the events carry a point prediction, not a
+predictive distribution, so there is no calibration map to estimate the error
+from (said once per window by the health evaluator).
+
+>>> ref = RegressionPerformance()
+>>> ref.update([1.0, 2.0, 4.0], [1.5, 2.0, 3.0])
+>>> ref.mae, round(ref.rmse or 0, 4), ref.target_mean
+(0.5, 0.6455, 2.3333333333333335)
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from stream.core.model_health import HealthDecision, _phi
+from stream.core.sketch._moments import (
+    CHUNK,
+    SQ_SHIFT,
+    SUM_SHIFT,
+    mean,
+    variance,
+    workspace,
+)
+
+__all__ = [
+    "MAX_ABS",
+    "RegressionPerformance",
+    "error_increase",
+    "merge_all",
+    "merge_bytes",
+    "target_shift",
+]
+
+_VERSION = 1
+_HEADER = struct.Struct("<BQ")
+_LEN = struct.Struct("<H")
+MAX_ABS = 1e50
+"""Largest |target| or |prediction| accepted (so e² and its square stay finite)."""
+
+_SUMS = ("e1", "e2", "a1", "q1", "q2", "y1", "y2", "p1")
+
+
+def _sums(x: npt.NDArray[np.float64]) -> tuple[int, int]:
+    """Exact (Σx · 2^SUM_SHIFT, Σx² · 2^SQ_SHIFT) of finite float64 values."""
+    ws = workspace()
+    ws.discard()
+    s = np.sort(x)
+    for i in range(0, s.size, CHUNK):
+        part = s[i : i + CHUNK]
+        n_neg = int(np.searchsorted(part, 0.0, side="left"))
+        n_zero = int(np.searchsorted(part, 0.0, side="right")) - n_neg
+        ws.add_sorted(part, n_neg, n_zero)
+    return ws.fold()
+
+
+@dataclass(slots=True)
+class RegressionPerformance:
+    """Exact error and target moments of one window (module docstring for the units)."""
+
+    n: int = 0
+    e1: int = 0
+    """Σe (e = prediction − target) · 2^SUM_SHIFT."""
+    e2: int = 0
+    """Σe² · 2^SQ_SHIFT."""
+    a1: int = 0
+    """Σ|e| · 2^SUM_SHIFT."""
+    q1: int = 0
+    """Σq · 2^SUM_SHIFT, q = fl(e·e) the float64 squared error."""
+    q2: int = 0
+    """Σq² · 2^SQ_SHIFT (the squared error's spread)."""
+    y1: int = 0
+    """Σy (the observed target) · 2^SUM_SHIFT."""
+    y2: int = 0
+    """Σy² · 2^SQ_SHIFT."""
+    p1: int = 0
+    """Σŷ (the prediction) · 2^SUM_SHIFT."""
+
+    def update(
+        self,
+        target: Sequence[float] | npt.NDArray[np.float64],
+        prediction: Sequence[float] | npt.NDArray[np.float64],
+    ) -> None:
+        """Add labelled predictions; ValueError names a non-finite or too large value."""
+        y = np.asarray(target, dtype=np.float64)
+        p = np.asarray(prediction, dtype=np.float64)
+        if y.shape != p.shape or y.ndim != 1:
+            msg = f"regression update: {y.size} targets but {p.size} predictions"
+            raise ValueError(msg)
+        for name, v in (("target", y), ("prediction", p)):
+            bad = ~(np.abs(v) <= MAX_ABS)  # also catches nan
+            if bad.any():
+                msg = f"regression update: {name} {float(v[bad][0])!r} is not a finite number within ±{MAX_ABS:g}"
+                raise ValueError(msg)
+        if not y.size:
+            return
+        e = p - y
+        q = e * e
+        e1, e2 = _sums(e)
+        a1, _ = _sums(np.abs(e))
+        q1, q2 = _sums(q)
+        y1, y2 = _sums(y)
+        p1, _ = _sums(p)
+        self.n += int(y.size)
+        self.e1 += e1
+        self.e2 += e2
+        self.a1 += a1
+        self.q1 += q1
+        self.q2 += q2
+        self.y1 += y1
+        self.y2 += y2
+        self.p1 += p1
+
+    def merge(self, other: RegressionPerformance) -> RegressionPerformance:
+        """Exact merge (integer sums)."""
+        return RegressionPerformance(
+            self.n + other.n, *(getattr(self, f) + getattr(other, f) for f in _SUMS)
+        )
+
+    # -- figures (None without labels) ---------------------------------------------
+    @property
+    def mae(self) -> float | None:
+        """Mean absolute error."""
+        return None if self.n == 0 else mean(self.n, self.a1)
+
+    @property
+    def mse(self) -> float | None:
+        """Mean squared error (exact Σe², rounded once)."""
+        if self.n == 0:
+            return None
+        try:
+            return self.e2 / (self.n << SQ_SHIFT)
+        except OverflowError:  # pragma: no cover - |values| ≤ MAX_ABS keeps it finite
+            return math.inf
+
+    @property
+    def rmse(self) -> float | None:
+        """Root mean squared error."""
+        mse = self.mse
+        return None if mse is None else math.sqrt(mse)
+
+    @property
+    def bias(self) -> float | None:
+        """Mean error (prediction − target): positive when the model over-predicts."""
+        return None if self.n == 0 else mean(self.n, self.e1)
+
+    @property
+    def target_mean(self) -> float | None:
+        """Mean of the observed target."""
+        return None if self.n == 0 else mean(self.n, self.y1)
+
+    @property
+    def target_sd(self) -> float | None:
+        """Sample standard deviation of the observed target (None below 2 labels)."""
+        if self.n < 2:
+            return None
+        return math.sqrt(max(variance(self.n, self.y1, self.y2), 0.0) * self.n / (self.n - 1))
+
+    @property
+    def prediction_mean(self) -> float | None:
+        """Mean prediction."""
+        return None if self.n == 0 else mean(self.n, self.p1)
+
+    def mae_se(self) -> float:
+        """Standard error of the MAE: sd of |e| / √n (inf below 2 labels)."""
+        if self.n < 2:
+            return math.inf
+        var = max(variance(self.n, self.a1, self.e2), 0.0) * self.n / (self.n - 1)
+        return math.sqrt(var / self.n)
+
+    def rmse_se(self) -> float:
+        """Standard error of the RMSE (delta method: SE(MSE) / (2·RMSE); inf below 2)."""
+        rmse = self.rmse
+        if self.n < 2 or rmse is None:
+            return math.inf
+        var_q = max(variance(self.n, self.q1, self.q2), 0.0) * self.n / (self.n - 1)
+        se_mse = math.sqrt(var_q / self.n)
+        return se_mse / (2 * rmse) if rmse > 0 else se_mse
+
+    # -- codec ---------------------------------------------------------------------
+    def to_bytes(self) -> bytes:
+        """Versioned form: (version, n), then each sum as a length-prefixed signed integer."""
+        out = [_HEADER.pack(_VERSION, self.n)]
+        for f in _SUMS:
+            v: int = getattr(self, f)
+            raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
+            out.append(_LEN.pack(len(raw)) + raw)
+        return b"".join(out)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RegressionPerformance:
+        """Inverse of :meth:`to_bytes`; ValueError names what is wrong."""
+        if len(data) < _HEADER.size:
+            msg = f"regression state: {len(data)} bytes is shorter than its header"
+            raise ValueError(msg)
+        version, n = _HEADER.unpack_from(data)
+        if version != _VERSION:
+            msg = f"regression state: version {version} is not v{_VERSION}"
+            raise ValueError(msg)
+        at = _HEADER.size
+        sums: list[int] = []
+        for f in _SUMS:
+            if at + _LEN.size > len(data):
+                msg = f"regression state: truncated before {f}"
+                raise ValueError(msg)
+            (size,) = _LEN.unpack_from(data, at)
+            at += _LEN.size
+            if at + size > len(data):
+                msg = f"regression state: {f} needs {size} bytes, {len(data) - at} left"
+                raise ValueError(msg)
+            sums.append(int.from_bytes(data[at : at + size], "little", signed=True))
+            at += size
+        if at != len(data):
+            msg = f"regression state: {len(data) - at} trailing bytes"
+            raise ValueError(msg)
+        state = cls(n, *sums)
+        if state.n == 0 and any(sums) or state.e2 < 0 or state.a1 < 0 or state.q2 < 0:
+            msg = "regression state: sums inconsistent with its count"
+            raise ValueError(msg)
+        return state
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RegressionPerformance):
+            return NotImplemented
+        return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def merge_all(states: Iterable[RegressionPerformance]) -> RegressionPerformance:
+    """The exact merge of ``states`` (an empty state when there are none)."""
+    out = RegressionPerformance()
+    for s in states:
+        out = out.merge(s)
+    return out
+
+
+def merge_bytes(blobs: Iterable[bytes]) -> RegressionPerformance:
+    """The exact merge of stored states (:meth:`RegressionPerformance.to_bytes` forms)."""
+    return merge_all(RegressionPerformance.from_bytes(b) for b in blobs)
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def error_increase(
+    ref: RegressionPerformance,
+    win: RegressionPerformance,
+    *,
+    metric: Literal["mae", "rmse"] = "mae",
+    floor: float = 0.1,
+    confidence: float = 0.99,
+) -> HealthDecision | None:
+    """Relative increase of ``metric`` in ``win`` over ``ref``; None below 2 labels a side."""
+    if ref.n < 2 or win.n < 2:
+        return None
+    if metric == "mae":
+        r, w, rse, wse = ref.mae, win.mae, ref.mae_se(), win.mae_se()
+    else:
+        r, w, rse, wse = ref.rmse, win.rmse, ref.rmse_se(), win.rmse_se()
+    assert r is not None and w is not None  # noqa: S101 - n ≥ 2
+    bar = (1 + floor) * r
+    sd = math.hypot(wse, (1 + floor) * rse)
+    p = _phi((w - bar) / sd) if sd > 0 else float(w > bar)
+    breach = w > bar and p >= confidence
+    delta = w - r
+    half = 1.96 * math.hypot(wse, rse)
+    rel = (
+        f"{100 * delta / r:+.1f} % (95 % interval {100 * (delta - half) / r:+.1f} … "
+        f"{100 * (delta + half) / r:+.1f} %)"
+        if r > 0
+        else "from a zero reference error"
+    )
+    why = (
+        f"{metric.upper()} {_fmt(w)} vs reference {_fmt(r)}: {rel}, "
+        f"P(increase > {100 * floor:.0f} %) = {p:.3f}"
+    )
+    return HealthDecision(
+        "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why, floor
+    )
+
+
+def target_shift(
+    ref: RegressionPerformance,
+    win: RegressionPerformance,
+    *,
+    floor: float = 0.1,
+    confidence: float = 0.99,
+) -> HealthDecision | None:
+    """The target's mean in ``win`` against ``ref`` (floor in reference sds); None below 2."""
+    r_sd, w_sd = ref.target_sd, win.target_sd
+    r, w = ref.target_mean, win.target_mean
+    if r_sd is None or w_sd is None or r is None or w is None:
+        return None
+    d = w - r
+    se = math.sqrt(w_sd**2 / win.n + r_sd**2 / ref.n)
+    thr = floor * r_sd
+    if se > 0:
+        p = _phi((d - thr) / se) + _phi((-d - thr) / se)
+    else:
+        p = float(abs(d) > thr)
+    breach = abs(d) > thr and p >= confidence
+    lo, hi = d - 1.96 * se, d + 1.96 * se
+    in_sd = f"{d / r_sd:+.3f} sd" if r_sd > 0 else "vs a constant reference target"
+    why = (
+        f"target mean {_fmt(w)} vs reference {_fmt(r)}: {d:+.4g} ({in_sd}; 95 % interval "
+        f"{lo:+.4g} … {hi:+.4g}), P(|move| > {floor} sd = {_fmt(thr)}) = {p:.3f} "
+        f"{'beyond' if breach else 'within'} floor at {confidence}"
+    )
+    return HealthDecision("label", "mean_shift", r, w, d, lo, hi, p, breach, win.n, why, thr)

@@ -1,0 +1,145 @@
+"""Regression health state and decisions (pure)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from stream.core.regression import (
+    RegressionPerformance,
+    error_increase,
+    merge_all,
+    merge_bytes,
+    target_shift,
+)
+
+finite = st.floats(min_value=-1e12, max_value=1e12, allow_nan=False, allow_subnormal=True)
+pairs = st.lists(st.tuples(finite, finite), max_size=40)
+
+
+def _state(ps: list[tuple[float, float]]) -> RegressionPerformance:
+    s = RegressionPerformance()
+    s.update([y for y, _ in ps], [p for _, p in ps])
+    return s
+
+
+@given(st.lists(pairs, min_size=1, max_size=6), st.randoms(use_true_random=False))
+@settings(max_examples=80, deadline=None)
+def test_merges_are_exact_associative_commutative_and_bytes_follow(
+    chunks: list[list[tuple[float, float]]], rnd: object
+) -> None:
+    whole = _state([p for c in chunks for p in c])
+    parts = [_state(c) for c in chunks]
+    assert merge_all(parts) == whole
+    assert merge_all(reversed(parts)) == whole
+    shuffled = list(parts)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    # (a + b) + c == a + (b + c), in bytes too
+    left = merge_all(shuffled)
+    right = RegressionPerformance()
+    for s in reversed(shuffled):
+        right = s.merge(right)
+    assert left.to_bytes() == right.to_bytes() == whole.to_bytes()
+    assert RegressionPerformance.from_bytes(whole.to_bytes()) == whole
+    assert merge_bytes(p.to_bytes() for p in parts) == whole
+
+
+@given(pairs, st.integers(1, 7))
+@settings(max_examples=60, deadline=None)
+def test_the_same_bytes_whatever_the_batching(ps: list[tuple[float, float]], size: int) -> None:
+    one = _state(ps)
+    batched = RegressionPerformance()
+    for lo in range(0, len(ps), size):
+        batched.update([y for y, _ in ps[lo : lo + size]], [p for _, p in ps[lo : lo + size]])
+    assert batched.to_bytes() == one.to_bytes()
+
+
+def test_figures_match_the_float_formulas() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.normal(100, 15, 5000)
+    p = y + rng.normal(1.0, 4.0, 5000)
+    s = RegressionPerformance()
+    s.update(y, p)
+    e = p - y
+    assert s.mae == pytest.approx(np.abs(e).mean(), rel=1e-12)
+    assert s.rmse == pytest.approx(math.sqrt((e**2).mean()), rel=1e-12)
+    assert s.bias == pytest.approx(e.mean(), rel=1e-12)
+    assert s.target_mean == pytest.approx(y.mean(), rel=1e-12)
+    assert s.target_sd == pytest.approx(y.std(ddof=1), rel=1e-9)
+    assert s.prediction_mean == pytest.approx(p.mean(), rel=1e-12)
+    assert s.mae_se() == pytest.approx(np.abs(e).std(ddof=1) / math.sqrt(5000), rel=1e-9)
+
+
+def test_bad_input_is_refused_with_a_reason() -> None:
+    s = RegressionPerformance()
+    with pytest.raises(ValueError, match="target nan is not a finite number"):
+        s.update([math.nan], [1.0])
+    with pytest.raises(ValueError, match="prediction inf"):
+        s.update([1.0], [math.inf])
+    with pytest.raises(ValueError, match="prediction 1e\\+60"):
+        s.update([1.0], [1e60])
+    with pytest.raises(ValueError, match="2 targets but 1 predictions"):
+        s.update([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="trailing bytes"):
+        RegressionPerformance.from_bytes(s.to_bytes() + b"\0")
+    with pytest.raises(ValueError, match="version"):
+        RegressionPerformance.from_bytes(b"\x07" + s.to_bytes()[1:])
+    with pytest.raises(ValueError, match="needs"):
+        RegressionPerformance.from_bytes(_state([(1.0, 2.0)]).to_bytes()[:-1])
+    assert s.n == 0 and s.mae is None and s.rmse is None and s.target_sd is None
+    assert error_increase(s, s) is None and target_shift(s, s) is None
+
+
+def _sample(rng: np.random.Generator, n: int, mu: float, noise: float) -> RegressionPerformance:
+    y = rng.normal(mu, 10.0, n)
+    s = RegressionPerformance()
+    s.update(y, y + rng.normal(0.0, noise, n))
+    return s
+
+
+def test_decisions_see_what_moved_and_only_that() -> None:
+    rng = np.random.default_rng(11)
+    ref = _sample(rng, 20_000, 50.0, 2.0)
+    same = _sample(rng, 1_500, 50.0, 2.0)
+    worse = _sample(rng, 1_500, 50.0, 2.6)  # +30 % error
+    moved = _sample(rng, 1_500, 53.0, 2.0)  # +0.3 sd target
+    for m in ("mae", "rmse"):
+        quiet = error_increase(ref, same, metric=m)  # type: ignore[arg-type]
+        assert quiet is not None and not quiet.breach and quiet.kind == "performance"
+        loud = error_increase(ref, worse, metric=m)  # type: ignore[arg-type]
+        assert loud is not None and loud.breach and loud.confidence >= 0.99, loud.reason
+        assert loud.ci_low < loud.delta < loud.ci_high and loud.metric == m
+        assert f"{m.upper()} " in loud.reason and "%" in loud.reason
+        # The target moving alone does not move the error.
+        still = error_increase(ref, moved, metric=m)  # type: ignore[arg-type]
+        assert still is not None and not still.breach
+    t = target_shift(ref, moved)
+    assert t is not None and t.breach and t.kind == "label" and t.metric == "mean_shift"
+    assert t.ci_low < 3.0 < t.ci_high, t.reason
+    for quiet_one in (same, worse):
+        q = target_shift(ref, quiet_one)
+        assert q is not None and not q.breach
+
+
+def test_standard_errors_match_the_spread_of_simulated_windows() -> None:
+    """The SEs the decisions use are the real sampling spread (within 15 %)."""
+    rng = np.random.default_rng(7)
+    got: dict[str, list[float]] = {"mae": [], "rmse": [], "mean": []}
+    se: dict[str, list[float]] = {"mae": [], "rmse": [], "mean": []}
+    for _ in range(400):
+        y = rng.gamma(2.0, 5.0, 600)
+        s = RegressionPerformance()
+        s.update(y, y + rng.standard_t(5, 600))  # heavy-ish tailed errors
+        got["mae"].append(s.mae or 0.0)
+        got["rmse"].append(s.rmse or 0.0)
+        got["mean"].append(s.target_mean or 0.0)
+        se["mae"].append(s.mae_se())
+        se["rmse"].append(s.rmse_se())
+        se["mean"].append((s.target_sd or 0.0) / math.sqrt(s.n))
+    for k in got:
+        spread = float(np.std(got[k], ddof=1))
+        assert float(np.median(se[k])) == pytest.approx(spread, rel=0.15), k
