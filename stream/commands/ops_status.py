@@ -160,6 +160,10 @@ def _labels(
                 mc = store.multiclass_window(model, start, start + DAY_MS, len(rules.classes))
                 n = mc.n
                 extra = {"accuracy": mc.accuracy, "macro_f1": mc.macro_f1()}
+            elif rules is not None and rules.regression:  # regression: MAE and RMSE
+                rg = store.regression_window(model, start, start + DAY_MS)
+                n = rg.n
+                extra = {"mae": rg.mae, "rmse": rg.rmse}
             else:
                 n = store.window(model, start, start + DAY_MS).n
             preds = None if w is None else w.events
@@ -238,6 +242,8 @@ def _labels_line(lab: dict[str, Any]) -> list[str]:
         + (
             f" accuracy {_fig(c['accuracy'])} macro-F1 {_fig(c['macro_f1'])}"
             if "macro_f1" in c
+            else f" MAE {_num(c['mae'])} RMSE {_num(c['rmse'])}"
+            if "rmse" in c
             else ""
         )
         for c in cov
@@ -247,6 +253,10 @@ def _labels_line(lab: dict[str, Any]) -> list[str]:
 
 def _fig(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 def _unknown_models(models: Sequence[dict[str, Any]]) -> dict[str, int]:

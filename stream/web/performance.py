@@ -12,6 +12,9 @@ labelled reference, gets a one-line "why not" instead of an empty chart.
 A multiclass model (``labels.classes``) gets a table instead: per window its
 labels, coverage, realized accuracy and macro F1 against the reference's, and a
 line saying what is not shown (no chart, no AUC, no estimate before labels).
+A regression model (``labels.kind = "regression"``) gets one too: per window its
+labels, coverage, MAE and RMSE (95 % intervals), bias and target mean against the
+reference's, and the same kind of line (no chart, no estimate before labels).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 from stream.catalog import ModelSpec
 from stream.core.multiclass import MulticlassPerformance, macro_f1_se
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.window import DAY, WindowKey
 from stream.web import pages
 from stream.web.data import DashboardData
@@ -73,6 +77,16 @@ class PerformanceReader(Protocol):
         """A multiclass model's window labels, merged."""
         ...
 
+    def reference_regression(self, spec: ModelSpec) -> RegressionPerformance | None:
+        """The labelled reference's regression state (a regression model)."""
+        ...
+
+    def regression_labels(
+        self, model: str, key: WindowKey, arrived_before_ms: int | None = None
+    ) -> RegressionPerformance:
+        """A regression model's window labels, merged."""
+        ...
+
     def decisions(self, model: str, key: WindowKey) -> list[dict[str, Any]]:
         """The model-health decisions committed for the window."""
         ...
@@ -119,6 +133,8 @@ def performance_series(
         return {"model": spec.name, "why": "no labels declared (models.<name>.labels)"}
     if spec.labels.multiclass:
         return multiclass_series(reader, spec, keys)
+    if spec.labels.regression:
+        return regression_series(reader, spec, keys)
     ref = reader.reference_performance(spec)
     if ref is None or ref.n == 0:
         return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
@@ -201,6 +217,82 @@ def multiclass_series(
     }
 
 
+REGRESSION_NOTE = (
+    "regression model: realized MAE and RMSE (95 % interval), bias (prediction − target) and "
+    "the target's mean by window; no chart and no estimate before labels (labels carry a "
+    "point prediction, not a predictive distribution)"
+)
+
+
+def regression_series(
+    reader: PerformanceReader, spec: ModelSpec, keys: Sequence[WindowKey]
+) -> dict[str, Any]:
+    """A regression model's panel data: reference figures and one row per window."""
+    ref = reader.reference_regression(spec)
+    if ref is None or ref.n == 0:
+        return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
+    points = []
+    for key in keys:
+        lab = reader.regression_labels(spec.name, key)
+        preds = reader.predictions(spec.name, key)
+        two = lab.n >= 2
+        points.append(
+            {
+                "window": str(key),
+                "start_ms": key.start_ms,
+                "predictions": preds,
+                "labels": lab.n,
+                "coverage": lab.n / preds if preds else None,
+                "mae": lab.mae,
+                "mae_half": Z95 * lab.mae_se() if two else None,
+                "rmse": lab.rmse,
+                "rmse_half": Z95 * lab.rmse_se() if two else None,
+                "bias": lab.bias,
+                "target_mean": lab.target_mean,
+            }
+        )
+    return {
+        "model": spec.name,
+        "why": None,
+        "regression": True,
+        "note": REGRESSION_NOTE,
+        "reference": {
+            "mae": ref.mae,
+            "rmse": ref.rmse,
+            "bias": ref.bias,
+            "target_mean": ref.target_mean,
+            "target_sd": ref.target_sd,
+            "n": ref.n,
+        },
+        "points": points,
+    }
+
+
+def _ci(v: float | None, half: float | None) -> str:
+    return fmt(v) + ("" if v is None or half is None else f" ± {fmt(half)}")
+
+
+def _regression_table(series: dict[str, Any]) -> str:
+    ref = series["reference"]
+    head = (
+        "<tr><th>window</th><th>predictions</th><th>labels</th><th>coverage</th>"
+        "<th>MAE (95 %)</th><th>RMSE (95 %)</th><th>bias</th><th>target mean</th></tr>"
+    )
+    rows = [
+        f"<tr><td>reference</td><td></td><td>{fmt(ref.get('n'))}</td><td></td>"
+        f"<td>{fmt(ref.get('mae'))}</td><td>{fmt(ref.get('rmse'))}</td>"
+        f"<td>{fmt(ref.get('bias'))}</td><td>{fmt(ref.get('target_mean'))}</td></tr>"
+    ]
+    for p in series["points"]:
+        rows.append(
+            f"<tr><td>{escape(p['window'])}</td><td>{fmt(p['predictions'])}</td>"
+            f"<td>{fmt(p['labels'])}</td><td>{pct(p['coverage'])}</td>"
+            f"<td>{_ci(p['mae'], p['mae_half'])}</td><td>{_ci(p['rmse'], p['rmse_half'])}</td>"
+            f"<td>{fmt(p['bias'])}</td><td>{fmt(p['target_mean'])}</td></tr>"
+        )
+    return f'<table class="perf regression">{head}{"".join(rows)}</table>'
+
+
 def _multiclass_table(series: dict[str, Any]) -> str:
     def ci(v: float | None, half: float | None) -> str:
         return fmt(v) + ("" if v is None or half is None else f" ± {half:.3f}")
@@ -229,10 +321,11 @@ def performance_panel(series: dict[str, Any], *, width: int = 720, height: int =
     title = "<h3>Model performance: realized (95 % interval), estimated, reference band</h3>"
     if series.get("why"):
         return f'<section class="card perf">{title}<p>{escape(series["why"])}</p></section>'
-    if series.get("multiclass"):
+    if series.get("multiclass") or series.get("regression"):
+        table = _regression_table(series) if series.get("regression") else None
         return (
             f'<section class="card perf" data-points="{len(series["points"])}">{title}'
-            f"<p>{escape(series['note'])}</p>{_multiclass_table(series)}</section>"
+            f"<p>{escape(series['note'])}</p>{table or _multiclass_table(series)}</section>"
         )
     pts = series["points"]
     if not pts:
