@@ -17,7 +17,10 @@ without a ``labels`` table, in alternating rounds (A B A B ...), side by side.
 ``--classes K``: a multiclass model of K classes instead (class label and
 predicted class per event, a K × K confusion state per cell).
 
-Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24] [--classes K]``
+``--regression``: a regression model instead (a numeric target and prediction per
+event, exact error and target moments per cell).
+
+Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24] [--classes K | --regression]``
      ``.venv/bin/python benchmarks/bench_labels.py --features 100000 [--rounds 3]``
 """
 
@@ -130,7 +133,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _batches(n: int, hours: int, size: int, classes: int = 0) -> list[RecordBatch]:
+def _batches(
+    n: int, hours: int, size: int, classes: int = 0, regression: bool = False
+) -> list[RecordBatch]:
     rng = random.Random(1)
     values: list[bytes] = []
     rec: list[int] = []
@@ -141,6 +146,9 @@ def _batches(n: int, hours: int, size: int, classes: int = 0) -> list[RecordBatc
         ev["prediction"] = round(rng.random(), 4)
         if classes:
             ev["label"], ev["prediction"] = f"c{rng.randrange(classes)}", f"c{i % classes}"
+        if regression:
+            target = rng.gauss(100.0, 15.0)
+            ev["label"], ev["prediction"] = round(target, 3), round(target + rng.gauss(0, 3), 3)
         values.append(orjson.dumps(ev))
         rec.append(ts + 6 * HOUR)
         if i % 100 == 0:
@@ -160,10 +168,14 @@ def _batches(n: int, hours: int, size: int, classes: int = 0) -> list[RecordBatc
     return out
 
 
-async def _run(r: redis.Redis, batches: list[RecordBatch], ns: str, classes: int = 0) -> LabelPlane:
+async def _run(
+    r: redis.Redis, batches: list[RecordBatch], ns: str, classes: int = 0, regression: bool = False
+) -> LabelPlane:
     labels: dict[str, object] = {"max_label_delay_ms": 48 * HOUR}
     if classes:
         labels["classes"] = [f"c{k}" for k in range(classes)]
+    if regression:
+        labels["kind"] = "regression"
     spec = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}, "labels": labels})
     plane = LabelPlane(
         Catalog.of(spec),
@@ -196,6 +208,7 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=0, help="feature ingest A/B instead")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--classes", type=int, default=0, help="multiclass, K classes (0: binary)")
+    ap.add_argument("--regression", action="store_true", help="a regression model")
     args = ap.parse_args()
     port = _free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,11 +229,11 @@ def main() -> None:
                 return
             if args.intset_entries:
                 r.config_set("set-max-intset-entries", args.intset_entries)
-            batches = _batches(args.labels, args.hours, args.batch, args.classes)
+            batches = _batches(args.labels, args.hours, args.batch, args.classes, args.regression)
             n = sum(len(b) for b in batches)
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = time.perf_counter()
-            plane = asyncio.run(_run(r, batches, "bench", args.classes))
+            plane = asyncio.run(_run(r, batches, "bench", args.classes, args.regression))
             wall = time.perf_counter() - t0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)

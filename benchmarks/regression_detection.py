@@ -1,0 +1,144 @@
+"""Regression model health: false alarms and detection delays through the health evaluator.
+
+In process, over the in-memory stores (the same ``HealthEvaluator`` the worker and
+replay run; hour and day windows, coverage stages, lifecycles): a 14-day stream at
+``--rate`` labelled predictions an hour, every label arriving 1–48 h after its
+prediction (uniform), each cell's state built from the labels of its (prediction
+hour, arrival day). The reference: 7 days of the same stream. From ``--onset``
+(day 10, 00:00) the scenario changes the error or the target. Errors: normal, or
+Student-t(5) (``heavy``) with a gamma-distributed target (skewed, heavy tails).
+
+Prints, per scenario and seed: alerts (kind, metric, the judging window) and, for
+a change, the hours from onset to its first page.
+
+Run: ``.venv/bin/python benchmarks/regression_detection.py [--seeds 3] [--rate 1500]``
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import numpy as np
+
+from stream.catalog import ModelSpec
+from stream.core.alert import Alert, build_alert
+from stream.core.lifecycle import AlertEvent
+from stream.core.regression import RegressionPerformance
+from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.pipeline.health_eval import HealthEvaluator
+from stream.pipeline.memory import MemoryHealthStore
+from stream.pipeline.ports import LabelHourWrite, LabelWrite, StoredWindow
+
+T0 = 1_767_225_600_000
+DAYS = 14
+SPEC = ModelSpec.model_validate(
+    {
+        "name": "m",
+        "features": {"x": "numeric"},
+        "labels": {"kind": "regression", "max_label_delay_ms": 2 * DAY_MS},
+    }
+)
+
+Draw = Callable[[np.random.Generator, int, bool], tuple[np.ndarray, np.ndarray]]
+
+
+def _normal(mu: float = 50.0, noise: float = 2.0) -> Draw:
+    def draw(rng: np.random.Generator, n: int, _: bool) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.normal(mu, 10.0, n)
+        return y, y + rng.normal(0.0, noise, n)
+
+    return draw
+
+
+def _heavy(shift: float = 0.0, scale: float = 1.0) -> Draw:
+    def draw(rng: np.random.Generator, n: int, _: bool) -> tuple[np.ndarray, np.ndarray]:
+        y = rng.gamma(2.0, 5.0, n) + shift
+        return y, y + scale * rng.standard_t(5, n)
+
+    return draw
+
+
+def _encode(e: AlertEvent) -> bytes:
+    return build_alert(e, dashboard_base="https://d.example.com").to_json()
+
+
+def run(
+    base: Draw, after: Draw, seed: int, rate: int, onset_day: int = 10
+) -> tuple[list[Alert], int, int]:
+    """Alerts, judgements made and judgements breaching (every metric, every scale)."""
+    rng = np.random.default_rng(seed)
+    store = MemoryHealthStore()
+    ref = RegressionPerformance()
+    ref.update(*base(rng, 7 * 24 * rate, True))
+    store.put_reference_regression("m", ref)
+    ev = HealthEvaluator(store, _encode, wait_for_labels=False)
+    token, _ = store.label_store.claim("m", 0)
+    # Every label first (as a replay does): cells per (prediction hour, arrival day).
+    writes = []
+    for h in range(DAYS * 24):
+        start = T0 + h * HOUR_MS
+        draw = after if start >= T0 + onset_day * DAY_MS else base
+        y, p = draw(rng, rate, False)
+        arrive = start + rng.integers(0, HOUR_MS, rate) + rng.integers(HOUR_MS, 48 * HOUR_MS, rate)
+        day = arrive - arrive % DAY_MS
+        for d in np.unique(day).tolist():
+            sel = day == d
+            st = RegressionPerformance()
+            st.update(y[sel], p[sel])
+            writes.append(LabelHourWrite(start, st.to_bytes(), (), d))
+    store.label_store.flush(
+        [LabelWrite("m", 0, token, 1, T0 + (DAYS + 3) * DAY_MS, (), tuple(writes), {}, 0)]
+    )
+    for h in range(DAYS * 24):
+        start = T0 + h * HOUR_MS
+        keys = [WindowKey(HOUR, start)]
+        if (h + 1) % 24 == 0:
+            keys.append(WindowKey(DAY, start + HOUR_MS - DAY_MS))
+        for key in keys:
+            n = rate if key.scale == HOUR else 24 * rate
+            window = StoredWindow(key, n, 0, {})
+            store.windows.create_window("m", window)
+            ev.evaluate(SPEC, window)
+    decided = [d for ds in store.decided.values() for d in ds]
+    breaching = sum(1 for d in decided if d["breach"])
+    return [Alert.from_json(a) for a in store.outbox("m")], len(decided), breaching
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--rate", type=int, default=1500)
+    args = ap.parse_args()
+    onset = T0 + 10 * DAY_MS
+    scenarios: dict[str, tuple[Draw, Draw, bool]] = {
+        "stationary normal": (_normal(), _normal(), False),
+        "stationary heavy (gamma target, t5 error)": (_heavy(), _heavy(), False),
+        "error +20 % (normal)": (_normal(), _normal(noise=2.4), True),
+        "error +15 % (heavy)": (_heavy(), _heavy(scale=1.15), True),
+        "error +5 % (below floor)": (_normal(), _normal(noise=2.1), False),
+        "target mean +0.15 sd (normal)": (_normal(), _normal(mu=51.5), True),
+        "target mean +0.3 sd (heavy)": (_heavy(), _heavy(shift=0.3 * 7.07), True),
+        "target mean +0.05 sd (below floor)": (_normal(), _normal(mu=50.5), False),
+    }
+    for name, (base, after, change) in scenarios.items():
+        for seed in range(args.seeds):
+            alerts, judged, breaching = run(base, after, seed, args.rate)
+            trig = [a for a in alerts if a.status == "triggered"]
+            what = [
+                f"{a.kind}@{a.window.key}:{','.join(f.name for f in a.features if f.breach)}"
+                for a in trig
+            ]
+            first = {
+                a.kind: (a.window.end_ms - onset) / HOUR_MS for a in reversed(trig)
+            }  # first page per kind, hours after onset
+            print(
+                f"{name:42s} seed {seed}: {len(trig)} triggered, {breaching}/{judged} "
+                "judgements breaching"
+                + (f"; first page per kind (h after onset, window end): {first}" if change else "")
+                + (f"  {what}" if trig else "")
+            )
+
+
+if __name__ == "__main__":
+    main()
