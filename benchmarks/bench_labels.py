@@ -20,7 +20,8 @@ predicted class per event, a K × K confusion state per cell).
 ``--regression``: a regression model instead (a numeric target and prediction per
 event, exact error and target moments per cell).
 
-Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24] [--classes K | --regression]``
+Run: ``.venv/bin/python benchmarks/bench_labels.py [--labels 200000] [--hours 24]``
+     ``[--classes K | --regression]``
      ``.venv/bin/python benchmarks/bench_labels.py --features 100000 [--rounds 3]``
 """
 

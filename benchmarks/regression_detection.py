@@ -11,7 +11,12 @@ Student-t(5) (``heavy``) with a gamma-distributed target (skewed, heavy tails).
 Prints, per scenario and seed: alerts (kind, metric, the judging window) and, for
 a change, the hours from onset to its first page.
 
+``--floors``: instead, the share of stationary windows (``--windows`` of ``--rate``
+labels against a 7-day reference, heavy-tailed) that breach at each candidate floor:
+what the default floors (MAE/RMSE +10 %, mean shift 0.1 sd) buy over none.
+
 Run: ``.venv/bin/python benchmarks/regression_detection.py [--seeds 3] [--rate 1500]``
+     ``.venv/bin/python benchmarks/regression_detection.py --floors [--rate 150]``
 """
 
 from __future__ import annotations
@@ -105,11 +110,43 @@ def run(
     return [Alert.from_json(a) for a in store.outbox("m")], len(decided), breaching
 
 
+def floor_scan(rate: int, windows: int) -> None:
+    """Breaching share of stationary windows per floor (pure decisions, no evaluator)."""
+    from stream.core.regression import error_increase, target_shift
+
+    rng = np.random.default_rng(0)
+    for name, draw in (("normal", _normal()), ("heavy", _heavy())):
+        ref = RegressionPerformance()
+        ref.update(*draw(rng, 7 * 24 * rate, True))
+        wins = []
+        for _ in range(windows):
+            w = RegressionPerformance()
+            w.update(*draw(rng, rate, False))
+            wins.append(w)
+        for floor in (0.0, 0.02, 0.05, 0.1):
+            hits = {"mae": 0, "rmse": 0, "mean_shift": 0}
+            for w in wins:
+                for m in ("mae", "rmse"):
+                    d = error_increase(ref, w, metric=m, floor=floor)  # type: ignore[arg-type]
+                    hits[m] += bool(d and d.breach)
+                t = target_shift(ref, w, floor=floor)
+                hits["mean_shift"] += bool(t and t.breach)
+            print(
+                f"{name:6s} {rate} labels/window, floor {floor:.2f}: breaching windows "
+                + ", ".join(f"{k} {v}/{windows}" for k, v in hits.items())
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--rate", type=int, default=1500)
+    ap.add_argument("--floors", action="store_true", help="floor scan instead")
+    ap.add_argument("--windows", type=int, default=5000)
     args = ap.parse_args()
+    if args.floors:
+        floor_scan(args.rate, args.windows)
+        return
     onset = T0 + 10 * DAY_MS
     scenarios: dict[str, tuple[Draw, Draw, bool]] = {
         "stationary normal": (_normal(), _normal(), False),

@@ -27,8 +27,8 @@ from stream.adapters.redis_windows import RedisWindowStore
 from stream.catalog import ModelSpec
 from stream.core.lifecycle import AlertState
 from stream.core.multiclass import MulticlassPerformance
-from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.window import WindowKey, WindowScale
 from stream.pipeline.ports import HealthCommit, StoredWindow
 

@@ -4,8 +4,9 @@ Keys share the partition's hash tag ``{ns|model|p}`` (one Cluster slot):
 
 - ``…:lpart`` HASH: token, next offset, newest record time, open hours, counters (``c:…``);
 - ``…:lh:<hour>`` HASH: ``a:<day>`` → BinaryPerformance bytes (MulticlassPerformance
-  bytes for a multiclass model, RegressionPerformance bytes for a regression one) of the prediction-hour's labels that arrived on that
-  UTC day (``perf``: written before arrival days, read as arrived on day 0);
+  bytes for a multiclass model, RegressionPerformance bytes for a regression one) of
+  the prediction-hour's labels that arrived on that UTC day (``perf``: written before
+  arrival days, read as arrived on day 0);
 - ``…:ls:<hour>`` SET: 64-bit id hashes of the labels applied to that hour (duplicates),
   expiring ``seen_ttl_ms`` after its last write.
 

@@ -10,8 +10,8 @@ import redis
 from stream.adapters.redis_keys import Keys
 from stream.catalog import ModelSpec
 from stream.core.multiclass import MulticlassPerformance
-from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.pipeline.ports import JOINT_KEY

@@ -49,7 +49,6 @@ from stream.core.model_health import HealthDecision, _phi
 from stream.core.sketch._moments import (
     CHUNK,
     SQ_SHIFT,
-    SUM_SHIFT,
     mean,
     variance,
     workspace,
@@ -122,7 +121,10 @@ class RegressionPerformance:
         for name, v in (("target", y), ("prediction", p)):
             bad = ~(np.abs(v) <= MAX_ABS)  # also catches nan
             if bad.any():
-                msg = f"regression update: {name} {float(v[bad][0])!r} is not a finite number within ±{MAX_ABS:g}"
+                msg = (
+                    f"regression update: {name} {float(v[bad][0])!r} is not a finite "
+                    f"number within ±{MAX_ABS:g}"
+                )
                 raise ValueError(msg)
         if not y.size:
             return

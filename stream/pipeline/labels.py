@@ -277,7 +277,9 @@ def _labelled(
     if lab.regression:
         target = _number(obj.get("label"), "label", BAD_LABEL)
         if obj.get("prediction") is None:
-            raise _Bad(MISSING_PREDICTION, "no prediction: labels must carry the model's prediction")
+            raise _Bad(
+                MISSING_PREDICTION, "no prediction: labels must carry the model's prediction"
+            )
         value = _number(obj.get("prediction"), "prediction", BAD_PREDICTION)
         if record_ts >= 0 and ts > record_ts + limits.max_future_ms:
             raise _Bad(TS_OUT_OF_BOUNDS, "prediction time later than the label's record time")

@@ -56,9 +56,9 @@ from stream.catalog import ModelSpec
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
 from stream.core.multiclass import MulticlassPerformance, merge_bytes
+from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.regression import RegressionPerformance
 from stream.core.regression import merge_bytes as merge_regression
-from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.ports import (
     DeadLetter,

@@ -29,8 +29,8 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertState
 from stream.core.model_health import HealthDecision
 from stream.core.multiclass import MulticlassPerformance
-from stream.core.regression import RegressionPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch
 from stream.core.window import WindowKey

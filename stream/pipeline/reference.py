@@ -29,8 +29,8 @@ import orjson
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.core.multiclass import MulticlassPerformance
-from stream.core.regression import MAX_ABS, RegressionPerformance
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import MAX_ABS, RegressionPerformance
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import format_iso_ms
@@ -100,35 +100,19 @@ class Reference:
         } | self._label_summary()
 
     def _label_summary(self) -> dict[str, Any]:
-        p = self.performance
-        m = self.multiclass
-        r = self.regression
+        """Label counts and the reference's figures, by the model's label kind."""
+        p, m, r = self.performance, self.multiclass, self.regression
+        figures: dict[str, Any]
         if r is not None:
-            return {
-                "labels": r.n,
-                "unlabelled": self.unlabelled,
-                "label_rejected": self.label_rejected,
-                "mae": r.mae,
-                "rmse": r.rmse,
-                "target_mean": r.target_mean,
-            }
-        if m is not None:
-            return {
-                "labels": m.n,
-                "unlabelled": self.unlabelled,
-                "label_rejected": self.label_rejected,
-                "accuracy": m.accuracy,
-                "macro_f1": m.macro_f1(),
-            }
-        if p is None:
+            n, figures = r.n, {"mae": r.mae, "rmse": r.rmse, "target_mean": r.target_mean}
+        elif m is not None:
+            n, figures = m.n, {"accuracy": m.accuracy, "macro_f1": m.macro_f1()}
+        elif p is not None:
+            n, figures = p.n, {"positive_share": p.positive_share, "auc": p.auc()}
+        else:
             return {}
-        return {
-            "labels": p.n,
-            "unlabelled": self.unlabelled,
-            "label_rejected": self.label_rejected,
-            "positive_share": p.positive_share,
-            "auc": p.auc(),
-        }
+        counts = {"labels": n, "unlabelled": self.unlabelled}
+        return counts | {"label_rejected": self.label_rejected} | figures
 
 
 def calibration_of(ref: Reference, spec: ModelSpec, live_per_hour: int | None) -> dict[str, Any]:

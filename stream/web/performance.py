@@ -137,7 +137,7 @@ def performance_series(
         return regression_series(reader, spec, keys)
     ref = reader.reference_performance(spec)
     if ref is None or ref.n == 0:
-        return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
+        return _no_reference(spec)
     points = []
     for key in keys:
         lab = reader.labels(spec.name, key)
@@ -186,7 +186,7 @@ def multiclass_series(
     k = len(spec.labels.classes)
     ref = reader.reference_multiclass(spec)
     if ref is None or ref.n == 0:
-        return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
+        return _no_reference(spec)
     points = []
     for key in keys:
         lab = reader.multiclass_labels(spec.name, key, k)
@@ -194,12 +194,8 @@ def multiclass_series(
         acc, f1 = lab.accuracy, lab.macro_f1()
         acc_se = None if acc is None else (acc * (1 - acc) / lab.n) ** 0.5
         points.append(
-            {
-                "window": str(key),
-                "start_ms": key.start_ms,
-                "predictions": preds,
-                "labels": lab.n,
-                "coverage": lab.n / preds if preds else None,
+            _row(key, preds, lab.n)
+            | {
                 "accuracy": acc,
                 "accuracy_half": None if acc_se is None else Z95 * acc_se,
                 "macro_f1": f1,
@@ -224,47 +220,56 @@ REGRESSION_NOTE = (
 )
 
 
+def _no_reference(spec: ModelSpec) -> dict[str, Any]:
+    return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
+
+
+def _row(key: WindowKey, preds: int | None, labels: int) -> dict[str, Any]:
+    """A table row's window, predictions, labels and coverage (multiclass, regression)."""
+    return {
+        "window": str(key),
+        "start_ms": key.start_ms,
+        "predictions": preds,
+        "labels": labels,
+        "coverage": labels / preds if preds else None,
+    }
+
+
 def regression_series(
     reader: PerformanceReader, spec: ModelSpec, keys: Sequence[WindowKey]
 ) -> dict[str, Any]:
     """A regression model's panel data: reference figures and one row per window."""
     ref = reader.reference_regression(spec)
     if ref is None or ref.n == 0:
-        return {"model": spec.name, "why": "no labelled reference: add 'label' to the reference"}
-    points = []
-    for key in keys:
-        lab = reader.regression_labels(spec.name, key)
-        preds = reader.predictions(spec.name, key)
-        two = lab.n >= 2
-        points.append(
-            {
-                "window": str(key),
-                "start_ms": key.start_ms,
-                "predictions": preds,
-                "labels": lab.n,
-                "coverage": lab.n / preds if preds else None,
-                "mae": lab.mae,
-                "mae_half": Z95 * lab.mae_se() if two else None,
-                "rmse": lab.rmse,
-                "rmse_half": Z95 * lab.rmse_se() if two else None,
-                "bias": lab.bias,
-                "target_mean": lab.target_mean,
-            }
-        )
+        return _no_reference(spec)
+    figures = {
+        "mae": ref.mae,
+        "rmse": ref.rmse,
+        "bias": ref.bias,
+        "target_mean": ref.target_mean,
+        "target_sd": ref.target_sd,
+        "n": ref.n,
+    }
     return {
         "model": spec.name,
         "why": None,
         "regression": True,
         "note": REGRESSION_NOTE,
-        "reference": {
-            "mae": ref.mae,
-            "rmse": ref.rmse,
-            "bias": ref.bias,
-            "target_mean": ref.target_mean,
-            "target_sd": ref.target_sd,
-            "n": ref.n,
-        },
-        "points": points,
+        "reference": figures,
+        "points": [_regression_row(reader, spec.name, key) for key in keys],
+    }
+
+
+def _regression_row(reader: PerformanceReader, model: str, key: WindowKey) -> dict[str, Any]:
+    lab = reader.regression_labels(model, key)
+    two = lab.n >= 2  # an interval needs a spread
+    return _row(key, reader.predictions(model, key), lab.n) | {
+        "mae": lab.mae,
+        "mae_half": Z95 * lab.mae_se() if two else None,
+        "rmse": lab.rmse,
+        "rmse_half": Z95 * lab.rmse_se() if two else None,
+        "bias": lab.bias,
+        "target_mean": lab.target_mean,
     }
 
 

@@ -135,7 +135,13 @@ def test_regression_shifts_page_by_kind_and_a_stationary_stream_does_not(
             values.append(
                 (
                     orjson.dumps(
-                        {"model": spec.name, "id": rid, "ts": T0, "label": label, "prediction": pred}
+                        {
+                            "model": spec.name,
+                            "id": rid,
+                            "ts": T0,
+                            "label": label,
+                            "prediction": pred,
+                        }
                     ),
                     T0 + HOUR_MS,
                 )

@@ -123,7 +123,9 @@ def test_an_error_increase_pages_performance_not_label() -> None:
     _, alerts, _ = _run(noise=NOISE * 1.2)  # +20 % MAE and RMSE
     assert [a.kind for a in alerts if a.status == "triggered"] == ["performance"]
     (trig,) = [a for a in alerts if a.status == "triggered"]
-    assert trig.window.start_ms == T0 + 11 * DAY_MS  # day 10 first judged (50 % point) when day 11 closes
+    assert (
+        trig.window.start_ms == T0 + 11 * DAY_MS
+    )  # day 10 first judged (50 % point) when day 11 closes
     by = {f.name: f for f in trig.features if f.breach}
     assert {"performance:mae", "performance:rmse"} <= set(by)
     mae = by["performance:mae"]

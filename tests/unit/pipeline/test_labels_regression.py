@@ -157,7 +157,11 @@ def test_regression_labels_fold_into_exact_moments_per_cell() -> None:
     ps: list[float] = []
     for raw, rec in values:
         e = orjson.loads(raw)
-        if e["model"] != "rg" or e["id"] in seen or e["id"] in {"z", *(f"e{i}" for i in range(9001, 9007))}:
+        if (
+            e["model"] != "rg"
+            or e["id"] in seen
+            or e["id"] in {"z", *(f"e{i}" for i in range(9001, 9007))}
+        ):
             continue
         if rec - e["ts"] > DELAY:
             continue
