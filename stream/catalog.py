@@ -477,8 +477,8 @@ class ModelSpec(BaseModel):
     labels: LabelSpec | None = Field(
         default=None,
         description="Ground truth: { kind, positive, threshold, max_label_delay_ms } or "
-        "{ classes, max_label_delay_ms } (multiclass); "
-        "absent: the model's labels are not consumed.",
+        "{ classes, max_label_delay_ms } (multiclass) or { kind = 'regression', "
+        "max_label_delay_ms } (regression); absent: the model's labels are not consumed.",
     )
 
     @field_validator("features", mode="wrap")
