@@ -18,11 +18,13 @@ multiclass ones, :mod:`stream.core.model_health`):
   as a relative increase. Breach when P(W > (1 + floor)·R) ≥ ``confidence``
   under the normal approximation, with W's and R's standard errors (MAE: sd of
   |e| / √n; RMSE: the MSE's SE from the spread of e², over 2·RMSE). The
-  interval is on W − R (absolute units); the reason gives the relative change.
+  interval is on W − R (absolute units) and so is the decision's ``floor``
+  (floor × R); the reason gives the relative change.
 - :func:`target_shift`: label shift for a numeric target, the target's mean
   against the reference's. Effect floor in reference standard deviations (as a
   numeric feature's mean shift); breach when P(|μw − μr| > floor·sd_r) ≥
-  ``confidence`` (Welch standard error, normal approximation).
+  ``confidence`` (Welch standard error, normal approximation). The decision's
+  ``floor`` is floor·sd_r, in the target's units.
 
 No estimate before labels: the events carry a point prediction, not a
 predictive distribution, so there is no calibration map to estimate the error
@@ -308,11 +310,14 @@ def error_increase(
     )
     why = (
         f"{metric.upper()} {_fmt(w)} vs reference {_fmt(r)}: {rel}, "
-        f"P(increase > {100 * floor:.0f} %) = {p:.3f}"
+        f"P(increase > {100 * floor:.0f} %) = {p:.3f} "
+        f"{'beyond' if breach else 'within'} floor at {confidence}"
     )
+    # The floor in the effect's units (W − R), as the lifecycle compares |delta| with it.
     return HealthDecision(
-        "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why, floor
-    )
+        "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why,
+        floor * r,
+    )  # fmt: skip
 
 
 def target_shift(

@@ -143,3 +143,14 @@ def test_standard_errors_match_the_spread_of_simulated_windows() -> None:
     for k in got:
         spread = float(np.std(got[k], ddof=1))
         assert float(np.median(se[k])) == pytest.approx(spread, rel=0.15), k
+
+
+def test_floors_are_in_the_effect_units_the_lifecycle_compares() -> None:
+    rng = np.random.default_rng(5)
+    ref = _sample(rng, 20_000, 50.0, 2.0)
+    win = _sample(rng, 1_500, 53.0, 2.6)
+    mae = error_increase(ref, win, metric="mae", floor=0.1)
+    shift = target_shift(ref, win, floor=0.1)
+    assert mae is not None and shift is not None
+    assert mae.floor == pytest.approx(0.1 * (ref.mae or 0))
+    assert shift.floor == pytest.approx(0.1 * (ref.target_sd or 0))
