@@ -214,6 +214,8 @@ _Row = tuple[str, int, int, float, bool, int, int, float]
 
 def _number(value: Any, what: str, reason: str) -> float:
     """A regression label's or prediction's value: a finite JSON number within ±MAX_ABS."""
+    if value is None:
+        raise _Bad(reason, f"no {what}: a regression {what} is a number")
     if type(value) not in (int, float):
         raise _Bad(reason, f"{what} {_show(value)}: a number (the regression {what})")
     try:

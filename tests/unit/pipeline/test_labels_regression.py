@@ -148,6 +148,7 @@ def test_regression_labels_fold_into_exact_moments_per_cell() -> None:
     details = sorted(d.detail for d in letters.got)
     assert "label '12.5': a number (the regression label)" in details
     assert "prediction 1e+51: a finite number within ±1e+50" in details
+    assert "no label: a regression label is a number" in details
     states = [decode_state(SPEC.labels, b) for b in store.parts[("rg", 0)].hours.values()]
     assert all(isinstance(s, RegressionPerformance) for s in states)
     total = store.regression_window("rg", T0 - DAY, T0 + 30 * DAY)
