@@ -154,3 +154,14 @@ def test_floors_are_in_the_effect_units_the_lifecycle_compares() -> None:
     assert mae is not None and shift is not None
     assert mae.floor == pytest.approx(0.1 * (ref.mae or 0))
     assert shift.floor == pytest.approx(0.1 * (ref.target_sd or 0))
+
+
+def test_extreme_values_within_the_bound_give_finite_figures() -> None:
+    s = RegressionPerformance()
+    s.update([1e50, -1e50, 5e-324, 0.0], [-1e50, 1e50, -5e-324, -0.0])
+    assert s.n == 4 and s.mae == pytest.approx(1e50)
+    assert s.rmse == pytest.approx(2e50 / math.sqrt(2))
+    assert math.isfinite(s.mae_se()) and math.isfinite(s.rmse_se())
+    assert RegressionPerformance.from_bytes(s.to_bytes()) == s
+    d = error_increase(s, s)
+    assert d is not None and not d.breach
