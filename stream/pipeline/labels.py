@@ -15,8 +15,9 @@ Rules, in order (the first failure is the reason): the feature contract's
 ``oversized`` / ``bad_json`` / ``not_utf8`` / ``not_object`` / ``missing_model`` /
 ``wrong_type``; a model without a ``labels`` table is counted ``unknown_model``
 (not dead-lettered); ``missing_id``; ``bad_ts``; ``bad_label`` (neither the
-positive nor the negative value); ``missing_prediction``; ``bad_prediction`` (not
-a number in [0, 1]); ``ts_out_of_bounds`` (the prediction is later than the
+positive nor the negative value; regression: not a finite number);
+``missing_prediction``; ``bad_prediction`` (not a number in [0, 1]; regression:
+not a finite number); ``ts_out_of_bounds`` (the prediction is later than the
 label's record time + ``max_future_ms``).
 
 Valid labels that are not applied are counted, never silently dropped:
