@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn known errors into one line on stderr (exit 1)."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    if not debug:  # the Kafka clients' retry-loop lines: one per message per 10 s
+        from stream.adapters.client_logs import throttle_client_logs
+
+        throttle_client_logs()
     obj: dict[str, object] = {}
     try:
         rv = cli.main(args=args, prog_name="driftstream", standalone_mode=False, obj=obj)

@@ -23,10 +23,6 @@ __all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
 #: How long ``record_time_span`` reads for the first/last record of a partition (a hang
 #: guard: a fetch that has not answered yet is waited for, not taken for "no record").
 SPAN_READ_TIMEOUT_S = 60.0
-TAIL_OFFSETS = 16
-#: Every reader skips records of aborted transactions (as the live worker's fetcher):
-#: live and replay read the same records.
-COMMITTED = "read_committed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +38,13 @@ class PartitionRange:
     def size(self) -> int:
         """Records in the range (before compaction gaps)."""
         return max(0, self.end - self.start)
+
+
+#: The tail ``record_time_span`` reads (commit markers take offsets, hold no record).
+TAIL_OFFSETS = 16
+#: Every reader skips records of aborted transactions (as the live worker's fetcher):
+#: live and replay read the same records.
+COMMITTED = "read_committed"
 
 
 async def plan_range(

@@ -111,16 +111,26 @@ class LogThrottle:
     _last: dict[str, int] = field(default_factory=dict)
     _held: dict[str, int] = field(default_factory=dict)
 
-    def log(self, level: int, cause: str, now_ms: int, msg: str, *args: object) -> bool:
-        """Log ``msg`` unless ``cause`` was logged within the interval; True if logged."""
+    def admit(self, cause: str, now_ms: int) -> tuple[int, int] | None:
+        """Whether a line of ``cause`` goes out now: None holds it back (counted).
+
+        Otherwise (lines held back since the last one went out, seconds since then).
+        """
         last = self._last.get(cause)
         if last is not None and now_ms - last < self.interval_ms:
             self._held[cause] = self._held.get(cause, 0) + 1
+            return None
+        self._last[cause] = now_ms
+        return self._held.pop(cause, 0), (now_ms - (now_ms if last is None else last)) // 1000
+
+    def log(self, level: int, cause: str, now_ms: int, msg: str, *args: object) -> bool:
+        """Log ``msg`` unless ``cause`` was logged within the interval; True if logged."""
+        got = self.admit(cause, now_ms)
+        if got is None:
             return False
-        held = self._held.pop(cause, 0)
+        held, since_s = got
         if held:
             msg += " (%d more like it in the last %ds)"
-            args = (*args, held, (now_ms - (last or now_ms)) // 1000)
-        self._last[cause] = now_ms
+            args = (*args, held, since_s)
         self.logger.log(level, msg, *args)
         return True
