@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
 from stream.core.measures.tails import chi2_sf, kstwo_sf, norm_sf, t_ppf, t_sf
 
@@ -36,11 +36,14 @@ __all__ = [
     "nan_measure",
     "resampled_pvalue",
     "two_proportions",
+    "two_proportions_rows",
     "welch",
     "wilson",
+    "wilson_rows",
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 NAN = math.nan
 LEVEL = 0.95
 """Coverage of every interval reported by the measures."""
@@ -202,6 +205,33 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportions_rows(
+    k1: IntArray, n1: IntArray, k2: IntArray, n2: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`two_proportions` of each row (every ``n`` > 0): the same arithmetic on arrays."""
+    k1f, n1f, k2f, n2f = (np.asarray(a, dtype=np.float64) for a in (k1, n1, k2, n2))
+    diff = k2f / n2f - k1f / n1f
+    pooled = (k1f + k2f) / (n1f + n2f)
+    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1f + 1 / n2f))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = 2 * special.ndtr(-(np.abs(diff) / se0))
+    p = np.where(se0 == 0, np.where(diff == 0, 1.0, 0.0), tail)
+    a1, a2 = (k1f + 1) / (n1f + 2), (k2f + 1) / (n2f + 2)
+    se = np.sqrt(a1 * (1 - a1) / (n1f + 2) + a2 * (1 - a2) / (n2f + 2))
+    centre = a2 - a1
+    return p, np.maximum(-1.0, centre - _Z * se), np.minimum(1.0, centre + _Z * se)
+
+
+def wilson_rows(k: IntArray, n: IntArray) -> tuple[FloatArray, FloatArray]:
+    """:func:`wilson` of each row (every ``n`` > 0): the same arithmetic on arrays."""
+    kf, nf = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    p = kf / nf
+    z2 = _Z * _Z
+    centre = (p + z2 / (2 * nf)) / (1 + z2 / nf)
+    half = _Z * np.sqrt(p * (1 - p) / nf + z2 / (4 * nf * nf)) / (1 + z2 / nf)
+    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
 
 
 def chi2_null(scaled: float, k: int, n: int, m: int) -> tuple[float, float]:
