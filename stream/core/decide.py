@@ -59,6 +59,7 @@ from stream.core.cusum import (
     cusum_update,
 )
 from stream.core.measures.batch import BATCH_MEASURES, numeric_batch
+from stream.core.measures.batch_categorical import CATEGORICAL_BATCH, categorical_batch
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
 from stream.core.measures.tails import Z95, betabinom_sf, norm_cdf, norm_sf
@@ -72,7 +73,7 @@ from stream.core.nullspread import (
     none_to_nan,
     resolution_limited,
 )
-from stream.core.sketch import NumericSketch
+from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.vocabulary import Kind, Scale
 
 __all__ = [
@@ -566,12 +567,14 @@ def evaluate_feature(
     scale: Scale = "hour",
     model_events: int | None = None,
     measures: Mapping[str, Measure] | None = None,
+    pair: CategoricalPair | None = None,
 ) -> Decision:
     """Measures between two sketches, then :func:`decide` (what the pipeline calls).
 
     Override metrics outside the decision set (e.g. ``psi``) are computed too.
     ``measures``: this pair's ``decision_measures``, already computed (the batched
-    path, :func:`batch_measures`); else computed here.
+    path, :func:`batch_measures`); else computed here. ``pair``: a categorical
+    pair's alignment, ``CategoricalPair.of(baseline, window)``, already built.
     """
     if measures is None:
         extra = sorted(thresholds or {})
@@ -579,8 +582,9 @@ def evaluate_feature(
     if isinstance(baseline, NumericSketch) and resolution_limited(baseline):
         # Bucket-shape metrics are artefacts below the sketch's resolution.
         measures = {n: m for n, m in measures.items() if n not in SHAPE_METRICS}
-    pair = None
-    if kind == "categorical":
+    if kind != "categorical":
+        pair = None
+    elif pair is None:
         pair = CategoricalPair.of(baseline, window)  # type: ignore[arg-type]
     return decide(
         feature,
@@ -599,32 +603,50 @@ def evaluate_feature(
 
 def batch_measures(
     jobs: Sequence[tuple[Kind, Sketch, Sketch, Mapping[str, float]]],
+    *,
+    pairs: Sequence[CategoricalPair | None] | None = None,
 ) -> list[dict[str, Measure] | None]:
     """``decision_measures`` of many (kind, baseline, window, thresholds) pairs at once.
 
     Numeric pairs whose decision set is :data:`~stream.core.measures.batch.BATCH_MEASURES`
     (no override metric outside it) are measured in one array pass
-    (:func:`~stream.core.measures.batch.numeric_batch`); every other entry is ``None``
-    (the caller's :func:`evaluate_feature` measures it pair by pair).
+    (:func:`~stream.core.measures.batch.numeric_batch`), categorical ones likewise
+    (:func:`~stream.core.measures.batch_categorical.categorical_batch`, on ``pairs[i]``
+    when given: the job's aligned pair, which :func:`evaluate_feature` reuses); every
+    other entry is ``None`` (the caller's :func:`evaluate_feature` measures it pair by pair).
     """
     out: list[dict[str, Measure] | None] = [None] * len(jobs)
-    if not _BATCHABLE:
-        return out
-    idx = [
-        i
-        for i, (kind, base, win, thr) in enumerate(jobs)
-        if kind == "numeric"
-        and isinstance(base, NumericSketch)
-        and isinstance(win, NumericSketch)
-        and _NUMERIC_NAMES.issuperset(thr)
-    ]
-    if not idx:
-        return out
-    pairs = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
-    for i, ms in zip(idx, numeric_batch(pairs), strict=True):
-        out[i] = ms
+    if _BATCHABLE:
+        idx = [
+            i
+            for i, (kind, base, win, thr) in enumerate(jobs)
+            if kind == "numeric"
+            and isinstance(base, NumericSketch)
+            and isinstance(win, NumericSketch)
+            and _NUMERIC_NAMES.issuperset(thr)
+        ]
+        nums = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
+        for i, ms in zip(idx, numeric_batch(nums) if nums else [], strict=True):
+            out[i] = ms
+    if _CAT_BATCHABLE:
+        cidx, cpairs = [], []
+        for i, (kind, base, win, thr) in enumerate(jobs):
+            if not (
+                kind == "categorical"
+                and isinstance(base, CategoricalSketch)
+                and isinstance(win, CategoricalSketch)
+                and _CATEGORICAL_NAMES.issuperset(thr)
+            ):
+                continue
+            given = pairs[i] if pairs is not None else None
+            cidx.append(i)
+            cpairs.append(given if given is not None else CategoricalPair.of(base, win))
+        for i, cms in zip(cidx, categorical_batch(cpairs) if cpairs else [], strict=True):
+            out[i] = cms
     return out
 
 
 _NUMERIC_NAMES = frozenset(r.name for r in RULES["numeric"])
 _BATCHABLE = _NUMERIC_NAMES == frozenset(BATCH_MEASURES)  # a registry change: pair by pair
+_CATEGORICAL_NAMES = frozenset(r.name for r in RULES["categorical"])
+_CAT_BATCHABLE = _CATEGORICAL_NAMES == frozenset(CATEGORICAL_BATCH)
