@@ -38,6 +38,7 @@ __all__ = [
     "two_proportions",
     "two_proportions_rows",
     "welch",
+    "welch_rows",
     "wilson",
     "wilson_rows",
 ]
@@ -170,6 +171,32 @@ def welch(
     t = t_ppf(0.5 + LEVEL / 2, df)
     p = 2.0 * t_sf(abs(diff) / se, df)
     return p, diff - t * se, diff + t * se
+
+
+def welch_rows(
+    mean_r: FloatArray,
+    var_r: FloatArray,
+    n: IntArray,
+    mean_w: FloatArray,
+    var_w: FloatArray,
+    m: IntArray,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`welch` of each row: the same arithmetic on arrays (nan rows where n or m < 2)."""
+    nf, mf = np.asarray(n, dtype=np.float64), np.asarray(m, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = var_r * nf / (nf - 1) / nf
+        b = var_w * mf / (mf - 1) / mf
+        diff = mean_w - mean_r
+        se = np.sqrt(a + b)
+        df = (a + b) ** 2 / (a * a / (nf - 1) + b * b / (mf - 1))
+        t = special.stdtrit(df, 0.5 + LEVEL / 2)
+        p = 2.0 * special.stdtr(df, -(np.abs(diff) / se))
+        lo, hi = diff - t * se, diff + t * se
+    const = se == 0.0  # two constant samples: the difference is known exactly
+    p = np.where(const, np.where(diff == 0, 1.0, 0.0), p)
+    lo, hi = np.where(const, diff, lo), np.where(const, diff, hi)
+    few = (nf < 2) | (mf < 2)
+    return np.where(few, NAN, p), np.where(few, NAN, lo), np.where(few, NAN, hi)
 
 
 def two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:

@@ -10,8 +10,15 @@ from hypothesis import strategies as st
 
 from stream.core.measures.batch_categorical import CATEGORICAL_BATCH, categorical_batch
 from stream.core.measures.categorical import CategoricalPair
-from stream.core.measures.confidence import Measure, two_proportions, two_proportions_rows
-from stream.core.measures.confidence import wilson, wilson_rows
+from stream.core.measures.confidence import (
+    Measure,
+    two_proportions,
+    two_proportions_rows,
+    welch,
+    welch_rows,
+    wilson,
+    wilson_rows,
+)
 from stream.core.nullspread import decision_measures
 from stream.core.sketch import CategoricalSketch
 
@@ -105,3 +112,26 @@ def test_row_intervals_equal_the_scalar_ones(ks: list[tuple[int, int]]) -> None:
     lo, hi = wilson_rows(np.array([k1, 0, n3]), np.array([n1, n2, n3]))
     for j, (k, n) in enumerate(((k1, n1), (0, n2), (n3, n3))):
         assert (float(lo[j]), float(hi[j])) == wilson(k, n)
+
+
+_MOMENT = st.floats(-1e6, 1e6, allow_nan=False)
+_VAR = st.one_of(st.just(0.0), st.floats(1e-12, 1e8))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(_MOMENT, _VAR, st.integers(0, 10**6), _MOMENT, _VAR, st.integers(0, 10**4)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_welch_rows_equal_the_scalar_welch(
+    rows: list[tuple[float, float, int, float, float, int]],
+) -> None:
+    cols = list(zip(*rows, strict=True))
+    got = welch_rows(*(np.array(c, dtype=np.float64) for c in cols))
+    for j, row in enumerate(rows):
+        want = welch(*row)
+        for a, b in zip((float(g[j]) for g in got), want, strict=True):
+            assert a == b or (math.isnan(a) and math.isnan(b)), (row, a, b)
