@@ -47,7 +47,7 @@ from scipy import special
 from stream.core.measures.confidence import (
     Measure,
     before_after,
-    ks_pvalue,
+    ks_pvalue_rows,
     two_proportions_rows,
     welch_rows,
 )
@@ -141,6 +141,7 @@ def _tails(
     e = np.sqrt(_DKW_LOG / (2.0 * nrf)) + np.sqrt(_DKW_LOG / (2.0 * nwf))
     ks_null = _KOLMOGOROV_MEAN / np.sqrt(nrf * nwf / (nrf + nwf))
     ks_lo, ks_hi = np.maximum(0.0, ks - e), np.minimum(1.0, ks + e)
+    ks_p = ks_pvalue_rows(ks, nr, nw)
     # binned_measure("js", v, 8·ln2·v², 8·ln2, k, n, m): χ²(k−1) tail and null mean.
     c = 1.0 / nr + 1.0 / nw
     x = _JS_SCALE * js * js / c
@@ -170,7 +171,7 @@ def _tails(
                     float(js_null[j]), f"chi2 approx, {int(k[j])} bins",
                 ),
                 "ks": Measure(
-                    "ks", d, ks_pvalue(d, n_r, n_w), float(ks_lo[j]), float(ks_hi[j]), n_r, n_w,
+                    "ks", d, float(ks_p[j]), float(ks_lo[j]), float(ks_hi[j]), n_r, n_w,
                     float(ks_null[j]), "kstwo asymptotic; DKW interval",
                 ),
                 "mean_shift": Measure(

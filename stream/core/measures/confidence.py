@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import special, stats
 
-from stream.core.measures.tails import chi2_sf, kstwo_sf, norm_sf, t_ppf, t_sf
+from stream.core.measures.tails import chi2_sf, kstwo_sf, kstwo_sf_rows, norm_sf, t_ppf, t_sf
 
 __all__ = [
     "LEVEL",
@@ -31,6 +31,7 @@ __all__ = [
     "chi2_null",
     "dkw_halfwidth",
     "ks_pvalue",
+    "ks_pvalue_rows",
     "multinomial_null",
     "n_eff",
     "nan_measure",
@@ -171,6 +172,12 @@ def welch(
     t = t_ppf(0.5 + LEVEL / 2, df)
     p = 2.0 * t_sf(abs(diff) / se, df)
     return p, diff - t * se, diff + t * se
+
+
+def ks_pvalue_rows(d: FloatArray, n: IntArray, m: IntArray) -> FloatArray:
+    """:func:`ks_pvalue` of each row (sizes > 0, d not nan): the Kolmogorov tails as rows."""
+    sizes = [max(1, round(n_eff(a, b))) for a, b in zip(n.tolist(), m.tolist(), strict=True)]
+    return kstwo_sf_rows(np.asarray(d, dtype=np.float64), np.array(sizes, dtype=np.int64))
 
 
 def welch_rows(
