@@ -73,7 +73,8 @@ def _folded(s: NumericSketch) -> bool:
     return memo(s, "collapsed", lambda: collapsed(Buckets.of(s)))
 
 
-def _starts(sizes: IntArray) -> IntArray:
+def segment_starts(sizes: IntArray) -> IntArray:
+    """Start of each flat segment of the given sizes (0, then the running sum)."""
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
@@ -284,7 +285,7 @@ def _cdf_flat(
     nb = np.array([int(k.sum()) for k in keep], dtype=np.int64)
     p = nb.size
     x = np.column_stack([lower, upper]).ravel()
-    start = 2 * _starts(nb)
+    start = 2 * segment_starts(nb)
     size = 2 * nb
     x[start] = lo
     x[start + size - 1] = hi
@@ -295,9 +296,9 @@ def _cdf_flat(
     if step.any():
         bad[np.repeat(np.arange(p), size)[1:][step]] = True
     cum = np.cumsum(c)
-    before = np.repeat(np.concatenate([[0.0], cum])[_starts(nb)], nb)
+    before = np.repeat(np.concatenate([[0.0], cum])[segment_starts(nb)], nb)
     local = cum - before  # each pair's own running count (integers: exact)
-    n = np.repeat(local[_starts(nb) + nb - 1], nb)
+    n = np.repeat(local[segment_starts(nb) + nb - 1], nb)
     f = np.column_stack([local - c, local]).ravel() / np.repeat(n, 2)
     return x, f, start, size, ~bad
 

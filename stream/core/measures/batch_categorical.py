@@ -29,21 +29,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 from scipy import special
 
 from stream.core.measures import categorical as cat
-from stream.core.measures.confidence import (
-    Measure,
-    before_after,
-    two_proportions_rows,
-    wilson_rows,
-)
+from stream.core.measures.batch import segment_starts
+from stream.core.measures.confidence import Measure, before_after
+from stream.core.measures.confidence import two_proportions_rows as _proportions
+from stream.core.measures.confidence import wilson_rows as _wilson
 
 __all__ = ["CATEGORICAL_BATCH", "categorical_batch"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 CATEGORICAL_BATCH = ("js", "linf", "null_rate_change", "unseen")
 """What :func:`categorical_batch` computes for each pair."""
@@ -82,7 +76,7 @@ def categorical_batch(pairs: Sequence[cat.CategoricalPair]) -> list[dict[str, Me
 def _measure(pairs: Sequence[cat.CategoricalPair]) -> list[dict[str, Measure]]:
     """JS, L∞ and unseen of pairs with both sides non-empty."""
     size = np.array([len(p.labels) for p in pairs], dtype=np.int64)
-    start = _segments(size)
+    start = segment_starts(size)
     r = np.concatenate([p.ref for p in pairs]).astype(np.int64)
     w = np.concatenate([p.win for p in pairs]).astype(np.int64)
     labels = [label for p in pairs for label in p.labels]
@@ -109,7 +103,7 @@ def _measure(pairs: Sequence[cat.CategoricalPair]) -> list[dict[str, Measure]]:
     top = np.maximum.reduceat(d, start)
     idx = np.arange(d.size, dtype=np.int64)
     arg = np.minimum.reduceat(np.where(d == np.repeat(top, size), idx, d.size), start)
-    li_p, li_lo, li_hi = two_proportions_rows(r[arg], nr, w[arg], nw)
+    li_p, li_lo, li_hi = _proportions(r[arg], nr, w[arg], nw)
     li_p = np.minimum(1.0, li_p * size)
     li_abs = np.where((li_lo <= 0) & (0 <= li_hi), 0.0, np.minimum(np.abs(li_lo), np.abs(li_hi)))
     li_high = np.maximum(np.abs(li_lo), np.abs(li_hi))
@@ -119,7 +113,7 @@ def _measure(pairs: Sequence[cat.CategoricalPair]) -> list[dict[str, Measure]]:
     k = np.add.reduceat(np.where(new, w, 0), start)
     f1 = np.add.reduceat((r == 1).astype(np.int64), start)
     rate = (f1 + 1) / (nr + 1)
-    un_lo, un_hi = wilson_rows(k, nw)
+    un_lo, un_hi = _wilson(k, nw)
     un_p = np.where(k > 0, special.pdtrc(np.maximum(k - 1, 0), nw * rate), 1.0)
     new_at = np.flatnonzero(new)
     new_pid = np.repeat(np.arange(size.size), size)[new_at]
@@ -158,7 +152,7 @@ def _null_rates(pairs: Sequence[cat.CategoricalPair]) -> list[Measure]:
     nw = np.array([p.n_win for p in pairs], dtype=np.int64) + miss_w
     ok = (nr > 0) & (nw > 0)
     one = np.maximum(nr, 1), np.maximum(nw, 1)
-    p, lo, hi = two_proportions_rows(miss_r, one[0], miss_w, one[1])
+    p, lo, hi = _proportions(miss_r, one[0], miss_w, one[1])
     out = []
     for j, pair in enumerate(pairs):
         if not ok[j]:
@@ -173,7 +167,3 @@ def _null_rates(pairs: Sequence[cat.CategoricalPair]) -> list[Measure]:
             )
         )  # fmt: skip
     return out
-
-
-def _segments(size: IntArray) -> IntArray:
-    return np.concatenate([[0], np.cumsum(size)[:-1]]).astype(np.int64)

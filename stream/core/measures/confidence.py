@@ -45,7 +45,6 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 NAN = math.nan
 LEVEL = 0.95
 """Coverage of every interval reported by the measures."""
@@ -174,19 +173,20 @@ def welch(
     return p, diff - t * se, diff + t * se
 
 
-def ks_pvalue_rows(d: FloatArray, n: IntArray, m: IntArray) -> FloatArray:
+def ks_pvalue_rows(d: FloatArray, n: npt.ArrayLike, m: npt.ArrayLike) -> FloatArray:
     """:func:`ks_pvalue` of each row (sizes > 0, d not nan): the Kolmogorov tails as rows."""
-    sizes = [max(1, round(n_eff(a, b))) for a, b in zip(n.tolist(), m.tolist(), strict=True)]
+    pairs = zip(np.asarray(n).tolist(), np.asarray(m).tolist(), strict=True)
+    sizes = [max(1, round(n_eff(a, b))) for a, b in pairs]
     return kstwo_sf_rows(np.asarray(d, dtype=np.float64), np.array(sizes, dtype=np.int64))
 
 
 def welch_rows(
     mean_r: FloatArray,
     var_r: FloatArray,
-    n: IntArray,
+    n: npt.ArrayLike,
     mean_w: FloatArray,
     var_w: FloatArray,
-    m: IntArray,
+    m: npt.ArrayLike,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`welch` of each row: the same arithmetic on arrays (nan rows where n or m < 2)."""
     nf, mf = np.asarray(n, dtype=np.float64), np.asarray(m, dtype=np.float64)
@@ -242,7 +242,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
 
 
 def two_proportions_rows(
-    k1: IntArray, n1: IntArray, k2: IntArray, n2: IntArray
+    k1: npt.ArrayLike, n1: npt.ArrayLike, k2: npt.ArrayLike, n2: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """:func:`two_proportions` of each row (every ``n`` > 0): the same arithmetic on arrays."""
     k1f, n1f, k2f, n2f = (np.asarray(a, dtype=np.float64) for a in (k1, n1, k2, n2))
@@ -258,7 +258,7 @@ def two_proportions_rows(
     return p, np.maximum(-1.0, centre - _Z * se), np.minimum(1.0, centre + _Z * se)
 
 
-def wilson_rows(k: IntArray, n: IntArray) -> tuple[FloatArray, FloatArray]:
+def wilson_rows(k: npt.ArrayLike, n: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """:func:`wilson` of each row (every ``n`` > 0): the same arithmetic on arrays."""
     kf, nf = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
     p = kf / nf

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -186,6 +187,22 @@ _PI2, _PI4, _PI6 = math.pi**2, math.pi**4, math.pi**6
 _SQRT2PI, _SQRT3 = math.sqrt(2 * math.pi), math.sqrt(3.0)
 
 
+_Num = TypeVar("_Num", float, npt.NDArray[np.float64])
+
+
+def _pelz_coefficients(z: _Num) -> tuple[_Num, float, _Num, _Num, _Num, _Num, _Num, _Num, _Num]:
+    """Pelz–Good's k-independent coefficients at ``z`` (scipy's expressions, in its order)."""
+    z2, z4, z6 = z**2, z**4, z**6
+    k1a, k1b = -z2, _PI2 / 4
+    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
+    k2c = _PI4 * (1 - 2 * z2) / 16
+    k3d = _PI6 * (5 - 30 * z2) / 64
+    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
+    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
+    k3a = -30 * z6 - 90 * z**8
+    return k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d
+
+
 def pelz_good_cdf(n: int, x: float) -> float:
     """P(D_n ≤ x) by the Pelz–Good expansion (= scipy's ``_kolmogn_PelzGood``), in floats.
 
@@ -203,13 +220,7 @@ def pelz_good_cdf(n: int, x: float) -> float:
     if qlog < -708:
         return 0.0
     q = math.exp(qlog)
-    k1a, k1b = -z2, _PI2 / 4
-    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
-    k2c = _PI4 * (1 - 2 * z2) / 16
-    k3d = _PI6 * (5 - 30 * z2) / 64
-    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
-    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
-    k3a = -30 * z6 - 90 * z**8
+    k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d = _pelz_coefficients(z)
     c0 = c1 = c2 = c3 = 0.0
     maxk = math.ceil(16 * z / math.pi)
     for k in range(maxk, 0, -1):
@@ -290,13 +301,7 @@ def pelz_good_cdf_rows(
     z2, z3, z4, z6 = z**2, z**3, z**4, z**6
     qlog = -_PI2 / 8 / z2
     q = np.exp(qlog)
-    k1a, k1b = -z2, _PI2 / 4
-    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
-    k2c = _PI4 * (1 - 2 * z2) / 16
-    k3d = _PI6 * (5 - 30 * z2) / 64
-    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
-    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
-    k3a = -30 * z6 - 90 * z**8
+    k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d = _pelz_coefficients(z)
     c0, c1, c2, c3 = (np.zeros_like(z) for _ in range(4))
     maxk = np.ceil(16 * z / math.pi).astype(np.int64)
     top = int(maxk.max())
