@@ -263,6 +263,11 @@ def kstwo_sf(d: float, n: int) -> float:
     return _kstwo(round(d, 12), int(n))
 
 
+_PELZ_ROWS_FROM = 32
+"""Pelz–Good rows from which one array pass beats the scalar routine (~7 µs a row against
+~0.2 ms fixed for the array pass; measured at 3–92 rows)."""
+
+
 def kstwo_sf_rows(d: npt.NDArray[np.float64], n: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
     """:func:`kstwo_sf` of each row; the rows on the Pelz–Good branch in one array pass.
 
@@ -280,7 +285,10 @@ def kstwo_sf_rows(d: npt.NDArray[np.float64], n: npt.NDArray[np.int64]) -> npt.N
             pg.append(i)
         else:
             out[i] = kstwo_sf(x, m)
-    if pg:
+    if 0 < len(pg) < _PELZ_ROWS_FROM:  # a few rows: the scalar routine is cheaper
+        for i in pg:
+            out[i] = kstwo_sf(float(d[i]), int(n[i]))
+    elif pg:
         rows = np.asarray(pg, dtype=np.int64)
         x = np.array([round(v, 12) for v in d[rows].tolist()], dtype=np.float64)
         out[rows] = np.minimum(1.0, np.maximum(0.0, 1.0 - pelz_good_cdf_rows(n[rows], x)))
