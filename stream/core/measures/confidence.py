@@ -195,7 +195,12 @@ def welch_rows(
         b = var_w * mf / (mf - 1) / mf
         diff = mean_w - mean_r
         se = np.sqrt(a + b)
-        df = (a + b) ** 2 / (a * a / (nf - 1) + b * b / (mf - 1))
+        # Python's ``x ** 2`` is libm's pow, numpy's is x·x: they can differ by an ulp.
+        # (x·x past 1e150: Python's pow would raise OverflowError where x·x gives inf.)
+        sq = np.array(
+            [v**2 if abs(v) < 1e150 else v * v for v in (a + b).tolist()], dtype=np.float64
+        ).reshape(a.shape)
+        df = sq / (a * a / (nf - 1) + b * b / (mf - 1))
         t = special.stdtrit(df, 0.5 + LEVEL / 2)
         p = 2.0 * special.stdtr(df, -(np.abs(diff) / se))
         lo, hi = diff - t * se, diff + t * se
