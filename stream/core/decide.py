@@ -38,6 +38,7 @@ slack, the limit and the seasonal-baseline caveat).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,7 @@ from stream.core.cusum import (
     cusum_update,
 )
 from stream.core.measures.batch import BATCH_MEASURES, numeric_batch
+from stream.core.measures.batch_categorical import CATEGORICAL_BATCH, categorical_batch
 from stream.core.measures.categorical import CategoricalPair, category_shifts
 from stream.core.measures.confidence import Measure
 from stream.core.measures.tails import Z95, betabinom_sf, norm_cdf, norm_sf
@@ -72,7 +74,7 @@ from stream.core.nullspread import (
     none_to_nan,
     resolution_limited,
 )
-from stream.core.sketch import NumericSketch
+from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.vocabulary import Kind, Scale
 
 __all__ = [
@@ -219,8 +221,8 @@ class Decision:
         )
 
 
-@dataclass(frozen=True)
-class _Check:
+@dataclass(slots=True)
+class _Check:  # not frozen: built ~400 times an hour, never changed after
     name: str
     value: float
     effect: float
@@ -232,6 +234,10 @@ class _Check:
     measure: Measure
     floor: float = _NAN
     decisive: bool = False
+    centre: float = _NAN
+    """``cal.centre(n_win, n_ref)``, computed once (nan without a calibration)."""
+    spread: float = _NAN
+    """``cal.spread(n_win, n_ref)``, computed once (nan without a calibration)."""
 
     @property
     def breach(self) -> bool:
@@ -243,6 +249,13 @@ class _Check:
             return math.inf if self.effect > 0 else 0.0
         return self.effect / self.threshold
 
+    def score(self) -> float:
+        """``cal.score(value, n_win, n_ref)`` from the stored centre and spread."""
+        v, s = self.value, self.spread
+        if not (s > 0) or math.isnan(v):
+            return _NAN if math.isnan(v) else math.copysign(math.inf, v)
+        return (v - self.centre) / s
+
 
 def _finite_max(a: float, b: float) -> float:
     """``max`` of the finite ones of ``a`` and ``b`` (the first on a tie), nan if neither is."""
@@ -251,12 +264,33 @@ def _finite_max(a: float, b: float) -> float:
     return b if math.isfinite(b) and b > a else a
 
 
+@dataclass(frozen=True)
+class _Levels:
+    """A decision's levels and their normal quantiles, looked up once per :func:`decide`."""
+
+    alpha: float
+    alpha1: float
+    z: tuple[float, float]
+    """z(α) one-sided, two-sided."""
+    z1: tuple[float, float]
+    """z(α₁) one-sided, two-sided."""
+
+
+@functools.lru_cache(maxsize=256)
+def _levels(alpha: float) -> _Levels:
+    """The :class:`_Levels` of ``alpha`` (memoised: a model's α values repeat)."""
+    a1 = one_window_alpha(alpha)
+    z = (z_critical(alpha), z_critical(alpha, two_sided=True))
+    z1 = (z_critical(a1), z_critical(a1, two_sided=True))
+    return _Levels(alpha, a1, z, z1)
+
+
 def _check(
     name: str,
     m: Measure,
     kind: Kind,
     cal: FeatureCalibration | None,
-    alpha: float,
+    levels: _Levels,
     overrides: Mapping[str, float],
 ) -> _Check | None:
     r = _RULE.get((kind, name))
@@ -265,19 +299,23 @@ def _check(
     signed = r.law == "signed" if r is not None else False
     c = cal.metrics.get(name) if cal is not None else None
     floor = overrides.get(name, r.floor if r is not None else _NAN)
-    thr_cal = _NAN
+    alpha, alpha1 = levels.alpha, levels.alpha1
+    thr_cal = t1 = centre = spread = _NAN
     if c is not None and m.n_win > 0 and m.n_ref > 0:
-        thr_cal = c.threshold(m.n_win, z_critical(alpha, two_sided=signed), n_base=m.n_ref)
+        # Calibration.threshold(n, z, n_base) at both levels, its centre and spread once.
+        centre, spread = c.centre(m.n_win, m.n_ref), c.spread(m.n_win, m.n_ref)
+        at = abs(centre) if c.law == "signed" else centre
+        thr_cal = at + levels.z[signed] * spread
+        t1 = at + levels.z1[signed] * spread
     thr = _finite_max(floor, thr_cal)
-    alpha1 = one_window_alpha(alpha)
-    thr1 = thr
-    if c is not None and m.n_win > 0 and m.n_ref > 0:
-        t1 = c.threshold(m.n_win, z_critical(alpha1, two_sided=signed), n_base=m.n_ref)
-        thr1 = _finite_max(floor, t1)
+    thr1 = _finite_max(floor, t1) if c is not None and m.n_win > 0 and m.n_ref > 0 else thr
     v = m.value
     effect = abs(v) if signed else v
     if math.isnan(v) or math.isnan(thr):
-        return _Check(name, v, effect, thr, m.p_value, False, False, c, m, floor)
+        return _Check(
+            name, v, effect, thr, m.p_value, False, False, c, m, floor,
+            centre=centre, spread=spread,
+        )  # fmt: skip
     p = _share_pvalue(m) if r is not None and r.law == "share" else m.p_value
     if math.isnan(p) and c is not None:
         p = norm_sf(abs(c.score(v, m.n_win, m.n_ref)))  # no test: calibrated z
@@ -288,7 +326,10 @@ def _check(
         surely = surely1 = False  # a share's interval ignores the baseline's own randomness
     significant = bool(p < alpha or surely)
     decisive = bool(effect >= thr and significant and effect >= thr1 and (p < alpha1 or surely1))
-    return _Check(name, v, effect, thr, p, effect >= thr, significant, c, m, floor, decisive)
+    return _Check(
+        name, v, effect, thr, p, effect >= thr, significant, c, m, floor, decisive,
+        centre=centre, spread=spread,
+    )  # fmt: skip
 
 
 def _share_pvalue(m: Measure) -> float:
@@ -339,8 +380,8 @@ def _posterior(
     sd = _NAN
     centre = 0.0
     if top.cal is not None and m.n_win > 0 and m.n_ref > 0:
-        sd = top.cal.spread(m.n_win, m.n_ref)
-        centre = top.cal.centre(m.n_win, m.n_ref) if top.cal.law != "signed" else 0.0
+        sd = top.spread
+        centre = top.centre if top.cal.law != "signed" else 0.0
     if top.name in ("mean_shift", "null_rate_change") and math.isfinite(m.ci_low):
         sd = (m.ci_high - m.ci_low) / (2 * Z95)
         p = _normal_posterior(top.effect, top.threshold, sd)
@@ -420,14 +461,15 @@ def decide(
             )
         why = f"too few observations ({n_window} < {min_window_events}): not judged"
         return _verdict(feature, kind, n_window, [], (why,), False, _NAN, _NAN, (_NAN, _NAN))
+    levels = _levels(alpha)
     checks = [
         c
         for name, m in sorted(measures.items())
-        if (c := _check(name, m, kind, calibration, alpha, overrides)) is not None
+        if (c := _check(name, m, kind, calibration, levels, overrides)) is not None
     ]
     breaks = _breaks(kind, measures, alpha, min_window_events)
     decisive = any(c.decisive for c in checks) or bool(
-        breaks and _breaks(kind, measures, one_window_alpha(alpha), min_window_events)
+        breaks and _breaks(kind, measures, levels.alpha1, min_window_events)
     )
     ranked = sorted((c for c in checks if c.breach), key=lambda c: (-c.ratio, c.name))
     pool = ranked or sorted(
@@ -497,9 +539,13 @@ def _cusum_input(kind: Kind, checks: list[_Check]) -> tuple[float, float]:
     for c in checks:
         if c.name == name and c.cal is not None and math.isfinite(c.value):
             n, m = c.measure.n_win, c.measure.n_ref
-            spread = c.cal.spread(n, m)
+            if not (n > 0 and m > 0):  # no stored spread: the calibration's own
+                spread = c.cal.spread(n, m)
+                score = c.cal.score(c.value, n, m)
+            else:
+                spread, score = c.spread, c.score()
             k = max(CUSUM_K, 0.5 * c.floor / spread) if spread > 0 and c.floor > 0 else CUSUM_K
-            return c.cal.score(c.value, n, m), k
+            return score, k
     return _NAN, CUSUM_K
 
 
@@ -566,12 +612,14 @@ def evaluate_feature(
     scale: Scale = "hour",
     model_events: int | None = None,
     measures: Mapping[str, Measure] | None = None,
+    pair: CategoricalPair | None = None,
 ) -> Decision:
     """Measures between two sketches, then :func:`decide` (what the pipeline calls).
 
     Override metrics outside the decision set (e.g. ``psi``) are computed too.
     ``measures``: this pair's ``decision_measures``, already computed (the batched
-    path, :func:`batch_measures`); else computed here.
+    path, :func:`batch_measures`); else computed here. ``pair``: a categorical
+    pair's alignment, ``CategoricalPair.of(baseline, window)``, already built.
     """
     if measures is None:
         extra = sorted(thresholds or {})
@@ -579,8 +627,9 @@ def evaluate_feature(
     if isinstance(baseline, NumericSketch) and resolution_limited(baseline):
         # Bucket-shape metrics are artefacts below the sketch's resolution.
         measures = {n: m for n, m in measures.items() if n not in SHAPE_METRICS}
-    pair = None
-    if kind == "categorical":
+    if kind != "categorical":
+        pair = None
+    elif pair is None:
         pair = CategoricalPair.of(baseline, window)  # type: ignore[arg-type]
     return decide(
         feature,
@@ -599,32 +648,50 @@ def evaluate_feature(
 
 def batch_measures(
     jobs: Sequence[tuple[Kind, Sketch, Sketch, Mapping[str, float]]],
+    *,
+    pairs: Sequence[CategoricalPair | None] | None = None,
 ) -> list[dict[str, Measure] | None]:
     """``decision_measures`` of many (kind, baseline, window, thresholds) pairs at once.
 
     Numeric pairs whose decision set is :data:`~stream.core.measures.batch.BATCH_MEASURES`
     (no override metric outside it) are measured in one array pass
-    (:func:`~stream.core.measures.batch.numeric_batch`); every other entry is ``None``
-    (the caller's :func:`evaluate_feature` measures it pair by pair).
+    (:func:`~stream.core.measures.batch.numeric_batch`), categorical ones likewise
+    (:func:`~stream.core.measures.batch_categorical.categorical_batch`, on ``pairs[i]``
+    when given: the job's aligned pair, which :func:`evaluate_feature` reuses); every
+    other entry is ``None`` (the caller's :func:`evaluate_feature` measures it pair by pair).
     """
     out: list[dict[str, Measure] | None] = [None] * len(jobs)
-    if not _BATCHABLE:
-        return out
-    idx = [
-        i
-        for i, (kind, base, win, thr) in enumerate(jobs)
-        if kind == "numeric"
-        and isinstance(base, NumericSketch)
-        and isinstance(win, NumericSketch)
-        and _NUMERIC_NAMES.issuperset(thr)
-    ]
-    if not idx:
-        return out
-    pairs = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
-    for i, ms in zip(idx, numeric_batch(pairs), strict=True):
-        out[i] = ms
+    if _BATCHABLE:
+        idx = [
+            i
+            for i, (kind, base, win, thr) in enumerate(jobs)
+            if kind == "numeric"
+            and isinstance(base, NumericSketch)
+            and isinstance(win, NumericSketch)
+            and _NUMERIC_NAMES.issuperset(thr)
+        ]
+        nums = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
+        for i, ms in zip(idx, numeric_batch(nums) if nums else [], strict=True):
+            out[i] = ms
+    if _CAT_BATCHABLE:
+        cidx, cpairs = [], []
+        for i, (kind, base, win, thr) in enumerate(jobs):
+            if not (
+                kind == "categorical"
+                and isinstance(base, CategoricalSketch)
+                and isinstance(win, CategoricalSketch)
+                and _CATEGORICAL_NAMES.issuperset(thr)
+            ):
+                continue
+            given = pairs[i] if pairs is not None else None
+            cidx.append(i)
+            cpairs.append(given if given is not None else CategoricalPair.of(base, win))
+        for i, cms in zip(cidx, categorical_batch(cpairs) if cpairs else [], strict=True):
+            out[i] = cms
     return out
 
 
 _NUMERIC_NAMES = frozenset(r.name for r in RULES["numeric"])
 _BATCHABLE = _NUMERIC_NAMES == frozenset(BATCH_MEASURES)  # a registry change: pair by pair
+_CATEGORICAL_NAMES = frozenset(r.name for r in RULES["categorical"])
+_CAT_BATCHABLE = _CATEGORICAL_NAMES == frozenset(CATEGORICAL_BATCH)

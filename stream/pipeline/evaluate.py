@@ -51,6 +51,8 @@ from stream.core.calibrate import ModelCalibration, model_alpha
 from stream.core.decide import Decision, batch_measures, evaluate_feature
 from stream.core.joint import JOINT_TESTS, JointCalibration, align_indicators, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
+from stream.core.measures.categorical import CategoricalPair
+from stream.core.measures.confidence import Measure
 from stream.core.sketch import JointSketch, SketchDecodeError
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.trailing import TRAILING_MIN_HOURS, trailing_alpha
@@ -128,7 +130,7 @@ class Evaluator:
     _said: set[tuple[str, str]] = field(default_factory=set, init=False, repr=False)
     _kinds: dict[str, Mapping[str, str]] = field(default_factory=dict, init=False, repr=False)
     batch: bool = True
-    """Judge all numeric columns of a window in one array pass (``decide.batch_measures``);
+    """Judge all columns of a window in one array pass per kind (``decide.batch_measures``);
     False: pair by pair (the exact reference path; the same decisions, tested)."""
     trailing: TrailingBuilder = field(init=False, repr=False)
     """Builds trailing days from the stored hours (two merges per column per hour)."""
@@ -305,12 +307,18 @@ class Evaluator:
                 else self._load(feat.kind, window.sketches[feat.name])
             )
             jobs.append((feat, b, w, cal, dict(feat.thresholds)))
-        # All numeric columns of the window in one array pass (``batch``), else pair by pair.
-        pre = (
-            batch_measures([(f.kind, b, w, t) for f, b, w, _, t in jobs])
-            if self.batch
-            else [None] * len(jobs)
-        )
+        # All columns of the window in one array pass per kind (``batch``), else pair by
+        # pair. A categorical pair is aligned once, for its measures and its posterior.
+        pairs: list[CategoricalPair | None] = [None] * len(jobs)
+        pre: list[dict[str, Measure] | None] = [None] * len(jobs)
+        if self.batch:
+            pairs = [
+                CategoricalPair.of(b, w)  # type: ignore[arg-type]
+                if f.kind == "categorical"
+                else None
+                for f, b, w, _, _ in jobs
+            ]
+            pre = batch_measures([(f.kind, b, w, t) for f, b, w, _, t in jobs], pairs=pairs)
         out = [
             evaluate_feature(
                 feat.name,
@@ -324,8 +332,9 @@ class Evaluator:
                 scale="hour" if scale == HOUR else "day",
                 model_events=window.events,
                 measures=ms,
+                pair=pair,
             )
-            for (feat, b, w, cal, thr), ms in zip(jobs, pre, strict=True)
+            for (feat, b, w, cal, thr), ms, pair in zip(jobs, pre, pairs, strict=True)
         ]
         if joint_on and baseline == "reference":
             joint = self._joint(spec, window, base, calibration, alpha)

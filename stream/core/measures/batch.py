@@ -42,18 +42,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
+from scipy import special
 
-from stream.core.measures.confidence import Measure
+from stream.core.measures.confidence import (
+    Measure,
+    before_after,
+    ks_pvalue_rows,
+    two_proportions_rows,
+    welch_rows,
+)
 from stream.core.measures.divergence import js_rows
 from stream.core.measures.histogram import Buckets, collapsed, memo, sorted_union
-from stream.core.measures.numeric import (
-    NumericPair,
-    binned_measure,
-    ks_measure,
-    mean_shift,
-    null_rate_change,
-    out_of_range_measure,
-)
+from stream.core.measures.numeric import _KOLMOGOROV_MEAN, out_of_range_measure
 from stream.core.sketch import NumericSketch
 
 __all__ = ["BATCH_MEASURES", "numeric_batch"]
@@ -65,6 +65,7 @@ BoolArray = npt.NDArray[np.bool_]
 BATCH_MEASURES = ("js", "ks", "mean_shift", "null_rate_change", "out_of_range")
 """What :func:`numeric_batch` computes for each pair it covers."""
 _JS_SCALE = 8 * math.log(2)
+_DKW_LOG = math.log(2.0 / 0.025)  # dkw_halfwidth(n, 0.025) = √(this / 2n)
 
 
 def _folded(s: NumericSketch) -> bool:
@@ -72,7 +73,8 @@ def _folded(s: NumericSketch) -> bool:
     return memo(s, "collapsed", lambda: collapsed(Buckets.of(s)))
 
 
-def _starts(sizes: IntArray) -> IntArray:
+def segment_starts(sizes: IntArray) -> IntArray:
+    """Start of each flat segment of the given sizes (0, then the running sum)."""
     return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
 
 
@@ -100,25 +102,101 @@ def numeric_batch(
         return out
     ok, ks, below, above = _ks_flat([pairs[i] for i in take], sides)
     ok_js, js, k = _js_flat(sides, bins)
-    for j, i in enumerate(take):
-        if not (ok[j] and ok_js[j]):
-            continue
-        r, w = pairs[i]
-        nr, nw = int(r.count), int(w.count)
-        pair = NumericPair(r, w, bins=bins)
-        v = float(js[j])
-        ms = {
-            "js": binned_measure("js", v, _JS_SCALE * v * v, _JS_SCALE, int(k[j]), nr, nw),
-            "ks": ks_measure(float(ks[j]), nr, nw),
-            "mean_shift": mean_shift(pair),
-            "null_rate_change": null_rate_change(pair),
-        }
-        m = int(w.count + w.pos_inf + w.neg_inf)
-        inf = (w.pos_inf if r.pos_inf == 0 else 0) + (w.neg_inf if r.neg_inf == 0 else 0)
-        outside = (float(below[j]) + 1.0 - float(above[j])) * nw
-        ms["out_of_range"] = out_of_range_measure(outside, int(inf), m, nr)
+    keep = [j for j, i in enumerate(take) if ok[j] and ok_js[j]]
+    if not keep:
+        return out
+    done = [take[j] for j in keep]
+    tails = _tails([pairs[i] for i in done], ks[keep], below[keep], above[keep], js[keep], k[keep])
+    for i, ms in zip(done, tails, strict=True):
         out[i] = ms
     return out
+
+
+def _tails(
+    pairs: Sequence[tuple[NumericSketch, NumericSketch]],
+    ks: FloatArray,
+    below: FloatArray,
+    above: FloatArray,
+    js: FloatArray,
+    k: IntArray,
+) -> list[dict[str, Measure]]:
+    """The measures of covered pairs from the batch's values: p-values and intervals as rows.
+
+    The arithmetic of ``ks_measure``, ``binned_measure``, ``mean_shift`` and
+    ``null_rate_change`` on arrays (``welch_rows``, ``two_proportions_rows``, the χ² tail);
+    the Kolmogorov tail (branches by size) and the out-of-range binomial stay per pair.
+    """
+    moments = np.array(
+        [(r.mean, r.variance, w.mean, w.variance) for r, w in pairs], dtype=np.float64
+    ).reshape(-1, 4)
+    sizes = np.array(
+        [
+            (r.count, w.count, r.total, w.total, r.nulls + r.nans, w.nulls + w.nans)
+            for r, w in pairs
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 6)
+    nr, nw = sizes[:, 0], sizes[:, 1]
+    nrf, nwf = nr.astype(np.float64), nw.astype(np.float64)
+    # ks_measure: two DKW bands, the Kolmogorov mean over √n_eff.
+    e = np.sqrt(_DKW_LOG / (2.0 * nrf)) + np.sqrt(_DKW_LOG / (2.0 * nwf))
+    ks_null = _KOLMOGOROV_MEAN / np.sqrt(nrf * nwf / (nrf + nwf))
+    ks_lo, ks_hi = np.maximum(0.0, ks - e), np.minimum(1.0, ks + e)
+    ks_p = ks_pvalue_rows(ks, nr, nw)
+    # binned_measure("js", v, 8·ln2·v², 8·ln2, k, n, m): χ²(k−1) tail and null mean.
+    c = 1.0 / nr + 1.0 / nw
+    x = _JS_SCALE * js * js / c
+    with np.errstate(invalid="ignore"):
+        js_p = np.where(k < 2, 1.0, np.where(x <= 0, 1.0, special.chdtrc(k - 1, x)))
+    js_null = np.sqrt(np.where(k < 2, 0.0, (k - 1) * c) / _JS_SCALE)
+    # mean_shift: Welch on the exact moments, over the reference's σ.
+    mr, vr, mw, vw = moments.T
+    sd = np.sqrt(np.maximum(vr, 0.0))
+    wp, wlo, whi = welch_rows(mr, vr, nr, mw, vw, nw)
+    shift, s_lo, s_hi = _ratio_rows(mw - mr, sd), _ratio_rows(wlo, sd), _ratio_rows(whi, sd)
+    # null_rate_change over all observations (both totals > 0: each side has a value).
+    tr, tw, kr, kw = sizes[:, 2], sizes[:, 3], sizes[:, 4], sizes[:, 5]
+    np_, n_lo, n_hi = two_proportions_rows(kr, tr, kw, tw)
+    out = []
+    for j, (r, w) in enumerate(pairs):
+        n_r, n_w, t_r, t_w, k_r, k_w = (int(v) for v in sizes[j])
+        d = float(ks[j])
+        m = int(w.count + w.pos_inf + w.neg_inf)
+        inf = (w.pos_inf if r.pos_inf == 0 else 0) + (w.neg_inf if r.neg_inf == 0 else 0)
+        outside = (float(below[j]) + 1.0 - float(above[j])) * n_w
+        m_r, m_w = float(mr[j]), float(mw[j])
+        out.append(
+            {
+                "js": Measure(
+                    "js", float(js[j]), float(js_p[j]), math.nan, math.nan, n_r, n_w,
+                    float(js_null[j]), f"chi2 approx, {int(k[j])} bins",
+                ),
+                "ks": Measure(
+                    "ks", d, float(ks_p[j]), float(ks_lo[j]), float(ks_hi[j]), n_r, n_w,
+                    float(ks_null[j]), "kstwo asymptotic; DKW interval",
+                ),
+                "mean_shift": Measure(
+                    "mean_shift", float(shift[j]), float(wp[j]), float(s_lo[j]), float(s_hi[j]),
+                    n_r, n_w, 0.0, "welch", before_after(m_r, m_w),
+                ),
+                "null_rate_change": Measure(
+                    "null_rate_change", k_w / t_w - k_r / t_r, float(np_[j]), float(n_lo[j]),
+                    float(n_hi[j]), t_r, t_w, 0.0, "two-proportion",
+                    before_after(k_r / t_r, k_w / t_w),
+                ),
+                "out_of_range": out_of_range_measure(outside, int(inf), m, n_r),
+            }
+        )  # fmt: skip
+    return out
+
+
+def _ratio_rows(num: FloatArray, den: FloatArray) -> FloatArray:
+    """``numeric._ratio`` of each row: a zero spread makes any change infinite, none 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = num / den
+    zero = np.where(num == 0, 0.0, np.copysign(np.inf, num))
+    out = np.where(den > 0, q, zero)
+    return np.asarray(np.where(np.isnan(num) | np.isnan(den), np.nan, out), dtype=np.float64)
 
 
 def _ks_flat(
@@ -207,7 +285,7 @@ def _cdf_flat(
     nb = np.array([int(k.sum()) for k in keep], dtype=np.int64)
     p = nb.size
     x = np.column_stack([lower, upper]).ravel()
-    start = 2 * _starts(nb)
+    start = 2 * segment_starts(nb)
     size = 2 * nb
     x[start] = lo
     x[start + size - 1] = hi
@@ -218,9 +296,9 @@ def _cdf_flat(
     if step.any():
         bad[np.repeat(np.arange(p), size)[1:][step]] = True
     cum = np.cumsum(c)
-    before = np.repeat(np.concatenate([[0.0], cum])[_starts(nb)], nb)
+    before = np.repeat(np.concatenate([[0.0], cum])[segment_starts(nb)], nb)
     local = cum - before  # each pair's own running count (integers: exact)
-    n = np.repeat(local[_starts(nb) + nb - 1], nb)
+    n = np.repeat(local[segment_starts(nb) + nb - 1], nb)
     f = np.column_stack([local - c, local]).ravel() / np.repeat(n, 2)
     return x, f, start, size, ~bad
 

@@ -15,6 +15,7 @@ shared with the numeric bins.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -180,14 +181,14 @@ class CategoricalPair:
             win_missing=win.nulls + win.type_errors,
         )
 
-    @property
+    @functools.cached_property
     def n_ref(self) -> int:
-        """Valid reference observations."""
+        """Valid reference observations (summed once: every measure reads it)."""
         return int(self.ref.sum())
 
-    @property
+    @functools.cached_property
     def n_win(self) -> int:
-        """Valid window observations."""
+        """Valid window observations (summed once)."""
         return int(self.win.sum())
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special, stats
 
-from stream.core.measures.tails import chi2_sf, kstwo_sf, norm_sf, t_ppf, t_sf
+from stream.core.measures.tails import chi2_sf, kstwo_sf, kstwo_sf_rows, norm_sf, t_ppf, t_sf
 
 __all__ = [
     "LEVEL",
@@ -31,13 +31,17 @@ __all__ = [
     "chi2_null",
     "dkw_halfwidth",
     "ks_pvalue",
+    "ks_pvalue_rows",
     "multinomial_null",
     "n_eff",
     "nan_measure",
     "resampled_pvalue",
     "two_proportions",
+    "two_proportions_rows",
     "welch",
+    "welch_rows",
     "wilson",
+    "wilson_rows",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -169,6 +173,44 @@ def welch(
     return p, diff - t * se, diff + t * se
 
 
+def ks_pvalue_rows(d: FloatArray, n: npt.ArrayLike, m: npt.ArrayLike) -> FloatArray:
+    """:func:`ks_pvalue` of each row (sizes > 0, d not nan): the Kolmogorov tails as rows."""
+    pairs = zip(np.asarray(n).tolist(), np.asarray(m).tolist(), strict=True)
+    sizes = [max(1, round(n_eff(a, b))) for a, b in pairs]
+    return kstwo_sf_rows(np.asarray(d, dtype=np.float64), np.array(sizes, dtype=np.int64))
+
+
+def welch_rows(
+    mean_r: FloatArray,
+    var_r: FloatArray,
+    n: npt.ArrayLike,
+    mean_w: FloatArray,
+    var_w: FloatArray,
+    m: npt.ArrayLike,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`welch` of each row: the same arithmetic on arrays (nan rows where n or m < 2)."""
+    nf, mf = np.asarray(n, dtype=np.float64), np.asarray(m, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = var_r * nf / (nf - 1) / nf
+        b = var_w * mf / (mf - 1) / mf
+        diff = mean_w - mean_r
+        se = np.sqrt(a + b)
+        # Python's ``x ** 2`` is libm's pow, numpy's is x·x: they can differ by an ulp.
+        # (x·x past 1e150: Python's pow would raise OverflowError where x·x gives inf.)
+        sq = np.array(
+            [v**2 if abs(v) < 1e150 else v * v for v in (a + b).tolist()], dtype=np.float64
+        ).reshape(a.shape)
+        df = sq / (a * a / (nf - 1) + b * b / (mf - 1))
+        t = special.stdtrit(df, 0.5 + LEVEL / 2)
+        p = 2.0 * special.stdtr(df, -(np.abs(diff) / se))
+        lo, hi = diff - t * se, diff + t * se
+    const = se == 0.0  # two constant samples: the difference is known exactly
+    p = np.where(const, np.where(diff == 0, 1.0, 0.0), p)
+    lo, hi = np.where(const, diff, lo), np.where(const, diff, hi)
+    few = (nf < 2) | (mf < 2)
+    return np.where(few, NAN, p), np.where(few, NAN, lo), np.where(few, NAN, hi)
+
+
 def two_proportions(k1: int, n1: int, k2: int, n2: int) -> tuple[float, float, float]:
     """Share change k2/n2 − k1/n1: (pooled z-test p-value, Agresti–Caffo 95% interval).
 
@@ -202,6 +244,33 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = _Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_proportions_rows(
+    k1: npt.ArrayLike, n1: npt.ArrayLike, k2: npt.ArrayLike, n2: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """:func:`two_proportions` of each row (every ``n`` > 0): the same arithmetic on arrays."""
+    k1f, n1f, k2f, n2f = (np.asarray(a, dtype=np.float64) for a in (k1, n1, k2, n2))
+    diff = k2f / n2f - k1f / n1f
+    pooled = (k1f + k2f) / (n1f + n2f)
+    se0 = np.sqrt(pooled * (1 - pooled) * (1 / n1f + 1 / n2f))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = 2 * special.ndtr(-(np.abs(diff) / se0))
+    p = np.where(se0 == 0, np.where(diff == 0, 1.0, 0.0), tail)
+    a1, a2 = (k1f + 1) / (n1f + 2), (k2f + 1) / (n2f + 2)
+    se = np.sqrt(a1 * (1 - a1) / (n1f + 2) + a2 * (1 - a2) / (n2f + 2))
+    centre = a2 - a1
+    return p, np.maximum(-1.0, centre - _Z * se), np.minimum(1.0, centre + _Z * se)
+
+
+def wilson_rows(k: npt.ArrayLike, n: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """:func:`wilson` of each row (every ``n`` > 0): the same arithmetic on arrays."""
+    kf, nf = np.asarray(k, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    p = kf / nf
+    z2 = _Z * _Z
+    centre = (p + z2 / (2 * nf)) / (1 + z2 / nf)
+    half = _Z * np.sqrt(p * (1 - p) / nf + z2 / (4 * nf * nf)) / (1 + z2 / nf)
+    return np.maximum(0.0, centre - half), np.minimum(1.0, centre + half)
 
 
 def chi2_null(scaled: float, k: int, n: int, m: int) -> tuple[float, float]:

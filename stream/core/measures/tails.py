@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 from scipy.stats import _ksstats  # the routine behind stats.kstwo (same numbers)
 
@@ -31,10 +33,12 @@ __all__ = [
     "f_sf",
     "kstwo_exact",
     "kstwo_sf",
+    "kstwo_sf_rows",
     "norm_cdf",
     "norm_isf",
     "norm_sf",
     "pelz_good_cdf",
+    "pelz_good_cdf_rows",
     "poisson_sf",
     "smirnov_sf",
     "t_ppf",
@@ -183,6 +187,22 @@ _PI2, _PI4, _PI6 = math.pi**2, math.pi**4, math.pi**6
 _SQRT2PI, _SQRT3 = math.sqrt(2 * math.pi), math.sqrt(3.0)
 
 
+_Num = TypeVar("_Num", float, npt.NDArray[np.float64])
+
+
+def _pelz_coefficients(z: _Num) -> tuple[_Num, float, _Num, _Num, _Num, _Num, _Num, _Num, _Num]:
+    """Pelz–Good's k-independent coefficients at ``z`` (scipy's expressions, in its order)."""
+    z2, z4, z6 = z**2, z**4, z**6
+    k1a, k1b = -z2, _PI2 / 4
+    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
+    k2c = _PI4 * (1 - 2 * z2) / 16
+    k3d = _PI6 * (5 - 30 * z2) / 64
+    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
+    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
+    k3a = -30 * z6 - 90 * z**8
+    return k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d
+
+
 def pelz_good_cdf(n: int, x: float) -> float:
     """P(D_n ≤ x) by the Pelz–Good expansion (= scipy's ``_kolmogn_PelzGood``), in floats.
 
@@ -200,13 +220,7 @@ def pelz_good_cdf(n: int, x: float) -> float:
     if qlog < -708:
         return 0.0
     q = math.exp(qlog)
-    k1a, k1b = -z2, _PI2 / 4
-    k2a, k2b = 6 * z6 + 2 * z4, (2 * z4 - 5 * z2) * _PI2 / 4
-    k2c = _PI4 * (1 - 2 * z2) / 16
-    k3d = _PI6 * (5 - 30 * z2) / 64
-    k3c = _PI4 * (-60 * z2 + 212 * z4) / 16
-    k3b = _PI2 * (135 * z4 - 96 * z6) / 4
-    k3a = -30 * z6 - 90 * z**8
+    k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d = _pelz_coefficients(z)
     c0 = c1 = c2 = c3 = 0.0
     maxk = math.ceil(16 * z / math.pi)
     for k in range(maxk, 0, -1):
@@ -247,3 +261,81 @@ def kstwo_sf(d: float, n: int) -> float:
     if d >= 1:
         return 0.0
     return _kstwo(round(d, 12), int(n))
+
+
+_PELZ_ROWS_FROM = 32
+"""Pelz–Good rows from which one array pass beats the scalar routine (~7 µs a row against
+~0.2 ms fixed for the array pass; measured at 3–92 rows)."""
+
+
+def kstwo_sf_rows(d: npt.NDArray[np.float64], n: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """:func:`kstwo_sf` of each row; the rows on the Pelz–Good branch in one array pass.
+
+    Each row takes :func:`_kstwo`'s branch for its own ``(round(d, 12), n)``; the exact
+    and Smirnov rows are the scalar routine (memoised), the Pelz–Good rows (the p > 0.9
+    region: every column that did not move) :func:`pelz_good_cdf_rows`.
+    """
+    out = np.empty(d.size, dtype=np.float64)
+    pg: list[int] = []
+    for i, (x, m) in enumerate(zip(d.tolist(), n.tolist(), strict=True)):
+        r = round(x, 12)
+        t = m * r
+        x2 = t * r
+        if 0 < x < 1 and m > _SMALL_N and 1.0 < t < m - 1 and r < 0.5 and x2 < 2.2:
+            pg.append(i)
+        else:
+            out[i] = kstwo_sf(x, m)
+    if 0 < len(pg) < _PELZ_ROWS_FROM:  # a few rows: the scalar routine is cheaper
+        for i in pg:
+            out[i] = kstwo_sf(float(d[i]), int(n[i]))
+    elif pg:
+        rows = np.asarray(pg, dtype=np.int64)
+        x = np.array([round(v, 12) for v in d[rows].tolist()], dtype=np.float64)
+        out[rows] = np.minimum(1.0, np.maximum(0.0, 1.0 - pelz_good_cdf_rows(n[rows], x)))
+    return out
+
+
+def pelz_good_cdf_rows(
+    n: npt.NDArray[np.int64], x: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """:func:`pelz_good_cdf` of each row (every 0 < x < 1): the same terms in the same order.
+
+    A row's series stops at its own ``maxk``: the Horner sums run from the largest
+    ``maxk`` down and leave a row at 0 until its own ``k`` is reached. Agreement with the
+    scalar routine: a few ulps (numpy's ``exp``, a plain sum for ``math.fsum``).
+    """
+    nf = n.astype(np.float64)
+    z = np.sqrt(nf) * x
+    z2, z3, z4, z6 = z**2, z**3, z**4, z**6
+    qlog = -_PI2 / 8 / z2
+    q = np.exp(qlog)
+    k1a, k1b, k2a, k2b, k2c, k3a, k3b, k3c, k3d = _pelz_coefficients(z)
+    c0, c1, c2, c3 = (np.zeros_like(z) for _ in range(4))
+    maxk = np.ceil(16 * z / math.pi).astype(np.int64)
+    top = int(maxk.max())
+    for k in range(top, 0, -1):
+        on = k <= maxk
+        m = 2 * k - 1
+        m2, m4, m6 = float(m**2), float(m**4), float(m**6)
+        qp = q ** (8 * k)
+        c0 = np.where(on, c0 * qp + 1.0, c0)
+        c1 = np.where(on, c1 * qp + (k1a + k1b * m2), c1)
+        c2 = np.where(on, c2 * qp + (k2a + k2b * m2 + k2c * m4), c2)
+        c3 = np.where(on, c3 * qp + (k3a + k3b * m2 + k3c * m4 + k3d * m6), c3)
+    c0, c1, c2, c3 = (c * q * _SQRT2PI for c in (c0, c1, c2, c3))
+    c0, c1, c2, c3 = c0 / z, c1 / (6 * z4), c2 / (72 * z**7), c3 / (6480 * z**10)
+    q = np.exp(-_PI2 / 2 / z2)
+    sqrt3z = _SQRT3 * z
+    s2, s3 = np.zeros_like(z), np.zeros_like(z)
+    for k in range(top, 0, -1):
+        on = k <= maxk
+        k2 = k * k
+        qk = q**k2
+        kpi = math.pi * k
+        s2 = np.where(on, s2 + k2 * qk, s2)
+        s3 = np.where(on, s3 + (sqrt3z + kpi) * (sqrt3z - kpi) * k2 * qk, s3)
+    c2 = c2 + s2 * (_PI2 * _SQRT2PI / (-36 * z3))
+    c3 = c3 + s3 * (_PI2 * _SQRT2PI / (216 * z6))
+    rn = np.sqrt(nf * 1.0)
+    cdf = c0 + c1 / rn + c2 / nf + c3 / (rn * nf)
+    return np.asarray(np.where(qlog < -708, 0.0, cdf), dtype=np.float64)

@@ -50,13 +50,16 @@ def test_batched_and_per_pair_decisions_agree() -> None:
             Drift("n1", "shift", 0.15, onset),
             Drift("n2", "null", 0.95, onset, onset + 2 * HOUR_MS),
             Drift("c0", "share", 0.65, onset, category="c0"),
+            Drift("c1", "share", 0.1, onset, onset + 3 * HOUR_MS, category="brand-new"),
+            Drift("c1", "null", 0.95, onset + 5 * HOUR_MS, onset + 7 * HOUR_MS),
+            Drift("c2", "null", 1.0, onset + 2 * HOUR_MS, onset + 4 * HOUR_MS),
             Drift("prediction", "ramp", 0.5, onset, onset + 2 * DAY_MS),
         ),
         seasonal={"n3": 1.5},
         days=2,
         per_hour=400,
     )
-    spec = wide_spec("batch", numeric=5, categorical=2, joint={"enabled": False})
+    spec = wide_spec("batch", numeric=5, categorical=3, joint={"enabled": False})
     fast = run_scenario(spec, scenario, batch=True)
     exact = run_scenario(spec, scenario, batch=False)
     assert sorted(fast.store.committed, key=str) == sorted(exact.store.committed, key=str)
@@ -67,4 +70,10 @@ def test_batched_and_per_pair_decisions_agree() -> None:
         _close(ds, exact.store.committed[k], str(k))
         breaches += sum(bool(d["breach"]) for d in ds)
     assert breaches > 0  # the drifts are judged, not only quiet windows
+    # The categorical breaks are among them: a new category, mostly null, vanished.
+    judged = {d["feature"]: d for ds in fast.store.committed.values() for d in ds if d["breach"]}
+    assert {"c0", "c1", "c2"} <= judged.keys()
+    reasons = " ".join(r for ds in fast.store.committed.values() for d in ds for r in d["reasons"])
+    assert "new categories hold" in reasons and "mostly null" in reasons
+    assert "the feature vanished" in reasons
     assert [e.alert_id for e in fast.events] == [e.alert_id for e in exact.events]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,3 +105,37 @@ def test_smirnov_sum_at_d_on_the_grid(n: int, k: int) -> None:
     # d = k/n: 1 − d − j/n rounds just below 0 at the last term (a log of a negative).
     d = k / n
     assert math.isclose(T.smirnov_sf(d, n), float(special.smirnov(n, d)), rel_tol=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1, 50, 140, 141, 500, 3_000, 40_000]), st.floats(-0.1, 1.1)),
+        min_size=1,
+        max_size=120,
+    )
+)
+def test_kstwo_rows_equal_the_scalar_tail(rows: list[tuple[int, float]]) -> None:
+    # Every branch: exact (small n, t ≤ 1, d ≥ 0.5), 0, Smirnov, and Pelz–Good as rows.
+    rng = np.random.default_rng(len(rows))
+    ns = [n for n, _ in rows]
+    # Most rows in the Pelz–Good region of their n (1/n < d < √(2.2/n)): past 32 of them,
+    # one array pass (below, the scalar routine).
+    ds = [
+        (1.0 / n + u * (math.sqrt(2.2 / n) - 1.0 / n)) if rng.random() < 0.8 and n > 140 else u
+        for n, u in rows
+    ]
+    got = T.kstwo_sf_rows(np.array(ds, dtype=np.float64), np.array(ns, dtype=np.int64))
+    for g, d, n in zip(got.tolist(), ds, ns, strict=True):
+        assert math.isclose(g, T.kstwo_sf(d, n), rel_tol=1e-9, abs_tol=1e-15), (d, n)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(141, 100_000), st.floats(0.0, 1.0)), min_size=1, max_size=50))
+def test_pelz_good_rows_equal_the_scalar_expansion(rows: list[tuple[int, float]]) -> None:
+    ns = [n for n, _ in rows]
+    ds = [1.0 / n + u * (math.sqrt(2.2 / n) - 1.0 / n) for n, u in rows]
+    got = T.pelz_good_cdf_rows(np.array(ns, dtype=np.int64), np.array(ds, dtype=np.float64))
+    for g, d, n in zip(got.tolist(), ds, ns, strict=True):
+        want = T.pelz_good_cdf(n, d)
+        assert math.isclose(1.0 - g, 1.0 - want, rel_tol=1e-9, abs_tol=1e-15), (d, n)
