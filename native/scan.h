@@ -13,14 +13,6 @@
 #include <string.h>
 
 #define MAX_NUM_TEXT 63  /* longest number literal claimed */
-#define CACHE_SLOTS 64   /* category text cache per categorical column */
-
-/* A cached str of some bytes of the batch (valid during one parse call). */
-typedef struct {
-    const char *s;
-    Py_ssize_t n;
-    PyObject *obj; /* strong ref */
-} Slot;
 
 /* ------------------------------------------------------------------ scanning */
 
@@ -217,17 +209,9 @@ static inline uint32_t fnv(const char *s, Py_ssize_t n) {
     return h;
 }
 
-/* A new reference to the str of these bytes (cached per column when cache != NULL);
- * NULL with no error set when not valid UTF-8; NULL with an error on memory failure. */
-static PyObject *text_object(const char *s, Py_ssize_t n, int ascii, Slot *cache) {
-    Slot *slot = NULL;
-    if (cache != NULL && n <= 64) {
-        slot = &cache[fnv(s, n) % CACHE_SLOTS];
-        if (slot->obj != NULL && slot->n == n && memcmp(slot->s, s, (size_t)n) == 0) {
-            Py_INCREF(slot->obj);
-            return slot->obj;
-        }
-    }
+/* A new reference to the str of these bytes; NULL with no error set when not valid
+ * UTF-8; NULL with an error on memory failure. */
+static PyObject *text_object(const char *s, Py_ssize_t n, int ascii) {
     PyObject *obj;
     if (ascii) {
         obj = PyUnicode_New(n, 127);
@@ -240,43 +224,57 @@ static PyObject *text_object(const char *s, Py_ssize_t n, int ascii, Slot *cache
             return NULL;
         }
     }
-    if (slot != NULL) {
-        Py_XSETREF(slot->obj, obj);
-        Py_INCREF(obj);
-        slot->s = s;
-        slot->n = n;
-    }
     return obj;
 }
 
-/* Categorical / id text. Returns a new reference, or NULL: *err says whether an error is
- * set (memory) or the value is just not claimable. */
-static PyObject *text_value(const Val *v, int allow_bool, Py_ssize_t max_bytes, Slot *cache,
-                            int *err) {
-    *err = 0;
-    PyObject *obj = NULL;
+/* The text of a categorical or id value, as bytes: 1 with (*s, *n, *ascii) set, 2 for
+ * null, 0 when not claimable. Integers keep their literal ("-0" is left unclaimed: the
+ * contract writes it "0"); booleans (categorical only) are "true"/"false". */
+static inline int text_of(const Val *v, int allow_bool, Py_ssize_t max_bytes, const char **s,
+                          Py_ssize_t *n, int *ascii) {
+    *ascii = 1;
     switch (v->type) {
         case V_NONE:
-        case V_NULL: Py_RETURN_NONE;
+        case V_NULL: return 2;
         case V_STR:
-            if (v->n > max_bytes) return NULL;
-            obj = text_object(v->s, v->n, v->ascii, cache);
-            break;
+            if (v->n > max_bytes) return 0;
+            *s = v->s;
+            *n = v->n;
+            *ascii = v->ascii;
+            return 1;
         case V_INT:
-            if (v->n > max_bytes || (v->s[0] == '-' ? v->n - 1 : v->n) > 18) return NULL;
-            if (v->n == 2 && v->s[0] == '-' && v->s[1] == '0') return NULL; /* "-0" -> "0" */
-            obj = text_object(v->s, v->n, 1, cache);
-            break;
+            if (v->n > max_bytes || (v->s[0] == '-' ? v->n - 1 : v->n) > 18) return 0;
+            if (v->n == 2 && v->s[0] == '-' && v->s[1] == '0') return 0; /* "-0" -> "0" */
+            *s = v->s;
+            *n = v->n;
+            return 1;
         case V_TRUE:
-            if (!allow_bool || 4 > max_bytes) return NULL;
-            obj = text_object("true", 4, 1, cache);
-            break;
+            if (!allow_bool || 4 > max_bytes) return 0;
+            *s = "true";
+            *n = 4;
+            return 1;
         case V_FALSE:
-            if (!allow_bool || 5 > max_bytes) return NULL;
-            obj = text_object("false", 5, 1, cache);
-            break;
+            if (!allow_bool || 5 > max_bytes) return 0;
+            *s = "false";
+            *n = 5;
+            return 1;
+        default: return 0;
+    }
+}
+
+/* Id text. Returns a new reference, or NULL: *err says whether an error is set (memory)
+ * or the value is just not claimable. */
+static PyObject *text_value(const Val *v, Py_ssize_t max_bytes, int *err) {
+    const char *s = NULL;
+    Py_ssize_t n = 0;
+    int ascii;
+    *err = 0;
+    switch (text_of(v, 0, max_bytes, &s, &n, &ascii)) {
+        case 2: Py_RETURN_NONE;
+        case 1: break;
         default: return NULL;
     }
+    PyObject *obj = text_object(s, n, ascii);
     if (obj == NULL && PyErr_Occurred()) *err = 1;
     return obj;
 }
