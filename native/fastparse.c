@@ -38,7 +38,9 @@
 #include "scan.h"
 
 #define MAX_ENTRIES 256  /* feature entries per record claimed; more -> unclaimed */
-#define PREFETCH 6       /* values fetched ahead (each ~6 cache lines) */
+#ifndef PREFETCH
+#define PREFETCH 6 /* values fetched ahead (each ~6 cache lines) */
+#endif
 
 /* ------------------------------------------------------------------ growable buffers */
 
@@ -405,7 +407,7 @@ static int commit(Model *m, const Rec *r, int64_t position, Py_ssize_t max_value
     } else {
         return 0;
     }
-    static const Val none = {NULL, 0, V_NONE, 1};
+    static const Val none = {NULL, 0, V_NONE, 1, 0, 0, 0, 0, 0};
     int n_obj = 0, status = 0, err = 0;
     for (int j = 0; j < m->n_cols; j++) {
         const Val *v = col[j] ? col[j] : &none;

@@ -23,6 +23,13 @@ typedef struct {
     Py_ssize_t n;
     int type;
     int ascii;
+    /* numbers, read while scanning (float_value needs no second pass over the digits):
+     * the first 16 significant digits as an integer, how many significant digits there
+     * are, how many digits follow the point, whether any digit is non-zero, and the
+     * exponent (its magnitude capped at 100000: beyond, it is out of range anyway). */
+    int64_t mant;
+    int nd, scale, nonzero;
+    long exp10;
 } Val;
 
 static inline const char *skip_ws(const char *p, const char *end) {
@@ -55,32 +62,50 @@ static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 /* JSON number grammar exactly: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 static inline const char *scan_number(const char *p, const char *end, Val *v) {
     const char *s = p;
-    int is_float = 0;
+    int is_float = 0, nd = 0, scale = 0, nonzero = 0;
+    int64_t m = 0;
+    long exp10 = 0;
     if (p < end && *p == '-') p++;
     if (p >= end) return NULL;
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
-        while (p < end && is_digit(*p)) p++;
+        nonzero = 1;
+        for (; p < end && is_digit(*p); p++, nd++)
+            if (nd < 16) m = m * 10 + (*p - '0');
     } else {
         return NULL;
     }
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++, scale++) {
+            int d = *p - '0';
+            if (d) nonzero = 1;
+            if (!nd && !d) continue; /* leading zeros carry no significance */
+            if (nd < 16) m = m * 10 + d; /* only nd <= 15 takes the exact path */
+            nd++;
+        }
         is_float = 1;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
+        int eneg = 0;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++)
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
+        if (eneg) exp10 = -exp10;
         is_float = 1;
     }
     v->s = s;
     v->n = p - s;
     v->type = is_float ? V_FLOAT : V_INT;
+    v->mant = m;
+    v->nd = nd;
+    v->scale = scale;
+    v->nonzero = nonzero;
+    v->exp10 = exp10;
     return p;
 }
 
@@ -132,38 +157,9 @@ static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
  * underflow to zero, longer than MAX_NUM_TEXT). */
 static inline int float_value(const Val *v, double *out) {
     if (v->n > MAX_NUM_TEXT) return 0;
-    const char *p = v->s, *e = v->s + v->n;
-    int neg = 0, nd = 0, frac = 0;
-    int64_t m = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    int started = 0, mantissa_nonzero = 0;
-    for (; p < e && (is_digit(*p) || *p == '.'); p++) {
-        if (*p == '.') {
-            frac = 1;
-            continue;
-        }
-        int d = *p - '0';
-        if (d) mantissa_nonzero = 1;
-        if (frac) frac++;
-        if (!started && d == 0) continue; /* leading zeros carry no significance */
-        started = 1;
-        if (nd < 16) m = m * 10 + d; /* only nd <= 15 takes the exact path */
-        nd++;
-    }
-    int scale = frac ? frac - 1 : 0; /* digits after the point */
-    long exp10 = 0;
-    if (p < e) { /* exponent */
-        p++;
-        int eneg = 0;
-        if (*p == '+' || *p == '-') eneg = *p++ == '-';
-        for (; p < e; p++) {
-            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
-        }
-        if (eneg) exp10 = -exp10;
-    }
+    int neg = v->s[0] == '-', nd = v->nd, mantissa_nonzero = v->nonzero;
+    int64_t m = v->mant;
+    long exp10 = v->exp10, scale = v->scale;
     double x;
     long e10 = exp10 - scale;
     if (!mantissa_nonzero) {
