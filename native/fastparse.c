@@ -49,18 +49,24 @@ typedef struct {
     Py_ssize_t len, cap;
 } Buf;
 
-static int buf_put(Buf *b, const void *src, Py_ssize_t size) {
-    if (b->len + size > b->cap) {
-        Py_ssize_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + size) cap *= 2;
-        char *p = PyMem_Realloc(b->data, (size_t)cap);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->data = p;
-        b->cap = cap;
+static int buf_grow(Buf *b, const void *src, Py_ssize_t size) {
+    Py_ssize_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + size) cap *= 2;
+    char *p = PyMem_Realloc(b->data, (size_t)cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
+    b->data = p;
+    b->cap = cap;
+    memcpy(b->data + b->len, src, (size_t)size);
+    b->len += size;
+    return 0;
+}
+
+/* Append (the common case, room left, inlined: a few stores per value). */
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t size) {
+    if (b->len + size > b->cap) return buf_grow(b, src, size);
     memcpy(b->data + b->len, src, (size_t)size);
     b->len += size;
     return 0;

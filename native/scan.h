@@ -37,11 +37,35 @@ static inline const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
-/* p at the opening quote; returns the byte after the closing quote, or NULL (unclaim). */
+/* Bytes of a 64-bit word that stop a string scan: '"', '\\', a control (< 0x20) or
+ * a non-ASCII byte (>= 0x80): the high bit of each such byte, exact up to the first one
+ * (the lowest; the zero-byte test may flag bytes after a true hit, never before). */
+static inline uint64_t string_stops(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b;
+    uint64_t ctrl = (x - ones * 0x20) & ~x; /* bytes < 0x20 (and not >= 0x80) */
+    return (zero_q | zero_b | ctrl | x) & high;
+}
+
+/* p at the opening quote; returns the byte after the closing quote, or NULL (unclaim).
+ * Eight bytes at a time while eight remain (little-endian loads), then byte by byte. */
 static inline const char *scan_string(const char *p, const char *end, Val *v) {
     const char *s = ++p;
     int ascii = 1;
     while (p < end) {
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t stops = string_stops(x);
+            if (!stops) {
+                p += 8;
+                continue;
+            }
+            p += __builtin_ctzll(stops) >> 3; /* the first stop byte */
+        }
+#endif
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             v->s = s;

@@ -518,3 +518,28 @@ def test_a_batch_mixing_the_paths_has_values_only() -> None:
     b = three_ways(values)
     col = b.blocks["fraud-v3"].categorical["country"]
     assert col.codes is None and col.values.tolist() == ["DE", "DE"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "claim"),
+    [(b"\x01", False), (b"\x1f", False), (b"\\u0041", False), (b'\\"', False),
+     (b"\xc3\xa9", True), (b"\xff", False), (b"\x7f", True), (b" ", True)],
+)  # fmt: skip
+def test_every_string_length_and_stop_position(stop: bytes, claim: bool) -> None:
+    # the string scan reads eight bytes at a time: a stop byte (escape, control, non-ASCII)
+    # at every offset of strings of every length around the word size, in a key and a value
+    values: list[bytes | None] = []
+    expect: list[bool] = []
+    for length in range(0, 20):
+        for at in range(length + 1):
+            text = b"a" * at + stop + b"b" * (length - at)
+            values.append(
+                b'{"model":"fraud-v3","id":"e","features":{"country":"' + text + b'"}}'
+            )
+            values.append(b'{"model":"fraud-v3","id":"' + text + b'","features":{}}')
+            expect += [claim, claim]
+        plain = b"c" * length  # no stop at all
+        values.append(b'{"model":"fraud-v3","id":"e","features":{"country":"' + plain + b'"}}')
+        expect.append(True)
+    assert claimed(values) == expect
+    three_ways(values)
