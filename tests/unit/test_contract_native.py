@@ -530,12 +530,10 @@ def test_every_string_length_and_stop_position(stop: bytes, claim: bool) -> None
     # at every offset of strings of every length around the word size, in a key and a value
     values: list[bytes | None] = []
     expect: list[bool] = []
-    for length in range(0, 20):
+    for length in range(20):
         for at in range(length + 1):
             text = b"a" * at + stop + b"b" * (length - at)
-            values.append(
-                b'{"model":"fraud-v3","id":"e","features":{"country":"' + text + b'"}}'
-            )
+            values.append(b'{"model":"fraud-v3","id":"e","features":{"country":"' + text + b'"}}')
             values.append(b'{"model":"fraud-v3","id":"' + text + b'","features":{}}')
             expect += [claim, claim]
         plain = b"c" * length  # no stop at all
