@@ -6,11 +6,13 @@ import dataclasses
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.catalog import Catalog, ModelSpec
 from stream.contract import CategoricalColumn, Limits, ModelBlock, parse_batch
+from stream.contract import _columnar as columnar
 from stream.core.window import HOUR_MS
 from stream.pipeline.ingest import IngestLimits, PartitionIngest, seek_offset
 from stream.pipeline.memory import MemorySketchStore
@@ -331,6 +333,7 @@ def _uncoded(block: ModelBlock) -> ModelBlock:
     return dataclasses.replace(block, categorical=cat)
 
 
+@pytest.mark.skipif(not columnar.available(), reason="the C parse (which codes) is not built")
 @settings(max_examples=15, deadline=None)
 @given(st.integers(0, 2**16), st.sampled_from([7, 40, 300]))
 def test_coded_categorical_columns_give_the_same_sketch_bytes(seed: int, batch: int) -> None:
