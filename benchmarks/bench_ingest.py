@@ -11,6 +11,8 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (a1)      aiokafka getmany, the data plane's client and fetch settings, no processing
   (a2)      (a1) + RawRecord per message, as BatchConsumer.getmany hands them over
   (d1)      confluent-kafka consume(10k), the worker's fetcher settings, no processing
+  (d0)      (d1)'s loop alone in a fresh process (only confluent_kafka imported, default GC)
+  (d1g)     (d1) with the GC tuned as the worker's (``stream.runtime.tune_gc``)
   (d2)      (d1) + per-partition columns, as the worker's fetcher hands them over
   (b0)      DataPlane.process on batches fetched beforehand: parse + sketches + Redis flushes
   (b1)      the worker's IngestService in-process (aiokafka group + librdkafka fetch,
@@ -22,6 +24,7 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (b2-)     (b2) with the pure-Python parse (the C extension switched off)
   (b1s)     (b1) with the sketch updates' numpy path (their C extension switched off)
   (b2s)     (b2) with the sketch updates' numpy path
+  (b2g)     (b2) without its GC tuning (CPython's default thresholds, nothing frozen)
   (b2k)     (b2) with ``consumer.batch_max_records`` = ``--batch-records N``
   (b2m)     (b2) running another checkout's ``stream/`` package (``--baseline DIR``,
             e.g. main's), alternating with (b2) per round: new vs old in one run
@@ -489,6 +492,68 @@ async def inprocess_pure(b: Bench) -> Run:
         return await inprocess(b)
 
 
+# (d0): the raw consumer as a user would write it, alone in a fresh process: only
+# confluent_kafka imported, CPython's default GC, so no large heap for the collector to walk.
+RAW_PROCESS = """
+import json, sys, time
+import confluent_kafka as ck
+cfg, topic, parts, n, max_records, timeout = json.loads(sys.argv[1])
+c = ck.Consumer(cfg)
+c.assign([ck.TopicPartition(topic, p, ck.OFFSET_BEGINNING) for p in range(parts)])
+seen, w0, c0 = 0, time.perf_counter(), time.process_time()
+while seen < n:
+    seen += len(c.consume(num_messages=max_records, timeout=timeout))
+print(json.dumps([seen, time.perf_counter() - w0, time.process_time() - c0]))
+c.close()
+"""
+
+
+def raw_confluent_process(b: Bench) -> Run:
+    """(d0): (d1)'s loop in a fresh minimal process (its own CPU, all threads)."""
+    st = b.settings("d").consumer
+    cfg = fetch_config(
+        {"bootstrap.servers": b.bootstrap},
+        reset="earliest",
+        fetch_max_bytes=st.fetch_max_bytes,
+        fetch_min_bytes=st.fetch_min_bytes,
+        fetch_max_wait_ms=st.fetch_max_wait_ms,
+        max_partition_fetch_bytes=st.max_partition_fetch_bytes,
+    )
+    arg = json.dumps([cfg, b.topic, PARTITIONS, b.n, MAX_RECORDS, CONSUME_TIMEOUT_S])
+    out = subprocess.run(
+        [sys.executable, "-c", RAW_PROCESS, arg], capture_output=True, check=True, timeout=300
+    )
+    seen, wall, cpu = json.loads(out.stdout.decode().strip().splitlines()[-1])
+    return Run(seen, wall, cpu)
+
+
+# What (b2g) runs: the worker without its GC tuning (stream.runtime.tune_gc, issue 19
+# session 6): CPython's default thresholds, nothing frozen.
+DEFAULT_GC = "import stream.runtime as r; r.tune_gc = lambda: None"
+
+
+@contextmanager
+def worker_gc() -> Iterator[None]:
+    """This process's GC tuned as the worker's (``stream.runtime.tune_gc``), then undone."""
+    import gc
+
+    from stream.runtime import tune_gc
+
+    before = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def raw_confluent_tuned_gc(b: Bench) -> Run:
+    """(d1g): (d1) with this process's GC tuned as the worker's."""
+    with worker_gc():
+        return raw_confluent(b, columns=False)
+
+
 # -- (b2) the real worker process ---------------------------------------------------------------
 def worker_process(
     b: Bench, r: redis.Redis, timeout_s: float, *, prelude: str | None = None
@@ -881,6 +946,8 @@ def main() -> None:
         ]
         measures += [
             ("(d1) confluent consume, raw", lambda: raw_confluent(b, columns=False)),
+            ("(d0) (d1) alone in a fresh process", lambda: raw_confluent_process(b)),
+            ("(d1g) (d1), GC tuned as the worker's", lambda: raw_confluent_tuned_gc(b)),
             ("(d2) confluent consume + columns", lambda: raw_confluent(b, columns=True)),
             (B0, lambda: dataplane_only(b)),
             (B1, lambda: inprocess(b)),
@@ -897,6 +964,7 @@ def main() -> None:
             ("(b2a) (b2), aiokafka fetching", AIOKAFKA_FETCH),
             ("(b2-) (b2), pure-Python parse", NO_NATIVE),
             ("(b2s) (b2), numpy sketch updates", NUMPY_SKETCHES),
+            ("(b2g) (b2), CPython's default GC", DEFAULT_GC),
         ]
         if args.baseline:
             # sys.path[0]: that checkout's stream/ wins over this one's editable install.
@@ -928,7 +996,10 @@ def main() -> None:
             ordered = sorted(runs, key=lambda x: x.rate)
             rows[name] = (ordered[len(ordered) // 2], [x.rate for x in runs])
         if args.rows:
-            staged_rows = stage_breakdown(b) if args.stages else None
+            staged_rows = None
+            if args.stages:
+                with worker_gc():  # as in the worker process
+                    staged_rows = stage_breakdown(b)
             r.close()
             print_rows(rows, b.n, size, args.repeat)
             for name, runs in got.items():
@@ -947,7 +1018,8 @@ def main() -> None:
         rows["(c) faust agent, per event"] = (faust, [faust.rate])
         memory = redis_bytes(r, worker_ns)
         print("  CPU per stage of (b1) ...", flush=True)
-        staged, stages = stage_breakdown(b)
+        with worker_gc():  # as in the worker process
+            staged, stages = stage_breakdown(b)
         profile = None
         if not args.no_profile:
             print("  pyinstrument profile of (b1) ...", flush=True)

@@ -12,6 +12,8 @@ Candidates:
                               extension claims the plain records, msgspec takes the rest
   parse_batch, pure Python    the same parser without the C extension (msgspec fast path)
   C columns alone             the extension's pass only (columns, no bounds, no assembly)
+  C pass alone                the extension's call only (``_native.parse``, no numpy)
+  C pass alone, baseline      the same call of another checkout's build (``--baseline DIR``)
   msgspec decode per record   typed tagged-union Struct decode only, one call per value
   msgspec decode, gc=False    same Structs built with gc=False (untracked by the GC)
   msgspec decode joined       one decode of b"[" + b",".join(values) + b"]" (gc=False)
@@ -27,6 +29,7 @@ pyinstrument profile of parse_batch.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import io
 import sys
 import time
@@ -142,10 +145,38 @@ def _simdjson(values: list[bytes]) -> Callable[[], Any] | None:
     return run
 
 
+def _raw_pass(mod: Any, native: _columnar.NativeParse, values: list[bytes]) -> Callable[[], Any]:
+    """One build's extension pass alone: ``_native.parse``, no numpy around it."""
+    lim, spec = native.limits, native._spec  # noqa: SLF001
+    return lambda: mod.parse(values, spec, lim.max_event_bytes, lim.max_value_bytes)
+
+
+def _baseline_pass(
+    where: str, native: _columnar.NativeParse, values: list[bytes]
+) -> Callable[[], Any] | None:
+    """:func:`_raw_pass` of another checkout's build (``--baseline DIR``)."""
+    if not where:
+        return None
+    found = sorted((Path(where) / "stream" / "contract").glob("_native*.so"))
+    if not found:
+        sys.exit(f"--baseline {where}: no stream/contract/_native*.so there (build it first)")
+    loaded = importlib.util.spec_from_file_location("baseline._native", found[0])
+    assert loaded is not None and loaded.loader is not None
+    mod = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(mod)
+    return _raw_pass(mod, native, values)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7, help="timed rounds")
     ap.add_argument("--profile", action="store_true", help="pyinstrument of parse_batch")
+    ap.add_argument(
+        "--baseline",
+        default="",
+        help="a directory holding another checkout's stream/ with its built parse extension "
+        "(e.g. main's): adds 'C pass alone, baseline', the same call of that build",
+    )
     args = ap.parse_args()
 
     values = events(BATCH)
@@ -164,6 +195,8 @@ def main() -> None:
             values, rts, offsets, 0, now_ms=T0 + 3_600_000
         ),
         "C columns alone": lambda: native.parse(values, rts, None, None),
+        "C pass alone": _raw_pass(_columnar._native, native, values),  # noqa: SLF001
+        "C pass alone, baseline": _baseline_pass(args.baseline, native, values),
         "msgspec decode per record": lambda: list(map(typed.decode, values)),
         "msgspec decode, gc=False": lambda: list(map(typed_nogc.decode, values)),
         "msgspec decode joined": lambda: joined.decode(b"[" + b",".join(values) + b"]"),

@@ -38,7 +38,9 @@
 #include "scan.h"
 
 #define MAX_ENTRIES 256  /* feature entries per record claimed; more -> unclaimed */
-#define PREFETCH 6       /* values fetched ahead (each ~6 cache lines) */
+#ifndef PREFETCH
+#define PREFETCH 6 /* values fetched ahead (each ~6 cache lines) */
+#endif
 
 /* ------------------------------------------------------------------ growable buffers */
 
@@ -47,18 +49,24 @@ typedef struct {
     Py_ssize_t len, cap;
 } Buf;
 
-static int buf_put(Buf *b, const void *src, Py_ssize_t size) {
-    if (b->len + size > b->cap) {
-        Py_ssize_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + size) cap *= 2;
-        char *p = PyMem_Realloc(b->data, (size_t)cap);
-        if (p == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        b->data = p;
-        b->cap = cap;
+static int buf_grow(Buf *b, const void *src, Py_ssize_t size) {
+    Py_ssize_t cap = b->cap ? b->cap * 2 : 4096;
+    while (cap < b->len + size) cap *= 2;
+    char *p = PyMem_Realloc(b->data, (size_t)cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
+    b->data = p;
+    b->cap = cap;
+    memcpy(b->data + b->len, src, (size_t)size);
+    b->len += size;
+    return 0;
+}
+
+/* Append (the common case, room left, inlined: a few stores per value). */
+static inline int buf_put(Buf *b, const void *src, Py_ssize_t size) {
+    if (b->len + size > b->cap) return buf_grow(b, src, size);
     memcpy(b->data + b->len, src, (size_t)size);
     b->len += size;
     return 0;
@@ -72,6 +80,90 @@ static void buf_free(Buf *b) {
 
 static PyObject *buf_take(Buf *b) { /* a writable bytearray copy */
     return PyByteArray_FromStringAndSize(b->data ? b->data : "", b->len);
+}
+
+/* ------------------------------------------------------------------ category codes */
+
+/* One categorical column of one batch: each distinct text gets a code (its index in
+ * ``cats``, in order of first use); the column is the codes (-1 = null). Keys point into
+ * the batch's bytes, valid for the call. The text is the contract's: a string's UTF-8,
+ * an integer's literal, "true"/"false", so "5" and 5 share one code, as their str does. */
+typedef struct {
+    const char *s;
+    Py_ssize_t n; /* -1: empty slot */
+    uint32_t h;
+    int32_t code;
+} CatEntry;
+
+typedef struct {
+    CatEntry *tab;
+    uint32_t mask; /* table size - 1 (a power of two) */
+    Py_ssize_t used;
+    PyObject *cats; /* list of str */
+    Buf codes;      /* int32 per claimed record */
+} CatDict;
+
+static void cat_free(CatDict *d) {
+    PyMem_Free(d->tab);
+    d->tab = NULL;
+    Py_CLEAR(d->cats);
+    buf_free(&d->codes);
+}
+
+static int cat_resize(CatDict *d, uint32_t size) {
+    CatEntry *tab = PyMem_Malloc(sizeof(CatEntry) * size);
+    if (tab == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (uint32_t i = 0; i < size; i++) tab[i].n = -1;
+    if (d->tab != NULL) {
+        for (uint32_t i = 0; i <= d->mask; i++) {
+            if (d->tab[i].n < 0) continue;
+            uint32_t k = d->tab[i].h & (size - 1);
+            while (tab[k].n >= 0) k = (k + 1) & (size - 1);
+            tab[k] = d->tab[i];
+        }
+        PyMem_Free(d->tab);
+    }
+    d->tab = tab;
+    d->mask = size - 1;
+    return 0;
+}
+
+/* The code of a value: 1 with *out set (-1 for null), 0 when not claimable, -1 error. */
+static int cat_code(CatDict *d, const Val *v, Py_ssize_t max_bytes, int32_t *out) {
+    const char *s = NULL;
+    Py_ssize_t n = 0;
+    int ascii;
+    switch (text_of(v, 1, max_bytes, &s, &n, &ascii)) {
+        case 2: *out = -1; return 1;
+        case 1: break;
+        default: return 0;
+    }
+    if (d->tab == NULL && cat_resize(d, 16) < 0) return -1;
+    uint32_t h = fnv(s, n), k = h & d->mask;
+    for (; d->tab[k].n >= 0; k = (k + 1) & d->mask) {
+        const CatEntry *e = &d->tab[k];
+        if (e->h == h && e->n == n && memcmp(e->s, s, (size_t)n) == 0) {
+            *out = e->code;
+            return 1;
+        }
+    }
+    PyObject *obj = text_object(s, n, ascii); /* first use: the one str of this text */
+    if (obj == NULL) return PyErr_Occurred() ? -1 : 0;
+    int failed = PyList_Append(d->cats, obj);
+    Py_DECREF(obj);
+    if (failed) return -1;
+    CatEntry *e = &d->tab[k];
+    e->s = s;
+    e->n = n;
+    e->h = h;
+    e->code = (int32_t)(PyList_GET_SIZE(d->cats) - 1);
+    *out = e->code;
+    if (++d->used * 2 > (Py_ssize_t)d->mask + 1 && cat_resize(d, (d->mask + 1) * 2) < 0)
+        return -1;
+    return 1;
 }
 
 /* ------------------------------------------------------------------ catalog models */
@@ -92,8 +184,7 @@ typedef struct {
     /* outputs */
     Buf pos, ts, given;
     Buf *num;          /* n_num */
-    PyObject **cat;    /* n_cat lists */
-    Slot *cache;       /* n_cat * CACHE_SLOTS */
+    CatDict *cat;      /* n_cat: per-batch category codes */
     PyObject *ids;     /* list */
     Py_ssize_t count;
 } Model;
@@ -113,12 +204,8 @@ static void models_free(Model *m, int n) {
             PyMem_Free(m[i].num);
         }
         if (m[i].cat) {
-            for (int j = 0; j < m[i].n_cat; j++) Py_XDECREF(m[i].cat[j]);
+            for (int j = 0; j < m[i].n_cat; j++) cat_free(&m[i].cat[j]);
             PyMem_Free(m[i].cat);
-        }
-        if (m[i].cache) {
-            for (int j = 0; j < m[i].n_cat * CACHE_SLOTS; j++) Py_XDECREF(m[i].cache[j].obj);
-            PyMem_Free(m[i].cache);
         }
         Py_XDECREF(m[i].ids);
     }
@@ -179,14 +266,13 @@ static Model *models_load(PyObject *spec, int *n_out) {
         for (int j = 0; j < m->n_cols; j++)
             m->slot[j] = m->kinds[j] == NUMERIC ? m->n_num++ : m->n_cat++;
         m->num = PyMem_Calloc((size_t)m->n_num + 1, sizeof(Buf));
-        m->cat = PyMem_Calloc((size_t)m->n_cat + 1, sizeof(PyObject *));
-        m->cache = PyMem_Calloc((size_t)m->n_cat * CACHE_SLOTS + 1, sizeof(Slot));
-        if (!m->num || !m->cat || !m->cache) {
+        m->cat = PyMem_Calloc((size_t)m->n_cat + 1, sizeof(CatDict));
+        if (!m->num || !m->cat) {
             PyErr_NoMemory();
             goto fail;
         }
         for (int j = 0; j < m->n_cat; j++)
-            if ((m->cat[j] = PyList_New(0)) == NULL) goto fail;
+            if ((m->cat[j].cats = PyList_New(0)) == NULL) goto fail;
         if ((m->ids = PyList_New(0)) == NULL) goto fail;
     }
     return ms;
@@ -293,7 +379,7 @@ static inline int key_is(const Model *m, int j, const Val *k) {
 
 /* Values of a scanned record into model m's columns. 1 claimed, 0 not, -1 error. */
 static int commit(Model *m, const Rec *r, int64_t position, Py_ssize_t max_value_bytes,
-                  const Val **col, double *nums, PyObject **objs) {
+                  const Val **col, double *nums, int32_t *codes, PyObject **objs) {
     for (int j = 0; j < m->n_cols; j++) col[j] = NULL;
     for (int e = 0; e < r->n_entries; e++) {
         const Val *k = &r->keys[e];
@@ -327,24 +413,22 @@ static int commit(Model *m, const Rec *r, int64_t position, Py_ssize_t max_value
     } else {
         return 0;
     }
-    static const Val none = {NULL, 0, V_NONE, 1};
+    static const Val none = {NULL, 0, V_NONE, 1, 0, 0, 0, 0, 0};
     int n_obj = 0, status = 0, err = 0;
     for (int j = 0; j < m->n_cols; j++) {
         const Val *v = col[j] ? col[j] : &none;
         if (m->kinds[j] == NUMERIC) {
             if (!numeric_value(v, &nums[m->slot[j]])) goto done;
         } else {
-            Slot *cache = &m->cache[m->slot[j] * CACHE_SLOTS];
-            PyObject *o = text_value(v, 1, max_value_bytes, cache, &err);
-            if (o == NULL) {
-                status = err ? -1 : 0;
+            int c = cat_code(&m->cat[m->slot[j]], v, max_value_bytes, &codes[m->slot[j]]);
+            if (c <= 0) {
+                status = c;
                 goto done;
             }
-            objs[n_obj++] = o;
         }
     }
     if (r->id.type == V_TRUE || r->id.type == V_FALSE) goto done;
-    PyObject *id = text_value(&r->id, 0, max_value_bytes, NULL, &err);
+    PyObject *id = text_value(&r->id, max_value_bytes, &err);
     if (id == NULL) {
         status = err ? -1 : 0;
         goto done;
@@ -362,7 +446,7 @@ static int commit(Model *m, const Rec *r, int64_t position, Py_ssize_t max_value
             goto done;
         }
     for (int j = 0; j < m->n_cat; j++)
-        if (PyList_Append(m->cat[j], objs[j]) < 0) {
+        if (buf_put(&m->cat[j].codes, &codes[j], 4) < 0) {
             status = -1;
             goto done;
         }
@@ -384,8 +468,10 @@ PyDoc_STRVAR(parse_doc,
 "Columns of the records of ``values`` (a list) this module can prove valid.\n"
 "``unclaimed``: bytearray of int64 positions left to the Python paths. ``models``: per\n"
 "spec model, None or (positions, ts, ts_given, numeric, categorical, ids): bytearrays\n"
-"of int64/int64/uint8, a tuple of float64 bytearrays (NaN = null), a tuple of lists of\n"
-"str|None, a list of str|None; columns in declaration order, prediction last.");
+"of int64/int64/uint8, a tuple of float64 bytearrays (NaN = null), a tuple of\n"
+"(codes, categories) per categorical column (int32 bytearray, -1 = null, else an index\n"
+"into the list of the batch's distinct str values, in order of first use), a list of\n"
+"str|None; columns in declaration order, prediction last.");
 
 static PyObject *parse(PyObject *self, PyObject *args) {
     PyObject *values, *spec;
@@ -402,10 +488,11 @@ static PyObject *parse(PyObject *self, PyObject *args) {
     Rec *rec = PyMem_Malloc(sizeof(Rec));
     const Val **col = PyMem_Calloc((size_t)max_cols, sizeof(Val *));
     double *nums = PyMem_Calloc((size_t)max_cols, sizeof(double));
+    int32_t *codes = PyMem_Calloc((size_t)max_cols, sizeof(int32_t));
     PyObject **objs = PyMem_Calloc((size_t)max_cols + 1, sizeof(PyObject *));
     Buf unclaimed = {NULL, 0, 0};
     PyObject *result = NULL;
-    if (!rec || !col || !nums || !objs) {
+    if (!rec || !col || !nums || !codes || !objs) {
         PyErr_NoMemory();
         goto out;
     }
@@ -428,7 +515,7 @@ static PyObject *parse(PyObject *self, PyObject *args) {
                 rec->has_features) {
                 int mi = find_model(ms, n_models, &rec->model);
                 if (mi >= 0) {
-                    claimed = commit(&ms[mi], rec, (int64_t)i, max_value_bytes, col, nums, objs);
+                    claimed = commit(&ms[mi], rec, (int64_t)i, max_value_bytes, col, nums, codes, objs);
                     if (claimed < 0) goto out;
                 }
             }
@@ -462,8 +549,14 @@ static PyObject *parse(PyObject *self, PyObject *args) {
                 PyTuple_SET_ITEM(num, j, b);
             }
             for (int j = 0; j < m->n_cat; j++) {
-                Py_INCREF(m->cat[j]);
-                PyTuple_SET_ITEM(cat, j, m->cat[j]);
+                PyObject *pair = Py_BuildValue("(NO)", buf_take(&m->cat[j].codes), m->cat[j].cats);
+                if (pair == NULL) {
+                    Py_DECREF(num);
+                    Py_DECREF(cat);
+                    Py_DECREF(models);
+                    goto out;
+                }
+                PyTuple_SET_ITEM(cat, j, pair);
             }
             item = Py_BuildValue("(NNNNNO)", buf_take(&m->pos), buf_take(&m->ts),
                                  buf_take(&m->given), num, cat, m->ids);
@@ -487,6 +580,7 @@ out:
     PyMem_Free(rec);
     PyMem_Free(col);
     PyMem_Free(nums);
+    PyMem_Free(codes);
     PyMem_Free(objs);
     models_free(ms, n_models);
     return result;

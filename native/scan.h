@@ -13,14 +13,6 @@
 #include <string.h>
 
 #define MAX_NUM_TEXT 63  /* longest number literal claimed */
-#define CACHE_SLOTS 64   /* category text cache per categorical column */
-
-/* A cached str of some bytes of the batch (valid during one parse call). */
-typedef struct {
-    const char *s;
-    Py_ssize_t n;
-    PyObject *obj; /* strong ref */
-} Slot;
 
 /* ------------------------------------------------------------------ scanning */
 
@@ -31,6 +23,13 @@ typedef struct {
     Py_ssize_t n;
     int type;
     int ascii;
+    /* numbers, read while scanning (float_value needs no second pass over the digits):
+     * the first 16 significant digits as an integer, how many significant digits there
+     * are, how many digits follow the point, whether any digit is non-zero, and the
+     * exponent (its magnitude capped at 100000: beyond, it is out of range anyway). */
+    int64_t mant;
+    int nd, scale, nonzero;
+    long exp10;
 } Val;
 
 static inline const char *skip_ws(const char *p, const char *end) {
@@ -38,11 +37,35 @@ static inline const char *skip_ws(const char *p, const char *end) {
     return p;
 }
 
-/* p at the opening quote; returns the byte after the closing quote, or NULL (unclaim). */
+/* Bytes of a 64-bit word that stop a string scan: '"', '\\', a control (< 0x20) or
+ * a non-ASCII byte (>= 0x80): the high bit of each such byte, exact up to the first one
+ * (the lowest; the zero-byte test may flag bytes after a true hit, never before). */
+static inline uint64_t string_stops(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b;
+    uint64_t ctrl = (x - ones * 0x20) & ~x; /* bytes < 0x20 (and not >= 0x80) */
+    return (zero_q | zero_b | ctrl | x) & high;
+}
+
+/* p at the opening quote; returns the byte after the closing quote, or NULL (unclaim).
+ * Eight bytes at a time while eight remain (little-endian loads), then byte by byte. */
 static inline const char *scan_string(const char *p, const char *end, Val *v) {
     const char *s = ++p;
     int ascii = 1;
     while (p < end) {
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (end - p >= 8) {
+            uint64_t x;
+            memcpy(&x, p, 8);
+            uint64_t stops = string_stops(x);
+            if (!stops) {
+                p += 8;
+                continue;
+            }
+            p += __builtin_ctzll(stops) >> 3; /* the first stop byte */
+        }
+#endif
         unsigned char c = (unsigned char)*p;
         if (c == '"') {
             v->s = s;
@@ -63,32 +86,50 @@ static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 /* JSON number grammar exactly: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 static inline const char *scan_number(const char *p, const char *end, Val *v) {
     const char *s = p;
-    int is_float = 0;
+    int is_float = 0, nd = 0, scale = 0, nonzero = 0;
+    int64_t m = 0;
+    long exp10 = 0;
     if (p < end && *p == '-') p++;
     if (p >= end) return NULL;
     if (*p == '0') {
         p++;
     } else if (*p >= '1' && *p <= '9') {
-        while (p < end && is_digit(*p)) p++;
+        nonzero = 1;
+        for (; p < end && is_digit(*p); p++, nd++)
+            if (nd < 16) m = m * 10 + (*p - '0');
     } else {
         return NULL;
     }
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++, scale++) {
+            int d = *p - '0';
+            if (d) nonzero = 1;
+            if (!nd && !d) continue; /* leading zeros carry no significance */
+            if (nd < 16) m = m * 10 + d; /* only nd <= 15 takes the exact path */
+            nd++;
+        }
         is_float = 1;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        if (p < end && (*p == '+' || *p == '-')) p++;
+        int eneg = 0;
+        if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
         if (p >= end || !is_digit(*p)) return NULL;
-        while (p < end && is_digit(*p)) p++;
+        for (; p < end && is_digit(*p); p++)
+            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
+        if (eneg) exp10 = -exp10;
         is_float = 1;
     }
     v->s = s;
     v->n = p - s;
     v->type = is_float ? V_FLOAT : V_INT;
+    v->mant = m;
+    v->nd = nd;
+    v->scale = scale;
+    v->nonzero = nonzero;
+    v->exp10 = exp10;
     return p;
 }
 
@@ -140,38 +181,9 @@ static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
  * underflow to zero, longer than MAX_NUM_TEXT). */
 static inline int float_value(const Val *v, double *out) {
     if (v->n > MAX_NUM_TEXT) return 0;
-    const char *p = v->s, *e = v->s + v->n;
-    int neg = 0, nd = 0, frac = 0;
-    int64_t m = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
-    }
-    int started = 0, mantissa_nonzero = 0;
-    for (; p < e && (is_digit(*p) || *p == '.'); p++) {
-        if (*p == '.') {
-            frac = 1;
-            continue;
-        }
-        int d = *p - '0';
-        if (d) mantissa_nonzero = 1;
-        if (frac) frac++;
-        if (!started && d == 0) continue; /* leading zeros carry no significance */
-        started = 1;
-        if (nd < 16) m = m * 10 + d; /* only nd <= 15 takes the exact path */
-        nd++;
-    }
-    int scale = frac ? frac - 1 : 0; /* digits after the point */
-    long exp10 = 0;
-    if (p < e) { /* exponent */
-        p++;
-        int eneg = 0;
-        if (*p == '+' || *p == '-') eneg = *p++ == '-';
-        for (; p < e; p++) {
-            if (exp10 < 100000) exp10 = exp10 * 10 + (*p - '0');
-        }
-        if (eneg) exp10 = -exp10;
-    }
+    int neg = v->s[0] == '-', nd = v->nd, mantissa_nonzero = v->nonzero;
+    int64_t m = v->mant;
+    long exp10 = v->exp10, scale = v->scale;
     double x;
     long e10 = exp10 - scale;
     if (!mantissa_nonzero) {
@@ -217,17 +229,9 @@ static inline uint32_t fnv(const char *s, Py_ssize_t n) {
     return h;
 }
 
-/* A new reference to the str of these bytes (cached per column when cache != NULL);
- * NULL with no error set when not valid UTF-8; NULL with an error on memory failure. */
-static PyObject *text_object(const char *s, Py_ssize_t n, int ascii, Slot *cache) {
-    Slot *slot = NULL;
-    if (cache != NULL && n <= 64) {
-        slot = &cache[fnv(s, n) % CACHE_SLOTS];
-        if (slot->obj != NULL && slot->n == n && memcmp(slot->s, s, (size_t)n) == 0) {
-            Py_INCREF(slot->obj);
-            return slot->obj;
-        }
-    }
+/* A new reference to the str of these bytes; NULL with no error set when not valid
+ * UTF-8; NULL with an error on memory failure. */
+static PyObject *text_object(const char *s, Py_ssize_t n, int ascii) {
     PyObject *obj;
     if (ascii) {
         obj = PyUnicode_New(n, 127);
@@ -240,43 +244,57 @@ static PyObject *text_object(const char *s, Py_ssize_t n, int ascii, Slot *cache
             return NULL;
         }
     }
-    if (slot != NULL) {
-        Py_XSETREF(slot->obj, obj);
-        Py_INCREF(obj);
-        slot->s = s;
-        slot->n = n;
-    }
     return obj;
 }
 
-/* Categorical / id text. Returns a new reference, or NULL: *err says whether an error is
- * set (memory) or the value is just not claimable. */
-static PyObject *text_value(const Val *v, int allow_bool, Py_ssize_t max_bytes, Slot *cache,
-                            int *err) {
-    *err = 0;
-    PyObject *obj = NULL;
+/* The text of a categorical or id value, as bytes: 1 with (*s, *n, *ascii) set, 2 for
+ * null, 0 when not claimable. Integers keep their literal ("-0" is left unclaimed: the
+ * contract writes it "0"); booleans (categorical only) are "true"/"false". */
+static inline int text_of(const Val *v, int allow_bool, Py_ssize_t max_bytes, const char **s,
+                          Py_ssize_t *n, int *ascii) {
+    *ascii = 1;
     switch (v->type) {
         case V_NONE:
-        case V_NULL: Py_RETURN_NONE;
+        case V_NULL: return 2;
         case V_STR:
-            if (v->n > max_bytes) return NULL;
-            obj = text_object(v->s, v->n, v->ascii, cache);
-            break;
+            if (v->n > max_bytes) return 0;
+            *s = v->s;
+            *n = v->n;
+            *ascii = v->ascii;
+            return 1;
         case V_INT:
-            if (v->n > max_bytes || (v->s[0] == '-' ? v->n - 1 : v->n) > 18) return NULL;
-            if (v->n == 2 && v->s[0] == '-' && v->s[1] == '0') return NULL; /* "-0" -> "0" */
-            obj = text_object(v->s, v->n, 1, cache);
-            break;
+            if (v->n > max_bytes || (v->s[0] == '-' ? v->n - 1 : v->n) > 18) return 0;
+            if (v->n == 2 && v->s[0] == '-' && v->s[1] == '0') return 0; /* "-0" -> "0" */
+            *s = v->s;
+            *n = v->n;
+            return 1;
         case V_TRUE:
-            if (!allow_bool || 4 > max_bytes) return NULL;
-            obj = text_object("true", 4, 1, cache);
-            break;
+            if (!allow_bool || 4 > max_bytes) return 0;
+            *s = "true";
+            *n = 4;
+            return 1;
         case V_FALSE:
-            if (!allow_bool || 5 > max_bytes) return NULL;
-            obj = text_object("false", 5, 1, cache);
-            break;
+            if (!allow_bool || 5 > max_bytes) return 0;
+            *s = "false";
+            *n = 5;
+            return 1;
+        default: return 0;
+    }
+}
+
+/* Id text. Returns a new reference, or NULL: *err says whether an error is set (memory)
+ * or the value is just not claimable. */
+static PyObject *text_value(const Val *v, Py_ssize_t max_bytes, int *err) {
+    const char *s = NULL;
+    Py_ssize_t n = 0;
+    int ascii;
+    *err = 0;
+    switch (text_of(v, 0, max_bytes, &s, &n, &ascii)) {
+        case 2: Py_RETURN_NONE;
+        case 1: break;
         default: return NULL;
     }
+    PyObject *obj = text_object(s, n, ascii);
     if (obj == NULL && PyErr_Occurred()) *err = 1;
     return obj;
 }

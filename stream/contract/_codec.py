@@ -125,6 +125,11 @@ class Columns:
     categorical: dict[str, npt.NDArray[np.object_]]
     undeclared: dict[str, npt.NDArray[np.bool_]]
     bad: npt.NDArray[np.bool_]
+    #: Per categorical column, when the parse coded it: (int32 codes, -1 = null; the
+    #: distinct values) with ``categorical[k] == categories[codes]`` (C pass only).
+    codes: dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]] = field(
+        default_factory=dict
+    )
 
 
 def _floats(source: list[Any], attr: str, n: int) -> npt.NDArray[np.float64]:

@@ -2,7 +2,9 @@
 
 ``stream.contract._native`` (built from ``native/fastparse.c`` by ``make install``)
 scans each value once and writes the columns straight into buffers, without a Python
-object per event or per number. It claims only records inside a strict common subset of
+object per event or per number; a categorical column comes back as int32 codes into the
+batch's distinct values (one ``str`` per distinct value), so its null mask and the
+sketch's counts are integer operations. It claims only records inside a strict common subset of
 the contract (see the C file's header: flat events, declared keys only, no escapes,
 ordinary numbers and ISO times) and hands back every other position, which then takes
 the msgspec fast path and, when that cannot prove it valid, the per-record reference
@@ -117,6 +119,7 @@ class NativeParse:
             ts = np.where(given, np.frombuffer(ts_buf, dtype=np.int64), record_ts)
             bad = ~given & (record_ts < 0)  # no ts and no record timestamp: bad_ts
             bad |= _out_of_bounds(ts, record_ts, self.limits, now_ms, since_ms)
+            coded = {k: _coded(c) for k, c in zip(cat_names, cat, strict=True)}
             cols = Columns(
                 ts,
                 _objects(ids),
@@ -124,12 +127,25 @@ class NativeParse:
                     k: np.frombuffer(b, dtype=np.float64)
                     for k, b in zip(num_names, num, strict=True)
                 },
-                {k: _objects(v) for k, v in zip(cat_names, cat, strict=True)},
+                {k: v for k, (v, _, _) in coded.items()},
                 {},
                 bad,
+                {k: (c, cats) for k, (_, c, cats) in coded.items()},
             )
             parts.append((spec.name, pos, cols))
         return parts, np.frombuffer(unclaimed_buf, dtype=np.int64)
+
+
+def _coded(
+    out: tuple[bytearray, list[str]],
+) -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int32], npt.NDArray[np.object_]]:
+    """A coded column (codes, -1 = null; distinct values) → (values, codes, categories)."""
+    buf, cats = out
+    codes = np.frombuffer(buf, dtype=np.int32)
+    table = np.empty(len(cats) + 1, dtype=object)  # the last entry (None) is code -1's
+    table[:-1] = cats
+    values: npt.NDArray[np.object_] = table[codes]
+    return values, codes, table[:-1]
 
 
 def _objects(items: list[Any]) -> npt.NDArray[np.object_]:

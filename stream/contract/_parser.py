@@ -316,12 +316,14 @@ class ContractParser:
         return blocks, dict(sorted(undeclared.items()))
 
 
+_Coded = dict[str, tuple[npt.NDArray[np.int32], npt.NDArray[np.object_]]]
 _Piece = tuple[
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     npt.NDArray[np.object_],
     dict[str, npt.NDArray[np.float64]],
     dict[str, npt.NDArray[np.object_]],
+    _Coded,
 ]
 
 
@@ -329,13 +331,14 @@ def _piece_from_columns(
     pos: npt.NDArray[np.int64], cols: Columns, keep: npt.NDArray[np.bool_]
 ) -> _Piece:
     if keep.all():  # the common clean batch: the columns as they are, no copies
-        return pos, cols.ts_ms, cols.ids, cols.numeric, cols.categorical
+        return pos, cols.ts_ms, cols.ids, cols.numeric, cols.categorical, cols.codes
     return (
         pos[keep],
         cols.ts_ms[keep],
         cols.ids[keep],
         {k: v[keep] for k, v in cols.numeric.items()},
         {k: v[keep] for k, v in cols.categorical.items()},
+        {k: (c[keep], cats) for k, (c, cats) in cols.codes.items()},
     )
 
 
@@ -355,13 +358,15 @@ def _piece_from_rows(spec: ModelSpec, rows: list[tuple[int, Accepted]]) -> _Piec
         np.array([a.event_id for a in accs], dtype=object),
         numeric,
         categorical,
+        {},
     )
 
 
 def _block(spec: ModelSpec, pieces: list[_Piece], offs: npt.NDArray[np.int64]) -> ModelBlock:
+    coded: _Coded = {}
     if len(pieces) == 1:
-        pos, ts, ids, num, cat = pieces[0]
-    else:
+        pos, ts, ids, num, cat, coded = pieces[0]
+    else:  # the C pass's codes are per piece: the merged column has values only
         pos = np.concatenate([p[0] for p in pieces])
         order = np.argsort(pos, kind="stable")
         pos = pos[order]
@@ -370,7 +375,12 @@ def _block(spec: ModelSpec, pieces: list[_Piece], offs: npt.NDArray[np.int64]) -
         num = {k: np.concatenate([p[3][k] for p in pieces])[order] for k in pieces[0][3]}
         cat = {k: np.concatenate([p[4][k] for p in pieces])[order] for k in pieces[0][4]}
     numeric = {k: NumericColumn(v, np.isnan(v)) for k, v in num.items()}
-    categorical = {k: CategoricalColumn(v, _is_none(v)) for k, v in cat.items()}
+    categorical = {
+        k: CategoricalColumn(v, _is_none(v))
+        if k not in coded
+        else CategoricalColumn(v, coded[k][0] < 0, *coded[k])
+        for k, v in cat.items()
+    }
     return ModelBlock(spec.name, pos, offs[pos], ts, ids, numeric, categorical)
 
 

@@ -151,10 +151,19 @@ class NumericColumn(_Column[np.float64]):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class CategoricalColumn(_Column[np.object_]):
-    """One categorical feature: ``values`` (object array of ``str``, None where null)."""
+    """One categorical feature: ``values`` (object array of ``str``, None where null).
+
+    ``codes``/``categories``, when the parse had them (the C pass of a batch): the same
+    column as an int32 code per row (-1 where null) into ``categories``, the batch's
+    distinct values (object array of ``str``, each once), so that
+    ``values[i] is categories[codes[i]]``. Counting is then a ``bincount``, not a hash
+    per value. None: only ``values`` (every consumer can rely on them).
+    """
 
     values: npt.NDArray[np.object_]
     nulls: npt.NDArray[np.bool_]
+    codes: npt.NDArray[np.int32] | None = None
+    categories: npt.NDArray[np.object_] | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -46,7 +46,7 @@ import numpy.typing as npt
 from stream.catalog import ModelSpec
 from stream.contract import ModelBlock
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
-from stream.core.sketch.joint import indicator_values
+from stream.core.sketch.joint import indicator_codes, indicator_values
 from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.window import (
     HOUR_MS,
@@ -106,6 +106,10 @@ def joint_inputs(
         col = categorical.get(feature)
         if col is None:
             out.append(None)
+            continue
+        if col.codes is not None and col.categories is not None:
+            codes = col.codes if rows is None else col.codes[rows]
+            out.append(indicator_codes(codes, col.categories, category))
             continue
         if feature not in picked:
             picked[feature] = (
@@ -397,8 +401,11 @@ class PartitionIngest:
                 csketch = hour.sketches[f]
                 if not isinstance(csketch, CategoricalSketch):  # pragma: no cover
                     raise TypeError(f)
-                # None marks a null; the sketch counts it as such.
-                csketch.update((ccol.values if whole else ccol.values[sel]).tolist())
+                if ccol.codes is not None and ccol.categories is not None:
+                    # the parse's per-batch codes: a bincount, no hash per value
+                    csketch.update_codes(ccol.codes if whole else ccol.codes[sel], ccol.categories)
+                else:  # None marks a null; the sketch counts it as such.
+                    csketch.update((ccol.values if whole else ccol.values[sel]).tolist())
             if hour.joint is not None:
                 hour.joint.update_columns(
                     joint_inputs(cols, hour.joint, None if whole else sel), int(sel.size)

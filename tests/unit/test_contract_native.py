@@ -452,3 +452,92 @@ def test_a_large_batch_with_every_kind_of_record() -> None:
             values.append(dumps(event(id=i, features={"amount": float(rng.normal())})))
     b = three_ways(values)
     assert b.counts["accepted"] > 2_000
+
+
+# ------------------------------------------------------------------ category codes
+
+
+def check_codes(b: ParsedBatch) -> int:
+    """Every coded column agrees with its values; returns how many columns were coded."""
+    coded = 0
+    for block in b.blocks.values():
+        for col in block.categorical.values():
+            if col.codes is None:
+                assert col.categories is None
+                continue
+            assert col.categories is not None
+            coded += 1
+            cats = col.categories.tolist()
+            assert len(set(cats)) == len(cats) and all(type(c) is str for c in cats)
+            codes = col.codes.tolist()
+            assert len(codes) == len(col.values)
+            assert col.nulls.tolist() == [c < 0 for c in codes]
+            for v, c in zip(col.values.tolist(), codes, strict=True):
+                assert v is None if c < 0 else v is cats[c]
+    return coded
+
+
+@PROPERTY
+@given(BATCH)
+def test_coded_columns_agree_with_their_values(batch: list[tuple[bytes | None, int]]) -> None:
+    check_codes(three_ways([v for v, _ in batch], [t for _, t in batch]))
+
+
+def test_a_clean_batch_is_coded_and_equal_texts_share_a_code() -> None:
+    feats: list[dict[str, Any]] = [
+        {"country": "5", "device": True},
+        {"country": 5, "device": "true"},
+        {"country": None, "device": "x"},
+        {"device": "x"},
+        {"country": "Ünïcode", "device": False},
+        {"country": "Ünïcode", "device": "false"},
+    ]
+    values = [
+        json.dumps(event(id=f"e-{i}", features=f), ensure_ascii=False).encode()
+        for i, f in enumerate(feats)
+    ]
+    assert all(claimed(values))
+    b = three_ways(values)
+    assert check_codes(b) == 2  # every categorical column of the model came coded
+    country = b.blocks["fraud-v3"].categorical["country"]
+    device = b.blocks["fraud-v3"].categorical["device"]
+    assert country.categories is not None and device.categories is not None
+    assert country.categories.tolist() == ["5", "Ünïcode"]
+    assert country.codes is not None and country.codes.tolist() == [0, 0, -1, -1, 1, 1]
+    assert device.categories.tolist() == ["true", "x", "false"]
+    assert device.codes is not None and device.codes.tolist() == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_batch_mixing_the_paths_has_values_only() -> None:
+    # one record leaves the C pass (an escape), so the block is assembled from two pieces
+    values = [
+        dumps(event(id="e-1", features={"country": "DE"})),
+        b'{"model":"fraud-v3","id":"e-2","features":{"country":"D\\u0045"}}',
+    ]
+    assert claimed(values) == [True, False]
+    b = three_ways(values)
+    col = b.blocks["fraud-v3"].categorical["country"]
+    assert col.codes is None and col.values.tolist() == ["DE", "DE"]
+
+
+@pytest.mark.parametrize(
+    ("stop", "claim"),
+    [(b"\x01", False), (b"\x1f", False), (b"\\u0041", False), (b'\\"', False),
+     (b"\xc3\xa9", True), (b"\xff", False), (b"\x7f", True), (b" ", True)],
+)  # fmt: skip
+def test_every_string_length_and_stop_position(stop: bytes, claim: bool) -> None:
+    # the string scan reads eight bytes at a time: a stop byte (escape, control, non-ASCII)
+    # at every offset of strings of every length around the word size, in a key and a value
+    values: list[bytes | None] = []
+    expect: list[bool] = []
+    for length in range(20):
+        for at in range(length + 1):
+            text = b"a" * at + stop + b"b" * (length - at)
+            values.append(b'{"model":"fraud-v3","id":"e","features":{"country":"' + text + b'"}}')
+            values.append(b'{"model":"fraud-v3","id":"' + text + b'","features":{}}')
+            expect += [claim, claim]
+        plain = b"c" * length  # no stop at all
+        values.append(b'{"model":"fraud-v3","id":"e","features":{"country":"' + plain + b'"}}')
+        expect.append(True)
+    assert claimed(values) == expect
+    three_ways(values)

@@ -247,6 +247,26 @@ class CategoricalSketch(Framed):
         seq = values.tolist() if isinstance(values, np.ndarray) else values
         return self.update_counts(Counter(seq), nulls, type_errors)
 
+    def update_codes(
+        self, codes: npt.NDArray[np.integer[Any]], categories: Sequence[str] | npt.NDArray[Any]
+    ) -> CategoricalSketch:
+        """:meth:`update` of a coded batch: ``categories[codes[i]]``, null where the code is -1.
+
+        ``categories`` must be distinct (a parse's per-batch dictionary; unused ones are
+        fine). Counting is one ``bincount`` instead of a hash per value; the state is the
+        same as ``update`` of the values. Mutates and returns ``self``.
+        """
+        cats = categories.tolist() if isinstance(categories, np.ndarray) else list(categories)
+        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(cats)):
+            msg = f"codes must be in [-1, {len(cats)}), got {int(codes.min())}..{int(codes.max())}"
+            raise ValueError(msg)
+        tally = np.bincount(codes.astype(np.intp) + 1, minlength=len(cats) + 1)
+        used = np.flatnonzero(tally[1:])
+        counts: Counter[Any] = Counter()
+        for i, c in zip(used.tolist(), tally[1:][used].tolist(), strict=True):
+            counts[cats[i]] += c  # distinct: one entry each (+= keeps a repeat correct)
+        return self.update_counts(counts, int(tally[0]))
+
     def update_counts(
         self, counts: Mapping[Any, int], nulls: int = 0, type_errors: int = 0
     ) -> CategoricalSketch:

@@ -72,6 +72,7 @@ __all__ = [
     "PAYLOAD_VERSION",
     "JointSketch",
     "indicator_name",
+    "indicator_codes",
     "indicator_values",
 ]
 
@@ -114,6 +115,18 @@ def indicator_values(
     """
     out: npt.NDArray[np.float64] = np.equal(values, category).astype(np.float64)
     out[nulls] = np.nan
+    return out
+
+
+def indicator_codes(
+    codes: npt.NDArray[np.int32], categories: npt.NDArray[np.object_], category: str
+) -> npt.NDArray[np.float64]:
+    """:func:`indicator_values` of a coded column (-1 = null; ``categories`` distinct)."""
+    at = np.flatnonzero(np.equal(categories, category))
+    out: npt.NDArray[np.float64] = (
+        np.equal(codes, int(at[0])) if at.size else np.zeros(codes.size, dtype=np.bool_)
+    ).astype(np.float64)
+    out[codes < 0] = np.nan
     return out
 
 

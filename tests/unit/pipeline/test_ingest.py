@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.catalog import Catalog, ModelSpec
-from stream.contract import Limits, parse_batch
+from stream.contract import CategoricalColumn, Limits, ModelBlock, parse_batch
+from stream.contract import _columnar as columnar
 from stream.core.window import HOUR_MS
 from stream.pipeline.ingest import IngestLimits, PartitionIngest, seek_offset
 from stream.pipeline.memory import MemorySketchStore
-from stream.pipeline.ports import PartitionSnapshot
+from stream.pipeline.ports import JOINT_KEY, PartitionSnapshot
 from stream.synth import Drift, SyntheticStream
 
 SPEC = ModelSpec.model_validate(
@@ -321,3 +325,63 @@ def test_unknown_models_are_counted_by_name_once_and_bounded() -> None:
     assert again.rejected[UNKNOWN_MODEL_PREFIX + "model-000"] == 3
     again.count_unknown_models(29, {"model-000": 1})  # a new batch is
     assert again.rejected[UNKNOWN_MODEL_PREFIX + "model-000"] == 4
+
+
+def _uncoded(block: ModelBlock) -> ModelBlock:
+    """The same block with its categorical columns as values only (no parse codes)."""
+    cat = {k: CategoricalColumn(c.values, c.nulls) for k, c in block.categorical.items()}
+    return dataclasses.replace(block, categorical=cat)
+
+
+@pytest.mark.skipif(not columnar.available(), reason="the C parse (which codes) is not built")
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**16), st.sampled_from([7, 40, 300]))
+def test_coded_categorical_columns_give_the_same_sketch_bytes(seed: int, batch: int) -> None:
+    # categorical features with nulls and many values, joint indicators on, batches that
+    # straddle hours (the per-hour row selection): codes or values, the same bytes
+    raw = {
+        "name": "m",
+        "features": {"x": "numeric", "y": "numeric", "c": "categorical", "d": "categorical"},
+        "joint": {"indicators": {"c": ["a", "b"], "d": ["7"]}},
+    }
+    spec = ModelSpec.model_validate(raw)
+    catalog = Catalog.of(spec)
+    rng = np.random.default_rng(seed)
+    n = 600
+    ts = 1_767_225_600_000 + np.sort(rng.integers(0, 3 * HOUR_MS, n))
+    cats = ["a", "b", "c", None, 7, "é"]
+    values = [
+        orjson.dumps(
+            {
+                "model": "m",
+                "ts": int(ts[i]),
+                "features": {
+                    "x": float(rng.normal()),
+                    "y": float(rng.normal()),
+                    "c": cats[int(rng.integers(0, 6))],
+                    "d": cats[int(rng.integers(0, 6))] if i % 5 else f"v{i}",
+                },
+            }
+        )
+        for i in range(n)
+    ]
+    states = [
+        PartitionIngest(
+            spec=spec, partition=0, token="t", namespace="ns", allowed_lateness_ms=HOUR_MS
+        )
+        for _ in range(2)
+    ]
+    coded = 0
+    for first in range(0, n, batch):
+        chunk = values[first : first + batch]
+        offsets = list(range(first, first + len(chunk)))
+        parsed = parse_batch(chunk, ts[first : first + batch], offsets, 0, catalog, Limits())
+        block = parsed.blocks["m"]
+        coded += sum(c.codes is not None for c in block.categorical.values())
+        states[0].apply(block, offsets[-1])
+        states[1].apply(_uncoded(block), offsets[-1])
+    assert coded  # the C parse coded the columns (else this compares values with values)
+    a, b = (s.pending_write() for s in states)
+    assert a is not None and b is not None
+    assert [(h.hour_ms, h.sketches) for h in a.hours] == [(h.hour_ms, h.sketches) for h in b.hours]
+    assert len(a.hours) >= 2 and all(JOINT_KEY in h.sketches for h in a.hours)

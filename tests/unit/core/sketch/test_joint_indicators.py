@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream.core.sketch import JointSketch, SketchDecodeError, SketchMismatchError, loads
-from stream.core.sketch.joint import indicator_values
+from stream.core.sketch.joint import indicator_codes, indicator_values
 
 LAYOUT = (("x", "y"), ("z",), (("c", "a"), ("c", "b"), ("d", "é")))
 CAT = st.sampled_from(["a", "b", "q", "é", None])
@@ -105,3 +105,17 @@ def test_an_unknown_payload_layout_is_refused() -> None:
 def _refresh_crc(blob: bytes) -> bytes:
     head = blob[:-4]
     return head + zlib.crc32(head).to_bytes(4, "little")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(CAT, max_size=40), st.sampled_from(["a", "b", "é", "zz"]))
+def test_indicator_of_codes_equals_indicator_of_values(
+    column: list[str | None], category: str
+) -> None:
+    cats = list(dict.fromkeys(v for v in column if v is not None)) + ["unused"]
+    codes = np.array([-1 if v is None else cats.index(v) for v in column], dtype=np.int32)
+    values = np.array(column, dtype=object)
+    nulls = np.array([v is None for v in column], dtype=bool)
+    a = indicator_values(values, nulls, category)
+    b = indicator_codes(codes, np.array(cats, dtype=object), category)
+    assert a.tobytes() == b.tobytes()

@@ -148,3 +148,30 @@ def test_update_counts_equals_update_of_the_repeated_values(
     a = CategoricalSketch.zero(cap).update(values, nulls=nulls)
     b = CategoricalSketch.zero(cap).update_counts(counts, nulls=nulls)
     assert a == b and a.to_bytes() == b.to_bytes()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.text(max_size=3), min_size=0, max_size=12, unique=True),
+    st.lists(st.integers(-1, 11), max_size=120),
+    st.integers(1, 8),
+    st.lists(st.text(max_size=3), max_size=30),
+)
+def test_update_codes_equals_update_of_the_values(
+    cats: list[str], raw_codes: list[int], cap: int, before: list[str]
+) -> None:
+    # codes into the batch's distinct values (-1 = null), some categories unused
+    codes = np.array([c if c < len(cats) else -1 for c in raw_codes], dtype=np.int32)
+    values = [None if c < 0 else cats[c] for c in codes.tolist()]
+    a = CategoricalSketch.zero(cap).update(before).update(values)
+    b = CategoricalSketch.zero(cap).update(before).update_codes(codes, np.array(cats, dtype=object))
+    assert a == b and a.to_bytes() == b.to_bytes()
+
+
+def test_update_codes_refuses_codes_outside_the_categories() -> None:
+    s = CategoricalSketch.zero()
+    with pytest.raises(ValueError, match="codes must be in"):
+        s.update_codes(np.array([0, 2], dtype=np.int32), ["a", "b"])
+    with pytest.raises(ValueError, match="codes must be in"):
+        s.update_codes(np.array([-2], dtype=np.int32), ["a"])
+    assert s.total == 0
