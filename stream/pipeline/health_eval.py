@@ -142,17 +142,17 @@ class HealthEvaluator:
     counts: dict[str, int] = field(default_factory=lambda: {"deferred": 0, "resumed": 0})
     _waiting: dict[tuple[str, WindowKey], str] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _waiting_counts: dict[str, int] = field(default_factory=dict, init=False)
+    """Per model, the windows in ``_waiting``: replaced whole after each pass over a queue."""
 
     def waiting(self) -> dict[str, int]:
         """Windows per model seen waiting for labels here and not judged yet.
 
-        On /metrics as ``driftstream_health_waiting_windows{model}``.
+        On /metrics as ``driftstream_health_waiting_windows{model}``. Read without the
+        lock (a snapshot replaced whole): a scrape never waits for a judgement's Redis
+        calls, which hold the lock.
         """
-        with self._lock:
-            out: dict[str, int] = {}
-            for model, _ in self._waiting:
-                out[model] = out.get(model, 0) + 1
-            return out
+        return dict(self._waiting_counts)
 
     def evaluate(self, spec: ModelSpec, window: StoredWindow) -> HealthVerdict | None:
         """Judge ``window`` (estimate) and the windows ``judged_lag`` back (labels).
@@ -189,6 +189,17 @@ class HealthEvaluator:
 
         Verdicts of windows other than ``current`` (the caller's) are said via ``note``.
         """
+        try:
+            return self._resume_queue(spec, scale, current)
+        finally:
+            counts: dict[str, int] = {}
+            for model, _ in self._waiting:
+                counts[model] = counts.get(model, 0) + 1
+            self._waiting_counts = counts
+
+    def _resume_queue(
+        self, spec: ModelSpec, scale: str, current: WindowKey | None
+    ) -> list[HealthVerdict]:
         out: list[HealthVerdict] = []
         queue = self.store.deferred(spec.name, scale)
         queued = set(queue)

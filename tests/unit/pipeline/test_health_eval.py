@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -329,3 +330,14 @@ def test_waiting_windows_are_counted_until_judged() -> None:
     (done,) = ev.resume(SPEC)
     assert done.window == window.key
     assert ev.waiting() == {} and ev.counts == {"deferred": 1, "resumed": 1}
+
+
+def test_waiting_is_read_without_the_judging_lock() -> None:
+    """A /metrics scrape on the event loop never waits for a judgement in progress."""
+    ev = HealthEvaluator(_store(None), _encode)
+    with ev._lock:  # a judgement holding the lock (its Redis calls may be slow)
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (ev.waiting(), done.set()))
+        t.start()
+        assert done.wait(5), "waiting() blocked on the judging lock"
+    t.join()
