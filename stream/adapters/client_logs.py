@@ -4,14 +4,16 @@ aiokafka and kafka-python log from their retry loops: while the brokers are down
 metadata lists no broker, aiokafka's group coordinator logs "Group Coordinator Request
 failed" every ~100 ms. The worker's own lines keep to one per cause per 10 s
 (:class:`stream.pipeline.health.LogThrottle`); :func:`throttle_client_logs` holds the
-clients' repeats to the same rate: a line whose (logger, level, message template)
-went out within the interval is dropped and counted, and the next one that goes out
-says how many were held back.
+clients' repeats to the same rate: a line from the same call site (logger, level,
+source line — kafka-python formats its messages itself, so the text varies) that went
+out within the interval is dropped and counted, and the next one that goes out says
+how many were held back. Keys are call sites: a bounded set, however long an outage.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -19,30 +21,80 @@ from stream.pipeline.health import LogThrottle
 
 __all__ = ["CLIENT_LOGGERS", "RepeatFilter", "throttle_client_logs"]
 
-#: The client modules that log from retry loops (a filter applies to the records of
-#: its own logger only, so each is named).
+#: Every logger aiokafka and kafka-python create (a filter applies to the records of its
+#: own logger only, so each is named; tests/unit/adapters/test_client_logs.py fails when
+#: a client version adds one).
 CLIENT_LOGGERS = (
     "aiokafka",
+    "aiokafka.admin.client",
     "aiokafka.cluster",
     "aiokafka.conn",
     "aiokafka.consumer.consumer",
     "aiokafka.consumer.fetcher",
     "aiokafka.consumer.group_coordinator",
+    "aiokafka.consumer.subscription_state",
+    "aiokafka.coordinator.assignors.abstract",
+    "aiokafka.coordinator.assignors.range",
+    "aiokafka.coordinator.assignors.roundrobin",
+    "aiokafka.coordinator.assignors.sticky.partition_movements",
+    "aiokafka.coordinator.assignors.sticky.sticky_assignor",
+    "aiokafka.helpers",
     "aiokafka.producer.producer",
     "aiokafka.producer.sender",
+    "kafka",
+    "kafka.admin._acls",
+    "kafka.admin._cluster",
+    "kafka.admin._configs",
+    "kafka.admin._groups",
+    "kafka.admin._partitions",
+    "kafka.admin._topics",
+    "kafka.admin._transactions",
+    "kafka.admin._users",
+    "kafka.admin.client",
     "kafka.cluster",
-    "kafka.conn",
     "kafka.consumer.fetcher",
     "kafka.consumer.group",
+    "kafka.consumer.subscription_state",
+    "kafka.coordinator",
+    "kafka.coordinator.assignors.range",
+    "kafka.coordinator.assignors.roundrobin",
+    "kafka.coordinator.assignors.sticky.partition_movements",
+    "kafka.coordinator.assignors.sticky.sticky_assignor",
     "kafka.coordinator.consumer",
+    "kafka.coordinator.heartbeat",
+    "kafka.future",
+    "kafka.metrics.dict_reporter",
+    "kafka.metrics.metrics",
+    "kafka.net.compat",
     "kafka.net.connection",
+    "kafka.net.http_connect",
+    "kafka.net.inet",
     "kafka.net.manager",
+    "kafka.net.metrics",
+    "kafka.net.sasl.msk",
+    "kafka.net.sasl.oauth",
+    "kafka.net.sasl.plain",
+    "kafka.net.sasl.scram",
+    "kafka.net.sasl.sspi",
+    "kafka.net.selector",
+    "kafka.net.socks5",
+    "kafka.net.transport",
+    "kafka.producer.kafka",
+    "kafka.producer.producer_batch",
+    "kafka.producer.record_accumulator",
     "kafka.producer.sender",
+    "kafka.producer.transaction_manager",
+    "kafka.protocol",
+    "kafka.protocol.parser",
 )
 
 
 class RepeatFilter(logging.Filter):
-    """Lets one record per (logger, level, template) through per interval."""
+    """Lets one record per call site (logger, level, source line) through per interval.
+
+    Thread-safe: the clients log from their own threads (aiokafka's loop, faust's
+    consumer thread, kafka-python's I/O threads).
+    """
 
     def __init__(
         self, interval_ms: int = 10_000, clock: Callable[[], float] = time.monotonic
@@ -50,17 +102,19 @@ class RepeatFilter(logging.Filter):
         super().__init__()
         self._throttle = LogThrottle(logging.getLogger(__name__), interval_ms)
         self._clock = clock
+        self._lock = threading.Lock()
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False for a repeat within the interval; the next line out carries the count."""
-        cause = f"{record.name}|{record.levelno}|{record.msg}"
-        got = self._throttle.admit(cause, int(self._clock() * 1000))
+        cause = f"{record.name}|{record.levelno}|{record.pathname}:{record.lineno}"
+        with self._lock:
+            got = self._throttle.admit(cause, int(self._clock() * 1000))
         if got is None:
             return False
         held, since_s = got
-        if held and isinstance(record.args, tuple):
-            record.msg = f"{record.msg} (%d more like it in the last %ds)"
-            record.args = (*record.args, held, since_s)
+        if held:  # formatted here: the message may hold a literal "%" and no args
+            record.msg = f"{record.getMessage()} ({held} more like it in the last {since_s}s)"
+            record.args = ()
         return True
 
 

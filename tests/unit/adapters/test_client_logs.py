@@ -1,12 +1,23 @@
-"""The Kafka clients' retry-loop log lines are held to one per message per interval."""
+"""The Kafka clients' retry-loop log lines are held to one per call site per interval."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import pkgutil
 
 import pytest
 
 from stream.adapters.client_logs import CLIENT_LOGGERS, RepeatFilter
+
+
+def _coordinator(log: logging.Logger) -> None:
+    log.error("Group Coordinator Request failed: %s", "NodeNotReady")
+
+
+def _emit(log: logging.Logger, i: int) -> None:
+    # One call site, its text varying per call (kafka-python formats its own messages).
+    log.error(f"Bootstrap attempt failed: {i % 7} (backoff 0.{i}0 secs)")  # noqa: G004
 
 
 def test_a_repeated_client_line_goes_out_once_per_interval_with_the_count(
@@ -20,24 +31,46 @@ def test_a_repeated_client_line_goes_out_once_per_interval_with_the_count(
         with caplog.at_level(logging.ERROR, logger=log.name):
             for i in range(100):  # every 100 ms for 10 s, as aiokafka's coordinator
                 now[0] = i * 0.1
-                log.error("Group Coordinator Request failed: %s", "NodeNotReady")
-            log.error("another message: %s", 1)  # its own line
+                _coordinator(log)
+            log.error("another message: %s", 1)  # another call site: its own line
+            for i in range(50):
+                _emit(log, i)
+            log.error("100 % of nothing")  # a literal % and no args
             now[0] = 10.0
-            log.error("Group Coordinator Request failed: %s", "NodeNotReady")
+            _coordinator(log)
+            now[0] = 20.0
+            for i in range(50, 52):
+                _emit(log, i)
     finally:
         log.removeFilter(f)
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
         "Group Coordinator Request failed: NodeNotReady",
         "another message: 1",
+        "Bootstrap attempt failed: 0 (backoff 0.00 secs)",
+        "100 % of nothing",
         "Group Coordinator Request failed: NodeNotReady (99 more like it in the last 10s)",
+        "Bootstrap attempt failed: 1 (backoff 0.500 secs) (49 more like it in the last 10s)",
     ]
+    assert len(f._throttle._last) == 4  # one key per call site, not per text
 
 
-def test_the_clients_retry_loggers_are_covered() -> None:
-    """aiokafka's group coordinator and producer sender log from their retry loops."""
-    assert "aiokafka.consumer.group_coordinator" in CLIENT_LOGGERS
-    assert "aiokafka.producer.sender" in CLIENT_LOGGERS
-    import aiokafka.consumer.group_coordinator as gc
-
-    assert gc.log.name in CLIENT_LOGGERS
+def test_every_client_logger_is_covered() -> None:
+    """Every logger aiokafka and kafka-python create carries the filter."""
+    for package in ("aiokafka", "kafka"):
+        root = importlib.import_module(package)
+        for mod in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if mod.name.endswith("__main__") or ".cli" in mod.name or ".benchmarks" in mod.name:
+                continue
+            try:
+                importlib.import_module(mod.name)
+            except ImportError:
+                continue  # optional extras not installed
+    clients = {
+        name
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+        and (name == "aiokafka" or name.startswith(("aiokafka.", "kafka.")))
+    }
+    missing = sorted(clients - set(CLIENT_LOGGERS))
+    assert not missing, f"client loggers not throttled: {missing}"
