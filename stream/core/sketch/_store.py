@@ -22,12 +22,14 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.sketch._mapping import KEY_OFFSET
-from stream.core.sketch._wire import Reader, Writer, encode_uints
+from stream.core.sketch._wire import Reader, Writer, encode_uint_list, encode_uints
 from stream.errors import SketchDecodeError
 
 __all__ = ["Store", "extreme_fits", "signed_keys"]
 
 _SPARSE = 2  # flag bit: counts are written as (gap, count) pairs of non-empty buckets
+_LIST_SPAN = 128
+"""Stores up to this span are encoded with Python lists (same bytes, no numpy calls)."""
 
 
 class Store:
@@ -116,14 +118,14 @@ class Store:
         if n == 0:
             return
         w.svarint(self.offset)
-        delta = np.diff(self.counts, prepend=0)
-        dense = encode_uints((delta << 1) ^ (delta >> 63))
-        nz = np.flatnonzero(self.counts)
-        sparse = encode_uints(np.diff(nz) - 1) + encode_uints(self.counts[nz])
+        if n <= _LIST_SPAN:
+            dense, sparse, m = layouts_of_list(self.counts.tolist())
+        else:
+            dense, sparse, m = layouts_of_array(self.counts)
         is_sparse = len(sparse) + 2 < len(dense)
         w.u8(int(self.collapsed) | _SPARSE * is_sparse)
         if is_sparse:
-            w.uvarint(nz.size)
+            w.uvarint(m)
         w.raw(sparse if is_sparse else dense)
 
     @classmethod
@@ -159,6 +161,28 @@ class Store:
 
 
 Store.EMPTY = Store(0, np.zeros(0, dtype=np.int64), collapsed=False)
+
+
+def layouts_of_array(counts: npt.NDArray[np.int64]) -> tuple[bytes, bytes, int]:
+    """:meth:`Store.encode`'s two layouts (dense, sparse) and the non-empty bucket count."""
+    delta = np.diff(counts, prepend=0)
+    dense = encode_uints((delta << 1) ^ (delta >> 63))
+    nz = np.flatnonzero(counts)
+    sparse = encode_uints(np.diff(nz) - 1) + encode_uints(counts[nz])
+    return dense, sparse, int(nz.size)
+
+
+def layouts_of_list(counts: list[int]) -> tuple[bytes, bytes, int]:
+    """:func:`layouts_of_array` of a short store's counts as a list: the same bytes."""
+    zigzag, prev = [], 0
+    for c in counts:
+        d = c - prev
+        zigzag.append(d << 1 if d >= 0 else ((-d) << 1) - 1)
+        prev = c
+    keys = [i for i, c in enumerate(counts) if c]
+    gaps = [b - a - 1 for a, b in zip(keys, keys[1:], strict=False)]
+    sparse = encode_uint_list(gaps) + encode_uint_list([counts[i] for i in keys])
+    return encode_uint_list(zigzag), sparse, len(keys)
 
 
 def extreme_fits(
