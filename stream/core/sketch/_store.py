@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from stream.core.sketch._mapping import KEY_OFFSET
-from stream.core.sketch._wire import Reader, Writer, encode_uint_list, encode_uints
+from stream.core.sketch._wire import Reader, Writer, codec, encode_uint_list, encode_uints
 from stream.errors import SketchDecodeError
 
 __all__ = ["Store", "extreme_fits", "signed_keys"]
@@ -118,7 +118,10 @@ class Store:
         if n == 0:
             return
         w.svarint(self.offset)
-        if n <= _LIST_SPAN:
+        c = codec()
+        if c is not None:
+            dense, sparse, m = c.store_layouts(np.ascontiguousarray(self.counts, dtype=np.int64))
+        elif n <= _LIST_SPAN:
             dense, sparse, m = layouts_of_list(self.counts.tolist())
         else:
             dense, sparse, m = layouts_of_array(self.counts)
