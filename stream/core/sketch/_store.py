@@ -15,7 +15,7 @@ the same keys yields the same store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
@@ -86,24 +86,23 @@ class Store:
             parts.append((self.offset, self.counts))
         if not parts:
             return self
-        top = max(o + c.size - 1 for o, c in parts)
-        floor_key = top - cap + 1
-        start = max(min(o for o, _ in parts), floor_key)
-        out = np.zeros(top - start + 1, dtype=np.int64)
-        flag = collapsed or self.collapsed
-        for o, c in parts:
-            if o < floor_key:
-                # Keys below the floor: their mass moves to the floor bucket (c[0] > 0).
-                cut = min(floor_key - o, c.size)
-                out[0] += int(c[:cut].sum())
-                c, o = c[cut:], floor_key
-                flag = True
-            out[o - start : o - start + c.size] += c
-        return Store(start, out, flag)
+        return _combine(parts, cap, collapsed or self.collapsed)
 
     def merge(self, other: Store, cap: int) -> Store:
         """Both stores' counts in one, collapsed to ``cap``."""
         return self.add(other.offset, other.counts, cap, other.collapsed)
+
+    @staticmethod
+    def merge_all(stores: Sequence[Store], cap: int) -> Store:
+        """``stores[0].merge(stores[1]).merge(...)`` in one pass: the same store.
+
+        The collapse only depends on the largest key (module docstring), so the
+        floor is found once and every store is added to one array.
+        """
+        parts = [(s.offset, s.counts) for s in stores if not s.empty]
+        if not parts:
+            return stores[0]
+        return _combine(parts, cap, any(s.collapsed for s in stores))
 
     def encode(self, w: Writer) -> None:
         """Span, offset, flags, then the counts dense or sparse, whichever is smaller.
@@ -164,6 +163,23 @@ class Store:
 
 
 Store.EMPTY = Store(0, np.zeros(0, dtype=np.int64), collapsed=False)
+
+
+def _combine(parts: list[tuple[int, npt.NDArray[np.int64]]], cap: int, flag: bool) -> Store:
+    """The store of every ``(offset, counts)`` part, collapsed to ``cap`` (parts not empty)."""
+    top = max(o + c.size - 1 for o, c in parts)
+    floor_key = top - cap + 1
+    start = max(min(o for o, _ in parts), floor_key)
+    out = np.zeros(top - start + 1, dtype=np.int64)
+    for o, c in parts:
+        if o < floor_key:
+            # Keys below the floor: their mass moves to the floor bucket (c[0] > 0).
+            cut = min(floor_key - o, c.size)
+            out[0] += int(c[:cut].sum())
+            c, o = c[cut:], floor_key
+            flag = True
+        out[o - start : o - start + c.size] += c
+    return Store(start, out, flag)
 
 
 def layouts_of_array(counts: npt.NDArray[np.int64]) -> tuple[bytes, bytes, int]:

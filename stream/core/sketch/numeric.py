@@ -46,6 +46,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import ClassVar, overload
 
@@ -399,6 +400,44 @@ class NumericSketch(Framed):
         out._s2 += other._s2
         out._pos = out._pos.merge(other._pos, self._cap)
         out._neg = out._neg.merge(other._neg, self._cap)
+        return out
+
+    @classmethod
+    def merge_all(cls, sketches: Sequence[NumericSketch]) -> NumericSketch:
+        """``sketches[0].merge(sketches[1]).merge(...)`` in one pass: the same sketch.
+
+        A rollup merges a window's parts at once (the stores' floors are found once).
+        One sketch is returned as it is (values are not changed in place).
+
+        Raises:
+            SketchMismatchError: if the relative accuracy or bucket cap differ.
+            ValueError: if ``sketches`` is empty.
+        """
+        if not sketches:
+            msg = "merge_all needs at least one sketch"
+            raise ValueError(msg)
+        first = sketches[0]
+        if len(sketches) == 1:
+            return first
+        for s in sketches[1:]:
+            first.check_compatible(s)
+        out = NumericSketch(first._alpha, first._cap)
+        first._copy_into(out)
+        full = [s for s in sketches if s._count]
+        if full:
+            out._min = min(s._min for s in full)
+            out._max = max(s._max for s in full)
+        for s in sketches[1:]:
+            out._nulls += s._nulls
+            out._nans += s._nans
+            out._pos_inf += s._pos_inf
+            out._neg_inf += s._neg_inf
+            out._zeros += s._zeros
+            out._count += s._count
+            out._s1 += s._s1
+            out._s2 += s._s2
+        out._pos = Store.merge_all([s._pos for s in sketches], first._cap)
+        out._neg = Store.merge_all([s._neg for s in sketches], first._cap)
         return out
 
     def bucket_identity(self) -> tuple[object, object, int, float]:
