@@ -416,29 +416,40 @@ class NumericSketch(Framed):
         if not sketches:
             msg = "merge_all needs at least one sketch"
             raise ValueError(msg)
-        first = sketches[0]
+        first: NumericSketch = sketches[0]
         if len(sketches) == 1:
             return first
-        for s in sketches[1:]:
-            first.check_compatible(s)
-        out = NumericSketch(first._alpha, first._cap)
-        first._copy_into(out)
-        full = [s for s in sketches if s._count]
-        if full:
-            out._min = min(s._min for s in full)
-            out._max = max(s._max for s in full)
-        for s in sketches[1:]:
-            out._nulls += s._nulls
-            out._nans += s._nans
-            out._pos_inf += s._pos_inf
-            out._neg_inf += s._neg_inf
-            out._zeros += s._zeros
-            out._count += s._count
-            out._s1 += s._s1
-            out._s2 += s._s2
-        out._pos = Store.merge_all([s._pos for s in sketches], first._cap)
-        out._neg = Store.merge_all([s._neg for s in sketches], first._cap)
+        out: NumericSketch = first.copy()
+        for other in sketches[1:]:
+            out._add_counts(other)
+        out._merge_stores(sketches)
         return out
+
+    def _add_counts(self, other: NumericSketch) -> None:
+        """:meth:`merge` of everything but the stores, into this (fresh) sketch."""
+        self.check_compatible(other)
+        self._nulls += other._nulls
+        self._nans += other._nans
+        self._pos_inf += other._pos_inf
+        self._neg_inf += other._neg_inf
+        self._zeros += other._zeros
+        if other._count:
+            self._min = other._min if self._count == 0 else min(self._min, other._min)
+            self._max = other._max if self._count == 0 else max(self._max, other._max)
+            self._count += other._count
+        self._s1 += other._s1
+        self._s2 += other._s2
+
+    def _merge_stores(self, sketches: Sequence[NumericSketch]) -> None:
+        """This sketch's stores become those of ``sketches`` merged (one pass each)."""
+        pos: list[Store] = []
+        neg: list[Store] = []
+        for i in range(len(sketches)):
+            one: NumericSketch = sketches[i]
+            pos.append(one._pos)
+            neg.append(one._neg)
+        self._pos = Store.merge_all(pos, self._cap)
+        self._neg = Store.merge_all(neg, self._cap)
 
     def bucket_identity(self) -> tuple[object, object, int, float]:
         """What the bucket view depends on: the two (immutable) stores, zeros and α.
