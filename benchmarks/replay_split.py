@@ -102,6 +102,7 @@ def phases(s: Split) -> dict[str, float]:
     r_encode = s.callers_total(TO_BYTES, "pipeline/rollup.py")
     r_merge = s.callers_total(("sketch/params.py", "merge_sketches"), "pipeline/rollup.py")
     r_merge += s.callers_total(("sketch/joint.py", "merge"), "pipeline/rollup.py")
+    r_merge += s.callers_total(("sketch/numeric.py", "merge_all"), "pipeline/rollup.py")
     out["rollup: decode sketches"] = r_decode
     out["rollup: merge"] = r_merge
     out["rollup: encode"] = r_encode
