@@ -5,6 +5,8 @@ optional: without a C compiler the install still succeeds and the pure-Python pa
 (the reference) runs instead; the worker logs one line saying so.
 ``stream.core.sketch._native`` (native/sketchscan.c) is the one-pass numeric sketch
 update; without it the vectorised numpy update (the reference) runs, same bytes.
+``stream.core.sketch._codec`` (native/sketchcodec.c) writes the sketch wire format's
+varints, exact sums and bucket stores; without it the Python encoders run, same bytes.
 """
 
 from setuptools import Extension, setup
@@ -21,6 +23,12 @@ setup(
         Extension(
             "stream.core.sketch._native",
             sources=["native/sketchscan.c"],
+            extra_compile_args=["-O2", "-std=gnu99", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        ),
+        Extension(
+            "stream.core.sketch._codec",
+            sources=["native/sketchcodec.c"],
             extra_compile_args=["-O2", "-std=gnu99", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
         ),

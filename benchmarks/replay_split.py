@@ -102,6 +102,7 @@ def phases(s: Split) -> dict[str, float]:
     r_encode = s.callers_total(TO_BYTES, "pipeline/rollup.py")
     r_merge = s.callers_total(("sketch/params.py", "merge_sketches"), "pipeline/rollup.py")
     r_merge += s.callers_total(("sketch/joint.py", "merge"), "pipeline/rollup.py")
+    r_merge += s.callers_total(("sketch/numeric.py", "merge_all"), "pipeline/rollup.py")
     out["rollup: decode sketches"] = r_decode
     out["rollup: merge"] = r_merge
     out["rollup: encode"] = r_encode
@@ -111,13 +112,20 @@ def phases(s: Split) -> dict[str, float]:
     e_decode = s.callers_total(LOAD, "pipeline/evaluate.py") + s.callers_total(
         FROM_BYTES, "pipeline/evaluate.py"
     )
+    # batch_measures: one pass over a window's numeric columns (core/measures/batch.py),
+    # judging as much as evaluate_feature (before session 6 it fell into "evaluation, rest").
     judge = (
         s.cum("core/decide.py", "evaluate_feature")
+        + s.cum("core/decide.py", "batch_measures")
         + s.cum("core/joint.py", "decide_joint")
         + s.cum("core/joint.py", "align_indicators")
         + s.cum("core/calibrate.py", "model_alpha")
     )
     commits = s.cum("adapters/redis_eval.py", "commit")
+    # A replay queues its commits and writes them from _finish (and before an outbox read).
+    commits_out = s.edge(
+        ("commands/replay.py", "_finish"), ("adapters/redis_eval.py", "flush")
+    ) + s.edge(("adapters/redis_eval.py", "outbox"), ("adapters/redis_eval.py", "flush"))
     lifecycle = (
         s.cum("core/lifecycle.py", "step")
         + s.edge(("pipeline/evaluate.py", "evaluate"), ("pipeline/evaluate.py", "<listcomp>"))
@@ -139,7 +147,7 @@ def phases(s: Split) -> dict[str, float]:
     )
     out["decode sketches (evaluator)"] = e_decode
     out["judging (measures + decisions)"] = judge
-    out["commits (decisions, state, outbox)"] = commits
+    out["commits (decisions, state, outbox)"] = commits + commits_out
     out["alert lifecycle (state read, step, encode)"] = lifecycle
     out["trailing-day assembly (merges)"] = build - t_decode - t_read
     out["window fetch (windows, baselines, bookkeeping)"] = fetch + t_read

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from stream.catalog import ModelSpec
-from stream.core.sketch import JointSketch
+from stream.core.sketch import JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to
 from stream.pipeline.ingest import joint_zero
@@ -123,14 +123,8 @@ def _merge(
     load, load_joint = source.load, source.load_joint
     out: dict[str, bytes] = {}
     for name, kind in spec.kinds.items():
-        merged: Sketch | None = None
-        for blobs in parts:
-            blob = blobs.get(name)
-            if blob is None:
-                continue
-            sketch = load(kind, blob)
-            merged = sketch if merged is None else merge_sketches(merged, sketch)
-        whole = merged if merged is not None else params.zero(kind)
+        loaded = [load(kind, blob) for blobs in parts if (blob := blobs.get(name)) is not None]
+        whole = _merge_all(loaded) if loaded else params.zero(kind)
         out[name] = whole.to_bytes()
         decoding.remember(kind, out[name], whole)
     joint = joint_zero(spec)
@@ -147,6 +141,16 @@ def _merge(
         out[JOINT_KEY] = joint.to_bytes()
         decoding.remember_joint(out[JOINT_KEY], joint)
     return out
+
+
+def _merge_all(sketches: list[Sketch]) -> Sketch:
+    """The merge of ``sketches`` in order (numeric ones in one pass: the same sketch)."""
+    if all(isinstance(s, NumericSketch) for s in sketches):
+        return NumericSketch.merge_all(sketches)  # type: ignore[arg-type]
+    merged = sketches[0]
+    for s in sketches[1:]:
+        merged = merge_sketches(merged, s)
+    return merged
 
 
 def complete_through(progress: Mapping[int, tuple[int | None, bool]]) -> int | None:

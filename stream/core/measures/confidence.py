@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats
+from scipy import special
 
 from stream.core.measures.tails import chi2_sf, kstwo_sf, kstwo_sf_rows, norm_sf, t_ppf, t_sf
 
@@ -48,7 +48,7 @@ FloatArray = npt.NDArray[np.float64]
 NAN = math.nan
 LEVEL = 0.95
 """Coverage of every interval reported by the measures."""
-_Z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+_Z = float(special.ndtri(0.5 + LEVEL / 2))  # = stats.norm.ppf (scipy.stats not imported)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
+from scipy import special
 
 from stream.core.measures.confidence import (
     LEVEL,
@@ -86,7 +86,7 @@ QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Quantiles whose shifts the registry reports."""
 _KOLMOGOROV_MEAN = math.sqrt(math.pi / 2) * math.log(2)  # E[sup|B(t)|] for a Brownian bridge
 _IQR_TO_SD = 1.3489795003921634  # IQR of the standard normal
-_Z = float(stats.norm.ppf(0.5 + LEVEL / 2))
+_Z = float(special.ndtri(0.5 + LEVEL / 2))  # = stats.norm.ppf (scipy.stats not imported)
 _NULL_DRAWS = 200
 
 

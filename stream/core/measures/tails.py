@@ -23,7 +23,6 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 from scipy import special
-from scipy.stats import _ksstats  # the routine behind stats.kstwo (same numbers)
 
 __all__ = [
     "Z95",
@@ -251,6 +250,10 @@ def pelz_good_cdf(n: int, x: float) -> float:
 
 def kstwo_exact(d: float, n: int) -> float:
     """P(D_n > d) by scipy's own ``kstwo`` routine (Durbin matrix where it chooses it)."""
+    # The routine behind stats.kstwo (same numbers); scipy.stats is imported only here:
+    # it costs a replay ~0.3 s of start-up and its other routines are not used.
+    from scipy.stats import _ksstats
+
     return float(_ksstats._kolmogn(n, d, cdf=False))  # noqa: SLF001 - stats.kstwo's own routine
 
 

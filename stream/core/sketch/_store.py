@@ -15,19 +15,21 @@ the same keys yields the same store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.core.sketch._mapping import KEY_OFFSET
-from stream.core.sketch._wire import Reader, Writer, encode_uints
+from stream.core.sketch._wire import Reader, Writer, codec, encode_uint_list, encode_uints
 from stream.errors import SketchDecodeError
 
 __all__ = ["Store", "extreme_fits", "signed_keys"]
 
 _SPARSE = 2  # flag bit: counts are written as (gap, count) pairs of non-empty buckets
+_LIST_SPAN = 128
+"""Stores up to this span are encoded with Python lists (same bytes, no numpy calls)."""
 
 
 class Store:
@@ -84,24 +86,23 @@ class Store:
             parts.append((self.offset, self.counts))
         if not parts:
             return self
-        top = max(o + c.size - 1 for o, c in parts)
-        floor_key = top - cap + 1
-        start = max(min(o for o, _ in parts), floor_key)
-        out = np.zeros(top - start + 1, dtype=np.int64)
-        flag = collapsed or self.collapsed
-        for o, c in parts:
-            if o < floor_key:
-                # Keys below the floor: their mass moves to the floor bucket (c[0] > 0).
-                cut = min(floor_key - o, c.size)
-                out[0] += int(c[:cut].sum())
-                c, o = c[cut:], floor_key
-                flag = True
-            out[o - start : o - start + c.size] += c
-        return Store(start, out, flag)
+        return _combine(parts, cap, collapsed or self.collapsed)
 
     def merge(self, other: Store, cap: int) -> Store:
         """Both stores' counts in one, collapsed to ``cap``."""
         return self.add(other.offset, other.counts, cap, other.collapsed)
+
+    @staticmethod
+    def merge_all(stores: Sequence[Store], cap: int) -> Store:
+        """``stores[0].merge(stores[1]).merge(...)`` in one pass: the same store.
+
+        The collapse only depends on the largest key (module docstring), so the
+        floor is found once and every store is added to one array.
+        """
+        parts = [(s.offset, s.counts) for s in stores if not s.empty]
+        if not parts:
+            return stores[0]
+        return _combine(parts, cap, any(s.collapsed for s in stores))
 
     def encode(self, w: Writer) -> None:
         """Span, offset, flags, then the counts dense or sparse, whichever is smaller.
@@ -116,14 +117,17 @@ class Store:
         if n == 0:
             return
         w.svarint(self.offset)
-        delta = np.diff(self.counts, prepend=0)
-        dense = encode_uints((delta << 1) ^ (delta >> 63))
-        nz = np.flatnonzero(self.counts)
-        sparse = encode_uints(np.diff(nz) - 1) + encode_uints(self.counts[nz])
+        c = codec()
+        if c is not None:
+            dense, sparse, m = c.store_layouts(np.ascontiguousarray(self.counts, dtype=np.int64))
+        elif n <= _LIST_SPAN:
+            dense, sparse, m = layouts_of_list(self.counts.tolist())
+        else:
+            dense, sparse, m = layouts_of_array(self.counts)
         is_sparse = len(sparse) + 2 < len(dense)
         w.u8(int(self.collapsed) | _SPARSE * is_sparse)
         if is_sparse:
-            w.uvarint(nz.size)
+            w.uvarint(m)
         w.raw(sparse if is_sparse else dense)
 
     @classmethod
@@ -159,6 +163,45 @@ class Store:
 
 
 Store.EMPTY = Store(0, np.zeros(0, dtype=np.int64), collapsed=False)
+
+
+def _combine(parts: list[tuple[int, npt.NDArray[np.int64]]], cap: int, flag: bool) -> Store:
+    """The store of every ``(offset, counts)`` part, collapsed to ``cap`` (parts not empty)."""
+    top = max(o + c.size - 1 for o, c in parts)
+    floor_key = top - cap + 1
+    start = max(min(o for o, _ in parts), floor_key)
+    out = np.zeros(top - start + 1, dtype=np.int64)
+    for o, c in parts:
+        if o < floor_key:
+            # Keys below the floor: their mass moves to the floor bucket (c[0] > 0).
+            cut = min(floor_key - o, c.size)
+            out[0] += int(c[:cut].sum())
+            c, o = c[cut:], floor_key
+            flag = True
+        out[o - start : o - start + c.size] += c
+    return Store(start, out, flag)
+
+
+def layouts_of_array(counts: npt.NDArray[np.int64]) -> tuple[bytes, bytes, int]:
+    """:meth:`Store.encode`'s two layouts (dense, sparse) and the non-empty bucket count."""
+    delta = np.diff(counts, prepend=0)
+    dense = encode_uints((delta << 1) ^ (delta >> 63))
+    nz = np.flatnonzero(counts)
+    sparse = encode_uints(np.diff(nz) - 1) + encode_uints(counts[nz])
+    return dense, sparse, int(nz.size)
+
+
+def layouts_of_list(counts: list[int]) -> tuple[bytes, bytes, int]:
+    """:func:`layouts_of_array` of a short store's counts as a list: the same bytes."""
+    zigzag, prev = [], 0
+    for c in counts:
+        d = c - prev
+        zigzag.append(d << 1 if d >= 0 else ((-d) << 1) - 1)
+        prev = c
+    keys = [i for i, c in enumerate(counts) if c]
+    gaps = [b - a - 1 for a, b in zip(keys, keys[1:], strict=False)]
+    sparse = encode_uint_list(gaps) + encode_uint_list([counts[i] for i in keys])
+    return encode_uint_list(zigzag), sparse, len(keys)
 
 
 def extreme_fits(

@@ -19,14 +19,20 @@ kind. Every failure to read is a :class:`~stream.errors.SketchDecodeError`.
 
 from __future__ import annotations
 
+import operator
 import struct
 import zlib
-from typing import ClassVar, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.errors import SketchDecodeError
+
+try:  # the C encoders (native/sketchcodec.c); the Python ones below are the reference
+    import stream.core.sketch._codec as _codec
+except ImportError:  # pragma: no cover - only on machines that built without a C compiler
+    _codec = None  # type: ignore[assignment]
 
 __all__ = [
     "FORMAT_VERSION",
@@ -39,10 +45,12 @@ __all__ = [
     "Writer",
     "decode_uvarints",
     "encode_frame",
+    "encode_uint_list",
     "encode_uints",
     "encode_uvarints",
     "open_frame",
     "read_payload",
+    "use_codec",
 ]
 
 MAGIC = b"DSk"
@@ -57,6 +65,24 @@ _HEADER = len(MAGIC) + 3
 _MAX_PAYLOAD = 1 << 26
 _F64 = struct.Struct("<d")
 _U32 = struct.Struct("<I")
+
+
+_USE_CODEC = [_codec is not None]
+
+
+def use_codec(on: bool) -> bool:
+    """Switch the C encoders on or off (tests, benchmarks); returns the previous setting.
+
+    Both write the same bytes; switching on without the extension built leaves it off.
+    """
+    before = _USE_CODEC[0]
+    _USE_CODEC[0] = on and _codec is not None
+    return before
+
+
+def codec() -> Any:
+    """The C encoders when built and switched on, else None (the Python reference)."""
+    return _codec if _USE_CODEC[0] else None
 
 
 TYPE_NAMES = {
@@ -80,6 +106,12 @@ class Writer:
 
     def uvarint(self, value: int) -> None:
         """Unsigned LEB128 of a non-negative Python int of any size."""
+        if 0 <= value < 0x80:
+            self._buf.append(value)
+            return
+        if _USE_CODEC[0]:
+            self._buf += _codec.uvarint(operator.index(value))
+            return
         if value < 0:
             msg = f"uvarint needs a non-negative int, got {value}"
             raise ValueError(msg)
@@ -99,6 +131,9 @@ class Writer:
 
     def bigint(self, value: int) -> None:
         """A signed int as odd mantissa and shift (exact sums carry ~1,100 trailing zeros)."""
+        if _USE_CODEC[0]:
+            self._buf += _codec.bigint(operator.index(value))
+            return
         shift = (value & -value).bit_length() - 1 if value else 0
         self.svarint(value >> shift)
         if value:
@@ -260,6 +295,8 @@ def encode_uvarints(values: npt.NDArray[np.int64]) -> bytes:
     '00017f8001ac02'
     """
     v = np.asarray(values, dtype=np.int64)
+    if _USE_CODEC[0]:
+        return bytes(_codec.uvarints(np.ascontiguousarray(v).reshape(-1)))
     if v.size == 0:
         return b""
     if int(v.min()) < 0:
@@ -292,11 +329,31 @@ def encode_uints(values: npt.NDArray[np.int64]) -> bytes:
     ('011230', '0001ac02')
     """
     v = np.asarray(values, dtype=np.int64)
+    if _USE_CODEC[0]:
+        return bytes(_codec.uints(np.ascontiguousarray(v).reshape(-1)))
     if v.size and int(v.min()) >= 0 and int(v.max()) < 16:
         padded = np.zeros(v.size + v.size % 2, dtype=np.uint8)
         padded[: v.size] = v
         return b"\x01" + ((padded[0::2] << 4) | padded[1::2]).tobytes()
     return b"\x00" + encode_uvarints(v)
+
+
+def encode_uint_list(values: list[int]) -> bytes:
+    """:func:`encode_uints` of a short list of non-negative ints, in plain Python.
+
+    The same bytes as the array path (``tests/unit/core/sketch/test_wire.py``); for the
+    few dozen counts of a partition-hour's store, numpy's per-call cost dominates.
+
+    >>> encode_uint_list([1, 2, 3]).hex(), encode_uint_list([1, 300]).hex()
+    ('011230', '0001ac02')
+    """
+    if values and min(values) >= 0 and max(values) < 16:
+        it = iter(values if len(values) % 2 == 0 else [*values, 0])
+        return b"\x01" + bytes([(a << 4) | b for a, b in zip(it, it, strict=True)])
+    if values and min(values) < 0:
+        msg = "uvarints need non-negative values"
+        raise ValueError(msg)
+    return b"\x00" + _encode_small(values)
 
 
 def decode_uvarints(data: bytes, pos: int, n: int) -> tuple[npt.NDArray[np.int64], int]:

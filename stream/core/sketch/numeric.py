@@ -46,6 +46,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import ClassVar, overload
 
@@ -400,6 +401,55 @@ class NumericSketch(Framed):
         out._pos = out._pos.merge(other._pos, self._cap)
         out._neg = out._neg.merge(other._neg, self._cap)
         return out
+
+    @classmethod
+    def merge_all(cls, sketches: Sequence[NumericSketch]) -> NumericSketch:
+        """``sketches[0].merge(sketches[1]).merge(...)`` in one pass: the same sketch.
+
+        A rollup merges a window's parts at once (the stores' floors are found once).
+        One sketch is returned as it is (values are not changed in place).
+
+        Raises:
+            SketchMismatchError: if the relative accuracy or bucket cap differ.
+            ValueError: if ``sketches`` is empty.
+        """
+        if not sketches:
+            msg = "merge_all needs at least one sketch"
+            raise ValueError(msg)
+        first: NumericSketch = sketches[0]
+        if len(sketches) == 1:
+            return first
+        out: NumericSketch = first.copy()
+        for other in sketches[1:]:
+            out._add_counts(other)
+        out._merge_stores(sketches)
+        return out
+
+    def _add_counts(self, other: NumericSketch) -> None:
+        """:meth:`merge` of everything but the stores, into this (fresh) sketch."""
+        self.check_compatible(other)
+        self._nulls += other._nulls
+        self._nans += other._nans
+        self._pos_inf += other._pos_inf
+        self._neg_inf += other._neg_inf
+        self._zeros += other._zeros
+        if other._count:
+            self._min = other._min if self._count == 0 else min(self._min, other._min)
+            self._max = other._max if self._count == 0 else max(self._max, other._max)
+            self._count += other._count
+        self._s1 += other._s1
+        self._s2 += other._s2
+
+    def _merge_stores(self, sketches: Sequence[NumericSketch]) -> None:
+        """This sketch's stores become those of ``sketches`` merged (one pass each)."""
+        pos: list[Store] = []
+        neg: list[Store] = []
+        for i in range(len(sketches)):
+            one: NumericSketch = sketches[i]
+            pos.append(one._pos)
+            neg.append(one._neg)
+        self._pos = Store.merge_all(pos, self._cap)
+        self._neg = Store.merge_all(neg, self._cap)
 
     def bucket_identity(self) -> tuple[object, object, int, float]:
         """What the bucket view depends on: the two (immutable) stores, zeros and α.

@@ -17,13 +17,14 @@ from stream.core.sketch import (
     dumps,
     loads,
 )
-from stream.core.sketch._store import Store
+from stream.core.sketch._store import Store, layouts_of_array, layouts_of_list
 from stream.core.sketch._wire import (
     FORMAT_VERSION,
     MAGIC,
     Reader,
     Writer,
     decode_uvarints,
+    encode_uint_list,
     encode_uints,
     encode_uvarints,
 )
@@ -221,6 +222,17 @@ def test_store_encodings_round_trip(counts: list[int], offset: int, collapsed: b
     r = Reader(w.getvalue())
     assert Store.decode(r, cap=100, key_min=-1000, key_max=1000) == store
     r.done()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(0), st.integers(1, 20), st.integers(1, 2**53 - 1)), max_size=300))
+def test_short_stores_encode_in_python_to_the_array_paths_bytes(counts: list[int]) -> None:
+    # Stores up to _LIST_SPAN are encoded from a list: the wire bytes must not change.
+    arr = np.array([1, *counts, 1], dtype=np.int64)
+    assert layouts_of_list(arr.tolist()) == layouts_of_array(arr)
+    assert encode_uint_list(counts) == encode_uints(np.array(counts, dtype=np.int64))
+    with pytest.raises(ValueError, match="non-negative"):
+        encode_uint_list([*counts, -1, 16])
 
 
 def test_uints_modes() -> None:

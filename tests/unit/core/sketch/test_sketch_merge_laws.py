@@ -64,6 +64,27 @@ def test_numeric_associative(a: list[float], b: list[float], c: list[float], cap
 
 
 @LAWS
+@given(parts=st.lists(numeric_values, min_size=1, max_size=8), cap=CAPS)
+def test_numeric_merge_all_is_the_chain_of_merges(parts: list[list[float]], cap: int) -> None:
+    # The rollup merges a window's parts in one pass: the same sketch, the same bytes.
+    sketches = [numeric_of(v, i % 3, max_buckets=cap) for i, v in enumerate(parts)]
+    chain = sketches[0]
+    for s in sketches[1:]:
+        chain = chain.merge(s)
+    once = NumericSketch.merge_all(sketches)
+    assert once == chain
+    assert once.to_bytes() == chain.to_bytes()
+    assert _same_floats(_stats(once), _stats(chain))
+
+
+def test_numeric_merge_all_checks_its_input() -> None:
+    with pytest.raises(ValueError, match="at least one"):
+        NumericSketch.merge_all([])
+    with pytest.raises(SketchMismatchError):
+        NumericSketch.merge_all([NumericSketch.zero(max_buckets=3), NumericSketch.zero()])
+
+
+@LAWS
 @given(data=st.data(), values=numeric_values, cap=CAPS)
 def test_numeric_any_split_gives_identical_bytes(
     data: st.DataObject, values: list[float], cap: int
