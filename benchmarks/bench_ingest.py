@@ -12,7 +12,7 @@ in the same run; in-process rows run in interleaved rounds (median shown).
   (a2)      (a1) + RawRecord per message, as BatchConsumer.getmany hands them over
   (d1)      confluent-kafka consume(10k), the worker's fetcher settings, no processing
   (d0)      (d1)'s loop alone in a fresh process (only confluent_kafka imported, default GC)
-  (d1g)     (d1) with the GC tuned as the worker's (``stream.runtime.tune_gc``)
+  (d1g)     (d1) with the GC tuned as the worker's (``stream.pipeline.gc_tuning.tune``)
   (d2)      (d1) + per-partition columns, as the worker's fetcher hands them over
   (b0)      DataPlane.process on batches fetched beforehand: parse + sketches + Redis flushes
   (b1)      the worker's IngestService in-process (aiokafka group + librdkafka fetch,
@@ -527,20 +527,20 @@ def raw_confluent_process(b: Bench) -> Run:
     return Run(seen, wall, cpu)
 
 
-# What (b2g) runs: the worker without its GC tuning (stream.runtime.tune_gc, issue 19
+# What (b2g) runs: the worker without its GC tuning (stream.pipeline.gc_tuning.tune, issue 19
 # session 6): CPython's default thresholds, nothing frozen.
-DEFAULT_GC = "import stream.runtime as r; r.tune_gc = lambda: None"
+DEFAULT_GC = "import stream.pipeline.gc_tuning as g; g.tune = lambda: None"
 
 
 @contextmanager
 def worker_gc() -> Iterator[None]:
-    """This process's GC tuned as the worker's (``stream.runtime.tune_gc``), then undone."""
+    """This process's GC tuned as the worker's (``stream.pipeline.gc_tuning.tune``), then undone."""
     import gc
 
-    from stream.runtime import tune_gc
+    from stream.pipeline.gc_tuning import tune
 
     before = gc.get_threshold()
-    tune_gc()
+    tune()
     try:
         yield
     finally:

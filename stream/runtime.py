@@ -10,7 +10,6 @@ the group member, librdkafka fetches: ``stream.adapters.kafka_fetch``).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import tempfile
@@ -28,6 +27,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Transport
 from stream import wiring
 from stream.adapters.redis_store import decode_notice
 from stream.adapters.redis_windows import RedisWindowStore
+from stream.pipeline import gc_tuning
 from stream.pipeline.control import ControlPlane
 from stream.pipeline.evaluate import Evaluator
 from stream.pipeline.health import Health, LogThrottle
@@ -36,7 +36,7 @@ from stream.runtime_labels import LabelService
 from stream.settings import Settings
 from stream.wiring import SystemClock
 
-__all__ = ["Health", "IngestService", "build_app", "tune_gc"]
+__all__ = ["Health", "IngestService", "build_app"]
 
 log = logging.getLogger("driftstream.worker")
 
@@ -49,25 +49,6 @@ SHUTDOWN_STEP_S = 8.0
 FAUST_THREAD_SHUTDOWN_S = 10.0
 #: How long faust's topic creation at start retries while Kafka comes back.
 CONTROLLER_WAIT_S = 120.0
-#: The cyclic GC's young-generation threshold in a worker (CPython's default: 700).
-GC_YOUNG_THRESHOLD = 50_000
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector off the ingest path (issue 19, session 6).
-
-    Every ``consume`` builds ~10k confluent-kafka ``Message`` objects, which the GC
-    tracks and which live until their batch is parsed. With CPython's defaults (a young
-    collection every 700 allocations) they are promoted through the generations and
-    set off full collections that walk every object the process holds (~150k after
-    start-up: modules, faust, the clients): a measurable share of the worker's CPU per
-    event (docs/benchmarks.md, "Fifth pass"). ``gc.freeze()`` moves what start-up built
-    into the permanent generation, which collections skip; young collections come every
-    :data:`GC_YOUNG_THRESHOLD` allocations. Reference cycles are still collected, later.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 class IngestService:
@@ -458,7 +439,7 @@ def build_app(settings: Settings, *, app_id: str | None = None) -> tuple[faust.A
 
     @app.task  # type: ignore[untyped-decorator]
     async def _ingest() -> None:
-        tune_gc()  # the app is built and started: what exists now lives as long as it
+        gc_tuning.tune()  # the app is built and started: what exists now lives as long as it
         await service.run()
 
     if wiring.labels_wanted(settings):

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import gc
 import hashlib
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,6 +22,7 @@ from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range, utc
 from stream.errors import DriftstreamError
+from stream.pipeline.gc_tuning import lean_gc, settle
 from stream.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,35 +37,6 @@ DECODE_CACHE = 32_768
 """Decoded sketches shared by a replay's rollup and evaluation (columns × windows)."""
 COMMIT_EVERY = 64
 """Windows whose evaluation commits are written together (one MULTI/EXEC)."""
-GC_THRESHOLDS = (50_000, 20, 10)
-"""The cyclic GC's thresholds during a replay (Python's default: 700, 10, 10)."""
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _lean_gc(command: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Run ``command`` with a cyclic GC tuned for a replay, restored afterwards.
-
-    A replay allocates millions of short-lived objects, freed by reference counting,
-    and keeps ~100k+ long-lived ones (modules, settings, sketches, windows): with the
-    default thresholds the cycle detector ran ~1,000 times and walked the long-lived
-    objects in each full pass (0.4-0.9 CPU-s of a 14-day replay). Young collections
-    run every 50,000 allocations instead of 700, and :func:`_settle` freezes what is
-    alive after the imports and after ingest. Cyclic garbage is still collected.
-    """
-
-    @functools.wraps(command)
-    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        before = gc.get_threshold()
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
-            return command(*args, **kwargs)
-        finally:
-            gc.set_threshold(*before)
-            gc.unfreeze()
-
-    return run
 
 
 @click.command()
@@ -98,7 +68,7 @@ def _lean_gc(command: Callable[_P, _R]) -> Callable[_P, _R]:
 @click.option("--part", hidden=True, help="i/N: this process replays partitions p with p % N == i.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.pass_context
-@_lean_gc
+@lean_gc
 def replay(
     ctx: click.Context,
     topic: str | None,
@@ -282,7 +252,7 @@ async def _ingest(
     from stream.pipeline.ports import RecordBatch
     from stream.pipeline.replay import KeepSealed, Progress, RangeClock, ingest_range, part_of
 
-    _settle()
+    settle()
     opts = wiring.kafka_aio(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     if not any(r.size for r in ranges):
@@ -450,7 +420,7 @@ def _finish(
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.pipeline.replay import roll_up_all
 
-    _settle()
+    settle()
     client = wiring.connect_redis(settings)
     # A replay's windows never expire and are create-only: kept in memory as written.
     windows = wiring.window_store(settings, client, namespace, live=False, memo=WINDOW_MEMO)
@@ -527,15 +497,6 @@ def _finish(
         "days": {m: len(r.days) for m, r in rolled.items()},
         "alerts": alerts,
     }
-
-
-def _settle() -> None:
-    """What is alive now (modules, settings, ingest's kept sketches) leaves the cyclic GC.
-
-    ``gc.freeze`` moves it to the permanent generation: reference counting still frees
-    it, only the cycle detector stops visiting it (``_lean_gc`` unfreezes at the end).
-    """
-    gc.freeze()
 
 
 class _PhaseProgress:

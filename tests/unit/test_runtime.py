@@ -111,22 +111,3 @@ def test_a_coordinator_lookup_with_no_broker_known_is_retriable_not_fatal() -> N
         asyncio.run(lookup())
     assert err.value.retriable
     assert getattr(AIOKafkaClient.coordinator_lookup, "driftstream_retries", False)
-
-
-def test_the_worker_freezes_start_up_objects_and_collects_young_ones_less_often() -> None:
-    import gc
-
-    from stream.runtime import GC_YOUNG_THRESHOLD, tune_gc
-
-    before = gc.get_threshold()
-    try:
-        tune_gc()
-        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *before[1:])
-        assert gc.get_freeze_count() > 10_000  # the modules, classes, ... imported so far
-        cycle: list[object] = []
-        cycle.append(cycle)
-        del cycle
-        assert gc.collect() >= 1  # cycles are still collected
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*before)
