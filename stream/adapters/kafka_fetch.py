@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from operator import itemgetter
+from itertools import repeat
+from operator import is_not, itemgetter
 from typing import Any
 
 import confluent_kafka as ck
@@ -63,6 +64,9 @@ def fetch_config(
         "enable.auto.offset.store": False,
         "auto.offset.reset": reset,
         "isolation.level": "read_committed",  # librdkafka's default, said (as every reader)
+        # An event when a partition's end is reached, at that end: past a transaction's
+        # commit marker, which takes an offset but is never handed over (lag 0, not 1).
+        "enable.partition.eof": True,
         "fetch.max.bytes": fetch_max_bytes,
         "fetch.min.bytes": fetch_min_bytes,
         "fetch.wait.max.ms": fetch_max_wait_ms,
@@ -76,18 +80,36 @@ def fetch_config(
 
 
 def columns_of(msgs: Sequence[Any]) -> tuple[dict[int, RecordBatch], list[str]]:
-    """A ``consume`` result → one :class:`RecordBatch` per partition, and its errors.
+    """A ``consume`` result → one :class:`RecordBatch` per partition, and its errors."""
+    batches, errors, _ = columns_and_ends(msgs)
+    return batches, errors
+
+
+def columns_and_ends(
+    msgs: Sequence[Any],
+) -> tuple[dict[int, RecordBatch], list[str], dict[int, int]]:
+    """:func:`columns_of`, and where partitions reached their end (end-of-partition events).
 
     Built with C-level ``map`` over the ``Message`` methods (no Python code per
     message); a ``consume`` result holds runs of one partition, split at the edges.
     """
     n = len(msgs)
-    errors = [str(e) for e in map(ck.Message.error, msgs) if e is not None]
-    if errors:
+    errors: list[str] = []
+    ends: dict[int, int] = {}
+    found = list(map(ck.Message.error, msgs))
+    # (KafkaError == None raises: compare identities, in C.)
+    if any(map(is_not, found, repeat(None))):  # rare: end-of-partition events, failures
+        for m, e in zip(msgs, found, strict=True):
+            if e is None:
+                continue
+            if e.code() == ck.KafkaError._PARTITION_EOF:  # noqa: SLF001 - librdkafka's code
+                ends[m.partition()] = m.offset()
+            else:
+                errors.append(str(e))
         msgs = [m for m in msgs if m.error() is None]
         n = len(msgs)
     if not n:
-        return {}, errors
+        return {}, errors, ends
     parts = np.fromiter(map(ck.Message.partition, msgs), np.int64, n)
     offsets = np.fromiter(map(ck.Message.offset, msgs), np.int64, n)
     stamps = np.fromiter(map(itemgetter(1), map(ck.Message.timestamp, msgs)), np.int64, n)
@@ -108,7 +130,7 @@ def columns_of(msgs: Sequence[Any]) -> tuple[dict[int, RecordBatch], list[str]]:
                 np.concatenate([stamps[a:z] for a, z in spans]),
                 np.concatenate([offsets[a:z] for a, z in spans]),
             )
-    return out, errors
+    return out, errors, ends
 
 
 class FetchingConsumer(BatchConsumer):
@@ -210,7 +232,7 @@ class FetchingConsumer(BatchConsumer):
             None, self._fetcher.consume, self._max_records, wait_s
         )
         msgs = await asyncio.shield(self._inflight)
-        batches, errors = columns_of(msgs)
+        batches, errors, ends = columns_and_ends(msgs)
         if errors:
             # Partition-level failures (authorization, unknown topic): the loop reports
             # Kafka unhealthy and retries; what was fetched alongside is still handed over.
@@ -220,6 +242,9 @@ class FetchingConsumer(BatchConsumer):
                 raise KafkaConnectionError(msg)
         for p, b in batches.items():
             self._next[p] = b.last_offset + 1
+        for p, end in ends.items():  # at the end: past any commit marker (lag 0)
+            if p in self._fetching and end > self._next.get(p, end):
+                self._next[p] = end
         return batches
 
     async def lag(self) -> dict[int, int]:

@@ -139,3 +139,50 @@ def test_features_fetcher_skips_aborted_records(kafka_bootstrap: str, new_topic:
     finally:
         consumer.close()
     assert got == COMMITTED
+
+
+def test_the_features_consumer_reads_committed_and_ends_with_no_lag(
+    kafka_bootstrap: str, new_topic: NewTopic
+) -> None:
+    """The worker's consumer (aiokafka in the group, librdkafka fetching): the commit
+    marker after the last record takes an offset, yet the partition ends at lag 0 (a
+    lag of 1 would keep it from idle sealing and make /health say "stalled")."""
+    from stream.adapters.kafka_fetch import FetchingConsumer
+
+    topic = new_topic(1)
+    _produce(kafka_bootstrap, topic)
+
+    async def on_assign(parts: Sequence[int], starts: dict[int, int]) -> dict[int, int]:
+        return dict(starts)
+
+    async def on_revoke(parts: Sequence[int]) -> None:
+        return None
+
+    async def read() -> tuple[list[bytes], dict[int, int]]:
+        consumer = FetchingConsumer(
+            topic,
+            rdkafka={"bootstrap.servers": kafka_bootstrap},
+            group_id=f"test-{uuid.uuid4().hex[:8]}",
+            options={"bootstrap_servers": kafka_bootstrap},
+            on_assign=on_assign,
+            on_revoke=on_revoke,
+        )
+        await consumer.start()
+        got: list[bytes] = []
+        lag: dict[int, int] = {}
+        try:
+            deadline = time.monotonic() + GUARD_S
+            while time.monotonic() < deadline:
+                for b in (await consumer.getmany(500)).values():
+                    got.extend(v for v in b.values if v is not None)
+                if len(got) >= len(COMMITTED):
+                    lag = await consumer.lag()
+                    if lag == {0: 0}:
+                        break
+        finally:
+            await consumer.stop()
+        return got, lag
+
+    got, lag = asyncio.run(read())
+    assert got == COMMITTED
+    assert lag == {0: 0}

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stream.adapters.kafka_fetch import QUEUE_KBYTES, columns_of, fetch_config
+from stream.adapters.kafka_fetch import QUEUE_KBYTES, columns_and_ends, columns_of, fetch_config
 
 
 def _msg(p: int, off: int, value: bytes | None = b"v", ts: int = 7) -> ck.Message:
@@ -59,6 +59,16 @@ def test_error_events_are_reported_not_handed_over_as_records() -> None:
     assert len(errors) == 1 and "authorization" in errors[0].lower()
     assert columns_of([err]) == ({}, errors)
     assert columns_of([]) == ({}, [])
+
+
+def test_end_of_partition_events_give_the_end_not_an_error() -> None:
+    eof = ck.Message(
+        topic="t", partition=0, offset=12, error=ck.KafkaError(ck.KafkaError._PARTITION_EOF)
+    )
+    batches, errors, ends = columns_and_ends([_msg(0, 9), _msg(0, 10), eof])
+    assert batches[0].offsets.tolist() == [9, 10] and errors == []
+    assert ends == {0: 12}  # past offset 11, a commit marker never handed over
+    assert columns_and_ends([eof]) == ({}, [], {0: 12})
 
 
 def test_fetch_config_follows_the_consumer_settings_and_joins_no_group() -> None:
