@@ -169,10 +169,12 @@ class RedisEvaluationStore:
         tx.zadd(k.evaluations(model, window.scale), {str(window.start_ms): window.start_ms})
         if self._retention_ms:
             # The record outlives its index entry by a day (a window is evaluated within
-            # hours of its start), so the index never lists an expired record.
+            # hours of its start), so the index never lists an expired record; the index
+            # itself expires with its newest record (a model that stopped sending).
             tx.pexpire(
                 k.evaluation(model, window.scale, window.start_ms), self._retention_ms + DAY_MS
             )
+            tx.pexpire(k.evaluations(model, window.scale), self._retention_ms + DAY_MS)
             tx.zremrangebyscore(
                 k.evaluations(model, window.scale),
                 "-inf",

@@ -29,7 +29,7 @@ from stream.core.lifecycle import AlertState
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.regression import RegressionPerformance
-from stream.core.window import WindowKey, WindowScale
+from stream.core.window import DAY_MS, WindowKey, WindowScale
 from stream.pipeline.ports import HealthCommit, StoredWindow
 
 _P = TypeVar("_P")
@@ -189,7 +189,7 @@ class RedisHealthStore:
             tx.set(
                 k.health_decisions(model, window.scale, window.start_ms),
                 json.dumps([dataclasses.asdict(d) for d in c.decisions], sort_keys=True),
-                px=self._retention_ms or None,
+                px=self._retention_ms + DAY_MS if self._retention_ms else None,
             )
             for kind, state in sorted(c.states.items()):
                 tx.hset(

@@ -11,9 +11,7 @@ import pytest
 import redis
 
 from stream import wiring
-from stream.adapters.redis_health import RedisHealthStore
 from stream.adapters.redis_keys import Keys
-from stream.adapters.redis_labels import RedisLabelStore
 from stream.adapters.redis_windows import RedisWindowStore
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
@@ -52,6 +50,8 @@ def test_live_decisions_expire_and_leave_the_index(
     for s in starts:  # every record expires a day after the index lets it go
         ttl = r.pttl(keys.evaluation("m", HOUR, s))
         assert RETENTION < ttl <= RETENTION + DAY_MS, (s, ttl)
+    # The index expires with its newest record (a model that stopped sending).
+    assert RETENTION < r.pttl(keys.evaluations("m", HOUR)) <= RETENTION + DAY_MS
 
 
 def test_a_replay_keeps_its_decisions(redis_client: redis.Redis, redis_namespace: str) -> None:
@@ -69,19 +69,30 @@ def test_a_replay_keeps_its_decisions(redis_client: redis.Redis, redis_namespace
     assert {r.pttl(keys.evaluation("m", HOUR, s)) for s in starts} == {-1}  # no expiry
 
 
-@pytest.mark.parametrize("retention", [RETENTION, 0])
+@pytest.mark.parametrize("live", [True, False])
 def test_health_decisions_expire_live_only(
-    redis_client: redis.Redis, redis_namespace: str, retention: int
+    redis_client: redis.Redis, redis_namespace: str, live: bool
 ) -> None:
     r, keys = redis_client, Keys(redis_namespace)
     windows = RedisWindowStore(r, redis_namespace)
-    store = RedisHealthStore(
-        r, redis_namespace, windows, RedisLabelStore(r, redis_namespace), retention_ms=retention
+    settings = Settings.model_validate(
+        {
+            "evaluate": {"decision_retention_ms": RETENTION},
+            "models": {
+                "m": {
+                    "features": {"x": "numeric"},
+                    "labels": {"positive": 1, "negative": 0},
+                    "alerts": {"baselines": ["previous"]},
+                }
+            },
+        }
     )
+    evaluator = wiring.health_evaluator(settings, r, redis_namespace, windows, live=live)
+    assert evaluator is not None
     key = WindowKey(DAY, 0)
-    assert store.commit(HealthCommit("m", key, [], {}, [], {0: 1}))
+    assert evaluator.store.commit(HealthCommit("m", key, [], {}, [], {0: 1}))
     ttl = r.pttl(keys.health_decisions("m", DAY, 0))
-    if retention:
-        assert 0 < ttl <= retention
-    else:
+    if live:  # as the feature decisions: the retention and a day
+        assert RETENTION < ttl <= RETENTION + DAY_MS
+    else:  # a replay's namespace keeps them
         assert ttl == -1
