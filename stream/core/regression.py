@@ -22,8 +22,8 @@ multiclass ones, :mod:`stream.core.model_health`):
   (floor × R); the reason gives the relative change.
 - :func:`target_shift`: label shift for a numeric target, the target's mean
   against the reference's. Effect floor in reference standard deviations (as a
-  numeric feature's mean shift); breach when P(|μw − μr| > floor·sd_r) ≥
-  ``confidence`` (Welch standard error, normal approximation). The decision's
+  numeric feature's mean shift); breach when P(move > floor·sd_r in the observed
+  direction) = Φ((|μw − μr| − floor·sd_r)/se) ≥ ``confidence`` (Welch standard error, normal approximation). The decision's
   ``floor`` is floor·sd_r, in the target's units.
 
 No estimate before labels: the events carry a point prediction, not a
@@ -47,7 +47,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.model_health import HealthDecision, _phi
+from stream.core.measures.tails import norm_cdf
+from stream.core.model_health import HealthDecision
 from stream.core.sketch._moments import (
     CHUNK,
     SQ_SHIFT,
@@ -298,7 +299,7 @@ def error_increase(
     assert r is not None and w is not None  # noqa: S101 - n ≥ 2
     bar = (1 + floor) * r
     sd = math.hypot(wse, (1 + floor) * rse)
-    p = _phi((w - bar) / sd) if sd > 0 else float(w > bar)
+    p = norm_cdf((w - bar) / sd) if sd > 0 else float(w > bar)
     breach = w > bar and p >= confidence
     delta = w - r
     half = 1.96 * math.hypot(wse, rse)
@@ -335,16 +336,15 @@ def target_shift(
     d = w - r
     se = math.sqrt(w_sd**2 / win.n + r_sd**2 / ref.n)
     thr = floor * r_sd
-    if se > 0:
-        p = _phi((d - thr) / se) + _phi((-d - thr) / se)
-    else:
-        p = float(abs(d) > thr)
+    # One-sided in the observed direction, as error_increase and the binary drops:
+    # P(|D| > thr) would tend to 1 as se grows whatever d is.
+    p = norm_cdf((abs(d) - thr) / se) if se > 0 else float(abs(d) > thr)
     breach = abs(d) > thr and p >= confidence
     lo, hi = d - 1.96 * se, d + 1.96 * se
     in_sd = f"{d / r_sd:+.3f} sd" if r_sd > 0 else "vs a constant reference target"
     why = (
         f"target mean {_fmt(w)} vs reference {_fmt(r)}: {d:+.4g} ({in_sd}; 95 % interval "
-        f"{lo:+.4g} … {hi:+.4g}), P(|move| > {floor} sd = {_fmt(thr)}) = {p:.3f} "
+        f"{lo:+.4g} … {hi:+.4g}), P(move > {floor} sd = {_fmt(thr)}) = {p:.3f} "
         f"{'beyond' if breach else 'within'} floor at {confidence}"
     )
     return HealthDecision("label", "mean_shift", r, w, d, lo, hi, p, breach, win.n, why, thr)

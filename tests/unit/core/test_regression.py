@@ -165,3 +165,30 @@ def test_extreme_values_within_the_bound_give_finite_figures() -> None:
     assert RegressionPerformance.from_bytes(s.to_bytes()) == s
     d = error_increase(s, s)
     assert d is not None and not d.breach
+
+
+def test_a_wide_window_with_a_centred_mean_is_not_a_target_shift() -> None:
+    """Two symmetric outliers widen the SE; P(move > floor) stays one-sided (k15s item 1).
+
+    Two-sided P(|D| > floor) tends to 1 as the SE grows whatever the mean did: 455 of
+    these 2,000 windows breached before the fix.
+    """
+    rng = np.random.default_rng(3)
+    ref = RegressionPerformance()
+    y = rng.normal(0.0, 1.0, 20_000)
+    ref.update(y, y)
+    breaches = 0
+    for _ in range(2_000):
+        w = np.concatenate([rng.normal(0.0, 1.0, 150), [1_000.0, -1_000.0]])
+        s = RegressionPerformance()
+        s.update(w, w)
+        d = target_shift(ref, s)
+        assert d is not None
+        breaches += d.breach
+    assert breaches == 0
+    # A real move through the same noise still pages once the window is big enough.
+    big = RegressionPerformance()
+    w = np.concatenate([rng.normal(2.0, 1.0, 20_000), [1_000.0, -1_000.0]])
+    big.update(w, w)
+    d = target_shift(ref, big)
+    assert d is not None and d.breach, d.reason
