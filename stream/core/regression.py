@@ -317,7 +317,7 @@ def error_increase(
     # The floor in the effect's units (W − R), as the lifecycle compares |delta| with it.
     return HealthDecision(
         "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why,
-        floor * r,
+        floor * r, 1,
     )  # fmt: skip
 
 
