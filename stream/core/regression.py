@@ -19,12 +19,16 @@ multiclass ones, :mod:`stream.core.model_health`):
   under the normal approximation, with W's and R's standard errors (MAE: sd of
   |e| / √n; RMSE: the MSE's SE from the spread of e², over 2·RMSE). The
   interval is on W − R (absolute units) and so is the decision's ``floor``
-  (floor × R); the reason gives the relative change.
+  (floor × R); the reason gives the relative change. A reference with zero error
+  (R = 0) has no relative scale: the floor is then floor × the reference target's
+  sd (else its |mean|, else 1 unit), so a perfect reference does not make every
+  error a page.
 - :func:`target_shift`: label shift for a numeric target, the target's mean
   against the reference's. Effect floor in reference standard deviations (as a
   numeric feature's mean shift); breach when P(move > floor·sd_r in the observed
-  direction) = Φ((|μw − μr| − floor·sd_r)/se) ≥ ``confidence`` (Welch standard error, normal approximation). The decision's
-  ``floor`` is floor·sd_r, in the target's units.
+  direction) = Φ((|μw − μr| − floor·sd_r)/se) ≥ ``confidence`` (Welch standard
+  error, normal approximation). The decision's ``floor`` is floor·sd_r, in the
+  target's units.
 
 No estimate before labels: the events carry a point prediction, not a
 predictive distribution, so there is no calibration map to estimate the error
@@ -49,6 +53,7 @@ import numpy.typing as npt
 
 from stream.core.measures.tails import norm_cdf
 from stream.core.model_health import HealthDecision
+from stream.core.sketch import _moments
 from stream.core.sketch._moments import (
     CHUNK,
     SQ_SHIFT,
@@ -76,16 +81,29 @@ _SUMS = ("e1", "e2", "a1", "q1", "q2", "y1", "y2", "p1")
 
 
 def _sums(x: npt.NDArray[np.float64]) -> tuple[int, int]:
-    """Exact (Σx · 2^SUM_SHIFT, Σx² · 2^SQ_SHIFT) of finite float64 values."""
+    """Exact (Σx · 2^SUM_SHIFT, Σx² · 2^SQ_SHIFT) of finite float64 values.
+
+    The float partial sums are exact only below ``FOLD_EVERY`` values, so they are
+    folded into the integers that often, as the numeric sketch's update does.
+    """
     ws = workspace()
     ws.discard()
     s = np.sort(x)
-    for i in range(0, s.size, CHUNK):
-        part = s[i : i + CHUNK]
-        n_neg = int(np.searchsorted(part, 0.0, side="left"))
-        n_zero = int(np.searchsorted(part, 0.0, side="right")) - n_neg
-        ws.add_sorted(part, n_neg, n_zero)
-    return ws.fold()
+    s1 = s2 = 0
+    try:
+        for i in range(0, s.size, CHUNK):
+            part = s[i : i + CHUNK]
+            n_neg = int(np.searchsorted(part, 0.0, side="left"))
+            n_zero = int(np.searchsorted(part, 0.0, side="right")) - n_neg
+            if ws.pending + part.size > _moments.FOLD_EVERY:
+                d1, d2 = ws.fold()
+                s1, s2 = s1 + d1, s2 + d2
+            ws.add_sorted(part, n_neg, n_zero)
+    except BaseException:
+        ws.discard()
+        raise
+    d1, d2 = ws.fold()
+    return s1 + d1, s2 + d2
 
 
 @dataclass(slots=True)
@@ -251,8 +269,9 @@ class RegressionPerformance:
             msg = f"regression state: {len(data) - at} trailing bytes"
             raise ValueError(msg)
         state = cls(n, *sums)
-        if state.n == 0 and any(sums) or state.e2 < 0 or state.a1 < 0 or state.q2 < 0:
-            msg = "regression state: sums inconsistent with its count"
+        squares = (state.e2, state.a1, state.q1, state.q2, state.y2)
+        if state.n == 0 and any(sums) or min(squares) < 0:
+            msg = "regression state: sums inconsistent with its count (or a negative Σ of squares)"
             raise ValueError(msg)
         return state
 
@@ -297,7 +316,8 @@ def error_increase(
     else:
         r, w, rse, wse = ref.rmse, win.rmse, ref.rmse_se(), win.rmse_se()
     assert r is not None and w is not None  # noqa: S101 - n ≥ 2
-    bar = (1 + floor) * r
+    unit, unit_name = _error_unit(ref, r)
+    bar = r + floor * unit
     sd = math.hypot(wse, (1 + floor) * rse)
     p = norm_cdf((w - bar) / sd) if sd > 0 else float(w > bar)
     breach = w > bar and p >= confidence
@@ -307,18 +327,36 @@ def error_increase(
         f"{100 * delta / r:+.1f} % (95 % interval {100 * (delta - half) / r:+.1f} … "
         f"{100 * (delta + half) / r:+.1f} %)"
         if r > 0
-        else "from a zero reference error"
+        else f"{delta:+.4g} from a zero reference error"
     )
+    limit = f"{100 * floor:.0f} %" if r > 0 else f"{_fmt(floor * unit)} ({floor} × {unit_name})"
     why = (
         f"{metric.upper()} {_fmt(w)} vs reference {_fmt(r)}: {rel}, "
-        f"P(increase > {100 * floor:.0f} %) = {p:.3f} "
+        f"P(increase > {limit}) = {p:.3f} "
         f"{'beyond' if breach else 'within'} floor at {confidence}"
     )
     # The floor in the effect's units (W − R), as the lifecycle compares |delta| with it.
     return HealthDecision(
         "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why,
-        floor * r, 1,
+        floor * unit, 1,
     )  # fmt: skip
+
+
+def _error_unit(ref: RegressionPerformance, r: float) -> tuple[float, str]:
+    """What the error floor is a share of (and its name, for the reason).
+
+    The reference error; when that is 0 (a perfect reference), the reference target's
+    sd, then its |mean|, then 1 (its units): a zero reference error must not make
+    every window's error a page.
+    """
+    if r > 0:
+        return r, "reference error"
+    sd, mu = ref.target_sd or 0.0, abs(ref.target_mean or 0.0)
+    if sd > 0:
+        return sd, "reference target sd"
+    if mu > 0:
+        return mu, "|reference target mean|"
+    return 1.0, "1 target unit"
 
 
 def target_shift(

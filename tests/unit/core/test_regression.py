@@ -192,3 +192,58 @@ def test_a_wide_window_with_a_centred_mean_is_not_a_target_shift() -> None:
     big.update(w, w)
     d = target_shift(ref, big)
     assert d is not None and d.breach, d.reason
+
+
+def test_huge_updates_fold_before_the_float_sums_lose_exactness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """k15s item 3: the per-exponent float sums are folded every FOLD_EVERY values."""
+    from stream.core.sketch import _moments
+
+    fold_every = 2 * _moments.CHUNK
+    monkeypatch.setattr(_moments, "FOLD_EVERY", fold_every)
+    seen: list[int] = []
+    real = _moments.MomentAccumulator.add_sorted
+
+    def spy(self: _moments.MomentAccumulator, f: np.ndarray, n_neg: int, n_zero: int) -> None:
+        seen.append(self.pending + f.size)
+        real(self, f, n_neg, n_zero)
+
+    monkeypatch.setattr(_moments.MomentAccumulator, "add_sorted", spy)
+    rng = np.random.default_rng(1)
+    y = rng.normal(0.0, 1.0, 5 * _moments.CHUNK + 7)
+    p = y + rng.normal(0.0, 1.0, y.size)
+    whole = RegressionPerformance()
+    whole.update(y, p)
+    assert max(seen) <= fold_every
+    parts = merge_all(_state(list(zip(y[i : i + 1000], p[i : i + 1000], strict=True)))
+                      for i in range(0, y.size, 1000))  # fmt: skip
+    assert whole == parts
+
+
+def test_negative_sums_of_squares_are_refused() -> None:
+    s = _state([(1.0, 2.0), (3.0, 1.0)])
+    for f in ("e2", "q1", "q2", "y2", "a1"):
+        bad = RegressionPerformance(**{**{k: getattr(s, k) for k in s.__slots__}, f: -1})
+        with pytest.raises(ValueError, match="negative"):
+            RegressionPerformance.from_bytes(bad.to_bytes())
+
+
+def test_a_perfect_reference_does_not_make_every_error_a_page() -> None:
+    """R = 0: the floor is floor × the reference target's sd (k15s item 3)."""
+    rng = np.random.default_rng(8)
+    y = rng.normal(50.0, 10.0, 5_000)
+    ref = RegressionPerformance()
+    ref.update(y, y)  # zero error
+    tiny = RegressionPerformance()
+    w = rng.normal(50.0, 10.0, 2_000)
+    tiny.update(w, w + rng.normal(0.0, 0.01, w.size))  # 0.01 error, sd 10 target
+    big = RegressionPerformance()
+    big.update(w, w + rng.normal(0.0, 5.0, w.size))  # errors of half an sd
+    for m in ("mae", "rmse"):
+        q = error_increase(ref, tiny, metric=m)  # type: ignore[arg-type]
+        assert q is not None and not q.breach, q.reason
+        assert q.floor == pytest.approx(0.1 * (ref.target_sd or 0))
+        assert "reference target sd" in q.reason
+        b = error_increase(ref, big, metric=m)  # type: ignore[arg-type]
+        assert b is not None and b.breach, b.reason
