@@ -375,7 +375,7 @@ class RegressionPerformance:
         if at != len(data):
             msg = f"regression state: {len(data) - at} trailing bytes"
             raise ValueError(msg)
-        state = cls(n, *sums, spread=spread)
+        state = cls(n, **dict(zip(_SUMS, sums, strict=True)), spread=spread)
         squares = (state.e2, state.a1, state.q1, state.q2, state.y2)
         if state.n == 0 and any(sums) or min(squares) < 0:
             msg = "regression state: sums inconsistent with its count (or a negative Σ of squares)"
