@@ -247,3 +247,29 @@ def test_a_perfect_reference_does_not_make_every_error_a_page() -> None:
         assert "reference target sd" in q.reason
         b = error_increase(ref, big, metric=m)  # type: ignore[arg-type]
         assert b is not None and b.breach, b.reason
+
+
+def test_a_reference_spread_travels_in_v2_bytes_and_window_bytes_stay_v1() -> None:
+    from stream.core.regression import Spread, spread_of
+
+    rng = np.random.default_rng(6)
+    hours = {}
+    for h in range(48):
+        s = RegressionPerformance()
+        y = rng.normal(10.0 + np.sin(h / 24 * 2 * np.pi), 0.3, 200)
+        s.update(y, y + rng.normal(0.0, 0.3, 200))
+        hours[h * 3_600_000] = s
+    plain = merge_all(hours.values())
+    v1 = plain.to_bytes()
+    assert v1[0] == 1  # no spread: the v1 bytes every window's state has
+    ref = merge_all(hours.values())
+    ref.spread = spread_of(hours)
+    assert isinstance(ref.spread, Spread) and ref.spread.tau2("hour", "mean_shift") > 0.3
+    data = ref.to_bytes()
+    assert data[0] == 2 and data.startswith(b"\x02" + v1[1:])
+    back = RegressionPerformance.from_bytes(data)
+    assert back == ref and back.spread == ref.spread
+    assert ref.merge(plain).spread is None  # a merge is of windows: no spread
+    for bad in (data[:-1], data + b"x", data.replace(b"mean_shift", b"mean_shif\xff")):
+        with pytest.raises(ValueError, match="regression state"):
+            RegressionPerformance.from_bytes(bad)
