@@ -68,6 +68,7 @@ __all__ = [
     "MEASURES",
     "RegressionPerformance",
     "Spread",
+    "as_number",
     "error_increase",
     "merge_all",
     "merge_bytes",
@@ -90,6 +91,25 @@ MAX_ABS = 1e50
 """Largest |target| or |prediction| accepted (so e² and its square stay finite)."""
 
 _SUMS = ("e1", "e2", "a1", "q1", "q2", "y1", "y2", "p1")
+
+
+def as_number(value: object) -> float:
+    """A regression target's or prediction's value, by the one rule labels and references share.
+
+    A JSON number (int or float; not a bool, a string or null), finite and within
+    ±:data:`MAX_ABS`. ValueError says which part failed (the caller names the value).
+    """
+    if value is None or type(value) not in (int, float):
+        msg = "a number"
+        raise ValueError(msg)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float64
+        x = math.inf
+    if not abs(x) <= MAX_ABS:
+        msg = f"a finite number within ±{MAX_ABS:g}"
+        raise ValueError(msg)
+    return x
 
 
 def _sums(x: npt.NDArray[np.float64]) -> tuple[int, int]:

@@ -31,7 +31,7 @@ from stream.contract import ContractParser, Limits, ModelBlock
 from stream.contract._record import _Bad, event_ms
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
-from stream.core.regression import MAX_ABS, RegressionPerformance, merge_all, spread_of
+from stream.core.regression import RegressionPerformance, as_number, merge_all, spread_of
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
 from stream.core.window import HOUR_MS, format_iso_ms
@@ -180,15 +180,15 @@ class ReferenceBuilder:
     def _fold_targets(self, values: Sequence[bytes], record_ts: Sequence[int]) -> None:
         """Fold the events' numeric targets (with their numeric predictions) per event hour.
 
-        As the label consumer: both JSON numbers (not strings or booleans), finite and
-        within ±MAX_ABS; anything else is counted in ``label_rejected``.
+        As the label consumer (:func:`stream.core.regression.as_number`): both JSON
+        numbers (not strings or booleans), finite and within ±MAX_ABS; anything else
+        is counted in ``label_rejected``.
         """
         by_hour: dict[int, tuple[list[float], list[float]]] = {}
         for label, prediction, at in self._labelled(values, record_ts):
-            ok = type(label) in (int, float) and type(prediction) in (int, float)
-            y = float(label) if ok and abs(label) <= MAX_ABS else math.nan
-            p = float(prediction) if ok and abs(prediction) <= MAX_ABS else math.nan
-            if not (abs(y) <= MAX_ABS and abs(p) <= MAX_ABS):
+            try:
+                y, p = as_number(label), as_number(prediction)
+            except ValueError:
                 self._ref.label_rejected += 1
                 continue
             target, pred = by_hour.setdefault(at - at % HOUR_MS, ([], []))

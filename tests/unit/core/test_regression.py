@@ -273,3 +273,16 @@ def test_a_reference_spread_travels_in_v2_bytes_and_window_bytes_stay_v1() -> No
     for bad in (data[:-1], data + b"x", data.replace(b"mean_shift", b"mean_shif\xff")):
         with pytest.raises(ValueError, match="regression state"):
             RegressionPerformance.from_bytes(bad)
+
+
+def test_one_number_rule_for_targets_and_predictions() -> None:
+    from stream.core.regression import as_number
+
+    for ok in (0, -3, 2.5, 1e50, -1e50, 5e-324):
+        assert as_number(ok) == float(ok)
+    for bad, why in (
+        (True, "a number"), ("1.5", "a number"), (None, "a number"), ([1], "a number"),
+        (math.nan, "within"), (math.inf, "within"), (1e51, "within"), (10**400, "within"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            as_number(bad)
