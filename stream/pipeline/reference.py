@@ -106,6 +106,10 @@ class Reference:
         figures: dict[str, Any]
         if r is not None:
             n, figures = r.n, {"mae": r.mae, "rmse": r.rmse, "target_mean": r.target_mean}
+            if r.spread is not None:  # τ of each measure between hours/days (0: Q gate shut)
+                figures["between_window_sd"] = {
+                    f"{sc}/{m}": math.sqrt(tau2) for sc, m, tau2, *_ in r.spread.fits
+                }
         elif m is not None:
             n, figures = m.n, {"accuracy": m.accuracy, "macro_f1": m.macro_f1()}
         elif p is not None:

@@ -144,5 +144,7 @@ def test_the_reference_builder_keeps_its_labels_per_event_hour() -> None:
     ref = b.build().regression
     assert ref is not None and ref.n == 3 * 24 * RATE and ref.spread is not None
     assert ref.spread.tau2("hour", "mean_shift") > 0, ref.spread.describe("hour", "mean_shift")
+    shown = b.build().describe()["between_window_sd"]  # what `reference build` prints
+    assert shown["hour/mean_shift"] > 0 and shown["day/mean_shift"] == 0.0
     back = RegressionPerformance.from_bytes(ref.to_bytes())
     assert back == ref and back.spread == ref.spread
