@@ -29,7 +29,7 @@ import numpy as np
 from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
 from stream.core.lifecycle import AlertEvent
-from stream.core.regression import RegressionPerformance
+from stream.core.regression import RegressionPerformance, merge_all, spread_of
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
 from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.memory import MemoryHealthStore
@@ -45,11 +45,12 @@ SPEC = ModelSpec.model_validate(
     }
 )
 
-Draw = Callable[[np.random.Generator, int, bool], tuple[np.ndarray, np.ndarray]]
+Draw = Callable[[np.random.Generator, int, int], tuple[np.ndarray, np.ndarray]]
+"""(rng, labels, the hour's start ms) → (targets, predictions)."""
 
 
 def _normal(mu: float = 50.0, noise: float = 2.0) -> Draw:
-    def draw(rng: np.random.Generator, n: int, _: bool) -> tuple[np.ndarray, np.ndarray]:
+    def draw(rng: np.random.Generator, n: int, _: int) -> tuple[np.ndarray, np.ndarray]:
         y = rng.normal(mu, 10.0, n)
         return y, y + rng.normal(0.0, noise, n)
 
@@ -57,11 +58,43 @@ def _normal(mu: float = 50.0, noise: float = 2.0) -> Draw:
 
 
 def _heavy(shift: float = 0.0, scale: float = 1.0) -> Draw:
-    def draw(rng: np.random.Generator, n: int, _: bool) -> tuple[np.ndarray, np.ndarray]:
+    def draw(rng: np.random.Generator, n: int, _: int) -> tuple[np.ndarray, np.ndarray]:
         y = rng.gamma(2.0, 5.0, n) + shift
         return y, y + scale * rng.standard_t(5, n)
 
     return draw
+
+
+def seasonal(shift: float = 0.0, scale: float = 1.0) -> Draw:
+    """A daily cycle: target mean 10 + 0.1·sin (within-hour sd 0.3), error sd ±30 %.
+
+    Stationary from day to day; the hours differ: a pooled reference without the
+    between-hour spread pages the cycle's peaks.
+    """
+
+    def draw(rng: np.random.Generator, n: int, start: int) -> tuple[np.ndarray, np.ndarray]:
+        phase = 2 * np.pi * (start % DAY_MS) / DAY_MS
+        y = rng.normal(10.0 + 0.1 * np.sin(phase) + shift, 0.3, n)
+        return y, y + scale * (1.0 + 0.3 * np.cos(phase)) * rng.normal(0.0, 0.3, n)
+
+    return draw
+
+
+POOLED = [False]
+"""``--pooled``: drop the reference's between-window spread (the judging before k15s)."""
+
+
+def reference(base: Draw, rng: np.random.Generator, rate: int) -> RegressionPerformance:
+    """7 days of ``base`` before T0, kept per hour: the merged state with its spread."""
+    hours = {}
+    for h in range(7 * 24):
+        start = T0 - 7 * DAY_MS + h * HOUR_MS
+        s = RegressionPerformance()
+        s.update(*base(rng, rate, start))
+        hours[start] = s
+    out = merge_all(hours.values())
+    out.spread = None if POOLED[0] else spread_of(hours)
+    return out
 
 
 def _encode(e: AlertEvent) -> bytes:
@@ -70,13 +103,12 @@ def _encode(e: AlertEvent) -> bytes:
 
 def run(
     base: Draw, after: Draw, seed: int, rate: int, onset_day: int = 10
-) -> tuple[list[Alert], int, int]:
-    """Alerts, judgements made and judgements breaching (every metric, every scale)."""
+) -> tuple[list[Alert], int, int, dict[str, int]]:
+    """Alerts, judgements made, judgements breaching (every metric, every scale) and
+    breaching windows per scale and metric (each window's last judgement)."""
     rng = np.random.default_rng(seed)
     store = MemoryHealthStore()
-    ref = RegressionPerformance()
-    ref.update(*base(rng, 7 * 24 * rate, True))
-    store.put_reference_regression("m", ref)
+    store.put_reference_regression("m", reference(base, rng, rate))
     ev = HealthEvaluator(store, _encode, wait_for_labels=False)
     token, _ = store.label_store.claim("m", 0)
     # Every label first (as a replay does): cells per (prediction hour, arrival day).
@@ -84,7 +116,7 @@ def run(
     for h in range(DAYS * 24):
         start = T0 + h * HOUR_MS
         draw = after if start >= T0 + onset_day * DAY_MS else base
-        y, p = draw(rng, rate, False)
+        y, p = draw(rng, rate, start)
         arrive = start + rng.integers(0, HOUR_MS, rate) + rng.integers(HOUR_MS, 48 * HOUR_MS, rate)
         day = arrive - arrive % DAY_MS
         for d in np.unique(day).tolist():
@@ -107,7 +139,14 @@ def run(
             ev.evaluate(SPEC, window)
     decided = [d for ds in store.decided.values() for d in ds]
     breaching = sum(1 for d in decided if d["breach"])
-    return [Alert.from_json(a) for a in store.outbox("m")], len(decided), breaching
+    windows: dict[str, int] = {}  # "<scale> <metric>" → windows whose last judgement breached
+    for (_, key), ds in store.decided.items():
+        for d in ds:
+            if d["breach"]:
+                name = f"{key.scale} {d['metric']}"
+                windows[name] = windows.get(name, 0) + 1
+    alerts = [Alert.from_json(a) for a in store.outbox("m")]
+    return alerts, len(decided), breaching, dict(sorted(windows.items()))
 
 
 def floor_scan(rate: int, windows: int) -> None:
@@ -117,11 +156,11 @@ def floor_scan(rate: int, windows: int) -> None:
     rng = np.random.default_rng(0)
     for name, draw in (("normal", _normal()), ("heavy", _heavy())):
         ref = RegressionPerformance()
-        ref.update(*draw(rng, 7 * 24 * rate, True))
+        ref.update(*draw(rng, 7 * 24 * rate, T0))
         wins = []
         for _ in range(windows):
             w = RegressionPerformance()
-            w.update(*draw(rng, rate, False))
+            w.update(*draw(rng, rate, T0))
             wins.append(w)
         for floor in (0.0, 0.02, 0.05, 0.1):
             hits = {"mae": 0, "rmse": 0, "mean_shift": 0}
@@ -143,7 +182,10 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=1500)
     ap.add_argument("--floors", action="store_true", help="floor scan instead")
     ap.add_argument("--windows", type=int, default=5000)
+    ap.add_argument("--only", default="", help="run the scenarios whose name has this text")
+    ap.add_argument("--pooled", action="store_true", help="no between-window spread (before)")
     args = ap.parse_args()
+    POOLED[0] = args.pooled
     if args.floors:
         floor_scan(args.rate, args.windows)
         return
@@ -157,10 +199,15 @@ def main() -> None:
         "target mean +0.15 sd (normal)": (_normal(), _normal(mu=51.5), True),
         "target mean +0.3 sd (heavy)": (_heavy(), _heavy(shift=0.3 * 7.07), True),
         "target mean +0.05 sd (below floor)": (_normal(), _normal(mu=50.5), False),
+        "stationary seasonal (daily cycle)": (seasonal(), seasonal(), False),
+        "seasonal, target mean +0.3 (1 within-hour sd)": (seasonal(), seasonal(shift=0.3), True),
+        "seasonal, error +50 %": (seasonal(), seasonal(scale=1.5), True),
     }
     for name, (base, after, change) in scenarios.items():
+        if args.only and args.only not in name:
+            continue
         for seed in range(args.seeds):
-            alerts, judged, breaching = run(base, after, seed, args.rate)
+            alerts, judged, breaching, windows = run(base, after, seed, args.rate)
             trig = [a for a in alerts if a.status == "triggered"]
             what = [
                 f"{a.kind}@{a.window.key}:{','.join(f.name for f in a.features if f.breach)}"
@@ -171,9 +218,9 @@ def main() -> None:
             }  # first page per kind, hours after onset
             print(
                 f"{name:42s} seed {seed}: {len(trig)} triggered, {breaching}/{judged} "
-                "judgements breaching"
+                f"judgements breaching {windows or ''}"
                 + (f"; first page per kind (h after onset, window end): {first}" if change else "")
-                + (f"  {what}" if trig else "")
+                + (f"  {what[:6]}{' …' if len(what) > 6 else ''}" if trig else "")
             )
 
 

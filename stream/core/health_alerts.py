@@ -28,8 +28,13 @@ _LIFECYCLE = {"label": "label", "performance": "performance", "estimated": "perf
 
 
 def to_decision(h: HealthDecision) -> Decision:
-    """The lifecycle's view of one health decision."""
-    effect = abs(h.delta)
+    """The lifecycle's view of one health decision.
+
+    The effect is one-sided when the decision says which way is bad (``adverse``):
+    an error below the reference, or an AUC above it, is a clean window (effect 0),
+    so an open alert resolves once a retrained model beats the reference.
+    """
+    effect = max(h.adverse * h.delta, 0.0) if h.adverse else abs(h.delta)
     ratio = effect / h.floor if h.floor > 0 else (math.inf if h.breach else 0.0)
     return Decision(
         feature=f"{h.kind}:{h.metric}",

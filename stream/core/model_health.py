@@ -84,6 +84,10 @@ class HealthDecision:
         n: Labels (or predictions, for estimates) in the window.
         reason: One line saying why.
         floor: The practical floor the effect was held to.
+        adverse: Which direction of ``delta`` is bad: +1 an increase (error), −1 a
+            decrease (accuracy, AUC), 0 either (shares, means). The lifecycle's effect
+            is one-sided for ±1, so an improvement is a clean window. Stored decision
+            JSON gains this key; older JSON without it reads as 0 (two-sided).
     """
 
     kind: HealthKind
@@ -98,6 +102,7 @@ class HealthDecision:
     n: int
     reason: str
     floor: float = 0.0
+    adverse: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +172,7 @@ def _drop(
     )
     delta = v - ref_v
     lo, hi = delta - 1.96 * sd, delta + 1.96 * sd
-    return HealthDecision(kind, metric, ref_v, v, delta, lo, hi, p, breach, n, why, floor)
+    return HealthDecision(kind, metric, ref_v, v, delta, lo, hi, p, breach, n, why, floor, -1)
 
 
 def _acc_se(acc: float, n: float) -> float:

@@ -19,12 +19,16 @@ multiclass ones, :mod:`stream.core.model_health`):
   under the normal approximation, with W's and R's standard errors (MAE: sd of
   |e| / √n; RMSE: the MSE's SE from the spread of e², over 2·RMSE). The
   interval is on W − R (absolute units) and so is the decision's ``floor``
-  (floor × R); the reason gives the relative change.
+  (floor × R); the reason gives the relative change. A reference with zero error
+  (R = 0) has no relative scale: the floor is then floor × the reference target's
+  sd (else its |mean|, else 1 unit), so a perfect reference does not make every
+  error a page.
 - :func:`target_shift`: label shift for a numeric target, the target's mean
   against the reference's. Effect floor in reference standard deviations (as a
-  numeric feature's mean shift); breach when P(|μw − μr| > floor·sd_r) ≥
-  ``confidence`` (Welch standard error, normal approximation). The decision's
-  ``floor`` is floor·sd_r, in the target's units.
+  numeric feature's mean shift); breach when P(move > floor·sd_r in the observed
+  direction) = Φ((|μw − μr| − floor·sd_r)/se) ≥ ``confidence`` (Welch standard
+  error, normal approximation). The decision's ``floor`` is floor·sd_r, in the
+  target's units.
 
 No estimate before labels: the events carry a point prediction, not a
 predictive distribution, so there is no calibration map to estimate the error
@@ -38,16 +42,19 @@ from (said once per window by the health evaluator).
 
 from __future__ import annotations
 
+import json
 import math
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.model_health import HealthDecision, _phi
+from stream.core.measures.tails import chi2_sf, norm_cdf
+from stream.core.model_health import HealthDecision
+from stream.core.sketch import _moments
 from stream.core.sketch._moments import (
     CHUNK,
     SQ_SHIFT,
@@ -58,33 +65,158 @@ from stream.core.sketch._moments import (
 
 __all__ = [
     "MAX_ABS",
+    "MEASURES",
     "RegressionPerformance",
+    "Spread",
+    "as_number",
     "error_increase",
     "merge_all",
     "merge_bytes",
+    "spread_of",
     "target_shift",
 ]
 
 _VERSION = 1
+_VERSION_SPREAD = 2
+"""v1 plus the reference's between-window spread (only a reference's state carries one)."""
 _HEADER = struct.Struct("<BQ")
 _LEN = struct.Struct("<H")
+_BLOB = struct.Struct("<I")
+MEASURES = ("mean_shift", "mae", "rmse")
+"""The measures whose between-window spread a reference keeps (decision metric names)."""
+Q_ALPHA = 0.001
+"""Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
+_MIN_WINDOWS = 3
 MAX_ABS = 1e50
 """Largest |target| or |prediction| accepted (so e² and its square stay finite)."""
 
 _SUMS = ("e1", "e2", "a1", "q1", "q2", "y1", "y2", "p1")
 
 
+def as_number(value: object) -> float:
+    """A regression target's or prediction's value, by the one rule labels and references share.
+
+    A JSON number (int or float; not a bool, a string or null), finite and within
+    ±:data:`MAX_ABS`. ValueError says which part failed (the caller names the value).
+    """
+    if value is None or type(value) not in (int, float):
+        msg = "a number"
+        raise ValueError(msg)
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int beyond float64
+        x = math.inf
+    if not abs(x) <= MAX_ABS:
+        msg = f"a finite number within ±{MAX_ABS:g}"
+        raise ValueError(msg)
+    return x
+
+
 def _sums(x: npt.NDArray[np.float64]) -> tuple[int, int]:
-    """Exact (Σx · 2^SUM_SHIFT, Σx² · 2^SQ_SHIFT) of finite float64 values."""
+    """Exact (Σx · 2^SUM_SHIFT, Σx² · 2^SQ_SHIFT) of finite float64 values.
+
+    The float partial sums are exact only below ``FOLD_EVERY`` values, so they are
+    folded into the integers that often, as the numeric sketch's update does.
+    """
     ws = workspace()
     ws.discard()
     s = np.sort(x)
-    for i in range(0, s.size, CHUNK):
-        part = s[i : i + CHUNK]
-        n_neg = int(np.searchsorted(part, 0.0, side="left"))
-        n_zero = int(np.searchsorted(part, 0.0, side="right")) - n_neg
-        ws.add_sorted(part, n_neg, n_zero)
-    return ws.fold()
+    s1 = s2 = 0
+    try:
+        for i in range(0, s.size, CHUNK):
+            part = s[i : i + CHUNK]
+            n_neg = int(np.searchsorted(part, 0.0, side="left"))
+            n_zero = int(np.searchsorted(part, 0.0, side="right")) - n_neg
+            if ws.pending + part.size > _moments.FOLD_EVERY:
+                d1, d2 = ws.fold()
+                s1, s2 = s1 + d1, s2 + d2
+            ws.add_sorted(part, n_neg, n_zero)
+    except BaseException:
+        ws.discard()
+        raise
+    d1, d2 = ws.fold()
+    return s1 + d1, s2 + d2
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Between-window variance of a reference's measures, per window scale.
+
+    ``fits`` holds ``(scale, measure, tau2, q, df, p)``: Cochran's Q of the
+    reference's windows of that scale (hours, or UTC days of at least 12 hours)
+    around their pooled value, its χ²(df) p-value, and the DerSimonian–Laird τ²,
+    estimated only when p < :data:`Q_ALPHA` (else 0), as the features' calibration
+    does (:mod:`stream.core.calibrate`). τ² is in the measure's squared units
+    (target units² for ``mean_shift``, error units² for ``mae``/``rmse``).
+    """
+
+    fits: tuple[tuple[str, str, float, float, int, float], ...] = ()
+
+    def tau2(self, scale: str, measure: str) -> float:
+        """τ² of ``measure`` at ``scale`` (0 when not estimated)."""
+        for sc, m, tau2, *_ in self.fits:
+            if sc == scale and m == measure:
+                return tau2
+        return 0.0
+
+    def describe(self, scale: str, measure: str) -> str:
+        """One line: Q, df, p and τ (for a decision's reason)."""
+        for sc, m, tau2, q, df, p in self.fits:
+            if sc == scale and m == measure:
+                gate = f"τ {math.sqrt(tau2):.4g}" if tau2 > 0 else "τ² = 0"
+                return f"between {scale}s Q {q:.1f} df {df} p {p:.2g}: {gate}"
+        return f"no between-{scale} spread"
+
+
+def _fit(values: Sequence[tuple[float, float]], q_alpha: float) -> tuple[float, float, int, float]:
+    """(τ², Q, df, p) of (value, sampling variance) pairs; τ² only when Q says it is real."""
+    pairs = [(v, var) for v, var in values if math.isfinite(v) and var > 0 and math.isfinite(var)]
+    k = len(pairs)
+    if k < _MIN_WINDOWS:
+        return 0.0, 0.0, max(k - 1, 0), 1.0
+    v = np.array([a for a, _ in pairs], dtype=np.float64)
+    w = 1.0 / np.array([b for _, b in pairs], dtype=np.float64)
+    sw = float(w.sum())
+    q = float(np.sum(w * (v - float(np.sum(w * v)) / sw) ** 2))
+    df = k - 1
+    p = chi2_sf(q, df)
+    tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw)) if p < q_alpha else 0.0
+    return tau2, q, df, p
+
+
+def _measures(s: RegressionPerformance) -> dict[str, tuple[float, float]]:
+    """Each measure's (value, sampling variance) in one window (nan below 2 labels)."""
+    if s.n < 2:
+        return {m: (math.nan, math.nan) for m in MEASURES}
+    return {
+        "mean_shift": (s.target_mean or 0.0, (s.target_sd or 0.0) ** 2 / s.n),
+        "mae": (s.mae or 0.0, s.mae_se() ** 2),
+        "rmse": (s.rmse or 0.0, s.rmse_se() ** 2),
+    }
+
+
+def spread_of(
+    hours: Mapping[int, RegressionPerformance],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """The between-window spread of a reference kept per hour (keys: hour start, ms)."""
+    days: dict[int, list[RegressionPerformance]] = {}
+    for start in sorted(hours):
+        days.setdefault(start - start % day_ms, []).append(hours[start])
+    windows = {
+        "hour": [hours[h] for h in sorted(hours)],
+        "day": [merge_all(hs) for _, hs in sorted(days.items()) if len(hs) >= min_day_hours],
+    }
+    fits = []
+    for scale, states in windows.items():
+        per = [_measures(s) for s in states]
+        for m in MEASURES:
+            tau2, q, df, p = _fit([x[m] for x in per], q_alpha)
+            fits.append((scale, m, tau2, q, df, p))
+    return Spread(tuple(fits))
 
 
 @dataclass(slots=True)
@@ -108,6 +240,8 @@ class RegressionPerformance:
     """Σy² · 2^SQ_SHIFT."""
     p1: int = 0
     """Σŷ (the prediction) · 2^SUM_SHIFT."""
+    spread: Spread | None = None
+    """A reference's between-window spread (:func:`spread_of`); merges drop it."""
 
     def update(
         self,
@@ -215,12 +349,20 @@ class RegressionPerformance:
 
     # -- codec ---------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """Versioned form: (version, n), then each sum as a length-prefixed signed integer."""
-        out = [_HEADER.pack(_VERSION, self.n)]
+        """Versioned form: (version, n), then each sum as a length-prefixed signed integer.
+
+        v1 without a spread (every window's state: those bytes are unchanged); v2 adds
+        the spread as length-prefixed JSON.
+        """
+        version = _VERSION if self.spread is None else _VERSION_SPREAD
+        out = [_HEADER.pack(version, self.n)]
         for f in _SUMS:
             v: int = getattr(self, f)
             raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
             out.append(_LEN.pack(len(raw)) + raw)
+        if self.spread is not None:
+            blob = json.dumps([list(f) for f in self.spread.fits]).encode()
+            out.append(_BLOB.pack(len(blob)) + blob)
         return b"".join(out)
 
     @classmethod
@@ -230,8 +372,8 @@ class RegressionPerformance:
             msg = f"regression state: {len(data)} bytes is shorter than its header"
             raise ValueError(msg)
         version, n = _HEADER.unpack_from(data)
-        if version != _VERSION:
-            msg = f"regression state: version {version} is not v{_VERSION}"
+        if version not in (_VERSION, _VERSION_SPREAD):
+            msg = f"regression state: version {version} is not v{_VERSION} or v{_VERSION_SPREAD}"
             raise ValueError(msg)
         at = _HEADER.size
         sums: list[int] = []
@@ -246,12 +388,17 @@ class RegressionPerformance:
                 raise ValueError(msg)
             sums.append(int.from_bytes(data[at : at + size], "little", signed=True))
             at += size
+        spread = None
+        if version == _VERSION_SPREAD:
+            spread = _spread_from(data, at)
+            at = len(data)
         if at != len(data):
             msg = f"regression state: {len(data) - at} trailing bytes"
             raise ValueError(msg)
-        state = cls(n, *sums)
-        if state.n == 0 and any(sums) or state.e2 < 0 or state.a1 < 0 or state.q2 < 0:
-            msg = "regression state: sums inconsistent with its count"
+        state = cls(n, **dict(zip(_SUMS, sums, strict=True)), spread=spread)
+        squares = (state.e2, state.a1, state.q1, state.q2, state.y2)
+        if state.n == 0 and any(sums) or min(squares) < 0:
+            msg = "regression state: sums inconsistent with its count (or a negative Σ of squares)"
             raise ValueError(msg)
         return state
 
@@ -261,6 +408,30 @@ class RegressionPerformance:
         return all(getattr(self, f.name) == getattr(other, f.name) for f in fields(self))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _spread_from(data: bytes, at: int) -> Spread:
+    """The v2 spread section at ``at`` (the rest of ``data``); ValueError names the fault."""
+    if at + _BLOB.size > len(data):
+        msg = "regression state: truncated before its spread"
+        raise ValueError(msg)
+    (size,) = _BLOB.unpack_from(data, at)
+    at += _BLOB.size
+    if at + size != len(data):
+        msg = f"regression state: spread needs {size} bytes, {len(data) - at} left"
+        raise ValueError(msg)
+    try:
+        rows = json.loads(data[at:])
+        fits = tuple(
+            (str(sc), str(m), float(t), float(q), int(df), float(p)) for sc, m, t, q, df, p in rows
+        )
+    except (ValueError, TypeError) as e:
+        msg = f"regression state: unreadable spread ({e})"
+        raise ValueError(msg) from None
+    if any(not (math.isfinite(f[2]) and f[2] >= 0) for f in fits):
+        msg = "regression state: a spread's τ² is negative or not finite"
+        raise ValueError(msg)
+    return Spread(fits)
 
 
 def merge_all(states: Iterable[RegressionPerformance]) -> RegressionPerformance:
@@ -280,6 +451,10 @@ def _fmt(x: float) -> str:
     return f"{x:.4g}"
 
 
+def _between(tau2: float) -> str:
+    return f" (between-window sd {math.sqrt(tau2):.4g} of the reference)" if tau2 > 0 else ""
+
+
 def error_increase(
     ref: RegressionPerformance,
     win: RegressionPerformance,
@@ -287,8 +462,13 @@ def error_increase(
     metric: Literal["mae", "rmse"] = "mae",
     floor: float = 0.1,
     confidence: float = 0.99,
+    tau2: float = 0.0,
 ) -> HealthDecision | None:
-    """Relative increase of ``metric`` in ``win`` over ``ref``; None below 2 labels a side."""
+    """Relative increase of ``metric`` in ``win`` over ``ref``; None below 2 labels a side.
+
+    ``tau2``: the reference's between-window variance of ``metric`` at the window's
+    scale (:class:`Spread`), added to the window's sampling variance.
+    """
     if ref.n < 2 or win.n < 2:
         return None
     if metric == "mae":
@@ -296,28 +476,47 @@ def error_increase(
     else:
         r, w, rse, wse = ref.rmse, win.rmse, ref.rmse_se(), win.rmse_se()
     assert r is not None and w is not None  # noqa: S101 - n ≥ 2
-    bar = (1 + floor) * r
-    sd = math.hypot(wse, (1 + floor) * rse)
-    p = _phi((w - bar) / sd) if sd > 0 else float(w > bar)
+    unit, unit_name = _error_unit(ref, r)
+    bar = r + floor * unit
+    sd = math.sqrt(wse**2 + ((1 + floor) * rse) ** 2 + tau2)
+    p = norm_cdf((w - bar) / sd) if sd > 0 else float(w > bar)
     breach = w > bar and p >= confidence
     delta = w - r
-    half = 1.96 * math.hypot(wse, rse)
+    half = 1.96 * math.sqrt(wse**2 + rse**2 + tau2)
     rel = (
         f"{100 * delta / r:+.1f} % (95 % interval {100 * (delta - half) / r:+.1f} … "
         f"{100 * (delta + half) / r:+.1f} %)"
         if r > 0
-        else "from a zero reference error"
+        else f"{delta:+.4g} from a zero reference error"
     )
+    limit = f"{100 * floor:.0f} %" if r > 0 else f"{_fmt(floor * unit)} ({floor} × {unit_name})"
     why = (
         f"{metric.upper()} {_fmt(w)} vs reference {_fmt(r)}: {rel}, "
-        f"P(increase > {100 * floor:.0f} %) = {p:.3f} "
-        f"{'beyond' if breach else 'within'} floor at {confidence}"
+        f"P(increase > {limit}) = {p:.3f} "
+        f"{'beyond' if breach else 'within'} floor at {confidence}{_between(tau2)}"
     )
     # The floor in the effect's units (W − R), as the lifecycle compares |delta| with it.
     return HealthDecision(
         "performance", metric, r, w, delta, delta - half, delta + half, p, breach, win.n, why,
-        floor * r,
+        floor * unit, 1,
     )  # fmt: skip
+
+
+def _error_unit(ref: RegressionPerformance, r: float) -> tuple[float, str]:
+    """What the error floor is a share of (and its name, for the reason).
+
+    The reference error; when that is 0 (a perfect reference), the reference target's
+    sd, then its |mean|, then 1 (its units): a zero reference error must not make
+    every window's error a page.
+    """
+    if r > 0:
+        return r, "reference error"
+    sd, mu = ref.target_sd or 0.0, abs(ref.target_mean or 0.0)
+    if sd > 0:
+        return sd, "reference target sd"
+    if mu > 0:
+        return mu, "|reference target mean|"
+    return 1.0, "1 target unit"
 
 
 def target_shift(
@@ -326,25 +525,29 @@ def target_shift(
     *,
     floor: float = 0.1,
     confidence: float = 0.99,
+    tau2: float = 0.0,
 ) -> HealthDecision | None:
-    """The target's mean in ``win`` against ``ref`` (floor in reference sds); None below 2."""
+    """The target's mean in ``win`` against ``ref`` (floor in reference sds); None below 2.
+
+    ``tau2``: the reference's between-window variance of the target mean at the
+    window's scale (a daily cycle), added to the Welch variance.
+    """
     r_sd, w_sd = ref.target_sd, win.target_sd
     r, w = ref.target_mean, win.target_mean
     if r_sd is None or w_sd is None or r is None or w is None:
         return None
     d = w - r
-    se = math.sqrt(w_sd**2 / win.n + r_sd**2 / ref.n)
+    se = math.sqrt(w_sd**2 / win.n + r_sd**2 / ref.n + tau2)
     thr = floor * r_sd
-    if se > 0:
-        p = _phi((d - thr) / se) + _phi((-d - thr) / se)
-    else:
-        p = float(abs(d) > thr)
+    # One-sided in the observed direction, as error_increase and the binary drops:
+    # P(|D| > thr) would tend to 1 as se grows whatever d is.
+    p = norm_cdf((abs(d) - thr) / se) if se > 0 else float(abs(d) > thr)
     breach = abs(d) > thr and p >= confidence
     lo, hi = d - 1.96 * se, d + 1.96 * se
     in_sd = f"{d / r_sd:+.3f} sd" if r_sd > 0 else "vs a constant reference target"
     why = (
         f"target mean {_fmt(w)} vs reference {_fmt(r)}: {d:+.4g} ({in_sd}; 95 % interval "
-        f"{lo:+.4g} … {hi:+.4g}), P(|move| > {floor} sd = {_fmt(thr)}) = {p:.3f} "
-        f"{'beyond' if breach else 'within'} floor at {confidence}"
+        f"{lo:+.4g} … {hi:+.4g}), P(move > {floor} sd = {_fmt(thr)}) = {p:.3f} "
+        f"{'beyond' if breach else 'within'} floor at {confidence}{_between(tau2)}"
     )
     return HealthDecision("label", "mean_shift", r, w, d, lo, hi, p, breach, win.n, why, thr)

@@ -334,16 +334,28 @@ class HealthEvaluator:
             return self.store.regression_labels(spec.name, key, before)
         return self.store.labels(spec.name, key, before)
 
-    def _judge_labels(self, spec: ModelSpec, ref: _State, win: _State) -> list[HealthDecision]:
-        """Label shift and realized performance of one window against the reference."""
+    def _judge_labels(
+        self, spec: ModelSpec, ref: _State, win: _State, scale: str
+    ) -> list[HealthDecision]:
+        """Label shift and realized performance of one window against the reference.
+
+        A regression reference's between-window spread at the window's ``scale`` (τ²,
+        :func:`stream.core.regression.spread_of`) widens each decision's variance.
+        """
         conf = self.confidence
         out: list[HealthDecision] = []
         if isinstance(ref, RegressionPerformance) and isinstance(win, RegressionPerformance):
-            shift = target_shift(ref, win, floor=self.floors["mean_shift"], confidence=conf)
+            sp = ref.spread
+            tau2 = {m: sp.tau2(scale, m) if sp else 0.0 for m in ("mean_shift", *_REG_METRICS)}
+            shift = target_shift(
+                ref, win, floor=self.floors["mean_shift"], confidence=conf, tau2=tau2["mean_shift"]
+            )
             if shift is not None:
                 out.append(shift)
             for r in _REG_METRICS:
-                d = error_increase(ref, win, metric=r, floor=self.floors[r], confidence=conf)
+                d = error_increase(
+                    ref, win, metric=r, floor=self.floors[r], confidence=conf, tau2=tau2[r]
+                )
                 if d is not None:
                     out.append(d)
             return out
@@ -421,7 +433,7 @@ class HealthEvaluator:
             where = f"{v} (coverage {_pct(cov)}, judged at {at})"
             out.extend(
                 replace(d, reason=f"{where}: {d.reason}")
-                for d in self._judge_labels(spec, ref, win)
+                for d in self._judge_labels(spec, ref, win, v.scale)
             )
         return out, done, coverage
 

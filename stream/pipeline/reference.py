@@ -28,12 +28,13 @@ import orjson
 
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
+from stream.contract._record import _Bad, event_ms
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
-from stream.core.regression import MAX_ABS, RegressionPerformance
+from stream.core.regression import RegressionPerformance, as_number, merge_all, spread_of
 from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch.params import Sketch, SketchParams, merge_sketches
-from stream.core.window import format_iso_ms
+from stream.core.window import HOUR_MS, format_iso_ms
 from stream.pipeline.ingest import joint_inputs, joint_zero
 from stream.pipeline.ports import EventSource
 
@@ -105,6 +106,10 @@ class Reference:
         figures: dict[str, Any]
         if r is not None:
             n, figures = r.n, {"mae": r.mae, "rmse": r.rmse, "target_mean": r.target_mean}
+            if r.spread is not None:  # τ of each measure between hours/days (0: Q gate shut)
+                figures["between_window_sd"] = {
+                    f"{sc}/{m}": math.sqrt(tau2) for sc, m, tau2, *_ in r.spread.fits
+                }
         elif m is not None:
             n, figures = m.n, {"accuracy": m.accuracy, "macro_f1": m.macro_f1()}
         elif p is not None:
@@ -145,6 +150,9 @@ class ReferenceBuilder:
             self._ref.multiclass = MulticlassPerformance.zero(len(spec.labels.classes))
         elif spec.labels is not None and spec.labels.regression:
             self._ref.regression = RegressionPerformance()
+            #: A regression reference's labels per hour (event time): the spread between
+            #: hours and days (a daily cycle) is estimated from them at build.
+            self._reg_hours: dict[int, RegressionPerformance] = {}
         elif spec.labels is not None:
             self._ref.performance = BinaryPerformance.zero()
         self._offset = 0
@@ -171,30 +179,37 @@ class ReferenceBuilder:
         if self._ref.multiclass is not None and self.spec.labels is not None:
             self._fold_classes(values, self.spec.labels, self._ref.multiclass)
         if self._ref.regression is not None:
-            self._fold_targets(values, self._ref.regression)
+            self._fold_targets(values, ts.tolist())
 
-    def _fold_targets(self, values: Sequence[bytes], perf: RegressionPerformance) -> None:
-        """Fold the events' numeric targets (with their numeric predictions) into ``perf``.
+    def _fold_targets(self, values: Sequence[bytes], record_ts: Sequence[int]) -> None:
+        """Fold the events' numeric targets (with their numeric predictions) per event hour.
 
-        As the label consumer: both JSON numbers (not strings or booleans), finite and
-        within ±MAX_ABS; anything else is counted in ``label_rejected``.
+        As the label consumer (:func:`stream.core.regression.as_number`): both JSON
+        numbers (not strings or booleans), finite and within ±MAX_ABS; anything else
+        is counted in ``label_rejected``.
         """
-        target: list[float] = []
-        pred: list[float] = []
-        for label, prediction in self._labelled(values):
-            ok = type(label) in (int, float) and type(prediction) in (int, float)
-            y = float(label) if ok and abs(label) <= MAX_ABS else math.nan
-            p = float(prediction) if ok and abs(prediction) <= MAX_ABS else math.nan
-            if not (abs(y) <= MAX_ABS and abs(p) <= MAX_ABS):
+        by_hour: dict[int, tuple[list[float], list[float]]] = {}
+        for label, prediction, at in self._labelled(values, record_ts):
+            try:
+                y, p = as_number(label), as_number(prediction)
+            except ValueError:
                 self._ref.label_rejected += 1
                 continue
+            target, pred = by_hour.setdefault(at - at % HOUR_MS, ([], []))
             target.append(y)
             pred.append(p)
-        perf.update(target, pred)
+        for hour, (target, pred) in by_hour.items():
+            self._reg_hours.setdefault(hour, RegressionPerformance()).update(target, pred)
 
-    def _labelled(self, values: Sequence[bytes]) -> Iterator[tuple[Any, Any]]:
-        """(label, prediction) of this model's labelled events; the unlabelled are counted."""
-        for raw in values:
+    def _labelled(
+        self, values: Sequence[bytes], record_ts: Sequence[int] | None = None
+    ) -> Iterator[tuple[Any, Any, int]]:
+        """(label, prediction, event ms) of this model's labelled events; unlabelled counted.
+
+        The event time is its ``ts`` (else the record's); an unreadable ``ts`` (the
+        contract parser rejected the event) falls back to the record time.
+        """
+        for i, raw in enumerate(values):
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -204,7 +219,12 @@ class ReferenceBuilder:
             if obj.get("label") is None:
                 self._ref.unlabelled += 1
                 continue
-            yield obj["label"], obj.get("prediction")
+            rec = record_ts[i] if record_ts is not None else 0
+            try:
+                at = event_ms(obj.get("ts"), rec)
+            except _Bad:
+                at = rec
+            yield obj["label"], obj.get("prediction"), at
 
     def _fold_classes(
         self, values: Sequence[bytes], rules: LabelSpec, perf: MulticlassPerformance
@@ -215,7 +235,7 @@ class ReferenceBuilder:
         index = rules.class_index()
         true: list[int] = []
         pred: list[int] = []
-        for label, prediction in self._labelled(values):
+        for label, prediction, _ in self._labelled(values):
             try:
                 t = index.get(canonical_category(label) or "")
                 p = index.get(canonical_category(prediction) or "")
@@ -238,7 +258,7 @@ class ReferenceBuilder:
         neg_text = canonical_category(rules.negative)
         scores: list[float] = []
         positive: list[bool] = []
-        for label, score in self._labelled(values):
+        for label, score, _ in self._labelled(values):
             try:
                 text = canonical_category(label)
             except ValueError:
@@ -301,6 +321,10 @@ class ReferenceBuilder:
             for hour in sorted(ref.joint_hours):
                 joint = joint.merge(ref.joint_hours[hour])
         ref.joint = joint
+        if ref.regression is not None:
+            hours = self._reg_hours
+            ref.regression = merge_all(hours[h] for h in sorted(hours))
+            ref.regression.spread = spread_of(hours)
         return ref
 
 

@@ -274,6 +274,7 @@ def _regression_row(reader: PerformanceReader, model: str, key: WindowKey) -> di
 
 
 def _ci(v: float | None, half: float | None) -> str:
+    """A value and its 95 % half-width (``–`` for none), as every performance table shows it."""
     return fmt(v) + ("" if v is None or half is None else f" ± {fmt(half)}")
 
 
@@ -299,9 +300,6 @@ def _regression_table(series: dict[str, Any]) -> str:
 
 
 def _multiclass_table(series: dict[str, Any]) -> str:
-    def ci(v: float | None, half: float | None) -> str:
-        return fmt(v) + ("" if v is None or half is None else f" ± {half:.3f}")
-
     ref = series["reference"]
     head = (
         "<tr><th>window</th><th>predictions</th><th>labels</th><th>coverage</th>"
@@ -315,8 +313,8 @@ def _multiclass_table(series: dict[str, Any]) -> str:
         rows.append(
             f"<tr><td>{escape(p['window'])}</td><td>{fmt(p['predictions'])}</td>"
             f"<td>{fmt(p['labels'])}</td><td>{pct(p['coverage'])}</td>"
-            f"<td>{ci(p['accuracy'], p['accuracy_half'])}</td>"
-            f"<td>{ci(p['macro_f1'], p['macro_f1_half'])}</td></tr>"
+            f"<td>{_ci(p['accuracy'], p['accuracy_half'])}</td>"
+            f"<td>{_ci(p['macro_f1'], p['macro_f1_half'])}</td></tr>"
         )
     return f'<table class="perf multiclass">{head}{"".join(rows)}</table>'
 

@@ -17,6 +17,7 @@ from stream.core.model_health import (
     score_counts,
 )
 from stream.core.performance import BinaryPerformance
+from stream.core.regression import RegressionPerformance, error_increase
 from stream.core.window import WindowKey
 
 A, B = -3.0, 1.7
@@ -80,3 +81,48 @@ def test_stationary_days_then_a_label_shift_page_once_with_a_schema_valid_alert(
     assert [ev.status for ev in events] == ["triggered", "resolved"]
     restored = AlertState.from_dict(states["label"].to_dict())
     assert restored == states["label"] and restored.kind == "label"
+
+
+def _reg(rng: np.random.Generator, n: int, noise: float) -> RegressionPerformance:
+    s = RegressionPerformance()
+    y = rng.normal(50.0, 10.0, n)
+    s.update(y, y + rng.normal(0.0, noise, n))
+    return s
+
+
+def test_an_error_page_resolves_when_a_retrained_model_beats_the_reference() -> None:
+    """Only a worse error keeps the alert (k15s item 2): an improvement is a clean window.
+
+    Before the fix the effect was |delta|, so an error 40 % below the reference had
+    ratio ~4 ≥ rearm and the open alert never resolved.
+    """
+    rng = np.random.default_rng(2)
+    ref = _reg(rng, 20_000, 2.0)
+    rules = LifecycleRules()
+    states: dict[str, AlertState] = {}
+    events = []
+    for k, noise in enumerate([2.8] * 2 + [1.2] * 5):  # worse, then a better retrain
+        win = _reg(rng, 2_000, noise)
+        ds = [d for m in ("mae", "rmse") if (d := error_increase(ref, win, metric=m))]
+        assert all(d.adverse == 1 for d in ds)
+        states, got = health_step(states, "m", WindowKey("day", T0 + k * DAY_MS), ds, rules)
+        events.extend(got)
+    assert [e.status for e in events] == ["triggered", "resolved"]
+
+
+def test_an_auc_gain_is_a_clean_window_for_an_open_performance_alert() -> None:
+    rng = np.random.default_rng(4)
+    ref = _perf(*_day(rng, 200_000))
+    rules = LifecycleRules()
+    states: dict[str, AlertState] = {}
+    events = []
+    for k in range(7):
+        z = rng.normal(0.0, 1.0, 20_000)
+        b = B * (0.5 if k < 2 else 2.0)  # a weaker model, then a much better one
+        s = 1 / (1 + np.exp(-(A + b * z)))
+        y = rng.random(20_000) < s
+        d = performance_drop(ref, _perf(s, y))
+        assert d is not None and d.adverse == -1
+        states, got = health_step(states, "m", WindowKey("day", T0 + k * DAY_MS), [d], rules)
+        events.extend(got)
+    assert [e.status for e in events] == ["triggered", "resolved"]

@@ -165,3 +165,124 @@ def test_extreme_values_within_the_bound_give_finite_figures() -> None:
     assert RegressionPerformance.from_bytes(s.to_bytes()) == s
     d = error_increase(s, s)
     assert d is not None and not d.breach
+
+
+def test_a_wide_window_with_a_centred_mean_is_not_a_target_shift() -> None:
+    """Two symmetric outliers widen the SE; P(move > floor) stays one-sided (k15s item 1).
+
+    Two-sided P(|D| > floor) tends to 1 as the SE grows whatever the mean did: 455 of
+    these 2,000 windows breached before the fix.
+    """
+    rng = np.random.default_rng(3)
+    ref = RegressionPerformance()
+    y = rng.normal(0.0, 1.0, 20_000)
+    ref.update(y, y)
+    breaches = 0
+    for _ in range(2_000):
+        w = np.concatenate([rng.normal(0.0, 1.0, 150), [1_000.0, -1_000.0]])
+        s = RegressionPerformance()
+        s.update(w, w)
+        d = target_shift(ref, s)
+        assert d is not None
+        breaches += d.breach
+    assert breaches == 0
+    # A real move through the same noise still pages once the window is big enough.
+    big = RegressionPerformance()
+    w = np.concatenate([rng.normal(2.0, 1.0, 20_000), [1_000.0, -1_000.0]])
+    big.update(w, w)
+    d = target_shift(ref, big)
+    assert d is not None and d.breach, d.reason
+
+
+def test_huge_updates_fold_before_the_float_sums_lose_exactness(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """k15s item 3: the per-exponent float sums are folded every FOLD_EVERY values."""
+    from stream.core.sketch import _moments
+
+    fold_every = 2 * _moments.CHUNK
+    monkeypatch.setattr(_moments, "FOLD_EVERY", fold_every)
+    seen: list[int] = []
+    real = _moments.MomentAccumulator.add_sorted
+
+    def spy(self: _moments.MomentAccumulator, f: np.ndarray, n_neg: int, n_zero: int) -> None:
+        seen.append(self.pending + f.size)
+        real(self, f, n_neg, n_zero)
+
+    monkeypatch.setattr(_moments.MomentAccumulator, "add_sorted", spy)
+    rng = np.random.default_rng(1)
+    y = rng.normal(0.0, 1.0, 5 * _moments.CHUNK + 7)
+    p = y + rng.normal(0.0, 1.0, y.size)
+    whole = RegressionPerformance()
+    whole.update(y, p)
+    assert max(seen) <= fold_every
+    parts = merge_all(_state(list(zip(y[i : i + 1000], p[i : i + 1000], strict=True)))
+                      for i in range(0, y.size, 1000))  # fmt: skip
+    assert whole == parts
+
+
+def test_negative_sums_of_squares_are_refused() -> None:
+    s = _state([(1.0, 2.0), (3.0, 1.0)])
+    for f in ("e2", "q1", "q2", "y2", "a1"):
+        bad = RegressionPerformance(**{**{k: getattr(s, k) for k in s.__slots__}, f: -1})
+        with pytest.raises(ValueError, match="negative"):
+            RegressionPerformance.from_bytes(bad.to_bytes())
+
+
+def test_a_perfect_reference_does_not_make_every_error_a_page() -> None:
+    """R = 0: the floor is floor × the reference target's sd (k15s item 3)."""
+    rng = np.random.default_rng(8)
+    y = rng.normal(50.0, 10.0, 5_000)
+    ref = RegressionPerformance()
+    ref.update(y, y)  # zero error
+    tiny = RegressionPerformance()
+    w = rng.normal(50.0, 10.0, 2_000)
+    tiny.update(w, w + rng.normal(0.0, 0.01, w.size))  # 0.01 error, sd 10 target
+    big = RegressionPerformance()
+    big.update(w, w + rng.normal(0.0, 5.0, w.size))  # errors of half an sd
+    for m in ("mae", "rmse"):
+        q = error_increase(ref, tiny, metric=m)  # type: ignore[arg-type]
+        assert q is not None and not q.breach, q.reason
+        assert q.floor == pytest.approx(0.1 * (ref.target_sd or 0))
+        assert "reference target sd" in q.reason
+        b = error_increase(ref, big, metric=m)  # type: ignore[arg-type]
+        assert b is not None and b.breach, b.reason
+
+
+def test_a_reference_spread_travels_in_v2_bytes_and_window_bytes_stay_v1() -> None:
+    from stream.core.regression import Spread, spread_of
+
+    rng = np.random.default_rng(6)
+    hours = {}
+    for h in range(48):
+        s = RegressionPerformance()
+        y = rng.normal(10.0 + np.sin(h / 24 * 2 * np.pi), 0.3, 200)
+        s.update(y, y + rng.normal(0.0, 0.3, 200))
+        hours[h * 3_600_000] = s
+    plain = merge_all(hours.values())
+    v1 = plain.to_bytes()
+    assert v1[0] == 1  # no spread: the v1 bytes every window's state has
+    ref = merge_all(hours.values())
+    ref.spread = spread_of(hours)
+    assert isinstance(ref.spread, Spread) and ref.spread.tau2("hour", "mean_shift") > 0.3
+    data = ref.to_bytes()
+    assert data[0] == 2 and data.startswith(b"\x02" + v1[1:])
+    back = RegressionPerformance.from_bytes(data)
+    assert back == ref and back.spread == ref.spread
+    assert ref.merge(plain).spread is None  # a merge is of windows: no spread
+    for bad in (data[:-1], data + b"x", data.replace(b"mean_shift", b"mean_shif\xff")):
+        with pytest.raises(ValueError, match="regression state"):
+            RegressionPerformance.from_bytes(bad)
+
+
+def test_one_number_rule_for_targets_and_predictions() -> None:
+    from stream.core.regression import as_number
+
+    for ok in (0, -3, 2.5, 1e50, -1e50, 5e-324):
+        assert as_number(ok) == float(ok)
+    for bad, why in (
+        (True, "a number"), ("1.5", "a number"), (None, "a number"), ([1], "a number"),
+        (math.nan, "within"), (math.inf, "within"), (1e51, "within"), (10**400, "within"),
+    ):  # fmt: skip
+        with pytest.raises(ValueError, match=why):
+            as_number(bad)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import orjson
 
@@ -37,7 +39,9 @@ def test_labelled_events_fold_into_the_reference_regression_state() -> None:
     ref = b.build()
     expected = RegressionPerformance()
     expected.update(y, p)
-    assert ref.regression == expected and ref.performance is None and ref.multiclass is None
+    assert ref.regression is not None and ref.regression.spread is not None  # one hour: τ² = 0
+    assert replace(ref.regression, spread=None) == expected
+    assert ref.performance is None and ref.multiclass is None
     assert (ref.unlabelled, ref.label_rejected) == (1, 5)
     summary = ref.describe()
     assert summary["labels"] == 2000 and summary["mae"] == expected.mae
