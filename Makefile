@@ -16,8 +16,8 @@ $(STAMP): pyproject.toml $(NATIVE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@$(BIN)/python -c 'import stream.contract._native, stream.core.sketch._native' 2>/dev/null \
-	  || echo "make install: the C extensions (parse, sketch updates) did not build (no C" \
+	@$(BIN)/python -c 'import stream.contract._native, stream.core.sketch._native, stream.core.sketch._codec' 2>/dev/null \
+	  || echo "make install: the C extensions (parse, sketch updates, sketch encoding) did not build (no C" \
 	  "compiler?): the pure-Python parse and numpy sketch updates run instead, same results," \
 	  "~2x slower per event; install gcc and run make install again" >&2
 	@rm -f $(VENV)/.installed-*; touch $@
@@ -48,4 +48,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
-	find stream -name "_native*.so" -delete
+	find stream -name "_native*.so" -delete -o -name "_codec*.so" -delete

@@ -11,8 +11,13 @@ from stream.core.sketch import CategoricalSketch, JointSketch, NumericSketch
 from stream.core.sketch._store import layouts_of_array
 from stream.core.sketch._wire import Writer, codec, encode_uints, encode_uvarints, use_codec
 
-pytestmark = pytest.mark.skipif(codec() is None, reason="C codec not built (no C compiler)")
 C = codec()
+
+
+def test_the_codec_is_built() -> None:
+    # `make install` builds it (setup.py, native/sketchcodec.c); without it the tests below
+    # fail rather than skip, as the other extensions' (a silent fallback would hide it).
+    assert C is not None, "stream.core.sketch._codec is not built"
 
 
 def _reference(write: str, value: int) -> bytes:
