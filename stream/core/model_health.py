@@ -7,7 +7,8 @@ Each needs an effect beyond a floor AND a confidence.
   (:func:`stream.core.measures.bayes.share_shift`). A reference built with its
   between-window spread (``tau2`` given, :func:`stream.core.performance.spread_of`):
   breach when P(move > ``floor`` in the observed direction) = Φ((|δ| − floor)/sd) ≥
-  ``confidence``, sd² = τ² + both Jeffreys posteriors' variances (one-sided beyond
+  ``confidence``, sd² = τ² + the reference's Jeffreys posterior variance + the
+  window's (at least the binomial variance at the reference share) (one-sided beyond
   the floor, as the drops and the regression target shift). An older reference
   without one (``tau2=None``): as before, P(shift) ≥ ``confidence`` (two-sided, so
   about 2 % of stationary windows at 0.99) and the posterior mean move beyond ``floor``.
@@ -171,7 +172,13 @@ def _share_beyond(
     tau2: float,
 ) -> HealthDecision:
     """P(|move| > floor in the observed direction) with the reference's τ² (module docstring)."""
-    sd = math.sqrt(_beta_var(ref.positives, ref.n) + _beta_var(win.positives, win.n) + tau2)
+    # The window's variance is at least the binomial one at the reference's share (the
+    # null's): a window with few positives has a narrow posterior of its own, which
+    # would make a low hour of a sparse stream look certain (k15t: 1 false page a
+    # fortnight at 150 labels/h and a 10 % share).
+    null = s.ref_share * (1 - s.ref_share) / win.n if win.n else 0.0
+    win_var = max(_beta_var(win.positives, win.n), null)
+    sd = math.sqrt(_beta_var(ref.positives, ref.n) + win_var + tau2)
     d = s.delta
     p = _phi((abs(d) - floor) / sd)
     breach = win.n > 0 and abs(d) > floor and p >= confidence
