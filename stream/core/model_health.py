@@ -136,9 +136,9 @@ def label_shift(
     ref: BinaryPerformance,
     win: BinaryPerformance,
     *,
+    tau2: float | None = None,
     floor: float = 0.02,
     confidence: float = 0.99,
-    tau2: float | None = None,
 ) -> HealthDecision:
     """Positive-label share of ``win`` against ``ref`` (module docstring).
 

@@ -37,8 +37,9 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +56,7 @@ __all__ = [
     "fit_between",
     "merge_all",
     "score_bins",
+    "spread_between",
     "spread_of",
 ]
 
@@ -69,6 +71,7 @@ MEASURES = ("positive_share", "auc", "accuracy")
 Q_ALPHA = 0.001
 """Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
 _MIN_WINDOWS = 3
+S = TypeVar("S")
 _HEADER = struct.Struct("<BHqqqqq")
 _MICRO = 1_000_000
 _EPS = 1e-15
@@ -165,14 +168,35 @@ def fit_between(
     return tau2, q, df, p
 
 
-def windows_of(
-    hours: Mapping[int, object], *, min_day_hours: int = 12, day_ms: int = 86_400_000
-) -> tuple[list[int], list[list[int]]]:
-    """The hour keys in order, and the UTC days (their hour keys) of at least ``min_day_hours``."""
-    days: dict[int, list[int]] = {}
+def spread_between(
+    hours: Mapping[int, S],
+    merge: Callable[[Iterable[S]], S],
+    measures: Callable[[S], Mapping[str, tuple[float, float]]],
+    names: Sequence[str],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """The :class:`Spread` of a reference kept per hour (keys: hour start, ms), any state type.
+
+    Scales: the hours, and the UTC days of at least ``min_day_hours`` (``merge``d);
+    ``measures`` gives each window's (value, sampling variance) per name in ``names``.
+    """
+    days: dict[int, list[S]] = {}
     for start in sorted(hours):
-        days.setdefault(start - start % day_ms, []).append(start)
-    return sorted(hours), [hs for _, hs in sorted(days.items()) if len(hs) >= min_day_hours]
+        days.setdefault(start - start % day_ms, []).append(hours[start])
+    windows = {
+        "hour": [hours[h] for h in sorted(hours)],
+        "day": [merge(hs) for _, hs in sorted(days.items()) if len(hs) >= min_day_hours],
+    }
+    fits = []
+    for scale, states in windows.items():
+        per = [measures(s) for s in states]
+        for m in names:
+            tau2, q, df, p = fit_between([x[m] for x in per], q_alpha)
+            fits.append((scale, m, tau2, q, df, p))
+    return Spread(tuple(fits))
 
 
 @dataclass(slots=True)
@@ -386,15 +410,7 @@ def spread_of(
     day_ms: int = 86_400_000,
 ) -> Spread:
     """The between-window spread of a binary reference kept per hour (keys: hour start, ms)."""
-    order, days = windows_of(hours, min_day_hours=min_day_hours, day_ms=day_ms)
-    windows = {
-        "hour": [hours[h] for h in order],
-        "day": [merge_all(hours[h] for h in hs) for hs in days],
-    }
-    fits = []
-    for scale, states in windows.items():
-        per = [_measures(s) for s in states]
-        for m in MEASURES:
-            tau2, q, df, p = fit_between([x[m] for x in per], q_alpha)
-            fits.append((scale, m, tau2, q, df, p))
-    return Spread(tuple(fits))
+    return spread_between(
+        hours, merge_all, _measures, MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip

@@ -53,8 +53,7 @@ import numpy.typing as npt
 
 from stream.core.measures.tails import norm_cdf
 from stream.core.model_health import HealthDecision
-from stream.core.performance import Q_ALPHA, Spread, windows_of
-from stream.core.performance import fit_between as _fit
+from stream.core.performance import Q_ALPHA, Spread, spread_between
 from stream.core.sketch import _moments
 from stream.core.sketch._moments import (
     CHUNK,
@@ -155,18 +154,10 @@ def spread_of(
     day_ms: int = 86_400_000,
 ) -> Spread:
     """The between-window spread of a reference kept per hour (keys: hour start, ms)."""
-    order, days = windows_of(hours, min_day_hours=min_day_hours, day_ms=day_ms)
-    windows = {
-        "hour": [hours[h] for h in order],
-        "day": [merge_all(hours[h] for h in hs) for hs in days],
-    }
-    fits = []
-    for scale, states in windows.items():
-        per = [_measures(s) for s in states]
-        for m in MEASURES:
-            tau2, q, df, p = _fit([x[m] for x in per], q_alpha)
-            fits.append((scale, m, tau2, q, df, p))
-    return Spread(tuple(fits))
+    return spread_between(
+        hours, merge_all, _measures, MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
