@@ -21,8 +21,9 @@ A reference's state may also carry its between-window :class:`Spread` (the
 variance of the positive share, AUC and accuracy between its hours and UTC days
 beyond sampling, e.g. a daily cycle; :func:`spread_of`), stored as codec v2 (v1
 bytes + length-prefixed JSON). Window states never carry one: their bytes are v1,
-unchanged. The generic part (:class:`Spread`, :func:`fit_between`) is shared with
-the regression reference (:mod:`stream.core.regression`).
+unchanged. The generic part (:class:`Spread`, :func:`fit_between`,
+:func:`spread_between`) is shared with the regression reference
+(:mod:`stream.core.regression`).
 
 >>> a = BinaryPerformance.zero()
 >>> a.update([0.9, 0.2, 0.7], [True, False, False], threshold=0.5)
