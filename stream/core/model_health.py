@@ -4,11 +4,18 @@ Each needs an effect beyond a floor AND a confidence.
 
 - :func:`label_shift`: the positive-label share of a window against the reference's,
   with the Bayesian share test categorical features use
-  (:func:`stream.core.measures.bayes.share_shift`): breach when P(shift) ≥
-  ``confidence`` and the posterior mean move exceeds ``floor``.
+  (:func:`stream.core.measures.bayes.share_shift`). A reference built with its
+  between-window spread (``tau2`` given, :func:`stream.core.performance.spread_of`):
+  breach when P(move > ``floor`` in the observed direction) = Φ((|δ| − floor)/sd) ≥
+  ``confidence``, sd² = τ² + the reference's Jeffreys posterior variance + the
+  window's (at least the binomial variance at the reference share) (one-sided beyond
+  the floor, as the drops and the regression target shift). An older reference
+  without one (``tau2=None``): as before, P(shift) ≥ ``confidence`` (two-sided, so
+  about 2 % of stationary windows at 0.99) and the posterior mean move beyond ``floor``.
 - :func:`performance_drop`: realized ROC AUC (or accuracy) of the labelled part of a
   window against the reference's; the drop's standard error combines both sides
-  (Hanley-McNeil for AUC, binomial for accuracy); breach when
+  (Hanley-McNeil for AUC, binomial for accuracy) plus the reference's
+  between-window τ² of the metric at the window's scale (0 without one); breach when
   P(drop > floor) ≥ ``confidence`` under the normal approximation.
 - :func:`calibration_drift`: P(y | score) of a window against the reference's
   calibration map, per score group (χ² test; effect: mean absolute gap).
@@ -128,17 +135,61 @@ def label_shift(
     ref: BinaryPerformance,
     win: BinaryPerformance,
     *,
+    tau2: float | None = None,
     floor: float = 0.02,
     confidence: float = 0.99,
 ) -> HealthDecision:
-    """Positive-label share of ``win`` against ``ref`` (module docstring)."""
+    """Positive-label share of ``win`` against ``ref`` (module docstring).
+
+    ``tau2``: the reference's between-window variance of the share at the window's
+    scale (a daily cycle; 0 when Cochran's Q found none); None for a reference built
+    before the spread was kept, judged by the older two-sided rule.
+    """
     s = share_shift(ref.positives, ref.n, win.positives, win.n, threshold=floor)
+    if tau2 is not None:
+        return _share_beyond(s, ref, win, floor, confidence, tau2)
     breach = win.n > 0 and s.p_drift >= confidence and abs(s.delta) > floor
     why = (
         f"positive share {100 * s.delta:+.1f} pts (P={s.p_drift:.3f}) "
         f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {confidence}"
     )
     return _share_decision("positive_share", s, breach, win.n, why, floor)
+
+
+def _beta_var(k: int, n: int) -> float:
+    """Variance of the Jeffreys posterior Beta(k + ½, n − k + ½) of a share."""
+    a, b = k + 0.5, n - k + 0.5
+    return a * b / ((a + b) ** 2 * (a + b + 1))
+
+
+def _share_beyond(
+    s: ShareShift,
+    ref: BinaryPerformance,
+    win: BinaryPerformance,
+    floor: float,
+    confidence: float,
+    tau2: float,
+) -> HealthDecision:
+    """P(|move| > floor in the observed direction) with the reference's τ² (module docstring)."""
+    # The window's variance is at least the binomial one at the reference's share (the
+    # null's): a window with few positives has a narrow posterior of its own, which
+    # would make a low hour of a sparse stream look certain (k15t: 1 false page a
+    # fortnight at 150 labels/h and a 10 % share).
+    null = s.ref_share * (1 - s.ref_share) / win.n if win.n else 0.0
+    win_var = max(_beta_var(win.positives, win.n), null)
+    sd = math.sqrt(_beta_var(ref.positives, ref.n) + win_var + tau2)
+    d = s.delta
+    p = _phi((abs(d) - floor) / sd)
+    breach = win.n > 0 and abs(d) > floor and p >= confidence
+    between = f"; between-window sd {math.sqrt(tau2):.4f} of the reference" if tau2 > 0 else ""
+    why = (
+        f"positive share {100 * d:+.1f} pts (P(move > floor)={p:.3f}{between}) "
+        f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {confidence}"
+    )
+    return HealthDecision(
+        "label", "positive_share", s.ref_share, s.win_share, d, d - 1.96 * sd, d + 1.96 * sd, p,
+        breach, win.n, why, floor,
+    )  # fmt: skip
 
 
 def _share_decision(
@@ -161,14 +212,16 @@ def _drop(
     n: int,
     floor: float,
     confidence: float,
+    tau2: float = 0.0,
 ) -> HealthDecision:
     drop = ref_v - v
-    sd = math.hypot(ref_se, se)
+    sd = math.sqrt(ref_se**2 + se**2 + tau2)
     p = _phi((drop - floor) / sd) if sd > 0 else float(drop > floor)
     breach = drop > floor and p >= confidence
     why = (
         f"{'estimated ' if kind == 'estimated' else ''}{metric} {v:.4f} vs reference "
         f"{ref_v:.4f}: drop {drop:+.4f} ± {1.96 * sd:.4f}, P(drop > {floor}) = {p:.3f}"
+        + (f" (between-window sd {math.sqrt(tau2):.4f} of the reference)" if tau2 > 0 else "")
     )
     delta = v - ref_v
     lo, hi = delta - 1.96 * sd, delta + 1.96 * sd
@@ -186,13 +239,17 @@ def performance_drop(
     metric: Literal["auc", "accuracy"] = "auc",
     floor: float = 0.03,
     confidence: float = 0.99,
+    tau2: float = 0.0,
 ) -> HealthDecision | None:
-    """Realized drop of ``metric`` in ``win`` against ``ref``; None when undefined (one class)."""
+    """Realized drop of ``metric`` in ``win`` against ``ref``; None when undefined (one class).
+
+    ``tau2``: the reference's between-window variance of ``metric`` at the window's scale.
+    """
     if metric == "auc":
         ra, wa, rse, wse = ref.auc(), win.auc(), ref.auc_se(), win.auc_se()
         if ra is None or wa is None or rse is None or wse is None:
             return None
-        return _drop("performance", "auc", ra, rse, wa, wse, win.n, floor, confidence)
+        return _drop("performance", "auc", ra, rse, wa, wse, win.n, floor, confidence, tau2)
     racc, wacc = ref.accuracy, win.accuracy
     if racc is None or wacc is None:
         return None
@@ -206,6 +263,7 @@ def performance_drop(
         win.n,
         floor,
         confidence,
+        tau2,
     )
 
 

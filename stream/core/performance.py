@@ -17,6 +17,14 @@ partitioning or batch size):
 - ``tp, fp, tn, fn``: the confusion matrix at the model's decision threshold
   (score >= threshold is predicted positive), kept exactly whatever the threshold.
 
+A reference's state may also carry its between-window :class:`Spread` (the
+variance of the positive share, AUC and accuracy between its hours and UTC days
+beyond sampling, e.g. a daily cycle; :func:`spread_of`), stored as codec v2 (v1
+bytes + length-prefixed JSON). Window states never carry one: their bytes are v1,
+unchanged. The generic part (:class:`Spread`, :func:`fit_between`,
+:func:`spread_between`) is shared with the regression reference
+(:mod:`stream.core.regression`).
+
 >>> a = BinaryPerformance.zero()
 >>> a.update([0.9, 0.2, 0.7], [True, False, False], threshold=0.5)
 >>> (a.n, a.positives, a.tp, a.fp, a.tn, a.fn)
@@ -27,18 +35,44 @@ True
 
 from __future__ import annotations
 
+import json
+import math
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BINS", "BinaryPerformance", "auc_of_counts", "merge_all", "score_bins"]
+from stream.core.measures.tails import chi2_sf
+
+__all__ = [
+    "BINS",
+    "MEASURES",
+    "Q_ALPHA",
+    "BinaryPerformance",
+    "Spread",
+    "auc_of_counts",
+    "fit_between",
+    "merge_all",
+    "score_bins",
+    "spread_between",
+    "spread_of",
+]
 
 #: Score histogram bins over [0, 1] (fixed: every window's state merges with every other).
 BINS = 100
 _VERSION = 1
+_VERSION_SPREAD = 2
+"""v1 plus the reference's between-window spread (only a reference's state carries one)."""
+_BLOB = struct.Struct("<I")
+MEASURES = ("positive_share", "auc", "accuracy")
+"""The measures whose between-window spread a binary reference keeps (decision metric names)."""
+Q_ALPHA = 0.001
+"""Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
+_MIN_WINDOWS = 3
+S = TypeVar("S")
 _HEADER = struct.Struct("<BHqqqqq")
 _MICRO = 1_000_000
 _EPS = 1e-15
@@ -67,6 +101,105 @@ def auc_of_counts(
     return a, float(np.sqrt(max(var, 0.0)))
 
 
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Between-window variance of a reference's measures, per window scale.
+
+    ``fits`` holds ``(scale, measure, tau2, q, df, p)``: Cochran's Q of the
+    reference's windows of that scale (hours, or UTC days of at least 12 hours)
+    around their pooled value, its χ²(df) p-value, and the DerSimonian–Laird τ²,
+    estimated only when p < :data:`Q_ALPHA` (else 0), as the features' calibration
+    does (:mod:`stream.core.calibrate`). τ² is in the measure's squared units.
+    """
+
+    fits: tuple[tuple[str, str, float, float, int, float], ...] = ()
+
+    def tau2(self, scale: str, measure: str) -> float:
+        """τ² of ``measure`` at ``scale`` (0 when not estimated)."""
+        for sc, m, tau2, *_ in self.fits:
+            if sc == scale and m == measure:
+                return tau2
+        return 0.0
+
+    def describe(self, scale: str, measure: str) -> str:
+        """One line: Q, df, p and τ (for a decision's reason)."""
+        for sc, m, tau2, q, df, p in self.fits:
+            if sc == scale and m == measure:
+                gate = f"τ {math.sqrt(tau2):.4g}" if tau2 > 0 else "τ² = 0"
+                return f"between {scale}s Q {q:.1f} df {df} p {p:.2g}: {gate}"
+        return f"no between-{scale} spread"
+
+    def to_json(self) -> bytes:
+        """The fits as JSON (a reference state's v2 section)."""
+        return json.dumps([list(f) for f in self.fits]).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes, what: str) -> Spread:
+        """Inverse of :meth:`to_json`; ValueError names ``what`` and the fault."""
+        try:
+            rows = json.loads(raw)
+            fits = tuple(
+                (str(sc), str(m), float(t), float(q), int(df), float(p))
+                for sc, m, t, q, df, p in rows
+            )
+        except (ValueError, TypeError) as e:
+            msg = f"{what}: unreadable spread ({e})"
+            raise ValueError(msg) from None
+        if any(not (math.isfinite(f[2]) and f[2] >= 0) for f in fits):
+            msg = f"{what}: a spread's τ² is negative or not finite"
+            raise ValueError(msg)
+        return cls(fits)
+
+
+def fit_between(
+    values: Sequence[tuple[float, float]], q_alpha: float = Q_ALPHA
+) -> tuple[float, float, int, float]:
+    """(τ², Q, df, p) of (value, sampling variance) pairs; τ² only when Q says it is real."""
+    pairs = [(v, var) for v, var in values if math.isfinite(v) and var > 0 and math.isfinite(var)]
+    k = len(pairs)
+    if k < _MIN_WINDOWS:
+        return 0.0, 0.0, max(k - 1, 0), 1.0
+    v = np.array([a for a, _ in pairs], dtype=np.float64)
+    w = 1.0 / np.array([b for _, b in pairs], dtype=np.float64)
+    sw = float(w.sum())
+    q = float(np.sum(w * (v - float(np.sum(w * v)) / sw) ** 2))
+    df = k - 1
+    p = chi2_sf(q, df)
+    tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw)) if p < q_alpha else 0.0
+    return tau2, q, df, p
+
+
+def spread_between(
+    hours: Mapping[int, S],
+    merge: Callable[[Iterable[S]], S],
+    measures: Callable[[S], Mapping[str, tuple[float, float]]],
+    names: Sequence[str],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """The :class:`Spread` of a reference kept per hour (keys: hour start, ms), any state type.
+
+    Scales: the hours, and the UTC days of at least ``min_day_hours`` (``merge``d);
+    ``measures`` gives each window's (value, sampling variance) per name in ``names``.
+    """
+    days: dict[int, list[S]] = {}
+    for start in sorted(hours):
+        days.setdefault(start - start % day_ms, []).append(hours[start])
+    windows = {
+        "hour": [hours[h] for h in sorted(hours)],
+        "day": [merge(hs) for _, hs in sorted(days.items()) if len(hs) >= min_day_hours],
+    }
+    fits = []
+    for scale, states in windows.items():
+        per = [measures(s) for s in states]
+        for m in names:
+            tau2, q, df, p = fit_between([x[m] for x in per], q_alpha)
+            fits.append((scale, m, tau2, q, df, p))
+    return Spread(tuple(fits))
+
+
 @dataclass(slots=True)
 class BinaryPerformance:
     """Label and score counts of one window (module docstring)."""
@@ -80,6 +213,8 @@ class BinaryPerformance:
     tn: int = 0
     fn: int = 0
     loss: int = 0
+    spread: Spread | None = None
+    """A reference's between-window spread (:func:`spread_of`); merges drop it."""
 
     @classmethod
     def zero(cls) -> BinaryPerformance:
@@ -96,6 +231,7 @@ class BinaryPerformance:
             and bool(np.array_equal(self.neg, other.neg))
             and bool(np.array_equal(self.pos_sum, other.pos_sum))
             and bool(np.array_equal(self.neg_sum, other.neg_sum))
+            and self.spread == other.spread
         )
 
     def _ints(self) -> tuple[int, int, int, int, int]:
@@ -194,10 +330,19 @@ class BinaryPerformance:
         return auc_of_counts(self.pos, self.neg)[0]
 
     def to_bytes(self) -> bytes:
-        """Versioned binary form (header, then four little-endian int64 arrays of BINS)."""
-        head = _HEADER.pack(_VERSION, BINS, self.tp, self.fp, self.tn, self.fn, self.loss)
+        """Versioned binary form (header, then four little-endian int64 arrays of BINS).
+
+        v1 without a spread (every window's state: those bytes are unchanged); v2 adds
+        the spread as length-prefixed JSON.
+        """
+        version = _VERSION if self.spread is None else _VERSION_SPREAD
+        head = _HEADER.pack(version, BINS, self.tp, self.fp, self.tn, self.fn, self.loss)
         arrays = (self.pos, self.neg, self.pos_sum, self.neg_sum)
-        return head + b"".join(a.astype("<i8").tobytes() for a in arrays)
+        out = head + b"".join(a.astype("<i8").tobytes() for a in arrays)
+        if self.spread is not None:
+            blob = self.spread.to_json()
+            out += _BLOB.pack(len(blob)) + blob
+        return out
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BinaryPerformance:
@@ -206,15 +351,29 @@ class BinaryPerformance:
             msg = f"performance state: {len(data)} bytes is shorter than its header"
             raise ValueError(msg)
         version, bins, tp, fp, tn, fn, loss = _HEADER.unpack_from(data)
-        if version != _VERSION or bins != BINS:
-            msg = f"performance state: version {version} with {bins} bins is not v{_VERSION}/{BINS}"
+        if version not in (_VERSION, _VERSION_SPREAD) or bins != BINS:
+            msg = (
+                f"performance state: version {version} with {bins} bins is not "
+                f"v{_VERSION} or v{_VERSION_SPREAD} with {BINS}"
+            )
             raise ValueError(msg)
-        body = data[_HEADER.size :]
+        end = _HEADER.size + 32 * BINS
+        body = data[_HEADER.size : end] if version == _VERSION_SPREAD else data[_HEADER.size :]
         if len(body) != 32 * BINS:
             msg = f"performance state: {len(body)} histogram bytes, expected {32 * BINS}"
             raise ValueError(msg)
+        spread = None
+        if version == _VERSION_SPREAD:
+            if end + _BLOB.size > len(data):
+                msg = "performance state: truncated before its spread"
+                raise ValueError(msg)
+            (size,) = _BLOB.unpack_from(data, end)
+            if end + _BLOB.size + size != len(data):
+                msg = f"performance state: spread needs {size} bytes, {len(data) - end - 4} left"
+                raise ValueError(msg)
+            spread = Spread.from_json(data[end + _BLOB.size :], "performance state")
         h = np.frombuffer(body, dtype="<i8").astype(np.int64).reshape(4, BINS)
-        return cls(h[0].copy(), h[1].copy(), h[2].copy(), h[3].copy(), tp, fp, tn, fn, loss)
+        return cls(h[0].copy(), h[1].copy(), h[2].copy(), h[3].copy(), tp, fp, tn, fn, loss, spread)
 
 
 def merge_all(states: Iterable[BinaryPerformance]) -> BinaryPerformance:
@@ -223,3 +382,36 @@ def merge_all(states: Iterable[BinaryPerformance]) -> BinaryPerformance:
     for s in states:
         total = total.merge(s)
     return total
+
+
+def _measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
+    """Each measure's (value, sampling variance) in one window (nan where undefined).
+
+    Share and accuracy: binomial variance at the window's own share (0 or 1 gives
+    variance 0 and is left out of the fit); AUC: Hanley-McNeil.
+    """
+    n = s.n
+    out = {m: (math.nan, math.nan) for m in MEASURES}
+    if n < 2:
+        return out
+    p, acc = s.positives / n, (s.tp + s.tn) / n
+    out["positive_share"] = (p, p * (1 - p) / n)
+    out["accuracy"] = (acc, acc * (1 - acc) / n)
+    auc, se = auc_of_counts(s.pos, s.neg)
+    if auc is not None and se is not None:
+        out["auc"] = (auc, se * se)
+    return out
+
+
+def spread_of(
+    hours: Mapping[int, BinaryPerformance],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """The between-window spread of a binary reference kept per hour (keys: hour start, ms)."""
+    return spread_between(
+        hours, merge_all, _measures, MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip

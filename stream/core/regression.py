@@ -42,7 +42,6 @@ from (said once per window by the health evaluator).
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -52,8 +51,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.measures.tails import chi2_sf, norm_cdf
+from stream.core.measures.tails import norm_cdf
 from stream.core.model_health import HealthDecision
+from stream.core.performance import Q_ALPHA, Spread, spread_between
 from stream.core.sketch import _moments
 from stream.core.sketch._moments import (
     CHUNK,
@@ -84,9 +84,6 @@ _LEN = struct.Struct("<H")
 _BLOB = struct.Struct("<I")
 MEASURES = ("mean_shift", "mae", "rmse")
 """The measures whose between-window spread a reference keeps (decision metric names)."""
-Q_ALPHA = 0.001
-"""Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
-_MIN_WINDOWS = 3
 MAX_ABS = 1e50
 """Largest |target| or |prediction| accepted (so e² and its square stay finite)."""
 
@@ -138,52 +135,6 @@ def _sums(x: npt.NDArray[np.float64]) -> tuple[int, int]:
     return s1 + d1, s2 + d2
 
 
-@dataclass(frozen=True, slots=True)
-class Spread:
-    """Between-window variance of a reference's measures, per window scale.
-
-    ``fits`` holds ``(scale, measure, tau2, q, df, p)``: Cochran's Q of the
-    reference's windows of that scale (hours, or UTC days of at least 12 hours)
-    around their pooled value, its χ²(df) p-value, and the DerSimonian–Laird τ²,
-    estimated only when p < :data:`Q_ALPHA` (else 0), as the features' calibration
-    does (:mod:`stream.core.calibrate`). τ² is in the measure's squared units
-    (target units² for ``mean_shift``, error units² for ``mae``/``rmse``).
-    """
-
-    fits: tuple[tuple[str, str, float, float, int, float], ...] = ()
-
-    def tau2(self, scale: str, measure: str) -> float:
-        """τ² of ``measure`` at ``scale`` (0 when not estimated)."""
-        for sc, m, tau2, *_ in self.fits:
-            if sc == scale and m == measure:
-                return tau2
-        return 0.0
-
-    def describe(self, scale: str, measure: str) -> str:
-        """One line: Q, df, p and τ (for a decision's reason)."""
-        for sc, m, tau2, q, df, p in self.fits:
-            if sc == scale and m == measure:
-                gate = f"τ {math.sqrt(tau2):.4g}" if tau2 > 0 else "τ² = 0"
-                return f"between {scale}s Q {q:.1f} df {df} p {p:.2g}: {gate}"
-        return f"no between-{scale} spread"
-
-
-def _fit(values: Sequence[tuple[float, float]], q_alpha: float) -> tuple[float, float, int, float]:
-    """(τ², Q, df, p) of (value, sampling variance) pairs; τ² only when Q says it is real."""
-    pairs = [(v, var) for v, var in values if math.isfinite(v) and var > 0 and math.isfinite(var)]
-    k = len(pairs)
-    if k < _MIN_WINDOWS:
-        return 0.0, 0.0, max(k - 1, 0), 1.0
-    v = np.array([a for a, _ in pairs], dtype=np.float64)
-    w = 1.0 / np.array([b for _, b in pairs], dtype=np.float64)
-    sw = float(w.sum())
-    q = float(np.sum(w * (v - float(np.sum(w * v)) / sw) ** 2))
-    df = k - 1
-    p = chi2_sf(q, df)
-    tau2 = max(0.0, (q - df) / (sw - float(np.sum(w * w)) / sw)) if p < q_alpha else 0.0
-    return tau2, q, df, p
-
-
 def _measures(s: RegressionPerformance) -> dict[str, tuple[float, float]]:
     """Each measure's (value, sampling variance) in one window (nan below 2 labels)."""
     if s.n < 2:
@@ -203,20 +154,10 @@ def spread_of(
     day_ms: int = 86_400_000,
 ) -> Spread:
     """The between-window spread of a reference kept per hour (keys: hour start, ms)."""
-    days: dict[int, list[RegressionPerformance]] = {}
-    for start in sorted(hours):
-        days.setdefault(start - start % day_ms, []).append(hours[start])
-    windows = {
-        "hour": [hours[h] for h in sorted(hours)],
-        "day": [merge_all(hs) for _, hs in sorted(days.items()) if len(hs) >= min_day_hours],
-    }
-    fits = []
-    for scale, states in windows.items():
-        per = [_measures(s) for s in states]
-        for m in MEASURES:
-            tau2, q, df, p = _fit([x[m] for x in per], q_alpha)
-            fits.append((scale, m, tau2, q, df, p))
-    return Spread(tuple(fits))
+    return spread_between(
+        hours, merge_all, _measures, MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -361,7 +302,7 @@ class RegressionPerformance:
             raw = v.to_bytes((v.bit_length() + 8) // 8, "little", signed=True)
             out.append(_LEN.pack(len(raw)) + raw)
         if self.spread is not None:
-            blob = json.dumps([list(f) for f in self.spread.fits]).encode()
+            blob = self.spread.to_json()
             out.append(_BLOB.pack(len(blob)) + blob)
         return b"".join(out)
 
@@ -420,18 +361,7 @@ def _spread_from(data: bytes, at: int) -> Spread:
     if at + size != len(data):
         msg = f"regression state: spread needs {size} bytes, {len(data) - at} left"
         raise ValueError(msg)
-    try:
-        rows = json.loads(data[at:])
-        fits = tuple(
-            (str(sc), str(m), float(t), float(q), int(df), float(p)) for sc, m, t, q, df, p in rows
-        )
-    except (ValueError, TypeError) as e:
-        msg = f"regression state: unreadable spread ({e})"
-        raise ValueError(msg) from None
-    if any(not (math.isfinite(f[2]) and f[2] >= 0) for f in fits):
-        msg = "regression state: a spread's τ² is negative or not finite"
-        raise ValueError(msg)
-    return Spread(fits)
+    return Spread.from_json(data[at:], "regression state")
 
 
 def merge_all(states: Iterable[RegressionPerformance]) -> RegressionPerformance:

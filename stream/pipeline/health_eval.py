@@ -339,8 +339,11 @@ class HealthEvaluator:
     ) -> list[HealthDecision]:
         """Label shift and realized performance of one window against the reference.
 
-        A regression reference's between-window spread at the window's ``scale`` (τ²,
-        :func:`stream.core.regression.spread_of`) widens each decision's variance.
+        A regression or binary reference's between-window spread at the window's
+        ``scale`` (τ², :func:`stream.core.regression.spread_of`,
+        :func:`stream.core.performance.spread_of`) widens each decision's variance; a
+        binary reference without one (stored before it was kept) is judged as before
+        and its label decision's reason says so.
         """
         conf = self.confidence
         out: list[HealthDecision] = []
@@ -370,10 +373,21 @@ class HealthEvaluator:
                     out.append(d)
             return out
         assert isinstance(ref, BinaryPerformance) and isinstance(win, BinaryPerformance)  # noqa: S101
-        out.append(label_shift(ref, win, floor=self.floors["label"], confidence=conf))
+        sp = ref.spread  # None: a reference built before the spread was kept (judged as before)
+        shift = label_shift(
+            ref,
+            win,
+            floor=self.floors["label"],
+            confidence=conf,
+            tau2=None if sp is None else sp.tau2(scale, "positive_share"),
+        )
+        if sp is None:
+            shift = replace(shift, reason=shift.reason + _NO_SPREAD)
+        out.append(shift)
         for metric in _METRICS:
+            between = 0.0 if sp is None else sp.tau2(scale, metric)
             d = performance_drop(
-                ref, win, metric=metric, floor=self.floors[metric], confidence=conf
+                ref, win, metric=metric, floor=self.floors[metric], confidence=conf, tau2=between
             )
             if d is not None:
                 out.append(d)
@@ -465,6 +479,12 @@ def waiting_for(progress: Mapping[int, tuple[int | None, int | None]], bound_ms:
         f"deferred: waiting for label partition(s) {where}{more} to reach the judging bound "
         f"{format_iso_ms(bound_ms)} (or be idle at their end)"
     )
+
+
+_NO_SPREAD = (
+    "; the reference has no between-window spread (built before it was kept): judged "
+    "against the pooled reference as before, rebuild it to judge a daily cycle"
+)
 
 
 def _for_lifecycle(decisions: list[HealthDecision]) -> list[HealthDecision]:

@@ -29,6 +29,7 @@ import orjson
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.contract._record import _Bad, event_ms
+from stream.core import performance as binary
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.regression import RegressionPerformance, as_number, merge_all, spread_of
@@ -114,6 +115,10 @@ class Reference:
             n, figures = m.n, {"accuracy": m.accuracy, "macro_f1": m.macro_f1()}
         elif p is not None:
             n, figures = p.n, {"positive_share": p.positive_share, "auc": p.auc()}
+            if p.spread is not None:  # τ of each measure between hours/days (0: Q gate shut)
+                figures["between_window_sd"] = {
+                    f"{sc}/{m}": math.sqrt(tau2) for sc, m, tau2, *_ in p.spread.fits
+                }
         else:
             return {}
         counts = {"labels": n, "unlabelled": self.unlabelled}
@@ -155,6 +160,9 @@ class ReferenceBuilder:
             self._reg_hours: dict[int, RegressionPerformance] = {}
         elif spec.labels is not None:
             self._ref.performance = BinaryPerformance.zero()
+            #: A binary reference's labels per event hour: the spread of the positive
+            #: share, AUC and accuracy between hours and days is estimated at build.
+            self._bin_hours: dict[int, BinaryPerformance] = {}
         self._offset = 0
         #: Rejections by reason, and the first few as (event index from 0, reason, detail).
         self.rejected_by_reason: dict[str, int] = {}
@@ -175,7 +183,7 @@ class ReferenceBuilder:
         if block is not None:
             self._fold(block)
         if self._ref.performance is not None and self.spec.labels is not None:
-            self._fold_labels(values, self.spec.labels, self._ref.performance)
+            self._fold_labels(values, self.spec.labels, ts.tolist())
         if self._ref.multiclass is not None and self.spec.labels is not None:
             self._fold_classes(values, self.spec.labels, self._ref.multiclass)
         if self._ref.regression is not None:
@@ -249,16 +257,15 @@ class ReferenceBuilder:
         perf.update(true, pred)
 
     def _fold_labels(
-        self, values: Sequence[bytes], rules: LabelSpec, perf: BinaryPerformance
+        self, values: Sequence[bytes], rules: LabelSpec, record_ts: Sequence[int]
     ) -> None:
-        """Fold the events' labels (with their scores) into the performance state."""
+        """Fold the events' labels (with their scores) per event hour (merged at build)."""
         from stream.contract import canonical_category
 
         pos_text = canonical_category(rules.positive)
         neg_text = canonical_category(rules.negative)
-        scores: list[float] = []
-        positive: list[bool] = []
-        for label, score, _ in self._labelled(values):
+        by_hour: dict[int, tuple[list[float], list[bool]]] = {}
+        for label, score, at in self._labelled(values, record_ts):
             try:
                 text = canonical_category(label)
             except ValueError:
@@ -267,9 +274,12 @@ class ReferenceBuilder:
             if text not in (pos_text, neg_text) or not 0.0 <= value <= 1.0:
                 self._ref.label_rejected += 1
                 continue
+            scores, positive = by_hour.setdefault(at - at % HOUR_MS, ([], []))
             scores.append(value)
             positive.append(text == pos_text)
-        perf.update(scores, positive, threshold=rules.threshold)
+        for hour, (scores, positive) in by_hour.items():
+            state = self._bin_hours.setdefault(hour, BinaryPerformance.zero())
+            state.update(scores, positive, threshold=rules.threshold)
 
     def add_synthetic(self, gen: EventSource, total: int, batch: int = 10_000) -> None:
         """Fold the first ``total`` events of a stream (record time = event time).
@@ -325,6 +335,10 @@ class ReferenceBuilder:
             hours = self._reg_hours
             ref.regression = merge_all(hours[h] for h in sorted(hours))
             ref.regression.spread = spread_of(hours)
+        if ref.performance is not None:
+            bins = self._bin_hours
+            ref.performance = binary.merge_all(bins[h] for h in sorted(bins))
+            ref.performance.spread = binary.spread_of(bins)
         return ref
 
 

@@ -161,3 +161,37 @@ def test_calibration_drift_breaches_when_outcomes_move_at_the_same_scores() -> N
     d = calibration_drift(ref, _calib_state(rng, 20_000, 0.6))
     assert d is not None and d.breach and d.metric == "calibration"
     assert d.value > 0.02 and d.confidence >= 0.99 and "ECE" in d.reason
+
+
+def _shares(k: int, n: int) -> BinaryPerformance:
+    """A window of ``k`` positives in ``n`` labels (scores 0.8 / 0.2)."""
+    y = np.arange(n) < k
+    return _perf(np.where(y, 0.8, 0.2), y)
+
+
+def test_label_shift_with_a_spread_is_one_sided_beyond_the_floor() -> None:
+    """A reference with a spread: Φ((|δ| − floor)/sd), τ² widening sd (k15t)."""
+    ref = _shares(2_520, 25_200)  # 10 % over a week at 150/h
+    sparse = _shares(3, 150)  # 2 % in a sparse hour: P ≈ 0.2 % at 10 %, a 3.5 sd tail
+    old = label_shift(ref, sparse)  # the two-sided rule: its own narrow posterior
+    new = label_shift(ref, sparse, tau2=0.0)
+    assert old.breach and not new.breach, (old.reason, new.reason)
+    big = _shares(40, 150)  # 26.7 %: a move no cycle of this size explains
+    assert label_shift(ref, big, tau2=0.0).breach
+    assert label_shift(ref, big, tau2=0.0).adverse == 0
+    peak = _shares(2_025, 15_000)  # a peak at 13.5 % over 15,000 labels
+    assert label_shift(ref, peak, tau2=0.0).breach
+    widened = label_shift(ref, peak, tau2=0.02**2 / 2)
+    assert not widened.breach and "between-window sd" in widened.reason
+    assert widened.ci_high - widened.ci_low > 3.92 * 0.02 / 2**0.5  # at least ± 1.96 τ
+
+
+def test_a_drop_adds_the_reference_tau2() -> None:
+    rng = np.random.default_rng(8)
+    ref = _perf(*_day(rng, 20_000))
+    win = _perf(*_day(rng, 5_000, sigma=0.8))
+    plain = performance_drop(ref, win, metric="accuracy", floor=0.0)
+    wide = performance_drop(ref, win, metric="accuracy", floor=0.0, tau2=0.01**2)
+    assert plain is not None and wide is not None
+    assert wide.ci_high - wide.ci_low > plain.ci_high - plain.ci_low
+    assert abs(wide.confidence - 0.5) < abs(plain.confidence - 0.5)  # less sure either way
