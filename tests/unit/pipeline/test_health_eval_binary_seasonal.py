@@ -21,11 +21,12 @@ from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
 from stream.core.lifecycle import AlertEvent
 from stream.core.performance import BinaryPerformance, merge_all, spread_of
-from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.core.window import DAY_MS, HOUR, HOUR_MS
 from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.memory import MemoryHealthStore
-from stream.pipeline.ports import LabelHourWrite, LabelWrite, StoredWindow
+from stream.pipeline.ports import LabelHourWrite
 from stream.pipeline.reference import ReferenceBuilder
+from tests.unit.pipeline.labelsim import judge_fortnight
 
 T0 = 1_767_225_600_000
 DAYS = 14
@@ -73,7 +74,6 @@ def run(rate: int, *, seed: int = 5, pooled: bool = False, shift: float = 0.0) -
     store = MemoryHealthStore()
     store.put_reference_performance("m", ref)
     ev = HealthEvaluator(store, _encode, wait_for_labels=False)
-    token, _ = store.label_store.claim("m", 0)
     writes = []
     for h in range(DAYS * 24):
         start = T0 + h * HOUR_MS
@@ -84,19 +84,7 @@ def run(rate: int, *, seed: int = 5, pooled: bool = False, shift: float = 0.0) -
             st = BinaryPerformance.zero()
             st.update(s[day == d], y[day == d], threshold=0.5)
             writes.append(LabelHourWrite(start, st.to_bytes(), (), d))
-    store.label_store.flush(
-        [LabelWrite("m", 0, token, 1, T0 + (DAYS + 3) * DAY_MS, (), tuple(writes), {}, 0)]
-    )
-    for h in range(DAYS * 24):
-        start = T0 + h * HOUR_MS
-        keys = [WindowKey(HOUR, start)]
-        if (h + 1) % 24 == 0:
-            keys.append(WindowKey(DAY, start + HOUR_MS - DAY_MS))
-        for key in keys:
-            window = StoredWindow(key, rate if key.scale == HOUR else 24 * rate, 0, {})
-            store.windows.create_window("m", window)
-            ev.evaluate(SPEC, window)
-    return [a for a in map(Alert.from_json, store.outbox("m")) if a.status == "triggered"]
+    return judge_fortnight(store, ev, SPEC, writes, t0=T0, days=DAYS, rate=rate)
 
 
 def paged(alerts: list[Alert]) -> set[str]:

@@ -17,11 +17,12 @@ from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
 from stream.core.lifecycle import AlertEvent
 from stream.core.regression import RegressionPerformance, merge_all, spread_of
-from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
+from stream.core.window import DAY_MS, HOUR_MS
 from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.memory import MemoryHealthStore
-from stream.pipeline.ports import LabelHourWrite, LabelWrite, StoredWindow
+from stream.pipeline.ports import LabelHourWrite
 from stream.pipeline.reference import ReferenceBuilder
+from tests.unit.pipeline.labelsim import judge_fortnight
 
 T0 = 1_767_225_600_000
 DAYS, RATE = 14, 150
@@ -66,7 +67,6 @@ def _run(*, pooled: bool = False, shift: float = 0.0, scale: float = 1.0) -> lis
     store = MemoryHealthStore()
     store.put_reference_regression("m", ref)
     ev = HealthEvaluator(store, _encode, wait_for_labels=False)
-    token, _ = store.label_store.claim("m", 0)
     writes = []
     for h in range(DAYS * 24):
         start = T0 + h * HOUR_MS
@@ -78,19 +78,7 @@ def _run(*, pooled: bool = False, shift: float = 0.0, scale: float = 1.0) -> lis
             st = RegressionPerformance()
             st.update(y[day == d], p[day == d])
             writes.append(LabelHourWrite(start, st.to_bytes(), (), d))
-    store.label_store.flush(
-        [LabelWrite("m", 0, token, 1, T0 + (DAYS + 3) * DAY_MS, (), tuple(writes), {}, 0)]
-    )
-    for h in range(DAYS * 24):
-        start = T0 + h * HOUR_MS
-        keys = [WindowKey(HOUR, start)]
-        if (h + 1) % 24 == 0:
-            keys.append(WindowKey(DAY, start + HOUR_MS - DAY_MS))
-        for key in keys:
-            window = StoredWindow(key, RATE if key.scale == HOUR else 24 * RATE, 0, {})
-            store.windows.create_window("m", window)
-            ev.evaluate(SPEC, window)
-    return [a for a in map(Alert.from_json, store.outbox("m")) if a.status == "triggered"]
+    return judge_fortnight(store, ev, SPEC, writes, t0=T0, days=DAYS, rate=RATE)
 
 
 def test_a_stationary_seasonal_fortnight_pages_nothing() -> None:
