@@ -218,6 +218,7 @@ class IngestService:
             except Exception as exc:  # noqa: BLE001 - the watch must outlive any surprise
                 self.health.fail("kafka", f"health probe failed: {exc!r}", self.clock.now_ms())
                 self._log(logging.ERROR, "probe", "health probe failed: %r", exc)
+            self.throttle.flush(self.clock.now_ms())  # a cause gone quiet: its held count
             await self._pause(self._probe_s / 3)
 
     def _observe(self) -> None:
@@ -286,6 +287,7 @@ class IngestService:
                 await asyncio.wait_for(client.stop(), timeout=SHUTDOWN_STEP_S)
             except (KafkaError, OSError, TimeoutError) as exc:
                 log.error("stopping a Kafka client failed: %s", str(exc) or "timed out")
+        self.throttle.flush(self.clock.now_ms(), everything=True)
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, flush and leave."""

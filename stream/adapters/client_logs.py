@@ -8,10 +8,13 @@ clients' repeats to the same rate: a line from the same call site (logger, level
 source line — kafka-python formats its messages itself, so the text varies) that went
 out within the interval is dropped and counted, and the next one that goes out says
 how many were held back. Keys are call sites: a bounded set, however long an outage.
+A call site that goes quiet with lines held back is said by a timer (one daemon thread,
+every interval) and at exit: its last held line, with the count.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -103,12 +106,15 @@ class RepeatFilter(logging.Filter):
         self._throttle = LogThrottle(logging.getLogger(__name__), interval_ms)
         self._clock = clock
         self._lock = threading.Lock()
+        self._timer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def filter(self, record: logging.LogRecord) -> bool:
         """False for a repeat within the interval; the next line out carries the count."""
         cause = f"{record.name}|{record.levelno}|{record.pathname}:{record.lineno}"
+        line = (record.levelno, "%s: %s", (record.name, record.getMessage()))
         with self._lock:
-            got = self._throttle.admit(cause, int(self._clock() * 1000))
+            got = self._throttle.admit(cause, int(self._clock() * 1000), line)
         if got is None:
             return False
         held, since_s = got
@@ -116,6 +122,28 @@ class RepeatFilter(logging.Filter):
             record.msg = f"{record.getMessage()} ({held} more like it in the last {since_s}s)"
             record.args = ()
         return True
+
+    def flush(self, *, everything: bool = False) -> int:
+        """Say the held lines of call sites quiet for an interval (all: ``everything``)."""
+        with self._lock:
+            return self._throttle.flush(int(self._clock() * 1000), everything=everything)
+
+    def start(self) -> None:
+        """Flush every interval from a daemon thread, and everything at exit (idempotent)."""
+        if self._timer is not None:
+            return
+        self._timer = threading.Thread(target=self._run, name="client-log-flush", daemon=True)
+        self._timer.start()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop the timer and say whatever is still held."""
+        self._stop.set()
+        self.flush(everything=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._throttle.interval_ms / 1000):
+            self.flush()
 
 
 def throttle_client_logs(interval_ms: int = 10_000) -> RepeatFilter:
@@ -128,4 +156,5 @@ def throttle_client_logs(interval_ms: int = 10_000) -> RepeatFilter:
     shared = RepeatFilter(interval_ms)
     for name in CLIENT_LOGGERS:
         logging.getLogger(name).addFilter(shared)
+    shared.start()
     return shared

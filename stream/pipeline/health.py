@@ -104,28 +104,43 @@ class Health:
 
 @dataclass(slots=True)
 class LogThrottle:
-    """One log line per cause per interval, with how many were held back since."""
+    """One log line per cause per interval, with how many were held back since.
+
+    A cause that goes quiet with lines held back is said by :meth:`flush` (called on a
+    timer): the last held line with its count, so an outage that ends without another
+    line of its kind still shows how many there were.
+    """
 
     logger: logging.Logger
     interval_ms: int = 10_000
     _last: dict[str, int] = field(default_factory=dict)
     _held: dict[str, int] = field(default_factory=dict)
+    _pending: dict[str, tuple[int, str, tuple[object, ...]]] = field(default_factory=dict)
 
-    def admit(self, cause: str, now_ms: int) -> tuple[int, int] | None:
+    def admit(
+        self,
+        cause: str,
+        now_ms: int,
+        line: tuple[int, str, tuple[object, ...]] | None = None,
+    ) -> tuple[int, int] | None:
         """Whether a line of ``cause`` goes out now: None holds it back (counted).
 
         Otherwise (lines held back since the last one went out, seconds since then).
+        ``line`` (level, message, args) is what :meth:`flush` says for a held line.
         """
         last = self._last.get(cause)
         if last is not None and now_ms - last < self.interval_ms:
             self._held[cause] = self._held.get(cause, 0) + 1
+            if line is not None:
+                self._pending[cause] = line
             return None
         self._last[cause] = now_ms
+        self._pending.pop(cause, None)
         return self._held.pop(cause, 0), (now_ms - (now_ms if last is None else last)) // 1000
 
     def log(self, level: int, cause: str, now_ms: int, msg: str, *args: object) -> bool:
         """Log ``msg`` unless ``cause`` was logged within the interval; True if logged."""
-        got = self.admit(cause, now_ms)
+        got = self.admit(cause, now_ms, (level, msg, args))
         if got is None:
             return False
         held, since_s = got
@@ -134,3 +149,27 @@ class LogThrottle:
             args = (*args, held, since_s)
         self.logger.log(level, msg, *args)
         return True
+
+    def flush(self, now_ms: int, *, everything: bool = False) -> int:
+        """Say the held lines of causes quiet for an interval (all with ``everything``).
+
+        Each cause gets one line: its last held message and how many were held since
+        the last line went out. Returns how many causes were said.
+        """
+        said = 0
+        for cause in list(self._held):
+            last = self._last.get(cause, now_ms)
+            if not everything and now_ms - last < self.interval_ms:
+                continue
+            held = self._held.pop(cause)
+            line = self._pending.pop(cause, None)
+            if line is None:
+                continue
+            level, msg, args = line
+            since_s = max(0, now_ms - last) // 1000
+            self.logger.log(
+                level, msg + " (the last of %d like it in %ds; none since)", *args, held, since_s
+            )
+            self._last[cause] = now_ms
+            said += 1
+        return said

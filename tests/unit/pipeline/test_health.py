@@ -75,6 +75,36 @@ def test_throttle_logs_one_line_per_cause_per_interval_with_a_count(
     ]
 
 
+def test_a_cause_that_goes_quiet_says_its_held_lines_once_on_flush(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = LogThrottle(logging.getLogger("test.throttle"), interval_ms=10_000)
+    with caplog.at_level(logging.WARNING, logger="test.throttle"):
+        for i in range(40):  # an outage: 40 lines in 4 s, then nothing
+            t.log(logging.WARNING, "redis", T + i * 100, "redis down: attempt %d", i)
+        t.log(logging.WARNING, "kafka", T, "kafka down")  # nothing held: nothing to say
+        assert t.flush(T + 9_999) == 0  # not quiet for an interval yet
+        assert t.flush(T + 10_000) == 1
+        assert t.flush(T + 60_000) == 0  # said once
+    lines = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert lines == [
+        (logging.WARNING, "redis down: attempt 0"),
+        (logging.WARNING, "kafka down"),
+        (logging.WARNING, "redis down: attempt 39 (the last of 39 like it in 10s; none since)"),
+    ]
+
+
+def test_flush_everything_says_what_is_held_at_exit(caplog: pytest.LogCaptureFixture) -> None:
+    t = LogThrottle(logging.getLogger("test.throttle"), interval_ms=10_000)
+    with caplog.at_level(logging.ERROR, logger="test.throttle"):
+        t.log(logging.ERROR, "claim", T, "claim failed")
+        t.log(logging.ERROR, "claim", T + 1_000, "claim failed")
+        assert t.flush(T + 2_000) == 0
+        assert t.flush(T + 2_000, everything=True) == 1
+    said = caplog.records[-1].getMessage()
+    assert said == "claim failed (the last of 1 like it in 2s; none since)"
+
+
 def test_a_loop_stuck_in_a_kafka_call_names_kafka_and_a_flush_counts_for_redis() -> None:
     # the last flush reached Redis, then a Kafka call (notices, commit) hung
     h = Health(timeout_ms=10_000, started=True, redis_ok_ms=T - 20_000, kafka_ok_ms=T - 12_000)
