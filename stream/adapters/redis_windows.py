@@ -18,6 +18,9 @@ __all__ = ["RedisWindowStore"]
 # KEYS: window, pending hours, pending days, windows to evaluate.  ARGV: scale, start,
 # day start, retention ms, events, late, then field/value pairs. Create-only: returns 0
 # if the window exists.
+#: How long a model's unfinished-attempt counts outlive their last write (30 days).
+ATTEMPTS_TTL_MS = 30 * DAY_MS
+
 _CREATE_LUA = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'events', ARGV[5], 'late', ARGV[6])
@@ -219,15 +222,32 @@ class RedisWindowStore:
             keys.append(WindowKey(HOUR if scale == HOUR else DAY, int(start)))
         return sorted(keys, key=lambda k: (k.scale != HOUR, k.start_ms))
 
+    def start_attempt(self, model: str, key: WindowKey) -> int:
+        """Attempts at ``key`` not finished, this one included (HASH ``…:pending:eval-attempts``).
+
+        The hash lives as long as windows wait: each count is removed when its window is
+        evaluated or marked failed, and the hash expires ``ATTEMPTS_TTL_MS`` after its last
+        write (a model that stopped sending leaves nothing behind).
+        """
+        name = self.keys.model_pending(model, "eval-attempts")
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hincrby(name, f"{key.scale}:{key.start_ms}", 1)
+        pipe.pexpire(name, ATTEMPTS_TTL_MS)
+        n, _ = pipe.execute()
+        return int(n)
+
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
-        self._r.zrem(self.keys.model_pending(model, "eval"), f"{key.scale}:{key.start_ms}")
+        self.mark_all_evaluated(model, [key])
 
     def mark_all_evaluated(self, model: str, keys: Sequence[WindowKey]) -> None:
         """:meth:`mark_evaluated` of many windows in one round trip."""
         if keys:
             members = [f"{k.scale}:{k.start_ms}" for k in keys]
-            self._r.zrem(self.keys.model_pending(model, "eval"), *members)
+            pipe = self._r.pipeline(transaction=True)
+            pipe.zrem(self.keys.model_pending(model, "eval"), *members)
+            pipe.hdel(self.keys.model_pending(model, "eval-attempts"), *members)
+            pipe.execute()
 
     def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
         """Recorded (HASH ``…:pending:eval-failed``, member → reason); leaves the eval list."""
@@ -235,6 +255,7 @@ class RedisWindowStore:
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self.keys.model_pending(model, "eval-failed"), member, reason[:500])
         pipe.zrem(self.keys.model_pending(model, "eval"), member)
+        pipe.hdel(self.keys.model_pending(model, "eval-attempts"), member)
         pipe.execute()
 
     def failed_windows(self, model: str) -> dict[WindowKey, str]:

@@ -52,8 +52,8 @@ class ControlPlane:
     params: SketchParams = field(default_factory=SketchParams)
     stats: ControlStats = field(default_factory=ControlStats)
     max_attempts: int = 3
-    """Evaluations of one window that may raise before it is marked failed and skipped."""
-    _attempts: dict[tuple[str, WindowKey], int] = field(default_factory=dict, init=False)
+    """Evaluations of one window that may fail (raise, or end with the process) before it
+    is marked failed and skipped."""
 
     def on_notices(self, notices: Sequence[SealNotice]) -> dict[str, RollupResult]:
         """Record the sealed hours, run a rollup pass per touched model, hand on new windows."""
@@ -102,39 +102,46 @@ class ControlPlane:
             elif key not in made:
                 self.stats.windows_resumed += 1
             if window is not None and self.on_window is not None:
+                n = self.windows.start_attempt(model, key)
+                if n > self.max_attempts:  # the earlier attempts ended with their process
+                    reason = (
+                        f"evaluation did not finish in {n - 1} attempts (the process "
+                        "stopped during each: crashed, killed or out of memory)"
+                    )
+                    self._fail(model, key, n - 1, reason)
+                    continue
                 try:
                     self.on_window(model, window)
                 except Exception as exc:
-                    if not self._give_up(model, key, exc):
+                    if not self._give_up(model, key, exc, n):
                         raise
                     continue
-            self._attempts.pop((model, key), None)
             self.windows.mark_evaluated(model, key)
 
-    def _give_up(self, model: str, key: WindowKey, exc: Exception) -> bool:
+    def _give_up(self, model: str, key: WindowKey, exc: Exception, n: int) -> bool:
         """Count a failed evaluation; True (recorded, logged) once it reached ``max_attempts``.
 
         Below the cap the error propagates (the batch is retried, this window first).
         At the cap the window is marked failed in the store with its error, counted
-        and logged, so it no longer blocks the model's later windows. Attempts are
-        counted in this process: a restart gives a window ``max_attempts`` more.
+        and logged, so it no longer blocks the model's later windows. ``n`` is the
+        store's count of unfinished attempts (:meth:`WindowStore.start_attempt`): it
+        survives restarts, so a window that kills its process is given up on too.
         """
         self.stats.eval_errors += 1
-        n = self._attempts.get((model, key), 0) + 1
-        self._attempts[(model, key)] = n
         if n < self.max_attempts:
             log.warning(
                 "evaluation of %s %s failed (attempt %d of %d, will retry): %s",
                 model, key, n, self.max_attempts, exc,
             )  # fmt: skip
             return False
-        reason = f"{type(exc).__name__}: {exc}"
+        self._fail(model, key, n, f"{type(exc).__name__}: {exc}")
+        return True
+
+    def _fail(self, model: str, key: WindowKey, n: int, reason: str) -> None:
         self.windows.mark_failed(model, key, reason)
-        self._attempts.pop((model, key), None)
         self.stats.windows_failed += 1
         log.error(
             "evaluation of %s %s failed %d times: window marked failed and skipped "
             "(evaluate.max_attempts = %d): %s",
             model, key, n, self.max_attempts, reason,
         )  # fmt: skip
-        return True

@@ -204,6 +204,7 @@ class MemoryWindowStore:
         self.days: dict[str, set[int]] = {}
         self.to_evaluate: dict[str, set[WindowKey]] = {}
         self.failed: dict[str, dict[WindowKey, str]] = {}
+        self.attempts: dict[tuple[str, WindowKey], int] = {}
 
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition claimed for ``model``."""
@@ -274,14 +275,22 @@ class MemoryWindowStore:
         """Windows created and not yet marked handed on: hours, then days, ascending."""
         return sorted(self.to_evaluate.get(model, ()), key=lambda k: (k.scale != HOUR, k.start_ms))
 
+    def start_attempt(self, model: str, key: WindowKey) -> int:
+        """Attempts at ``key`` not finished, this one included."""
+        n = self.attempts.get((model, key), 0) + 1
+        self.attempts[(model, key)] = n
+        return n
+
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         self.to_evaluate.get(model, set()).discard(key)
+        self.attempts.pop((model, key), None)
 
     def mark_failed(self, model: str, key: WindowKey, reason: str) -> None:
         """Recorded as failed with ``reason``; it leaves :meth:`unevaluated`."""
         self.failed.setdefault(model, {})[key] = reason
         self.to_evaluate.get(model, set()).discard(key)
+        self.attempts.pop((model, key), None)
 
     def failed_windows(self, model: str) -> dict[WindowKey, str]:
         """Windows given up on → the last error."""

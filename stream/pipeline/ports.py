@@ -343,6 +343,14 @@ class WindowStore(Protocol):
         """Windows created and not yet marked handed on: hours, then days, ascending."""
         ...
 
+    def start_attempt(self, model: str, key: WindowKey) -> int:
+        """Count an evaluation of ``key`` starting: attempts not finished, this one included.
+
+        Stored, so a restart does not reset it: an attempt that raised, or whose process
+        died during it, stays counted until :meth:`mark_evaluated` or :meth:`mark_failed`.
+        """
+        ...
+
     def mark_evaluated(self, model: str, key: WindowKey) -> None:
         """``key`` was handed on (evaluated): it leaves :meth:`unevaluated`."""
         ...

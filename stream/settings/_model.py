@@ -278,8 +278,9 @@ class EvaluateSettings(BaseModel):
     max_attempts: int = Field(
         default=3,
         ge=1,
-        description="Evaluations of one window that may raise before it is marked failed, "
-        "logged and skipped (it would otherwise block the model's later windows).",
+        description="Evaluations of one window that may fail (raise, or end with their "
+        "process) before it is marked failed, logged and skipped (it would otherwise block "
+        "the model's later windows). Counted in Redis: a restart does not reset it.",
     )
 
 

@@ -370,6 +370,21 @@ def test_a_window_marked_failed_leaves_the_list_and_keeps_its_error(backend: Bac
     assert w.failed_windows("other") == {}
 
 
+def test_unfinished_attempts_are_counted_until_the_window_is_evaluated_or_failed(
+    backend: Backend,
+) -> None:
+    w = backend.windows
+    h1, h2 = WindowKey(HOUR, T0 + HOUR_MS), WindowKey(HOUR, T0 + 2 * HOUR_MS)
+    for key in (h1, h2):
+        w.create_window("m", StoredWindow(key, 1, 0, {}))
+    assert [w.start_attempt("m", h1) for _ in range(3)] == [1, 2, 3]
+    assert w.start_attempt("m", h2) == 1 and w.start_attempt("other", h1) == 1
+    w.mark_evaluated("m", h1)
+    assert w.start_attempt("m", h1) == 1  # evaluated: its count is gone
+    w.mark_failed("m", h2, "ValueError: bad sketch")
+    assert w.start_attempt("m", h2) == 1  # failed: gone too
+
+
 # -- EvaluationStore -------------------------------------------------------------------------
 
 

@@ -227,3 +227,89 @@ def test_a_window_whose_evaluation_always_raises_is_marked_failed_and_stops_bloc
     assert "evaluate.max_attempts" in line
     plane.control.on_notices(NOTICES)  # nothing left, nothing retried
     assert len(plane.reported) == 30 and plane.control.stats.eval_errors == 3
+
+
+class _ProcessEnded(BaseException):
+    """The process ending mid-evaluation (kill -9, out of memory): no handler runs."""
+
+
+def _restarted(plane: Plane) -> ControlPlane:
+    """A new process's control plane over the same (stored) windows."""
+    return ControlPlane(
+        CATALOG,
+        "ns",
+        plane.windows,
+        on_window=lambda m, w: plane.reported.append((m, w.key)),
+        max_attempts=3,
+    )
+
+
+def test_a_window_that_ends_its_process_three_times_is_marked_failed_on_the_next_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    plane = Plane()
+    bad: list[WindowKey] = []
+
+    def fatal(model: str, window: StoredWindow) -> None:
+        if not bad:
+            bad.append(window.key)
+        if window.key == bad[0]:
+            raise _ProcessEnded
+        plane.reported.append((model, window.key))
+
+    for _ in range(3):  # three processes, each killed while evaluating the same window
+        control = _restarted(plane)
+        control.on_window = fatal
+        with pytest.raises(_ProcessEnded):
+            control.on_notices(NOTICES)
+        assert bad[0] in plane.windows.unevaluated("m")
+    control = _restarted(plane)  # the fourth process does not try it again
+    control.on_window = fatal
+    with caplog.at_level("ERROR", logger="driftstream.control"):
+        control.on_notices(NOTICES)
+    reason = plane.windows.failed_windows("m")[bad[0]]
+    assert reason.startswith("evaluation did not finish in 3 attempts (the process stopped")
+    assert control.stats.windows_failed == 1 and control.stats.eval_errors == 0
+    assert bad[0] not in plane.windows.unevaluated("m") and plane.windows.attempts == {}
+    assert len(plane.reported) == 30 and ("m", bad[0]) not in plane.reported
+    assert "evaluate.max_attempts = 3" in caplog.records[-1].getMessage()
+
+
+def test_failed_attempts_survive_a_restart_and_a_finished_window_forgets_them() -> None:
+    plane = Plane()
+    bad: list[WindowKey] = []
+    fail = [True]
+
+    def flaky(model: str, window: StoredWindow) -> None:
+        if not bad:
+            bad.append(window.key)
+        if window.key == bad[0] and fail[0]:
+            msg = "redis timed out"
+            raise TimeoutError(msg)
+        plane.reported.append((model, window.key))
+
+    for _ in range(2):  # two failed attempts, each in its own process
+        control = _restarted(plane)
+        control.on_window = flaky
+        with pytest.raises(TimeoutError):
+            control.on_notices(NOTICES)
+    assert plane.windows.attempts == {("m", bad[0]): 2}
+    fail[0] = False  # the cause went away: the third attempt succeeds and clears the count
+    control = _restarted(plane)
+    control.on_window = flaky
+    control.on_notices(NOTICES)
+    assert plane.windows.failed_windows("m") == {} and plane.windows.attempts == {}
+    assert len(plane.reported) == 31
+
+    again = Plane()  # the same two failures, then a third in a new process: given up on
+    bad.clear()
+    fail[0] = True
+    for expect_raise in (True, True, False):
+        control = _restarted(again)
+        control.on_window = flaky
+        if expect_raise:
+            with pytest.raises(TimeoutError):
+                control.on_notices(NOTICES)
+        else:
+            control.on_notices(NOTICES)
+    assert again.windows.failed_windows("m") == {bad[0]: "TimeoutError: redis timed out"}
