@@ -43,14 +43,32 @@ class CheckError(DriftstreamError):
 
 
 def _table(flag: str, dest: str, what: str) -> Callable[[F], F]:
-    """A required table path option (``--reference``, ``--current``)."""
+    """A table path option (``--reference``, ``--current``); or the positional files."""
     return click.option(
         flag,
         dest,
-        required=True,
         type=click.Path(dir_okay=False, path_type=Path),
-        help=f"{what}: .csv, .jsonl or .parquet.",
+        help=f"{what}: .csv, .jsonl or .parquet (or the first/second FILES).",
     )
+
+
+def _tables(
+    files: tuple[Path, ...], ref_path: Path | None, cur_path: Path | None
+) -> tuple[Path, Path]:
+    """The reference and current paths: ``check REF CUR``, the flags, or one of each."""
+    rest = list(files)
+    if ref_path is None and rest:
+        ref_path = rest.pop(0)
+    if cur_path is None and rest:
+        cur_path = rest.pop(0)
+    if rest:
+        msg = f"one file too many: {' '.join(map(str, rest))} (check takes REFERENCE CURRENT)"
+        raise click.UsageError(msg)
+    if ref_path is None or cur_path is None:
+        missing = "REFERENCE and CURRENT" if ref_path is None else "CURRENT"
+        msg = f"missing {missing}: driftstream check REFERENCE CURRENT (e.g. train.csv batch.csv)"
+        raise click.UsageError(msg)
+    return ref_path, cur_path
 
 
 def _columns(flag: str, help_: str) -> Callable[[F], F]:
@@ -59,6 +77,12 @@ def _columns(flag: str, help_: str) -> Callable[[F], F]:
 
 
 @click.command()
+@click.argument(
+    "files",
+    nargs=-1,
+    metavar="[REFERENCE CURRENT]",
+    type=click.Path(dir_okay=False, path_type=Path),
+)
 @_table("--reference", "ref_path", "Reference table (training data)")
 @_table("--current", "cur_path", "Current table (the batch to judge)")
 @click.option(
@@ -117,10 +141,13 @@ def check(ctx: click.Context, /, **opts: Any) -> None:
 
     \b
     Examples:
-      driftstream check --reference train.csv --current batch.csv
+      driftstream check train.csv batch.csv
       driftstream check --reference train.parquet --current today.parquet
           --ts event_time --html report.html --json result.json --fail-on critical
     """  # noqa: D301 - click needs a real \b (backspace) to keep the examples' lines
+    opts["ref_path"], opts["cur_path"] = _tables(
+        opts.pop("files"), opts["ref_path"], opts["cur_path"]
+    )
     try:
         code = _run(ctx, **opts)
     except DriftstreamError as exc:

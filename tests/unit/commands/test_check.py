@@ -195,6 +195,27 @@ def test_usage_errors_exit_2(files: dict[str, Path], capsys: pytest.CaptureFixtu
     assert code == 2 and "nope.csv: no such file" in err
 
 
+def test_the_two_files_can_be_given_as_arguments(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref, cur = str(files["ref"]), str(files["shifted"])
+
+    def report(args: list[str]) -> tuple[int, list[str]]:  # without the timing note
+        code, out, _ = _run([*args, "--window", "all"], capsys)
+        return code, [line for line in out.splitlines() if "read and sketched" not in line]
+
+    flags = report(["--reference", ref, "--current", cur])
+    assert flags[0] == 1 and any(line.startswith("age ") for line in flags[1])
+    assert report([ref, cur]) == flags  # the same report
+    assert report(["--reference", ref, cur]) == flags
+    code, _, err = _run([ref], capsys)
+    assert code == 2 and "missing CURRENT: driftstream check REFERENCE CURRENT" in err
+    code, _, err = _run([], capsys)
+    assert code == 2 and "missing REFERENCE and CURRENT" in err
+    code, _, err = _run([ref, cur, cur], capsys)
+    assert code == 2 and "one file too many" in err
+
+
 def test_parquet_matches_csv_and_needs_pyarrow(
     files: dict[str, Path],
     tmp_path: Path,
