@@ -180,24 +180,15 @@ def _fold_csv(
     show: _Progress,
 ) -> Callable[[int], str]:
     """Fold a CSV after checking its header; returns event index → ``line N``."""
-    from stream.pipeline.reference import csv_columns, csv_events
+    from stream.pipeline.reference import csv_events, csv_header_problems
 
     with path.open(newline="") as fh:
         header = next(csv.reader([fh.readline()]), [])
-        missing, unknown = csv_columns(header, spec)
-        if unknown:
-            click.echo(
-                f"reference build: {path.name}: column(s) not declared by model "
-                f"{spec.name!r}, ignored: {', '.join(unknown)}",
-                err=True,
-            )
-        if missing and not allow_null_columns:
-            msg = (
-                f"{path}: declared column(s) missing from the header: {', '.join(missing)} "
-                f"(header: {', '.join(header) or 'empty'}); rename the columns, declare "
-                "them in the model, or pass --allow-null-columns to store them as all-null"
-            )
-            raise DriftstreamError(msg)
+        note, error = csv_header_problems(header, spec, str(path), allow_missing=allow_null_columns)
+        if note:
+            click.echo(f"reference build: {note}", err=True)
+        if error:
+            raise DriftstreamError(error)
         fh.seek(0)
         _fold(builder, list(csv_events(fh, spec.name, spec)), show)
     return lambda i: f"line {i + 2}"

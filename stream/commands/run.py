@@ -14,7 +14,7 @@ import click
 from stream.catalog import ModelSpec
 from stream.commands.rejections import duration
 from stream.commands.timeargs import utc
-from stream.errors import ConfigError
+from stream.errors import ConfigError, DriftstreamError
 from stream.settings import Settings, load_settings
 
 __all__ = ["model_of", "produce", "reachable", "settings_from", "topics", "worker"]
@@ -87,7 +87,8 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
     "--file",
     "path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="JSONL file to send, one event per line ('-' for stdin).",
+    help="JSONL file to send, one event per line ('-' for stdin); or a .csv with one "
+    "column per feature of --model (and ts, prediction), as `reference build` reads.",
 )
 @click.option("--synthetic", is_flag=True, help="Generate seeded synthetic events.")
 @click.option(
@@ -122,6 +123,11 @@ def worker(ctx: click.Context, namespace: str | None) -> None:
     help="--file: Kafka record timestamp from each event's ts (replay --from/--to find "
     "history where its events are), or the send time.",
 )
+@click.option(
+    "--allow-null-columns",
+    is_flag=True,
+    help="--file a.csv: send declared columns missing from its header as null.",
+)
 @click.pass_context
 def produce(
     ctx: click.Context,
@@ -136,8 +142,9 @@ def produce(
     topic: str | None,
     partitions: int | None,
     record_time: str,
+    allow_null_columns: bool,
 ) -> None:
-    r"""Write feature events to Kafka from a JSONL file or a synthetic generator.
+    r"""Write feature events to Kafka from a JSONL or CSV file or a synthetic generator.
 
     With --file each record's Kafka timestamp is its event's ts (events without a
     usable ts get the send time), so `replay --from/--to` finds history by event time.
@@ -146,6 +153,7 @@ def produce(
     Examples:
       driftstream produce --synthetic --count 1000000 --rate 50000
       driftstream produce --file history.jsonl
+      driftstream produce --file history.csv --model churn-v1
     """
     from stream import wiring  # Kafka, Redis and scipy: kept out of --help
     from stream.adapters.kafka_tools import produce as send
@@ -165,7 +173,11 @@ def produce(
             stamps.expires_before_ms = time.time_ns() // 1_000_000 - retention
             stamps.retention_ms = retention
     if path is not None:
-        lines = _lines(path)
+        lines = (
+            _csv_events(path, model_of(settings, model_name), allow_null_columns)
+            if path.suffix.lower() == ".csv"
+            else _lines(path)
+        )
         values: Iterable[bytes | tuple[bytes, int | None]] = (
             stamps.stamp(lines) if record_time == "event" else lines
         )
@@ -265,11 +277,37 @@ def _lines(path: Path) -> Iterator[bytes]:
         yield from (line.rstrip(b"\r\n") for line in fh if line.strip())
 
 
+def _csv_events(path: Path, spec: ModelSpec, allow_missing: bool) -> Iterator[bytes]:
+    """A CSV's rows as contract events of ``spec`` (its header checked first, as a reference's)."""
+    import csv
+
+    from stream.pipeline.reference import csv_events, csv_header_problems
+
+    with path.open(newline="") as fh:
+        header = next(csv.reader([fh.readline()]), [])
+    note, error = csv_header_problems(header, spec, str(path), allow_missing=allow_missing)
+    if note:
+        click.echo(f"produce: {note}", err=True)
+    if error:
+        raise DriftstreamError(error)
+    if "ts" not in header:
+        click.echo(
+            f"produce: {path}: no 'ts' column: every event gets the send time as its event time",
+            err=True,
+        )
+
+    def rows() -> Iterator[bytes]:
+        with path.open(newline="") as fh:
+            yield from csv_events(fh, spec.name, spec)
+
+    return rows()
+
+
 def model_of(settings: Settings, name: str | None) -> ModelSpec:
     """The named model (default: the first configured); a ConfigError names the choices."""
     if name is None:
         if not settings.models.names:
-            msg = "models: no model is configured (needed for --synthetic)"
+            msg = "models: no model is configured (needed for --synthetic and a .csv --file)"
             raise ConfigError(msg)
         return settings.models.model(settings.models.names[0])
     spec = settings.models.get(name)

@@ -359,6 +359,30 @@ def csv_columns(
     return missing, unknown
 
 
+def csv_header_problems(
+    header: Sequence[str], spec: ModelSpec, source: str, *, allow_missing: bool = False
+) -> tuple[str | None, str | None]:
+    """(a note naming the columns left out or None, an error or None) for a CSV header.
+
+    The error names the declared columns the header lacks, the header itself and the
+    way out; ``allow_missing`` turns it into None (the columns are sent as all-null).
+    """
+    missing, unknown = csv_columns(header, spec)
+    note = (
+        f"{source}: column(s) not declared by model {spec.name!r}, ignored: {', '.join(unknown)}"
+        if unknown
+        else None
+    )
+    if not missing or allow_missing:
+        return note, None
+    error = (
+        f"{source}: declared column(s) missing from the header: {', '.join(missing)} "
+        f"(header: {', '.join(header) or 'empty'}); rename the columns, declare "
+        "them in the model, or pass --allow-null-columns to store them as all-null"
+    )
+    return note, error
+
+
 def null_columns(ref: Reference) -> list[str]:
     """Columns without one non-null value in the reference (nothing to compare with)."""
     return [c for c, s in ref.sketches.items() if s.total - s.nulls == 0]

@@ -43,6 +43,50 @@ def test_produce_from_a_jsonl_file(
     assert got == sorted(line.encode() for line in lines)
 
 
+def test_produce_from_a_csv_sends_the_models_events_at_their_event_time(
+    env: Path, kafka_bootstrap: str, new_topic: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = new_topic(1)
+    path = env / "history.csv"
+    path.write_text(
+        "ts,x,c,row_id\n"
+        "2026-01-01T00:00:00Z,1.5,a,17\n"
+        "1767229200000,,b,18\n"  # an empty number: null
+        "2026-01-01T02:00:00Z,oops,,19\n"  # not a number: sent as is, the contract rejects it
+    )
+    assert main(["produce", "--file", str(path), "--topic", topic]) == 0
+    out = capsys.readouterr()
+    assert "sent 3 events" in out.out
+    assert "column(s) not declared by model 'm', ignored: row_id" in out.err
+    records = sorted(_count(kafka_bootstrap, topic), key=lambda r: r.offset)
+    events = [json.loads(r.value) for r in records]
+    assert events == [
+        {"model": "m", "features": {"x": 1.5, "c": "a"}, "ts": "2026-01-01T00:00:00Z"},
+        {"model": "m", "features": {"x": None, "c": "b"}, "ts": 1767229200000},
+        {"model": "m", "features": {"x": "oops", "c": None}, "ts": "2026-01-01T02:00:00Z"},
+    ]
+    assert [r.timestamp for r in records] == [1767225600000, 1767229200000, 1767232800000]
+
+
+def test_produce_refuses_a_csv_without_a_declared_column(
+    env: Path, kafka_bootstrap: str, new_topic: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    topic = new_topic(1)
+    path = env / "history.csv"
+    path.write_text("x\n1\n2\n")
+    assert main(["produce", "--file", str(path), "--topic", topic]) == 1
+    err = capsys.readouterr().err
+    assert "declared column(s) missing from the header: c (header: x)" in err
+    assert len(err.strip().splitlines()) == 1
+    assert main(["produce", "--file", str(path), "--topic", topic, "--allow-null-columns"]) == 0
+    err = capsys.readouterr().err
+    assert "no 'ts' column: every event gets the send time" in err
+    assert [json.loads(r.value)["features"] for r in _count(kafka_bootstrap, topic)] == [
+        {"x": 1.0, "c": None},
+        {"x": 2.0, "c": None},
+    ]
+
+
 def test_produce_synthetic_sets_record_time_to_event_time(
     env: Path, kafka_bootstrap: str, new_topic: Any
 ) -> None:
