@@ -39,20 +39,40 @@ def starter_config() -> str:
 @click.command()
 @click.argument("path", required=False, default=DEFAULT_PATH, type=click.Path(path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
-def init(path: Path, force: bool) -> None:
+@click.option(
+    "--from",
+    "from_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Declare --model from this file's columns (.csv, .jsonl, .parquet: the training "
+    "data) instead of the example model.",
+)
+@click.option("--model", "model_name", metavar="NAME", help="--from: the model's name.")
+def init(path: Path, force: bool, from_path: Path | None, model_name: str | None) -> None:
     r"""Write a commented starter config: every section, one example model.
 
     PATH defaults to ./driftstream.toml, which every command run in that directory
     reads when neither --config nor DRIFTSTREAM_CONFIG is given; a directory gets a
     driftstream.toml inside; '-' prints the config to stdout. An existing file is
-    kept unless --force.
+    kept unless --force. With --from, the model is yours: its features and kinds
+    come from the file's columns (numbers: numeric, anything else: categorical;
+    `ts` the event time, `prediction` the model's output).
 
     \b
-    Example:
+    Examples:
+      driftstream init --from train.csv --model churn-v1
       driftstream init deploy/driftstream.toml
       driftstream -c deploy/driftstream.toml config check
     """
     text = starter_config()
+    model = None
+    if (from_path is None) != (model_name is None):
+        msg = "--from FILE and --model NAME go together (the model's name: its events' \"model\")"
+        raise click.UsageError(msg)
+    if from_path is not None and model_name is not None:
+        from stream.commands.starter_model import file_model, with_model
+
+        model = file_model(from_path, model_name)
+        text = with_model(text, model)
     if str(path) == "-":
         click.echo(text, nl=False)
         return
@@ -67,10 +87,17 @@ def init(path: Path, force: bool) -> None:
     except OSError as exc:
         msg = f"{path}: cannot write: {exc.strerror or exc}"
         raise DriftstreamError(msg) from None
-    click.echo(f"wrote {path}")
+    click.echo(f"wrote {path}" + (f" ({model.summary()})" if model else ""))
     found = path.resolve() == (Path.cwd() / DEFAULT_PATH).resolve()
     check = "driftstream config check" if found else f"driftstream -c {path} config check"
-    click.echo(f"next: set [kafka], [redis] and your [models.*] tables, then run `{check}`")
+    if model is not None:
+        c = "" if found else f"-c {path} "
+        click.echo(
+            f"next: set [kafka] and [redis], run `{check}`, then `driftstream {c}reference "
+            f"build --model {model.name} --file {model.path}`"
+        )
+    else:
+        click.echo(f"next: set [kafka], [redis] and your [models.*] tables, then run `{check}`")
     if found:
         click.echo(f"(commands run here read ./{DEFAULT_PATH} without -c)")
 

@@ -29,6 +29,7 @@ from stream.core.decide import Decision
 from stream.core.lifecycle import AlertEvent, AlertState, LifecycleRules, OpenAlert, step
 from stream.core.window import DAY_MS, HOUR_MS, WindowKey
 from stream.pipeline.ports import EvaluationCommit, FlushWrite, HourWrite, StoredWindow
+from stream.settings import load_settings
 from tests.conftest import NewTopic
 from tests.integration.worker_harness import (
     DRIFTSTREAM,
@@ -240,6 +241,42 @@ def test_init_writes_a_config_that_checks(
     assert rc == 0, err
     assert "ok: 1 model(s)" in out and MODEL in out
     assert "reference.path" in err  # the example's reference file is not there: a warning
+
+
+def test_init_from_a_training_csv_declares_that_model_and_its_reference_builds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, env: pytest.MonkeyPatch
+) -> None:
+    env.chdir(tmp_path)
+    env.setenv("DRIFTSTREAM_REDIS__NAMESPACE", f"init-{tmp_path.name[-8:]}")
+    train = tmp_path / "train.csv"
+    rows = ["ts,tenure,plan,a b,empty,label,prediction"]
+    rows += [
+        f"2026-01-01T{i % 24:02d}:00:00Z,{i % 37},{'pro' if i % 3 else 'basic'},{i},,{i % 2},0.{i}"
+        for i in range(300)
+    ]
+    train.write_text("\n".join(rows) + "\n")
+    rc, out, err = run(capsys, "init", "--from", str(train), "--model", "churn-v1")
+    assert rc == 0, err
+    assert "model 'churn-v1' from" in out and "1 numeric, 1 categorical, prediction numeric" in out
+    assert "left out: ts (event time)" in out and "a b (not a valid feature name" in out
+    assert "empty (no value in the first 300 rows: declare its kind by hand)" in out
+    assert "label (labels: declare [models.churn-v1.labels]" in out
+    assert "reference build --model churn-v1 --file" in out
+    settings = load_settings(tmp_path / "driftstream.toml")
+    assert list(settings.models.names) == ["churn-v1"]
+    spec = settings.models.model("churn-v1")
+    assert spec.kinds == {"tenure": "numeric", "plan": "categorical", "prediction": "numeric"}
+    text = (tmp_path / "driftstream.toml").read_text(encoding="utf-8")
+    assert "[models.churn-v1.alerts]" in text and "consecutive_breaches = 2" in text  # kept
+    assert "fraud-v3" not in text  # the example model is gone
+    rc, out, err = run(capsys, "config", "check")
+    assert rc == 0 and "ok: 1 model(s)" in out, err
+    rc, out, err = run(capsys, "reference", "build", "--model", "churn-v1", "--file", str(train))
+    assert rc == 0, err  # the columns init declared are the file's: nothing missing
+    assert "missing" not in err and "a b, empty, label" in err  # named, ignored
+
+    rc, _, err = run(capsys, "init", "--from", str(train), "--force")
+    assert rc == 2 and "--from FILE and --model NAME go together" in err
 
 
 def test_commands_read_the_file_init_wrote(
