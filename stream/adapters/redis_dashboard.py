@@ -132,6 +132,20 @@ class RedisDashboard:
         raw = self._reference(spec, "meta")
         return None if raw is None else dict(json.loads(raw))
 
+    def pending(self, model: str, window: WindowKey) -> tuple[str, str] | None:
+        """Failed (with its error) or waiting (with its unfinished attempts), else None."""
+        member = f"{window.stored_scale}:{window.start_ms}"
+        pipe = self._r.pipeline(transaction=False)
+        pipe.hget(self.keys.model_pending(model, "eval-failed"), member)
+        pipe.zscore(self.keys.model_pending(model, "eval"), member)
+        pipe.hget(self.keys.model_pending(model, "eval-attempts"), member)
+        failed, waiting, attempts = pipe.execute()
+        if failed is not None:
+            return "failed", bytes(failed).decode()
+        if waiting is not None:
+            return "waiting", str(int(attempts or 0))
+        return None
+
 
 class RedisNamespaces:
     """The namespaces a worker's dashboard may show: its own, and every replay's."""

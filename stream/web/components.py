@@ -373,7 +373,8 @@ def window_card(
     listing = (
         table(heads, rows, num=(4, 5, 6, 7, 8), data_table="window")
         if rows
-        else '<p class="empty">This window was not evaluated.</p>'
+        else '<p class="empty">This window was not evaluated: '
+        f"{escape(win.why_not or 'no decision is stored')}.</p>"
     )
     counts = f"{fmt(win.events)} events, {fmt(win.late)} late"
     return (

@@ -313,15 +313,19 @@ class DashboardData:
         )
         counts = self.counts(model, window.stored_scale, [window.start_ms])
         ev, late = counts.get(window.start_ms, (None, None))
+        stored = window.start_ms in counts
         return WindowInfo(
             key=str(window),
             start_ms=window.start_ms,
             end_ms=window.end_ms,
             events=ev,
             late=late,
-            stored=window.start_ms in counts,
+            stored=stored,
             evaluated=bool(per),
             rows=summaries.window_rows(per),
+            why_not=None
+            if per
+            else summaries.why_not_evaluated(stored, self.reader.pending(model, window)),
         )
 
     def _alert_tracks(self, model: str) -> dict[str, list[dict[str, Any]]]:

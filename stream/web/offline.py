@@ -72,6 +72,13 @@ class OfflineReader:
         """Provenance of the reference file."""
         return dict(self._meta)
 
+    def pending(self, model: str, window: WindowKey) -> tuple[str, str] | None:
+        """A window of the run without decisions was too small to judge (or empty)."""
+        w = self._windows.get((window.scale, window.start_ms))
+        if w is None:
+            return "skipped", "no rows in this window"
+        return "skipped", f"{w.events:,} rows, fewer than --min-rows"
+
 
 class OfflineData(DashboardData):
     """:class:`DashboardData` of a check run: what ``check --html`` reports."""

@@ -90,6 +90,15 @@ class DashboardReader(Protocol):
         """Provenance of the model's reference (events, span, version...)."""
         ...
 
+    def pending(self, model: str, window: WindowKey) -> tuple[str, str] | None:
+        """What the store knows of a window without decisions: (state, detail) or None.
+
+        ``("failed", error)``: given up on after ``evaluate.max_attempts``;
+        ``("waiting", attempts)``: rolled up, not evaluated yet (unfinished attempts);
+        ``("skipped", why)``: not judged, and why (an offline check's small window).
+        """
+        ...
+
 
 class DashboardSource(Protocol):
     """The namespaces a dashboard may show."""

@@ -71,7 +71,7 @@ def report_html(
         if breaches
         else '<span class="chip ok">no drift</span>'
         if win.evaluated
-        else '<span class="chip none">not evaluated</span>'
+        else f'<span class="chip none">not evaluated</span> {escape(win.why_not or "")}'
     )
     facts = _kv(
         [

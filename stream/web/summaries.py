@@ -162,6 +162,7 @@ class WindowInfo:
     stored: bool  # the window's rollup is still stored
     evaluated: bool
     rows: list[dict[str, Any]]  # :func:`window_rows`
+    why_not: str | None = None  # not evaluated: why (:func:`why_not_evaluated`)
 
 
 @dataclass(frozen=True)
@@ -412,3 +413,32 @@ def window_rows(per_baseline: Mapping[str, Sequence[Mapping[str, Any]]]) -> list
                 }
             )
     return sorted(rows, key=lambda r: (-_rank(r)[0], -_rank(r)[1], r["feature"], r["baseline"]))
+
+
+def why_not_evaluated(stored: bool, pending: tuple[str, str] | None) -> str:
+    """One line: why a window has no decisions, from what the store knows of it."""
+    state, detail = pending if pending is not None else ("", "")
+    if state == "failed":
+        return (
+            "its evaluation failed evaluate.max_attempts times and was skipped "
+            f"(driftstream status lists it): {detail}"
+        )
+    if state == "waiting":
+        tries = int(detail or 0)
+        if tries:
+            return (
+                f"waiting to be evaluated: {tries} unfinished attempt(s) so far; the worker "
+                "retries it before the model's later windows"
+            )
+        return "waiting to be evaluated: rolled up, the worker evaluates it next"
+    if state == "skipped":
+        return f"not judged: {detail}"
+    if not stored:
+        return (
+            "no rollup of this window is stored: no event arrived in it, its hours are not "
+            "sealed yet, or it expired (evaluate.decision_retention_ms)"
+        )
+    return (
+        "rolled up, with no decision stored: its decisions expired "
+        "(evaluate.decision_retention_ms) or were never written in this namespace"
+    )

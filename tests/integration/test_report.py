@@ -233,3 +233,27 @@ def test_report_errors_are_one_line(
     code = main(["-c", str(config), "report", "--model", "nope", "--window", str(DAY_KEY),
                  "--out", str(tmp_path / "z.html")])  # fmt: skip
     assert code == 1 and "no model 'nope'" in capsys.readouterr().err
+
+
+def test_the_dashboard_reads_why_a_window_has_no_decisions(redis_client: redis.Redis) -> None:
+    from stream.adapters.redis_dashboard import RedisDashboard
+
+    ns = f"t{uuid.uuid4().hex[:10]}"
+    windows = RedisWindowStore(redis_client, ns)
+    failed, waiting, fresh, none = (WindowKey(HOUR, START_MS + i * HOUR_MS) for i in range(4))
+    for key in (failed, waiting, fresh):
+        windows.create_window("fraud-v3", StoredWindow(key, 100, 0, {}))
+    windows.start_attempt("fraud-v3", waiting)
+    windows.start_attempt("fraud-v3", waiting)
+    windows.mark_failed("fraud-v3", failed, "ValueError: boom")
+    board = RedisDashboard(redis_client, ns)
+    try:
+        assert board.pending("fraud-v3", failed) == ("failed", "ValueError: boom")
+        assert board.pending("fraud-v3", waiting) == ("waiting", "2")
+        assert board.pending("fraud-v3", fresh) == ("waiting", "0")
+        assert board.pending("fraud-v3", none) is None
+        windows.mark_evaluated("fraud-v3", waiting)
+        assert board.pending("fraud-v3", waiting) is None
+    finally:
+        for k in redis_client.scan_iter(match=Keys(ns).pattern(), count=1000):
+            redis_client.delete(k)

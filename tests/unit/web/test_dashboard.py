@@ -23,9 +23,17 @@ SPEC = ModelSpec.model_validate({"name": "m", "features": {"x": "numeric"}})
 class Reader:
     """One namespace with one evaluated hour (or none)."""
 
-    def __init__(self, namespace: str, evaluated: bool) -> None:
+    def __init__(
+        self,
+        namespace: str,
+        evaluated: bool,
+        pending: tuple[str, str] | None = None,
+        stored: bool = False,
+    ) -> None:
         self._ns = namespace
         self._starts = [T0] if evaluated else []
+        self._pending = pending
+        self._stored = [T0] if stored or evaluated else []
 
     @property
     def namespace(self) -> str:
@@ -39,7 +47,7 @@ class Reader:
         return {s: ({"reference": [dict(d)]} if s in self._starts else {}) for s in starts}
 
     def counts(self, model: str, scale: Scale, starts: Sequence[int]) -> dict[int, tuple[int, int]]:
-        return {s: (10, 0) for s in starts if s in self._starts}
+        return {s: (10, 0) for s in starts if s in self._stored}
 
     def history(self, model: str) -> list[dict[str, Any]]:
         return []
@@ -55,6 +63,9 @@ class Reader:
 
     def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
         return None
+
+    def pending(self, model: str, window: WindowKey) -> tuple[str, str] | None:
+        return self._pending
 
 
 class Source:
@@ -140,3 +151,30 @@ def test_the_replay_page_names_its_namespace_and_links_back_to_live() -> None:
         route.build(Call(board.live, Query({}), {"model": "m"})), board.live, board.links
     )
     assert 'class="replay-ns"' not in live_html
+
+
+@pytest.mark.parametrize(
+    ("pending", "stored", "said"),
+    [
+        (
+            ("failed", "ValueError: cannot decode sketch"),
+            True,
+            "its evaluation failed evaluate.max_attempts times and was skipped "
+            "(driftstream status lists it): ValueError: cannot decode sketch",
+        ),
+        (("waiting", "2"), True, "waiting to be evaluated: 2 unfinished attempt(s) so far"),
+        (("waiting", "0"), True, "waiting to be evaluated: rolled up, the worker evaluates it"),
+        (None, False, "no rollup of this window is stored: no event arrived in it"),
+        (None, True, "rolled up, with no decision stored: its decisions expired"),
+    ],
+)
+def test_a_window_without_decisions_says_why(
+    pending: tuple[str, str] | None, stored: bool, said: str
+) -> None:
+    reader = Reader("ds", evaluated=False, pending=pending, stored=stored)
+    data = DashboardData(reader, Catalog.of(SPEC))
+    route = next(r for r in dashboard.ROUTES if r.path == "/models/{model}")
+    assert route.page is not None
+    q = Query({"window": "hour:2026-01-01T00"})
+    html = route.page(route.build(Call(data, q, {"model": "m"})), data, Links(""))
+    assert "This window was not evaluated: " + said in html

@@ -91,6 +91,9 @@ class Reader:
     def reference_meta(self, spec: ModelSpec) -> dict[str, Any] | None:
         return None
 
+    def pending(self, model: str, window: WindowKey) -> tuple[str, str] | None:
+        return None
+
 
 def _rect(html: str, kind: str, pair: str) -> str:
     svg = html.split(f'data-kind="{kind}"', 1)[1].split("</svg>", 1)[0]
