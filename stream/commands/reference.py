@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import sys
 import time
@@ -180,16 +179,11 @@ def _fold_csv(
     show: _Progress,
 ) -> Callable[[int], str]:
     """Fold a CSV after checking its header; returns event index → ``line N``."""
-    from stream.pipeline.reference import csv_events, csv_header_problems
+    from stream.commands.csvfile import checked_header
+    from stream.pipeline.reference import csv_events
 
+    checked_header(path, spec, allow_missing=allow_null_columns, command="reference build")
     with path.open(newline="") as fh:
-        header = next(csv.reader([fh.readline()]), [])
-        note, error = csv_header_problems(header, spec, str(path), allow_missing=allow_null_columns)
-        if note:
-            click.echo(f"reference build: {note}", err=True)
-        if error:
-            raise DriftstreamError(error)
-        fh.seek(0)
         _fold(builder, list(csv_events(fh, spec.name, spec)), show)
     return lambda i: f"line {i + 2}"
 

@@ -14,7 +14,7 @@ import click
 from stream.catalog import ModelSpec
 from stream.commands.rejections import duration
 from stream.commands.timeargs import utc
-from stream.errors import ConfigError, DriftstreamError
+from stream.errors import ConfigError
 from stream.settings import Settings, load_settings
 
 __all__ = ["model_of", "produce", "reachable", "settings_from", "topics", "worker"]
@@ -279,17 +279,10 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 def _csv_events(path: Path, spec: ModelSpec, allow_missing: bool) -> Iterator[bytes]:
     """A CSV's rows as contract events of ``spec`` (its header checked first, as a reference's)."""
-    import csv
+    from stream.commands.csvfile import checked_header
+    from stream.pipeline.reference import csv_events
 
-    from stream.pipeline.reference import csv_events, csv_header_problems
-
-    with path.open(newline="") as fh:
-        header = next(csv.reader([fh.readline()]), [])
-    note, error = csv_header_problems(header, spec, str(path), allow_missing=allow_missing)
-    if note:
-        click.echo(f"produce: {note}", err=True)
-    if error:
-        raise DriftstreamError(error)
+    header = checked_header(path, spec, allow_missing=allow_missing, command="produce")
     if "ts" not in header:
         click.echo(
             f"produce: {path}: no 'ts' column: every event gets the send time as its event time",
