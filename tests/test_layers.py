@@ -2,9 +2,10 @@
 
 Each probe copies ``stream/`` and pyproject.toml to a temporary directory, adds
 one forbidden import in a new module there (imported by nobody, so exactly the
-contracts that fence it break), or at the end of a named module, and runs ``lint-imports`` on the copy: the named
-contracts must come out BROKEN and every other one KEPT. On the unchanged copy
-every contract is KEPT, so a probe's failure is the probe's doing.
+contracts that fence it break) or at the end of a named module, and runs
+``lint-imports`` on the copy: the named contracts must come out BROKEN and every
+other one KEPT. On the unchanged copy every contract is KEPT, so a probe's failure
+is the probe's doing.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ PROBES = [
     ("web", "import stream.runtime", {"web", "layers"}),
     ("settings", "import stream.adapters.redis_keys", {"layers"}),
     ("localstack", "import stream.synth", {"layers"}),
-    ("catalog.py", "import stream.contract", {"layers"}),
+    ("catalog", "import stream.contract", {"layers"}),
     # The ports' planes, and which adapters may import each (an existing module, appended to).
     ("pipeline/ports/data.py", "import stream.pipeline.ports.labels", {"ports"}),
     ("pipeline/ports/windows.py", "import stream.pipeline.ports.labels", {"ports"}),
