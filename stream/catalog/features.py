@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from stream.catalog._fields import _STRICT, PositiveFloat
 from stream.core.vocabulary import Kind
@@ -62,15 +62,3 @@ def metric_names(kind: Kind) -> frozenset[str]:
     from stream.core.measures.registry import specs  # here: keeps settings loading light
 
     return frozenset(spec.name for spec in specs(kind))
-
-
-def _feature_input(name: str, value: Any) -> Any:
-    """Short form ``"numeric"`` or long form table → FeatureSpec input with its name."""
-    if isinstance(value, str):
-        return {"name": name, "kind": value}
-    if isinstance(value, Mapping):
-        return {"name": name, **value}
-    return value  # let pydantic report the wrong type at this key
-
-
-_FEATURE_TABLE: TypeAdapter[dict[str, FeatureSpec]] = TypeAdapter(dict[str, FeatureSpec])

@@ -10,13 +10,14 @@ from pydantic import (
     ConfigDict,
     Field,
     RootModel,
+    TypeAdapter,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
 from stream.catalog._fields import _STRICT
-from stream.catalog.features import _FEATURE_TABLE, FeatureSpec, _feature_input
+from stream.catalog.features import FeatureSpec
 from stream.catalog.labels import LabelSpec
 from stream.catalog.references import ReferenceSpec
 from stream.catalog.rules import JOINT_MEMBER, AlertRules, JointRules
@@ -31,6 +32,18 @@ PREDICTION_KEY = "prediction"
 MODEL_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 ModelName = Annotated[str, Field(pattern=MODEL_NAME_PATTERN)]
+
+
+def _feature_input(name: str, value: Any) -> Any:
+    """Short form ``"numeric"`` or long form table → FeatureSpec input with its name."""
+    if isinstance(value, str):
+        return {"name": name, "kind": value}
+    if isinstance(value, Mapping):
+        return {"name": name, **value}
+    return value  # let pydantic report the wrong type at this key
+
+
+_FEATURE_TABLE: TypeAdapter[dict[str, FeatureSpec]] = TypeAdapter(dict[str, FeatureSpec])
 
 
 class ModelSpec(BaseModel):
