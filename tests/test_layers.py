@@ -2,9 +2,10 @@
 
 Each probe copies ``stream/`` and pyproject.toml to a temporary directory, adds
 one forbidden import in a new module there (imported by nobody, so exactly the
-contracts that fence it break) and runs ``lint-imports`` on the copy: the named
-contracts must come out BROKEN and every other one KEPT. On the unchanged copy
-every contract is KEPT, so a probe's failure is the probe's doing.
+contracts that fence it break) or at the end of a named module, and runs
+``lint-imports`` on the copy: the named contracts must come out BROKEN and every
+other one KEPT. On the unchanged copy every contract is KEPT, so a probe's failure
+is the probe's doing.
 """
 
 from __future__ import annotations
@@ -86,7 +87,17 @@ PROBES = [
     ("web", "import stream.runtime", {"web", "layers"}),
     ("settings", "import stream.adapters.redis_keys", {"layers"}),
     ("localstack", "import stream.synth", {"layers"}),
-    ("catalog_probe", "import stream.contract", {"layers"}),
+    ("catalog", "import stream.contract", {"layers"}),
+    # The ports' planes, and which adapters may import each (an existing module, appended to).
+    ("pipeline/ports/data.py", "import stream.pipeline.ports.labels", {"ports"}),
+    ("pipeline/ports/windows.py", "import stream.pipeline.ports.labels", {"ports"}),
+    ("pipeline/ports/alerts.py", "import stream.pipeline.ports.data", {"ports"}),
+    ("adapters", "import stream.pipeline.ports", {"adapter-ports"}),
+    ("adapters/forward.py", "import stream.pipeline.ports.data", {"data-ports"}),
+    ("adapters/kafka.py", "import stream.pipeline.ports.windows", {"window-ports"}),
+    ("adapters/redis_store.py", "import stream.pipeline.ports.labels", {"label-ports"}),
+    ("adapters/redis_labels.py", "import stream.pipeline.ports.alerts", {"alert-ports"}),
+    ("adapters/redis_eval.py", "import stream.pipeline.ports.stats", {"stats-ports"}),
 ]
 
 
@@ -97,8 +108,8 @@ def test_a_forbidden_import_breaks_its_contracts(
     tmp_path: Path, where: str, line: str, broken: set[str]
 ) -> None:
     tree = _copy(tmp_path)
-    if where == "catalog_probe":  # catalog is one module: the import goes into it
-        target = tree / "stream" / "catalog.py"
+    if where.endswith(".py"):  # the import goes into that module
+        target = tree / "stream" / where
         target.write_text(target.read_text() + f"\n{line}  # probe\n")
     else:
         (tree / "stream" / where / "_layer_probe.py").write_text(f'"""Probe."""\n\n{line}\n')

@@ -25,7 +25,7 @@ from kafka.structs import OffsetAndMetadata
 from stream import __version__
 from stream.adapters.redis_keys import Keys
 from stream.errors import ConfigError
-from stream.pipeline.ports import AlertRecord, DeliveryLogUnavailableError, PostResult
+from stream.pipeline.ports.alerts import AlertRecord, DeliveryLogUnavailableError, PostResult
 
 __all__ = [
     "HttpPoster",

@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
-from stream.pipeline.ports import DeadLetter, RecordBatch, SealNotice
+from stream.pipeline.ports.data import DeadLetter, RecordBatch, SealNotice
 
 __all__ = [
     "BatchConsumer",

@@ -32,7 +32,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from stream.adapters.kafka import BatchConsumer
-from stream.pipeline.ports import RecordBatch
+from stream.pipeline.ports.data import RecordBatch
 
 __all__ = ["FetchingConsumer", "columns_of", "fetch_config"]
 

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stream.adapters.kafka import columns
 from stream.errors import DriftstreamError
-from stream.pipeline.ports import RecordBatch
+from stream.pipeline.ports.data import RecordBatch
 
 __all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
 

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from stream.core.window import format_iso_ms
 from stream.pipeline.control import ControlStats
-from stream.pipeline.ports import IngestStats
+from stream.pipeline.ports.stats import IngestStats
 
 __all__ = ["ControlCollector", "IngestCollector", "labelled", "render"]
 

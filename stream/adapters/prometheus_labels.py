@@ -8,7 +8,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from stream.adapters.prometheus import labelled
-from stream.pipeline.ports import LabelStats
+from stream.pipeline.ports.stats import LabelStats
 
 __all__ = ["HealthWaitCollector", "LabelCollector"]
 

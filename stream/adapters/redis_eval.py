@@ -16,7 +16,7 @@ from stream.catalog import ModelSpec, RedisReference
 from stream.core.calibrate import ModelCalibration
 from stream.core.lifecycle import AlertState
 from stream.core.window import DAY_MS, WindowKey
-from stream.pipeline.ports import EvaluationCommit, StoredWindow
+from stream.pipeline.ports.windows import EvaluationCommit, StoredWindow
 
 __all__ = ["ALERT_HISTORY", "RedisEvaluationStore", "queue_alerts", "reference_name"]
 

@@ -30,7 +30,8 @@ from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.regression import RegressionPerformance
 from stream.core.window import DAY_MS, WindowKey, WindowScale
-from stream.pipeline.ports import HealthCommit, StoredWindow
+from stream.pipeline.ports.labels import HealthCommit
+from stream.pipeline.ports.windows import StoredWindow
 
 _P = TypeVar("_P")
 

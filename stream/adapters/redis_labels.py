@@ -28,7 +28,7 @@ from stream.adapters.redis_store import FencedFlush
 from stream.core import multiclass, regression
 from stream.core.performance import BinaryPerformance, merge_all
 from stream.core.window import HOUR_MS
-from stream.pipeline.ports import LabelSnapshot, LabelWrite
+from stream.pipeline.ports.labels import LabelSnapshot, LabelWrite
 
 _LEGACY = b"perf"
 

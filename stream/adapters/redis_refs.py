@@ -14,7 +14,7 @@ from stream.core.performance import BinaryPerformance
 from stream.core.regression import RegressionPerformance
 from stream.core.sketch import JointSketch
 from stream.core.sketch.params import Sketch, SketchParams
-from stream.pipeline.ports import JOINT_KEY
+from stream.pipeline.ports.data import JOINT_KEY
 from stream.pipeline.reference import Reference
 
 __all__ = ["RedisReferences"]

@@ -20,7 +20,7 @@ from redis.cluster import RedisCluster
 
 from stream.adapters.redis_client import redis_client
 from stream.adapters.redis_keys import Keys
-from stream.pipeline.ports import (
+from stream.pipeline.ports.data import (
     FlushWrite,
     HourWrite,
     PartitionSnapshot,

@@ -11,7 +11,7 @@ import redis
 from stream.adapters.redis_keys import Keys
 from stream.adapters.redis_store import FEATURE_PREFIX
 from stream.core.window import DAY, DAY_MS, HOUR, HOUR_MS, WindowKey
-from stream.pipeline.ports import StoredWindow
+from stream.pipeline.ports.windows import StoredWindow
 
 __all__ = ["RedisWindowStore"]
 

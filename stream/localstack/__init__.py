@@ -23,7 +23,8 @@ from pathlib import Path
 from ._cluster import RedisCluster
 from ._config import KafkaDist, default_cache_dir, default_stack_dir, kafka_dist
 from ._prepare import Prepared, prepare
-from ._stack import ENV_BOOTSTRAP, ENV_REDIS_URL, LocalStack, StackStatus
+from ._stack import ENV_BOOTSTRAP, ENV_REDIS_URL, LocalStack
+from ._status import StackStatus
 
 __all__ = [
     "ENV_BOOTSTRAP",

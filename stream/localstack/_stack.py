@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,38 +14,14 @@ from urllib.parse import urlsplit
 from stream.errors import StackError
 
 from ._config import LOOPBACK, default_stack_dir
-from ._kafka import (
-    KafkaFiles,
-    format_storage,
-    new_cluster_id,
-    start_broker,
-    wait_broker,
-    write_config,
-)
+from ._kafka import KafkaFiles, new_cluster_id
+from ._launch import launch
 from ._prepare import find_redis_server, prepare
 from ._probe import ProbeError, RedisTls, kafka_metadata, redis_ping
-from ._proc import (
-    check_port_free,
-    choose_ports,
-    cmdline,
-    file_lock,
-    free_ports,
-    now_ms,
-    pid_alive,
-    terminate,
-)
+from ._proc import check_port_free, choose_ports, file_lock, free_ports, now_ms, terminate
 from ._redis import RedisFiles, start_redis, wait_redis
-from ._secure import (
-    KAFKA_MECHANISM,
-    Credentials,
-    TlsFiles,
-    kafka_secure_properties,
-    make_tls,
-    redis_acl,
-    redis_tls_args,
-    scram_format_args,
-    write_env,
-)
+from ._secure import KAFKA_MECHANISM, Credentials, TlsFiles, redis_tls_args, write_env
+from ._status import StackStatus, _is_kafka, _is_redis, _iso, _stop_processes
 
 __all__ = [
     "ENV_BOOTSTRAP",
@@ -55,7 +29,6 @@ __all__ = [
     "SECURE_ENV_FILE",
     "STATE_FILE",
     "LocalStack",
-    "StackStatus",
 ]
 
 log = logging.getLogger("stream.localstack")
@@ -68,10 +41,6 @@ _STATE_FORMAT = 1
 # Written into every stack directory we create; we only ever wipe subdirectories of
 # a directory that carries it, so a mistyped --stack-dir cannot delete user files.
 _OWNER_MARK = ".driftstream-stack"
-
-
-def _iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 def _claim_dir(stack_dir: Path) -> None:
@@ -280,61 +249,14 @@ class LocalStack:
             stack.bootstrap = f"{LOOPBACK}:{stack.kafka_port}"
             scheme = "rediss" if secure else "redis"
             stack.redis_url = f"{scheme}://{LOOPBACK}:{stack.redis_port}/0"
-            kafka_files, redis_files = KafkaFiles(stack_dir), RedisFiles(stack_dir)
-            shutil.rmtree(kafka_files.root, ignore_errors=True)
-            shutil.rmtree(redis_files.root, ignore_errors=True)
-            shutil.rmtree(stack.tls_files_dir, ignore_errors=True)
-            props = dict(kafka_properties or {})
-            redis_extra: list[str] = []
-            scram: list[str] = []
-            if stack.credentials is not None:
-                tls = make_tls(stack.tls_files_dir)
-                secure_props = kafka_secure_properties(
-                    port=stack.kafka_port,
-                    sasl_port=sasl_port,
-                    controller_port=stack.controller_port,
-                    tls=tls,
-                )
-                props = {**secure_props, **props}
-                redis_files.root.mkdir(parents=True, exist_ok=True)
-                acl = redis_acl(redis_files.root / "users.acl", stack.credentials)
-                redis_extra = redis_tls_args(stack.redis_port, tls, acl)
-                scram = scram_format_args(stack.credentials)
-            try:
-                # Redis starts in milliseconds; launch it first so it is ready while
-                # the JVM formats storage and boots.
-                stack.redis_pid = start_redis(
-                    prepared.redis_server,
-                    redis_files,
-                    stack.redis_port,
-                    die_with_parent=die_with_parent,
-                    extra=redis_extra,
-                )
-                write_config(
-                    kafka_files,
-                    port=stack.kafka_port,
-                    controller_port=stack.controller_port,
-                    overrides=props,
-                )
-                format_storage(prepared.java, prepared.libs, kafka_files, stack.cluster_id, scram)
-                stack.kafka_pid = start_broker(
-                    prepared.java,
-                    prepared.libs,
-                    kafka_files,
-                    jvm_opts=jvm_opts,
-                    die_with_parent=die_with_parent,
-                )
-                wait_redis(
-                    stack.redis_pid,
-                    stack.redis_port,
-                    redis_files,
-                    timeout_s,
-                    secure=stack.redis_probe,
-                )
-                wait_broker(stack.kafka_pid, stack.kafka_port, kafka_files, timeout_s)
-            except BaseException:
-                _stop_processes(stack, timeout_s=10.0)
-                raise
+            launch(
+                stack,
+                stack_dir,
+                prepared,
+                jvm_opts=jvm_opts,
+                kafka_properties=kafka_properties,
+                timeout_s=timeout_s,
+            )
             stack.started_ms = now_ms()
             stack._save()
             if stack.secure:
@@ -545,62 +467,8 @@ class LocalStack:
         tmp.replace(stack_dir / STATE_FILE)
 
 
-@dataclass(frozen=True, slots=True)
-class StackStatus:
-    """What runs: per server, is the process alive and does it answer."""
-
-    stack: LocalStack
-    kafka_alive: bool
-    kafka_answers: bool
-    redis_alive: bool
-    redis_answers: bool
-
-    @property
-    def running(self) -> bool:
-        """Both servers alive and answering."""
-        return self.kafka_alive and self.kafka_answers and self.redis_alive and self.redis_answers
-
-    def describe(self) -> list[str]:
-        """Human-readable lines, ending with the ``export`` line when running."""
-
-        def word(alive: bool, answers: bool) -> str:
-            if alive and answers:
-                return "running"
-            return "not answering" if alive else "stopped"
-
-        s = self.stack
-        kafka = word(self.kafka_alive, self.kafka_answers)
-        redis = word(self.redis_alive, self.redis_answers)
-        name = f"kafka {s.kafka_version}" if s.kafka_version else "kafka"
-        lines = [
-            f"{name}: {kafka} on {s.client_bootstrap} (pid {s.kafka_pid})",
-            f"redis: {redis} on {s.redis_url} (pid {s.redis_pid})",
-        ]
-        if s.stack_dir is not None:
-            lines.append(f"started {_iso(s.started_ms)}; files and logs in {s.stack_dir}")
-        if self.running:
-            lines.append("export " + " ".join(f"{k}={v}" for k, v in s.env().items()))
-        return lines
-
-
 def _resolve(stack_dir: Path | None) -> Path:
     return (stack_dir or default_stack_dir()).expanduser().absolute()
-
-
-def _is_kafka(stack: LocalStack, pid: int) -> bool:
-    # Guards against pid reuse: only signal a JVM running *this* stack's config.
-    if stack.stack_dir is None or not pid_alive(pid):
-        return False
-    line = cmdline(pid)
-    return "kafka.Kafka" in line and str(KafkaFiles(stack.stack_dir).properties) in line
-
-
-def _is_redis(stack: LocalStack, pid: int) -> bool:
-    # redis-server rewrites its title to "redis-server 127.0.0.1:<port>".
-    if not pid_alive(pid):
-        return False
-    line = cmdline(pid)
-    return "redis-server" in line and f":{stack.redis_port}" in line
 
 
 def _check_ports(stack: LocalStack, kafka_port: int | None, redis_port: int | None) -> None:
@@ -614,11 +482,3 @@ def _check_ports(stack: LocalStack, kafka_port: int | None, redis_port: int | No
                 f"not {asked}; run `driftstream stack down` first to change ports"
             )
             raise StackError(msg)
-
-
-def _stop_processes(stack: LocalStack, timeout_s: float) -> None:
-    # Kafka first: it may still write to clients, Redis holds no Kafka state.
-    if stack.kafka_pid is not None and _is_kafka(stack, stack.kafka_pid):
-        terminate(stack.kafka_pid, name="kafka", timeout_s=timeout_s)
-    if stack.redis_pid is not None and _is_redis(stack, stack.redis_pid):
-        terminate(stack.redis_pid, name="redis-server", timeout_s=timeout_s)
