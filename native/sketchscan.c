@@ -82,9 +82,44 @@ static int get_doubles(PyObject *obj, Py_buffer *view, int writable) {
     return 0;
 }
 
-static PyObject *scan(PyObject *self, PyObject *args) {
-    PyObject *obj;
-    if (!PyArg_ParseTuple(args, "O", &obj)) return NULL;
+/* One sign's kept bucket span, for scan_span: counts[i - 1] is bucket lo + i for
+ * i = 1..len, edges[i] (i = 0..len) is the upper edge of bucket lo + i, so a magnitude m
+ * is in the span iff edges[0] < m <= edges[len]. ok turns 0 at the first value outside. */
+typedef struct {
+    const double *edges;
+    int64_t *counts;
+    Py_ssize_t len;
+    double lo;   /* the key of edges[0], as a double (the guess's origin) */
+    int ok;
+} Span;
+
+static double log2_top[1024]; /* log2(1 + (i + 0.5) / 1024), filled at import */
+
+/* The bucket of a finite non-zero magnitude within a span (see Span); 0 once one falls
+ * outside (then that sign's counts are not used). The log only guesses; exact
+ * comparisons with the edges decide, as buckets() and the numpy path's searchsorted. */
+static inline void span_add(Span *sp, double mag, double inv) {
+    uint64_t bits;
+    memcpy(&bits, &mag, 8);
+    unsigned biased = (unsigned)(bits >> 52);
+    double ln = biased ? ((double)biased - 1023.0 + log2_top[(bits >> 42) & 1023]) * M_LN2
+                       : log(mag);
+    double guess = ceil(ln * inv) - sp->lo;
+    Py_ssize_t ne = sp->len + 1;
+    Py_ssize_t k = guess <= 0 ? 0 : guess >= (double)ne ? ne : (Py_ssize_t)guess;
+    const double *edges = sp->edges;
+    while (k < ne && mag > edges[k]) k++;
+    while (k > 0 && mag <= edges[k - 1]) k--;
+    if (k == 0 || k > sp->len) {
+        sp->ok = 0;
+        return;
+    }
+    sp->counts[k - 1] += 1;
+}
+
+/* scan()'s pass; when pos/neg are given, each finite non-zero value of that sign also
+ * goes to its bucket in the span (see Span). */
+static PyObject *scan_pass(PyObject *obj, Span *pos_span, Span *neg_span, double inv) {
     Py_buffer view;
     if (get_doubles(obj, &view, 0) < 0) return NULL;
     const double *x = (const double *)view.buf;
@@ -143,10 +178,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 acc_neg[g] += M;
                 if (neg_small != neg_small || mag < neg_small) neg_small = mag;
                 if (neg_big != neg_big || mag > neg_big) neg_big = mag;
+                if (neg_span && neg_span->ok) span_add(neg_span, mag, inv);
             } else {
                 acc_pos[g] += M;
                 if (pos_small != pos_small || mag < pos_small) pos_small = mag;
                 if (pos_big != pos_big || mag > pos_big) pos_big = mag;
+                if (pos_span && pos_span->ok) span_add(pos_span, mag, inv);
             }
         }
         for (int g = glo; g <= ghi; g++) {
@@ -173,7 +210,77 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                          neg_small, neg_big, pos_small, pos_big, b1, b2, b3);
 }
 
-static double log2_top[1024]; /* log2(1 + (i + 0.5) / 1024), filled at import */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    PyObject *obj;
+    if (!PyArg_ParseTuple(args, "O", &obj)) return NULL;
+    return scan_pass(obj, NULL, NULL, 0.0);
+}
+
+/* A span from (edges, lo, counts) or None; 1 set, 0 None, -1 error (views to release). */
+static int span_of(PyObject *edges, long long lo, PyObject *counts, Span *sp, Py_buffer *ev,
+                   Py_buffer *cv) {
+    if (edges == Py_None) return 0;
+    if (get_doubles(edges, ev, 0) < 0) return -1;
+    if (PyObject_GetBuffer(counts, cv, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE | PyBUF_FORMAT) < 0) {
+        PyBuffer_Release(ev);
+        return -1;
+    }
+    if (cv->itemsize != 8 || cv->format == NULL || (strcmp(cv->format, "q") && strcmp(cv->format, "l"))
+        || ev->len / 8 != cv->len / 8 + 1 || cv->len == 0) {
+        PyErr_SetString(PyExc_TypeError, "scan_span: counts must be int64 of len(edges) - 1 >= 1");
+        PyBuffer_Release(ev);
+        PyBuffer_Release(cv);
+        return -1;
+    }
+    sp->edges = (const double *)ev->buf;
+    sp->counts = (int64_t *)cv->buf;
+    sp->len = cv->len / 8;
+    sp->lo = (double)lo;
+    sp->ok = 1;
+    return 1;
+}
+
+static const char scan_span_doc[] =
+    "scan_span(x, inv_log_gamma, pos_edges, pos_lo, pos_counts, neg_edges, neg_lo, neg_counts)\n"
+    "-> scan(x) + (pos_ok, neg_ok): scan(x), and in the same pass each finite non-zero\n"
+    "value of a sign whose edges are given (else None) counted in that sign's span:\n"
+    "counts[i - 1] += 1 for the bucket pos_lo + i (1 <= i <= len(counts), edges[i] its\n"
+    "upper edge). *_ok is False when a value of that sign fell outside the span (its\n"
+    "counts are then partial: the caller discards them) or no span was given.";
+
+static PyObject *scan_span(PyObject *self, PyObject *args) {
+    PyObject *obj, *pe, *pc, *ne, *nc;
+    long long plo, nlo;
+    double inv;
+    if (!PyArg_ParseTuple(args, "OdOLOOLO", &obj, &inv, &pe, &plo, &pc, &ne, &nlo, &nc))
+        return NULL;
+    Span ps, ns;
+    Py_buffer pev, pcv, nev, ncv;
+    int hp = span_of(pe, plo, pc, &ps, &pev, &pcv);
+    if (hp < 0) return NULL;
+    int hn = span_of(ne, nlo, nc, &ns, &nev, &ncv);
+    if (hn < 0) {
+        if (hp) {
+            PyBuffer_Release(&pev);
+            PyBuffer_Release(&pcv);
+        }
+        return NULL;
+    }
+    PyObject *r = scan_pass(obj, hp ? &ps : NULL, hn ? &ns : NULL, inv);
+    if (hp) {
+        PyBuffer_Release(&pev);
+        PyBuffer_Release(&pcv);
+    }
+    if (hn) {
+        PyBuffer_Release(&nev);
+        PyBuffer_Release(&ncv);
+    }
+    if (r == NULL) return NULL;
+    PyObject *out = Py_BuildValue("(NOO)", r, (hp && ps.ok) ? Py_True : Py_False,
+                                  (hn && ns.ok) ? Py_True : Py_False);
+    return out;
+}
+
 
 static PyObject *buckets(PyObject *self, PyObject *args) {
     PyObject *xobj, *eobj, *oobj;
@@ -435,6 +542,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Counts, extremes and exact sums of a float64 batch."},
+    {"scan_span", scan_span, METH_VARARGS, scan_span_doc},
     {"buckets", buckets, METH_VARARGS, "Add one sign's values to per-bucket counts."},
     {"comoments", comoments, METH_VARARGS, comoments_doc},
     {NULL, NULL, 0, NULL},
