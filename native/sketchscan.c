@@ -37,7 +37,9 @@ typedef unsigned __int128 u128;
 #define MAX_COLS 256         /* JointSketch's MAX_JOINT_COLUMNS */
 
 /* The GIL is held throughout (no Py_BEGIN_ALLOW_THREADS): static scratch is safe. */
-static u128 acc_pos[N_EXP], acc_neg[N_EXP], acc_sq[N_EXP];
+/* Two banks, alternating by value: consecutive values of one exponent do not wait on
+ * each other's read-modify-write of the same accumulator. */
+static u128 acc_s1[2][2][N_EXP], acc_sq[2][N_EXP]; /* [sign][bank][g], [bank][g] */
 
 static void add_shifted(uint64_t *limbs, int n, u128 v, int bit) {
     int w = bit >> 6, s = bit & 63;
@@ -125,39 +127,37 @@ static PyObject *scan_pass(PyObject *obj, Span *pos_span, Span *neg_span, double
     const double *x = (const double *)view.buf;
     Py_ssize_t n = view.len / 8;
     long long neg_inf = 0, nans = 0, pos_inf = 0, zeros = 0, count = 0;
-    double mn = NAN, mx = NAN;
-    double neg_small = NAN, neg_big = NAN, pos_small = NAN, pos_big = NAN;
+    /* Extremes start at ±inf (no finite value reaches them, the first one replaces
+     * them, as the strict comparisons below keep the first of equal values) and become
+     * nan at the end when nothing was seen. Index 0: positive, 1: negative. */
+    double mn = INFINITY, mx = -INFINITY;
+    double small[2] = {INFINITY, INFINITY}, big[2] = {-INFINITY, -INFINITY};
+    Span *spans[2] = {pos_span, neg_span};
     uint64_t s1p[S1_LIMBS] = {0}, s1n[S1_LIMBS] = {0}, s2[S2_LIMBS] = {0};
     for (Py_ssize_t start = 0; start < n; start += CHUNK) {
         Py_ssize_t stop = start + CHUNK < n ? start + CHUNK : n;
         int glo = N_EXP, ghi = -1;
         for (Py_ssize_t i = start; i < stop; i++) {
             double v = x[i];
-            if (v != v) {
-                nans++;
-                continue;
-            }
-            if (isinf(v)) {
-                if (v > 0) pos_inf++;
+            uint64_t bits;
+            memcpy(&bits, &v, 8);
+            unsigned biased = (unsigned)(bits >> 52) & 0x7ffu;
+            if (biased == 0x7ffu) { /* nan or ±inf */
+                if (v != v) nans++;
+                else if (v > 0) pos_inf++;
                 else neg_inf++;
                 continue;
             }
-            if (count == 0) mn = mx = v;
-            else {
-                if (v < mn) mn = v;
-                if (v > mx) mx = v;
-            }
+            mn = v < mn ? v : mn;
+            mx = v > mx ? v : mx;
             count++;
-            if (v == 0.0) {
+            if ((bits << 1) == 0) { /* ±0.0 */
                 zeros++;
                 continue;
             }
             /* frexp by bits: v = ±M·2^(g-1126), M the 53-bit significand (normal
              * numbers: implicit bit set, g = biased exponent + 51; subnormals:
              * frexp, whose exponent e gives g = e + 1073). */
-            uint64_t bits;
-            memcpy(&bits, &v, 8);
-            unsigned biased = (unsigned)(bits >> 52) & 0x7ffu;
             uint64_t M;
             int g;
             if (biased) {
@@ -169,30 +169,32 @@ static PyObject *scan_pass(PyObject *obj, Span *pos_span, Span *neg_span, double
                 M = (uint64_t)(fabs(m) * 9007199254740992.0); /* exact: 53-bit mantissa */
                 g = e + E_OFF;
             }
-            double m = v; /* only its sign is used below */
+            int sign = (int)(bits >> 63), bank = (int)(i & 1);
             if (g < glo) glo = g;
             if (g > ghi) ghi = g;
-            acc_sq[g] += (u128)M * M;
+            acc_sq[bank][g] += (u128)M * M;
+            acc_s1[sign][bank][g] += M;
             double mag = fabs(v);
-            if (m < 0) {
-                acc_neg[g] += M;
-                if (neg_small != neg_small || mag < neg_small) neg_small = mag;
-                if (neg_big != neg_big || mag > neg_big) neg_big = mag;
-                if (neg_span && neg_span->ok) span_add(neg_span, mag, inv);
-            } else {
-                acc_pos[g] += M;
-                if (pos_small != pos_small || mag < pos_small) pos_small = mag;
-                if (pos_big != pos_big || mag > pos_big) pos_big = mag;
-                if (pos_span && pos_span->ok) span_add(pos_span, mag, inv);
-            }
+            small[sign] = mag < small[sign] ? mag : small[sign];
+            big[sign] = mag > big[sign] ? mag : big[sign];
+            Span *sp = spans[sign];
+            if (sp && sp->ok) span_add(sp, mag, inv);
         }
         for (int g = glo; g <= ghi; g++) {
-            if (acc_pos[g]) add_shifted(s1p, S1_LIMBS, acc_pos[g], g);
-            if (acc_neg[g]) add_shifted(s1n, S1_LIMBS, acc_neg[g], g);
-            if (acc_sq[g]) add_shifted(s2, S2_LIMBS, acc_sq[g], 2 * g);
-            acc_pos[g] = acc_neg[g] = acc_sq[g] = 0;
+            /* each bank's sums stay below 2^126 (2^20 values per chunk): both fit */
+            u128 sp = acc_s1[0][0][g] + acc_s1[0][1][g], sn = acc_s1[1][0][g] + acc_s1[1][1][g];
+            u128 sq = acc_sq[0][g] + acc_sq[1][g];
+            if (sp) add_shifted(s1p, S1_LIMBS, sp, g);
+            if (sn) add_shifted(s1n, S1_LIMBS, sn, g);
+            if (sq) add_shifted(s2, S2_LIMBS, sq, 2 * g);
+            acc_s1[0][0][g] = acc_s1[0][1][g] = acc_s1[1][0][g] = acc_s1[1][1][g] = 0;
+            acc_sq[0][g] = acc_sq[1][g] = 0;
         }
     }
+    if (!count) mn = mx = NAN;
+    double pos_small = NAN, pos_big = NAN, neg_small = NAN, neg_big = NAN;
+    if (big[0] > 0) pos_small = small[0], pos_big = big[0];
+    if (big[1] > 0) neg_small = small[1], neg_big = big[1];
     PyBuffer_Release(&view);
     if (count) { /* +0.0 turns a -0.0 extreme into 0.0 (the numpy path does the same) */
         mn += 0.0;
