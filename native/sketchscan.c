@@ -104,11 +104,12 @@ static inline void span_add(Span *sp, double mag, double inv) {
     uint64_t bits;
     memcpy(&bits, &mag, 8);
     unsigned biased = (unsigned)(bits >> 52);
-    double ln = biased ? ((double)biased - 1023.0 + log2_top[(bits >> 42) & 1023]) * M_LN2
-                       : log(mag);
-    double guess = ceil(ln * inv) - sp->lo;
+    /* inv here is 1/log2(γ) (the caller's 1/ln γ times ln 2): the guess in key units */
+    double lg = biased ? ((double)biased - 1023.0 + log2_top[(bits >> 42) & 1023]) * inv
+                       : log2(mag) * inv;
+    double t = lg - sp->lo; /* the key guess relative to edges[0]: ceil(t), or about */
     Py_ssize_t ne = sp->len + 1;
-    Py_ssize_t k = guess <= 0 ? 0 : guess >= (double)ne ? ne : (Py_ssize_t)guess;
+    Py_ssize_t k = t <= 0 ? 0 : t >= (double)(ne - 1) ? ne : (Py_ssize_t)t + 1;
     const double *edges = sp->edges;
     while (k < ne && mag > edges[k]) k++;
     while (k > 0 && mag <= edges[k - 1]) k--;
@@ -268,7 +269,7 @@ static PyObject *scan_span(PyObject *self, PyObject *args) {
         }
         return NULL;
     }
-    PyObject *r = scan_pass(obj, hp ? &ps : NULL, hn ? &ns : NULL, inv);
+    PyObject *r = scan_pass(obj, hp ? &ps : NULL, hn ? &ns : NULL, inv * M_LN2);
     if (hp) {
         PyBuffer_Release(&pev);
         PyBuffer_Release(&pcv);
