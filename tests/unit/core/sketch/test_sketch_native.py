@@ -170,3 +170,51 @@ def test_joint_large_batches_same_bytes(scale: int) -> None:
 def test_joint_batch_with_missing_values_takes_the_numpy_path() -> None:
     x = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.inf]])
     assert joint_bytes(x, True) == joint_bytes(x, False)
+
+
+def _comoments(x: np.ndarray, aligned: bool) -> object:
+    return joint_module._native.comoments(  # noqa: SLF001 - the C function itself
+        np.ascontiguousarray(x, dtype=np.float64), x.shape[1], aligned
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda k: st.lists(
+            st.lists(
+                st.one_of(
+                    st.floats(min_value=1.0, max_value=60.0),  # spans within ALIGN_SPAN binades
+                    st.floats(min_value=-60.0, max_value=-1.0),
+                    st.sampled_from([0.0, -0.0, 1.0, 63.99999999999999, -32.5, 5e-324]),
+                    _finite,
+                ),
+                min_size=k,
+                max_size=k,
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
+)
+def test_comoments_aligned_equals_bins(rows: list[list[float]]) -> None:
+    # Columns within ALIGN_SPAN exponents take one 192-bit accumulator per pair; the bins
+    # (the path of wider columns) must give the very same integers, signs included.
+    x = np.asarray(rows, dtype=np.float64)
+    assert _comoments(x, True) == _comoments(x, False)
+
+
+def test_comoments_aligned_at_the_bounds() -> None:
+    # the largest products (M·2^10 squared), many rows of them of one sign and mixed
+    top = np.nextafter(2.0**6, 0.0)  # the largest value 5 exponents above 1.0 (ALIGN_SPAN)
+    rows = np.array([[top, 1.0, -top], [1.0, top, top]] * 5_000)
+    for x in (rows, -rows, rows * np.array([1.0, -1.0, 1.0])):
+        got = _comoments(x, True)
+        assert got == _comoments(x, False)
+        sums, prods = got  # type: ignore[misc]
+        exact = [sum(int(v * 2.0**60) for v in x[:, c].tolist()) << 1066 for c in range(3)]
+        assert sums == exact
+    with native(True):
+        a = JointSketch.zero(("a", "b", "c")).update(rows).to_bytes()
+    with native(False):
+        assert JointSketch.zero(("a", "b", "c")).update(rows).to_bytes() == a
