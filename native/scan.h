@@ -83,6 +83,27 @@ static inline const char *scan_string(const char *p, const char *end, Val *v) {
 
 static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* memcmp(a, b, n) == 0 for the short texts compared here (keys, model names,
+ * categories), inlined: eight bytes at a time, then four, then single bytes. */
+static inline int same_bytes(const char *a, const char *b, Py_ssize_t n) {
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+    }
+    if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        if (x != y) return 0;
+        a += 4, b += 4, n -= 4;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b) return 0;
+    return 1;
+}
+
 #if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define SWAR_DIGITS 1
 static const uint32_t POW10_U32[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
