@@ -257,10 +257,16 @@ class CategoricalSketch(Framed):
         same as ``update`` of the values. Mutates and returns ``self``.
         """
         cats = categories.tolist() if isinstance(categories, np.ndarray) else list(categories)
-        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(cats)):
-            msg = f"codes must be in [-1, {len(cats)}), got {int(codes.min())}..{int(codes.max())}"
+        # One bincount, checked after: a code below -1 makes it raise, one past the
+        # categories makes the tally longer (no min/max passes over the codes).
+        try:
+            tally = np.bincount(codes + 1, minlength=len(cats) + 1)
+        except ValueError:
+            tally = None
+        if tally is None or tally.size > len(cats) + 1:
+            lo, hi = (int(codes.min()), int(codes.max())) if codes.size else (0, 0)
+            msg = f"codes must be in [-1, {len(cats)}), got {lo}..{hi}"
             raise ValueError(msg)
-        tally = np.bincount(codes.astype(np.intp) + 1, minlength=len(cats) + 1)
         used = np.flatnonzero(tally[1:])
         counts: Counter[Any] = Counter()
         for i, c in zip(used.tolist(), tally[1:][used].tolist(), strict=True):
