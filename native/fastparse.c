@@ -145,7 +145,7 @@ static int cat_code(CatDict *d, const Val *v, Py_ssize_t max_bytes, int32_t *out
     uint32_t h = fnv(s, n), k = h & d->mask;
     for (; d->tab[k].n >= 0; k = (k + 1) & d->mask) {
         const CatEntry *e = &d->tab[k];
-        if (e->h == h && e->n == n && memcmp(e->s, s, (size_t)n) == 0) {
+        if (e->h == h && e->n == n && same_bytes(e->s, s, n)) {
             *out = e->code;
             return 1;
         }
@@ -368,13 +368,13 @@ static int scan_record(const char *p, const char *end, Rec *r) {
 static int find_model(const Model *ms, int n, const Val *name) {
     if (name->type != V_STR || name->n == 0) return -1;
     for (int i = 0; i < n; i++)
-        if (ms[i].name_len == name->n && memcmp(ms[i].name, name->s, (size_t)name->n) == 0)
+        if (ms[i].name_len == name->n && same_bytes(ms[i].name, name->s, name->n))
             return i;
     return -1;
 }
 
 static inline int key_is(const Model *m, int j, const Val *k) {
-    return m->key_lens[j] == k->n && memcmp(m->keys[j], k->s, (size_t)k->n) == 0;
+    return m->key_lens[j] == k->n && same_bytes(m->keys[j], k->s, k->n);
 }
 
 /* Values of a scanned record into model m's columns. 1 claimed, 0 not, -1 error. */

@@ -83,6 +83,63 @@ static inline const char *scan_string(const char *p, const char *end, Val *v) {
 
 static inline int is_digit(char c) { return c >= '0' && c <= '9'; }
 
+/* memcmp(a, b, n) == 0 for the short texts compared here (keys, model names,
+ * categories), inlined: eight bytes at a time, then four, then single bytes. */
+static inline int same_bytes(const char *a, const char *b, Py_ssize_t n) {
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) return 0;
+    }
+    if (n >= 4) {
+        uint32_t x, y;
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        if (x != y) return 0;
+        a += 4, b += 4, n -= 4;
+    }
+    for (; n > 0; a++, b++, n--)
+        if (*a != *b) return 0;
+    return 1;
+}
+
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR_DIGITS 1
+static const uint32_t POW10_U32[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000,
+                                     100000000};
+
+/* The run of ASCII digits at the start of the 8 bytes at p (the caller guarantees 8
+ * readable bytes): its length k (0..8), its value, and how many of its first digits are
+ * '0' (k when all are). Word tests per byte, no carry between bytes; then the k digits
+ * moved to the word's top and read as eight (leading zeros) in three multiplications. */
+static inline int digits8(const char *p, uint64_t *value, int *zeros) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t x;
+    memcpy(&x, p, 8);
+    uint64_t ge0 = ((x | high) - ones * 0x30) & high;  /* (b & 0x7f) >= '0' */
+    uint64_t gt9 = ((x & ~high) + ones * 0x46) & high; /* (b & 0x7f) > '9' */
+    uint64_t stop = ~(ge0 & ~gt9 & ~x) & high;         /* not a digit (or >= 0x80) */
+    int k = stop ? __builtin_ctzll(stop) >> 3 : 8;
+    if (k == 0) {
+        *value = 0;
+        *zeros = 0;
+        return 0;
+    }
+    /* digits carry no borrow below the first non-digit; bytes from it up are shifted out */
+    uint64_t t = (x - ones * 0x30) << (8 * (8 - k));
+    uint64_t y = x ^ (ones * 0x30);                                  /* 0 where '0' */
+    uint64_t nz = (((y & ~high) + ~high) | y) & high;                /* bytes != '0' */
+    int z = nz ? __builtin_ctzll(nz) >> 3 : 8;
+    *zeros = z < k ? z : k;
+    t = t * 10 + (t >> 8);
+    t = (((t & 0x000000FF000000FFULL) * 0x000F424000000064ULL)
+         + (((t >> 16) & 0x000000FF000000FFULL) * 0x0000271000000001ULL)) >> 32;
+    *value = (uint32_t)t;
+    return k;
+}
+#endif
+
 /* JSON number grammar exactly: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 static inline const char *scan_number(const char *p, const char *end, Val *v) {
     const char *s = p;
@@ -95,6 +152,15 @@ static inline const char *scan_number(const char *p, const char *end, Val *v) {
         p++;
     } else if (*p >= '1' && *p <= '9') {
         nonzero = 1;
+#ifdef SWAR_DIGITS
+        if (end - p >= 8) { /* up to eight digits at once; the loop takes any more */
+            uint64_t d;
+            int z;
+            nd = digits8(p, &d, &z); /* >= 1: *p is a digit */
+            m = (int64_t)d;
+            p += nd;
+        }
+#endif
         for (; p < end && is_digit(*p); p++, nd++)
             if (nd < 16) m = m * 10 + (*p - '0');
     } else {
@@ -103,6 +169,22 @@ static inline const char *scan_number(const char *p, const char *end, Val *v) {
     if (p < end && *p == '.') {
         p++;
         if (p >= end || !is_digit(*p)) return NULL;
+#ifdef SWAR_DIGITS
+        if (nd <= 8 && end - p >= 8) { /* nd + k <= 16: every significant digit kept */
+            uint64_t d;
+            int z, k = digits8(p, &d, &z); /* >= 1 */
+            if (nd) { /* after a non-zero integer part every digit is significant */
+                m = m * POW10_U32[k] + (int64_t)d;
+                nd += k;
+            } else if (d) { /* leading zeros skipped, as below */
+                m = (int64_t)d;
+                nd = k - z;
+                nonzero = 1;
+            }
+            scale += k;
+            p += k;
+        }
+#endif
         for (; p < end && is_digit(*p); p++, scale++) {
             int d = *p - '0';
             if (d) nonzero = 1;

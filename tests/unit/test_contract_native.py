@@ -541,3 +541,32 @@ def test_every_string_length_and_stop_position(stop: bytes, claim: bool) -> None
         expect.append(True)
     assert claimed(values) == expect
     three_ways(values)
+
+
+def test_every_digit_run_layout_and_position() -> None:
+    # the number scan reads up to eight digits at once: integer parts of 1-12 digits,
+    # fractions of 0-19 digits after 0-10 leading zeros, each next to every kind of
+    # following byte and as close to the record's end as it gets; also as an integer
+    # category, whose text is its literal
+    values: list[bytes | None] = []
+    texts: list[str] = []
+    for whole in ["0", "7", "10", "305", "1234", "90817", "123456", "7000001", "12345678",
+                  "987654321", "10000000000", "123456789012"]:  # fmt: skip
+        for zeros in (0, 1, 7, 10):
+            for frac in range(0, 20, 3):
+                digits = "0" * zeros + "".join(str((i * 7 + 3) % 10) for i in range(frac))
+                text = whole + ("." + digits if digits else "")
+                texts.append(text)
+                for after in (b"}}", b" }}", b',"device":"x"}}', b"e3}}", b"E-2}}", b"x}}"):
+                    feature = b'"amount":' + text.encode() + after
+                    values.append(b'{"model":"fraud-v3","id":"e","features":{' + feature)
+    for text in texts:
+        if "." not in text:
+            values.append(b'{"model":"fraud-v3","features":{"country":' + text.encode() + b"}}")
+    b = three_ways(values)  # all three paths agree record for record
+    assert sum(claimed(values)) > len(values) // 2
+    got = b.blocks["fraud-v3"].numeric["amount"].values
+    plain = [float(t) for t in texts]  # the records ending right after the number, in order
+    idx = [i * 6 for i in range(len(texts))]
+    ok = np.flatnonzero(np.isin(b.blocks["fraud-v3"].offsets, np.asarray(idx) + 100))
+    assert [bits(float(v)) for v in got[ok]] == [bits(x) for x in plain]

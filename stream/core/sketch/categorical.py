@@ -257,15 +257,36 @@ class CategoricalSketch(Framed):
         same as ``update`` of the values. Mutates and returns ``self``.
         """
         cats = categories.tolist() if isinstance(categories, np.ndarray) else list(categories)
-        if codes.size and (int(codes.min()) < -1 or int(codes.max()) >= len(cats)):
-            msg = f"codes must be in [-1, {len(cats)}), got {int(codes.min())}..{int(codes.max())}"
+        # One bincount, checked after: a code below -1 makes it raise, one past the
+        # categories makes the tally longer (no min/max passes over the codes).
+        try:
+            tally = np.bincount(codes + 1, minlength=len(cats) + 1)
+        except ValueError:
+            tally = None
+        if tally is None or tally.size > len(cats) + 1:
+            lo, hi = (int(codes.min()), int(codes.max())) if codes.size else (0, 0)
+            msg = f"codes must be in [-1, {len(cats)}), got {lo}..{hi}"
             raise ValueError(msg)
-        tally = np.bincount(codes.astype(np.intp) + 1, minlength=len(cats) + 1)
-        used = np.flatnonzero(tally[1:])
+        nulls, *per_cat = tally.tolist()
+        used = [(v, c) for v, c in zip(cats, per_cat, strict=True) if c]
+        if self._table is None and all(type(v) is str for v, _ in used):
+            # The exact regime with plain str categories (a parse's dictionary): what
+            # update_counts does for them, without its per-call Counter copies.
+            self._nulls += nulls
+            if used:
+                self._cache.clear()
+                kept, total = self._counts, 0
+                for v, c in used:
+                    kept[v] = kept.get(v, 0) + c
+                    total += c
+                self._count += total
+                if len(kept) > self._k:
+                    self._overflow()
+            return self
         counts: Counter[Any] = Counter()
-        for i, c in zip(used.tolist(), tally[1:][used].tolist(), strict=True):
-            counts[cats[i]] += c  # distinct: one entry each (+= keeps a repeat correct)
-        return self.update_counts(counts, int(tally[0]))
+        for v, c in used:
+            counts[v] += c  # distinct: one entry each (+= keeps a repeat correct)
+        return self.update_counts(counts, nulls)
 
     def update_counts(
         self, counts: Mapping[Any, int], nulls: int = 0, type_errors: int = 0

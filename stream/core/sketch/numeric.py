@@ -90,6 +90,31 @@ def use_native(on: bool) -> bool:
     return before
 
 
+#: Edges of kept bucket spans, by (γ, first key, length): a store's span changes
+#: rarely (new keys at its ends), so its edges are built once. Bounded: cleared when full.
+_SPAN_EDGES: dict[tuple[float, int, int], npt.NDArray[np.float64]] = {}
+_SPAN_EDGES_MAX = 4096
+
+
+def _span(
+    m: LogMapping, store: Store
+) -> tuple[npt.NDArray[np.float64] | None, int, npt.NDArray[np.int64] | None]:
+    """(edges, first edge's key, counts copy) of a store's span for ``scan_span``.
+
+    Edges ``γ^k`` for ``k = offset - 1 .. offset + len - 1``: a magnitude is inside the
+    span iff above the first and at most the last. (None, 0, None) for an empty store.
+    """
+    if store.empty:
+        return None, 0, None
+    key = (m.gamma, store.offset, store.counts.size)
+    edges = _SPAN_EDGES.get(key)
+    if edges is None:
+        if len(_SPAN_EDGES) >= _SPAN_EDGES_MAX:
+            _SPAN_EDGES.clear()
+        edges = _SPAN_EDGES[key] = m.edges(store.offset - 1, store.offset + store.counts.size - 1)
+    return edges, store.offset - 1, np.array(store.counts, dtype=np.int64)
+
+
 class NumericSketch(Framed):
     """Mergeable summary of one numeric feature in one window (see the module docstring).
 
@@ -277,19 +302,32 @@ class NumericSketch(Framed):
     def _update_native(self, x: npt.NDArray[np.float64], nulls: int) -> NumericSketch:
         """:meth:`update` in one C pass (``native/sketchscan.c``): the same state.
 
-        Counts, extremes and the exact sums come from one scan; each sign's buckets
-        from a second pass against the same edges :meth:`_bucketize` searches. The
-        store's collapse depends only on its largest key, so one block per sign per
-        call equals the chunked path. Nothing is assigned until both passes succeeded.
+        Counts, extremes and the exact sums come from one scan, which also counts each
+        sign's values into a copy of that sign's kept bucket span (the steady state:
+        every key inside the span, so no collapse and no new keys: the store's in-span
+        add). A sign with a value outside its span (or an empty store) gets a second
+        pass against the edges :meth:`_bucketize` searches. The store's collapse depends
+        only on its largest key, so one block per sign per call equals the chunked path.
+        Nothing is assigned until every pass succeeded.
         """
         assert _native is not None  # noqa: S101 - checked by the caller
-        (n_inf, nans, p_inf, zeros, count, lo, hi, neg_small, neg_big, pos_small, pos_big,
-         s1p, s1n, s2) = _native.scan(x)  # fmt: skip
         neg, pos = self._neg, self._pos
+        m = self._mapping
+        pe, plo, pc = _span(m, pos)
+        ne, nlo, nc = _span(m, neg)
+        ((n_inf, nans, p_inf, zeros, count, lo, hi, neg_small, neg_big, pos_small, pos_big,
+          s1p, s1n, s2), pos_ok, neg_ok) = _native.scan_span(
+            x, m.inv_log_gamma, pe, plo, pc, ne, nlo, nc)  # fmt: skip
         if neg_small == neg_small:  # not nan: there are negative finite values
-            neg = self._bucketize_native(x, neg_small, neg_big, neg, negative=True)
+            if neg_ok:
+                neg = Store(neg.offset, nc, neg.collapsed)  # type: ignore[arg-type]
+            else:
+                neg = self._bucketize_native(x, neg_small, neg_big, neg, negative=True)
         if pos_small == pos_small:
-            pos = self._bucketize_native(x, pos_small, pos_big, pos, negative=False)
+            if pos_ok:
+                pos = Store(pos.offset, pc, pos.collapsed)  # type: ignore[arg-type]
+            else:
+                pos = self._bucketize_native(x, pos_small, pos_big, pos, negative=False)
         self._nulls += nulls
         self._neg_inf += n_inf
         self._nans += nans

@@ -73,6 +73,65 @@ def test_numeric_update_same_bytes_large_batches(seed: int) -> None:
     )
 
 
+def test_in_span_updates_are_counted_in_the_scan() -> None:
+    # A batch whose keys all lie in the kept spans is bucketed in the scan's own pass
+    # (scan_span, both signs); a value outside a span sends that sign to the second pass.
+    s = NumericSketch.zero().update(np.array([1.0, 100.0, -1.0, -100.0]))
+    m = s._mapping  # noqa: SLF001 - what the update itself hands the C pass
+    pe, plo, pc = numeric_module._span(m, s._pos)  # noqa: SLF001
+    ne, nlo, nc = numeric_module._span(m, s._neg)  # noqa: SLF001
+    assert pc is not None and nc is not None
+    inside = np.array([2.0, 50.0, -3.0, 7.5, 0.0, np.nan])
+    _, pos_ok, neg_ok = numeric_module._native.scan_span(  # noqa: SLF001
+        inside, m.inv_log_gamma, pe, plo, pc, ne, nlo, nc
+    )
+    assert (pos_ok, neg_ok) == (True, True)
+    assert int(pc.sum()) == 3 + 2 and int(nc.sum()) == 1 + 2
+    pc, nc = s._pos.counts.copy(), s._neg.counts.copy()  # noqa: SLF001
+    _, pos_ok, neg_ok = numeric_module._native.scan_span(  # noqa: SLF001
+        np.array([2.0, 150.0, -3.0]), m.inv_log_gamma, pe, plo, pc, ne, nlo, nc
+    )
+    assert (pos_ok, neg_ok) == (False, True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.floats(min_value=-50.0, max_value=50.0, allow_subnormal=False),
+                st.floats(min_value=0.5, max_value=2.0),
+                _values,
+            ),
+            max_size=60,
+        ),
+        min_size=2,
+        max_size=8,
+    ),
+    st.sampled_from([(0.01, 2048), (0.05, 16), (0.01, 3), (0.2, 1), (0.02, 40)]),
+)
+def test_numeric_span_updates_same_bytes(
+    batches: list[list[float]], params: tuple[float, int]
+) -> None:
+    # Many batches on one sketch: later ones mostly fall inside the kept spans (the
+    # in-scan bucketing), some reach past an end or below a collapsed floor.
+    alpha, cap = params
+    kw = {"relative_accuracy": alpha, "max_buckets": cap}
+    assert numeric_bytes(batches, True, **kw) == numeric_bytes(batches, False, **kw)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numeric_steady_state_same_bytes(seed: int) -> None:
+    # The ingest shape: 1,667-value batches of one distribution, hour after hour.
+    rng = np.random.default_rng(seed)
+    batches = [rng.normal(40.0, 12.0, 1_667) for _ in range(12)]
+    batches[5][:3] = [1e9, -1e-9, 0.0]
+    assert numeric_bytes(batches, True) == numeric_bytes(batches, False)
+    assert numeric_bytes(batches, True, max_buckets=20) == numeric_bytes(
+        batches, False, max_buckets=20
+    )
+
+
 _finite = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.floats(min_value=-1e3, max_value=1e3),
@@ -111,3 +170,51 @@ def test_joint_large_batches_same_bytes(scale: int) -> None:
 def test_joint_batch_with_missing_values_takes_the_numpy_path() -> None:
     x = np.array([[1.0, 2.0], [np.nan, 3.0], [4.0, np.inf]])
     assert joint_bytes(x, True) == joint_bytes(x, False)
+
+
+def _comoments(x: np.ndarray, aligned: bool) -> object:
+    return joint_module._native.comoments(  # noqa: SLF001 - the C function itself
+        np.ascontiguousarray(x, dtype=np.float64), x.shape[1], aligned
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda k: st.lists(
+            st.lists(
+                st.one_of(
+                    st.floats(min_value=1.0, max_value=60.0),  # spans within ALIGN_SPAN binades
+                    st.floats(min_value=-60.0, max_value=-1.0),
+                    st.sampled_from([0.0, -0.0, 1.0, 63.99999999999999, -32.5, 5e-324]),
+                    _finite,
+                ),
+                min_size=k,
+                max_size=k,
+            ),
+            min_size=1,
+            max_size=40,
+        )
+    )
+)
+def test_comoments_aligned_equals_bins(rows: list[list[float]]) -> None:
+    # Columns within ALIGN_SPAN exponents take one 192-bit accumulator per pair; the bins
+    # (the path of wider columns) must give the very same integers, signs included.
+    x = np.asarray(rows, dtype=np.float64)
+    assert _comoments(x, True) == _comoments(x, False)
+
+
+def test_comoments_aligned_at_the_bounds() -> None:
+    # the largest products (M·2^10 squared), many rows of them of one sign and mixed
+    top = np.nextafter(2.0**6, 0.0)  # the largest value 5 exponents above 1.0 (ALIGN_SPAN)
+    rows = np.array([[top, 1.0, -top], [1.0, top, top]] * 5_000)
+    for x in (rows, -rows, rows * np.array([1.0, -1.0, 1.0])):
+        got = _comoments(x, True)
+        assert got == _comoments(x, False)
+        sums, prods = got  # type: ignore[misc]
+        exact = [sum(int(v * 2.0**60) for v in x[:, c].tolist()) << 1066 for c in range(3)]
+        assert sums == exact
+    with native(True):
+        a = JointSketch.zero(("a", "b", "c")).update(rows).to_bytes()
+    with native(False):
+        assert JointSketch.zero(("a", "b", "c")).update(rows).to_bytes() == a
