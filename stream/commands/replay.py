@@ -254,6 +254,7 @@ async def _ingest(
 
     settle()
     opts = wiring.kafka_aio(settings)
+    rd = wiring.kafka_rd(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     if not any(r.size for r in ranges):
         raise DriftstreamError(await _nothing_in_range(opts, topic, from_ms, to_ms))
@@ -280,7 +281,7 @@ async def _ingest(
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]
-        return read_range(opts, topic, resumed, max_records=batch_size)
+        return read_range(rd, topic, resumed, max_records=batch_size)
 
     last = [0.0]
 
@@ -347,6 +348,7 @@ async def _ingest_labels(
     topic = settings.topics.labels
     delay = max(s.labels.max_label_delay_ms for s in settings.models.specs() if s.labels)
     opts = wiring.kafka_aio(settings)
+    rd = wiring.kafka_rd(settings)
     ranges = await plan_range(opts, topic, from_ms, None if to_ms is None else to_ms + delay)
     if not any(r.size for r in ranges):
         click.echo(
@@ -364,7 +366,7 @@ async def _ingest_labels(
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]
-        return read_range(opts, topic, resumed, max_records=batch_size)
+        return read_range(rd, topic, resumed, max_records=batch_size)
 
     summary = await ingest_labels_range(
         settings.models,
