@@ -27,6 +27,7 @@ from stream.settings import Settings
 
 if TYPE_CHECKING:
     from stream.core.window import WindowKey
+    from stream.pipeline.ports import StoredWindow
     from stream.pipeline.replay import SealedParts
 
 __all__ = ["namespace", "replay"]
@@ -37,6 +38,8 @@ DECODE_CACHE = 32_768
 """Decoded sketches shared by a replay's rollup and evaluation (columns × windows)."""
 COMMIT_EVERY = 64
 """Windows whose evaluation commits are written together (one MULTI/EXEC)."""
+MEASURE_AHEAD = 16
+"""Windows whose pairs are measured in one array pass before they are judged in order."""
 
 
 @click.command()
@@ -466,8 +469,13 @@ def _finish(
     for model, keys in todo.items():
         spec = settings.models.model(model)
         done: list[WindowKey] = []
-        for key in keys:
-            window = windows.window(model, key)
+        loaded: dict[WindowKey, StoredWindow | None] = {}
+        for at, key in enumerate(keys):
+            if at % MEASURE_AHEAD == 0:  # the next windows' pairs, measured together
+                chunk = keys[at : at + MEASURE_AHEAD]
+                loaded = {k: windows.window(model, k) for k in chunk}
+                evaluator.measure_ahead(spec, [w for w in loaded.values() if w is not None])
+            window = loaded[key]
             if window is not None:  # replay windows never expire; None only if deleted by hand
                 evaluator.evaluate(spec, window)
                 if health and spec.labels:

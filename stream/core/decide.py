@@ -650,8 +650,12 @@ def batch_measures(
     jobs: Sequence[tuple[Kind, Sketch, Sketch, Mapping[str, float]]],
     *,
     pairs: Sequence[CategoricalPair | None] | None = None,
+    groups: Sequence[int] | None = None,
 ) -> list[dict[str, Measure] | None]:
     """``decision_measures`` of many (kind, baseline, window, thresholds) pairs at once.
+
+    ``groups``: each job's group (e.g. one per window and baseline, default one for all):
+    every job is measured exactly as in a call with its group's jobs alone.
 
     Numeric pairs whose decision set is :data:`~stream.core.measures.batch.BATCH_MEASURES`
     (no override metric outside it) are measured in one array pass
@@ -671,7 +675,9 @@ def batch_measures(
             and _NUMERIC_NAMES.issuperset(thr)
         ]
         nums = [(narrow(jobs[i][1], NumericSketch), narrow(jobs[i][2], NumericSketch)) for i in idx]
-        for i, ms in zip(idx, numeric_batch(nums) if nums else [], strict=True):
+        grouped = None if groups is None else [groups[i] for i in idx]
+        measured = numeric_batch(nums, groups=grouped) if nums else []
+        for i, ms in zip(idx, measured, strict=True):
             out[i] = ms
     if _CAT_BATCHABLE:
         cidx, cpairs = [], []

@@ -79,12 +79,20 @@ def segment_starts(sizes: IntArray) -> IntArray:
 
 
 def numeric_batch(
-    pairs: Sequence[tuple[NumericSketch, NumericSketch]], *, bins: int = 10
+    pairs: Sequence[tuple[NumericSketch, NumericSketch]],
+    *,
+    bins: int = 10,
+    groups: Sequence[int] | None = None,
 ) -> list[dict[str, Measure] | None]:
     """The :data:`BATCH_MEASURES` of each (reference, window) pair; ``None`` where not covered.
 
     The same measures as ``decision_measures(ref, win, "numeric")`` (values to float
     rounding; sizes, methods and the p-value routines identical).
+
+    ``groups``: each pair's group (default: one group). A pair's measures depend on its
+    own group only (the Kolmogorov tail's routine is chosen per group,
+    :func:`~.tails.kstwo_sf_rows`): the pairs of many windows measured in one call, a
+    group per window and baseline, are measured exactly as each window's call alone.
     """
     out: list[dict[str, Measure] | None] = [None] * len(pairs)
     Buckets.of_many([s for pair in pairs for s in pair])  # bounds of new sketches in one call
@@ -106,7 +114,10 @@ def numeric_batch(
     if not keep:
         return out
     done = [take[j] for j in keep]
-    tails = _tails([pairs[i] for i in done], ks[keep], below[keep], above[keep], js[keep], k[keep])
+    grouped = None if groups is None else [groups[i] for i in done]
+    tails = _tails(
+        [pairs[i] for i in done], ks[keep], below[keep], above[keep], js[keep], k[keep], grouped
+    )
     for i, ms in zip(done, tails, strict=True):
         out[i] = ms
     return out
@@ -119,6 +130,7 @@ def _tails(
     above: FloatArray,
     js: FloatArray,
     k: IntArray,
+    groups: Sequence[int] | None = None,
 ) -> list[dict[str, Measure]]:
     """The measures of covered pairs from the batch's values: p-values and intervals as rows.
 
@@ -142,7 +154,7 @@ def _tails(
     e = np.sqrt(_DKW_LOG / (2.0 * nrf)) + np.sqrt(_DKW_LOG / (2.0 * nwf))
     ks_null = _KOLMOGOROV_MEAN / np.sqrt(nrf * nwf / (nrf + nwf))
     ks_lo, ks_hi = np.maximum(0.0, ks - e), np.minimum(1.0, ks + e)
-    ks_p = ks_pvalue_rows(ks, nr, nw)
+    ks_p = ks_pvalue_rows(ks, nr, nw, groups)
     # binned_measure("js", v, 8·ln2·v², 8·ln2, k, n, m): χ²(k−1) tail and null mean.
     c = 1.0 / nr + 1.0 / nw
     x = _JS_SCALE * js * js / c
