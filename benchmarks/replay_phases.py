@@ -48,6 +48,7 @@ TARGETS = [
     ("stream.adapters.redis_windows", "RedisWindowStore.create_window", "  rollup: write windows"),
     ("stream.pipeline.rollup", "merge_sketches", "  rollup: pairwise merges"),
     ("stream.core.sketch.numeric", "NumericSketch.merge_all", "  rollup: one-pass merges"),
+    ("stream.pipeline.evaluate", "Evaluator.measure_ahead", "measure ahead (array passes)"),
     ("stream.pipeline.evaluate", "Evaluator.evaluate", "evaluate"),
     ("stream.pipeline.evaluate", "batch_measures", "  judging: batch_measures"),
     ("stream.pipeline.evaluate", "evaluate_feature", "  judging: evaluate_feature"),
