@@ -219,7 +219,7 @@ class Evaluator:
         todo: list[tuple[tuple[str, WindowKey, str], _Ahead]] = []
         for window in windows:
             for baseline, base in self._plan(spec, window, ref):
-                planned = self._jobs(spec, window, baseline, base, calibration)
+                planned = self._jobs(spec, window, (baseline, base), calibration)
                 todo.append(((spec.name, window.key, baseline), _Ahead(window, base, ref, planned)))
             if ref is not None and self._trails(spec, window):
                 self._kinds[spec.name] = spec.kinds
@@ -229,7 +229,7 @@ class Evaluator:
                     merged = _merged(built)
                     t_window = StoredWindow(built.key, built.part.events, built.part.late, {})
                     entry.jobs = self._jobs(
-                        spec, t_window, "reference", ref[0], calibration, merged
+                        spec, t_window, ("reference", ref[0]), calibration, merged
                     )
                 todo.append(((spec.name, window.key, TRAILING_DAY), entry))
         jobs = [job for _, a in todo if a.jobs is not None for job in a.jobs.jobs]
@@ -364,7 +364,7 @@ class Evaluator:
         if scale == TRAILING_DAY:
             alpha = trailing_alpha(alpha)
         if measured is None:
-            todo = self._jobs(spec, window, baseline, base, calibration, decoded)
+            todo = self._jobs(spec, window, (baseline, base), calibration, decoded)
             pairs, pre = self._measure(todo.jobs)
             measured = replace(todo, pairs=pairs, pre=pre)
         out = [
@@ -396,12 +396,15 @@ class Evaluator:
         self,
         spec: ModelSpec,
         window: StoredWindow,
-        baseline: str,
-        base: Mapping[str, bytes],
+        against: tuple[str, Mapping[str, bytes]],
         calibration: ModelCalibration | None,
         decoded: Mapping[str, Sketch] | None = None,
     ) -> _Jobs:
-        """The (feature, baseline sketch, window sketch, calibration, thresholds) judged."""
+        """The (feature, baseline sketch, window sketch, calibration, thresholds) judged.
+
+        ``against``: (baseline, its sketches), as :meth:`_plan` lists them.
+        """
+        baseline, base = against
         scale = window.key.scale
         jobs = []
         for feat in spec.monitored:
