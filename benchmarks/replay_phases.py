@@ -4,7 +4,8 @@ cProfile (``bench_replay_detect.py --cprofile`` + ``replay_split.py``) slows cal
 Python 2-3x more than numpy/C code, so its shares overstate the encoders and the GC
 shows nowhere. This runs ``driftstream ARGS`` in this process with ``process_time``
 timers around a few entry points (a handful of calls each, so the timers cost nothing)
-and the cyclic GC's passes, and prints CPU seconds per phase on stderr at exit.
+and the cyclic GC's passes, and prints CPU and wall seconds per phase on stderr at exit
+(wall minus CPU: waiting on Kafka, Redis or a core).
 Nested lines (indented) are part of the line above them; phases are not exclusive.
 
 Run (the environment of a replay: DRIFTSTREAM_CONFIG, _KAFKA_BOOTSTRAP, _REDIS_URL):
@@ -19,6 +20,7 @@ import atexit
 import functools
 import gc
 import importlib
+import inspect
 import runpy
 import sys
 import time
@@ -26,12 +28,17 @@ from collections.abc import Callable
 from typing import Any
 
 T0 = time.process_time()
+W0 = time.perf_counter()
 ACC: dict[str, float] = {}
+WALL: dict[str, float] = {}
 MARK: dict[str, float] = {}
 
 TARGETS = [
+    ("stream.commands.replay", "_finish", "rollup + evaluation (after ingest)"),
+    ("stream.pipeline.replay", "ingest_range", "ingest (read, parse, sketch, flush)"),
+    ("stream.adapters.kafka_range", "plan_range", "  Kafka: plan the range"),
     ("stream.pipeline.dataplane", "parse_batch", "ingest: parse"),
-    ("stream.adapters.kafka_range", "columns", "ingest: Kafka records → columns"),
+    ("stream.adapters.kafka_range", "columns_and_ends", "ingest: Kafka records → columns"),
     ("stream.pipeline.ingest", "PartitionIngest.apply", "ingest: sketch update"),
     ("stream.pipeline.ingest", "PartitionIngest.pending_write", "flush: encode"),
     ("stream.adapters.redis_store", "RedisSketchStore.flush", "flush: Redis write"),
@@ -41,6 +48,7 @@ TARGETS = [
     ("stream.adapters.redis_windows", "RedisWindowStore.create_window", "  rollup: write windows"),
     ("stream.pipeline.rollup", "merge_sketches", "  rollup: pairwise merges"),
     ("stream.core.sketch.numeric", "NumericSketch.merge_all", "  rollup: one-pass merges"),
+    ("stream.pipeline.evaluate", "Evaluator.measure_ahead", "measure ahead (array passes)"),
     ("stream.pipeline.evaluate", "Evaluator.evaluate", "evaluate"),
     ("stream.pipeline.evaluate", "batch_measures", "  judging: batch_measures"),
     ("stream.pipeline.evaluate", "evaluate_feature", "  judging: evaluate_feature"),
@@ -51,16 +59,29 @@ TARGETS = [
 
 def _timed(label: str, f: Callable[..., Any]) -> Callable[..., Any]:
     busy = [False]
+    if inspect.iscoroutinefunction(f):  # the time until the coroutine returns
+
+        @functools.wraps(f)
+        async def wait(*args: Any, **kwargs: Any) -> Any:
+            t, w = time.process_time(), time.perf_counter()
+            try:
+                return await f(*args, **kwargs)
+            finally:
+                ACC[label] = ACC.get(label, 0.0) + time.process_time() - t
+                WALL[label] = WALL.get(label, 0.0) + time.perf_counter() - w
+
+        return wait
 
     @functools.wraps(f)
     def run(*args: Any, **kwargs: Any) -> Any:
         if busy[0]:  # recursion: the outer call counts
             return f(*args, **kwargs)
-        busy[0], t = True, time.process_time()
+        busy[0], t, w = True, time.process_time(), time.perf_counter()
         try:
             return f(*args, **kwargs)
         finally:
             ACC[label] = ACC.get(label, 0.0) + time.process_time() - t
+            WALL[label] = WALL.get(label, 0.0) + time.perf_counter() - w
             busy[0] = False
 
     return run
@@ -89,15 +110,18 @@ def _gc(phase: str, info: dict[str, int]) -> None:
     else:
         key = f"cyclic GC, generation {info['generation']}"
         ACC[key] = ACC.get(key, 0.0) + time.process_time() - MARK["gc"]
+        WALL[key] = ACC[key]
 
 
 def _report() -> None:
-    total = time.process_time() - T0
+    total, wall = time.process_time() - T0, time.perf_counter() - W0
     show = functools.partial(print, file=sys.stderr)
-    show(f"{'start-up (until the first replay step)':44} {MARK.get('ingest', T0) - T0:6.2f} s")
+    show(f"{'phase':44} {'CPU (s)':>8} {'wall (s)':>9}")
+    up, up_wall = MARK.get("ingest", T0) - T0, MARK.get("ingest_wall", W0) - W0
+    show(f"{'start-up (until the first replay step)':44} {up:8.2f} {up_wall:9.2f}")
     for label, secs in ACC.items():
-        show(f"{label:44} {secs:6.2f} s")
-    show(f"{'process (CPU-s since start)':44} {total:6.2f} s")
+        show(f"{label:44} {secs:8.2f} {WALL.get(label, 0.0):9.2f}")
+    show(f"{'process (since start)':44} {total:8.2f} {wall:9.2f}")
 
 
 def main() -> None:
@@ -107,6 +131,7 @@ def main() -> None:
 
     async def first_step(*args: Any, **kwargs: Any) -> Any:
         MARK.setdefault("ingest", time.process_time())
+        MARK.setdefault("ingest_wall", time.perf_counter())
         return await ingest(*args, **kwargs)
 
     command._ingest = first_step  # type: ignore[assignment]  # noqa: SLF001

@@ -108,7 +108,11 @@ def phases(s: Split) -> dict[str, float]:
     out["rollup: encode"] = r_encode
     out["rollup: Redis reads/writes, rest"] = rollup - r_decode - r_encode - r_merge
 
-    evaluate = s.cum("pipeline/evaluate.py", "evaluate")
+    # A replay measures windows ahead (session 7): its array passes and trailing-day
+    # builds run in measure_ahead, before each window's evaluate.
+    evaluate = s.cum("pipeline/evaluate.py", "evaluate") + s.cum(
+        "pipeline/evaluate.py", "measure_ahead"
+    )
     e_decode = s.callers_total(LOAD, "pipeline/evaluate.py") + s.callers_total(
         FROM_BYTES, "pipeline/evaluate.py"
     )

@@ -104,8 +104,13 @@ def kafka_verified(settings: Settings) -> KafkaAccess:
 
 
 def kafka_aio(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of aiokafka clients (consumers, producers, range reads)."""
+    """Keyword arguments of aiokafka clients (consumers, producers, range planning)."""
     return aiokafka_options(kafka_verified(settings))
+
+
+def kafka_rd(settings: Settings) -> dict[str, Any]:
+    """The same access as librdkafka properties (range reads; ``kafka_aio`` checks it)."""
+    return librdkafka_options(kafka_access(settings.kafka))
 
 
 def kafka_sync(settings: Settings) -> dict[str, Any]:

@@ -6,19 +6,25 @@ and no offset is committed: a range read never disturbs live consumers.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import confluent_kafka as ck
+import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from stream.adapters.kafka import columns
+from stream.adapters.kafka_fetch import columns_and_ends, fetch_config
 from stream.errors import DriftstreamError
 from stream.pipeline.ports.data import RecordBatch
 
 __all__ = ["PartitionRange", "plan_range", "read_range", "record_time_span"]
+
+log = logging.getLogger(__name__)
 
 #: How long ``record_time_span`` reads for the first/last record of a partition (a hang
 #: guard: a fetch that has not answered yet is waited for, not taken for "no record").
@@ -70,7 +76,10 @@ async def plan_range(
                     f"records before offset {first[tp]} are no longer retained; "
                     "starting at the earliest retained record"
                 )
-            out.append(PartitionRange(tp.partition, starts[tp], ends[tp], tuple(notes)))
+            # The ends never pass the last stable offset (read_committed: what a reader
+            # of the partition can reach now).
+            end = min(ends[tp], last[tp])
+            out.append(PartitionRange(tp.partition, starts[tp], end, tuple(notes)))
         return out
     finally:
         await consumer.stop()
@@ -148,48 +157,93 @@ async def _offsets_at(
     return {tp: (found[tp].offset if found.get(tp) is not None else last[tp]) for tp in tps}
 
 
+#: How long one fetch waits for ``max_records`` before handing over what it has (s).
+CONSUME_TIMEOUT_S = 0.5
+
+
 async def read_range(
-    options: Mapping[str, Any],
+    rdkafka: Mapping[str, Any],
     topic: str,
     ranges: Sequence[PartitionRange],
     *,
     max_records: int = 20_000,
 ) -> AsyncIterator[dict[int, RecordBatch]]:
-    """Batches of records of ``ranges`` (per partition, offset order) until every end."""
+    """Batches of records of ``ranges`` (per partition, offset order) until every end.
+
+    ``rdkafka``: librdkafka properties (``kafka_auth.librdkafka_options``). The records
+    are fetched by confluent-kafka (the live features fetcher's client and batch →
+    columns conversion) with a manual assignment at each range's start: no group is
+    joined, nothing is committed. read_committed, as every reader and as the plan's
+    ends (last stable offsets). The next fetch runs in a thread while the caller works
+    on the current batch (librdkafka decompresses and parses in its own threads too).
+
+    A partition is done at its first record at or past its end, at a record at
+    ``end - 1``, or at an end-of-partition event at or past its end: a range whose
+    committed tail holds no record (commit markers, aborted records, compacted-away
+    offsets) ends where the broker says the partition ends.
+    """
     todo = {r.partition: r for r in ranges if r.size > 0}
     if not todo:
         return
-    consumer = AIOKafkaConsumer(
-        enable_auto_commit=False,
-        isolation_level=COMMITTED,
-        max_poll_records=max_records,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=16 * 1024 * 1024,
-        **options,
+    said: set[str] = set()
+
+    def on_error(err: ck.KafkaError) -> None:  # client-level (a broker down): retried
+        if str(err) not in said:
+            said.add(str(err))
+            log.warning("reading %r: %s (retrying)", topic, err)
+
+    consumer = ck.Consumer(
+        {
+            **fetch_config(
+                rdkafka,
+                reset="earliest",  # a start deleted by retention since planning
+                fetch_max_bytes=64 * 1024 * 1024,
+                fetch_min_bytes=1,
+                fetch_max_wait_ms=500,
+                max_partition_fetch_bytes=16 * 1024 * 1024,
+            ),
+            "error_cb": on_error,
+        }
     )
-    await consumer.start()
+    loop = asyncio.get_running_loop()
+    ahead: asyncio.Future[list[Any]] | None = None
     try:
-        consumer.assign([TopicPartition(topic, p) for p in todo])
-        for p, r in todo.items():
-            consumer.seek(TopicPartition(topic, p), r.start)
-        while todo:
-            data = await consumer.getmany(timeout_ms=500, max_records=max_records)
+        consumer.incremental_assign([ck.TopicPartition(topic, p, r.start) for p, r in todo.items()])
+        ahead = loop.run_in_executor(None, consumer.consume, max_records, CONSUME_TIMEOUT_S)
+        while ahead is not None:  # set while a partition still has records to come
+            msgs = await ahead
+            ahead = None
+            got, errors, eofs = columns_and_ends(msgs)
+            if errors and not got:  # partition-level (unknown topic, not authorized)
+                msg = f"reading {topic!r} failed: {errors[0]}"
+                raise DriftstreamError(msg)
+            if errors:  # alongside records: librdkafka retries the failed fetch
+                log.warning("reading %r: %s", topic, "; ".join(sorted(set(errors))))
+            done = {p for p, at in eofs.items() if p in todo and at >= todo[p].end}
             batch: dict[int, RecordBatch] = {}
-            for tp, msgs in data.items():
-                want = todo.get(tp.partition)
-                if want is None:
+            for p, b in got.items():
+                want = todo.get(p)
+                if want is None:  # records fetched after its end (already unassigned)
                     continue
-                recs = (
-                    msgs if msgs[-1].offset < want.end else [m for m in msgs if m.offset < want.end]
-                )
-                if recs:
-                    batch[tp.partition] = columns(tp.partition, recs)
-            for p in list(todo):
-                tp = TopicPartition(topic, p)
-                if await consumer.position(tp) >= todo[p].end:
-                    consumer.pause(tp)
+                if b.last_offset >= want.end - 1:
+                    done.add(p)
+                    if b.last_offset >= want.end:
+                        keep = int(np.searchsorted(b.offsets, want.end))
+                        b = RecordBatch(
+                            p, b.values[:keep], b.timestamps_ms[:keep], b.offsets[:keep]
+                        )
+                if len(b.values):
+                    batch[p] = b
+            finished = sorted(done & set(todo))
+            if finished:
+                consumer.incremental_unassign([ck.TopicPartition(topic, p) for p in finished])
+                for p in finished:
                     del todo[p]
+            if todo:  # the next fetch runs while the caller works on this batch
+                ahead = loop.run_in_executor(None, consumer.consume, max_records, CONSUME_TIMEOUT_S)
             if batch:
                 yield batch
     finally:
-        await consumer.stop()
+        if ahead is not None and not ahead.done():
+            await asyncio.wait([ahead])  # never close under a running consume
+        await asyncio.to_thread(consumer.close)

@@ -43,6 +43,26 @@ def _members(result: Any) -> list[bytes]:
     return list(result)
 
 
+READ_AHEAD_HOURS = 24
+"""Partition-hours a replay's rollup reads in one round trip."""
+_Part = tuple[int, Mapping[str, bytes]]
+
+
+def _parts_of(blobs: Sequence[Mapping[bytes, bytes]]) -> list[_Part]:
+    """(events, sketches) of each partition-hour hash that holds data."""
+    out: list[_Part] = []
+    for blob in blobs:
+        if not blob:
+            continue
+        sketches = {
+            k[len(FEATURE_PREFIX) :].decode(): v
+            for k, v in blob.items()
+            if k.startswith(FEATURE_PREFIX)
+        }
+        out.append((int(blob.get(b"events", 0)), sketches))
+    return out
+
+
 class RedisWindowStore:
     """Model windows under ``{namespace|model}``; reads partition state written by ingest."""
 
@@ -61,6 +81,9 @@ class RedisWindowStore:
         self._memo: OrderedDict[tuple[str, WindowKey], StoredWindow] = OrderedDict()
         """Windows read or created here (``memo`` most recent): a replay's, which never
         expire and are create-only, so a stored window is always what Redis holds."""
+        self._ahead: dict[tuple[str, int], tuple[list[_Part], int]] = {}
+        """With ``memo``: partition-hours and late counts read ahead, until taken or the
+        next :meth:`progress` (a replay rolls up after its ingest: they no longer change)."""
 
     def _read_partitions(self, model: str) -> list[int]:
         parts = sorted(int(p) for p in self._r.smembers(self.keys.model_partitions(model)))
@@ -77,6 +100,7 @@ class RedisWindowStore:
 
     def progress(self, model: str) -> dict[int, tuple[int | None, bool]]:
         """(seal point, idle?) of every partition with ingest state for ``model``."""
+        self._ahead.clear()  # a new pass reads partition-hours afresh
         parts = self._read_partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
@@ -112,27 +136,43 @@ class RedisWindowStore:
             int(d) for d in _members(self._r.zrange(self.keys.model_pending(model, "day"), 0, -1))
         ]
 
-    def partition_hours(self, model: str, hour_ms: int) -> list[tuple[int, Mapping[str, bytes]]]:
-        """(events, sketches) of every partition with data in ``hour_ms``."""
+    def partition_hours(self, model: str, hour_ms: int) -> list[_Part]:
+        """(events, sketches) of every partition with data in ``hour_ms``.
+
+        With ``memo`` (a replay, after its ingest), the next ``READ_AHEAD_HOURS`` hours'
+        partition-hours and late counts are read in the same round trip.
+        """
+        if self._memo_size:
+            if (model, hour_ms) not in self._ahead:
+                self._read_ahead(model, hour_ms)
+            return self._ahead[(model, hour_ms)][0]
         parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:
                 p.hgetall(self.keys.partition_hour(model, part, hour_ms))
             blobs = p.execute()
-        out: list[tuple[int, Mapping[str, bytes]]] = []
-        for blob in blobs:
-            if not blob:
-                continue
-            sketches = {
-                k[len(FEATURE_PREFIX) :].decode(): v
-                for k, v in blob.items()
-                if k.startswith(FEATURE_PREFIX)
-            }
-            out.append((int(blob.get(b"events", 0)), sketches))
-        return out
+        return _parts_of(blobs)
+
+    def _read_ahead(self, model: str, hour_ms: int) -> None:
+        parts = self._partitions(model)
+        hours = range(hour_ms, hour_ms + READ_AHEAD_HOURS * HOUR_MS, HOUR_MS)
+        with self._r.pipeline(transaction=False) as p:
+            for h in hours:
+                for part in parts:
+                    p.hgetall(self.keys.partition_hour(model, part, h))
+                for part in parts:
+                    p.hget(self.keys.partition_late(model, part), str(h))
+            rows = p.execute()
+        n = len(parts)
+        for i, h in enumerate(hours):
+            row = rows[2 * n * i : 2 * n * (i + 1)]
+            self._ahead[(model, h)] = (_parts_of(row[:n]), sum(int(v) for v in row[n:] if v))
 
     def late_count(self, model: str, hour_ms: int) -> int:
         """Late events of ``hour_ms`` across partitions."""
+        ahead = self._ahead.pop((model, hour_ms), None)
+        if ahead is not None:  # read with its partition-hours (taken with them)
+            return ahead[1]
         parts = self._partitions(model)
         with self._r.pipeline(transaction=False) as p:
             for part in parts:

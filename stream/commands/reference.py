@@ -219,12 +219,13 @@ async def _from_topic(
     from stream.adapters.kafka_range import plan_range, read_range
 
     opts = wiring.kafka_aio(settings)
+    rd = wiring.kafka_rd(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     for r in ranges:
         for note in r.notes:
             click.echo(f"partition {r.partition}: {note}", err=True)
     total, done = sum(r.size for r in ranges), 0
-    async for batch in read_range(opts, topic, ranges):
+    async for batch in read_range(rd, topic, ranges):
         for records in batch.values():
             builder.add([v or b"" for v in records.values], records.timestamps_ms.tolist())
             done += len(records.values)

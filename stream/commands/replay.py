@@ -27,6 +27,7 @@ from stream.settings import Settings
 
 if TYPE_CHECKING:
     from stream.core.window import WindowKey
+    from stream.pipeline.ports import StoredWindow
     from stream.pipeline.replay import SealedParts
 
 __all__ = ["namespace", "replay"]
@@ -37,6 +38,8 @@ DECODE_CACHE = 32_768
 """Decoded sketches shared by a replay's rollup and evaluation (columns × windows)."""
 COMMIT_EVERY = 64
 """Windows whose evaluation commits are written together (one MULTI/EXEC)."""
+MEASURE_AHEAD = 16
+"""Windows whose pairs are measured in one array pass before they are judged in order."""
 
 
 @click.command()
@@ -254,6 +257,7 @@ async def _ingest(
 
     settle()
     opts = wiring.kafka_aio(settings)
+    rd = wiring.kafka_rd(settings)
     ranges = await plan_range(opts, topic, from_ms, to_ms)
     if not any(r.size for r in ranges):
         raise DriftstreamError(await _nothing_in_range(opts, topic, from_ms, to_ms))
@@ -280,7 +284,7 @@ async def _ingest(
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]
-        return read_range(opts, topic, resumed, max_records=batch_size)
+        return read_range(rd, topic, resumed, max_records=batch_size)
 
     last = [0.0]
 
@@ -347,6 +351,7 @@ async def _ingest_labels(
     topic = settings.topics.labels
     delay = max(s.labels.max_label_delay_ms for s in settings.models.specs() if s.labels)
     opts = wiring.kafka_aio(settings)
+    rd = wiring.kafka_rd(settings)
     ranges = await plan_range(opts, topic, from_ms, None if to_ms is None else to_ms + delay)
     if not any(r.size for r in ranges):
         click.echo(
@@ -364,7 +369,7 @@ async def _ingest_labels(
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]
-        return read_range(opts, topic, resumed, max_records=batch_size)
+        return read_range(rd, topic, resumed, max_records=batch_size)
 
     summary = await ingest_labels_range(
         settings.models,
@@ -464,8 +469,13 @@ def _finish(
     for model, keys in todo.items():
         spec = settings.models.model(model)
         done: list[WindowKey] = []
-        for key in keys:
-            window = windows.window(model, key)
+        loaded: dict[WindowKey, StoredWindow | None] = {}
+        for at, key in enumerate(keys):
+            if at % MEASURE_AHEAD == 0:  # the next windows' pairs, measured together
+                chunk = keys[at : at + MEASURE_AHEAD]
+                loaded = {k: windows.window(model, k) for k in chunk}
+                evaluator.measure_ahead(spec, [w for w in loaded.values() if w is not None])
+            window = loaded[key]
             if window is not None:  # replay windows never expire; None only if deleted by hand
                 evaluator.evaluate(spec, window)
                 if health and spec.labels:

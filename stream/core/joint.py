@@ -41,6 +41,7 @@ from stream.core.measures.joint import (
     JointView,
     PairShift,
     PcaAxes,
+    baseline_view,
     correlation_shifts,
     matrix_distance,
     pca_axes,
@@ -264,7 +265,7 @@ def decide_joint(
         why = f"too few rows ({window.rows} < {min_window_events}): joint not judged"
         return _decision([], (why,), window.rows, {})
     cal = calibration or JointCalibration(scale)
-    bv, wv = JointView.of(base), JointView.of(window)
+    (bv, axes), wv = baseline_view(base), JointView.of(window)
     shifts = correlation_shifts(bv, wv, cal.inflation)
     corr, pair_hints = _corr_test(shifts, alpha, min_corr_change)
     tests = [corr] if corr is not None else []
@@ -273,7 +274,6 @@ def decide_joint(
         "matrix_distance": finite_or_none(round(matrix_distance(shifts), 4)),
         "columns_excluded": list(window.excluded),
     }
-    axes = pca_axes(bv)
     if axes is not None:
         err, share = reconstruction_error(axes, wv)
         if math.isfinite(err):

@@ -41,13 +41,13 @@ For a new window W of a model, for each configured baseline:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
-from stream.catalog import Catalog, ModelSpec
+from stream.catalog import Catalog, FeatureSpec, ModelSpec
 from stream.core.alert import build_alert
-from stream.core.calibrate import ModelCalibration, model_alpha
+from stream.core.calibrate import FeatureCalibration, ModelCalibration, model_alpha
 from stream.core.decide import Decision, batch_measures, evaluate_feature
 from stream.core.joint import JOINT_TESTS, JointCalibration, align_indicators, decide_joint
 from stream.core.lifecycle import AlertEvent, AlertState, step
@@ -58,7 +58,7 @@ from stream.core.sketch.params import Sketch, SketchParams
 from stream.core.trailing import TRAILING_MIN_HOURS, trailing_alpha
 from stream.core.window import DAY, HOUR, TRAILING_DAY, WindowKey
 from stream.pipeline.ports import JOINT_KEY, EvaluationCommit, EvaluationStore, StoredWindow
-from stream.pipeline.trailing import Decoded, TrailingBuilder
+from stream.pipeline.trailing import Decoded, TrailingBuilder, TrailingWindow
 
 __all__ = [
     "AlertLinks",
@@ -134,6 +134,10 @@ class Evaluator:
     False: pair by pair (the exact reference path; the same decisions, tested)."""
     trailing: TrailingBuilder = field(init=False, repr=False)
     """Builds trailing days from the stored hours (two merges per column per hour)."""
+    _ahead: dict[tuple[str, WindowKey, str], _Ahead] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    """What :meth:`measure_ahead` measured, by (model, window, baseline or trailing day)."""
 
     def __post_init__(self) -> None:
         # The joint member is judged on hours and days only (see step 5b).
@@ -153,13 +157,10 @@ class Evaluator:
             if scale in spec.alerts.windows
             else {}
         )
-        for baseline in spec.alerts.baselines:
-            if scale not in spec.alerts.windows:
-                continue
-            base = self._baseline(spec, window.key, baseline, ref)
-            if base is None:
-                continue
-            judged = self._decide(spec, window, baseline, base, calibration)
+        for baseline, base in self._plan(spec, window, ref):
+            ahead = self._ahead.pop((spec.name, window.key, baseline), None)
+            measured = ahead.jobs if ahead is not None and ahead.fits(window, base, ref) else None
+            judged = self._decide(spec, window, baseline, base, calibration, measured=measured)
             state = states.get(baseline) or AlertState(spec.name, scale, baseline)
             sequential = (
                 spec.alerts.sequential and scale == HOUR and baseline in ("reference", "seasonal")
@@ -192,9 +193,77 @@ class Evaluator:
             events.extend(new_events)
         trailing: dict[str, tuple[Decision, ...]] = {}
         t_key = None
-        if scale == HOUR and spec.alerts.trailing_day and DAY in spec.alerts.windows:
+        if self._trails(spec, window):
             t_key = self._trailing(spec, window, ref, trailing, events)
         return WindowVerdict(spec.name, window.key, decisions, tuple(events), trailing, t_key)
+
+    def measure_ahead(self, spec: ModelSpec, windows: Sequence[StoredWindow]) -> int:
+        """Measure the pairs :meth:`evaluate` will judge for ``windows``, in one array pass.
+
+        A replay evaluates hundreds of windows in a row; measured a window at a time, a
+        model-hour's few pairs per baseline pay the array passes' fixed cost four times
+        (three baselines and the trailing day). Here every baseline's and trailing day's
+        pairs of ``windows`` are measured together, a group per (window, baseline), so
+        each pair's measures are exactly those of its window's own call
+        (``decide.batch_measures``); :meth:`evaluate` then judges each window in order
+        (the lifecycle is sequential) from these measures, when its window, baseline
+        sketches and reference are the very objects measured here, else measures again.
+        Trailing days are built here, in order, and kept for :meth:`evaluate`. Returns
+        the pairs measured (0 with ``batch`` off: nothing is measured ahead).
+        """
+        self._ahead.clear()
+        if not self.batch or not windows:
+            return 0
+        ref = self.store.reference(spec)
+        calibration = ref[1] if ref is not None else None
+        todo: list[tuple[tuple[str, WindowKey, str], _Ahead]] = []
+        for window in windows:
+            for baseline, base in self._plan(spec, window, ref):
+                planned = self._jobs(spec, window, (baseline, base), calibration)
+                todo.append(((spec.name, window.key, baseline), _Ahead(window, base, ref, planned)))
+            if ref is not None and self._trails(spec, window):
+                self._kinds[spec.name] = spec.kinds
+                built = self.trailing.build(spec.name, window)
+                entry = _Ahead(window, ref[0], ref, None, built)
+                if built.part.hours >= TRAILING_MIN_HOURS:
+                    merged = _merged(built)
+                    t_window = StoredWindow(built.key, built.part.events, built.part.late, {})
+                    entry.jobs = self._jobs(
+                        spec, t_window, ("reference", ref[0]), calibration, merged
+                    )
+                todo.append(((spec.name, window.key, TRAILING_DAY), entry))
+        jobs = [job for _, a in todo if a.jobs is not None for job in a.jobs.jobs]
+        groups = [g for g, (_, a) in enumerate(todo) if a.jobs is not None for _ in a.jobs.jobs]
+        pairs, pre = self._measure(jobs, groups)
+        at = 0
+        for key, a in todo:
+            if a.jobs is not None:
+                n = len(a.jobs.jobs)
+                a.jobs = replace(a.jobs, pairs=pairs[at : at + n], pre=pre[at : at + n])
+                at += n
+            self._ahead[key] = a
+        return len(jobs)
+
+    def _plan(
+        self,
+        spec: ModelSpec,
+        window: StoredWindow,
+        ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None,
+    ) -> list[tuple[str, Mapping[str, bytes]]]:
+        """(baseline, its sketches) of each baseline ``window`` is judged against, in order."""
+        if window.key.scale not in spec.alerts.windows:
+            return []
+        out: list[tuple[str, Mapping[str, bytes]]] = []
+        for baseline in spec.alerts.baselines:
+            base = self._baseline(spec, window.key, baseline, ref)
+            if base is not None:
+                out.append((baseline, base))
+        return out
+
+    @staticmethod
+    def _trails(spec: ModelSpec, window: StoredWindow) -> bool:
+        """Whether ``window`` closes a trailing day that is judged (step 5b)."""
+        return window.key.scale == HOUR and spec.alerts.trailing_day and DAY in spec.alerts.windows
 
     def _trailing(
         self,
@@ -207,8 +276,14 @@ class Evaluator:
         """Step 5b: judge the trailing day ``hour`` closes against the reference."""
         if ref is None:
             return None
-        self._kinds[spec.name] = spec.kinds
-        built = self.trailing.build(spec.name, hour)
+        ahead = self._ahead.pop((spec.name, hour.key, TRAILING_DAY), None)
+        fits = ahead is not None and ahead.fits(hour, ref[0], ref) and ahead.built is not None
+        if ahead is not None and fits and ahead.built is not None:
+            built = ahead.built
+        else:
+            ahead = None
+            self._kinds[spec.name] = spec.kinds
+            built = self.trailing.build(spec.name, hour)
         if built.part.hours < TRAILING_MIN_HOURS:
             # The first hours of a stream, or a long outage: part of a day's cycle only.
             why = f"fewer than {TRAILING_MIN_HOURS} of its 24 hours hold events"
@@ -217,9 +292,10 @@ class Evaluator:
         # The merged sketches are judged as they are: not encoded, not in the decode cache
         # (a day-sized blob per column an hour would evict the hours the suffixes reuse).
         window = StoredWindow(built.key, built.part.events, built.part.late, {})
-        merged = {n: s for n, s in built.part.sketches.items() if not isinstance(s, JointSketch)}
+        merged = _merged(built)
         state = self.store.alert_states(spec.name, TRAILING_DAY, ("reference",)).get("reference")
-        judged = self._decide(spec, window, "reference", ref[0], ref[1], merged)
+        measured = ahead.jobs if ahead is not None else None
+        judged = self._decide(spec, window, "reference", ref[0], ref[1], merged, measured)
         # Overlapping windows: the level already spends the budget per excursion, and the
         # next window's "confirmation" shares 23 of its 24 hours — every breach pages.
         rules = spec.alerts.model_copy(update={"consecutive_breaches": 1})
@@ -267,11 +343,13 @@ class Evaluator:
         base: Mapping[str, bytes],
         calibration: ModelCalibration | None,
         decoded: Mapping[str, Sketch] | None = None,
+        measured: _Jobs | None = None,
     ) -> list[Decision]:
         """Decisions of ``window`` against ``base``.
 
         ``decoded``: the window's sketches already decoded (the trailing day's merges),
-        else they are decoded from the window's blobs.
+        else they are decoded from the window's blobs. ``measured``: this window's and
+        baseline's jobs and measures from :meth:`measure_ahead`, else measured here.
         """
         scale = window.key.scale
         kinds = spec.kinds
@@ -285,6 +363,49 @@ class Evaluator:
         )
         if scale == TRAILING_DAY:
             alpha = trailing_alpha(alpha)
+        if measured is None:
+            todo = self._jobs(spec, window, (baseline, base), calibration, decoded)
+            pairs, pre = self._measure(todo.jobs)
+            measured = replace(todo, pairs=pairs, pre=pre)
+        out = [
+            evaluate_feature(
+                feat.name,
+                feat.kind,
+                b,
+                w,
+                cal,
+                alpha=alpha,
+                thresholds=thr,
+                min_window_events=spec.alerts.min_window_events,
+                scale="hour" if scale == HOUR else "day",
+                model_events=window.events,
+                measures=ms,
+                pair=pair,
+            )
+            for (feat, b, w, cal, thr), ms, pair in zip(
+                measured.jobs, measured.pre, measured.pairs, strict=True
+            )
+        ]
+        if joint_on and baseline == "reference":
+            joint = self._joint(spec, window, base, calibration, alpha)
+            if joint is not None:
+                out.append(joint)
+        return out
+
+    def _jobs(
+        self,
+        spec: ModelSpec,
+        window: StoredWindow,
+        against: tuple[str, Mapping[str, bytes]],
+        calibration: ModelCalibration | None,
+        decoded: Mapping[str, Sketch] | None = None,
+    ) -> _Jobs:
+        """The (feature, baseline sketch, window sketch, calibration, thresholds) judged.
+
+        ``against``: (baseline, its sketches), as :meth:`_plan` lists them.
+        """
+        baseline, base = against
+        scale = window.key.scale
         jobs = []
         for feat in spec.monitored:
             have = decoded if decoded is not None else window.sketches
@@ -307,40 +428,29 @@ class Evaluator:
                 else self._load(feat.kind, window.sketches[feat.name])
             )
             jobs.append((feat, b, w, cal, dict(feat.thresholds)))
-        # All columns of the window in one array pass per kind (``batch``), else pair by
-        # pair. A categorical pair is aligned once, for its measures and its posterior.
-        pairs: list[CategoricalPair | None] = [None] * len(jobs)
-        pre: list[dict[str, Measure] | None] = [None] * len(jobs)
-        if self.batch:
-            pairs = [
-                CategoricalPair.of(b, w)  # type: ignore[arg-type]
-                if f.kind == "categorical"
-                else None
-                for f, b, w, _, _ in jobs
-            ]
-            pre = batch_measures([(f.kind, b, w, t) for f, b, w, _, t in jobs], pairs=pairs)
-        out = [
-            evaluate_feature(
-                feat.name,
-                feat.kind,
-                b,
-                w,
-                cal,
-                alpha=alpha,
-                thresholds=thr,
-                min_window_events=spec.alerts.min_window_events,
-                scale="hour" if scale == HOUR else "day",
-                model_events=window.events,
-                measures=ms,
-                pair=pair,
-            )
-            for (feat, b, w, cal, thr), ms, pair in zip(jobs, pre, pairs, strict=True)
+        return _Jobs(jobs, [None] * len(jobs), [None] * len(jobs))
+
+    def _measure(
+        self, jobs: Sequence[_Job], groups: Sequence[int] | None = None
+    ) -> tuple[list[CategoricalPair | None], list[dict[str, Measure] | None]]:
+        """(aligned categorical pairs, measures) of ``jobs``: ``None`` each with ``batch`` off.
+
+        All columns in one array pass per kind (``batch``), else pair by pair in
+        :func:`evaluate_feature`. A categorical pair is aligned once, for its measures
+        and its posterior. ``groups``: as :func:`batch_measures`.
+        """
+        if not self.batch:
+            return [None] * len(jobs), [None] * len(jobs)
+        pairs: list[CategoricalPair | None] = [
+            CategoricalPair.of(b, w)  # type: ignore[arg-type]
+            if f.kind == "categorical"
+            else None
+            for f, b, w, _, _ in jobs
         ]
-        if joint_on and baseline == "reference":
-            joint = self._joint(spec, window, base, calibration, alpha)
-            if joint is not None:
-                out.append(joint)
-        return out
+        pre = batch_measures(
+            [(f.kind, b, w, t) for f, b, w, _, t in jobs], pairs=pairs, groups=groups
+        )
+        return pairs, pre
 
     def _joint(
         self,
@@ -431,6 +541,43 @@ class Evaluator:
         self._decoded[key] = sketch
         if len(self._decoded) > self.cache_size:
             self._decoded.popitem(last=False)
+
+
+_Job = tuple[FeatureSpec, Sketch, Sketch, FeatureCalibration | None, dict[str, float]]
+
+
+@dataclass(frozen=True)
+class _Jobs:
+    """The pairs of one window against one baseline, and their measures once measured."""
+
+    jobs: list[_Job]
+    pairs: list[CategoricalPair | None]
+    pre: list[dict[str, Measure] | None]
+
+
+@dataclass
+class _Ahead:
+    """What :meth:`Evaluator.measure_ahead` did for one window and baseline (or trailing day)."""
+
+    window: StoredWindow
+    base: Mapping[str, bytes]
+    ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None
+    jobs: _Jobs | None
+    built: TrailingWindow | None = None
+
+    def fits(
+        self,
+        window: StoredWindow,
+        base: Mapping[str, bytes],
+        ref: tuple[Mapping[str, bytes], ModelCalibration | None] | None,
+    ) -> bool:
+        """Measured from these very objects (windows, sketches and references are values)."""
+        return self.window is window and self.base is base and self.ref is ref
+
+
+def _merged(built: TrailingWindow) -> dict[str, Sketch]:
+    """A built trailing day's feature sketches (the joint member is judged on hours only)."""
+    return {n: s for n, s in built.part.sketches.items() if not isinstance(s, JointSketch)}
 
 
 def _seasonal(calibration: ModelCalibration | None, feature: str, scale: str, setting: Any) -> bool:

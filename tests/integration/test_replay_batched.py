@@ -1,5 +1,6 @@
-"""A replay's Redis shortcuts (issue 12, replay rate): queued evaluation commits and
-the in-memory windows give Redis the same state as the plain stores, on a real Redis."""
+"""A replay's Redis shortcuts (issue 12, replay rate): queued evaluation commits, the
+in-memory windows and the partition-hours read ahead give the same state and reads as
+the plain stores, on a real Redis."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import redis
 
 from stream.adapters.redis_eval import RedisEvaluationStore
 from stream.adapters.redis_keys import Keys
-from stream.adapters.redis_windows import RedisWindowStore
+from stream.adapters.redis_store import RedisSketchStore
+from stream.adapters.redis_windows import READ_AHEAD_HOURS, RedisWindowStore
 from stream.core.cusum import CusumState
 from stream.core.lifecycle import AlertState
 from stream.core.window import HOUR, HOUR_MS, WindowKey
-from stream.pipeline.ports import EvaluationCommit, StoredWindow
+from stream.pipeline.ports import EvaluationCommit, FlushWrite, HourWrite, StoredWindow
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +106,38 @@ def plain_sketches(store: RedisWindowStore, key: WindowKey) -> dict[str, bytes]:
     w = store.window("m", key)
     assert w is not None
     return dict(w.sketches)
+
+
+def test_memo_reads_partition_hours_ahead_as_redis_holds_them(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    """A replay's rollup reads partition-hours and late counts a day at a time: the same."""
+    sketches = RedisSketchStore(redis_client, redis_namespace)
+    hours = range(0, 30 * HOUR_MS, HOUR_MS)  # past one read-ahead (READ_AHEAD_HOURS)
+    for p in range(3):
+        token, _ = sketches.claim("m", p)
+        written = tuple(
+            HourWrite(h, 10 * p + i % 4, {"x": f"{p}/{i}".encode()}, sealed=True, undeclared={})
+            for i, h in enumerate(hours)
+            if (i + p) % 5  # some partition-hours hold nothing
+        )
+        late = {h: p + i % 3 for i, h in enumerate(hours) if i % 2}
+        sketches.flush(
+            [FlushWrite("m", p, token, 10, 0, hours[-1] + HOUR_MS, (), True, written, late, ())]
+        )
+    memo = RedisWindowStore(redis_client, redis_namespace, memo=8)
+    plain = RedisWindowStore(redis_client, redis_namespace)
+    assert memo.progress("m") == plain.progress("m")
+    assert READ_AHEAD_HOURS < len(hours)
+    for h in hours:
+        got = sorted((n, dict(s)) for n, s in memo.partition_hours("m", h))
+        assert got == sorted((n, dict(s)) for n, s in plain.partition_hours("m", h))
+        assert memo.late_count("m", h) == plain.late_count("m", h)
+    assert any(plain.late_count("m", h) for h in hours)
+    # A new pass reads afresh: what was stored since is seen.
+    token, _ = sketches.claim("m", 0)
+    more = (HourWrite(hours[0], 99, {"x": b"new"}, sealed=True, undeclared={}),)
+    sketches.flush([FlushWrite("m", 0, token, 20, 0, None, (), True, more, {hours[0]: 7}, ())])
+    memo.progress("m")
+    assert (99, {"x": b"new"}) in [(n, dict(s)) for n, s in memo.partition_hours("m", hours[0])]
+    assert memo.late_count("m", hours[0]) == plain.late_count("m", hours[0])

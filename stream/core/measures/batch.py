@@ -79,12 +79,20 @@ def segment_starts(sizes: IntArray) -> IntArray:
 
 
 def numeric_batch(
-    pairs: Sequence[tuple[NumericSketch, NumericSketch]], *, bins: int = 10
+    pairs: Sequence[tuple[NumericSketch, NumericSketch]],
+    *,
+    bins: int = 10,
+    groups: Sequence[int] | None = None,
 ) -> list[dict[str, Measure] | None]:
     """The :data:`BATCH_MEASURES` of each (reference, window) pair; ``None`` where not covered.
 
     The same measures as ``decision_measures(ref, win, "numeric")`` (values to float
     rounding; sizes, methods and the p-value routines identical).
+
+    ``groups``: each pair's group (default: one group). A pair's measures depend on its
+    own group only (the Kolmogorov tail's routine is chosen per group,
+    :func:`~.tails.kstwo_sf_rows`): the pairs of many windows measured in one call, a
+    group per window and baseline, are measured exactly as each window's call alone.
     """
     out: list[dict[str, Measure] | None] = [None] * len(pairs)
     Buckets.of_many([s for pair in pairs for s in pair])  # bounds of new sketches in one call
@@ -106,7 +114,10 @@ def numeric_batch(
     if not keep:
         return out
     done = [take[j] for j in keep]
-    tails = _tails([pairs[i] for i in done], ks[keep], below[keep], above[keep], js[keep], k[keep])
+    grouped = None if groups is None else [groups[i] for i in done]
+    tails = _tails(
+        [pairs[i] for i in done], ks[keep], below[keep], above[keep], js[keep], k[keep], grouped
+    )
     for i, ms in zip(done, tails, strict=True):
         out[i] = ms
     return out
@@ -119,6 +130,7 @@ def _tails(
     above: FloatArray,
     js: FloatArray,
     k: IntArray,
+    groups: Sequence[int] | None = None,
 ) -> list[dict[str, Measure]]:
     """The measures of covered pairs from the batch's values: p-values and intervals as rows.
 
@@ -142,7 +154,7 @@ def _tails(
     e = np.sqrt(_DKW_LOG / (2.0 * nrf)) + np.sqrt(_DKW_LOG / (2.0 * nwf))
     ks_null = _KOLMOGOROV_MEAN / np.sqrt(nrf * nwf / (nrf + nwf))
     ks_lo, ks_hi = np.maximum(0.0, ks - e), np.minimum(1.0, ks + e)
-    ks_p = ks_pvalue_rows(ks, nr, nw)
+    ks_p = ks_pvalue_rows(ks, nr, nw, groups)
     # binned_measure("js", v, 8·ln2·v², 8·ln2, k, n, m): χ²(k−1) tail and null mean.
     c = 1.0 / nr + 1.0 / nw
     x = _JS_SCALE * js * js / c
@@ -158,31 +170,37 @@ def _tails(
     tr, tw, kr, kw = sizes[:, 2], sizes[:, 3], sizes[:, 4], sizes[:, 5]
     np_, n_lo, n_hi = two_proportions_rows(kr, tr, kw, tw)
     out = []
-    for j, (r, w) in enumerate(pairs):
-        n_r, n_w, t_r, t_w, k_r, k_w = (int(v) for v in sizes[j])
-        d = float(ks[j])
+    # Rows as Python numbers once (the same values as float(a[j]), without a numpy
+    # scalar per field).
+    rows = zip(
+        pairs, sizes.tolist(), ks.tolist(), below.tolist(), above.tolist(), mr.tolist(),
+        mw.tolist(), js.tolist(), js_p.tolist(), js_null.tolist(), k.tolist(), ks_p.tolist(),
+        ks_lo.tolist(), ks_hi.tolist(), ks_null.tolist(), shift.tolist(), wp.tolist(),
+        s_lo.tolist(), s_hi.tolist(), np_.tolist(), n_lo.tolist(), n_hi.tolist(), strict=True,
+    )  # fmt: skip
+    for (
+        (r, w), (n_r, n_w, t_r, t_w, k_r, k_w), d, lo_f, hi_f, m_r, m_w, js_v, js_pv, js_n,
+        bins_kept, ks_pv, ks_l, ks_h, ks_n, sh, w_p, sh_lo, sh_hi, nr_p, nr_lo, nr_hi,
+    ) in rows:  # fmt: skip
         m = int(w.count + w.pos_inf + w.neg_inf)
         inf = (w.pos_inf if r.pos_inf == 0 else 0) + (w.neg_inf if r.neg_inf == 0 else 0)
-        outside = (float(below[j]) + 1.0 - float(above[j])) * n_w
-        m_r, m_w = float(mr[j]), float(mw[j])
+        outside = (lo_f + 1.0 - hi_f) * n_w
         out.append(
             {
                 "js": Measure(
-                    "js", float(js[j]), float(js_p[j]), math.nan, math.nan, n_r, n_w,
-                    float(js_null[j]), f"chi2 approx, {int(k[j])} bins",
+                    "js", js_v, js_pv, math.nan, math.nan, n_r, n_w, js_n,
+                    f"chi2 approx, {bins_kept} bins",
                 ),
                 "ks": Measure(
-                    "ks", d, float(ks_p[j]), float(ks_lo[j]), float(ks_hi[j]), n_r, n_w,
-                    float(ks_null[j]), "kstwo asymptotic; DKW interval",
+                    "ks", d, ks_pv, ks_l, ks_h, n_r, n_w, ks_n, "kstwo asymptotic; DKW interval",
                 ),
                 "mean_shift": Measure(
-                    "mean_shift", float(shift[j]), float(wp[j]), float(s_lo[j]), float(s_hi[j]),
-                    n_r, n_w, 0.0, "welch", before_after(m_r, m_w),
+                    "mean_shift", sh, w_p, sh_lo, sh_hi, n_r, n_w, 0.0, "welch",
+                    before_after(m_r, m_w),
                 ),
                 "null_rate_change": Measure(
-                    "null_rate_change", k_w / t_w - k_r / t_r, float(np_[j]), float(n_lo[j]),
-                    float(n_hi[j]), t_r, t_w, 0.0, "two-proportion",
-                    before_after(k_r / t_r, k_w / t_w),
+                    "null_rate_change", k_w / t_w - k_r / t_r, nr_p, nr_lo, nr_hi, t_r, t_w,
+                    0.0, "two-proportion", before_after(k_r / t_r, k_w / t_w),
                 ),
                 "out_of_range": out_of_range_measure(outside, int(inf), m, n_r),
             }

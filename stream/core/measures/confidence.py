@@ -15,7 +15,7 @@ used for those fields, plus one seeded resampling fallback.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -173,11 +173,16 @@ def welch(
     return p, diff - t * se, diff + t * se
 
 
-def ks_pvalue_rows(d: FloatArray, n: npt.ArrayLike, m: npt.ArrayLike) -> FloatArray:
-    """:func:`ks_pvalue` of each row (sizes > 0, d not nan): the Kolmogorov tails as rows."""
+def ks_pvalue_rows(
+    d: FloatArray, n: npt.ArrayLike, m: npt.ArrayLike, groups: Sequence[int] | None = None
+) -> FloatArray:
+    """:func:`ks_pvalue` of each row (sizes > 0, d not nan): the Kolmogorov tails as rows.
+
+    ``groups``: as :func:`~.tails.kstwo_sf_rows` (each row's value depends on its group).
+    """
     pairs = zip(np.asarray(n).tolist(), np.asarray(m).tolist(), strict=True)
     sizes = [max(1, round(n_eff(a, b))) for a, b in pairs]
-    return kstwo_sf_rows(np.asarray(d, dtype=np.float64), np.array(sizes, dtype=np.int64))
+    return kstwo_sf_rows(np.asarray(d, dtype=np.float64), np.array(sizes, dtype=np.int64), groups)
 
 
 def welch_rows(

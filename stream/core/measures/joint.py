@@ -43,6 +43,7 @@ from stream.core.sketch.joint import JointSketch
 __all__ = [
     "EXPLAINED",
     "JointView",
+    "baseline_view",
     "PairShift",
     "PcaAxes",
     "correlation_shifts",
@@ -216,6 +217,30 @@ def pca_axes(base: JointView, explained: float = EXPLAINED) -> PcaAxes | None:
         float(2.0 * np.trace(ar @ ar)),
         tuple(usable),
     )
+
+
+_BASELINES: dict[int, tuple[JointSketch, int, JointView, PcaAxes | None]] = {}
+_BASELINES_KEPT = 8
+
+
+def baseline_view(s: JointSketch) -> tuple[JointView, PcaAxes | None]:
+    """``JointView.of(s)`` and ``pca_axes`` of it, derived once per baseline sketch state.
+
+    A replay judges every window against the same reference sketch: its view (exact
+    integer arithmetic per pair) and axes (an eigendecomposition) are the same each time.
+    Keyed on the sketch's identity and row count: a joint sketch changes in place only
+    by ``update``, which adds rows (``merge`` returns a new one); the entry keeps the
+    sketch alive, so its id is not reused.
+    """
+    hit = _BASELINES.get(id(s))
+    if hit is not None and hit[0] is s and hit[1] == s.rows:
+        return hit[2], hit[3]
+    view = JointView.of(s)
+    axes = pca_axes(view)
+    if len(_BASELINES) >= _BASELINES_KEPT:
+        del _BASELINES[next(iter(_BASELINES))]
+    _BASELINES[id(s)] = (s, s.rows, view, axes)
+    return view, axes
 
 
 def reconstruction_error(axes: PcaAxes, window: JointView) -> tuple[float, npt.NDArray[np.float64]]:

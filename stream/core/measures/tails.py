@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
+from collections.abc import Sequence
 from typing import TypeVar
 
 import numpy as np
@@ -271,12 +273,20 @@ _PELZ_ROWS_FROM = 32
 ~0.2 ms fixed for the array pass; measured at 3–92 rows)."""
 
 
-def kstwo_sf_rows(d: npt.NDArray[np.float64], n: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+def kstwo_sf_rows(
+    d: npt.NDArray[np.float64], n: npt.NDArray[np.int64], groups: Sequence[int] | None = None
+) -> npt.NDArray[np.float64]:
     """:func:`kstwo_sf` of each row; the rows on the Pelz–Good branch in one array pass.
 
     Each row takes :func:`_kstwo`'s branch for its own ``(round(d, 12), n)``; the exact
     and Smirnov rows are the scalar routine (memoised), the Pelz–Good rows (the p > 0.9
     region: every column that did not move) :func:`pelz_good_cdf_rows`.
+
+    ``groups``: each row's group (default: one group). The array pass (which agrees with
+    the scalar routine to a few ulps) takes the Pelz–Good rows of a group that has at
+    least ``_PELZ_ROWS_FROM`` of them, the scalar routine the others: a row's value
+    depends on its own group only, so groups measured together (a replay's windows)
+    get the same values as each measured alone (a live window).
     """
     out = np.empty(d.size, dtype=np.float64)
     pg: list[int] = []
@@ -288,11 +298,18 @@ def kstwo_sf_rows(d: npt.NDArray[np.float64], n: npt.NDArray[np.int64]) -> npt.N
             pg.append(i)
         else:
             out[i] = kstwo_sf(x, m)
-    if 0 < len(pg) < _PELZ_ROWS_FROM:  # a few rows: the scalar routine is cheaper
+    if groups is None:
+        many = pg if len(pg) >= _PELZ_ROWS_FROM else []
+    else:
+        per = Counter(groups[i] for i in pg)
+        many = [i for i in pg if per[groups[i]] >= _PELZ_ROWS_FROM]
+    if len(many) < len(pg):  # a group with a few rows: the scalar routine is cheaper
+        chosen = set(many)
         for i in pg:
-            out[i] = kstwo_sf(float(d[i]), int(n[i]))
-    elif pg:
-        rows = np.asarray(pg, dtype=np.int64)
+            if i not in chosen:
+                out[i] = kstwo_sf(float(d[i]), int(n[i]))
+    if many:
+        rows = np.asarray(many, dtype=np.int64)
         x = np.array([round(v, 12) for v in d[rows].tolist()], dtype=np.float64)
         out[rows] = np.minimum(1.0, np.maximum(0.0, 1.0 - pelz_good_cdf_rows(n[rows], x)))
     return out

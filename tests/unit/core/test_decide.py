@@ -12,6 +12,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from stream.core.calibrate import FeatureCalibration, model_alpha
 from stream.core.decide import (
@@ -24,7 +26,7 @@ from stream.core.decide import (
     evaluate_feature,
 )
 from stream.core.measures.categorical import CategoricalPair
-from stream.core.nullspread import decision_measures
+from stream.core.nullspread import decision_measures, finite_or_none
 from stream.core.sketch import CategoricalSketch, NumericSketch
 from stream.core.window import DAY_MS, HOUR_MS
 from tests.unit.core import drift_streams as S
@@ -307,3 +309,27 @@ def test_decisive_means_the_window_alone_clears_the_one_window_bound() -> None:
     assert big.decisive
     nulls = _eval("amount", S.numeric(g, "amount", 1500, null=0.95))
     assert nulls.decisive
+
+
+_NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**6), 10**6))
+
+
+@given(numbers=st.lists(_NUMBERS, min_size=14, max_size=14), breach=st.booleans())
+def test_to_dict_writes_every_number_finite_or_null(numbers: list[float], breach: bool) -> None:
+    """Every number as ``finite_or_none`` gives it (the stored JSON), fields in order."""
+    n = iter(numbers)
+    d = Decision(
+        "f", breach, next(n), "ks", next(n), next(n), next(n), next(n), next(n),
+        (next(n), next(n)), "none", ("r",), {"ks": (next(n), next(n), next(n))},
+        ratio=next(n), z=next(n),
+    )  # fmt: skip
+    out = d.to_dict()
+    f = finite_or_none
+    assert [out[k] for k in ("effect", "threshold", "p_value", "confidence", "p_drift")] == [
+        f(d.effect), f(d.threshold), f(d.p_value), f(d.confidence), f(d.p_drift),
+    ]  # fmt: skip
+    assert out["magnitude"] == f(d.magnitude) and out["ci"] == [f(d.ci[0]), f(d.ci[1])]
+    assert out["metrics"] == {"ks": [f(x) for x in d.metrics["ks"]]}
+    assert (out["ratio"], out["z"], out["cusum_k"]) == (f(d.ratio), f(d.z), f(d.cusum_k))
+    assert all(type(v) is float for v in out["metrics"]["ks"] if v is not None)
+    assert Decision.from_dict(json.loads(json.dumps(out))).to_dict() == out
