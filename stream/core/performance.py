@@ -49,11 +49,17 @@ from stream.core.measures.tails import chi2_sf
 
 __all__ = [
     "BINS",
+    "CAL_ALL",
+    "CAL_GROUPS",
+    "CAL_MEASURES",
+    "CAL_MIN_EXPECTED",
     "MEASURES",
     "Q_ALPHA",
     "BinaryPerformance",
     "Spread",
     "auc_of_counts",
+    "calibration_map",
+    "calibration_measure",
     "fit_between",
     "merge_all",
     "score_bins",
@@ -69,6 +75,13 @@ _VERSION_SPREAD = 2
 _BLOB = struct.Struct("<I")
 MEASURES = ("positive_share", "auc", "accuracy")
 """The measures whose between-window spread a binary reference keeps (decision metric names)."""
+CAL_GROUPS = 10
+"""Score groups of the calibration test: ``CAL_GROUPS`` groups of BINS // CAL_GROUPS bins."""
+CAL_MIN_EXPECTED = 5.0
+"""A calibration group counts when its expected positives AND negatives reach this
+(Cochran's rule for a χ² cell): sparser groups are pooled with their neighbours in a
+window, and left out of the reference's spread fit (k15c: a lone positive in a group
+expecting 0.01 gave χ² ≈ 100 on stationary windows)."""
 Q_ALPHA = 0.001
 """Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
 _MIN_WINDOWS = 3
@@ -120,6 +133,11 @@ class Spread:
             if sc == scale and m == measure:
                 return tau2
         return 0.0
+
+    def fitted(self, scale: str, measure: str) -> bool:
+        """Whether the spread has a fit of ``measure`` at ``scale`` (a reference built
+        before that measure's spread was kept has none: judged as before)."""
+        return any(sc == scale and m == measure for sc, m, *_ in self.fits)
 
     def describe(self, scale: str, measure: str) -> str:
         """One line: Q, df, p and τ (for a decision's reason)."""
@@ -403,6 +421,52 @@ def _measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
     return out
 
 
+def calibration_map(ref: BinaryPerformance, prior_weight: float = 5.0) -> npt.NDArray[np.float64]:
+    """P(y | score bin) of a labelled reference: each bin's positive share, shrunk toward
+    the bin's mean score by ``prior_weight`` pseudo-labels (the CBPE map)."""
+    n_b = (ref.pos + ref.neg).astype(np.float64)
+    edges = np.arange(BINS + 1, dtype=np.float64) / BINS
+    centre = (edges[:-1] + edges[1:]) / 2
+    mean_score = np.where(n_b > 0, (ref.pos_sum + ref.neg_sum) / _MICRO / np.maximum(n_b, 1), centre)
+    out: npt.NDArray[np.float64] = (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
+    return out
+
+
+def calibration_measure(group: int) -> str:
+    """The spread's measure name of calibration score group ``group`` (0 = lowest scores)."""
+    return f"calibration:{group}"
+
+
+CAL_ALL = "calibration:all"
+"""The spread's measure of the residual share over all scores (calibration in the large):
+the least between-window variance a pooled group of a sparse window is given."""
+CAL_MEASURES = (*(calibration_measure(g) for g in range(CAL_GROUPS)), CAL_ALL)
+
+
+def _calibration_measures(
+    cal: npt.NDArray[np.float64],
+) -> Callable[[BinaryPerformance], dict[str, tuple[float, float]]]:
+    """Per score group of one window: (O − E) / n against the map ``cal`` and its
+    binomial variance Σ n_b c_b (1 − c_b) / n²; nan where the group is sparse."""
+    size = BINS // CAL_GROUPS
+
+    def measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
+        n_b = (s.pos + s.neg).astype(np.float64)
+        n = n_b.reshape(CAL_GROUPS, size).sum(axis=1)
+        e = (n_b * cal).reshape(CAL_GROUPS, size).sum(axis=1)
+        o = s.pos.astype(np.float64).reshape(CAL_GROUPS, size).sum(axis=1)
+        v = (n_b * cal * (1 - cal)).reshape(CAL_GROUPS, size).sum(axis=1)
+        rows = [(n[g], e[g], o[g], v[g]) for g in range(CAL_GROUPS)]
+        rows.append((n.sum(), e.sum(), o.sum(), v.sum()))
+        out = {}
+        for name, (ng, eg, og, vg) in zip(CAL_MEASURES, rows, strict=True):
+            dense = eg >= CAL_MIN_EXPECTED and ng - eg >= CAL_MIN_EXPECTED
+            out[name] = ((og - eg) / ng, vg / ng**2) if dense else (math.nan, math.nan)
+        return out
+
+    return measures
+
+
 def spread_of(
     hours: Mapping[int, BinaryPerformance],
     *,
@@ -410,8 +474,29 @@ def spread_of(
     min_day_hours: int = 12,
     day_ms: int = 86_400_000,
 ) -> Spread:
-    """The between-window spread of a binary reference kept per hour (keys: hour start, ms)."""
-    return spread_between(
-        hours, merge_all, _measures, MEASURES,
-        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
-    )  # fmt: skip
+    """The between-window spread of a binary reference kept per hour (keys: hour start, ms).
+
+    Measures: the positive share, AUC and accuracy (k15t), and per calibration score
+    group the residual share (O − E) / n against the pooled reference's calibration
+    map (k15c: the between-window spread of P(y | score), e.g. a daily cycle in it).
+    """
+    kw = {"q_alpha": q_alpha, "min_day_hours": min_day_hours, "day_ms": day_ms}
+    base = spread_between(hours, merge_all, _measures, MEASURES, **kw)
+    cal = _calibration_measures(calibration_map(merge_all(hours.values())))
+    groups = spread_between(hours, merge_all, cal, CAL_MEASURES, **kw)
+    # The same hour of day pooled over the reference's days: a daily cycle in P(y | score)
+    # that single hours are too sparse to show (150 labels an hour: every group under 5
+    # expected positives) shows there. An hour's τ² is the larger of the two fits.
+    hod: dict[int, list[BinaryPerformance]] = {}
+    for start, state in hours.items():
+        hod.setdefault(start % day_ms // 3_600_000, []).append(state)
+    pooled = {h * 3_600_000: merge_all(v) for h, v in hod.items()}
+    cycle = {
+        f[1]: f
+        for f in spread_between(pooled, merge_all, cal, CAL_MEASURES, **kw).fits
+        if f[0] == "hour"
+    }
+    fits = [
+        cycle[f[1]] if f[0] == "hour" and cycle[f[1]][2] > f[2] else f for f in groups.fits
+    ]
+    return Spread(base.fits + tuple(fits))
