@@ -144,12 +144,12 @@ def fortnight(
         old.put_reference_performance("m", k15t)
         new.put_reference_performance("m", ref)
     else:
-        mref = merge_multi(hours.values())
+        mref = merge_multi(hours.values(), 3)
         old.put_reference_multiclass("m", mref)
         mref2 = MulticlassPerformance.from_bytes(mref.to_bytes())
         from stream.core.multiclass import spread_of as multi_spread
 
-        mref2.spread = multi_spread(hours)
+        mref2.spread = multi_spread(hours, classes=3)
         new.put_reference_multiclass("m", mref2)
     writes, sketches = [], {}
     for h in range(DAYS * 24):

@@ -65,6 +65,7 @@ __all__ = [
     "score_bins",
     "spread_between",
     "spread_of",
+    "spread_with_cycle",
 ]
 
 #: Score histogram bins over [0, 1] (fixed: every window's state merges with every other).
@@ -480,23 +481,46 @@ def spread_of(
     group the residual share (O − E) / n against the pooled reference's calibration
     map (k15c: the between-window spread of P(y | score), e.g. a daily cycle in it).
     """
-    kw = {"q_alpha": q_alpha, "min_day_hours": min_day_hours, "day_ms": day_ms}
-    base = spread_between(hours, merge_all, _measures, MEASURES, **kw)
+    base = spread_between(
+        hours, merge_all, _measures, MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip
     cal = _calibration_measures(calibration_map(merge_all(hours.values())))
-    groups = spread_between(hours, merge_all, cal, CAL_MEASURES, **kw)
-    # The same hour of day pooled over the reference's days: a daily cycle in P(y | score)
-    # that single hours are too sparse to show (150 labels an hour: every group under 5
-    # expected positives) shows there. An hour's τ² is the larger of the two fits.
-    hod: dict[int, list[BinaryPerformance]] = {}
+    groups = spread_with_cycle(
+        hours, merge_all, cal, CAL_MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip
+    return Spread(base.fits + groups.fits)
+
+
+def spread_with_cycle(
+    hours: Mapping[int, S],
+    merge: Callable[[Iterable[S]], S],
+    measures: Callable[[S], Mapping[str, tuple[float, float]]],
+    names: Sequence[str],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """:func:`spread_between`, the hour scale also fitted on the same hour of day pooled
+    over the reference's days; an hour's τ² is the larger of the two fits (k15c).
+
+    A daily cycle that single hours are too sparse to show (150 labels an hour: every
+    calibration group under 5 expected positives) shows in the hour-of-day pools (7×
+    the labels for a week); random hour-to-hour variation shows in the hours.
+    """
+    plain = spread_between(
+        hours, merge, measures, names, q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms
+    )
+    hod: dict[int, list[S]] = {}
     for start, state in hours.items():
         hod.setdefault(start % day_ms // 3_600_000, []).append(state)
-    pooled = {h * 3_600_000: merge_all(v) for h, v in hod.items()}
-    cycle = {
-        f[1]: f
-        for f in spread_between(pooled, merge_all, cal, CAL_MEASURES, **kw).fits
-        if f[0] == "hour"
-    }
-    fits = [
-        cycle[f[1]] if f[0] == "hour" and cycle[f[1]][2] > f[2] else f for f in groups.fits
-    ]
-    return Spread(base.fits + tuple(fits))
+    pooled = {h * 3_600_000: merge(v) for h, v in hod.items()}
+    by_hod = spread_between(
+        pooled, merge, measures, names, q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms
+    )
+    cycle = {f[1]: f for f in by_hod.fits if f[0] == "hour"}
+    return Spread(
+        tuple(cycle[f[1]] if f[0] == "hour" and cycle[f[1]][2] > f[2] else f for f in plain.fits)
+    )

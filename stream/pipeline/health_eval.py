@@ -68,7 +68,12 @@ from stream.core.model_health import (
     performance_drop,
     sketch_score_counts,
 )
-from stream.core.multiclass import MulticlassPerformance, class_shift, multiclass_drop
+from stream.core.multiclass import (
+    MulticlassPerformance,
+    class_shift,
+    multiclass_drop,
+    share_measure,
+)
 from stream.core.performance import CAL_MEASURES, BinaryPerformance
 from stream.core.regression import RegressionPerformance, error_increase, target_shift
 from stream.core.sketch import NumericSketch
@@ -371,11 +376,27 @@ class HealthEvaluator:
             return out
         if isinstance(ref, MulticlassPerformance) and isinstance(win, MulticlassPerformance):
             names = spec.labels.class_names() if spec.labels is not None else None
-            out.append(
-                class_shift(ref, win, floor=self.floors["label"], confidence=conf, names=names)
+            msp = ref.spread  # None: a reference built before k15c (judged as before)
+            shift = class_shift(
+                ref,
+                win,
+                floor=self.floors["label"],
+                confidence=conf if msp is None else max(conf, budget_confidence(spec)),
+                names=names,
+                tau2=None
+                if msp is None
+                else [msp.tau2(scale, share_measure(i)) for i in range(ref.classes)],
             )
+            out.append(shift if msp is not None else replace(shift, reason=shift.reason + _NO_SPREAD))
             for m in _MULTI_METRICS:
-                d = multiclass_drop(ref, win, metric=m, floor=self.floors[m], confidence=conf)
+                d = multiclass_drop(
+                    ref,
+                    win,
+                    metric=m,
+                    floor=self.floors[m],
+                    confidence=conf,
+                    tau2=0.0 if msp is None else msp.tau2(scale, m),
+                )
                 if d is not None:
                     out.append(d)
             return out
@@ -520,7 +541,8 @@ def waiting_for(progress: Mapping[int, tuple[int | None, int | None]], bound_ms:
 
 _NO_SPREAD = (
     "; the reference has no between-window spread (built before it was kept): judged "
-    "against the pooled reference as before, rebuild it to judge a daily cycle"
+    "against the pooled reference as before, rebuild it (`driftstream reference build`) "
+    "to judge a daily cycle"
 )
 _NO_CAL_SPREAD = (
     "; the reference has no calibration spread (built before k15c): judged by the older "
