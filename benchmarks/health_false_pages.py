@@ -228,7 +228,11 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rates", type=int, nargs="+", default=[150, 1500])
     ap.add_argument("--amps", type=float, nargs="+", default=[0.02, 0.0])
-    ap.add_argument("--shift", choices=["calibration", "odds", "scores", "up", "down", "share", "accuracy"], default=None)
+    ap.add_argument(
+        "--shift",
+        choices=["calibration", "odds", "scores", "up", "down", "share", "accuracy"],
+        default=None,
+    )
     ap.add_argument("--stream", choices=["k15t", "calibrated"], default="k15t")
     a = ap.parse_args()
     STREAM["name"] = a.stream

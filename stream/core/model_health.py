@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from statistics import NormalDist
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -314,7 +314,8 @@ def calibration_drift(
 
     ``tau2`` (one per score group, then the overall one:
     :data:`~stream.core.performance.CAL_MEASURES`): the reference's between-window
-    variance of each group's residual share at the window's scale (k15c, :func:`stream.core.performance.spread_of`); the rule is then
+    variance of each group's residual share at the window's scale (k15c,
+    :func:`stream.core.performance.spread_of`); the rule is then
     :func:`_calibration_worse` (one-sided: the model got worse calibrated, beyond the
     floor). None: a reference built before that spread was kept, judged by the older
     rule below.
@@ -372,12 +373,12 @@ def calibration_drift(
     )
 
 
-def _groups(
-    n_b: npt.NDArray[np.float64], e_b: npt.NDArray[np.float64]
-) -> list[tuple[int, int]]:
-    """Adjacent score groups pooled until each expects ≥ CAL_MIN_EXPECTED positives and
-    negatives: ``(first, last + 1)`` ranges of the fixed groups (a sparse tail joins the
-    group before it; all of them form one when even that is too sparse)."""
+def _groups(n_b: npt.NDArray[np.float64], e_b: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Adjacent score groups pooled until each expects ≥ CAL_MIN_EXPECTED of both classes.
+
+    ``(first, last + 1)`` ranges of the fixed groups (a sparse tail joins the
+    group before it; all of them form one when even that is too sparse).
+    """
     size = BINS // CAL_GROUPS
     n_g = n_b.reshape(CAL_GROUPS, size).sum(axis=1)
     e_g = e_b.reshape(CAL_GROUPS, size).sum(axis=1)
@@ -394,11 +395,13 @@ def _groups(
 
 
 def _chibar_sf(x: float, k: int) -> float:
-    """P(Σ max(Z_i, 0)² > x) for k independent standard normals (the chi-bar-squared
-    mixture Σ_j C(k, j) 2^-k χ²_j): the one-sided counterpart of χ²_k."""
+    """P(Σ max(Z_i, 0)² > x) for k independent standard normals.
+
+    The chi-bar-squared mixture Σ_j C(k, j) 2^-k χ²_j: the one-sided counterpart of χ²_k.
+    """
     if x <= 0:
         return 1.0
-    return sum(math.comb(k, j) * chi2_sf(x, j) for j in range(1, k + 1)) / 2**k
+    return float(sum(math.comb(k, j) * chi2_sf(x, j) for j in range(1, k + 1))) / 2**k
 
 
 _NORMAL = NormalDist()
@@ -423,7 +426,12 @@ def _worse_z(gap: float, c: float, sd: float, skew: float = 0.0) -> tuple[float,
     else:
         up, down = c / sd, (2 * gap + c) / sd
         g = skew / 6
-        p = 1.0 - _NORMAL.cdf(up - g * (up * up - 1)) + 1.0 - _NORMAL.cdf(down + g * (down * down - 1))
+        p = (
+            1.0
+            - _NORMAL.cdf(up - g * (up * up - 1))
+            + 1.0
+            - _NORMAL.cdf(down + g * (down * down - 1))
+        )
         p = min(1.0, p)
     z = -_NORMAL.inv_cdf(min(max(p, 1e-300), 1.0 - 1e-16))
     r = gap / sd
@@ -474,7 +482,11 @@ def _calibration_worse(
         n = float(n_b[part].sum())
         if n == 0:
             continue
-        o, e, s = float(win.pos[part].sum()) / n, float(e_b[part].sum()) / n, float(s_b[part].sum()) / n
+        o, e, s = (
+            float(win.pos[part].sum()) / n,
+            float(e_b[part].sum()) / n,
+            float(s_b[part].sum()) / n,
+        )
         n_g = n_b[part].reshape(-1, size).sum(axis=1)
         between = max(float(np.dot(n_g, tau[first:last])) / n, float(tau[CAL_GROUPS]))
         var = float(var_b[part].sum()) / n**2 + between

@@ -331,25 +331,32 @@ def _shares_beyond(
     confidence: float,
     tau2: Sequence[float],
 ) -> HealthDecision:
-    """Each class: P(move > floor in the observed direction) = Φ((|δ| − floor)/sd), sd² =
+    """The class shares against a reference with its spread (k15c).
+
+    Each class: P(move > floor in the observed direction) = Φ((|δ| − floor)/sd), sd² =
     τ² + the Dirichlet marginal variances of both sides (the window's at least the
     binomial one at the reference share), as the binary label shift (k15t). A class
     breaches when its P reaches 1 − (1 − ``confidence``)/K (Bonferroni over the K
     classes: k15c measured the older per-class two-sided 0.99 paging a stationary
-    3-class stream 13–31 times a fortnight). Reported: the class with the largest P."""
+    3-class stream 13–31 times a fortnight). Reported: the class with the largest P.
+    """
     k = ref.classes
     bar = 1.0 - (1.0 - confidence) / k
     rows = []
     for i, s in enumerate(shifts):
         ref_var = _dirichlet_var(ref.class_counts()[i], ref.n, k)
         null = s.ref_share * (1 - s.ref_share) / win.n if win.n else 0.0
-        sd = math.sqrt(ref_var + max(_dirichlet_var(win.class_counts()[i], win.n, k), null) + tau2[i])
+        sd = math.sqrt(
+            ref_var + max(_dirichlet_var(win.class_counts()[i], win.n, k), null) + tau2[i]
+        )
         p = _phi((abs(s.delta) - floor) / sd)
         rows.append((p, abs(s.delta), i, s, sd))
     moved = [r for r in rows if r[0] >= bar and r[1] > floor and win.n > 0]
     p, _, i, s, sd = max(rows, key=lambda r: (r[0], r[1]))
     breach = bool(moved)
-    between = f"; between-window sd {math.sqrt(tau2[i]):.4f} of the reference" if tau2[i] > 0 else ""
+    between = (
+        f"; between-window sd {math.sqrt(tau2[i]):.4f} of the reference" if tau2[i] > 0 else ""
+    )
     why = (
         f"class {label[i]} share {100 * s.delta:+.1f} pts (P(move > floor)={p:.4f}{between}) "
         f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {bar:.5f} "

@@ -136,8 +136,11 @@ class Spread:
         return 0.0
 
     def fitted(self, scale: str, measure: str) -> bool:
-        """Whether the spread has a fit of ``measure`` at ``scale`` (a reference built
-        before that measure's spread was kept has none: judged as before)."""
+        """Whether the spread has a fit of ``measure`` at ``scale``.
+
+        A reference built
+        before that measure's spread was kept has none: judged as before).
+        """
         return any(sc == scale and m == measure for sc, m, *_ in self.fits)
 
     def describe(self, scale: str, measure: str) -> str:
@@ -423,12 +426,17 @@ def _measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
 
 
 def calibration_map(ref: BinaryPerformance, prior_weight: float = 5.0) -> npt.NDArray[np.float64]:
-    """P(y | score bin) of a labelled reference: each bin's positive share, shrunk toward
-    the bin's mean score by ``prior_weight`` pseudo-labels (the CBPE map)."""
+    """P(y | score bin) of a labelled reference (the CBPE map).
+
+    Each bin's positive share, shrunk toward
+    the bin's mean score by ``prior_weight`` pseudo-labels (the CBPE map).
+    """
     n_b = (ref.pos + ref.neg).astype(np.float64)
     edges = np.arange(BINS + 1, dtype=np.float64) / BINS
     centre = (edges[:-1] + edges[1:]) / 2
-    mean_score = np.where(n_b > 0, (ref.pos_sum + ref.neg_sum) / _MICRO / np.maximum(n_b, 1), centre)
+    mean_score = np.where(
+        n_b > 0, (ref.pos_sum + ref.neg_sum) / _MICRO / np.maximum(n_b, 1), centre
+    )
     out: npt.NDArray[np.float64] = (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
     return out
 
@@ -447,8 +455,10 @@ CAL_MEASURES = (*(calibration_measure(g) for g in range(CAL_GROUPS)), CAL_ALL)
 def _calibration_measures(
     cal: npt.NDArray[np.float64],
 ) -> Callable[[BinaryPerformance], dict[str, tuple[float, float]]]:
-    """Per score group of one window: (O − E) / n against the map ``cal`` and its
-    binomial variance Σ n_b c_b (1 − c_b) / n²; nan where the group is sparse."""
+    """Per score group of one window: (O − E) / n against the map ``cal``.
+
+    With its binomial variance Σ n_b c_b (1 − c_b) / n²; nan where the group is sparse.
+    """
     size = BINS // CAL_GROUPS
 
     def measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
@@ -503,8 +513,10 @@ def spread_with_cycle(
     min_day_hours: int = 12,
     day_ms: int = 86_400_000,
 ) -> Spread:
-    """:func:`spread_between`, the hour scale also fitted on the same hour of day pooled
-    over the reference's days; an hour's τ² is the larger of the two fits (k15c).
+    """:func:`spread_between`, the hours also fitted as hours of the day (k15c).
+
+    The hour scale is also fitted on the same hour of day pooled over the reference's
+    days; an hour's τ² is the larger of the two fits.
 
     A daily cycle that single hours are too sparse to show (150 labels an hour: every
     calibration group under 5 expected positives) shows in the hour-of-day pools (7×

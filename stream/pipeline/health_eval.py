@@ -387,7 +387,9 @@ class HealthEvaluator:
                 if msp is None
                 else [msp.tau2(scale, share_measure(i)) for i in range(ref.classes)],
             )
-            out.append(shift if msp is not None else replace(shift, reason=shift.reason + _NO_SPREAD))
+            out.append(
+                shift if msp is not None else replace(shift, reason=shift.reason + _NO_SPREAD)
+            )
             for m in _MULTI_METRICS:
                 d = multiclass_drop(
                     ref,
@@ -488,17 +490,24 @@ class HealthEvaluator:
 
 
 def health_judgements(spec: ModelSpec, days: int = 30) -> int:
-    """Label judgements of one measure over ``days``: every window of each judged scale,
-    once per ``judge_at`` point and once final."""
+    """Label judgements of one measure over ``days``.
+
+    Every window of each judged scale, once per ``judge_at`` point and once final.
+    """
     if spec.labels is None:
         return 0
     stages = len(spec.labels.judge_at) + 1
-    return sum(days * DAY_MS // (HOUR_MS if sc == HOUR else DAY_MS) for sc in spec.alerts.windows) * stages
+    return (
+        sum(days * DAY_MS // (HOUR_MS if sc == HOUR else DAY_MS) for sc in spec.alerts.windows)
+        * stages
+    )
 
 
 def budget_confidence(spec: ModelSpec) -> float:
-    """The per-judgement confidence that spends ``alerts.false_alarm_budget`` (false alerts
-    per model per 30 days) over a measure's judgements in 30 days (Bonferroni).
+    """The per-judgement confidence that spends the model's false-alarm budget.
+
+    ``alerts.false_alarm_budget`` (false alerts per model per 30 days) over a measure's
+    judgements in 30 days (Bonferroni).
 
     Used by the measures whose floor cannot bind on small windows (k15c: calibration
     drift, whose effect is a sum over score groups; multiclass class shares, one test

@@ -29,8 +29,8 @@ import orjson
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.contract._record import _Bad, event_ms
-from stream.core import performance as binary
 from stream.core import multiclass
+from stream.core import performance as binary
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
 from stream.core.regression import RegressionPerformance, as_number, merge_all, spread_of

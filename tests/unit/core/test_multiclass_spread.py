@@ -25,7 +25,9 @@ SHARES = (0.5, 0.3, 0.2)
 BUDGET = 1 - 1 / 2_250  # health_eval.budget_confidence at the defaults
 
 
-def draw(rng: np.random.Generator, n: int, shares=SHARES, acc: float = 0.85) -> MulticlassPerformance:  # type: ignore[no-untyped-def]
+def draw(
+    rng: np.random.Generator, n: int, shares: tuple[float, ...] = SHARES, acc: float = 0.85
+) -> MulticlassPerformance:
     true = rng.choice(3, size=n, p=shares)
     wrong = (true + rng.integers(1, 3, size=n)) % 3
     out = MulticlassPerformance.zero(3)
