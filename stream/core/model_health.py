@@ -401,7 +401,7 @@ def _chibar_sf(x: float, k: int) -> float:
     """
     if x <= 0:
         return 1.0
-    return float(sum(math.comb(k, j) * chi2_sf(x, j) for j in range(1, k + 1))) / 2**k
+    return float(sum(math.comb(k, j) * chi2_sf(x, j) for j in range(1, k + 1))) * 0.5**k
 
 
 _NORMAL = NormalDist()
