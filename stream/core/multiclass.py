@@ -47,7 +47,7 @@ from stream.core.model_health import (  # the binary decisions' rules, shared
     _phi,
     _share_decision,
 )
-from stream.core.performance import Spread, spread_with_cycle
+from stream.core.performance import Spread, read_spread, spread_bytes, spread_with_cycle
 
 __all__ = [
     "MulticlassPerformance",
@@ -63,7 +63,6 @@ __all__ = [
 _VERSION = 1
 _VERSION_SPREAD = 2
 """v1 plus the reference's between-window spread (only a reference's state carries one)."""
-_BLOB = struct.Struct("<I")
 _HEADER = struct.Struct("<BH")
 MAX_CLASSES = 256
 """Classes a model may declare (the state is K² int64: 512 KB at 256)."""
@@ -145,12 +144,8 @@ class MulticlassPerformance:
         v1 without a spread (every window's state: those bytes are unchanged); v2 (a
         reference's, k15c) adds the spread as length-prefixed JSON.
         """
-        version = _VERSION if self.spread is None else _VERSION_SPREAD
-        out = _HEADER.pack(version, self.classes) + self.counts.astype("<i8").tobytes()
-        if self.spread is not None:
-            blob = self.spread.to_json()
-            out += _BLOB.pack(len(blob)) + blob
-        return out
+        head = _HEADER.pack(_VERSION if self.spread is None else _VERSION_SPREAD, self.classes)
+        return head + self.counts.astype("<i8").tobytes() + spread_bytes(self.spread)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MulticlassPerformance:
@@ -167,16 +162,7 @@ class MulticlassPerformance:
             raise ValueError(msg)
         end = _HEADER.size + 8 * k * k
         body = data[_HEADER.size : end] if version == _VERSION_SPREAD else data[_HEADER.size :]
-        spread = None
-        if version == _VERSION_SPREAD:
-            if end + _BLOB.size > len(data):
-                msg = "multiclass state: truncated before its spread"
-                raise ValueError(msg)
-            (size,) = _BLOB.unpack_from(data, end)
-            if end + _BLOB.size + size != len(data):
-                msg = f"multiclass state: spread needs {size} bytes, {len(data) - end - 4} left"
-                raise ValueError(msg)
-            spread = Spread.from_json(data[end + _BLOB.size :], "multiclass state")
+        spread = read_spread(data, end, "multiclass state") if version == _VERSION_SPREAD else None
         if len(body) != 8 * k * k:
             msg = f"multiclass state: {len(body)} count bytes, expected {8 * k * k}"
             raise ValueError(msg)

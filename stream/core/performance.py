@@ -62,7 +62,9 @@ __all__ = [
     "calibration_measure",
     "fit_between",
     "merge_all",
+    "read_spread",
     "score_bins",
+    "spread_bytes",
     "spread_between",
     "spread_of",
     "spread_with_cycle",
@@ -171,6 +173,26 @@ class Spread:
             msg = f"{what}: a spread's τ² is negative or not finite"
             raise ValueError(msg)
         return cls(fits)
+
+
+def spread_bytes(spread: Spread | None) -> bytes:
+    """A state's v2 tail: the spread as length-prefixed JSON (nothing without one)."""
+    if spread is None:
+        return b""
+    blob = spread.to_json()
+    return _BLOB.pack(len(blob)) + blob
+
+
+def read_spread(data: bytes, end: int, what: str) -> Spread:
+    """The spread of a v2 state whose fixed part ends at ``end``; ValueError names ``what``."""
+    if end + _BLOB.size > len(data):
+        msg = f"{what}: truncated before its spread"
+        raise ValueError(msg)
+    (size,) = _BLOB.unpack_from(data, end)
+    if end + _BLOB.size + size != len(data):
+        msg = f"{what}: spread needs {size} bytes, {len(data) - end - _BLOB.size} left"
+        raise ValueError(msg)
+    return Spread.from_json(data[end + _BLOB.size :], what)
 
 
 def fit_between(
@@ -361,10 +383,7 @@ class BinaryPerformance:
         head = _HEADER.pack(version, BINS, self.tp, self.fp, self.tn, self.fn, self.loss)
         arrays = (self.pos, self.neg, self.pos_sum, self.neg_sum)
         out = head + b"".join(a.astype("<i8").tobytes() for a in arrays)
-        if self.spread is not None:
-            blob = self.spread.to_json()
-            out += _BLOB.pack(len(blob)) + blob
-        return out
+        return out + spread_bytes(self.spread)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BinaryPerformance:
@@ -384,16 +403,7 @@ class BinaryPerformance:
         if len(body) != 32 * BINS:
             msg = f"performance state: {len(body)} histogram bytes, expected {32 * BINS}"
             raise ValueError(msg)
-        spread = None
-        if version == _VERSION_SPREAD:
-            if end + _BLOB.size > len(data):
-                msg = "performance state: truncated before its spread"
-                raise ValueError(msg)
-            (size,) = _BLOB.unpack_from(data, end)
-            if end + _BLOB.size + size != len(data):
-                msg = f"performance state: spread needs {size} bytes, {len(data) - end - 4} left"
-                raise ValueError(msg)
-            spread = Spread.from_json(data[end + _BLOB.size :], "performance state")
+        spread = read_spread(data, end, "performance state") if version == _VERSION_SPREAD else None
         h = np.frombuffer(body, dtype="<i8").astype(np.int64).reshape(4, BINS)
         return cls(h[0].copy(), h[1].copy(), h[2].copy(), h[3].copy(), tp, fp, tn, fn, loss, spread)
 

@@ -390,18 +390,14 @@ class HealthEvaluator:
             out.append(
                 shift if msp is not None else replace(shift, reason=shift.reason + _NO_SPREAD)
             )
-            for m in _MULTI_METRICS:
-                d = multiclass_drop(
-                    ref,
-                    win,
-                    metric=m,
-                    floor=self.floors[m],
-                    confidence=conf,
-                    tau2=0.0 if msp is None else msp.tau2(scale, m),
+            mtau = {m: msp.tau2(scale, m) if msp else 0.0 for m in _MULTI_METRICS}
+            drops = (
+                multiclass_drop(
+                    ref, win, metric=m, floor=self.floors[m], confidence=conf, tau2=mtau[m]
                 )
-                if d is not None:
-                    out.append(d)
-            return out
+                for m in _MULTI_METRICS
+            )
+            return out + [d for d in drops if d is not None]
         assert isinstance(ref, BinaryPerformance) and isinstance(win, BinaryPerformance)  # noqa: S101
         sp = ref.spread  # None: a reference built before the spread was kept (judged as before)
         shift = label_shift(

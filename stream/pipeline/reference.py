@@ -249,7 +249,7 @@ class ReferenceBuilder:
         from stream.contract import canonical_category
 
         index = rules.class_index()
-        by_hour: dict[int, tuple[list[int], list[int]]] = {}
+        rows: list[tuple[int, int, int]] = []  # (event hour, true class, predicted class)
         for label, prediction, at in self._labelled(values, record_ts):
             try:
                 t = index.get(canonical_category(label) or "")
@@ -259,12 +259,14 @@ class ReferenceBuilder:
             if t is None or p is None:  # a class not declared, or no predicted class
                 self._ref.label_rejected += 1
                 continue
-            true, pred = by_hour.setdefault(at - at % HOUR_MS, ([], []))
-            true.append(t)
-            pred.append(p)
-        for hour, (true, pred) in by_hour.items():
-            k = len(rules.classes)
-            self._multi_hours.setdefault(hour, MulticlassPerformance.zero(k)).update(true, pred)
+            rows.append((at - at % HOUR_MS, t, p))
+        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        for hour in np.unique(table[:, 0]).tolist():
+            part = table[table[:, 0] == hour]
+            state = self._multi_hours.setdefault(
+                hour, MulticlassPerformance.zero(len(rules.classes))
+            )
+            state.update(part[:, 1], part[:, 2])
 
     def _fold_labels(
         self, values: Sequence[bytes], rules: LabelSpec, record_ts: Sequence[int]
