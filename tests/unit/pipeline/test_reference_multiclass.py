@@ -43,3 +43,4 @@ def test_labelled_events_fold_into_the_reference_confusion_state() -> None:
     summary = ref.describe()
     assert summary["labels"] == 2000 and abs(summary["accuracy"] - expected.accuracy) < 1e-12
     assert "macro_f1" in summary and "auc" not in summary
+    assert summary["between_window_sd"]["hour/class_share:0"] == 0.0  # one hour: nothing fitted
