@@ -407,6 +407,21 @@ def _chibar_sf(x: float, k: int) -> float:
 _NORMAL = NormalDist()
 
 
+def _cornish_fisher(u: float, skew: float) -> float:
+    """The normal quantile of a standardized value ``u`` of a law with ``skew``.
+
+    u − (γ/6)(u² − 1), held monotone: past its turning point 1 / (2|γ/6|) the
+    correction stays at its value there (the raw polynomial turns back, which would
+    make a huge move look ordinary).
+    """
+    g = skew / 6
+    if g == 0:
+        return u
+    turn = 1 / (2 * abs(g))
+    held = min(u, turn) if g > 0 else max(u, -turn)
+    return u - g * (held * held - 1)
+
+
 def _worse_z(gap: float, c: float, sd: float, skew: float = 0.0) -> tuple[float, float]:
     """(z, bias) of a group's calibration error growing by more than ``c`` + floor.
 
@@ -425,14 +440,8 @@ def _worse_z(gap: float, c: float, sd: float, skew: float = 0.0) -> tuple[float,
         p = 1.0
     else:
         up, down = c / sd, (2 * gap + c) / sd
-        g = skew / 6
-        p = (
-            1.0
-            - _NORMAL.cdf(up - g * (up * up - 1))
-            + 1.0
-            - _NORMAL.cdf(down + g * (down * down - 1))
-        )
-        p = min(1.0, p)
+        tails = _NORMAL.cdf(_cornish_fisher(up, skew)) + _NORMAL.cdf(_cornish_fisher(down, -skew))
+        p = min(1.0, 2.0 - tails)
     z = -_NORMAL.inv_cdf(min(max(p, 1e-300), 1.0 - 1e-16))
     r = gap / sd
     mean_abs = sd * math.sqrt(2 / math.pi) * math.exp(-r * r / 2) + gap * (1 - 2 * _NORMAL.cdf(-r))

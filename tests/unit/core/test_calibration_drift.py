@@ -97,6 +97,10 @@ def test_a_group_calibrated_at_the_reference_is_judged_two_sided() -> None:
     assert z_two < z_one  # two tails: less surprising
     assert bias_two == pytest.approx(0.02 * (2 / np.pi) ** 0.5) and bias_one == pytest.approx(0)
     assert _worse_z(0.0, 0.05, 0.02, skew=1.0)[0] < z_two  # a long upper tail: less sure
+    for skew in (-1.5, 0.0, 0.7, 1.5):  # more evidence is never less sure, whatever the skew
+        for gap in (0.0, 0.3):
+            zs = [_worse_z(gap, c, 0.02, skew)[0] for c in np.linspace(0.0, 0.5, 60)]
+            assert all(b >= a for a, b in zip(zs, zs[1:], strict=False)), (skew, gap)
 
 
 def _hours(rng: np.random.Generator, rate: int, amp: float) -> dict[int, BinaryPerformance]:
