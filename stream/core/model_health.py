@@ -48,13 +48,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from stream.core.measures.bayes import ShareShift, share_shift
-from stream.core.performance import BINS, BinaryPerformance, auc_of_counts, score_bins
+from stream.core.measures.tails import chi2_sf
+from stream.core.performance import (
+    BINS,
+    CAL_GROUPS,
+    CAL_MIN_EXPECTED,
+    BinaryPerformance,
+    auc_of_counts,
+    calibration_map,
+    score_bins,
+)
 from stream.core.sketch import NumericSketch
 
 __all__ = [
@@ -288,7 +298,7 @@ def sketch_score_counts(sketch: NumericSketch) -> npt.NDArray[np.float64]:
 
 
 #: Score groups of the calibration test: 10 groups of BINS // 10 adjacent bins.
-CALIBRATION_GROUPS = 10
+CALIBRATION_GROUPS = CAL_GROUPS
 
 
 def calibration_drift(
@@ -298,22 +308,34 @@ def calibration_drift(
     floor: float = 0.02,
     confidence: float = 0.99,
     prior_weight: float = 5.0,
+    tau2: Sequence[float] | None = None,
 ) -> HealthDecision | None:
     """Calibration drift: did P(y | score) move away from the reference's?
 
-    Expected positives per score group under the reference's calibration map (the
-    CBPE map, :func:`_calibration`) against the observed ones. Effect: the mean
-    absolute gap Σ_g |O_g − E_g| / N (a share, like ECE but against the reference's
-    calibration, so a model miscalibrated from the start is not "drift"). Confidence:
-    1 − the p-value of the Hosmer-Lemeshow-style χ² = Σ_g (O_g − E_g)² / (E_g (1 −
-    E_g / n_g)), df = the groups with predictions. Breach when the gap exceeds
-    ``floor`` at that confidence. The interval is ± 1.96 × the binomial SE of the
-    signed gap (a scale, not an exact interval of the absolute gap). ECE of both
-    sides goes in the reason. None without labels.
+    ``tau2`` (one per score group, then the overall one:
+    :data:`~stream.core.performance.CAL_MEASURES`): the reference's between-window
+    variance of each group's residual share at the window's scale (k15c,
+    :func:`stream.core.performance.spread_of`); the rule is then
+    :func:`_calibration_worse` (one-sided: the model got worse calibrated, beyond the
+    floor). None: a reference built before that spread was kept, judged by the older
+    rule below.
+
+    Older rule: expected positives per score group under the reference's calibration
+    map (the CBPE map, :func:`~stream.core.performance.calibration_map`) against the
+    observed ones. Effect: the mean absolute gap Σ_g |O_g − E_g| / N. Confidence: 1 −
+    the p-value of the Hosmer-Lemeshow-style χ² = Σ_g (O_g − E_g)² / (E_g (1 − E_g /
+    n_g)), df = the groups with predictions. Breach when the gap exceeds ``floor`` at
+    that confidence. (It paged stationary streams 1–8 times a fortnight without any
+    cycle: sparse groups break the χ² — one positive where 0.01 is expected adds ≈
+    100 — and Σ|O − E| / N is noise's own size at 150 labels, median 0.026 > the
+    floor, so the floor never bound.) ECE of both sides goes in the reason. None
+    without labels.
     """
     if not win.n or not ref.n:
         return None
-    cal = _calibration(ref, prior_weight)
+    cal = calibration_map(ref, prior_weight)
+    if tau2 is not None:
+        return _calibration_worse(ref, win, cal, floor, confidence, prior_weight, tau2)
     n_b = (win.pos + win.neg).astype(np.float64)
     size = BINS // CALIBRATION_GROUPS
     n_g = n_b.reshape(CALIBRATION_GROUPS, size).sum(axis=1)
@@ -324,9 +346,7 @@ def calibration_drift(
     ok = used & (var > 1e-9)
     chi2 = float((((o_g - e_g) ** 2)[ok] / var[ok]).sum())
     df = int(np.count_nonzero(used))
-    from scipy import stats  # only here: scipy.stats costs a replay ~0.3 s of start-up
-
-    p_value = float(stats.chi2.sf(chi2, df)) if df else 1.0
+    p_value = chi2_sf(chi2, df) if df else 1.0
     gap = float(np.abs(o_g - e_g)[used].sum()) / win.n
     se = math.sqrt(float(var[used].sum())) / win.n
     conf = 1.0 - p_value
@@ -353,11 +373,158 @@ def calibration_drift(
     )
 
 
-def _calibration(ref: BinaryPerformance, prior_weight: float) -> npt.NDArray[np.float64]:
-    n_b = (ref.pos + ref.neg).astype(np.float64)
-    centre = (_EDGES[:-1] + _EDGES[1:]) / 2
-    mean_score = np.where(n_b > 0, (ref.pos_sum + ref.neg_sum) / 1e6 / np.maximum(n_b, 1), centre)
-    return (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
+def _groups(n_b: npt.NDArray[np.float64], e_b: npt.NDArray[np.float64]) -> list[tuple[int, int]]:
+    """Adjacent score groups pooled until each expects ≥ CAL_MIN_EXPECTED of both classes.
+
+    ``(first, last + 1)`` ranges of the fixed groups (a sparse tail joins the
+    group before it; all of them form one when even that is too sparse).
+    """
+    size = BINS // CAL_GROUPS
+    n_g = n_b.reshape(CAL_GROUPS, size).sum(axis=1)
+    e_g = e_b.reshape(CAL_GROUPS, size).sum(axis=1)
+    out: list[tuple[int, int]] = []
+    first, n, e = 0, 0.0, 0.0
+    for g in range(CAL_GROUPS):
+        n, e = n + n_g[g], e + e_g[g]
+        if e >= CAL_MIN_EXPECTED and n - e >= CAL_MIN_EXPECTED:
+            out.append((first, g + 1))
+            first, n, e = g + 1, 0.0, 0.0
+    if first < CAL_GROUPS:
+        out[-1:] = [(out[-1][0] if out else 0, CAL_GROUPS)]
+    return out
+
+
+def _chibar_sf(x: float, k: int) -> float:
+    """P(Σ max(Z_i, 0)² > x) for k independent standard normals.
+
+    The chi-bar-squared mixture Σ_j C(k, j) 2^-k χ²_j: the one-sided counterpart of χ²_k.
+    """
+    if x <= 0:
+        return 1.0
+    return float(sum(math.comb(k, j) * chi2_sf(x, j) for j in range(1, k + 1))) * 0.5**k
+
+
+_NORMAL = NormalDist()
+
+
+def _cornish_fisher(u: float, skew: float) -> float:
+    """The normal quantile of a standardized value ``u`` of a law with ``skew``.
+
+    u − (γ/6)(u² − 1), held monotone: past its turning point 1 / (2|γ/6|) the
+    correction stays at its value there (the raw polynomial turns back, which would
+    make a huge move look ordinary).
+    """
+    g = skew / 6
+    if g == 0:
+        return u
+    turn = 1 / (2 * abs(g))
+    held = min(u, turn) if g > 0 else max(u, -turn)
+    return u - g * (held * held - 1)
+
+
+def _worse_z(gap: float, c: float, sd: float, skew: float = 0.0) -> tuple[float, float]:
+    """(z, bias) of a group's calibration error growing by more than ``c`` + floor.
+
+    The group's error under the null is |gap + X| with X the residual share, mean 0,
+    sd ``sd`` (``gap``: the reference's |e − s̄| for the group): it grows past ``c``
+    when X > c or X < −2·gap − c, so a group the reference had calibrated (gap ≈ 0)
+    is judged two-sided and a miscalibrated one one-sided. Each tail is normal with
+    the Cornish-Fisher skew correction (``skew``: X's skewness; a group expecting
+    a handful of positives has a long upper tail — k15c: Poisson(5)'s P(3 sd) is 4×
+    the normal's). z: that tail as a one-sided normal quantile (for the
+    chi-bar-squared sum). bias: E|gap + X| − gap, what noise alone adds to the error.
+    """
+    if sd <= 0:
+        return (math.inf if c > 0 else -math.inf), 0.0
+    if gap + c <= 0:
+        p = 1.0
+    else:
+        up, down = c / sd, (2 * gap + c) / sd
+        tails = _NORMAL.cdf(_cornish_fisher(up, skew)) + _NORMAL.cdf(_cornish_fisher(down, -skew))
+        p = min(1.0, 2.0 - tails)
+    z = -_NORMAL.inv_cdf(min(max(p, 1e-300), 1.0 - 1e-16))
+    r = gap / sd
+    mean_abs = sd * math.sqrt(2 / math.pi) * math.exp(-r * r / 2) + gap * (1 - 2 * _NORMAL.cdf(-r))
+    return z, mean_abs - gap
+
+
+def _calibration_worse(
+    ref: BinaryPerformance,
+    win: BinaryPerformance,
+    cal: npt.NDArray[np.float64],
+    floor: float,
+    confidence: float,
+    prior_weight: float,
+    tau2: Sequence[float],
+) -> HealthDecision:
+    """Calibration drift against a reference with its spread (k15c): one-sided, beyond the floor.
+
+    Groups: the fixed score groups, adjacent ones pooled until each expects at least
+    :data:`~stream.core.performance.CAL_MIN_EXPECTED` positives and negatives. Per
+    group G (shares of its n labels): o observed positives, e expected under the
+    reference's map, s̄ the mean score. The move that matters is the group's
+    calibration error growing: a_G = |o − s̄| − |e − s̄| (a model that gets *better*
+    calibrated, or was miscalibrated from the start, is not drift). Its variance:
+    the window's binomial Σ n_b c_b (1 − c_b), the map's own estimation error
+    Σ n_b² c_b (1 − c_b) / (N_b + w), and the reference's between-window τ² of the
+    group's residual share (n-weighted over the pooled groups, at least the overall
+    residual's: a sparse group has no fit of its own), over n². Evidence per group:
+    the tail P(the error grows by more than a_G − floor | no move) as a one-sided z_G
+    (:func:`_worse_z`: two-sided where the reference was calibrated, as noise in
+    either direction grows |o − s̄| there); the statistic Σ max(z_G, 0)², whose null
+    law is the chi-bar-squared mixture (:func:`_chibar_sf`). The effect: Σ n_G (a_G −
+    the noise's own E[a_G]) / N, how much worse calibrated the window is than the
+    reference for its score mix. Breach when the confidence reaches ``confidence``
+    AND that effect exceeds ``floor``.
+    """
+    n_b = (win.pos + win.neg).astype(np.float64)
+    e_b = n_b * cal
+    binom_b = e_b * (1 - cal)
+    third_b = binom_b * (1 - 2 * cal)  # the Poisson-binomial's third central moment
+    var_b = binom_b + n_b**2 * cal * (1 - cal) / ((ref.pos + ref.neg) + prior_weight)
+    s_b = (win.pos_sum + win.neg_sum).astype(np.float64) / 1e6
+    size = BINS // CAL_GROUPS
+    tau = np.asarray(tau2, dtype=np.float64)
+    chibar, worse, w_err, r_err, ranges = 0.0, 0.0, 0.0, 0.0, _groups(n_b, e_b)
+    for first, last in ranges:
+        part = slice(first * size, last * size)
+        n = float(n_b[part].sum())
+        if n == 0:
+            continue
+        o, e, s = (
+            float(win.pos[part].sum()) / n,
+            float(e_b[part].sum()) / n,
+            float(s_b[part].sum()) / n,
+        )
+        n_g = n_b[part].reshape(-1, size).sum(axis=1)
+        between = max(float(np.dot(n_g, tau[first:last])) / n, float(tau[CAL_GROUPS]))
+        var = float(var_b[part].sum()) / n**2 + between
+        sd = math.sqrt(var)
+        skew = float(third_b[part].sum()) / n**3 / var**1.5 if var > 0 else 0.0
+        a = abs(o - s) - abs(e - s)
+        z, bias = _worse_z(abs(e - s), a - floor - 0.5 / n, sd, skew)  # 0.5: continuity
+        chibar += max(z, 0.0) ** 2
+        worse += n * (a - bias)
+        w_err, r_err = w_err + n * abs(o - s), r_err + n * abs(e - s)
+    k = len(ranges)
+    p_value = _chibar_sf(chibar, k)
+    conf = 1.0 - p_value
+    delta, value, reference = worse / win.n, w_err / win.n, r_err / win.n
+    breach = delta > floor and conf >= confidence
+    # A scale for the interval: the binomial + map sd of the overall signed residual.
+    se = math.sqrt(float(var_b.sum())) / win.n
+    spread = math.sqrt(max(tau)) if len(tau) and max(tau) > 0 else 0.0
+    between_sd = f"; between-window sd up to {spread:.4f} of the reference" if spread else ""
+    why = (
+        f"calibration error {value:.4f} vs {reference:.4f} the reference's for these scores: "
+        f"worse by {delta:+.4f} (one-sided χ̄² {chibar:.1f} over {k} group(s), p {p_value:.2g}"
+        f"{between_sd}) {'beyond' if breach else 'within'} floor {floor}; "
+        f"ECE {win.ece() or 0.0:.4f} (reference {ref.ece() or 0.0:.4f})"
+    )
+    return HealthDecision(
+        "performance", "calibration", reference, value, delta, delta - 1.96 * se,
+        delta + 1.96 * se, conf, breach, win.n, why, floor, 1,
+    )  # fmt: skip
 
 
 def estimate(
@@ -368,7 +535,7 @@ def estimate(
     prior_weight: float = 5.0,
 ) -> Estimate:
     """Expected performance of a window with score histogram ``counts`` (CBPE)."""
-    c = _calibration(ref, prior_weight)
+    c = calibration_map(ref, prior_weight)
     e1, e0 = counts * c, counts * (1 - c)
     cut = min(BINS, int(math.floor(threshold * BINS + 1e-9)))
     tp, fn = float(e1[cut:].sum()), float(e1[:cut].sum())

@@ -32,20 +32,22 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from stream.core.measures.bayes import dirichlet_shift
+from stream.core.measures.bayes import ShareShift, dirichlet_shift
 from stream.core.model_health import (  # the binary decisions' rules, shared
     HealthDecision,
     _acc_se,
     _drop,
+    _phi,
     _share_decision,
 )
+from stream.core.performance import Spread, read_spread, spread_bytes, spread_with_cycle
 
 __all__ = [
     "MulticlassPerformance",
@@ -54,9 +56,13 @@ __all__ = [
     "merge_all",
     "merge_bytes",
     "multiclass_drop",
+    "share_measure",
+    "spread_of",
 ]
 
 _VERSION = 1
+_VERSION_SPREAD = 2
+"""v1 plus the reference's between-window spread (only a reference's state carries one)."""
 _HEADER = struct.Struct("<BH")
 MAX_CLASSES = 256
 """Classes a model may declare (the state is K² int64: 512 KB at 256)."""
@@ -67,6 +73,8 @@ class MulticlassPerformance:
     """Confusion counts of one window: ``counts[t, p]`` = labels of class t predicted p."""
 
     counts: npt.NDArray[np.int64]
+    spread: Spread | None = None
+    """A reference's between-window spread (:func:`spread_of`, k15c); merges drop it."""
 
     @classmethod
     def zero(cls, classes: int) -> MulticlassPerformance:
@@ -131,8 +139,13 @@ class MulticlassPerformance:
         return MulticlassPerformance(self.counts + other.counts)
 
     def to_bytes(self) -> bytes:
-        """Versioned binary form: header (version, K), then K² little-endian int64."""
-        return _HEADER.pack(_VERSION, self.classes) + self.counts.astype("<i8").tobytes()
+        """Versioned binary form: header (version, K), then K² little-endian int64.
+
+        v1 without a spread (every window's state: those bytes are unchanged); v2 (a
+        reference's, k15c) adds the spread as length-prefixed JSON.
+        """
+        head = _HEADER.pack(_VERSION if self.spread is None else _VERSION_SPREAD, self.classes)
+        return head + self.counts.astype("<i8").tobytes() + spread_bytes(self.spread)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> MulticlassPerformance:
@@ -141,10 +154,15 @@ class MulticlassPerformance:
             msg = f"multiclass state: {len(data)} bytes is shorter than its header"
             raise ValueError(msg)
         version, k = _HEADER.unpack_from(data)
-        if version != _VERSION or not 2 <= k <= MAX_CLASSES:
-            msg = f"multiclass state: version {version} with {k} classes is not v{_VERSION}"
+        if version not in (_VERSION, _VERSION_SPREAD) or not 2 <= k <= MAX_CLASSES:
+            msg = (
+                f"multiclass state: version {version} with {k} classes is not "
+                f"v{_VERSION} or v{_VERSION_SPREAD}"
+            )
             raise ValueError(msg)
-        body = data[_HEADER.size :]
+        end = _HEADER.size + 8 * k * k
+        body = data[_HEADER.size : end] if version == _VERSION_SPREAD else data[_HEADER.size :]
+        spread = read_spread(data, end, "multiclass state") if version == _VERSION_SPREAD else None
         if len(body) != 8 * k * k:
             msg = f"multiclass state: {len(body)} count bytes, expected {8 * k * k}"
             raise ValueError(msg)
@@ -152,12 +170,12 @@ class MulticlassPerformance:
         if (counts < 0).any():
             msg = "multiclass state: a negative count"
             raise ValueError(msg)
-        return cls(counts)
+        return cls(counts, spread)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, MulticlassPerformance):
             return NotImplemented
-        return bool(np.array_equal(self.counts, other.counts))
+        return bool(np.array_equal(self.counts, other.counts)) and self.spread == other.spread
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -204,6 +222,55 @@ def macro_f1_se(state: MulticlassPerformance) -> float:
     return math.sqrt(max(var, 0.0))
 
 
+def share_measure(i: int) -> str:
+    """The spread's measure name of class ``i``'s share."""
+    return f"class_share:{i}"
+
+
+def spread_of(
+    hours: Mapping[int, MulticlassPerformance],
+    *,
+    classes: int,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """The between-window spread of a multiclass reference kept per hour (k15c).
+
+    Per class its share (binomial variance at the window's share), and accuracy and
+    macro F1 (binomial; delta method): Cochran's Q-gated DerSimonian–Laird τ² between
+    hours (and the same hour of day pooled over the days: the larger) and UTC days
+    (:func:`stream.core.performance.spread_with_cycle`).
+    """
+    names = (*(share_measure(i) for i in range(classes)), *_DROPS)
+
+    def measures(s: MulticlassPerformance) -> dict[str, tuple[float, float]]:
+        n = s.n
+        out = {m: (math.nan, math.nan) for m in names}
+        if n < 2:
+            return out
+        for i, c in enumerate(s.class_counts()):
+            p = c / n
+            out[share_measure(i)] = (p, p * (1 - p) / n)
+        acc, f1 = s.accuracy, s.macro_f1()
+        if acc is not None:
+            out["accuracy"] = (acc, acc * (1 - acc) / n)
+        if f1 is not None:
+            out["macro_f1"] = (f1, macro_f1_se(s) ** 2)
+        return out
+
+    return spread_with_cycle(
+        hours,
+        lambda states: merge_all(states, classes),
+        measures,
+        names,
+        min_day_hours=min_day_hours,
+        day_ms=day_ms,
+    )
+
+
+_DROPS = ("accuracy", "macro_f1")
+
+
 def class_shift(
     ref: MulticlassPerformance,
     win: MulticlassPerformance,
@@ -211,10 +278,19 @@ def class_shift(
     floor: float = 0.02,
     confidence: float = 0.99,
     names: Sequence[str] | None = None,
+    tau2: Sequence[float] | None = None,
 ) -> HealthDecision:
-    """Class shares of ``win`` against ``ref``: the class that moved most (module docstring)."""
+    """Class shares of ``win`` against ``ref``: the class that moved most (module docstring).
+
+    ``tau2`` (one per class): the reference's between-window variance of each class's
+    share at the window's scale (k15c); the rule is then one-sided beyond the floor per
+    class, Bonferroni over the K classes (:func:`_shares_beyond`). None: a reference
+    built before the spread was kept, judged by the older rule.
+    """
     d = dirichlet_shift(ref.class_counts(), win.class_counts(), threshold=floor, any_moved=False)
     label = list(names) if names is not None else [str(i) for i in range(ref.classes)]
+    if tau2 is not None:
+        return _shares_beyond(ref, win, d.shifts, label, floor, confidence, tau2)
     moved = [
         (i, s) for i, s in enumerate(d.shifts) if s.p_drift >= confidence and abs(s.delta) > floor
     ]
@@ -232,6 +308,59 @@ def class_shift(
     return _share_decision("class_share", s, breach, win.n, why, floor)
 
 
+def _shares_beyond(
+    ref: MulticlassPerformance,
+    win: MulticlassPerformance,
+    shifts: Sequence[ShareShift],
+    label: Sequence[str],
+    floor: float,
+    confidence: float,
+    tau2: Sequence[float],
+) -> HealthDecision:
+    """The class shares against a reference with its spread (k15c).
+
+    Each class: P(move > floor in the observed direction) = Φ((|δ| − floor)/sd), sd² =
+    τ² + the Dirichlet marginal variances of both sides (the window's at least the
+    binomial one at the reference share), as the binary label shift (k15t). A class
+    breaches when its P reaches 1 − (1 − ``confidence``)/K (Bonferroni over the K
+    classes: k15c measured the older per-class two-sided 0.99 paging a stationary
+    3-class stream 13–31 times a fortnight). Reported: the class with the largest P.
+    """
+    k = ref.classes
+    bar = 1.0 - (1.0 - confidence) / k
+    rows = []
+    for i, s in enumerate(shifts):
+        ref_var = _dirichlet_var(ref.class_counts()[i], ref.n, k)
+        null = s.ref_share * (1 - s.ref_share) / win.n if win.n else 0.0
+        sd = math.sqrt(
+            ref_var + max(_dirichlet_var(win.class_counts()[i], win.n, k), null) + tau2[i]
+        )
+        p = _phi((abs(s.delta) - floor) / sd)
+        rows.append((p, abs(s.delta), i, s, sd))
+    moved = [r for r in rows if r[0] >= bar and r[1] > floor and win.n > 0]
+    p, _, i, s, sd = max(rows, key=lambda r: (r[0], r[1]))
+    breach = bool(moved)
+    between = (
+        f"; between-window sd {math.sqrt(tau2[i]):.4f} of the reference" if tau2[i] > 0 else ""
+    )
+    why = (
+        f"class {label[i]} share {100 * s.delta:+.1f} pts (P(move > floor)={p:.4f}{between}) "
+        f"{'beyond' if breach else 'within'} floor {100 * floor:.1f} pts at {bar:.5f} "
+        f"({confidence:.5f} over {k} classes){f'; {len(moved)} class(es) moved' if moved else ''}"
+    )
+    d = s.delta
+    return HealthDecision(
+        "label", "class_share", s.ref_share, s.win_share, d, d - 1.96 * sd, d + 1.96 * sd, p,
+        breach, win.n, why, floor,
+    )  # fmt: skip
+
+
+def _dirichlet_var(c: int, n: int, k: int) -> float:
+    """Variance of class share's Jeffreys Dirichlet marginal Beta(c + ½, n − c + (K − 1)/2)."""
+    a, b = c + 0.5, n - c + (k - 1) * 0.5
+    return a * b / ((a + b) ** 2 * (a + b + 1))
+
+
 def multiclass_drop(
     ref: MulticlassPerformance,
     win: MulticlassPerformance,
@@ -239,8 +368,12 @@ def multiclass_drop(
     metric: Literal["accuracy", "macro_f1"] = "accuracy",
     floor: float = 0.03,
     confidence: float = 0.99,
+    tau2: float = 0.0,
 ) -> HealthDecision | None:
-    """Realized drop of ``metric`` in ``win`` against ``ref``; None without labels."""
+    """Realized drop of ``metric`` in ``win`` against ``ref``; None without labels.
+
+    ``tau2``: the reference's between-window variance of ``metric`` at the window's scale.
+    """
     if metric == "accuracy":
         rv, wv = ref.accuracy, win.accuracy
         if rv is None or wv is None:
@@ -251,4 +384,4 @@ def multiclass_drop(
         if rf is None or wf is None:
             return None
         rv, wv, rse, wse = rf, wf, macro_f1_se(ref), macro_f1_se(win)
-    return _drop("performance", metric, rv, rse, wv, wse, win.n, floor, confidence)
+    return _drop("performance", metric, rv, rse, wv, wse, win.n, floor, confidence, tau2)

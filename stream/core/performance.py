@@ -49,16 +49,25 @@ from stream.core.measures.tails import chi2_sf
 
 __all__ = [
     "BINS",
+    "CAL_ALL",
+    "CAL_GROUPS",
+    "CAL_MEASURES",
+    "CAL_MIN_EXPECTED",
     "MEASURES",
     "Q_ALPHA",
     "BinaryPerformance",
     "Spread",
     "auc_of_counts",
+    "calibration_map",
+    "calibration_measure",
     "fit_between",
     "merge_all",
+    "read_spread",
     "score_bins",
+    "spread_bytes",
     "spread_between",
     "spread_of",
+    "spread_with_cycle",
 ]
 
 #: Score histogram bins over [0, 1] (fixed: every window's state merges with every other).
@@ -69,6 +78,13 @@ _VERSION_SPREAD = 2
 _BLOB = struct.Struct("<I")
 MEASURES = ("positive_share", "auc", "accuracy")
 """The measures whose between-window spread a binary reference keeps (decision metric names)."""
+CAL_GROUPS = 10
+"""Score groups of the calibration test: ``CAL_GROUPS`` groups of BINS // CAL_GROUPS bins."""
+CAL_MIN_EXPECTED = 5.0
+"""A calibration group counts when its expected positives AND negatives reach this
+(Cochran's rule for a χ² cell): sparser groups are pooled with their neighbours in a
+window, and left out of the reference's spread fit (k15c: a lone positive in a group
+expecting 0.01 gave χ² ≈ 100 on stationary windows)."""
 Q_ALPHA = 0.001
 """Cochran's Q gate on τ² (as the features', :data:`stream.core.calibrate.Q_ALPHA`)."""
 _MIN_WINDOWS = 3
@@ -121,6 +137,14 @@ class Spread:
                 return tau2
         return 0.0
 
+    def fitted(self, scale: str, measure: str) -> bool:
+        """Whether the spread has a fit of ``measure`` at ``scale``.
+
+        A reference built
+        before that measure's spread was kept has none: judged as before).
+        """
+        return any(sc == scale and m == measure for sc, m, *_ in self.fits)
+
     def describe(self, scale: str, measure: str) -> str:
         """One line: Q, df, p and τ (for a decision's reason)."""
         for sc, m, tau2, q, df, p in self.fits:
@@ -149,6 +173,26 @@ class Spread:
             msg = f"{what}: a spread's τ² is negative or not finite"
             raise ValueError(msg)
         return cls(fits)
+
+
+def spread_bytes(spread: Spread | None) -> bytes:
+    """A state's v2 tail: the spread as length-prefixed JSON (nothing without one)."""
+    if spread is None:
+        return b""
+    blob = spread.to_json()
+    return _BLOB.pack(len(blob)) + blob
+
+
+def read_spread(data: bytes, end: int, what: str) -> Spread:
+    """The spread of a v2 state whose fixed part ends at ``end``; ValueError names ``what``."""
+    if end + _BLOB.size > len(data):
+        msg = f"{what}: truncated before its spread"
+        raise ValueError(msg)
+    (size,) = _BLOB.unpack_from(data, end)
+    if end + _BLOB.size + size != len(data):
+        msg = f"{what}: spread needs {size} bytes, {len(data) - end - _BLOB.size} left"
+        raise ValueError(msg)
+    return Spread.from_json(data[end + _BLOB.size :], what)
 
 
 def fit_between(
@@ -339,10 +383,7 @@ class BinaryPerformance:
         head = _HEADER.pack(version, BINS, self.tp, self.fp, self.tn, self.fn, self.loss)
         arrays = (self.pos, self.neg, self.pos_sum, self.neg_sum)
         out = head + b"".join(a.astype("<i8").tobytes() for a in arrays)
-        if self.spread is not None:
-            blob = self.spread.to_json()
-            out += _BLOB.pack(len(blob)) + blob
-        return out
+        return out + spread_bytes(self.spread)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BinaryPerformance:
@@ -362,16 +403,7 @@ class BinaryPerformance:
         if len(body) != 32 * BINS:
             msg = f"performance state: {len(body)} histogram bytes, expected {32 * BINS}"
             raise ValueError(msg)
-        spread = None
-        if version == _VERSION_SPREAD:
-            if end + _BLOB.size > len(data):
-                msg = "performance state: truncated before its spread"
-                raise ValueError(msg)
-            (size,) = _BLOB.unpack_from(data, end)
-            if end + _BLOB.size + size != len(data):
-                msg = f"performance state: spread needs {size} bytes, {len(data) - end - 4} left"
-                raise ValueError(msg)
-            spread = Spread.from_json(data[end + _BLOB.size :], "performance state")
+        spread = read_spread(data, end, "performance state") if version == _VERSION_SPREAD else None
         h = np.frombuffer(body, dtype="<i8").astype(np.int64).reshape(4, BINS)
         return cls(h[0].copy(), h[1].copy(), h[2].copy(), h[3].copy(), tp, fp, tn, fn, loss, spread)
 
@@ -403,6 +435,59 @@ def _measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
     return out
 
 
+def calibration_map(ref: BinaryPerformance, prior_weight: float = 5.0) -> npt.NDArray[np.float64]:
+    """P(y | score bin) of a labelled reference (the CBPE map).
+
+    Each bin's positive share, shrunk toward
+    the bin's mean score by ``prior_weight`` pseudo-labels (the CBPE map).
+    """
+    n_b = (ref.pos + ref.neg).astype(np.float64)
+    edges = np.arange(BINS + 1, dtype=np.float64) / BINS
+    centre = (edges[:-1] + edges[1:]) / 2
+    mean_score = np.where(
+        n_b > 0, (ref.pos_sum + ref.neg_sum) / _MICRO / np.maximum(n_b, 1), centre
+    )
+    out: npt.NDArray[np.float64] = (ref.pos + prior_weight * mean_score) / (n_b + prior_weight)
+    return out
+
+
+def calibration_measure(group: int) -> str:
+    """The spread's measure name of calibration score group ``group`` (0 = lowest scores)."""
+    return f"calibration:{group}"
+
+
+CAL_ALL = "calibration:all"
+"""The spread's measure of the residual share over all scores (calibration in the large):
+the least between-window variance a pooled group of a sparse window is given."""
+CAL_MEASURES = (*(calibration_measure(g) for g in range(CAL_GROUPS)), CAL_ALL)
+
+
+def _calibration_measures(
+    cal: npt.NDArray[np.float64],
+) -> Callable[[BinaryPerformance], dict[str, tuple[float, float]]]:
+    """Per score group of one window: (O − E) / n against the map ``cal``.
+
+    With its binomial variance Σ n_b c_b (1 − c_b) / n²; nan where the group is sparse.
+    """
+    size = BINS // CAL_GROUPS
+
+    def measures(s: BinaryPerformance) -> dict[str, tuple[float, float]]:
+        n_b = (s.pos + s.neg).astype(np.float64)
+        n = n_b.reshape(CAL_GROUPS, size).sum(axis=1)
+        e = (n_b * cal).reshape(CAL_GROUPS, size).sum(axis=1)
+        o = s.pos.astype(np.float64).reshape(CAL_GROUPS, size).sum(axis=1)
+        v = (n_b * cal * (1 - cal)).reshape(CAL_GROUPS, size).sum(axis=1)
+        rows = [(n[g], e[g], o[g], v[g]) for g in range(CAL_GROUPS)]
+        rows.append((n.sum(), e.sum(), o.sum(), v.sum()))
+        out = {}
+        for name, (ng, eg, og, vg) in zip(CAL_MEASURES, rows, strict=True):
+            dense = eg >= CAL_MIN_EXPECTED and ng - eg >= CAL_MIN_EXPECTED
+            out[name] = ((og - eg) / ng, vg / ng**2) if dense else (math.nan, math.nan)
+        return out
+
+    return measures
+
+
 def spread_of(
     hours: Mapping[int, BinaryPerformance],
     *,
@@ -410,8 +495,54 @@ def spread_of(
     min_day_hours: int = 12,
     day_ms: int = 86_400_000,
 ) -> Spread:
-    """The between-window spread of a binary reference kept per hour (keys: hour start, ms)."""
-    return spread_between(
+    """The between-window spread of a binary reference kept per hour (keys: hour start, ms).
+
+    Measures: the positive share, AUC and accuracy (k15t), and per calibration score
+    group the residual share (O − E) / n against the pooled reference's calibration
+    map (k15c: the between-window spread of P(y | score), e.g. a daily cycle in it).
+    """
+    base = spread_between(
         hours, merge_all, _measures, MEASURES,
         q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
     )  # fmt: skip
+    cal = _calibration_measures(calibration_map(merge_all(hours.values())))
+    groups = spread_with_cycle(
+        hours, merge_all, cal, CAL_MEASURES,
+        q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms,
+    )  # fmt: skip
+    return Spread(base.fits + groups.fits)
+
+
+def spread_with_cycle(
+    hours: Mapping[int, S],
+    merge: Callable[[Iterable[S]], S],
+    measures: Callable[[S], Mapping[str, tuple[float, float]]],
+    names: Sequence[str],
+    *,
+    q_alpha: float = Q_ALPHA,
+    min_day_hours: int = 12,
+    day_ms: int = 86_400_000,
+) -> Spread:
+    """:func:`spread_between`, the hours also fitted as hours of the day (k15c).
+
+    The hour scale is also fitted on the same hour of day pooled over the reference's
+    days; an hour's τ² is the larger of the two fits.
+
+    A daily cycle that single hours are too sparse to show (150 labels an hour: every
+    calibration group under 5 expected positives) shows in the hour-of-day pools (7×
+    the labels for a week); random hour-to-hour variation shows in the hours.
+    """
+    plain = spread_between(
+        hours, merge, measures, names, q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms
+    )
+    hod: dict[int, list[S]] = {}
+    for start, state in hours.items():
+        hod.setdefault(start % day_ms // 3_600_000, []).append(state)
+    pooled = {h * 3_600_000: merge(v) for h, v in hod.items()}
+    by_hod = spread_between(
+        pooled, merge, measures, names, q_alpha=q_alpha, min_day_hours=min_day_hours, day_ms=day_ms
+    )
+    cycle = {f[1]: f for f in by_hod.fits if f[0] == "hour"}
+    return Spread(
+        tuple(cycle[f[1]] if f[0] == "hour" and cycle[f[1]][2] > f[2] else f for f in plain.fits)
+    )

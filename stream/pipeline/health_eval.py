@@ -68,14 +68,26 @@ from stream.core.model_health import (
     performance_drop,
     sketch_score_counts,
 )
-from stream.core.multiclass import MulticlassPerformance, class_shift, multiclass_drop
-from stream.core.performance import BinaryPerformance
+from stream.core.multiclass import (
+    MulticlassPerformance,
+    class_shift,
+    multiclass_drop,
+    share_measure,
+)
+from stream.core.performance import CAL_MEASURES, BinaryPerformance
 from stream.core.regression import RegressionPerformance, error_increase, target_shift
 from stream.core.sketch import NumericSketch
 from stream.core.window import DAY_MS, HOUR, HOUR_MS, WindowKey, floor_to, format_iso_ms
 from stream.pipeline.ports import HealthCommit, HealthStore, StoredWindow
 
-__all__ = ["HealthEvaluator", "HealthVerdict", "judged_lag", "waiting_for"]
+__all__ = [
+    "HealthEvaluator",
+    "HealthVerdict",
+    "budget_confidence",
+    "health_judgements",
+    "judged_lag",
+    "waiting_for",
+]
 
 _METRICS: tuple[Literal["auc", "accuracy"], ...] = ("auc", "accuracy")
 _MULTI_METRICS: tuple[Literal["accuracy", "macro_f1"], ...] = ("accuracy", "macro_f1")
@@ -364,14 +376,28 @@ class HealthEvaluator:
             return out
         if isinstance(ref, MulticlassPerformance) and isinstance(win, MulticlassPerformance):
             names = spec.labels.class_names() if spec.labels is not None else None
-            out.append(
-                class_shift(ref, win, floor=self.floors["label"], confidence=conf, names=names)
+            msp = ref.spread  # None: a reference built before k15c (judged as before)
+            shift = class_shift(
+                ref,
+                win,
+                floor=self.floors["label"],
+                confidence=conf if msp is None else max(conf, budget_confidence(spec)),
+                names=names,
+                tau2=None
+                if msp is None
+                else [msp.tau2(scale, share_measure(i)) for i in range(ref.classes)],
             )
-            for m in _MULTI_METRICS:
-                d = multiclass_drop(ref, win, metric=m, floor=self.floors[m], confidence=conf)
-                if d is not None:
-                    out.append(d)
-            return out
+            out.append(
+                shift if msp is not None else replace(shift, reason=shift.reason + _NO_SPREAD)
+            )
+            mtau = {m: msp.tau2(scale, m) if msp else 0.0 for m in _MULTI_METRICS}
+            drops = (
+                multiclass_drop(
+                    ref, win, metric=m, floor=self.floors[m], confidence=conf, tau2=mtau[m]
+                )
+                for m in _MULTI_METRICS
+            )
+            return out + [d for d in drops if d is not None]
         assert isinstance(ref, BinaryPerformance) and isinstance(win, BinaryPerformance)  # noqa: S101
         sp = ref.spread  # None: a reference built before the spread was kept (judged as before)
         shift = label_shift(
@@ -391,9 +417,16 @@ class HealthEvaluator:
             )
             if d is not None:
                 out.append(d)
-        cal = calibration_drift(ref, win, floor=self.floors["calibration"], confidence=conf)
+        fitted = sp is not None and sp.fitted(scale, CAL_MEASURES[0])
+        cal = calibration_drift(
+            ref,
+            win,
+            floor=self.floors["calibration"],
+            confidence=max(conf, budget_confidence(spec)) if fitted else conf,
+            tau2=[sp.tau2(scale, m) for m in CAL_MEASURES] if sp is not None and fitted else None,
+        )
         if cal is not None:
-            out.append(cal)
+            out.append(cal if fitted else replace(cal, reason=cal.reason + _NO_CAL_SPREAD))
         return out
 
     def _rejudge(
@@ -452,6 +485,36 @@ class HealthEvaluator:
         return out, done, coverage
 
 
+def health_judgements(spec: ModelSpec, days: int = 30) -> int:
+    """Label judgements of one measure over ``days``.
+
+    Every window of each judged scale, once per ``judge_at`` point and once final.
+    """
+    if spec.labels is None:
+        return 0
+    stages = len(spec.labels.judge_at) + 1
+    return (
+        sum(days * DAY_MS // (HOUR_MS if sc == HOUR else DAY_MS) for sc in spec.alerts.windows)
+        * stages
+    )
+
+
+def budget_confidence(spec: ModelSpec) -> float:
+    """The per-judgement confidence that spends the model's false-alarm budget.
+
+    ``alerts.false_alarm_budget`` (false alerts per model per 30 days) over a measure's
+    judgements in 30 days (Bonferroni).
+
+    Used by the measures whose floor cannot bind on small windows (k15c: calibration
+    drift, whose effect is a sum over score groups; multiclass class shares, one test
+    per class): at the flat 0.99 a test exact at its level still pages ≈ 1 % of some
+    2,250 judgements a month. Hour and day windows with 0.5, 0.9 and final: 2,250
+    judgements, 0.99956 at the default budget of 1.
+    """
+    n = health_judgements(spec)
+    return 1.0 - spec.alerts.false_alarm_budget / n if n else 0.0
+
+
 def waiting_for(progress: Mapping[int, tuple[int | None, int | None]], bound_ms: int) -> str | None:
     """What the label consumer must still reach before ``bound_ms`` is covered (None: covered).
 
@@ -483,7 +546,13 @@ def waiting_for(progress: Mapping[int, tuple[int | None, int | None]], bound_ms:
 
 _NO_SPREAD = (
     "; the reference has no between-window spread (built before it was kept): judged "
-    "against the pooled reference as before, rebuild it to judge a daily cycle"
+    "against the pooled reference as before, rebuild it (`driftstream reference build`) "
+    "to judge a daily cycle"
+)
+_NO_CAL_SPREAD = (
+    "; the reference has no calibration spread (built before k15c): judged by the older "
+    "two-sided χ² rule, which pages stationary streams; rebuild it with `driftstream "
+    "reference build` to judge calibration one-sided beyond the floor"
 )
 
 

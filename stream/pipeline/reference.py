@@ -29,6 +29,7 @@ import orjson
 from stream.catalog import LabelSpec, ModelSpec
 from stream.contract import ContractParser, Limits, ModelBlock
 from stream.contract._record import _Bad, event_ms
+from stream.core import multiclass
 from stream.core import performance as binary
 from stream.core.multiclass import MulticlassPerformance
 from stream.core.performance import BinaryPerformance
@@ -113,6 +114,10 @@ class Reference:
                 }
         elif m is not None:
             n, figures = m.n, {"accuracy": m.accuracy, "macro_f1": m.macro_f1()}
+            if m.spread is not None:  # τ of each measure between hours/days (0: Q gate shut)
+                figures["between_window_sd"] = {
+                    f"{sc}/{x}": math.sqrt(tau2) for sc, x, tau2, *_ in m.spread.fits
+                }
         elif p is not None:
             n, figures = p.n, {"positive_share": p.positive_share, "auc": p.auc()}
             if p.spread is not None:  # τ of each measure between hours/days (0: Q gate shut)
@@ -153,6 +158,9 @@ class ReferenceBuilder:
         self._ref = Reference(spec.name, name, {}, {}, 0, 0, dict(meta))
         if spec.labels is not None and spec.labels.multiclass:
             self._ref.multiclass = MulticlassPerformance.zero(len(spec.labels.classes))
+            #: A multiclass reference's labels per event hour: the spread of the class
+            #: shares, accuracy and macro F1 between hours and days (k15c).
+            self._multi_hours: dict[int, MulticlassPerformance] = {}
         elif spec.labels is not None and spec.labels.regression:
             self._ref.regression = RegressionPerformance()
             #: A regression reference's labels per hour (event time): the spread between
@@ -185,7 +193,7 @@ class ReferenceBuilder:
         if self._ref.performance is not None and self.spec.labels is not None:
             self._fold_labels(values, self.spec.labels, ts.tolist())
         if self._ref.multiclass is not None and self.spec.labels is not None:
-            self._fold_classes(values, self.spec.labels, self._ref.multiclass)
+            self._fold_classes(values, self.spec.labels, ts.tolist())
         if self._ref.regression is not None:
             self._fold_targets(values, ts.tolist())
 
@@ -235,15 +243,14 @@ class ReferenceBuilder:
             yield obj["label"], obj.get("prediction"), at
 
     def _fold_classes(
-        self, values: Sequence[bytes], rules: LabelSpec, perf: MulticlassPerformance
+        self, values: Sequence[bytes], rules: LabelSpec, record_ts: Sequence[int]
     ) -> None:
-        """Fold the events' class labels (with their predicted classes) into ``perf``."""
+        """Fold the events' class labels (with their predicted classes) per event hour."""
         from stream.contract import canonical_category
 
         index = rules.class_index()
-        true: list[int] = []
-        pred: list[int] = []
-        for label, prediction, _ in self._labelled(values):
+        rows: list[tuple[int, int, int]] = []  # (event hour, true class, predicted class)
+        for label, prediction, at in self._labelled(values, record_ts):
             try:
                 t = index.get(canonical_category(label) or "")
                 p = index.get(canonical_category(prediction) or "")
@@ -252,9 +259,14 @@ class ReferenceBuilder:
             if t is None or p is None:  # a class not declared, or no predicted class
                 self._ref.label_rejected += 1
                 continue
-            true.append(t)
-            pred.append(p)
-        perf.update(true, pred)
+            rows.append((at - at % HOUR_MS, t, p))
+        table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+        for hour in np.unique(table[:, 0]).tolist():
+            part = table[table[:, 0] == hour]
+            state = self._multi_hours.setdefault(
+                hour, MulticlassPerformance.zero(len(rules.classes))
+            )
+            state.update(part[:, 1], part[:, 2])
 
     def _fold_labels(
         self, values: Sequence[bytes], rules: LabelSpec, record_ts: Sequence[int]
@@ -335,6 +347,10 @@ class ReferenceBuilder:
             hours = self._reg_hours
             ref.regression = merge_all(hours[h] for h in sorted(hours))
             ref.regression.spread = spread_of(hours)
+        if ref.multiclass is not None:
+            k, mh = ref.multiclass.classes, self._multi_hours
+            ref.multiclass = multiclass.merge_all((mh[h] for h in sorted(mh)), k)
+            ref.multiclass.spread = multiclass.spread_of(mh, classes=k)
         if ref.performance is not None:
             bins = self._bin_hours
             ref.performance = binary.merge_all(bins[h] for h in sorted(bins))

@@ -7,8 +7,9 @@ peaks page (k15s measured 68–84 breaching hour windows of 336 at 1,500 labels/
 with the reference's τ² per measure and scale (Cochran's Q gated, as the
 regression reference's) a fortnight pages no label shift (and, at 1,500 labels/h,
 no AUC/accuracy drop), and a real move through the same cycle (+ 5 pts: 10 % →
-15 %) still pages. Calibration drift is not covered (it pages this stream with or
-without the cycle).
+15 %) still pages. Calibration drift (k15c): with the reference's calibration spread
+it pages neither this stream nor the same without its cycle; a reference built before
+k15c keeps the older rule and says so.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from stream.catalog import ModelSpec
 from stream.core.alert import Alert, build_alert
 from stream.core.lifecycle import AlertEvent
-from stream.core.performance import BinaryPerformance, merge_all, spread_of
+from stream.core.performance import BinaryPerformance, Spread, merge_all, spread_of
 from stream.core.window import DAY_MS, HOUR, HOUR_MS
 from stream.pipeline.health_eval import HealthEvaluator
 from stream.pipeline.memory import MemoryHealthStore
@@ -40,22 +41,24 @@ SPEC = ModelSpec.model_validate(
 
 
 def draw(
-    rng: np.random.Generator, n: int, start: int, shift: float = 0.0
+    rng: np.random.Generator, n: int, start: int, shift: float = 0.0, amp: float = 0.02
 ) -> tuple[np.ndarray, np.ndarray]:
     """(scores, positive) of ``n`` labels in the hour starting at ``start``."""
     phase = 2 * np.pi * (start % DAY_MS) / DAY_MS
-    y = rng.random(n) < 0.10 + 0.02 * np.sin(phase) + shift
-    gap = 0.2 * (1.0 + 0.15 * np.cos(phase))
+    y = rng.random(n) < 0.10 + amp * np.sin(phase) + shift
+    gap = 0.2 * (1.0 + 7.5 * amp * np.cos(phase))
     s = np.clip(rng.normal(np.where(y, 0.5 + gap, 0.5 - gap), 0.15), 0.0, 1.0)
     return s, y
 
 
-def reference_hours(rng: np.random.Generator, rate: int) -> dict[int, BinaryPerformance]:
+def reference_hours(
+    rng: np.random.Generator, rate: int, amp: float = 0.02
+) -> dict[int, BinaryPerformance]:
     out = {}
     for h in range(7 * 24):
         start = T0 - 7 * DAY_MS + h * HOUR_MS
         st = BinaryPerformance.zero()
-        s, y = draw(rng, rate, start)
+        s, y = draw(rng, rate, start, amp=amp)
         st.update(s, y, threshold=0.5)
         out[start] = st
     return out
@@ -65,19 +68,36 @@ def _encode(e: AlertEvent) -> bytes:
     return build_alert(e, dashboard_base="https://d.example.com").to_json()
 
 
-def run(rate: int, *, seed: int = 5, pooled: bool = False, shift: float = 0.0) -> list[Alert]:
-    """A fortnight of hour and day windows (labels 1–48 h late); the shift from day 10."""
+K15T = {"positive_share", "auc", "accuracy"}
+"""The measures a reference built by k15t has a spread of (no calibration)."""
+
+
+def run(
+    rate: int,
+    *,
+    seed: int = 5,
+    pooled: bool = False,
+    shift: float = 0.0,
+    amp: float = 0.02,
+    k15t: bool = False,
+) -> list[Alert]:
+    """A fortnight of hour and day windows (labels 1–48 h late); the shift from day 10.
+
+    ``k15t``: the reference as k15t stored it (a spread without the calibration fits).
+    """
     rng = np.random.default_rng(seed)
-    hours = reference_hours(rng, rate)
+    hours = reference_hours(rng, rate, amp)
     ref = merge_all(hours.values())
     ref.spread = None if pooled else spread_of(hours)
+    if k15t and ref.spread is not None:
+        ref.spread = Spread(tuple(f for f in ref.spread.fits if f[1] in K15T))
     store = MemoryHealthStore()
     store.put_reference_performance("m", ref)
     ev = HealthEvaluator(store, _encode, wait_for_labels=False)
     writes = []
     for h in range(DAYS * 24):
         start = T0 + h * HOUR_MS
-        s, y = draw(rng, rate, start, shift if start >= T0 + 10 * DAY_MS else 0.0)
+        s, y = draw(rng, rate, start, shift if start >= T0 + 10 * DAY_MS else 0.0, amp)
         arrive = start + rng.integers(HOUR_MS, 49 * HOUR_MS, rate)
         day = arrive - arrive % DAY_MS
         for d in np.unique(day).tolist():
@@ -92,9 +112,14 @@ def paged(alerts: list[Alert]) -> set[str]:
     return {f.name for a in alerts for f in a.features}
 
 
-#: Not covered by the spread: calibration drift pages on this stream with or without
-#: the cycle (its χ² over sparse score groups; docs/benchmarks.md, k15t).
-JUDGED = {"label:positive_share", "performance:auc", "performance:accuracy"}
+#: Calibration drift is covered since k15c (docs/benchmarks.md, "Model-health false
+#: pages, session 7 (k15c)").
+JUDGED = {
+    "label:positive_share",
+    "performance:auc",
+    "performance:accuracy",
+    "performance:calibration",
+}
 
 
 @pytest.mark.parametrize("rate", [150, 1500])
@@ -194,3 +219,34 @@ def test_the_reference_builder_keeps_its_labels_per_event_hour() -> None:
     assert shown["hour/positive_share"] > 0 and shown["day/positive_share"] == 0.0
     back = BinaryPerformance.from_bytes(ref.to_bytes())
     assert back == ref and back.spread == ref.spread
+
+
+@pytest.mark.parametrize(("rate", "amp"), [(150, 0.02), (150, 0.0), (1500, 0.02), (1500, 0.0)])
+def test_a_stationary_fortnight_pages_no_calibration_drift(rate: int, amp: float) -> None:
+    """k15c: the older rule paged 1–15 of these fortnights' windows (with and without the
+    cycle); with the calibration spread, one-sided beyond the floor, none."""
+    assert "performance:calibration" not in paged(run(rate, amp=amp))
+    assert "performance:calibration" in paged(run(rate, amp=amp, k15t=True))  # the older rule
+
+
+def test_a_reference_built_before_k15c_keeps_the_older_calibration_rule_and_says_so() -> None:
+    rng = np.random.default_rng(6)
+    hours = reference_hours(rng, 1500)
+    ref = merge_all(hours.values())
+    ref.spread = Spread(tuple(f for f in spread_of(hours).fits if f[1] in K15T))
+    store = MemoryHealthStore()
+    store.put_reference_performance("m", ref)
+    ev = HealthEvaluator(store, _encode, wait_for_labels=False)
+    stored = store.reference_performance(SPEC)
+    assert stored is not None and stored.spread is not None
+    win = BinaryPerformance.zero()
+    win.update(*draw(rng, 1500, T0), threshold=0.5)
+    (cal,) = [d for d in ev._judge_labels(SPEC, stored, win, HOUR) if d.metric == "calibration"]
+    assert "no calibration spread" in cal.reason and "driftstream reference build" in cal.reason
+    assert "χ² " in cal.reason and cal.adverse == 0  # the older rule's two-sided χ²
+    ref.spread = spread_of(hours)
+    store.put_reference_performance("m", ref)
+    stored = store.reference_performance(SPEC)
+    assert stored is not None
+    (cal,) = [d for d in ev._judge_labels(SPEC, stored, win, HOUR) if d.metric == "calibration"]
+    assert "no calibration spread" not in cal.reason and cal.adverse == 1

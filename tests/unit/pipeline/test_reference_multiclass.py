@@ -36,8 +36,11 @@ def test_labelled_events_fold_into_the_reference_confusion_state() -> None:
     ref = b.build()
     expected = MulticlassPerformance.zero(3)
     expected.update(true, pred)
-    assert ref.multiclass == expected and ref.performance is None
+    assert ref.multiclass is not None and ref.performance is None
+    assert MulticlassPerformance(ref.multiclass.counts) == expected
+    assert ref.multiclass.spread is not None  # k15c: the between-window spread travels with it
     assert (ref.unlabelled, ref.label_rejected) == (1, 3)
     summary = ref.describe()
     assert summary["labels"] == 2000 and abs(summary["accuracy"] - expected.accuracy) < 1e-12
     assert "macro_f1" in summary and "auc" not in summary
+    assert summary["between_window_sd"]["hour/class_share:0"] == 0.0  # one hour: nothing fitted
