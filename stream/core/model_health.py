@@ -457,25 +457,27 @@ def _calibration_worse(
     prior_weight: float,
     tau2: Sequence[float],
 ) -> HealthDecision:
-    """Calibration drift against a reference with its spread (k15c): one-sided, beyond the floor.
+    """Calibration drift against a reference with its spread (k15c, k15d): beyond the floor.
 
     Groups: the fixed score groups, adjacent ones pooled until each expects at least
     :data:`~stream.core.performance.CAL_MIN_EXPECTED` positives and negatives. Per
     group G (shares of its n labels): o observed positives, e expected under the
-    reference's map, s̄ the mean score. The move that matters is the group's
-    calibration error growing: a_G = |o − s̄| − |e − s̄| (a model that gets *better*
-    calibrated, or was miscalibrated from the start, is not drift). Its variance:
-    the window's binomial Σ n_b c_b (1 − c_b), the map's own estimation error
-    Σ n_b² c_b (1 − c_b) / (N_b + w), and the reference's between-window τ² of the
-    group's residual share (n-weighted over the pooled groups, at least the overall
-    residual's: a sparse group has no fit of its own), over n². Evidence per group:
-    the tail P(the error grows by more than a_G − floor | no move) as a one-sided z_G
-    (:func:`_worse_z`: two-sided where the reference was calibrated, as noise in
-    either direction grows |o − s̄| there); the statistic Σ max(z_G, 0)², whose null
-    law is the chi-bar-squared mixture (:func:`_chibar_sf`). The effect: Σ n_G (a_G −
-    the noise's own E[a_G]) / N, how much worse calibrated the window is than the
-    reference for its score mix. Breach when the confidence reaches ``confidence``
-    AND that effect exceeds ``floor``.
+    reference's map. The move that matters is P(y | score) leaving the reference's
+    map, in either direction: a_G = |o − e| (k15d: k15c scored |o − s̄| − |e − s̄|, the
+    calibration error against the mean score s̄ growing, which read a large move of
+    P(y | score) towards or across s̄ — a miscalibrated reference, or precision
+    falling at a fixed positive share — as "better calibrated" and never paged).
+    Its variance: the window's binomial Σ n_b c_b (1 − c_b), the map's own
+    estimation error Σ n_b² c_b (1 − c_b) / (N_b + w), and the reference's
+    between-window τ² of the group's residual share (n-weighted over the pooled
+    groups, at least the overall residual's: a sparse group has no fit of its own),
+    over n². Evidence per group: the tail P(|X| > a_G − floor | no move), X the
+    residual share, two-sided and skew-corrected (:func:`_worse_z` with gap 0), as a
+    one-sided z_G; the statistic Σ max(z_G, 0)², whose null law is the
+    chi-bar-squared mixture (:func:`_chibar_sf`). The effect: Σ n_G (a_G − E|X|) / N,
+    how far the window's P(y | score) is from the reference's, net of what noise
+    alone adds. Breach when the confidence reaches ``confidence`` AND that effect
+    exceeds ``floor``; a window back within the floor is clean (``adverse`` +1).
     """
     n_b = (win.pos + win.neg).astype(np.float64)
     e_b = n_b * cal
@@ -501,8 +503,8 @@ def _calibration_worse(
         var = float(var_b[part].sum()) / n**2 + between
         sd = math.sqrt(var)
         skew = float(third_b[part].sum()) / n**3 / var**1.5 if var > 0 else 0.0
-        a = abs(o - s) - abs(e - s)
-        z, bias = _worse_z(abs(e - s), a - floor - 0.5 / n, sd, skew)  # 0.5: continuity
+        a = abs(o - e)
+        z, bias = _worse_z(0.0, a - floor - 0.5 / n, sd, skew)  # 0.5: continuity
         chibar += max(z, 0.0) ** 2
         worse += n * (a - bias)
         w_err, r_err = w_err + n * abs(o - s), r_err + n * abs(e - s)
@@ -516,9 +518,10 @@ def _calibration_worse(
     spread = math.sqrt(max(tau)) if len(tau) and max(tau) > 0 else 0.0
     between_sd = f"; between-window sd up to {spread:.4f} of the reference" if spread else ""
     why = (
-        f"calibration error {value:.4f} vs {reference:.4f} the reference's for these scores: "
-        f"worse by {delta:+.4f} (one-sided χ̄² {chibar:.1f} over {k} group(s), p {p_value:.2g}"
-        f"{between_sd}) {'beyond' if breach else 'within'} floor {floor}; "
+        f"P(y | score) off the reference's map by {delta:+.4f} net of noise (χ̄² {chibar:.1f} "
+        f"over {k} group(s), p {p_value:.2g}"
+        f"{between_sd}) {'beyond' if breach else 'within'} floor {floor}; calibration "
+        f"error {value:.4f} vs {reference:.4f} the reference's for these scores; "
         f"ECE {win.ece() or 0.0:.4f} (reference {ref.ece() or 0.0:.4f})"
     )
     return HealthDecision(

@@ -1,4 +1,5 @@
-"""Calibration drift with the reference's spread (k15c): quiet when stationary, one-sided.
+"""Calibration drift with the reference's spread (k15c, k15d): quiet when stationary,
+paging when P(y | score) leaves the reference's map in either direction.
 
 The older rule (a two-sided χ² over ten fixed score groups, the effect Σ|O − E| / N)
 paged stationary streams: a lone positive in a group expecting 0.01 adds ≈ 100 to
@@ -66,18 +67,57 @@ def test_stationary_windows_do_not_breach(stream, n: int) -> None:  # type: igno
         assert sum(d is not None and d.breach for d in old) >= 4
 
 
-def test_a_worse_calibrated_window_breaches_one_sided() -> None:
+def test_a_worse_calibrated_window_breaches() -> None:
     rng = np.random.default_rng(8)
     ref = logistic(rng, 50_000)
     worse = calibration_drift(ref, logistic(rng, 20_000, lift=0.6), tau2=NO_SPREAD)
     assert worse is not None and worse.breach and worse.adverse == 1
-    assert worse.delta > 0.02 and worse.confidence >= 0.99 and "worse by" in worse.reason
-    # The same move, from a miscalibrated reference back to calibrated: better, quiet.
+    assert worse.delta > 0.02 and worse.confidence >= 0.99 and "off the reference's map" in worse.reason
+    # The same move back, from a miscalibrated reference to calibrated, moves P(y | score)
+    # as far from the reference's map: the thresholds tuned on it are as wrong (k15d).
     off = logistic(rng, 50_000, lift=0.6)
-    better = calibration_drift(off, logistic(rng, 20_000), tau2=NO_SPREAD)
-    assert better is not None and not better.breach and better.delta < 0
-    old = calibration_drift(off, logistic(rng, 20_000))
-    assert old is not None and old.breach  # the older rule paged the improvement
+    back = calibration_drift(off, logistic(rng, 20_000), tau2=NO_SPREAD)
+    assert back is not None and back.breach and back.delta > 0.02
+    # A window of the reference's own law is clean: an open alert resolves on it.
+    same = calibration_drift(off, logistic(rng, 20_000, lift=0.6), tau2=NO_SPREAD)
+    assert same is not None and not same.breach and same.delta < 0.02
+
+
+def _k15t_low(rng: np.random.Generator, n: int, low_rate: float) -> BinaryPerformance:
+    """k15t with P(y | s < 0.5) set to ``low_rate`` (the reference's is ≈ 0.01)."""
+    y = rng.random(n) < 0.10
+    s = np.clip(rng.normal(np.where(y, 0.7, 0.3), 0.15), 0.0, 1.0)
+    y = np.where(s < 0.5, rng.random(n) < low_rate, y)
+    out = BinaryPerformance.zero()
+    out.update(s, y, threshold=0.5)
+    return out
+
+
+@pytest.mark.parametrize("low_rate", [0.10, 0.20, 0.30])
+def test_outcomes_among_low_scores_moving_towards_the_score_breach(low_rate: float) -> None:
+    """Review of k15c: P(y | s < 0.5) 0.01 → 0.10–0.30 closes or crosses the gap to the
+    mean score (≈ 0.3), so |o − s̄| shrinks; the k15c rule read it as better calibrated."""
+    rng = np.random.default_rng(1)
+    ref = k15t(rng, 25_200)
+    d = calibration_drift(ref, _k15t_low(rng, 1_500, low_rate), tau2=NO_SPREAD, confidence=BUDGET)
+    assert d is not None and d.breach and d.delta > low_rate / 2
+
+
+@pytest.mark.parametrize("low_rate", [0.03, 0.05, 0.07])
+def test_precision_falling_at_a_fixed_positive_share_breaches(low_rate: float) -> None:
+    """Review of k15c: P(y | s ≥ 0.5) 0.52 → 0.41–0.22 with the share held at ≈ 0.10."""
+    rng = np.random.default_rng(7)
+    ref = k15t(rng, 25_200)
+    y0 = rng.random(3_000) < 0.10
+    s = np.clip(rng.normal(np.where(y0, 0.7, 0.3), 0.15), 0.0, 1.0)
+    low = s < 0.5
+    hi_rate = (y0.sum() - low_rate * low.sum()) / (~low).sum()
+    y = np.where(low, rng.random(3_000) < low_rate, rng.random(3_000) < hi_rate)
+    win = BinaryPerformance.zero()
+    win.update(s, y, threshold=0.5)
+    assert abs(win.positives / win.n - 0.10) < 0.02  # the share barely moved
+    d = calibration_drift(ref, win, tau2=NO_SPREAD, confidence=BUDGET)
+    assert d is not None and d.breach and d.delta > 0.04
 
 
 def test_the_spread_widens_the_test() -> None:
