@@ -97,9 +97,9 @@ def draw_binary(
         y = np.where(flip, rng.random(n) < 0.10, y)
     elif shift == "share":
         s, y = draw(rng, n, start, amp, 0.05)
-    elif shift == "odds":  # 30 % of the negatives scored ≥ 0.5 turn positive: worse calibrated
+    elif shift == "odds":  # 30 % of the negatives scored ≥ 0.5 turn positive: P(y | s) moves
         y = y | ((s >= 0.5) & (rng.random(n) < 0.3))
-    elif shift == "scores":  # the scores 0.1 lower, the same outcomes: worse calibrated
+    elif shift == "scores":  # the scores 0.1 lower, the same outcomes: P(y | s) moves
         s = np.clip(s - 0.1, 0.0, 1.0)
     return s, y
 

@@ -316,8 +316,8 @@ def calibration_drift(
     :data:`~stream.core.performance.CAL_MEASURES`): the reference's between-window
     variance of each group's residual share at the window's scale (k15c,
     :func:`stream.core.performance.spread_of`); the rule is then
-    :func:`_calibration_worse` (one-sided: the model got worse calibrated, beyond the
-    floor). None: a reference built before that spread was kept, judged by the older
+    :func:`_calibration_worse` (P(y | score) off the reference's map in either
+    direction, beyond the floor, net of noise). None: a reference built before that spread was kept, judged by the older
     rule below.
 
     Older rule: expected positives per score group under the reference's calibration
@@ -433,6 +433,7 @@ def _worse_z(gap: float, c: float, sd: float, skew: float = 0.0) -> tuple[float,
     a handful of positives has a long upper tail — k15c: Poisson(5)'s P(3 sd) is 4×
     the normal's). z: that tail as a one-sided normal quantile (for the
     chi-bar-squared sum). bias: E|gap + X| − gap, what noise alone adds to the error.
+    :func:`_calibration_worse` calls it with gap 0 (k15d): |X| past ``c`` either way.
     """
     if sd <= 0:
         return (math.inf if c > 0 else -math.inf), 0.0

@@ -552,7 +552,7 @@ _NO_SPREAD = (
 _NO_CAL_SPREAD = (
     "; the reference has no calibration spread (built before k15c): judged by the older "
     "two-sided χ² rule, which pages stationary streams; rebuild it with `driftstream "
-    "reference build` to judge calibration one-sided beyond the floor"
+    "reference build` to judge calibration against its spread beyond the floor"
 )
 
 

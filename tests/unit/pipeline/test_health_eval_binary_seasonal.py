@@ -224,7 +224,7 @@ def test_the_reference_builder_keeps_its_labels_per_event_hour() -> None:
 @pytest.mark.parametrize(("rate", "amp"), [(150, 0.02), (150, 0.0), (1500, 0.02), (1500, 0.0)])
 def test_a_stationary_fortnight_pages_no_calibration_drift(rate: int, amp: float) -> None:
     """k15c: the older rule paged 1–15 of these fortnights' windows (with and without the
-    cycle); with the calibration spread, one-sided beyond the floor, none."""
+    cycle); with the calibration spread, beyond the floor, none."""
     assert "performance:calibration" not in paged(run(rate, amp=amp))
     assert "performance:calibration" in paged(run(rate, amp=amp, k15t=True))  # the older rule
 
