@@ -317,8 +317,8 @@ def calibration_drift(
     variance of each group's residual share at the window's scale (k15c,
     :func:`stream.core.performance.spread_of`); the rule is then
     :func:`_calibration_worse` (P(y | score) off the reference's map in either
-    direction, beyond the floor, net of noise). None: a reference built before that spread was kept, judged by the older
-    rule below.
+    direction, beyond the floor, net of noise). None: a reference built before that
+    spread was kept, judged by the older rule below.
 
     Older rule: expected positives per score group under the reference's calibration
     map (the CBPE map, :func:`~stream.core.performance.calibration_map`) against the

@@ -72,7 +72,11 @@ def test_a_worse_calibrated_window_breaches() -> None:
     ref = logistic(rng, 50_000)
     worse = calibration_drift(ref, logistic(rng, 20_000, lift=0.6), tau2=NO_SPREAD)
     assert worse is not None and worse.breach and worse.adverse == 1
-    assert worse.delta > 0.02 and worse.confidence >= 0.99 and "off the reference's map" in worse.reason
+    assert (
+        worse.delta > 0.02
+        and worse.confidence >= 0.99
+        and "off the reference's map" in worse.reason
+    )
     # The same move back, from a miscalibrated reference to calibrated, moves P(y | score)
     # as far from the reference's map: the thresholds tuned on it are as wrong (k15d).
     off = logistic(rng, 50_000, lift=0.6)
