@@ -112,7 +112,11 @@ class RepeatFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         """False for a repeat within the interval; the next line out carries the count."""
         cause = f"{record.name}|{record.levelno}|{record.pathname}:{record.lineno}"
-        line = (record.levelno, "%s: %s", (record.name, record.getMessage()))
+        try:
+            text = record.getMessage()
+        except (TypeError, ValueError):  # a malformed client call: logging reports it later
+            text = str(record.msg)
+        line = (record.levelno, "%s: %s", (record.name, text))
         with self._lock:
             got = self._throttle.admit(cause, int(self._clock() * 1000), line)
         if got is None:
@@ -139,6 +143,8 @@ class RepeatFilter(logging.Filter):
     def close(self) -> None:
         """Stop the timer and say whatever is still held."""
         self._stop.set()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.join(timeout=1.0)
         self.flush(everything=True)
 
     def _run(self) -> None:

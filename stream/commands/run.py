@@ -173,9 +173,13 @@ def produce(
             stamps.expires_before_ms = time.time_ns() // 1_000_000 - retention
             stamps.retention_ms = retention
     if path is not None:
+        is_csv = path.suffix.lower() == ".csv"
+        if allow_null_columns and not is_csv:
+            note = f"produce: --allow-null-columns applies to a .csv file; ignored for {path}"
+            click.echo(note, err=True)
         lines = (
             _csv_events(path, model_of(settings, model_name), allow_null_columns)
-            if path.suffix.lower() == ".csv"
+            if is_csv
             else _lines(path)
         )
         values: Iterable[bytes | tuple[bytes, int | None]] = (

@@ -10,7 +10,6 @@ this one; its ``alerts`` table is kept under the new name.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,8 +48,15 @@ class FileModel:
 def file_model(path: Path, name: str) -> FileModel:
     """The columns of ``path`` (.csv, .jsonl, .parquet) as a model named ``name``."""
     from stream.adapters.tables import open_table
+    from stream.catalog.models import MODEL_NAME_PATTERN
     from stream.pipeline.tabular import infer_kinds
 
+    if not re.match(MODEL_NAME_PATTERN, name):
+        msg = (
+            f"--model {name!r}: a model name is 1-128 letters, digits, '.', '_' or '-', "
+            'starting with a letter or digit (it is the events\' "model" value)'
+        )
+        raise DriftstreamError(msg)
     table = open_table(path)
     sample = next(iter(table.chunks(SAMPLE_ROWS, None)), None)
     if sample is None:
@@ -74,7 +80,26 @@ def file_model(path: Path, name: str) -> FileModel:
 
 
 def _key(name: str) -> str:
-    return name if _BARE.match(name) else json.dumps(name)
+    """A TOML key: bare when it can be, else a basic string with TOML's escapes."""
+    return name if _BARE.match(name) else _string(name)
+
+
+def _string(text: str) -> str:
+    """``text`` as a TOML basic string (quotes, backslashes and control characters escaped)."""
+    out = []
+    for ch in text:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04X}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _comment(text: str) -> str:
+    """``text`` safe inside a TOML comment: no line breaks or control characters."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def with_model(starter: str, model: FileModel) -> str:
@@ -90,11 +115,11 @@ def with_model(starter: str, model: FileModel) -> str:
         lines.append(f'prediction = "{model.prediction}"')
     lines += [
         f'reference = {{ source = "redis", name = "training" }}  # stored by: driftstream '
-        f"reference build --model {model.name} --file {model.path}",
+        f"reference build --model {_comment(model.name)} --file {_comment(str(model.path))}",
         "",
         f"[models.{key}.features]",
         *(f'{_key(c)} = "{k}"' for c, k in model.features.items()),
     ]
-    lines += [f"# left out: {c} ({why})" for c, why in model.left_out.items()]
+    lines += [f"# left out: {_comment(c)} ({_comment(why)})" for c, why in model.left_out.items()]
     lines += ["", f"[models.{key}.alerts]"]
     return head + "\n".join(lines) + "\n" + alerts.replace(EXAMPLE, model.name)

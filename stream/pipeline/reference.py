@@ -449,6 +449,9 @@ def _cell(value: str | None, kind: str) -> Any:
     if kind == "categorical":
         return value
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         return value
+    # "inf"/"nan" parse as floats but are not JSON numbers: sent as text, the contract
+    # rejects them with its reason instead of the whole line failing to parse.
+    return number if math.isfinite(number) else value
