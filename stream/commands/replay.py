@@ -18,6 +18,7 @@ import click
 from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog
 from stream.commands.deadletter import safe_bytes
+from stream.commands.options import number
 from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range, utc
@@ -59,12 +60,11 @@ MEASURE_AHEAD = 16
     show_default=True,
     help="Processes to split partitions over.",
 )
-@click.option(
+@number(
     "--batch-size",
-    type=click.IntRange(1, 1_000_000),
-    default=20_000,
-    show_default=True,
-    help="Records per fetch (librdkafka's bound: 1,000,000).",
+    click.IntRange(1, 1_000_000),
+    "Records per fetch (librdkafka's bound: 1,000,000).",
+    20_000,
 )
 @click.option(
     "--alerts-out",

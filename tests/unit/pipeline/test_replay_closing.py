@@ -19,7 +19,9 @@ from stream.pipeline.ports import FlushWrite, RawRecord, RecordBatch
 from stream.pipeline.replay import RangeClock, ingest_range
 from stream.synth import SyntheticStream
 
-SPEC = ModelSpec.model_validate({"name": "m", "prediction": "numeric", "features": {"x": "numeric"}})
+SPEC = ModelSpec.model_validate(
+    {"name": "m", "prediction": "numeric", "features": {"x": "numeric"}}
+)
 T0 = 1_767_225_600_000
 
 
