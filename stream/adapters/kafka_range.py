@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,6 +160,12 @@ async def _offsets_at(
 
 #: How long one fetch waits for ``max_records`` before handing over what it has (s).
 CONSUME_TIMEOUT_S = 0.5
+#: The most records one fetch may ask for (librdkafka's bound on ``consume``).
+MAX_RECORDS = 1_000_000
+#: Client errors that retrying cannot mend: the read stops with one line.
+_AUTH_FAILED = frozenset(
+    {ck.KafkaError._AUTHENTICATION, ck.KafkaError.SASL_AUTHENTICATION_FAILED}  # noqa: SLF001
+)
 
 
 async def read_range(
@@ -167,28 +174,39 @@ async def read_range(
     ranges: Sequence[PartitionRange],
     *,
     max_records: int = 20_000,
-) -> AsyncIterator[dict[int, RecordBatch]]:
+) -> AsyncGenerator[dict[int, RecordBatch], None]:
     """Batches of records of ``ranges`` (per partition, offset order) until every end.
 
     ``rdkafka``: librdkafka properties (``kafka_auth.librdkafka_options``). The records
     are fetched by confluent-kafka (the live features fetcher's client and batch →
     columns conversion) with a manual assignment at each range's start: no group is
     joined, nothing is committed. read_committed, as every reader and as the plan's
-    ends (last stable offsets). The next fetch runs in a thread while the caller works
-    on the current batch (librdkafka decompresses and parses in its own threads too).
+    ends (last stable offsets). The next fetch runs in a thread of its own while the
+    caller works on the current batch (librdkafka decompresses and parses in its own
+    threads too); the consumer is closed in that thread, after any running fetch, also
+    when the reading task is cancelled. Callers close the generator
+    (``contextlib.aclosing``) so that a failing loop body closes the consumer at once.
 
     A partition is done at its first record at or past its end, at a record at
-    ``end - 1``, or at an end-of-partition event at or past its end: a range whose
+    ``end - 1``, or at an end-of-partition event: at or past its end, a range whose
     committed tail holds no record (commit markers, aborted records, compacted-away
-    offsets) ends where the broker says the partition ends.
+    offsets) ends where the broker says the partition ends; below its end (the log was
+    truncated since planning, e.g. an unclean leader election), the partition ends
+    there with a warning. A fatal client error (authentication) stops the read.
     """
+    if not 1 <= max_records <= MAX_RECORDS:
+        msg = f"reading {topic!r}: a batch is 1 to {MAX_RECORDS:,} records, not {max_records:,}"
+        raise DriftstreamError(msg)
     todo = {r.partition: r for r in ranges if r.size > 0}
     if not todo:
         return
     said: set[str] = set()
+    fatal: list[str] = []
 
     def on_error(err: ck.KafkaError) -> None:  # client-level (a broker down): retried
-        if str(err) not in said:
+        if err.fatal() or err.code() in _AUTH_FAILED:
+            fatal.append(str(err))  # raised by the reading loop
+        elif str(err) not in said:
             said.add(str(err))
             log.warning("reading %r: %s (retrying)", topic, err)
 
@@ -205,21 +223,44 @@ async def read_range(
             "error_cb": on_error,
         }
     )
+    # One thread: the fetches run there one after the other, and so does close(),
+    # which therefore never runs under a fetch.
+    pool = ThreadPoolExecutor(1, thread_name_prefix="read_range")
     loop = asyncio.get_running_loop()
     ahead: asyncio.Future[list[Any]] | None = None
     try:
         consumer.incremental_assign([ck.TopicPartition(topic, p, r.start) for p, r in todo.items()])
-        ahead = loop.run_in_executor(None, consumer.consume, max_records, CONSUME_TIMEOUT_S)
+        ahead = loop.run_in_executor(pool, consumer.consume, max_records, CONSUME_TIMEOUT_S)
         while ahead is not None:  # set while a partition still has records to come
-            msgs = await ahead
+            # Shielded: a cancelled task leaves the fetch running (as it does anyway)
+            # and known to be running, so the close below waits for it.
+            msgs = await asyncio.shield(ahead)
             ahead = None
+            if fatal:
+                msg = f"reading {topic!r} failed: {fatal[0]}"
+                raise DriftstreamError(msg)
             got, errors, eofs = columns_and_ends(msgs)
             if errors and not got:  # partition-level (unknown topic, not authorized)
                 msg = f"reading {topic!r} failed: {errors[0]}"
                 raise DriftstreamError(msg)
             if errors:  # alongside records: librdkafka retries the failed fetch
                 log.warning("reading %r: %s", topic, "; ".join(sorted(set(errors))))
-            done = {p for p, at in eofs.items() if p in todo and at >= todo[p].end}
+            done = set()
+            for p, at in eofs.items():
+                want = todo.get(p)
+                if want is None:
+                    continue
+                if at < want.end:  # the log holds less than the plan: said, never silent
+                    log.warning(
+                        "reading %r partition %d: the log ends at offset %d, before the "
+                        "planned end %d (truncated since planning?); %d offsets not read",
+                        topic,
+                        p,
+                        at,
+                        want.end,
+                        want.end - at,
+                    )
+                done.add(p)
             batch: dict[int, RecordBatch] = {}
             for p, b in got.items():
                 want = todo.get(p)
@@ -240,10 +281,16 @@ async def read_range(
                 for p in finished:
                     del todo[p]
             if todo:  # the next fetch runs while the caller works on this batch
-                ahead = loop.run_in_executor(None, consumer.consume, max_records, CONSUME_TIMEOUT_S)
+                ahead = loop.run_in_executor(pool, consumer.consume, max_records, CONSUME_TIMEOUT_S)
             if batch:
                 yield batch
     finally:
-        if ahead is not None and not ahead.done():
-            await asyncio.wait([ahead])  # never close under a running consume
-        await asyncio.to_thread(consumer.close)
+        # Queued behind a running fetch (bounded by CONSUME_TIMEOUT_S): runs to the end
+        # in its thread even when this task is cancelled (again) while waiting for it.
+        closed = loop.run_in_executor(pool, consumer.close)
+        pool.shutdown(wait=False)
+        try:
+            await asyncio.shield(closed)
+        finally:
+            if ahead is not None and ahead.done() and not ahead.cancelled():
+                ahead.exception()  # a fetch no one awaits any more: not "never retrieved"

@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from contextlib import aclosing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -225,11 +226,12 @@ async def _from_topic(
         for note in r.notes:
             click.echo(f"partition {r.partition}: {note}", err=True)
     total, done = sum(r.size for r in ranges), 0
-    async for batch in read_range(rd, topic, ranges):
-        for records in batch.values():
-            builder.add([v or b"" for v in records.values], records.timestamps_ms.tolist())
-            done += len(records.values)
-        show(done, total)
+    async with aclosing(read_range(rd, topic, ranges)) as read:  # closed also on a failure
+        async for batch in read:
+            for records in batch.values():
+                builder.add([v or b"" for v in records.values], records.timestamps_ms.tolist())
+                done += len(records.values)
+            show(done, total)
 
 
 @reference.command("list")

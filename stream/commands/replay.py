@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ import click
 from stream.adapters.redis_keys import Keys
 from stream.catalog import Catalog
 from stream.commands.deadletter import safe_bytes
+from stream.commands.options import number
 from stream.commands.rejections import rejection_line
 from stream.commands.run import model_of, reachable, settings_from
 from stream.commands.timeargs import TIME_HELP, time_range, utc
@@ -59,7 +60,12 @@ MEASURE_AHEAD = 16
     show_default=True,
     help="Processes to split partitions over.",
 )
-@click.option("--batch-size", type=click.IntRange(1), default=20_000, show_default=True)
+@number(
+    "--batch-size",
+    click.IntRange(1, 1_000_000),
+    "Records per fetch (librdkafka's bound: 1,000,000).",
+    20_000,
+)
 @click.option(
     "--alerts-out",
     type=click.Path(dir_okay=False),
@@ -280,7 +286,7 @@ async def _ingest(
     windows = wiring.window_store(settings, client, namespace, live=False)
     by_part = {r.partition: r for r in ranges}
 
-    def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, RecordBatch]]:
+    def batches(seeks: Mapping[int, int]) -> AsyncGenerator[Mapping[int, RecordBatch], None]:
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]
@@ -365,7 +371,7 @@ async def _ingest_labels(
     client = wiring.connect_redis(settings)
     by_part = {r.partition: r for r in ranges}
 
-    def batches(seeks: Mapping[int, int]) -> AsyncIterator[Mapping[int, RecordBatch]]:
+    def batches(seeks: Mapping[int, int]) -> AsyncGenerator[Mapping[int, RecordBatch], None]:
         resumed = [
             PartitionRange(p, max(seeks[p], r.start), r.end, r.notes) for p, r in by_part.items()
         ]

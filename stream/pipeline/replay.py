@@ -22,7 +22,8 @@ same windows.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -210,7 +211,7 @@ async def ingest_range(
     namespace: str,
     store: SketchStore,
     windows: WindowStore,
-    batches: Callable[[Mapping[int, int]], AsyncIterator[Mapping[int, RecordBatch]]],
+    batches: Callable[[Mapping[int, int]], AsyncGenerator[Mapping[int, RecordBatch], None]],
     starts: Mapping[int, int],
     total: int,
     clock: Clock,
@@ -248,11 +249,13 @@ async def ingest_range(
     )
     seeks = await plane.assign(sorted(starts), starts)
     prog = Progress(sum(max(0, seeks[p] - starts[p]) for p in starts), total, time.monotonic())
-    async for batch in batches(seeks):
-        await plane.process(batch)
-        prog.done += sum(len(v) for v in batch.values())
-        if progress is not None:
-            progress(prog)
+    # Closed here, also when processing fails: the reader's consumer closes at once.
+    async with aclosing(batches(seeks)) as read:
+        async for batch in read:
+            await plane.process(batch)
+            prog.done += sum(len(v) for v in batch.values())
+            if progress is not None:
+                progress(prog)
     for states in plane.states.values():
         for state in states.values():
             state.go_idle()  # the range is complete: nothing more will come
@@ -285,7 +288,7 @@ async def ingest_labels_range(
     *,
     topic: str,
     store: LabelStore,
-    batches: Callable[[Mapping[int, int]], AsyncIterator[Mapping[int, RecordBatch]]],
+    batches: Callable[[Mapping[int, int]], AsyncGenerator[Mapping[int, RecordBatch], None]],
     starts: Mapping[int, int],
     clock: Clock,
     limits: Limits,
@@ -309,8 +312,9 @@ async def ingest_labels_range(
         flush_interval_ms=NEVER_MS,
     )
     seeks = await plane.assign(sorted(starts), starts)
-    async for batch in batches(seeks):
-        await plane.process(batch)
+    async with aclosing(batches(seeks)) as read:
+        async for batch in read:
+            await plane.process(batch)
     await plane.flush()
     s = plane.stats
     return LabelReplaySummary(

@@ -10,6 +10,7 @@ stable offset and the read finishes there instead of waiting for it).
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 
@@ -123,3 +124,21 @@ def test_read_range_stops_at_the_last_stable_offset_before_an_open_transaction(
         assert [v for _, v, _ in got[0]] == kept
     finally:
         open_tx.abort_transaction(30)
+
+
+def test_read_range_ends_a_partition_whose_log_ends_below_the_plan_with_a_warning(
+    kafka_bootstrap: str, new_topic: NewTopic, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A plan past the log's end: what a log truncated since planning (an unclean leader
+    # election) looks like to the reader. It ends there, and says so.
+    topic = new_topic(2)
+    values = [(f"v{i}".encode(), BASE_MS + i * 1000) for i in range(40)]
+    produce({"bootstrap_servers": kafka_bootstrap}, topic, values, partitions=2)
+    ranges, _ = _read_all(kafka_bootstrap, topic)
+    past = [PartitionRange(0, ranges[0].start, ranges[0].end + 5), ranges[1]]
+    with caplog.at_level(logging.WARNING, logger="stream.adapters.kafka_range"):
+        got = asyncio.run(asyncio.wait_for(_read(kafka_bootstrap, topic, past, 10), 120))
+    assert {p: len(recs) for p, recs in got.items()} == {r.partition: r.size for r in ranges}
+    (line,) = [r.getMessage() for r in caplog.records if "planned end" in r.getMessage()]
+    assert f"partition 0: the log ends at offset {ranges[0].end}" in line
+    assert f"planned end {ranges[0].end + 5}" in line
