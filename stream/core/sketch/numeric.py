@@ -425,17 +425,7 @@ class NumericSketch(Framed):
         self.check_compatible(other)
         out = NumericSketch(self._alpha, self._cap)
         self._copy_into(out)
-        out._nulls += other._nulls
-        out._nans += other._nans
-        out._pos_inf += other._pos_inf
-        out._neg_inf += other._neg_inf
-        out._zeros += other._zeros
-        if other._count:
-            out._min = other._min if out._count == 0 else min(out._min, other._min)
-            out._max = other._max if out._count == 0 else max(out._max, other._max)
-            out._count += other._count
-        out._s1 += other._s1
-        out._s2 += other._s2
+        out._add_counts(other)
         out._pos = out._pos.merge(other._pos, self._cap)
         out._neg = out._neg.merge(other._neg, self._cap)
         return out
@@ -464,7 +454,7 @@ class NumericSketch(Framed):
         return out
 
     def _add_counts(self, other: NumericSketch) -> None:
-        """:meth:`merge` of everything but the stores, into this (fresh) sketch."""
+        """Everything of ``other`` but the stores, added into this (fresh) sketch."""
         self.check_compatible(other)
         self._nulls += other._nulls
         self._nans += other._nans
